@@ -1,0 +1,134 @@
+/*
+** A bounded ring of frame pointers with one mutex and two condition
+** variables: producers wait on `not_full`; the consumer never waits (it is
+** woken by notify). See mailbox.h for the protocol.
+*/
+#include "streamlua/mailbox.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "streamlua/status.h"
+
+struct sl_mailbox {
+  pthread_mutex_t mutex;
+  pthread_cond_t not_full;
+  uint32_t cap, head, count;
+  int closed;
+  int notified;              /* a wake-up is pending; don't send another */
+  uint64_t waits;
+  void (*notify)(void *arg);
+  void *arg;
+  sl_frame *ring[];
+};
+
+sl_mailbox *sl_mailbox_new(uint32_t capacity, void (*notify)(void *arg),
+                           void *arg) {
+  if (capacity == 0) return NULL;
+  sl_mailbox *mb = calloc(1, sizeof *mb + capacity * sizeof mb->ring[0]);
+  if (mb == NULL) return NULL;
+  pthread_mutex_init(&mb->mutex, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&mb->not_full, &ca);
+  pthread_condattr_destroy(&ca);
+  mb->cap = capacity;
+  mb->notify = notify;
+  mb->arg = arg;
+  return mb;
+}
+
+void sl_mailbox_free(sl_mailbox *mb) {
+  if (mb == NULL) return;
+  for (uint32_t i = 0; i < mb->count; i++)
+    sl_frame_unref(mb->ring[(mb->head + i) % mb->cap]);
+  pthread_cond_destroy(&mb->not_full);
+  pthread_mutex_destroy(&mb->mutex);
+  free(mb);
+}
+
+static void deadline_after(struct timespec *ts, int64_t us) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += (time_t)(us / 1000000);
+  ts->tv_nsec += (long)(us % 1000000) * 1000;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+/* timeout_us < 0 waits without a bound. */
+static int put(sl_mailbox *mb, sl_frame *f, int64_t timeout_us) {
+  struct timespec deadline;
+  if (timeout_us >= 0) deadline_after(&deadline, timeout_us);
+  pthread_mutex_lock(&mb->mutex);
+  if (mb->count == mb->cap && !mb->closed) mb->waits++;
+  while (mb->count == mb->cap && !mb->closed) {
+    if (timeout_us < 0) {
+      pthread_cond_wait(&mb->not_full, &mb->mutex);
+    } else if (pthread_cond_timedwait(&mb->not_full, &mb->mutex, &deadline) ==
+               ETIMEDOUT) {
+      goto out_timedout;
+    }
+  }
+  if (mb->closed) goto out_closed;
+  mb->ring[(mb->head + mb->count) % mb->cap] = sl_frame_ref(f);
+  mb->count++;
+  int wake = !mb->notified;
+  mb->notified = 1;
+  pthread_mutex_unlock(&mb->mutex);
+  if (wake && mb->notify != NULL) mb->notify(mb->arg);
+  return SL_OK;
+out_timedout:
+  pthread_mutex_unlock(&mb->mutex);
+  return SL_ETIMEDOUT;
+out_closed:
+  pthread_mutex_unlock(&mb->mutex);
+  return SL_ECLOSED;
+}
+
+int sl_mailbox_put(sl_mailbox *mb, sl_frame *f) { return put(mb, f, -1); }
+
+int sl_mailbox_put_timed(sl_mailbox *mb, sl_frame *f, int64_t timeout_us) {
+  return put(mb, f, timeout_us < 0 ? 0 : timeout_us);
+}
+
+uint32_t sl_mailbox_take(sl_mailbox *mb, sl_frame **out, uint32_t max) {
+  pthread_mutex_lock(&mb->mutex);
+  uint32_t n = mb->count < max ? mb->count : max;
+  for (uint32_t i = 0; i < n; i++) {
+    out[i] = mb->ring[mb->head];
+    mb->head = (mb->head + 1) % mb->cap;
+  }
+  mb->count -= n;
+  if (mb->count == 0) mb->notified = 0;
+  if (n > 0) pthread_cond_broadcast(&mb->not_full);
+  pthread_mutex_unlock(&mb->mutex);
+  return n;
+}
+
+void sl_mailbox_close(sl_mailbox *mb) {
+  pthread_mutex_lock(&mb->mutex);
+  mb->closed = 1;
+  pthread_cond_broadcast(&mb->not_full);
+  pthread_mutex_unlock(&mb->mutex);
+}
+
+uint32_t sl_mailbox_size(sl_mailbox *mb) {
+  pthread_mutex_lock(&mb->mutex);
+  uint32_t n = mb->count;
+  pthread_mutex_unlock(&mb->mutex);
+  return n;
+}
+
+uint32_t sl_mailbox_capacity(const sl_mailbox *mb) { return mb->cap; }
+
+uint64_t sl_mailbox_wait_count(sl_mailbox *mb) {
+  pthread_mutex_lock(&mb->mutex);
+  uint64_t n = mb->waits;
+  pthread_mutex_unlock(&mb->mutex);
+  return n;
+}

@@ -1,0 +1,210 @@
+/*
+** The master role. The slave list is an immutable snapshot (sl_slave_set)
+** swapped under the master lock; a send takes a reference on the current
+** snapshot and delivers without any lock held, so slaves may block, send
+** further, or change the graph. Removing a slave waits until no other
+** thread still delivers from a snapshot that holds it.
+*/
+#include "streamlua/master.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "streamlua/status.h"
+
+struct sl_slave_set {
+  atomic_int refs;
+  size_t n;
+  sl_slave *s[];
+};
+
+/* Snapshots this thread is delivering from right now (nested sends). */
+#define HELD_MAX 32
+static _Thread_local sl_slave_set *held[HELD_MAX];
+static _Thread_local int nheld;
+
+static sl_slave_set *set_new(size_t n) {
+  sl_slave_set *set = malloc(sizeof *set + n * sizeof set->s[0]);
+  if (set == NULL) return NULL;
+  atomic_init(&set->refs, 1);
+  set->n = n;
+  return set;
+}
+
+static void set_unref(sl_slave_set *set) {
+  if (atomic_fetch_sub_explicit(&set->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  for (size_t i = 0; i < set->n; i++) sl_object_unref(set->s[i]->owner);
+  free(set);
+}
+
+int sl_master_init(sl_master *m, sl_object *owner) {
+  m->owner = owner;
+  m->set = set_new(0);
+  m->fallback = sl_pool_new();
+  if (m->set == NULL || m->fallback == NULL) {
+    free(m->set);
+    sl_pool_unref(m->fallback);
+    return SL_ENOMEM;
+  }
+  pthread_mutex_init(&m->lock, NULL);
+  owner->master = m;
+  return SL_OK;
+}
+
+void sl_master_fini(sl_master *m) {
+  set_unref(m->set);
+  m->set = NULL;
+  sl_pool_unref(m->fallback);
+  pthread_mutex_destroy(&m->lock);
+}
+
+typedef struct plain_master {
+  sl_object obj;
+  sl_master master;
+} plain_master;
+
+static void plain_destroy(sl_object *obj) {
+  plain_master *p = (plain_master *)obj;
+  sl_master_fini(&p->master);
+  free(p);
+}
+
+sl_object *sl_master_new(void) {
+  plain_master *p = malloc(sizeof *p);
+  if (p == NULL) return NULL;
+  sl_object_init(&p->obj, "Master", plain_destroy);
+  if (sl_master_init(&p->master, &p->obj) != SL_OK) {
+    free(p);
+    return NULL;
+  }
+  return &p->obj;
+}
+
+/* How many of this thread's in-flight deliveries use `set`. */
+static int held_by_me(const sl_slave_set *set) {
+  int k = 0;
+  for (int i = 0; i < nheld && i < HELD_MAX; i++) k += held[i] == set;
+  return k;
+}
+
+/*
+** Waits until only the caller (and this thread's own outer deliveries)
+** still hold `old`, then drops the caller's reference. After this, no
+** other thread is inside a delivery from the old snapshot.
+*/
+static void retire(sl_slave_set *old) {
+  int mine = 1 + held_by_me(old);
+  for (unsigned spins = 0;
+       atomic_load_explicit(&old->refs, memory_order_acquire) > mine;
+       spins++) {
+    if (spins < 64) {
+      sched_yield();
+    } else {
+      struct timespec ts = {0, 50000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  set_unref(old);
+}
+
+/* Installs `set` as the current snapshot (lock held) and returns the old one. */
+static sl_slave_set *swap_nolock_(sl_master *m, sl_slave_set *set) {
+  sl_slave_set *old = m->set;
+  m->set = set;
+  return old;
+}
+
+int sl_master_add_slave(sl_master *m, sl_slave *s) {
+  pthread_mutex_lock(&m->lock);
+  size_t n = m->set->n;
+  sl_slave_set *set = set_new(n + 1);
+  if (set == NULL) {
+    pthread_mutex_unlock(&m->lock);
+    return SL_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    set->s[i] = m->set->s[i];
+    sl_object_ref(set->s[i]->owner);
+  }
+  set->s[n] = s;
+  sl_object_ref(s->owner);
+  sl_slave_set *old = swap_nolock_(m, set);
+  pthread_mutex_unlock(&m->lock);
+  set_unref(old);   /* nobody loses a slave: no need to wait */
+  return SL_OK;
+}
+
+int sl_master_remove_slave(sl_master *m, sl_slave *s) {
+  pthread_mutex_lock(&m->lock);
+  size_t n = m->set->n, keep = 0;
+  for (size_t i = 0; i < n; i++) keep += m->set->s[i] != s;
+  if (keep == n) {
+    pthread_mutex_unlock(&m->lock);
+    return SL_ENOTFOUND;
+  }
+  sl_slave_set *set = set_new(keep);
+  if (set == NULL) {
+    pthread_mutex_unlock(&m->lock);
+    return SL_ENOMEM;
+  }
+  for (size_t i = 0, j = 0; i < n; i++) {
+    if (m->set->s[i] == s) continue;
+    set->s[j++] = m->set->s[i];
+    sl_object_ref(m->set->s[i]->owner);
+  }
+  sl_slave_set *old = swap_nolock_(m, set);
+  pthread_mutex_unlock(&m->lock);
+  retire(old);
+  return SL_OK;
+}
+
+void sl_master_clear_slaves(sl_master *m) {
+  sl_slave_set *set = set_new(0);
+  if (set == NULL) return;
+  pthread_mutex_lock(&m->lock);
+  sl_slave_set *old = swap_nolock_(m, set);
+  pthread_mutex_unlock(&m->lock);
+  retire(old);
+}
+
+size_t sl_master_slave_count(sl_master *m) {
+  pthread_mutex_lock(&m->lock);
+  size_t n = m->set->n;
+  pthread_mutex_unlock(&m->lock);
+  return n;
+}
+
+sl_slave *sl_master_get_slave(sl_master *m, size_t i) {
+  sl_slave *s = NULL;
+  pthread_mutex_lock(&m->lock);
+  if (i < m->set->n) {
+    s = m->set->s[i];
+    sl_object_ref(s->owner);
+  }
+  pthread_mutex_unlock(&m->lock);
+  return s;
+}
+
+/* As Rogue does, the primary serves the request under the master lock. */
+sl_frame *sl_master_req_frame(sl_master *m, uint32_t size, int zero_copy) {
+  pthread_mutex_lock(&m->lock);
+  sl_frame *f = m->set->n > 0
+                    ? sl_slave_req_frame(m->set->s[0], size, zero_copy)
+                    : sl_pool_req_frame(m->fallback, size);
+  pthread_mutex_unlock(&m->lock);
+  return f;
+}
+
+void sl_master_send_frame(sl_master *m, sl_frame *f) {
+  pthread_mutex_lock(&m->lock);
+  sl_slave_set *set = m->set;
+  atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&m->lock);
+  if (nheld < HELD_MAX) held[nheld] = set;
+  nheld++;
+  for (size_t i = set->n; i-- > 0;) sl_slave_accept(set->s[i], f);
+  nheld--;
+  set_unref(set);
+}

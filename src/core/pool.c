@@ -1,0 +1,216 @@
+/*
+** The frame allocator. A pool-made buffer is one malloc block: the
+** sl_buffer header followed by its data, so a cached block comes back
+** with its header and costs no second allocation.
+**
+** Lifetime: the pool is freed when its references are gone *and* its last
+** live buffer has come back, whichever happens last.
+*/
+#include "streamlua/pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "streamlua/status.h"
+
+struct sl_pool {
+  pthread_mutex_t mutex;
+  atomic_int refs;
+  int unreferenced;           /* refs reached 0; free with the last buffer */
+  uint32_t fixed_size;        /* 0: variable mode */
+  uint32_t pool_size;         /* most blocks kept for reuse */
+  uint32_t cached;            /* blocks in the free list */
+  sl_buffer *free_list;
+  uint32_t alloc_count;       /* live buffers */
+  uint32_t alloc_bytes;
+  uint32_t alloc_meta;        /* 24-bit rolling sequence */
+};
+
+#define HEADER_SIZE ((sizeof(sl_buffer) + 15u) & ~(size_t)15u)
+
+sl_pool *sl_pool_new(void) {
+  sl_pool *p = calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  pthread_mutex_init(&p->mutex, NULL);
+  atomic_init(&p->refs, 1);
+  return p;
+}
+
+sl_pool *sl_pool_ref(sl_pool *p) {
+  atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+  return p;
+}
+
+static void free_list_drop_nolock_(sl_pool *p) {
+  while (p->free_list != NULL) {
+    sl_buffer *b = p->free_list;
+    p->free_list = b->next;
+    free(b);
+  }
+  p->cached = 0;
+}
+
+static void pool_destroy(sl_pool *p) {
+  free_list_drop_nolock_(p);
+  pthread_mutex_destroy(&p->mutex);
+  free(p);
+}
+
+void sl_pool_unref(sl_pool *p) {
+  if (p == NULL) return;
+  if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  pthread_mutex_lock(&p->mutex);
+  p->unreferenced = 1;
+  int last = p->alloc_count == 0;
+  pthread_mutex_unlock(&p->mutex);
+  if (last) pool_destroy(p);
+}
+
+static void buffer_reset(sl_buffer *b, sl_pool *p, uint32_t alloc,
+                         uint32_t raw) {
+  b->data = (uint8_t *)b + HEADER_SIZE;
+  b->pool = p;
+  b->next = NULL;
+  b->release = NULL;
+  b->release_arg = NULL;
+  b->alloc_size = alloc;
+  b->raw_size = raw;
+  b->head_room = 0;
+  b->tail_room = 0;
+  b->payload = 0;
+}
+
+static void count_nolock_(sl_pool *p, sl_buffer *b) {
+  b->meta = p->alloc_meta;
+  p->alloc_meta = (p->alloc_meta + 1) & 0xffffffu;
+  p->alloc_bytes += b->alloc_size;
+  p->alloc_count += 1;
+}
+
+/* One block for a request of `size` bytes, from the cache when it can. */
+static sl_buffer *alloc_nolock_(sl_pool *p, uint32_t size, uint32_t *raw) {
+  uint32_t alloc = size, rs = size;
+  if (p->fixed_size > 0) {
+    alloc = p->fixed_size;
+    rs = size < p->fixed_size ? size : p->fixed_size;
+  }
+  sl_buffer *b = p->free_list;
+  if (b != NULL) {
+    p->free_list = b->next;
+    p->cached--;
+  } else {
+    b = malloc(HEADER_SIZE + (size_t)alloc);
+    if (b == NULL) return NULL;
+  }
+  buffer_reset(b, p, alloc, rs);
+  count_nolock_(p, b);
+  *raw = rs;
+  return b;
+}
+
+sl_buffer *sl_pool_alloc_buffer(sl_pool *p, uint32_t size, uint32_t *raw) {
+  pthread_mutex_lock(&p->mutex);
+  sl_buffer *b = alloc_nolock_(p, size, raw);
+  pthread_mutex_unlock(&p->mutex);
+  return b;
+}
+
+sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size) {
+  sl_frame *f = sl_frame_new();
+  if (f == NULL) return NULL;
+  if (size == 0) return f;
+  uint64_t total = 0;
+  while (total < size) {      /* variable mode: one pass */
+    uint32_t raw;
+    sl_buffer *b = sl_pool_alloc_buffer(p, size, &raw);
+    if (b == NULL || sl_frame_append_buffer(f, b) != SL_OK) goto out_nomem;
+    total += raw;
+  }
+  return f;
+out_nomem:
+  sl_frame_unref(f);
+  return NULL;
+}
+
+sl_buffer *sl_pool_create_buffer(sl_pool *p, void *data, uint32_t meta,
+                                 uint32_t size, uint32_t alloc,
+                                 void (*release)(sl_buffer *b), void *arg) {
+  sl_buffer *b = malloc(sizeof *b);
+  if (b == NULL) return NULL;
+  b->data = data;
+  b->pool = p;
+  b->next = NULL;
+  b->release = release;
+  b->release_arg = arg;
+  b->alloc_size = alloc;
+  b->raw_size = size;
+  b->head_room = b->tail_room = b->payload = 0;
+  pthread_mutex_lock(&p->mutex);
+  p->alloc_bytes += alloc;
+  p->alloc_count += 1;
+  pthread_mutex_unlock(&p->mutex);
+  b->meta = meta;
+  return b;
+}
+
+void sl_pool_ret_buffer(sl_buffer *b) {
+  sl_pool *p = b->pool;
+  sl_buffer *to_free = NULL;
+  pthread_mutex_lock(&p->mutex);
+  p->alloc_bytes -= b->alloc_size;
+  p->alloc_count -= 1;
+  if (b->release == NULL && b->alloc_size == p->fixed_size &&
+      p->cached < p->pool_size && !p->unreferenced) {
+    b->next = p->free_list;
+    p->free_list = b;
+    p->cached++;
+  } else {
+    to_free = b;
+  }
+  int last = p->unreferenced && p->alloc_count == 0;
+  pthread_mutex_unlock(&p->mutex);
+  if (to_free != NULL) {
+    if (to_free->release != NULL) {
+      to_free->release(to_free);
+      free(to_free);
+    } else {
+      free(to_free);
+    }
+  }
+  if (last) pool_destroy(p);
+}
+
+void sl_pool_set_fixed_size(sl_pool *p, uint32_t size) {
+  pthread_mutex_lock(&p->mutex);
+  if (size != p->fixed_size) free_list_drop_nolock_(p);
+  p->fixed_size = size;
+  pthread_mutex_unlock(&p->mutex);
+}
+
+void sl_pool_set_pool_size(sl_pool *p, uint32_t count) {
+  pthread_mutex_lock(&p->mutex);
+  p->pool_size = count;
+  while (p->cached > count) {
+    sl_buffer *b = p->free_list;
+    p->free_list = b->next;
+    p->cached--;
+    free(b);
+  }
+  pthread_mutex_unlock(&p->mutex);
+}
+
+/* Readers of one word each: the lock keeps TSan and the memory model happy. */
+static uint32_t read_field(sl_pool *p, const uint32_t *field) {
+  pthread_mutex_lock(&p->mutex);
+  uint32_t v = *field;
+  pthread_mutex_unlock(&p->mutex);
+  return v;
+}
+
+uint32_t sl_pool_get_fixed_size(sl_pool *p) { return read_field(p, &p->fixed_size); }
+uint32_t sl_pool_get_pool_size(sl_pool *p) { return read_field(p, &p->pool_size); }
+uint32_t sl_pool_get_alloc_count(sl_pool *p) { return read_field(p, &p->alloc_count); }
+uint32_t sl_pool_get_alloc_bytes(sl_pool *p) { return read_field(p, &p->alloc_bytes); }
+uint32_t sl_pool_get_cached_count(sl_pool *p) { return read_field(p, &p->cached); }

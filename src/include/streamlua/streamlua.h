@@ -1,0 +1,16 @@
+/* streamlua's public C API: everything a custom module written in C needs. */
+#ifndef STREAMLUA_H_INCLUDED_
+#define STREAMLUA_H_INCLUDED_
+
+#include "buffer.h"
+#include "frame.h"
+#include "log.h"
+#include "mailbox.h"
+#include "master.h"
+#include "object.h"
+#include "pool.h"
+#include "slave.h"
+#include "status.h"
+#include "version.h"
+
+#endif

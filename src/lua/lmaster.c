@@ -1,0 +1,143 @@
+/*
+** sl.stream.Master, the master-role methods every master class shares, and
+** the pyrogue-style connection helpers.
+*/
+#include "lsl.h"
+
+void sl_unlink(lua_State *L, int mi, int si);
+
+static int master_req_frame(lua_State *L) {
+  sl_master *m = sl_check_master(L, 1);
+  lua_Integer size = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, size >= 0 && size <= UINT32_MAX, 2, "size out of range");
+  int zc = lua_toboolean(L, 3);
+  sl_frame *f = sl_master_req_frame(m, (uint32_t)size, zc);
+  if (f == NULL) return luaL_error(L, "reqFrame: cannot allocate %I bytes", size);
+  sl_push_frame(L, f);
+  sl_frame_unref(f);
+  return 1;
+}
+
+/*
+** Delivery is synchronous: Lua-defined slaves reached from here run on
+** this Lua thread, which the state records as the innermost caller.
+*/
+static int master_send_frame(lua_State *L) {
+  sl_master *m = sl_check_master(L, 1);
+  sl_frame *f = sl_check_frame(L, 2);
+  if (sl_frame_locked_by_me(f))
+    return luaL_error(L, "sendFrame: the frame is locked; release the lock "
+                      "before sending it");
+  sl_state *st = sl_state_get(L);
+  lua_State *outer = st->cur;
+  st->cur = L;
+  sl_master_send_frame(m, f);
+  st->cur = outer;
+  return 0;
+}
+
+static int master_add_slave(lua_State *L) {
+  sl_check_master(L, 1);
+  luaL_checkany(L, 2);
+  sl_connect(L, 1, 2);
+  lua_settop(L, 2);
+  return 1;
+}
+
+/* Returns true if the slave was connected (and now is not). */
+static int master_remove_slave(lua_State *L) {
+  sl_master *m = sl_check_master(L, 1);
+  sl_slave *s = sl_check_slave(L, 2);
+  int rc = sl_master_remove_slave(m, s);
+  if (rc == SL_ENOMEM) return sl_status_error(L, "removeSlave", rc);
+  sl_unlink(L, 1, 2);
+  lua_pushboolean(L, rc == SL_OK);
+  return 1;
+}
+
+static int master_slave_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)sl_master_slave_count(sl_check_master(L, 1)));
+  return 1;
+}
+
+static int object_stop(lua_State *L) {
+  sl_object_stop(sl_check_object(L, 1));
+  return 0;
+}
+
+const luaL_Reg sl_master_methods[] = {
+    {"reqFrame", master_req_frame},
+    {"_reqFrame", master_req_frame},
+    {"sendFrame", master_send_frame},
+    {"_sendFrame", master_send_frame},
+    {"addSlave", master_add_slave},
+    {"_addSlave", master_add_slave},
+    {"removeSlave", master_remove_slave},
+    {"_removeSlave", master_remove_slave},
+    {"_slaveCount", master_slave_count},
+    {"slaveCount", master_slave_count},
+    {"stop", object_stop},
+    {"_stop", object_stop},
+    {NULL, NULL}};
+
+static int master_new(lua_State *L) {
+  luaL_argcheck(L, lua_isnoneornil(L, 1) || lua_istable(L, 1), 1,
+                "table or nothing expected");
+  lua_settop(L, 1);
+  sl_object *obj = sl_master_new();
+  if (obj == NULL) return luaL_error(L, "Master: out of memory");
+  sl_push_object(L, obj);
+  sl_object_unref(obj);
+  if (lua_istable(L, 1)) {   /* fields for a Lua-defined master */
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+  }
+  return 1;
+}
+
+static const sl_class master_class = {"Master", NULL, master_new, 1, 0};
+
+/* sl.streamConnect(master, slave) -> slave */
+static int stream_connect(lua_State *L) {
+  sl_check_master(L, 1);
+  luaL_checkany(L, 2);
+  sl_connect(L, 1, 2);
+  lua_settop(L, 2);
+  return 1;
+}
+
+static void check_both(lua_State *L, int i) {
+  sl_object *o = sl_test_object(L, i);
+  if (o == NULL || o->master == NULL || o->slave == NULL)
+    luaL_argerror(L, i, "object that is both master and slave expected");
+}
+
+/* sl.streamConnectBiDir(a, b): a feeds b, b feeds a. */
+static int stream_connect_bidir(lua_State *L) {
+  check_both(L, 1);
+  check_both(L, 2);
+  sl_connect(L, 1, 2);
+  sl_connect(L, 2, 1);
+  return 0;
+}
+
+/* sl.streamDisconnect(master, slave) -> true if they were connected */
+static int stream_disconnect(lua_State *L) {
+  return master_remove_slave(L);
+}
+
+static const luaL_Reg connect_funcs[] = {
+    {"streamConnect", stream_connect},
+    {"streamConnectBiDir", stream_connect_bidir},
+    {"streamDisconnect", stream_disconnect},
+    {NULL, NULL}};
+
+/* Expects the module table at -2 and the stream table at -1. */
+void sl_open_master(lua_State *L) {
+  sl_class_new(L, &master_class);
+  lua_setfield(L, -2, "Master");
+  luaL_setfuncs(L, connect_funcs, 0);    /* also in sl.stream */
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, connect_funcs, 0);
+  lua_pop(L, 1);
+}

@@ -1,0 +1,109 @@
+/*
+** Shared plumbing of the binding files: boxes, classes and roles, the
+** per-state record, and calling into Lua safely. Only binding files
+** include this; the core never sees a Lua header.
+*/
+#ifndef STREAMLUA_LSL_H_INCLUDED_
+#define STREAMLUA_LSL_H_INCLUDED_
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "sl_lua.h"
+#include "streamlua/streamlua.h"
+
+struct event;
+struct event_base;
+
+/*
+** One record per Lua state that opened the module. Reference counted,
+** because C objects that call into Lua (Lua-defined slaves) may outlive
+** the lua_State; once the state is closed `L` is NULL and they stop
+** calling.
+*/
+typedef struct sl_state {
+  atomic_int refs;
+  lua_State *L;                 /* main thread; NULL once closed */
+  lua_State *cur;               /* innermost Lua thread calling into C */
+  pthread_t main_thread;
+  struct event_base *base;
+  struct event *wake;           /* runs deferred work on the main thread */
+  pthread_mutex_t mutex;        /* guards the deferred lists */
+  sl_object **dead;             /* objects to destroy on the main thread */
+  size_t ndead, capdead;
+  int in_loop;                  /* the event loop is running */
+  int stop_requested;
+  size_t gc_debt;               /* frame bytes handed to Lua since the last step */
+} sl_state;
+
+/* Metatable names and registry keys. */
+#define SL_FRAME_MT "streamlua.Frame"
+#define SL_FRAMELOCK_MT "streamlua.FrameLock"
+#define SL_STATE_KEY "streamlua.state"
+#define SL_BOXES_KEY "streamlua.boxes"
+#define SL_CLASSES_KEY "streamlua.classes"
+
+sl_state *sl_state_get(lua_State *L);
+sl_state *sl_state_ref(sl_state *st);
+void sl_state_unref(sl_state *st);
+/* Is the calling thread the one that owns the Lua state? */
+int sl_state_on_main(const sl_state *st);
+/* Destroys obj on the main thread (now, if this is it). */
+void sl_state_defer_destroy(sl_state *st, sl_object *obj);
+/* Runs deferred work; main thread only. */
+void sl_state_run_deferred(sl_state *st);
+/* The Lua thread to call back on: the innermost caller, or the main one. */
+lua_State *sl_state_lua(sl_state *st);
+
+/*
+** Classes. A class is a metatable "streamlua.<name>" plus a callable class
+** table holding its methods; roles (master, slave) add the role methods.
+*/
+typedef struct sl_class {
+  const char *name;             /* "Slave", "Fifo", ... */
+  const luaL_Reg *methods;      /* class methods (may be NULL) */
+  lua_CFunction ctor;           /* __call of the class table (may be NULL) */
+  int master, slave;            /* roles */
+} sl_class;
+
+/* Builds the class; leaves the class table on the stack. */
+void sl_class_new(lua_State *L, const sl_class *cls);
+/* Pushes the box for obj (interned: one userdata per object); nil if NULL.
+** The box takes its own reference when it is created. */
+void sl_push_object(lua_State *L, sl_object *obj);
+/* The object in the box at i, or an argument error naming `what`. */
+sl_object *sl_check_object(lua_State *L, int i);
+sl_object *sl_test_object(lua_State *L, int i);
+sl_master *sl_check_master(lua_State *L, int i);
+sl_slave *sl_check_slave(lua_State *L, int i);
+/* A slave for argument i: a box with the slave role, or a function (made
+** into a Lua-defined slave). Leaves the slave's box at index i. */
+sl_slave *sl_to_slave(lua_State *L, int i);
+/* master >> slave, kept reachable from the master's box. */
+void sl_connect(lua_State *L, int mi, int si);
+
+/* Frames. */
+void sl_push_frame(lua_State *L, sl_frame *f);   /* takes a new ref */
+sl_frame *sl_check_frame(lua_State *L, int i);
+
+/* Raises "<fn>: <what>: <status text>". */
+int sl_status_error(lua_State *L, const char *fn, int status);
+
+/* Calls the function at the top-nargs-1 with a traceback handler; on
+** error logs it to `logname` and returns the status. Pops everything. */
+int sl_pcall_log(lua_State *L, int nargs, const char *logname);
+
+/* Family openers; each sets its fields in the table at the top. */
+void sl_open_frame(lua_State *L);
+void sl_open_master(lua_State *L);
+void sl_open_slave(lua_State *L);
+void sl_open_loop(lua_State *L);
+void sl_open_logging(lua_State *L);
+
+/* Lua-defined slave from the table or function at i; pushes its box. */
+void sl_lua_slave_new(lua_State *L, int i);
+
+#endif

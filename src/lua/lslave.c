@@ -1,0 +1,291 @@
+/*
+** sl.stream.Slave: the plain counting slave, the slave-role methods every
+** slave class shares, and Lua-defined slaves.
+**
+** A Lua-defined slave runs its acceptFrame on the main thread only. Called
+** there (a Lua sendFrame, a timer), it runs at once. Called from any other
+** thread, the frame goes into the slave's bounded mailbox and the sender
+** waits while the mailbox is full; the loop hands queued frames to Lua in
+** batches. No lock is held while Lua runs.
+*/
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "lsl.h"
+
+#define MAILBOX_FRAMES 1024
+#define DRAIN_BATCH 64
+#define DRAIN_MAX 4096          /* frames per loop turn before yielding */
+
+typedef struct lua_slave {
+  sl_object obj;
+  sl_slave slave;
+  sl_state *st;
+  sl_mailbox *mb;
+  struct event *ev;
+  int fields_ref;               /* registry ref to the fields table */
+  atomic_uint_least64_t dropped;  /* frames refused after close */
+} lua_slave;
+
+static void lua_slave_accept(sl_slave *s, sl_frame *f);
+static const sl_slave_ops lua_slave_ops = {lua_slave_accept, NULL};
+
+static lua_slave *as_lua_slave(sl_object *obj) {
+  return obj->slave != NULL && obj->slave->ops == &lua_slave_ops
+             ? (lua_slave *)obj
+             : NULL;
+}
+
+/* Pushes the fields table of a Lua-defined slave; 0 if obj is not one. */
+int sl_lua_slave_fields(lua_State *L, sl_object *obj);
+int sl_lua_slave_fields(lua_State *L, sl_object *obj) {
+  lua_slave *ls = as_lua_slave(obj);
+  if (ls == NULL) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
+  return 1;
+}
+
+/* Calls fields.acceptFrame(self, frame) on L; on error logs and counts. */
+static void deliver(lua_slave *ls, lua_State *L, sl_frame *f) {
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
+  if (lua_getfield(L, -1, "acceptFrame") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "_acceptFrame");
+  }
+  lua_remove(L, -2);
+  sl_push_object(L, &ls->obj);
+  sl_push_frame(L, f);
+  /* Rogue: when the override raises, the base slave counts the frame. */
+  if (sl_pcall_log(L, 2, "stream.Slave") != LUA_OK)
+    sl_slave_accept_base(&ls->slave, f);
+  lua_settop(L, top);
+}
+
+static void lua_slave_accept(sl_slave *s, sl_frame *f) {
+  lua_slave *ls = (lua_slave *)s->owner;
+  sl_state *st = ls->st;
+  if (sl_state_on_main(st)) {
+    lua_State *L = sl_state_lua(st);
+    if (L != NULL) deliver(ls, L, f);
+    return;
+  }
+  if (sl_mailbox_put(ls->mb, f) != SL_OK)
+    atomic_fetch_add_explicit(&ls->dropped, 1, memory_order_relaxed);
+}
+
+/* Hands queued frames to Lua; runs on the loop. */
+static void drain(lua_slave *ls) {
+  lua_State *L = ls->st->L;
+  sl_frame *batch[DRAIN_BATCH];
+  uint32_t n, total = 0;
+  do {
+    n = sl_mailbox_take(ls->mb, batch, DRAIN_BATCH);
+    for (uint32_t i = 0; i < n; i++) {
+      if (L != NULL) deliver(ls, L, batch[i]);
+      sl_frame_unref(batch[i]);
+    }
+    total += n;
+  } while (n == DRAIN_BATCH && total < DRAIN_MAX);
+  if (n == DRAIN_BATCH) event_active(ls->ev, EV_READ, 0);   /* more to come */
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  lua_slave *ls = arg;
+  sl_object_ref(&ls->obj);   /* Lua may drop the last other reference */
+  drain(ls);
+  sl_object_unref(&ls->obj);
+}
+
+static void notify(void *arg) {
+  lua_slave *ls = arg;
+  event_active(ls->ev, EV_READ, 0);
+}
+
+static void lua_slave_free(lua_slave *ls) {
+  sl_state *st = ls->st;
+  event_free(ls->ev);
+  if (st->L != NULL) luaL_unref(st->L, LUA_REGISTRYINDEX, ls->fields_ref);
+  sl_mailbox_free(ls->mb);
+  sl_slave_fini(&ls->slave);
+  free(ls);
+  sl_state_unref(st);
+}
+
+static void lua_slave_destroy(sl_object *obj) {
+  lua_slave *ls = (lua_slave *)obj;
+  if (!sl_state_on_main(ls->st) && ls->st->L != NULL)
+    sl_state_defer_destroy(ls->st, obj);   /* comes back here on main */
+  else
+    lua_slave_free(ls);
+}
+
+/* Stop: refuse new frames, let blocked senders go, serve what is queued. */
+static void lua_slave_stop(sl_object *obj) {
+  lua_slave *ls = (lua_slave *)obj;
+  sl_mailbox_close(ls->mb);
+  if (sl_state_on_main(ls->st)) drain(ls);
+}
+
+/* Wraps a plain function f(frame) as acceptFrame(self, frame). */
+static int call_plain(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 2);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+void sl_lua_slave_new(lua_State *L, int i) {
+  i = lua_absindex(L, i);
+  sl_state *st = sl_state_get(L);
+  if (lua_type(L, i) == LUA_TFUNCTION) {
+    lua_newtable(L);
+    lua_pushvalue(L, i);
+    lua_pushcclosure(L, call_plain, 1);
+    lua_setfield(L, -2, "acceptFrame");
+  } else {
+    luaL_checktype(L, i, LUA_TTABLE);
+    lua_getfield(L, i, "acceptFrame");
+    lua_getfield(L, i, "_acceptFrame");
+    if (!lua_isfunction(L, -2) && !lua_isfunction(L, -1))
+      luaL_argerror(L, i, "table with an acceptFrame function expected");
+    lua_pop(L, 2);
+    lua_pushvalue(L, i);
+  }
+  lua_slave *ls = calloc(1, sizeof *ls);
+  if (ls == NULL) luaL_error(L, "Slave: out of memory");
+  sl_object_init(&ls->obj, "Slave", lua_slave_destroy);
+  ls->obj.stop = lua_slave_stop;
+  ls->st = sl_state_ref(st);
+  ls->mb = sl_mailbox_new(MAILBOX_FRAMES, notify, ls);
+  ls->ev = event_new(st->base, -1, 0, drain_cb, ls);
+  if (ls->mb == NULL || ls->ev == NULL ||
+      sl_slave_init(&ls->slave, &lua_slave_ops, &ls->obj) != SL_OK) {
+    if (ls->ev) event_free(ls->ev);
+    sl_mailbox_free(ls->mb);
+    sl_state_unref(st);
+    free(ls);
+    luaL_error(L, "Slave: out of memory");
+  }
+  ls->fields_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* pops the fields */
+  sl_push_object(L, &ls->obj);
+  sl_object_unref(&ls->obj);
+}
+
+/* ---- methods of every slave class ---- */
+
+static int slave_accept_frame(lua_State *L) {
+  sl_object *obj = sl_check_object(L, 1);
+  sl_slave *s = sl_check_slave(L, 1);
+  sl_frame *f = sl_check_frame(L, 2);
+  if (sl_frame_locked_by_me(f))
+    return luaL_error(L, "acceptFrame: the frame is locked; release the lock "
+                      "first");
+  if (as_lua_slave(obj) != NULL) sl_slave_accept_base(s, f);   /* the base */
+  else sl_slave_accept(s, f);
+  return 0;
+}
+
+static int slave_get_frame_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)sl_slave_get_frame_count(sl_check_slave(L, 1)));
+  return 1;
+}
+
+static int slave_get_byte_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)sl_slave_get_byte_count(sl_check_slave(L, 1)));
+  return 1;
+}
+
+static int slave_set_debug(lua_State *L) {
+  sl_slave *s = sl_check_slave(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0 && n <= UINT32_MAX, 2, "byte count out of range");
+  const char *name = luaL_checkstring(L, 3);
+  int rc = sl_slave_set_debug(s, (uint32_t)n, name);
+  if (rc != SL_OK) return sl_status_error(L, "setDebug", rc);
+  return 0;
+}
+
+static lua_Integer check_u32(lua_State *L, int i) {
+  lua_Integer v = luaL_checkinteger(L, i);
+  luaL_argcheck(L, v >= 0 && v <= UINT32_MAX, i, "value out of range");
+  return v;
+}
+
+static int slave_get_alloc_count(lua_State *L) {
+  lua_pushinteger(L, sl_pool_get_alloc_count(sl_check_slave(L, 1)->pool));
+  return 1;
+}
+
+static int slave_get_alloc_bytes(lua_State *L) {
+  lua_pushinteger(L, sl_pool_get_alloc_bytes(sl_check_slave(L, 1)->pool));
+  return 1;
+}
+
+static int slave_set_fixed_size(lua_State *L) {
+  sl_slave *s = sl_check_slave(L, 1);
+  sl_pool_set_fixed_size(s->pool, (uint32_t)check_u32(L, 2));
+  return 0;
+}
+
+static int slave_get_fixed_size(lua_State *L) {
+  lua_pushinteger(L, sl_pool_get_fixed_size(sl_check_slave(L, 1)->pool));
+  return 1;
+}
+
+static int slave_set_pool_size(lua_State *L) {
+  sl_slave *s = sl_check_slave(L, 1);
+  sl_pool_set_pool_size(s->pool, (uint32_t)check_u32(L, 2));
+  return 0;
+}
+
+static int slave_get_pool_size(lua_State *L) {
+  lua_pushinteger(L, sl_pool_get_pool_size(sl_check_slave(L, 1)->pool));
+  return 1;
+}
+
+static int slave_stop(lua_State *L) {
+  sl_object_stop(sl_check_object(L, 1));
+  return 0;
+}
+
+const luaL_Reg sl_slave_methods[] = {
+    {"acceptFrame", slave_accept_frame},
+    {"_acceptFrame", slave_accept_frame},
+    {"getFrameCount", slave_get_frame_count},
+    {"getByteCount", slave_get_byte_count},
+    {"setDebug", slave_set_debug},
+    {"getAllocCount", slave_get_alloc_count},
+    {"getAllocBytes", slave_get_alloc_bytes},
+    {"setFixedSize", slave_set_fixed_size},
+    {"getFixedSize", slave_get_fixed_size},
+    {"setPoolSize", slave_set_pool_size},
+    {"getPoolSize", slave_get_pool_size},
+    {"stop", slave_stop},
+    {"_stop", slave_stop},
+    {NULL, NULL}};
+
+/* Slave() is a counting slave; Slave{acceptFrame = f, ...} is Lua-defined. */
+static int slave_new(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) {
+    sl_object *obj = sl_slave_new();
+    if (obj == NULL) return luaL_error(L, "Slave: out of memory");
+    sl_push_object(L, obj);
+    sl_object_unref(obj);
+    return 1;
+  }
+  luaL_argcheck(L, lua_istable(L, 1) || lua_isfunction(L, 1), 1,
+                "table or function expected");
+  sl_lua_slave_new(L, 1);
+  return 1;
+}
+
+static const sl_class slave_class = {"Slave", NULL, slave_new, 0, 1};
+
+void sl_open_slave(lua_State *L) {
+  sl_class_new(L, &slave_class);
+  lua_setfield(L, -2, "Slave");
+}

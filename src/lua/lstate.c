@@ -1,0 +1,154 @@
+/*
+** The per-state record: the main-thread event loop, the thread that owns
+** Lua, and work that other threads hand to the main thread.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "lsl.h"
+
+static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
+
+static void evthread_setup(void) {
+  evthread_use_pthreads();
+}
+
+static void state_wake_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  sl_state_run_deferred(arg);
+}
+
+sl_state *sl_state_ref(sl_state *st) {
+  atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
+  return st;
+}
+
+void sl_state_unref(sl_state *st) {
+  if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  event_free(st->wake);
+  event_base_free(st->base);
+  pthread_mutex_destroy(&st->mutex);
+  free(st->dead);
+  free(st);
+}
+
+int sl_state_on_main(const sl_state *st) {
+  return pthread_equal(pthread_self(), st->main_thread);
+}
+
+lua_State *sl_state_lua(sl_state *st) {
+  return st->cur != NULL ? st->cur : st->L;
+}
+
+/*
+** Objects that call into Lua must be freed where Lua lives. The last
+** reference may be dropped on any thread; off the main thread the object
+** is queued and the loop frees it.
+*/
+void sl_state_defer_destroy(sl_state *st, sl_object *obj) {
+  pthread_mutex_lock(&st->mutex);
+  if (st->ndead == st->capdead) {
+    size_t cap = st->capdead ? st->capdead * 2 : 16;
+    sl_object **nd = realloc(st->dead, cap * sizeof *nd);
+    if (nd == NULL) {   /* cannot queue: leak rather than touch Lua here */
+      pthread_mutex_unlock(&st->mutex);
+      return;
+    }
+    st->dead = nd;
+    st->capdead = cap;
+  }
+  st->dead[st->ndead++] = obj;
+  pthread_mutex_unlock(&st->mutex);
+  event_active(st->wake, EV_READ, 0);
+}
+
+void sl_state_run_deferred(sl_state *st) {
+  for (;;) {
+    pthread_mutex_lock(&st->mutex);
+    sl_object *obj = st->ndead > 0 ? st->dead[--st->ndead] : NULL;
+    pthread_mutex_unlock(&st->mutex);
+    if (obj == NULL) break;
+    obj->destroy(obj);   /* on the main thread now: frees for real */
+  }
+}
+
+static int state_gc(lua_State *L) {
+  sl_state **box = lua_touserdata(L, 1);
+  sl_state *st = *box;
+  if (st == NULL) return 0;
+  *box = NULL;
+  sl_state_run_deferred(st);
+  st->L = NULL;
+  st->cur = NULL;
+  sl_state_unref(st);
+  return 0;
+}
+
+/* Creates the record on first use and keeps it in the registry. */
+sl_state *sl_state_get(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, SL_STATE_KEY) == LUA_TUSERDATA) {
+    sl_state *st = *(sl_state **)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (st != NULL) return st;
+    luaL_error(L, "streamlua: the module's state is closed");
+  }
+  lua_pop(L, 1);
+  pthread_once(&evthread_once, evthread_setup);
+  sl_state **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;
+  lua_newtable(L);
+  lua_pushcfunction(L, state_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  sl_state *st = calloc(1, sizeof *st);
+  if (st == NULL) luaL_error(L, "streamlua: out of memory");
+  atomic_init(&st->refs, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  st->L = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  st->main_thread = pthread_self();
+  pthread_mutex_init(&st->mutex, NULL);
+  st->base = event_base_new();
+  st->wake = st->base ? event_new(st->base, -1, 0, state_wake_cb, st) : NULL;
+  if (st->wake == NULL) {
+    if (st->base) event_base_free(st->base);
+    free(st);
+    return (sl_state *)(luaL_error(L, "streamlua: cannot create the event loop"), NULL);
+  }
+  *box = st;
+  lua_setfield(L, LUA_REGISTRYINDEX, SL_STATE_KEY);
+  return st;
+}
+
+int sl_status_error(lua_State *L, const char *fn, int status) {
+  return luaL_error(L, "%s: %s", fn, sl_status_str(status));
+}
+
+int sl_lua_traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+int sl_pcall_log(lua_State *L, int nargs, const char *logname) {
+  int base = lua_gettop(L) - nargs;   /* the function's index */
+  lua_pushcfunction(L, sl_lua_traceback);
+  lua_insert(L, base);
+  int rc = lua_pcall(L, nargs, 0, base);
+  if (rc != LUA_OK) {
+    sl_log_write(sl_log_get(logname), SL_LOG_ERROR, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_remove(L, base);
+  return rc;
+}
