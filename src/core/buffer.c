@@ -6,6 +6,10 @@
 
 #include "streamlua/status.h"
 
+/* No delta beyond +-UINT32_MAX can be in range; refusing those first keeps
+** the int64 arithmetic below from overflowing. */
+#define DELTA_OUT_OF_RANGE(d) ((d) < -(int64_t)UINT32_MAX || (d) > (int64_t)UINT32_MAX)
+
 uint32_t sl_buffer_get_size(const sl_buffer *b) {
   return b->raw_size - (b->head_room + b->tail_room);
 }
@@ -35,6 +39,7 @@ int sl_buffer_min_payload(sl_buffer *b, uint32_t n) {
 }
 
 int sl_buffer_adjust_payload(sl_buffer *b, int64_t delta) {
+  if (DELTA_OUT_OF_RANGE(delta)) return SL_ERANGE;
   int64_t n = (int64_t)sl_buffer_get_payload(b) + delta;
   if (n < 0 || n > (int64_t)sl_buffer_get_size(b)) return SL_ERANGE;
   return sl_buffer_set_payload(b, (uint32_t)n);
@@ -53,6 +58,7 @@ void sl_buffer_set_payload_empty(sl_buffer *b) {
 ** side); a negative one gives them back, prepending a header in place.
 */
 int sl_buffer_adjust_header(sl_buffer *b, int64_t delta) {
+  if (DELTA_OUT_OF_RANGE(delta)) return SL_ERANGE;
   if (delta < 0 && -delta > (int64_t)b->head_room) return SL_ERANGE;
   if (delta > 0 && delta > (int64_t)sl_buffer_get_size(b)) return SL_ERANGE;
   b->head_room = (uint32_t)((int64_t)b->head_room + delta);
@@ -65,6 +71,7 @@ void sl_buffer_zero_header(sl_buffer *b) {
 }
 
 int sl_buffer_adjust_tail(sl_buffer *b, int64_t delta) {
+  if (DELTA_OUT_OF_RANGE(delta)) return SL_ERANGE;
   if (delta < 0 && -delta > (int64_t)b->tail_room) return SL_ERANGE;
   if (delta > 0 && delta > (int64_t)sl_buffer_get_size(b)) return SL_ERANGE;
   b->tail_room = (uint32_t)((int64_t)b->tail_room + delta);

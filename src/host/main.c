@@ -14,8 +14,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "../include/streamlua/version.h"
-#include "../lua/sl_lua.h"
+#include "streamlua/version.h"
+#include "sl_lua.h"
 #include "repl.h"
 
 /* what the command line asks for */
@@ -35,6 +35,7 @@ struct host_args {
   char **argv;
   int script;   /* index of the script name in argv, or argc if none */
   int flags;
+  int loaded;   /* the module is open: shut it down before closing */
 };
 
 
@@ -132,12 +133,15 @@ static void wrap_exit(lua_State *L) {
 /* The binary carries its own copy of the module: `require "streamlua"`
 ** finds it in package.preload before searching any path. */
 static int open_module(lua_State *L) {
+  int status;
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_streamlua);
   lua_setfield(L, -2, "streamlua");
   lua_pop(L, 1);
-  wrap_exit(L);
-  return dolibrary(L, "streamlua", "sl");
+  status = dolibrary(L, "streamlua", "sl");
+  if (status == LUA_OK)
+    wrap_exit(L);
+  return status;
 }
 
 
@@ -201,14 +205,19 @@ static int run_options(lua_State *L, const struct host_args *a) {
 
 
 static int pmain(lua_State *L) {
-  const struct host_args *a = lua_touserdata(L, 1);
+  struct host_args *a = lua_touserdata(L, 1);
   luaL_checkversion(L);
   lua_gc(L, LUA_GCSTOP);  /* no collections while the libraries open */
   luaL_openlibs(L);
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCGEN, 0, 0);  /* the mode the stock interpreter uses */
   create_arg_table(L, a);
-  if (open_module(L) != LUA_OK || !run_options(L, a)) {
+  if (open_module(L) != LUA_OK) {
+    lua_pushinteger(L, HOST_FAILED);
+    return 1;
+  }
+  a->loaded = 1;
+  if (!run_options(L, a)) {
     lua_pushinteger(L, HOST_FAILED);
     return 1;
   }
@@ -225,7 +234,8 @@ static int pmain(lua_State *L) {
 
 
 /* Sets a->script to the first argument that is not an option (argc if
-** there is none) and returns the ARG_ flags. */
+** there is none) and returns the ARG_ flags; on ARG_ERROR, a->script is
+** the option at fault. */
 static int collect_args(struct host_args *a) {
   char **argv = a->argv;
   int i, flags = 0;
@@ -260,9 +270,9 @@ static int collect_args(struct host_args *a) {
         /* FALLTHROUGH */
       case 'l':
         if (argv[i][2] == '\0') {  /* the value is the next argument */
-          i++;
-          if (i >= a->argc || argv[i][0] == '-')
+          if (i + 1 >= a->argc || argv[i + 1][0] == '-')
             return ARG_ERROR;
+          i++;
         }
         break;
       default:
@@ -281,8 +291,14 @@ int main(int argc, char **argv) {
   a.argc = argc;
   a.argv = argv;
   a.script = argc;
+  a.loaded = 0;
   a.flags = (argc > 0) ? collect_args(&a) : 0;
   if (a.flags & ARG_ERROR) {
+    const char *bad = argv[a.script];
+    if (bad[1] == 'e' || bad[1] == 'l')
+      fprintf(stderr, SL_HOST_NAME ": '%s' needs argument\n", bad);
+    else
+      fprintf(stderr, SL_HOST_NAME ": unrecognized option '%s'\n", bad);
     print_usage(stderr);
     return EXIT_FAILURE;
   }
@@ -311,7 +327,8 @@ int main(int argc, char **argv) {
     sl_repl_run(L);
     action = HOST_DONE;
   }
-  sl_lua_shutdown(L);
+  if (a.loaded)
+    sl_lua_shutdown(L);
   lua_close(L);
   fflush(stdout);
   return (action == HOST_DONE) ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -25,14 +25,14 @@
 #include <editline/readline.h>
 #endif
 
-#include "../lua/sl_lua.h"
+#include "sl_lua.h"
 #include "repl.h"
 
 #define PROMPT1     "> "
 #define PROMPT2     ">> "
 #define EOFMARK     "<eof>"
 #define EOFMARK_LEN (sizeof(EOFMARK) - 1)
-#define NSIGNALS    4
+#define NSIGNALS    5
 
 /* a growing byte string */
 struct text {
@@ -62,7 +62,7 @@ static void edit_close(struct repl *r);
 static void edit_start(struct repl *r, const char *prompt);
 static void edit_stop(struct repl *r);
 static void edit_read(struct repl *r);
-static void edit_resize(void);
+static void edit_signal(int sig);
 static void edit_save(struct repl *r, const char *stmt);
 
 
@@ -114,16 +114,16 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg) {
 
 
 /* SIGINT clears the input; SIGTERM and SIGHUP end the session as end of
-** input does; SIGWINCH tells libedit the terminal has a new size. */
+** input does; SIGWINCH and SIGCONT are for libedit (see edit_signal). */
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
   struct repl *r = arg;
   (void)what;
   if (sig == SIGINT)
     r->interrupted = 1;
-  else if (sig != SIGWINCH)
+  else if (sig == SIGTERM || sig == SIGHUP)
     r->eof = 1;
   else if (r->edit)
-    edit_resize();
+    edit_signal(sig);
 }
 
 
@@ -207,7 +207,8 @@ static int wait_line(struct repl *r) {
       wait_stop(r);
       r->stmt.n = 0;
       r->in.n = 0;
-      fputs("\n", stdout);
+      if (r->tty)
+        fputs("\n", stdout);
     }
     if (!r->waiting)
       wait_start(r);
@@ -336,7 +337,8 @@ static void eval_line(struct repl *r) {
 
 
 static int repl_open(struct repl *r, lua_State *L) {
-  static const int sigs[NSIGNALS] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
+  static const int sigs[NSIGNALS] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH,
+                                     SIGCONT};
   struct event_base *base = sl_lua_base(L);
   struct stat st;
   int i;
@@ -446,8 +448,18 @@ static void edit_stop(struct repl *r) {
 }
 
 
-static void edit_resize(void) {
-  rl_resize_terminal();
+/* The loop owns the signals, so libedit's own handlers are off: a new
+** window size is passed on, and after Ctrl-Z and `fg` (the shell put the
+** terminal back in cooked mode) the terminal is set up and the line
+** drawn again. */
+static void edit_signal(int sig) {
+  if (sig == SIGWINCH)
+    rl_resize_terminal();
+  else {
+    rl_deprep_terminal();  /* libedit still believes it is raw */
+    rl_prep_terminal(0);
+    rl_forced_update_display();
+  }
 }
 
 
@@ -648,7 +660,7 @@ static void edit_close(struct repl *r) { (void)r; }
 static void edit_start(struct repl *r, const char *p) { (void)r; (void)p; }
 static void edit_stop(struct repl *r) { (void)r; }
 static void edit_read(struct repl *r) { (void)r; }
-static void edit_resize(void) { }
+static void edit_signal(int sig) { (void)sig; }
 static void edit_save(struct repl *r, const char *s) { (void)r; (void)s; }
 
 #endif

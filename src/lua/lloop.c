@@ -144,21 +144,17 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg) {
   (void)sig;
   (void)what;
   sl_state *st = arg;
-  st->stop_requested = 1;
   event_base_loopbreak(st->base);
 }
 
 /*
-** Serves the loop until stop() (or a signal), or for `seconds` when
-** seconds >= 0. run() starts afresh; sleep() ends early on a stop request
-** and leaves it set, so the run() around it ends too.
+** Serves the loop until stop() (or SIGINT/SIGTERM), or for `seconds` when
+** seconds >= 0. A stop ends the serve it happens in, run() or sleep().
 */
-static void serve(lua_State *L, const char *fn, double seconds, int is_run) {
+static void serve(lua_State *L, const char *fn, double seconds) {
   sl_state *st = sl_state_get(L);
   if (st->in_loop)
     luaL_error(L, "%s: the loop is already running (called from a callback?)", fn);
-  if (is_run) st->stop_requested = 0;
-  if (st->stop_requested) return;
   struct event *sigint = evsignal_new(st->base, SIGINT, signal_cb, st);
   struct event *sigterm = evsignal_new(st->base, SIGTERM, signal_cb, st);
   if (sigint) event_add(sigint, NULL);
@@ -180,18 +176,17 @@ static void serve(lua_State *L, const char *fn, double seconds, int is_run) {
 
 static int loop_run(lua_State *L) {
   double s = lua_isnoneornil(L, 1) ? -1 : check_seconds(L, 1, 1);
-  serve(L, "run", s, 1);
+  serve(L, "run", s);
   return 0;
 }
 
 static int loop_sleep(lua_State *L) {
-  serve(L, "sleep", check_seconds(L, 1, 1), 0);
+  serve(L, "sleep", check_seconds(L, 1, 1));
   return 0;
 }
 
 static int loop_stop(lua_State *L) {
   sl_state *st = sl_state_get(L);
-  st->stop_requested = 1;
   if (st->in_loop) event_base_loopbreak(st->base);
   return 0;
 }

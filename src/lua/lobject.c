@@ -6,6 +6,7 @@
 ** their callbacks and state there); user value 2 lists the slaves this
 ** master feeds, so Lua reachability follows the graph.
 */
+#include <stddef.h>
 #include <string.h>
 
 #include "lsl.h"
@@ -51,16 +52,21 @@ sl_object *sl_check_object(lua_State *L, int i) {
   return b->obj;
 }
 
+static sl_object *check_role(lua_State *L, int i, const char *role,
+                             size_t offset) {
+  box *b = lua_touserdata(L, i);
+  if (b == NULL || !has_tag(L, i, &tag_object)) type_error(L, i, role);
+  sl_object *o = sl_check_object(L, i);   /* raises if closed */
+  if (*(void **)((char *)o + offset) == NULL) type_error(L, i, role);
+  return o;
+}
+
 sl_master *sl_check_master(lua_State *L, int i) {
-  sl_object *o = sl_test_object(L, i);
-  if (o == NULL || o->master == NULL) type_error(L, i, "stream master");
-  return sl_check_object(L, i)->master;
+  return check_role(L, i, "stream master", offsetof(sl_object, master))->master;
 }
 
 sl_slave *sl_check_slave(lua_State *L, int i) {
-  sl_object *o = sl_test_object(L, i);
-  if (o == NULL || o->slave == NULL) type_error(L, i, "stream slave");
-  return sl_check_object(L, i)->slave;
+  return check_role(L, i, "stream slave", offsetof(sl_object, slave))->slave;
 }
 
 sl_slave *sl_to_slave(lua_State *L, int i) {

@@ -35,7 +35,6 @@ typedef struct sl_state {
   sl_object **dead;             /* objects to destroy on the main thread */
   size_t ndead, capdead;
   int in_loop;                  /* the event loop is running */
-  int stop_requested;
   size_t gc_debt;               /* frame bytes handed to Lua since the last step */
 } sl_state;
 

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Every test, in three builds: plain (ctest, then busted under lua5.4 with the
+# module), AddressSanitizer+UndefinedBehaviorSanitizer and ThreadSanitizer
+# (ctest, then busted under the sanitized streamlua binary). Ends with one
+# tally line, "N passed, N failed", and a non-zero exit if anything failed.
+set -u
+cd "$(dirname "$0")/.."
+JOBS=$(nproc 2>/dev/null || echo 2)
+passed=0
+failed=0
+log_dir=$(mktemp -d)
+
+count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+build() {   # build <dir> <cmake args...>
+  local dir=$1; shift
+  echo "== build $dir"
+  if ! { cmake -S . -B "$dir" -DSL_WERROR=ON "$@" >"$log_dir/$dir.cmake" 2>&1 &&
+         cmake --build "$dir" -j"$JOBS" >"$log_dir/$dir.build" 2>&1; }; then
+    cat "$log_dir/$dir.cmake" "$log_dir/$dir.build" | tail -40
+    echo "== build $dir FAILED"
+    count 0 1
+    return 1
+  fi
+}
+
+run_ctest() {   # run_ctest <dir>
+  local dir=$1 out
+  echo "== ctest $dir"
+  out=$(cd "$dir" && ctest --output-on-failure 2>&1)
+  echo "$out" | tail -25
+  local line total bad
+  line=$(echo "$out" | grep -E 'tests passed, [0-9]+ tests? failed out of' | tail -1)
+  if [ -z "$line" ]; then count 0 1; return; fi
+  total=$(echo "$line" | sed -E 's/.*out of ([0-9]+).*/\1/')
+  bad=$(echo "$line" | sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/')
+  count $((total - bad)) "$bad"
+}
+
+run_busted() {   # run_busted <label> <lua interpreter...>
+  local label=$1; shift
+  echo "== busted $label"
+  local out rc
+  out=$("$@" /usr/bin/busted -o plainTerminal 2>&1); rc=$?
+  echo "$out" | tail -40
+  local line ok bad err
+  line=$(echo "$out" | grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' | tail -1)
+  if [ -z "$line" ]; then count 0 1; return; fi
+  ok=$(echo "$line" | sed -E 's/^([0-9]+) success.*/\1/')
+  bad=$(echo "$line" | sed -E 's/.* ([0-9]+) failures?.*/\1/')
+  err=$(echo "$line" | sed -E 's/.* ([0-9]+) errors?.*/\1/')
+  count "$ok" $((bad + err))
+  if [ "$rc" -ne 0 ] && [ $((bad + err)) -eq 0 ]; then count 0 1; fi
+}
+
+if build build; then
+  run_ctest build
+  STREAMLUA_BUILD=build STREAMLUA_BIN=build/streamlua run_busted plain lua5.4
+fi
+
+if build build-asan -DSL_SANITIZE=address,undefined -DSL_BUILD_BENCH=OFF; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_ctest build-asan
+  STREAMLUA_BUILD=build-asan STREAMLUA_BIN=build-asan/streamlua \
+    run_busted asan build-asan/streamlua
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+if build build-tsan -DSL_SANITIZE=thread -DSL_BUILD_BENCH=OFF; then
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  run_ctest build-tsan
+  STREAMLUA_BUILD=build-tsan STREAMLUA_BIN=build-tsan/streamlua \
+    run_busted tsan build-tsan/streamlua
+  unset TSAN_OPTIONS
+fi
+
+rm -rf "$log_dir"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,132 @@
+/*
+** streamlua_testing: a test-only Lua module (built with the tests, never
+** installed). source(slave, count, size [, channel]) starts a C thread
+** that sends `count` frames of `size` bytes straight into a slave, each
+** starting with its 32-bit little-endian sequence number; it proves what
+** a Lua-defined slave receives from a thread that is not the main one.
+*/
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "streamlua/streamlua.h"
+
+#define SOURCE_MT "streamlua_testing.Source"
+
+typedef struct source {
+  pthread_t thread;
+  int started, joined;
+  sl_object *target;
+  lua_Integer count;
+  uint32_t size;
+  uint8_t channel;
+  sl_pool *pool;
+  atomic_int done;
+} source;
+
+static void *source_main(void *arg) {
+  source *src = arg;
+  uint8_t buf[4];
+  for (lua_Integer i = 0; i < src->count; i++) {
+    sl_frame *f = sl_pool_req_frame(src->pool, src->size);
+    if (f == NULL) break;
+    uint32_t seq = (uint32_t)i;
+    for (int k = 0; k < 4; k++) buf[k] = (uint8_t)(seq >> (8 * k));
+    sl_frame_set_payload(f, src->size);
+    if (src->size >= 4) sl_frame_write(f, buf, 0, 4);
+    sl_frame_set_channel(f, src->channel);
+    sl_slave_accept(src->target->slave, f);
+    sl_frame_unref(f);
+  }
+  atomic_store(&src->done, 1);
+  return NULL;
+}
+
+static void source_join(source *src) {
+  if (src->started && !src->joined) {
+    pthread_join(src->thread, NULL);
+    src->joined = 1;
+  }
+}
+
+/* The box of a streamlua object holds the object's pointer first. */
+static sl_object *check_slave_box(lua_State *L, int i) {
+  sl_object **box = lua_touserdata(L, i);
+  luaL_argcheck(L, box != NULL && *box != NULL && (*box)->slave != NULL, i,
+                "stream slave expected");
+  return *box;
+}
+
+static int l_source(lua_State *L) {
+  sl_object *target = check_slave_box(L, 1);
+  lua_Integer count = luaL_checkinteger(L, 2);
+  lua_Integer size = luaL_checkinteger(L, 3);
+  lua_Integer channel = luaL_optinteger(L, 4, 0);
+  source *src = lua_newuserdatauv(L, sizeof *src, 1);
+  memset(src, 0, sizeof *src);
+  luaL_setmetatable(L, SOURCE_MT);
+  lua_pushvalue(L, 1);               /* keep the slave's box alive */
+  lua_setiuservalue(L, -2, 1);
+  src->target = sl_object_ref(target);
+  src->count = count;
+  src->size = (uint32_t)size;
+  src->channel = (uint8_t)channel;
+  src->pool = sl_pool_new();
+  if (pthread_create(&src->thread, NULL, source_main, src) != 0)
+    return luaL_error(L, "source: cannot start a thread");
+  src->started = 1;
+  return 1;
+}
+
+static int l_done(lua_State *L) {
+  source *src = luaL_checkudata(L, 1, SOURCE_MT);
+  lua_pushboolean(L, atomic_load(&src->done));
+  return 1;
+}
+
+/* Only call once the thread can finish (the mailbox is being served). */
+static int l_join(lua_State *L) {
+  source_join(luaL_checkudata(L, 1, SOURCE_MT));
+  return 0;
+}
+
+static int l_gc(lua_State *L) {
+  source *src = luaL_checkudata(L, 1, SOURCE_MT);
+  source_join(src);
+  if (src->target) sl_object_unref(src->target);
+  src->target = NULL;
+  if (src->pool) sl_pool_unref(src->pool);
+  src->pool = NULL;
+  return 0;
+}
+
+/* refcount(box): the object's reference count, for leak checks. */
+static int l_refcount(lua_State *L) {
+  sl_object **box = lua_touserdata(L, 1);
+  luaL_argcheck(L, box != NULL && *box != NULL, 1, "streamlua object expected");
+  lua_pushinteger(L, atomic_load(&(*box)->refs));
+  return 1;
+}
+
+int luaopen_streamlua_testing(lua_State *L);
+int luaopen_streamlua_testing(lua_State *L) {
+  luaL_newmetatable(L, SOURCE_MT);
+  lua_pushcfunction(L, l_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_newtable(L);
+  lua_pushcfunction(L, l_done);
+  lua_setfield(L, -2, "done");
+  lua_pushcfunction(L, l_join);
+  lua_setfield(L, -2, "join");
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushcfunction(L, l_source);
+  lua_setfield(L, -2, "source");
+  lua_pushcfunction(L, l_refcount);
+  lua_setfield(L, -2, "refcount");
+  return 1;
+}

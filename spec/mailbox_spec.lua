@@ -1,0 +1,87 @@
+-- Frames that reach a Lua-defined slave from a C thread go through its
+-- mailbox and are handed to Lua on the main thread.
+local sl = require "streamlua"
+local testing = require "streamlua_testing"
+
+local function seq(f)
+  local a, b, c, d = f:read(0, 4):byte(1, 4)
+  return a | b << 8 | c << 16 | d << 24
+end
+
+-- Serves the loop until cond() holds or `limit` seconds pass.
+local function serve_until(cond, limit)
+  local t = sl.every(0.005, function() if cond() then sl.stop() end end)
+  sl.run(limit)
+  t:cancel()
+  return cond()
+end
+
+describe("a Lua slave fed from a C thread", function()
+  it("receives every frame, in order, on the main thread", function()
+    local n, bad = 0, 0
+    local s = sl.stream.Slave{acceptFrame = function(self, f)
+      if seq(f) ~= n or f:getChannel() ~= 7 then bad = bad + 1 end
+      n = n + 1
+    end}
+    local src = testing.source(s, 20000, 64, 7)
+    assert.is_true(serve_until(function() return n == 20000 end, 30))
+    src:join()
+    assert.are.equal(0, bad)
+    assert.is_true(src:done())
+  end)
+
+  it("a slow slave slows the producer and loses nothing", function()
+    local n, order_ok = 0, true
+    local s = sl.stream.Slave{acceptFrame = function(self, f)
+      if seq(f) ~= n then order_ok = false end
+      n = n + 1
+    end}
+    -- 5000 frames through a 1024-frame mailbox: the thread must wait
+    local src = testing.source(s, 5000, 16)
+    os.execute("sleep 0.1")                    -- the loop is not served here
+    assert.is_false(src:done())               -- blocked on the full mailbox
+    assert.are.equal(0, n)
+    assert.is_true(serve_until(function() return n == 5000 end, 30))
+    src:join()
+    assert.is_true(order_ok)
+  end)
+
+  it("runs in bounded memory when Lua drops the frames", function()
+    local n = 0
+    local s = sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+    collectgarbage()
+    local src = testing.source(s, 3000, 65536)
+    local peak = 0
+    assert.is_true(serve_until(function()
+      peak = math.max(peak, collectgarbage("count"))
+      return n == 3000
+    end, 60))
+    src:join()
+    -- 3000 frames of 64 KiB passed through; Lua held far fewer at once
+    assert.is_true(peak < 64 * 1024, "Lua heap peaked at " .. peak .. " KiB")
+  end)
+
+  it("stop() closes the mailbox and lets a blocked sender go", function()
+    local n = 0
+    local s = sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+    local src = testing.source(s, 5000, 8)
+    os.execute("sleep 0.1")                    -- let the mailbox fill up
+    assert.is_false(src:done())
+    s:stop()                                   -- serves what is queued
+    assert.are.equal(1024, n)
+    src:join()                                 -- the sender is not stuck
+    assert.is_true(src:done())
+  end)
+
+  it("survives the slave's box being collected while frames flow", function()
+    local n = 0
+    local src
+    do
+      local s = sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+      src = testing.source(s, 2000, 8)         -- the source keeps s alive
+    end
+    collectgarbage(); collectgarbage()
+    assert.is_true(serve_until(function() return n == 2000 end, 30))
+    src:join()
+  end)
+end)
