@@ -70,7 +70,7 @@ describe("sl.stream.Master and sl.stream.Slave", function()
   it("a plain function is a slave", function()
     local m, got = sl.stream.Master(), nil
     local s = m >> function(f) got = f:read() end
-    assert.matches("^streamlua.Slave", tostring(s))
+    assert.matches("^streamlua.LuaSlave", tostring(s))
     local f = m:reqFrame(3); f:write("abc"); m:sendFrame(f)
     assert.are.equal("abc", got)
   end)

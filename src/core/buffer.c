@@ -8,7 +8,8 @@
 
 /* No delta beyond +-UINT32_MAX can be in range; refusing those first keeps
 ** the int64 arithmetic below from overflowing. */
-#define DELTA_OUT_OF_RANGE(d) ((d) < -(int64_t)UINT32_MAX || (d) > (int64_t)UINT32_MAX)
+#define DELTA_OUT_OF_RANGE(d) \
+  ((d) < -(int64_t)UINT32_MAX || (d) > (int64_t)UINT32_MAX)
 
 uint32_t sl_buffer_get_size(const sl_buffer *b) {
   return b->raw_size - (b->head_room + b->tail_room);

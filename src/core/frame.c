@@ -109,6 +109,9 @@ int sl_frame_min_payload(sl_frame *f, uint32_t n) {
 }
 
 int sl_frame_adjust_payload(sl_frame *f, int64_t delta) {
+  /* Beyond +-UINT32_MAX nothing fits, and the sum below cannot overflow. */
+  if (delta < -(int64_t)UINT32_MAX || delta > (int64_t)UINT32_MAX)
+    return SL_ERANGE;
   int64_t n = (int64_t)sl_frame_get_payload(f) + delta;
   if (n < 0 || n > (int64_t)sl_frame_get_size(f)) return SL_ERANGE;
   return sl_frame_set_payload(f, (uint32_t)n);

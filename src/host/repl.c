@@ -59,8 +59,8 @@ struct repl {
 
 static void edit_open(struct repl *r);
 static void edit_close(struct repl *r);
-static void edit_start(struct repl *r, const char *prompt);
-static void edit_stop(struct repl *r);
+static void edit_start(const char *prompt);
+static void edit_stop(void);
 static void edit_read(struct repl *r);
 static void edit_signal(int sig);
 static void edit_save(struct repl *r, const char *stmt);
@@ -135,8 +135,10 @@ static int take_line(struct repl *r) {
   if (r->line != NULL)
     return 1;
   nl = (r->in.n > 0) ? memchr(r->in.p, '\n', r->in.n) : NULL;
-  if (nl != NULL)
-    used = (len = (size_t)(nl - r->in.p)) + 1;
+  if (nl != NULL) {
+    len = (size_t)(nl - r->in.p);
+    used = len + 1;  /* the newline goes too */
+  }
   else if (r->eof && r->in.n > 0)
     used = len = r->in.n;
   else
@@ -155,11 +157,13 @@ static int take_line(struct repl *r) {
 }
 
 
-/* _PROMPT and _PROMPT2 override the prompts, as in the stock REPL */
+/* _PROMPT and _PROMPT2 override the prompts, as in the stock REPL; read
+** raw, since this runs outside any protected call */
 static const char *get_prompt(lua_State *L, int firstline) {
   const char *p = NULL;
   lua_pushglobaltable(L);
-  if (lua_getfield(L, -1, firstline ? "_PROMPT" : "_PROMPT2") == LUA_TSTRING)
+  lua_pushstring(L, firstline ? "_PROMPT" : "_PROMPT2");
+  if (lua_rawget(L, -2) == LUA_TSTRING)
     p = lua_tostring(L, -1);  /* still anchored in the globals */
   lua_pop(L, 2);
   return (p != NULL) ? p : firstline ? PROMPT1 : PROMPT2;
@@ -171,7 +175,7 @@ static void wait_start(struct repl *r) {
   const char *prompt = get_prompt(r->L, r->stmt.n == 0);
   r->interrupted = 0;
   if (r->edit)
-    edit_start(r, prompt);
+    edit_start(prompt);
   else if (r->tty)
     fputs(prompt, stdout);
   fflush(stdout);
@@ -191,7 +195,7 @@ static void wait_stop(struct repl *r) {
   for (i = 0; i < NSIGNALS; i++)
     event_del(r->ev_sig[i]);  /* Ctrl-C while a line runs is not ours */
   if (r->edit)
-    edit_stop(r);
+    edit_stop();
   r->waiting = 0;
 }
 
@@ -436,14 +440,12 @@ static void edit_read(struct repl *r) {
 }
 
 
-static void edit_start(struct repl *r, const char *prompt) {
-  (void)r;
+static void edit_start(const char *prompt) {
   rl_callback_handler_install(prompt, on_edit_line);  /* shows the prompt */
 }
 
 
-static void edit_stop(struct repl *r) {
-  (void)r;
+static void edit_stop(void) {
   rl_callback_handler_remove();  /* the terminal back in cooked mode */
 }
 
@@ -546,7 +548,8 @@ static void add_candidate(lua_State *L, const char *head, size_t hlen,
 ** complete_collect(word): the completions of `word` (a name, or a path
 ** such as `sl.stream.Fi` or `frame:getP`), as a sequence of whole words.
 ** Lists the string keys of the table the path leads to and of the tables
-** its metatables' __index lead to; after ':' only functions.
+** its metatables' __index lead to; after ':' only functions, and names
+** with two underscores only when asked for.
 */
 static int complete_collect(lua_State *L) {
   static const char *const keywords[] = {"and", "break", "do", "else",
@@ -581,7 +584,7 @@ static int complete_collect(lua_State *L) {
                         lua_tolstring(L, -2, &klen) : NULL;
         if (k != NULL && klen >= plen && memcmp(k, part, plen) == 0 &&
             is_name(k, klen) && (!methods || lua_isfunction(L, -1)) &&
-            (plen >= 2 || strncmp(k, "__", 2) != 0))
+            (strncmp(k, "__", 2) != 0 || strncmp(part, "__", 2) == 0))
           add_candidate(L, word, (size_t)(part - word), k);
         lua_pop(L, 1);
       }
@@ -657,8 +660,8 @@ static void edit_close(struct repl *r) {
 
 static void edit_open(struct repl *r) { (void)r; }
 static void edit_close(struct repl *r) { (void)r; }
-static void edit_start(struct repl *r, const char *p) { (void)r; (void)p; }
-static void edit_stop(struct repl *r) { (void)r; }
+static void edit_start(const char *prompt) { (void)prompt; }
+static void edit_stop(void) { }
 static void edit_read(struct repl *r) { (void)r; }
 static void edit_signal(int sig) { (void)sig; }
 static void edit_save(struct repl *r, const char *s) { (void)r; (void)s; }

@@ -1,6 +1,7 @@
 /*
 ** sl.stream.Slave: the plain counting slave, the slave-role methods every
-** slave class shares, and Lua-defined slaves.
+** slave class shares, and Lua-defined slaves (class LuaSlave), which are
+** masters too so that a stage written in Lua can pass frames on.
 **
 ** A Lua-defined slave runs its acceptFrame on the main thread only. Called
 ** there (a Lua sendFrame, a timer), it runs at once. Called from any other
@@ -21,6 +22,7 @@
 typedef struct lua_slave {
   sl_object obj;
   sl_slave slave;
+  sl_master master;             /* a Lua stage may pass frames on */
   sl_state *st;
   sl_mailbox *mb;
   struct event *ev;
@@ -110,6 +112,7 @@ static void lua_slave_free(lua_slave *ls) {
   event_free(ls->ev);
   if (st->L != NULL) luaL_unref(st->L, LUA_REGISTRYINDEX, ls->fields_ref);
   sl_mailbox_free(ls->mb);
+  sl_master_fini(&ls->master);
   sl_slave_fini(&ls->slave);
   free(ls);
   sl_state_unref(st);
@@ -157,13 +160,16 @@ void sl_lua_slave_new(lua_State *L, int i) {
   }
   lua_slave *ls = calloc(1, sizeof *ls);
   if (ls == NULL) luaL_error(L, "Slave: out of memory");
-  sl_object_init(&ls->obj, "Slave", lua_slave_destroy);
+  sl_object_init(&ls->obj, "LuaSlave", lua_slave_destroy);
   ls->obj.stop = lua_slave_stop;
   ls->st = sl_state_ref(st);
   ls->mb = sl_mailbox_new(MAILBOX_FRAMES, notify, ls);
   ls->ev = event_new(st->base, -1, 0, drain_cb, ls);
+  int slave_ok = 0;
   if (ls->mb == NULL || ls->ev == NULL ||
-      sl_slave_init(&ls->slave, &lua_slave_ops, &ls->obj) != SL_OK) {
+      !(slave_ok = sl_slave_init(&ls->slave, &lua_slave_ops, &ls->obj) == SL_OK) ||
+      sl_master_init(&ls->master, &ls->obj) != SL_OK) {
+    if (slave_ok) sl_slave_fini(&ls->slave);
     if (ls->ev) event_free(ls->ev);
     sl_mailbox_free(ls->mb);
     sl_state_unref(st);
@@ -284,8 +290,12 @@ static int slave_new(lua_State *L) {
 }
 
 static const sl_class slave_class = {"Slave", NULL, slave_new, 0, 1};
+/* Lua-defined slaves: both roles, so a Lua stage can sendFrame onwards. */
+static const sl_class lua_slave_class = {"LuaSlave", NULL, NULL, 1, 1};
 
 void sl_open_slave(lua_State *L) {
+  sl_class_new(L, &lua_slave_class);
+  lua_pop(L, 1);
   sl_class_new(L, &slave_class);
   lua_setfield(L, -2, "Slave");
 }

@@ -1,0 +1,100 @@
+--[[
+streamlua.testing: a harness that wraps one module between a fake master
+and a fake slave, so a spec (or a user checking a Lua-defined module) can
+push frames in and pull frames out.
+
+  local testing = require "streamlua.testing"
+  local h = testing.harness(module)     -- module: a slave, maybe a master
+  h:push("bytes", {channel = 1, error = 0, flags = 0})
+  local f = h:pull()                    -- next frame out, or nil
+  h:wait(n, seconds)                    -- serve the loop until n are out
+  h:count()                             -- frames out so far, not yet pulled
+
+  testing.frame("bytes", {channel = 2}) -- a frame holding those bytes
+]]
+local sl = require "streamlua"
+
+local M = {}
+
+local function apply(f, opts)
+  if opts then
+    if opts.channel then f:setChannel(opts.channel) end
+    if opts.error then f:setError(opts.error) end
+    if opts.flags then f:setFlags(opts.flags) end
+  end
+  return f
+end
+
+local source = sl.stream.Master()
+
+--- A frame holding `data`, with channel/error/flags from `opts`.
+function M.frame(data, opts)
+  if type(data) ~= "string" then
+    error("bad argument #1 to 'frame' (string expected, got " .. type(data) .. ")", 2)
+  end
+  local f = source:reqFrame(#data, false)
+  f:write(data)
+  return apply(f, opts)
+end
+
+local Harness = {}
+Harness.__index = Harness
+
+--- Sends a frame made of `data` (or a Frame) into the module.
+function Harness:push(data, opts)
+  local f = type(data) == "string" and M.frame(data, opts) or apply(data, opts)
+  self.input:sendFrame(f)
+  return f
+end
+
+--- The oldest frame that came out and was not pulled yet, or nil.
+function Harness:pull()
+  local q = self.queue
+  if q.first > q.last then return nil end
+  local f = q[q.first]
+  q[q.first] = nil
+  q.first = q.first + 1
+  return f
+end
+
+--- Frames waiting to be pulled.
+function Harness:count()
+  return self.queue.last - self.queue.first + 1
+end
+
+--- Serves the event loop until `n` frames wait to be pulled, or `seconds`
+--- (default 5) pass; returns whether they did.
+function Harness:wait(n, seconds)
+  if self:count() >= n then return true end
+  local t = sl.every(0.001, function()
+    if self:count() >= n then sl.stop() end
+  end)
+  sl.run(seconds or 5)
+  t:cancel()
+  return self:count() >= n
+end
+
+--- Wraps `module` (a slave; if it is also a master its output is caught).
+function M.harness(module)
+  if type(module) ~= "userdata" or not pcall(function() return module.acceptFrame end)
+     or module.acceptFrame == nil then
+    error("bad argument #1 to 'harness' (stream slave expected, got " .. type(module) .. ")", 2)
+  end
+  local h = setmetatable({
+    input = sl.stream.Master(),
+    module = module,
+    queue = {first = 1, last = 0},
+  }, Harness)
+  _ = h.input >> module
+  if module.sendFrame ~= nil then
+    local q = h.queue
+    h.output = sl.stream.Slave{acceptFrame = function(_, f)
+      q.last = q.last + 1
+      q[q.last] = f
+    end}
+    _ = module >> h.output
+  end
+  return h
+end
+
+return M
