@@ -65,7 +65,7 @@ if build build-asan -DSL_SANITIZE=address,undefined -DSL_BUILD_BENCH=OFF; then
   export ASAN_OPTIONS=detect_leaks=1:detect_odr_violation=0
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_ctest build-asan
-  STREAMLUA_BUILD=build-asan STREAMLUA_BIN=build-asan/streamlua \
+  STREAMLUA_ROCK_TEST=0 STREAMLUA_BUILD=build-asan STREAMLUA_BIN=build-asan/streamlua \
     run_busted asan build-asan/streamlua
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
@@ -73,7 +73,7 @@ fi
 if build build-tsan -DSL_SANITIZE=thread -DSL_BUILD_BENCH=OFF; then
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   run_ctest build-tsan
-  STREAMLUA_BUILD=build-tsan STREAMLUA_BIN=build-tsan/streamlua \
+  STREAMLUA_ROCK_TEST=0 STREAMLUA_BUILD=build-tsan STREAMLUA_BIN=build-tsan/streamlua \
     run_busted tsan build-tsan/streamlua
   unset TSAN_OPTIONS
 fi

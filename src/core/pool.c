@@ -161,7 +161,10 @@ void sl_pool_ret_buffer(sl_buffer *b) {
   pthread_mutex_lock(&p->mutex);
   p->alloc_bytes -= b->alloc_size;
   p->alloc_count -= 1;
-  if (b->release == NULL && b->alloc_size == p->fixed_size &&
+  /* Only fixed mode caches: in variable mode a zero-byte block would
+  ** match fixed_size 0 and later be handed out for any request size. */
+  if (b->release == NULL && p->fixed_size > 0 &&
+      b->alloc_size == p->fixed_size &&
       p->cached < p->pool_size && !p->unreferenced) {
     b->next = p->free_list;
     p->free_list = b;

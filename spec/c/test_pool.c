@@ -1,0 +1,403 @@
+/*
+** sl_pool: variable and fixed mode, live-only counters, the block cache,
+** the 24-bit meta sequence, external buffers, and the pool's lifetime
+** (rogue-reference 1.5). Run under ASan/LSan, the lifetime cases prove
+** there is no use-after-free and no leak.
+*/
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "streamlua/frame.h"
+#include "streamlua/pool.h"
+#include "streamlua/status.h"
+#include "tt.h"
+
+#define CHECK_COUNTERS(p, count, bytes)              \
+  do {                                               \
+    CHECK_EQ(sl_pool_get_alloc_count(p), (count));   \
+    CHECK_EQ(sl_pool_get_alloc_bytes(p), (bytes));   \
+  } while (0)
+
+static void test_variable_mode(void) {
+  sl_pool *p = sl_pool_new();
+  CHECK_EQ(sl_pool_get_fixed_size(p), 0);
+  CHECK_EQ(sl_pool_get_pool_size(p), 0);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_frame *f = sl_pool_req_frame(p, 1000);
+  CHECK_EQ(sl_frame_buffer_count(f), 1);
+  sl_buffer *b = sl_frame_buffer(f, 0);
+  CHECK_EQ(b->raw_size, 1000);
+  CHECK_EQ(b->alloc_size, 1000);
+  CHECK(b->pool == p);
+  CHECK_EQ(sl_frame_get_size(f), 1000);
+  CHECK_EQ(sl_frame_get_payload(f), 0);
+  CHECK_COUNTERS(p, 1, 1000);
+  memset(b->data, 0x5a, 1000);              /* all of it is ours (ASan) */
+  sl_frame *g = sl_pool_req_frame(p, 1);
+  CHECK_EQ(sl_frame_buffer_count(g), 1);
+  CHECK_EQ(sl_frame_get_size(g), 1);
+  CHECK_COUNTERS(p, 2, 1001);
+  sl_frame_unref(f);
+  CHECK_COUNTERS(p, 1, 1);
+  sl_frame_unref(g);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
+static void test_fixed_mode(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 4);
+  CHECK_EQ(sl_pool_get_fixed_size(p), 4);
+
+  sl_frame *f = sl_pool_req_frame(p, 10);   /* ceil(10/4) = 3 */
+  CHECK_EQ(sl_frame_buffer_count(f), 3);
+  for (size_t i = 0; i < 3; i++) {
+    CHECK_EQ(sl_frame_buffer(f, i)->raw_size, 4);
+    CHECK_EQ(sl_frame_buffer(f, i)->alloc_size, 4);
+  }
+  CHECK_EQ(sl_frame_get_size(f), 12);
+  CHECK_COUNTERS(p, 3, 12);
+
+  sl_frame *g = sl_pool_req_frame(p, 3);    /* raw 3, alloc 4 */
+  CHECK_EQ(sl_frame_buffer_count(g), 1);
+  CHECK_EQ(sl_frame_buffer(g, 0)->raw_size, 3);
+  CHECK_EQ(sl_frame_buffer(g, 0)->alloc_size, 4);
+  CHECK_EQ(sl_frame_get_size(g), 3);
+  CHECK_COUNTERS(p, 4, 16);
+
+  sl_frame *h = sl_pool_req_frame(p, 8);    /* exact multiple: 2 */
+  CHECK_EQ(sl_frame_buffer_count(h), 2);
+  CHECK_EQ(sl_frame_get_size(h), 8);
+  CHECK_COUNTERS(p, 6, 24);
+
+  uint32_t raw = 99;
+  sl_buffer *b = sl_pool_alloc_buffer(p, 10, &raw);
+  CHECK_EQ(raw, 4);
+  CHECK_EQ(b->raw_size, 4);
+  CHECK_EQ(b->alloc_size, 4);
+  CHECK_COUNTERS(p, 7, 28);
+  sl_pool_ret_buffer(b);
+  CHECK_COUNTERS(p, 6, 24);
+
+  sl_frame_unref(f);
+  sl_frame_unref(g);
+  sl_frame_unref(h);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
+static void test_zero_request(void) {
+  sl_pool *p = sl_pool_new();
+  sl_frame *f = sl_pool_req_frame(p, 0);
+  CHECK_EQ(sl_frame_buffer_count(f), 0);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_frame_unref(f);
+  sl_pool_set_fixed_size(p, 4);
+  f = sl_pool_req_frame(p, 0);
+  CHECK_EQ(sl_frame_buffer_count(f), 0);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_frame_unref(f);
+  sl_pool_unref(p);
+}
+
+/* Cached blocks are not counted: the counters follow live buffers. */
+static void test_counters_live_only(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 64);
+  sl_pool_set_pool_size(p, 8);
+  sl_frame *f = sl_pool_req_frame(p, 200);  /* 4 buffers */
+  CHECK_COUNTERS(p, 4, 256);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  sl_frame_unref(f);
+  CHECK_COUNTERS(p, 0, 0);
+  CHECK_EQ(sl_pool_get_cached_count(p), 4);
+  f = sl_pool_req_frame(p, 64);             /* from the cache */
+  CHECK_COUNTERS(p, 1, 64);
+  CHECK_EQ(sl_pool_get_cached_count(p), 3);
+  sl_frame_unref(f);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
+/* Caching needs a fixed size and a pool size; either alone keeps nothing. */
+static void test_cache_needs_both(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_pool_size(p, 4);              /* variable mode */
+  uint32_t raw;
+  sl_buffer *b = sl_pool_alloc_buffer(p, 16, &raw);
+  sl_pool_ret_buffer(b);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  /* A zero-byte block must not be cached either: the next request of 64
+  ** bytes would be handed that empty block. */
+  b = sl_pool_alloc_buffer(p, 0, &raw);
+  CHECK_EQ(raw, 0);
+  sl_pool_ret_buffer(b);
+  int kept_empty_block = !CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  b = sl_pool_alloc_buffer(p, 64, &raw);
+  CHECK_EQ(b->alloc_size, 64);
+  if (!kept_empty_block) memset(b->data, 1, 64);   /* ASan: 64 real bytes */
+  sl_pool_ret_buffer(b);
+  sl_pool_unref(p);
+
+  p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 16);            /* pool size 0 */
+  b = sl_pool_alloc_buffer(p, 16, &raw);
+  sl_pool_ret_buffer(b);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
+static void test_cache_reuses_block(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 32);
+  sl_pool_set_pool_size(p, 1);
+  CHECK_EQ(sl_pool_get_pool_size(p), 1);
+  uint32_t raw;
+  sl_buffer *b1 = sl_pool_alloc_buffer(p, 32, &raw);
+  uint8_t *d1 = b1->data;
+  CHECK_EQ(sl_buffer_adjust_header(b1, 3), SL_OK);
+  CHECK_EQ(sl_buffer_set_payload(b1, 5), SL_OK);
+  sl_pool_ret_buffer(b1);
+  CHECK_EQ(sl_pool_get_cached_count(p), 1);
+
+  sl_buffer *b2 = sl_pool_alloc_buffer(p, 20, &raw);
+  CHECK(b2 == b1);                          /* the same block */
+  CHECK(b2->data == d1);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  CHECK_EQ(raw, 20);                        /* sized for this request */
+  CHECK_EQ(b2->raw_size, 20);
+  CHECK_EQ(b2->alloc_size, 32);
+  CHECK_EQ(b2->head_room, 0);               /* and reset */
+  CHECK_EQ(b2->tail_room, 0);
+  CHECK_EQ(b2->payload, 0);
+  sl_buffer *b3 = sl_pool_alloc_buffer(p, 32, &raw);
+  CHECK(b3 != b2);                          /* cache empty: a new block */
+  sl_pool_ret_buffer(b2);
+  sl_pool_ret_buffer(b3);                   /* pool size 1: freed */
+  CHECK_EQ(sl_pool_get_cached_count(p), 1);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
+static void test_cache_bounded(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 8);
+  sl_pool_set_pool_size(p, 2);
+  sl_frame *f = sl_pool_req_frame(p, 40);   /* 5 buffers */
+  CHECK_EQ(sl_frame_buffer_count(f), 5);
+  sl_frame_unref(f);
+  CHECK_EQ(sl_pool_get_cached_count(p), 2);
+  CHECK_COUNTERS(p, 0, 0);
+  f = sl_pool_req_frame(p, 40);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  sl_frame_unref(f);
+  CHECK_EQ(sl_pool_get_cached_count(p), 2);
+
+  sl_pool_set_pool_size(p, 5);
+  f = sl_pool_req_frame(p, 40);
+  sl_frame_unref(f);
+  CHECK_EQ(sl_pool_get_cached_count(p), 5);
+  sl_pool_set_pool_size(p, 1);              /* shrinking trims the cache */
+  CHECK_EQ(sl_pool_get_cached_count(p), 1);
+  sl_pool_set_pool_size(p, 0);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  sl_pool_unref(p);
+}
+
+static void test_fixed_change_drops_cache(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 16);
+  sl_pool_set_pool_size(p, 4);
+  sl_frame *f = sl_pool_req_frame(p, 48);
+  sl_frame_unref(f);
+  CHECK_EQ(sl_pool_get_cached_count(p), 3);
+  sl_pool_set_fixed_size(p, 16);            /* no change: cache kept */
+  CHECK_EQ(sl_pool_get_cached_count(p), 3);
+  sl_pool_set_fixed_size(p, 64);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  f = sl_pool_req_frame(p, 64);             /* a real 64-byte block */
+  CHECK_EQ(sl_frame_buffer_count(f), 1);
+  CHECK_EQ(sl_frame_buffer(f, 0)->alloc_size, 64);
+  memset(sl_frame_buffer(f, 0)->data, 0x77, 64);
+  sl_frame_unref(f);
+  CHECK_EQ(sl_pool_get_cached_count(p), 1);
+  sl_pool_set_fixed_size(p, 0);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  sl_pool_unref(p);
+}
+
+/* meta is a rolling 24-bit sequence: +1 per buffer, and after 2^24
+** buffers the same value comes round again. */
+static void test_meta_sequence(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 8);
+  sl_pool_set_pool_size(p, 1);              /* cheap: one cached block */
+  uint32_t raw;
+  sl_buffer *b = sl_pool_alloc_buffer(p, 8, &raw);
+  uint32_t first = b->meta;
+  CHECK(first <= 0xffffffu);
+  sl_pool_ret_buffer(b);
+  b = sl_pool_alloc_buffer(p, 8, &raw);
+  CHECK_EQ(b->meta, (first + 1) & 0xffffffu);
+  sl_pool_ret_buffer(b);
+  int bad = 0;
+  uint32_t prev = (first + 1) & 0xffffffu;
+  for (uint32_t i = 2; i < (1u << 24); i++) {
+    b = sl_pool_alloc_buffer(p, 8, &raw);
+    if (b->meta != ((prev + 1) & 0xffffffu) || b->meta > 0xffffffu) bad++;
+    prev = b->meta;
+    sl_pool_ret_buffer(b);
+  }
+  CHECK_EQ(bad, 0);
+  b = sl_pool_alloc_buffer(p, 8, &raw);     /* buffer number 2^24 */
+  CHECK_EQ(b->meta, first);
+  sl_pool_ret_buffer(b);
+  sl_pool_unref(p);
+}
+
+static int released;
+static void *released_arg;
+static sl_buffer *released_buf;
+static uint8_t external_block[48];
+
+static void release_external(sl_buffer *b) {
+  released++;
+  released_arg = b->release_arg;
+  released_buf = b;
+  CHECK(b->data == external_block);
+}
+
+static void test_create_buffer(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 64);            /* same as alloc: still not */
+  sl_pool_set_pool_size(p, 4);              /* cached, it is not ours */
+  int token;
+  released = 0;
+  sl_buffer *b = sl_pool_create_buffer(p, external_block, 0x80000007u, 40, 64,
+                                       release_external, &token);
+  CHECK(b != NULL);
+  CHECK(b->data == external_block);
+  CHECK_EQ(b->meta, 0x80000007u);
+  CHECK_EQ(b->raw_size, 40);
+  CHECK_EQ(b->alloc_size, 64);
+  CHECK_EQ(sl_buffer_get_size(b), 40);
+  CHECK_COUNTERS(p, 1, 64);
+
+  sl_frame *f = sl_frame_new();
+  CHECK_EQ(sl_frame_append_buffer(f, b), SL_OK);
+  CHECK_EQ(sl_frame_write(f, "external", 0, 8), SL_OK);
+  CHECK(memcmp(external_block, "external", 8) == 0);
+  sl_frame_ref(f);
+  sl_frame_unref(f);
+  CHECK_EQ(released, 0);                    /* still held */
+  sl_frame_unref(f);
+  CHECK_EQ(released, 1);
+  CHECK(released_arg == &token);
+  CHECK(released_buf == b);
+  CHECK_COUNTERS(p, 0, 0);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+
+  /* Through clear, too. */
+  b = sl_pool_create_buffer(p, external_block, 1, 48, 48, release_external,
+                            NULL);
+  f = sl_frame_new();
+  sl_frame_append_buffer(f, b);
+  sl_frame_clear(f);
+  CHECK_EQ(released, 2);
+  CHECK(released_arg == NULL);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_frame_unref(f);
+  CHECK_EQ(released, 2);
+  sl_pool_unref(p);
+}
+
+/* The pool's last reference goes first; the frame still has its buffers
+** and they go back to the pool later, which is then freed. */
+static void test_pool_outlives_last_ref(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 16);
+  sl_pool_set_pool_size(p, 4);
+  sl_frame *warm = sl_pool_req_frame(p, 32);
+  sl_frame_unref(warm);                     /* two blocks in the cache */
+  CHECK_EQ(sl_pool_get_cached_count(p), 2);
+
+  sl_frame *f = sl_pool_req_frame(p, 40);   /* 3 buffers: 2 cached, 1 new */
+  CHECK_EQ(sl_pool_get_alloc_count(p), 3);
+  CHECK_EQ(sl_frame_write(f, "0123456789abcdefghijklmnopqrstuvwxyzABCD", 0,
+                          40), SL_OK);
+  sl_pool_unref(p);                         /* refs 0, buffers live */
+  char out[41] = {0};
+  CHECK_EQ(sl_frame_read(f, out, 0, 40), SL_OK);
+  CHECK_STR(out, "0123456789abcdefghijklmnopqrstuvwxyzABCD");
+  CHECK(sl_frame_buffer(f, 0)->pool == p);
+  sl_frame_unref(f);                        /* the pool goes with it */
+
+  /* With no live buffer, the last unref frees pool and cache at once. */
+  p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 16);
+  sl_pool_set_pool_size(p, 4);
+  warm = sl_pool_req_frame(p, 64);
+  sl_frame_unref(warm);
+  CHECK_EQ(sl_pool_get_cached_count(p), 4);
+  sl_pool_ref(p);
+  sl_pool_unref(p);
+  CHECK_EQ(sl_pool_get_cached_count(p), 4); /* still alive */
+  sl_pool_unref(p);
+}
+
+#define CHURN_ROUNDS 50000
+
+static void *churn(void *arg) {
+  sl_pool *p = arg;
+  for (int i = 0; i < CHURN_ROUNDS; i++) {
+    sl_frame *f = sl_pool_req_frame(p, (uint32_t)(1 + i % 13));
+    if (f == NULL) break;
+    if (sl_frame_get_size(f) == 0) break;
+    sl_frame_unref(f);
+  }
+  return NULL;
+}
+
+static void test_concurrent_alloc_free(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 4);
+  sl_pool_set_pool_size(p, 6);
+  pthread_t a, b;
+  pthread_create(&a, NULL, churn, p);
+  pthread_create(&b, NULL, churn, p);
+  pthread_join(a, NULL);
+  pthread_join(b, NULL);
+  CHECK_COUNTERS(p, 0, 0);
+  CHECK(sl_pool_get_cached_count(p) <= 6);
+  CHECK(sl_pool_get_cached_count(p) >= 4);  /* a 13-byte frame filled it */
+  sl_pool_unref(p);
+
+  p = sl_pool_new();                        /* variable mode, no cache */
+  pthread_create(&a, NULL, churn, p);
+  pthread_create(&b, NULL, churn, p);
+  pthread_join(a, NULL);
+  pthread_join(b, NULL);
+  CHECK_COUNTERS(p, 0, 0);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  sl_pool_unref(p);
+}
+
+static const struct tt_case cases[] = {
+  {"variable mode: one buffer of exactly the size", test_variable_mode},
+  {"fixed mode: ceil(size/fixed) buffers", test_fixed_mode},
+  {"size 0: no buffers", test_zero_request},
+  {"counters count live buffers only", test_counters_live_only},
+  {"caching needs fixed size and pool size", test_cache_needs_both},
+  {"cache reuses the same block", test_cache_reuses_block},
+  {"cache never exceeds pool size", test_cache_bounded},
+  {"changing the fixed size drops the cache", test_fixed_change_drops_cache},
+  {"meta is a 24-bit rolling sequence", test_meta_sequence},
+  {"create_buffer: external memory and release", test_create_buffer},
+  {"pool outlives its last reference", test_pool_outlives_last_ref},
+  {"concurrent alloc/free", test_concurrent_alloc_free},
+  {NULL, NULL}
+};
+
+int main(void) { return tt_main(cases); }
