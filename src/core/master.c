@@ -15,6 +15,7 @@
 
 struct sl_slave_set {
   atomic_int refs;
+  struct sl_slave_set *older;  /* replaced by an add while in use (see add) */
   size_t n;
   sl_slave *s[];
 };
@@ -28,15 +29,19 @@ static sl_slave_set *set_new(size_t n) {
   sl_slave_set *set = malloc(sizeof *set + n * sizeof set->s[0]);
   if (set == NULL) return NULL;
   atomic_init(&set->refs, 1);
+  set->older = NULL;
   set->n = n;
   return set;
 }
 
 static void set_unref(sl_slave_set *set) {
-  if (atomic_fetch_sub_explicit(&set->refs, 1, memory_order_acq_rel) != 1)
-    return;
-  for (size_t i = 0; i < set->n; i++) sl_object_unref(set->s[i]->owner);
-  free(set);
+  while (set != NULL &&
+         atomic_fetch_sub_explicit(&set->refs, 1, memory_order_acq_rel) == 1) {
+    sl_slave_set *older = set->older;
+    for (size_t i = 0; i < set->n; i++) sl_object_unref(set->s[i]->owner);
+    free(set);
+    set = older;
+  }
 }
 
 int sl_master_init(sl_master *m, sl_object *owner) {
@@ -91,22 +96,28 @@ static int held_by_me(const sl_slave_set *set) {
 
 /*
 ** Waits until only the caller (and this thread's own outer deliveries)
-** still hold `old`, then drops the caller's reference. After this, no
-** other thread is inside a delivery from the old snapshot.
+** still hold `old`, then drops the caller's reference; the same for each
+** older snapshot chained to it. After this, no other thread is inside a
+** delivery from the old snapshot or from any snapshot before it.
 */
 static void retire(sl_slave_set *old) {
-  int mine = 1 + held_by_me(old);
-  for (unsigned spins = 0;
-       atomic_load_explicit(&old->refs, memory_order_acquire) > mine;
-       spins++) {
-    if (spins < 64) {
-      sched_yield();
-    } else {
-      struct timespec ts = {0, 50000};
-      nanosleep(&ts, NULL);
+  while (old != NULL) {
+    int mine = 1 + held_by_me(old);
+    for (unsigned spins = 0;
+         atomic_load_explicit(&old->refs, memory_order_acquire) > mine;
+         spins++) {
+      if (spins < 64) {
+        sched_yield();
+      } else {
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+      }
     }
+    sl_slave_set *older = old->older;   /* its reference is ours now */
+    old->older = NULL;
+    set_unref(old);
+    old = older;
   }
-  set_unref(old);
 }
 
 /* Installs `set` as the current snapshot (lock held) and returns the old one. */
@@ -130,9 +141,23 @@ int sl_master_add_slave(sl_master *m, sl_slave *s) {
   }
   set->s[n] = s;
   sl_object_ref(s->owner);
-  sl_slave_set *old = swap_nolock_(m, set);
+  /*
+  ** An add does not wait, but a send may still be delivering from the old
+  ** snapshot; a later remove must wait for that send too. So the old
+  ** snapshot is chained behind the new one while it is in use (only the
+  ** master's reference left: nobody can take another, we hold the lock).
+  */
+  sl_slave_set *old = m->set;
+  if (atomic_load_explicit(&old->refs, memory_order_acquire) == 1) {
+    set->older = old->older;
+    old->older = NULL;
+  } else {
+    set->older = old;   /* the master's reference moves to the chain */
+    old = NULL;
+  }
+  swap_nolock_(m, set);
   pthread_mutex_unlock(&m->lock);
-  set_unref(old);   /* nobody loses a slave: no need to wait */
+  if (old != NULL) set_unref(old);
   return SL_OK;
 }
 

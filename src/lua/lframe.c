@@ -21,10 +21,13 @@ typedef struct lock_box {
 /* Bytes of frames handed to Lua before the collector takes a step. */
 #define GC_STEP_BYTES (1u << 20)
 
+const char sl_frame_mt_key = 0;
+
 void sl_push_frame(lua_State *L, sl_frame *f) {
   frame_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->f = NULL;
-  luaL_setmetatable(L, SL_FRAME_MT);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &sl_frame_mt_key);
+  lua_setmetatable(L, -2);
   b->f = sl_frame_ref(f);
   sl_state *st = sl_state_get(L);
   st->gc_debt += sl_frame_get_size(f) + 128;
@@ -34,8 +37,19 @@ void sl_push_frame(lua_State *L, sl_frame *f) {
   }
 }
 
+/* luaL_checkudata without the by-name registry lookup. */
+static frame_box *to_frame_box(lua_State *L, int i) {
+  frame_box *b = lua_touserdata(L, i);
+  if (b == NULL || !lua_getmetatable(L, i)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &sl_frame_mt_key);
+  int ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return ok ? b : NULL;
+}
+
 sl_frame *sl_check_frame(lua_State *L, int i) {
-  frame_box *b = luaL_checkudata(L, i, SL_FRAME_MT);
+  frame_box *b = to_frame_box(L, i);
+  if (b == NULL) luaL_checkudata(L, i, SL_FRAME_MT);   /* raises the usual error */
   if (b->f == NULL) luaL_error(L, "attempt to use a released Frame");
   return b->f;
 }
@@ -298,5 +312,7 @@ void sl_open_frame(lua_State *L) {
   createmeta(L, SL_FRAMELOCK_MT, lock_meth, lock_metameth);
   lua_setfield(L, -2, "FrameLock");
   createmeta(L, SL_FRAME_MT, frame_meth, frame_metameth);
+  luaL_getmetatable(L, SL_FRAME_MT);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &sl_frame_mt_key);
   lua_setfield(L, -2, "Frame");
 }

@@ -164,11 +164,14 @@ static void serve(lua_State *L, const char *fn, double seconds) {
     event_base_loopexit(st->base, &tv);
   }
   lua_State *outer = st->cur;
+  sl_frame *outer_frame = st->cur_frame;
   st->cur = L;
+  st->cur_frame = NULL;        /* callbacks here are not inside a send */
   st->in_loop = 1;
   event_base_loop(st->base, EVLOOP_NO_EXIT_ON_EMPTY);
   st->in_loop = 0;
   st->cur = outer;
+  st->cur_frame = outer_frame;
   if (sigint) event_free(sigint);
   if (sigterm) event_free(sigterm);
   sl_state_run_deferred(st);
@@ -215,7 +218,7 @@ int sl_lua_slave_fields(lua_State *L, sl_object *obj);
 void sl_lua_shutdown(lua_State *L) {
   sl_state *st = sl_state_get(L);
   for (int pass = 0; pass < 2; pass++) {
-    lua_getfield(L, LUA_REGISTRYINDEX, SL_BOXES_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &sl_boxes_key);
     lua_newtable(L);                     /* a copy: stopping may run Lua */
     lua_pushnil(L);
     while (lua_next(L, -3)) {

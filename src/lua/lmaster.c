@@ -30,9 +30,15 @@ static int master_send_frame(lua_State *L) {
                       "before sending it");
   sl_state *st = sl_state_get(L);
   lua_State *outer = st->cur;
-  st->cur = L;
+  sl_frame *outer_frame = st->cur_frame;
+  int outer_idx = st->cur_frame_idx;
+  st->cur = L;                 /* Lua slaves get the caller's own box */
+  st->cur_frame = f;
+  st->cur_frame_idx = 2;
   sl_master_send_frame(m, f);
   st->cur = outer;
+  st->cur_frame = outer_frame;
+  st->cur_frame_idx = outer_idx;
   return 0;
 }
 

@@ -15,6 +15,8 @@ typedef struct box {
   sl_object *obj;
 } box;
 
+const char sl_boxes_key = 0;
+
 /* Metatable keys marking a streamlua object and its roles. */
 static const char tag_object = 0, tag_master = 0, tag_slave = 0;
 
@@ -56,9 +58,9 @@ static sl_object *check_role(lua_State *L, int i, const char *role,
                              size_t offset) {
   box *b = lua_touserdata(L, i);
   if (b == NULL || !has_tag(L, i, &tag_object)) type_error(L, i, role);
-  sl_object *o = sl_check_object(L, i);   /* raises if closed */
-  if (*(void **)((char *)o + offset) == NULL) type_error(L, i, role);
-  return o;
+  if (b->obj == NULL) sl_check_object(L, i);   /* raises: closed */
+  if (*(void **)((char *)b->obj + offset) == NULL) type_error(L, i, role);
+  return b->obj;
 }
 
 sl_master *sl_check_master(lua_State *L, int i) {
@@ -272,7 +274,7 @@ void sl_push_object(lua_State *L, sl_object *obj) {
     lua_pushnil(L);
     return;
   }
-  lua_getfield(L, LUA_REGISTRYINDEX, SL_BOXES_KEY);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &sl_boxes_key);
   if (lua_rawgetp(L, -1, obj) == LUA_TUSERDATA) {
     box *b = lua_touserdata(L, -1);
     if (b->obj == obj) {
@@ -297,14 +299,14 @@ void sl_push_object(lua_State *L, sl_object *obj) {
 /* Called once by luaopen: the weak table of boxes. */
 void sl_open_objects(lua_State *L);
 void sl_open_objects(lua_State *L) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, SL_BOXES_KEY) != LUA_TTABLE) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &sl_boxes_key) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
     lua_newtable(L);
     lua_pushliteral(L, "v");
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, SL_BOXES_KEY);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &sl_boxes_key);
   } else {
     lua_pop(L, 1);
   }

@@ -28,6 +28,8 @@ typedef struct sl_state {
   atomic_int refs;
   lua_State *L;                 /* main thread; NULL once closed */
   lua_State *cur;               /* innermost Lua thread calling into C */
+  sl_frame *cur_frame;          /* the frame that Lua thread is sending... */
+  int cur_frame_idx;            /* ...and its box's stack index there */
   pthread_t main_thread;
   struct event_base *base;
   struct event *wake;           /* runs deferred work on the main thread */
@@ -36,14 +38,16 @@ typedef struct sl_state {
   size_t ndead, capdead;
   int in_loop;                  /* the event loop is running */
   size_t gc_debt;               /* frame bytes handed to Lua since the last step */
+  int ref_accept, ref_accept_;  /* the strings "acceptFrame", "_acceptFrame" */
 } sl_state;
 
-/* Metatable names and registry keys. */
+/* Metatable names, and registry keys (addresses: no string hashing on the
+** frame path). */
 #define SL_FRAME_MT "streamlua.Frame"
 #define SL_FRAMELOCK_MT "streamlua.FrameLock"
-#define SL_STATE_KEY "streamlua.state"
-#define SL_BOXES_KEY "streamlua.boxes"
-#define SL_CLASSES_KEY "streamlua.classes"
+extern const char sl_state_key;      /* the sl_state box */
+extern const char sl_boxes_key;      /* weak table: C object -> its box */
+extern const char sl_frame_mt_key;   /* the Frame metatable */
 
 sl_state *sl_state_get(lua_State *L);
 sl_state *sl_state_ref(sl_state *st);

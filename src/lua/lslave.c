@@ -52,13 +52,19 @@ int sl_lua_slave_fields(lua_State *L, sl_object *obj) {
 static void deliver(lua_slave *ls, lua_State *L, sl_frame *f) {
   int top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
-  if (lua_getfield(L, -1, "acceptFrame") != LUA_TFUNCTION) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->st->ref_accept);
+  if (lua_gettable(L, -2) != LUA_TFUNCTION) {
     lua_pop(L, 1);
-    lua_getfield(L, -1, "_acceptFrame");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ls->st->ref_accept_);
+    lua_gettable(L, -2);
   }
   lua_remove(L, -2);
   sl_push_object(L, &ls->obj);
-  sl_push_frame(L, f);
+  sl_state *st = ls->st;
+  if (f == st->cur_frame && L == st->cur)
+    lua_pushvalue(L, st->cur_frame_idx);   /* the box the sender holds */
+  else
+    sl_push_frame(L, f);
   /* Rogue: when the override raises, the base slave counts the frame. */
   if (sl_pcall_log(L, 2, "stream.Slave") != LUA_OK)
     sl_slave_accept_base(&ls->slave, f);

@@ -10,6 +10,8 @@
 
 #include "lsl.h"
 
+const char sl_state_key = 0;
+
 static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
 
 static void evthread_setup(void) {
@@ -91,7 +93,7 @@ static int state_gc(lua_State *L) {
 
 /* Creates the record on first use and keeps it in the registry. */
 sl_state *sl_state_get(lua_State *L) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, SL_STATE_KEY) == LUA_TUSERDATA) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &sl_state_key) == LUA_TUSERDATA) {
     sl_state *st = *(sl_state **)lua_touserdata(L, -1);
     lua_pop(L, 1);
     if (st != NULL) return st;
@@ -121,7 +123,11 @@ sl_state *sl_state_get(lua_State *L) {
     return (sl_state *)(luaL_error(L, "streamlua: cannot create the event loop"), NULL);
   }
   *box = st;
-  lua_setfield(L, LUA_REGISTRYINDEX, SL_STATE_KEY);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &sl_state_key);
+  lua_pushliteral(L, "acceptFrame");
+  st->ref_accept = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushliteral(L, "_acceptFrame");
+  st->ref_accept_ = luaL_ref(L, LUA_REGISTRYINDEX);
   return st;
 }
 

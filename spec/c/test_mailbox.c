@@ -1,0 +1,405 @@
+/*
+** sl_mailbox: FIFO order, bounded take, back-pressure (put waits, never
+** drops), one notify per idle period, timed put, close, and what free
+** does with queued frames.
+*/
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "streamlua/frame.h"
+#include "streamlua/mailbox.h"
+#include "streamlua/pool.h"
+#include "streamlua/status.h"
+#include "tt.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Counts notify calls, and checks the mailbox lock is not held. */
+typedef struct notify_ctx {
+  sl_mailbox *mb;
+  atomic_int calls;
+  atomic_uint size_seen;
+} notify_ctx;
+
+static void count_notify(void *arg) {
+  notify_ctx *c = arg;
+  atomic_fetch_add(&c->calls, 1);
+  if (c->mb != NULL) atomic_store(&c->size_seen, sl_mailbox_size(c->mb));
+}
+
+static void test_new(void) {
+  CHECK(sl_mailbox_new(0, NULL, NULL) == NULL);
+  sl_mailbox *mb = sl_mailbox_new(5, NULL, NULL);
+  CHECK(mb != NULL);
+  CHECK_EQ(sl_mailbox_capacity(mb), 5);
+  CHECK_EQ(sl_mailbox_size(mb), 0);
+  CHECK_EQ(sl_mailbox_wait_count(mb), 0);
+  sl_frame *out[2];
+  CHECK_EQ(sl_mailbox_take(mb, out, 2), 0);
+  sl_mailbox_free(mb);
+  sl_mailbox_free(NULL);
+}
+
+static void test_fifo_and_take_max(void) {
+  sl_mailbox *mb = sl_mailbox_new(8, NULL, NULL);
+  sl_frame *f[5];
+  for (int i = 0; i < 5; i++) {
+    f[i] = sl_frame_new();
+    CHECK_EQ(sl_mailbox_put(mb, f[i]), SL_OK);
+    CHECK_EQ(sl_frame_refcount(f[i]), 2);       /* the mailbox's own ref */
+  }
+  CHECK_EQ(sl_mailbox_size(mb), 5);
+  sl_frame *out[8] = {0};
+  CHECK_EQ(sl_mailbox_take(mb, out, 3), 3);
+  CHECK(out[0] == f[0] && out[1] == f[1] && out[2] == f[2]);
+  CHECK_EQ(sl_mailbox_size(mb), 2);
+  /* Wrap around the ring. */
+  for (int i = 0; i < 3; i++) CHECK_EQ(sl_mailbox_put(mb, out[i]), SL_OK);
+  for (int i = 0; i < 3; i++) sl_frame_unref(out[i]);   /* take's refs */
+  CHECK_EQ(sl_mailbox_take(mb, out, 8), 5);
+  CHECK(out[0] == f[3] && out[1] == f[4]);
+  CHECK(out[2] == f[0] && out[3] == f[1] && out[4] == f[2]);
+  CHECK_EQ(sl_mailbox_take(mb, out, 8), 0);
+  CHECK_EQ(sl_mailbox_size(mb), 0);
+  for (int i = 0; i < 5; i++)
+    CHECK_EQ(sl_frame_refcount(out[i]), 2);     /* mine + take's */
+  for (int i = 0; i < 5; i++) sl_frame_unref(out[i]);
+  for (int i = 0; i < 5; i++) {
+    CHECK_EQ(sl_frame_refcount(f[i]), 1);
+    sl_frame_unref(f[i]);
+  }
+  sl_mailbox_free(mb);
+}
+
+static void test_notify_once_per_idle(void) {
+  notify_ctx c = {0};
+  sl_mailbox *mb = sl_mailbox_new(16, count_notify, &c);
+  c.mb = mb;
+  sl_frame *f = sl_frame_new();
+  sl_frame *out[16];
+  CHECK_EQ(sl_mailbox_put(mb, f), SL_OK);
+  CHECK_EQ(atomic_load(&c.calls), 1);
+  CHECK_EQ(atomic_load(&c.size_seen), 1);       /* called without the lock */
+  sl_mailbox_put(mb, f);
+  sl_mailbox_put(mb, f);
+  CHECK_EQ(atomic_load(&c.calls), 1);
+  CHECK_EQ(sl_mailbox_take(mb, out, 1), 1);     /* not empty yet */
+  sl_frame_unref(out[0]);
+  sl_mailbox_put(mb, f);
+  CHECK_EQ(atomic_load(&c.calls), 1);
+  CHECK_EQ(sl_mailbox_take(mb, out, 16), 3);    /* empty: idle again */
+  for (int i = 0; i < 3; i++) sl_frame_unref(out[i]);
+  CHECK_EQ(atomic_load(&c.calls), 1);
+  sl_mailbox_put(mb, f);
+  CHECK_EQ(atomic_load(&c.calls), 2);
+  sl_mailbox_put(mb, f);
+  CHECK_EQ(atomic_load(&c.calls), 2);
+  CHECK_EQ(sl_mailbox_take(mb, out, 2), 2);     /* exactly drained */
+  for (int i = 0; i < 2; i++) sl_frame_unref(out[i]);
+  sl_mailbox_put(mb, f);
+  CHECK_EQ(atomic_load(&c.calls), 3);
+  CHECK_EQ(sl_frame_refcount(f), 2);
+  sl_mailbox_free(mb);
+  CHECK_EQ(sl_frame_refcount(f), 1);
+  sl_frame_unref(f);
+}
+
+static void test_put_timed_times_out(void) {
+  sl_mailbox *mb = sl_mailbox_new(1, NULL, NULL);
+  sl_frame *a = sl_frame_new(), *b = sl_frame_new();
+  CHECK_EQ(sl_mailbox_put_timed(mb, a, 1000), SL_OK);   /* room: no wait */
+  CHECK_EQ(sl_mailbox_wait_count(mb), 0);
+  double t0 = now_s();
+  CHECK_EQ(sl_mailbox_put_timed(mb, b, 30000), SL_ETIMEDOUT);
+  double waited = now_s() - t0;
+  CHECK(waited >= 0.029);
+  CHECK(waited < 5.0);
+  CHECK_EQ(sl_mailbox_wait_count(mb), 1);
+  CHECK_EQ(sl_frame_refcount(b), 1);            /* not queued */
+  CHECK_EQ(sl_mailbox_size(mb), 1);
+  CHECK_EQ(sl_mailbox_put_timed(mb, b, 0), SL_ETIMEDOUT);
+  CHECK_EQ(sl_mailbox_put_timed(mb, b, -5), SL_ETIMEDOUT);
+  CHECK_EQ(sl_mailbox_wait_count(mb), 3);
+  sl_frame *out;
+  CHECK_EQ(sl_mailbox_take(mb, &out, 1), 1);
+  CHECK(out == a);
+  sl_frame_unref(out);
+  sl_mailbox_free(mb);
+  CHECK_EQ(sl_frame_refcount(a), 1);
+  sl_frame_unref(a);
+  sl_frame_unref(b);
+}
+
+typedef struct producer_ctx {
+  sl_mailbox *mb;
+  sl_frame *f;
+  int64_t timeout_us;          /* < 0: plain put */
+  atomic_int done;
+  int rc;
+} producer_ctx;
+
+static void *producer_once(void *arg) {
+  producer_ctx *p = arg;
+  p->rc = p->timeout_us < 0 ? sl_mailbox_put(p->mb, p->f)
+                            : sl_mailbox_put_timed(p->mb, p->f, p->timeout_us);
+  atomic_store(&p->done, 1);
+  return NULL;
+}
+
+/* Waits (bounded) until the mailbox has counted `n` waits. */
+static int wait_for_waits(sl_mailbox *mb, uint64_t n) {
+  double deadline = now_s() + 5.0;
+  while (sl_mailbox_wait_count(mb) < n) {
+    if (now_s() > deadline) return 0;
+    sched_yield();
+  }
+  return 1;
+}
+
+/* Waits (bounded) for a producer to return; if it does not, closes the
+** mailbox so the thread can still be joined. Returns 1 if it returned. */
+static int join_producer(pthread_t t, producer_ctx *p) {
+  double deadline = now_s() + 5.0;
+  while (!atomic_load(&p->done) && now_s() < deadline) sched_yield();
+  int returned = atomic_load(&p->done);
+  if (!returned) sl_mailbox_close(p->mb);
+  pthread_join(t, NULL);
+  return returned;
+}
+
+static void test_put_blocks_until_take(void) {
+  sl_mailbox *mb = sl_mailbox_new(2, NULL, NULL);
+  sl_frame *a = sl_frame_new(), *b = sl_frame_new(), *c = sl_frame_new();
+  sl_mailbox_put(mb, a);
+  sl_mailbox_put(mb, b);
+  producer_ctx p = {.mb = mb, .f = c, .timeout_us = -1};
+  atomic_init(&p.done, 0);
+  pthread_t t;
+  pthread_create(&t, NULL, producer_once, &p);
+  CHECK(wait_for_waits(mb, 1));
+  sleep_ms(30);
+  CHECK_EQ(atomic_load(&p.done), 0);            /* still waiting */
+  CHECK_EQ(sl_mailbox_size(mb), 2);
+  sl_frame *out[2];
+  CHECK_EQ(sl_mailbox_take(mb, out, 1), 1);
+  CHECK(out[0] == a);
+  sl_frame_unref(out[0]);
+  CHECK(join_producer(t, &p));                  /* take woke it */
+  CHECK_EQ(p.rc, SL_OK);
+  CHECK_EQ(sl_mailbox_size(mb), 2);
+  CHECK_EQ(sl_mailbox_take(mb, out, 2), 2);
+  CHECK(out[0] == b && out[1] == c);
+  sl_frame_unref(out[0]);
+  sl_frame_unref(out[1]);
+  CHECK_EQ(sl_mailbox_wait_count(mb), 1);
+
+  /* A timed put that gets room in time succeeds. */
+  sl_mailbox_put(mb, a);
+  sl_mailbox_put(mb, b);
+  producer_ctx q = {.mb = mb, .f = c, .timeout_us = 5000000};
+  atomic_init(&q.done, 0);
+  pthread_create(&t, NULL, producer_once, &q);
+  CHECK(wait_for_waits(mb, 2));
+  CHECK_EQ(sl_mailbox_take(mb, out, 1), 1);
+  sl_frame_unref(out[0]);
+  CHECK(join_producer(t, &q));
+  CHECK_EQ(q.rc, SL_OK);
+  CHECK_EQ(sl_mailbox_size(mb), 2);
+  sl_mailbox_free(mb);
+  CHECK_EQ(sl_frame_refcount(a), 1);
+  CHECK_EQ(sl_frame_refcount(b), 1);
+  CHECK_EQ(sl_frame_refcount(c), 1);
+  sl_frame_unref(a);
+  sl_frame_unref(b);
+  sl_frame_unref(c);
+}
+
+static void test_close_wakes_producer(void) {
+  sl_mailbox *mb = sl_mailbox_new(1, NULL, NULL);
+  sl_frame *a = sl_frame_new(), *b = sl_frame_new();
+  sl_mailbox_put(mb, a);
+  producer_ctx p = {.mb = mb, .f = b, .timeout_us = -1};
+  atomic_init(&p.done, 0);
+  pthread_t t;
+  pthread_create(&t, NULL, producer_once, &p);
+  CHECK(wait_for_waits(mb, 1));
+  sl_mailbox_close(mb);
+  CHECK(join_producer(t, &p));
+  CHECK_EQ(p.rc, SL_ECLOSED);
+  CHECK_EQ(sl_frame_refcount(b), 1);            /* not queued */
+
+  /* A timed waiter is woken too, long before its timeout. */
+  sl_mailbox *mb2 = sl_mailbox_new(1, NULL, NULL);
+  sl_mailbox_put(mb2, a);
+  producer_ctx q = {.mb = mb2, .f = b, .timeout_us = 10 * 1000000};
+  atomic_init(&q.done, 0);
+  double t0 = now_s();
+  pthread_create(&t, NULL, producer_once, &q);
+  CHECK(wait_for_waits(mb2, 1));
+  sl_mailbox_close(mb2);
+  CHECK(join_producer(t, &q));
+  CHECK_EQ(q.rc, SL_ECLOSED);
+  CHECK(now_s() - t0 < 5.0);
+
+  /* Later puts fail at once, full or not. */
+  CHECK_EQ(sl_mailbox_put(mb, b), SL_ECLOSED);
+  CHECK_EQ(sl_mailbox_put_timed(mb, b, 1000000), SL_ECLOSED);
+  sl_frame *out;
+  CHECK_EQ(sl_mailbox_take(mb, &out, 1), 1);
+  sl_frame_unref(out);
+  CHECK_EQ(sl_mailbox_put(mb, b), SL_ECLOSED);   /* room now, still closed */
+  CHECK_EQ(sl_mailbox_size(mb), 0);
+  CHECK_EQ(sl_frame_refcount(b), 1);
+  sl_mailbox_free(mb);
+  sl_mailbox_free(mb2);
+  CHECK_EQ(sl_frame_refcount(a), 1);
+  sl_frame_unref(a);
+  sl_frame_unref(b);
+}
+
+static void test_free_unrefs_queued(void) {
+  sl_pool *pool = sl_pool_new();
+  sl_mailbox *mb = sl_mailbox_new(8, NULL, NULL);
+  for (int i = 0; i < 5; i++) {
+    sl_frame *f = sl_pool_req_frame(pool, 100);
+    CHECK_EQ(sl_mailbox_put(mb, f), SL_OK);
+    sl_frame_unref(f);                          /* the mailbox keeps it */
+  }
+  /* Take and put back a few so the queued ones wrap around the ring. */
+  sl_frame *out[3];
+  CHECK_EQ(sl_mailbox_take(mb, out, 3), 3);
+  for (int i = 0; i < 3; i++) {
+    sl_mailbox_put(mb, out[i]);
+    sl_frame_unref(out[i]);
+  }
+  CHECK_EQ(sl_pool_get_alloc_count(pool), 5);
+  CHECK_EQ(sl_pool_get_alloc_bytes(pool), 500);
+  sl_mailbox_close(mb);
+  sl_mailbox_free(mb);
+  CHECK_EQ(sl_pool_get_alloc_count(pool), 0);
+  CHECK_EQ(sl_pool_get_alloc_bytes(pool), 0);
+  sl_pool_unref(pool);
+}
+
+/* ---- a producer thread and a consumer thread ---- */
+
+#define STREAM_FRAMES 300000
+#define STREAM_CAP 64
+#define TAKE_MAX 16
+
+typedef struct stream_ctx {
+  sl_mailbox *mb;
+  sl_pool *pool;
+  sem_t wake;
+  atomic_int notifies;
+  long received;
+  long out_of_order;
+  int lost_wakeup;
+  int produce_errors;
+} stream_ctx;
+
+static void stream_notify(void *arg) {
+  stream_ctx *c = arg;
+  atomic_fetch_add(&c->notifies, 1);
+  sem_post(&c->wake);
+}
+
+static void *stream_producer(void *arg) {
+  stream_ctx *c = arg;
+  for (uint32_t seq = 0; seq < STREAM_FRAMES; seq++) {
+    sl_frame *f = sl_pool_req_frame(c->pool, 4);
+    if (f == NULL || sl_frame_write(f, &seq, 0, 4) != SL_OK ||
+        sl_mailbox_put(c->mb, f) != SL_OK)
+      c->produce_errors++;
+    sl_frame_unref(f);
+  }
+  return NULL;
+}
+
+/* The documented consumer: on each notify, take until a take comes back
+** short. A lost wake-up shows up as a 5 s wait with frames still due. */
+static void *stream_consumer(void *arg) {
+  stream_ctx *c = arg;
+  uint32_t expect = 0;
+  while (c->received < STREAM_FRAMES) {
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 5;
+    int rc;
+    while ((rc = sem_timedwait(&c->wake, &dl)) != 0 && errno == EINTR) {
+    }
+    if (rc != 0) {
+      c->lost_wakeup = 1;
+      break;
+    }
+    sl_frame *out[TAKE_MAX];
+    uint32_t n;
+    do {
+      n = sl_mailbox_take(c->mb, out, TAKE_MAX);
+      for (uint32_t i = 0; i < n; i++) {
+        uint32_t seq = UINT32_MAX;
+        sl_frame_read(out[i], &seq, 0, 4);
+        if (seq != expect) c->out_of_order++;
+        expect = seq + 1;
+        c->received++;
+        sl_frame_unref(out[i]);
+      }
+    } while (n == TAKE_MAX);
+  }
+  return NULL;
+}
+
+static void test_producer_consumer(void) {
+  stream_ctx c;
+  memset(&c, 0, sizeof c);
+  sem_init(&c.wake, 0, 0);
+  c.pool = sl_pool_new();
+  sl_pool_set_fixed_size(c.pool, 4);
+  sl_pool_set_pool_size(c.pool, STREAM_CAP + 8);
+  c.mb = sl_mailbox_new(STREAM_CAP, stream_notify, &c);
+  pthread_t prod, cons;
+  pthread_create(&cons, NULL, stream_consumer, &c);
+  pthread_create(&prod, NULL, stream_producer, &c);
+  pthread_join(prod, NULL);
+  pthread_join(cons, NULL);
+  CHECK_EQ(c.produce_errors, 0);
+  CHECK_EQ(c.lost_wakeup, 0);
+  CHECK_EQ(c.received, STREAM_FRAMES);
+  CHECK_EQ(c.out_of_order, 0);
+  CHECK_EQ(sl_mailbox_size(c.mb), 0);
+  CHECK(atomic_load(&c.notifies) >= 1);
+  CHECK(atomic_load(&c.notifies) <= STREAM_FRAMES);
+  CHECK_EQ(sl_pool_get_alloc_count(c.pool), 0);
+  sl_mailbox_free(c.mb);
+  sl_pool_unref(c.pool);
+  sem_destroy(&c.wake);
+}
+
+static const struct tt_case cases[] = {
+  {"new, capacity, empty take", test_new},
+  {"FIFO order; take returns at most max", test_fifo_and_take_max},
+  {"notify once per idle period", test_notify_once_per_idle},
+  {"put_timed times out when full", test_put_timed_times_out},
+  {"put blocks until take makes room", test_put_blocks_until_take},
+  {"close wakes producers; later puts fail", test_close_wakes_producer},
+  {"free unrefs queued frames", test_free_unrefs_queued},
+  {"producer and consumer threads", test_producer_consumer},
+  {NULL, NULL}
+};
+
+int main(void) { return tt_main(cases); }
