@@ -11,11 +11,14 @@ BIN=${1:-${STREAMLUA_BIN:-build/streamlua}}
 N=${2:-200}
 LUA=${LUA:-lua5.4}
 
-mean_ms() {
+EMPTY=$(mktemp --suffix=.lua)
+trap 'rm -f "$EMPTY"' EXIT
+
+mean_ms() {   # mean_ms <interpreter> <args...>
   start=$(date +%s%N)
   i=0
   while [ "$i" -lt "$N" ]; do
-    "$1" -e '' </dev/null >/dev/null
+    "$@" </dev/null >/dev/null
     i=$((i + 1))
   done
   end=$(date +%s%N)
@@ -23,5 +26,7 @@ mean_ms() {
 }
 
 "$BIN" -e '' </dev/null >/dev/null || { echo "startup.sh: cannot run $BIN" >&2; exit 1; }
-printf '%-24s %8s ms/run  (%s runs)\n' "streamlua -e ''" "$(mean_ms "$BIN")" "$N"
-printf '%-24s %8s ms/run  (%s runs)\n' "$LUA -e ''" "$(mean_ms "$LUA")" "$N"
+printf '%-24s %8s ms/run  (%s runs)\n' "streamlua -e ''" "$(mean_ms "$BIN" -e '')" "$N"
+printf '%-24s %8s ms/run  (%s runs)\n' "streamlua empty.lua" "$(mean_ms "$BIN" "$EMPTY")" "$N"
+printf '%-24s %8s ms/run  (%s runs)\n' "$LUA -e ''" "$(mean_ms "$LUA" -e '')" "$N"
+printf '%-24s %8s ms/run  (%s runs)\n' "$LUA empty.lua" "$(mean_ms "$LUA" "$EMPTY")" "$N"
