@@ -66,11 +66,6 @@ static int master_slave_count(lua_State *L) {
   return 1;
 }
 
-static int object_stop(lua_State *L) {
-  sl_object_stop(sl_check_object(L, 1));
-  return 0;
-}
-
 const luaL_Reg sl_master_methods[] = {
     {"reqFrame", master_req_frame},
     {"_reqFrame", master_req_frame},
@@ -82,8 +77,6 @@ const luaL_Reg sl_master_methods[] = {
     {"_removeSlave", master_remove_slave},
     {"_slaveCount", master_slave_count},
     {"slaveCount", master_slave_count},
-    {"stop", object_stop},
-    {"_stop", object_stop},
     {NULL, NULL}};
 
 static int master_new(lua_State *L) {

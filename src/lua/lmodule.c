@@ -1,9 +1,11 @@
 /*
 ** luaopen_streamlua: builds the module table from the family openers.
 **
-**   sl.stream   Frame, Master, Slave, streamConnect...
-**   sl.logging  setLevel, setFilter, levels...
-**   sl          run, stop, sleep, every, after, connection helpers, version
+**   sl.stream     Frame, Master, Slave, Fifo, Filter, RateDrop, streamConnect...
+**   sl.utilities  Prbs, StreamWriter, StreamReader
+**   sl.logging    setLevel, setFilter, levels...
+**   sl            run, stop, sleep, every, after, graph, monitor,
+**                 connection helpers, version
 */
 #include "lsl.h"
 
@@ -21,6 +23,13 @@ __attribute__((visibility("default"))) int luaopen_streamlua(lua_State *L) {
   sl_open_frame(L);
   sl_open_slave(L);
   sl_open_master(L);                      /* helpers go in sl and sl.stream */
+  sl_open_fifo(L);
+  sl_open_filter(L);
   lua_setfield(L, -2, "stream");
+  lua_newtable(L);                        /* sl.utilities */
+  sl_open_prbs(L);
+  sl_open_fileio(L);
+  lua_setfield(L, -2, "utilities");
+  sl_open_graph(L);
   return 1;
 }

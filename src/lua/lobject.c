@@ -224,6 +224,37 @@ static int box_eq(lua_State *L) {
   return 1;
 }
 
+static int object_stop(lua_State *L) {
+  sl_object_stop(sl_check_object(L, 1));
+  return 0;
+}
+
+/* obj:counters() -> {name = value, ...} */
+static int object_counters(lua_State *L) {
+  sl_counter c[SL_COUNTERS_MAX];
+  size_t n = sl_object_counters(sl_check_object(L, 1), c, SL_COUNTERS_MAX);
+  lua_createtable(L, 0, (int)n);
+  for (size_t i = 0; i < n; i++) {
+    lua_pushinteger(L, (lua_Integer)c[i].value);
+    lua_setfield(L, -2, c[i].name);
+  }
+  return 1;
+}
+
+/* obj:kind() -> the class name, e.g. "Fifo" */
+static int object_kind(lua_State *L) {
+  lua_pushstring(L, sl_check_object(L, 1)->kind);
+  return 1;
+}
+
+/* Methods every streamlua object has. */
+static const luaL_Reg object_methods[] = {
+    {"stop", object_stop},
+    {"_stop", object_stop},
+    {"counters", object_counters},
+    {"kind", object_kind},
+    {NULL, NULL}};
+
 static const luaL_Reg box_metameth[] = {
     {"__gc", box_gc},     {"__close", box_gc},   {"__tostring", box_tostring},
     {"__newindex", box_newindex}, {"__shr", box_shr}, {"__shl", box_shl},
@@ -238,6 +269,7 @@ static int class_call(lua_State *L) {
 void sl_class_new(lua_State *L, const sl_class *cls) {
   lua_newtable(L);                                   /* class table */
   int ct = lua_gettop(L);
+  luaL_setfuncs(L, object_methods, 0);
   if (cls->master) luaL_setfuncs(L, sl_master_methods, 0);
   if (cls->slave) luaL_setfuncs(L, sl_slave_methods, 0);
   if (cls->methods) luaL_setfuncs(L, cls->methods, 0);

@@ -259,11 +259,6 @@ static int slave_get_pool_size(lua_State *L) {
   return 1;
 }
 
-static int slave_stop(lua_State *L) {
-  sl_object_stop(sl_check_object(L, 1));
-  return 0;
-}
-
 const luaL_Reg sl_slave_methods[] = {
     {"acceptFrame", slave_accept_frame},
     {"_acceptFrame", slave_accept_frame},
@@ -276,8 +271,6 @@ const luaL_Reg sl_slave_methods[] = {
     {"getFixedSize", slave_get_fixed_size},
     {"setPoolSize", slave_set_pool_size},
     {"getPoolSize", slave_get_pool_size},
-    {"stop", slave_stop},
-    {"_stop", slave_stop},
     {NULL, NULL}};
 
 /* Slave() is a counting slave; Slave{acceptFrame = f, ...} is Lua-defined. */

@@ -11,15 +11,29 @@
 #define STREAMLUA_OBJECT_H_INCLUDED_
 
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct sl_master;
 struct sl_slave;
+
+/* One named counter of a node, as read by sl_object_counters. Names are
+** static strings; by convention "rxFrames", "rxBytes", "txFrames",
+** "txBytes", "drops", "errors", "depth". */
+typedef struct sl_counter {
+  const char *name;
+  uint64_t value;
+} sl_counter;
+
+#define SL_COUNTERS_MAX 16
 
 typedef struct sl_object {
   atomic_int refs;
   const char *kind;                         /* class name: "Slave", "Fifo"... */
   void (*destroy)(struct sl_object *obj);   /* frees the node; refs reached 0 */
   void (*stop)(struct sl_object *obj);      /* optional: end threads, close */
+  /* optional: fills up to max counters, returns how many (thread-safe) */
+  size_t (*counters)(struct sl_object *obj, sl_counter *out, size_t max);
   struct sl_master *master;                 /* NULL if not a master */
   struct sl_slave *slave;                   /* NULL if not a slave */
 } sl_object;
@@ -36,5 +50,9 @@ void sl_object_unref(sl_object *obj);
 
 /* Calls obj->stop when set. Thread-safe if the node's stop is. */
 void sl_object_stop(sl_object *obj);
+
+/* The node's counters: its own hook, or for a slave without one the base
+** slave's rxFrames and rxBytes. Returns how many were written. */
+size_t sl_object_counters(sl_object *obj, sl_counter *out, size_t max);
 
 #endif

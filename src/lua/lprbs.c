@@ -1,0 +1,6 @@
+/* Placeholder until this family lands. */
+#include "lsl.h"
+
+void sl_open_prbs(lua_State *L) {
+  (void)L;
+}
