@@ -7,11 +7,10 @@
 */
 #include "streamlua/master.h"
 
-#include <sched.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "streamlua/status.h"
+#include "streamlua/wait.h"
 
 struct sl_slave_set {
   atomic_int refs;
@@ -100,19 +99,20 @@ static int held_by_me(const sl_slave_set *set) {
 ** older snapshot chained to it. After this, no other thread is inside a
 ** delivery from the old snapshot or from any snapshot before it.
 */
+typedef struct retire_wait {
+  sl_slave_set *set;
+  int mine;
+} retire_wait;
+
+static int retire_done(void *arg) {
+  retire_wait *w = arg;
+  return atomic_load_explicit(&w->set->refs, memory_order_acquire) <= w->mine;
+}
+
 static void retire(sl_slave_set *old) {
   while (old != NULL) {
-    int mine = 1 + held_by_me(old);
-    for (unsigned spins = 0;
-         atomic_load_explicit(&old->refs, memory_order_acquire) > mine;
-         spins++) {
-      if (spins < 64) {
-        sched_yield();
-      } else {
-        struct timespec ts = {0, 50000};
-        nanosleep(&ts, NULL);
-      }
-    }
+    retire_wait w = {old, 1 + held_by_me(old)};
+    sl_wait_until(retire_done, &w);
     sl_slave_set *older = old->older;   /* its reference is ours now */
     old->older = NULL;
     set_unref(old);

@@ -1,6 +1,63 @@
-/* Placeholder until this family lands. */
+/*
+** sl.stream.Fifo(maxDepth [, trimSize=0 [, noCopy=false]]).
+*/
 #include "lsl.h"
+#include "streamlua/fifo.h"
+
+static sl_object *check_fifo(lua_State *L) {
+  if (luaL_testudata(L, 1, "streamlua.Fifo") == NULL)
+    luaL_argerror(L, 1, "Fifo expected");
+  return sl_check_object(L, 1);
+}
+
+static int fifo_size(lua_State *L) {
+  lua_pushinteger(L, sl_fifo_size(check_fifo(L)));
+  return 1;
+}
+
+static int fifo_drop_cnt(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)sl_fifo_drop_count(check_fifo(L)));
+  return 1;
+}
+
+static int fifo_clear_cnt(lua_State *L) {
+  sl_fifo_clear_count(check_fifo(L));
+  return 0;
+}
+
+static int fifo_max_depth(lua_State *L) {
+  lua_pushinteger(L, sl_fifo_max_depth(check_fifo(L)));
+  return 1;
+}
+
+static const luaL_Reg fifo_meth[] = {
+    {"size", fifo_size},
+    {"dropCnt", fifo_drop_cnt},
+    {"clearCnt", fifo_clear_cnt},
+    {"maxDepth", fifo_max_depth},
+    {NULL, NULL}};
+
+static lua_Integer check_count(lua_State *L, int i, lua_Integer dflt) {
+  lua_Integer v = dflt < 0 || !lua_isnoneornil(L, i) ? luaL_checkinteger(L, i)
+                                                     : dflt;
+  luaL_argcheck(L, v >= 0 && v <= UINT32_MAX, i, "value out of range [0, 2^32)");
+  return v;
+}
+
+static int fifo_new(lua_State *L) {
+  uint32_t depth = (uint32_t)check_count(L, 1, -1);
+  uint32_t trim = (uint32_t)check_count(L, 2, 0);
+  int no_copy = lua_toboolean(L, 3);
+  sl_object *obj = sl_fifo_new(depth, trim, no_copy);
+  if (obj == NULL) return luaL_error(L, "Fifo: cannot start its thread");
+  sl_push_object(L, obj);
+  sl_object_unref(obj);
+  return 1;
+}
+
+static const sl_class fifo_class = {"Fifo", fifo_meth, fifo_new, 1, 1};
 
 void sl_open_fifo(lua_State *L) {
-  (void)L;
+  sl_class_new(L, &fifo_class);
+  lua_setfield(L, -2, "Fifo");
 }

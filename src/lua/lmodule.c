@@ -8,11 +8,13 @@
 **                 connection helpers, version
 */
 #include "lsl.h"
+#include "streamlua/wait.h"
 
 void sl_open_objects(lua_State *L);
 
 __attribute__((visibility("default"))) int luaopen_streamlua(lua_State *L) {
-  sl_state_get(L);
+  sl_state *st = sl_state_get(L);
+  sl_wait_set_hook(sl_lua_slaves_serve, st);   /* waits keep mailboxes served */
   sl_open_objects(L);
   lua_newtable(L);                        /* sl */
   lua_pushliteral(L, SL_VERSION);

@@ -39,6 +39,7 @@ typedef struct sl_state {
   int in_loop;                  /* the event loop is running */
   size_t gc_debt;               /* frame bytes handed to Lua since the last step */
   int ref_accept, ref_accept_;  /* the strings "acceptFrame", "_acceptFrame" */
+  void *lua_slaves;             /* live Lua-defined slaves (lslave.c) */
 } sl_state;
 
 /* Metatable names, and registry keys (addresses: no string hashing on the
@@ -113,5 +114,9 @@ void sl_open_graph(lua_State *L);      /* sl.graph, sl.monitor */
 
 /* Lua-defined slave from the table or function at i; pushes its box. */
 void sl_lua_slave_new(lua_State *L, int i);
+/* Delivers everything queued for obj if it is a Lua-defined slave. */
+void sl_lua_slave_flush(sl_object *obj);
+/* Hands queued mailbox frames to Lua: the main thread's wait hook. */
+void sl_lua_slaves_serve(void *st);
 
 #endif

@@ -20,7 +20,8 @@
 #define DRAIN_MAX 4096          /* frames per loop turn before yielding */
 
 typedef struct lua_slave {
-  sl_object obj;
+  sl_object obj;                   /* first: the node is cast from it */
+  struct lua_slave *next, *prev;   /* st->lua_slaves, main thread only */
   sl_slave slave;
   sl_master master;             /* a Lua stage may pass frames on */
   sl_state *st;
@@ -28,6 +29,11 @@ typedef struct lua_slave {
   struct event *ev;
   int fields_ref;               /* registry ref to the fields table */
   atomic_uint_least64_t dropped;  /* frames refused after close */
+  /* Frames taken from the mailbox, not yet delivered. Kept here, not on
+  ** the C stack, so a nested drain (Lua code waiting in removeSlave runs
+  ** the wait hook) goes on from the same place and keeps the order. */
+  sl_frame *pend[DRAIN_BATCH];
+  uint32_t pend_head, pend_n;
 } lua_slave;
 
 static void lua_slave_accept(sl_slave *s, sl_frame *f);
@@ -83,20 +89,21 @@ static void lua_slave_accept(sl_slave *s, sl_frame *f) {
     atomic_fetch_add_explicit(&ls->dropped, 1, memory_order_relaxed);
 }
 
-/* Hands queued frames to Lua; runs on the loop. */
-static void drain(lua_slave *ls) {
+/* Hands up to `max` queued frames to Lua; main thread. Returns 1 if the
+** mailbox may hold more. */
+static int drain(lua_slave *ls, uint32_t max) {
   lua_State *L = ls->st->L;
-  sl_frame *batch[DRAIN_BATCH];
-  uint32_t n, total = 0;
-  do {
-    n = sl_mailbox_take(ls->mb, batch, DRAIN_BATCH);
-    for (uint32_t i = 0; i < n; i++) {
-      if (L != NULL) deliver(ls, L, batch[i]);
-      sl_frame_unref(batch[i]);
+  for (uint32_t done = 0; done < max; done++) {
+    if (ls->pend_head == ls->pend_n) {
+      ls->pend_head = 0;
+      ls->pend_n = sl_mailbox_take(ls->mb, ls->pend, DRAIN_BATCH);
+      if (ls->pend_n == 0) return 0;
     }
-    total += n;
-  } while (n == DRAIN_BATCH && total < DRAIN_MAX);
-  if (n == DRAIN_BATCH) event_active(ls->ev, EV_READ, 0);   /* more to come */
+    sl_frame *f = ls->pend[ls->pend_head++];
+    if (L != NULL) deliver(ls, L, f);
+    sl_frame_unref(f);
+  }
+  return 1;
 }
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg) {
@@ -104,8 +111,34 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   lua_slave *ls = arg;
   sl_object_ref(&ls->obj);   /* Lua may drop the last other reference */
-  drain(ls);
+  if (drain(ls, DRAIN_MAX)) event_active(ls->ev, EV_READ, 0);   /* more */
   sl_object_unref(&ls->obj);
+}
+
+void sl_lua_slave_flush(sl_object *obj) {
+  lua_slave *ls = as_lua_slave(obj);
+  if (ls == NULL || !sl_state_on_main(ls->st)) return;
+  sl_object_ref(obj);
+  drain(ls, UINT32_MAX);
+  sl_object_unref(obj);
+}
+
+/* Lua run by a drain may free other slaves, so hold them all first. */
+void sl_lua_slaves_serve(void *arg) {
+  sl_state *st = arg;
+  size_t n = 0;
+  for (lua_slave *ls = st->lua_slaves; ls != NULL; ls = ls->next) n++;
+  if (n == 0) return;
+  lua_slave **all = malloc(n * sizeof *all);
+  if (all == NULL) return;
+  n = 0;
+  for (lua_slave *ls = st->lua_slaves; ls != NULL; ls = ls->next) {
+    sl_object_ref(&ls->obj);
+    all[n++] = ls;
+  }
+  for (size_t i = 0; i < n; i++) drain(all[i], DRAIN_MAX);
+  for (size_t i = 0; i < n; i++) sl_object_unref(&all[i]->obj);
+  free(all);
 }
 
 static void notify(void *arg) {
@@ -115,6 +148,10 @@ static void notify(void *arg) {
 
 static void lua_slave_free(lua_slave *ls) {
   sl_state *st = ls->st;
+  if (ls->prev) ls->prev->next = ls->next;
+  else st->lua_slaves = ls->next;
+  if (ls->next) ls->next->prev = ls->prev;
+  for (uint32_t i = ls->pend_head; i < ls->pend_n; i++) sl_frame_unref(ls->pend[i]);
   event_free(ls->ev);
   if (st->L != NULL) luaL_unref(st->L, LUA_REGISTRYINDEX, ls->fields_ref);
   sl_mailbox_free(ls->mb);
@@ -136,7 +173,7 @@ static void lua_slave_destroy(sl_object *obj) {
 static void lua_slave_stop(sl_object *obj) {
   lua_slave *ls = (lua_slave *)obj;
   sl_mailbox_close(ls->mb);
-  if (sl_state_on_main(ls->st)) drain(ls);
+  if (sl_state_on_main(ls->st)) drain(ls, UINT32_MAX);
 }
 
 /* Wraps a plain function f(frame) as acceptFrame(self, frame). */
@@ -183,6 +220,9 @@ void sl_lua_slave_new(lua_State *L, int i) {
     luaL_error(L, "Slave: out of memory");
   }
   ls->fields_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* pops the fields */
+  ls->next = st->lua_slaves;
+  if (ls->next) ls->next->prev = ls;
+  st->lua_slaves = ls;
   sl_push_object(L, &ls->obj);
   sl_object_unref(&ls->obj);
 }

@@ -9,6 +9,7 @@
 #include <event2/thread.h>
 
 #include "lsl.h"
+#include "streamlua/wait.h"
 
 const char sl_state_key = 0;
 
@@ -85,6 +86,7 @@ static int state_gc(lua_State *L) {
   if (st == NULL) return 0;
   *box = NULL;
   sl_state_run_deferred(st);
+  sl_wait_set_hook(NULL, NULL);
   st->L = NULL;
   st->cur = NULL;
   sl_state_unref(st);

@@ -1,0 +1,283 @@
+local sl = require "streamlua"
+local testing = require "streamlua.testing"
+local tsrc = require "streamlua_testing"
+
+local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+
+local function threads()
+  local n = 0
+  for _ in io.popen("ls /proc/" .. pid .. "/task"):lines() do n = n + 1 end
+  return n
+end
+
+-- Serves the loop until cond() holds or `limit` seconds pass.
+local function serve_until(cond, limit)
+  if cond() then return true end
+  local t = sl.every(0.002, function() if cond() then sl.stop() end end)
+  sl.run(limit or 10)
+  t:cancel()
+  return cond()
+end
+
+local function collector()
+  local got = {}
+  local s = sl.stream.Slave{acceptFrame = function(_, f) got[#got + 1] = f end}
+  return s, got
+end
+
+describe("sl.stream.Fifo", function()
+  it("passes frames on its own thread, in order", function()
+    local fifo = sl.stream.Fifo(0, 0, true)
+    local sink, got = collector()
+    _ = fifo >> sink
+    local h = testing.harness(fifo)
+    for i = 1, 100 do h:push(string.pack("<I4", i)) end
+    assert.is_true(serve_until(function() return #got == 100 end))
+    for i = 1, 100 do assert.are.equal(i, string.unpack("<I4", got[i]:read())) end
+    assert.are.equal(0, fifo:dropCnt())
+    local c = fifo:counters()
+    assert.are.equal(100, c.rxFrames)
+    assert.are.equal(100, c.txFrames)
+    assert.are.equal(400, c.txBytes)
+    assert.are.equal(0, c.depth)
+    assert.are.equal(0, fifo:getFrameCount())   -- as Rogue: no base counting
+  end)
+
+  it("noCopy passes the frame itself; copy mode makes a trimmed copy", function()
+    local same = sl.stream.Fifo(10, 0, true)
+    local s1, got1 = collector()
+    _ = same >> s1
+    local f = testing.frame("abcdef", {channel = 4, error = 2, flags = 0x1234})
+    same:acceptFrame(f)
+    assert.is_true(serve_until(function() return #got1 == 1 end))
+    assert.is_true(got1[1] == f)
+
+    local copy = sl.stream.Fifo(10, 3, false)
+    local s2, got2 = collector()
+    _ = copy >> s2
+    copy:acceptFrame(f)
+    assert.is_true(serve_until(function() return #got2 == 1 end))
+    local g = got2[1]
+    assert.is_false(g == f)
+    assert.are.equal("abc", g:read())           -- trimmed to 3 bytes
+    assert.are.equal(4, g:getChannel())
+    assert.are.equal(2, g:getError())
+    assert.are.equal(0x1234, g:getFlags())
+    local untrimmed = sl.stream.Fifo(10, 0, false)
+    local s3, got3 = collector()
+    _ = untrimmed >> s3
+    untrimmed:acceptFrame(f)
+    assert.is_true(serve_until(function() return #got3 == 1 end))
+    assert.are.equal("abcdef", got3[1]:read())
+  end)
+
+  it("drops and counts what does not fit at a known depth", function()
+    -- Block the output thread in a Lua slave's full mailbox (the loop is not
+    -- served here), then fill the Fifo: what does not fit is dropped.
+    -- Collect earlier tests' Fifos first: stopping one waits, and a wait
+    -- serves every Lua slave's mailbox.
+    collectgarbage(); collectgarbage()
+    local fifo = sl.stream.Fifo(5, 0, true)
+    local n = 0
+    _ = fifo >> sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+    local h = testing.harness(fifo)
+    for i = 1, 1025 do        -- 1024 fill the mailbox, the last one blocks
+      h:push("x")
+      local t0 = os.clock()
+      while fifo:size() > 0 and os.clock() - t0 < 5 do end
+    end
+    for i = 1, 15 do h:push("y") end
+    assert.are.equal(5, fifo:size())
+    assert.are.equal(10, fifo:dropCnt())
+    assert.are.equal(10, fifo:counters().drops)
+    assert.is_true(serve_until(function() return n == 1030 end))
+    fifo:clearCnt()
+    assert.are.equal(0, fifo:dropCnt())
+    assert.are.equal(5, fifo:maxDepth())
+  end)
+
+  it("stop ends the thread and drops what is queued", function()
+    collectgarbage(); collectgarbage()
+    local before = threads()
+    local fifo = sl.stream.Fifo(0, 0, true)
+    assert.are.equal(before + 1, threads())
+    fifo:stop()
+    assert.are.equal(before, threads())
+    local h = testing.harness(fifo)
+    h:push("late")
+    assert.are.equal(1, fifo:dropCnt())          -- refused, and counted
+  end)
+
+  it("a thousand Fifos made and dropped leave no thread behind", function()
+    collectgarbage(); collectgarbage()
+    local before = threads()
+    for _ = 1, 1000 do
+      local f = sl.stream.Fifo(10, 0, true)
+      _ = f >> sl.stream.Slave()
+    end
+    collectgarbage(); collectgarbage()
+    assert.are.equal(before, threads())
+  end)
+
+  it("stop() does not hang while the thread is blocked on a Lua slave", function()
+    local fifo = sl.stream.Fifo(0, 0, true)
+    local n = 0
+    _ = fifo >> sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+    local src = tsrc.source(fifo, 5000, 8)
+    src:join()                  -- the thread now waits on the full mailbox
+    fifo:stop()                 -- serves the mailbox while it waits
+    assert.is_true(n >= 1024)
+    assert.are.equal(5000, n + fifo:dropCnt())
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() sl.stream.Fifo() end)
+    assert.has_error(function() sl.stream.Fifo(-1) end,
+      "bad argument #1 to 'Fifo' (value out of range [0, 2^32))")
+    assert.has_error(function() sl.stream.Fifo(1, "x") end)
+    assert.has_error(function() sl.stream.Fifo.size(sl.stream.Slave()) end)
+  end)
+end)
+
+describe("sl.stream.Filter", function()
+  local function run(filter, frames)
+    local sink, got = collector()
+    _ = filter >> sink
+    local h = testing.harness(filter)
+    for _, fr in ipairs(frames) do h:push(fr[1], {channel = fr[2], error = fr[3]}) end
+    local out = {}
+    for i, f in ipairs(got) do out[i] = f:read() end
+    return out
+  end
+
+  it("passes its channel only", function()
+    local out = run(sl.stream.Filter(false, 2),
+      {{"a", 1, 0}, {"b", 2, 0}, {"c", 2, 5}, {"d", 3, 0}})
+    assert.are.same({"b", "c"}, out)
+  end)
+
+  it("drops errored frames when asked", function()
+    local f = sl.stream.Filter(true, 2)
+    local out = run(f, {{"a", 1, 0}, {"b", 2, 0}, {"c", 2, 5}, {"d", 2, 0}})
+    assert.are.same({"b", "d"}, out)
+    assert.are.same({txFrames = 2, drops = 2}, f:counters())
+  end)
+
+  it("passes the same frame object on", function()
+    local filter = sl.stream.Filter(false, 0)
+    local sink, got = collector()
+    _ = filter >> sink
+    local f = testing.frame("x")
+    filter:acceptFrame(f)
+    assert.is_true(rawequal(f, got[1]) or got[1] == f)
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() sl.stream.Filter(1, 0) end)
+    assert.has_error(function() sl.stream.Filter(true, 256) end,
+      "bad argument #2 to 'Filter' (channel out of range [0, 255])")
+  end)
+end)
+
+describe("sl.stream.RateDrop", function()
+  local function pattern(rd, n)
+    local sink, got = collector()
+    _ = rd >> sink
+    local h = testing.harness(rd)
+    local passed = {}
+    for i = 0, n - 1 do
+      local before = #got
+      h:push(tostring(i))
+      if #got > before then passed[#passed + 1] = i end
+    end
+    return passed
+  end
+
+  it("count mode: the first passes, then one in value+1", function()
+    assert.are.same({0, 3, 6, 9}, pattern(sl.stream.RateDrop(false, 2), 12))
+    assert.are.same({0, 1, 2, 3}, pattern(sl.stream.RateDrop(false, 0), 4))
+    assert.are.same({0, 3, 6}, pattern(sl.stream.RateDrop(false, 2.9), 9))  -- truncated
+  end)
+
+  it("period true with value 0 is count mode, every frame passes", function()
+    assert.are.same({0, 1, 2}, pattern(sl.stream.RateDrop(true, 0), 3))
+  end)
+
+  it("time mode: nothing in the first period, then at most one per period", function()
+    local rd = sl.stream.RateDrop(true, 0.05)
+    local sink, got = collector()
+    _ = rd >> sink
+    local h = testing.harness(rd)
+    h:push("early")
+    assert.are.equal(0, #got)
+    os.execute("sleep 0.07")
+    h:push("one"); h:push("two")
+    assert.are.equal(1, #got)
+    assert.are.equal("one", got[1]:read())
+    os.execute("sleep 0.07")
+    h:push("three")
+    assert.are.equal(2, #got)
+    assert.are.same({txFrames = 2, drops = 2}, rd:counters())
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() sl.stream.RateDrop(false, -1) end)
+    assert.has_error(function() sl.stream.RateDrop(true, 5000) end,
+      "bad argument #2 to 'RateDrop' (period too long (at most 4294 s))")
+    assert.has_error(function() sl.stream.RateDrop("x", 1) end)
+  end)
+end)
+
+describe("changing a running graph", function()
+  it("removeSlave under load: nothing arrives after it returns, counts add up", function()
+    local fifo = sl.stream.Fifo(0, 0, true)
+    local keep, moving = sl.stream.Slave(), sl.stream.Slave()
+    _ = fifo >> keep
+    local total = 200000
+    local src = tsrc.source(fifo, total, 16)
+    local cycles, late = 0, 0
+    while not src:done() do
+      _ = fifo >> moving
+      os.execute("sleep 0.001")
+      assert.is_true(fifo:removeSlave(moving))
+      local c = moving:getFrameCount()
+      for _ = 1, 2000 do end
+      os.execute("sleep 0.001")
+      if moving:getFrameCount() ~= c then late = late + 1 end
+      cycles = cycles + 1
+    end
+    src:join()
+    assert.is_true(serve_until(function() return fifo:counters().txFrames == total end))
+    assert.are.equal(0, late)
+    assert.is_true(cycles > 5)
+    assert.are.equal(total, keep:getFrameCount())
+    assert.is_true(moving:getFrameCount() > 0)
+    assert.are.equal(0, fifo:dropCnt())
+  end)
+
+  it("removing a Lua slave while its mailbox is full does not deadlock", function()
+    local fifo = sl.stream.Fifo(0, 0, true)
+    local n = 0
+    local lua = sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+    _ = fifo >> lua
+    local src = tsrc.source(fifo, 3000, 8)
+    os.execute("sleep 0.1")            -- mailbox full, fifo thread blocked
+    assert.is_true(fifo:removeSlave(lua))
+    local after = n
+    src:join()
+    sl.sleep(0.05)
+    assert.are.equal(after, n)          -- nothing after removeSlave returned
+  end)
+
+  it("the primary role passes to the next slave", function()
+    local m = sl.stream.Master()
+    local a, b = sl.stream.Slave(), sl.stream.Slave()
+    _ = m >> a; _ = m >> b
+    local f1 = m:reqFrame(10)
+    assert.are.equal(1, a:getAllocCount())
+    sl.streamDisconnect(m, a)
+    local f2 = m:reqFrame(10)
+    assert.are.equal(1, b:getAllocCount())
+    assert.is_truthy(f1 and f2)
+  end)
+end)

@@ -1,0 +1,36 @@
+/*
+** sl_fifo: a queue with its own output thread (Rogue's Fifo).
+**
+**   producer (any thread)               output thread
+**   ---------------------               -------------
+**   accept_frame(f)                     takes every queued frame at once,
+**     full (max_depth > 0 and depth       then sends each downstream
+**     >= max_depth): drop, counted        without the lock held; sleeps
+**     no_copy: queues f itself             only when the queue is empty
+**     else: queues a copy of the first
+**     trim_size bytes (0: all), with
+**     channel, error and flags
+**
+** The producer never waits: a full Fifo drops the newest frame and counts
+** it (Rogue's policy). max_depth 0 is unbounded. Stopping (or dropping the
+** last reference) ends the thread and frees the frames still queued,
+** counting them as drops. Thread-safe.
+*/
+#ifndef STREAMLUA_FIFO_H_INCLUDED_
+#define STREAMLUA_FIFO_H_INCLUDED_
+
+#include <stdint.h>
+
+#include "object.h"
+
+/* A running Fifo (kind "Fifo"), refs = 1; NULL if out of memory or if
+** its thread cannot start. */
+sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy);
+
+/* obj must be a Fifo. */
+uint32_t sl_fifo_size(sl_object *obj);
+uint64_t sl_fifo_drop_count(sl_object *obj);
+void sl_fifo_clear_count(sl_object *obj);
+uint32_t sl_fifo_max_depth(sl_object *obj);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+** Filter and RateDrop: synchronous modules (they run in the sender's
+** thread and pass the frame object itself on), with Rogue's exact rules.
+**
+** Filter(dropErrors, channel): passes frames of that channel; with
+** dropErrors also drops frames whose error byte is non-zero.
+**
+** RateDrop(period, value): period false or value 0 is count mode — the
+** first frame passes, then `value` (truncated) are dropped, then one
+** passes (frames k*(value+1) pass). Otherwise time mode — at most one
+** frame per `value` seconds passes, none during the first period after
+** creation, idle time is not banked.
+**
+** Both count what they pass and drop (Rogue's have no counters).
+** Thread-safe.
+*/
+#ifndef STREAMLUA_FILTER_H_INCLUDED_
+#define STREAMLUA_FILTER_H_INCLUDED_
+
+#include <stdint.h>
+
+#include "object.h"
+
+sl_object *sl_filter_new(int drop_errors, uint8_t channel);
+sl_object *sl_rate_drop_new(int period, double value);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+** Filter: pass one channel, optionally without errored frames.
+*/
+#include "streamlua/filter.h"
+
+#include <stdlib.h>
+
+#include "streamlua/log.h"
+#include "streamlua/master.h"
+#include "streamlua/slave.h"
+#include "streamlua/status.h"
+
+typedef struct filter {
+  sl_object obj;
+  sl_master master;
+  sl_slave slave;
+  int drop_errors;
+  uint8_t channel;
+  sl_log *log;
+  atomic_uint_least64_t passed, dropped;
+} filter;
+
+static void filter_accept(sl_slave *s, sl_frame *f) {
+  filter *ft = (filter *)s->owner;
+  if (sl_frame_get_channel(f) != ft->channel) goto out_drop;
+  if (ft->drop_errors && sl_frame_get_error(f) != 0) {
+    sl_log_write(ft->log, SL_LOG_DEBUG, "Dropping frame due to error: 0x%x",
+                 (unsigned)sl_frame_get_error(f));
+    goto out_drop;
+  }
+  atomic_fetch_add_explicit(&ft->passed, 1, memory_order_relaxed);
+  sl_master_send_frame(&ft->master, f);
+  return;
+out_drop:
+  atomic_fetch_add_explicit(&ft->dropped, 1, memory_order_relaxed);
+}
+
+static size_t filter_counters(sl_object *obj, sl_counter *out, size_t max) {
+  filter *ft = (filter *)obj;
+  if (max < 2) return 0;
+  out[0].name = "txFrames";
+  out[0].value = atomic_load(&ft->passed);
+  out[1].name = "drops";
+  out[1].value = atomic_load(&ft->dropped);
+  return 2;
+}
+
+static void filter_destroy(sl_object *obj) {
+  filter *ft = (filter *)obj;
+  sl_master_fini(&ft->master);
+  sl_slave_fini(&ft->slave);
+  free(ft);
+}
+
+static const sl_slave_ops filter_ops = {filter_accept, NULL};
+
+sl_object *sl_filter_new(int drop_errors, uint8_t channel) {
+  filter *ft = calloc(1, sizeof *ft);
+  if (ft == NULL) return NULL;
+  sl_object_init(&ft->obj, "Filter", filter_destroy);
+  ft->obj.counters = filter_counters;
+  ft->drop_errors = drop_errors != 0;
+  ft->channel = channel;
+  ft->log = sl_log_get("stream.Filter");
+  if (sl_slave_init(&ft->slave, &filter_ops, &ft->obj) != SL_OK) goto out_free;
+  if (sl_master_init(&ft->master, &ft->obj) != SL_OK) goto out_slave;
+  return &ft->obj;
+out_slave:
+  sl_slave_fini(&ft->slave);
+out_free:
+  free(ft);
+  return NULL;
+}

@@ -1,0 +1,99 @@
+/*
+** RateDrop: keep one frame in N (count mode) or one per period (time
+** mode), by Rogue's rules (see filter.h). Time mode uses the wall clock,
+** as Rogue does.
+*/
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/time.h>
+
+#include "streamlua/filter.h"
+#include "streamlua/master.h"
+#include "streamlua/slave.h"
+#include "streamlua/status.h"
+
+typedef struct rate_drop {
+  sl_object obj;
+  sl_master master;
+  sl_slave slave;
+  pthread_mutex_t mutex;       /* senders may be on several threads */
+  int time_mode;
+  uint32_t target, counter;    /* count mode */
+  uint64_t period_us, next_us; /* time mode */
+  atomic_uint_least64_t passed, dropped;
+} rate_drop;
+
+static uint64_t now_us(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+/* Decides under the lock, sends without it. */
+static void rate_accept(sl_slave *s, sl_frame *f) {
+  rate_drop *r = (rate_drop *)s->owner;
+  int pass;
+  pthread_mutex_lock(&r->mutex);
+  if (r->time_mode) {
+    uint64_t now = now_us();
+    pass = now > r->next_us;
+    if (pass) r->next_us = now + r->period_us;
+  } else {
+    pass = r->counter == r->target;
+    r->counter = pass ? 0 : r->counter + 1;
+  }
+  pthread_mutex_unlock(&r->mutex);
+  if (!pass) {
+    atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+    return;
+  }
+  atomic_fetch_add_explicit(&r->passed, 1, memory_order_relaxed);
+  sl_master_send_frame(&r->master, f);
+}
+
+static size_t rate_counters(sl_object *obj, sl_counter *out, size_t max) {
+  rate_drop *r = (rate_drop *)obj;
+  if (max < 2) return 0;
+  out[0].name = "txFrames";
+  out[0].value = atomic_load(&r->passed);
+  out[1].name = "drops";
+  out[1].value = atomic_load(&r->dropped);
+  return 2;
+}
+
+static void rate_destroy(sl_object *obj) {
+  rate_drop *r = (rate_drop *)obj;
+  sl_master_fini(&r->master);
+  sl_slave_fini(&r->slave);
+  pthread_mutex_destroy(&r->mutex);
+  free(r);
+}
+
+static const sl_slave_ops rate_ops = {rate_accept, NULL};
+
+sl_object *sl_rate_drop_new(int period, double value) {
+  int time_mode = period && value != 0;
+  if (!(value >= 0)) return NULL;   /* negative or NaN */
+  if (time_mode ? value * 1e6 > UINT32_MAX : value > UINT32_MAX) return NULL;
+  rate_drop *r = calloc(1, sizeof *r);
+  if (r == NULL) return NULL;
+  sl_object_init(&r->obj, "RateDrop", rate_destroy);
+  r->obj.counters = rate_counters;
+  pthread_mutex_init(&r->mutex, NULL);
+  r->time_mode = time_mode;
+  if (r->time_mode) {
+    r->period_us = (uint64_t)(value * 1e6);
+    r->next_us = now_us() + r->period_us;
+  } else {
+    r->target = r->counter = (uint32_t)value;
+  }
+  if (sl_slave_init(&r->slave, &rate_ops, &r->obj) != SL_OK) goto out_free;
+  if (sl_master_init(&r->master, &r->obj) != SL_OK) goto out_slave;
+  return &r->obj;
+out_slave:
+  sl_slave_fini(&r->slave);
+out_free:
+  pthread_mutex_destroy(&r->mutex);
+  free(r);
+  return NULL;
+}
