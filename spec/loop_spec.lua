@@ -119,3 +119,14 @@ describe("the event loop", function()
     assert.is_function(now)
   end)
 end)
+
+describe("the event loop, run after run", function()
+  it("a run(seconds) ended early by stop() does not cut the next one short", function()
+    sl.after(0.01, function() sl.stop() end)
+    sl.run(0.2)                       -- ends at 0.01 s; its 0.2 s timeout must die
+    local fired = false
+    sl.after(0.3, function() fired = true; sl.stop() end)
+    sl.run(2)                         -- would end at 0.2 s if the old timeout lived
+    assert.is_true(fired)
+  end)
+end)

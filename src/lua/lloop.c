@@ -140,6 +140,12 @@ static const luaL_Reg timer_metameth[] = {
 
 /* ---- running the loop ---- */
 
+static void break_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  event_base_loopbreak(((sl_state *)arg)->base);
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg) {
   (void)sig;
   (void)what;
@@ -159,9 +165,13 @@ static void serve(lua_State *L, const char *fn, double seconds) {
   struct event *sigterm = evsignal_new(st->base, SIGTERM, signal_cb, st);
   if (sigint) event_add(sigint, NULL);
   if (sigterm) event_add(sigterm, NULL);
+  /* A timer of our own, not event_base_loopexit: a loopexit left pending
+  ** by a serve that ended early would end the next serve too. */
+  struct event *timeout = NULL;
   if (seconds >= 0) {
     struct timeval tv = to_tv(seconds);
-    event_base_loopexit(st->base, &tv);
+    timeout = evtimer_new(st->base, break_cb, st);
+    if (timeout) evtimer_add(timeout, &tv);
   }
   lua_State *outer = st->cur;
   sl_frame *outer_frame = st->cur_frame;
@@ -174,6 +184,7 @@ static void serve(lua_State *L, const char *fn, double seconds) {
   st->cur_frame = outer_frame;
   if (sigint) event_free(sigint);
   if (sigterm) event_free(sigterm);
+  if (timeout) event_free(timeout);
   sl_state_run_deferred(st);
 }
 
@@ -197,13 +208,16 @@ static int loop_stop(lua_State *L) {
 int sl_lua_serve_once(lua_State *L, int timeout_ms) {
   sl_state *st = sl_state_get(L);
   if (st->in_loop) return -1;
+  struct event *timeout = NULL;
   if (timeout_ms >= 0) {
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    event_base_loopexit(st->base, &tv);
+    timeout = evtimer_new(st->base, break_cb, st);
+    if (timeout) evtimer_add(timeout, &tv);
   }
   st->in_loop = 1;
   event_base_loop(st->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
   st->in_loop = 0;
+  if (timeout) event_free(timeout);
   sl_state_run_deferred(st);
   return 0;
 }
