@@ -64,6 +64,20 @@ static int master_remove_slave(lua_State *L) {
   return 1;
 }
 
+/* m:getSlaves() -> {slave, ...}, attachment order: the primary first */
+static int master_get_slaves(lua_State *L) {
+  sl_master *m = sl_check_master(L, 1);
+  lua_newtable(L);
+  for (size_t i = 0;; i++) {
+    sl_slave *s = sl_master_get_slave(m, i);
+    if (s == NULL) break;
+    sl_push_object(L, s->owner);
+    sl_object_unref(s->owner);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
 static int master_slave_count(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)sl_master_slave_count(sl_check_master(L, 1)));
   return 1;
@@ -79,6 +93,7 @@ const luaL_Reg sl_master_methods[] = {
     {"removeSlave", master_remove_slave},
     {"_removeSlave", master_remove_slave},
     {"_slaveCount", master_slave_count},
+    {"getSlaves", master_get_slaves},
     {"slaveCount", master_slave_count},
     {NULL, NULL}};
 

@@ -13,7 +13,10 @@
 
 typedef struct box {
   sl_object *obj;
+  lua_Integer serial;   /* creation order, for stable graph listings */
 } box;
+
+static lua_Integer box_serial_next = 1;
 
 const char sl_boxes_key = 0;
 
@@ -30,6 +33,11 @@ static int has_tag(lua_State *L, int i, const char *tag) {
   int yes = lua_toboolean(L, -1);
   lua_pop(L, 2);
   return yes;
+}
+
+lua_Integer sl_box_serial(lua_State *L, int i) {
+  box *b = lua_touserdata(L, i);
+  return b != NULL && has_tag(L, i, &tag_object) ? b->serial : 0;
 }
 
 sl_object *sl_test_object(lua_State *L, int i) {
@@ -322,6 +330,7 @@ void sl_push_object(lua_State *L, sl_object *obj) {
   lua_setmetatable(L, -3);
   lua_pop(L, 1);                                     /* name */
   b->obj = sl_object_ref(obj);
+  b->serial = box_serial_next++;
   if (sl_lua_slave_fields(L, obj)) lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, -3, obj);

@@ -89,6 +89,9 @@ sl_slave *sl_to_slave(lua_State *L, int i);
 /* master >> slave, kept reachable from the master's box. */
 void sl_connect(lua_State *L, int mi, int si);
 
+/* The creation serial of the box at i (0 if it is not one). */
+lua_Integer sl_box_serial(lua_State *L, int i);
+
 /* Frames. */
 void sl_push_frame(lua_State *L, sl_frame *f);   /* takes a new ref */
 sl_frame *sl_check_frame(lua_State *L, int i);

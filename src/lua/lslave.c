@@ -10,6 +10,7 @@
 ** batches. No lock is held while Lua runs.
 */
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
@@ -29,6 +30,7 @@ typedef struct lua_slave {
   struct event *ev;
   int fields_ref;               /* registry ref to the fields table */
   atomic_uint_least64_t dropped;  /* frames refused after close */
+  atomic_uint_least64_t rx_frames, rx_bytes;   /* handed to Lua */
   /* Frames taken from the mailbox, not yet delivered. Kept here, not on
   ** the C stack, so a nested drain (Lua code waiting in removeSlave runs
   ** the wait hook) goes on from the same place and keeps the order. */
@@ -65,6 +67,9 @@ static void deliver(lua_slave *ls, lua_State *L, sl_frame *f) {
     lua_gettable(L, -2);
   }
   lua_remove(L, -2);
+  atomic_fetch_add_explicit(&ls->rx_frames, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&ls->rx_bytes, sl_frame_get_payload(f),
+                            memory_order_relaxed);
   sl_push_object(L, &ls->obj);
   sl_state *st = ls->st;
   if (f == st->cur_frame && L == st->cur)
@@ -169,6 +174,21 @@ static void lua_slave_destroy(sl_object *obj) {
     lua_slave_free(ls);
 }
 
+/* What reached Lua; Rogue's base counters (getFrameCount) stay separate. */
+static size_t lua_slave_counters(sl_object *obj, sl_counter *out, size_t max) {
+  lua_slave *ls = (lua_slave *)obj;
+  sl_counter c[] = {
+      {"rxFrames", atomic_load(&ls->rx_frames)},
+      {"rxBytes", atomic_load(&ls->rx_bytes)},
+      {"queued", sl_mailbox_size(ls->mb)},
+      {"waits", sl_mailbox_wait_count(ls->mb)},
+      {"drops", atomic_load(&ls->dropped)}};
+  size_t n = sizeof c / sizeof c[0];
+  if (n > max) n = max;
+  memcpy(out, c, n * sizeof c[0]);
+  return n;
+}
+
 /* Stop: refuse new frames, let blocked senders go, serve what is queued. */
 static void lua_slave_stop(sl_object *obj) {
   lua_slave *ls = (lua_slave *)obj;
@@ -205,6 +225,7 @@ void sl_lua_slave_new(lua_State *L, int i) {
   if (ls == NULL) luaL_error(L, "Slave: out of memory");
   sl_object_init(&ls->obj, "LuaSlave", lua_slave_destroy);
   ls->obj.stop = lua_slave_stop;
+  ls->obj.counters = lua_slave_counters;
   ls->st = sl_state_ref(st);
   ls->mb = sl_mailbox_new(MAILBOX_FRAMES, notify, ls);
   ls->ev = event_new(st->base, -1, 0, drain_cb, ls);
