@@ -85,3 +85,17 @@ describe("a Lua slave fed from a C thread", function()
     src:join()
   end)
 end)
+
+describe("the loop under a flood", function()
+  it("run(seconds) ends while a thread keeps a Lua slave's mailbox full", function()
+    local n = 0
+    local s = sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+    local src = testing.source(s, 5000000, 8)
+    sl.run(0.05)
+    -- the run ended on its timeout, long before five million frames
+    assert.is_false(src:done())
+    assert.is_true(n > 0)
+    s:stop()                          -- lets the sender finish at once
+    src:join()
+  end)
+end)

@@ -116,7 +116,12 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   lua_slave *ls = arg;
   sl_object_ref(&ls->obj);   /* Lua may drop the last other reference */
-  if (drain(ls, DRAIN_MAX)) event_active(ls->ev, EV_READ, 0);   /* more */
+  if (drain(ls, DRAIN_MAX)) {
+    /* More to come: as a zero timeout, not event_active, so the loop sees
+    ** its timers and a stop between two turns however busy the sender. */
+    static const struct timeval now = {0, 0};
+    event_add(ls->ev, &now);
+  }
   sl_object_unref(&ls->obj);
 }
 

@@ -14,6 +14,9 @@
 **   payload cut short         the frame gets error 0x1, is still sent, and
 **                             the replay stops with an error
 **
+** Pipes and devices are polled, so a stop is seen while they are idle
+** (opening a FIFO still waits for a writer, as open(2) does).
+**
 ** Each replay ends with one result (frames, bytes, files, error text),
 ** queued in the reader and announced through the notify hook; an Info
 ** line goes to logger "streamReader" (Rogue's name).
@@ -28,7 +31,10 @@
 **
 ** The reader thread never holds a reference on the reader: destroying it
 ** stops and joins the thread. A sendFrame that blocks (a full mailbox)
-** delays the stop until it returns.
+** delays a stop until it returns; close, open and destroy wait with
+** sl_wait_until (wait.h), so the caller's wait hook keeps serving Lua
+** mailboxes meanwhile. Destroy waits at most one second, then leaves the
+** thread to end by itself and free the reader.
 **
 ** Thread safety: every function may be called from any thread except the
 ** reader's own thread (open, close, close_wait and destroy join it).
@@ -80,9 +86,14 @@ int sl_stream_reader_is_open(sl_stream_reader *r);    /* a file is open */
 int sl_stream_reader_is_active(sl_stream_reader *r);  /* the thread runs */
 
 /* notify(arg) is called on the reader thread after each result is queued.
-** Set it while no replay runs; arg must outlive the reader's thread. */
+** Set it while no replay runs. release(arg), when not NULL, is called once
+** notify will not be called with arg again: when the hook is replaced, or
+** by the reader's destroy after its thread is joined (on whatever thread
+** drops the last reference). */
 void sl_stream_reader_set_notify(sl_stream_reader *r, void (*notify)(void *arg),
-                                 void *arg);
+                                 void (*release)(void *arg), void *arg);
+/* The hook's arg if the hook set is `notify`, else NULL. */
+void *sl_stream_reader_notify_arg(sl_stream_reader *r, void (*notify)(void *arg));
 /* Moves the oldest queued result into *out: 1, or 0 if none is queued. */
 int sl_stream_reader_take_result(sl_stream_reader *r,
                                  sl_stream_reader_result *out);

@@ -3,6 +3,8 @@
 #define STREAMLUA_H_INCLUDED_
 
 #include "buffer.h"
+#include "fifo.h"
+#include "filter.h"
 #include "frame.h"
 #include "log.h"
 #include "mailbox.h"
@@ -11,6 +13,9 @@
 #include "pool.h"
 #include "slave.h"
 #include "status.h"
+#include "stream_reader.h"
+#include "stream_writer.h"
 #include "version.h"
+#include "wait.h"
 
 #endif

@@ -1,0 +1,426 @@
+/*
+** sl_stream_reader: hand-made files back into frames (memory from the
+** primary, metadata from headerB), split files, Rogue's reactions to bad
+** records, results and their notification, prompt stops, and a writer ->
+** reader round trip across split files.
+*/
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "streamlua/log.h"
+#include "streamlua/master.h"
+#include "streamlua/pool.h"
+#include "streamlua/slave.h"
+#include "streamlua/status.h"
+#include "streamlua/stream_reader.h"
+#include "streamlua/stream_writer.h"
+#include "tt.h"
+
+static char dir[64];
+
+static const char *path(const char *name) {
+  static char buf[4][256];
+  static int next;
+  char *p = buf[next++ % 4];
+  snprintf(p, sizeof buf[0], "%s/%s", dir, name);
+  return p;
+}
+
+/* ---- building files ---- */
+
+typedef struct bytes {
+  uint8_t data[65536];
+  size_t len;
+} bytes;
+
+static void put32(bytes *b, uint32_t v) {
+  for (int i = 0; i < 4; i++) b->data[b->len++] = (uint8_t)(v >> (8 * i));
+}
+
+static void put(bytes *b, const void *p, size_t n) {
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+}
+
+static void record(bytes *b, const void *p, uint32_t n, uint8_t ch, uint8_t err,
+                   uint16_t flags) {
+  put32(b, n + 4);
+  put32(b, (uint32_t)ch << 24 | (uint32_t)err << 16 | flags);
+  put(b, p, n);
+}
+
+static void save(const char *file, const bytes *b) {
+  FILE *fp = fopen(file, "wb");
+  fwrite(b->data, 1, b->len, fp);
+  fclose(fp);
+}
+
+/* ---- a slave that keeps what it gets ---- */
+
+#define KEEP 64
+
+typedef struct got {
+  uint8_t ch, err;
+  uint16_t flags;
+  uint32_t len;
+  uint8_t data[64];
+} got;
+
+typedef struct sink {
+  sl_object obj;
+  sl_slave slave;
+  pthread_mutex_t lock;
+  got frames[KEEP];
+  int n;
+  atomic_int reqs;
+  int delay_us;
+  atomic_int gate;              /* while set, accept_frame waits */
+} sink;
+
+static void sink_accept(sl_slave *s, sl_frame *f) {
+  sink *k = (sink *)s->owner;
+  if (k->delay_us > 0) usleep((useconds_t)k->delay_us);
+  while (atomic_load(&k->gate)) usleep(1000);
+  pthread_mutex_lock(&k->lock);
+  if (k->n < KEEP) {
+    got *g = &k->frames[k->n];
+    g->ch = sl_frame_get_channel(f);
+    g->err = sl_frame_get_error(f);
+    g->flags = sl_frame_get_flags(f);
+    g->len = sl_frame_get_payload(f);
+    sl_frame_read(f, g->data, 0, g->len < 64 ? g->len : 64);
+  }
+  k->n++;
+  pthread_mutex_unlock(&k->lock);
+}
+
+static sl_frame *sink_req(sl_slave *s, uint32_t size, int zero_copy) {
+  sink *k = (sink *)s->owner;
+  (void)zero_copy;
+  atomic_fetch_add(&k->reqs, 1);
+  return sl_pool_req_frame(s->pool, size);
+}
+
+static const sl_slave_ops sink_ops = {sink_accept, sink_req};
+
+static void sink_destroy(sl_object *obj) {
+  sink *k = (sink *)obj;
+  sl_slave_fini(&k->slave);
+  pthread_mutex_destroy(&k->lock);
+  free(k);
+}
+
+static sink *sink_new(void) {
+  sink *k = calloc(1, sizeof *k);
+  sl_object_init(&k->obj, "Sink", sink_destroy);
+  sl_slave_init(&k->slave, &sink_ops, &k->obj);
+  pthread_mutex_init(&k->lock, NULL);
+  return k;
+}
+
+static int sink_count(sink *k) {
+  pthread_mutex_lock(&k->lock);
+  int n = k->n;
+  pthread_mutex_unlock(&k->lock);
+  return n;
+}
+
+/* A reader feeding a new sink. */
+static sl_stream_reader *reader_to(sink **out) {
+  sl_stream_reader *r = sl_stream_reader_new();
+  *out = sink_new();
+  sl_master_add_slave(sl_stream_reader_master(r), &(*out)->slave);
+  return r;
+}
+
+static void drop(sl_stream_reader *r, sink *k) {
+  sl_object_unref(sl_stream_reader_object(r));
+  sl_object_unref(&k->obj);
+}
+
+/* Replays `file` to the end and returns its result. */
+static sl_stream_reader_result replay(sl_stream_reader *r, const char *file) {
+  sl_stream_reader_result res;
+  memset(&res, 0, sizeof res);
+  strcpy(res.error, "(no result)");
+  if (!CHECK_EQ(sl_stream_reader_open(r, file, NULL), SL_OK)) return res;
+  CHECK(sl_stream_reader_close_wait(r, 10000000));
+  CHECK(sl_stream_reader_take_result(r, &res));
+  CHECK(!sl_stream_reader_is_active(r));
+  CHECK(!sl_stream_reader_is_open(r));
+  return res;
+}
+
+static void test_hand_made_file(void) {
+  bytes *b = calloc(1, sizeof *b);
+  uint8_t p[32];
+  for (int i = 0; i < 32; i++) p[i] = (uint8_t)(0x40 + i);
+  record(b, p, 32, 3, 0, 0x00A5);
+  put32(b, 4);                         /* headerA 4: no payload, no frame */
+  put32(b, 0x01020304);
+  record(b, "\xAA\xBB\xCC", 3, 5, 0x12, 0xBEEF);
+  save(path("hand.dat"), b);
+  sink *k;
+  sl_stream_reader *r = reader_to(&k);
+  sl_stream_reader_result res = replay(r, path("hand.dat"));
+  CHECK_EQ(res.frames, 2);
+  CHECK_EQ(res.bytes, 35);
+  CHECK_EQ(res.files, 1);
+  CHECK_STR(res.error, "");
+  if (CHECK_EQ(k->n, 2)) {
+    CHECK_EQ(k->frames[0].ch, 3);
+    CHECK_EQ(k->frames[0].err, 0);
+    CHECK_EQ(k->frames[0].flags, 0x00A5);
+    CHECK_EQ(k->frames[0].len, 32);
+    CHECK(memcmp(k->frames[0].data, p, 32) == 0);
+    CHECK_EQ(k->frames[1].ch, 5);
+    CHECK_EQ(k->frames[1].err, 0x12);
+    CHECK_EQ(k->frames[1].flags, 0xBEEF);
+    CHECK(memcmp(k->frames[1].data, "\xAA\xBB\xCC", 3) == 0);
+  }
+  CHECK_EQ(atomic_load(&k->reqs), 2);   /* memory from the primary */
+  sl_counter c[SL_COUNTERS_MAX];
+  size_t n = sl_object_counters(sl_stream_reader_object(r), c, SL_COUNTERS_MAX);
+  CHECK(n >= 2 && c[0].value == 2 && c[1].value == 35);
+  free(b);
+  drop(r, k);
+}
+
+static void test_split_files(void) {
+  bytes *b = calloc(1, sizeof *b);
+  for (uint8_t i = 1; i <= 3; i++) {
+    b->len = 0;
+    record(b, &i, 1, i, 0, 0);
+    record(b, &i, 1, i, 0, 1);
+    char name[32];
+    snprintf(name, sizeof name, "parts.%u", i);
+    save(path(name), b);
+  }
+  sink *k;
+  sl_stream_reader *r = reader_to(&k);
+  sl_stream_reader_result res = replay(r, path("parts.1"));
+  CHECK_EQ(res.frames, 6);
+  CHECK_EQ(res.files, 3);
+  CHECK_STR(res.error, "");
+  for (int i = 0; i < 6 && i < k->n; i++) {
+    CHECK_EQ(k->frames[i].ch, 1 + i / 2);
+    CHECK_EQ(k->frames[i].flags, i % 2);
+  }
+  res = replay(r, path("parts.2"));      /* not ".1": one file only */
+  CHECK_EQ(res.frames, 2);
+  CHECK_EQ(res.files, 1);
+  free(b);
+  drop(r, k);
+}
+
+static void test_bad_records(void) {
+  bytes *b = calloc(1, sizeof *b);
+  sink *k;
+  sl_stream_reader *r = reader_to(&k);
+  /* headerA == 0: warning, stop */
+  record(b, "ok", 2, 1, 0, 0);
+  put32(b, 0);
+  put32(b, 0);
+  record(b, "never", 5, 1, 0, 0);
+  save(path("zero.dat"), b);
+  sl_stream_reader_result res = replay(r, path("zero.dat"));
+  CHECK_EQ(res.frames, 1);
+  CHECK(strstr(res.error, "Bad size read 0") != NULL);
+  /* a short payload: sent with error 0x1, then stop */
+  b->len = 0;
+  record(b, "ok", 2, 1, 0, 0);
+  put32(b, 100 + 4);
+  put32(b, 2u << 24 | 0x77);
+  put(b, "twenty bytes of data", 20);
+  save(path("short.dat"), b);
+  k->n = 0;
+  res = replay(r, path("short.dat"));
+  CHECK_EQ(res.frames, 2);
+  CHECK_EQ(res.bytes, 22);
+  CHECK(strstr(res.error, "Short read") != NULL);
+  if (CHECK_EQ(k->n, 2)) {
+    CHECK_EQ(k->frames[1].len, 20);
+    CHECK_EQ(k->frames[1].err, 0x1);
+    CHECK_EQ(k->frames[1].ch, 2);
+    CHECK_EQ(k->frames[1].flags, 0x77);
+  }
+  /* a header cut short */
+  b->len = 0;
+  record(b, "ok", 2, 1, 0, 0);
+  put32(b, 10);
+  put(b, "\x01\x02", 2);
+  save(path("cut.dat"), b);
+  res = replay(r, path("cut.dat"));
+  CHECK_EQ(res.frames, 1);
+  CHECK(strstr(res.error, "record header") != NULL);
+  /* an absurd size asks for no more than the file holds */
+  b->len = 0;
+  put32(b, 0xFFFFFFFFu);
+  put32(b, 0);
+  put(b, "abc", 3);
+  save(path("huge.dat"), b);
+  k->n = 0;
+  res = replay(r, path("huge.dat"));
+  CHECK_EQ(res.frames, 1);
+  CHECK(k->n == 1 && k->frames[0].len == 3 && k->frames[0].err == 1);
+  /* a missing file */
+  int err = 0;
+  CHECK_EQ(sl_stream_reader_open(r, path("missing.dat"), &err), SL_ENOTFOUND);
+  CHECK_EQ(err, ENOENT);
+  CHECK(!sl_stream_reader_is_active(r));
+  free(b);
+  drop(r, k);
+}
+
+static atomic_int notified, released;
+
+static void on_notify(void *arg) {
+  atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static void on_release(void *arg) {
+  (void)arg;
+  atomic_fetch_add(&released, 1);
+}
+
+/* A file of `n` 16-byte records. */
+static void long_file(const char *file, int n) {
+  FILE *fp = fopen(file, "wb");
+  bytes *b = calloc(1, sizeof *b);
+  for (int i = 0; i < n; i++) {
+    b->len = 0;
+    record(b, "0123456789abcdef", 16, 0, 0, 0);
+    fwrite(b->data, 1, b->len, fp);
+  }
+  fclose(fp);
+  free(b);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void test_notify_and_stop(void) {
+  long_file(path("long.dat"), 5000);
+  sink *k;
+  sl_stream_reader *r = reader_to(&k);
+  sl_stream_reader_set_notify(r, on_notify, on_release, &notified);
+  CHECK(sl_stream_reader_notify_arg(r, on_notify) == &notified);
+  CHECK(sl_stream_reader_notify_arg(r, on_release) == NULL);
+  k->delay_us = 200;                        /* about a second in all */
+  CHECK_EQ(sl_stream_reader_open(r, path("long.dat"), NULL), SL_OK);
+  CHECK(sl_stream_reader_is_active(r));
+  CHECK(sl_stream_reader_is_open(r));
+  CHECK(!sl_stream_reader_close_wait(r, 20000));   /* still running */
+  double t0 = now_s();
+  sl_stream_reader_close(r);
+  CHECK(now_s() - t0 < 0.5);
+  CHECK(!sl_stream_reader_is_active(r));
+  CHECK_EQ(atomic_load(&notified), 1);
+  sl_stream_reader_result res;
+  CHECK(sl_stream_reader_take_result(r, &res));
+  CHECK_STR(res.error, "stopped");
+  CHECK(res.frames > 0 && res.frames < 5000);
+  CHECK_EQ(sink_count(k), res.frames);
+  CHECK(!sl_stream_reader_take_result(r, &res));
+  /* dropping the last reference mid-replay stops and joins the thread */
+  CHECK_EQ(sl_stream_reader_open(r, path("long.dat"), NULL), SL_OK);
+  usleep(10000);
+  t0 = now_s();
+  drop(r, k);
+  CHECK(now_s() - t0 < 0.5);
+  CHECK_EQ(atomic_load(&notified), 2);
+  CHECK_EQ(atomic_load(&released), 1);
+}
+
+/* A thread stuck in sendFrame is left to end by itself, then frees. */
+static void test_destroy_while_busy(void) {
+  long_file(path("busy.dat"), 10);
+  sink *k;
+  sl_stream_reader *r = reader_to(&k);
+  atomic_store(&released, 0);
+  sl_stream_reader_set_notify(r, on_notify, on_release, &notified);
+  atomic_store(&k->gate, 1);
+  CHECK_EQ(sl_stream_reader_open(r, path("busy.dat"), NULL), SL_OK);
+  usleep(20000);
+  double t0 = now_s();
+  sl_object_unref(sl_stream_reader_object(r));
+  double dt = now_s() - t0;
+  CHECK(dt > 0.8 && dt < 3);
+  CHECK_EQ(atomic_load(&released), 0);
+  atomic_store(&k->gate, 0);
+  for (int i = 0; i < 500 && atomic_load(&released) == 0; i++) usleep(10000);
+  CHECK_EQ(atomic_load(&released), 1);
+  CHECK(sink_count(k) >= 1);
+  sl_object_unref(&k->obj);
+}
+
+static void test_round_trip(void) {
+  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer_set_max_size(w, 256);
+  sl_stream_writer_set_buffer_size(w, 100);
+  sl_stream_writer_open(w, path("trip.dat"), NULL);
+  sl_object *c = sl_stream_writer_get_channel(w, 0);
+  sl_pool *pool = sl_pool_new();
+  for (int i = 0; i < 40; i++) {
+    uint8_t p[64];
+    uint32_t n = 1 + (uint32_t)(i * 13) % 60;
+    memset(p, i, n);
+    sl_frame *f = sl_pool_req_frame(pool, n);
+    sl_frame_write(f, p, 0, n);
+    sl_frame_set_channel(f, (uint8_t)(i % 7));
+    sl_frame_set_error(f, (uint8_t)(i % 3));
+    sl_frame_set_flags(f, (uint16_t)(i * 1000));
+    sl_slave_accept(c->slave, f);
+    sl_frame_unref(f);
+  }
+  sl_stream_writer_close(w);
+  CHECK(access(path("trip.dat.3"), F_OK) == 0);
+  sink *k;
+  sl_stream_reader *r = reader_to(&k);
+  sl_stream_reader_result res = replay(r, path("trip.dat.1"));
+  CHECK_STR(res.error, "");
+  CHECK(res.files >= 3);
+  CHECK_EQ(k->n, 40);
+  int bad = 0;
+  for (int i = 0; i < 40 && i < k->n; i++) {
+    got *g = &k->frames[i];
+    uint32_t n = 1 + (uint32_t)(i * 13) % 60;
+    bad += g->len != n || g->ch != i % 7 || g->err != i % 3 ||
+           g->flags != (uint16_t)(i * 1000) || g->data[0] != i || g->data[n - 1] != i;
+  }
+  CHECK_EQ(bad, 0);
+  drop(r, k);
+  sl_pool_unref(pool);
+  sl_object_unref(c);
+  sl_object_unref(sl_stream_writer_object(w));
+}
+
+static const struct tt_case cases[] = {
+    {"hand-made file into frames", test_hand_made_file},
+    {"split files", test_split_files},
+    {"bad records and a missing file", test_bad_records},
+    {"results, notify, prompt stop", test_notify_and_stop},
+    {"destroy while a send is stuck", test_destroy_while_busy},
+    {"writer to reader across split files", test_round_trip},
+    {NULL, NULL}};
+
+int main(void) {
+  snprintf(dir, sizeof dir, "/tmp/sl_reader_XXXXXX");
+  if (mkdtemp(dir) == NULL) return 2;
+  sl_log_set_emit(0);
+  int rc = tt_main(cases);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  return rc;
+}
