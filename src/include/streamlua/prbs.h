@@ -63,7 +63,9 @@ int sl_prbs_check_size(sl_prbs *p, uint32_t size);
 uint32_t sl_prbs_min_size(sl_prbs *p);
 
 /* Builds one frame and sends it in the calling thread. SL_EINVAL for a bad
-** size, SL_ENOMEM if no frame could be had (counted as a tx error). */
+** size, SL_ENOMEM if no frame could be had (counted as a tx error). No
+** lock is held while the frame is sent, so `prbs >> prbs` checks its own
+** frames; two threads generating at once interleave sequence numbers. */
 int sl_prbs_gen_frame(sl_prbs *p, uint32_t size);
 /* The sequence number the next frame gets (starts at 0). */
 void sl_prbs_set_tx_seq(sl_prbs *p, uint32_t seq);
@@ -71,13 +73,17 @@ uint32_t sl_prbs_get_tx_seq(sl_prbs *p);
 
 /*
 ** The generator thread. enable starts it (SL_EINVAL for a bad size,
-** SL_ENOMEM if no thread); while it runs, enable only changes the size.
+** SL_ENOMEM if no thread); while it runs (or is still winding down after
+** disable_nowait), enable only changes the size and keeps it going.
 ** disable asks it to stop and joins it: call it from a thread the
 ** generator's downstream does not wait on. disable_nowait only asks;
 ** tx_wait then waits up to timeout_us (< 0: no limit) for the thread to
 ** end and joins it: SL_OK once no generator is stopping any more (it ended,
-** or was enabled again), SL_ETIMEDOUT otherwise. Called on the generator
-** thread itself, enable and disable never wait.
+** or was enabled again), SL_ETIMEDOUT otherwise. On the generator thread
+** itself (a slave downstream) nothing waits: disable only asks (the thread
+** is joined by a later enable, disable, tx_wait, stop or the last unref),
+** enable keeps it going unless a disable is waiting (SL_EBUSY), and
+** tx_wait returns SL_EBUSY.
 */
 int sl_prbs_enable(sl_prbs *p, uint32_t size);
 void sl_prbs_disable(sl_prbs *p);

@@ -11,6 +11,7 @@
 #include "master.h"
 #include "object.h"
 #include "pool.h"
+#include "prbs.h"
 #include "slave.h"
 #include "status.h"
 #include "stream_reader.h"

@@ -1,0 +1,862 @@
+/*
+** The PRBS generator and checker (rogue-reference 8.1).
+**
+** Speed comes from one observation about width 32: each payload word is the
+** one before shifted left by one with the feedback bit in bit 0, so
+**   V(k+i) = V(k) << i | V(k+32) >> (32 - i)      for 0 < i < 32,
+** and V(k+32) is a linear map of V(k): four table lookups. The generator
+** emits 32 words per jump with shifts only; the checker tests every word
+** against the word before it, which has no serial dependency and
+** vectorises. Any other width (or a test that asks) takes the plain
+** bit-serial path on 64-bit limbs, the reference the fast path is tested
+** against.
+**
+** Locks, never nested except ctl -> tx: cfg (the LFSR description), ctl
+** (starting and joining the thread), tx (generator state and counters),
+** rx (checker state and counters), and one process-wide gate on which
+** checkers wait while rx is disabled. No lock is held while frames are sent.
+*/
+#include "streamlua/prbs.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "streamlua/frame.h"
+#include "streamlua/log.h"
+#include "streamlua/master.h"
+#include "streamlua/slave.h"
+#include "streamlua/status.h"
+
+#define MAX_BYTES 64                /* widest word: 512 bits */
+#define LIMBS (MAX_BYTES / 8)
+#define CHUNK 4096                  /* scratch for frames of several buffers */
+#define STOP_WAIT_US 500000         /* stop/destroy wait this long at most */
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HOST_LE 1                   /* the fast path stores host words */
+#else
+#define HOST_LE 0
+#endif
+
+/* The word loops also get an AVX2 build, picked at load time when the CPU
+** has it (per-lane variable shifts; twice the lanes of SSE2). Not under
+** ThreadSanitizer: its runtime is not up yet when the loader picks. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(UNDER_TSAN)
+#if __has_attribute(target_clones)
+#define WIDE_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef WIDE_CLONES
+#define WIDE_CLONES
+#endif
+
+/* An LFSR description. Immutable: a setter builds a new one, so a frame in
+** flight keeps the one it started with. */
+typedef struct lfsr {
+  atomic_int refs;
+  uint32_t width, bytes;
+  uint64_t taps[LIMBS];            /* bit t set: tap t (repeats cancel) */
+  uint32_t jump[4][256];           /* width 32: V(k) -> V(k+32), per byte */
+} lfsr;
+
+typedef struct rate {
+  uint64_t count, bytes;           /* at the last update */
+  double time, rate, bw;
+} rate;
+
+enum { TX_NONE, TX_RUNNING, TX_EXITED };
+
+struct sl_prbs {
+  sl_object obj;
+  sl_slave slave;
+  sl_master master;
+  sl_log *tx_log, *rx_log;
+  pthread_mutex_t cfg;
+  lfsr *lfsr;
+  atomic_int gen_payload, check_payload, send_count, fast, rx_enable, stopped;
+  atomic_int run;                  /* the generator should go on */
+  pthread_mutex_t ctl;             /* creating and joining the thread */
+  pthread_t thread;                /* valid while tx_state != TX_NONE */
+  pthread_mutex_t tx;              /* all tx_ fields, hold_off, orphan */
+  pthread_cond_t tx_cond;          /* period sleep, thread exit */
+  int tx_state, orphan;
+  int hold_off;                    /* disable()s waiting for the thread */
+  uint32_t tx_size, tx_period, tx_seq;
+  uint64_t tx_count, tx_bytes, tx_errors;
+  rate tx_rate;
+  pthread_mutex_t rx;
+  uint32_t rx_seq;                 /* the next sequence number expected */
+  uint64_t rx_count, rx_bytes, rx_errors, rx_drops;
+  rate rx_rate;
+  int has_nowait;                  /* nowait: under the gate mutex */
+  pthread_t nowait;
+};
+
+static pthread_mutex_t gate_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+/* The Prbs whose generator thread this is. */
+static _Thread_local sl_prbs *gen_self;
+
+/* ---- the LFSR ---- */
+
+static void step(const lfsr *l, uint64_t v[LIMBS]) {
+  uint32_t n = (l->width + 63) / 64;
+  uint64_t acc = 0;
+  for (uint32_t i = 0; i < n; i++) acc ^= v[i] & l->taps[i];
+  uint64_t in = (uint64_t)__builtin_parityll(acc);
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t out = v[i] >> 63;
+    v[i] = v[i] << 1 | in;
+    in = out;
+  }
+  if (l->width % 64 != 0) v[n - 1] &= (UINT64_C(1) << (l->width % 64)) - 1;
+}
+
+static void put_word(uint8_t *dst, const uint64_t v[LIMBS], uint32_t bytes) {
+  for (uint32_t i = 0; i < bytes; i++) dst[i] = (uint8_t)(v[i / 8] >> (8 * (i % 8)));
+}
+
+static void get_word(uint64_t v[LIMBS], const uint8_t *src, uint32_t bytes) {
+  memset(v, 0, LIMBS * sizeof v[0]);
+  for (uint32_t i = 0; i < bytes; i++) v[i / 8] |= (uint64_t)src[i] << (8 * (i % 8));
+}
+
+static uint32_t get_le32(const uint8_t *b) {
+  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+         (uint32_t)b[3] << 24;
+}
+
+static void put_le32(uint8_t *b, uint32_t v) {
+  for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static lfsr *lfsr_new(uint32_t width, const uint64_t taps[LIMBS]) {
+  lfsr *l = malloc(sizeof *l);
+  if (l == NULL) return NULL;
+  atomic_init(&l->refs, 1);
+  l->width = width;
+  l->bytes = width / 8;
+  memcpy(l->taps, taps, sizeof l->taps);
+  if (width == 32) {
+    for (int b = 0; b < 4; b++) {
+      for (uint32_t x = 0; x < 256; x++) {
+        uint64_t v[LIMBS] = {(uint64_t)x << (8 * b)};
+        for (int k = 0; k < 32; k++) step(l, v);
+        l->jump[b][x] = (uint32_t)v[0];
+      }
+    }
+  }
+  return l;
+}
+
+static void lfsr_unref(lfsr *l) {
+  if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1) free(l);
+}
+
+static lfsr *cfg_get(sl_prbs *p) {
+  pthread_mutex_lock(&p->cfg);
+  lfsr *l = p->lfsr;
+  atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&p->cfg);
+  return l;
+}
+
+static int use_fast(sl_prbs *p, const lfsr *l) {
+  return HOST_LE && l->width == 32 && atomic_load(&p->fast);
+}
+
+static int size_ok(const lfsr *l, uint32_t size) {
+  return size % l->bytes == 0 && size >= 3 * l->bytes;
+}
+
+/* ---- generating words ---- */
+
+typedef struct wordgen {
+  const lfsr *l;
+  int fast, count;
+  uint32_t s32, index;             /* fast state; count-mode word index */
+  uint64_t v[LIMBS];               /* plain state */
+} wordgen;
+
+static inline uint32_t jump32(const lfsr *l, uint32_t v) {
+  return l->jump[0][v & 0xff] ^ l->jump[1][(v >> 8) & 0xff] ^
+         l->jump[2][(v >> 16) & 0xff] ^ l->jump[3][v >> 24];
+}
+
+WIDE_CLONES static void gen_fast(wordgen *g, uint8_t *dst, size_t n) {
+  uint32_t a = g->s32;
+  for (; n >= 32; n -= 32, dst += 128) {        /* whole jumps: straight out */
+    uint32_t b = jump32(g->l, a);
+#pragma GCC unroll 32
+    for (int i = 1; i < 32; i++) {
+      uint32_t w = a << i | b >> (32 - i);
+      memcpy(dst + 4 * (i - 1), &w, 4);
+    }
+    memcpy(dst + 124, &b, 4);
+    a = b;
+  }
+  if (n > 0) {                                  /* the last few words */
+    uint32_t b = jump32(g->l, a), blk[32];
+    for (int i = 1; i < 32; i++) blk[i - 1] = a << i | b >> (32 - i);
+    blk[31] = b;
+    memcpy(dst, blk, 4 * n);
+    a = blk[n - 1];
+  }
+  g->s32 = a;
+}
+
+/* The next n words of the frame into dst. */
+static void gen_words(wordgen *g, uint8_t *dst, size_t n) {
+  uint32_t bytes = g->l->bytes;
+  if (g->count) {
+    memset(dst, 0, n * bytes);
+    for (size_t i = 0; i < n; i++) put_le32(dst + i * bytes, g->index++);
+  } else if (g->fast) {
+    gen_fast(g, dst, n);
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      step(g->l, g->v);
+      put_word(dst + i * bytes, g->v, bytes);
+    }
+  }
+}
+
+static void fill_frame(sl_frame *f, wordgen *g, uint32_t size, uint32_t seq,
+                       int payload) {
+  uint32_t bytes = g->l->bytes, nwords = size / bytes;
+  uint8_t head[2 * MAX_BYTES] = {0};
+  put_le32(head, seq);
+  put_le32(head + bytes, nwords - 1);
+  get_word(g->v, head, bytes);     /* the state starts as word 0 */
+  g->s32 = seq;
+  g->index = 2;
+  if (sl_frame_buffer_count(f) == 1) {
+    uint8_t *dst = sl_buffer_begin(sl_frame_buffer(f, 0));
+    memcpy(dst, head, 2 * bytes);
+    if (payload) gen_words(g, dst + 2 * bytes, nwords - 2);
+    return;
+  }
+  sl_frame_iter it;
+  sl_frame_iter_write(&it, f, 0);
+  sl_frame_iter_put(&it, head, 2 * bytes);
+  uint8_t tmp[CHUNK];
+  for (size_t w = 2, k; payload && w < nwords; w += k) {
+    k = nwords - w < CHUNK / bytes ? nwords - w : CHUNK / bytes;
+    gen_words(g, tmp, k);
+    sl_frame_iter_put(&it, tmp, (uint32_t)(k * bytes));
+  }
+}
+
+static double now_coarse(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Rogue's rule: recompute once more than 1 s has passed. */
+static void rate_update(rate *r, uint64_t count, uint64_t bytes) {
+  double t = now_coarse(), per = t - r->time;
+  if (per <= 1.0) return;
+  r->rate = (double)(count - r->count) / per;
+  r->bw = (double)(bytes - r->bytes) / per;
+  r->count = count;
+  r->bytes = bytes;
+  r->time = t;
+}
+
+/* Builds and sends one frame of a valid size. */
+static int send_one(sl_prbs *p, const lfsr *l, uint32_t size) {
+  sl_frame *f = sl_master_req_frame(&p->master, size, 1);
+  if (f == NULL || sl_frame_set_payload(f, size) != SL_OK) {
+    sl_frame_unref(f);
+    pthread_mutex_lock(&p->tx);
+    p->tx_errors++;
+    pthread_mutex_unlock(&p->tx);
+    sl_log_write(p->tx_log, SL_LOG_WARNING, "No frame of %u bytes to send", size);
+    return SL_ENOMEM;
+  }
+  pthread_mutex_lock(&p->tx);
+  uint32_t seq = p->tx_seq++;
+  pthread_mutex_unlock(&p->tx);
+  wordgen g = {l, use_fast(p, l), atomic_load(&p->send_count), 0, 0, {0}};
+  fill_frame(f, &g, size, seq, atomic_load(&p->gen_payload));
+  sl_master_send_frame(&p->master, f);
+  sl_frame_unref(f);
+  pthread_mutex_lock(&p->tx);
+  p->tx_count++;
+  p->tx_bytes += size;
+  rate_update(&p->tx_rate, p->tx_count, p->tx_bytes);
+  pthread_mutex_unlock(&p->tx);
+  return SL_OK;
+}
+
+int sl_prbs_gen_frame(sl_prbs *p, uint32_t size) {
+  lfsr *l = cfg_get(p);
+  int rc = size_ok(l, size) ? send_one(p, l, size) : SL_EINVAL;
+  lfsr_unref(l);
+  return rc;
+}
+
+/* ---- checking words ---- */
+
+static inline uint32_t next32(uint32_t mask, uint32_t w) {
+  uint32_t x = w & mask;
+  x ^= x >> 16;
+  x ^= x >> 8;
+  x ^= x >> 4;
+  x ^= x >> 2;
+  x ^= x >> 1;
+  return w << 1 | (x & 1);
+}
+
+/* Index of the first of n words that is not the step of the word before it
+** (*prev before the first), or n; then *prev is the last word. Each word is
+** tested on its own, so the loop runs as wide as the vector unit. */
+WIDE_CLONES static size_t check_fast(uint32_t mask, uint32_t *prev,
+                                     const uint8_t *src, size_t n) {
+  uint32_t a, b;
+  if (n == 0) return 0;
+  memcpy(&b, src, 4);
+  if (b != next32(mask, *prev)) return 0;
+  for (size_t i = 1; i < n; i += 256) {
+    size_t end = n - i < 256 ? n : i + 256;
+    uint32_t bad = 0;
+    for (size_t j = i; j < end; j++) {
+      memcpy(&a, src + 4 * (j - 1), 4);
+      memcpy(&b, src + 4 * j, 4);
+      bad |= b ^ next32(mask, a);
+    }
+    for (size_t j = i; bad != 0 && j < end; j++) {
+      memcpy(&a, src + 4 * (j - 1), 4);
+      memcpy(&b, src + 4 * j, 4);
+      if (b != next32(mask, a)) return j;
+    }
+  }
+  memcpy(prev, src + 4 * (n - 1), 4);
+  return n;
+}
+
+/* Index of the first of the n words at src that differs from the sequence,
+** or n; on a mismatch exp gets the expected word. */
+static size_t check_words(wordgen *g, const uint8_t *src, size_t n,
+                          uint8_t *exp) {
+  uint32_t bytes = g->l->bytes;
+  if (g->fast) {
+    uint32_t before = g->s32;
+    size_t i = check_fast((uint32_t)g->l->taps[0], &g->s32, src, n);
+    if (i < n) {
+      uint32_t prev = i == 0 ? before : get_le32(src + 4 * (i - 1));
+      put_le32(exp, next32((uint32_t)g->l->taps[0], prev));
+    }
+    return i;
+  }
+  for (size_t i = 0; i < n; i++) {
+    step(g->l, g->v);
+    put_word(exp, g->v, bytes);
+    if (memcmp(exp, src + i * bytes, bytes) != 0) return i;
+  }
+  return n;
+}
+
+static void hex(char *out, const uint8_t *b, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) sprintf(out + 3 * i, "%02x ", b[i]);
+  out[n > 0 ? 3 * n - 1 : 0] = '\0';
+}
+
+/* Payload words 2.. of f; the index of the first bad one (from 0, as Rogue
+** counts) or n, with the bytes received and expected. */
+static size_t check_frame_payload(sl_frame *f, wordgen *g, size_t n,
+                                  uint8_t *got, uint8_t *exp) {
+  uint32_t bytes = g->l->bytes;
+  if (sl_frame_buffer_count(f) == 1) {
+    const uint8_t *src = sl_buffer_begin(sl_frame_buffer(f, 0)) + 2 * bytes;
+    size_t i = check_words(g, src, n, exp);
+    if (i < n) memcpy(got, src + i * bytes, bytes);
+    return i;
+  }
+  sl_frame_iter it;
+  sl_frame_iter_read(&it, f, 2 * bytes);
+  uint8_t tmp[CHUNK];
+  for (size_t w = 0, k; w < n; w += k) {
+    k = n - w < CHUNK / bytes ? n - w : CHUNK / bytes;
+    sl_frame_iter_get(&it, tmp, (uint32_t)(k * bytes));
+    size_t i = check_words(g, tmp, k, exp);
+    if (i < k) {
+      memcpy(got, tmp + i * bytes, bytes);
+      return w + i;
+    }
+  }
+  return n;
+}
+
+/* One error: counted and logged (rx lock held). */
+static void rx_error(sl_prbs *p, const char *what, uint32_t seq) {
+  p->rx_errors++;
+  sl_log_write(p->rx_log, SL_LOG_WARNING, "%s (seq=%u, count=%llu)", what, seq,
+               (unsigned long long)p->rx_count);
+}
+
+/* Rogue's checks, in Rogue's order (frame and rx lock held). */
+static void check_frame(sl_prbs *p, const lfsr *l, sl_frame *f) {
+  uint32_t size = sl_frame_get_payload(f), bytes = l->bytes;
+  uint8_t head[2 * MAX_BYTES] = {0}, got[MAX_BYTES], exp[MAX_BYTES];
+  char msg[512], hg[3 * MAX_BYTES + 1], he[3 * MAX_BYTES + 1];
+  sl_frame_read(f, head, 0, size < 2 * bytes ? size : 2 * bytes);
+  uint32_t seq = get_le32(head);
+  if (sl_frame_get_error(f) != 0) {
+    snprintf(msg, sizeof msg, "Frame error field is set: 0x%x", sl_frame_get_error(f));
+    rx_error(p, msg, seq);
+    return;
+  }
+  if (!size_ok(l, size)) {
+    snprintf(msg, sizeof msg, "Size violation size=%u", size);
+    rx_error(p, msg, seq);
+    return;
+  }
+  uint32_t exp_seq = p->rx_seq;
+  p->rx_seq = seq + 1;             /* resynchronise before further checks */
+  uint64_t exp_size = ((uint64_t)get_le32(head + bytes) + 1) * bytes;
+  if (exp_size != size || (seq != 0 && exp_seq != 0 && seq != exp_seq)) {
+    snprintf(msg, sizeof msg, "Bad header. expSize=%llu gotSize=%u expSeq=%u "
+             "gotSeq=%u nxtSeq=%u", (unsigned long long)exp_size, size,
+             exp_seq, seq, p->rx_seq);
+    rx_error(p, msg, seq);
+    return;
+  }
+  if (atomic_load(&p->check_payload)) {
+    wordgen g = {l, use_fast(p, l), 0, seq, 0, {0}};
+    get_word(g.v, head, bytes);
+    size_t n = size / bytes - 2, i = check_frame_payload(f, &g, n, got, exp);
+    if (i < n) {
+      hex(hg, got, bytes);
+      hex(he, exp, bytes);
+      snprintf(msg, sizeof msg, "Bad value at index %zu. size=%u, got=%s, exp=%s",
+               i, size / bytes - 1, hg, he);
+      rx_error(p, msg, seq);
+      return;
+    }
+  }
+  p->rx_count++;
+  p->rx_bytes += size;
+  rate_update(&p->rx_rate, p->rx_count, p->rx_bytes);
+}
+
+static void gate_wake(void) {
+  pthread_mutex_lock(&gate_mutex);
+  pthread_cond_broadcast(&gate_cond);
+  pthread_mutex_unlock(&gate_mutex);
+}
+
+/* Rx is disabled: waits as Rogue does. 1: check the frame; 0: drop it. */
+static int rx_gate(sl_prbs *p) {
+  pthread_mutex_lock(&gate_mutex);
+  int on, nowait = p->has_nowait && pthread_equal(p->nowait, pthread_self());
+  while (!(on = atomic_load(&p->rx_enable)) && !nowait && !atomic_load(&p->stopped) &&
+         !(gen_self != NULL && !atomic_load(&gen_self->run)))
+    pthread_cond_wait(&gate_cond, &gate_mutex);
+  pthread_mutex_unlock(&gate_mutex);
+  if (on) return 1;
+  pthread_mutex_lock(&p->rx);
+  p->rx_drops++;
+  pthread_mutex_unlock(&p->rx);
+  if (nowait)
+    sl_log_write(p->rx_log, SL_LOG_WARNING, "Rx is disabled: a frame from the "
+                 "thread that would have to enable it was dropped, not waited on");
+  return 0;
+}
+
+static void prbs_accept(sl_slave *s, sl_frame *f) {
+  sl_prbs *p = (sl_prbs *)s->owner;
+  if (!atomic_load(&p->rx_enable) && !rx_gate(p)) return;
+  lfsr *l = cfg_get(p);
+  sl_frame_lock(f);
+  pthread_mutex_lock(&p->rx);
+  check_frame(p, l, f);
+  pthread_mutex_unlock(&p->rx);
+  sl_frame_unlock(f);
+  lfsr_unref(l);
+}
+
+static const sl_slave_ops prbs_slave_ops = {prbs_accept, NULL};
+
+/* ---- the generator thread ---- */
+
+static void prbs_free(sl_prbs *p);
+
+static struct timespec timespec_add(struct timespec ts, int64_t us) {
+  ts.tv_sec += (time_t)(us / 1000000);
+  ts.tv_nsec += (long)(us % 1000000) * 1000;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
+
+static struct timespec deadline_after(int64_t us) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return timespec_add(ts, us);
+}
+
+static void *tx_main(void *arg) {
+  sl_prbs *p = arg;
+  gen_self = p;
+  pthread_mutex_lock(&p->tx);
+  while (atomic_load(&p->run)) {
+    uint32_t size = p->tx_size;
+    pthread_mutex_unlock(&p->tx);
+    int rc = sl_prbs_gen_frame(p, size);
+    pthread_mutex_lock(&p->tx);
+    if (rc == SL_EINVAL) {         /* the width changed under it */
+      sl_log_write(p->tx_log, SL_LOG_ERROR, "Invalid frame size %u: "
+                   "generator stopped", size);
+      atomic_store(&p->run, 0);
+    }
+    /* Sleep the period (re-read on each wake: setTxPeriod applies now). */
+    struct timespec start = deadline_after(0);
+    for (;;) {
+      uint32_t us = p->tx_period;
+      if (rc == SL_ENOMEM && us == 0) us = 1000;      /* do not spin */
+      if (us == 0 || !atomic_load(&p->run)) break;
+      struct timespec until = timespec_add(start, us);
+      if (pthread_cond_timedwait(&p->tx_cond, &p->tx, &until) == ETIMEDOUT) break;
+    }
+  }
+  p->tx_state = TX_EXITED;
+  int orphan = p->orphan;
+  pthread_cond_broadcast(&p->tx_cond);
+  pthread_mutex_unlock(&p->tx);
+  gen_self = NULL;
+  if (orphan) prbs_free(p);        /* destroyed while we were busy */
+  return NULL;
+}
+
+/* With ctl held: joins a thread that has left its loop. */
+static void join_exited_ctl_(sl_prbs *p) {
+  pthread_mutex_lock(&p->tx);
+  int exited = p->tx_state == TX_EXITED;
+  pthread_mutex_unlock(&p->tx);
+  if (!exited) return;
+  pthread_join(p->thread, NULL);
+  pthread_mutex_lock(&p->tx);
+  p->tx_state = TX_NONE;
+  pthread_mutex_unlock(&p->tx);
+}
+
+int sl_prbs_enable(sl_prbs *p, uint32_t size) {
+  int rc = sl_prbs_check_size(p, size);
+  if (rc != SL_OK) return rc;
+  pthread_mutex_lock(&p->tx);
+  int mine = gen_self == p, running = p->tx_state == TX_RUNNING;
+  if (mine && p->hold_off > 0) {   /* a disable is waiting for us */
+    rc = SL_EBUSY;
+  } else if (running) {            /* also revives one that is stopping */
+    p->tx_size = size;
+    atomic_store(&p->run, 1);
+  }
+  pthread_mutex_unlock(&p->tx);
+  if (mine || running) return rc;
+  pthread_mutex_lock(&p->ctl);
+  pthread_mutex_lock(&p->tx);
+  while (p->tx_state == TX_EXITED) {      /* it may end while we look */
+    pthread_mutex_unlock(&p->tx);
+    join_exited_ctl_(p);
+    pthread_mutex_lock(&p->tx);
+  }
+  running = p->tx_state == TX_RUNNING;   /* another enable came first */
+  p->tx_size = size;
+  atomic_store(&p->run, 1);
+  p->tx_state = TX_RUNNING;
+  pthread_mutex_unlock(&p->tx);
+  if (!running && pthread_create(&p->thread, NULL, tx_main, p) != 0) {
+    pthread_mutex_lock(&p->tx);
+    atomic_store(&p->run, 0);
+    p->tx_state = TX_NONE;
+    pthread_mutex_unlock(&p->tx);
+    rc = SL_ENOMEM;
+  } else if (!running) {
+    pthread_setname_np(p->thread, "PrbsTx");
+  }
+  pthread_mutex_unlock(&p->ctl);
+  return rc;
+}
+
+void sl_prbs_disable_nowait(sl_prbs *p) {
+  pthread_mutex_lock(&p->tx);
+  atomic_store(&p->run, 0);
+  pthread_cond_broadcast(&p->tx_cond);
+  pthread_mutex_unlock(&p->tx);
+  gate_wake();                     /* our thread may wait in a checker */
+}
+
+void sl_prbs_disable(sl_prbs *p) {
+  if (gen_self == p) {             /* cannot join ourselves: joined later */
+    sl_prbs_disable_nowait(p);
+    return;
+  }
+  pthread_mutex_lock(&p->tx);
+  p->hold_off++;                   /* the thread may not revive itself */
+  pthread_mutex_unlock(&p->tx);
+  sl_prbs_disable_nowait(p);
+  sl_prbs_tx_wait(p, -1);
+  pthread_mutex_lock(&p->tx);
+  p->hold_off--;
+  pthread_mutex_unlock(&p->tx);
+}
+
+int sl_prbs_tx_wait(sl_prbs *p, int64_t timeout_us) {
+  if (gen_self == p) return SL_EBUSY;
+  struct timespec until = deadline_after(timeout_us < 0 ? 0 : timeout_us);
+  pthread_mutex_lock(&p->tx);
+  while (p->tx_state == TX_RUNNING && !atomic_load(&p->run)) {
+    if (timeout_us < 0) pthread_cond_wait(&p->tx_cond, &p->tx);
+    else if (pthread_cond_timedwait(&p->tx_cond, &p->tx, &until) == ETIMEDOUT) break;
+  }
+  int busy = p->tx_state == TX_RUNNING && !atomic_load(&p->run);
+  pthread_mutex_unlock(&p->tx);
+  if (busy) return SL_ETIMEDOUT;
+  pthread_mutex_lock(&p->ctl);
+  join_exited_ctl_(p);
+  pthread_mutex_unlock(&p->ctl);
+  return SL_OK;
+}
+
+/* ---- the node ---- */
+
+static void prbs_stop(sl_object *obj) {
+  sl_prbs *p = (sl_prbs *)obj;
+  atomic_store(&p->stopped, 1);    /* disabled checkers stop waiting */
+  sl_prbs_disable_nowait(p);
+  sl_prbs_tx_wait(p, STOP_WAIT_US);
+}
+
+static void prbs_free(sl_prbs *p) {
+  sl_master_fini(&p->master);
+  sl_slave_fini(&p->slave);
+  lfsr_unref(p->lfsr);
+  pthread_mutex_destroy(&p->cfg);
+  pthread_mutex_destroy(&p->ctl);
+  pthread_mutex_destroy(&p->tx);
+  pthread_mutex_destroy(&p->rx);
+  pthread_cond_destroy(&p->tx_cond);
+  free(p);
+}
+
+/*
+** The last reference is gone. Normally the thread is stopped and joined
+** here. Should that take too long (a frame stuck downstream), or should
+** this run on the generator thread itself, the thread is detached and
+** frees the node when its frame completes.
+*/
+static void prbs_destroy(sl_object *obj) {
+  sl_prbs *p = (sl_prbs *)obj;
+  prbs_stop(obj);
+  pthread_mutex_lock(&p->ctl);
+  pthread_mutex_lock(&p->tx);
+  int orphan = p->tx_state == TX_RUNNING;
+  if (orphan) {
+    p->orphan = 1;
+    pthread_detach(p->thread);
+  }
+  pthread_mutex_unlock(&p->tx);
+  if (!orphan) join_exited_ctl_(p);
+  pthread_mutex_unlock(&p->ctl);
+  if (!orphan) {
+    prbs_free(p);
+  } else if (gen_self != p) {
+    sl_log_write(p->tx_log, SL_LOG_WARNING, "Generator busy at destroy: it "
+                 "frees the Prbs when its frame completes");
+  }
+}
+
+static size_t prbs_counters(sl_object *obj, sl_counter *out, size_t max) {
+  sl_prbs_stats s;
+  sl_prbs_get_stats((sl_prbs *)obj, &s);
+  const sl_counter all[] = {
+      {"txFrames", s.tx_count}, {"txBytes", s.tx_bytes},
+      {"rxFrames", s.rx_count}, {"rxBytes", s.rx_bytes},
+      {"errors", s.rx_errors + s.tx_errors}, {"drops", s.rx_drops}};
+  size_t n = sizeof all / sizeof all[0] < max ? sizeof all / sizeof all[0] : max;
+  memcpy(out, all, n * sizeof all[0]);
+  return n;
+}
+
+static void tap_mask(uint64_t mask[LIMBS], const uint8_t *taps, size_t n) {
+  memset(mask, 0, LIMBS * sizeof mask[0]);
+  for (size_t i = 0; i < n; i++) mask[taps[i] / 64] ^= UINT64_C(1) << (taps[i] % 64);
+}
+
+sl_prbs *sl_prbs_new(void) {
+  static const uint8_t taps[] = {1, 2, 6, 31};
+  uint64_t mask[LIMBS];
+  tap_mask(mask, taps, sizeof taps);
+  sl_prbs *p = calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  sl_object_init(&p->obj, "Prbs", prbs_destroy);
+  p->lfsr = lfsr_new(32, mask);
+  if (p->lfsr == NULL) goto out_free;
+  if (sl_slave_init(&p->slave, &prbs_slave_ops, &p->obj) != SL_OK) goto out_lfsr;
+  if (sl_master_init(&p->master, &p->obj) != SL_OK) goto out_slave;
+  p->obj.stop = prbs_stop;
+  p->obj.counters = prbs_counters;
+  p->tx_log = sl_log_get("prbs.tx");
+  p->rx_log = sl_log_get("prbs.rx");
+  pthread_mutex_init(&p->cfg, NULL);
+  pthread_mutex_init(&p->ctl, NULL);
+  pthread_mutex_init(&p->tx, NULL);
+  pthread_mutex_init(&p->rx, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&p->tx_cond, &ca);
+  pthread_condattr_destroy(&ca);
+  atomic_init(&p->gen_payload, 1);
+  atomic_init(&p->check_payload, 1);
+  atomic_init(&p->fast, 1);
+  atomic_init(&p->rx_enable, 1);
+  p->tx_rate.time = p->rx_rate.time = now_coarse();
+  return p;
+out_slave:
+  sl_slave_fini(&p->slave);
+out_lfsr:
+  lfsr_unref(p->lfsr);
+out_free:
+  free(p);
+  return NULL;
+}
+
+sl_object *sl_prbs_object(sl_prbs *p) { return &p->obj; }
+
+sl_prbs *sl_prbs_from_object(sl_object *obj) {
+  return obj != NULL && obj->destroy == prbs_destroy ? (sl_prbs *)obj : NULL;
+}
+
+/* ---- configuration ---- */
+
+/* Replaces the LFSR description with one of the given width and taps. */
+static int cfg_set(sl_prbs *p, const uint32_t *width, const uint64_t *taps) {
+  pthread_mutex_lock(&p->cfg);
+  lfsr *old = p->lfsr;
+  lfsr *l = lfsr_new(width ? *width : old->width, taps ? taps : old->taps);
+  if (l != NULL) p->lfsr = l;
+  pthread_mutex_unlock(&p->cfg);
+  if (l == NULL) return SL_ENOMEM;
+  lfsr_unref(old);
+  return SL_OK;
+}
+
+int sl_prbs_set_width(sl_prbs *p, uint32_t bits) {
+  if (bits < 32 || bits > 8 * MAX_BYTES || bits % 32 != 0) return SL_EINVAL;
+  return cfg_set(p, &bits, NULL);
+}
+
+int sl_prbs_set_taps(sl_prbs *p, const uint8_t *taps, size_t n) {
+  uint64_t mask[LIMBS];
+  tap_mask(mask, taps, n);
+  return cfg_set(p, NULL, mask);
+}
+
+uint32_t sl_prbs_get_width(sl_prbs *p) {
+  lfsr *l = cfg_get(p);
+  uint32_t w = l->width;
+  lfsr_unref(l);
+  return w;
+}
+
+uint32_t sl_prbs_min_size(sl_prbs *p) { return 3 * sl_prbs_get_width(p) / 8; }
+
+int sl_prbs_check_size(sl_prbs *p, uint32_t size) {
+  lfsr *l = cfg_get(p);
+  int ok = size_ok(l, size);
+  lfsr_unref(l);
+  return ok ? SL_OK : SL_EINVAL;
+}
+
+void sl_prbs_set_tx_seq(sl_prbs *p, uint32_t seq) {
+  pthread_mutex_lock(&p->tx);
+  p->tx_seq = seq;
+  pthread_mutex_unlock(&p->tx);
+}
+
+uint32_t sl_prbs_get_tx_seq(sl_prbs *p) {
+  pthread_mutex_lock(&p->tx);
+  uint32_t seq = p->tx_seq;
+  pthread_mutex_unlock(&p->tx);
+  return seq;
+}
+
+int sl_prbs_tx_enabled(sl_prbs *p) { return atomic_load(&p->run); }
+
+void sl_prbs_set_tx_period(sl_prbs *p, uint32_t us) {
+  pthread_mutex_lock(&p->tx);
+  p->tx_period = us;
+  pthread_cond_broadcast(&p->tx_cond);   /* a sleeping generator re-reads it */
+  pthread_mutex_unlock(&p->tx);
+}
+
+uint32_t sl_prbs_get_tx_period(sl_prbs *p) {
+  pthread_mutex_lock(&p->tx);
+  uint32_t us = p->tx_period;
+  pthread_mutex_unlock(&p->tx);
+  return us;
+}
+
+void sl_prbs_set_rx_enable(sl_prbs *p, int on) {
+  atomic_store(&p->rx_enable, on != 0);
+  if (on) gate_wake();
+}
+
+int sl_prbs_get_rx_enable(sl_prbs *p) { return atomic_load(&p->rx_enable); }
+
+void sl_prbs_set_nowait_thread(sl_prbs *p, pthread_t thread) {
+  pthread_mutex_lock(&gate_mutex);
+  p->nowait = thread;
+  p->has_nowait = 1;
+  pthread_mutex_unlock(&gate_mutex);
+}
+
+void sl_prbs_check_payload(sl_prbs *p, int on) { atomic_store(&p->check_payload, on != 0); }
+void sl_prbs_gen_payload(sl_prbs *p, int on) { atomic_store(&p->gen_payload, on != 0); }
+void sl_prbs_send_count(sl_prbs *p, int on) { atomic_store(&p->send_count, on != 0); }
+void sl_prbs_set_fast_path(sl_prbs *p, int on) { atomic_store(&p->fast, on != 0); }
+
+void sl_prbs_get_stats(sl_prbs *p, sl_prbs_stats *out) {
+  pthread_mutex_lock(&p->tx);
+  out->tx_count = p->tx_count;
+  out->tx_bytes = p->tx_bytes;
+  out->tx_errors = p->tx_errors;
+  out->tx_rate = p->tx_rate.rate;
+  out->tx_bw = p->tx_rate.bw;
+  pthread_mutex_unlock(&p->tx);
+  pthread_mutex_lock(&p->rx);
+  out->rx_count = p->rx_count;
+  out->rx_bytes = p->rx_bytes;
+  out->rx_errors = p->rx_errors;
+  out->rx_drops = p->rx_drops;
+  out->rx_rate = p->rx_rate.rate;
+  out->rx_bw = p->rx_rate.bw;
+  pthread_mutex_unlock(&p->rx);
+}
+
+void sl_prbs_reset_count(sl_prbs *p) {
+  pthread_mutex_lock(&p->tx);
+  p->tx_count = p->tx_bytes = p->tx_errors = 0;
+  p->tx_rate.count = p->tx_rate.bytes = 0;
+  pthread_mutex_unlock(&p->tx);
+  pthread_mutex_lock(&p->rx);
+  p->rx_count = p->rx_bytes = p->rx_errors = p->rx_drops = 0;
+  p->rx_rate.count = p->rx_rate.bytes = 0;
+  pthread_mutex_unlock(&p->rx);
+}
