@@ -32,6 +32,7 @@ typedef struct sl_fifo {
   uint32_t max_depth, trim_size;
   int no_copy;
   int closing;                 /* stop asked: the thread ends */
+  atomic_int stopping;         /* closing, read by the thread between sends */
   int sleeping;                /* the thread waits on not_empty */
   int self_free;               /* destroyed from its own thread: it frees */
   atomic_int exited;
@@ -110,6 +111,8 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
   int busy = q->closing || full_nolock_(q);
   pthread_mutex_unlock(&q->mutex);
   if (busy) {
+    atomic_fetch_add_explicit(&q->rx_bytes, sl_frame_get_payload(f),
+                              memory_order_relaxed);
     atomic_fetch_add_explicit(&q->drops, 1, memory_order_relaxed);
     return;
   }
@@ -155,6 +158,12 @@ static void *fifo_main(void *arg) {
     q->count -= n;
     pthread_mutex_unlock(&q->mutex);
     for (uint32_t i = 0; i < n; i++) {
+      if (atomic_load_explicit(&q->stopping, memory_order_relaxed)) {
+        /* Taken but not sent: a stop drops these as it drops the queue. */
+        for (uint32_t k = i; k < n; k++) sl_frame_unref(batch[k]);
+        atomic_fetch_add_explicit(&q->drops, n - i, memory_order_relaxed);
+        break;
+      }
       atomic_fetch_add_explicit(&q->tx_frames, 1, memory_order_relaxed);
       atomic_fetch_add_explicit(&q->tx_bytes, sl_frame_get_payload(batch[i]),
                                 memory_order_relaxed);
@@ -183,6 +192,7 @@ static void fifo_stop(sl_object *obj) {
   sl_fifo *q = as_fifo(obj);
   pthread_mutex_lock(&q->mutex);
   q->closing = 1;
+  atomic_store_explicit(&q->stopping, 1, memory_order_relaxed);
   uint32_t dropped = q->count;
   for (uint32_t i = 0; i < q->count; i++)
     sl_frame_unref(q->ring[(q->head + i) % q->cap]);
@@ -204,6 +214,7 @@ static void fifo_destroy(sl_object *obj) {
     ** cannot join itself, so it frees the Fifo on its way out. */
     pthread_mutex_lock(&q->mutex);
     q->closing = 1;
+    atomic_store_explicit(&q->stopping, 1, memory_order_relaxed);
     q->self_free = 1;
     pthread_mutex_unlock(&q->mutex);
     pthread_detach(q->thread);

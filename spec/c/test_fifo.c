@@ -1,0 +1,836 @@
+/*
+** sl_fifo: order across the thread, noCopy hands on the frame itself, copy
+** mode copies trimSize bytes and the metadata into a frame from the
+** downstream primary, drops at a known depth (the output thread is held
+** still by a gate slave), maxDepth 0 never drops, counters, stop() while
+** the thread is blocked and from inside its own delivery, the last
+** reference dropped inside its own delivery, no thread left behind, many
+** producers at once, and the stopping thread's wait hook
+** (rogue-reference 3.1).
+*/
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "streamlua/fifo.h"
+#include "streamlua/frame.h"
+#include "streamlua/master.h"
+#include "streamlua/pool.h"
+#include "streamlua/slave.h"
+#include "streamlua/status.h"
+#include "streamlua/wait.h"
+#include "tt.h"
+
+/* ---- time, threads, a watchdog ---- */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Threads of this process right now. */
+static int thread_count(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (d == NULL) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
+}
+
+/* Polls until the process has `want` threads; 1 if it got there. */
+static int threads_settle(int want, double timeout_s) {
+  double end = now_s() + timeout_s;
+  for (;;) {
+    if (thread_count() == want) return 1;
+    if (now_s() > end) return 0;
+    sleep_ms(1);
+  }
+}
+
+/* A case that deadlocks fails by name instead of hanging ctest. */
+static void on_alarm(int sig) {
+  (void)sig;
+  static const char a[] = "FAIL ", b[] = ": timed out (deadlock?)\n";
+  if (write(1, a, sizeof a - 1) < 0 ||
+      write(1, tt_current_, strlen(tt_current_)) < 0 ||
+      write(1, b, sizeof b - 1) < 0) {
+    /* nothing more to do */
+  }
+  _exit(1);
+}
+
+static void watchdog(unsigned seconds) { alarm(seconds); }
+
+/* ---- frames ---- */
+
+/* Sequence frames carry producer << 48 | seq in 8 bytes. */
+#define SEQ_MASK ((UINT64_C(1) << 48) - 1)
+#define MAX_PRODUCERS 8
+
+static sl_frame *seq_frame(sl_pool *p, unsigned producer, uint64_t seq) {
+  sl_frame *f = sl_pool_req_frame(p, 8);
+  uint64_t v = (uint64_t)producer << 48 | seq;
+  if (f == NULL || sl_frame_write(f, &v, 0, 8) != SL_OK) abort();
+  return f;
+}
+
+/* Hands f to the Fifo as a master would (transfer none). */
+static void push(sl_object *fifo, sl_frame *f) { sl_slave_accept(fifo->slave, f); }
+
+static void push_seq(sl_object *fifo, sl_pool *p, unsigned producer,
+                     uint64_t seq) {
+  sl_frame *f = seq_frame(p, producer, seq);
+  push(fifo, f);
+  sl_frame_unref(f);
+}
+
+/* ---- a gate slave: records, and can hold deliveries still ---- */
+
+typedef struct gate {
+  sl_object obj;
+  sl_slave slave;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  /* under mu */
+  int gated;                  /* deliveries wait for a pass */
+  long passes;                /* passes handed out while gated */
+  int waiting;                /* deliveries waiting at the gate now */
+  long entered, done;         /* deliveries started / returned */
+  int allow_gaps;             /* dropped frames leave gaps in the sequence */
+  uint64_t next_seq[MAX_PRODUCERS];
+  long out_of_order;
+  sl_frame *last;             /* compared, never dereferenced later */
+  uint32_t last_payload;
+  size_t last_buffers;
+  uint8_t last_data[256];
+  uint8_t last_channel, last_error;
+  uint16_t last_flags;
+  uint32_t pool_live;         /* own pool's live buffers during the last delivery */
+  int last_refs;              /* the frame's refcount during the last delivery */
+  sl_object *stop_obj;        /* sl_object_stop(it) after the gate, once */
+  sl_object *drop_obj;        /* sl_object_unref(it) after the gate, once */
+  /* accept_req */
+  atomic_int reqs;
+  atomic_uint last_req_size;
+  atomic_int last_zero_copy;
+} gate;
+
+static atomic_int gates_destroyed;
+
+static void gate_accept(sl_slave *s, sl_frame *f) {
+  gate *g = (gate *)s->owner;
+  pthread_mutex_lock(&g->mu);
+  g->entered++;
+  uint32_t n = sl_frame_get_payload(f);
+  g->last = f;
+  g->last_payload = n;
+  g->last_buffers = sl_frame_buffer_count(f);
+  g->last_channel = sl_frame_get_channel(f);
+  g->last_error = sl_frame_get_error(f);
+  g->last_flags = sl_frame_get_flags(f);
+  g->last_refs = sl_frame_refcount(f);
+  g->pool_live = sl_pool_get_alloc_count(s->pool);
+  sl_frame_read(f, g->last_data, 0, n < sizeof g->last_data ? n : sizeof g->last_data);
+  uint64_t v;
+  if (n == 8 && sl_frame_read(f, &v, 0, 8) == SL_OK) {
+    unsigned p = (unsigned)(v >> 48) % MAX_PRODUCERS;
+    uint64_t seq = v & SEQ_MASK;
+    if (g->allow_gaps ? seq < g->next_seq[p] : seq != g->next_seq[p])
+      g->out_of_order++;
+    g->next_seq[p] = seq + 1;
+  }
+  pthread_cond_broadcast(&g->cv);
+  if (g->gated) {
+    g->waiting++;
+    pthread_cond_broadcast(&g->cv);
+    while (g->gated && g->passes == 0) pthread_cond_wait(&g->cv, &g->mu);
+    if (g->gated) g->passes--;
+    g->waiting--;
+  }
+  sl_object *stop_obj = g->stop_obj, *drop_obj = g->drop_obj;
+  g->stop_obj = g->drop_obj = NULL;
+  pthread_mutex_unlock(&g->mu);
+  if (stop_obj != NULL) sl_object_stop(stop_obj);
+  if (drop_obj != NULL) sl_object_unref(drop_obj);
+  sl_slave_accept_base(s, f);
+  pthread_mutex_lock(&g->mu);
+  g->done++;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+static sl_frame *gate_req(sl_slave *s, uint32_t size, int zero_copy) {
+  gate *g = (gate *)s->owner;
+  atomic_fetch_add(&g->reqs, 1);
+  atomic_store(&g->last_req_size, size);
+  atomic_store(&g->last_zero_copy, zero_copy);
+  return sl_pool_req_frame(s->pool, size);
+}
+
+static const sl_slave_ops gate_ops = {gate_accept, gate_req};
+
+static void gate_destroy(sl_object *obj) {
+  gate *g = (gate *)obj;
+  sl_slave_fini(&g->slave);
+  pthread_cond_destroy(&g->cv);
+  pthread_mutex_destroy(&g->mu);
+  atomic_fetch_add(&gates_destroyed, 1);
+  free(g);
+}
+
+static gate *gate_new(int gated) {
+  gate *g = calloc(1, sizeof *g);
+  if (g == NULL) abort();
+  sl_object_init(&g->obj, "Gate", gate_destroy);
+  if (sl_slave_init(&g->slave, &gate_ops, &g->obj) != SL_OK) abort();
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->cv, NULL);
+  g->gated = gated;
+  return g;
+}
+
+/* Waits (10 s at most) until at least `entered` deliveries started, `waiting`
+** wait at the gate and `done` returned. 1 if so. */
+static int gate_await(gate *g, long entered, int waiting, long done) {
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += 10;
+  int ok = 1;
+  pthread_mutex_lock(&g->mu);
+  while (g->entered < entered || g->waiting < waiting || g->done < done) {
+    if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) != 0) {
+      ok = g->entered >= entered && g->waiting >= waiting && g->done >= done;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&g->mu);
+  return ok;
+}
+
+/* Lets k waiting (or future) deliveries through. */
+static void gate_pass(gate *g, long k) {
+  pthread_mutex_lock(&g->mu);
+  g->passes += k;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+/* Opens the gate for good. */
+static void gate_open(gate *g) {
+  pthread_mutex_lock(&g->mu);
+  g->gated = 0;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+static long gate_get(gate *g, const long *field) {
+  pthread_mutex_lock(&g->mu);
+  long v = *field;
+  pthread_mutex_unlock(&g->mu);
+  return v;
+}
+
+/* Fifo -> gate; the Fifo's master holds its own reference on the gate. */
+static sl_object *fifo_to(gate *g, uint32_t depth, uint32_t trim, int no_copy) {
+  sl_object *q = sl_fifo_new(depth, trim, no_copy);
+  if (q == NULL) abort();
+  if (sl_master_add_slave(q->master, &g->slave) != SL_OK) abort();
+  return q;
+}
+
+static uint64_t counter(sl_object *obj, const char *name) {
+  sl_counter c[SL_COUNTERS_MAX];
+  size_t n = sl_object_counters(obj, c, SL_COUNTERS_MAX);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(c[i].name, name) == 0) return c[i].value;
+  return UINT64_MAX;
+}
+
+/* ---- cases ---- */
+
+static void test_new(void) {
+  sl_object *q = sl_fifo_new(7, 3, 1);
+  CHECK(q != NULL);
+  CHECK_STR(q->kind, "Fifo");
+  CHECK(q->master != NULL);
+  CHECK(q->slave != NULL);
+  CHECK_EQ(atomic_load(&q->refs), 1);
+  CHECK_EQ(sl_fifo_max_depth(q), 7);
+  CHECK_EQ(sl_fifo_size(q), 0);
+  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  /* Rogue's Fifo does not count as a base slave. */
+  CHECK_EQ(sl_slave_get_frame_count(q->slave), 0);
+  sl_object_unref(q);
+  q = sl_fifo_new(0, 0, 0);
+  CHECK_EQ(sl_fifo_max_depth(q), 0);
+  sl_object_unref(q);
+}
+
+static void test_order(void) {
+  watchdog(60);
+  enum { N = 10000 };
+  for (int no_copy = 0; no_copy <= 1; no_copy++) {
+    gate *g = gate_new(0);
+    sl_object *q = fifo_to(g, 0, 0, no_copy);
+    sl_pool *p = sl_pool_new();
+    for (uint64_t i = 0; i < N; i++) push_seq(q, p, 0, i);
+    CHECK(gate_await(g, N, 0, N));
+    CHECK_EQ(gate_get(g, &g->entered), N);
+    CHECK_EQ(gate_get(g, &g->out_of_order), 0);
+    CHECK_EQ(g->next_seq[0], N);
+    CHECK_EQ(sl_fifo_drop_count(q), 0);
+    CHECK_EQ(sl_slave_get_frame_count(&g->slave), N);
+    sl_object_unref(q);
+    CHECK_EQ(sl_pool_get_alloc_count(p), 0);   /* every frame came back */
+    sl_pool_unref(p);
+    sl_object_unref(&g->obj);
+  }
+  alarm(0);
+}
+
+static void test_no_copy_same_frame(void) {
+  watchdog(30);
+  gate *g = gate_new(1);
+  sl_object *q = fifo_to(g, 0, 123, 1);   /* trimSize ignored with noCopy */
+  sl_pool *p = sl_pool_new();
+  sl_frame *a = sl_pool_req_frame(p, 300);
+  sl_frame_set_payload(a, 300);
+  sl_frame_set_channel(a, 9);
+  push(q, a);
+  CHECK(gate_await(g, 1, 1, 0));
+  CHECK(g->last == a);
+  CHECK_EQ(g->last_payload, 300);
+  CHECK_EQ(g->last_channel, 9);
+  CHECK_EQ(g->last_refs, 2);                /* mine and the Fifo's */
+  CHECK_EQ(atomic_load(&g->reqs), 0);       /* nothing requested downstream */
+  sl_frame *b = seq_frame(p, 0, 1);
+  push(q, b);
+  CHECK_EQ(sl_frame_refcount(b), 2);        /* queued: the Fifo holds it */
+  CHECK_EQ(sl_fifo_size(q), 1);
+  gate_open(g);
+  CHECK(gate_await(g, 2, 0, 2));
+  CHECK(g->last == b);
+  /* Delivered and let go (the thread unrefs after sendFrame returns). */
+  double end = now_s() + 5;
+  while ((sl_frame_refcount(a) != 1 || sl_frame_refcount(b) != 1) && now_s() < end)
+    sleep_ms(1);
+  CHECK_EQ(sl_frame_refcount(a), 1);
+  CHECK_EQ(sl_frame_refcount(b), 1);
+  sl_frame_unref(a);
+  sl_frame_unref(b);
+  sl_object_unref(q);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
+  alarm(0);
+}
+
+/* One copy-mode frame through Fifo(0, trim, 0); checks what arrived. */
+static void copy_case(uint32_t trim, uint32_t payload, uint32_t want) {
+  gate *g = gate_new(1);
+  sl_object *q = fifo_to(g, 0, trim, 0);
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 16);          /* a multi-buffer source frame */
+  sl_frame *f = sl_pool_req_frame(p, payload);
+  uint8_t src[256];
+  for (uint32_t i = 0; i < sizeof src; i++) src[i] = (uint8_t)(i * 7 + 1);
+  if (payload > 0) CHECK_EQ(sl_frame_write(f, src, 0, payload), SL_OK);
+  CHECK_EQ(sl_frame_get_payload(f), payload);
+  sl_frame_set_channel(f, 5);
+  sl_frame_set_error(f, 3);
+  sl_frame_set_flags(f, 0xA5C3);
+  push(q, f);
+  CHECK_EQ(sl_frame_refcount(f), 1);      /* the copy is queued, not f */
+  CHECK(gate_await(g, 1, 1, 0));
+  CHECK(g->last != f);
+  CHECK_EQ(g->last_payload, want);
+  CHECK_EQ(g->last_channel, 5);
+  CHECK_EQ(g->last_error, 3);
+  CHECK_EQ(g->last_flags, 0xA5C3);
+  CHECK(memcmp(g->last_data, src, want) == 0);
+  CHECK_EQ(atomic_load(&g->reqs), 1);     /* from the downstream primary */
+  CHECK_EQ(atomic_load(&g->last_req_size), want);
+  CHECK_EQ(atomic_load(&g->last_zero_copy), 1);
+  if (want > 0) {
+    CHECK_EQ(g->pool_live, 1);            /* the copy is the gate pool's */
+    CHECK_EQ(g->last_buffers, 1);
+  }
+  CHECK_EQ(g->last_refs, 1);              /* only the Fifo holds the copy */
+  gate_open(g);
+  CHECK(gate_await(g, 1, 0, 1));
+  double end = now_s() + 5;
+  while (sl_pool_get_alloc_count(g->slave.pool) != 0 && now_s() < end) sleep_ms(1);
+  CHECK_EQ(sl_pool_get_alloc_count(g->slave.pool), 0);
+  /* The source frame is untouched. */
+  CHECK_EQ(sl_frame_get_payload(f), payload);
+  CHECK_EQ(counter(q, "rxBytes"), payload);
+  CHECK_EQ(counter(q, "txBytes"), want);
+  sl_frame_unref(f);
+  sl_object_unref(q);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
+}
+
+static void test_copy_mode(void) {
+  watchdog(30);
+  copy_case(50, 100, 50);     /* trimmed */
+  copy_case(0, 100, 100);     /* 0: everything */
+  copy_case(200, 100, 100);   /* larger than the payload: everything */
+  copy_case(100, 100, 100);   /* equal */
+  copy_case(1, 100, 1);
+  copy_case(0, 0, 0);         /* an empty frame is copied too */
+  copy_case(16, 250, 16);     /* trimmed on a buffer boundary */
+  alarm(0);
+}
+
+/* With the output thread held on the first frame, exactly maxDepth queue. */
+static void depth_case(int no_copy) {
+  enum { DEPTH = 8, EXTRA = 5 };
+  gate *g = gate_new(1);
+  sl_object *q = fifo_to(g, DEPTH, 0, no_copy);
+  sl_pool *p = sl_pool_new();
+  push_seq(q, p, 0, 0);
+  CHECK(gate_await(g, 1, 1, 0));          /* the thread is held */
+  CHECK_EQ(sl_fifo_size(q), 0);
+  sl_frame *kept[DEPTH + EXTRA];
+  for (uint64_t i = 0; i < DEPTH + EXTRA; i++) {
+    kept[i] = seq_frame(p, 0, i + 1);
+    push(q, kept[i]);
+  }
+  CHECK_EQ(sl_fifo_size(q), DEPTH);
+  CHECK_EQ(sl_fifo_drop_count(q), EXTRA);
+  for (int i = 0; i < DEPTH + EXTRA; i++)
+    CHECK_EQ(sl_frame_refcount(kept[i]), no_copy && i < DEPTH ? 2 : 1);
+  /* Copy mode checks "full" before copying: no copy for a dropped frame. */
+  if (!no_copy) CHECK_EQ(atomic_load(&g->reqs), 1 + DEPTH);
+  CHECK_EQ(counter(q, "rxFrames"), 1 + DEPTH + EXTRA);
+  CHECK_EQ(counter(q, "drops"), EXTRA);
+  CHECK_EQ(counter(q, "depth"), DEPTH);
+  sl_fifo_clear_count(q);
+  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  CHECK_EQ(sl_fifo_size(q), DEPTH);       /* clearing counts keeps frames */
+  gate_open(g);
+  CHECK(gate_await(g, 1 + DEPTH, 0, 1 + DEPTH));
+  double end = now_s() + 5;
+  while (counter(q, "txFrames") != 1 + DEPTH && now_s() < end) sleep_ms(1);
+  CHECK_EQ(counter(q, "txFrames"), 1 + DEPTH);
+  CHECK_EQ(sl_fifo_size(q), 0);
+  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  CHECK_EQ(gate_get(g, &g->out_of_order), 0);
+  CHECK_EQ(g->next_seq[0], 1 + DEPTH);    /* 0..DEPTH arrived, in order */
+  /* Room again: the next frame is queued and delivered. */
+  push_seq(q, p, 0, 1 + DEPTH);
+  CHECK(gate_await(g, 2 + DEPTH, 0, 2 + DEPTH));
+  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  for (int i = 0; i < DEPTH + EXTRA; i++) sl_frame_unref(kept[i]);
+  sl_object_unref(q);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
+}
+
+static void test_drops_at_depth(void) {
+  watchdog(30);
+  depth_case(1);
+  depth_case(0);
+  alarm(0);
+}
+
+static void test_unbounded(void) {
+  watchdog(60);
+  enum { N = 50000 };
+  gate *g = gate_new(1);
+  sl_object *q = fifo_to(g, 0, 0, 1);
+  sl_pool *p = sl_pool_new();
+  push_seq(q, p, 0, 0);
+  CHECK(gate_await(g, 1, 1, 0));
+  for (uint64_t i = 1; i <= N; i++) push_seq(q, p, 0, i);
+  CHECK_EQ(sl_fifo_size(q), N);
+  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  CHECK_EQ(counter(q, "depth"), N);
+  gate_open(g);
+  CHECK(gate_await(g, N + 1, 0, N + 1));
+  CHECK_EQ(gate_get(g, &g->out_of_order), 0);
+  CHECK_EQ(g->next_seq[0], N + 1);
+  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  sl_object_unref(q);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
+  alarm(0);
+}
+
+static void test_counters(void) {
+  watchdog(30);
+  for (int no_copy = 0; no_copy <= 1; no_copy++) {
+    gate *g = gate_new(0);
+    sl_object *q = fifo_to(g, 0, no_copy ? 0 : 15, no_copy);
+    sl_pool *p = sl_pool_new();
+    for (uint32_t len = 10; len <= 30; len += 10) {
+      sl_frame *f = sl_pool_req_frame(p, len);
+      sl_frame_set_payload(f, len);
+      push(q, f);
+      sl_frame_unref(f);
+    }
+    CHECK(gate_await(g, 3, 0, 3));
+    double end = now_s() + 5;
+    while (counter(q, "txFrames") != 3 && now_s() < end) sleep_ms(1);
+    sl_counter c[SL_COUNTERS_MAX];
+    size_t n = sl_object_counters(q, c, SL_COUNTERS_MAX);
+    CHECK_EQ(n, 6);
+    static const char *names[] = {"rxFrames", "rxBytes", "txFrames",
+                                  "txBytes", "drops", "depth"};
+    for (size_t i = 0; i < 6 && i < n; i++) CHECK_STR(c[i].name, names[i]);
+    CHECK_EQ(counter(q, "rxFrames"), 3);
+    CHECK_EQ(counter(q, "rxBytes"), 60);
+    CHECK_EQ(counter(q, "txFrames"), 3);
+    CHECK_EQ(counter(q, "txBytes"), no_copy ? 60 : 10 + 15 + 15);
+    CHECK_EQ(counter(q, "drops"), 0);
+    CHECK_EQ(counter(q, "depth"), 0);
+    CHECK_EQ(sl_object_counters(q, c, 2), 2);   /* max is respected */
+    CHECK_STR(c[1].name, "rxBytes");
+    sl_object_unref(q);
+    sl_pool_unref(p);
+    sl_object_unref(&g->obj);
+  }
+  alarm(0);
+}
+
+/* stop() from another thread while the output thread is held downstream. */
+typedef struct stopper {
+  sl_object *obj;
+  atomic_int done;
+} stopper;
+
+static void *stop_thread(void *arg) {
+  stopper *s = arg;
+  sl_object_stop(s->obj);
+  atomic_store(&s->done, 1);
+  return NULL;
+}
+
+static void test_stop_while_blocked(void) {
+  watchdog(30);
+  enum { QUEUED = 5 };
+  gate *g = gate_new(1);
+  sl_object *q = fifo_to(g, 0, 0, 1);
+  sl_pool *p = sl_pool_new();
+  push_seq(q, p, 0, 0);
+  CHECK(gate_await(g, 1, 1, 0));
+  sl_frame *kept[QUEUED];
+  for (int i = 0; i < QUEUED; i++) {
+    kept[i] = seq_frame(p, 0, (uint64_t)i + 1);
+    push(q, kept[i]);
+  }
+  CHECK_EQ(sl_fifo_size(q), QUEUED);
+  stopper s = {q, 0};
+  pthread_t t;
+  pthread_create(&t, NULL, stop_thread, &s);
+  sleep_ms(50);
+  CHECK_EQ(atomic_load(&s.done), 0);        /* waits for the delivery */
+  CHECK_EQ(sl_fifo_size(q), 0);             /* queued frames are gone... */
+  CHECK_EQ(sl_fifo_drop_count(q), QUEUED);  /* ...counted as drops */
+  for (int i = 0; i < QUEUED; i++) CHECK_EQ(sl_frame_refcount(kept[i]), 1);
+  gate_open(g);
+  pthread_join(t, NULL);
+  CHECK_EQ(atomic_load(&s.done), 1);
+  CHECK_EQ(gate_get(g, &g->done), 1);       /* nothing after the held one */
+  /* After stop: every new frame is a drop, and nothing is delivered. */
+  push(q, kept[0]);
+  CHECK_EQ(sl_frame_refcount(kept[0]), 1);
+  CHECK_EQ(sl_fifo_drop_count(q), QUEUED + 1);
+  CHECK_EQ(counter(q, "rxFrames"), 1 + QUEUED + 1);
+  CHECK_EQ(counter(q, "txFrames") + counter(q, "drops"), counter(q, "rxFrames"));
+  sl_object_stop(q);                        /* twice is fine */
+  sleep_ms(20);
+  CHECK_EQ(gate_get(g, &g->entered), 1);
+  for (int i = 0; i < QUEUED; i++) sl_frame_unref(kept[i]);
+  sl_object_unref(q);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
+  alarm(0);
+}
+
+/* The thread takes several frames at a time; a stop still drops those it
+** has taken but not yet sent. */
+static void test_stop_drops_taken_frames(void) {
+  watchdog(30);
+  gate *g = gate_new(1);
+  sl_object *q = fifo_to(g, 0, 0, 1);
+  sl_pool *p = sl_pool_new();
+  push_seq(q, p, 0, 0);                     /* A: held */
+  CHECK(gate_await(g, 1, 1, 0));
+  for (uint64_t i = 1; i <= 3; i++) push_seq(q, p, 0, i);   /* B, C, D */
+  CHECK_EQ(sl_fifo_size(q), 3);
+  gate_pass(g, 1);                          /* A goes; B is held */
+  CHECK(gate_await(g, 2, 1, 1));
+  stopper s = {q, 0};
+  pthread_t t;
+  pthread_create(&t, NULL, stop_thread, &s);
+  sleep_ms(50);
+  CHECK_EQ(atomic_load(&s.done), 0);
+  gate_open(g);
+  pthread_join(t, NULL);
+  CHECK_EQ(gate_get(g, &g->entered), 2);    /* A and B only */
+  CHECK_EQ(sl_fifo_drop_count(q), 2);       /* C and D */
+  CHECK_EQ(counter(q, "txFrames") + counter(q, "drops"), counter(q, "rxFrames"));
+  sl_object_unref(q);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
+  alarm(0);
+}
+
+static void test_stop_from_own_delivery(void) {
+  watchdog(30);
+  int base = thread_count();
+  gate *g = gate_new(1);
+  sl_object *q = fifo_to(g, 0, 0, 1);
+  CHECK_EQ(thread_count(), base + 1);
+  sl_pool *p = sl_pool_new();
+  push_seq(q, p, 0, 0);
+  CHECK(gate_await(g, 1, 1, 0));
+  push_seq(q, p, 0, 1);
+  push_seq(q, p, 0, 2);
+  pthread_mutex_lock(&g->mu);
+  g->stop_obj = q;                          /* borrowed: I keep my reference */
+  pthread_mutex_unlock(&g->mu);
+  gate_open(g);
+  CHECK(gate_await(g, 1, 0, 1));            /* stop returned inside delivery */
+  CHECK(threads_settle(base, 10));          /* and the thread ended */
+  CHECK_EQ(gate_get(g, &g->entered), 1);
+  CHECK_EQ(sl_fifo_drop_count(q), 2);
+  push_seq(q, p, 0, 3);                     /* stopped: dropped */
+  CHECK_EQ(sl_fifo_drop_count(q), 3);
+  sl_object_unref(q);                       /* joins the finished thread */
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
+  alarm(0);
+}
+
+static void test_last_ref_in_own_delivery(void) {
+  watchdog(30);
+  int base = thread_count();
+  int destroyed0 = atomic_load(&gates_destroyed);
+  gate *g = gate_new(1);
+  sl_object *q = fifo_to(g, 0, 0, 1);
+  CHECK_EQ(atomic_load(&g->obj.refs), 2);   /* mine and the Fifo's master */
+  sl_pool *p = sl_pool_new();
+  sl_frame *a = seq_frame(p, 0, 0), *b = seq_frame(p, 0, 1), *c = seq_frame(p, 0, 2);
+  push(q, a);
+  CHECK(gate_await(g, 1, 1, 0));
+  push(q, b);
+  push(q, c);
+  pthread_mutex_lock(&g->mu);
+  g->drop_obj = q;                          /* my reference goes to the gate */
+  pthread_mutex_unlock(&g->mu);
+  q = NULL;
+  gate_open(g);
+  CHECK(gate_await(g, 1, 0, 1));
+  /* The Fifo is freed on its own thread: its master lets go of the gate,
+  ** the queued frames come back, and the thread ends. */
+  double end = now_s() + 10;
+  while (atomic_load(&g->obj.refs) != 1 && now_s() < end) sleep_ms(1);
+  CHECK_EQ(atomic_load(&g->obj.refs), 1);
+  CHECK(threads_settle(base, 10));
+  CHECK_EQ(gate_get(g, &g->entered), 1);
+  CHECK_EQ(sl_frame_refcount(a), 1);
+  CHECK_EQ(sl_frame_refcount(b), 1);
+  CHECK_EQ(sl_frame_refcount(c), 1);
+  sl_frame_unref(a);
+  sl_frame_unref(b);
+  sl_frame_unref(c);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
+  CHECK_EQ(atomic_load(&gates_destroyed), destroyed0 + 1);
+  alarm(0);
+}
+
+static void test_no_thread_left(void) {
+  watchdog(120);
+  int base = thread_count();
+  CHECK(base > 0);
+  sl_pool *p = sl_pool_new();
+  for (int i = 0; i < 1000; i++) {
+    sl_object *q = sl_fifo_new((uint32_t)(i % 3), 0, i & 1);
+    if (!CHECK(q != NULL)) break;
+    if (i % 10 == 0) {                      /* some carry traffic */
+      sl_object *s = sl_slave_new();
+      sl_master_add_slave(q->master, s->slave);
+      sl_object_unref(s);
+      for (uint64_t k = 0; k < 3; k++) push_seq(q, p, 0, k);
+    }
+    sl_object_unref(q);
+    if (i % 100 == 0) CHECK_EQ(thread_count(), base);
+  }
+  CHECK_EQ(thread_count(), base);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+  alarm(0);
+}
+
+/* Several producers into one Fifo: per-producer order, and the counts add up. */
+#define PRODUCERS 4
+#define PER_PRODUCER 20000
+
+typedef struct producer {
+  sl_object *fifo;
+  unsigned id;
+} producer;
+
+static void *produce(void *arg) {
+  producer *pr = arg;
+  sl_pool *p = sl_pool_new();
+  for (uint64_t i = 0; i < PER_PRODUCER; i++) {
+    push_seq(pr->fifo, p, pr->id, i);
+    if (i % 1024 == 0) sched_yield();
+  }
+  sl_pool_unref(p);
+  return NULL;
+}
+
+static void producers_case(uint32_t depth, int no_copy) {
+  gate *g = gate_new(0);
+  g->allow_gaps = depth > 0;
+  sl_object *q = fifo_to(g, depth, 0, no_copy);
+  sl_object *counting = sl_slave_new();    /* a second slave, fed first */
+  sl_master_add_slave(q->master, counting->slave);
+  pthread_t t[PRODUCERS];
+  producer pr[PRODUCERS];
+  for (unsigned i = 0; i < PRODUCERS; i++) {
+    pr[i].fifo = q;
+    pr[i].id = i;
+    pthread_create(&t[i], NULL, produce, &pr[i]);
+  }
+  for (int i = 0; i < PRODUCERS; i++) pthread_join(t[i], NULL);
+  const uint64_t total = (uint64_t)PRODUCERS * PER_PRODUCER;
+  double end = now_s() + 60;
+  while (counter(q, "txFrames") + counter(q, "drops") != total && now_s() < end)
+    sleep_ms(1);
+  uint64_t tx = counter(q, "txFrames"), drops = counter(q, "drops");
+  CHECK_EQ(counter(q, "rxFrames"), total);
+  CHECK_EQ(tx + drops, total);
+  CHECK_EQ(counter(q, "rxBytes"), total * 8);
+  CHECK_EQ(counter(q, "txBytes"), tx * 8);
+  CHECK(gate_await(g, (long)tx, 0, (long)tx));
+  CHECK_EQ(sl_slave_get_frame_count(&g->slave), tx);
+  CHECK_EQ(sl_slave_get_frame_count(counting->slave), tx);
+  CHECK_EQ(gate_get(g, &g->out_of_order), 0);
+  if (depth == 0) {
+    CHECK_EQ(drops, 0);
+    for (int i = 0; i < PRODUCERS; i++) CHECK_EQ(g->next_seq[i], PER_PRODUCER);
+  } else {
+    CHECK(tx > 0);
+  }
+  sl_object_unref(q);
+  sl_object_unref(counting);
+  sl_object_unref(&g->obj);
+}
+
+static void test_many_producers(void) {
+  watchdog(120);
+  producers_case(0, 1);
+  producers_case(0, 0);
+  producers_case(16, 1);
+  producers_case(16, 0);
+  alarm(0);
+}
+
+/* The stopping thread runs its wait hook while the output thread is held;
+** here the hook itself is what lets the output thread go. */
+typedef struct hook_ctx {
+  gate *g;
+  atomic_int calls;
+  atomic_int released_by_hook;
+  atomic_int released_by_watchdog;
+  atomic_int finished;
+} hook_ctx;
+
+static void release_hook(void *arg) {
+  hook_ctx *h = arg;
+  if (atomic_fetch_add(&h->calls, 1) + 1 == 3) {
+    atomic_store(&h->released_by_hook, 1);
+    gate_open(h->g);
+  }
+}
+
+static void *release_watchdog(void *arg) {
+  hook_ctx *h = arg;
+  double end = now_s() + 10;
+  while (!atomic_load(&h->finished) && now_s() < end) sleep_ms(5);
+  if (!atomic_load(&h->finished)) {
+    atomic_store(&h->released_by_watchdog, 1);
+    gate_open(h->g);
+  }
+  return NULL;
+}
+
+static void test_stop_runs_wait_hook(void) {
+  watchdog(30);
+  gate *g = gate_new(1);
+  sl_object *q = fifo_to(g, 0, 0, 1);
+  sl_pool *p = sl_pool_new();
+  push_seq(q, p, 0, 0);
+  CHECK(gate_await(g, 1, 1, 0));
+  push_seq(q, p, 0, 1);
+  hook_ctx h = {g, 0, 0, 0, 0};
+  pthread_t wd;
+  pthread_create(&wd, NULL, release_watchdog, &h);
+  sl_wait_set_hook(release_hook, &h);
+  sl_object_stop(q);
+  sl_wait_set_hook(NULL, NULL);
+  atomic_store(&h.finished, 1);
+  pthread_join(wd, NULL);
+  CHECK(atomic_load(&h.calls) >= 3);
+  CHECK_EQ(atomic_load(&h.released_by_hook), 1);
+  CHECK_EQ(atomic_load(&h.released_by_watchdog), 0);
+  CHECK_EQ(gate_get(g, &g->done), 1);
+  CHECK_EQ(sl_fifo_drop_count(q), 1);
+  int calls = atomic_load(&h.calls);
+  sl_object_unref(q);                       /* the hook is cleared: not run */
+  CHECK_EQ(atomic_load(&h.calls), calls);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
+  alarm(0);
+}
+
+static const struct tt_case cases[] = {
+  {"new: kind, roles, depth", test_new},
+  {"order preserved across the thread", test_order},
+  {"noCopy passes the same frame", test_no_copy_same_frame},
+  {"copy mode: trimSize, metadata, downstream pool", test_copy_mode},
+  {"drops at maxDepth, dropCount, clearCount, size", test_drops_at_depth},
+  {"maxDepth 0 is unbounded", test_unbounded},
+  {"counters", test_counters},
+  {"stop while the thread is blocked downstream", test_stop_while_blocked},
+  {"stop drops frames taken but not yet sent", test_stop_drops_taken_frames},
+  {"stop from inside its own delivery", test_stop_from_own_delivery},
+  {"last reference dropped inside its own delivery", test_last_ref_in_own_delivery},
+  {"1000 Fifos leave no thread", test_no_thread_left},
+  {"several producers at once", test_many_producers},
+  {"stop runs the wait hook while it waits", test_stop_runs_wait_hook},
+  {NULL, NULL}
+};
+
+int main(void) {
+  signal(SIGALRM, on_alarm);
+  return tt_main(cases);
+}

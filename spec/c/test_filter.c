@@ -1,0 +1,461 @@
+/*
+** Filter and RateDrop: Rogue's exact pass/drop sequences (count mode: the
+** first frame passes, then `value` are dropped; time mode: nothing in the
+** first period, at most one frame per period, idle time not banked), the
+** frame object itself is passed on, the counters, several senders at once,
+** and the values RateDrop refuses (rogue-reference 3.2, 3.3).
+*/
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "streamlua/filter.h"
+#include "streamlua/frame.h"
+#include "streamlua/master.h"
+#include "streamlua/pool.h"
+#include "streamlua/slave.h"
+#include "streamlua/status.h"
+#include "tt.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- a recording slave: which frames arrived, which object, when ---- */
+
+#define REC_MAX 4096
+
+typedef struct rec {
+  sl_object obj;
+  sl_slave slave;
+  pthread_mutex_t mu;
+  long n;                       /* frames received */
+  int64_t idx[REC_MAX];         /* their 8-byte index payloads */
+  const sl_frame *ptr[REC_MAX]; /* compared, never dereferenced later */
+  double t[REC_MAX];            /* CLOCK_MONOTONIC at arrival */
+} rec;
+
+static void rec_accept(sl_slave *s, sl_frame *f) {
+  rec *r = (rec *)s->owner;
+  int64_t v = -1;
+  if (sl_frame_get_payload(f) == 8) sl_frame_read(f, &v, 0, 8);
+  double t = now_s();
+  pthread_mutex_lock(&r->mu);
+  if (r->n < REC_MAX) {
+    r->idx[r->n] = v;
+    r->ptr[r->n] = f;
+    r->t[r->n] = t;
+  }
+  r->n++;
+  pthread_mutex_unlock(&r->mu);
+  sl_slave_accept_base(s, f);
+}
+
+static const sl_slave_ops rec_ops = {rec_accept, NULL};
+
+static void rec_destroy(sl_object *obj) {
+  rec *r = (rec *)obj;
+  sl_slave_fini(&r->slave);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}
+
+static rec *rec_new(void) {
+  rec *r = calloc(1, sizeof *r);
+  if (r == NULL) abort();
+  sl_object_init(&r->obj, "Rec", rec_destroy);
+  if (sl_slave_init(&r->slave, &rec_ops, &r->obj) != SL_OK) abort();
+  pthread_mutex_init(&r->mu, NULL);
+  return r;
+}
+
+static long rec_count(rec *r) {
+  pthread_mutex_lock(&r->mu);
+  long n = r->n;
+  pthread_mutex_unlock(&r->mu);
+  return n;
+}
+
+/* module -> r; the module's master holds its own reference on r. */
+static void connect_to(sl_object *mod, rec *r) {
+  if (sl_master_add_slave(mod->master, &r->slave) != SL_OK) abort();
+}
+
+static sl_frame *index_frame(sl_pool *p, int64_t i) {
+  sl_frame *f = sl_pool_req_frame(p, 8);
+  if (f == NULL || sl_frame_write(f, &i, 0, 8) != SL_OK) abort();
+  return f;
+}
+
+/* Sends frames 0..n-1 (as a master would: transfer none). */
+static void send_indices(sl_object *mod, sl_pool *p, int64_t from, int64_t n) {
+  for (int64_t i = from; i < from + n; i++) {
+    sl_frame *f = index_frame(p, i);
+    sl_slave_accept(mod->slave, f);
+    sl_frame_unref(f);
+  }
+}
+
+static uint64_t counter(sl_object *obj, const char *name) {
+  sl_counter c[SL_COUNTERS_MAX];
+  size_t n = sl_object_counters(obj, c, SL_COUNTERS_MAX);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(c[i].name, name) == 0) return c[i].value;
+  return UINT64_MAX;
+}
+
+/* The indices r received are exactly want[0..nwant). */
+static void check_indices(rec *r, const int64_t *want, long nwant) {
+  long n = rec_count(r);
+  CHECK_EQ(n, nwant);
+  for (long i = 0; i < n && i < nwant && i < REC_MAX; i++)
+    if (!CHECK_EQ(r->idx[i], want[i])) break;
+}
+
+/* ---- Filter ---- */
+
+static void test_filter_new(void) {
+  sl_object *ft = sl_filter_new(1, 4);
+  CHECK(ft != NULL);
+  CHECK_STR(ft->kind, "Filter");
+  CHECK(ft->master != NULL);
+  CHECK(ft->slave != NULL);
+  CHECK_EQ(counter(ft, "txFrames"), 0);
+  CHECK_EQ(counter(ft, "drops"), 0);
+  /* No slave: a passed frame goes nowhere, quietly. */
+  sl_pool *p = sl_pool_new();
+  sl_frame *f = index_frame(p, 0);
+  sl_frame_set_channel(f, 4);
+  sl_slave_accept(ft->slave, f);
+  CHECK_EQ(sl_frame_refcount(f), 1);
+  CHECK_EQ(counter(ft, "txFrames"), 1);
+  sl_frame_unref(f);
+  sl_object_unref(ft);
+  sl_pool_unref(p);
+}
+
+/* Channels 0..4, each without and with an error byte: frame k has
+** channel k / 2 and error (k % 2 ? errval : 0). */
+static void filter_case(int drop_errors, uint8_t channel, uint8_t errval) {
+  sl_object *ft = sl_filter_new(drop_errors, channel);
+  rec *r = rec_new();
+  connect_to(ft, r);
+  sl_pool *p = sl_pool_new();
+  sl_frame *sent[10];
+  int64_t want[10];
+  long nwant = 0;
+  for (int k = 0; k < 10; k++) {
+    uint8_t ch = (uint8_t)(k / 2), err = k % 2 ? errval : 0;
+    sent[k] = index_frame(p, k);
+    sl_frame_set_channel(sent[k], ch);
+    sl_frame_set_error(sent[k], err);
+    sl_slave_accept(ft->slave, sent[k]);
+    if (ch == channel && !(drop_errors && err != 0)) want[nwant++] = k;
+  }
+  check_indices(r, want, nwant);
+  for (long i = 0; i < nwant && i < rec_count(r); i++)
+    CHECK(r->ptr[i] == sent[want[i]]);     /* the same object, passed on */
+  for (int k = 0; k < 10; k++) {
+    CHECK_EQ(sl_frame_refcount(sent[k]), 1);
+    CHECK_EQ(sl_frame_get_channel(sent[k]), k / 2);   /* unchanged */
+    sl_frame_unref(sent[k]);
+  }
+  CHECK_EQ(counter(ft, "txFrames"), nwant);
+  CHECK_EQ(counter(ft, "drops"), 10 - nwant);
+  CHECK_EQ(sl_slave_get_frame_count(&r->slave), nwant);
+  sl_object_unref(ft);
+  sl_object_unref(&r->obj);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+}
+
+static void test_filter_channel(void) {
+  filter_case(0, 3, 1);      /* both frames of channel 3 */
+  filter_case(0, 0, 0xff);
+  filter_case(0, 7, 1);      /* no frame has channel 7 */
+}
+
+static void test_filter_errors(void) {
+  filter_case(1, 3, 1);      /* only the error-free frame of channel 3 */
+  filter_case(1, 2, 0xff);
+  filter_case(1, 0, 0x80);
+}
+
+static void test_filter_channel_255(void) {
+  sl_object *ft = sl_filter_new(0, 255);
+  rec *r = rec_new();
+  connect_to(ft, r);
+  sl_pool *p = sl_pool_new();
+  sl_frame *f = index_frame(p, 1);
+  sl_slave_accept(ft->slave, f);           /* channel 0: dropped */
+  sl_frame_set_channel(f, 255);
+  sl_slave_accept(ft->slave, f);
+  CHECK_EQ(rec_count(r), 1);
+  sl_frame_unref(f);
+  sl_object_unref(ft);
+  sl_object_unref(&r->obj);
+  sl_pool_unref(p);
+}
+
+/* ---- RateDrop, count mode ---- */
+
+static void count_case(int period, double value, int nframes,
+                       const int64_t *want, long nwant) {
+  sl_object *rd = sl_rate_drop_new(period, value);
+  if (!CHECK(rd != NULL)) return;
+  rec *r = rec_new();
+  connect_to(rd, r);
+  sl_pool *p = sl_pool_new();
+  send_indices(rd, p, 0, nframes);
+  check_indices(r, want, nwant);
+  CHECK_EQ(counter(rd, "txFrames"), nwant);
+  CHECK_EQ(counter(rd, "drops"), nframes - nwant);
+  sl_object_unref(rd);
+  sl_object_unref(&r->obj);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+}
+
+static void test_rate_drop_count(void) {
+  static const int64_t every3[] = {0, 3, 6, 9};
+  static const int64_t every2[] = {0, 2, 4, 6, 8, 10};
+  static const int64_t all[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  static const int64_t first[] = {0};
+  count_case(0, 2.0, 12, every3, 4);        /* Rogue's own unit test */
+  count_case(0, 2.9, 12, every3, 4);        /* truncated to 2 */
+  count_case(0, 1.0, 12, every2, 6);
+  count_case(0, 0.0, 12, all, 12);          /* 0: everything passes */
+  count_case(0, 0.7, 12, all, 12);          /* truncated to 0 */
+  count_case(1, 0.0, 12, all, 12);          /* period + 0: count mode, and
+                                               nothing waits a first period */
+  count_case(0, 11.0, 12, first, 1);
+  count_case(0, 4294967295.0, 12, first, 1);
+}
+
+static void test_rate_drop_kind(void) {
+  sl_object *rd = sl_rate_drop_new(0, 1);
+  CHECK_STR(rd->kind, "RateDrop");
+  CHECK(rd->master != NULL);
+  CHECK(rd->slave != NULL);
+  rec *r = rec_new();
+  connect_to(rd, r);
+  sl_pool *p = sl_pool_new();
+  sl_frame *f = index_frame(p, 0);
+  sl_slave_accept(rd->slave, f);            /* passes */
+  CHECK_EQ(rec_count(r), 1);
+  CHECK(r->ptr[0] == f);                    /* the same object */
+  CHECK_EQ(sl_frame_refcount(f), 1);
+  sl_frame_unref(f);
+  sl_object_unref(rd);
+  sl_object_unref(&r->obj);
+  sl_pool_unref(p);
+}
+
+static void test_rate_drop_invalid(void) {
+  CHECK(sl_rate_drop_new(0, -1.0) == NULL);
+  CHECK(sl_rate_drop_new(1, -1.0) == NULL);
+  CHECK(sl_rate_drop_new(0, -0.5) == NULL);
+  CHECK(sl_rate_drop_new(1, -0.001) == NULL);
+  CHECK(sl_rate_drop_new(0, NAN) == NULL);
+  CHECK(sl_rate_drop_new(1, NAN) == NULL);
+  CHECK(sl_rate_drop_new(0, INFINITY) == NULL);
+  CHECK(sl_rate_drop_new(1, INFINITY) == NULL);
+  CHECK(sl_rate_drop_new(1, 4295.0) == NULL);          /* > 2^32-1 us */
+  CHECK(sl_rate_drop_new(1, 1e12) == NULL);
+  CHECK(sl_rate_drop_new(0, 4294967296.0) == NULL);    /* > 2^32-1 */
+  CHECK(sl_rate_drop_new(0, 1e20) == NULL);
+  /* The largest accepted values. */
+  sl_object *ok = sl_rate_drop_new(1, 4294.0);
+  CHECK(ok != NULL);
+  sl_object_unref(ok);
+  ok = sl_rate_drop_new(0, 4294967295.0);
+  CHECK(ok != NULL);
+  sl_object_unref(ok);
+  ok = sl_rate_drop_new(0, 4295.0);         /* fine as a count */
+  CHECK(ok != NULL);
+  sl_object_unref(ok);
+}
+
+/* ---- RateDrop, time mode ---- */
+
+#define PERIOD_MS 50
+#define SLACK_S 0.005      /* wall clock vs monotonic, preemption */
+
+static void test_rate_drop_time(void) {
+  const double period = PERIOD_MS / 1000.0;
+  double t_before = now_s();
+  sl_object *rd = sl_rate_drop_new(1, period);
+  if (!CHECK(rd != NULL)) return;
+  rec *r = rec_new();
+  connect_to(rd, r);
+  sl_pool *p = sl_pool_new();
+
+  /* 1. The first period: a frame sent (and returned) less than one period
+  ** after t_before was sent less than one period after creation, so it
+  ** must be dropped. */
+  int64_t i = 0;
+  long must_drop = 0, passed_early = 0;
+  while (now_s() - t_before < 0.6 * period) {
+    send_indices(rd, p, i++, 1);
+    if (now_s() - t_before < period) {
+      must_drop++;
+      passed_early = rec_count(r);
+    }
+    sleep_ms(1);
+  }
+  CHECK(must_drop > 0);
+  CHECK_EQ(passed_early, 0);
+
+  /* 2. A steady stream, one frame a millisecond, for 8 periods: at most
+  ** one frame per period, and the passes are more than a period apart. */
+  double t0 = now_s();
+  while (now_s() - t0 < 8 * period) {
+    send_indices(rd, p, i++, 1);
+    sleep_ms(1);
+  }
+  double span = now_s() - t_before;        /* creation is after t_before */
+  long n = rec_count(r);
+  CHECK(n >= 2);                            /* something does pass */
+  CHECK(n <= (long)(span / period));        /* nothing in the first period */
+  for (long k = 1; k < n && k < REC_MAX; k++)
+    CHECK(r->t[k] - r->t[k - 1] >= period - SLACK_S);
+  CHECK_EQ(counter(rd, "txFrames"), n);
+  CHECK_EQ(counter(rd, "drops"), i - n);
+
+  /* 3. Idle for four periods, then a burst: one frame passes (the first
+  ** of the burst), not four: idle time is not banked. */
+  sleep_ms(4 * PERIOD_MS);
+  long before = rec_count(r);
+  double b0 = now_s();
+  int64_t first = i;
+  send_indices(rd, p, i, 200);
+  i += 200;
+  double burst = now_s() - b0;
+  long passed = rec_count(r) - before;
+  if (burst < period - SLACK_S) {
+    CHECK_EQ(passed, 1);
+    if (passed >= 1 && before < REC_MAX) CHECK_EQ(r->idx[before], first);
+    /* 4. Right after it, another burst: still inside that period. */
+    double c0 = r->t[before];
+    long before2 = rec_count(r);
+    send_indices(rd, p, i, 50);
+    i += 50;
+    if (now_s() - c0 < period - SLACK_S) CHECK_EQ(rec_count(r) - before2, 0);
+  } else {
+    CHECK(passed >= 1);
+    CHECK(passed <= 1 + (long)(burst / period));
+  }
+  sl_object_unref(rd);
+  sl_object_unref(&r->obj);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+}
+
+/* A period of 0.5 s: over 0.2 s of frames nothing passes at all. */
+static void test_rate_drop_time_long_period(void) {
+  sl_object *rd = sl_rate_drop_new(1, 0.5);
+  rec *r = rec_new();
+  connect_to(rd, r);
+  sl_pool *p = sl_pool_new();
+  double t0 = now_s();
+  int64_t i = 0;
+  while (now_s() - t0 < 0.2) {
+    send_indices(rd, p, i++, 10);
+    sleep_ms(2);
+  }
+  if (now_s() - t0 < 0.5 - SLACK_S) CHECK_EQ(rec_count(r), 0);
+  sl_object_unref(rd);
+  sl_object_unref(&r->obj);
+  sl_pool_unref(p);
+}
+
+/* ---- several senders at once ---- */
+
+#define SENDERS 4
+#define PER_SENDER 10000
+
+typedef struct sender {
+  sl_object *mod;
+  int id;
+} sender;
+
+static void *send_many(void *arg) {
+  sender *s = arg;
+  sl_pool *p = sl_pool_new();
+  for (int k = 0; k < PER_SENDER; k++) {
+    sl_frame *f = index_frame(p, k);
+    sl_frame_set_channel(f, (uint8_t)(k % 2));
+    sl_frame_set_error(f, (uint8_t)(k % 3 == 0));
+    sl_slave_accept(s->mod->slave, f);
+    sl_frame_unref(f);
+  }
+  sl_pool_unref(p);
+  return NULL;
+}
+
+static void run_senders(sl_object *mod) {
+  pthread_t t[SENDERS];
+  sender s[SENDERS];
+  for (int i = 0; i < SENDERS; i++) {
+    s[i].mod = mod;
+    s[i].id = i;
+    pthread_create(&t[i], NULL, send_many, &s[i]);
+  }
+  for (int i = 0; i < SENDERS; i++) pthread_join(t[i], NULL);
+}
+
+static void test_parallel_senders(void) {
+  const long total = (long)SENDERS * PER_SENDER;
+  /* RateDrop count mode keeps one counter for all senders: exactly one in
+  ** value + 1 frames passes overall. */
+  sl_object *rd = sl_rate_drop_new(0, 3);
+  rec *r = rec_new();
+  connect_to(rd, r);
+  run_senders(rd);
+  CHECK_EQ(rec_count(r), total / 4);
+  CHECK_EQ(counter(rd, "txFrames"), total / 4);
+  CHECK_EQ(counter(rd, "drops"), total - total / 4);
+  sl_object_unref(rd);
+  sl_object_unref(&r->obj);
+
+  /* Filter(dropErrors, 1): channel 1 and no error. */
+  long want = 0;
+  for (int k = 0; k < PER_SENDER; k++) want += k % 2 == 1 && k % 3 != 0;
+  want *= SENDERS;
+  sl_object *ft = sl_filter_new(1, 1);
+  r = rec_new();
+  connect_to(ft, r);
+  run_senders(ft);
+  CHECK_EQ(rec_count(r), want);
+  CHECK_EQ(counter(ft, "txFrames"), want);
+  CHECK_EQ(counter(ft, "drops"), total - want);
+  sl_object_unref(ft);
+  sl_object_unref(&r->obj);
+}
+
+static const struct tt_case cases[] = {
+  {"Filter: kind, roles, counters", test_filter_new},
+  {"Filter on channel", test_filter_channel},
+  {"Filter drops errored frames", test_filter_errors},
+  {"Filter on channel 255", test_filter_channel_255},
+  {"RateDrop count mode sequences", test_rate_drop_count},
+  {"RateDrop: kind, same frame passed on", test_rate_drop_kind},
+  {"RateDrop refuses invalid values", test_rate_drop_invalid},
+  {"RateDrop time mode", test_rate_drop_time},
+  {"RateDrop time mode, long period", test_rate_drop_time_long_period},
+  {"several senders at once", test_parallel_senders},
+  {NULL, NULL}
+};
+
+int main(void) { return tt_main(cases); }

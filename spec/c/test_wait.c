@@ -1,0 +1,224 @@
+/*
+** sl_wait_until: returns once the condition holds, runs the calling
+** thread's hook while it waits (and only that thread's), and a hook that
+** itself waits does not recurse without bound.
+*/
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "streamlua/wait.h"
+#include "tt.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void on_alarm(int sig) {
+  (void)sig;
+  static const char a[] = "FAIL ", b[] = ": timed out (wait never returned)\n";
+  if (write(1, a, sizeof a - 1) < 0 ||
+      write(1, tt_current_, strlen(tt_current_)) < 0 ||
+      write(1, b, sizeof b - 1) < 0) {
+    /* nothing more to do */
+  }
+  _exit(1);
+}
+
+static int flag_set(void *arg) { return atomic_load((atomic_int *)arg) != 0; }
+
+static atomic_int hook_calls;
+static void *hook_arg_seen;
+
+static void count_hook(void *arg) {
+  atomic_fetch_add(&hook_calls, 1);
+  hook_arg_seen = arg;
+}
+
+/* ---- cases ---- */
+
+static int cond_calls;
+static int always_true(void *arg) {
+  (void)arg;
+  cond_calls++;
+  return 1;
+}
+
+static void test_already_true(void) {
+  atomic_store(&hook_calls, 0);
+  sl_wait_set_hook(count_hook, NULL);
+  cond_calls = 0;
+  sl_wait_until(always_true, NULL);
+  CHECK_EQ(cond_calls, 1);                  /* checked once */
+  CHECK_EQ(atomic_load(&hook_calls), 0);    /* no wait, no hook */
+  sl_wait_set_hook(NULL, NULL);
+}
+
+typedef struct setter {
+  atomic_int *flag;
+  long after_ms;
+} setter;
+
+static void *set_later(void *arg) {
+  setter *s = arg;
+  sleep_ms(s->after_ms);
+  atomic_store(s->flag, 1);
+  return NULL;
+}
+
+static void test_returns_when_cond_holds(void) {
+  alarm(30);
+  atomic_int flag = 0;
+  setter s = {&flag, 40};
+  pthread_t t;
+  double t0 = now_s();
+  pthread_create(&t, NULL, set_later, &s);
+  sl_wait_until(flag_set, &flag);
+  double waited = now_s() - t0;
+  CHECK_EQ(atomic_load(&flag), 1);
+  CHECK(waited >= 0.035);
+  CHECK(waited < 5.0);                      /* short steps: no long sleep */
+  pthread_join(t, NULL);
+  alarm(0);
+}
+
+/* Single thread: only the hook can make the condition true. */
+typedef struct hook_cond {
+  int calls;
+  int needed;
+} hook_cond;
+
+static void bump_hook(void *arg) { ((hook_cond *)arg)->calls++; }
+static int enough_calls(void *arg) {
+  hook_cond *h = arg;
+  return h->calls >= h->needed;
+}
+
+static void test_runs_hook_while_waiting(void) {
+  alarm(30);
+  hook_cond h = {0, 5};
+  sl_wait_set_hook(bump_hook, &h);
+  sl_wait_until(enough_calls, &h);
+  CHECK_EQ(h.calls, 5);                     /* checked again after each run */
+  sl_wait_set_hook(NULL, NULL);
+  /* With the hook cleared, nothing calls it. */
+  atomic_int flag = 0;
+  setter s = {&flag, 20};
+  pthread_t t;
+  pthread_create(&t, NULL, set_later, &s);
+  sl_wait_until(flag_set, &flag);
+  pthread_join(t, NULL);
+  CHECK_EQ(h.calls, 5);
+  alarm(0);
+}
+
+/* The hook waits too: each nested wait would run the hook again. */
+typedef struct nest {
+  int depth, max_depth, calls;
+  double until;                             /* the inner condition's deadline */
+} nest;
+
+static nest nst;
+
+static int deadline_passed(void *arg) {
+  (void)arg;
+  return now_s() >= nst.until;
+}
+
+static void nesting_hook(void *arg) {
+  (void)arg;
+  nst.calls++;
+  nst.depth++;
+  if (nst.depth > nst.max_depth) nst.max_depth = nst.depth;
+  sl_wait_until(deadline_passed, NULL);
+  nst.depth--;
+}
+
+static void test_nested_hook_bounded(void) {
+  alarm(30);
+  memset(&nst, 0, sizeof nst);
+  nst.until = now_s() + 0.05;
+  sl_wait_set_hook(nesting_hook, NULL);
+  sl_wait_until(deadline_passed, NULL);
+  CHECK(nst.max_depth >= 1);
+  CHECK(nst.max_depth <= 16);               /* bounded, not one per step */
+  CHECK_EQ(nst.depth, 0);
+  /* After the nested waits unwound, the hook runs again at the top. */
+  int calls = nst.calls;
+  nst.until = now_s() + 0.02;
+  sl_wait_until(deadline_passed, NULL);
+  CHECK(nst.calls > calls);
+  sl_wait_set_hook(NULL, NULL);
+  alarm(0);
+}
+
+/* The hook belongs to the thread that set it. */
+typedef struct other {
+  atomic_int *flag;
+  atomic_int own_calls;
+} other;
+
+static void other_hook(void *arg) { atomic_fetch_add(&((other *)arg)->own_calls, 1); }
+
+static void *wait_elsewhere(void *arg) {
+  other *o = arg;
+  sl_wait_until(flag_set, o->flag);         /* main's hook must not run here */
+  sl_wait_set_hook(other_hook, o);          /* this thread's own hook does */
+  atomic_int late = 0;
+  setter s = {&late, 10};
+  pthread_t t;
+  pthread_create(&t, NULL, set_later, &s);
+  sl_wait_until(flag_set, &late);
+  pthread_join(t, NULL);
+  return NULL;
+}
+
+static void test_hook_is_per_thread(void) {
+  alarm(30);
+  atomic_store(&hook_calls, 0);
+  int marker;
+  sl_wait_set_hook(count_hook, &marker);
+  atomic_int flag = 0;
+  other o = {&flag, 0};
+  pthread_t t;
+  pthread_create(&t, NULL, wait_elsewhere, &o);
+  sleep_ms(20);
+  atomic_store(&flag, 1);
+  pthread_join(t, NULL);
+  CHECK_EQ(atomic_load(&hook_calls), 0);    /* main's hook never ran there */
+  CHECK(atomic_load(&o.own_calls) > 0);     /* its own did */
+  /* Main's hook still runs on main, with its argument. */
+  atomic_int flag2 = 0;
+  setter s = {&flag2, 10};
+  pthread_create(&t, NULL, set_later, &s);
+  sl_wait_until(flag_set, &flag2);
+  pthread_join(t, NULL);
+  CHECK(atomic_load(&hook_calls) > 0);
+  CHECK(hook_arg_seen == &marker);
+  sl_wait_set_hook(NULL, NULL);
+  alarm(0);
+}
+
+static const struct tt_case cases[] = {
+  {"condition already true: no hook", test_already_true},
+  {"returns once the condition holds", test_returns_when_cond_holds},
+  {"runs the hook while waiting", test_runs_hook_while_waiting},
+  {"a waiting hook does not recurse without bound", test_nested_hook_bounded},
+  {"the hook is per thread", test_hook_is_per_thread},
+  {NULL, NULL}
+};
+
+int main(void) {
+  signal(SIGALRM, on_alarm);
+  return tt_main(cases);
+}
