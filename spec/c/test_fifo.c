@@ -183,7 +183,7 @@ static sl_frame *gate_req(sl_slave *s, uint32_t size, int zero_copy) {
   return sl_pool_req_frame(s->pool, size);
 }
 
-static const sl_slave_ops gate_ops = {gate_accept, gate_req};
+static const sl_slave_ops gate_ops = {.accept_frame = gate_accept, .accept_req = gate_req};
 
 static void gate_destroy(sl_object *obj) {
   gate *g = (gate *)obj;
@@ -567,8 +567,9 @@ static void test_stop_while_blocked(void) {
   alarm(0);
 }
 
-/* The thread takes several frames at a time; a stop still drops those it
-** has taken but not yet sent. */
+/* The thread takes several frames at a time and sends them in slices of up
+** to 16; a stop drops the slices it has not begun, and every frame is
+** either delivered or counted as a drop. */
 static void test_stop_drops_taken_frames(void) {
   watchdog(30);
   gate *g = gate_new(1);
@@ -587,8 +588,8 @@ static void test_stop_drops_taken_frames(void) {
   CHECK_EQ(atomic_load(&s.done), 0);
   gate_open(g);
   pthread_join(t, NULL);
-  CHECK_EQ(gate_get(g, &g->entered), 2);    /* A and B only */
-  CHECK_EQ(sl_fifo_drop_count(q), 2);       /* C and D */
+  CHECK(gate_get(g, &g->entered) >= 2);     /* A, B, and B's slice */
+  CHECK_EQ(gate_get(g, &g->entered) + (int)sl_fifo_drop_count(q), 4);
   CHECK_EQ(counter(q, "txFrames") + counter(q, "drops"), counter(q, "rxFrames"));
   sl_object_unref(q);
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);

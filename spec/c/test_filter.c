@@ -62,7 +62,7 @@ static void rec_accept(sl_slave *s, sl_frame *f) {
   sl_slave_accept_base(s, f);
 }
 
-static const sl_slave_ops rec_ops = {rec_accept, NULL};
+static const sl_slave_ops rec_ops = {.accept_frame = rec_accept};
 
 static void rec_destroy(sl_object *obj) {
   rec *r = (rec *)obj;

@@ -310,6 +310,7 @@ typedef struct stream_ctx {
   long received;
   long out_of_order;
   int lost_wakeup;
+  int batched;                  /* produce with put_many */
   int produce_errors;
 } stream_ctx;
 
@@ -319,8 +320,29 @@ static void stream_notify(void *arg) {
   sem_post(&c->wake);
 }
 
+/* The same stream through put_many, in batches larger than the mailbox. */
+static void *stream_producer_many(void *arg) {
+  stream_ctx *c = arg;
+  enum { BATCH = STREAM_CAP * 2 + 3 };
+  sl_frame *fs[BATCH];
+  for (uint32_t seq = 0; seq < STREAM_FRAMES;) {
+    uint32_t n = 0;
+    for (; n < BATCH && seq < STREAM_FRAMES; n++, seq++) {
+      fs[n] = sl_pool_req_frame(c->pool, 4);
+      if (fs[n] == NULL || sl_frame_write(fs[n], &seq, 0, 4) != SL_OK)
+        c->produce_errors++;
+    }
+    uint32_t done = 0;
+    if (sl_mailbox_put_many(c->mb, fs, n, &done) != SL_OK || done != n)
+      c->produce_errors++;
+    for (uint32_t i = 0; i < n; i++) sl_frame_unref(fs[i]);
+  }
+  return NULL;
+}
+
 static void *stream_producer(void *arg) {
   stream_ctx *c = arg;
+  if (c->batched) return stream_producer_many(arg);
   for (uint32_t seq = 0; seq < STREAM_FRAMES; seq++) {
     sl_frame *f = sl_pool_req_frame(c->pool, 4);
     if (f == NULL || sl_frame_write(f, &seq, 0, 4) != SL_OK ||
@@ -364,9 +386,10 @@ static void *stream_consumer(void *arg) {
   return NULL;
 }
 
-static void test_producer_consumer(void) {
+static void run_producer_consumer(int batched) {
   stream_ctx c;
   memset(&c, 0, sizeof c);
+  c.batched = batched;
   sem_init(&c.wake, 0, 0);
   c.pool = sl_pool_new();
   sl_pool_set_fixed_size(c.pool, 4);
@@ -390,6 +413,29 @@ static void test_producer_consumer(void) {
   sem_destroy(&c.wake);
 }
 
+static void test_producer_consumer(void) { run_producer_consumer(0); }
+static void test_producer_consumer_many(void) { run_producer_consumer(1); }
+
+/* put_many on a closed mailbox queues nothing and says so. */
+static void test_put_many_closed(void) {
+  sl_pool *p = sl_pool_new();
+  sl_mailbox *mb = sl_mailbox_new(4, NULL, NULL);
+  sl_frame *fs[3];
+  for (int i = 0; i < 3; i++) fs[i] = sl_pool_req_frame(p, 1);
+  uint32_t done = 99;
+  CHECK_EQ(sl_mailbox_put_many(mb, fs, 3, &done), SL_OK);
+  CHECK_EQ(done, 3);
+  CHECK_EQ(sl_mailbox_size(mb), 3);
+  sl_mailbox_close(mb);
+  CHECK_EQ(sl_mailbox_put_many(mb, fs, 3, &done), SL_ECLOSED);
+  CHECK_EQ(done, 0);
+  CHECK_EQ(sl_mailbox_size(mb), 3);
+  for (int i = 0; i < 3; i++) sl_frame_unref(fs[i]);
+  sl_mailbox_free(mb);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+}
+
 static const struct tt_case cases[] = {
   {"new, capacity, empty take", test_new},
   {"FIFO order; take returns at most max", test_fifo_and_take_max},
@@ -399,6 +445,8 @@ static const struct tt_case cases[] = {
   {"close wakes producers; later puts fail", test_close_wakes_producer},
   {"free unrefs queued frames", test_free_unrefs_queued},
   {"producer and consumer threads", test_producer_consumer},
+  {"producer and consumer threads, put_many", test_producer_consumer_many},
+  {"put_many on a closed mailbox", test_put_many_closed},
   {NULL, NULL}
 };
 

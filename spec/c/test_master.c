@@ -67,7 +67,7 @@ static sl_frame *rec_req(sl_slave *s, uint32_t size, int zero_copy) {
   return sl_pool_req_frame(s->pool, size);
 }
 
-static const sl_slave_ops rec_ops = {rec_accept, rec_req};
+static const sl_slave_ops rec_ops = {.accept_frame = rec_accept, .accept_req = rec_req};
 
 static void rec_destroy(sl_object *obj) {
   rec_slave *r = (rec_slave *)obj;
@@ -775,6 +775,72 @@ static void test_refcounts(void) {
   sl_object_unref(so);
 }
 
+/* A slave with the batch entry point: records how it was called. */
+typedef struct batch_slave {
+  sl_object obj;
+  sl_slave slave;
+  int batches, frames;
+  int64_t seqs[16];
+} batch_slave;
+
+static void batch_one(sl_slave *s, sl_frame *f) {
+  batch_slave *b = (batch_slave *)s->owner;
+  int64_t seq = -1;
+  sl_frame_read(f, &seq, 0, sizeof seq);
+  if (b->frames < 16) b->seqs[b->frames] = seq;
+  b->frames++;
+  if (record_order && norder < 64) order[norder++] = 100;
+}
+
+static void batch_many(sl_slave *s, sl_frame **fs, size_t n) {
+  ((batch_slave *)s->owner)->batches++;
+  for (size_t i = 0; i < n; i++) batch_one(s, fs[i]);
+}
+
+static const sl_slave_ops batch_ops = {.accept_frame = batch_one,
+                                       .accept_frames = batch_many};
+
+static void batch_destroy(sl_object *obj) {
+  batch_slave *b = (batch_slave *)obj;
+  sl_slave_fini(&b->slave);
+  free(b);
+}
+
+/* send_frames: slave by slave, newest first, each slave in frame order;
+** a slave with accept_frames gets the batch in one call. */
+static void test_send_frames(void) {
+  sl_object *m = sl_master_new();
+  rec_slave *primary = rec_new(1);
+  batch_slave *b = calloc(1, sizeof *b);
+  sl_object_init(&b->obj, "BatchSlave", batch_destroy);
+  if (sl_slave_init(&b->slave, &batch_ops, &b->obj) != SL_OK) abort();
+  sl_master_add_slave(master_of(m), &primary->slave);
+  sl_master_add_slave(master_of(m), &b->slave);
+  sl_frame *fs[3];
+  for (int i = 0; i < 3; i++) {
+    fs[i] = sl_master_req_frame(master_of(m), 8, 0);
+    set_seq(fs[i], i);
+  }
+  record_order = 1;
+  norder = 0;
+  sl_master_send_frames(master_of(m), fs, 3);
+  record_order = 0;
+  CHECK_EQ(b->batches, 1);
+  CHECK_EQ(b->frames, 3);
+  CHECK_EQ(b->seqs[0], 0);
+  CHECK_EQ(b->seqs[2], 2);
+  CHECK_EQ(norder, 6);
+  CHECK_EQ(order[0], 100);                 /* the secondary first... */
+  CHECK_EQ(order[2], 100);
+  CHECK_EQ(order[3], 1);                   /* ...then the primary, in order */
+  CHECK_EQ(atomic_load(&primary->frames), 3);
+  CHECK_EQ(atomic_load(&primary->out_of_order), 0);
+  for (int i = 0; i < 3; i++) sl_frame_unref(fs[i]);
+  sl_object_unref(m);
+  sl_object_unref(&primary->obj);
+  sl_object_unref(&b->obj);
+}
+
 static const struct tt_case cases[] = {
   {"primary serves reqFrame", test_primary_serves_req},
   {"reqFrame without slaves; slave pools", test_req_without_slaves},
@@ -790,6 +856,7 @@ static const struct tt_case cases[] = {
   {"slave removes itself during delivery", test_self_removal},
   {"self-removal with two senders", test_self_removal_threads},
   {"refcounts and destruction", test_refcounts},
+  {"send_frames: batches, order, primary last", test_send_frames},
   {NULL, NULL}
 };
 

@@ -54,7 +54,7 @@ static void rec_accept(sl_slave *s, sl_frame *f) {
   if (r->disable_at_n != NULL && k == r->drop_n) sl_prbs_disable(r->disable_at_n);
 }
 
-static const sl_slave_ops rec_ops = {rec_accept, NULL};
+static const sl_slave_ops rec_ops = {.accept_frame = rec_accept};
 
 static void rec_destroy(sl_object *obj) {
   rec *r = (rec *)obj;

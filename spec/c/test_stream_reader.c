@@ -108,7 +108,7 @@ static sl_frame *sink_req(sl_slave *s, uint32_t size, int zero_copy) {
   return sl_pool_req_frame(s->pool, size);
 }
 
-static const sl_slave_ops sink_ops = {sink_accept, sink_req};
+static const sl_slave_ops sink_ops = {.accept_frame = sink_accept, .accept_req = sink_req};
 
 static void sink_destroy(sl_object *obj) {
   sink *k = (sink *)obj;

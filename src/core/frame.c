@@ -5,18 +5,27 @@
 */
 #include "streamlua/frame.h"
 
-#include <pthread.h>
+#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include "recycle.h"
 #include "streamlua/pool.h"
 #include "streamlua/status.h"
 
 #define FRAME_INLINE_BUFS 2
 
+/*
+** One cache line: a frame crosses threads with every hand-off, so what the
+** other core must fetch is kept to 64 bytes. The lock is a futex word, not
+** a pthread mutex (40 bytes of its own).
+*/
 struct sl_frame {
   atomic_int refs;
+  atomic_int lock;             /* 0 free, 1 held, 2 held with waiters */
   uint16_t flags;
   uint8_t error;
   uint8_t channel;
@@ -25,16 +34,26 @@ struct sl_frame {
   sl_buffer **bufs;            /* inl until it grows */
   sl_buffer *inl[FRAME_INLINE_BUFS];
   atomic_uintptr_t owner;      /* lock holder's token, 0 when unlocked */
-  pthread_mutex_t mutex;
 };
+
+_Static_assert(sizeof(struct sl_frame) <= 64, "a frame fits one cache line");
 
 /* The address of a thread-local byte names the calling thread. */
 static _Thread_local char thread_token;
+
+static void futex_wait(atomic_int *addr, int val) {
+  syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(atomic_int *addr) {
+  syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 sl_frame *sl_frame_new(void) {
   sl_frame *f = malloc(sizeof *f);
   if (f == NULL) return NULL;
   atomic_init(&f->refs, 1);
+  atomic_init(&f->lock, 0);
   f->flags = 0;
   f->error = 0;
   f->channel = 0;
@@ -42,8 +61,29 @@ sl_frame *sl_frame_new(void) {
   f->cap = FRAME_INLINE_BUFS;
   f->bufs = f->inl;
   atomic_init(&f->owner, 0);
-  pthread_mutex_init(&f->mutex, NULL);
   return f;
+}
+
+void sl_frame_reset_(sl_frame *f) {
+  atomic_store_explicit(&f->refs, 1, memory_order_relaxed);
+  f->flags = 0;
+  f->error = 0;
+  f->channel = 0;
+}
+
+static void frame_free_(sl_frame *f) {
+  if (f->bufs != f->inl) free(f->bufs);
+  free(f);
+}
+
+void sl_frame_destroy_cached_(sl_frame *f) {
+  for (uint32_t i = 0; i < f->nbuf; i++) free(f->bufs[i]);
+  frame_free_(f);
+}
+
+/* The frame's single pool buffer, if it has exactly one from a pool. */
+static sl_pool *single_pool(const sl_frame *f) {
+  return f->nbuf == 1 && f->bufs[0]->release == NULL ? f->bufs[0]->pool : NULL;
 }
 
 sl_frame *sl_frame_ref(sl_frame *f) {
@@ -55,10 +95,49 @@ void sl_frame_unref(sl_frame *f) {
   if (f == NULL) return;
   if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
     return;
+  sl_pool *p = single_pool(f);
+  if (p != NULL && sl_pool_keep_frame_(p, f)) return;
   sl_frame_clear(f);
-  if (f->bufs != f->inl) free(f->bufs);
-  pthread_mutex_destroy(&f->mutex);
-  free(f);
+  frame_free_(f);
+}
+
+/* Gives k dead frames of pool p back; frees what the pool does not keep. */
+static void flush_dead(sl_pool *p, sl_frame **dead, size_t k) {
+  size_t left = sl_pool_keep_frames_(p, dead, k);
+  for (size_t j = 0; j < left; j++) {
+    sl_frame_clear(dead[j]);
+    frame_free_(dead[j]);
+  }
+}
+
+/*
+** Drops one reference on each frame. Dead frames whose buffer comes from
+** the same pool as the one before go back together, under one pool lock:
+** a consumer that releases a batch pays one lock, not one per frame.
+*/
+void sl_frame_unref_many(sl_frame **fs, size_t n) {
+  sl_frame *dead[64];
+  size_t k = 0;
+  sl_pool *run = NULL;
+  for (size_t i = 0; i < n; i++) {
+    sl_frame *f = fs[i];
+    if (f == NULL ||
+        atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+      continue;
+    sl_pool *p = single_pool(f);
+    if (p == NULL) {
+      sl_frame_clear(f);
+      frame_free_(f);
+      continue;
+    }
+    if (k > 0 && (p != run || k == 64)) {
+      flush_dead(run, dead, k);
+      k = 0;
+    }
+    run = p;
+    dead[k++] = f;
+  }
+  if (k > 0) flush_dead(run, dead, k);
 }
 
 int sl_frame_refcount(const sl_frame *f) {
@@ -216,15 +295,28 @@ int sl_frame_read(const sl_frame *f, void *dst, uint32_t offset, uint32_t n) {
   return SL_OK;
 }
 
+/* A three-state futex lock (free, held, held with waiters). */
 void sl_frame_lock(sl_frame *f) {
-  pthread_mutex_lock(&f->mutex);
+  int c = 0;
+  if (!atomic_compare_exchange_strong_explicit(&f->lock, &c, 1,
+                                               memory_order_acquire,
+                                               memory_order_relaxed)) {
+    if (c != 2) c = atomic_exchange_explicit(&f->lock, 2, memory_order_acquire);
+    while (c != 0) {
+      futex_wait(&f->lock, 2);
+      c = atomic_exchange_explicit(&f->lock, 2, memory_order_acquire);
+    }
+  }
   atomic_store_explicit(&f->owner, (uintptr_t)&thread_token,
                         memory_order_relaxed);
 }
 
 void sl_frame_unlock(sl_frame *f) {
   atomic_store_explicit(&f->owner, 0, memory_order_relaxed);
-  pthread_mutex_unlock(&f->mutex);
+  if (atomic_fetch_sub_explicit(&f->lock, 1, memory_order_release) != 1) {
+    atomic_store_explicit(&f->lock, 0, memory_order_release);
+    futex_wake(&f->lock);
+  }
 }
 
 int sl_frame_locked_by_me(const sl_frame *f) {

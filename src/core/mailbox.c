@@ -92,6 +92,36 @@ out_closed:
 
 int sl_mailbox_put(sl_mailbox *mb, sl_frame *f) { return put(mb, f, -1); }
 
+/*
+** Before waiting for room the consumer must have been told there is
+** something to take, or both would wait: notify (unlocked) first.
+*/
+int sl_mailbox_put_many(sl_mailbox *mb, sl_frame **fs, uint32_t n,
+                        uint32_t *done) {
+  uint32_t i = 0;
+  pthread_mutex_lock(&mb->mutex);
+  while (i < n && !mb->closed) {
+    while (mb->count < mb->cap && i < n) {
+      mb->ring[(mb->head + mb->count) % mb->cap] = sl_frame_ref(fs[i++]);
+      mb->count++;
+    }
+    if (!mb->notified && mb->count > 0) {
+      mb->notified = 1;
+      pthread_mutex_unlock(&mb->mutex);
+      if (mb->notify != NULL) mb->notify(mb->arg);
+      pthread_mutex_lock(&mb->mutex);
+    }
+    if (i < n && mb->count == mb->cap && !mb->closed) {
+      mb->waits++;
+      while (mb->count == mb->cap && !mb->closed)
+        pthread_cond_wait(&mb->not_full, &mb->mutex);
+    }
+  }
+  pthread_mutex_unlock(&mb->mutex);
+  *done = i;
+  return i == n ? SL_OK : SL_ECLOSED;
+}
+
 int sl_mailbox_put_timed(sl_mailbox *mb, sl_frame *f, int64_t timeout_us) {
   return put(mb, f, timeout_us < 0 ? 0 : timeout_us);
 }

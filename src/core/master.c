@@ -222,6 +222,29 @@ sl_frame *sl_master_req_frame(sl_master *m, uint32_t size, int zero_copy) {
   return f;
 }
 
+/* One snapshot for a whole batch: a queue's output thread pays the lock
+** and the two reference counts once per batch, not once per frame. */
+void sl_master_send_frames(sl_master *m, sl_frame **fs, size_t n) {
+  pthread_mutex_lock(&m->lock);
+  sl_slave_set *set = m->set;
+  atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&m->lock);
+  if (nheld < HELD_MAX) held[nheld] = set;
+  nheld++;
+  /* Slave by slave, newest first: each frame still reaches the primary
+  ** after every secondary has had it. */
+  for (size_t i = set->n; i-- > 0;) {
+    sl_slave *s = set->s[i];
+    if (s->ops->accept_frames != NULL) {
+      s->ops->accept_frames(s, fs, n);
+    } else {
+      for (size_t k = 0; k < n; k++) sl_slave_accept(s, fs[k]);
+    }
+  }
+  nheld--;
+  set_unref(set);
+}
+
 void sl_master_send_frame(sl_master *m, sl_frame *f) {
   pthread_mutex_lock(&m->lock);
   sl_slave_set *set = m->set;

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "recycle.h"
 #include "streamlua/status.h"
 
 struct sl_pool {
@@ -22,6 +23,11 @@ struct sl_pool {
   uint32_t pool_size;         /* most blocks kept for reuse */
   uint32_t cached;            /* blocks in the free list */
   sl_buffer *free_list;
+  /* Whole frames kept (each with its block), a ring used oldest first: a
+  ** frame just released by a consumer on another core is the last one
+  ** handed out again, so its cache lines have time to settle. */
+  sl_frame **frames;
+  uint32_t frames_cap, frames_head, cached_frames;
   uint32_t alloc_count;       /* live buffers */
   uint32_t alloc_bytes;
   uint32_t alloc_meta;        /* 24-bit rolling sequence */
@@ -49,10 +55,15 @@ static void free_list_drop_nolock_(sl_pool *p) {
     free(b);
   }
   p->cached = 0;
+  for (uint32_t i = 0; i < p->cached_frames; i++)
+    sl_frame_destroy_cached_(p->frames[(p->frames_head + i) % p->frames_cap]);
+  p->frames_head = 0;
+  p->cached_frames = 0;
 }
 
 static void pool_destroy(sl_pool *p) {
   free_list_drop_nolock_(p);
+  free(p->frames);
   pthread_mutex_destroy(&p->mutex);
   free(p);
 }
@@ -117,8 +128,75 @@ sl_buffer *sl_pool_alloc_buffer(sl_pool *p, uint32_t size, uint32_t *raw) {
   return b;
 }
 
+/* A kept whole frame for a request that fits one fixed-size block. */
+static sl_frame *pop_frame(sl_pool *p, uint32_t size) {
+  sl_frame *f = NULL;
+  pthread_mutex_lock(&p->mutex);
+  if (p->cached_frames > 0 && size > 0 && size <= p->fixed_size) {
+    f = p->frames[p->frames_head];
+    p->frames_head = (p->frames_head + 1) % p->frames_cap;
+    p->cached_frames--;
+    /* Frames come back from other cores: start fetching the next ones
+    ** (frame two ahead, buffer header one ahead) before they are asked for. */
+    if (p->cached_frames > 1) {
+      sl_frame *n1 = p->frames[p->frames_head];
+      sl_frame *n2 = p->frames[(p->frames_head + 1) % p->frames_cap];
+      __builtin_prefetch(n2, 1, 3);
+      __builtin_prefetch(sl_frame_buffer(n1, 0), 1, 3);
+    }
+    sl_buffer *b = sl_frame_buffer(f, 0);
+    buffer_reset(b, p, p->fixed_size, size);
+    count_nolock_(p, b);
+  }
+  pthread_mutex_unlock(&p->mutex);
+  if (f != NULL) sl_frame_reset_(f);
+  return f;
+}
+
+/* Keeps dead frame f (lock held) if it fits the cache. */
+static int keep_nolock_(sl_pool *p, sl_frame *f) {
+  sl_buffer *b = sl_frame_buffer(f, 0);
+  if (p->fixed_size == 0 || b->alloc_size != p->fixed_size ||
+      p->cached + p->cached_frames >= p->pool_size || p->unreferenced)
+    return 0;
+  if (p->cached_frames == p->frames_cap) {   /* grow the ring to pool_size */
+    uint32_t cap = p->pool_size;
+    sl_frame **r = malloc(cap * sizeof *r);
+    if (r == NULL) return 0;
+    for (uint32_t i = 0; i < p->cached_frames; i++)
+      r[i] = p->frames[(p->frames_head + i) % p->frames_cap];
+    free(p->frames);
+    p->frames = r;
+    p->frames_cap = cap;
+    p->frames_head = 0;
+  }
+  p->alloc_bytes -= b->alloc_size;
+  p->alloc_count -= 1;
+  p->frames[(p->frames_head + p->cached_frames) % p->frames_cap] = f;
+  p->cached_frames++;
+  return 1;
+}
+
+int sl_pool_keep_frame_(sl_pool *p, sl_frame *f) {
+  pthread_mutex_lock(&p->mutex);
+  int kept = keep_nolock_(p, f);
+  pthread_mutex_unlock(&p->mutex);
+  return kept;
+}
+
+size_t sl_pool_keep_frames_(sl_pool *p, sl_frame **fs, size_t k) {
+  size_t left = 0;
+  pthread_mutex_lock(&p->mutex);
+  for (size_t i = 0; i < k; i++)
+    if (!keep_nolock_(p, fs[i])) fs[left++] = fs[i];
+  pthread_mutex_unlock(&p->mutex);
+  return left;
+}
+
 sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size) {
-  sl_frame *f = sl_frame_new();
+  sl_frame *f = pop_frame(p, size);
+  if (f != NULL) return f;
+  f = sl_frame_new();
   if (f == NULL) return NULL;
   if (size == 0) return f;
   uint64_t total = 0;
@@ -165,7 +243,7 @@ void sl_pool_ret_buffer(sl_buffer *b) {
   ** match fixed_size 0 and later be handed out for any request size. */
   if (b->release == NULL && p->fixed_size > 0 &&
       b->alloc_size == p->fixed_size &&
-      p->cached < p->pool_size && !p->unreferenced) {
+      p->cached + p->cached_frames < p->pool_size && !p->unreferenced) {
     b->next = p->free_list;
     p->free_list = b;
     p->cached++;
@@ -195,6 +273,12 @@ void sl_pool_set_fixed_size(sl_pool *p, uint32_t size) {
 void sl_pool_set_pool_size(sl_pool *p, uint32_t count) {
   pthread_mutex_lock(&p->mutex);
   p->pool_size = count;
+  while (p->cached_frames > 0 && p->cached + p->cached_frames > count) {
+    sl_frame *f = p->frames[p->frames_head];
+    p->frames_head = (p->frames_head + 1) % p->frames_cap;
+    p->cached_frames--;
+    sl_frame_destroy_cached_(f);
+  }
   while (p->cached > count) {
     sl_buffer *b = p->free_list;
     p->free_list = b->next;
@@ -216,4 +300,9 @@ uint32_t sl_pool_get_fixed_size(sl_pool *p) { return read_field(p, &p->fixed_siz
 uint32_t sl_pool_get_pool_size(sl_pool *p) { return read_field(p, &p->pool_size); }
 uint32_t sl_pool_get_alloc_count(sl_pool *p) { return read_field(p, &p->alloc_count); }
 uint32_t sl_pool_get_alloc_bytes(sl_pool *p) { return read_field(p, &p->alloc_bytes); }
-uint32_t sl_pool_get_cached_count(sl_pool *p) { return read_field(p, &p->cached); }
+uint32_t sl_pool_get_cached_count(sl_pool *p) {
+  pthread_mutex_lock(&p->mutex);
+  uint32_t n = p->cached + p->cached_frames;
+  pthread_mutex_unlock(&p->mutex);
+  return n;
+}

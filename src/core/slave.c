@@ -112,7 +112,7 @@ typedef struct plain_slave {
   sl_slave slave;
 } plain_slave;
 
-const sl_slave_ops sl_slave_base_ops = {sl_slave_accept_base, NULL};
+const sl_slave_ops sl_slave_base_ops = {.accept_frame = sl_slave_accept_base};
 
 static void plain_destroy(sl_object *obj) {
   plain_slave *p = (plain_slave *)obj;

@@ -39,7 +39,9 @@ typedef struct lua_slave {
 } lua_slave;
 
 static void lua_slave_accept(sl_slave *s, sl_frame *f);
-static const sl_slave_ops lua_slave_ops = {lua_slave_accept, NULL};
+static void lua_slave_accept_frames(sl_slave *s, sl_frame **fs, size_t n);
+static const sl_slave_ops lua_slave_ops = {
+    .accept_frame = lua_slave_accept, .accept_frames = lua_slave_accept_frames};
 
 static lua_slave *as_lua_slave(sl_object *obj) {
   return obj->slave != NULL && obj->slave->ops == &lua_slave_ops
@@ -92,6 +94,24 @@ static void lua_slave_accept(sl_slave *s, sl_frame *f) {
   }
   if (sl_mailbox_put(ls->mb, f) != SL_OK)
     atomic_fetch_add_explicit(&ls->dropped, 1, memory_order_relaxed);
+}
+
+/* A batch from a thread: one mailbox lock for all of it. */
+static void lua_slave_accept_frames(sl_slave *s, sl_frame **fs, size_t n) {
+  lua_slave *ls = (lua_slave *)s->owner;
+  if (sl_state_on_main(ls->st)) {
+    for (size_t i = 0; i < n; i++) lua_slave_accept(s, fs[i]);
+    return;
+  }
+  while (n > 0) {
+    uint32_t k = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, done;
+    if (sl_mailbox_put_many(ls->mb, fs, k, &done) != SL_OK) {
+      atomic_fetch_add_explicit(&ls->dropped, n - done, memory_order_relaxed);
+      return;
+    }
+    fs += k;
+    n -= k;
+  }
 }
 
 /* Hands up to `max` queued frames to Lua; main thread. Returns 1 if the

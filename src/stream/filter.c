@@ -52,7 +52,7 @@ static void filter_destroy(sl_object *obj) {
   free(ft);
 }
 
-static const sl_slave_ops filter_ops = {filter_accept, NULL};
+static const sl_slave_ops filter_ops = {.accept_frame = filter_accept};
 
 sl_object *sl_filter_new(int drop_errors, uint8_t channel) {
   filter *ft = calloc(1, sizeof *ft);

@@ -69,7 +69,7 @@ static void rate_destroy(sl_object *obj) {
   free(r);
 }
 
-static const sl_slave_ops rate_ops = {rate_accept, NULL};
+static const sl_slave_ops rate_ops = {.accept_frame = rate_accept};
 
 sl_object *sl_rate_drop_new(int period, double value) {
   int time_mode = period && value != 0;

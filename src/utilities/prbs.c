@@ -488,7 +488,7 @@ static void prbs_accept(sl_slave *s, sl_frame *f) {
   lfsr_unref(l);
 }
 
-static const sl_slave_ops prbs_slave_ops = {prbs_accept, NULL};
+static const sl_slave_ops prbs_slave_ops = {.accept_frame = prbs_accept};
 
 /* ---- the generator thread ---- */
 

@@ -316,7 +316,7 @@ static int wait_count(wfile *wf, uint64_t (*get)(void *arg), void *arg,
 /* ---- channels ---- */
 
 static void chan_accept(sl_slave *s, sl_frame *f);
-static const sl_slave_ops chan_ops = {chan_accept, NULL};
+static const sl_slave_ops chan_ops = {.accept_frame = chan_accept};
 
 static void chan_accept(sl_slave *s, sl_frame *f) {
   wchan *c = (wchan *)s->owner;

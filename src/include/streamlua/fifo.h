@@ -14,7 +14,8 @@
 ** The producer never waits: a full Fifo drops the newest frame and counts
 ** it (Rogue's policy). max_depth 0 is unbounded. Stopping (or dropping the
 ** last reference) ends the thread and frees the frames still queued,
-** counting them as drops. Thread-safe.
+** counting them as drops; the thread finishes the slice (at most 16
+** frames) it is sending, and drops the rest it had taken. Thread-safe.
 */
 #ifndef STREAMLUA_FIFO_H_INCLUDED_
 #define STREAMLUA_FIFO_H_INCLUDED_

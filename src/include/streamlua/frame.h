@@ -25,6 +25,9 @@ sl_frame *sl_frame_new(void);
 sl_frame *sl_frame_ref(sl_frame *f);
 /* Drops one reference; the last one returns every buffer to its pool. */
 void sl_frame_unref(sl_frame *f);
+/* sl_frame_unref on each of n frames (NULL entries are skipped), giving
+** frames back to their pools in runs, one lock per run. */
+void sl_frame_unref_many(sl_frame **fs, size_t n);
 int sl_frame_refcount(const sl_frame *f);
 
 /* Capacity, valid bytes, and capacity - valid bytes. */

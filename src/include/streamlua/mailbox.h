@@ -31,6 +31,10 @@ void sl_mailbox_free(sl_mailbox *mb);
 
 /* (transfer none) f. SL_OK, or SL_ECLOSED (f not queued). */
 int sl_mailbox_put(sl_mailbox *mb, sl_frame *f);
+/* Puts n frames in order under one lock (waiting for room as put does);
+** *done gets how many were queued: all (SL_OK) or fewer (SL_ECLOSED). */
+int sl_mailbox_put_many(sl_mailbox *mb, sl_frame **fs, uint32_t n,
+                        uint32_t *done);
 /* As put but gives up after timeout_us: SL_ETIMEDOUT. */
 int sl_mailbox_put_timed(sl_mailbox *mb, sl_frame *f, int64_t timeout_us);
 /* Up to max frames (transfer full), oldest first; never waits. */

@@ -54,5 +54,9 @@ sl_slave *sl_master_get_slave(sl_master *m, size_t i);
 sl_frame *sl_master_req_frame(sl_master *m, uint32_t size, int zero_copy);
 /* Delivers f to every slave: newest first, primary last. (transfer none) */
 void sl_master_send_frame(sl_master *m, sl_frame *f);
+/* Delivers n frames in order, taking the slave snapshot once (a removal
+** waits for the whole batch): slave by slave, newest first, so each slave
+** sees the frames in order and the primary gets each frame last. */
+void sl_master_send_frames(sl_master *m, sl_frame **fs, size_t n);
 
 #endif

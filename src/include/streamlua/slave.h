@@ -26,6 +26,9 @@ typedef struct sl_slave_ops {
   void (*accept_frame)(sl_slave *s, sl_frame *f);
   /* Serves a master's reqFrame; NULL means "from my own pool". */
   sl_frame *(*accept_req)(sl_slave *s, uint32_t size, int zero_copy);
+  /* Optional: n frames in order, as n accept_frame calls would (a slave
+  ** that hands frames to another thread takes one lock for all). */
+  void (*accept_frames)(sl_slave *s, sl_frame **fs, size_t n);
 } sl_slave_ops;
 
 struct sl_slave {
