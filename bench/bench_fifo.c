@@ -383,7 +383,9 @@ static int lua_setup(lua_ctx *c, const uint8_t *src) {
   c->fifo = sl_object_ref(*box);
   lua_pop(L, 1);
   sl_pool_set_fixed_size(c->fifo->slave->pool, 64);
-  sl_pool_set_pool_size(c->fifo->slave->pool, POOL_BLOCKS);
+  /* room for every frame in flight: the queue, the mailbox, and the boxes
+  ** Lua has not collected yet */
+  sl_pool_set_pool_size(c->fifo->slave->pool, 4 * LUA_HIGH);
   c->mobj = sl_master_new();
   if (c->mobj == NULL) return -1;
   c->m = c->mobj->master;

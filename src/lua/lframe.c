@@ -24,13 +24,16 @@ typedef struct lock_box {
 const char sl_frame_mt_key = 0;
 
 void sl_push_frame(lua_State *L, sl_frame *f) {
+  sl_push_frame_in(L, sl_state_get(L), f);
+}
+
+void sl_push_frame_in(lua_State *L, sl_state *st, sl_frame *f) {
   frame_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->f = NULL;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &sl_frame_mt_key);
   lua_setmetatable(L, -2);
   b->f = sl_frame_ref(f);
-  sl_state *st = sl_state_get(L);
-  st->gc_debt += sl_frame_get_size(f) + 128;
+  st->gc_debt += sl_frame_get_size(f);   /* the box itself Lua counts */
   if (st->gc_debt >= GC_STEP_BYTES) {
     lua_gc(L, LUA_GCSTEP, (int)(st->gc_debt >> 10));
     st->gc_debt = 0;

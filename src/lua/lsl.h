@@ -94,6 +94,7 @@ lua_Integer sl_box_serial(lua_State *L, int i);
 
 /* Frames. */
 void sl_push_frame(lua_State *L, sl_frame *f);   /* takes a new ref */
+void sl_push_frame_in(lua_State *L, sl_state *st, sl_frame *f);   /* same */
 sl_frame *sl_check_frame(lua_State *L, int i);
 
 /* Raises "<fn>: <what>: <status text>". */

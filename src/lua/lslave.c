@@ -58,9 +58,10 @@ int sl_lua_slave_fields(lua_State *L, sl_object *obj) {
   return 1;
 }
 
-/* Calls fields.acceptFrame(self, frame) on L; on error logs and counts. */
-static void deliver(lua_slave *ls, lua_State *L, sl_frame *f) {
-  int top = lua_gettop(L);
+/* Pushes what every delivery calls with: the traceback handler, the
+** slave's acceptFrame (or _acceptFrame) and the slave itself. */
+static void push_call(lua_slave *ls, lua_State *L) {
+  lua_pushcfunction(L, sl_lua_traceback);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->st->ref_accept);
   if (lua_gettable(L, -2) != LUA_TFUNCTION) {
@@ -69,18 +70,34 @@ static void deliver(lua_slave *ls, lua_State *L, sl_frame *f) {
     lua_gettable(L, -2);
   }
   lua_remove(L, -2);
+  sl_push_object(L, &ls->obj);
+}
+
+/* acceptFrame(self, f) with push_call's three values at base; an error is
+** logged, and (Rogue) the base slave then counts the frame. */
+static void call_prepared(lua_slave *ls, lua_State *L, int base, sl_frame *f) {
   atomic_fetch_add_explicit(&ls->rx_frames, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&ls->rx_bytes, sl_frame_get_payload(f),
                             memory_order_relaxed);
-  sl_push_object(L, &ls->obj);
+  lua_pushvalue(L, base + 1);
+  lua_pushvalue(L, base + 2);
   sl_state *st = ls->st;
   if (f == st->cur_frame && L == st->cur)
     lua_pushvalue(L, st->cur_frame_idx);   /* the box the sender holds */
   else
-    sl_push_frame(L, f);
-  /* Rogue: when the override raises, the base slave counts the frame. */
-  if (sl_pcall_log(L, 2, "stream.Slave") != LUA_OK)
+    sl_push_frame_in(L, st, f);
+  if (lua_pcall(L, 2, 0, base) != LUA_OK) {
+    sl_log_write(sl_log_get("stream.Slave"), SL_LOG_ERROR, "%s",
+                 lua_tostring(L, -1));
+    lua_pop(L, 1);
     sl_slave_accept_base(&ls->slave, f);
+  }
+}
+
+static void deliver(lua_slave *ls, lua_State *L, sl_frame *f) {
+  int top = lua_gettop(L);
+  push_call(ls, L);
+  call_prepared(ls, L, top + 1, f);
   lua_settop(L, top);
 }
 
@@ -118,17 +135,29 @@ static void lua_slave_accept_frames(sl_slave *s, sl_frame **fs, size_t n) {
 ** mailbox may hold more. */
 static int drain(lua_slave *ls, uint32_t max) {
   lua_State *L = ls->st->L;
+  int top = L != NULL ? lua_gettop(L) : 0, more = 1;
   for (uint32_t done = 0; done < max; done++) {
     if (ls->pend_head == ls->pend_n) {
       ls->pend_head = 0;
       ls->pend_n = sl_mailbox_take(ls->mb, ls->pend, DRAIN_BATCH);
-      if (ls->pend_n == 0) return 0;
+      if (ls->pend_n == 0) {
+        more = 0;
+        break;
+      }
+      if (L != NULL) {          /* looked up again for each batch */
+        lua_settop(L, top);
+        push_call(ls, L);
+      }
     }
     sl_frame *f = ls->pend[ls->pend_head++];
-    if (L != NULL) deliver(ls, L, f);
+    if (L != NULL) {
+      if (lua_gettop(L) == top) push_call(ls, L);   /* frames left from before */
+      call_prepared(ls, L, top + 1, f);
+    }
     sl_frame_unref(f);
   }
-  return 1;
+  if (L != NULL) lua_settop(L, top);
+  return more;
 }
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg) {
