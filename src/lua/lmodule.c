@@ -27,6 +27,7 @@ __attribute__((visibility("default"))) int luaopen_streamlua(lua_State *L) {
   sl_open_master(L);                      /* helpers go in sl and sl.stream */
   sl_open_fifo(L);
   sl_open_filter(L);
+  sl_open_tcp(L);
   lua_setfield(L, -2, "stream");
   lua_newtable(L);                        /* sl.utilities */
   sl_open_prbs(L);

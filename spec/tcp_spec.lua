@@ -1,0 +1,180 @@
+local sl = require "streamlua"
+local testing = require "streamlua.testing"
+local tsrc = require "streamlua_testing"
+
+-- Serves the loop until cond() holds or `limit` seconds pass.
+local function serve_until(cond, limit)
+  if cond() then return true end
+  local t = sl.every(0.005, function() if cond() then sl.stop() end end)
+  sl.run(limit or 10)
+  t:cancel()
+  return cond()
+end
+
+local function collector()
+  local got = {}
+  return sl.stream.Slave{acceptFrame = function(_, f)
+    got[#got + 1] = {data = f:read(), channel = f:getChannel(),
+                     error = f:getError(), flags = f:getFlags()}
+  end}, got
+end
+
+local function pair()
+  local srv = sl.stream.TcpServer("127.0.0.1", 0)
+  local cli = sl.stream.TcpClient("127.0.0.1", srv:getPort())
+  assert(serve_until(function() return cli:ready() and srv:ready() end, 10))
+  return srv, cli
+end
+
+describe("sl.stream.TcpServer / TcpClient", function()
+  it("carry frames both ways with channel, error and flags", function()
+    local srv, cli = pair()
+    local at_srv, got_srv = collector()
+    local at_cli, got_cli = collector()
+    _ = srv >> at_srv
+    _ = cli >> at_cli
+    local up, down = sl.stream.Master(), sl.stream.Master()
+    _ = up >> cli
+    _ = down >> srv
+    for i = 1, 20 do
+      up:sendFrame(testing.frame(string.rep(string.char(i), i * 7),
+        {channel = i, error = i % 3, flags = 0x100 * i + i}))
+    end
+    up:sendFrame(testing.frame(""))                     -- zero-length
+    up:sendFrame(testing.frame(string.rep("z", 1 << 20)))   -- 1 MiB
+    down:sendFrame(testing.frame("reply", {channel = 9}))
+    assert.is_true(serve_until(function() return #got_srv == 22 and #got_cli == 1 end))
+    for i = 1, 20 do
+      local g = got_srv[i]
+      assert.are.equal(string.rep(string.char(i), i * 7), g.data)
+      assert.are.equal(i, g.channel)
+      assert.are.equal(i % 3, g.error)
+      assert.are.equal(0x100 * i + i, g.flags)
+    end
+    assert.are.equal("", got_srv[21].data)
+    assert.are.equal(1 << 20, #got_srv[22].data)
+    assert.are.equal("reply", got_cli[1].data)
+    assert.are.equal(9, got_cli[1].channel)
+    local c = srv:counters()
+    assert.are.equal(22, c.rxFrames)
+    assert.are.equal(1, c.txFrames)
+    assert.are.equal(2, c.connections)
+    assert.are.equal(0, c.errors)
+    cli:stop(); srv:close()
+  end)
+
+  it("carries a PRBS stream end to end", function()
+    local srv, cli = pair()
+    local gen, chk = sl.utilities.Prbs(), sl.utilities.Prbs()
+    _ = gen >> cli
+    _ = srv >> chk
+    gen:enable(4096)
+    sl.sleep(0.3)
+    gen:disable()
+    assert.is_true(serve_until(function() return chk:getRxCount() == gen:getTxCount() end))
+    assert.is_true(gen:getTxCount() > 10)
+    assert.are.equal(0, chk:getRxErrors())
+    cli:stop(); srv:stop()
+  end)
+
+  it("a sender waits for a peer, and gives up after its timeout", function()
+    local srv = sl.stream.TcpServer("127.0.0.1", 0)
+    assert.is_false(srv:ready())
+    srv:setTimeout(0.05)
+    local m = sl.stream.Master()
+    _ = m >> srv
+    sl.logging.setEmit(false)
+    m:sendFrame(testing.frame("nobody"))          -- returns after 50 ms
+    sl.logging.setEmit(true)
+    assert.are.equal(1, srv:counters().drops)
+    assert.has_error(function() srv:setTimeout("x") end)
+    srv:setTimeout(nil)
+    srv:stop()
+  end)
+
+  it("stop() releases a sender blocked on an absent peer", function()
+    local srv = sl.stream.TcpServer("127.0.0.1", 0)
+    local src = tsrc.source(srv, 3, 16)            -- blocks: no peer, no timeout
+    os.execute("sleep 0.1")
+    assert.is_false(src:done())
+    srv:stop()
+    src:join()
+    assert.is_true(src:done())
+    assert.are.equal(3, srv:counters().drops)
+  end)
+
+  it("a client reconnects when its server comes back", function()
+    local srv = sl.stream.TcpServer("127.0.0.1", 0)
+    local port = srv:getPort()
+    local cli = sl.stream.TcpClient("127.0.0.1", port)
+    assert.is_true(serve_until(function() return cli:ready() end))
+    srv:stop()
+    assert.is_true(serve_until(function() return not cli:ready() end))
+    local srv2 = sl.stream.TcpServer("127.0.0.1", port)
+    local at, got = collector()
+    _ = srv2 >> at
+    assert.is_true(serve_until(function() return cli:ready() end))
+    local m = sl.stream.Master()
+    _ = m >> cli
+    m:sendFrame(testing.frame("again"))
+    assert.is_true(serve_until(function() return #got == 1 end))
+    assert.are.equal("again", got[1].data)
+    cli:stop(); srv2:stop()
+  end)
+
+  it("a garbage peer is closed and logged; the next good one works", function()
+    local srv = sl.stream.TcpServer("127.0.0.1", 0)
+    local port = srv:getPort()
+    sl.logging.setEmit(false)
+    os.execute(string.format("timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d; " ..
+      "printf \"GET / HTTP/1.1\\r\\n\\r\\n%%080d\" 0 >&3; sleep 0.3' 2>/dev/null", port))
+    assert.is_true(serve_until(function() return srv:counters().errors >= 1 end))
+    sl.logging.setEmit(true)
+    local found = false
+    for _, l in ipairs(sl.logging.history(20)) do
+      if l:match("ERROR stream%.TcpCore%.127%.0%.0%.1%.Server%." .. port) then found = true end
+    end
+    assert.is_true(found)
+    local cli = sl.stream.TcpClient("127.0.0.1", port)
+    local at, got = collector()
+    _ = srv >> at
+    assert.is_true(serve_until(function() return cli:ready() end))
+    local m = sl.stream.Master()
+    _ = m >> cli
+    m:sendFrame(testing.frame("fine"))
+    assert.is_true(serve_until(function() return #got == 1 end))
+    cli:stop(); srv:stop()
+  end)
+
+  it("refuses a port in use and bad arguments", function()
+    local srv = sl.stream.TcpServer("127.0.0.1", 0)
+    local ok, err = pcall(sl.stream.TcpServer, "127.0.0.1", srv:getPort())
+    assert.is_false(ok)
+    assert.matches("TcpServer: cannot bind 127%.0%.0%.1:%d+: Address already in use", err)
+    assert.has_error(function() sl.stream.TcpServer("127.0.0.1", 70000) end)
+    assert.has_error(function() sl.stream.TcpClient("127.0.0.1", 0) end)
+    assert.has_error(function() sl.stream.TcpClient(5) end)
+    assert.has_error(function() sl.stream.TcpServer.ready(sl.stream.Slave()) end)
+    assert.has_error(function() srv:setMaxSize(0) end)
+    srv:setMaxSize(1 << 20)
+    assert.are.equal(0, srv:connections())
+    srv:stop()
+  end)
+
+  it("many bridges share one I/O thread", function()
+    local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+    local function threads()
+      local n = 0
+      for _ in io.popen("ls /proc/" .. pid .. "/task"):lines() do n = n + 1 end
+      return n
+    end
+    local first = sl.stream.TcpServer("127.0.0.1", 0)   -- the I/O thread runs now
+    local before = threads()
+    local list = {}
+    for i = 1, 20 do list[i] = sl.stream.TcpServer("127.0.0.1", 0) end
+    -- one delivery thread each, no more I/O threads
+    assert.are.equal(before + 20, threads())
+    for _, s in ipairs(list) do s:stop() end
+    first:stop()
+  end)
+end)

@@ -1,0 +1,52 @@
+/*
+** sl_tcp_bridge: Rogue's stream TCP bridge (TcpServer / TcpClient), wire
+** compatible with it: ZeroMQ PUSH/PULL over ZMTP 3 with the NULL
+** mechanism, two ports, one 4-part message per frame (flags LE16, channel,
+** error, payload).
+**
+**   server: receives on port P (PULL, bound), sends on P+1 (PUSH, bound)
+**   client: sends to P (PUSH, connects), receives from P+1 (PULL, connects)
+**
+**   graph thread                  I/O thread               delivery thread
+**   ------------                  ----------               ---------------
+**   accept_frame(f): waits while  writes queued frames     takes received
+**   no peer is ready or its       with writev (headers +   frames, sends
+**   queue is full (Rogue: block,  payload, no copy);       them downstream
+**   no backlog), or gives up      reads, decodes, makes    in batches
+**   after the timeout; queues f   frames; pauses reading
+**                                 while the delivery
+**                                 queue is full
+**
+** A received message is delivered only when it is complete and valid; a
+** peer that breaks the protocol, sends a message of the wrong shape or one
+** over the maximum size has its connection closed with a logged error.
+** Clients reconnect every 100 ms while the server is away. Thread-safe.
+*/
+#ifndef STREAMLUA_TCP_BRIDGE_H_INCLUDED_
+#define STREAMLUA_TCP_BRIDGE_H_INCLUDED_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "object.h"
+
+/* A started bridge (kind "TcpServer" or "TcpClient"), refs = 1; NULL with
+** a reason in err (e.g. "cannot bind 127.0.0.1:8000: Address already in
+** use"). A server's port 0 picks two free consecutive ports. */
+sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
+                             char *err, size_t errlen);
+
+/* Does a peer take frames now (a handshaken connection on the send side)? */
+int sl_tcp_bridge_ready(sl_object *obj);
+/* How long a sender waits for a peer or for room: <0 without a bound
+** (Rogue's rule, the default), else microseconds; then the frame is
+** dropped, counted and logged. */
+void sl_tcp_bridge_set_timeout(sl_object *obj, int64_t us);
+/* Largest message accepted from a peer (bytes; default 64 MiB). */
+void sl_tcp_bridge_set_max_size(sl_object *obj, uint64_t bytes);
+/* The base port P (the one asked for, or the one picked for port 0). */
+uint32_t sl_tcp_bridge_port(sl_object *obj);
+/* Connections now open (handshaken or not). */
+uint32_t sl_tcp_bridge_connections(sl_object *obj);
+
+#endif

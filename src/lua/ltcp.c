@@ -1,0 +1,94 @@
+/*
+** sl.stream.TcpServer(addr, port) and sl.stream.TcpClient(addr, port):
+** Rogue's stream bridge (see streamlua/tcp_bridge.h).
+*/
+#include <math.h>
+
+#include "lsl.h"
+#include "streamlua/tcp_bridge.h"
+
+static sl_object *check_bridge(lua_State *L) {
+  if (luaL_testudata(L, 1, "streamlua.TcpServer") == NULL &&
+      luaL_testudata(L, 1, "streamlua.TcpClient") == NULL)
+    luaL_argerror(L, 1, "TcpServer or TcpClient expected");
+  return sl_check_object(L, 1);
+}
+
+/* bridge:ready() -> true if a peer takes frames now */
+static int tcp_ready(lua_State *L) {
+  lua_pushboolean(L, sl_tcp_bridge_ready(check_bridge(L)));
+  return 1;
+}
+
+/* bridge:setTimeout(seconds): how long a sender waits for a peer or room
+** before the frame is dropped; nil or a negative number: no bound. */
+static int tcp_set_timeout(lua_State *L) {
+  sl_object *obj = check_bridge(L);
+  if (lua_isnoneornil(L, 2)) {
+    sl_tcp_bridge_set_timeout(obj, -1);
+    return 0;
+  }
+  lua_Number s = luaL_checknumber(L, 2);
+  luaL_argcheck(L, !isnan(s) && s < 1e9, 2, "number of seconds expected");
+  sl_tcp_bridge_set_timeout(obj, s < 0 ? -1 : (int64_t)(s * 1e6));
+  return 0;
+}
+
+static int tcp_set_max_size(lua_State *L) {
+  sl_object *obj = check_bridge(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n > 0, 2, "positive number of bytes expected");
+  sl_tcp_bridge_set_max_size(obj, (uint64_t)n);
+  return 0;
+}
+
+static int tcp_get_port(lua_State *L) {
+  lua_pushinteger(L, sl_tcp_bridge_port(check_bridge(L)));
+  return 1;
+}
+
+static int tcp_connections(lua_State *L) {
+  lua_pushinteger(L, sl_tcp_bridge_connections(check_bridge(L)));
+  return 1;
+}
+
+/* Rogue's deprecated close(): the same as stop(). */
+static int tcp_close(lua_State *L) {
+  sl_object_stop(check_bridge(L));
+  return 0;
+}
+
+static const luaL_Reg tcp_meth[] = {
+    {"ready", tcp_ready},
+    {"setTimeout", tcp_set_timeout},
+    {"setMaxSize", tcp_set_max_size},
+    {"getPort", tcp_get_port},
+    {"connections", tcp_connections},
+    {"close", tcp_close},
+    {NULL, NULL}};
+
+static int tcp_new(lua_State *L, int server, const char *fn) {
+  const char *addr = luaL_checkstring(L, 1);
+  lua_Integer port = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, port >= 0 && port <= 65534, 2, "port out of range [0, 65534]");
+  luaL_argcheck(L, server || port > 0, 2, "a client needs the server's port");
+  char err[256] = "";
+  sl_object *obj = sl_tcp_bridge_new(addr, (uint32_t)port, server, err, sizeof err);
+  if (obj == NULL) return luaL_error(L, "%s: %s", fn, err[0] ? err : "out of memory");
+  sl_push_object(L, obj);
+  sl_object_unref(obj);
+  return 1;
+}
+
+static int tcp_server_new(lua_State *L) { return tcp_new(L, 1, "TcpServer"); }
+static int tcp_client_new(lua_State *L) { return tcp_new(L, 0, "TcpClient"); }
+
+static const sl_class server_class = {"TcpServer", tcp_meth, tcp_server_new, 1, 1};
+static const sl_class client_class = {"TcpClient", tcp_meth, tcp_client_new, 1, 1};
+
+void sl_open_tcp(lua_State *L) {
+  sl_class_new(L, &server_class);
+  lua_setfield(L, -2, "TcpServer");
+  sl_class_new(L, &client_class);
+  lua_setfield(L, -2, "TcpClient");
+}

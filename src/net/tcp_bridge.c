@@ -1,0 +1,854 @@
+/*
+** The stream TCP bridge (see tcp_bridge.h). One mutex guards what the
+** three kinds of thread share: the connection list, each connection's
+** outbound queue and the delivery queue. The I/O thread owns sockets,
+** events and the codec sessions; graph threads only queue frames and kick
+** a connection's write event; the delivery thread only takes frames.
+*/
+#include "streamlua/tcp_bridge.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "streamlua/frame.h"
+#include "streamlua/io.h"
+#include "streamlua/log.h"
+#include "streamlua/master.h"
+#include "streamlua/slave.h"
+#include "streamlua/status.h"
+#include "streamlua/zmtp.h"
+
+#define OUT_FRAMES 1000               /* libzmq's default HWM */
+#define OUT_BYTES (64u << 20)
+#define RX_FRAMES 1024                /* reading pauses at this many queued */
+#define RX_BATCH 64
+#define READ_CHUNK (256u * 1024)
+#define WRITE_MSGS 64                 /* messages per writev */
+#define RECONNECT_MS 100
+
+typedef struct bridge bridge;
+
+typedef struct conn {
+  struct conn *next;
+  bridge *b;
+  int fd;
+  int push;                    /* we send on it (else we receive) */
+  int ready;                   /* handshake done */
+  int kicked;                  /* a write is pending (mutex) */
+  int dead;                    /* closed, waiting to be freed */
+  sl_zmtp *z;
+  struct event *rev, *wev;
+  /* outbound queue (push side, under the bridge mutex) */
+  sl_frame *out[OUT_FRAMES];
+  uint32_t ohead, ocount;
+  uint64_t obytes;
+  uint64_t msg_off;            /* bytes of the head message already written */
+} conn;
+
+struct bridge {
+  sl_object obj;
+  sl_master master;
+  sl_slave slave;
+  sl_io *io;
+  sl_log *log;
+  int server;
+  char addr[64];
+  uint32_t port;
+  struct sockaddr_in sa;       /* server: bind address; client: peer */
+  int lfd[2];                  /* server listeners: [0] pull (P), [1] push (P+1) */
+  struct event *lev[2];
+  struct event *retry[2];      /* client reconnect timers: [0] pull, [1] push */
+  pthread_mutex_t mutex;
+  pthread_cond_t send_cv;      /* senders: a peer or room appeared */
+  pthread_cond_t rx_cv;        /* delivery thread: frames or stop */
+  conn *conns;
+  uint32_t rr;                 /* round-robin cursor over push peers */
+  /* Received frames for the delivery thread: a ring that may grow past
+  ** RX_FRAMES by what one read brings, since reading pauses at RX_FRAMES. */
+  sl_frame **rx;
+  uint32_t rx_cap, rx_head, rx_count;
+  int rx_paused;
+  struct event *resume_ev;     /* the delivery thread asks to read again */
+  int stopping;
+  int64_t timeout_us;
+  uint64_t max_size;
+  pthread_t thread;
+  int started;
+  uint8_t *rbuf;
+  atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, drops, errors;
+};
+
+/* Why a connection closes: the peer went away (or never came), it broke
+** the protocol (an error, counted), or we stopped. */
+enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_STOP };
+static void conn_close(conn *c, int kind, const char *why);
+static void client_connect(bridge *b, int push);
+
+/* "<what> <addr>:<port>: <reason>" */
+static void set_err(char *err, size_t len, const char *what, const char *a,
+                    uint32_t port, int e) {
+  if (err != NULL && len > 0)
+    snprintf(err, len, "%s %s:%u: %s", what, a, (unsigned)port, strerror(e));
+}
+
+/* ---- outbound (push side) ---- */
+
+/* Bytes the 4-part message for f takes on the wire. */
+static uint64_t msg_size(sl_frame *f) {
+  uint64_t n = sl_frame_get_payload(f);
+  return 4 + 3 + 3 + (n <= SL_ZMTP_SHORT_MAX ? 2 : 9) + n;
+}
+
+/* Writes the three small parts and part 3's header for f into h (<= 19). */
+static size_t msg_headers(sl_frame *f, uint8_t *h) {
+  uint16_t flags = sl_frame_get_flags(f);
+  h[0] = SL_ZMTP_FLAG_MORE; h[1] = 2;
+  h[2] = (uint8_t)(flags & 0xff); h[3] = (uint8_t)(flags >> 8);
+  h[4] = SL_ZMTP_FLAG_MORE; h[5] = 1; h[6] = sl_frame_get_channel(f);
+  h[7] = SL_ZMTP_FLAG_MORE; h[8] = 1; h[9] = sl_frame_get_error(f);
+  return 10 + sl_zmtp_frame_header(h + 10, sl_frame_get_payload(f), 0);
+}
+
+/* Adds iovecs for f's message from byte `skip` on; returns the count. */
+static int msg_iov(sl_frame *f, uint8_t *h, uint64_t skip, struct iovec *iov,
+                   int max) {
+  int n = 0;
+  size_t hl = msg_headers(f, h);
+  if (skip < hl) {
+    iov[n].iov_base = h + skip;
+    iov[n++].iov_len = hl - skip;
+    skip = 0;
+  } else {
+    skip -= hl;
+  }
+  for (size_t i = 0; i < sl_frame_buffer_count(f) && n < max; i++) {
+    sl_buffer *bf = sl_frame_buffer(f, i);
+    uint32_t len = sl_buffer_get_payload(bf);
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    iov[n].iov_base = sl_buffer_begin(bf) + skip;
+    iov[n++].iov_len = len - skip;
+    skip = 0;
+  }
+  return n;
+}
+
+/*
+** Writes what a connection has: the codec's own bytes first (greeting,
+** READY, PONGs: only between messages), then queued messages, many per
+** writev. Frames fully written go back with one release after the lock.
+*/
+static void conn_write(conn *c) {
+  bridge *b = c->b;
+  const uint8_t *cmd;
+  size_t cl = c->msg_off == 0 ? sl_zmtp_output(c->z, &cmd) : 0;
+  if (cl > 0) {
+    ssize_t w = send(c->fd, cmd, cl, MSG_NOSIGNAL);
+    if (w < 0 && errno != EAGAIN && errno != EINTR) {
+      conn_close(c, CLOSE_PEER, strerror(errno));
+      return;
+    }
+    if (w > 0) sl_zmtp_output_done(c->z, (size_t)w);
+    if (w < (ssize_t)cl) return;           /* the rest when writable */
+  }
+  struct iovec iov[WRITE_MSGS * 4];
+  uint8_t hdr[WRITE_MSGS][20];
+  sl_frame *done[WRITE_MSGS];
+  size_t ndone = 0;
+  pthread_mutex_lock(&b->mutex);
+  int niov = 0;
+  uint32_t k = 0;
+  for (; k < c->ocount && k < WRITE_MSGS && niov < WRITE_MSGS * 4 - 4; k++) {
+    sl_frame *f = c->out[(c->ohead + k) % OUT_FRAMES];
+    niov += msg_iov(f, hdr[k], k == 0 ? c->msg_off : 0, iov + niov,
+                    WRITE_MSGS * 4 - niov);
+  }
+  if (k == 0) {
+    c->kicked = 0;
+    event_del(c->wev);
+    pthread_mutex_unlock(&b->mutex);
+    return;
+  }
+  pthread_mutex_unlock(&b->mutex);
+  ssize_t w = writev(c->fd, iov, niov);
+  if (w < 0) {
+    if (errno != EAGAIN && errno != EINTR) conn_close(c, CLOSE_PEER, strerror(errno));
+    return;
+  }
+  uint64_t left = (uint64_t)w, bytes = 0;
+  pthread_mutex_lock(&b->mutex);
+  while (c->ocount > 0) {
+    sl_frame *f = c->out[c->ohead];
+    uint64_t rest = msg_size(f) - c->msg_off;
+    if (left < rest) {
+      c->msg_off += left;
+      break;
+    }
+    left -= rest;
+    c->msg_off = 0;
+    bytes += sl_frame_get_payload(f);
+    c->obytes -= msg_size(f);
+    c->ohead = (c->ohead + 1) % OUT_FRAMES;
+    c->ocount--;
+    done[ndone++] = f;
+  }
+  if (ndone > 0) pthread_cond_broadcast(&b->send_cv);   /* room */
+  pthread_mutex_unlock(&b->mutex);
+  atomic_fetch_add(&b->tx_frames, ndone);
+  atomic_fetch_add(&b->tx_bytes, bytes);
+  sl_frame_unref_many(done, ndone);
+}
+
+/* A ready push connection with room, round robin (lock held). */
+static conn *pick_nolock_(bridge *b, uint64_t need) {
+  uint32_t n = 0;
+  for (conn *c = b->conns; c != NULL; c = c->next) n++;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t want = (b->rr + i) % n, j = 0;
+    conn *c = b->conns;
+    while (j++ < want) c = c->next;
+    if (c->push && c->ready && !c->dead && c->ocount < OUT_FRAMES &&
+        (c->obytes + need <= OUT_BYTES || c->ocount == 0)) {
+      b->rr = want + 1;
+      return c;
+    }
+  }
+  return NULL;
+}
+
+static void deadline_after(struct timespec *ts, int64_t us) {
+  clock_gettime(CLOCK_REALTIME, ts);
+  ts->tv_sec += (time_t)(us / 1000000);
+  ts->tv_nsec += (long)(us % 1000000) * 1000;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+/* The send path: wait for a peer with room (or give up), queue, kick. */
+static void bridge_accept(sl_slave *s, sl_frame *f) {
+  bridge *b = (bridge *)s->owner;
+  uint64_t need = msg_size(f);
+  struct timespec dl;
+  pthread_mutex_lock(&b->mutex);
+  int64_t timeout = b->timeout_us;
+  if (timeout >= 0) deadline_after(&dl, timeout);
+  conn *c;
+  while ((c = pick_nolock_(b, need)) == NULL && !b->stopping) {
+    if (timeout < 0) {
+      pthread_cond_wait(&b->send_cv, &b->mutex);
+    } else if (pthread_cond_timedwait(&b->send_cv, &b->mutex, &dl) == ETIMEDOUT) {
+      break;
+    }
+  }
+  if (c == NULL) goto out_drop;
+  c->out[(c->ohead + c->ocount) % OUT_FRAMES] = sl_frame_ref(f);
+  c->ocount++;
+  c->obytes += need;
+  if (!c->kicked) {
+    c->kicked = 1;
+    event_add(c->wev, NULL);
+    event_active(c->wev, EV_WRITE, 0);
+  }
+  pthread_mutex_unlock(&b->mutex);
+  return;
+out_drop:
+  pthread_mutex_unlock(&b->mutex);
+  atomic_fetch_add(&b->drops, 1);
+  sl_log_write(b->log, b->stopping ? SL_LOG_DEBUG : SL_LOG_WARNING,
+               "frame dropped: %s", b->stopping ? "bridge stopped"
+                                                : "no peer took it in time");
+}
+
+/* ---- inbound (pull side) ---- */
+
+static void pause_reads_nolock_(bridge *b, int pause) {
+  b->rx_paused = pause;
+  for (conn *c = b->conns; c != NULL; c = c->next)
+    if (!c->push && !c->dead) {
+      if (pause) event_del(c->rev);
+      else event_add(c->rev, NULL);
+    }
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  bridge *b = arg;
+  pthread_mutex_lock(&b->mutex);
+  if (b->rx_paused && !b->stopping && b->rx_count < RX_FRAMES / 2)
+    pause_reads_nolock_(b, 0);
+  pthread_mutex_unlock(&b->mutex);
+}
+
+static int rx_grow_nolock_(bridge *b) {
+  uint32_t cap = b->rx_cap ? b->rx_cap * 2 : RX_FRAMES * 2;
+  sl_frame **r = malloc(cap * sizeof *r);
+  if (r == NULL) return -1;
+  for (uint32_t i = 0; i < b->rx_count; i++)
+    r[i] = b->rx[(b->rx_head + i) % b->rx_cap];
+  free(b->rx);
+  b->rx = r;
+  b->rx_cap = cap;
+  b->rx_head = 0;
+  return 0;
+}
+
+/* A valid 4-part message becomes a frame in the delivery queue; anything
+** else closes the connection. Returns 0 if the connection was closed. */
+static int on_message(conn *c, const sl_zmtp_event *ev) {
+  bridge *b = c->b;
+  if (c->push) {
+    conn_close(c, CLOSE_PROTOCOL, "a message arrived on the sending side");
+    return 0;
+  }
+  if (ev->nparts != 4 || ev->parts[0].size != 2 || ev->parts[1].size != 1 ||
+      ev->parts[2].size != 1) {
+    char why[96];
+    snprintf(why, sizeof why, "bad message: %zu parts, sizes %zu %zu %zu",
+             ev->nparts, ev->parts[0].size,
+             ev->nparts > 1 ? ev->parts[1].size : 0,
+             ev->nparts > 2 ? ev->parts[2].size : 0);
+    conn_close(c, CLOSE_PROTOCOL, why);
+    return 0;
+  }
+  const sl_zmtp_part *p = ev->parts;
+  sl_frame *f = sl_slave_req_local_frame(&b->slave, (uint32_t)p[3].size);
+  if (f == NULL) {
+    conn_close(c, CLOSE_PROTOCOL, "out of memory for a frame");
+    return 0;
+  }
+  sl_frame_write(f, p[3].data, 0, (uint32_t)p[3].size);
+  sl_frame_set_flags(f, (uint16_t)(p[0].data[0] | p[0].data[1] << 8));
+  sl_frame_set_channel(f, p[1].data[0]);
+  sl_frame_set_error(f, p[2].data[0]);
+  atomic_fetch_add(&b->rx_frames, 1);
+  atomic_fetch_add(&b->rx_bytes, p[3].size);
+  pthread_mutex_lock(&b->mutex);
+  if (b->rx_count == b->rx_cap && rx_grow_nolock_(b) != 0) {
+    pthread_mutex_unlock(&b->mutex);
+    sl_frame_unref(f);
+    conn_close(c, CLOSE_PROTOCOL, "out of memory for the delivery queue");
+    return 0;
+  }
+  b->rx[(b->rx_head + b->rx_count) % b->rx_cap] = f;
+  b->rx_count++;
+  if (b->rx_count == 1) pthread_cond_signal(&b->rx_cv);
+  if (b->rx_count >= RX_FRAMES && !b->rx_paused)
+    pause_reads_nolock_(b, 1);   /* back-pressure reaches the sender over TCP */
+  pthread_mutex_unlock(&b->mutex);
+  return 1;
+}
+
+static void conn_read(conn *c) {
+  bridge *b = c->b;
+  ssize_t n = recv(c->fd, b->rbuf, READ_CHUNK, 0);
+  if (n == 0) {
+    conn_close(c, CLOSE_PEER, "closed by the peer");
+    return;
+  }
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EINTR) conn_close(c, CLOSE_PEER, strerror(errno));
+    return;
+  }
+  size_t off = 0;
+  for (;;) {
+    size_t used = 0;
+    sl_zmtp_kind k = sl_zmtp_feed(c->z, b->rbuf + off, (size_t)n - off, &used);
+    off += used;
+    sl_zmtp_event ev;
+    if (k == SL_ZMTP_NONE || !sl_zmtp_pop(c->z, &ev)) break;
+    switch (ev.kind) {
+      case SL_ZMTP_READY:
+        pthread_mutex_lock(&b->mutex);
+        c->ready = 1;
+        pthread_cond_broadcast(&b->send_cv);   /* a peer for waiting senders */
+        pthread_mutex_unlock(&b->mutex);
+        sl_log_write(b->log, SL_LOG_INFO, "peer ready on %s side",
+                     c->push ? "sending" : "receiving");
+        break;
+      case SL_ZMTP_MESSAGE:
+        if (!on_message(c, &ev)) return;
+        break;
+      case SL_ZMTP_FATAL:
+      case SL_ZMTP_PEER_ERROR:
+        conn_close(c, CLOSE_PROTOCOL, ev.text);
+        return;
+      default:
+        break;
+    }
+  }
+  const uint8_t *out;
+  if (sl_zmtp_output(c->z, &out) > 0) {      /* PONGs to send */
+    pthread_mutex_lock(&b->mutex);
+    if (!c->kicked) {
+      c->kicked = 1;
+      event_add(c->wev, NULL);
+    }
+    pthread_mutex_unlock(&b->mutex);
+  }
+}
+
+static void conn_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  conn *c = arg;
+  if (what & EV_READ) conn_read(c);
+  if (!c->dead && (what & EV_WRITE)) conn_write(c);
+  if (c->dead) {           /* closed in this callback: free it now */
+    sl_zmtp_free(c->z);
+    event_free(c->rev);
+    event_free(c->wev);
+    free(c);
+  }
+}
+
+/*
+** Closes a connection (I/O thread): off the list, frames still queued on
+** it are dropped and counted, a client schedules its reconnect. The
+** struct is freed by the callback that called us, or here.
+*/
+static void conn_close(conn *c, int kind, const char *why) {
+  bridge *b = c->b;
+  if (c->dead) return;
+  sl_frame *left[OUT_FRAMES];
+  uint32_t nleft = 0;
+  pthread_mutex_lock(&b->mutex);
+  conn **pp = &b->conns;
+  while (*pp != c) pp = &(*pp)->next;
+  *pp = c->next;
+  c->dead = 1;
+  while (c->ocount > 0) {
+    left[nleft++] = c->out[c->ohead];
+    c->ohead = (c->ohead + 1) % OUT_FRAMES;
+    c->ocount--;
+  }
+  int stopping = b->stopping;
+  pthread_mutex_unlock(&b->mutex);
+  event_del(c->rev);
+  event_del(c->wev);
+  close(c->fd);
+  sl_frame_unref_many(left, nleft);
+  if (nleft > 0) atomic_fetch_add(&b->drops, nleft);
+  if (!stopping) {
+    /* A broken protocol is an error; a peer that is away or went away is
+    ** part of life (a client keeps trying, quietly, as libzmq does). */
+    if (kind == CLOSE_PROTOCOL) atomic_fetch_add(&b->errors, 1);
+    sl_log_write(b->log, kind == CLOSE_PROTOCOL ? SL_LOG_ERROR
+                         : c->ready ? SL_LOG_WARNING : SL_LOG_DEBUG,
+                 "connection on the %s side closed: %s",
+                 c->push ? "sending" : "receiving", why);
+    if (!b->server) {
+      struct timeval tv = {0, RECONNECT_MS * 1000};
+      evtimer_add(b->retry[c->push], &tv);
+    }
+  }
+}
+
+static conn *conn_new(bridge *b, int fd, int push) {
+  conn *c = calloc(1, sizeof *c);
+  if (c == NULL) goto out_close;
+  c->b = b;
+  c->fd = fd;
+  c->push = push;
+  sl_zmtp_config cfg = {push ? SL_ZMTP_PUSH : SL_ZMTP_PULL, b->max_size, 0};
+  c->z = sl_zmtp_new(&cfg);
+  c->rev = event_new(sl_io_base(b->io), fd, EV_READ | EV_PERSIST, conn_cb, c);
+  c->wev = event_new(sl_io_base(b->io), fd, EV_WRITE | EV_PERSIST, conn_cb, c);
+  if (c->z == NULL || c->rev == NULL || c->wev == NULL) goto out_free;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  pthread_mutex_lock(&b->mutex);
+  c->next = b->conns;
+  b->conns = c;
+  if (push || !b->rx_paused) event_add(c->rev, NULL);
+  c->kicked = 1;                        /* greeting and READY to write */
+  event_add(c->wev, NULL);
+  pthread_mutex_unlock(&b->mutex);
+  return c;
+out_free:
+  if (c->z) sl_zmtp_free(c->z);
+  if (c->rev) event_free(c->rev);
+  if (c->wev) event_free(c->wev);
+  free(c);
+out_close:
+  close(fd);
+  return NULL;
+}
+
+/* ---- sockets ---- */
+
+static int nonblocking(int fd) {
+  int fl = fcntl(fd, F_GETFL, 0);
+  return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
+  (void)what;
+  bridge *b = arg;
+  int push = lfd == b->lfd[1];
+  for (;;) {
+    int fd = accept(lfd, NULL, NULL);
+    if (fd < 0) return;
+    if (nonblocking(fd) != 0) {
+      close(fd);
+      continue;
+    }
+    conn_new(b, fd, push);
+  }
+}
+
+/* The client's connection on one side: nonblocking connect, then the
+** connection's own events take over (a refused connect shows as EOF or an
+** error on the first read, which closes and reschedules). */
+static void client_connect(bridge *b, int push) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0 || nonblocking(fd) != 0) goto out_retry;
+  struct sockaddr_in sa = b->sa;
+  sa.sin_port = htons((uint16_t)(push ? b->port : b->port + 1));
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
+    goto out_retry;
+  conn_new(b, fd, push);
+  return;
+out_retry:
+  if (fd >= 0) close(fd);
+  struct timeval tv = {0, RECONNECT_MS * 1000};
+  evtimer_add(b->retry[push], &tv);
+}
+
+static void retry_pull_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  client_connect(arg, 0);
+}
+
+static void retry_push_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  client_connect(arg, 1);
+}
+
+static int listen_on(bridge *b, uint32_t port, int *out_fd) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in sa = b->sa;
+  sa.sin_port = htons((uint16_t)port);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 64) != 0 ||
+      nonblocking(fd) != 0) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
+  *out_fd = fd;
+  return 0;
+}
+
+static uint32_t bound_port(int fd) {
+  struct sockaddr_in sa;
+  socklen_t len = sizeof sa;
+  getsockname(fd, (struct sockaddr *)&sa, &len);
+  return ntohs(sa.sin_port);
+}
+
+/* Binds P and P+1; port 0 tries free pairs. Returns 0 or an errno. */
+static int server_bind(bridge *b) {
+  for (int attempt = 0; attempt < 50; attempt++) {
+    int e = listen_on(b, b->port, &b->lfd[0]);
+    if (e != 0) return e;
+    uint32_t p = b->port != 0 ? b->port : bound_port(b->lfd[0]);
+    e = p < 65535 ? listen_on(b, p + 1, &b->lfd[1]) : EADDRINUSE;
+    if (e == 0) {
+      b->port = p;
+      return 0;
+    }
+    close(b->lfd[0]);
+    b->lfd[0] = -1;
+    if (b->port != 0) return e;
+  }
+  return EADDRINUSE;
+}
+
+typedef struct start_args {
+  bridge *b;
+  int rc;
+} start_args;
+
+/* On the I/O thread: the listeners' events, or the client's connections. */
+static void start_io(void *arg) {
+  start_args *sa = arg;
+  bridge *b = sa->b;
+  struct event_base *base = sl_io_base(b->io);
+  b->resume_ev = event_new(base, -1, 0, resume_cb, b);
+  if (b->resume_ev == NULL) {
+    sa->rc = ENOMEM;
+    return;
+  }
+  if (b->server) {
+    for (int i = 0; i < 2; i++) {
+      b->lev[i] = event_new(base, b->lfd[i], EV_READ | EV_PERSIST, accept_cb, b);
+      if (b->lev[i] == NULL) {
+        sa->rc = ENOMEM;
+        return;
+      }
+      event_add(b->lev[i], NULL);
+    }
+  } else {
+    b->retry[0] = evtimer_new(base, retry_pull_cb, b);
+    b->retry[1] = evtimer_new(base, retry_push_cb, b);
+    if (b->retry[0] == NULL || b->retry[1] == NULL) {
+      sa->rc = ENOMEM;
+      return;
+    }
+    client_connect(b, 0);
+    client_connect(b, 1);
+  }
+  sa->rc = 0;
+}
+
+/* On the I/O thread: close everything. */
+static void stop_io(void *arg) {
+  bridge *b = arg;
+  if (b->resume_ev) {      /* no one activates it once stopping is set */
+    event_free(b->resume_ev);
+    b->resume_ev = NULL;
+  }
+  for (int i = 0; i < 2; i++) {
+    if (b->lev[i]) {
+      event_free(b->lev[i]);
+      b->lev[i] = NULL;
+    }
+    if (b->lfd[i] >= 0) {
+      close(b->lfd[i]);
+      b->lfd[i] = -1;
+    }
+    if (b->retry[i]) {
+      event_free(b->retry[i]);
+      b->retry[i] = NULL;
+    }
+  }
+  while (b->conns != NULL) {
+    conn *c = b->conns;
+    conn_close(c, CLOSE_STOP, "stopped");
+    sl_zmtp_free(c->z);
+    event_free(c->rev);
+    event_free(c->wev);
+    free(c);
+  }
+}
+
+/* ---- delivery thread ---- */
+
+static void *delivery_main(void *arg) {
+  bridge *b = arg;
+  sl_frame *batch[RX_BATCH];
+  pthread_mutex_lock(&b->mutex);
+  for (;;) {
+    while (b->rx_count == 0 && !b->stopping)
+      pthread_cond_wait(&b->rx_cv, &b->mutex);
+    if (b->stopping) break;
+    uint32_t n = b->rx_count < RX_BATCH ? b->rx_count : RX_BATCH;
+    for (uint32_t i = 0; i < n; i++) {
+      batch[i] = b->rx[b->rx_head];
+      b->rx_head = (b->rx_head + 1) % b->rx_cap;
+    }
+    b->rx_count -= n;
+    if (b->rx_paused && b->rx_count < RX_FRAMES / 2)
+      event_active(b->resume_ev, EV_READ, 0);   /* under the lock: see stop */
+    pthread_mutex_unlock(&b->mutex);
+    sl_master_send_frames(&b->master, batch, n);
+    sl_frame_unref_many(batch, n);
+    pthread_mutex_lock(&b->mutex);
+  }
+  pthread_mutex_unlock(&b->mutex);
+  return NULL;
+}
+
+/* ---- the object ---- */
+
+static void bridge_stop(sl_object *obj) {
+  bridge *b = (bridge *)obj;
+  pthread_mutex_lock(&b->mutex);
+  int was = b->stopping;
+  b->stopping = 1;
+  pthread_cond_broadcast(&b->send_cv);
+  pthread_cond_broadcast(&b->rx_cv);
+  pthread_mutex_unlock(&b->mutex);
+  if (was) return;
+  sl_io_call_sync(b->io, stop_io, b);
+  if (b->started) pthread_join(b->thread, NULL);
+  b->started = 0;
+  pthread_mutex_lock(&b->mutex);
+  uint32_t n = b->rx_count;
+  for (uint32_t i = 0; i < n; i++) sl_frame_unref(b->rx[(b->rx_head + i) % b->rx_cap]);
+  b->rx_count = 0;
+  pthread_mutex_unlock(&b->mutex);
+  atomic_fetch_add(&b->drops, n);
+}
+
+static void bridge_destroy(sl_object *obj) {
+  bridge *b = (bridge *)obj;
+  bridge_stop(obj);
+  sl_io_release(b->io);
+  sl_master_fini(&b->master);
+  sl_slave_fini(&b->slave);
+  pthread_cond_destroy(&b->send_cv);
+  pthread_cond_destroy(&b->rx_cv);
+  pthread_mutex_destroy(&b->mutex);
+  free(b->rbuf);
+  free(b->rx);
+  free(b);
+}
+
+static size_t bridge_counters(sl_object *obj, sl_counter *out, size_t max) {
+  bridge *b = (bridge *)obj;
+  sl_counter c[] = {{"txFrames", atomic_load(&b->tx_frames)},
+                    {"txBytes", atomic_load(&b->tx_bytes)},
+                    {"rxFrames", atomic_load(&b->rx_frames)},
+                    {"rxBytes", atomic_load(&b->rx_bytes)},
+                    {"drops", atomic_load(&b->drops)},
+                    {"errors", atomic_load(&b->errors)},
+                    {"connections", sl_tcp_bridge_connections(obj)}};
+  size_t n = sizeof c / sizeof c[0];
+  if (n > max) n = max;
+  memcpy(out, c, n * sizeof c[0]);
+  return n;
+}
+
+static const sl_slave_ops bridge_ops = {.accept_frame = bridge_accept};
+
+static int resolve(bridge *b, const char *addr) {
+  memset(&b->sa, 0, sizeof b->sa);
+  b->sa.sin_family = AF_INET;
+  if (b->server && strcmp(addr, "*") == 0) {
+    b->sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    return 0;
+  }
+  if (inet_pton(AF_INET, addr, &b->sa.sin_addr) == 1) return 0;
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(addr, NULL, &hints, &res) != 0 || res == NULL) return -1;
+  b->sa.sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+  freeaddrinfo(res);
+  return 0;
+}
+
+sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
+                             char *err, size_t errlen) {
+  if (port > 65534) {
+    set_err(err, errlen, "bad port for", addr, port, EINVAL);
+    return NULL;
+  }
+  bridge *b = calloc(1, sizeof *b);
+  if (b == NULL) return NULL;
+  sl_object_init(&b->obj, server ? "TcpServer" : "TcpClient", bridge_destroy);
+  b->obj.stop = bridge_stop;
+  b->obj.counters = bridge_counters;
+  b->server = server;
+  b->port = port;
+  b->lfd[0] = b->lfd[1] = -1;
+  b->timeout_us = -1;
+  b->max_size = SL_ZMTP_DEFAULT_MAX_MSG;
+  snprintf(b->addr, sizeof b->addr, "%s", addr);
+  pthread_mutex_init(&b->mutex, NULL);
+  pthread_cond_init(&b->send_cv, NULL);
+  pthread_cond_init(&b->rx_cv, NULL);
+  b->rbuf = malloc(READ_CHUNK);
+  if (b->rbuf == NULL || rx_grow_nolock_(b) != 0 || sl_slave_init(&b->slave, &bridge_ops, &b->obj) != SL_OK)
+    goto out_free;
+  if (sl_master_init(&b->master, &b->obj) != SL_OK) goto out_slave;
+  if (resolve(b, addr) != 0) {
+    set_err(err, errlen, "cannot resolve", addr, port, ENOENT);
+    goto out_master;
+  }
+  if (server) {
+    int e = server_bind(b);
+    if (e != 0) {
+      set_err(err, errlen, "cannot bind", addr, port, e);
+      goto out_master;
+    }
+  }
+  char name[128];
+  snprintf(name, sizeof name, "stream.TcpCore.%s.%s.%u", b->addr,
+           server ? "Server" : "Client", (unsigned)b->port);
+  b->log = sl_log_get(name);
+  b->io = sl_io_acquire();
+  if (b->io == NULL) goto out_listen;
+  start_args sa = {b, 0};
+  sl_io_call_sync(b->io, start_io, &sa);
+  if (sa.rc != 0 || pthread_create(&b->thread, NULL, delivery_main, b) != 0) {
+    set_err(err, errlen, "cannot start", addr, port, sa.rc ? sa.rc : EAGAIN);
+    sl_io_call_sync(b->io, stop_io, b);
+    sl_io_release(b->io);
+    goto out_master;
+  }
+  b->started = 1;
+  return &b->obj;
+out_listen:
+  for (int i = 0; i < 2; i++)
+    if (b->lfd[i] >= 0) close(b->lfd[i]);
+out_master:
+  sl_master_fini(&b->master);
+out_slave:
+  sl_slave_fini(&b->slave);
+out_free:
+  pthread_cond_destroy(&b->send_cv);
+  pthread_cond_destroy(&b->rx_cv);
+  pthread_mutex_destroy(&b->mutex);
+  free(b->rbuf);
+  free(b->rx);
+  free(b);
+  return NULL;
+}
+
+int sl_tcp_bridge_ready(sl_object *obj) {
+  bridge *b = (bridge *)obj;
+  pthread_mutex_lock(&b->mutex);
+  int ready = 0;
+  for (conn *c = b->conns; c != NULL; c = c->next) ready |= c->push && c->ready;
+  pthread_mutex_unlock(&b->mutex);
+  return ready;
+}
+
+void sl_tcp_bridge_set_timeout(sl_object *obj, int64_t us) {
+  bridge *b = (bridge *)obj;
+  pthread_mutex_lock(&b->mutex);
+  b->timeout_us = us;
+  pthread_mutex_unlock(&b->mutex);
+}
+
+void sl_tcp_bridge_set_max_size(sl_object *obj, uint64_t bytes) {
+  bridge *b = (bridge *)obj;
+  pthread_mutex_lock(&b->mutex);
+  b->max_size = bytes;
+  pthread_mutex_unlock(&b->mutex);
+}
+
+uint32_t sl_tcp_bridge_port(sl_object *obj) { return ((bridge *)obj)->port; }
+
+uint32_t sl_tcp_bridge_connections(sl_object *obj) {
+  bridge *b = (bridge *)obj;
+  pthread_mutex_lock(&b->mutex);
+  uint32_t n = 0;
+  for (conn *c = b->conns; c != NULL; c = c->next) n++;
+  pthread_mutex_unlock(&b->mutex);
+  return n;
+}
