@@ -178,3 +178,70 @@ describe("sl.stream.TcpServer / TcpClient", function()
     first:stop()
   end)
 end)
+
+describe("the TCP bridge across processes", function()
+  local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+
+  it("a client here talks to a tcp_echo.lua server in another process", function()
+    local child = io.popen("timeout 60 " .. bin .. " examples/tcp_echo.lua 0 30 2>&1")
+    local port = tonumber(child:read("l"):match("^listening (%d+)"))
+    assert.is_truthy(port)
+    local cli = sl.stream.TcpClient("127.0.0.1", port)
+    local back, bad = 0, 0
+    _ = cli >> function(f)
+      local seq = string.unpack("<I4", f:read(0, 4))
+      if f:getChannel() ~= seq % 200 or f:getFlags() ~= seq % 65536 or
+         #f ~= 4 + seq % 3000 then bad = bad + 1 end
+      back = back + 1
+    end
+    assert.is_true(serve_until(function() return cli:ready() end))
+    local m = sl.stream.Master()
+    _ = m >> cli
+    for seq = 0, 999 do
+      local f = m:reqFrame(4 + seq % 3000)
+      f:write(string.pack("<I4", seq) .. string.rep("p", seq % 3000))
+      f:setChannel(seq % 200)
+      f:setFlags(seq % 65536)
+      m:sendFrame(f)
+    end
+    assert.is_true(serve_until(function() return back == 1000 end, 20))
+    assert.are.equal(0, bad)
+    m:sendFrame(testing.frame("bye", {channel = 255}))
+    local rest = child:read("a")
+    child:close()
+    assert.matches("echoed 1000 frames\n", rest)
+    cli:stop()
+  end)
+
+  it("300 bridge pairs carry traffic at once on one I/O thread", function()
+    local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+    local function threads()
+      local n = 0
+      for _ in io.popen("ls /proc/" .. pid .. "/task"):lines() do n = n + 1 end
+      return n
+    end
+    local base = threads()
+    local N, got, list = 300, 0, {}
+    for i = 1, N do
+      local s = sl.stream.TcpServer("127.0.0.1", 0)
+      local c = sl.stream.TcpClient("127.0.0.1", s:getPort())
+      _ = s >> function() got = got + 1 end
+      local m = sl.stream.Master()
+      _ = m >> c
+      list[i] = {s = s, c = c, m = m}
+    end
+    assert.is_true(serve_until(function()
+      for _, p in ipairs(list) do if not p.c:ready() then return false end end
+      return true
+    end, 30))
+    local t = threads()
+    for _ = 1, 10 do
+      for _, p in ipairs(list) do p.m:sendFrame(testing.frame(string.rep("x", 100))) end
+    end
+    assert.is_true(serve_until(function() return got == N * 10 end, 30))
+    -- one delivery thread per bridge, one I/O thread for all 1200 sockets
+    print(string.format("\n  300 pairs: %d threads (%d before)", t, base))
+    assert.is_true(t <= base + 2 * N + 1)
+    for _, p in ipairs(list) do p.c:stop(); p.s:stop() end
+  end)
+end)

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -34,7 +35,19 @@ static pthread_mutex_t io_global_mutex = PTHREAD_MUTEX_INITIALIZER;
 static sl_io *io_global;
 static pthread_once_t io_evthread_once = PTHREAD_ONCE_INIT;
 
-static void io_evthread_setup(void) { evthread_use_pthreads(); }
+/*
+** Once per process: libevent's locking, and the open-file limit raised from
+** its soft value to the hard one, so hundreds of bridges (a few sockets
+** each) need no system tuning.
+*/
+static void io_evthread_setup(void) {
+  evthread_use_pthreads();
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
 
 static void run_calls(sl_io *io) {
   for (;;) {

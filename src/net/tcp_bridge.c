@@ -794,7 +794,14 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   if (b->io == NULL) goto out_listen;
   start_args sa = {b, 0};
   sl_io_call_sync(b->io, start_io, &sa);
-  if (sa.rc != 0 || pthread_create(&b->thread, NULL, delivery_main, b) != 0) {
+  /* The delivery thread only hands frames on: a small stack does, and
+  ** hundreds of bridges then cost little memory. */
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  int trc = sa.rc != 0 ? -1 : pthread_create(&b->thread, &attr, delivery_main, b);
+  pthread_attr_destroy(&attr);
+  if (trc != 0) {
     set_err(err, errlen, "cannot start", addr, port, sa.rc ? sa.rc : EAGAIN);
     sl_io_call_sync(b->io, stop_io, b);
     sl_io_release(b->io);
