@@ -245,3 +245,66 @@ describe("the TCP bridge across processes", function()
     for _, p in ipairs(list) do p.c:stop(); p.s:stop() end
   end)
 end)
+
+describe("the TCP bridge when its peer dies", function()
+  local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+
+  local function start_echo(port)
+    local pidfile = os.tmpname()
+    local out = os.tmpname()
+    -- no `timeout` wrapper: $! must be the server itself (it ends on its own
+    -- after 40 s, and the test kills it before)
+    os.execute(string.format("(%s examples/tcp_echo.lua %d 40 > %s 2>&1 & echo $! > %s)",
+      bin, port, out, pidfile))
+    local pid = io.open(pidfile):read("l")
+    os.remove(pidfile)
+    local got
+    for _ = 1, 500 do
+      local f = io.open(out)
+      local line = f and f:read("l")
+      if f then f:close() end
+      got = line and tonumber(line:match("^listening (%d+)"))
+      if got then break end
+      os.execute("sleep 0.01")
+    end
+    os.remove(out)
+    return pid, got
+  end
+
+  it("killed mid-stream and restarted: traffic resumes, no corrupt frame", function()
+    local pid, port = start_echo(0)
+    assert.is_truthy(port)
+    local cli = sl.stream.TcpClient("127.0.0.1", port)
+    cli:setTimeout(0.2)                     -- frames to a dead peer are dropped
+    local back, bad = 0, 0
+    _ = cli >> function(f)
+      local data = f:read()
+      local seq = string.unpack("<I4", data)
+      if data ~= string.pack("<I4", seq) .. string.rep(string.char(seq % 256), 500) then
+        bad = bad + 1
+      end
+      back = back + 1
+    end
+    local m, seq = sl.stream.Master(), 0
+    _ = m >> cli
+    local sender = sl.every(0.002, function()
+      for _ = 1, 20 do
+        seq = seq + 1
+        m:sendFrame(testing.frame(string.pack("<I4", seq) ..
+          string.rep(string.char(seq % 256), 500)))
+      end
+    end)
+    assert.is_true(serve_until(function() return back > 200 end, 20))
+    sl.logging.setEmit(false)
+    os.execute("kill -9 " .. pid)
+    assert.is_true(serve_until(function() return not cli:ready() end, 10))
+    local before = back
+    local pid2 = start_echo(port)
+    assert.is_true(serve_until(function() return back > before + 200 end, 20))
+    sl.logging.setEmit(true)
+    sender:cancel()
+    os.execute("kill -9 " .. pid2)
+    assert.are.equal(0, bad)
+    cli:stop()
+  end)
+end)

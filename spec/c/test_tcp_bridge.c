@@ -1,0 +1,260 @@
+/*
+** The stream TCP bridge against crafted peers: plain blocking sockets
+** that write exact ZMTP bytes to a TcpServer. A broken peer must have its
+** connection closed and counted as an error, nothing of its input may
+** reach the graph, and the next good peer must work. Every wait is
+** bounded (socket timeouts, polling with a deadline).
+*/
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "streamlua/streamlua.h"
+#include "streamlua/tcp_bridge.h"
+#include "streamlua/zmtp.h"
+#include "tt.h"
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static uint64_t counter(sl_object *o, const char *name) {
+  sl_counter c[SL_COUNTERS_MAX];
+  size_t n = sl_object_counters(o, c, SL_COUNTERS_MAX);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(c[i].name, name) == 0) return c[i].value;
+  return 0;
+}
+
+/* A blocking socket to 127.0.0.1:port with 5 s timeouts. */
+static int dial(uint32_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Reads until the peer closes (1) or 5 s pass (0); discards the bytes. */
+static int closed_by_peer(int fd) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n == 0) return 1;
+    if (n < 0) return errno == ECONNRESET;   /* a timeout is a failure */
+  }
+}
+
+static size_t put(uint8_t *out, const void *p, size_t n) {
+  memcpy(out, p, n);
+  return n;
+}
+
+/* Our greeting and a READY for a PUSH socket: a well-behaved client. */
+static size_t hello(uint8_t *out, const char *type) {
+  size_t n = sl_zmtp_greeting(out);
+  size_t tl = strlen(type);
+  uint8_t ready[64] = {SL_ZMTP_FLAG_COMMAND, (uint8_t)(6 + 12 + 4 + tl), 5, 'R', 'E',
+                       'A', 'D', 'Y', 11, 'S', 'o', 'c', 'k', 'e', 't', '-', 'T',
+                       'y', 'p', 'e', 0, 0, 0, (uint8_t)tl};
+  memcpy(ready + 24, type, tl);
+  n += put(out + n, ready, 24 + tl);
+  return n;
+}
+
+/* One Rogue message: flags LE16, channel, error, payload. */
+static size_t rogue_msg(uint8_t *out, uint16_t flags, uint8_t ch, uint8_t er,
+                        const char *payload) {
+  size_t n = 0, pl = strlen(payload);
+  uint8_t h[] = {1, 2, (uint8_t)flags, (uint8_t)(flags >> 8), 1, 1, ch, 1, 1, er, 0,
+                 (uint8_t)pl};
+  n += put(out + n, h, sizeof h);
+  n += put(out + n, payload, pl);
+  return n;
+}
+
+typedef struct rec {
+  sl_object obj;
+  sl_slave slave;
+  atomic_int frames;
+  char last[64];
+} rec;
+
+static void rec_accept(sl_slave *s, sl_frame *f) {
+  rec *r = (rec *)s->owner;
+  uint32_t n = sl_frame_get_payload(f);
+  if (n > 63) n = 63;
+  char tmp[64] = "";
+  sl_frame_read(f, tmp, 0, n);
+  tmp[n] = '\0';
+  memcpy(r->last, tmp, sizeof tmp);
+  atomic_fetch_add(&r->frames, 1);
+}
+
+static const sl_slave_ops rec_ops = {.accept_frame = rec_accept};
+
+static void rec_destroy(sl_object *obj) {
+  sl_slave_fini(&((rec *)obj)->slave);
+  free(obj);
+}
+
+typedef struct fixture {
+  sl_object *srv;
+  rec *r;
+  uint32_t port;
+} fixture;
+
+static void setup(fixture *fx) {
+  char err[128];
+  sl_log_set_emit(0);
+  fx->srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, err, sizeof err);
+  if (fx->srv == NULL) abort();
+  fx->port = sl_tcp_bridge_port(fx->srv);
+  fx->r = calloc(1, sizeof *fx->r);
+  sl_object_init(&fx->r->obj, "Rec", rec_destroy);
+  if (sl_slave_init(&fx->r->slave, &rec_ops, &fx->r->obj) != SL_OK) abort();
+  sl_master_add_slave(fx->srv->master, &fx->r->slave);
+}
+
+static void teardown(fixture *fx) {
+  sl_object_stop(fx->srv);
+  sl_object_unref(fx->srv);
+  sl_object_unref(&fx->r->obj);
+  sl_log_set_emit(1);
+}
+
+/* Sends bytes to the server's receiving port and expects the connection
+** to be closed, an error counted, and nothing delivered. */
+static void expect_rejected(const uint8_t *bytes, size_t n) {
+  fixture fx;
+  setup(&fx);
+  int fd = dial(fx.port);
+  CHECK(fd >= 0);
+  CHECK_EQ(send(fd, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
+  CHECK(closed_by_peer(fd));
+  close(fd);
+  for (int i = 0; i < 200 && counter(fx.srv, "errors") == 0; i++) sleep_ms(10);
+  CHECK_EQ(counter(fx.srv, "errors"), 1);
+  sleep_ms(20);
+  CHECK_EQ(atomic_load(&fx.r->frames), 0);
+  /* the next good peer works */
+  fd = dial(fx.port);
+  uint8_t good[256];
+  size_t g = hello(good, "PUSH");
+  g += rogue_msg(good + g, 0x0102, 3, 0, "ok");
+  CHECK_EQ(send(fd, good, g, MSG_NOSIGNAL), (ssize_t)g);
+  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) == 0; i++) sleep_ms(10);
+  CHECK_EQ(atomic_load(&fx.r->frames), 1);
+  CHECK_STR(fx.r->last, "ok");
+  close(fd);
+  teardown(&fx);
+}
+
+static void test_garbage(void) {
+  const char *g = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "0000000000000000000000000000000000000000000000000000";
+  expect_rejected((const uint8_t *)g, strlen(g));
+}
+
+static void test_bad_signature(void) {
+  uint8_t b[128];
+  size_t n = hello(b, "PUSH");
+  b[9] = 0x00;   /* the signature's last byte must be 0x7F */
+  expect_rejected(b, n);
+}
+
+static void test_wrong_mechanism(void) {
+  uint8_t b[128];
+  size_t n = hello(b, "PUSH");
+  memcpy(b + 12, "PLAIN", 5);
+  expect_rejected(b, n);
+}
+
+static void test_wrong_socket_type(void) {
+  uint8_t b[128];
+  size_t n = hello(b, "PULL");   /* a PULL cannot feed our PULL */
+  expect_rejected(b, n);
+}
+
+static void test_message_before_ready(void) {
+  uint8_t b[256];
+  size_t n = sl_zmtp_greeting(b);
+  n += rogue_msg(b + n, 1, 1, 0, "early");
+  expect_rejected(b, n);
+}
+
+static void test_three_parts(void) {
+  uint8_t b[256];
+  size_t n = hello(b, "PUSH");
+  uint8_t m[] = {1, 2, 0, 0, 1, 1, 0, 0, 1, 'x'};   /* 3 parts */
+  n += put(b + n, m, sizeof m);
+  expect_rejected(b, n);
+}
+
+static void test_wrong_part_sizes(void) {
+  uint8_t b[256];
+  size_t n = hello(b, "PUSH");
+  uint8_t m[] = {1, 1, 0, 1, 1, 0, 1, 1, 0, 0, 1, 'x'};   /* sizes 1 1 1 1 */
+  n += put(b + n, m, sizeof m);
+  expect_rejected(b, n);
+}
+
+static void test_over_max_size(void) {
+  uint8_t b[256];
+  size_t n = hello(b, "PUSH");
+  /* part 3 announces 2^40 bytes, over the 64 MiB default: refused before
+  ** any of them is read or allocated */
+  uint8_t m[] = {1, 2, 0, 0, 1, 1, 0, 1, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0};
+  n += put(b + n, m, sizeof m);
+  expect_rejected(b, n);
+}
+
+/* A peer that dies in the middle of a message: nothing of it arrives. */
+static void test_disconnect_mid_message(void) {
+  fixture fx;
+  setup(&fx);
+  int fd = dial(fx.port);
+  uint8_t b[256];
+  size_t n = hello(b, "PUSH");
+  n += rogue_msg(b + n, 1, 1, 0, "whole");
+  uint8_t half[] = {1, 2, 0, 0, 1, 1, 0, 1, 1, 0, 0, 10, 'h', 'a', 'l'};
+  n += put(b + n, half, sizeof half);
+  CHECK_EQ(send(fd, b, n, MSG_NOSIGNAL), (ssize_t)n);
+  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) == 0; i++) sleep_ms(10);
+  close(fd);
+  sleep_ms(100);
+  CHECK_EQ(atomic_load(&fx.r->frames), 1);
+  CHECK_STR(fx.r->last, "whole");
+  teardown(&fx);
+}
+
+static const struct tt_case cases[] = {
+    {"garbage is closed and logged", test_garbage},
+    {"a bad greeting signature", test_bad_signature},
+    {"a mechanism other than NULL", test_wrong_mechanism},
+    {"READY with an incompatible socket type", test_wrong_socket_type},
+    {"a message before READY", test_message_before_ready},
+    {"a 3-part message", test_three_parts},
+    {"4 parts of the wrong sizes", test_wrong_part_sizes},
+    {"a message over the maximum size", test_over_max_size},
+    {"a peer gone in the middle of a message", test_disconnect_mid_message},
+    {NULL, NULL}};
+
+int main(void) { return tt_main(cases); }
