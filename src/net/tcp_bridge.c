@@ -39,6 +39,9 @@
 #define READ_CHUNK (256u * 1024)
 #define WRITE_MSGS 64                 /* messages per writev */
 #define RECONNECT_MS 100
+#define DIRECT_MIN (16u * 1024)        /* bodies read straight into place */
+#define DIRECT_MAX (4u << 20)          /* room made ahead for one body */
+#define ADOPT_MIN (16u * 1024)         /* payloads kept in place, not copied */
 
 typedef struct bridge bridge;
 
@@ -311,6 +314,34 @@ static int rx_grow_nolock_(bridge *b) {
   return 0;
 }
 
+static void free_block(sl_buffer *bf) { free(bf->release_arg); }
+
+/*
+** A large message keeps the memory it was received into: the codec's
+** buffer (flags, channel, error, payload back to back) becomes the frame's
+** buffer, its head room covering the first three parts. No copy.
+*/
+static sl_frame *adopt_message(bridge *b, conn *c, const sl_zmtp_event *ev) {
+  size_t cap = 0;
+  uint8_t *m = sl_zmtp_take_message(c->z, &cap);
+  if (m == NULL) return NULL;
+  sl_buffer *bf = sl_pool_create_buffer(b->slave.pool, m, 0, (uint32_t)ev->size,
+                                        (uint32_t)cap, free_block, m);
+  if (bf == NULL) {
+    free(m);
+    return NULL;
+  }
+  sl_buffer_set_payload(bf, (uint32_t)ev->size);
+  sl_buffer_adjust_header(bf, 4);           /* parts 0..2: 2 + 1 + 1 bytes */
+  sl_frame *f = sl_frame_new();
+  if (f == NULL || sl_frame_append_buffer(f, bf) != SL_OK) {
+    if (f == NULL) sl_pool_ret_buffer(bf);
+    sl_frame_unref(f);
+    return NULL;
+  }
+  return f;
+}
+
 /* A valid 4-part message becomes a frame in the delivery queue; anything
 ** else closes the connection. Returns 0 if the connection was closed. */
 static int on_message(conn *c, const sl_zmtp_event *ev) {
@@ -330,12 +361,14 @@ static int on_message(conn *c, const sl_zmtp_event *ev) {
     return 0;
   }
   const sl_zmtp_part *p = ev->parts;
-  sl_frame *f = sl_slave_req_local_frame(&b->slave, (uint32_t)p[3].size);
+  sl_frame *f = p[3].size >= ADOPT_MIN ? adopt_message(b, c, ev)
+                                       : sl_slave_req_local_frame(&b->slave,
+                                                                  (uint32_t)p[3].size);
   if (f == NULL) {
     conn_close(c, CLOSE_PROTOCOL, "out of memory for a frame");
     return 0;
   }
-  sl_frame_write(f, p[3].data, 0, (uint32_t)p[3].size);
+  if (p[3].size < ADOPT_MIN) sl_frame_write(f, p[3].data, 0, (uint32_t)p[3].size);
   sl_frame_set_flags(f, (uint16_t)(p[0].data[0] | p[0].data[1] << 8));
   sl_frame_set_channel(f, p[1].data[0]);
   sl_frame_set_error(f, p[2].data[0]);
@@ -357,8 +390,25 @@ static int on_message(conn *c, const sl_zmtp_event *ev) {
   return 1;
 }
 
+/* Pops and handles what the session has; 0 if the connection closed. */
+static int handle_events(conn *c, const uint8_t *data, size_t n);
+
 static void conn_read(conn *c) {
   bridge *b = c->b;
+  uint8_t *dst;
+  size_t room = sl_zmtp_body_space(c->z, DIRECT_MAX, &dst);
+  if (room >= DIRECT_MIN) {                 /* a large body: straight in */
+    ssize_t got = recv(c->fd, dst, room, 0);
+    if (got == 0) {
+      conn_close(c, CLOSE_PEER, "closed by the peer");
+    } else if (got < 0) {
+      if (errno != EAGAIN && errno != EINTR) conn_close(c, CLOSE_PEER, strerror(errno));
+    } else {
+      sl_zmtp_body_done(c->z, (size_t)got);
+      handle_events(c, NULL, 0);
+    }
+    return;
+  }
   ssize_t n = recv(c->fd, b->rbuf, READ_CHUNK, 0);
   if (n == 0) {
     conn_close(c, CLOSE_PEER, "closed by the peer");
@@ -368,10 +418,15 @@ static void conn_read(conn *c) {
     if (errno != EAGAIN && errno != EINTR) conn_close(c, CLOSE_PEER, strerror(errno));
     return;
   }
+  handle_events(c, b->rbuf, (size_t)n);
+}
+
+static int handle_events(conn *c, const uint8_t *data, size_t n) {
+  bridge *b = c->b;
   size_t off = 0;
   for (;;) {
     size_t used = 0;
-    sl_zmtp_kind k = sl_zmtp_feed(c->z, b->rbuf + off, (size_t)n - off, &used);
+    sl_zmtp_kind k = sl_zmtp_feed(c->z, data + off, n - off, &used);
     off += used;
     sl_zmtp_event ev;
     if (k == SL_ZMTP_NONE || !sl_zmtp_pop(c->z, &ev)) break;
@@ -385,12 +440,12 @@ static void conn_read(conn *c) {
                      c->push ? "sending" : "receiving");
         break;
       case SL_ZMTP_MESSAGE:
-        if (!on_message(c, &ev)) return;
+        if (!on_message(c, &ev)) return 0;
         break;
       case SL_ZMTP_FATAL:
       case SL_ZMTP_PEER_ERROR:
         conn_close(c, CLOSE_PROTOCOL, ev.text);
-        return;
+        return 0;
       default:
         break;
     }
@@ -404,6 +459,7 @@ static void conn_read(conn *c) {
     }
     pthread_mutex_unlock(&b->mutex);
   }
+  return 1;
 }
 
 static void conn_cb(evutil_socket_t fd, short what, void *arg) {
@@ -775,6 +831,10 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   if (b->rbuf == NULL || rx_grow_nolock_(b) != 0 || sl_slave_init(&b->slave, &bridge_ops, &b->obj) != SL_OK)
     goto out_free;
   if (sl_master_init(&b->master, &b->obj) != SL_OK) goto out_slave;
+  /* Received frames come from the bridge's own pool: small ones in kept
+  ** fixed-size blocks (large ones keep the memory they arrived in). */
+  sl_pool_set_fixed_size(b->slave.pool, ADOPT_MIN);
+  sl_pool_set_pool_size(b->slave.pool, 1024);
   if (resolve(b, addr) != 0) {
     set_err(err, errlen, "cannot resolve", addr, port, ENOENT);
     goto out_master;

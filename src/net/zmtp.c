@@ -516,6 +516,44 @@ out:
   return z->ev_pending ? z->ev.kind : SL_ZMTP_NONE;
 }
 
+/*
+** Direct body reads: a large message body can go from the socket straight
+** into the message buffer, without passing through the caller's buffer.
+** Room is made for at most `want` bytes (a peer that announces a large
+** body and sends little costs at most that much).
+*/
+size_t sl_zmtp_body_space(sl_zmtp *z, size_t want, uint8_t **dst) {
+  if (z->ev_pending || z->stage != SL_ZMTP_STAGE_OPEN || z->rd != RD_BODY ||
+      is_command(z))
+    return 0;
+  if (z->msg_handed) {
+    z->msg_len = 0;
+    z->nparts = 0;
+    z->msg_handed = 0;
+  }
+  uint64_t left = z->body_size - z->body_got;
+  size_t k = left < want ? (size_t)left : want;
+  if (k == 0 || !reserve(z, z->msg_len + k)) return 0;
+  *dst = z->msg + z->msg_len;
+  return k;
+}
+
+sl_zmtp_kind sl_zmtp_body_done(sl_zmtp *z, size_t n) {
+  z->msg_len += n;
+  z->body_got += n;
+  if (z->body_got == z->body_size) frame_done(z);
+  return z->ev_pending ? z->ev.kind : SL_ZMTP_NONE;
+}
+
+uint8_t *sl_zmtp_take_message(sl_zmtp *z, size_t *cap) {
+  if (!z->msg_handed || z->msg == NULL) return NULL;
+  uint8_t *m = z->msg;
+  *cap = z->msg_cap;
+  z->msg = NULL;
+  z->msg_cap = 0;
+  return m;
+}
+
 int sl_zmtp_pop(sl_zmtp *z, sl_zmtp_event *ev) {
   if (!z->ev_pending) {
     memset(ev, 0, sizeof *ev);

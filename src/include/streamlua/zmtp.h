@@ -141,6 +141,20 @@ sl_zmtp_role sl_zmtp_get_role(const sl_zmtp *z);
 size_t sl_zmtp_output(sl_zmtp *z, const uint8_t **data);
 void sl_zmtp_output_done(sl_zmtp *z, size_t n);
 
+/*
+** Zero-copy receive of large messages. While a message frame's body is
+** due, body_space makes room for up to `want` of its bytes in the message
+** buffer and returns how many may be written at *dst (0 when no body is
+** due); body_done(z, n) says n were written there and returns the event
+** now waiting, like feed. After a MESSAGE event is popped, take_message
+** hands over the malloc'd buffer its parts lie in, back to back (*cap
+** bytes allocated; the caller frees it; the event's pointers point into
+** it); the session starts a new buffer. NULL if the message had no bytes.
+*/
+size_t sl_zmtp_body_space(sl_zmtp *z, size_t want, uint8_t **dst);
+sl_zmtp_kind sl_zmtp_body_done(sl_zmtp *z, size_t n);
+uint8_t *sl_zmtp_take_message(sl_zmtp *z, size_t *cap);
+
 /* Bytes of heap held for incoming data (message and part buffers). */
 size_t sl_zmtp_buffered(const sl_zmtp *z);
 /* Frees those buffers unless a message is half-received or waiting to be
