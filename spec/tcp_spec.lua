@@ -308,3 +308,48 @@ describe("the TCP bridge when its peer dies", function()
     cli:stop()
   end)
 end)
+
+describe("sl.setIoThreads / sl.ioThreads", function()
+  -- In a fresh process: how many I/O threads run depends on every bridge
+  -- this one ever made being collected.
+  local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+
+  it("sets the I/O threads while no bridge runs, and says how many run", function()
+    local script = os.tmpname()
+    local f = io.open(script, "w")
+    f:write([[
+      local sl = require "streamlua"
+      local testing = require "streamlua.testing"
+      assert(sl.ioThreads() == 0)
+      sl.setIoThreads(2)
+      local srv = sl.stream.TcpServer("127.0.0.1", 0)
+      assert(sl.ioThreads() == 2)
+      local ok, err = pcall(sl.setIoThreads, 1)
+      assert(not ok and err:match("setIoThreads: the I/O threads already run"))
+      local cli = sl.stream.TcpClient("127.0.0.1", srv:getPort())
+      local got = 0
+      local sink = srv >> function() got = got + 1 end
+      local t0 = sl.now()
+      while not cli:ready() and sl.now() - t0 < 10 do sl.sleep(0.01) end
+      local m = sl.stream.Master()
+      m:addSlave(cli)
+      for _ = 1, 100 do m:sendFrame(testing.frame(string.rep("y", 5000))) end
+      t0 = sl.now()
+      while got < 100 and sl.now() - t0 < 10 do sl.sleep(0.01) end
+      cli:stop(); srv:stop()
+      cli, srv, m, sink = nil, nil, nil, nil
+      collectgarbage(); collectgarbage()
+      print("frames " .. got .. ", threads after " .. sl.ioThreads())
+      sl.setIoThreads(1)
+      ok, err = pcall(sl.setIoThreads, 0)
+      print(err)
+    ]])
+    f:close()
+    local p = io.popen("LUA_PATH='lua/?.lua;;' timeout 60 " .. bin .. " " .. script .. " 2>&1")
+    local out = p:read("a")
+    p:close()
+    os.remove(script)
+    assert.matches("frames 100, threads after 0", out)
+    assert.matches("bad argument #1 to '[%w%.]*setIoThreads' %(1 to 8 threads expected%)", out)
+  end)
+end)

@@ -34,5 +34,6 @@ __attribute__((visibility("default"))) int luaopen_streamlua(lua_State *L) {
   sl_open_fileio(L);
   lua_setfield(L, -2, "utilities");
   sl_open_graph(L);
+  sl_open_io(L);
   return 1;
 }

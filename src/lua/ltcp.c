@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "lsl.h"
+#include "streamlua/io.h"
 #include "streamlua/tcp_bridge.h"
 
 static sl_object *check_bridge(lua_State *L) {
@@ -85,6 +86,32 @@ static int tcp_client_new(lua_State *L) { return tcp_new(L, 0, "TcpClient"); }
 
 static const sl_class server_class = {"TcpServer", tcp_meth, tcp_server_new, 1, 1};
 static const sl_class client_class = {"TcpClient", tcp_meth, tcp_client_new, 1, 1};
+
+/* sl.setIoThreads(n): network I/O threads for the bridges started from now
+** on (1 to 8; 1 by default). Only before the first bridge starts, or once
+** every bridge is gone. */
+static int io_set_threads(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 1 && n <= 8, 1, "1 to 8 threads expected");
+  if (sl_io_set_threads((int)n) != 0)
+    return luaL_error(L, "setIoThreads: the I/O threads already run "
+                      "(set them before the first bridge)");
+  return 0;
+}
+
+/* sl.ioThreads() -> I/O threads running now (0 when no bridge runs) */
+static int io_threads(lua_State *L) {
+  lua_pushinteger(L, sl_io_thread_count());
+  return 1;
+}
+
+/* Sets setIoThreads and ioThreads in the module table at the top. */
+void sl_open_io(lua_State *L) {
+  lua_pushcfunction(L, io_set_threads);
+  lua_setfield(L, -2, "setIoThreads");
+  lua_pushcfunction(L, io_threads);
+  lua_setfield(L, -2, "ioThreads");
+}
 
 void sl_open_tcp(lua_State *L) {
   sl_class_new(L, &server_class);

@@ -1,46 +1,56 @@
 /*
-** The I/O thread: a refcounted singleton. Calls from other threads go
-** through a mutex-protected list and one event activated with
-** event_active(); the callback drains the whole list, since activations
-** coalesce (a wake-up is not a message).
+** The I/O threads: a refcounted set of event loops. Calls from other
+** threads go through a mutex-protected list per loop and one event
+** activated with event_active(); the callback drains the whole list, since
+** activations coalesce (a wake-up is not a message).
 */
 #include "streamlua/io.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#define IO_MAX 8
+
 typedef struct io_call {
   struct io_call *next;
   void (*fn)(void *arg);
   void *arg;
-  int *done;                   /* sync calls: set under the io mutex */
+  int *done;                   /* sync calls: set under the loop mutex */
 } io_call;
 
-struct sl_io {
-  int refs;                    /* guarded by io_global_mutex */
+typedef struct io_loop {
   struct event_base *base;
   struct event *wake;
   pthread_t thread;
+  int started;
   pthread_mutex_t mutex;
   pthread_cond_t done_cv;
   io_call *head, *tail;
   int stopping;
+} io_loop;
+
+struct sl_io {
+  int refs;                    /* guarded by io_global_mutex */
+  int n;
+  io_loop loops[IO_MAX];
 };
 
 static pthread_mutex_t io_global_mutex = PTHREAD_MUTEX_INITIALIZER;
 static sl_io *io_global;
-static pthread_once_t io_evthread_once = PTHREAD_ONCE_INIT;
+static int io_wanted = 1;
+static pthread_once_t io_setup_once = PTHREAD_ONCE_INIT;
 
 /*
 ** Once per process: libevent's locking, and the open-file limit raised from
 ** its soft value to the hard one, so hundreds of bridges (a few sockets
 ** each) need no system tuning.
 */
-static void io_evthread_setup(void) {
+static void io_setup(void) {
   evthread_use_pthreads();
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -49,22 +59,22 @@ static void io_evthread_setup(void) {
   }
 }
 
-static void run_calls(sl_io *io) {
+static void run_calls(io_loop *l) {
   for (;;) {
-    pthread_mutex_lock(&io->mutex);
-    io_call *c = io->head;
-    io->head = NULL;
-    io->tail = NULL;
-    pthread_mutex_unlock(&io->mutex);
+    pthread_mutex_lock(&l->mutex);
+    io_call *c = l->head;
+    l->head = NULL;
+    l->tail = NULL;
+    pthread_mutex_unlock(&l->mutex);
     if (c == NULL) return;
     while (c != NULL) {
       io_call *next = c->next;
       c->fn(c->arg);
       if (c->done != NULL) {
-        pthread_mutex_lock(&io->mutex);
+        pthread_mutex_lock(&l->mutex);
         *c->done = 1;
-        pthread_cond_broadcast(&io->done_cv);
-        pthread_mutex_unlock(&io->mutex);
+        pthread_cond_broadcast(&l->done_cv);
+        pthread_mutex_unlock(&l->mutex);
       }
       free(c);
       c = next;
@@ -75,31 +85,64 @@ static void run_calls(sl_io *io) {
 static void wake_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
-  sl_io *io = arg;
-  run_calls(io);
-  pthread_mutex_lock(&io->mutex);
-  int stop = io->stopping && io->head == NULL;
-  pthread_mutex_unlock(&io->mutex);
-  if (stop) event_base_loopbreak(io->base);
+  io_loop *l = arg;
+  run_calls(l);
+  pthread_mutex_lock(&l->mutex);
+  int stop = l->stopping && l->head == NULL;
+  pthread_mutex_unlock(&l->mutex);
+  if (stop) event_base_loopbreak(l->base);
 }
 
 static void *io_main(void *arg) {
-  sl_io *io = arg;
-  event_base_loop(io->base, EVLOOP_NO_EXIT_ON_EMPTY);
-  run_calls(io);               /* whatever was queued last */
+  io_loop *l = arg;
+  pthread_setname_np(pthread_self(), "sl-io");
+  event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
+  run_calls(l);                /* whatever was queued last */
   return NULL;
 }
 
+static void loop_fini(io_loop *l) {
+  if (l->started) {
+    pthread_mutex_lock(&l->mutex);
+    l->stopping = 1;
+    pthread_mutex_unlock(&l->mutex);
+    event_active(l->wake, EV_READ, 0);
+    pthread_join(l->thread, NULL);
+  }
+  if (l->wake) event_free(l->wake);
+  if (l->base) event_base_free(l->base);
+  pthread_cond_destroy(&l->done_cv);
+  pthread_mutex_destroy(&l->mutex);
+}
+
+static int loop_init(io_loop *l) {
+  pthread_mutex_init(&l->mutex, NULL);
+  pthread_cond_init(&l->done_cv, NULL);
+  l->base = event_base_new();
+  if (l->base == NULL) return -1;
+  l->wake = event_new(l->base, -1, 0, wake_cb, l);
+  if (l->wake == NULL) return -1;
+  if (pthread_create(&l->thread, NULL, io_main, l) != 0) return -1;
+  l->started = 1;
+  return 0;
+}
+
 static void io_free(sl_io *io) {
-  if (io->wake) event_free(io->wake);
-  if (io->base) event_base_free(io->base);
-  pthread_cond_destroy(&io->done_cv);
-  pthread_mutex_destroy(&io->mutex);
+  for (int i = 0; i < io->n; i++) loop_fini(&io->loops[i]);
   free(io);
 }
 
+int sl_io_set_threads(int n) {
+  if (n < 1 || n > IO_MAX) return -1;
+  pthread_mutex_lock(&io_global_mutex);
+  int busy = io_global != NULL;
+  if (!busy) io_wanted = n;
+  pthread_mutex_unlock(&io_global_mutex);
+  return busy ? -1 : 0;
+}
+
 sl_io *sl_io_acquire(void) {
-  pthread_once(&io_evthread_once, io_evthread_setup);
+  pthread_once(&io_setup_once, io_setup);
   pthread_mutex_lock(&io_global_mutex);
   sl_io *io = io_global;
   if (io != NULL) {
@@ -108,19 +151,16 @@ sl_io *sl_io_acquire(void) {
   }
   io = calloc(1, sizeof *io);
   if (io == NULL) goto out;
-  pthread_mutex_init(&io->mutex, NULL);
-  pthread_cond_init(&io->done_cv, NULL);
-  io->base = event_base_new();
-  if (io->base == NULL) goto out_free;
-  io->wake = event_new(io->base, -1, 0, wake_cb, io);
-  if (io->wake == NULL) goto out_free;
-  if (pthread_create(&io->thread, NULL, io_main, io) != 0) goto out_free;
+  for (io->n = 0; io->n < io_wanted; io->n++) {
+    if (loop_init(&io->loops[io->n]) != 0) {
+      io->n++;                 /* so io_free cleans this one too */
+      io_free(io);
+      io = NULL;
+      goto out;
+    }
+  }
   io->refs = 1;
   io_global = io;
-  goto out;
-out_free:
-  io_free(io);
-  io = NULL;
 out:
   pthread_mutex_unlock(&io_global_mutex);
   return io;
@@ -132,57 +172,56 @@ void sl_io_release(sl_io *io) {
   int last = --io->refs == 0;
   if (last) io_global = NULL;
   pthread_mutex_unlock(&io_global_mutex);
-  if (!last) return;
-  pthread_mutex_lock(&io->mutex);
-  io->stopping = 1;
-  pthread_mutex_unlock(&io->mutex);
-  event_active(io->wake, EV_READ, 0);
-  pthread_join(io->thread, NULL);
-  io_free(io);
+  if (last) io_free(io);
 }
 
-struct event_base *sl_io_base(sl_io *io) { return io->base; }
+int sl_io_count(sl_io *io) { return io->n; }
 
-int sl_io_on_thread(sl_io *io) {
-  return pthread_equal(pthread_self(), io->thread);
+struct event_base *sl_io_base(sl_io *io, int i) {
+  return io->loops[i % io->n].base;
 }
 
-static int enqueue(sl_io *io, void (*fn)(void *), void *arg, int *done) {
+int sl_io_on_thread(sl_io *io, int i) {
+  return pthread_equal(pthread_self(), io->loops[i % io->n].thread);
+}
+
+static int enqueue(io_loop *l, void (*fn)(void *), void *arg, int *done) {
   io_call *c = malloc(sizeof *c);
   if (c == NULL) return -1;
   c->next = NULL;
   c->fn = fn;
   c->arg = arg;
   c->done = done;
-  pthread_mutex_lock(&io->mutex);
-  if (io->tail) io->tail->next = c;
-  else io->head = c;
-  io->tail = c;
-  pthread_mutex_unlock(&io->mutex);
-  event_active(io->wake, EV_READ, 0);
+  pthread_mutex_lock(&l->mutex);
+  if (l->tail) l->tail->next = c;
+  else l->head = c;
+  l->tail = c;
+  pthread_mutex_unlock(&l->mutex);
+  event_active(l->wake, EV_READ, 0);
   return 0;
 }
 
-int sl_io_call(sl_io *io, void (*fn)(void *arg), void *arg) {
-  return enqueue(io, fn, arg, NULL);
+int sl_io_call(sl_io *io, int i, void (*fn)(void *arg), void *arg) {
+  return enqueue(&io->loops[i % io->n], fn, arg, NULL);
 }
 
-int sl_io_call_sync(sl_io *io, void (*fn)(void *arg), void *arg) {
-  if (sl_io_on_thread(io)) {
+int sl_io_call_sync(sl_io *io, int i, void (*fn)(void *arg), void *arg) {
+  io_loop *l = &io->loops[i % io->n];
+  if (pthread_equal(pthread_self(), l->thread)) {
     fn(arg);
     return 0;
   }
   int done = 0;
-  if (enqueue(io, fn, arg, &done) != 0) return -1;
-  pthread_mutex_lock(&io->mutex);
-  while (!done) pthread_cond_wait(&io->done_cv, &io->mutex);
-  pthread_mutex_unlock(&io->mutex);
+  if (enqueue(l, fn, arg, &done) != 0) return -1;
+  pthread_mutex_lock(&l->mutex);
+  while (!done) pthread_cond_wait(&l->done_cv, &l->mutex);
+  pthread_mutex_unlock(&l->mutex);
   return 0;
 }
 
 int sl_io_thread_count(void) {
   pthread_mutex_lock(&io_global_mutex);
-  int n = io_global != NULL;
+  int n = io_global != NULL ? io_global->n : 0;
   pthread_mutex_unlock(&io_global_mutex);
   return n;
 }

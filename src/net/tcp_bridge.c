@@ -53,6 +53,7 @@ typedef struct conn {
   int ready;                   /* handshake done */
   int kicked;                  /* a write is pending (mutex) */
   int dead;                    /* closed, waiting to be freed */
+  int loop;                    /* the I/O thread that owns it */
   sl_zmtp *z;
   struct event *rev, *wev;
   /* outbound queue (push side, under the bridge mutex) */
@@ -91,7 +92,6 @@ struct bridge {
   uint64_t max_size;
   pthread_t thread;
   int started;
-  uint8_t *rbuf;
   atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, drops, errors;
 };
 
@@ -390,11 +390,26 @@ static int on_message(conn *c, const sl_zmtp_event *ev) {
   return 1;
 }
 
+/* One read buffer per I/O thread (freed when the thread ends). */
+static pthread_key_t rbuf_key;
+static pthread_once_t rbuf_once = PTHREAD_ONCE_INIT;
+
+static void rbuf_key_make(void) { pthread_key_create(&rbuf_key, free); }
+
+static uint8_t *read_buffer(void) {
+  pthread_once(&rbuf_once, rbuf_key_make);
+  uint8_t *p = pthread_getspecific(rbuf_key);
+  if (p == NULL) {
+    p = malloc(READ_CHUNK);
+    if (p != NULL) pthread_setspecific(rbuf_key, p);
+  }
+  return p;
+}
+
 /* Pops and handles what the session has; 0 if the connection closed. */
 static int handle_events(conn *c, const uint8_t *data, size_t n);
 
 static void conn_read(conn *c) {
-  bridge *b = c->b;
   uint8_t *dst;
   size_t room = sl_zmtp_body_space(c->z, DIRECT_MAX, &dst);
   if (room >= DIRECT_MIN) {                 /* a large body: straight in */
@@ -409,7 +424,12 @@ static void conn_read(conn *c) {
     }
     return;
   }
-  ssize_t n = recv(c->fd, b->rbuf, READ_CHUNK, 0);
+  uint8_t *rbuf = read_buffer();
+  if (rbuf == NULL) {
+    conn_close(c, CLOSE_PROTOCOL, "out of memory for reading");
+    return;
+  }
+  ssize_t n = recv(c->fd, rbuf, READ_CHUNK, 0);
   if (n == 0) {
     conn_close(c, CLOSE_PEER, "closed by the peer");
     return;
@@ -418,7 +438,7 @@ static void conn_read(conn *c) {
     if (errno != EAGAIN && errno != EINTR) conn_close(c, CLOSE_PEER, strerror(errno));
     return;
   }
-  handle_events(c, b->rbuf, (size_t)n);
+  handle_events(c, rbuf, (size_t)n);
 }
 
 static int handle_events(conn *c, const uint8_t *data, size_t n) {
@@ -523,13 +543,16 @@ static conn *conn_new(bridge *b, int fd, int push) {
   c->b = b;
   c->fd = fd;
   c->push = push;
+  /* With several I/O threads, sending and receiving run on two of them. */
+  c->loop = sl_io_count(b->io) > 1 && push ? 1 : 0;
   sl_zmtp_config cfg = {push ? SL_ZMTP_PUSH : SL_ZMTP_PULL, b->max_size, 0};
   c->z = sl_zmtp_new(&cfg);
-  c->rev = event_new(sl_io_base(b->io), fd, EV_READ | EV_PERSIST, conn_cb, c);
-  c->wev = event_new(sl_io_base(b->io), fd, EV_WRITE | EV_PERSIST, conn_cb, c);
+  c->rev = event_new(sl_io_base(b->io, c->loop), fd, EV_READ | EV_PERSIST, conn_cb, c);
+  c->wev = event_new(sl_io_base(b->io, c->loop), fd, EV_WRITE | EV_PERSIST, conn_cb, c);
   if (c->z == NULL || c->rev == NULL || c->wev == NULL) goto out_free;
-  int one = 1;
+  int one = 1, buf = 4 << 20;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, push ? SO_SNDBUF : SO_RCVBUF, &buf, sizeof buf);
   pthread_mutex_lock(&b->mutex);
   c->next = b->conns;
   b->conns = c;
@@ -651,7 +674,7 @@ typedef struct start_args {
 static void start_io(void *arg) {
   start_args *sa = arg;
   bridge *b = sa->b;
-  struct event_base *base = sl_io_base(b->io);
+  struct event_base *base = sl_io_base(b->io, 0);
   b->resume_ev = event_new(base, -1, 0, resume_cb, b);
   if (b->resume_ev == NULL) {
     sa->rc = ENOMEM;
@@ -679,7 +702,7 @@ static void start_io(void *arg) {
   sa->rc = 0;
 }
 
-/* On the I/O thread: close everything. */
+/* On I/O thread 0: no more accepting, reconnecting or resuming. */
 static void stop_io(void *arg) {
   bridge *b = arg;
   if (b->resume_ev) {      /* no one activates it once stopping is set */
@@ -700,8 +723,23 @@ static void stop_io(void *arg) {
       b->retry[i] = NULL;
     }
   }
-  while (b->conns != NULL) {
+}
+
+typedef struct loop_stop {
+  bridge *b;
+  int loop;
+} loop_stop;
+
+/* On I/O thread `loop`: close and free the connections it owns. */
+static void stop_conns(void *arg) {
+  loop_stop *ls = arg;
+  bridge *b = ls->b;
+  for (;;) {
+    pthread_mutex_lock(&b->mutex);
     conn *c = b->conns;
+    while (c != NULL && c->loop != ls->loop) c = c->next;
+    pthread_mutex_unlock(&b->mutex);
+    if (c == NULL) return;
     conn_close(c, CLOSE_STOP, "stopped");
     sl_zmtp_free(c->z);
     event_free(c->rev);
@@ -710,10 +748,20 @@ static void stop_io(void *arg) {
   }
 }
 
+/* Everything closed, each piece on the thread that owns it. */
+static void close_all(bridge *b) {
+  sl_io_call_sync(b->io, 0, stop_io, b);
+  for (int i = 0; i < sl_io_count(b->io); i++) {
+    loop_stop ls = {b, i};
+    sl_io_call_sync(b->io, i, stop_conns, &ls);
+  }
+}
+
 /* ---- delivery thread ---- */
 
 static void *delivery_main(void *arg) {
   bridge *b = arg;
+  pthread_setname_np(pthread_self(), "sl-tcp-rx");
   sl_frame *batch[RX_BATCH];
   pthread_mutex_lock(&b->mutex);
   for (;;) {
@@ -748,7 +796,7 @@ static void bridge_stop(sl_object *obj) {
   pthread_cond_broadcast(&b->rx_cv);
   pthread_mutex_unlock(&b->mutex);
   if (was) return;
-  sl_io_call_sync(b->io, stop_io, b);
+  close_all(b);
   if (b->started) pthread_join(b->thread, NULL);
   b->started = 0;
   pthread_mutex_lock(&b->mutex);
@@ -768,7 +816,6 @@ static void bridge_destroy(sl_object *obj) {
   pthread_cond_destroy(&b->send_cv);
   pthread_cond_destroy(&b->rx_cv);
   pthread_mutex_destroy(&b->mutex);
-  free(b->rbuf);
   free(b->rx);
   free(b);
 }
@@ -827,8 +874,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   pthread_mutex_init(&b->mutex, NULL);
   pthread_cond_init(&b->send_cv, NULL);
   pthread_cond_init(&b->rx_cv, NULL);
-  b->rbuf = malloc(READ_CHUNK);
-  if (b->rbuf == NULL || rx_grow_nolock_(b) != 0 || sl_slave_init(&b->slave, &bridge_ops, &b->obj) != SL_OK)
+  if (rx_grow_nolock_(b) != 0 || sl_slave_init(&b->slave, &bridge_ops, &b->obj) != SL_OK)
     goto out_free;
   if (sl_master_init(&b->master, &b->obj) != SL_OK) goto out_slave;
   /* Received frames come from the bridge's own pool: small ones in kept
@@ -853,7 +899,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   b->io = sl_io_acquire();
   if (b->io == NULL) goto out_listen;
   start_args sa = {b, 0};
-  sl_io_call_sync(b->io, start_io, &sa);
+  sl_io_call_sync(b->io, 0, start_io, &sa);
   /* The delivery thread only hands frames on: a small stack does, and
   ** hundreds of bridges then cost little memory. */
   pthread_attr_t attr;
@@ -863,7 +909,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   pthread_attr_destroy(&attr);
   if (trc != 0) {
     set_err(err, errlen, "cannot start", addr, port, sa.rc ? sa.rc : EAGAIN);
-    sl_io_call_sync(b->io, stop_io, b);
+    close_all(b);
     sl_io_release(b->io);
     goto out_master;
   }
@@ -880,7 +926,6 @@ out_free:
   pthread_cond_destroy(&b->send_cv);
   pthread_cond_destroy(&b->rx_cv);
   pthread_mutex_destroy(&b->mutex);
-  free(b->rbuf);
   free(b->rx);
   free(b);
   return NULL;

@@ -147,6 +147,7 @@ static void free_fifo(sl_fifo *q) {
 
 static void *fifo_main(void *arg) {
   sl_fifo *q = arg;
+  pthread_setname_np(pthread_self(), "sl-fifo");
   sl_frame *batch[FIFO_BATCH];
   pthread_mutex_lock(&q->mutex);
   for (;;) {
