@@ -87,6 +87,7 @@ struct bridge {
   uint32_t rx_cap, rx_head, rx_count;
   int rx_paused;
   struct event *resume_ev;     /* the delivery thread asks to read again */
+  struct block_cache *blocks;  /* received-message buffers, recycled */
   int stopping;
   int64_t timeout_us;
   uint64_t max_size;
@@ -314,7 +315,64 @@ static int rx_grow_nolock_(bridge *b) {
   return 0;
 }
 
-static void free_block(sl_buffer *bf) { free(bf->release_arg); }
+/*
+** Received-message buffers go round: a large message's buffer becomes its
+** frame's memory, and when the frame is released the buffer comes back
+** here and is handed to the next message, so a stream of large frames
+** does not allocate (nor page-fault) fresh memory per frame. The cache is
+** counted by the bridge and by each buffer out, so frames may outlive the
+** bridge.
+*/
+#define CACHE_BLOCKS 8
+
+typedef struct block_cache {
+  atomic_int refs;
+  pthread_mutex_t mutex;
+  uint8_t *blocks[CACHE_BLOCKS];
+  size_t caps[CACHE_BLOCKS];
+  int n;
+} block_cache;
+
+static block_cache *cache_new(void) {
+  block_cache *bc = calloc(1, sizeof *bc);
+  if (bc == NULL) return NULL;
+  atomic_init(&bc->refs, 1);
+  pthread_mutex_init(&bc->mutex, NULL);
+  return bc;
+}
+
+static void cache_unref(block_cache *bc) {
+  if (bc == NULL || atomic_fetch_sub(&bc->refs, 1) != 1) return;
+  for (int i = 0; i < bc->n; i++) free(bc->blocks[i]);
+  pthread_mutex_destroy(&bc->mutex);
+  free(bc);
+}
+
+/* A kept block, or NULL. */
+static uint8_t *cache_get(block_cache *bc, size_t *cap) {
+  uint8_t *b = NULL;
+  pthread_mutex_lock(&bc->mutex);
+  if (bc->n > 0) {
+    b = bc->blocks[--bc->n];
+    *cap = bc->caps[bc->n];
+  }
+  pthread_mutex_unlock(&bc->mutex);
+  return b;
+}
+
+/* A frame let go of a block: keep it, or free it when the cache is full. */
+static void block_release(sl_buffer *bf) {
+  block_cache *bc = bf->release_arg;
+  pthread_mutex_lock(&bc->mutex);
+  int kept = bc->n < CACHE_BLOCKS;
+  if (kept) {
+    bc->blocks[bc->n] = bf->data;
+    bc->caps[bc->n++] = bf->alloc_size;
+  }
+  pthread_mutex_unlock(&bc->mutex);
+  if (!kept) free(bf->data);
+  cache_unref(bc);
+}
 
 /*
 ** A large message keeps the memory it was received into: the codec's
@@ -322,13 +380,17 @@ static void free_block(sl_buffer *bf) { free(bf->release_arg); }
 ** buffer, its head room covering the first three parts. No copy.
 */
 static sl_frame *adopt_message(bridge *b, conn *c, const sl_zmtp_event *ev) {
-  size_t cap = 0;
+  size_t cap = 0, kcap = 0;
   uint8_t *m = sl_zmtp_take_message(c->z, &cap);
   if (m == NULL) return NULL;
+  uint8_t *next = cache_get(b->blocks, &kcap);   /* for the next message */
+  if (next != NULL && !sl_zmtp_give_buffer(c->z, next, kcap)) free(next);
+  atomic_fetch_add(&b->blocks->refs, 1);         /* the buffer's reference */
   sl_buffer *bf = sl_pool_create_buffer(b->slave.pool, m, 0, (uint32_t)ev->size,
-                                        (uint32_t)cap, free_block, m);
+                                        (uint32_t)cap, block_release, b->blocks);
   if (bf == NULL) {
     free(m);
+    cache_unref(b->blocks);
     return NULL;
   }
   sl_buffer_set_payload(bf, (uint32_t)ev->size);
@@ -817,6 +879,7 @@ static void bridge_destroy(sl_object *obj) {
   pthread_cond_destroy(&b->rx_cv);
   pthread_mutex_destroy(&b->mutex);
   free(b->rx);
+  cache_unref(b->blocks);
   free(b);
 }
 
@@ -874,7 +937,8 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   pthread_mutex_init(&b->mutex, NULL);
   pthread_cond_init(&b->send_cv, NULL);
   pthread_cond_init(&b->rx_cv, NULL);
-  if (rx_grow_nolock_(b) != 0 || sl_slave_init(&b->slave, &bridge_ops, &b->obj) != SL_OK)
+  b->blocks = cache_new();
+  if (b->blocks == NULL || rx_grow_nolock_(b) != 0 || sl_slave_init(&b->slave, &bridge_ops, &b->obj) != SL_OK)
     goto out_free;
   if (sl_master_init(&b->master, &b->obj) != SL_OK) goto out_slave;
   /* Received frames come from the bridge's own pool: small ones in kept
@@ -927,6 +991,7 @@ out_free:
   pthread_cond_destroy(&b->rx_cv);
   pthread_mutex_destroy(&b->mutex);
   free(b->rx);
+  cache_unref(b->blocks);
   free(b);
   return NULL;
 }

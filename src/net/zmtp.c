@@ -545,6 +545,13 @@ sl_zmtp_kind sl_zmtp_body_done(sl_zmtp *z, size_t n) {
   return z->ev_pending ? z->ev.kind : SL_ZMTP_NONE;
 }
 
+int sl_zmtp_give_buffer(sl_zmtp *z, uint8_t *buf, size_t cap) {
+  if (z->msg != NULL) return 0;
+  z->msg = buf;
+  z->msg_cap = cap;
+  return 1;
+}
+
 uint8_t *sl_zmtp_take_message(sl_zmtp *z, size_t *cap) {
   if (!z->msg_handed || z->msg == NULL) return NULL;
   uint8_t *m = z->msg;

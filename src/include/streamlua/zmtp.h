@@ -154,6 +154,10 @@ void sl_zmtp_output_done(sl_zmtp *z, size_t n);
 size_t sl_zmtp_body_space(sl_zmtp *z, size_t want, uint8_t **dst);
 sl_zmtp_kind sl_zmtp_body_done(sl_zmtp *z, size_t n);
 uint8_t *sl_zmtp_take_message(sl_zmtp *z, size_t *cap);
+/* After a take: hands the session a malloc'd buffer of cap bytes to use for
+** the next message (it frees it with itself). 1, or 0 (the session already
+** has one; the caller keeps buf). */
+int sl_zmtp_give_buffer(sl_zmtp *z, uint8_t *buf, size_t cap);
 
 /* Bytes of heap held for incoming data (message and part buffers). */
 size_t sl_zmtp_buffered(const sl_zmtp *z);
