@@ -993,11 +993,17 @@ static void test_direct_body_and_take(void) {
   uint8_t *none;
   CHECK_EQ(sl_zmtp_body_space(z, 100, &none), 0);   /* no body due now */
   CHECK(sl_zmtp_take_message(z, &cap) == NULL);     /* taken already */
-  /* the next message goes through the session's new buffer */
+  /* a buffer given back is used for the next message */
+  uint8_t *given = malloc(4096);
+  CHECK_EQ(sl_zmtp_give_buffer(z, given, 4096), 1);
+  uint8_t *other = malloc(16);
+  CHECK_EQ(sl_zmtp_give_buffer(z, other, 16), 0);   /* it has one now */
+  free(other);
   CHECK_EQ(sl_zmtp_feed(z, rogue_abcd, sizeof rogue_abcd, &used), SL_ZMTP_MESSAGE);
   CHECK(sl_zmtp_pop(z, &ev));
   CHECK_EQ(ev.parts[3].size, 4);
   CHECK(memcmp(ev.parts[3].data, "ABCD", 4) == 0);
+  CHECK(ev.parts[0].data == given);
   sl_zmtp_free(z);
   free(in.p);
 }
