@@ -188,12 +188,16 @@ describe("the TCP bridge across processes", function()
     assert.is_truthy(port)
     local cli = sl.stream.TcpClient("127.0.0.1", port)
     local back, bad = 0, 0
+    local prbs = sl.utilities.Prbs()          -- checks echoed PRBS frames
     _ = cli >> function(f)
+      if f:getChannel() == 254 then return end   -- PRBS frames: the checker's
       local seq = string.unpack("<I4", f:read(0, 4))
       if f:getChannel() ~= seq % 200 or f:getFlags() ~= seq % 65536 or
-         #f ~= 4 + seq % 3000 then bad = bad + 1 end
+         f:getError() ~= seq % 7 or #f ~= 4 + seq % 3000 then bad = bad + 1 end
       back = back + 1
     end
+    local filter = sl.stream.Filter(false, 254)
+    _ = cli >> filter >> prbs
     assert.is_true(serve_until(function() return cli:ready() end))
     local m = sl.stream.Master()
     _ = m >> cli
@@ -202,14 +206,25 @@ describe("the TCP bridge across processes", function()
       f:write(string.pack("<I4", seq) .. string.rep("p", seq % 3000))
       f:setChannel(seq % 200)
       f:setFlags(seq % 65536)
+      f:setError(seq % 7)
       m:sendFrame(f)
     end
     assert.is_true(serve_until(function() return back == 1000 end, 20))
     assert.are.equal(0, bad)
+    -- a PRBS stream there and back, checked here
+    local gen = sl.utilities.Prbs()
+    local tag = sl.stream.Slave{acceptFrame = function(self, f)
+      f:setChannel(254)
+      self:sendFrame(f)
+    end}
+    _ = gen >> tag >> cli
+    for _ = 1, 200 do gen:genFrame(1024) end
+    assert.is_true(serve_until(function() return prbs:getRxCount() == 200 end, 20))
+    assert.are.equal(0, prbs:getRxErrors())
     m:sendFrame(testing.frame("bye", {channel = 255}))
     local rest = child:read("a")
     child:close()
-    assert.matches("echoed 1000 frames\n", rest)
+    assert.matches("echoed 1200 frames\n", rest)
     cli:stop()
   end)
 
