@@ -368,3 +368,20 @@ describe("sl.setIoThreads / sl.ioThreads", function()
     assert.matches("bad argument #1 to '[%w%.]*setIoThreads' %(1 to 8 threads expected%)", out)
   end)
 end)
+
+describe("stopping a bridge that feeds a Lua slave", function()
+  it("does not hang while the delivery thread waits on a full mailbox", function()
+    local srv = sl.stream.TcpServer("127.0.0.1", 0)
+    local cli = sl.stream.TcpClient("127.0.0.1", srv:getPort())
+    local n = 0
+    _ = srv >> sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+    assert.is_true(serve_until(function() return cli:ready() end))
+    local src = tsrc.source(cli, 5000, 32)   -- floods while Lua is not served
+    src:join()
+    os.execute("sleep 0.2")                   -- the mailbox is full by now
+    srv:stop()                                -- must return
+    cli:stop()
+    assert.is_true(n > 0)
+    _ = nil
+  end)
+end)

@@ -30,6 +30,7 @@
 #include "streamlua/master.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
+#include "streamlua/wait.h"
 #include "streamlua/zmtp.h"
 
 #define OUT_FRAMES 1000               /* libzmq's default HWM */
@@ -93,6 +94,7 @@ struct bridge {
   uint64_t max_size;
   pthread_t thread;
   int started;
+  atomic_int exited;           /* the delivery thread has returned */
   atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, drops, errors;
 };
 
@@ -844,7 +846,12 @@ static void *delivery_main(void *arg) {
     pthread_mutex_lock(&b->mutex);
   }
   pthread_mutex_unlock(&b->mutex);
+  atomic_store(&b->exited, 1);
   return NULL;
+}
+
+static int delivery_exited(void *arg) {
+  return atomic_load(&((bridge *)arg)->exited);
 }
 
 /* ---- the object ---- */
@@ -859,7 +866,12 @@ static void bridge_stop(sl_object *obj) {
   pthread_mutex_unlock(&b->mutex);
   if (was) return;
   close_all(b);
-  if (b->started) pthread_join(b->thread, NULL);
+  /* The delivery thread may be waiting on a full Lua mailbox: wait with
+  ** the caller's wait hook, which keeps Lua slaves fed, then join. */
+  if (b->started) {
+    sl_wait_until(delivery_exited, b);
+    pthread_join(b->thread, NULL);
+  }
   b->started = 0;
   pthread_mutex_lock(&b->mutex);
   uint32_t n = b->rx_count;
