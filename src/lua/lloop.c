@@ -227,11 +227,12 @@ int sl_lua_slave_fields(lua_State *L, sl_object *obj);
 /*
 ** Stops every live object: Lua-defined slaves first (their mailboxes
 ** close, so no sender stays blocked on them, and what they hold is
-** served), then the rest.
+** served), then the rest; last, every link is cut, so graphs with cycles
+** (`a == b`, an echo `srv >> stage >> srv`) are freed with the state.
 */
 void sl_lua_shutdown(lua_State *L) {
   sl_state *st = sl_state_get(L);
-  for (int pass = 0; pass < 2; pass++) {
+  for (int pass = 0; pass < 3; pass++) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &sl_boxes_key);
     lua_newtable(L);                     /* a copy: stopping may run Lua */
     lua_pushnil(L);
@@ -243,7 +244,9 @@ void sl_lua_shutdown(lua_State *L) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
       sl_object *obj = sl_test_object(L, -1);
-      if (obj != NULL) {
+      if (obj != NULL && pass == 2) {
+        if (obj->master != NULL) sl_master_clear_slaves(obj->master);
+      } else if (obj != NULL) {
         int is_lua = sl_lua_slave_fields(L, obj);
         if (is_lua) lua_pop(L, 1);
         if (is_lua == (pass == 0)) sl_object_stop(obj);

@@ -35,5 +35,6 @@ __attribute__((visibility("default"))) int luaopen_streamlua(lua_State *L) {
   lua_setfield(L, -2, "utilities");
   sl_open_graph(L);
   sl_open_io(L);
+  sl_open_udp(L);
   return 1;
 }

@@ -1,0 +1,191 @@
+/*
+** bench_udp: datagrams through a udp.Client -> udp.Server pair over
+** loopback, against a plain C UDP sender/receiver in the same run.
+**
+**   bench_udp [datagrams-per-run=300000]
+**
+** ours: a producer thread sends one pooled frame of the given size into
+** the Client again and again (as the raw sender sends one buffer); the
+** Server's I/O thread receives with recvmmsg, its delivery thread hands
+** frames to a counting slave.
+** raw: one thread sendto()s in a blocking loop, the other recvfrom()s in a
+** blocking loop.
+** The rate is datagrams received per second (from the first send to the
+** last arrival); loss = sent - received, counted for both. Each size runs
+** with the kernel's default receive buffer and with a 4 MiB one
+** (setRxBufferCount; the raw receiver gets the same SO_RCVBUF). Best of 3.
+*/
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "streamlua/streamlua.h"
+#include "streamlua/udp.h"
+
+#define IDLE_S 0.2                   /* nothing for this long: the run is over */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct result {
+  double rate;                       /* received per second */
+  uint64_t sent, got;
+} result;
+
+/* ---- raw ---- */
+
+typedef struct raw_rx {
+  int fd;
+  uint32_t size;
+  uint64_t got;
+  double last;
+} raw_rx;
+
+static void *raw_receive(void *arg) {
+  raw_rx *r = arg;
+  char *buf = malloc(r->size + 1);
+  for (;;) {
+    ssize_t n = recvfrom(r->fd, buf, r->size + 1, 0, NULL, NULL);
+    if (n < 0) break;                /* the idle timeout */
+    r->got++;
+    r->last = now_s();
+  }
+  free(buf);
+  return NULL;
+}
+
+static result run_raw(uint64_t count, uint32_t size, int rcvbuf) {
+  int rfd = socket(AF_INET, SOCK_DGRAM, 0), wfd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(rfd, (struct sockaddr *)&sa, sizeof sa);
+  socklen_t len = sizeof sa;
+  getsockname(rfd, (struct sockaddr *)&sa, &len);
+  if (rcvbuf > 0) setsockopt(rfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  struct timeval tv = {0, (long)(IDLE_S * 1e6)};
+  setsockopt(rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char *buf = calloc(1, size);
+  raw_rx r = {rfd, size, 0, 0};
+  pthread_t t;
+  pthread_create(&t, NULL, raw_receive, &r);
+  double t0 = now_s();
+  uint64_t sent = 0;
+  for (uint64_t i = 0; i < count; i++)
+    if (sendto(wfd, buf, size, 0, (struct sockaddr *)&sa, sizeof sa) == (ssize_t)size) sent++;
+  pthread_join(t, NULL);
+  close(rfd);
+  close(wfd);
+  free(buf);
+  result res = {r.got > 0 ? (double)r.got / (r.last - t0) : 0, sent, r.got};
+  return res;
+}
+
+/* ---- ours ---- */
+
+typedef struct producer {
+  sl_object *m;
+  uint64_t count;
+  uint32_t size;
+} producer;
+
+static void *produce(void *arg) {
+  producer *p = arg;
+  char *src = calloc(1, p->size);
+  sl_frame *f = sl_master_req_frame(p->m->master, p->size, 1);
+  sl_frame_write(f, src, 0, p->size);
+  for (uint64_t i = 0; i < p->count; i++) sl_master_send_frame(p->m->master, f);
+  sl_frame_unref(f);
+  free(src);
+  return NULL;
+}
+
+static result run_ours(uint64_t count, uint32_t size, uint32_t rxcount) {
+  int jumbo = size > SL_UDP_MAX_PAYLOAD;
+  char err[128];
+  sl_object *srv = sl_udp_new("127.0.0.1", 0, 1, jumbo, err, sizeof err);
+  if (srv == NULL) {
+    fprintf(stderr, "server: %s\n", err);
+    exit(1);
+  }
+  sl_object *cli = sl_udp_new("127.0.0.1", sl_udp_port(srv), 0, jumbo, err, sizeof err);
+  if (rxcount > 0) sl_udp_set_rx_buffer_count(srv, rxcount);
+  sl_object *sink = sl_slave_new();
+  sl_object *m = sl_master_new();
+  sl_master_add_slave(srv->master, sink->slave);
+  sl_master_add_slave(m->master, cli->slave);
+  producer p = {m, count, size};
+  pthread_t t;
+  double t0 = now_s(), last = t0;
+  pthread_create(&t, NULL, produce, &p);
+  pthread_join(t, NULL);
+  uint64_t got = 0;
+  for (;;) {                       /* until nothing arrives for IDLE_S */
+    uint64_t g = sl_slave_get_frame_count(sink->slave);
+    double tn = now_s();
+    if (g != got) {
+      got = g;
+      last = tn;
+    } else if (tn - last > IDLE_S) {
+      break;
+    }
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+  }
+  sl_counter c[SL_COUNTERS_MAX];
+  size_t nc = sl_object_counters(cli, c, SL_COUNTERS_MAX);
+  uint64_t sent = 0;
+  for (size_t i = 0; i < nc; i++)
+    if (strcmp(c[i].name, "txFrames") == 0) sent = c[i].value;
+  sl_object_stop(cli);
+  sl_object_stop(srv);
+  sl_object_unref(m);
+  sl_object_unref(cli);
+  sl_object_unref(srv);
+  sl_object_unref(sink);
+  result res = {got > 0 ? (double)got / (last - t0) : 0, sent, got};
+  return res;
+}
+
+static void row(uint32_t size, const char *buf, result o, result r) {
+  printf("%5u B | %-7s | %10.0f %6.2f%% | %10.0f %6.2f%% | %6.1f%%\n", size, buf,
+         o.rate, 100.0 * (double)(o.sent - o.got) / (double)o.sent, r.rate,
+         100.0 * (double)(r.sent - r.got) / (double)r.sent, 100.0 * o.rate / r.rate);
+}
+
+int main(int argc, char **argv) {
+  uint64_t count = argc > 1 ? strtoull(argv[1], NULL, 10) : 300000;
+  sl_log_set_emit(0);              /* the drop warnings are expected here */
+  printf("streamlua %s UDP over loopback (udp.Client -> udp.Server)\n", SL_VERSION);
+  printf("%llu datagrams per run, best of 3 by rate; loss = sent - received\n\n",
+         (unsigned long long)count);
+  printf("size    | rx buf  | ours dgram/s   loss   |  raw dgram/s   loss   | ours/raw\n");
+  printf("--------+---------+-----------------------+-----------------------+---------\n");
+  static const uint32_t sizes[] = {1472, 8972};
+  for (int k = 0; k < 2; k++) {
+    for (int big = 0; big < 2; big++) {
+      uint32_t size = sizes[k], mtu = size > 1472 ? 9000 : 1500;
+      uint32_t rxcount = big ? (4u << 20) / mtu : 0;
+      result bo = {0, 1, 0}, br = {0, 1, 0};
+      for (int r = 0; r < 3; r++) {
+        result o = run_ours(count, size, rxcount);
+        result w = run_raw(count, size, big ? (int)(rxcount * mtu) : 0);
+        if (o.rate > bo.rate) bo = o;
+        if (w.rate > br.rate) br = w;
+      }
+      row(size, big ? "4 MiB" : "default", bo, br);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,338 @@
+local sl = require "streamlua"
+local testing = require "streamlua.testing"
+
+-- Serves the loop until cond() holds or `limit` seconds pass.
+local function serve_until(cond, limit)
+  if cond() then return true end
+  local t = sl.every(0.005, function() if cond() then sl.stop() end end)
+  sl.run(limit or 10)
+  t:cancel()
+  return cond()
+end
+
+local function collector()
+  local got = {}
+  return sl.stream.Slave{acceptFrame = function(_, f)
+    got[#got + 1] = {data = f:read(), channel = f:getChannel(),
+                     error = f:getError(), flags = f:getFlags()}
+  end}, got
+end
+
+-- Every byte value, then a counter pattern, n bytes in all.
+local function pattern(n, seed)
+  local t = {}
+  for i = 0, n - 1 do t[#t + 1] = string.char((i * 7 + seed) % 256) end
+  return table.concat(t)
+end
+
+local function logged(pat, n)
+  for _, l in ipairs(sl.logging.history(n or 30)) do
+    if l:match(pat) then return l end
+  end
+end
+
+-- A server on 127.0.0.1 and a client to it, with room for bursts.
+local function pair(jumbo)
+  local srv = sl.udp.Server(0, jumbo, "127.0.0.1")
+  local cli = sl.udp.Client("127.0.0.1", srv:getPort(), jumbo)
+  srv:setRxBufferCount(200)
+  cli:setRxBufferCount(200)
+  return srv, cli
+end
+
+describe("sl.udp.Server / sl.udp.Client", function()
+  it("are built with Rogue's sizes, pool and defaults", function()
+    local srv = sl.udp.Server(0, false, "127.0.0.1")
+    local port = srv:getPort()
+    assert.is_true(port > 0 and port < 65536)          -- port 0 picked one
+    assert.are.equal(1472, srv:maxPayload())
+    assert.are.equal("UdpServer", srv:kind())
+    assert.are.equal(1472, srv:getFixedSize())
+    assert.are.equal(10000, srv:getPoolSize())
+    assert.are.equal(0, srv:_slaveCount())
+    assert.is_nil(srv:peer())                          -- heard from no one
+    local j = sl.udp.Server(0, true, "127.0.0.1")
+    assert.are.equal(8972, j:maxPayload())
+    assert.are.equal(8972, j:getFixedSize())
+    local cli = sl.udp.Client("127.0.0.1", port, true)
+    assert.are.equal("UdpClient", cli:kind())
+    assert.are.equal(8972, cli:maxPayload())
+    assert.are.equal(port, cli:getPort())              -- where it sends
+    local ip, p = cli:peer()
+    assert.are.equal("127.0.0.1", ip)
+    assert.are.equal(port, p)
+    local c = srv:counters()
+    for _, k in ipairs{"txFrames", "txBytes", "rxFrames", "rxBytes", "drops",
+                       "rxDrops", "rxOversize", "oversize", "txDrops", "noPeer",
+                       "errors", "depth"} do
+      assert.are.equal(0, c[k], k)
+    end
+    -- a frame asked of the endpoint comes from its pool: maxPayload blocks
+    local m = sl.stream.Master()
+    _ = m >> srv
+    assert.are.equal(1, m:_slaveCount())
+    _ = srv >> sl.stream.Slave()
+    assert.are.equal(1, srv:_slaveCount())
+    local f = m:reqFrame(3000)
+    assert.are.equal(3 * 1472, f:getSize())           -- three pool blocks
+    srv:stop(); j:stop(); cli:stop()
+  end)
+
+  it("check their arguments and report a port in use", function()
+    assert.has_error(function() sl.udp.Server(-1) end)
+    assert.has_error(function() sl.udp.Server(70000) end)
+    assert.has_error(function() sl.udp.Client("127.0.0.1", 0) end)
+    assert.has_error(function() sl.udp.Client("no.such.host.invalid", 9) end)
+    local srv = sl.udp.Server(0, false, "127.0.0.1")
+    local ok, err = pcall(sl.udp.Server, srv:getPort(), false, "127.0.0.1")
+    assert.is_false(ok)
+    assert.matches("udp.Server: cannot bind 127.0.0.1:%d+: Address already in use", err)
+    assert.has_error(function() srv:setTimeout(0) end)
+    assert.has_error(function() srv:setRxBufferCount(0) end)
+    assert.has_error(function() sl.udp.Server.getPort(sl.stream.Fifo(1)) end)
+    srv:setTimeout(5000)
+    srv:stop()
+  end)
+
+  it("setRxBufferCount says whether the kernel granted it, and warns once", function()
+    local srv = sl.udp.Server(0, false, "127.0.0.1")
+    assert.is_true(srv:setRxBufferCount(20))
+    assert.is_true(srv:rxBufferSize() >= 20 * 1500)
+    sl.logging.setFilter("udp.Server", sl.logging.Warning)
+    sl.logging.setEmit(false)
+    assert.is_false(srv:setRxBufferCount(1000000))      -- 1.5 GB: over rmem_max
+    assert.is_false(srv:setRxBufferCount(900000))
+    sl.logging.setEmit(true)
+    sl.logging.setFilter("udp.Server", sl.logging.Error)
+    local n = 0
+    for _, l in ipairs(sl.logging.history(10)) do
+      if l:match("WARNING udp%.Server: .*net%.core%.rmem_max") then n = n + 1 end
+    end
+    assert.are.equal(1, n)
+    srv:stop()
+  end)
+
+  it("carry datagrams both ways, byte for byte, one frame each", function()
+    local srv, cli = pair(false)
+    local at_srv, got_srv = collector()
+    local at_cli, got_cli = collector()
+    _ = srv >> at_srv
+    _ = cli >> at_cli
+    local up, down = sl.stream.Master(), sl.stream.Master()
+    _ = up >> cli
+    _ = down >> srv
+    local sizes = {1, 2, 255, 256, 1000, 1471, 1472}
+    for i, n in ipairs(sizes) do
+      up:sendFrame(testing.frame(pattern(n, i), {channel = 3, flags = 0x101}))
+    end
+    assert.is_true(serve_until(function() return #got_srv == #sizes end))
+    for i, n in ipairs(sizes) do
+      assert.are.equal(pattern(n, i), got_srv[i].data)
+      -- channel, error and flags are not carried: 0 on arrival, as Rogue
+      assert.are.equal(0, got_srv[i].channel)
+      assert.are.equal(0, got_srv[i].flags)
+      assert.are.equal(0, got_srv[i].error)
+    end
+    down:sendFrame(testing.frame("reply"))              -- to the last sender
+    assert.is_true(serve_until(function() return #got_cli == 1 end))
+    assert.are.equal("reply", got_cli[1].data)
+    local c = srv:counters()
+    assert.are.equal(#sizes, c.rxFrames)
+    assert.are.equal(1 + 2 + 255 + 256 + 1000 + 1471 + 1472, c.rxBytes)
+    assert.are.equal(1, c.txFrames)
+    assert.are.equal(5, c.txBytes)
+    assert.are.equal(#sizes, cli:counters().txFrames)
+    cli:stop(); srv:stop()
+  end)
+
+  it("carry a jumbo datagram of 8972 bytes, and a PRBS stream", function()
+    local srv, cli = pair(true)
+    local at, got = collector()
+    _ = srv >> at
+    local m = sl.stream.Master()
+    _ = m >> cli
+    m:sendFrame(testing.frame(pattern(8972, 5)))
+    assert.is_true(serve_until(function() return #got == 1 end))
+    assert.are.equal(pattern(8972, 5), got[1].data)
+    local gen, chk = sl.utilities.Prbs(), sl.utilities.Prbs()
+    _ = gen >> cli
+    _ = srv >> chk
+    for _ = 1, 200 do gen:genFrame(4096) end
+    assert.is_true(serve_until(function() return chk:getRxCount() == 200 end))
+    assert.are.equal(0, chk:getRxErrors())
+    cli:stop(); srv:stop()
+  end)
+
+  it("refuse a frame over maxPayload: counted, logged, never truncated", function()
+    local srv, cli = pair(false)
+    local at, got = collector()
+    _ = srv >> at
+    local m = sl.stream.Master()
+    _ = m >> cli
+    sl.logging.setEmit(false)
+    m:sendFrame(testing.frame(string.rep("x", 1473)))
+    local f = m:reqFrame(3000)                           -- 3 pool buffers
+    f:write(string.rep("y", 3000))
+    m:sendFrame(f)
+    sl.logging.setEmit(true)
+    assert.truthy(logged("ERROR udp%.Client: frame of 1473 bytes refused"))
+    assert.truthy(logged("ERROR udp%.Client: frame of 3000 bytes refused"))
+    local c = cli:counters()
+    assert.are.equal(2, c.oversize)
+    assert.are.equal(2, c.drops)
+    assert.are.equal(0, c.txFrames)
+    m:sendFrame(testing.frame("after"))
+    assert.is_true(serve_until(function() return #got == 1 end))
+    assert.are.equal("after", got[1].data)              -- nothing else came
+    cli:stop(); srv:stop()
+  end)
+
+  it("a server that has heard from no one drops, counts and logs", function()
+    local srv = sl.udp.Server(0, false, "127.0.0.1")
+    local m = sl.stream.Master()
+    _ = m >> srv
+    sl.logging.setFilter("udp.Server", sl.logging.Warning)
+    sl.logging.setEmit(false)
+    for _ = 1, 5 do m:sendFrame(testing.frame("lost")) end
+    sl.logging.setEmit(true)
+    sl.logging.setFilter("udp.Server", sl.logging.Error)
+    local c = srv:counters()
+    assert.are.equal(5, c.noPeer)
+    assert.are.equal(5, c.txDrops)
+    assert.are.equal(0, c.txFrames)
+    local n = 0                                          -- at most once a second
+    for _, l in ipairs(sl.logging.history(10)) do
+      if l:match("WARNING udp%.Server: %d+ frame%(s%) dropped: no peer yet") then n = n + 1 end
+    end
+    assert.are.equal(1, n)
+    srv:stop()
+  end)
+
+  it("the server answers the most recent sender", function()
+    local srv = sl.udp.Server(0, false, "127.0.0.1")
+    local a = sl.udp.Client("127.0.0.1", srv:getPort())
+    local b = sl.udp.Client("127.0.0.1", srv:getPort())
+    local at_a, got_a = collector()
+    local at_b, got_b = collector()
+    _ = a >> at_a
+    _ = b >> at_b
+    local heard = 0
+    _ = srv >> function() heard = heard + 1 end
+    local ma, mb, ms = sl.stream.Master(), sl.stream.Master(), sl.stream.Master()
+    _ = ma >> a
+    _ = mb >> b
+    _ = ms >> srv
+    ma:sendFrame(testing.frame("from a"))
+    assert.is_true(serve_until(function() return heard == 1 end))
+    ms:sendFrame(testing.frame("to a"))
+    assert.is_true(serve_until(function() return #got_a == 1 end))
+    mb:sendFrame(testing.frame("from b"))
+    assert.is_true(serve_until(function() return heard == 2 end))
+    ms:sendFrame(testing.frame("to b"))
+    assert.is_true(serve_until(function() return #got_b == 1 end))
+    ma:sendFrame(testing.frame("a again"))
+    assert.is_true(serve_until(function() return heard == 3 end))
+    ms:sendFrame(testing.frame("to a again"))
+    assert.is_true(serve_until(function() return #got_a == 2 end))
+    assert.are.same({"to a", "to a again"}, {got_a[1].data, got_a[2].data})
+    assert.are.equal(1, #got_b)
+    assert.are.equal("to b", got_b[1].data)
+    assert.are.equal("127.0.0.1", (srv:peer()))
+    a:stop(); b:stop(); srv:stop()
+  end)
+
+  it("echo straight back (srv >> srv): batches go out in sendmmsg", function()
+    local srv, cli = pair(false)
+    _ = srv >> srv
+    local at, got = collector()
+    _ = cli >> at
+    local m = sl.stream.Master()
+    _ = m >> cli
+    for i = 1, 100 do m:sendFrame(testing.frame(pattern(100 + i, i))) end
+    assert.is_true(serve_until(function() return #got == 100 end))
+    for i = 1, 100 do assert.are.equal(pattern(100 + i, i), got[i].data) end
+    assert.are.equal(100, srv:counters().txFrames)
+    cli:stop(); srv:stop()
+    srv:removeSlave(srv)                                -- the loop holds itself
+  end)
+
+  it("stop() returns promptly when nothing ever arrived", function()
+    local list = {}
+    for i = 1, 10 do
+      list[i] = sl.udp.Server(0, i % 2 == 0, "127.0.0.1")
+      list[i + 10] = sl.udp.Client("127.0.0.1", list[i]:getPort())
+    end
+    local t0 = sl.now()
+    for _, u in ipairs(list) do u:stop() end
+    assert.is_true(sl.now() - t0 < 0.5)
+    list[1]:stop()                                      -- twice is fine
+  end)
+
+  it("a full delivery queue drops, counts and logs", function()
+    local srv, cli = pair(false)
+    srv:setRxBufferCount(2000)
+    local got = 0
+    _ = srv >> function() got = got + 1 end             -- served by the loop only
+    local m = sl.stream.Master()
+    _ = m >> cli
+    sl.logging.setFilter("udp.Server", sl.logging.Warning)
+    sl.logging.setEmit(false)
+    for _ = 1, 8000 do m:sendFrame(testing.frame("d")) end
+    os.execute("sleep 0.5")                             -- the loop does not run
+    sl.logging.setEmit(true)
+    sl.logging.setFilter("udp.Server", sl.logging.Error)
+    local c = srv:counters()
+    assert.is_true(c.rxDrops > 0)
+    assert.truthy(logged("WARNING udp%.Server: %d+ datagram%(s%) dropped: the delivery queue is full"))
+    assert.is_true(serve_until(function()
+      return got == srv:counters().rxFrames - srv:counters().rxDrops end))
+    cli:stop(); srv:stop()
+  end)
+
+  it("take a datagram from a plain socket as a frame", function()
+    local srv = sl.udp.Server(0, false, "127.0.0.1")
+    local at, got = collector()
+    _ = srv >> at
+    os.execute(string.format(
+      "timeout 5 bash -c 'printf \"plain\\001bytes\" > /dev/udp/127.0.0.1/%d'",
+      srv:getPort()))
+    assert.is_true(serve_until(function() return #got == 1 end))
+    assert.are.equal("plain\1bytes", got[1].data)
+    assert.are.equal("127.0.0.1", (srv:peer()))
+    srv:stop()
+  end)
+end)
+
+describe("UDP across processes", function()
+  local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+
+  it("a client here talks to a udp_echo.lua server in another process", function()
+    local child = io.popen("timeout 60 " .. bin .. " examples/udp_echo.lua 0 30 2>&1")
+    local port = tonumber(child:read("l"):match("^listening (%d+)"))
+    assert.is_truthy(port)
+    local cli = sl.udp.Client("127.0.0.1", port)
+    cli:setRxBufferCount(500)
+    local back, bad = 0, 0
+    _ = cli >> function(f)
+      local s = f:read()
+      local seq = string.unpack("<I4", s)
+      if s ~= string.pack("<I4", seq) .. pattern(seq % 1400, seq) then bad = bad + 1 end
+      back = back + 1
+    end
+    local m = sl.stream.Master()
+    _ = m >> cli
+    -- in groups, each answered before the next: no loss to blame on UDP
+    for g = 0, 9 do
+      for seq = g * 50, g * 50 + 49 do
+        m:sendFrame(testing.frame(string.pack("<I4", seq) .. pattern(seq % 1400, seq)))
+      end
+      assert.is_true(serve_until(function() return back == g * 50 + 50 end, 20))
+    end
+    assert.are.equal(0, bad)
+    m:sendFrame(testing.frame("bye"))
+    local rest = child:read("a")
+    child:close()
+    assert.matches("echoed 500 frames\n", rest)
+    cli:stop()
+  end)
+end)

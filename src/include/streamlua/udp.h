@@ -1,0 +1,65 @@
+/*
+** sl_udp: Rogue's UDP stream endpoints (udp.Server, udp.Client). One
+** datagram is one frame: the payload is the datagram's bytes, channel,
+** error and flags are 0 on receive and are not sent.
+**
+**   server: bound to addr:port (Rogue: every interface); answers the
+**           most recent source it heard from; before it has heard from
+**           anyone it has nowhere to send, so frames are dropped, counted
+**           ("noPeer") and logged at most once a second
+**   client: sends to host:port from a port the kernel picks; takes
+**           datagrams from any source
+**
+**   graph thread                   I/O thread              delivery thread
+**   ------------                   ----------              ---------------
+**   accept_frame(f): refuses f     recvmmsg into pool      takes received
+**   over maxPayload (counted,      frames, up to 32 per    frames, sends
+**   logged), sends it as one       call; queues them; a    them downstream
+**   datagram (sendmsg; a batch     full queue drops and    in batches
+**   from accept_frames goes in     counts (UDP has no
+**   one sendmmsg); waits for       back-pressure), logged
+**   room up to the timeout, then   at most once a second
+**   logs and waits again (Rogue)
+**
+** Ownership: frames given to accept_frame are borrowed (transfer none);
+** received frames belong to the delivery queue until handed on.
+** Thread-safe: every function may be called from any thread.
+*/
+#ifndef STREAMLUA_UDP_H_INCLUDED_
+#define STREAMLUA_UDP_H_INCLUDED_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "object.h"
+
+#define SL_UDP_MAX_PAYLOAD 1472u        /* MTU 1500 - IP and UDP headers */
+#define SL_UDP_JUMBO_MAX_PAYLOAD 8972u  /* MTU 9000 - 28 */
+
+/* A started endpoint (kind "UdpServer" or "UdpClient"), refs = 1; NULL
+** with a reason in err (e.g. "cannot bind 127.0.0.1:8192: Address already
+** in use"). Server: host is the bind address (NULL or "*": every
+** interface, as Rogue), port 0 picks a free port. Client: host is resolved
+** (IPv4) and port must be > 0. */
+sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
+                      char *err, size_t errlen);
+
+/* Server: the bound port. Client: the port it sends to. */
+uint32_t sl_udp_port(sl_object *obj);
+/* 1472, or 8972 with jumbo. */
+uint32_t sl_udp_max_payload(sl_object *obj);
+/* Asks for SO_RCVBUF = count x MTU (1500 or 9000 bytes, as Rogue). Returns
+** 1 if the kernel granted it, else 0 with a warning, once per endpoint,
+** naming the sysctl to raise (net.core.rmem_max). */
+int sl_udp_set_rx_buffer_count(sl_object *obj, uint32_t count);
+/* The receive buffer the kernel gives now, in bytes usable for data
+** (getsockopt's value halved: Linux reports double what it accounts). */
+uint32_t sl_udp_rx_buffer_size(sl_object *obj);
+/* How long a sender waits for the socket to take a datagram before it logs
+** a critical line and waits again (Rogue's rule; default 1 s). */
+void sl_udp_set_timeout(sl_object *obj, uint64_t us);
+/* The address frames go to: 1 and "a.b.c.d" + port, or 0 (a server that
+** has heard from no one yet). ip needs 16 bytes. */
+int sl_udp_peer(sl_object *obj, char *ip, uint32_t *port);
+
+#endif

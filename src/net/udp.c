@@ -1,0 +1,678 @@
+/*
+** The UDP endpoints (see udp.h). The I/O thread owns the read event and
+** the frames waiting for datagrams; graph threads send on the socket
+** directly (a datagram is atomic, so no lock is needed around sendmsg);
+** one mutex guards the delivery queue. The server's peer is one atomic
+** word, so a send never takes a lock to learn where to go.
+*/
+#include "streamlua/udp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "streamlua/frame.h"
+#include "streamlua/io.h"
+#include "streamlua/log.h"
+#include "streamlua/master.h"
+#include "streamlua/pool.h"
+#include "streamlua/slave.h"
+#include "streamlua/status.h"
+#include "streamlua/wait.h"
+
+#define RX_BATCH 32                  /* datagrams per recvmmsg */
+#define RX_ROUNDS 8                  /* recvmmsg calls per wake-up, at most */
+#define RX_QUEUE 4096                /* delivery queue: frames */
+#define DELIVER_BATCH 64
+#define TX_BATCH 32                  /* datagrams per sendmmsg */
+#define MAX_IOV 8                    /* buffers per datagram before copying */
+#define POLL_SLICE_MS 100            /* a waiting sender checks stop this often */
+#define PEER_VALID (1ull << 48)      /* peer word: valid | ip << 16 | port */
+
+typedef struct udp {
+  sl_object obj;
+  sl_master master;
+  sl_slave slave;
+  sl_io *io;
+  int loop;
+  sl_log *log;
+  int server;
+  int fd;
+  uint32_t port;
+  uint32_t mtu, max_payload;
+  atomic_uint_least64_t peer;        /* PEER_VALID set once known */
+  atomic_uint_least64_t timeout_us;
+  struct event *rev;
+  /* I/O thread only: frames waiting for the next datagrams. */
+  sl_frame *spare[RX_BATCH];
+  int64_t rx_drop_logged_ns;         /* I/O thread only */
+  uint64_t rx_drop_since;            /* dropped since that log */
+  atomic_int_least64_t tx_logged_ns; /* senders: last rate-limited log */
+  atomic_uint_least64_t tx_drop_since;
+  atomic_int warned_rcvbuf;
+  pthread_mutex_t mutex;
+  pthread_cond_t rx_cv;
+  sl_frame *rx[RX_QUEUE];            /* delivery ring (mutex) */
+  uint32_t rx_head, rx_count;
+  int rx_waiting;                    /* the delivery thread sleeps */
+  atomic_int stopping;
+  atomic_int senders;                /* graph threads inside a send */
+  pthread_t thread;
+  int started;
+  atomic_int exited;
+  atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, rx_drops,
+      rx_oversize, oversize, no_peer, tx_drops, errors;
+} udp;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void set_err(char *err, size_t len, const char *what, const char *a,
+                    uint32_t port, int e) {
+  if (err != NULL && len > 0)
+    snprintf(err, len, "%s %s:%u: %s", what, a, (unsigned)port, strerror(e));
+}
+
+static uint64_t peer_word(const struct sockaddr_in *sa) {
+  return PEER_VALID | (uint64_t)ntohl(sa->sin_addr.s_addr) << 16 |
+         ntohs(sa->sin_port);
+}
+
+static void peer_addr(uint64_t w, struct sockaddr_in *sa) {
+  memset(sa, 0, sizeof *sa);
+  sa->sin_family = AF_INET;
+  sa->sin_addr.s_addr = htonl((uint32_t)(w >> 16));
+  sa->sin_port = htons((uint16_t)w);
+}
+
+/* ---- send path (graph threads) ---- */
+
+/*
+** A send-side loss (no peer yet, the endpoint stopped, a send error) is
+** counted at once and logged at most once a second, with how many were
+** lost since the last line, so a flood of frames cannot flood the log.
+*/
+static void tx_lost(udp *u, uint64_t n, const char *why) {
+  atomic_fetch_add(&u->tx_drops, n);
+  uint64_t since = atomic_fetch_add(&u->tx_drop_since, n) + n;
+  int64_t t = now_ns(), last = atomic_load(&u->tx_logged_ns);
+  if (t - last < 1000000000 ||
+      !atomic_compare_exchange_strong(&u->tx_logged_ns, &last, t))
+    return;
+  since = atomic_exchange(&u->tx_drop_since, 0);
+  sl_log_write(u->log, atomic_load(&u->stopping) ? SL_LOG_DEBUG : SL_LOG_WARNING,
+               "%llu frame(s) dropped: %s", (unsigned long long)since, why);
+}
+
+/* Describes f's payload as iovecs; a frame of many buffers is copied into
+** scratch (max_payload bytes). Returns the count, the length in *len. */
+static int frame_iov(sl_frame *f, struct iovec *iov, uint8_t *scratch,
+                     size_t *len) {
+  int n = 0;
+  *len = sl_frame_get_payload(f);
+  size_t nb = sl_frame_buffer_count(f);
+  for (size_t i = 0; i < nb; i++) {
+    sl_buffer *b = sl_frame_buffer(f, i);
+    uint32_t p = sl_buffer_get_payload(b);
+    if (p == 0) continue;
+    if (n == MAX_IOV) {
+      sl_frame_read(f, scratch, 0, (uint32_t)*len);
+      iov[0].iov_base = scratch;
+      iov[0].iov_len = *len;
+      return 1;
+    }
+    iov[n].iov_base = sl_buffer_begin(b);
+    iov[n++].iov_len = p;
+  }
+  return n;
+}
+
+/*
+** Waits until the socket takes more (Rogue's select on writability): in
+** slices, so stop() is seen; after each full timeout a critical line, and
+** the wait goes on, as Rogue's does. Returns 0 when writable, -1 stopping.
+*/
+static int wait_writable(udp *u) {
+  int64_t waited = 0;
+  for (;;) {
+    if (atomic_load(&u->stopping)) return -1;
+    struct pollfd p = {u->fd, POLLOUT, 0};
+    if (poll(&p, 1, POLL_SLICE_MS) > 0) return 0;
+    waited += POLL_SLICE_MS * 1000;
+    int64_t to = (int64_t)atomic_load(&u->timeout_us);
+    if (waited >= to) {
+      sl_log_write(u->log, SL_LOG_CRITICAL,
+                   "Timeout waiting for outbound transmit after %lld.%06lld "
+                   "seconds! May be caused by outbound back-pressure.",
+                   (long long)(to / 1000000), (long long)(to % 1000000));
+      waited = 0;
+    }
+  }
+}
+
+/* Is f fit to send? Refused frames are counted and logged here. */
+static int sendable(udp *u, sl_frame *f) {
+  uint32_t n = sl_frame_get_payload(f);
+  if (n > u->max_payload) {
+    atomic_fetch_add(&u->oversize, 1);
+    sl_log_write(u->log, SL_LOG_ERROR,
+                 "frame of %u bytes refused: over maxPayload %u (never truncated)",
+                 (unsigned)n, (unsigned)u->max_payload);
+    return 0;
+  }
+  if (sl_frame_get_error(f) != 0) {
+    atomic_fetch_add(&u->tx_drops, 1);
+    sl_log_write(u->log, SL_LOG_WARNING, "frame with error 0x%x dropped",
+                 (unsigned)sl_frame_get_error(f));
+    return 0;
+  }
+  return n > 0;                /* an empty frame sends nothing, as Rogue */
+}
+
+/*
+** Sends n ready messages with sendmmsg, waiting for room when the socket
+** is full. A datagram the kernel refuses (an error other than "full") is
+** logged and skipped, as Rogue does; when the endpoint stops, the rest are
+** lost. Returns the bytes sent; *ok gets how many datagrams went.
+*/
+static uint64_t send_msgs(udp *u, struct mmsghdr *m, const size_t *lens,
+                          unsigned n, unsigned *ok) {
+  unsigned done = 0;
+  uint64_t bytes = 0;
+  *ok = 0;
+  while (done < n) {
+    int k = sendmmsg(u->fd, m + done, n - done, MSG_DONTWAIT);
+    if (k > 0) {
+      for (int j = 0; j < k; j++) bytes += lens[done + (unsigned)j];
+      done += (unsigned)k;
+      *ok += (unsigned)k;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == ENOBUFS) {
+      if (wait_writable(u) == 0) continue;
+      tx_lost(u, n - done, "endpoint stopped");
+      break;
+    }
+    atomic_fetch_add(&u->errors, 1);
+    tx_lost(u, 1, strerror(errno));
+    done++;
+  }
+  return bytes;
+}
+
+/*
+** The send path for n frames: each is locked (unless this thread holds it
+** already: a frame may come twice), checked, described, and the batch
+** goes out in sendmmsg calls of up to TX_BATCH datagrams.
+*/
+static void udp_send(udp *u, sl_frame **fs, size_t n) {
+  atomic_fetch_add(&u->senders, 1);
+  struct sockaddr_in to;
+  uint64_t pw = atomic_load(&u->peer);
+  if (atomic_load(&u->stopping)) {
+    tx_lost(u, n, "endpoint stopped");
+    goto out;
+  }
+  if (!(pw & PEER_VALID)) {
+    atomic_fetch_add(&u->no_peer, n);
+    tx_lost(u, n, "no peer yet (the server answers the last sender; none has sent)");
+    goto out;
+  }
+  peer_addr(pw, &to);
+  for (size_t i = 0; i < n;) {
+    struct mmsghdr m[TX_BATCH];
+    struct iovec iov[TX_BATCH][MAX_IOV];
+    uint8_t *scratch = NULL;
+    sl_frame *locked[TX_BATCH];
+    size_t lens[TX_BATCH];
+    unsigned k = 0, nl = 0;
+    for (; i < n && k < TX_BATCH; i++) {
+      sl_frame *f = fs[i];
+      if (!sl_frame_locked_by_me(f)) {
+        sl_frame_lock(f);
+        locked[nl++] = f;
+      }
+      if (!sendable(u, f)) continue;
+      if (sl_frame_buffer_count(f) > MAX_IOV && scratch == NULL) {
+        scratch = malloc((size_t)u->max_payload * TX_BATCH);
+        if (scratch == NULL) {
+          atomic_fetch_add(&u->errors, 1);
+          tx_lost(u, 1, "out of memory");
+          continue;
+        }
+      }
+      memset(&m[k], 0, sizeof m[k]);
+      m[k].msg_hdr.msg_iovlen = (size_t)frame_iov(
+          f, iov[k], scratch ? scratch + (size_t)k * u->max_payload : NULL, &lens[k]);
+      m[k].msg_hdr.msg_iov = iov[k];
+      m[k].msg_hdr.msg_name = &to;
+      m[k].msg_hdr.msg_namelen = sizeof to;
+      k++;
+    }
+    unsigned sent = 0;
+    uint64_t bytes = k > 0 ? send_msgs(u, m, lens, k, &sent) : 0;
+    for (unsigned j = 0; j < nl; j++) sl_frame_unlock(locked[j]);
+    free(scratch);
+    atomic_fetch_add(&u->tx_frames, sent);
+    atomic_fetch_add(&u->tx_bytes, bytes);
+  }
+out:
+  atomic_fetch_sub(&u->senders, 1);
+}
+
+static void udp_accept(sl_slave *s, sl_frame *f) {
+  udp_send((udp *)s->owner, &f, 1);
+}
+
+static void udp_accept_many(sl_slave *s, sl_frame **fs, size_t n) {
+  udp_send((udp *)s->owner, fs, n);
+}
+
+/* ---- receive path (I/O thread) ---- */
+
+/* Fills the spare frames (pool frames of max_payload bytes). */
+static int refill(udp *u) {
+  for (int i = 0; i < RX_BATCH; i++)
+    if (u->spare[i] == NULL) {
+      u->spare[i] = sl_slave_req_local_frame(&u->slave, u->max_payload);
+      if (u->spare[i] == NULL) return -1;
+    }
+  return 0;
+}
+
+static void learn_peer(udp *u, const struct sockaddr_in *from) {
+  uint64_t w = peer_word(from);
+  if (atomic_exchange(&u->peer, w) != w && sl_log_enabled(u->log, SL_LOG_DEBUG)) {
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &from->sin_addr, ip, sizeof ip);
+    sl_log_write(u->log, SL_LOG_DEBUG, "peer is now %s:%u", ip,
+                 (unsigned)ntohs(from->sin_port));
+  }
+}
+
+/*
+** Queues got[0..n) for the delivery thread; what does not fit is dropped
+** and counted, and logged at most once a second (UDP has no way to slow
+** the sender down; dropping here keeps the kernel buffer draining).
+*/
+static void enqueue(udp *u, sl_frame **got, unsigned n) {
+  unsigned put = 0;
+  pthread_mutex_lock(&u->mutex);
+  while (put < n && u->rx_count < RX_QUEUE) {
+    u->rx[(u->rx_head + u->rx_count) % RX_QUEUE] = got[put++];
+    u->rx_count++;
+  }
+  if (put > 0 && u->rx_waiting) pthread_cond_signal(&u->rx_cv);
+  pthread_mutex_unlock(&u->mutex);
+  if (put == n) return;
+  sl_frame_unref_many(got + put, n - put);
+  atomic_fetch_add(&u->rx_drops, n - put);
+  u->rx_drop_since += n - put;
+  int64_t t = now_ns();
+  if (t - u->rx_drop_logged_ns >= 1000000000) {
+    sl_log_write(u->log, SL_LOG_WARNING,
+                 "%llu datagram(s) dropped: the delivery queue is full "
+                 "(%u frames; downstream is slower than the sender)",
+                 (unsigned long long)u->rx_drop_since, (unsigned)RX_QUEUE);
+    u->rx_drop_since = 0;
+    u->rx_drop_logged_ns = t;
+  }
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)what;
+  udp *u = arg;
+  for (int round = 0; round < RX_ROUNDS; round++) {
+    if (refill(u) != 0) {
+      sl_log_write(u->log, SL_LOG_ERROR, "out of memory for receive frames");
+      return;
+    }
+    struct mmsghdr m[RX_BATCH];
+    struct iovec iov[RX_BATCH][MAX_IOV];
+    struct sockaddr_in from[RX_BATCH];
+    for (int i = 0; i < RX_BATCH; i++) {
+      sl_frame *f = u->spare[i];
+      size_t nb = sl_frame_buffer_count(f), k = 0;
+      for (size_t j = 0; j < nb && k < MAX_IOV; j++) {
+        sl_buffer *b = sl_frame_buffer(f, j);
+        iov[i][k].iov_base = sl_buffer_begin(b);
+        iov[i][k++].iov_len = sl_buffer_get_size(b);
+      }
+      memset(&m[i], 0, sizeof m[i]);
+      m[i].msg_hdr.msg_iov = iov[i];
+      m[i].msg_hdr.msg_iovlen = k;
+      m[i].msg_hdr.msg_name = &from[i];
+      m[i].msg_hdr.msg_namelen = sizeof from[i];
+    }
+    int n = recvmmsg(fd, m, RX_BATCH, MSG_DONTWAIT, NULL);
+    if (n <= 0) return;        /* EAGAIN: drained */
+    sl_frame *got[RX_BATCH];
+    unsigned ng = 0;
+    uint64_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+      uint32_t len = m[i].msg_len;
+      if (len == 0) continue;                  /* ignored, as Rogue */
+      if (u->server) learn_peer(u, &from[i]);
+      if (m[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        atomic_fetch_add(&u->rx_oversize, 1);
+        sl_log_write(u->log, SL_LOG_WARNING,
+                     "Receive data was too large (over %u bytes). Dropping.",
+                     (unsigned)sl_frame_get_size(u->spare[i]));
+        continue;                              /* the frame is reused */
+      }
+      sl_frame_set_payload(u->spare[i], len);
+      got[ng++] = u->spare[i];
+      u->spare[i] = NULL;
+      bytes += len;
+    }
+    atomic_fetch_add(&u->rx_frames, ng);
+    atomic_fetch_add(&u->rx_bytes, bytes);
+    if (ng > 0) enqueue(u, got, ng);
+    if (n < RX_BATCH) return;
+  }
+}
+
+/* ---- delivery thread ---- */
+
+static void *delivery_main(void *arg) {
+  udp *u = arg;
+  pthread_setname_np(pthread_self(), "sl-udp-rx");
+  sl_frame *batch[DELIVER_BATCH];
+  pthread_mutex_lock(&u->mutex);
+  for (;;) {
+    while (u->rx_count == 0 && !atomic_load(&u->stopping)) {
+      u->rx_waiting = 1;
+      pthread_cond_wait(&u->rx_cv, &u->mutex);
+      u->rx_waiting = 0;
+    }
+    if (atomic_load(&u->stopping)) break;
+    uint32_t n = u->rx_count < DELIVER_BATCH ? u->rx_count : DELIVER_BATCH;
+    for (uint32_t i = 0; i < n; i++) {
+      batch[i] = u->rx[u->rx_head];
+      u->rx_head = (u->rx_head + 1) % RX_QUEUE;
+    }
+    u->rx_count -= n;
+    pthread_mutex_unlock(&u->mutex);
+    sl_master_send_frames(&u->master, batch, n);
+    sl_frame_unref_many(batch, n);
+    pthread_mutex_lock(&u->mutex);
+  }
+  pthread_mutex_unlock(&u->mutex);
+  atomic_store(&u->exited, 1);
+  return NULL;
+}
+
+static int delivery_exited(void *arg) {
+  return atomic_load(&((udp *)arg)->exited);
+}
+
+static int no_senders(void *arg) {
+  return atomic_load(&((udp *)arg)->senders) == 0;
+}
+
+/* ---- the object ---- */
+
+typedef struct start_args {
+  udp *u;
+  int rc;
+} start_args;
+
+static void start_io(void *arg) {
+  start_args *sa = arg;
+  udp *u = sa->u;
+  u->rev = event_new(sl_io_base(u->io, u->loop), u->fd, EV_READ | EV_PERSIST,
+                     read_cb, u);
+  sa->rc = u->rev == NULL || event_add(u->rev, NULL) != 0 ? ENOMEM : 0;
+}
+
+/* On the I/O thread: no more reading; the spare frames go back. */
+static void stop_io(void *arg) {
+  udp *u = arg;
+  if (u->rev) {
+    event_free(u->rev);
+    u->rev = NULL;
+  }
+  sl_frame_unref_many(u->spare, RX_BATCH);
+  memset(u->spare, 0, sizeof u->spare);
+}
+
+static void udp_stop(sl_object *obj) {
+  udp *u = (udp *)obj;
+  pthread_mutex_lock(&u->mutex);
+  int was = atomic_exchange(&u->stopping, 1);
+  pthread_cond_broadcast(&u->rx_cv);
+  pthread_mutex_unlock(&u->mutex);
+  if (was) return;
+  if (u->io != NULL) sl_io_call_sync(u->io, u->loop, stop_io, u);
+  /* The delivery thread may be waiting on a full Lua mailbox: wait with
+  ** the caller's wait hook, which keeps Lua slaves fed, then join. */
+  if (u->started) {
+    sl_wait_until(delivery_exited, u);
+    pthread_join(u->thread, NULL);
+    u->started = 0;
+  }
+  /* A sender in its poll sees stopping within one slice. */
+  sl_wait_until(no_senders, u);
+  close(u->fd);
+  u->fd = -1;
+  pthread_mutex_lock(&u->mutex);
+  uint32_t n = u->rx_count;
+  for (uint32_t i = 0; i < n; i++) sl_frame_unref(u->rx[(u->rx_head + i) % RX_QUEUE]);
+  u->rx_count = 0;
+  pthread_mutex_unlock(&u->mutex);
+  atomic_fetch_add(&u->rx_drops, n);
+}
+
+static void udp_destroy(sl_object *obj) {
+  udp *u = (udp *)obj;
+  udp_stop(obj);
+  sl_io_release(u->io);
+  sl_master_fini(&u->master);
+  sl_slave_fini(&u->slave);
+  pthread_cond_destroy(&u->rx_cv);
+  pthread_mutex_destroy(&u->mutex);
+  free(u);
+}
+
+static size_t udp_counters(sl_object *obj, sl_counter *out, size_t max) {
+  udp *u = (udp *)obj;
+  uint64_t rxd = atomic_load(&u->rx_drops), rxo = atomic_load(&u->rx_oversize),
+           ov = atomic_load(&u->oversize), txd = atomic_load(&u->tx_drops);
+  uint32_t depth;
+  pthread_mutex_lock(&u->mutex);
+  depth = u->rx_count;
+  pthread_mutex_unlock(&u->mutex);
+  sl_counter c[] = {{"txFrames", atomic_load(&u->tx_frames)},
+                    {"txBytes", atomic_load(&u->tx_bytes)},
+                    {"rxFrames", atomic_load(&u->rx_frames)},
+                    {"rxBytes", atomic_load(&u->rx_bytes)},
+                    {"drops", rxd + rxo + ov + txd},
+                    {"rxDrops", rxd},
+                    {"rxOversize", rxo},
+                    {"oversize", ov},
+                    {"txDrops", txd},
+                    {"noPeer", atomic_load(&u->no_peer)},
+                    {"errors", atomic_load(&u->errors)},
+                    {"depth", depth}};
+  size_t n = sizeof c / sizeof c[0];
+  if (n > max) n = max;
+  memcpy(out, c, n * sizeof c[0]);
+  return n;
+}
+
+static const sl_slave_ops udp_ops = {.accept_frame = udp_accept,
+                                     .accept_frames = udp_accept_many};
+
+static int resolve(const char *host, struct sockaddr_in *sa) {
+  memset(sa, 0, sizeof *sa);
+  sa->sin_family = AF_INET;
+  if (host == NULL || strcmp(host, "*") == 0) {
+    sa->sin_addr.s_addr = htonl(INADDR_ANY);
+    return 0;
+  }
+  if (inet_pton(AF_INET, host, &sa->sin_addr) == 1) return 0;
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL) return -1;
+  sa->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+  freeaddrinfo(res);
+  return 0;
+}
+
+/* Opens, binds (server) and sets up the socket. 0, or an errno. */
+static int open_socket(udp *u, const struct sockaddr_in *sa) {
+  u->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (u->fd < 0) return errno;
+  if (u->server) {
+    struct sockaddr_in b = *sa;
+    socklen_t len = sizeof b;
+    if (bind(u->fd, (struct sockaddr *)&b, sizeof b) != 0) return errno;
+    getsockname(u->fd, (struct sockaddr *)&b, &len);
+    u->port = ntohs(b.sin_port);
+  } else {
+    atomic_store(&u->peer, peer_word(sa));
+  }
+  return 0;
+}
+
+static atomic_uint udp_next_loop;
+
+sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
+                      char *err, size_t errlen) {
+  const char *shown = host != NULL ? host : "*";
+  if (port > 65535 || (!server && port == 0)) {
+    set_err(err, errlen, "bad port for", shown, port, EINVAL);
+    return NULL;
+  }
+  udp *u = calloc(1, sizeof *u);
+  if (u == NULL) return NULL;
+  sl_object_init(&u->obj, server ? "UdpServer" : "UdpClient", udp_destroy);
+  u->obj.stop = udp_stop;
+  u->obj.counters = udp_counters;
+  u->server = server;
+  u->port = port;
+  u->fd = -1;
+  u->mtu = jumbo ? 9000 : 1500;
+  u->max_payload = jumbo ? SL_UDP_JUMBO_MAX_PAYLOAD : SL_UDP_MAX_PAYLOAD;
+  atomic_init(&u->timeout_us, 1000000);
+  pthread_mutex_init(&u->mutex, NULL);
+  pthread_cond_init(&u->rx_cv, NULL);
+  if (sl_slave_init(&u->slave, &udp_ops, &u->obj) != SL_OK) goto out_free;
+  if (sl_master_init(&u->master, &u->obj) != SL_OK) goto out_slave;
+  /* Rogue's pool: blocks of maxPayload, 10000 kept. */
+  sl_pool_set_fixed_size(u->slave.pool, u->max_payload);
+  sl_pool_set_pool_size(u->slave.pool, 10000);
+  u->log = sl_log_get(server ? "udp.Server" : "udp.Client");
+  struct sockaddr_in sa;
+  if (resolve(host, &sa) != 0) {
+    set_err(err, errlen, "cannot resolve", shown, port, ENOENT);
+    goto out_master;
+  }
+  sa.sin_port = htons((uint16_t)port);
+  int e = open_socket(u, &sa);
+  if (e != 0) {
+    set_err(err, errlen, server ? "cannot bind" : "cannot open a socket for",
+            shown, port, e);
+    goto out_socket;
+  }
+  u->io = sl_io_acquire();
+  if (u->io == NULL) {
+    set_err(err, errlen, "cannot start", shown, port, EAGAIN);
+    goto out_socket;
+  }
+  u->loop = (int)(atomic_fetch_add(&udp_next_loop, 1) % (unsigned)sl_io_count(u->io));
+  start_args st = {u, 0};
+  sl_io_call_sync(u->io, u->loop, start_io, &st);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  int trc = st.rc != 0 ? -1 : pthread_create(&u->thread, &attr, delivery_main, u);
+  pthread_attr_destroy(&attr);
+  if (trc != 0) {
+    set_err(err, errlen, "cannot start", shown, port, st.rc ? st.rc : EAGAIN);
+    sl_io_call_sync(u->io, u->loop, stop_io, u);
+    sl_io_release(u->io);
+    goto out_socket;
+  }
+  u->started = 1;
+  return &u->obj;
+out_socket:
+  if (u->fd >= 0) close(u->fd);
+out_master:
+  sl_master_fini(&u->master);
+out_slave:
+  sl_slave_fini(&u->slave);
+out_free:
+  pthread_cond_destroy(&u->rx_cv);
+  pthread_mutex_destroy(&u->mutex);
+  free(u);
+  return NULL;
+}
+
+uint32_t sl_udp_port(sl_object *obj) { return ((udp *)obj)->port; }
+
+uint32_t sl_udp_max_payload(sl_object *obj) { return ((udp *)obj)->max_payload; }
+
+uint32_t sl_udp_rx_buffer_size(sl_object *obj) {
+  udp *u = (udp *)obj;
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (u->fd < 0 || getsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &v, &len) != 0) return 0;
+  return (uint32_t)v / 2;
+}
+
+/*
+** Rogue asks for count x MTU bytes and compares with what getsockopt
+** reports; Linux reports twice what it was given (the other half pays for
+** its bookkeeping), so the usable size is half the report.
+*/
+int sl_udp_set_rx_buffer_count(sl_object *obj, uint32_t count) {
+  udp *u = (udp *)obj;
+  uint64_t want = (uint64_t)count * u->mtu;
+  int v = want > INT32_MAX / 2 ? INT32_MAX / 2 : (int)want;
+  if (u->fd < 0) return 0;
+  setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+  uint32_t got = sl_udp_rx_buffer_size(obj);
+  if (got >= want) return 1;
+  if (!atomic_exchange(&u->warned_rcvbuf, 1)) {
+    sl_log_write(u->log, SL_LOG_WARNING,
+                 "receive buffer of %llu bytes asked (%u x %u), the kernel "
+                 "gave %u: raise it with 'sysctl -w net.core.rmem_max=%llu'",
+                 (unsigned long long)want, (unsigned)count, (unsigned)u->mtu,
+                 (unsigned)got, (unsigned long long)want);
+  }
+  return 0;
+}
+
+void sl_udp_set_timeout(sl_object *obj, uint64_t us) {
+  atomic_store(&((udp *)obj)->timeout_us, us);
+}
+
+int sl_udp_peer(sl_object *obj, char *ip, uint32_t *port) {
+  uint64_t w = atomic_load(&((udp *)obj)->peer);
+  if (!(w & PEER_VALID)) return 0;
+  struct sockaddr_in sa;
+  peer_addr(w, &sa);
+  inet_ntop(AF_INET, &sa.sin_addr, ip, INET_ADDRSTRLEN);
+  *port = ntohs(sa.sin_port);
+  return 1;
+}
