@@ -30,17 +30,6 @@
 
 /* ---- time, threads, a watchdog ---- */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* Threads of this process right now. */
 static int thread_count(void) {
   DIR *d = opendir("/proc/self/task");

@@ -21,17 +21,6 @@
 #include "streamlua/status.h"
 #include "tt.h"
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* ---- a recording slave: which frames arrived, which object, when ---- */
 
 #define REC_MAX 4096

@@ -95,12 +95,6 @@ static void set_seq(sl_frame *f, long seq) {
   sl_frame_write(f, &v, 0, sizeof v);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- cases ---- */
 
 static void test_primary_serves_req(void) {

@@ -102,11 +102,6 @@ static void send_bytes(sl_slave *s, const uint8_t *b, uint32_t n, uint8_t err) {
   sl_object_unref(m);
 }
 
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 static int count_tasks(void) {
   DIR *d = opendir("/proc/self/task");
   int n = 0;

@@ -303,12 +303,6 @@ static void long_file(const char *file, int n) {
   free(b);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void test_notify_and_stop(void) {
   long_file(path("long.dat"), 5000);
   sink *k;

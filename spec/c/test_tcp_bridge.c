@@ -22,11 +22,6 @@
 #include "streamlua/zmtp.h"
 #include "tt.h"
 
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 static uint64_t counter(sl_object *o, const char *name) {
   sl_counter c[SL_COUNTERS_MAX];
   size_t n = sl_object_counters(o, c, SL_COUNTERS_MAX);

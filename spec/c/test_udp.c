@@ -21,17 +21,6 @@
 #include "streamlua/udp.h"
 #include "tt.h"
 
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static uint64_t counter(sl_object *o, const char *name) {
   sl_counter c[SL_COUNTERS_MAX];
   size_t n = sl_object_counters(o, c, SL_COUNTERS_MAX);

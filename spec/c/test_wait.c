@@ -13,17 +13,6 @@
 #include "streamlua/wait.h"
 #include "tt.h"
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 static void on_alarm(int sig) {
   (void)sig;
   static const char a[] = "FAIL ", b[] = ": timed out (wait never returned)\n";

@@ -26,6 +26,19 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+/* Clocks for tests that wait: monotonic seconds, and a plain sleep. */
+__attribute__((unused)) static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+__attribute__((unused)) static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
 
 struct tt_case {
   const char *name;

@@ -85,11 +85,6 @@ static int rec_count(rec *r) {
   return n;
 }
 
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* Waits up to 10 s for cond. */
 static int wait_for(int (*cond)(void *), void *arg) {
   for (int i = 0; i < 1000; i++) {
