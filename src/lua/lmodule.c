@@ -36,5 +36,6 @@ __attribute__((visibility("default"))) int luaopen_streamlua(lua_State *L) {
   sl_open_graph(L);
   sl_open_io(L);
   sl_open_udp(L);
+  sl_open_memory(L);
   return 1;
 }

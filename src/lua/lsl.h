@@ -115,6 +115,7 @@ void sl_open_filter(lua_State *L);     /* sl.stream.Filter, sl.stream.RateDrop *
 void sl_open_tcp(lua_State *L);        /* sl.stream.TcpServer, TcpClient */
 void sl_open_udp(lua_State *L);        /* sl.udp.Server, sl.udp.Client */
 void sl_open_io(lua_State *L);         /* sl.setIoThreads, sl.ioThreads */
+void sl_open_memory(lua_State *L);
 void sl_open_prbs(lua_State *L);       /* sl.utilities.Prbs */
 void sl_open_fileio(lua_State *L);     /* sl.utilities.StreamWriter/Reader */
 void sl_open_graph(lua_State *L);      /* sl.graph, sl.monitor */

@@ -1,0 +1,246 @@
+/* The register bus core: transactions, Emulate, Hub, masters. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamlua/memory.h"
+#include "streamlua/status.h"
+#include "tt.h"
+
+static int hook_calls;
+static void count_hook(sl_transaction *t, void *arg) {
+  (void)t;
+  (void)arg;
+  hook_calls++;
+}
+
+static void test_lifecycle(void) {
+  sl_transaction *a = sl_transaction_new(0x1000, 4, SL_MEM_WRITE, "abcd", 500000);
+  sl_transaction *b = sl_transaction_new(0, 0, SL_MEM_READ, NULL, 1);
+  CHECK(a != NULL && b != NULL);
+  CHECK(sl_transaction_id(a) != 0);
+  CHECK_EQ(sl_transaction_id(b), sl_transaction_id(a) + 1);
+  CHECK_EQ(sl_transaction_address(a), 0x1000);
+  CHECK_EQ(sl_transaction_size(a), 4);
+  CHECK_EQ(sl_transaction_type(a), SL_MEM_WRITE);
+  CHECK_EQ(sl_transaction_timeout(a), 500000);
+  CHECK(memcmp(sl_transaction_data(a), "abcd", 4) == 0);
+  CHECK(!sl_transaction_is_done(a));
+  CHECK(!sl_transaction_expired(a));
+  hook_calls = 0;
+  sl_transaction_on_done(a, count_hook, NULL);
+  CHECK_EQ(sl_transaction_done(a), 1);
+  CHECK_EQ(hook_calls, 1);
+  CHECK_EQ(sl_transaction_done(a), 0);   /* the first completion wins */
+  CHECK_EQ(sl_transaction_error(a, "late"), 0);
+  CHECK(!sl_transaction_failed(a));
+  CHECK(sl_transaction_is_done(a) && sl_transaction_expired(a));
+  CHECK_EQ(hook_calls, 1);
+  sl_transaction_on_done(a, count_hook, NULL);   /* already done: runs now */
+  CHECK_EQ(hook_calls, 2);
+  /* errors append */
+  char e[64];
+  CHECK_EQ(sl_transaction_error(b, "one %d;", 1), 1);
+  sl_transaction_error(b, " two");
+  CHECK(sl_transaction_failed(b));
+  sl_transaction_get_error(b, e, sizeof e);
+  CHECK_STR(e, "one 1; two");
+  CHECK_EQ(sl_mem_master_wait(b), SL_EINVAL);
+  CHECK_STR(sl_mem_type_name(SL_MEM_VERIFY), "verify");
+  sl_transaction_unref(a);
+  sl_transaction_unref(b);
+  /* timeout */
+  sl_transaction *t = sl_transaction_new(0, 4, SL_MEM_READ, NULL, 20000);
+  sl_transaction_start_timer(t);
+  double t0 = now_s();
+  CHECK_EQ(sl_mem_master_wait(t), SL_ETIMEDOUT);
+  CHECK(now_s() - t0 >= 0.015);
+  CHECK(sl_transaction_timed_out(t) && sl_transaction_expired(t));
+  sl_transaction_get_error(t, e, sizeof e);
+  CHECK_STR(e, "timed out after 0.02 s");
+  sl_transaction_unref(t);
+}
+
+static void test_emulate(void) {
+  sl_mem_node *emu = sl_emulate_new(4, 0);
+  sl_mem_node *mn = sl_mem_master_node_new();
+  CHECK(emu != NULL && mn != NULL);
+  sl_mem_master *m = mn->master;
+  sl_mem_master_set_slave(m, &emu->obj, emu->slave);
+  CHECK_EQ(sl_mem_master_get_timeout(m), SL_MEM_DEFAULT_TIMEOUT_US);
+  sl_transaction *t = sl_mem_master_request(m, 0xFFFFF000, 16, NULL, SL_MEM_READ,
+                                            NULL, NULL);
+  CHECK_EQ(sl_mem_master_wait(t), SL_OK);
+  static const uint8_t zero[16];
+  CHECK(memcmp(sl_transaction_data(t), zero, 16) == 0);
+  CHECK_EQ(sl_emulate_pages(emu), 0);   /* reading makes no page */
+  sl_transaction_unref(t);
+  /* across pages, far apart */
+  uint8_t data[6000];
+  for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 7);
+  t = sl_mem_master_request(m, 0x10000800, sizeof data, data, SL_MEM_WRITE, NULL, NULL);
+  CHECK_EQ(sl_mem_master_wait(t), SL_OK);
+  sl_transaction_unref(t);
+  t = sl_mem_master_request(m, 0x7000000000ull, 4, "wxyz", SL_MEM_POST, NULL, NULL);
+  CHECK_EQ(sl_mem_master_wait(t), SL_OK);
+  sl_transaction_unref(t);
+  CHECK_EQ(sl_emulate_pages(emu), 3);
+  t = sl_mem_master_request(m, 0x10000800, sizeof data, NULL, SL_MEM_VERIFY, NULL, NULL);
+  CHECK_EQ(sl_mem_master_wait(t), SL_OK);
+  CHECK(memcmp(sl_transaction_data(t), data, sizeof data) == 0);
+  sl_transaction_unref(t);
+  sl_object_unref(&emu->obj);   /* the master still holds it */
+  t = sl_mem_master_request(m, 0x7000000002ull, 2, NULL, SL_MEM_READ, NULL, NULL);
+  CHECK_EQ(sl_mem_master_wait(t), SL_OK);
+  CHECK(memcmp(sl_transaction_data(t), "yz", 2) == 0);
+  sl_transaction_unref(t);
+  /* unconnected */
+  sl_mem_master_set_slave(m, NULL, NULL);
+  t = sl_mem_master_request(m, 0, 4, NULL, SL_MEM_READ, NULL, NULL);
+  CHECK_EQ(sl_mem_master_wait(t), SL_EINVAL);
+  char e[128];
+  sl_transaction_get_error(t, e, sizeof e);
+  CHECK_STR(e, SL_MEM_UNCONNECTED);
+  sl_transaction_unref(t);
+  sl_object_unref(&mn->obj);
+}
+
+/* A slave of max access 4 that records parts and fails the one at
+** fail_addr; completion is now or, with `later`, from a thread. */
+typedef struct rec_slave {
+  sl_mem_node node;
+  sl_mem_slave slave;
+  uint64_t addrs[64];
+  uint32_t sizes[64];
+  int n;
+  uint64_t fail_addr;
+  int later;
+  sl_transaction *held[64];
+  int nheld;
+} rec_slave;
+
+static void rec_do(sl_mem_slave *s, sl_transaction *t) {
+  rec_slave *r = (rec_slave *)s->owner;
+  r->addrs[r->n] = sl_transaction_address(t);
+  r->sizes[r->n] = sl_transaction_size(t);
+  r->n++;
+  if (r->later) {
+    r->held[r->nheld++] = sl_transaction_ref(t);
+    return;
+  }
+  if (sl_transaction_address(t) == r->fail_addr) sl_transaction_error(t, "bad address");
+  else sl_transaction_done(t);
+}
+
+static const sl_mem_slave_ops rec_ops = {.do_transaction = rec_do};
+
+static void rec_destroy(sl_object *obj) { free(obj); }
+
+static rec_slave *rec_new(void) {
+  rec_slave *r = calloc(1, sizeof *r);
+  sl_object_init(&r->node.obj, "test.Rec", rec_destroy);
+  sl_mem_slave_init(&r->slave, &rec_ops, &r->node.obj, 4, 4);
+  r->node.slave = &r->slave;
+  r->fail_addr = UINT64_MAX;
+  return r;
+}
+
+static void test_hub_split(void) {
+  sl_mem_node *hub = sl_hub_new(0x100, 0, 0);
+  rec_slave *r = rec_new();
+  sl_mem_master_set_slave(hub->master, &r->node.obj, &r->slave);
+  sl_object_unref(&r->node.obj);   /* the hub holds it */
+  CHECK_EQ(sl_mem_slave_max_access(hub->slave), 0xFFFFFFFFu);
+  CHECK_EQ(sl_mem_slave_min_access(hub->slave), 4);
+  CHECK_EQ(sl_hub_get_offset(hub), 0x100);
+  sl_transaction *t = sl_transaction_new(0x20, 10, SL_MEM_WRITE, "0123456789", 100000);
+  sl_mem_slave_do_transaction(hub->slave, t);
+  CHECK(sl_transaction_is_done(t) && !sl_transaction_failed(t));
+  CHECK_EQ(r->n, 3);
+  CHECK_EQ(r->addrs[0], 0x120);
+  CHECK_EQ(r->addrs[2], 0x128);
+  CHECK_EQ(r->sizes[2], 2);
+  CHECK_EQ(sl_transaction_address(t), 0x20);   /* the caller's is unchanged */
+  sl_transaction_unref(t);
+  /* an error in a middle part reaches the parent though later parts pass */
+  r->n = 0;
+  r->fail_addr = 0x104;
+  t = sl_transaction_new(0, 16, SL_MEM_READ, NULL, 100000);
+  sl_mem_slave_do_transaction(hub->slave, t);
+  CHECK_EQ(r->n, 4);
+  CHECK(sl_transaction_failed(t));
+  char e[256];
+  sl_transaction_get_error(t, e, sizeof e);
+  CHECK(strstr(e, "failed with error: bad address") != NULL);
+  sl_transaction_unref(t);
+  /* parts completed out of order, the failing one first */
+  r->n = 0;
+  r->later = 1;
+  t = sl_transaction_new(0, 12, SL_MEM_READ, NULL, 100000);
+  sl_mem_slave_do_transaction(hub->slave, t);
+  CHECK_EQ(r->nheld, 3);
+  sl_transaction_error(r->held[1], "middle");
+  CHECK(!sl_transaction_is_done(t));
+  sl_transaction_done(r->held[2]);
+  sl_transaction_done(r->held[0]);
+  CHECK(sl_transaction_failed(t));
+  sl_transaction_get_error(t, e, sizeof e);
+  CHECK(strstr(e, "middle") != NULL);
+  for (int i = 0; i < r->nheld; i++) sl_transaction_unref(r->held[i]);
+  r->nheld = 0;
+  sl_transaction_unref(t);
+  sl_object_unref(&hub->obj);
+}
+
+static void *complete_later(void *arg) {
+  rec_slave *r = arg;
+  sleep_ms(20);
+  for (int i = 0; i < r->nheld; i++) {
+    memcpy(sl_transaction_data(r->held[i]), "ABCD", sl_transaction_size(r->held[i]));
+    sl_transaction_done(r->held[i]);
+  }
+  return NULL;
+}
+
+static void test_other_thread(void) {
+  sl_mem_node *mn = sl_mem_master_node_new();
+  sl_mem_node *hub = sl_hub_new(0, 0, 0);
+  rec_slave *r = rec_new();
+  r->later = 1;
+  sl_mem_master_set_slave(mn->master, &hub->obj, hub->slave);
+  sl_mem_master_set_slave(hub->master, &r->node.obj, &r->slave);
+  sl_object_unref(&hub->obj);
+  sl_object_unref(&r->node.obj);
+  sl_transaction *t = sl_mem_master_request(mn->master, 0, 8, NULL, SL_MEM_READ,
+                                            NULL, NULL);
+  CHECK_EQ(r->nheld, 2);
+  pthread_t th;
+  pthread_create(&th, NULL, complete_later, r);
+  CHECK_EQ(sl_mem_master_wait(t), SL_OK);
+  CHECK(memcmp(sl_transaction_data(t), "ABCDABCD", 8) == 0);
+  pthread_join(th, NULL);
+  for (int i = 0; i < r->nheld; i++) sl_transaction_unref(r->held[i]);
+  r->nheld = 0;
+  sl_transaction_unref(t);
+  /* a slave that answers after the waiter gave up: expired, ignored */
+  sl_mem_master_set_timeout(mn->master, 5000);
+  sl_mem_master_set_timeout(mn->master, 0);   /* ignored */
+  t = sl_mem_master_request(mn->master, 0, 4, NULL, SL_MEM_READ, NULL, NULL);
+  CHECK_EQ(sl_mem_master_wait(t), SL_ETIMEDOUT);
+  CHECK(sl_transaction_expired(r->held[0]));   /* t itself: it fits in one */
+  pthread_create(&th, NULL, complete_later, r);
+  pthread_join(th, NULL);
+  CHECK(sl_transaction_timed_out(t));
+  for (int i = 0; i < r->nheld; i++) sl_transaction_unref(r->held[i]);
+  sl_transaction_unref(t);
+  sl_object_unref(&mn->obj);
+}
+
+static const struct tt_case cases[] = {
+    {"transaction lifecycle", test_lifecycle},
+    {"emulate sparse memory", test_emulate},
+    {"hub split and error propagation", test_hub_split},
+    {"completion from another thread", test_other_thread},
+    {NULL, NULL}};
+
+int main(void) { return tt_main(cases); }

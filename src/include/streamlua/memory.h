@@ -1,0 +1,211 @@
+/*
+** The register bus: Rogue's memory interface (rogue.interfaces.memory).
+**
+** A transaction asks a slave to read or write `size` bytes at `address`.
+** A master makes one, hands it to its one downstream slave and waits; a
+** slave completes it, now or later, from any thread, with done() or
+** error(). A Hub is both: it adds its offset and splits a transaction
+** into parts the slave below can take. Emulate is a sparse memory.
+**
+** Ownership: a transaction is reference counted (atomic); whoever holds a
+** reference may use it from any thread. Its data buffer belongs to the
+** transaction (a part of a split points into its parent's buffer and
+** holds a reference on the parent), so a slave that completes late never
+** writes into memory a waiter has already given back. The first
+** completion wins: done()/error() on a finished transaction only appends
+** the error text. Everything here is thread-safe unless it says otherwise.
+*/
+#ifndef STREAMLUA_MEMORY_H_INCLUDED_
+#define STREAMLUA_MEMORY_H_INCLUDED_
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "object.h"
+
+/* Transaction types (Rogue's rim.Read ... rim.Verify). Slaves treat Post
+** like Write (data goes out) and Verify like Read (data comes in). */
+enum {
+  SL_MEM_READ = 0x1,
+  SL_MEM_WRITE = 0x2,
+  SL_MEM_POST = 0x3,
+  SL_MEM_VERIFY = 0x4
+};
+
+#define SL_MEM_DEFAULT_TIMEOUT_US 1000000u   /* a master's default: 1 s */
+#define SL_MEM_UNCONNECTED "Unsupported transaction using unconnected memory bus"
+
+typedef struct sl_transaction sl_transaction;
+
+/* "read", "write", "post", "verify" or "unknown". */
+const char *sl_mem_type_name(uint32_t type);
+
+/* Is data flowing out to the slave (Write, Post)? */
+int sl_mem_type_is_write(uint32_t type);
+
+/* ---- transactions ---- */
+
+/* A new transaction (refs = 1) with its own zeroed buffer of `size`
+** bytes, filled from `data` when data is not NULL. The id is process-wide,
+** starts at 1 and never is 0. NULL when out of memory. */
+sl_transaction *sl_transaction_new(uint64_t address, uint32_t size,
+                                   uint32_t type, const void *data,
+                                   uint64_t timeout_us);
+sl_transaction *sl_transaction_ref(sl_transaction *t);
+void sl_transaction_unref(sl_transaction *t);   /* NULL is ignored */
+
+uint32_t sl_transaction_id(const sl_transaction *t);
+uint64_t sl_transaction_address(const sl_transaction *t);
+uint32_t sl_transaction_size(const sl_transaction *t);
+uint32_t sl_transaction_type(const sl_transaction *t);
+uint64_t sl_transaction_timeout(const sl_transaction *t);   /* microseconds */
+
+/* The data buffer (size bytes). Valid while a reference is held; a slave
+** writes it before it calls done(), a waiter reads it after. Not locked:
+** only the one slave serving the transaction writes it. */
+uint8_t *sl_transaction_data(sl_transaction *t);
+
+/* Completes with success. Returns 1 if this call completed it, 0 if it
+** was already complete (nothing changes then). */
+int sl_transaction_done(sl_transaction *t);
+
+/* Appends the message to the error text and completes with failure (if
+** not yet complete). Returns 1 if this call completed it. */
+int sl_transaction_error(sl_transaction *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int sl_transaction_verror(sl_transaction *t, const char *fmt, va_list ap);
+
+int sl_transaction_is_done(sl_transaction *t);
+/* Completed with an error? Timed out (the waiter gave up)? */
+int sl_transaction_failed(sl_transaction *t);
+int sl_transaction_timed_out(sl_transaction *t);
+
+/* True when done, or when the waiter has given up (timed out), or, for a
+** part of a split, when the parent is expired: a late slave skips it. */
+int sl_transaction_expired(sl_transaction *t);
+
+/* Copies the error text ("" on success or while pending) into buf (always
+** NUL-terminated when n > 0); returns its full length. */
+size_t sl_transaction_get_error(sl_transaction *t, char *buf, size_t n);
+
+/* Runs fn(t, arg) once, in the completing thread, just after completion
+** (at once, in this thread, if already complete). One hook per
+** transaction; set it before the transaction can complete elsewhere or
+** accept that it may run here. No lock is held while fn runs. */
+void sl_transaction_on_done(sl_transaction *t,
+                            void (*fn)(sl_transaction *t, void *arg),
+                            void *arg);
+
+/* Starts the timer: deadline = now + timeout (Rogue starts it after the
+** slave's doTransaction returns). */
+void sl_transaction_start_timer(sl_transaction *t);
+
+/* Fails the transaction with "timed out after <s> s" if the deadline has
+** passed. Returns 1 if the transaction is complete now. */
+int sl_transaction_check_deadline(sl_transaction *t);
+
+/* Waits up to ms milliseconds on the condition variable; returns 1 if the
+** transaction is complete. */
+int sl_transaction_wait_ms(sl_transaction *t, long ms);
+
+/* A part of `parent` at `address`: `size` bytes of the parent's buffer
+** from `offset`, same type and timeout, its own id. The
+** parent completes when every part made before sl_transaction_parts_done
+** has completed: with the first part's error, if any failed. NULL when
+** out of memory or the range is outside the parent. */
+sl_transaction *sl_transaction_new_part(sl_transaction *parent,
+                                        uint32_t offset, uint32_t size,
+                                        uint64_t address);
+/* No more parts will be made; completes the parent if all are done. */
+void sl_transaction_parts_done(sl_transaction *parent);
+
+/* ---- the slave role ---- */
+
+typedef struct sl_mem_slave sl_mem_slave;
+
+typedef struct sl_mem_slave_ops {
+  /* Serves t: completes it now or later, from any thread. Runs in the
+  ** caller's thread; takes a reference (sl_transaction_ref) to keep it. */
+  void (*do_transaction)(sl_mem_slave *s, sl_transaction *t);
+  /* Optional overrides of the fixed min/max below (a Hub passes through). */
+  uint32_t (*min_access)(sl_mem_slave *s);
+  uint32_t (*max_access)(sl_mem_slave *s);
+} sl_mem_slave_ops;
+
+struct sl_mem_slave {
+  const sl_mem_slave_ops *ops;   /* NULL: the unconnected placeholder */
+  sl_object *owner;
+  uint32_t min, max;             /* access sizes in bytes */
+};
+
+void sl_mem_slave_init(sl_mem_slave *s, const sl_mem_slave_ops *ops,
+                       sl_object *owner, uint32_t min, uint32_t max);
+void sl_mem_slave_do_transaction(sl_mem_slave *s, sl_transaction *t);
+uint32_t sl_mem_slave_min_access(sl_mem_slave *s);
+uint32_t sl_mem_slave_max_access(sl_mem_slave *s);
+
+/* ---- the master role ---- */
+
+typedef struct sl_mem_master {
+  sl_object *owner;
+  pthread_mutex_t mutex;         /* guards slave and timeout */
+  sl_object *slave_obj;          /* holds a reference; NULL: unconnected */
+  sl_mem_slave *slave;
+  uint64_t timeout_us;
+} sl_mem_master;
+
+int sl_mem_master_init(sl_mem_master *m, sl_object *owner);
+void sl_mem_master_fini(sl_mem_master *m);   /* drops the slave */
+
+/* Replaces the downstream slave (slave_obj owns s; NULL disconnects). */
+void sl_mem_master_set_slave(sl_mem_master *m, sl_object *slave_obj,
+                             sl_mem_slave *s);
+/* The slave's node with a new reference, or NULL. */
+sl_object *sl_mem_master_get_slave(sl_mem_master *m);
+
+/* Timeout of future transactions in microseconds; 0 is ignored. */
+void sl_mem_master_set_timeout(sl_mem_master *m, uint64_t us);
+uint64_t sl_mem_master_get_timeout(sl_mem_master *m);
+
+/* Makes a transaction (`data` fills a write; NULL zeroes), hands it to
+** the slave in the calling thread, then starts its timer. The caller owns
+** the returned reference; NULL when out of memory. `before`, if set, is
+** called on the new transaction before the slave sees it (to hook
+** sl_transaction_on_done, say). */
+sl_transaction *sl_mem_master_request(
+    sl_mem_master *m, uint64_t address, uint32_t size, const void *data,
+    uint32_t type, void (*before)(sl_transaction *t, void *arg), void *arg);
+
+/* Waits for t, bounded by its timeout (running the thread's wait hook
+** between checks). SL_OK on success, SL_ETIMEDOUT when it timed out,
+** SL_EINVAL for any other error (read it with sl_transaction_get_error). */
+int sl_mem_master_wait(sl_transaction *t);
+
+/* ---- nodes ---- */
+
+/* Every memory node starts with this: its object and its roles. The
+** Lua binding finds the roles here; a C module embeds it first. */
+typedef struct sl_mem_node {
+  sl_object obj;
+  sl_mem_master *master;         /* NULL if not a master */
+  sl_mem_slave *slave;           /* NULL if not a slave */
+} sl_mem_node;
+
+/* Master(): a plain master node (kind "memory.Master"). */
+sl_mem_node *sl_mem_master_node_new(void);
+
+/* Hub(offset, min, max): master and slave (kind "memory.Hub"). With min
+** and max both non-zero it reports them; otherwise min comes from below
+** and max is 0xFFFFFFFF, since it splits. */
+sl_mem_node *sl_hub_new(uint64_t offset, uint32_t min, uint32_t max);
+uint64_t sl_hub_get_offset(sl_mem_node *hub);
+
+/* Emulate(min, max): sparse memory in 4 KiB pages, unwritten bytes read
+** as zero; completes every transaction at once (kind "memory.Emulate"). */
+sl_mem_node *sl_emulate_new(uint32_t min, uint32_t max);
+/* Pages allocated so far. */
+size_t sl_emulate_pages(sl_mem_node *emu);
+
+#endif

@@ -1,0 +1,859 @@
+/*
+** sl.memory: the register bus from Lua. Master, Hub, Emulate, and
+** Lua-defined slaves (Slave{doTransaction = function(self, tran) ... end}).
+**
+**   local m = sl.memory.Master()
+**   _ = m >> sl.memory.Hub(0x1000) >> sl.memory.Emulate(4, 4)
+**   m:writeU32(0x10, 42); print(m:readU32(0x10))
+**
+** A Lua-defined slave runs on the main thread only. A master called from
+** Lua reaches it directly (synchronously); a transaction that reaches it
+** from another thread is queued and handed to Lua by the loop. A blocking
+** call (read, write...) keeps serving the loop while it waits, so a Lua
+** slave that completes later (from a timer) is not a deadlock; inside a
+** callback the loop cannot be served, and the call then only waits.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "lsl.h"
+#include "streamlua/memory.h"
+
+#define TRAN_MT "streamlua.memory.Transaction"
+#define REQ_MT "streamlua.memory.Request"
+#define LOGNAME "memory.Master"
+
+static const char tag_mem = 0;   /* metatable key: a memory node's class */
+
+/* ---- nodes from Lua values ---- */
+
+static sl_mem_node *test_node(lua_State *L, int i) {
+  if (!lua_getmetatable(L, i)) return NULL;
+  lua_rawgetp(L, -1, &tag_mem);
+  int yes = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  return yes ? (sl_mem_node *)sl_check_object(L, i) : NULL;
+}
+
+static int node_type_error(lua_State *L, int i, const char *expected) {
+  const char *got = luaL_typename(L, i);
+  if (luaL_getmetafield(L, i, "__name") == LUA_TSTRING) got = lua_tostring(L, -1);
+  return luaL_argerror(L, i, lua_pushfstring(L, "%s expected, got %s", expected, got));
+}
+
+static sl_mem_node *check_master_node(lua_State *L, int i) {
+  sl_mem_node *n = test_node(L, i);
+  if (n == NULL || n->master == NULL) node_type_error(L, i, "memory master");
+  return n;
+}
+
+static sl_mem_node *check_slave_node(lua_State *L, int i) {
+  sl_mem_node *n = test_node(L, i);
+  if (n == NULL || n->slave == NULL) node_type_error(L, i, "memory slave");
+  return n;
+}
+
+/* ---- transactions as Lua values ---- */
+
+typedef struct tran_box {
+  sl_transaction *t;
+} tran_box;
+
+static void push_tran(lua_State *L, sl_transaction *t) {
+  tran_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->t = sl_transaction_ref(t);
+  luaL_setmetatable(L, TRAN_MT);
+}
+
+static sl_transaction *check_tran(lua_State *L) {
+  return ((tran_box *)luaL_checkudata(L, 1, TRAN_MT))->t;
+}
+
+static int tran_gc(lua_State *L) {
+  tran_box *b = luaL_checkudata(L, 1, TRAN_MT);
+  sl_transaction_unref(b->t);
+  b->t = NULL;
+  return 0;
+}
+
+static int tran_id(lua_State *L) {
+  lua_pushinteger(L, sl_transaction_id(check_tran(L)));
+  return 1;
+}
+
+static int tran_address(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)sl_transaction_address(check_tran(L)));
+  return 1;
+}
+
+static int tran_size(lua_State *L) {
+  lua_pushinteger(L, sl_transaction_size(check_tran(L)));
+  return 1;
+}
+
+static int tran_type(lua_State *L) {
+  lua_pushinteger(L, sl_transaction_type(check_tran(L)));
+  return 1;
+}
+
+static int tran_timeout(lua_State *L) {
+  lua_pushnumber(L, (double)sl_transaction_timeout(check_tran(L)) / 1e6);
+  return 1;
+}
+
+/* tran:getData() -> the size bytes of the buffer */
+static int tran_get_data(lua_State *L) {
+  sl_transaction *t = check_tran(L);
+  lua_pushlstring(L, (const char *)sl_transaction_data(t), sl_transaction_size(t));
+  return 1;
+}
+
+/* tran:setData(s [, offset]) copies s into the buffer from offset (0). */
+static int tran_set_data(lua_State *L) {
+  sl_transaction *t = check_tran(L);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  lua_Integer off = luaL_optinteger(L, 3, 0);
+  uint32_t size = sl_transaction_size(t);
+  if (off < 0 || (uint64_t)off + n > size)
+    return luaL_error(L, "setData: %d bytes at offset %d do not fit a "
+                      "transaction of %d bytes", (int)n, (int)off, (int)size);
+  if (sl_transaction_expired(t)) return 0;   /* the waiter has gone */
+  memcpy(sl_transaction_data(t) + off, s, n);
+  return 0;
+}
+
+static int tran_done(lua_State *L) {
+  lua_pushboolean(L, sl_transaction_done(check_tran(L)));
+  return 1;
+}
+
+static int tran_error(lua_State *L) {
+  sl_transaction *t = check_tran(L);
+  const char *msg = luaL_optstring(L, 2, "error");
+  lua_pushboolean(L, sl_transaction_error(t, "%s", msg));
+  return 1;
+}
+
+static int tran_expired(lua_State *L) {
+  lua_pushboolean(L, sl_transaction_expired(check_tran(L)));
+  return 1;
+}
+
+static int tran_tostring(lua_State *L) {
+  sl_transaction *t = check_tran(L);
+  char s[128];
+  snprintf(s, sizeof s, "Transaction(%u, %s %u bytes at 0x%08llx)",
+           (unsigned)sl_transaction_id(t), sl_mem_type_name(sl_transaction_type(t)),
+           (unsigned)sl_transaction_size(t),
+           (unsigned long long)sl_transaction_address(t));
+  lua_pushstring(L, s);
+  return 1;
+}
+
+static const luaL_Reg tran_methods[] = {
+    {"id", tran_id},           {"address", tran_address},
+    {"size", tran_size},       {"type", tran_type},
+    {"timeout", tran_timeout}, {"getData", tran_get_data},
+    {"setData", tran_set_data}, {"done", tran_done},
+    {"error", tran_error},     {"expired", tran_expired},
+    {NULL, NULL}};
+
+/* ---- Lua-defined slaves ---- */
+
+typedef struct lua_mem_slave {
+  sl_mem_node node;
+  sl_mem_slave slave;
+  sl_state *st;
+  int fields_ref;                /* registry ref to the callbacks table */
+  struct event *ev;              /* drains the queue on the main thread */
+  pthread_mutex_t mutex;         /* guards the queue and closed */
+  sl_transaction **queue;
+  size_t nq, capq;
+  int closed;
+} lua_mem_slave;
+
+/* Pushes the box of a node; a Lua slave's box gets its fields back. */
+static void push_node(lua_State *L, sl_object *obj);
+
+/* doTransaction(self, tran) on the main thread; a Lua error fails the
+** transaction with its message. */
+static void call_lua(lua_mem_slave *ls, sl_transaction *t) {
+  lua_State *L = sl_state_lua(ls->st);
+  if (L == NULL) {
+    sl_transaction_error(t, "memory.Slave: the Lua state is closed");
+    return;
+  }
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
+  lua_getfield(L, -1, "doTransaction");
+  push_node(L, &ls->node.obj);
+  push_tran(L, t);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    sl_transaction_error(t, "%s", msg != NULL ? msg : "error in doTransaction");
+  }
+  lua_settop(L, top);
+}
+
+static void lua_mem_do(sl_mem_slave *s, sl_transaction *t) {
+  lua_mem_slave *ls = (lua_mem_slave *)s->owner;
+  if (sl_state_on_main(ls->st)) {
+    call_lua(ls, t);
+    return;
+  }
+  pthread_mutex_lock(&ls->mutex);
+  int ok = !ls->closed;
+  if (ok && ls->nq == ls->capq) {
+    size_t cap = ls->capq ? ls->capq * 2 : 16;
+    sl_transaction **q = realloc(ls->queue, cap * sizeof *q);
+    if (q != NULL) {
+      ls->queue = q;
+      ls->capq = cap;
+    } else {
+      ok = 0;
+    }
+  }
+  if (ok) ls->queue[ls->nq++] = sl_transaction_ref(t);
+  pthread_mutex_unlock(&ls->mutex);
+  if (ok) event_active(ls->ev, EV_READ, 0);
+  else sl_transaction_error(t, "memory.Slave: stopped");
+}
+
+static const sl_mem_slave_ops lua_mem_ops = {.do_transaction = lua_mem_do};
+
+/* Takes the queue; main thread. */
+static size_t take_queue(lua_mem_slave *ls, sl_transaction ***out) {
+  pthread_mutex_lock(&ls->mutex);
+  *out = ls->queue;
+  size_t n = ls->nq;
+  ls->queue = NULL;
+  ls->nq = ls->capq = 0;
+  pthread_mutex_unlock(&ls->mutex);
+  return n;
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  lua_mem_slave *ls = arg;
+  sl_object_ref(&ls->node.obj);
+  sl_transaction **q;
+  size_t n = take_queue(ls, &q);
+  for (size_t i = 0; i < n; i++) {
+    if (!sl_transaction_expired(q[i])) call_lua(ls, q[i]);
+    sl_transaction_unref(q[i]);
+  }
+  free(q);
+  sl_object_unref(&ls->node.obj);
+}
+
+/* Fails what is queued: stop and destroy. */
+static void fail_queue(lua_mem_slave *ls) {
+  sl_transaction **q;
+  size_t n = take_queue(ls, &q);
+  for (size_t i = 0; i < n; i++) {
+    sl_transaction_error(q[i], "memory.Slave: stopped");
+    sl_transaction_unref(q[i]);
+  }
+  free(q);
+}
+
+static void lua_mem_stop(sl_object *obj) {
+  lua_mem_slave *ls = (lua_mem_slave *)obj;
+  pthread_mutex_lock(&ls->mutex);
+  ls->closed = 1;
+  pthread_mutex_unlock(&ls->mutex);
+  fail_queue(ls);
+}
+
+static void lua_mem_destroy(sl_object *obj) {
+  lua_mem_slave *ls = (lua_mem_slave *)obj;
+  sl_state *st = ls->st;
+  if (!sl_state_on_main(st) && st->L != NULL) {
+    sl_state_defer_destroy(st, obj);   /* comes back here on main */
+    return;
+  }
+  fail_queue(ls);
+  event_free(ls->ev);
+  if (st->L != NULL) luaL_unref(st->L, LUA_REGISTRYINDEX, ls->fields_ref);
+  pthread_mutex_destroy(&ls->mutex);
+  free(ls);
+  sl_state_unref(st);
+}
+
+static int is_lua_slave(sl_object *obj) {
+  sl_mem_node *n = (sl_mem_node *)obj;
+  return n->slave != NULL && n->slave->ops == &lua_mem_ops;
+}
+
+static void push_node(lua_State *L, sl_object *obj) {
+  sl_push_object(L, obj);
+  if (obj == NULL || !is_lua_slave(obj)) return;
+  if (lua_getiuservalue(L, -1, 1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ((lua_mem_slave *)obj)->fields_ref);
+    lua_setiuservalue(L, -2, 1);
+  } else {
+    lua_pop(L, 1);
+  }
+}
+
+static uint32_t opt_access(lua_State *L, int i, uint32_t def) {
+  lua_Integer v = luaL_optinteger(L, i, def);
+  luaL_argcheck(L, v >= 0 && v <= UINT32_MAX, i, "access size out of range");
+  return (uint32_t)v;
+}
+
+/* Slave{doTransaction = f, ...} [, min, max]; Slave(min, max) is Rogue's
+** base slave, which fails every transaction. */
+static int slave_new(lua_State *L) {
+  sl_state *st = sl_state_get(L);
+  int has_table = lua_istable(L, 1);
+  uint32_t min = opt_access(L, has_table ? 2 : 1, 4);
+  uint32_t max = opt_access(L, has_table ? 3 : 2, 0);
+  if (has_table) {
+    lua_getfield(L, 1, "doTransaction");
+    if (!lua_isfunction(L, -1))
+      return luaL_argerror(L, 1, "table with a doTransaction function expected");
+    lua_pop(L, 1);
+  }
+  lua_mem_slave *ls = calloc(1, sizeof *ls);
+  if (ls == NULL) return luaL_error(L, "Slave: out of memory");
+  if (pthread_mutex_init(&ls->mutex, NULL) != 0) goto fail_mutex;
+  ls->ev = event_new(st->base, -1, 0, drain_cb, ls);
+  if (ls->ev == NULL) goto fail_event;
+  sl_object_init(&ls->node.obj, "memory.Slave", lua_mem_destroy);
+  ls->node.obj.stop = lua_mem_stop;
+  sl_mem_slave_init(&ls->slave, has_table ? &lua_mem_ops : NULL, &ls->node.obj,
+                    min, max);
+  ls->node.slave = &ls->slave;
+  ls->st = sl_state_ref(st);
+  if (has_table) lua_pushvalue(L, 1);
+  else lua_newtable(L);
+  ls->fields_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  sl_push_object(L, &ls->node.obj);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
+  lua_setiuservalue(L, -2, 1);
+  sl_object_unref(&ls->node.obj);
+  return 1;
+fail_event:
+  pthread_mutex_destroy(&ls->mutex);
+fail_mutex:
+  free(ls);
+  return luaL_error(L, "Slave: out of memory");
+}
+
+/* ---- blocking calls ---- */
+
+static uint64_t check_addr(lua_State *L, int i) {
+  lua_Integer a = luaL_checkinteger(L, i);
+  luaL_argcheck(L, a >= 0, i, "address must not be negative");
+  return (uint64_t)a;
+}
+
+/* Makes the transaction with this Lua thread as the innermost caller, so
+** a Lua slave reached synchronously runs here. */
+static sl_transaction *request(lua_State *L, sl_mem_master *m, uint64_t addr,
+                               uint32_t size, const void *data, uint32_t type,
+                               void (*before)(sl_transaction *, void *),
+                               void *arg) {
+  sl_state *st = sl_state_get(L);
+  lua_State *outer = st->cur;
+  st->cur = L;
+  sl_transaction *t = sl_mem_master_request(m, addr, size, data, type, before, arg);
+  st->cur = outer;
+  return t;
+}
+
+/* Pushes "<fn>: <size> bytes at 0x<addr>: " (the start of every error). */
+static void push_where(lua_State *L, const char *fn, sl_transaction *t) {
+  char where[96];
+  snprintf(where, sizeof where, "%s: %u bytes at 0x%08llx: ", fn,
+           (unsigned)sl_transaction_size(t),
+           (unsigned long long)sl_transaction_address(t));
+  lua_pushstring(L, where);
+}
+
+/* Pushes the error text of a failed transaction, with where. */
+static void push_tran_error(lua_State *L, const char *fn, sl_transaction *t) {
+  char e[1024];
+  sl_transaction_get_error(t, e, sizeof e);
+  push_where(L, fn, t);
+  lua_pushstring(L, e);
+  lua_concat(L, 2);
+}
+
+/* Waits for t, serving the loop when it can; raises on failure (t is
+** released first). */
+static void wait_or_raise(lua_State *L, const char *fn, sl_transaction *t) {
+  sl_state *st = sl_state_get(L);
+  while (!sl_transaction_check_deadline(t)) {
+    if (st->in_loop || !sl_state_on_main(st)) sl_transaction_wait_ms(t, 1);
+    else sl_lua_serve_once(L, 1);
+  }
+  if (sl_transaction_failed(t)) {
+    push_tran_error(L, fn, t);
+    sl_transaction_unref(t);
+    lua_error(L);
+  }
+}
+
+static sl_transaction *blocking(lua_State *L, const char *fn, uint64_t addr,
+                                uint32_t size, const void *data, uint32_t type) {
+  sl_mem_master *m = check_master_node(L, 1)->master;
+  sl_transaction *t = request(L, m, addr, size, data, type, NULL, NULL);
+  if (t == NULL) luaL_error(L, "%s: out of memory", fn);
+  wait_or_raise(L, fn, t);
+  return t;
+}
+
+static uint32_t check_size(lua_State *L, int i) {
+  lua_Integer n = luaL_checkinteger(L, i);
+  luaL_argcheck(L, n >= 0 && n <= UINT32_MAX, i, "size out of range");
+  return (uint32_t)n;
+}
+
+/* m:read(addr, size) -> string */
+static int master_read(lua_State *L) {
+  sl_transaction *t = blocking(L, "read", check_addr(L, 2), check_size(L, 3),
+                               NULL, SL_MEM_READ);
+  lua_pushlstring(L, (const char *)sl_transaction_data(t), sl_transaction_size(t));
+  sl_transaction_unref(t);
+  return 1;
+}
+
+static int write_type(lua_State *L, const char *fn, uint32_t type) {
+  size_t n;
+  uint64_t addr = check_addr(L, 2);
+  const char *s = luaL_checklstring(L, 3, &n);
+  luaL_argcheck(L, n <= UINT32_MAX, 3, "data too long");
+  sl_transaction_unref(blocking(L, fn, addr, (uint32_t)n, s, type));
+  return 0;
+}
+
+/* m:write(addr, data), m:post(addr, data) */
+static int master_write(lua_State *L) { return write_type(L, "write", SL_MEM_WRITE); }
+static int master_post(lua_State *L) { return write_type(L, "post", SL_MEM_POST); }
+
+/* m:verify(addr, data) reads #data bytes back; raises if they differ. */
+static int master_verify(lua_State *L) {
+  size_t n;
+  uint64_t addr = check_addr(L, 2);
+  const char *s = luaL_checklstring(L, 3, &n);
+  luaL_argcheck(L, n <= UINT32_MAX, 3, "data too long");
+  sl_transaction *t = blocking(L, "verify", addr, (uint32_t)n, NULL, SL_MEM_VERIFY);
+  const uint8_t *got = sl_transaction_data(t);
+  for (size_t i = 0; i < n; i++) {
+    if (got[i] != (uint8_t)s[i]) {
+      char what[96];
+      snprintf(what, sizeof what, "mismatch at byte %zu: read 0x%02X, expected 0x%02X",
+               i, (unsigned)got[i], (unsigned)(uint8_t)s[i]);
+      push_where(L, "verify", t);
+      lua_pushstring(L, what);
+      lua_concat(L, 2);
+      sl_transaction_unref(t);
+      return lua_error(L);
+    }
+  }
+  sl_transaction_unref(t);
+  return 0;
+}
+
+/* m:readU8/16/32/64(addr) -> integer (little-endian) */
+static int read_uint(lua_State *L, const char *fn, uint32_t n) {
+  sl_transaction *t = blocking(L, fn, check_addr(L, 2), n, NULL, SL_MEM_READ);
+  const uint8_t *d = sl_transaction_data(t);
+  uint64_t v = 0;
+  for (uint32_t i = 0; i < n; i++) v |= (uint64_t)d[i] << (8 * i);
+  sl_transaction_unref(t);
+  lua_pushinteger(L, (lua_Integer)v);
+  return 1;
+}
+
+/* m:writeU8/16/32/64(addr, v): v must fit (U64 takes any integer). */
+static int write_uint(lua_State *L, const char *fn, uint32_t n) {
+  uint64_t addr = check_addr(L, 2);
+  lua_Integer v = luaL_checkinteger(L, 3);
+  if (n < 8) luaL_argcheck(L, v >= 0 && (uint64_t)v < (1ull << (8 * n)), 3,
+                           "value out of range");
+  uint8_t d[8];
+  for (uint32_t i = 0; i < n; i++) d[i] = (uint8_t)((uint64_t)v >> (8 * i));
+  sl_transaction_unref(blocking(L, fn, addr, n, d, SL_MEM_WRITE));
+  return 0;
+}
+
+static int master_read_u8(lua_State *L) { return read_uint(L, "readU8", 1); }
+static int master_read_u16(lua_State *L) { return read_uint(L, "readU16", 2); }
+static int master_read_u32(lua_State *L) { return read_uint(L, "readU32", 4); }
+static int master_read_u64(lua_State *L) { return read_uint(L, "readU64", 8); }
+static int master_write_u8(lua_State *L) { return write_uint(L, "writeU8", 1); }
+static int master_write_u16(lua_State *L) { return write_uint(L, "writeU16", 2); }
+static int master_write_u32(lua_State *L) { return write_uint(L, "writeU32", 4); }
+static int master_write_u64(lua_State *L) { return write_uint(L, "writeU64", 8); }
+
+/* ---- non-blocking requests ---- */
+
+/* One reqTransaction in flight. Two references: the Lua box (its __gc)
+** and the transaction's completion hook. */
+typedef struct mem_req {
+  atomic_int refs;
+  pthread_mutex_t mutex;         /* guards ev against the hook */
+  struct event *ev;              /* NULL once the box is collected */
+  sl_transaction *t;
+  sl_state *st;
+  int pin;                       /* registry ref to the box until delivered */
+} mem_req;
+
+static void req_unref(mem_req *r) {
+  if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1) return;
+  sl_transaction_unref(r->t);
+  pthread_mutex_destroy(&r->mutex);
+  sl_state_unref(r->st);
+  free(r);
+}
+
+/* The completion hook: any thread. */
+static void req_on_done(sl_transaction *t, void *arg) {
+  (void)t;
+  mem_req *r = arg;
+  pthread_mutex_lock(&r->mutex);
+  /* EV_READ, not EV_TIMEOUT: event_add would cancel a timeout activation */
+  if (r->ev != NULL) event_active(r->ev, EV_READ, 0);
+  pthread_mutex_unlock(&r->mutex);
+  req_unref(r);
+}
+
+static void req_before(sl_transaction *t, void *arg) {
+  mem_req *r = arg;
+  r->t = sl_transaction_ref(t);
+  atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+  sl_transaction_on_done(t, req_on_done, r);
+}
+
+/* On the main thread: the deadline check, or delivery to the callback. */
+static void req_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  mem_req *r = arg;
+  lua_State *L = r->st->L;
+  if (L == NULL || r->pin == LUA_NOREF) return;
+  if (!sl_transaction_check_deadline(r->t)) {
+    struct timeval tv = {0, 10000};
+    event_add(r->ev, &tv);   /* not late yet: look again soon */
+    return;
+  }
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->pin);   /* keeps r alive meanwhile */
+  luaL_unref(L, LUA_REGISTRYINDEX, r->pin);
+  r->pin = LUA_NOREF;
+  event_del(r->ev);
+  lua_getiuservalue(L, -1, 1);                 /* the callback */
+  sl_transaction *t = r->t;
+  if (sl_transaction_failed(t)) {
+    const char *fn = sl_mem_type_name(sl_transaction_type(t));
+    push_tran_error(L, fn, t);
+  } else {
+    lua_pushnil(L);
+  }
+  lua_pushlstring(L, (const char *)sl_transaction_data(t), sl_transaction_size(t));
+  sl_pcall_log(L, 2, LOGNAME);
+  lua_settop(L, top);
+}
+
+static int req_gc(lua_State *L) {
+  mem_req **rp = luaL_checkudata(L, 1, REQ_MT);
+  mem_req *r = *rp;
+  if (r == NULL) return 0;
+  *rp = NULL;
+  pthread_mutex_lock(&r->mutex);
+  struct event *ev = r->ev;
+  r->ev = NULL;
+  pthread_mutex_unlock(&r->mutex);
+  if (ev != NULL) event_free(ev);
+  req_unref(r);
+  return 0;
+}
+
+static uint32_t check_type(lua_State *L, int i) {
+  lua_Integer v = luaL_checkinteger(L, i);
+  luaL_argcheck(L, v >= SL_MEM_READ && v <= SL_MEM_VERIFY, i,
+                "transaction type expected (Read, Write, Post or Verify)");
+  return (uint32_t)v;
+}
+
+/* m:reqTransaction(addr, size_or_data, type, callback) -> id; later, on
+** the main thread, callback(errorOrNil, data). */
+static int master_req_transaction(lua_State *L) {
+  sl_mem_master *m = check_master_node(L, 1)->master;
+  uint64_t addr = check_addr(L, 2);
+  uint32_t type = check_type(L, 4);
+  luaL_checktype(L, 5, LUA_TFUNCTION);
+  size_t n = 0;
+  const char *data = NULL;
+  if (lua_type(L, 3) == LUA_TSTRING) {
+    data = lua_tolstring(L, 3, &n);
+    luaL_argcheck(L, n <= UINT32_MAX, 3, "data too long");
+  } else {
+    n = check_size(L, 3);
+  }
+  sl_state *st = sl_state_get(L);
+  mem_req **rp = lua_newuserdatauv(L, sizeof *rp, 1);
+  *rp = NULL;
+  luaL_setmetatable(L, REQ_MT);
+  lua_pushvalue(L, 5);
+  lua_setiuservalue(L, -2, 1);
+  mem_req *r = calloc(1, sizeof *r);
+  if (r == NULL) return luaL_error(L, "reqTransaction: out of memory");
+  if (pthread_mutex_init(&r->mutex, NULL) != 0) {
+    free(r);
+    return luaL_error(L, "reqTransaction: out of memory");
+  }
+  atomic_init(&r->refs, 1);
+  r->st = sl_state_ref(st);
+  r->pin = LUA_NOREF;
+  *rp = r;
+  r->ev = event_new(st->base, -1, 0, req_cb, r);
+  if (r->ev == NULL) return luaL_error(L, "reqTransaction: out of memory");
+  lua_pushvalue(L, -1);
+  r->pin = luaL_ref(L, LUA_REGISTRYINDEX);
+  sl_transaction *t = request(L, m, addr, (uint32_t)n,
+                              sl_mem_type_is_write(type) ? data : NULL, type,
+                              req_before, r);
+  if (t == NULL) {
+    luaL_unref(L, LUA_REGISTRYINDEX, r->pin);
+    r->pin = LUA_NOREF;
+    return luaL_error(L, "reqTransaction: out of memory");
+  }
+  uint64_t us = sl_transaction_timeout(t) + 1000;
+  struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
+  event_add(r->ev, &tv);
+  lua_pushinteger(L, sl_transaction_id(t));
+  sl_transaction_unref(t);
+  return 1;
+}
+
+/* ---- the rest of the master role ---- */
+
+static int master_set_slave(lua_State *L) {
+  sl_mem_master *m = check_master_node(L, 1)->master;
+  if (lua_isnil(L, 2)) {
+    sl_mem_master_set_slave(m, NULL, NULL);
+    return 0;
+  }
+  sl_mem_node *s = check_slave_node(L, 2);
+  sl_mem_master_set_slave(m, &s->obj, s->slave);
+  return 0;
+}
+
+static int master_get_slave(lua_State *L) {
+  sl_object *o = sl_mem_master_get_slave(check_master_node(L, 1)->master);
+  push_node(L, o);
+  sl_object_unref(o);
+  return 1;
+}
+
+/* m:setTimeout(seconds); 0 keeps the one set (Rogue). */
+static int master_set_timeout(lua_State *L) {
+  sl_mem_master *m = check_master_node(L, 1)->master;
+  double s = luaL_checknumber(L, 2);
+  luaL_argcheck(L, s >= 0 && s <= 1e9, 2, "non-negative number of seconds expected");
+  uint64_t us = (uint64_t)(s * 1e6 + 0.5);
+  if (s > 0 && us == 0) us = 1;
+  sl_mem_master_set_timeout(m, us);
+  return 0;
+}
+
+static int master_get_timeout(lua_State *L) {
+  sl_mem_master *m = check_master_node(L, 1)->master;
+  lua_pushnumber(L, (double)sl_mem_master_get_timeout(m) / 1e6);
+  return 1;
+}
+
+static int with_slave(lua_State *L, uint32_t (*fn)(sl_mem_slave *)) {
+  sl_mem_master *m = check_master_node(L, 1)->master;
+  sl_object *o = sl_mem_master_get_slave(m);
+  lua_pushinteger(L, fn(o != NULL ? ((sl_mem_node *)o)->slave : NULL));
+  sl_object_unref(o);
+  return 1;
+}
+
+static int master_req_min_access(lua_State *L) {
+  return with_slave(L, sl_mem_slave_min_access);
+}
+
+static int master_req_max_access(lua_State *L) {
+  return with_slave(L, sl_mem_slave_max_access);
+}
+
+static const luaL_Reg master_methods[] = {
+    {"read", master_read},
+    {"write", master_write},
+    {"post", master_post},
+    {"verify", master_verify},
+    {"readU8", master_read_u8},
+    {"readU16", master_read_u16},
+    {"readU32", master_read_u32},
+    {"readU64", master_read_u64},
+    {"writeU8", master_write_u8},
+    {"writeU16", master_write_u16},
+    {"writeU32", master_write_u32},
+    {"writeU64", master_write_u64},
+    {"reqTransaction", master_req_transaction},
+    {"setSlave", master_set_slave},
+    {"getSlave", master_get_slave},
+    {"setTimeout", master_set_timeout},
+    {"getTimeout", master_get_timeout},
+    {"reqMinAccess", master_req_min_access},
+    {"reqMaxAccess", master_req_max_access},
+    {NULL, NULL}};
+
+/* ---- the slave role, Hub and Emulate ---- */
+
+static int slave_min_access(lua_State *L) {
+  lua_pushinteger(L, sl_mem_slave_min_access(check_slave_node(L, 1)->slave));
+  return 1;
+}
+
+static int slave_max_access(lua_State *L) {
+  lua_pushinteger(L, sl_mem_slave_max_access(check_slave_node(L, 1)->slave));
+  return 1;
+}
+
+static const luaL_Reg slave_methods[] = {
+    {"doMinAccess", slave_min_access},
+    {"doMaxAccess", slave_max_access},
+    {NULL, NULL}};
+
+static int hub_get_offset(lua_State *L) {
+  sl_mem_node *n = check_slave_node(L, 1);
+  luaL_argcheck(L, strcmp(n->obj.kind, "memory.Hub") == 0, 1, "Hub expected");
+  lua_pushinteger(L, (lua_Integer)sl_hub_get_offset(n));
+  return 1;
+}
+
+static const luaL_Reg hub_methods[] = {{"getOffset", hub_get_offset}, {NULL, NULL}};
+
+static int emulate_pages(lua_State *L) {
+  sl_mem_node *n = check_slave_node(L, 1);
+  luaL_argcheck(L, strcmp(n->obj.kind, "memory.Emulate") == 0, 1, "Emulate expected");
+  lua_pushinteger(L, (lua_Integer)sl_emulate_pages(n));
+  return 1;
+}
+
+static const luaL_Reg emulate_methods[] = {{"pages", emulate_pages}, {NULL, NULL}};
+
+static int push_new(lua_State *L, sl_mem_node *n, const char *fn) {
+  if (n == NULL) return luaL_error(L, "%s: out of memory", fn);
+  sl_push_object(L, &n->obj);
+  sl_object_unref(&n->obj);
+  return 1;
+}
+
+static int master_new(lua_State *L) {
+  return push_new(L, sl_mem_master_node_new(), "Master");
+}
+
+/* Hub([offset [, min [, max]]]) */
+static int hub_new(lua_State *L) {
+  lua_Integer off = luaL_optinteger(L, 1, 0);
+  luaL_argcheck(L, off >= 0, 1, "offset must not be negative");
+  return push_new(L, sl_hub_new((uint64_t)off, opt_access(L, 2, 0),
+                                opt_access(L, 3, 0)), "Hub");
+}
+
+/* Emulate([min [, max]]) */
+static int emulate_new(lua_State *L) {
+  return push_new(L, sl_emulate_new(opt_access(L, 1, 4), opt_access(L, 2, 0)),
+                  "Emulate");
+}
+
+/* master >> slave: sets the slave, returns it (chains read left to right). */
+static int mem_shr(lua_State *L) {
+  sl_mem_node *m = test_node(L, 1), *s = test_node(L, 2);
+  if (m == NULL || m->master == NULL || s == NULL || s->slave == NULL) {
+    const char *na = luaL_typename(L, 1), *nb = luaL_typename(L, 2);
+    if (luaL_getmetafield(L, 1, "__name") == LUA_TSTRING) na = lua_tostring(L, -1);
+    if (luaL_getmetafield(L, 2, "__name") == LUA_TSTRING) nb = lua_tostring(L, -1);
+    return luaL_error(L, "attempt to connect a '%s' to a '%s'", na, nb);
+  }
+  sl_mem_master_set_slave(m->master, &s->obj, s->slave);
+  lua_settop(L, 2);
+  return 1;
+}
+
+/* slave << master */
+static int mem_shl(lua_State *L) {
+  lua_settop(L, 2);
+  lua_insert(L, 1);
+  mem_shr(L);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* sl.busConnect(master, slave), pyrogue's name for master >> slave */
+static int bus_connect(lua_State *L) {
+  check_master_node(L, 1);
+  check_slave_node(L, 2);
+  lua_settop(L, 2);
+  return mem_shr(L);
+}
+
+static void open_class(lua_State *L, const char *field, const char *name,
+                       lua_CFunction ctor, const luaL_Reg *a, const luaL_Reg *b,
+                       const luaL_Reg *c) {
+  sl_class cls = {name, a, ctor, 0, 0};
+  sl_class_new(L, &cls);
+  if (b != NULL) luaL_setfuncs(L, b, 0);
+  if (c != NULL) luaL_setfuncs(L, c, 0);
+  lua_pushfstring(L, "streamlua.%s", name);
+  luaL_getmetatable(L, lua_tostring(L, -1));
+  lua_pushboolean(L, 1);
+  lua_rawsetp(L, -2, &tag_mem);
+  lua_pushcfunction(L, mem_shr);
+  lua_setfield(L, -2, "__shr");
+  lua_pushcfunction(L, mem_shl);
+  lua_setfield(L, -2, "__shl");
+  lua_pop(L, 2);
+  if (field != NULL) lua_setfield(L, -2, field);
+  else lua_pop(L, 1);
+}
+
+void sl_open_memory(lua_State *L) {
+  luaL_newmetatable(L, TRAN_MT);
+  lua_newtable(L);
+  luaL_setfuncs(L, tran_methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, tran_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, tran_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, REQ_MT);
+  lua_pushcfunction(L, req_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+
+  lua_newtable(L);                                   /* sl.memory */
+  open_class(L, "Master", "memory.Master", master_new, master_methods, NULL, NULL);
+  open_class(L, "Hub", "memory.Hub", hub_new, master_methods, slave_methods,
+             hub_methods);
+  open_class(L, "Emulate", "memory.Emulate", emulate_new, slave_methods,
+             emulate_methods, NULL);
+  open_class(L, "Slave", "memory.Slave", slave_new, slave_methods, NULL, NULL);
+  static const struct { const char *name; int v; } consts[] = {
+      {"Read", SL_MEM_READ}, {"Write", SL_MEM_WRITE},
+      {"Post", SL_MEM_POST}, {"Verify", SL_MEM_VERIFY}};
+  for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+    lua_pushinteger(L, consts[i].v);
+    lua_setfield(L, -2, consts[i].name);
+  }
+  lua_pushcfunction(L, bus_connect);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "busConnect");
+  lua_setfield(L, -3, "busConnect");                 /* sl.busConnect too */
+  lua_setfield(L, -2, "memory");
+}
