@@ -802,6 +802,14 @@ static int bus_connect(lua_State *L) {
   return mem_shr(L);
 }
 
+void sl_memory_mark_class(lua_State *L, const char *mtname) {
+  if (luaL_getmetatable(L, mtname) == LUA_TTABLE) {
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, -2, &tag_mem);
+  }
+  lua_pop(L, 1);
+}
+
 static void open_class(lua_State *L, const char *field, const char *name,
                        lua_CFunction ctor, const luaL_Reg *a, const luaL_Reg *b,
                        const luaL_Reg *c) {

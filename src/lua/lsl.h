@@ -116,6 +116,10 @@ void sl_open_tcp(lua_State *L);        /* sl.stream.TcpServer, TcpClient */
 void sl_open_udp(lua_State *L);        /* sl.udp.Server, sl.udp.Client */
 void sl_open_io(lua_State *L);         /* sl.setIoThreads, sl.ioThreads */
 void sl_open_memory(lua_State *L);
+void sl_open_srp(lua_State *L);
+/* Marks the class with metatable `mtname` as a memory node (a memory
+** master may feed it: m >> node, m:setSlave(node)). */
+void sl_memory_mark_class(lua_State *L, const char *mtname);         /* sl.srp.SrpV3, sl.srp.SrpV3Emulation */
 void sl_open_prbs(lua_State *L);       /* sl.utilities.Prbs */
 void sl_open_fileio(lua_State *L);     /* sl.utilities.StreamWriter/Reader */
 void sl_open_graph(lua_State *L);      /* sl.graph, sl.monitor */

@@ -1,0 +1,270 @@
+/*
+** SrpV3Emulation: the firmware end of SRPv3, for tests (rogue-reference
+** 6.3). acceptFrame only queues; one worker thread serves the requests in
+** order against a sparse memory (an Emulate node: 4 KiB pages, unwritten
+** bytes read 0, where Rogue gives random bytes) and sends each response
+** from its own master. Requests it cannot serve are dropped, logged and
+** counted, with no response, as Rogue does.
+*/
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamlua/log.h"
+#include "streamlua/master.h"
+#include "streamlua/memory.h"
+#include "streamlua/slave.h"
+#include "streamlua/srp.h"
+#include "streamlua/status.h"
+
+typedef struct emulation {
+  sl_object obj;
+  sl_master master;
+  sl_slave slave;
+  sl_log *log;
+  sl_mem_node *mem;              /* the sparse memory (owned) */
+  pthread_t thread;
+  int started;                   /* thread is running (join on stop) */
+  pthread_mutex_t mutex;         /* guards the queue and stopping */
+  pthread_cond_t cond;
+  sl_frame **queue;              /* ring of references */
+  size_t head, n, cap;
+  int stopping;
+  atomic_uint_least64_t rx, tx, drops;
+} emulation;
+
+static uint32_t get32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+/* Counts a dropped request and logs why. */
+static void drop(emulation *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void drop(emulation *e, const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  atomic_fetch_add_explicit(&e->drops, 1, memory_order_relaxed);
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  sl_log_write(e->log, SL_LOG_WARNING, "%s", msg);
+}
+
+/* One memory access through the Emulate node; NULL on failure. */
+static sl_transaction *access_mem(emulation *e, uint64_t addr, uint32_t size,
+                                  uint32_t type, const uint8_t *data) {
+  sl_transaction *t = sl_transaction_new(addr, size, type, data, 1000000u);
+  if (t == NULL) return NULL;
+  sl_mem_slave_do_transaction(e->mem->slave, t);
+  if (sl_transaction_failed(t)) {
+    sl_transaction_unref(t);
+    return NULL;
+  }
+  return t;
+}
+
+/* Serves one request (the frame is only ours now). */
+static void serve(emulation *e, sl_frame *f) {
+  uint8_t head[SL_SRPV3_HEADER];
+  sl_frame_lock(f);
+  uint32_t len = sl_frame_get_payload(f);
+  uint32_t ferr = sl_frame_get_error(f);
+  if (ferr != 0) {
+    sl_frame_unlock(f);
+    drop(e, "Got errored frame = 0x%" PRIx32 ", dropping", ferr);
+    return;
+  }
+  if (len < SL_SRPV3_HEADER) {
+    sl_frame_unlock(f);
+    drop(e, "Got undersized frame: %" PRIu32 " bytes, dropping", len);
+    return;
+  }
+  sl_frame_read(f, head, 0, SL_SRPV3_HEADER);
+  uint32_t w0 = get32(head), op = (w0 >> 8) & 0x3u;
+  uint32_t size = get32(head + 16) + 1;   /* W4 0xFFFFFFFF wraps to 0 */
+  uint64_t addr = (uint64_t)get32(head + 8) | (uint64_t)get32(head + 12) << 32;
+  if ((w0 & 0xFFu) != SL_SRPV3_VERSION) {
+    sl_frame_unlock(f);
+    drop(e, "Bad version 0x%" PRIx32 ", dropping", w0 & 0xFFu);
+    return;
+  }
+  if (op == SL_SRPV3_OP_NULL) {
+    sl_frame_unlock(f);
+    drop(e, "Null opcode (W0 0x%08" PRIx32 "), dropping", w0);
+    return;
+  }
+  if (size < 4 || size > SL_SRPV3_MAX_ACCESS || size % 4 != 0) {
+    sl_frame_unlock(f);
+    drop(e, "Bad request size %" PRIu32 ", dropping", size);
+    return;
+  }
+  int write = op == SL_SRPV3_OP_WRITE || op == SL_SRPV3_OP_POST;
+  if (write && len < SL_SRPV3_HEADER + size) {
+    sl_frame_unlock(f);
+    drop(e, "Write request too short: %" PRIu32 " bytes, dropping", len);
+    return;
+  }
+  uint8_t *data = NULL;
+  if (write) {
+    data = malloc(size);
+    if (data != NULL) sl_frame_read(f, data, SL_SRPV3_HEADER, size);
+  }
+  sl_frame_unlock(f);
+  if (write && data == NULL) {
+    drop(e, "Out of memory for %" PRIu32 " bytes, dropping", size);
+    return;
+  }
+  sl_transaction *t = access_mem(e, addr, size, write ? SL_MEM_WRITE : SL_MEM_READ, data);
+  free(data);
+  if (t == NULL) {
+    drop(e, "Memory access of %" PRIu32 " bytes failed, dropping", size);
+    return;
+  }
+  if (op == SL_SRPV3_OP_POST) goto out;   /* posted: no response */
+  sl_frame *r = sl_master_req_frame(&e->master, SL_SRPV3_MIN_RESPONSE + size, 1);
+  if (r == NULL) {
+    drop(e, "Out of memory for a %" PRIu32 "-byte response, dropping", size + 24);
+    goto out;
+  }
+  static const uint8_t zero[4];
+  sl_frame_lock(r);
+  int rc = sl_frame_write(r, head, 0, SL_SRPV3_HEADER);
+  if (rc == SL_OK) rc = sl_frame_write(r, sl_transaction_data(t), SL_SRPV3_HEADER, size);
+  if (rc == SL_OK) rc = sl_frame_write(r, zero, SL_SRPV3_HEADER + size, 4);
+  sl_frame_unlock(r);
+  if (rc == SL_OK) {
+    atomic_fetch_add_explicit(&e->tx, 1, memory_order_relaxed);
+    sl_master_send_frame(&e->master, r);
+  } else {
+    drop(e, "Response frame too small for %" PRIu32 " bytes, dropping", size);
+  }
+  sl_frame_unref(r);
+out:
+  sl_transaction_unref(t);
+}
+
+static void *worker(void *arg) {
+  emulation *e = arg;
+  pthread_mutex_lock(&e->mutex);
+  for (;;) {
+    while (e->n == 0 && !e->stopping) pthread_cond_wait(&e->cond, &e->mutex);
+    if (e->stopping) break;
+    sl_frame *f = e->queue[e->head];
+    e->head = (e->head + 1) % e->cap;
+    e->n--;
+    pthread_mutex_unlock(&e->mutex);
+    serve(e, f);
+    sl_frame_unref(f);
+    pthread_mutex_lock(&e->mutex);
+  }
+  pthread_mutex_unlock(&e->mutex);
+  return NULL;
+}
+
+/* Queues a reference; the worker does the rest. */
+static void emulation_accept(sl_slave *s, sl_frame *f) {
+  emulation *e = (emulation *)s->owner;
+  atomic_fetch_add_explicit(&e->rx, 1, memory_order_relaxed);
+  pthread_mutex_lock(&e->mutex);
+  if (e->stopping) goto out_drop;
+  if (e->n == e->cap) {
+    size_t cap = e->cap ? e->cap * 2 : 16;
+    sl_frame **q = malloc(cap * sizeof *q);
+    if (q == NULL) goto out_drop;
+    for (size_t i = 0; i < e->n; i++) q[i] = e->queue[(e->head + i) % e->cap];
+    free(e->queue);
+    e->queue = q;
+    e->head = 0;
+    e->cap = cap;
+  }
+  e->queue[(e->head + e->n) % e->cap] = sl_frame_ref(f);
+  e->n++;
+  pthread_cond_signal(&e->cond);
+  pthread_mutex_unlock(&e->mutex);
+  return;
+out_drop:
+  pthread_mutex_unlock(&e->mutex);
+  atomic_fetch_add_explicit(&e->drops, 1, memory_order_relaxed);
+}
+
+/* Ends the worker and drops what is queued. Idempotent. */
+static void emulation_stop(sl_object *obj) {
+  emulation *e = (emulation *)obj;
+  pthread_mutex_lock(&e->mutex);
+  e->stopping = 1;
+  int join = e->started;
+  e->started = 0;
+  pthread_cond_broadcast(&e->cond);
+  pthread_mutex_unlock(&e->mutex);
+  if (join && !pthread_equal(pthread_self(), e->thread))
+    pthread_join(e->thread, NULL);
+  else if (join)
+    pthread_detach(e->thread);
+  pthread_mutex_lock(&e->mutex);
+  for (; e->n > 0; e->n--) {
+    sl_frame_unref(e->queue[e->head]);
+    e->head = (e->head + 1) % e->cap;
+  }
+  pthread_mutex_unlock(&e->mutex);
+}
+
+static size_t emulation_counters(sl_object *obj, sl_counter *out, size_t max) {
+  emulation *e = (emulation *)obj;
+  const sl_counter c[] = {{"rxFrames", atomic_load(&e->rx)},
+                          {"txFrames", atomic_load(&e->tx)},
+                          {"drops", atomic_load(&e->drops)}};
+  size_t n = sizeof c / sizeof c[0];
+  if (n > max) n = max;
+  memcpy(out, c, n * sizeof *out);
+  return n;
+}
+
+static void emulation_destroy(sl_object *obj) {
+  emulation *e = (emulation *)obj;
+  emulation_stop(obj);
+  sl_master_fini(&e->master);
+  sl_slave_fini(&e->slave);
+  sl_object_unref(&e->mem->obj);
+  free(e->queue);
+  pthread_cond_destroy(&e->cond);
+  pthread_mutex_destroy(&e->mutex);
+  free(e);
+}
+
+static const sl_slave_ops emulation_ops = {.accept_frame = emulation_accept};
+
+sl_object *sl_srpv3_emulation_new(void) {
+  emulation *e = calloc(1, sizeof *e);
+  if (e == NULL) return NULL;
+  e->mem = sl_emulate_new(4, 0);
+  if (e->mem == NULL) goto fail_mem;
+  if (pthread_mutex_init(&e->mutex, NULL) != 0) goto fail_mutex;
+  if (pthread_cond_init(&e->cond, NULL) != 0) goto fail_cond;
+  sl_object_init(&e->obj, "srp.SrpV3Emulation", emulation_destroy);
+  e->obj.stop = emulation_stop;
+  e->obj.counters = emulation_counters;
+  e->log = sl_log_get("SrpV3Emulation");
+  if (sl_slave_init(&e->slave, &emulation_ops, &e->obj) != SL_OK) goto fail_slave;
+  if (sl_master_init(&e->master, &e->obj) != SL_OK) goto fail_master;
+  if (pthread_create(&e->thread, NULL, worker, e) != 0) goto fail_thread;
+  e->started = 1;
+  return &e->obj;
+fail_thread:
+  sl_master_fini(&e->master);
+fail_master:
+  sl_slave_fini(&e->slave);
+fail_slave:
+  pthread_cond_destroy(&e->cond);
+fail_cond:
+  pthread_mutex_destroy(&e->mutex);
+fail_mutex:
+  sl_object_unref(&e->mem->obj);
+fail_mem:
+  free(e);
+  return NULL;
+}
