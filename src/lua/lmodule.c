@@ -38,5 +38,6 @@ __attribute__((visibility("default"))) int luaopen_streamlua(lua_State *L) {
   sl_open_udp(L);
   sl_open_memory(L);
   sl_open_srp(L);
+  sl_open_membridge(L);
   return 1;
 }

@@ -117,6 +117,7 @@ void sl_open_udp(lua_State *L);        /* sl.udp.Server, sl.udp.Client */
 void sl_open_io(lua_State *L);         /* sl.setIoThreads, sl.ioThreads */
 void sl_open_memory(lua_State *L);
 void sl_open_srp(lua_State *L);
+void sl_open_membridge(lua_State *L);  /* sl.memory.TcpServer, TcpClient */
 /* Marks the class with metatable `mtname` as a memory node (a memory
 ** master may feed it: m >> node, m:setSlave(node)). */
 void sl_memory_mark_class(lua_State *L, const char *mtname);         /* sl.srp.SrpV3, sl.srp.SrpV3Emulation */

@@ -1,0 +1,70 @@
+/*
+** sl_mem_bridge: Rogue's memory TCP bridge (rogue.interfaces.memory
+** TcpServer / TcpClient), wire compatible with it: ZeroMQ PUSH/PULL over
+** ZMTP 3 (NULL mechanism) on two consecutive ports.
+**
+**   TcpClient (memory slave)                TcpServer (memory master)
+**   ------------------------                -------------------------
+**   PUSH connects to P   -- request -->     PULL bound on P
+**   PULL connects to P+1 <-- response --    PUSH bound on P+1
+**
+** Request: id LE32, address LE64, size LE32, type LE32 [, data (Write,
+** Post)]. Response: the four echoed, data, result text ("OK" or the
+** error). Type 0xFFFFFFFE with size 0 is the readiness probe.
+**
+** The client (a memory slave) sends each transaction it is given and
+** completes it from the I/O thread when the response arrives. A
+** transaction given while the bridge is not connected waits for the
+** connection; one that gets no answer within its timeout fails with a
+** message that says whether it was ever sent. A Post is completed once it
+** is sent (Rogue does not wait for its answer); with no connection it
+** fails at once. The server (a memory master) runs the requests it
+** receives one at a time on its own thread against the slave below it,
+** with its own timeout, and sends the response back.
+**
+** A peer that breaks the protocol or sends a message of the wrong shape
+** has its connection closed with a logged error. A client reconnects
+** every 100 ms while the server is away. stop() closes everything and
+** fails what is still waiting, promptly.
+**
+** Ownership: the functions returning sl_mem_node give the caller one
+** reference (refs = 1). Everything here is thread-safe.
+*/
+#ifndef STREAMLUA_MEM_BRIDGE_H_INCLUDED_
+#define STREAMLUA_MEM_BRIDGE_H_INCLUDED_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memory.h"
+
+#define SL_MEM_PROBE 0xFFFFFFFEu     /* the readiness probe's type */
+#define SL_MEM_BRIDGE_RESULT_MAX 999 /* longest result text accepted */
+
+/* TcpServer(addr, port): binds addr:port and addr:port+1 ("*" = any);
+** port 0 picks two free consecutive ports. Kind "memory.TcpServer", a
+** master node; NULL with a reason in err. */
+sl_mem_node *sl_mem_server_new(const char *addr, uint32_t port, char *err,
+                               size_t errlen);
+
+/* TcpClient(addr, port): connects to addr:port and addr:port+1. Kind
+** "memory.TcpClient", a slave node (min access 4, max 0xFFFFFFFF); NULL
+** with a reason in err. */
+sl_mem_node *sl_mem_client_new(const char *addr, uint32_t port, char *err,
+                               size_t errlen);
+
+/* Both directions handshaken? (client: its two connections; server: at
+** least one peer on each port) */
+int sl_mem_bridge_ready(sl_mem_node *n);
+/* The base port P (the one asked for, or the one picked for port 0). */
+uint32_t sl_mem_bridge_port(sl_mem_node *n);
+/* Client: transactions waiting for a response (or for the connection). */
+size_t sl_mem_bridge_pending(sl_mem_node *n);
+
+/* Client: Rogue's waitReady: sends probes (a fresh id each), waiting up to
+** period_us for each answer; 1 when one came back "OK", 0 after
+** timeout_us. Blocks the caller. */
+int sl_mem_client_wait_ready(sl_mem_node *n, uint64_t timeout_us,
+                             uint64_t period_us);
+
+#endif

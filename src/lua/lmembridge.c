@@ -1,0 +1,200 @@
+/*
+** sl.memory.TcpServer(addr, port) and sl.memory.TcpClient(addr, port):
+** Rogue's memory TCP bridge (see streamlua/mem_bridge.h).
+**
+**   -- the process that owns the hardware-facing slave
+**   local srv = sl.memory.TcpServer("*", 9000)
+**   _ = srv >> sl.memory.Emulate(4, 4096)
+**   -- the process that issues transactions
+**   local m, cli = sl.memory.Master(), sl.memory.TcpClient("127.0.0.1", 9000)
+**   _ = m >> cli
+**   m:writeU32(0x100, 42); print(m:readU32(0x100))
+**
+** The server is a memory master (`srv >> slave`), the client a memory
+** slave (`m >> cli`); both are memory nodes for busConnect.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lsl.h"
+#include "streamlua/mem_bridge.h"
+
+#define SERVER_KIND "memory.TcpServer"
+#define CLIENT_KIND "memory.TcpClient"
+
+static sl_mem_node *check_bridge(lua_State *L, int i) {
+  sl_object *o = sl_check_object(L, i);
+  if (strcmp(o->kind, SERVER_KIND) != 0 && strcmp(o->kind, CLIENT_KIND) != 0) {
+    luaL_argerror(L, i, "memory TcpServer or TcpClient expected");
+    return NULL;
+  }
+  return (sl_mem_node *)o;
+}
+
+static sl_mem_node *check_kind(lua_State *L, const char *kind) {
+  sl_mem_node *n = check_bridge(L, 1);
+  if (strcmp(n->obj.kind, kind) != 0)
+    luaL_argerror(L, 1, strcmp(kind, SERVER_KIND) == 0 ? "memory TcpServer expected"
+                                                       : "memory TcpClient expected");
+  return n;
+}
+
+/* bridge:ready() -> true when both directions are handshaken */
+static int mb_ready(lua_State *L) {
+  lua_pushboolean(L, sl_mem_bridge_ready(check_bridge(L, 1)));
+  return 1;
+}
+
+static int mb_get_port(lua_State *L) {
+  lua_pushinteger(L, sl_mem_bridge_port(check_bridge(L, 1)));
+  return 1;
+}
+
+/* Rogue's deprecated close(): the same as stop(). */
+static int mb_close(lua_State *L) {
+  sl_object_stop(&check_bridge(L, 1)->obj);
+  return 0;
+}
+
+/* Rogue's _start(): nothing to do here (a client with waitReady probes). */
+static int mb_start(lua_State *L) {
+  check_bridge(L, 1);
+  return 0;
+}
+
+static double check_seconds(lua_State *L, int i, double def) {
+  double s = luaL_optnumber(L, i, def);
+  luaL_argcheck(L, !isnan(s) && s >= 0 && s < 1e9, i,
+                "non-negative number of seconds expected");
+  return s;
+}
+
+/* cli:waitReady([timeout [, period]]) -> true once a probe was answered
+** (Rogue's defaults: 10 s, probing every 0.1 s). Blocks. */
+static int client_wait_ready(lua_State *L) {
+  sl_mem_node *n = check_kind(L, CLIENT_KIND);
+  double timeout = check_seconds(L, 2, 10.0), period = check_seconds(L, 3, 0.1);
+  lua_pushboolean(L, sl_mem_client_wait_ready(n, (uint64_t)(timeout * 1e6),
+                                              (uint64_t)(period * 1e6)));
+  return 1;
+}
+
+/* cli:pending() -> transactions waiting for a response */
+static int client_pending(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)sl_mem_bridge_pending(check_kind(L, CLIENT_KIND)));
+  return 1;
+}
+
+static int client_min_access(lua_State *L) {
+  lua_pushinteger(L, sl_mem_slave_min_access(check_kind(L, CLIENT_KIND)->slave));
+  return 1;
+}
+
+static int client_max_access(lua_State *L) {
+  lua_pushinteger(L, sl_mem_slave_max_access(check_kind(L, CLIENT_KIND)->slave));
+  return 1;
+}
+
+/* srv:setTimeout(seconds): how long the server waits for its slave. */
+static int server_set_timeout(lua_State *L) {
+  sl_mem_node *n = check_kind(L, SERVER_KIND);
+  double s = check_seconds(L, 2, 0);
+  uint64_t us = (uint64_t)(s * 1e6 + 0.5);
+  if (s > 0 && us == 0) us = 1;
+  sl_mem_master_set_timeout(n->master, us);
+  return 0;
+}
+
+static int server_get_timeout(lua_State *L) {
+  sl_mem_node *n = check_kind(L, SERVER_KIND);
+  lua_pushnumber(L, (double)sl_mem_master_get_timeout(n->master) / 1e6);
+  return 1;
+}
+
+static const luaL_Reg server_methods[] = {
+    {"ready", mb_ready},
+    {"getPort", mb_get_port},
+    {"close", mb_close},
+    {"_start", mb_start},
+    {"setTimeout", server_set_timeout},
+    {"getTimeout", server_get_timeout},
+    {NULL, NULL}};
+
+static const luaL_Reg client_methods[] = {
+    {"ready", mb_ready},
+    {"getPort", mb_get_port},
+    {"close", mb_close},
+    {"_start", mb_start},
+    {"waitReady", client_wait_ready},
+    {"pending", client_pending},
+    {"doMinAccess", client_min_access},
+    {"doMaxAccess", client_max_access},
+    {NULL, NULL}};
+
+static int bridge_new(lua_State *L, int server) {
+  const char *fn = server ? "TcpServer" : "TcpClient";
+  const char *addr = luaL_checkstring(L, 1);
+  lua_Integer port = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, port >= 0 && port <= 65534, 2, "port out of range [0, 65534]");
+  luaL_argcheck(L, server || port > 0, 2, "a client needs the server's port");
+  int wait_ready = !server && lua_toboolean(L, 3);
+  char err[256] = "";
+  sl_mem_node *n = server ? sl_mem_server_new(addr, (uint32_t)port, err, sizeof err)
+                          : sl_mem_client_new(addr, (uint32_t)port, err, sizeof err);
+  if (n == NULL) return luaL_error(L, "%s: %s", fn, err[0] ? err : "out of memory");
+  sl_push_object(L, &n->obj);
+  sl_object_unref(&n->obj);
+  if (wait_ready && !sl_mem_client_wait_ready(n, 10000000u, 100000u))   /* Rogue's waitReady=true */
+    return luaL_error(L, "%s: %s:%d did not answer within 10 s", fn, addr, (int)port);
+  return 1;
+}
+
+static int server_new(lua_State *L) { return bridge_new(L, 1); }
+static int client_new(lua_State *L) { return bridge_new(L, 0); }
+
+/* a >> b and b << a: sl.memory.busConnect (the upvalue) does the work. */
+static int bridge_shr(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+static int bridge_shl(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 1);
+  lua_call(L, 2, 0);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static const sl_class server_class = {SERVER_KIND, server_methods, server_new, 0, 0};
+static const sl_class client_class = {CLIENT_KIND, client_methods, client_new, 0, 0};
+
+static void open_class(lua_State *L, const sl_class *cls, const char *field) {
+  sl_class_new(L, cls);
+  lua_setfield(L, -2, field);
+  char mt[64];
+  snprintf(mt, sizeof mt, "streamlua.%s", cls->name);
+  sl_memory_mark_class(L, mt);
+  luaL_getmetatable(L, mt);
+  lua_getfield(L, -2, "busConnect");
+  lua_pushcclosure(L, bridge_shr, 1);
+  lua_setfield(L, -2, "__shr");
+  lua_getfield(L, -2, "busConnect");
+  lua_pushcclosure(L, bridge_shl, 1);
+  lua_setfield(L, -2, "__shl");
+  lua_pop(L, 1);
+}
+
+/* Adds TcpServer and TcpClient to sl.memory (the module table at the top). */
+void sl_open_membridge(lua_State *L) {
+  lua_getfield(L, -1, "memory");
+  open_class(L, &server_class, "TcpServer");
+  open_class(L, &client_class, "TcpClient");
+  lua_pop(L, 1);
+}
