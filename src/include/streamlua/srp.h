@@ -104,9 +104,9 @@ size_t sl_srpv3_pending(sl_mem_node *srp);
 /* ---- SrpV3Emulation ---- */
 
 /* SrpV3Emulation(): stream master and slave (kind "srp.SrpV3Emulation")
-** with one worker thread; unwritten memory reads as zero. Stopping it
-** (sl_object_stop) ends the thread and drops what is queued. NULL when
-** out of memory or the thread cannot start. */
+** that answers each request in the sender's thread, before accepting it
+** returns; unwritten memory reads as zero. After sl_object_stop requests
+** are dropped (counted). NULL when out of memory. */
 sl_object *sl_srpv3_emulation_new(void);
 
 #endif

@@ -1,0 +1,205 @@
+/*
+** bench_memory: 4-byte register round trips (a write then a read of the
+** same register, each waited for), against a raw TCP request/response
+** ping-pong over loopback measured in the same run.
+**
+**   bench_memory [seconds-per-measurement]
+**
+** srp: memory Master -> SrpV3 == SrpV3Emulation, in one process (the
+**   emulation answers on its worker thread).
+** bridge: memory Master -> memory TcpClient -> memory TcpServer -> Emulate,
+**   over loopback in one process.
+** raw: one thread writes a 24-byte request and reads a 24-byte answer that
+**   a second thread sends back, over a loopback TCP connection.
+** Best of 3 runs each. Checks: every read returned the value written.
+*/
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "streamlua/mem_bridge.h"
+#include "streamlua/memory.h"
+#include "streamlua/srp.h"
+#include "streamlua/streamlua.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- raw ping-pong ---- */
+
+static void *echo_main(void *arg) {
+  int fd = *(int *)arg;
+  uint8_t buf[24];
+  for (;;) {
+    size_t got = 0;
+    while (got < sizeof buf) {
+      ssize_t n = read(fd, buf + got, sizeof buf - got);
+      if (n <= 0) return NULL;
+      got += (size_t)n;
+    }
+    if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf) return NULL;
+  }
+}
+
+static double run_raw(uint64_t trips) {
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(lfd, (struct sockaddr *)&sa, sizeof sa);
+  socklen_t len = sizeof sa;
+  getsockname(lfd, (struct sockaddr *)&sa, &len);
+  listen(lfd, 1);
+  int cfd = socket(AF_INET, SOCK_STREAM, 0);
+  connect(cfd, (struct sockaddr *)&sa, sizeof sa);
+  int sfd = accept(lfd, NULL, NULL);
+  close(lfd);
+  int one = 1;
+  setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  pthread_t t;
+  pthread_create(&t, NULL, echo_main, &sfd);
+  uint8_t buf[24] = {0};
+  double t0 = now_s();
+  for (uint64_t i = 0; i < trips; i++) {
+    memcpy(buf, &i, sizeof i);
+    if (write(cfd, buf, sizeof buf) != (ssize_t)sizeof buf) break;
+    size_t got = 0;
+    while (got < sizeof buf) {
+      ssize_t n = read(cfd, buf + got, sizeof buf - got);
+      if (n <= 0) break;
+      got += (size_t)n;
+    }
+  }
+  double dt = now_s() - t0;
+  shutdown(cfd, SHUT_RDWR);
+  close(cfd);
+  pthread_join(t, NULL);
+  close(sfd);
+  return dt;
+}
+
+/* ---- register round trips through a memory master ---- */
+
+static int round_trips(sl_mem_master *m, uint64_t trips, double *dt) {
+  double t0 = now_s();
+  for (uint64_t i = 0; i < trips; i++) {
+    uint32_t v = (uint32_t)(i * 2654435761u), back = 0;
+    uint64_t addr = 0x1000 + (i % 64) * 4;
+    sl_transaction *w = sl_mem_master_request(m, addr, 4, &v, SL_MEM_WRITE, NULL, NULL);
+    int rc = sl_mem_master_wait(w);
+    sl_transaction_unref(w);
+    if (rc != SL_OK) return -1;
+    sl_transaction *r = sl_mem_master_request(m, addr, 4, NULL, SL_MEM_READ, NULL, NULL);
+    rc = sl_mem_master_wait(r);
+    if (rc == SL_OK) memcpy(&back, sl_transaction_data(r), 4);
+    sl_transaction_unref(r);
+    if (rc != SL_OK || back != v) return -1;
+  }
+  *dt = now_s() - t0;
+  return 0;
+}
+
+static double best_of_3(sl_mem_master *m, uint64_t trips) {
+  double best = 1e30;
+  for (int r = 0; r < 3; r++) {
+    double dt;
+    if (round_trips(m, trips, &dt) != 0) {
+      fprintf(stderr, "a register round trip failed\n");
+      exit(1);
+    }
+    if (dt < best) best = dt;
+  }
+  return best;
+}
+
+/* Calibrates the number of trips to about `secs` seconds. */
+static uint64_t calibrate(sl_mem_master *m, double secs) {
+  double dt;
+  if (round_trips(m, 200, &dt) != 0) {
+    fprintf(stderr, "a register round trip failed\n");
+    exit(1);
+  }
+  uint64_t n = (uint64_t)(200.0 * secs / (dt > 1e-6 ? dt : 1e-6));
+  return n < 200 ? 200 : n;
+}
+
+int main(int argc, char **argv) {
+  double secs = argc > 1 ? atof(argv[1]) : 0.5;
+  printf("streamlua %s register round trips (4 bytes: write, then read back)\n",
+         SL_VERSION);
+  printf("best of 3 runs of ~%.2f s; a round trip here is one transaction\n\n", secs);
+
+  /* in process: Master -> SrpV3 == SrpV3Emulation */
+  sl_mem_node *m1 = sl_mem_master_node_new();
+  sl_mem_node *srp = sl_srpv3_new();
+  sl_object *emu = sl_srpv3_emulation_new();
+  sl_mem_master_set_timeout(m1->master, 1000000);
+  sl_mem_master_set_slave(m1->master, &srp->obj, srp->slave);
+  sl_master_add_slave(srp->obj.master, emu->slave);
+  sl_master_add_slave(emu->master, srp->obj.slave);
+  uint64_t n1 = calibrate(m1->master, secs);
+  double d1 = best_of_3(m1->master, n1) / 2.0;   /* per transaction */
+
+  /* over loopback: Master -> mem TcpClient -> mem TcpServer -> Emulate */
+  char err[128];
+  sl_mem_node *srv = sl_mem_server_new("127.0.0.1", 0, err, sizeof err);
+  if (srv == NULL) {
+    fprintf(stderr, "server: %s\n", err);
+    return 1;
+  }
+  sl_mem_node *cli = sl_mem_client_new("127.0.0.1", sl_mem_bridge_port(srv), err,
+                                       sizeof err);
+  sl_mem_node *emulate = sl_emulate_new(4, 4096);
+  sl_mem_master_set_slave(srv->master, &emulate->obj, emulate->slave);
+  sl_mem_node *m2 = sl_mem_master_node_new();
+  sl_mem_master_set_timeout(m2->master, 1000000);
+  sl_mem_master_set_slave(m2->master, &cli->obj, cli->slave);
+  for (int i = 0; i < 500 && !sl_mem_bridge_ready(cli); i++) {
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+  uint64_t n2 = calibrate(m2->master, secs);
+  double d2 = best_of_3(m2->master, n2) / 2.0;
+
+  /* raw ping-pong with as many trips as the bridge made */
+  double dr = 1e30;
+  for (int r = 0; r < 3; r++) {
+    double dt = run_raw(n2 * 2);
+    if (dt < dr) dr = dt;
+  }
+  dr /= 2.0;
+
+  double r1 = (double)n1 / d1, r2 = (double)n2 / d2, rr = (double)n2 / dr;
+  printf("path                                      | round trips/s | vs raw\n");
+  printf("------------------------------------------+---------------+-------\n");
+  printf("SrpV3 <-> SrpV3Emulation, in process      | %13.0f |      -\n", r1);
+  printf("memory TcpClient -> TcpServer -> Emulate  | %13.0f | %5.1f%%\n", r2,
+         100.0 * r2 / rr);
+  printf("raw TCP ping-pong over loopback (24 B)    | %13.0f |  100%%\n", rr);
+  printf("\nchecks: every read returned the value written: ok\n");
+
+  sl_object_stop(emu);
+  sl_object_stop(&srv->obj);
+  sl_object_stop(&cli->obj);
+  sl_object_unref(&m1->obj);
+  sl_object_unref(&m2->obj);
+  sl_master_clear_slaves(srp->obj.master);
+  sl_master_clear_slaves(emu->master);
+  sl_object_unref(&srp->obj);
+  sl_object_unref(emu);
+  sl_object_unref(&cli->obj);
+  sl_object_unref(&srv->obj);
+  sl_object_unref(&emulate->obj);
+  return 0;
+}
