@@ -46,6 +46,12 @@ run_busted() {   # run_busted <label> <lua interpreter...>
   local out rc
   out=$("$@" /usr/bin/busted -o plainTerminal 2>&1); rc=$?
   echo "$out" | tail -40
+  # a run that died shows why: sanitizer reports and signals, wherever
+  # they were in the output
+  if [ "$rc" -ne 0 ]; then
+    echo "busted $label exited with $rc"
+    echo "$out" | grep -E -A12 'Sanitizer|runtime error|Segmentation|Killed|Aborted' | head -80
+  fi
   local line ok bad err
   line=$(echo "$out" | grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' | tail -1)
   if [ -z "$line" ]; then count 0 1; return; fi
@@ -68,7 +74,7 @@ if build build-asan -DSL_SANITIZE=address,undefined -DSL_BUILD_BENCH=OFF; then
   export ASAN_OPTIONS=detect_leaks=1:detect_odr_violation=0
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_ctest build-asan
-  STREAMLUA_ROCK_TEST=0 STREAMLUA_BUILD=build-asan STREAMLUA_BIN=build-asan/streamlua \
+  STREAMLUA_SANITIZED=1 STREAMLUA_ROCK_TEST=0 STREAMLUA_BUILD=build-asan STREAMLUA_BIN=build-asan/streamlua \
     run_busted asan build-asan/streamlua
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
@@ -76,7 +82,7 @@ fi
 if build build-tsan -DSL_SANITIZE=thread -DSL_BUILD_BENCH=OFF; then
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   run_ctest build-tsan
-  STREAMLUA_ROCK_TEST=0 STREAMLUA_BUILD=build-tsan STREAMLUA_BIN=build-tsan/streamlua \
+  STREAMLUA_SANITIZED=1 STREAMLUA_ROCK_TEST=0 STREAMLUA_BUILD=build-tsan STREAMLUA_BIN=build-tsan/streamlua \
     run_busted tsan build-tsan/streamlua
   unset TSAN_OPTIONS
 fi
