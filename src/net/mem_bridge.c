@@ -7,11 +7,10 @@
 ** connection's outbound bytes and kick its write event, under the mutex.
 */
 #include "streamlua/mem_bridge.h"
+#include "sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -101,11 +100,6 @@ enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_STOP };
 static void conn_close(mconn *c, int kind, const char *why);
 static void client_connect(mb *b, int push);
 
-static void set_err(char *err, size_t len, const char *what, const char *a,
-                    uint32_t port, int e) {
-  if (err != NULL && len > 0)
-    snprintf(err, len, "%s %s:%u: %s", what, a, (unsigned)port, strerror(e));
-}
 
 static void put32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -465,10 +459,6 @@ out_close:
 
 /* ---- sockets (I/O thread) ---- */
 
-static int nonblocking(int fd) {
-  int fl = fcntl(fd, F_GETFL, 0);
-  return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
 
 static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
   (void)what;
@@ -477,7 +467,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
   for (;;) {
     int fd = accept(lfd, NULL, NULL);
     if (fd < 0) return;
-    if (nonblocking(fd) != 0) {
+    if (sl_sock_nonblocking(fd) != 0) {
       close(fd);
       continue;
     }
@@ -487,7 +477,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
 
 static void client_connect(mb *b, int push) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0 || nonblocking(fd) != 0) goto out_retry;
+  if (fd < 0 || sl_sock_nonblocking(fd) != 0) goto out_retry;
   struct sockaddr_in sa = b->sa;
   sa.sin_port = htons((uint16_t)(push ? b->port : b->port + 1));
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
@@ -549,47 +539,8 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
   }
 }
 
-static int listen_on(mb *b, uint32_t port, int *out_fd) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return errno;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in sa = b->sa;
-  sa.sin_port = htons((uint16_t)port);
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 64) != 0 ||
-      nonblocking(fd) != 0) {
-    int e = errno;
-    close(fd);
-    return e;
-  }
-  *out_fd = fd;
-  return 0;
-}
 
-static uint32_t bound_port(int fd) {
-  struct sockaddr_in sa;
-  socklen_t len = sizeof sa;
-  getsockname(fd, (struct sockaddr *)&sa, &len);
-  return ntohs(sa.sin_port);
-}
 
-/* Binds P and P+1; port 0 tries free pairs. Returns 0 or an errno. */
-static int server_bind(mb *b) {
-  for (int attempt = 0; attempt < 50; attempt++) {
-    int e = listen_on(b, b->port, &b->lfd[0]);
-    if (e != 0) return e;
-    uint32_t p = b->port != 0 ? b->port : bound_port(b->lfd[0]);
-    e = p < 65535 ? listen_on(b, p + 1, &b->lfd[1]) : EADDRINUSE;
-    if (e == 0) {
-      b->port = p;
-      return 0;
-    }
-    close(b->lfd[0]);
-    b->lfd[0] = -1;
-    if (b->port != 0) return e;
-  }
-  return EADDRINUSE;
-}
 
 typedef struct start_args {
   mb *b;
@@ -844,27 +795,11 @@ static void mb_destroy(sl_object *obj) {
   free(b);
 }
 
-static int resolve(mb *b, const char *addr) {
-  memset(&b->sa, 0, sizeof b->sa);
-  b->sa.sin_family = AF_INET;
-  if (b->server && strcmp(addr, "*") == 0) {
-    b->sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    return 0;
-  }
-  if (inet_pton(AF_INET, addr, &b->sa.sin_addr) == 1) return 0;
-  struct addrinfo hints = {0}, *res = NULL;
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  if (getaddrinfo(addr, NULL, &hints, &res) != 0 || res == NULL) return -1;
-  b->sa.sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
-  freeaddrinfo(res);
-  return 0;
-}
 
 static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *err,
                            size_t errlen) {
   if (port > 65534 || (!server && port == 0)) {
-    set_err(err, errlen, "bad port for", addr, port, EINVAL);
+    sl_sock_error(err, errlen, "bad port for", addr, port, EINVAL);
     return NULL;
   }
   mb *b = calloc(1, sizeof *b);
@@ -886,14 +821,14 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
     sl_mem_slave_init(&b->slave, &client_ops, &b->node.obj, 4, 0xFFFFFFFFu);
     b->node.slave = &b->slave;
   }
-  if (resolve(b, addr) != 0) {
-    set_err(err, errlen, "cannot resolve", addr, port, ENOENT);
+  if (sl_sock_resolve(addr, server, &b->sa) != 0) {
+    sl_sock_error(err, errlen, "cannot resolve", addr, port, ENOENT);
     goto out_master;
   }
   if (server) {
-    int e = server_bind(b);
+    int e = sl_sock_listen_pair(&b->sa, &b->port, b->lfd);
     if (e != 0) {
-      set_err(err, errlen, "cannot bind", addr, port, e);
+      sl_sock_error(err, errlen, "cannot bind", addr, port, e);
       goto out_master;
     }
   }
@@ -903,7 +838,7 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
   b->log = sl_log_get(name);
   b->io = sl_io_acquire();
   if (b->io == NULL) {
-    set_err(err, errlen, "cannot start", addr, port, EAGAIN);
+    sl_sock_error(err, errlen, "cannot start", addr, port, EAGAIN);
     goto out_listen;
   }
   start_args sa = {b, 0};
@@ -914,7 +849,7 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
     b->started = trc == 0;
   }
   if (trc != 0) {
-    set_err(err, errlen, "cannot start", addr, port, trc);
+    sl_sock_error(err, errlen, "cannot start", addr, port, trc);
     b->stopping = 1;
     sl_io_call_sync(b->io, 0, stop_io, b);
     sl_io_release(b->io);

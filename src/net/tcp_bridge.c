@@ -9,8 +9,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -32,6 +30,7 @@
 #include "streamlua/status.h"
 #include "streamlua/wait.h"
 #include "streamlua/zmtp.h"
+#include "sock.h"
 
 #define OUT_FRAMES 1000               /* libzmq's default HWM */
 #define OUT_BYTES (64u << 20)
@@ -104,12 +103,6 @@ enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_STOP };
 static void conn_close(conn *c, int kind, const char *why);
 static void client_connect(bridge *b, int push);
 
-/* "<what> <addr>:<port>: <reason>" */
-static void set_err(char *err, size_t len, const char *what, const char *a,
-                    uint32_t port, int e) {
-  if (err != NULL && len > 0)
-    snprintf(err, len, "%s %s:%u: %s", what, a, (unsigned)port, strerror(e));
-}
 
 /* ---- outbound (push side) ---- */
 
@@ -637,10 +630,6 @@ out_close:
 
 /* ---- sockets ---- */
 
-static int nonblocking(int fd) {
-  int fl = fcntl(fd, F_GETFL, 0);
-  return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
 
 static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
   (void)what;
@@ -649,7 +638,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
   for (;;) {
     int fd = accept(lfd, NULL, NULL);
     if (fd < 0) return;
-    if (nonblocking(fd) != 0) {
+    if (sl_sock_nonblocking(fd) != 0) {
       close(fd);
       continue;
     }
@@ -662,7 +651,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
 ** error on the first read, which closes and reschedules). */
 static void client_connect(bridge *b, int push) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0 || nonblocking(fd) != 0) goto out_retry;
+  if (fd < 0 || sl_sock_nonblocking(fd) != 0) goto out_retry;
   struct sockaddr_in sa = b->sa;
   sa.sin_port = htons((uint16_t)(push ? b->port : b->port + 1));
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
@@ -687,47 +676,8 @@ static void retry_push_cb(evutil_socket_t fd, short what, void *arg) {
   client_connect(arg, 1);
 }
 
-static int listen_on(bridge *b, uint32_t port, int *out_fd) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return errno;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in sa = b->sa;
-  sa.sin_port = htons((uint16_t)port);
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 64) != 0 ||
-      nonblocking(fd) != 0) {
-    int e = errno;
-    close(fd);
-    return e;
-  }
-  *out_fd = fd;
-  return 0;
-}
 
-static uint32_t bound_port(int fd) {
-  struct sockaddr_in sa;
-  socklen_t len = sizeof sa;
-  getsockname(fd, (struct sockaddr *)&sa, &len);
-  return ntohs(sa.sin_port);
-}
 
-/* Binds P and P+1; port 0 tries free pairs. Returns 0 or an errno. */
-static int server_bind(bridge *b) {
-  for (int attempt = 0; attempt < 50; attempt++) {
-    int e = listen_on(b, b->port, &b->lfd[0]);
-    if (e != 0) return e;
-    uint32_t p = b->port != 0 ? b->port : bound_port(b->lfd[0]);
-    e = p < 65535 ? listen_on(b, p + 1, &b->lfd[1]) : EADDRINUSE;
-    if (e == 0) {
-      b->port = p;
-      return 0;
-    }
-    close(b->lfd[0]);
-    b->lfd[0] = -1;
-    if (b->port != 0) return e;
-  }
-  return EADDRINUSE;
-}
 
 typedef struct start_args {
   bridge *b;
@@ -912,27 +862,11 @@ static size_t bridge_counters(sl_object *obj, sl_counter *out, size_t max) {
 
 static const sl_slave_ops bridge_ops = {.accept_frame = bridge_accept};
 
-static int resolve(bridge *b, const char *addr) {
-  memset(&b->sa, 0, sizeof b->sa);
-  b->sa.sin_family = AF_INET;
-  if (b->server && strcmp(addr, "*") == 0) {
-    b->sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    return 0;
-  }
-  if (inet_pton(AF_INET, addr, &b->sa.sin_addr) == 1) return 0;
-  struct addrinfo hints = {0}, *res = NULL;
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  if (getaddrinfo(addr, NULL, &hints, &res) != 0 || res == NULL) return -1;
-  b->sa.sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
-  freeaddrinfo(res);
-  return 0;
-}
 
 sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
                              char *err, size_t errlen) {
   if (port > 65534) {
-    set_err(err, errlen, "bad port for", addr, port, EINVAL);
+    sl_sock_error(err, errlen, "bad port for", addr, port, EINVAL);
     return NULL;
   }
   bridge *b = calloc(1, sizeof *b);
@@ -957,14 +891,14 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   ** fixed-size blocks (large ones keep the memory they arrived in). */
   sl_pool_set_fixed_size(b->slave.pool, ADOPT_MIN);
   sl_pool_set_pool_size(b->slave.pool, 1024);
-  if (resolve(b, addr) != 0) {
-    set_err(err, errlen, "cannot resolve", addr, port, ENOENT);
+  if (sl_sock_resolve(addr, server, &b->sa) != 0) {
+    sl_sock_error(err, errlen, "cannot resolve", addr, port, ENOENT);
     goto out_master;
   }
   if (server) {
-    int e = server_bind(b);
+    int e = sl_sock_listen_pair(&b->sa, &b->port, b->lfd);
     if (e != 0) {
-      set_err(err, errlen, "cannot bind", addr, port, e);
+      sl_sock_error(err, errlen, "cannot bind", addr, port, e);
       goto out_master;
     }
   }
@@ -984,7 +918,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   int trc = sa.rc != 0 ? -1 : pthread_create(&b->thread, &attr, delivery_main, b);
   pthread_attr_destroy(&attr);
   if (trc != 0) {
-    set_err(err, errlen, "cannot start", addr, port, sa.rc ? sa.rc : EAGAIN);
+    sl_sock_error(err, errlen, "cannot start", addr, port, sa.rc ? sa.rc : EAGAIN);
     close_all(b);
     sl_io_release(b->io);
     goto out_master;

@@ -6,11 +6,10 @@
 ** word, so a send never takes a lock to learn where to go.
 */
 #include "streamlua/udp.h"
+#include "sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -84,11 +83,6 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void set_err(char *err, size_t len, const char *what, const char *a,
-                    uint32_t port, int e) {
-  if (err != NULL && len > 0)
-    snprintf(err, len, "%s %s:%u: %s", what, a, (unsigned)port, strerror(e));
-}
 
 static uint64_t peer_word(const struct sockaddr_in *sa) {
   return PEER_VALID | (uint64_t)ntohl(sa->sin_addr.s_addr) << 16 |
@@ -521,22 +515,6 @@ static size_t udp_counters(sl_object *obj, sl_counter *out, size_t max) {
 static const sl_slave_ops udp_ops = {.accept_frame = udp_accept,
                                      .accept_frames = udp_accept_many};
 
-static int resolve(const char *host, struct sockaddr_in *sa) {
-  memset(sa, 0, sizeof *sa);
-  sa->sin_family = AF_INET;
-  if (host == NULL || strcmp(host, "*") == 0) {
-    sa->sin_addr.s_addr = htonl(INADDR_ANY);
-    return 0;
-  }
-  if (inet_pton(AF_INET, host, &sa->sin_addr) == 1) return 0;
-  struct addrinfo hints = {0}, *res = NULL;
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_DGRAM;
-  if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL) return -1;
-  sa->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
-  freeaddrinfo(res);
-  return 0;
-}
 
 /* Opens, binds (server) and sets up the socket. 0, or an errno. */
 static int open_socket(udp *u, const struct sockaddr_in *sa) {
@@ -560,7 +538,7 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
                       char *err, size_t errlen) {
   const char *shown = host != NULL ? host : "*";
   if (port > 65535 || (!server && port == 0)) {
-    set_err(err, errlen, "bad port for", shown, port, EINVAL);
+    sl_sock_error(err, errlen, "bad port for", shown, port, EINVAL);
     return NULL;
   }
   udp *u = calloc(1, sizeof *u);
@@ -583,20 +561,20 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   sl_pool_set_pool_size(u->slave.pool, 10000);
   u->log = sl_log_get(server ? "udp.Server" : "udp.Client");
   struct sockaddr_in sa;
-  if (resolve(host, &sa) != 0) {
-    set_err(err, errlen, "cannot resolve", shown, port, ENOENT);
+  if (sl_sock_resolve(host, 1, &sa) != 0) {
+    sl_sock_error(err, errlen, "cannot resolve", shown, port, ENOENT);
     goto out_master;
   }
   sa.sin_port = htons((uint16_t)port);
   int e = open_socket(u, &sa);
   if (e != 0) {
-    set_err(err, errlen, server ? "cannot bind" : "cannot open a socket for",
+    sl_sock_error(err, errlen, server ? "cannot bind" : "cannot open a socket for",
             shown, port, e);
     goto out_socket;
   }
   u->io = sl_io_acquire();
   if (u->io == NULL) {
-    set_err(err, errlen, "cannot start", shown, port, EAGAIN);
+    sl_sock_error(err, errlen, "cannot start", shown, port, EAGAIN);
     goto out_socket;
   }
   u->loop = (int)(atomic_fetch_add(&udp_next_loop, 1) % (unsigned)sl_io_count(u->io));
@@ -608,7 +586,7 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   int trc = st.rc != 0 ? -1 : pthread_create(&u->thread, &attr, delivery_main, u);
   pthread_attr_destroy(&attr);
   if (trc != 0) {
-    set_err(err, errlen, "cannot start", shown, port, st.rc ? st.rc : EAGAIN);
+    sl_sock_error(err, errlen, "cannot start", shown, port, st.rc ? st.rc : EAGAIN);
     sl_io_call_sync(u->io, u->loop, stop_io, u);
     sl_io_release(u->io);
     goto out_socket;

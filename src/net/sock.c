@@ -1,0 +1,79 @@
+#include "sock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int sl_sock_resolve(const char *host, int star_is_any, struct sockaddr_in *sa) {
+  memset(sa, 0, sizeof *sa);
+  sa->sin_family = AF_INET;
+  if (star_is_any && (host == NULL || strcmp(host, "*") == 0)) {
+    sa->sin_addr.s_addr = htonl(INADDR_ANY);
+    return 0;
+  }
+  if (host == NULL) return -1;
+  if (inet_pton(AF_INET, host, &sa->sin_addr) == 1) return 0;
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_family = AF_INET;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL) return -1;
+  sa->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+  freeaddrinfo(res);
+  return 0;
+}
+
+int sl_sock_nonblocking(int fd) {
+  int fl = fcntl(fd, F_GETFL, 0);
+  return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int sl_sock_listen(const struct sockaddr_in *sa, uint32_t port, int *out_fd) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = *sa;
+  a.sin_port = htons((uint16_t)port);
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 64) != 0 ||
+      sl_sock_nonblocking(fd) != 0) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
+  *out_fd = fd;
+  return 0;
+}
+
+uint32_t sl_sock_port(int fd) {
+  struct sockaddr_in sa;
+  socklen_t len = sizeof sa;
+  if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0) return 0;
+  return ntohs(sa.sin_port);
+}
+
+int sl_sock_listen_pair(const struct sockaddr_in *sa, uint32_t *port, int fd[2]) {
+  for (int attempt = 0; attempt < 50; attempt++) {
+    int e = sl_sock_listen(sa, *port, &fd[0]);
+    if (e != 0) return e;
+    uint32_t p = *port != 0 ? *port : sl_sock_port(fd[0]);
+    e = p < 65535 ? sl_sock_listen(sa, p + 1, &fd[1]) : EADDRINUSE;
+    if (e == 0) {
+      *port = p;
+      return 0;
+    }
+    close(fd[0]);
+    fd[0] = -1;
+    if (*port != 0) return e;   /* a port that was asked for: no retry */
+  }
+  return EADDRINUSE;
+}
+
+void sl_sock_error(char *err, size_t len, const char *what, const char *addr,
+                   uint32_t port, int e) {
+  if (err != NULL && len > 0)
+    snprintf(err, len, "%s %s:%u: %s", what, addr, (unsigned)port, strerror(e));
+}
