@@ -1,15 +1,19 @@
 /*
-** The Fifo. One mutex guards the ring; the output thread takes the whole
-** ring in one go and delivers it with the lock released, so under load a
-** hand-off costs one lock per frame on the producer side and one lock per
-** batch on the consumer side, and the producer signals the condition
-** variable only when the thread is actually asleep.
+** The Fifo. Producers append to a chain of fixed-size segments and
+** publish a count; the output thread reads that count, takes everything
+** published in one go and delivers it. The two sides share no lock: the
+** producers' mutex orders producers among themselves only (a single
+** producer finds it in its own cache every time), and the output thread
+** owns the head of the chain. An idle output thread polls briefly before
+** it sleeps, since waking a sleeping thread costs far more here than a
+** short poll; a producer signals only a thread that has gone to sleep.
 */
 #include "streamlua/fifo.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "streamlua/frame.h"
 #include "streamlua/log.h"
@@ -19,67 +23,110 @@
 #include "streamlua/wait.h"
 
 #define FIFO_BATCH 256
-#define FIFO_SLICE 16      /* frames sent between two looks at `stopping` */
-#define FIFO_INITIAL_CAP 1024
+#define FIFO_SLICE 16      /* frames sent between two looks at `closing` */
+#define SEG_SLOTS 1022     /* a segment is 8 KiB */
+#define SPIN_POLLS 64      /* polls of an empty queue before sleeping, */
+#define POLL_PAUSES 32     /* each this many pauses apart (about 1 us) */
+
+typedef struct segment {
+  struct segment *next;    /* written before the count that publishes it */
+  sl_frame *slot[SEG_SLOTS];
+} segment;
 
 typedef struct sl_fifo {
   sl_object obj;
   sl_master master;
   sl_slave slave;
-  pthread_mutex_t mutex;
-  pthread_cond_t not_empty;
-  sl_frame **ring;
-  uint32_t cap, head, count;
   uint32_t max_depth, trim_size;
   int no_copy;
-  int closing;                 /* stop asked: the thread ends */
-  atomic_int stopping;         /* closing, read by the thread between sends */
-  int sleeping;                /* the thread waits on not_empty */
   int self_free;               /* destroyed from its own thread: it frees */
-  atomic_int exited;
+  int spin_polls;              /* 0 on a single CPU: polling cannot help */
   pthread_t thread;
-  int started, joined;
-  /* Producers' and the output thread's counters on lines of their own. */
-  _Alignas(64) atomic_uint_least64_t drops;
-  atomic_uint_least64_t rx_frames, rx_bytes;
-  _Alignas(64) atomic_uint_least64_t tx_frames;
-  atomic_uint_least64_t tx_bytes;
+  int joined;
+  atomic_int closing;          /* no more frames queued; the thread ends */
+  atomic_int exited;
+  _Atomic(segment *) spare;    /* one emptied segment kept for reuse */
+  /* Producer side. */
+  _Alignas(64) pthread_mutex_t push_mutex;
+  segment *tail;
+  uint32_t tail_used;          /* slots filled in tail */
+  uint64_t popped_seen;        /* a recent `popped`, for bounded Fifos */
+  atomic_uint_least64_t drops, rx_frames, rx_bytes;
+  /* Frames ever queued: the output thread's one look at the producers. */
+  _Alignas(64) atomic_uint_least64_t pushed;
+  /* Output-thread side; head_mutex lets stop() empty the queue while the
+  ** thread is held downstream. */
+  _Alignas(64) pthread_mutex_t head_mutex;
+  segment *head;
+  uint32_t head_used;          /* slots taken from head */
+  atomic_uint_least64_t popped;
+  atomic_uint_least64_t tx_frames, tx_bytes;
+  /* Sleeping. */
+  _Alignas(64) atomic_int sleeping;
+  pthread_mutex_t sleep_mutex;
+  pthread_cond_t wake;
 } sl_fifo;
 
 static sl_fifo *as_fifo(sl_object *obj) { return (sl_fifo *)obj; }
 
-/* Grows an unbounded ring (lock held). */
-static int grow_nolock_(sl_fifo *q) {
-  uint32_t cap = q->cap * 2;
-  sl_frame **r = malloc(cap * sizeof *r);
-  if (r == NULL) return SL_ENOMEM;
-  for (uint32_t i = 0; i < q->count; i++) r[i] = q->ring[(q->head + i) % q->cap];
-  free(q->ring);
-  q->ring = r;
-  q->cap = cap;
-  q->head = 0;
-  return SL_OK;
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
 }
 
-static int full_nolock_(const sl_fifo *q) {
-  return q->max_depth > 0 && q->count >= q->max_depth;
+static segment *segment_get(sl_fifo *q) {
+  segment *s = atomic_exchange_explicit(&q->spare, NULL, memory_order_acquire);
+  if (s == NULL) s = malloc(sizeof *s);
+  if (s != NULL) s->next = NULL;
+  return s;
+}
+
+static void segment_put(sl_fifo *q, segment *s) {
+  free(atomic_exchange_explicit(&q->spare, s, memory_order_acq_rel));
+}
+
+static uint64_t depth(sl_fifo *q) {
+  return atomic_load_explicit(&q->pushed, memory_order_acquire) -
+         atomic_load_explicit(&q->popped, memory_order_acquire);
+}
+
+/* Wakes the output thread if it sleeps: `sleeping` is 0 (awake), 1
+** (waiting, or about to) or 2 (a producer is signalling it). */
+static void wake_thread(sl_fifo *q) {
+  int one = 1;
+  if (atomic_compare_exchange_strong(&q->sleeping, &one, 2)) {
+    pthread_mutex_lock(&q->sleep_mutex);
+    pthread_cond_signal(&q->wake);
+    pthread_mutex_unlock(&q->sleep_mutex);
+  }
 }
 
 /* Queues f (transfer full); drops and counts it when full or stopped. */
 static void push(sl_fifo *q, sl_frame *f) {
-  pthread_mutex_lock(&q->mutex);
-  if (q->closing || full_nolock_(q) ||
-      (q->count == q->cap && grow_nolock_(q) != SL_OK))
-    goto out_drop;
-  q->ring[(q->head + q->count) % q->cap] = f;
-  q->count++;
-  int wake = q->sleeping;      /* one signal per sleep, not one per push */
-  q->sleeping = 0;
-  pthread_mutex_unlock(&q->mutex);
-  if (wake) pthread_cond_signal(&q->not_empty);
+  pthread_mutex_lock(&q->push_mutex);
+  if (atomic_load_explicit(&q->closing, memory_order_relaxed)) goto out_drop;
+  uint64_t n = atomic_load_explicit(&q->pushed, memory_order_relaxed);
+  if (q->max_depth > 0 && n - q->popped_seen >= q->max_depth) {
+    q->popped_seen = atomic_load_explicit(&q->popped, memory_order_acquire);
+    if (n - q->popped_seen >= q->max_depth) goto out_drop;
+  }
+  if (q->tail_used == SEG_SLOTS) {
+    segment *s = segment_get(q);
+    if (s == NULL) goto out_drop;
+    q->tail->next = s;
+    q->tail = s;
+    q->tail_used = 0;
+  }
+  q->tail->slot[q->tail_used++] = f;
+  atomic_store(&q->pushed, n + 1);      /* sequentially consistent: ordered */
+  pthread_mutex_unlock(&q->push_mutex); /* before the look at `sleeping` */
+  if (atomic_load(&q->sleeping) == 1) wake_thread(q);
   return;
 out_drop:
-  pthread_mutex_unlock(&q->mutex);
+  pthread_mutex_unlock(&q->push_mutex);
   atomic_fetch_add_explicit(&q->drops, 1, memory_order_relaxed);
   sl_frame_unref(f);
 }
@@ -113,9 +160,9 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
     push(q, sl_frame_ref(f));
     return;
   }
-  pthread_mutex_lock(&q->mutex);   /* Rogue checks "busy" before copying */
-  int busy = q->closing || full_nolock_(q);
-  pthread_mutex_unlock(&q->mutex);
+  /* Rogue checks "busy" before copying. */
+  int busy = atomic_load_explicit(&q->closing, memory_order_relaxed) ||
+             (q->max_depth > 0 && depth(q) >= q->max_depth);
   if (busy) {
     atomic_fetch_add_explicit(&q->rx_bytes, sl_frame_get_payload(f),
                               memory_order_relaxed);
@@ -134,42 +181,91 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
   push(q, nf);
 }
 
+/* Takes up to max published frames off the head. */
+static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t max) {
+  pthread_mutex_lock(&q->head_mutex);
+  uint64_t popped = atomic_load_explicit(&q->popped, memory_order_relaxed);
+  uint64_t avail = atomic_load_explicit(&q->pushed, memory_order_acquire) - popped;
+  uint32_t n = avail < max ? (uint32_t)avail : max;
+  for (uint32_t i = 0; i < n; i++) {
+    if (q->head_used == SEG_SLOTS) {
+      segment *done = q->head;
+      q->head = done->next;
+      q->head_used = 0;
+      segment_put(q, done);
+    }
+    out[i] = q->head->slot[q->head_used++];
+  }
+  atomic_store_explicit(&q->popped, popped + n, memory_order_release);
+  pthread_mutex_unlock(&q->head_mutex);
+  return n;
+}
+
+/* Frees what is queued, counting it as dropped. */
+static void drain(sl_fifo *q) {
+  sl_frame *batch[FIFO_BATCH];
+  uint32_t n;
+  while ((n = take(q, batch, FIFO_BATCH)) > 0) {
+    sl_frame_unref_many(batch, n);
+    atomic_fetch_add_explicit(&q->drops, n, memory_order_relaxed);
+  }
+}
+
 static void free_fifo(sl_fifo *q) {
-  for (uint32_t i = 0; i < q->count; i++)
-    sl_frame_unref(q->ring[(q->head + i) % q->cap]);
-  free(q->ring);
+  drain(q);
+  free(q->head);
+  free(atomic_load(&q->spare));
   sl_master_fini(&q->master);
   sl_slave_fini(&q->slave);
-  pthread_cond_destroy(&q->not_empty);
-  pthread_mutex_destroy(&q->mutex);
+  pthread_cond_destroy(&q->wake);
+  pthread_mutex_destroy(&q->sleep_mutex);
+  pthread_mutex_destroy(&q->head_mutex);
+  pthread_mutex_destroy(&q->push_mutex);
   free(q);
+}
+
+static int is_closing(sl_fifo *q) {
+  return atomic_load_explicit(&q->closing, memory_order_acquire);
+}
+
+static int queue_empty(sl_fifo *q) {
+  return atomic_load(&q->pushed) ==
+         atomic_load_explicit(&q->popped, memory_order_relaxed);
+}
+
+/* Returns when there is something to take or the Fifo is closing. A
+** producer that queues after the last store of 1 here sees it and
+** signals; the store is renewed on every wake-up, so a signal meant for an
+** earlier sleep (its frame already taken) cannot leave the flag cleared. */
+static void await_frames(sl_fifo *q) {
+  for (int i = 0; i < q->spin_polls; i++) {
+    if (!queue_empty(q) || is_closing(q)) return;
+    for (int j = 0; j < POLL_PAUSES; j++) cpu_relax();
+  }
+  pthread_mutex_lock(&q->sleep_mutex);
+  for (;;) {
+    atomic_store(&q->sleeping, 1);      /* sequentially consistent, then */
+    if (!queue_empty(q) || is_closing(q)) break;  /* the look at `pushed` */
+    pthread_cond_wait(&q->wake, &q->sleep_mutex);
+  }
+  atomic_store_explicit(&q->sleeping, 0, memory_order_relaxed);
+  pthread_mutex_unlock(&q->sleep_mutex);
 }
 
 static void *fifo_main(void *arg) {
   sl_fifo *q = arg;
   pthread_setname_np(pthread_self(), "sl-fifo");
   sl_frame *batch[FIFO_BATCH];
-  pthread_mutex_lock(&q->mutex);
   for (;;) {
-    while (q->count == 0 && !q->closing) {
-      q->sleeping = 1;
-      pthread_cond_wait(&q->not_empty, &q->mutex);
-      q->sleeping = 0;
-    }
-    if (q->closing) break;
-    uint32_t n = q->count < FIFO_BATCH ? q->count : FIFO_BATCH;
-    for (uint32_t i = 0; i < n; i++) {
-      batch[i] = q->ring[q->head];
-      q->head = (q->head + 1) % q->cap;
-    }
-    q->count -= n;
-    pthread_mutex_unlock(&q->mutex);
+    await_frames(q);
+    if (is_closing(q)) break;
+    uint32_t n = take(q, batch, FIFO_BATCH);
     /* Sent in slices, so a stop is noticed within a few frames; frames
     ** taken but not sent are dropped as the queued ones are. */
     uint32_t sent = 0;
     uint64_t bytes = 0;
     while (sent < n) {
-      if (atomic_load_explicit(&q->stopping, memory_order_relaxed)) {
+      if (is_closing(q)) {
         sl_frame_unref_many(batch + sent, n - sent);
         atomic_fetch_add_explicit(&q->drops, n - sent, memory_order_relaxed);
         break;
@@ -177,8 +273,10 @@ static void *fifo_main(void *arg) {
       uint32_t k = n - sent < FIFO_SLICE ? n - sent : FIFO_SLICE;
       /* The frames were written on another core: fetch the next slice's
       ** while this one is delivered. */
-      for (uint32_t i = sent + k; i < n && i < sent + 2 * k; i++)
+      for (uint32_t i = sent + k; i < n && i < sent + 2 * k; i++) {
         __builtin_prefetch(batch[i], 1, 3);
+        if (i + k < n) __builtin_prefetch(batch[i + k], 1, 3);
+      }
       for (uint32_t i = sent; i < sent + k; i++)
         bytes += sl_frame_get_payload(batch[i]);
       sl_master_send_frames(&q->master, batch + sent, k);
@@ -187,11 +285,11 @@ static void *fifo_main(void *arg) {
     sl_frame_unref_many(batch, sent);   /* back to their pools in runs */
     atomic_fetch_add_explicit(&q->tx_frames, sent, memory_order_relaxed);
     atomic_fetch_add_explicit(&q->tx_bytes, bytes, memory_order_relaxed);
-    pthread_mutex_lock(&q->mutex);
   }
-  int self_free = q->self_free;
-  pthread_mutex_unlock(&q->mutex);
-  if (self_free) {
+  /* No frame is queued after `closing` (producers look at it under their
+  ** mutex): what is left is dropped here. */
+  drain(q);
+  if (q->self_free) {                   /* set before `closing` */
     free_fifo(q);
     return NULL;
   }
@@ -203,21 +301,22 @@ static int thread_exited(void *arg) {
   return atomic_load_explicit(&((sl_fifo *)arg)->exited, memory_order_acquire);
 }
 
-/* Ends the thread (waiting with the caller's wait hook, so a thread
-** blocked downstream on the caller can finish) and drops what is queued. */
+static void close_queue(sl_fifo *q) {
+  pthread_mutex_lock(&q->push_mutex);   /* no push completes after this */
+  atomic_store_explicit(&q->closing, 1, memory_order_release);
+  pthread_mutex_unlock(&q->push_mutex);
+  pthread_mutex_lock(&q->sleep_mutex);
+  pthread_cond_signal(&q->wake);
+  pthread_mutex_unlock(&q->sleep_mutex);
+}
+
+/* Drops what is queued, then ends the thread (waiting with the caller's
+** wait hook, so a thread blocked downstream on the caller can finish). */
 static void fifo_stop(sl_object *obj) {
   sl_fifo *q = as_fifo(obj);
-  pthread_mutex_lock(&q->mutex);
-  q->closing = 1;
-  atomic_store_explicit(&q->stopping, 1, memory_order_relaxed);
-  uint32_t dropped = q->count;
-  for (uint32_t i = 0; i < q->count; i++)
-    sl_frame_unref(q->ring[(q->head + i) % q->cap]);
-  q->count = 0;
-  pthread_mutex_unlock(&q->mutex);
-  pthread_cond_broadcast(&q->not_empty);
-  atomic_fetch_add_explicit(&q->drops, dropped, memory_order_relaxed);
-  if (q->started && !q->joined && !pthread_equal(pthread_self(), q->thread)) {
+  close_queue(q);
+  drain(q);
+  if (!q->joined && !pthread_equal(pthread_self(), q->thread)) {
     sl_wait_until(thread_exited, q);
     pthread_join(q->thread, NULL);
     q->joined = 1;
@@ -226,14 +325,11 @@ static void fifo_stop(sl_object *obj) {
 
 static void fifo_destroy(sl_object *obj) {
   sl_fifo *q = as_fifo(obj);
-  if (q->started && !q->joined && pthread_equal(pthread_self(), q->thread)) {
+  if (!q->joined && pthread_equal(pthread_self(), q->thread)) {
     /* The last reference went inside a delivery of our own thread: it
     ** cannot join itself, so it frees the Fifo on its way out. */
-    pthread_mutex_lock(&q->mutex);
-    q->closing = 1;
-    atomic_store_explicit(&q->stopping, 1, memory_order_relaxed);
     q->self_free = 1;
-    pthread_mutex_unlock(&q->mutex);
+    close_queue(q);
     pthread_detach(q->thread);
     return;
   }
@@ -259,43 +355,41 @@ static size_t fifo_counters(sl_object *obj, sl_counter *out, size_t max) {
 static const sl_slave_ops fifo_slave_ops = {.accept_frame = fifo_accept};
 
 sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy) {
-  sl_fifo *q = calloc(1, sizeof *q);
+  sl_fifo *q = aligned_alloc(64, (sizeof(sl_fifo) + 63) & ~(size_t)63);
   if (q == NULL) return NULL;
+  memset(q, 0, sizeof *q);
   sl_object_init(&q->obj, "Fifo", fifo_destroy);
   q->obj.stop = fifo_stop;
   q->obj.counters = fifo_counters;
   q->max_depth = max_depth;
   q->trim_size = trim_size;
   q->no_copy = no_copy != 0;
-  q->cap = max_depth > 0 ? max_depth : FIFO_INITIAL_CAP;
-  q->ring = malloc(q->cap * sizeof *q->ring);
-  pthread_mutex_init(&q->mutex, NULL);
-  pthread_cond_init(&q->not_empty, NULL);
-  if (q->ring == NULL) goto out_ring;
-  if (sl_slave_init(&q->slave, &fifo_slave_ops, &q->obj) != SL_OK) goto out_ring;
+  q->spin_polls = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? SPIN_POLLS : 0;
+  pthread_mutex_init(&q->push_mutex, NULL);
+  pthread_mutex_init(&q->head_mutex, NULL);
+  pthread_mutex_init(&q->sleep_mutex, NULL);
+  pthread_cond_init(&q->wake, NULL);
+  q->head = q->tail = segment_get(q);
+  if (q->head == NULL) goto out_seg;
+  if (sl_slave_init(&q->slave, &fifo_slave_ops, &q->obj) != SL_OK) goto out_seg;
   if (sl_master_init(&q->master, &q->obj) != SL_OK) goto out_slave;
   if (pthread_create(&q->thread, NULL, fifo_main, q) != 0) goto out_master;
-  q->started = 1;
   return &q->obj;
 out_master:
   sl_master_fini(&q->master);
 out_slave:
   sl_slave_fini(&q->slave);
-out_ring:
-  free(q->ring);
-  pthread_cond_destroy(&q->not_empty);
-  pthread_mutex_destroy(&q->mutex);
+out_seg:
+  free(q->head);
+  pthread_cond_destroy(&q->wake);
+  pthread_mutex_destroy(&q->sleep_mutex);
+  pthread_mutex_destroy(&q->head_mutex);
+  pthread_mutex_destroy(&q->push_mutex);
   free(q);
   return NULL;
 }
 
-uint32_t sl_fifo_size(sl_object *obj) {
-  sl_fifo *q = as_fifo(obj);
-  pthread_mutex_lock(&q->mutex);
-  uint32_t n = q->count;
-  pthread_mutex_unlock(&q->mutex);
-  return n;
-}
+uint32_t sl_fifo_size(sl_object *obj) { return (uint32_t)depth(as_fifo(obj)); }
 
 uint64_t sl_fifo_drop_count(sl_object *obj) {
   return atomic_load_explicit(&as_fifo(obj)->drops, memory_order_relaxed);

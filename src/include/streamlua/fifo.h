@@ -3,14 +3,16 @@
 **
 **   producer (any thread)               output thread
 **   ---------------------               -------------
-**   accept_frame(f)                     takes every queued frame at once,
-**     full (max_depth > 0 and depth       then sends each downstream
-**     >= max_depth): drop, counted        without the lock held; sleeps
-**     no_copy: queues f itself             only when the queue is empty
-**     else: queues a copy of the first
+**   accept_frame(f)                     takes everything queued (up to 256)
+**     full (max_depth > 0 and depth       at once and sends it downstream;
+**     >= max_depth): drop, counted        polls an empty queue briefly (on
+**     no_copy: queues f itself             more than one CPU), then sleeps
+**     else: queues a copy of the first     until a producer signals it
 **     trim_size bytes (0: all), with
 **     channel, error and flags
 **
+** Producers append to a chain of segments under a mutex of their own and
+** publish a count; the output thread shares no lock with them.
 ** The producer never waits: a full Fifo drops the newest frame and counts
 ** it (Rogue's policy). max_depth 0 is unbounded. Stopping (or dropping the
 ** last reference) ends the thread and frees the frames still queued,
