@@ -156,6 +156,8 @@ static double run_bridge(sl_object *srv, sl_object *sink, sl_object *m,
 }
 
 /* One full table with `threads` I/O threads. */
+static uint32_t only_size;     /* 0: every size */
+
 static int run_all(double secs, int threads) {
   if (sl_io_set_threads(threads) != 0) {
     fprintf(stderr, "cannot set %d I/O threads\n", threads);
@@ -184,6 +186,7 @@ static int run_all(double secs, int threads) {
   printf("---------+-----------------------+-----------------------+-----------------------+-----------\n");
   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
     uint32_t size = sizes[k];
+    if (only_size != 0 && size != only_size) continue;
     /* pooled frames on the sending side: the client's pool keeps blocks */
     sl_pool_set_fixed_size(cli->slave->pool, size);
     sl_pool_set_pool_size(cli->slave->pool, 2048);
@@ -222,6 +225,7 @@ static int run_all(double secs, int threads) {
 
 int main(int argc, char **argv) {
   double secs = argc > 1 ? atof(argv[1]) : 0.5;
+  only_size = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 0;
   printf("streamlua %s stream TCP bridge over loopback (TcpClient -> TcpServer)\n",
          SL_VERSION);
   printf("best of 3 runs of ~%.2f s; raw: plain write()/read() of the same bytes\n",

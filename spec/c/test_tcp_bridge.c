@@ -240,6 +240,174 @@ static void test_disconnect_mid_message(void) {
   teardown(&fx);
 }
 
+/* ---- the sending side: large messages a sender writes itself ---- */
+
+#define BIG (1024u * 1024 + 3)
+
+/* Reads exactly n bytes (1) or fails on close, error or timeout (0). */
+static int read_exact(int fd, void *buf, size_t n) {
+  uint8_t *p = buf;
+  while (n > 0) {
+    ssize_t r = recv(fd, p, n, 0);
+    if (r <= 0) return 0;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 1;
+}
+
+/* A crafted PULL peer on the server's sending port: greeting and READY
+** both ways; the server's READY is read and skipped. */
+static int dial_puller(uint32_t port) {
+  int fd = dial(port + 1);
+  if (fd < 0) return -1;
+  int buf = 64 * 1024;        /* small: the sender fills it quickly */
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  uint8_t b[128];
+  size_t n = hello(b, "PULL");
+  if (send(fd, b, n, MSG_NOSIGNAL) != (ssize_t)n) goto out_fail;
+  uint8_t g[SL_ZMTP_GREETING_SIZE], h[2], body[256];
+  if (!read_exact(fd, g, sizeof g) || !read_exact(fd, h, 2) || h[0] != 4 ||
+      !read_exact(fd, body, h[1]))
+    goto out_fail;
+  return fd;
+out_fail:
+  close(fd);
+  return -1;
+}
+
+/* Reads one 4-part message; checks its metadata and that its payload is
+** `size` bytes of the pattern seeded with `seed`. */
+static int read_big(int fd, uint8_t ch, uint32_t size, uint8_t seed) {
+  uint8_t h[10], lh[9];
+  if (!read_exact(fd, h, 10)) return 0;
+  if (h[0] != 1 || h[1] != 2 || h[4] != 1 || h[5] != 1 || h[6] != ch ||
+      h[7] != 1 || h[8] != 1 || h[9] != 0)
+    return 0;
+  if (!read_exact(fd, lh, 9) || lh[0] != 2) return 0;   /* long, last part */
+  uint64_t len = 0;
+  for (int i = 1; i < 9; i++) len = len << 8 | lh[i];
+  if (len != size) return 0;
+  uint8_t *p = malloc(size);
+  int ok = read_exact(fd, p, size);
+  for (uint32_t i = 0; ok && i < size; i++)
+    if (p[i] != (uint8_t)(seed + i * 7)) ok = 0;
+  free(p);
+  return ok;
+}
+
+typedef struct big_sender {
+  sl_object *m;
+  int frames;
+  uint8_t seed;
+  atomic_int sent;
+} big_sender;
+
+static void *send_bigs(void *arg) {
+  big_sender *bs = arg;
+  for (int k = 0; k < bs->frames; k++) {
+    sl_frame *f = sl_master_req_frame(bs->m->master, BIG, 1);
+    uint8_t *p = malloc(BIG);
+    for (uint32_t i = 0; i < BIG; i++) p[i] = (uint8_t)(bs->seed + k + i * 7);
+    sl_frame_write(f, p, 0, BIG);
+    free(p);
+    sl_frame_set_channel(f, (uint8_t)k);
+    sl_master_send_frame(bs->m->master, f);
+    sl_frame_unref(f);
+    atomic_fetch_add(&bs->sent, 1);
+  }
+  return NULL;
+}
+
+static int await_ready(sl_object *srv) {
+  for (int i = 0; i < 500 && !sl_tcp_bridge_ready(srv); i++) sleep_ms(10);
+  return sl_tcp_bridge_ready(srv);
+}
+
+/* Large frames go out whole and in order, whether the sender writes them
+** itself or, past its timeout on a slow reader, the I/O thread finishes. */
+static void test_big_frames_in_order(void) {
+  for (int slow = 0; slow < 2; slow++) {
+    fixture fx;
+    setup(&fx);
+    if (slow) sl_tcp_bridge_set_timeout(fx.srv, 20000);
+    int fd = dial_puller(fx.port);
+    CHECK(fd >= 0);
+    CHECK(await_ready(fx.srv));
+    big_sender bs = {sl_master_new(), 16, 11, 0};   /* more than fits in
+                                                       the socket buffers */
+    sl_master_add_slave(bs.m->master, fx.srv->slave);
+    pthread_t t;
+    pthread_create(&t, NULL, send_bigs, &bs);
+    if (slow) sleep_ms(200);   /* the sender meets a full socket */
+    for (int k = 0; k < bs.frames; k++)
+      CHECK(read_big(fd, (uint8_t)k, BIG, (uint8_t)(bs.seed + k)));
+    pthread_join(t, NULL);
+    for (int i = 0; i < 500 && counter(fx.srv, "txFrames") < 16; i++) sleep_ms(10);
+    CHECK_EQ(counter(fx.srv, "txFrames"), 16);
+    CHECK_EQ(counter(fx.srv, "txBytes"), 16ull * BIG);
+    CHECK_EQ(counter(fx.srv, "drops"), 0);
+    close(fd);
+    sl_object_unref(bs.m);
+    teardown(&fx);
+  }
+}
+
+/* A reader that goes away while a sender writes into it: the frame is a
+** counted drop, and the next reader gets whole messages. */
+static void test_reader_gone_mid_write(void) {
+  fixture fx;
+  setup(&fx);
+  int fd = dial_puller(fx.port);
+  CHECK(fd >= 0);
+  CHECK(await_ready(fx.srv));
+  big_sender bs = {sl_master_new(), 1, 5, 0};
+  sl_master_add_slave(bs.m->master, fx.srv->slave);
+  pthread_t t;
+  pthread_create(&t, NULL, send_bigs, &bs);
+  uint8_t part[1000];
+  CHECK(read_exact(fd, part, sizeof part));   /* the write has begun */
+  close(fd);
+  pthread_join(t, NULL);
+  for (int i = 0; i < 500 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
+  CHECK_EQ(counter(fx.srv, "txFrames") + counter(fx.srv, "drops"), 1);
+  fd = dial_puller(fx.port);
+  CHECK(fd >= 0);
+  CHECK(await_ready(fx.srv));
+  bs.seed = 9;
+  pthread_create(&t, NULL, send_bigs, &bs);
+  CHECK(read_big(fd, 0, BIG, 9));
+  pthread_join(t, NULL);
+  close(fd);
+  sl_object_unref(bs.m);
+  teardown(&fx);
+}
+
+/* stop() while a sender is held writing into a reader that never reads:
+** it returns promptly and so does the sender. */
+static void test_stop_during_write(void) {
+  fixture fx;
+  setup(&fx);
+  int fd = dial_puller(fx.port);
+  CHECK(fd >= 0);
+  CHECK(await_ready(fx.srv));
+  big_sender bs = {sl_master_new(), 8, 1, 0};
+  sl_master_add_slave(bs.m->master, fx.srv->slave);
+  pthread_t t;
+  pthread_create(&t, NULL, send_bigs, &bs);
+  sleep_ms(200);
+  CHECK(atomic_load(&bs.sent) < 8);   /* held: nobody reads */
+  double t0 = now_s();
+  sl_object_stop(fx.srv);
+  pthread_join(t, NULL);               /* every later send is a drop */
+  CHECK(now_s() - t0 < 5.0);
+  CHECK_EQ(atomic_load(&bs.sent), 8);
+  CHECK_EQ(counter(fx.srv, "txFrames") + counter(fx.srv, "drops"), 8);
+  close(fd);
+  sl_object_unref(bs.m);
+  teardown(&fx);
+}
+
 static const struct tt_case cases[] = {
     {"garbage is closed and logged", test_garbage},
     {"a bad greeting signature", test_bad_signature},
@@ -250,6 +418,10 @@ static const struct tt_case cases[] = {
     {"4 parts of the wrong sizes", test_wrong_part_sizes},
     {"a message over the maximum size", test_over_max_size},
     {"a peer gone in the middle of a message", test_disconnect_mid_message},
+    {"large frames arrive whole and in order, fast or slow reader",
+     test_big_frames_in_order},
+    {"a reader gone while a sender writes: a counted drop", test_reader_gone_mid_write},
+    {"stop() while a sender writes into a full socket", test_stop_during_write},
     {NULL, NULL}};
 
 int main(void) { return tt_main(cases); }

@@ -2,8 +2,10 @@
 ** The stream TCP bridge (see tcp_bridge.h). One mutex guards what the
 ** three kinds of thread share: the connection list, each connection's
 ** outbound queue and the delivery queue. The I/O thread owns sockets,
-** events and the codec sessions; graph threads only queue frames and kick
-** a connection's write event; the delivery thread only takes frames.
+** events and the codec sessions; graph threads queue frames and kick a
+** connection's write event, except that a sender finding a connection idle
+** writes a large message itself (see send_direct); the delivery thread only
+** takes frames.
 */
 #include "streamlua/tcp_bridge.h"
 
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -42,6 +45,8 @@
 #define DIRECT_MIN (16u * 1024)        /* bodies read straight into place */
 #define DIRECT_MAX (4u << 20)          /* room made ahead for one body */
 #define ADOPT_MIN (16u * 1024)         /* payloads kept in place, not copied */
+#define DIRECT_SEND_MIN (256u * 1024)   /* messages a sender may write itself */
+#define DIRECT_IOV 64
 
 typedef struct bridge bridge;
 
@@ -52,6 +57,12 @@ typedef struct conn {
   int push;                    /* we send on it (else we receive) */
   int ready;                   /* handshake done */
   int kicked;                  /* a write is pending (mutex) */
+  int writer;                  /* who writes on fd now: WRITER_* (mutex) */
+  int want_write;              /* the I/O thread waited for a sender */
+  int orphan;                  /* closed while a sender wrote on it */
+  int released;                /* orphan: the first of the I/O thread and
+                                  the sender to let go sets it, the second
+                                  closes fd and frees the struct */
   int dead;                    /* closed, waiting to be freed */
   int loop;                    /* the I/O thread that owns it */
   sl_zmtp *z;
@@ -100,11 +111,20 @@ struct bridge {
 /* Why a connection closes: the peer went away (or never came), it broke
 ** the protocol (an error, counted), or we stopped. */
 enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_STOP };
+/* Whoever writes on a connection holds it (bridge mutex): the I/O thread,
+** or a sender writing its message straight into an idle connection. */
+enum { WRITER_NONE, WRITER_IO, WRITER_SENDER };
 static void conn_close(conn *c, int kind, const char *why);
 static void client_connect(bridge *b, int push);
 
 
 /* ---- outbound (push side) ---- */
+
+/* writev that never raises SIGPIPE: a peer gone is an error return. */
+static ssize_t send_iov(int fd, struct iovec *iov, int niov) {
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+  return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
 
 /* Bytes the 4-part message for f takes on the wire. */
 static uint64_t msg_size(sl_frame *f) {
@@ -153,7 +173,27 @@ static int msg_iov(sl_frame *f, uint8_t *h, uint64_t skip, struct iovec *iov,
 ** READY, PONGs: only between messages), then queued messages, many per
 ** writev. Frames fully written go back with one release after the lock.
 */
+static void conn_write_held(conn *c);
+
 static void conn_write(conn *c) {
+  bridge *b = c->b;
+  pthread_mutex_lock(&b->mutex);
+  if (c->writer == WRITER_SENDER) {     /* it kicks us when it is done */
+    c->want_write = 1;
+    c->kicked = 0;
+    event_del(c->wev);
+    pthread_mutex_unlock(&b->mutex);
+    return;
+  }
+  c->writer = WRITER_IO;
+  pthread_mutex_unlock(&b->mutex);
+  conn_write_held(c);
+  pthread_mutex_lock(&b->mutex);
+  c->writer = WRITER_NONE;
+  pthread_mutex_unlock(&b->mutex);
+}
+
+static void conn_write_held(conn *c) {
   bridge *b = c->b;
   const uint8_t *cmd;
   size_t cl = c->msg_off == 0 ? sl_zmtp_output(c->z, &cmd) : 0;
@@ -185,7 +225,7 @@ static void conn_write(conn *c) {
     return;
   }
   pthread_mutex_unlock(&b->mutex);
-  ssize_t w = writev(c->fd, iov, niov);
+  ssize_t w = send_iov(c->fd, iov, niov);
   if (w < 0) {
     if (errno != EAGAIN && errno != EINTR) conn_close(c, CLOSE_PEER, strerror(errno));
     return;
@@ -222,7 +262,8 @@ static conn *pick_nolock_(bridge *b, uint64_t need) {
     uint32_t want = (b->rr + i) % n, j = 0;
     conn *c = b->conns;
     while (j++ < want) c = c->next;
-    if (c->push && c->ready && !c->dead && c->ocount < OUT_FRAMES &&
+    if (c->push && c->ready && !c->dead &&
+        c->ocount + (c->writer == WRITER_SENDER) < OUT_FRAMES &&
         (c->obytes + need <= OUT_BYTES || c->ocount == 0)) {
       b->rr = want + 1;
       return c;
@@ -241,7 +282,97 @@ static void deadline_after(struct timespec *ts, int64_t us) {
   }
 }
 
-/* The send path: wait for a peer with room (or give up), queue, kick. */
+static void free_conn(conn *c);
+
+/*
+** A sender that finds a connection idle writes its message itself, as a
+** plain blocking writer would: no hand-off, no wake-up of the I/O thread.
+** It waits for room in the socket until the deadline; what is left then
+** goes to the I/O thread like any queued message. A connection closed
+** meanwhile is shut down under the writer, which then frees it.
+*/
+static void send_direct(conn *c, sl_frame *f, uint64_t need,
+                        const struct timespec *dl) {
+  bridge *b = c->b;
+  uint8_t h[20];
+  struct iovec iov[DIRECT_IOV];
+  uint64_t off = 0;
+  int failed = 0;
+  while (off < need) {
+    int niov = msg_iov(f, h, off, iov, DIRECT_IOV);
+    ssize_t w = send_iov(c->fd, iov, niov);
+    if (w > 0) {
+      off += (uint64_t)w;
+      continue;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno != EAGAIN) {
+      failed = 1;                 /* the I/O thread sees the close */
+      break;
+    }
+    int ms = -1;
+    if (dl != NULL) {
+      struct timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      int64_t rest = (int64_t)(dl->tv_sec - now.tv_sec) * 1000 +
+                     (dl->tv_nsec - now.tv_nsec) / 1000000;
+      if (rest <= 0) break;       /* the rest goes to the I/O thread */
+      ms = rest > 1000 ? 1000 : (int)rest;
+    } else {
+      ms = 1000;
+    }
+    struct pollfd pfd = {c->fd, POLLOUT, 0};
+    if (poll(&pfd, 1, ms) < 0 && errno != EINTR) {
+      failed = 1;
+      break;
+    }
+    if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) {
+      failed = 1;
+      break;
+    }
+  }
+  pthread_mutex_lock(&b->mutex);
+  c->writer = WRITER_NONE;
+  if (c->orphan) {
+    int last = c->released;
+    c->released = 1;
+    pthread_mutex_unlock(&b->mutex);
+    atomic_fetch_add(&b->drops, 1);
+    if (last) {
+      close(c->fd);
+      free(c);
+    }
+    return;
+  }
+  int done = !failed && off == need;
+  if (done) {
+    c->obytes -= need;
+  } else if (!failed) {           /* the I/O thread finishes the message */
+    c->ohead = (c->ohead + OUT_FRAMES - 1) % OUT_FRAMES;
+    c->out[c->ohead] = sl_frame_ref(f);
+    c->ocount++;
+    c->msg_off = off;
+  } else {
+    c->obytes -= need;
+  }
+  if ((c->ocount > 0 || c->want_write) && !c->kicked) {
+    c->want_write = 0;
+    c->kicked = 1;
+    event_add(c->wev, NULL);
+    event_active(c->wev, EV_WRITE, 0);
+  }
+  pthread_cond_broadcast(&b->send_cv);
+  pthread_mutex_unlock(&b->mutex);
+  if (done) {
+    atomic_fetch_add(&b->tx_frames, 1);
+    atomic_fetch_add(&b->tx_bytes, sl_frame_get_payload(f));
+  } else if (failed) {
+    atomic_fetch_add(&b->drops, 1);
+  }
+}
+
+/* The send path: wait for a peer with room (or give up), queue, kick;
+** or write straight into an idle connection. */
 static void bridge_accept(sl_slave *s, sl_frame *f) {
   bridge *b = (bridge *)s->owner;
   uint64_t need = msg_size(f);
@@ -258,10 +389,18 @@ static void bridge_accept(sl_slave *s, sl_frame *f) {
     }
   }
   if (c == NULL) goto out_drop;
+  if (c->ocount == 0 && !c->kicked && c->writer == WRITER_NONE &&
+      need >= DIRECT_SEND_MIN) {
+    c->writer = WRITER_SENDER;
+    c->obytes += need;
+    pthread_mutex_unlock(&b->mutex);
+    send_direct(c, f, need, timeout >= 0 ? &dl : NULL);
+    return;
+  }
   c->out[(c->ohead + c->ocount) % OUT_FRAMES] = sl_frame_ref(f);
   c->ocount++;
   c->obytes += need;
-  if (!c->kicked) {
+  if (!c->kicked && c->writer != WRITER_SENDER) {
     c->kicked = 1;
     event_add(c->wev, NULL);
     event_active(c->wev, EV_WRITE, 0);
@@ -544,12 +683,24 @@ static void conn_cb(evutil_socket_t fd, short what, void *arg) {
   conn *c = arg;
   if (what & EV_READ) conn_read(c);
   if (!c->dead && (what & EV_WRITE)) conn_write(c);
-  if (c->dead) {           /* closed in this callback: free it now */
-    sl_zmtp_free(c->z);
-    event_free(c->rev);
-    event_free(c->wev);
-    free(c);
-  }
+  if (c->dead) free_conn(c);   /* closed in this callback: free it now */
+}
+
+/* A closed connection's parts (I/O thread); the struct and, if a sender
+** wrote on it as it closed, the socket go with whichever lets go last. */
+static void free_conn(conn *c) {
+  bridge *b = c->b;
+  sl_zmtp_free(c->z);
+  event_free(c->rev);
+  event_free(c->wev);
+  c->z = NULL;
+  pthread_mutex_lock(&b->mutex);
+  int keep = c->orphan && !c->released;
+  c->released = 1;
+  pthread_mutex_unlock(&b->mutex);
+  if (keep) return;
+  if (c->orphan) close(c->fd);
+  free(c);
 }
 
 /*
@@ -567,6 +718,7 @@ static void conn_close(conn *c, int kind, const char *why) {
   while (*pp != c) pp = &(*pp)->next;
   *pp = c->next;
   c->dead = 1;
+  int orphan = c->orphan = c->writer == WRITER_SENDER;
   while (c->ocount > 0) {
     left[nleft++] = c->out[c->ohead];
     c->ohead = (c->ohead + 1) % OUT_FRAMES;
@@ -576,7 +728,10 @@ static void conn_close(conn *c, int kind, const char *why) {
   pthread_mutex_unlock(&b->mutex);
   event_del(c->rev);
   event_del(c->wev);
-  close(c->fd);
+  if (orphan)
+    shutdown(c->fd, SHUT_RDWR);   /* the writer wakes, closes and frees */
+  else
+    close(c->fd);
   sl_frame_unref_many(left, nleft);
   if (nleft > 0) atomic_fetch_add(&b->drops, nleft);
   if (!stopping) {
@@ -755,10 +910,7 @@ static void stop_conns(void *arg) {
     pthread_mutex_unlock(&b->mutex);
     if (c == NULL) return;
     conn_close(c, CLOSE_STOP, "stopped");
-    sl_zmtp_free(c->z);
-    event_free(c->rev);
-    event_free(c->wev);
-    free(c);
+    free_conn(c);
   }
 }
 
