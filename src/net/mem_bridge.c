@@ -280,6 +280,9 @@ static int client_message(mconn *c, const sl_zmtp_event *ev) {
   } else {
     if (!sl_mem_type_is_write(type)) memcpy(sl_transaction_data(t), p[4].data, size);
     if (ok) sl_transaction_done(t);
+    else if (p[5].size == 0)
+      sl_transaction_error(t, "memory.TcpClient %s:%u: empty result in the response "
+                           "(request id=%u)", b->addr, (unsigned)b->port, (unsigned)id);
     else sl_transaction_error(t, "%.*s", (int)p[5].size, (const char *)p[5].data);
   }
   pend_free(pe);
@@ -300,6 +303,8 @@ static int server_message(mconn *c, const sl_zmtp_event *ev) {
       bad = "malformed probe: want 4 parts and size 0";
     else if (sl_mem_type_is_write(type) && (ev->nparts != 5 || p[4].size != size))
       bad = "malformed write: the data part does not match the size";
+    else if (size > MAX_MSG)   /* its response could not be carried */
+      bad = "request too large: size over the 64 MiB message limit";
   }
   if (bad != NULL) {
     char why[160];
