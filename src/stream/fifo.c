@@ -25,8 +25,8 @@
 #define FIFO_BATCH 256
 #define FIFO_SLICE 16      /* frames sent between two looks at `closing` */
 #define SEG_SLOTS 1022     /* a segment is 8 KiB */
-#define SPIN_POLLS 64      /* polls of an empty queue before sleeping, */
-#define POLL_PAUSES 32     /* each this many pauses apart (about 1 us) */
+#define SPIN_POLLS 16      /* polls of an empty queue before sleeping, */
+#define POLL_PAUSES 8      /* each this many pauses apart */
 
 typedef struct segment {
   struct segment *next;    /* written before the count that publishes it */
