@@ -157,9 +157,21 @@ static uint8_t *encode(uint32_t id, uint64_t addr, uint32_t size, uint32_t type,
 
 /* ---- connections (I/O thread, except queue_nolock_) ---- */
 
-/* Appends whole bytes to c's outbound queue and kicks its write (lock
-** held; any thread). 0, or -1 if out of memory. */
+/* Sends whole bytes on c (lock held; any thread): straight into the
+** socket when nothing is queued before them, as a blocking writer would,
+** so a request or response costs no wake-up of the I/O thread; what the
+** socket does not take is queued and the write event kicked. All writes
+** on a connection happen under the lock, so bytes never interleave, and
+** a connection on the list is open. 0, or -1 if out of memory. */
 static int queue_nolock_(mconn *c, const uint8_t *p, size_t n) {
+  if (c->olen == 0 && c->ready) {
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w == (ssize_t)n) return 0;
+    if (w > 0) {               /* errors are left to the I/O thread's send */
+      p += w;
+      n -= (size_t)w;
+    }
+  }
   if (c->olen + n > c->ocap) {
     size_t cap = c->ocap ? c->ocap : 4096;
     while (cap < c->olen + n) cap *= 2;
