@@ -6,8 +6,8 @@
 **
 ** ours: a producer thread sends one pooled frame of the given size into
 ** the Client again and again (as the raw sender sends one buffer); the
-** Server's I/O thread receives with recvmmsg, its delivery thread hands
-** frames to a counting slave.
+** Server's receive thread takes datagrams with recvmmsg and hands the
+** frames to a counting slave itself.
 ** raw: one thread sendto()s in a blocking loop, the other recvfrom()s in a
 ** blocking loop.
 ** The rate is datagrams received per second (from the first send to the

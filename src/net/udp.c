@@ -1,9 +1,13 @@
 /*
-** The UDP endpoints (see udp.h). The I/O thread owns the read event and
-** the frames waiting for datagrams; graph threads send on the socket
-** directly (a datagram is atomic, so no lock is needed around sendmsg);
-** one mutex guards the delivery queue. The server's peer is one atomic
-** word, so a send never takes a lock to learn where to go.
+** The UDP endpoints (see udp.h). Each endpoint has one receive thread: it
+** takes datagrams in batches straight into pool frames and hands them
+** downstream itself, like a plain blocking receiver, so a datagram costs
+** no hand-off between threads; it sleeps in poll() when the socket is
+** empty. What the kernel drops because the receiver fell behind is read
+** from the socket (SO_MEMINFO), counted and logged. Graph threads send on the socket
+** directly (a datagram is atomic, so no lock is needed around sendmsg).
+** The server's peer is one atomic word, so a send never takes a lock to
+** learn where to go.
 */
 #include "streamlua/udp.h"
 #include "sock.h"
@@ -17,15 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sock_diag.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
 #include "streamlua/frame.h"
-#include "streamlua/io.h"
 #include "streamlua/log.h"
 #include "streamlua/master.h"
 #include "streamlua/pool.h"
@@ -34,9 +37,6 @@
 #include "streamlua/wait.h"
 
 #define RX_BATCH 32                  /* datagrams per recvmmsg */
-#define RX_ROUNDS 8                  /* recvmmsg calls per wake-up, at most */
-#define RX_QUEUE 4096                /* delivery queue: frames */
-#define DELIVER_BATCH 64
 #define TX_BATCH 32                  /* datagrams per sendmmsg */
 #define MAX_IOV 8                    /* buffers per datagram before copying */
 #define POLL_SLICE_MS 100            /* a waiting sender checks stop this often */
@@ -46,8 +46,6 @@ typedef struct udp {
   sl_object obj;
   sl_master master;
   sl_slave slave;
-  sl_io *io;
-  int loop;
   sl_log *log;
   int server;
   int fd;
@@ -55,19 +53,15 @@ typedef struct udp {
   uint32_t mtu, max_payload;
   atomic_uint_least64_t peer;        /* PEER_VALID set once known */
   atomic_uint_least64_t timeout_us;
-  struct event *rev;
-  /* I/O thread only: frames waiting for the next datagrams. */
+  int wake_fd;                       /* eventfd: stop() wakes the receiver */
+  /* Receive thread only: frames waiting for the next datagrams. */
   sl_frame *spare[RX_BATCH];
-  int64_t rx_drop_logged_ns;         /* I/O thread only */
-  uint64_t rx_drop_since;            /* dropped since that log */
+  int64_t rx_drop_checked_ns;
+  int64_t rx_drop_logged_ns;
+  uint64_t rx_drop_logged;           /* rx_drops at that log */
   atomic_int_least64_t tx_logged_ns; /* senders: last rate-limited log */
   atomic_uint_least64_t tx_drop_since;
   atomic_int warned_rcvbuf;
-  pthread_mutex_t mutex;
-  pthread_cond_t rx_cv;
-  sl_frame *rx[RX_QUEUE];            /* delivery ring (mutex) */
-  uint32_t rx_head, rx_count;
-  int rx_waiting;                    /* the delivery thread sleeps */
   atomic_int stopping;
   atomic_int senders;                /* graph threads inside a send */
   pthread_t thread;
@@ -280,7 +274,7 @@ static void udp_accept_many(sl_slave *s, sl_frame **fs, size_t n) {
   udp_send((udp *)s->owner, fs, n);
 }
 
-/* ---- receive path (I/O thread) ---- */
+/* ---- receive path (the receive thread) ---- */
 
 /* Fills the spare frames (pool frames of max_payload bytes). */
 static int refill(udp *u) {
@@ -303,118 +297,108 @@ static void learn_peer(udp *u, const struct sockaddr_in *from) {
 }
 
 /*
-** Queues got[0..n) for the delivery thread; what does not fit is dropped
-** and counted, and logged at most once a second (UDP has no way to slow
-** the sender down; dropping here keeps the kernel buffer draining).
+** The kernel's count of datagrams it dropped on this socket for want of
+** buffer room becomes rxDrops. UDP has no back-pressure, so a receiver
+** slower than the sender (a slow downstream included) loses datagrams;
+** the receive thread looks at the count every 100 ms while busy and
+** every second while idle, and logs a rise at most once a second.
 */
-static void enqueue(udp *u, sl_frame **got, unsigned n) {
-  unsigned put = 0;
-  pthread_mutex_lock(&u->mutex);
-  while (put < n && u->rx_count < RX_QUEUE) {
-    u->rx[(u->rx_head + u->rx_count) % RX_QUEUE] = got[put++];
-    u->rx_count++;
-  }
-  if (put > 0 && u->rx_waiting) pthread_cond_signal(&u->rx_cv);
-  pthread_mutex_unlock(&u->mutex);
-  if (put == n) return;
-  sl_frame_unref_many(got + put, n - put);
-  atomic_fetch_add(&u->rx_drops, n - put);
-  u->rx_drop_since += n - put;
+static void read_kernel_drops(udp *u) {
+  uint32_t mi[SK_MEMINFO_VARS] = {0};
+  socklen_t len = sizeof mi;
+  if (u->fd >= 0 && getsockopt(u->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) == 0 &&
+      len > SK_MEMINFO_DROPS * sizeof mi[0])
+    atomic_store(&u->rx_drops, mi[SK_MEMINFO_DROPS]);
+}
+
+static void check_drops(udp *u, int idle) {
   int64_t t = now_ns();
-  if (t - u->rx_drop_logged_ns >= 1000000000) {
-    sl_log_write(u->log, SL_LOG_WARNING,
-                 "%llu datagram(s) dropped: the delivery queue is full "
-                 "(%u frames; downstream is slower than the sender)",
-                 (unsigned long long)u->rx_drop_since, (unsigned)RX_QUEUE);
-    u->rx_drop_since = 0;
-    u->rx_drop_logged_ns = t;
-  }
+  if (!idle && t - u->rx_drop_checked_ns < 100000000) return;
+  u->rx_drop_checked_ns = t;
+  read_kernel_drops(u);
+  uint64_t d = atomic_load(&u->rx_drops);
+  if (d == u->rx_drop_logged || t - u->rx_drop_logged_ns < 1000000000) return;
+  sl_log_write(u->log, SL_LOG_WARNING,
+               "%llu datagram(s) dropped by the kernel: its receive buffer "
+               "(%u bytes) was full (this endpoint or its downstream is slower "
+               "than the sender; a Fifo after it, or setRxBufferCount, helps)",
+               (unsigned long long)(d - u->rx_drop_logged),
+               (unsigned)sl_udp_rx_buffer_size(&u->obj));
+  u->rx_drop_logged = d;
+  u->rx_drop_logged_ns = t;
 }
 
-static void read_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)what;
-  udp *u = arg;
-  for (int round = 0; round < RX_ROUNDS; round++) {
-    if (refill(u) != 0) {
-      sl_log_write(u->log, SL_LOG_ERROR, "out of memory for receive frames");
-      return;
-    }
-    struct mmsghdr m[RX_BATCH];
-    struct iovec iov[RX_BATCH][MAX_IOV];
-    struct sockaddr_in from[RX_BATCH];
-    for (int i = 0; i < RX_BATCH; i++) {
-      sl_frame *f = u->spare[i];
-      size_t nb = sl_frame_buffer_count(f), k = 0;
-      for (size_t j = 0; j < nb && k < MAX_IOV; j++) {
-        sl_buffer *b = sl_frame_buffer(f, j);
-        iov[i][k].iov_base = sl_buffer_begin(b);
-        iov[i][k++].iov_len = sl_buffer_get_size(b);
-      }
-      memset(&m[i], 0, sizeof m[i]);
-      m[i].msg_hdr.msg_iov = iov[i];
-      m[i].msg_hdr.msg_iovlen = k;
-      m[i].msg_hdr.msg_name = &from[i];
-      m[i].msg_hdr.msg_namelen = sizeof from[i];
-    }
-    int n = recvmmsg(fd, m, RX_BATCH, MSG_DONTWAIT, NULL);
-    if (n <= 0) return;        /* EAGAIN: drained */
-    sl_frame *got[RX_BATCH];
-    unsigned ng = 0;
-    uint64_t bytes = 0;
-    for (int i = 0; i < n; i++) {
-      uint32_t len = m[i].msg_len;
-      if (len == 0) continue;                  /* ignored, as Rogue */
-      if (u->server) learn_peer(u, &from[i]);
-      if (m[i].msg_hdr.msg_flags & MSG_TRUNC) {
-        atomic_fetch_add(&u->rx_oversize, 1);
-        sl_log_write(u->log, SL_LOG_WARNING,
-                     "Receive data was too large (over %u bytes). Dropping.",
-                     (unsigned)sl_frame_get_size(u->spare[i]));
-        continue;                              /* the frame is reused */
-      }
-      sl_frame_set_payload(u->spare[i], len);
-      got[ng++] = u->spare[i];
-      u->spare[i] = NULL;
-      bytes += len;
-    }
-    atomic_fetch_add(&u->rx_frames, ng);
-    atomic_fetch_add(&u->rx_bytes, bytes);
-    if (ng > 0) enqueue(u, got, ng);
-    if (n < RX_BATCH) return;
+/* Takes up to RX_BATCH datagrams into frames (got[]); -1 when the socket
+** is empty. */
+static int receive(udp *u, sl_frame **got) {
+  if (refill(u) != 0) {
+    sl_log_write(u->log, SL_LOG_ERROR, "out of memory for receive frames");
+    return -1;
   }
+  struct mmsghdr m[RX_BATCH];
+  struct iovec iov[RX_BATCH][MAX_IOV];
+  struct sockaddr_in from[RX_BATCH];
+  for (int i = 0; i < RX_BATCH; i++) {
+    sl_frame *f = u->spare[i];
+    size_t nb = sl_frame_buffer_count(f), k = 0;
+    for (size_t j = 0; j < nb && k < MAX_IOV; j++) {
+      sl_buffer *b = sl_frame_buffer(f, j);
+      iov[i][k].iov_base = sl_buffer_begin(b);
+      iov[i][k++].iov_len = sl_buffer_get_size(b);
+    }
+    memset(&m[i], 0, sizeof m[i]);
+    m[i].msg_hdr.msg_iov = iov[i];
+    m[i].msg_hdr.msg_iovlen = k;
+    m[i].msg_hdr.msg_name = &from[i];
+    m[i].msg_hdr.msg_namelen = sizeof from[i];
+  }
+  int n = recvmmsg(u->fd, m, RX_BATCH, MSG_DONTWAIT, NULL);
+  if (n <= 0) return -1;
+  int ng = 0;
+  uint64_t bytes = 0;
+  for (int i = 0; i < n; i++) {
+    uint32_t len = m[i].msg_len;
+    if (len == 0) continue;                  /* ignored, as Rogue */
+    if (u->server) learn_peer(u, &from[i]);
+    if (m[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      atomic_fetch_add(&u->rx_oversize, 1);
+      sl_log_write(u->log, SL_LOG_WARNING,
+                   "Receive data was too large (over %u bytes). Dropping.",
+                   (unsigned)sl_frame_get_size(u->spare[i]));
+      continue;                              /* the frame is reused */
+    }
+    sl_frame_set_payload(u->spare[i], len);
+    got[ng++] = u->spare[i];
+    u->spare[i] = NULL;
+    bytes += len;
+  }
+  atomic_fetch_add(&u->rx_frames, (uint64_t)ng);
+  atomic_fetch_add(&u->rx_bytes, bytes);
+  return ng;
 }
 
-/* ---- delivery thread ---- */
-
-static void *delivery_main(void *arg) {
+static void *receive_main(void *arg) {
   udp *u = arg;
   pthread_setname_np(pthread_self(), "sl-udp-rx");
-  sl_frame *batch[DELIVER_BATCH];
-  pthread_mutex_lock(&u->mutex);
-  for (;;) {
-    while (u->rx_count == 0 && !atomic_load(&u->stopping)) {
-      u->rx_waiting = 1;
-      pthread_cond_wait(&u->rx_cv, &u->mutex);
-      u->rx_waiting = 0;
+  sl_frame *got[RX_BATCH];
+  while (!atomic_load(&u->stopping)) {
+    int n = receive(u, got);
+    check_drops(u, n < 0);
+    if (n > 0) {
+      sl_master_send_frames(&u->master, got, (size_t)n);
+      sl_frame_unref_many(got, (size_t)n);
+    } else if (n < 0) {
+      struct pollfd pfd[2] = {{u->fd, POLLIN, 0}, {u->wake_fd, POLLIN, 0}};
+      poll(pfd, 2, 1000);        /* a second at most: drops get logged */
     }
-    if (atomic_load(&u->stopping)) break;
-    uint32_t n = u->rx_count < DELIVER_BATCH ? u->rx_count : DELIVER_BATCH;
-    for (uint32_t i = 0; i < n; i++) {
-      batch[i] = u->rx[u->rx_head];
-      u->rx_head = (u->rx_head + 1) % RX_QUEUE;
-    }
-    u->rx_count -= n;
-    pthread_mutex_unlock(&u->mutex);
-    sl_master_send_frames(&u->master, batch, n);
-    sl_frame_unref_many(batch, n);
-    pthread_mutex_lock(&u->mutex);
   }
-  pthread_mutex_unlock(&u->mutex);
+  sl_frame_unref_many(u->spare, RX_BATCH);
+  memset(u->spare, 0, sizeof u->spare);
   atomic_store(&u->exited, 1);
   return NULL;
 }
 
-static int delivery_exited(void *arg) {
+static int receiver_exited(void *arg) {
   return atomic_load(&((udp *)arg)->exited);
 }
 
@@ -424,42 +408,15 @@ static int no_senders(void *arg) {
 
 /* ---- the object ---- */
 
-typedef struct start_args {
-  udp *u;
-  int rc;
-} start_args;
-
-static void start_io(void *arg) {
-  start_args *sa = arg;
-  udp *u = sa->u;
-  u->rev = event_new(sl_io_base(u->io, u->loop), u->fd, EV_READ | EV_PERSIST,
-                     read_cb, u);
-  sa->rc = u->rev == NULL || event_add(u->rev, NULL) != 0 ? ENOMEM : 0;
-}
-
-/* On the I/O thread: no more reading; the spare frames go back. */
-static void stop_io(void *arg) {
-  udp *u = arg;
-  if (u->rev) {
-    event_free(u->rev);
-    u->rev = NULL;
-  }
-  sl_frame_unref_many(u->spare, RX_BATCH);
-  memset(u->spare, 0, sizeof u->spare);
-}
-
 static void udp_stop(sl_object *obj) {
   udp *u = (udp *)obj;
-  pthread_mutex_lock(&u->mutex);
-  int was = atomic_exchange(&u->stopping, 1);
-  pthread_cond_broadcast(&u->rx_cv);
-  pthread_mutex_unlock(&u->mutex);
-  if (was) return;
-  if (u->io != NULL) sl_io_call_sync(u->io, u->loop, stop_io, u);
-  /* The delivery thread may be waiting on a full Lua mailbox: wait with
+  if (atomic_exchange(&u->stopping, 1)) return;
+  uint64_t one = 1;
+  if (write(u->wake_fd, &one, sizeof one) < 0) { /* the poll ends in 1 s */ }
+  /* The receive thread may be waiting on a full Lua mailbox: wait with
   ** the caller's wait hook, which keeps Lua slaves fed, then join. */
   if (u->started) {
-    sl_wait_until(delivery_exited, u);
+    sl_wait_until(receiver_exited, u);
     pthread_join(u->thread, NULL);
     u->started = 0;
   }
@@ -467,33 +424,22 @@ static void udp_stop(sl_object *obj) {
   sl_wait_until(no_senders, u);
   close(u->fd);
   u->fd = -1;
-  pthread_mutex_lock(&u->mutex);
-  uint32_t n = u->rx_count;
-  for (uint32_t i = 0; i < n; i++) sl_frame_unref(u->rx[(u->rx_head + i) % RX_QUEUE]);
-  u->rx_count = 0;
-  pthread_mutex_unlock(&u->mutex);
-  atomic_fetch_add(&u->rx_drops, n);
 }
 
 static void udp_destroy(sl_object *obj) {
   udp *u = (udp *)obj;
   udp_stop(obj);
-  sl_io_release(u->io);
+  close(u->wake_fd);
   sl_master_fini(&u->master);
   sl_slave_fini(&u->slave);
-  pthread_cond_destroy(&u->rx_cv);
-  pthread_mutex_destroy(&u->mutex);
   free(u);
 }
 
 static size_t udp_counters(sl_object *obj, sl_counter *out, size_t max) {
   udp *u = (udp *)obj;
+  if (!atomic_load(&u->stopping)) read_kernel_drops(u);
   uint64_t rxd = atomic_load(&u->rx_drops), rxo = atomic_load(&u->rx_oversize),
            ov = atomic_load(&u->oversize), txd = atomic_load(&u->tx_drops);
-  uint32_t depth;
-  pthread_mutex_lock(&u->mutex);
-  depth = u->rx_count;
-  pthread_mutex_unlock(&u->mutex);
   sl_counter c[] = {{"txFrames", atomic_load(&u->tx_frames)},
                     {"txBytes", atomic_load(&u->tx_bytes)},
                     {"rxFrames", atomic_load(&u->rx_frames)},
@@ -504,8 +450,7 @@ static size_t udp_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"oversize", ov},
                     {"txDrops", txd},
                     {"noPeer", atomic_load(&u->no_peer)},
-                    {"errors", atomic_load(&u->errors)},
-                    {"depth", depth}};
+                    {"errors", atomic_load(&u->errors)}};
   size_t n = sizeof c / sizeof c[0];
   if (n > max) n = max;
   memcpy(out, c, n * sizeof c[0]);
@@ -532,8 +477,6 @@ static int open_socket(udp *u, const struct sockaddr_in *sa) {
   return 0;
 }
 
-static atomic_uint udp_next_loop;
-
 sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
                       char *err, size_t errlen) {
   const char *shown = host != NULL ? host : "*";
@@ -552,8 +495,8 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   u->mtu = jumbo ? 9000 : 1500;
   u->max_payload = jumbo ? SL_UDP_JUMBO_MAX_PAYLOAD : SL_UDP_MAX_PAYLOAD;
   atomic_init(&u->timeout_us, 1000000);
-  pthread_mutex_init(&u->mutex, NULL);
-  pthread_cond_init(&u->rx_cv, NULL);
+  u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (u->wake_fd < 0) goto out_free;
   if (sl_slave_init(&u->slave, &udp_ops, &u->obj) != SL_OK) goto out_free;
   if (sl_master_init(&u->master, &u->obj) != SL_OK) goto out_slave;
   /* Rogue's pool: blocks of maxPayload, 10000 kept. */
@@ -572,23 +515,13 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
             shown, port, e);
     goto out_socket;
   }
-  u->io = sl_io_acquire();
-  if (u->io == NULL) {
-    sl_sock_error(err, errlen, "cannot start", shown, port, EAGAIN);
-    goto out_socket;
-  }
-  u->loop = (int)(atomic_fetch_add(&udp_next_loop, 1) % (unsigned)sl_io_count(u->io));
-  start_args st = {u, 0};
-  sl_io_call_sync(u->io, u->loop, start_io, &st);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 256 * 1024);
-  int trc = st.rc != 0 ? -1 : pthread_create(&u->thread, &attr, delivery_main, u);
+  int trc = pthread_create(&u->thread, &attr, receive_main, u);
   pthread_attr_destroy(&attr);
   if (trc != 0) {
-    sl_sock_error(err, errlen, "cannot start", shown, port, st.rc ? st.rc : EAGAIN);
-    sl_io_call_sync(u->io, u->loop, stop_io, u);
-    sl_io_release(u->io);
+    sl_sock_error(err, errlen, "cannot start", shown, port, trc);
     goto out_socket;
   }
   u->started = 1;
@@ -600,8 +533,7 @@ out_master:
 out_slave:
   sl_slave_fini(&u->slave);
 out_free:
-  pthread_cond_destroy(&u->rx_cv);
-  pthread_mutex_destroy(&u->mutex);
+  if (u->wake_fd >= 0) close(u->wake_fd);
   free(u);
   return NULL;
 }

@@ -10,19 +10,18 @@
 **   client: sends to host:port from a port the kernel picks; takes
 **           datagrams from any source
 **
-**   graph thread                   I/O thread              delivery thread
-**   ------------                   ----------              ---------------
-**   accept_frame(f): refuses f     recvmmsg into pool      takes received
-**   over maxPayload (counted,      frames, up to 32 per    frames, sends
-**   logged), sends it as one       call; queues them; a    them downstream
-**   datagram (sendmsg; a batch     full queue drops and    in batches
-**   from accept_frames goes in     counts (UDP has no
-**   one sendmmsg); waits for       back-pressure), logged
-**   room up to the timeout, then   at most once a second
-**   logs and waits again (Rogue)
+**   graph thread                   receive thread (one per endpoint)
+**   ------------                   ---------------------------------
+**   accept_frame(f): refuses f     recvmmsg into pool frames, up to 32 per
+**   over maxPayload (counted,      call, and hands them downstream itself;
+**   logged), sends it as one       sleeps in poll() while the socket is
+**   datagram (sendmsg; a batch     empty. UDP has no back-pressure: while
+**   from accept_frames goes in     downstream is slow the kernel's buffer
+**   one sendmmsg); waits for       fills and drops; its count (SO_MEMINFO)
+**   room up to the timeout, then   is rxDrops, logged at most once a second.
+**   logs and waits again (Rogue)   A Fifo after the endpoint decouples.
 **
-** Ownership: frames given to accept_frame are borrowed (transfer none);
-** received frames belong to the delivery queue until handed on.
+** Ownership: frames given to accept_frame are borrowed (transfer none).
 ** Thread-safe: every function may be called from any thread.
 */
 #ifndef STREAMLUA_UDP_H_INCLUDED_
