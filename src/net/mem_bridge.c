@@ -34,6 +34,15 @@
 #define READ_CHUNK (64u * 1024)
 #define PEER_WAIT_US 1000000    /* the server waits this long for a peer */
 #define MAX_MSG (64u << 20)
+#define SERVER_POLLS 100        /* the server's polls for the next request */
+
+static inline void sl_cpu_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
 
 typedef struct mb mb;
 
@@ -91,6 +100,7 @@ struct mb {
   size_t npend;
   uint32_t probe_next, probe_ok;
   req *rq_head, *rq_tail;      /* server */
+  atomic_int rq_any;           /* rq_head != NULL, for the server's polls */
   pthread_t thread;
   int started;
   atomic_int exited;
@@ -342,6 +352,7 @@ static int server_message(mconn *c, const sl_zmtp_event *ev) {
   if (b->rq_tail != NULL) b->rq_tail->next = r;
   else b->rq_head = r;
   b->rq_tail = r;
+  atomic_store_explicit(&b->rq_any, 1, memory_order_relaxed);
   pthread_cond_broadcast(&b->cv);
   pthread_mutex_unlock(&b->mutex);
   return 1;
@@ -687,11 +698,23 @@ static void *server_main(void *arg) {
   pthread_setname_np(pthread_self(), "sl-mem-srv");
   pthread_mutex_lock(&b->mutex);
   for (;;) {
+    if (b->rq_head == NULL && !b->stopping) {
+      /* The next request of a client that reads back what it wrote comes
+      ** one round trip after our answer: a short poll saves the wake-up. */
+      pthread_mutex_unlock(&b->mutex);
+      for (int i = 0; i < SERVER_POLLS && !atomic_load_explicit(&b->rq_any,
+                                                memory_order_relaxed); i++)
+        for (int j = 0; j < 16; j++) sl_cpu_pause();
+      pthread_mutex_lock(&b->mutex);
+    }
     while (b->rq_head == NULL && !b->stopping) pthread_cond_wait(&b->cv, &b->mutex);
     if (b->stopping) break;
     req *r = b->rq_head;
     b->rq_head = r->next;
-    if (b->rq_head == NULL) b->rq_tail = NULL;
+    if (b->rq_head == NULL) {
+      b->rq_tail = NULL;
+      atomic_store_explicit(&b->rq_any, 0, memory_order_relaxed);
+    }
     pthread_mutex_unlock(&b->mutex);
     server_serve(b, r);
     free(r->data);
