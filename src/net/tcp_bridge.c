@@ -540,7 +540,43 @@ static sl_frame *adopt_message(bridge *b, conn *c, const sl_zmtp_event *ev) {
 
 /* A valid 4-part message becomes a frame in the delivery queue; anything
 ** else closes the connection. Returns 0 if the connection was closed. */
-static int on_message(conn *c, const sl_zmtp_event *ev) {
+/* Frames decoded from one read, queued for the delivery thread together:
+** one lock per read, not one per message. */
+typedef struct rx_batch {
+  sl_frame *f[RX_BATCH];
+  uint32_t n;
+  uint64_t bytes;
+} rx_batch;
+
+/* Queues the batch (I/O thread). 0 if out of memory: the frames are
+** dropped and the caller closes the connection. */
+static int rx_flush(bridge *b, rx_batch *rb) {
+  if (rb->n == 0) return 1;
+  atomic_fetch_add(&b->rx_frames, rb->n);
+  atomic_fetch_add(&b->rx_bytes, rb->bytes);
+  uint32_t put = 0;
+  pthread_mutex_lock(&b->mutex);
+  int was_empty = b->rx_count == 0;
+  while (put < rb->n) {
+    if (b->rx_count == b->rx_cap && rx_grow_nolock_(b) != 0) break;
+    b->rx[(b->rx_head + b->rx_count) % b->rx_cap] = rb->f[put++];
+    b->rx_count++;
+  }
+  if (was_empty && put > 0) pthread_cond_signal(&b->rx_cv);
+  if (b->rx_count >= RX_FRAMES && !b->rx_paused)
+    pause_reads_nolock_(b, 1);   /* back-pressure reaches the sender over TCP */
+  pthread_mutex_unlock(&b->mutex);
+  uint32_t left = rb->n - put;
+  if (left > 0) {
+    sl_frame_unref_many(rb->f + put, left);
+    atomic_fetch_add(&b->drops, left);
+  }
+  rb->n = 0;
+  rb->bytes = 0;
+  return left == 0;
+}
+
+static int on_message(conn *c, const sl_zmtp_event *ev, rx_batch *rb) {
   bridge *b = c->b;
   if (c->push) {
     conn_close(c, CLOSE_PROTOCOL, "a message arrived on the sending side");
@@ -568,21 +604,12 @@ static int on_message(conn *c, const sl_zmtp_event *ev) {
   sl_frame_set_flags(f, (uint16_t)(p[0].data[0] | p[0].data[1] << 8));
   sl_frame_set_channel(f, p[1].data[0]);
   sl_frame_set_error(f, p[2].data[0]);
-  atomic_fetch_add(&b->rx_frames, 1);
-  atomic_fetch_add(&b->rx_bytes, p[3].size);
-  pthread_mutex_lock(&b->mutex);
-  if (b->rx_count == b->rx_cap && rx_grow_nolock_(b) != 0) {
-    pthread_mutex_unlock(&b->mutex);
-    sl_frame_unref(f);
+  rb->f[rb->n++] = f;
+  rb->bytes += p[3].size;
+  if (rb->n == RX_BATCH && !rx_flush(b, rb)) {
     conn_close(c, CLOSE_PROTOCOL, "out of memory for the delivery queue");
     return 0;
   }
-  b->rx[(b->rx_head + b->rx_count) % b->rx_cap] = f;
-  b->rx_count++;
-  if (b->rx_count == 1) pthread_cond_signal(&b->rx_cv);
-  if (b->rx_count >= RX_FRAMES && !b->rx_paused)
-    pause_reads_nolock_(b, 1);   /* back-pressure reaches the sender over TCP */
-  pthread_mutex_unlock(&b->mutex);
   return 1;
 }
 
@@ -640,6 +667,9 @@ static void conn_read(conn *c) {
 static int handle_events(conn *c, const uint8_t *data, size_t n) {
   bridge *b = c->b;
   size_t off = 0;
+  rx_batch rb;
+  rb.n = 0;
+  rb.bytes = 0;
   for (;;) {
     size_t used = 0;
     sl_zmtp_kind k = sl_zmtp_feed(c->z, data + off, n - off, &used);
@@ -656,15 +686,23 @@ static int handle_events(conn *c, const uint8_t *data, size_t n) {
                      c->push ? "sending" : "receiving");
         break;
       case SL_ZMTP_MESSAGE:
-        if (!on_message(c, &ev)) return 0;
+        if (!on_message(c, &ev, &rb)) {
+          rx_flush(b, &rb);            /* the whole messages before it */
+          return 0;
+        }
         break;
       case SL_ZMTP_FATAL:
       case SL_ZMTP_PEER_ERROR:
+        rx_flush(b, &rb);              /* the whole messages before it */
         conn_close(c, CLOSE_PROTOCOL, ev.text);
         return 0;
       default:
         break;
     }
+  }
+  if (!rx_flush(b, &rb)) {
+    conn_close(c, CLOSE_PROTOCOL, "out of memory for the delivery queue");
+    return 0;
   }
   const uint8_t *out;
   if (sl_zmtp_output(c->z, &out) > 0) {      /* PONGs to send */
