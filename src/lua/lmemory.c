@@ -402,10 +402,26 @@ static void wait_or_raise(lua_State *L, const char *fn, sl_transaction *t) {
   }
 }
 
+/* The completion of a blocking call's transaction ends the loop's wait at
+** once, from whatever thread completes it (a reference on the state keeps
+** it alive until then; every transaction completes, by its slave or by its
+** deadline). */
+static void wake_loop(sl_transaction *t, void *arg) {
+  (void)t;
+  sl_state *st = arg;
+  event_active(st->wake, EV_READ, 0);
+  sl_state_unref(st);
+}
+
+static void wake_loop_when_done(sl_transaction *t, void *arg) {
+  sl_transaction_on_done(t, wake_loop, sl_state_ref(arg));
+}
+
 static sl_transaction *blocking(lua_State *L, const char *fn, uint64_t addr,
                                 uint32_t size, const void *data, uint32_t type) {
   sl_mem_master *m = check_master_node(L, 1)->master;
-  sl_transaction *t = request(L, m, addr, size, data, type, NULL, NULL);
+  sl_transaction *t = request(L, m, addr, size, data, type, wake_loop_when_done,
+                              sl_state_get(L));
   if (t == NULL) luaL_error(L, "%s: out of memory", fn);
   wait_or_raise(L, fn, t);
   return t;

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@
 #define READ_CHUNK (64u * 1024)
 #define PEER_WAIT_US 1000000    /* the server waits this long for a peer */
 #define MAX_MSG (64u << 20)
-#define SERVER_POLLS 100        /* the server's polls for the next request */
+#define SERVER_POLL_US 80        /* the server's look for the next request */
 
 static inline void sl_cpu_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -702,9 +703,14 @@ static void *server_main(void *arg) {
       /* The next request of a client that reads back what it wrote comes
       ** one round trip after our answer: a short poll saves the wake-up. */
       pthread_mutex_unlock(&b->mutex);
-      for (int i = 0; i < SERVER_POLLS && !atomic_load_explicit(&b->rq_any,
-                                                memory_order_relaxed); i++)
-        for (int j = 0; j < 16; j++) sl_cpu_pause();
+      struct timespec until, now;
+      now_mono(&until);
+      ts_add_us(&until, SERVER_POLL_US);
+      do {
+        sched_yield();             /* lets the I/O threads have this CPU */
+        now_mono(&now);
+      } while (!atomic_load_explicit(&b->rq_any, memory_order_relaxed) &&
+               !ts_after(&now, &until));
       pthread_mutex_lock(&b->mutex);
     }
     while (b->rq_head == NULL && !b->stopping) pthread_cond_wait(&b->cv, &b->mutex);
