@@ -37,13 +37,6 @@
 #define MAX_MSG (64u << 20)
 #define SERVER_POLL_US 80        /* the server's look for the next request */
 
-static inline void sl_cpu_pause(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
 
 typedef struct mb mb;
 
