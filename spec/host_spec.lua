@@ -237,6 +237,48 @@ print(select("#", ...), ...)
     end)
   end)
 
+  describe("Ctrl-C (SIGINT)", function()
+    -- `timeout -s INT` sends the signal a second in; the outer timeout
+    -- bounds the whole run. The loops allocate: under ThreadSanitizer a
+    -- signal waits for the thread's next intercepted call (malloc is one).
+    local function interrupted(args, feed)
+      local errf = os.tmpname()
+      local cmd = string.format(
+        "%s timeout -k 2 10 timeout --preserve-status -s INT 1 %s %s 2>%s; echo \"@rc=$?\"",
+        feed and (feed .. " |") or "", q(BIN), args, q(errf))
+      local p = assert(io.popen(cmd))
+      local out = p:read("a")
+      p:close()
+      local err = slurp(errf)
+      os.remove(errf)
+      local body, rc = out:match("^(.*)@rc=(%d+)\n$")
+      return body, err, tonumber(rc)
+    end
+
+    it("stops a runaway Lua loop with an error, threads running or not", function()
+      local out, err, rc = interrupted(
+        [[-e 'local f = sl.stream.Fifo(0, 0, true); while true do local t = {} end']])
+      assert.are.equal(1, rc)
+      assert.are.equal("", out)
+      assert.truthy(err:find("^streamlua: interrupted!\n"), err)
+    end)
+
+    it("at the REPL ends the line that runs and the session goes on", function()
+      local out, err, rc = interrupted("",
+        [[(printf 'x = 0\nwhile true do x = x + 1; local t = {} end\n'; sleep 2; printf 'print(x > 0)\n')]])
+      assert.are.equal(0, rc)
+      assert.are.equal("true\n", out)
+      assert.truthy(err:find("^streamlua: interrupted!\n"), err)
+    end)
+
+    it("still stops sl.run() cleanly, and the script goes on", function()
+      local out, err, rc = interrupted([[-e 'sl.run(); print("after run")']])
+      assert.are.equal(0, rc)
+      assert.are.equal("", err)
+      assert.are.equal("after run\n", out)
+    end)
+  end)
+
   it("starts quickly (mean of 20 runs of -e '')", function()
     local p = io.popen("s=$(date +%s%N); for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do " ..
       "timeout 10 " .. q(BIN) .. " -e '' </dev/null >/dev/null || exit 1; done; e=$(date +%s%N); echo $(( (e - s) / 20000 ))")

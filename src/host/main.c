@@ -4,6 +4,7 @@
 ** table follow the stock `lua` interpreter, so a script behaves the same
 ** under both.
 */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,12 +78,52 @@ int sl_host_report(lua_State *L, int status) {
 }
 
 
+/*
+** Ctrl-C while Lua code runs: as the stock `lua` does, the handler sets a
+** hook and the hook raises "interrupted!" at the next Lua instruction, so
+** a runaway loop typed at the prompt can be stopped. While the event loop
+** runs, SIGINT is the loop's (a clean stop): the signal is handed to the
+** handler that was there before (the loop's own).
+*/
+static lua_State *volatile interrupt_L;
+static struct sigaction outer_int;
+static int call_depth;
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted!");
+}
+
+static void on_interrupt(int sig) {
+  if (sl_lua_loop_active()) {
+    if (!(outer_int.sa_flags & SA_SIGINFO) && outer_int.sa_handler != SIG_DFL &&
+        outer_int.sa_handler != SIG_IGN)
+      outer_int.sa_handler(sig);
+    return;
+  }
+  lua_sethook(interrupt_L, interrupt_hook,
+              LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
 int sl_host_docall(lua_State *L, int narg, int nres) {
   int status;
   int base = lua_gettop(L) - narg;  /* function index */
   lua_pushcfunction(L, sl_lua_traceback);
   lua_insert(L, base);  /* put it under the function and its arguments */
+  if (call_depth++ == 0) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    interrupt_L = L;
+    sigaction(SIGINT, &sa, &outer_int);
+  }
   status = lua_pcall(L, narg, nres, base);
+  if (--call_depth == 0) {
+    sigaction(SIGINT, &outer_int, NULL);
+    lua_sethook(L, NULL, 0, 0);       /* a Ctrl-C that came too late */
+  }
   lua_remove(L, base);
   return status;
 }

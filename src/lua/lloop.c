@@ -140,6 +140,10 @@ static const luaL_Reg timer_metameth[] = {
 
 /* ---- running the loop ---- */
 
+static volatile sig_atomic_t looping;   /* read by the host's SIGINT handler */
+
+int sl_lua_loop_active(void) { return looping != 0; }
+
 static void break_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
@@ -178,7 +182,9 @@ static void serve(lua_State *L, const char *fn, double seconds) {
   st->cur = L;
   st->cur_frame = NULL;        /* callbacks here are not inside a send */
   st->in_loop = 1;
+  looping = 1;
   event_base_loop(st->base, EVLOOP_NO_EXIT_ON_EMPTY);
+  looping = 0;
   st->in_loop = 0;
   st->cur = outer;
   st->cur_frame = outer_frame;
@@ -215,7 +221,9 @@ int sl_lua_serve_once(lua_State *L, int timeout_ms) {
     if (timeout) evtimer_add(timeout, &tv);
   }
   st->in_loop = 1;
+  looping = 1;
   event_base_loop(st->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
+  looping = 0;
   st->in_loop = 0;
   if (timeout) event_free(timeout);
   sl_state_run_deferred(st);

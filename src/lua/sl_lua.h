@@ -28,6 +28,11 @@ int sl_lua_traceback(lua_State *L);
 ** Returns 0, or -1 if called while the loop is already running. */
 int sl_lua_serve_once(lua_State *L, int timeout_ms);
 
+/* Non-zero while the main thread's loop runs (sl.run, sl.sleep, a serve).
+** Safe to call from a signal handler: the loop then handles SIGINT and
+** SIGTERM itself, as a clean stop. */
+int sl_lua_loop_active(void);
+
 /* Stops every object the module started (threads end, sockets close) and
 ** serves what is left in the mailboxes. Idempotent; a host calls it before
 ** lua_close. */

@@ -14,6 +14,8 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "streamlua/thread.h"
+
 #define IO_MAX 8
 
 typedef struct io_call {
@@ -122,7 +124,7 @@ static int loop_init(io_loop *l) {
   if (l->base == NULL) return -1;
   l->wake = event_new(l->base, -1, 0, wake_cb, l);
   if (l->wake == NULL) return -1;
-  if (pthread_create(&l->thread, NULL, io_main, l) != 0) return -1;
+  if (sl_thread_start(&l->thread, NULL, io_main, l) != 0) return -1;
   l->started = 1;
   return 0;
 }

@@ -27,6 +27,7 @@
 #include "streamlua/io.h"
 #include "streamlua/log.h"
 #include "streamlua/status.h"
+#include "streamlua/thread.h"
 #include "streamlua/wait.h"
 #include "streamlua/zmtp.h"
 
@@ -884,7 +885,7 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
   sl_io_call_sync(b->io, 0, start_io, &sa);
   int trc = sa.rc;
   if (trc == 0 && server) {
-    trc = pthread_create(&b->thread, NULL, server_main, b);
+    trc = sl_thread_start(&b->thread, NULL, server_main, b);
     b->started = trc == 0;
   }
   if (trc != 0) {

@@ -31,6 +31,7 @@
 #include "streamlua/master.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
+#include "streamlua/thread.h"
 #include "streamlua/wait.h"
 #include "streamlua/zmtp.h"
 #include "sock.h"
@@ -1105,7 +1106,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 256 * 1024);
-  int trc = sa.rc != 0 ? -1 : pthread_create(&b->thread, &attr, delivery_main, b);
+  int trc = sa.rc != 0 ? -1 : sl_thread_start(&b->thread, &attr, delivery_main, b);
   pthread_attr_destroy(&attr);
   if (trc != 0) {
     sl_sock_error(err, errlen, "cannot start", addr, port, sa.rc ? sa.rc : EAGAIN);

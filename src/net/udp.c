@@ -34,6 +34,7 @@
 #include "streamlua/pool.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
+#include "streamlua/thread.h"
 #include "streamlua/wait.h"
 
 #define RX_BATCH 32                  /* datagrams per recvmmsg */
@@ -518,7 +519,7 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 256 * 1024);
-  int trc = pthread_create(&u->thread, &attr, receive_main, u);
+  int trc = sl_thread_start(&u->thread, &attr, receive_main, u);
   pthread_attr_destroy(&attr);
   if (trc != 0) {
     sl_sock_error(err, errlen, "cannot start", shown, port, trc);

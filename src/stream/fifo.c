@@ -20,6 +20,7 @@
 #include "streamlua/master.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
+#include "streamlua/thread.h"
 #include "streamlua/wait.h"
 
 #define FIFO_BATCH 256
@@ -373,7 +374,7 @@ sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy) {
   if (q->head == NULL) goto out_seg;
   if (sl_slave_init(&q->slave, &fifo_slave_ops, &q->obj) != SL_OK) goto out_seg;
   if (sl_master_init(&q->master, &q->obj) != SL_OK) goto out_slave;
-  if (pthread_create(&q->thread, NULL, fifo_main, q) != 0) goto out_master;
+  if (sl_thread_start(&q->thread, NULL, fifo_main, q) != 0) goto out_master;
   return &q->obj;
 out_master:
   sl_master_fini(&q->master);

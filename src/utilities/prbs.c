@@ -30,6 +30,7 @@
 #include "streamlua/master.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
+#include "streamlua/thread.h"
 
 #define MAX_BYTES 64                /* widest word: 512 bits */
 #define LIMBS (MAX_BYTES / 8)
@@ -580,7 +581,7 @@ int sl_prbs_enable(sl_prbs *p, uint32_t size) {
   atomic_store(&p->run, 1);
   p->tx_state = TX_RUNNING;
   pthread_mutex_unlock(&p->tx);
-  if (!running && pthread_create(&p->thread, NULL, tx_main, p) != 0) {
+  if (!running && sl_thread_start(&p->thread, NULL, tx_main, p) != 0) {
     pthread_mutex_lock(&p->tx);
     atomic_store(&p->run, 0);
     p->tx_state = TX_NONE;

@@ -25,6 +25,7 @@
 
 #include "streamlua/log.h"
 #include "streamlua/status.h"
+#include "streamlua/thread.h"
 #include "streamlua/wait.h"
 
 #define NAME_MAX_LEN 4096
@@ -446,7 +447,7 @@ int sl_stream_reader_open(sl_stream_reader *r, const char *name, int *os_error) 
   r->active = 1;
   r->open = 1;
   pthread_mutex_unlock(&r->lock);
-  if (pthread_create(&r->thread, NULL, reader_main, r) != 0) {
+  if (sl_thread_start(&r->thread, NULL, reader_main, r) != 0) {
     close_file(r);
     pthread_mutex_lock(&r->lock);
     r->active = 0;

@@ -1,0 +1,15 @@
+/*
+** Threads of the library. They are started with every asynchronous
+** signal blocked, so SIGINT, SIGTERM and their kind always reach the
+** program's main thread, where the event loop and the host handle them.
+*/
+#ifndef STREAMLUA_THREAD_H_INCLUDED_
+#define STREAMLUA_THREAD_H_INCLUDED_
+
+#include <pthread.h>
+
+/* pthread_create with the signals blocked in the new thread. */
+int sl_thread_start(pthread_t *t, const pthread_attr_t *attr,
+                    void *(*fn)(void *), void *arg);
+
+#endif
