@@ -163,8 +163,12 @@ describe("sl.udp.Server / sl.udp.Client", function()
     local gen, chk = sl.utilities.Prbs(), sl.utilities.Prbs()
     _ = gen >> cli
     _ = srv >> chk
-    for _ = 1, 200 do gen:genFrame(4096) end
-    assert.is_true(serve_until(function() return chk:getRxCount() == 200 end))
+    -- one at a time: a burst may be reordered on loopback, which a PRBS
+    -- checker rightly counts as errors
+    for i = 1, 100 do
+      gen:genFrame(4096)
+      assert.is_true(serve_until(function() return chk:getRxCount() == i end))
+    end
     assert.are.equal(0, chk:getRxErrors())
     cli:stop(); srv:stop()
   end)
