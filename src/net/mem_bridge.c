@@ -1,10 +1,8 @@
 /*
-** The memory TCP bridge (see mem_bridge.h). One mutex guards what the
-** threads share: the connection list and each connection's outbound
-** bytes, the client's table of waiting transactions and the server's
-** request queue. The I/O thread (sl_io loop 0) owns sockets, events and
-** codec sessions; other threads only append whole messages to a
-** connection's outbound bytes and kick its write event, under the mutex.
+** The memory TCP bridge (see mem_bridge.h and mem_internal.h): the
+** connections and their codec pump, the sockets, and the object. The
+** client's transactions are in mem_client.c, the server's thread in
+** mem_server.c.
 */
 #include "streamlua/mem_bridge.h"
 #include "sock.h"
@@ -30,121 +28,12 @@
 #include "streamlua/thread.h"
 #include "streamlua/wait.h"
 #include "streamlua/zmtp.h"
+#include "mem_internal.h"
 
-#define RECONNECT_MS 100
-#define SWEEP_MS 5
-#define READ_CHUNK (64u * 1024)
-#define PEER_WAIT_US 1000000    /* the server waits this long for a peer */
-#define MAX_MSG (64u << 20)
-#define SERVER_POLL_US 80        /* the server's look for the next request */
-
-
-typedef struct mb mb;
-
-typedef struct mconn {
-  struct mconn *next;
-  mb *b;
-  int fd;
-  int push;                    /* we send on it (else we receive) */
-  int ready;                   /* handshake done (mutex) */
-  int dead;                    /* closed; freed by the callback */
-  sl_zmtp *z;
-  struct event *rev, *wev;
-  uint8_t *obuf;               /* outbound bytes, whole messages (mutex) */
-  size_t olen, ooff, ocap;
-} mconn;
-
-/* A client transaction waiting for its response (or for the connection). */
-typedef struct pend {
-  struct pend *next;
-  sl_transaction *t;           /* a reference */
-  uint32_t id;
-  uint8_t *msg;                /* the encoded request until it is sent */
-  size_t len;
-  int sent;
-  struct timespec deadline;    /* just before the master gives up */
-} pend;
-
-/* A request for the server's thread. */
-typedef struct req {
-  struct req *next;
-  uint32_t id, size, type;
-  uint64_t addr;
-  uint8_t *data;               /* the write data (size bytes) or NULL */
-} req;
-
-struct mb {
-  sl_mem_node node;
-  sl_mem_master master;        /* server */
-  sl_mem_slave slave;          /* client */
-  int server;
-  sl_io *io;
-  sl_log *log;
-  char addr[64];
-  uint32_t port;
-  struct sockaddr_in sa;
-  int lfd[2];                  /* server: [0] pull (P), [1] push (P+1) */
-  struct event *lev[2];
-  struct event *retry[2];      /* client: [0] pull, [1] push */
-  struct event *sweep;         /* client: fails transactions past due */
-  pthread_mutex_t mutex;
-  pthread_cond_t cv;           /* probes answered, peers ready, requests */
-  mconn *conns;
-  int stopping;
-  pend *pend;                  /* client, in request order */
-  size_t npend;
-  uint32_t probe_next, probe_ok;
-  req *rq_head, *rq_tail;      /* server */
-  atomic_int rq_any;           /* rq_head != NULL, for the server's polls */
-  pthread_t thread;
-  int started;
-  atomic_int exited;
-};
-
-enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_STOP };
-static void conn_close(mconn *c, int kind, const char *why);
 static void client_connect(mb *b, int push);
 
-
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p) {
-  return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void now_mono(struct timespec *ts) { clock_gettime(CLOCK_MONOTONIC, ts); }
-
-static int ts_after(const struct timespec *a, const struct timespec *b) {
-  return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec >= b->tv_nsec);
-}
-
-static void ts_add_us(struct timespec *ts, uint64_t us) {
-  ts->tv_sec += (time_t)(us / 1000000u);
-  ts->tv_nsec += (long)(us % 1000000u) * 1000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
-static void realtime_after(struct timespec *ts, uint64_t us) {
-  clock_gettime(CLOCK_REALTIME, ts);
-  ts_add_us(ts, us);
-}
-
 /* Encodes the header parts (and data) into one malloc'd ZMTP message. */
-static uint8_t *encode(uint32_t id, uint64_t addr, uint32_t size, uint32_t type,
+uint8_t *mb_encode(uint32_t id, uint64_t addr, uint32_t size, uint32_t type,
                        const sl_zmtp_part *extra, size_t nextra, size_t *len) {
   uint8_t h[20];
   put32(h, id);
@@ -160,7 +49,7 @@ static uint8_t *encode(uint32_t id, uint64_t addr, uint32_t size, uint32_t type,
   return m;
 }
 
-/* ---- connections (I/O thread, except queue_nolock_) ---- */
+/* ---- connections (I/O thread, except mb_queue_nolock) ---- */
 
 /* Sends whole bytes on c (lock held; any thread): straight into the
 ** socket when nothing is queued before them, as a blocking writer would,
@@ -168,7 +57,7 @@ static uint8_t *encode(uint32_t id, uint64_t addr, uint32_t size, uint32_t type,
 ** socket does not take is queued and the write event kicked. All writes
 ** on a connection happen under the lock, so bytes never interleave, and
 ** a connection on the list is open. 0, or -1 if out of memory. */
-static int queue_nolock_(mconn *c, const uint8_t *p, size_t n) {
+int mb_queue_nolock(mconn *c, const uint8_t *p, size_t n) {
   if (c->olen == 0 && c->ready) {
     ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w == (ssize_t)n) return 0;
@@ -196,7 +85,7 @@ static int queue_nolock_(mconn *c, const uint8_t *p, size_t n) {
 static void queue_codec_nolock_(mconn *c) {
   const uint8_t *out;
   size_t n = sl_zmtp_output(c->z, &out);
-  if (n > 0 && queue_nolock_(c, out, n) == 0) sl_zmtp_output_done(c->z, n);
+  if (n > 0 && mb_queue_nolock(c, out, n) == 0) sl_zmtp_output_done(c->z, n);
 }
 
 static void conn_write(mconn *c) {
@@ -212,149 +101,7 @@ static void conn_write(mconn *c) {
     event_del(c->wev);
   }
   pthread_mutex_unlock(&b->mutex);
-  if (w < 0 && e != EAGAIN && e != EINTR) conn_close(c, CLOSE_PEER, strerror(e));
-}
-
-/* Client: both directions handshaken; the push connection, or NULL. */
-static mconn *client_push_nolock_(mb *b) {
-  mconn *push = NULL;
-  int pull = 0;
-  for (mconn *c = b->conns; c != NULL; c = c->next) {
-    if (!c->ready || c->dead) continue;
-    if (c->push) push = c;
-    else pull = 1;
-  }
-  return pull ? push : NULL;
-}
-
-/* Client: sends what waited for the connection, in order (lock held). */
-static void flush_pending_nolock_(mb *b) {
-  mconn *c = client_push_nolock_(b);
-  if (c == NULL) return;
-  for (pend *p = b->pend; p != NULL; p = p->next) {
-    if (p->sent || queue_nolock_(c, p->msg, p->len) != 0) continue;
-    p->sent = 1;
-    free(p->msg);
-    p->msg = NULL;
-  }
-}
-
-static pend *take_pending_nolock_(mb *b, uint32_t id) {
-  for (pend **pp = &b->pend; *pp != NULL; pp = &(*pp)->next) {
-    if ((*pp)->id == id) {
-      pend *p = *pp;
-      *pp = p->next;
-      b->npend--;
-      return p;
-    }
-  }
-  return NULL;
-}
-
-static void pend_free(pend *p) {
-  sl_transaction_unref(p->t);
-  free(p->msg);
-  free(p);
-}
-
-/* Client: a response. Returns 0 if the connection was closed. */
-static int client_message(mconn *c, const sl_zmtp_event *ev) {
-  mb *b = c->b;
-  const sl_zmtp_part *p = ev->parts;
-  if (ev->nparts != 6 || p[0].size != 4 || p[1].size != 8 || p[2].size != 4 ||
-      p[3].size != 4 || p[5].size > SL_MEM_BRIDGE_RESULT_MAX) {
-    char why[96];
-    snprintf(why, sizeof why, "malformed response: %zu parts", ev->nparts);
-    conn_close(c, CLOSE_PROTOCOL, why);
-    return 0;
-  }
-  uint32_t id = get32(p[0].data), size = get32(p[2].data), type = get32(p[3].data);
-  uint64_t addr = get64(p[1].data);
-  int ok = p[5].size == 2 && memcmp(p[5].data, "OK", 2) == 0;
-  if (type == SL_MEM_PROBE) {
-    pthread_mutex_lock(&b->mutex);
-    if (ok && id > b->probe_ok) b->probe_ok = id;
-    pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->mutex);
-    return 1;
-  }
-  pthread_mutex_lock(&b->mutex);
-  pend *pe = take_pending_nolock_(b, id);
-  pthread_mutex_unlock(&b->mutex);
-  if (pe == NULL) {
-    sl_log_write(b->log, SL_LOG_WARNING, "Failed to find transaction id=%u", (unsigned)id);
-    return 1;
-  }
-  sl_transaction *t = pe->t;
-  if (sl_transaction_expired(t)) {
-    sl_log_write(b->log, SL_LOG_WARNING, "Dropping late response for transaction id=%u",
-                 (unsigned)id);
-  } else if (addr != sl_transaction_address(t) || size != sl_transaction_size(t) ||
-             type != sl_transaction_type(t)) {
-    sl_transaction_error(t, "Transaction data mismatch in TcpClient");
-  } else if (!sl_mem_type_is_write(type) && p[4].size != size) {
-    sl_transaction_error(t, "Received transaction response did not match header size");
-  } else {
-    if (!sl_mem_type_is_write(type)) memcpy(sl_transaction_data(t), p[4].data, size);
-    if (ok) sl_transaction_done(t);
-    else if (p[5].size == 0)
-      sl_transaction_error(t, "memory.TcpClient %s:%u: empty result in the response "
-                           "(request id=%u)", b->addr, (unsigned)b->port, (unsigned)id);
-    else sl_transaction_error(t, "%.*s", (int)p[5].size, (const char *)p[5].data);
-  }
-  pend_free(pe);
-  return 1;
-}
-
-/* Server: a request for the server's thread. Returns 0 if closed. */
-static int server_message(mconn *c, const sl_zmtp_event *ev) {
-  mb *b = c->b;
-  const sl_zmtp_part *p = ev->parts;
-  const char *bad = NULL;
-  if ((ev->nparts != 4 && ev->nparts != 5) || p[0].size != 4 || p[1].size != 8 ||
-      p[2].size != 4 || p[3].size != 4) {
-    bad = "malformed request: want 4 or 5 parts of 4, 8, 4, 4 (, size) bytes";
-  } else {
-    uint32_t size = get32(p[2].data), type = get32(p[3].data);
-    if (type == SL_MEM_PROBE && (ev->nparts != 4 || size != 0))
-      bad = "malformed probe: want 4 parts and size 0";
-    else if (sl_mem_type_is_write(type) && (ev->nparts != 5 || p[4].size != size))
-      bad = "malformed write: the data part does not match the size";
-    else if (size > MAX_MSG)   /* its response could not be carried */
-      bad = "request too large: size over the 64 MiB message limit";
-  }
-  if (bad != NULL) {
-    char why[160];
-    snprintf(why, sizeof why, "%s (%zu parts)", bad, ev->nparts);
-    conn_close(c, CLOSE_PROTOCOL, why);
-    return 0;
-  }
-  req *r = calloc(1, sizeof *r);
-  if (r == NULL) goto out_nomem;
-  r->id = get32(p[0].data);
-  r->addr = get64(p[1].data);
-  r->size = get32(p[2].data);
-  r->type = get32(p[3].data);
-  if (sl_mem_type_is_write(r->type) && r->size > 0) {
-    r->data = malloc(r->size);
-    if (r->data == NULL) goto out_nomem;
-    memcpy(r->data, p[4].data, r->size);
-  }
-  sl_log_write(b->log, SL_LOG_DEBUG, "request id=%u type=%u addr=0x%llx size=%u",
-               (unsigned)r->id, (unsigned)r->type, (unsigned long long)r->addr,
-               (unsigned)r->size);
-  pthread_mutex_lock(&b->mutex);
-  if (b->rq_tail != NULL) b->rq_tail->next = r;
-  else b->rq_head = r;
-  b->rq_tail = r;
-  atomic_store_explicit(&b->rq_any, 1, memory_order_relaxed);
-  pthread_cond_broadcast(&b->cv);
-  pthread_mutex_unlock(&b->mutex);
-  return 1;
-out_nomem:
-  free(r);
-  conn_close(c, CLOSE_PROTOCOL, "out of memory for a request");
-  return 0;
+  if (w < 0 && e != EAGAIN && e != EINTR) mb_conn_close(c, CLOSE_PEER, strerror(e));
 }
 
 static int handle_events(mconn *c, const uint8_t *data, size_t n) {
@@ -370,7 +117,7 @@ static int handle_events(mconn *c, const uint8_t *data, size_t n) {
       case SL_ZMTP_READY:
         pthread_mutex_lock(&b->mutex);
         c->ready = 1;
-        if (!b->server) flush_pending_nolock_(b);
+        if (!b->server) mb_flush_pending_nolock(b);
         pthread_cond_broadcast(&b->cv);
         pthread_mutex_unlock(&b->mutex);
         sl_log_write(b->log, SL_LOG_INFO, "peer ready on the %s side",
@@ -378,14 +125,14 @@ static int handle_events(mconn *c, const uint8_t *data, size_t n) {
         break;
       case SL_ZMTP_MESSAGE:
         if (c->push) {
-          conn_close(c, CLOSE_PROTOCOL, "a message arrived on the sending side");
+          mb_conn_close(c, CLOSE_PROTOCOL, "a message arrived on the sending side");
           return 0;
         }
-        if (!(b->server ? server_message(c, &ev) : client_message(c, &ev))) return 0;
+        if (!(b->server ? mb_server_message(c, &ev) : mb_client_message(c, &ev))) return 0;
         break;
       case SL_ZMTP_FATAL:
       case SL_ZMTP_PEER_ERROR:
-        conn_close(c, CLOSE_PROTOCOL, ev.text);
+        mb_conn_close(c, CLOSE_PROTOCOL, ev.text);
         return 0;
       default:
         break;
@@ -401,9 +148,9 @@ static void conn_read(mconn *c) {
   uint8_t buf[READ_CHUNK];
   ssize_t n = recv(c->fd, buf, sizeof buf, 0);
   if (n == 0) {
-    conn_close(c, CLOSE_PEER, "closed by the peer");
+    mb_conn_close(c, CLOSE_PEER, "closed by the peer");
   } else if (n < 0) {
-    if (errno != EAGAIN && errno != EINTR) conn_close(c, CLOSE_PEER, strerror(errno));
+    if (errno != EAGAIN && errno != EINTR) mb_conn_close(c, CLOSE_PEER, strerror(errno));
   } else {
     handle_events(c, buf, (size_t)n);
   }
@@ -426,7 +173,7 @@ static void conn_cb(evutil_socket_t fd, short what, void *arg) {
 }
 
 /* Closes a connection (I/O thread): off the list; a client reconnects. */
-static void conn_close(mconn *c, int kind, const char *why) {
+void mb_conn_close(mconn *c, int kind, const char *why) {
   mb *b = c->b;
   if (c->dead) return;
   pthread_mutex_lock(&b->mutex);
@@ -482,7 +229,6 @@ out_close:
 
 /* ---- sockets (I/O thread) ---- */
 
-
 static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
   (void)what;
   mb *b = arg;
@@ -525,46 +271,6 @@ static void retry_push_cb(evutil_socket_t fd, short what, void *arg) {
   client_connect(arg, 1);
 }
 
-/* Client: fails the transactions past their deadline with a clear error. */
-static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  mb *b = arg;
-  struct timespec now;
-  now_mono(&now);
-  pend *late = NULL;
-  pthread_mutex_lock(&b->mutex);
-  for (pend **pp = &b->pend; *pp != NULL;) {
-    pend *p = *pp;
-    if (ts_after(&now, &p->deadline) || sl_transaction_expired(p->t)) {
-      *pp = p->next;
-      b->npend--;
-      p->next = late;
-      late = p;
-    } else {
-      pp = &p->next;
-    }
-  }
-  pthread_mutex_unlock(&b->mutex);
-  while (late != NULL) {
-    pend *p = late;
-    late = p->next;
-    double s = (double)sl_transaction_timeout(p->t) / 1e6;
-    if (p->sent)
-      sl_transaction_error(p->t, "memory.TcpClient %s:%u: no response within %g s "
-                           "(request id=%u sent)", b->addr, (unsigned)b->port, s,
-                           (unsigned)p->id);
-    else
-      sl_transaction_error(p->t, "memory.TcpClient %s:%u: not connected to the "
-                           "server within %g s (request id=%u not sent)", b->addr,
-                           (unsigned)b->port, s, (unsigned)p->id);
-    pend_free(p);
-  }
-}
-
-
-
-
 typedef struct start_args {
   mb *b;
   int rc;
@@ -584,7 +290,7 @@ static void start_io(void *arg) {
   } else {
     b->retry[0] = evtimer_new(base, retry_pull_cb, b);
     b->retry[1] = evtimer_new(base, retry_push_cb, b);
-    b->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, b);
+    b->sweep = event_new(base, -1, EV_PERSIST, mb_sweep_cb, b);
     if (b->retry[0] == NULL || b->retry[1] == NULL || b->sweep == NULL) return;
     struct timeval tv = {0, SWEEP_MS * 1000};
     event_add(b->sweep, &tv);
@@ -612,180 +318,16 @@ static void stop_io(void *arg) {
     mconn *c = b->conns;
     pthread_mutex_unlock(&b->mutex);
     if (c == NULL) return;
-    conn_close(c, CLOSE_STOP, "stopped");
+    mb_conn_close(c, CLOSE_STOP, "stopped");
     conn_free(c);
   }
 }
 
 /* ---- the server's thread ---- */
 
-/* Sends a response on a ready push connection, waiting a while for one. */
-static void server_send(mb *b, uint8_t *msg, size_t len, uint32_t id) {
-  struct timespec dl;
-  realtime_after(&dl, PEER_WAIT_US);
-  pthread_mutex_lock(&b->mutex);
-  mconn *c = NULL;
-  for (;;) {
-    for (c = b->conns; c != NULL; c = c->next)
-      if (c->push && c->ready && !c->dead) break;
-    if (c != NULL || b->stopping) break;
-    if (pthread_cond_timedwait(&b->cv, &b->mutex, &dl) == ETIMEDOUT) break;
-  }
-  int ok = c != NULL && queue_nolock_(c, msg, len) == 0;
-  int stopping = b->stopping;
-  pthread_mutex_unlock(&b->mutex);
-  if (!ok && !stopping)
-    sl_log_write(b->log, SL_LOG_WARNING, "response id=%u dropped: no peer on port %u",
-                 (unsigned)id, (unsigned)b->port + 1);
-}
-
-static int server_stopping(mb *b) {
-  pthread_mutex_lock(&b->mutex);
-  int s = b->stopping;
-  pthread_mutex_unlock(&b->mutex);
-  return s;
-}
-
-/* Runs one request against the slave below and answers it. */
-static void server_serve(mb *b, req *r) {
-  char errbuf[SL_MEM_BRIDGE_RESULT_MAX + 1] = "OK";
-  sl_transaction *t = NULL;
-  const uint8_t *data = r->data;
-  uint32_t dlen = r->data != NULL ? r->size : 0;
-  if (r->type != SL_MEM_PROBE) {
-    t = sl_mem_master_request(&b->master, r->addr, r->size, r->data, r->type, NULL, NULL);
-    if (t == NULL) {
-      snprintf(errbuf, sizeof errbuf, "memory.TcpServer: out of memory");
-      dlen = 0;
-      goto out_send;
-    }
-    while (!sl_transaction_check_deadline(t)) {
-      if (server_stopping(b)) goto out;     /* no answer: we are going */
-      sl_transaction_wait_ms(t, 10);
-    }
-    if (sl_transaction_failed(t)) {
-      sl_transaction_get_error(t, errbuf, sizeof errbuf);
-      if (errbuf[0] == '\0') snprintf(errbuf, sizeof errbuf, "OK");
-    }
-    if (!sl_mem_type_is_write(r->type)) {
-      data = sl_transaction_data(t);
-      dlen = r->size;
-    }
-  }
-out_send:;
-  sl_zmtp_part extra[2] = {{data != NULL ? data : (const uint8_t *)"", dlen},
-                           {(const uint8_t *)errbuf, strlen(errbuf)}};
-  size_t len = 0;
-  uint8_t *msg = encode(r->id, r->addr, r->size, r->type, extra, 2, &len);
-  if (msg == NULL) {
-    sl_log_write(b->log, SL_LOG_ERROR, "response id=%u dropped: out of memory",
-                 (unsigned)r->id);
-    goto out;
-  }
-  server_send(b, msg, len, r->id);
-  free(msg);
-out:
-  sl_transaction_unref(t);
-}
-
-static void *server_main(void *arg) {
-  mb *b = arg;
-  pthread_setname_np(pthread_self(), "sl-mem-srv");
-  pthread_mutex_lock(&b->mutex);
-  for (;;) {
-    if (b->rq_head == NULL && !b->stopping) {
-      /* The next request of a client that reads back what it wrote comes
-      ** one round trip after our answer: a short poll saves the wake-up. */
-      pthread_mutex_unlock(&b->mutex);
-      struct timespec until, now;
-      now_mono(&until);
-      ts_add_us(&until, SERVER_POLL_US);
-      do {
-        sched_yield();             /* lets the I/O threads have this CPU */
-        now_mono(&now);
-      } while (!atomic_load_explicit(&b->rq_any, memory_order_relaxed) &&
-               !ts_after(&now, &until));
-      pthread_mutex_lock(&b->mutex);
-    }
-    while (b->rq_head == NULL && !b->stopping) pthread_cond_wait(&b->cv, &b->mutex);
-    if (b->stopping) break;
-    req *r = b->rq_head;
-    b->rq_head = r->next;
-    if (b->rq_head == NULL) {
-      b->rq_tail = NULL;
-      atomic_store_explicit(&b->rq_any, 0, memory_order_relaxed);
-    }
-    pthread_mutex_unlock(&b->mutex);
-    server_serve(b, r);
-    free(r->data);
-    free(r);
-    pthread_mutex_lock(&b->mutex);
-  }
-  pthread_mutex_unlock(&b->mutex);
-  atomic_store(&b->exited, 1);
-  return NULL;
-}
-
-static int server_exited(void *arg) { return atomic_load(&((mb *)arg)->exited); }
-
 /* ---- the client's slave role ---- */
 
-static void client_do(sl_mem_slave *s, sl_transaction *t) {
-  mb *b = (mb *)s->owner;
-  uint32_t type = sl_transaction_type(t), size = sl_transaction_size(t);
-  uint32_t id = sl_transaction_id(t);
-  sl_zmtp_part data = {sl_transaction_data(t), size};
-  size_t len = 0;
-  uint8_t *msg = encode(id, sl_transaction_address(t), size, type, &data,
-                        sl_mem_type_is_write(type) ? 1 : 0, &len);
-  pend *p = calloc(1, sizeof *p);
-  if (msg == NULL || p == NULL) {
-    free(msg);
-    free(p);
-    sl_transaction_error(t, "memory.TcpClient: out of memory");
-    return;
-  }
-  pthread_mutex_lock(&b->mutex);
-  if (b->stopping) goto out_stopped;
-  mconn *c = client_push_nolock_(b);
-  if (type == SL_MEM_POST) {   /* Rogue: complete at once, not tracked */
-    int ok = c != NULL && queue_nolock_(c, msg, len) == 0;
-    pthread_mutex_unlock(&b->mutex);
-    free(msg);
-    free(p);
-    if (ok) sl_transaction_done(t);
-    else sl_transaction_error(t, "memory.TcpClient %s:%u: not connected to the "
-                              "server, post id=%u not sent", b->addr,
-                              (unsigned)b->port, (unsigned)id);
-    return;
-  }
-  p->t = sl_transaction_ref(t);
-  p->id = id;
-  uint64_t to = sl_transaction_timeout(t), margin = to / 10;
-  if (margin > 50000) margin = 50000;
-  now_mono(&p->deadline);
-  ts_add_us(&p->deadline, to - margin);
-  if (c != NULL && queue_nolock_(c, msg, len) == 0) {
-    p->sent = 1;
-    free(msg);
-  } else {
-    p->msg = msg;                /* sent when the connection comes up */
-    p->len = len;
-  }
-  pend **pp = &b->pend;
-  while (*pp != NULL) pp = &(*pp)->next;
-  *pp = p;
-  b->npend++;
-  pthread_mutex_unlock(&b->mutex);
-  return;
-out_stopped:
-  pthread_mutex_unlock(&b->mutex);
-  free(msg);
-  free(p);
-  sl_transaction_error(t, "memory.TcpClient %s:%u: stopped", b->addr, (unsigned)b->port);
-}
-
-static const sl_mem_slave_ops client_ops = {.do_transaction = client_do};
+static const sl_mem_slave_ops client_ops = {.do_transaction = mb_client_do};
 
 /* ---- the object ---- */
 
@@ -799,7 +341,7 @@ static void mb_stop(sl_object *obj) {
   if (was) return;
   sl_io_call_sync(b->io, 0, stop_io, b);
   if (b->started) {
-    sl_wait_until(server_exited, b);
+    sl_wait_until(mb_server_exited, b);
     pthread_join(b->thread, NULL);
     b->started = 0;
   }
@@ -815,7 +357,7 @@ static void mb_stop(sl_object *obj) {
     left = p->next;
     sl_transaction_error(p->t, "memory.TcpClient %s:%u: stopped", b->addr,
                          (unsigned)b->port);
-    pend_free(p);
+    mb_pend_free(p);
   }
   while (rq != NULL) {
     req *r = rq;
@@ -834,7 +376,6 @@ static void mb_destroy(sl_object *obj) {
   pthread_mutex_destroy(&b->mutex);
   free(b);
 }
-
 
 static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *err,
                            size_t errlen) {
@@ -885,7 +426,7 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
   sl_io_call_sync(b->io, 0, start_io, &sa);
   int trc = sa.rc;
   if (trc == 0 && server) {
-    trc = sl_thread_start(&b->thread, NULL, server_main, b);
+    trc = sl_thread_start(&b->thread, NULL, mb_server_main, b);
     b->started = trc == 0;
   }
   if (trc != 0) {
@@ -937,40 +478,3 @@ int sl_mem_bridge_ready(sl_mem_node *n) {
 
 uint32_t sl_mem_bridge_port(sl_mem_node *n) { return ((mb *)n)->port; }
 
-size_t sl_mem_bridge_pending(sl_mem_node *n) {
-  mb *b = (mb *)n;
-  pthread_mutex_lock(&b->mutex);
-  size_t k = b->npend;
-  pthread_mutex_unlock(&b->mutex);
-  return k;
-}
-
-int sl_mem_client_wait_ready(sl_mem_node *n, uint64_t timeout_us, uint64_t period_us) {
-  mb *b = (mb *)n;
-  if (b->server) return sl_mem_bridge_ready(n);
-  struct timespec end, now;
-  now_mono(&end);
-  ts_add_us(&end, timeout_us);
-  int ok = 0;
-  pthread_mutex_lock(&b->mutex);
-  for (;;) {
-    now_mono(&now);
-    if (b->stopping || ts_after(&now, &end)) break;
-    uint32_t id = ++b->probe_next;
-    mconn *c = client_push_nolock_(b);
-    size_t len = 0;
-    uint8_t *msg = c != NULL ? encode(id, 0, 0, SL_MEM_PROBE, NULL, 0, &len) : NULL;
-    if (msg != NULL) queue_nolock_(c, msg, len);
-    free(msg);
-    struct timespec dl;
-    realtime_after(&dl, period_us);
-    while (b->probe_ok < id && !b->stopping)
-      if (pthread_cond_timedwait(&b->cv, &b->mutex, &dl) == ETIMEDOUT) break;
-    if (b->probe_ok >= id) {
-      ok = 1;
-      break;
-    }
-  }
-  pthread_mutex_unlock(&b->mutex);
-  return ok;
-}

@@ -1,0 +1,233 @@
+/*
+** The memory TCP bridge, client side: a transaction becomes a request
+** message and waits in the pending table (for the connection, then for
+** its response) until its response, its deadline or stop() ends it.
+*/
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem_internal.h"
+#include "streamlua/memory.h"
+
+/* Client: both directions handshaken; the push connection, or NULL. */
+mconn *mb_client_push_nolock(mb *b) {
+  mconn *push = NULL;
+  int pull = 0;
+  for (mconn *c = b->conns; c != NULL; c = c->next) {
+    if (!c->ready || c->dead) continue;
+    if (c->push) push = c;
+    else pull = 1;
+  }
+  return pull ? push : NULL;
+}
+
+/* Client: sends what waited for the connection, in order (lock held). */
+void mb_flush_pending_nolock(mb *b) {
+  mconn *c = mb_client_push_nolock(b);
+  if (c == NULL) return;
+  for (pend *p = b->pend; p != NULL; p = p->next) {
+    if (p->sent || mb_queue_nolock(c, p->msg, p->len) != 0) continue;
+    p->sent = 1;
+    free(p->msg);
+    p->msg = NULL;
+  }
+}
+
+static pend *take_pending_nolock_(mb *b, uint32_t id) {
+  for (pend **pp = &b->pend; *pp != NULL; pp = &(*pp)->next) {
+    if ((*pp)->id == id) {
+      pend *p = *pp;
+      *pp = p->next;
+      b->npend--;
+      return p;
+    }
+  }
+  return NULL;
+}
+
+void mb_pend_free(pend *p) {
+  sl_transaction_unref(p->t);
+  free(p->msg);
+  free(p);
+}
+
+/* Client: a response. Returns 0 if the connection was closed. */
+int mb_client_message(mconn *c, const sl_zmtp_event *ev) {
+  mb *b = c->b;
+  const sl_zmtp_part *p = ev->parts;
+  if (ev->nparts != 6 || p[0].size != 4 || p[1].size != 8 || p[2].size != 4 ||
+      p[3].size != 4 || p[5].size > SL_MEM_BRIDGE_RESULT_MAX) {
+    char why[96];
+    snprintf(why, sizeof why, "malformed response: %zu parts", ev->nparts);
+    mb_conn_close(c, CLOSE_PROTOCOL, why);
+    return 0;
+  }
+  uint32_t id = get32(p[0].data), size = get32(p[2].data), type = get32(p[3].data);
+  uint64_t addr = get64(p[1].data);
+  int ok = p[5].size == 2 && memcmp(p[5].data, "OK", 2) == 0;
+  if (type == SL_MEM_PROBE) {
+    pthread_mutex_lock(&b->mutex);
+    if (ok && id > b->probe_ok) b->probe_ok = id;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mutex);
+    return 1;
+  }
+  pthread_mutex_lock(&b->mutex);
+  pend *pe = take_pending_nolock_(b, id);
+  pthread_mutex_unlock(&b->mutex);
+  if (pe == NULL) {
+    sl_log_write(b->log, SL_LOG_WARNING, "Failed to find transaction id=%u", (unsigned)id);
+    return 1;
+  }
+  sl_transaction *t = pe->t;
+  if (sl_transaction_expired(t)) {
+    sl_log_write(b->log, SL_LOG_WARNING, "Dropping late response for transaction id=%u",
+                 (unsigned)id);
+  } else if (addr != sl_transaction_address(t) || size != sl_transaction_size(t) ||
+             type != sl_transaction_type(t)) {
+    sl_transaction_error(t, "Transaction data mismatch in TcpClient");
+  } else if (!sl_mem_type_is_write(type) && p[4].size != size) {
+    sl_transaction_error(t, "Received transaction response did not match header size");
+  } else {
+    if (!sl_mem_type_is_write(type)) memcpy(sl_transaction_data(t), p[4].data, size);
+    if (ok) sl_transaction_done(t);
+    else if (p[5].size == 0)
+      sl_transaction_error(t, "memory.TcpClient %s:%u: empty result in the response "
+                           "(request id=%u)", b->addr, (unsigned)b->port, (unsigned)id);
+    else sl_transaction_error(t, "%.*s", (int)p[5].size, (const char *)p[5].data);
+  }
+  mb_pend_free(pe);
+  return 1;
+}
+
+/* Client: fails the transactions past their deadline with a clear error. */
+void mb_sweep_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  mb *b = arg;
+  struct timespec now;
+  now_mono(&now);
+  pend *late = NULL;
+  pthread_mutex_lock(&b->mutex);
+  for (pend **pp = &b->pend; *pp != NULL;) {
+    pend *p = *pp;
+    if (ts_after(&now, &p->deadline) || sl_transaction_expired(p->t)) {
+      *pp = p->next;
+      b->npend--;
+      p->next = late;
+      late = p;
+    } else {
+      pp = &p->next;
+    }
+  }
+  pthread_mutex_unlock(&b->mutex);
+  while (late != NULL) {
+    pend *p = late;
+    late = p->next;
+    double s = (double)sl_transaction_timeout(p->t) / 1e6;
+    if (p->sent)
+      sl_transaction_error(p->t, "memory.TcpClient %s:%u: no response within %g s "
+                           "(request id=%u sent)", b->addr, (unsigned)b->port, s,
+                           (unsigned)p->id);
+    else
+      sl_transaction_error(p->t, "memory.TcpClient %s:%u: not connected to the "
+                           "server within %g s (request id=%u not sent)", b->addr,
+                           (unsigned)b->port, s, (unsigned)p->id);
+    mb_pend_free(p);
+  }
+}
+
+void mb_client_do(sl_mem_slave *s, sl_transaction *t) {
+  mb *b = (mb *)s->owner;
+  uint32_t type = sl_transaction_type(t), size = sl_transaction_size(t);
+  uint32_t id = sl_transaction_id(t);
+  sl_zmtp_part data = {sl_transaction_data(t), size};
+  size_t len = 0;
+  uint8_t *msg = mb_encode(id, sl_transaction_address(t), size, type, &data,
+                        sl_mem_type_is_write(type) ? 1 : 0, &len);
+  pend *p = calloc(1, sizeof *p);
+  if (msg == NULL || p == NULL) {
+    free(msg);
+    free(p);
+    sl_transaction_error(t, "memory.TcpClient: out of memory");
+    return;
+  }
+  pthread_mutex_lock(&b->mutex);
+  if (b->stopping) goto out_stopped;
+  mconn *c = mb_client_push_nolock(b);
+  if (type == SL_MEM_POST) {   /* Rogue: complete at once, not tracked */
+    int ok = c != NULL && mb_queue_nolock(c, msg, len) == 0;
+    pthread_mutex_unlock(&b->mutex);
+    free(msg);
+    free(p);
+    if (ok) sl_transaction_done(t);
+    else sl_transaction_error(t, "memory.TcpClient %s:%u: not connected to the "
+                              "server, post id=%u not sent", b->addr,
+                              (unsigned)b->port, (unsigned)id);
+    return;
+  }
+  p->t = sl_transaction_ref(t);
+  p->id = id;
+  uint64_t to = sl_transaction_timeout(t), margin = to / 10;
+  if (margin > 50000) margin = 50000;
+  now_mono(&p->deadline);
+  ts_add_us(&p->deadline, to - margin);
+  if (c != NULL && mb_queue_nolock(c, msg, len) == 0) {
+    p->sent = 1;
+    free(msg);
+  } else {
+    p->msg = msg;                /* sent when the connection comes up */
+    p->len = len;
+  }
+  pend **pp = &b->pend;
+  while (*pp != NULL) pp = &(*pp)->next;
+  *pp = p;
+  b->npend++;
+  pthread_mutex_unlock(&b->mutex);
+  return;
+out_stopped:
+  pthread_mutex_unlock(&b->mutex);
+  free(msg);
+  free(p);
+  sl_transaction_error(t, "memory.TcpClient %s:%u: stopped", b->addr, (unsigned)b->port);
+}
+
+size_t sl_mem_bridge_pending(sl_mem_node *n) {
+  mb *b = (mb *)n;
+  pthread_mutex_lock(&b->mutex);
+  size_t k = b->npend;
+  pthread_mutex_unlock(&b->mutex);
+  return k;
+}
+
+int sl_mem_client_wait_ready(sl_mem_node *n, uint64_t timeout_us, uint64_t period_us) {
+  mb *b = (mb *)n;
+  if (b->server) return sl_mem_bridge_ready(n);
+  struct timespec end, now;
+  now_mono(&end);
+  ts_add_us(&end, timeout_us);
+  int ok = 0;
+  pthread_mutex_lock(&b->mutex);
+  for (;;) {
+    now_mono(&now);
+    if (b->stopping || ts_after(&now, &end)) break;
+    uint32_t id = ++b->probe_next;
+    mconn *c = mb_client_push_nolock(b);
+    size_t len = 0;
+    uint8_t *msg = c != NULL ? mb_encode(id, 0, 0, SL_MEM_PROBE, NULL, 0, &len) : NULL;
+    if (msg != NULL) mb_queue_nolock(c, msg, len);
+    free(msg);
+    struct timespec dl;
+    realtime_after(&dl, period_us);
+    while (b->probe_ok < id && !b->stopping)
+      if (pthread_cond_timedwait(&b->cv, &b->mutex, &dl) == ETIMEDOUT) break;
+    if (b->probe_ok >= id) {
+      ok = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&b->mutex);
+  return ok;
+}

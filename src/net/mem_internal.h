@@ -1,0 +1,161 @@
+/*
+** The memory TCP bridge's insides, shared by its three files:
+** mem_bridge.c (connections, sockets, the object), mem_client.c (the
+** client's transactions) and mem_server.c (the server's thread).
+**
+** One mutex guards what the threads share: the connection list and each
+** connection's outbound bytes, the client's table of waiting transactions
+** and the server's request queue. The I/O thread (sl_io loop 0) owns
+** sockets, events and codec sessions; other threads send whole messages
+** under the mutex (mb_queue_nolock).
+*/
+#ifndef STREAMLUA_MEM_INTERNAL_H_INCLUDED_
+#define STREAMLUA_MEM_INTERNAL_H_INCLUDED_
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "streamlua/io.h"
+#include "streamlua/log.h"
+#include "streamlua/mem_bridge.h"
+#include "streamlua/zmtp.h"
+
+#define RECONNECT_MS 100
+#define SWEEP_MS 5
+#define READ_CHUNK (64u * 1024)
+#define PEER_WAIT_US 1000000    /* the server waits this long for a peer */
+#define MAX_MSG (64u << 20)
+#define SERVER_POLL_US 80        /* the server's look for the next request */
+
+
+typedef struct mb mb;
+
+typedef struct mconn {
+  struct mconn *next;
+  mb *b;
+  int fd;
+  int push;                    /* we send on it (else we receive) */
+  int ready;                   /* handshake done (mutex) */
+  int dead;                    /* closed; freed by the callback */
+  sl_zmtp *z;
+  struct event *rev, *wev;
+  uint8_t *obuf;               /* outbound bytes, whole messages (mutex) */
+  size_t olen, ooff, ocap;
+} mconn;
+
+/* A client transaction waiting for its response (or for the connection). */
+typedef struct pend {
+  struct pend *next;
+  sl_transaction *t;           /* a reference */
+  uint32_t id;
+  uint8_t *msg;                /* the encoded request until it is sent */
+  size_t len;
+  int sent;
+  struct timespec deadline;    /* just before the master gives up */
+} pend;
+
+/* A request for the server's thread. */
+typedef struct req {
+  struct req *next;
+  uint32_t id, size, type;
+  uint64_t addr;
+  uint8_t *data;               /* the write data (size bytes) or NULL */
+} req;
+
+struct mb {
+  sl_mem_node node;
+  sl_mem_master master;        /* server */
+  sl_mem_slave slave;          /* client */
+  int server;
+  sl_io *io;
+  sl_log *log;
+  char addr[64];
+  uint32_t port;
+  struct sockaddr_in sa;
+  int lfd[2];                  /* server: [0] pull (P), [1] push (P+1) */
+  struct event *lev[2];
+  struct event *retry[2];      /* client: [0] pull, [1] push */
+  struct event *sweep;         /* client: fails transactions past due */
+  pthread_mutex_t mutex;
+  pthread_cond_t cv;           /* probes answered, peers ready, requests */
+  mconn *conns;
+  int stopping;
+  pend *pend;                  /* client, in request order */
+  size_t npend;
+  uint32_t probe_next, probe_ok;
+  req *rq_head, *rq_tail;      /* server */
+  atomic_int rq_any;           /* rq_head != NULL, for the server's polls */
+  pthread_t thread;
+  int started;
+  atomic_int exited;
+};
+
+enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_STOP };
+void mb_conn_close(mconn *c, int kind, const char *why);
+
+
+static inline void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t get32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t get64(const uint8_t *p) {
+  return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static inline void now_mono(struct timespec *ts) { clock_gettime(CLOCK_MONOTONIC, ts); }
+
+static inline int ts_after(const struct timespec *a, const struct timespec *b) {
+  return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec >= b->tv_nsec);
+}
+
+static inline void ts_add_us(struct timespec *ts, uint64_t us) {
+  ts->tv_sec += (time_t)(us / 1000000u);
+  ts->tv_nsec += (long)(us % 1000000u) * 1000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+static inline void realtime_after(struct timespec *ts, uint64_t us) {
+  clock_gettime(CLOCK_REALTIME, ts);
+  ts_add_us(ts, us);
+}
+
+/* mem_bridge.c */
+/* Encodes the header parts (and data) into one malloc'd ZMTP message. */
+uint8_t *mb_encode(uint32_t id, uint64_t addr, uint32_t size, uint32_t type,
+                   const sl_zmtp_part *extra, size_t nextra, size_t *len);
+/* Sends whole bytes on c (lock held; any thread); 0, or -1 if out of memory. */
+int mb_queue_nolock(mconn *c, const uint8_t *p, size_t n);
+/* Closes a connection (I/O thread). */
+void mb_conn_close(mconn *c, int kind, const char *why);
+
+/* mem_client.c */
+mconn *mb_client_push_nolock(mb *b);
+void mb_flush_pending_nolock(mb *b);
+void mb_pend_free(pend *p);
+int mb_client_message(mconn *c, const sl_zmtp_event *ev);
+void mb_sweep_cb(evutil_socket_t fd, short what, void *arg);
+void mb_client_do(sl_mem_slave *s, sl_transaction *t);
+
+/* mem_server.c */
+int mb_server_message(mconn *c, const sl_zmtp_event *ev);
+void *mb_server_main(void *arg);
+int mb_server_exited(void *arg);
+
+#endif

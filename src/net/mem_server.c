@@ -1,0 +1,173 @@
+/*
+** The memory TCP bridge, server side: requests from the I/O thread are
+** run one at a time on the server's own thread against the slave below,
+** and each gets its response.
+*/
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem_internal.h"
+#include "streamlua/memory.h"
+
+/* Server: a request for the server's thread. Returns 0 if closed. */
+int mb_server_message(mconn *c, const sl_zmtp_event *ev) {
+  mb *b = c->b;
+  const sl_zmtp_part *p = ev->parts;
+  const char *bad = NULL;
+  if ((ev->nparts != 4 && ev->nparts != 5) || p[0].size != 4 || p[1].size != 8 ||
+      p[2].size != 4 || p[3].size != 4) {
+    bad = "malformed request: want 4 or 5 parts of 4, 8, 4, 4 (, size) bytes";
+  } else {
+    uint32_t size = get32(p[2].data), type = get32(p[3].data);
+    if (type == SL_MEM_PROBE && (ev->nparts != 4 || size != 0))
+      bad = "malformed probe: want 4 parts and size 0";
+    else if (sl_mem_type_is_write(type) && (ev->nparts != 5 || p[4].size != size))
+      bad = "malformed write: the data part does not match the size";
+    else if (size > MAX_MSG)   /* its response could not be carried */
+      bad = "request too large: size over the 64 MiB message limit";
+  }
+  if (bad != NULL) {
+    char why[160];
+    snprintf(why, sizeof why, "%s (%zu parts)", bad, ev->nparts);
+    mb_conn_close(c, CLOSE_PROTOCOL, why);
+    return 0;
+  }
+  req *r = calloc(1, sizeof *r);
+  if (r == NULL) goto out_nomem;
+  r->id = get32(p[0].data);
+  r->addr = get64(p[1].data);
+  r->size = get32(p[2].data);
+  r->type = get32(p[3].data);
+  if (sl_mem_type_is_write(r->type) && r->size > 0) {
+    r->data = malloc(r->size);
+    if (r->data == NULL) goto out_nomem;
+    memcpy(r->data, p[4].data, r->size);
+  }
+  sl_log_write(b->log, SL_LOG_DEBUG, "request id=%u type=%u addr=0x%llx size=%u",
+               (unsigned)r->id, (unsigned)r->type, (unsigned long long)r->addr,
+               (unsigned)r->size);
+  pthread_mutex_lock(&b->mutex);
+  if (b->rq_tail != NULL) b->rq_tail->next = r;
+  else b->rq_head = r;
+  b->rq_tail = r;
+  atomic_store_explicit(&b->rq_any, 1, memory_order_relaxed);
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mutex);
+  return 1;
+out_nomem:
+  free(r);
+  mb_conn_close(c, CLOSE_PROTOCOL, "out of memory for a request");
+  return 0;
+}
+
+/* Sends a response on a ready push connection, waiting a while for one. */
+static void server_send(mb *b, uint8_t *msg, size_t len, uint32_t id) {
+  struct timespec dl;
+  realtime_after(&dl, PEER_WAIT_US);
+  pthread_mutex_lock(&b->mutex);
+  mconn *c = NULL;
+  for (;;) {
+    for (c = b->conns; c != NULL; c = c->next)
+      if (c->push && c->ready && !c->dead) break;
+    if (c != NULL || b->stopping) break;
+    if (pthread_cond_timedwait(&b->cv, &b->mutex, &dl) == ETIMEDOUT) break;
+  }
+  int ok = c != NULL && mb_queue_nolock(c, msg, len) == 0;
+  int stopping = b->stopping;
+  pthread_mutex_unlock(&b->mutex);
+  if (!ok && !stopping)
+    sl_log_write(b->log, SL_LOG_WARNING, "response id=%u dropped: no peer on port %u",
+                 (unsigned)id, (unsigned)b->port + 1);
+}
+
+static int server_stopping(mb *b) {
+  pthread_mutex_lock(&b->mutex);
+  int s = b->stopping;
+  pthread_mutex_unlock(&b->mutex);
+  return s;
+}
+
+/* Runs one request against the slave below and answers it. */
+static void server_serve(mb *b, req *r) {
+  char errbuf[SL_MEM_BRIDGE_RESULT_MAX + 1] = "OK";
+  sl_transaction *t = NULL;
+  const uint8_t *data = r->data;
+  uint32_t dlen = r->data != NULL ? r->size : 0;
+  if (r->type != SL_MEM_PROBE) {
+    t = sl_mem_master_request(&b->master, r->addr, r->size, r->data, r->type, NULL, NULL);
+    if (t == NULL) {
+      snprintf(errbuf, sizeof errbuf, "memory.TcpServer: out of memory");
+      dlen = 0;
+      goto out_send;
+    }
+    while (!sl_transaction_check_deadline(t)) {
+      if (server_stopping(b)) goto out;     /* no answer: we are going */
+      sl_transaction_wait_ms(t, 10);
+    }
+    if (sl_transaction_failed(t)) {
+      sl_transaction_get_error(t, errbuf, sizeof errbuf);
+      if (errbuf[0] == '\0') snprintf(errbuf, sizeof errbuf, "OK");
+    }
+    if (!sl_mem_type_is_write(r->type)) {
+      data = sl_transaction_data(t);
+      dlen = r->size;
+    }
+  }
+out_send:;
+  sl_zmtp_part extra[2] = {{data != NULL ? data : (const uint8_t *)"", dlen},
+                           {(const uint8_t *)errbuf, strlen(errbuf)}};
+  size_t len = 0;
+  uint8_t *msg = mb_encode(r->id, r->addr, r->size, r->type, extra, 2, &len);
+  if (msg == NULL) {
+    sl_log_write(b->log, SL_LOG_ERROR, "response id=%u dropped: out of memory",
+                 (unsigned)r->id);
+    goto out;
+  }
+  server_send(b, msg, len, r->id);
+  free(msg);
+out:
+  sl_transaction_unref(t);
+}
+
+void *mb_server_main(void *arg) {
+  mb *b = arg;
+  pthread_setname_np(pthread_self(), "sl-mem-srv");
+  pthread_mutex_lock(&b->mutex);
+  for (;;) {
+    if (b->rq_head == NULL && !b->stopping) {
+      /* The next request of a client that reads back what it wrote comes
+      ** one round trip after our answer: a short poll saves the wake-up. */
+      pthread_mutex_unlock(&b->mutex);
+      struct timespec until, now;
+      now_mono(&until);
+      ts_add_us(&until, SERVER_POLL_US);
+      do {
+        sched_yield();             /* lets the I/O threads have this CPU */
+        now_mono(&now);
+      } while (!atomic_load_explicit(&b->rq_any, memory_order_relaxed) &&
+               !ts_after(&now, &until));
+      pthread_mutex_lock(&b->mutex);
+    }
+    while (b->rq_head == NULL && !b->stopping) pthread_cond_wait(&b->cv, &b->mutex);
+    if (b->stopping) break;
+    req *r = b->rq_head;
+    b->rq_head = r->next;
+    if (b->rq_head == NULL) {
+      b->rq_tail = NULL;
+      atomic_store_explicit(&b->rq_any, 0, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&b->mutex);
+    server_serve(b, r);
+    free(r->data);
+    free(r);
+    pthread_mutex_lock(&b->mutex);
+  }
+  pthread_mutex_unlock(&b->mutex);
+  atomic_store(&b->exited, 1);
+  return NULL;
+}
+
+int mb_server_exited(void *arg) { return atomic_load(&((mb *)arg)->exited); }
