@@ -31,45 +31,9 @@
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
 #include "streamlua/thread.h"
+#include "prbs_words.h"
 
-#define MAX_BYTES 64                /* widest word: 512 bits */
-#define LIMBS (MAX_BYTES / 8)
-#define CHUNK 4096                  /* scratch for frames of several buffers */
 #define STOP_WAIT_US 500000         /* stop/destroy wait this long at most */
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define HOST_LE 1                   /* the fast path stores host words */
-#else
-#define HOST_LE 0
-#endif
-
-/* The word loops also get an AVX2 build, picked at load time when the CPU
-** has it (per-lane variable shifts; twice the lanes of SSE2). Not under
-** ThreadSanitizer: its runtime is not up yet when the loader picks. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#if defined(__x86_64__) && defined(__has_attribute) && !defined(UNDER_TSAN)
-#if __has_attribute(target_clones)
-#define WIDE_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef WIDE_CLONES
-#define WIDE_CLONES
-#endif
-
-/* An LFSR description. Immutable: a setter builds a new one, so a frame in
-** flight keeps the one it started with. */
-typedef struct lfsr {
-  atomic_int refs;
-  uint32_t width, bytes;
-  uint64_t taps[LIMBS];            /* bit t set: tap t (repeats cancel) */
-  uint32_t jump[4][256];           /* width 32: V(k) -> V(k+32), per byte */
-} lfsr;
 
 typedef struct rate {
   uint64_t count, bytes;           /* at the last update */
@@ -109,61 +73,7 @@ static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 /* The Prbs whose generator thread this is. */
 static _Thread_local sl_prbs *gen_self;
 
-/* ---- the LFSR ---- */
-
-static void step(const lfsr *l, uint64_t v[LIMBS]) {
-  uint32_t n = (l->width + 63) / 64;
-  uint64_t acc = 0;
-  for (uint32_t i = 0; i < n; i++) acc ^= v[i] & l->taps[i];
-  uint64_t in = (uint64_t)__builtin_parityll(acc);
-  for (uint32_t i = 0; i < n; i++) {
-    uint64_t out = v[i] >> 63;
-    v[i] = v[i] << 1 | in;
-    in = out;
-  }
-  if (l->width % 64 != 0) v[n - 1] &= (UINT64_C(1) << (l->width % 64)) - 1;
-}
-
-static void put_word(uint8_t *dst, const uint64_t v[LIMBS], uint32_t bytes) {
-  for (uint32_t i = 0; i < bytes; i++) dst[i] = (uint8_t)(v[i / 8] >> (8 * (i % 8)));
-}
-
-static void get_word(uint64_t v[LIMBS], const uint8_t *src, uint32_t bytes) {
-  memset(v, 0, LIMBS * sizeof v[0]);
-  for (uint32_t i = 0; i < bytes; i++) v[i / 8] |= (uint64_t)src[i] << (8 * (i % 8));
-}
-
-static uint32_t get_le32(const uint8_t *b) {
-  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-         (uint32_t)b[3] << 24;
-}
-
-static void put_le32(uint8_t *b, uint32_t v) {
-  for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static lfsr *lfsr_new(uint32_t width, const uint64_t taps[LIMBS]) {
-  lfsr *l = malloc(sizeof *l);
-  if (l == NULL) return NULL;
-  atomic_init(&l->refs, 1);
-  l->width = width;
-  l->bytes = width / 8;
-  memcpy(l->taps, taps, sizeof l->taps);
-  if (width == 32) {
-    for (int b = 0; b < 4; b++) {
-      for (uint32_t x = 0; x < 256; x++) {
-        uint64_t v[LIMBS] = {(uint64_t)x << (8 * b)};
-        for (int k = 0; k < 32; k++) step(l, v);
-        l->jump[b][x] = (uint32_t)v[0];
-      }
-    }
-  }
-  return l;
-}
-
-static void lfsr_unref(lfsr *l) {
-  if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1) free(l);
-}
+/* ---- the LFSR in use ---- */
 
 static lfsr *cfg_get(sl_prbs *p) {
   pthread_mutex_lock(&p->cfg);
@@ -181,83 +91,7 @@ static int size_ok(const lfsr *l, uint32_t size) {
   return size % l->bytes == 0 && size >= 3 * l->bytes;
 }
 
-/* ---- generating words ---- */
-
-typedef struct wordgen {
-  const lfsr *l;
-  int fast, count;
-  uint32_t s32, index;             /* fast state; count-mode word index */
-  uint64_t v[LIMBS];               /* plain state */
-} wordgen;
-
-static inline uint32_t jump32(const lfsr *l, uint32_t v) {
-  return l->jump[0][v & 0xff] ^ l->jump[1][(v >> 8) & 0xff] ^
-         l->jump[2][(v >> 16) & 0xff] ^ l->jump[3][v >> 24];
-}
-
-WIDE_CLONES static void gen_fast(wordgen *g, uint8_t *dst, size_t n) {
-  uint32_t a = g->s32;
-  for (; n >= 32; n -= 32, dst += 128) {        /* whole jumps: straight out */
-    uint32_t b = jump32(g->l, a);
-#pragma GCC unroll 32
-    for (int i = 1; i < 32; i++) {
-      uint32_t w = a << i | b >> (32 - i);
-      memcpy(dst + 4 * (i - 1), &w, 4);
-    }
-    memcpy(dst + 124, &b, 4);
-    a = b;
-  }
-  if (n > 0) {                                  /* the last few words */
-    uint32_t b = jump32(g->l, a), blk[32];
-    for (int i = 1; i < 32; i++) blk[i - 1] = a << i | b >> (32 - i);
-    blk[31] = b;
-    memcpy(dst, blk, 4 * n);
-    a = blk[n - 1];
-  }
-  g->s32 = a;
-}
-
-/* The next n words of the frame into dst. */
-static void gen_words(wordgen *g, uint8_t *dst, size_t n) {
-  uint32_t bytes = g->l->bytes;
-  if (g->count) {
-    memset(dst, 0, n * bytes);
-    for (size_t i = 0; i < n; i++) put_le32(dst + i * bytes, g->index++);
-  } else if (g->fast) {
-    gen_fast(g, dst, n);
-  } else {
-    for (size_t i = 0; i < n; i++) {
-      step(g->l, g->v);
-      put_word(dst + i * bytes, g->v, bytes);
-    }
-  }
-}
-
-static void fill_frame(sl_frame *f, wordgen *g, uint32_t size, uint32_t seq,
-                       int payload) {
-  uint32_t bytes = g->l->bytes, nwords = size / bytes;
-  uint8_t head[2 * MAX_BYTES] = {0};
-  put_le32(head, seq);
-  put_le32(head + bytes, nwords - 1);
-  get_word(g->v, head, bytes);     /* the state starts as word 0 */
-  g->s32 = seq;
-  g->index = 2;
-  if (sl_frame_buffer_count(f) == 1) {
-    uint8_t *dst = sl_buffer_begin(sl_frame_buffer(f, 0));
-    memcpy(dst, head, 2 * bytes);
-    if (payload) gen_words(g, dst + 2 * bytes, nwords - 2);
-    return;
-  }
-  sl_frame_iter it;
-  sl_frame_iter_write(&it, f, 0);
-  sl_frame_iter_put(&it, head, 2 * bytes);
-  uint8_t tmp[CHUNK];
-  for (size_t w = 2, k; payload && w < nwords; w += k) {
-    k = nwords - w < CHUNK / bytes ? nwords - w : CHUNK / bytes;
-    gen_words(g, tmp, k);
-    sl_frame_iter_put(&it, tmp, (uint32_t)(k * bytes));
-  }
-}
+/* ---- generating frames ---- */
 
 static double now_coarse(void) {
   struct timespec ts;
@@ -291,7 +125,7 @@ static int send_one(sl_prbs *p, const lfsr *l, uint32_t size) {
   uint32_t seq = p->tx_seq++;
   pthread_mutex_unlock(&p->tx);
   wordgen g = {l, use_fast(p, l), atomic_load(&p->send_count), 0, 0, {0}};
-  fill_frame(f, &g, size, seq, atomic_load(&p->gen_payload));
+  prbs_fill_frame(f, &g, size, seq, atomic_load(&p->gen_payload));
   sl_master_send_frame(&p->master, f);
   sl_frame_unref(f);
   pthread_mutex_lock(&p->tx);
@@ -305,100 +139,15 @@ static int send_one(sl_prbs *p, const lfsr *l, uint32_t size) {
 int sl_prbs_gen_frame(sl_prbs *p, uint32_t size) {
   lfsr *l = cfg_get(p);
   int rc = size_ok(l, size) ? send_one(p, l, size) : SL_EINVAL;
-  lfsr_unref(l);
+  prbs_lfsr_unref(l);
   return rc;
 }
 
-/* ---- checking words ---- */
-
-static inline uint32_t next32(uint32_t mask, uint32_t w) {
-  uint32_t x = w & mask;
-  x ^= x >> 16;
-  x ^= x >> 8;
-  x ^= x >> 4;
-  x ^= x >> 2;
-  x ^= x >> 1;
-  return w << 1 | (x & 1);
-}
-
-/* Index of the first of n words that is not the step of the word before it
-** (*prev before the first), or n; then *prev is the last word. Each word is
-** tested on its own, so the loop runs as wide as the vector unit. */
-WIDE_CLONES static size_t check_fast(uint32_t mask, uint32_t *prev,
-                                     const uint8_t *src, size_t n) {
-  uint32_t a, b;
-  if (n == 0) return 0;
-  memcpy(&b, src, 4);
-  if (b != next32(mask, *prev)) return 0;
-  for (size_t i = 1; i < n; i += 256) {
-    size_t end = n - i < 256 ? n : i + 256;
-    uint32_t bad = 0;
-    for (size_t j = i; j < end; j++) {
-      memcpy(&a, src + 4 * (j - 1), 4);
-      memcpy(&b, src + 4 * j, 4);
-      bad |= b ^ next32(mask, a);
-    }
-    for (size_t j = i; bad != 0 && j < end; j++) {
-      memcpy(&a, src + 4 * (j - 1), 4);
-      memcpy(&b, src + 4 * j, 4);
-      if (b != next32(mask, a)) return j;
-    }
-  }
-  memcpy(prev, src + 4 * (n - 1), 4);
-  return n;
-}
-
-/* Index of the first of the n words at src that differs from the sequence,
-** or n; on a mismatch exp gets the expected word. */
-static size_t check_words(wordgen *g, const uint8_t *src, size_t n,
-                          uint8_t *exp) {
-  uint32_t bytes = g->l->bytes;
-  if (g->fast) {
-    uint32_t before = g->s32;
-    size_t i = check_fast((uint32_t)g->l->taps[0], &g->s32, src, n);
-    if (i < n) {
-      uint32_t prev = i == 0 ? before : get_le32(src + 4 * (i - 1));
-      put_le32(exp, next32((uint32_t)g->l->taps[0], prev));
-    }
-    return i;
-  }
-  for (size_t i = 0; i < n; i++) {
-    step(g->l, g->v);
-    put_word(exp, g->v, bytes);
-    if (memcmp(exp, src + i * bytes, bytes) != 0) return i;
-  }
-  return n;
-}
+/* ---- checking frames ---- */
 
 static void hex(char *out, const uint8_t *b, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) sprintf(out + 3 * i, "%02x ", b[i]);
   out[n > 0 ? 3 * n - 1 : 0] = '\0';
-}
-
-/* Payload words 2.. of f; the index of the first bad one (from 0, as Rogue
-** counts) or n, with the bytes received and expected. */
-static size_t check_frame_payload(sl_frame *f, wordgen *g, size_t n,
-                                  uint8_t *got, uint8_t *exp) {
-  uint32_t bytes = g->l->bytes;
-  if (sl_frame_buffer_count(f) == 1) {
-    const uint8_t *src = sl_buffer_begin(sl_frame_buffer(f, 0)) + 2 * bytes;
-    size_t i = check_words(g, src, n, exp);
-    if (i < n) memcpy(got, src + i * bytes, bytes);
-    return i;
-  }
-  sl_frame_iter it;
-  sl_frame_iter_read(&it, f, 2 * bytes);
-  uint8_t tmp[CHUNK];
-  for (size_t w = 0, k; w < n; w += k) {
-    k = n - w < CHUNK / bytes ? n - w : CHUNK / bytes;
-    sl_frame_iter_get(&it, tmp, (uint32_t)(k * bytes));
-    size_t i = check_words(g, tmp, k, exp);
-    if (i < k) {
-      memcpy(got, tmp + i * bytes, bytes);
-      return w + i;
-    }
-  }
-  return n;
 }
 
 /* One error: counted and logged (rx lock held). */
@@ -414,7 +163,7 @@ static void check_frame(sl_prbs *p, const lfsr *l, sl_frame *f) {
   uint8_t head[2 * MAX_BYTES] = {0}, got[MAX_BYTES], exp[MAX_BYTES];
   char msg[512], hg[3 * MAX_BYTES + 1], he[3 * MAX_BYTES + 1];
   sl_frame_read(f, head, 0, size < 2 * bytes ? size : 2 * bytes);
-  uint32_t seq = get_le32(head);
+  uint32_t seq = prbs_get_le32(head);
   if (sl_frame_get_error(f) != 0) {
     snprintf(msg, sizeof msg, "Frame error field is set: 0x%x", sl_frame_get_error(f));
     rx_error(p, msg, seq);
@@ -427,7 +176,7 @@ static void check_frame(sl_prbs *p, const lfsr *l, sl_frame *f) {
   }
   uint32_t exp_seq = p->rx_seq;
   p->rx_seq = seq + 1;             /* resynchronise before further checks */
-  uint64_t exp_size = ((uint64_t)get_le32(head + bytes) + 1) * bytes;
+  uint64_t exp_size = ((uint64_t)prbs_get_le32(head + bytes) + 1) * bytes;
   if (exp_size != size || (seq != 0 && exp_seq != 0 && seq != exp_seq)) {
     snprintf(msg, sizeof msg, "Bad header. expSize=%llu gotSize=%u expSeq=%u "
              "gotSeq=%u nxtSeq=%u", (unsigned long long)exp_size, size,
@@ -437,8 +186,8 @@ static void check_frame(sl_prbs *p, const lfsr *l, sl_frame *f) {
   }
   if (atomic_load(&p->check_payload)) {
     wordgen g = {l, use_fast(p, l), 0, seq, 0, {0}};
-    get_word(g.v, head, bytes);
-    size_t n = size / bytes - 2, i = check_frame_payload(f, &g, n, got, exp);
+    prbs_get_word(g.v, head, bytes);
+    size_t n = size / bytes - 2, i = prbs_check_frame_payload(f, &g, n, got, exp);
     if (i < n) {
       hex(hg, got, bytes);
       hex(he, exp, bytes);
@@ -486,7 +235,7 @@ static void prbs_accept(sl_slave *s, sl_frame *f) {
   check_frame(p, l, f);
   pthread_mutex_unlock(&p->rx);
   sl_frame_unlock(f);
-  lfsr_unref(l);
+  prbs_lfsr_unref(l);
 }
 
 static const sl_slave_ops prbs_slave_ops = {.accept_frame = prbs_accept};
@@ -646,7 +395,7 @@ static void prbs_stop(sl_object *obj) {
 static void prbs_free(sl_prbs *p) {
   sl_master_fini(&p->master);
   sl_slave_fini(&p->slave);
-  lfsr_unref(p->lfsr);
+  prbs_lfsr_unref(p->lfsr);
   pthread_mutex_destroy(&p->cfg);
   pthread_mutex_destroy(&p->ctl);
   pthread_mutex_destroy(&p->tx);
@@ -706,7 +455,7 @@ sl_prbs *sl_prbs_new(void) {
   sl_prbs *p = calloc(1, sizeof *p);
   if (p == NULL) return NULL;
   sl_object_init(&p->obj, "Prbs", prbs_destroy);
-  p->lfsr = lfsr_new(32, mask);
+  p->lfsr = prbs_lfsr_new(32, mask);
   if (p->lfsr == NULL) goto out_free;
   if (sl_slave_init(&p->slave, &prbs_slave_ops, &p->obj) != SL_OK) goto out_lfsr;
   if (sl_master_init(&p->master, &p->obj) != SL_OK) goto out_slave;
@@ -732,7 +481,7 @@ sl_prbs *sl_prbs_new(void) {
 out_slave:
   sl_slave_fini(&p->slave);
 out_lfsr:
-  lfsr_unref(p->lfsr);
+  prbs_lfsr_unref(p->lfsr);
 out_free:
   free(p);
   return NULL;
@@ -750,11 +499,11 @@ sl_prbs *sl_prbs_from_object(sl_object *obj) {
 static int cfg_set(sl_prbs *p, const uint32_t *width, const uint64_t *taps) {
   pthread_mutex_lock(&p->cfg);
   lfsr *old = p->lfsr;
-  lfsr *l = lfsr_new(width ? *width : old->width, taps ? taps : old->taps);
+  lfsr *l = prbs_lfsr_new(width ? *width : old->width, taps ? taps : old->taps);
   if (l != NULL) p->lfsr = l;
   pthread_mutex_unlock(&p->cfg);
   if (l == NULL) return SL_ENOMEM;
-  lfsr_unref(old);
+  prbs_lfsr_unref(old);
   return SL_OK;
 }
 
@@ -772,7 +521,7 @@ int sl_prbs_set_taps(sl_prbs *p, const uint8_t *taps, size_t n) {
 uint32_t sl_prbs_get_width(sl_prbs *p) {
   lfsr *l = cfg_get(p);
   uint32_t w = l->width;
-  lfsr_unref(l);
+  prbs_lfsr_unref(l);
   return w;
 }
 
@@ -781,7 +530,7 @@ uint32_t sl_prbs_min_size(sl_prbs *p) { return 3 * sl_prbs_get_width(p) / 8; }
 int sl_prbs_check_size(sl_prbs *p, uint32_t size) {
   lfsr *l = cfg_get(p);
   int ok = size_ok(l, size);
-  lfsr_unref(l);
+  prbs_lfsr_unref(l);
   return ok ? SL_OK : SL_EINVAL;
 }
 
