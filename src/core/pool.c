@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "recycle.h"
+#include "streamlua/prefetch.h"
 #include "streamlua/status.h"
 
 struct sl_pool {
@@ -136,13 +137,13 @@ static sl_frame *pop_frame(sl_pool *p, uint32_t size) {
     f = p->frames[p->frames_head];
     p->frames_head = (p->frames_head + 1) % p->frames_cap;
     p->cached_frames--;
-    /* Frames come back from other cores: start fetching the next ones
-    ** (frame two ahead, buffer header one ahead) before they are asked for. */
-    if (p->cached_frames > 1) {
-      sl_frame *n1 = p->frames[p->frames_head];
-      sl_frame *n2 = p->frames[(p->frames_head + 1) % p->frames_cap];
-      __builtin_prefetch(n2, 1, 3);
-      __builtin_prefetch(sl_frame_buffer(n1, 0), 1, 3);
+    /* Frames come back from other cores: start taking the next ones (frame
+    ** four ahead, buffer header two ahead) before they are asked for. */
+    if (p->cached_frames > 3) {
+      sl_frame *n1 = p->frames[(p->frames_head + 1) % p->frames_cap];
+      sl_frame *n2 = p->frames[(p->frames_head + 3) % p->frames_cap];
+      sl_prefetch_write(n2);
+      sl_prefetch_write(sl_frame_buffer(n1, 0));
     }
     sl_buffer *b = sl_frame_buffer(f, 0);
     buffer_reset(b, p, p->fixed_size, size);

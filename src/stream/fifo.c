@@ -18,6 +18,7 @@
 #include "streamlua/frame.h"
 #include "streamlua/log.h"
 #include "streamlua/master.h"
+#include "streamlua/prefetch.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
 #include "streamlua/thread.h"
@@ -275,8 +276,8 @@ static void *fifo_main(void *arg) {
       /* The frames were written on another core: fetch the next slice's
       ** while this one is delivered. */
       for (uint32_t i = sent + k; i < n && i < sent + 2 * k; i++) {
-        __builtin_prefetch(batch[i], 1, 3);
-        if (i + k < n) __builtin_prefetch(batch[i + k], 1, 3);
+        sl_prefetch_write(batch[i]);
+        if (i + k < n) sl_prefetch_write(batch[i + k]);
       }
       for (uint32_t i = sent; i < sent + k; i++)
         bytes += sl_frame_get_payload(batch[i]);
