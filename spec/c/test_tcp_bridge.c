@@ -240,6 +240,81 @@ static void test_disconnect_mid_message(void) {
   teardown(&fx);
 }
 
+/* ---- the receiving side: large bodies ---- */
+
+#define LARGE (300u * 1024)
+
+/* The first three parts and the long header of a 4-part message whose
+** payload is n bytes; returns the header length (19). */
+static size_t large_head(uint8_t *h, uint8_t ch, uint64_t n) {
+  uint8_t p[] = {1, 2, 0, 0, 1, 1, ch, 1, 1, 0, 2};
+  memcpy(h, p, sizeof p);
+  for (int i = 0; i < 8; i++) h[11 + i] = (uint8_t)(n >> (8 * (7 - i)));
+  return 19;
+}
+
+/* A large body that arrives in two halves with a pause between, then a
+** small message: both arrive, whole, in order (the socket's wake-up mark,
+** raised while a large body comes in, is lowered again after it). */
+static void test_large_body_in_halves(void) {
+  fixture fx;
+  setup(&fx);
+  int fd = dial(fx.port);
+  CHECK(fd >= 0);
+  uint8_t *b = malloc(LARGE + 256);
+  size_t n = hello(b, "PUSH");
+  n += large_head(b + n, 5, LARGE);
+  memset(b + n, 'L', LARGE);
+  size_t total = n + LARGE, half = n + LARGE / 2;
+  CHECK_EQ(send(fd, b, half, MSG_NOSIGNAL), (ssize_t)half);
+  sleep_ms(100);
+  CHECK_EQ(atomic_load(&fx.r->frames), 0);     /* nothing before it is whole */
+  CHECK_EQ(send(fd, b + half, total - half, MSG_NOSIGNAL), (ssize_t)(total - half));
+  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) < 1; i++) sleep_ms(10);
+  CHECK_EQ(atomic_load(&fx.r->frames), 1);
+  CHECK_EQ((size_t)strspn(fx.r->last, "L"), strlen(fx.r->last));
+  uint8_t m[64];
+  size_t k = rogue_msg(m, 0, 1, 0, "small after");
+  CHECK_EQ(send(fd, m, k, MSG_NOSIGNAL), (ssize_t)k);
+  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) < 2; i++) sleep_ms(10);
+  CHECK_EQ(atomic_load(&fx.r->frames), 2);
+  CHECK_STR(fx.r->last, "small after");
+  close(fd);
+  free(b);
+  teardown(&fx);
+}
+
+/* A peer gone halfway through a large body: its connection closes (end
+** of file wakes the reader whatever the mark), nothing of it arrives, and
+** the next peer works. */
+static void test_large_body_cut(void) {
+  fixture fx;
+  setup(&fx);
+  int fd = dial(fx.port);
+  CHECK(fd >= 0);
+  uint8_t *b = malloc(LARGE + 256);
+  size_t n = hello(b, "PUSH");
+  n += large_head(b + n, 5, LARGE);
+  memset(b + n, 'L', LARGE / 2);
+  CHECK_EQ(send(fd, b, n + LARGE / 2, MSG_NOSIGNAL), (ssize_t)(n + LARGE / 2));
+  sleep_ms(50);
+  close(fd);
+  for (int i = 0; i < 500 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
+  CHECK_EQ(counter(fx.srv, "connections"), 0);
+  CHECK_EQ(atomic_load(&fx.r->frames), 0);
+  fd = dial(fx.port);
+  uint8_t good[256];
+  size_t g = hello(good, "PUSH");
+  g += rogue_msg(good + g, 0, 3, 0, "next");
+  CHECK_EQ(send(fd, good, g, MSG_NOSIGNAL), (ssize_t)g);
+  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) == 0; i++) sleep_ms(10);
+  CHECK_EQ(atomic_load(&fx.r->frames), 1);
+  CHECK_STR(fx.r->last, "next");
+  close(fd);
+  free(b);
+  teardown(&fx);
+}
+
 /* ---- the sending side: large messages a sender writes itself ---- */
 
 #define BIG (1024u * 1024 + 3)
@@ -419,6 +494,8 @@ static const struct tt_case cases[] = {
     {"4 parts of the wrong sizes", test_wrong_part_sizes},
     {"a message over the maximum size", test_over_max_size},
     {"a peer gone in the middle of a message", test_disconnect_mid_message},
+    {"a large body in two halves, then a small message", test_large_body_in_halves},
+    {"a peer gone halfway through a large body", test_large_body_cut},
     {"large frames arrive whole and in order, fast or slow reader",
      test_big_frames_in_order},
     {"a reader gone while a sender writes: a counted drop", test_reader_gone_mid_write},

@@ -57,6 +57,7 @@ typedef struct conn {
                                   closes fd and frees the struct */
   int dead;                    /* closed, waiting to be freed */
   int loop;                    /* the I/O thread that owns it */
+  int lowat;                   /* SO_RCVLOWAT set on fd (0: the default) */
   sl_zmtp *z;
   struct event *rev, *wev;
   /* outbound queue (push side, under the bridge mutex) */

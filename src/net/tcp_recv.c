@@ -229,7 +229,31 @@ static uint8_t *read_buffer(void) {
 /* Pops and handles what the session has; 0 if the connection closed. */
 static int handle_events(conn *c, const uint8_t *data, size_t n);
 
+/*
+** While a large body arrives, the socket wakes the I/O thread only once
+** what is left of it (up to LOWAT_MAX) is there: fewer wake-ups and larger
+** copies per message. Between messages it wakes for any byte. End of file
+** and errors wake it whatever the mark.
+*/
+#define LOWAT_MAX (1u << 20)
+
+static void set_lowat(conn *c) {
+  uint8_t *dst;
+  size_t room = sl_zmtp_body_space(c->z, DIRECT_MAX, &dst);
+  int want = room >= DIRECT_MIN ? (int)(room < LOWAT_MAX ? room : LOWAT_MAX) : 0;
+  if (want == c->lowat) return;
+  int v = want > 0 ? want : 1;
+  if (setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0) c->lowat = want;
+}
+
+static void conn_read_once(conn *c);
+
 void tcp_conn_read(conn *c) {
+  conn_read_once(c);
+  if (!c->dead) set_lowat(c);
+}
+
+static void conn_read_once(conn *c) {
   uint8_t *dst;
   size_t room = sl_zmtp_body_space(c->z, DIRECT_MAX, &dst);
   if (room >= DIRECT_MIN) {                 /* a large body: straight in */
