@@ -37,14 +37,7 @@ local function collector()
   return s, got
 end
 
--- Serves the loop until cond() holds or `limit` seconds pass.
-local function serve_until(cond, limit)
-  if cond() then return true end
-  local t = sl.every(0.002, function() if cond() then sl.stop() end end)
-  sl.run(limit)
-  t:cancel()
-  return cond()
-end
+local serve_until = testing.serveUntil
 
 -- Each test gets a fresh directory, removed afterwards.
 local dir

@@ -1,6 +1,7 @@
 -- Frames that reach a Lua-defined slave from a C thread go through its
 -- mailbox and are handed to Lua on the main thread.
 local sl = require "streamlua"
+local helpers = require "streamlua.testing"
 local testing = require "streamlua_testing"
 
 local function seq(f)
@@ -8,13 +9,7 @@ local function seq(f)
   return a | b << 8 | c << 16 | d << 24
 end
 
--- Serves the loop until cond() holds or `limit` seconds pass.
-local function serve_until(cond, limit)
-  local t = sl.every(0.005, function() if cond() then sl.stop() end end)
-  sl.run(limit)
-  t:cancel()
-  return cond()
-end
+local serve_until = helpers.serveUntil
 
 describe("a Lua slave fed from a C thread", function()
   it("receives every frame, in order, on the main thread", function()

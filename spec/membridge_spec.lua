@@ -1,6 +1,7 @@
 -- sl.memory.TcpServer / TcpClient: Rogue's memory TCP bridge, both ends in
 -- one process (Master -> TcpClient -> TCP -> TcpServer -> slave).
 local sl = require "streamlua"
+local testing = require "streamlua.testing"
 local mem = sl.memory
 
 local function wall()
@@ -10,14 +11,7 @@ local function wall()
   return s
 end
 
--- Serves the loop until cond() holds or `limit` seconds pass.
-local function serve_until(cond, limit)
-  if cond() then return true end
-  local t = sl.every(0.005, function() if cond() then sl.stop() end end)
-  sl.run(limit or 10)
-  t:cancel()
-  return cond()
-end
+local serve_until = testing.serveUntil
 
 local function pair(slave)
   local srv = mem.TcpServer("127.0.0.1", 0)

@@ -2,6 +2,7 @@
 -- 8.1), every method of reference 9.4, the generator thread feeding a
 -- checker, and the thread's end when a running Prbs is collected.
 local sl = require "streamlua"
+local testing = require "streamlua.testing"
 local Prbs = sl.utilities.Prbs
 
 local function bytes(...)
@@ -28,13 +29,7 @@ local function send(s, data, err)
   m:removeSlave(s)
 end
 
--- Serves the loop until cond() holds or `limit` seconds pass.
-local function serve_until(cond, limit)
-  local t = sl.every(0.005, function() if cond() then sl.stop() end end)
-  sl.run(limit)
-  t:cancel()
-  return cond()
-end
+local serve_until = testing.serveUntil
 
 -- Threads of this process, counted in /proc (not the `ls` child's).
 local function count_tasks()

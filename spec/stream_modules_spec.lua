@@ -10,14 +10,7 @@ local function threads()
   return n
 end
 
--- Serves the loop until cond() holds or `limit` seconds pass.
-local function serve_until(cond, limit)
-  if cond() then return true end
-  local t = sl.every(0.002, function() if cond() then sl.stop() end end)
-  sl.run(limit or 10)
-  t:cancel()
-  return cond()
-end
+local serve_until = testing.serveUntil
 
 local function collector()
   local got = {}

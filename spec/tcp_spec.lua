@@ -2,14 +2,7 @@ local sl = require "streamlua"
 local testing = require "streamlua.testing"
 local tsrc = require "streamlua_testing"
 
--- Serves the loop until cond() holds or `limit` seconds pass.
-local function serve_until(cond, limit)
-  if cond() then return true end
-  local t = sl.every(0.005, function() if cond() then sl.stop() end end)
-  sl.run(limit or 10)
-  t:cancel()
-  return cond()
-end
+local serve_until = testing.serveUntil
 
 local function collector()
   local got = {}

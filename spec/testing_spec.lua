@@ -45,6 +45,19 @@ describe("streamlua.testing", function()
     assert.is_nil(h:pull())
   end)
 
+  it("serveUntil serves the loop until the condition holds, or gives up", function()
+    local fired = false
+    local t = sl.after(0.02, function() fired = true end)  -- runs only in the loop
+    assert.is_true(testing.serveUntil(function() return fired end, 5))
+    local t0 = sl.now()
+    assert.is_false(testing.serveUntil(function() return false end, 0.05))
+    assert.is_true(sl.now() - t0 >= 0.04)
+    assert.is_true(testing.serveUntil(function() return true end))  -- at once
+    t:cancel()
+    assert.has_error(function() testing.serveUntil(3) end,
+      "bad argument #1 to 'serveUntil' (function expected, got number)")
+  end)
+
   it("harness refuses what is not a slave", function()
     assert.has_error(function() testing.harness(sl.stream.Master()) end)
     assert.has_error(function() testing.harness({}) end)

@@ -11,6 +11,7 @@ push frames in and pull frames out.
   h:count()                             -- frames out so far, not yet pulled
 
   testing.frame("bytes", {channel = 2}) -- a frame holding those bytes
+  testing.serveUntil(cond, seconds)     -- serve the loop until cond() holds
 ]]
 local sl = require "streamlua"
 
@@ -35,6 +36,19 @@ function M.frame(data, opts)
   local f = source:reqFrame(#data, false)
   f:write(data)
   return apply(f, opts)
+end
+
+--- Serves the event loop until cond() holds, checking every 2 ms, or until
+--- `seconds` (default 10) pass; returns whether it held.
+function M.serveUntil(cond, seconds)
+  if type(cond) ~= "function" then
+    error("bad argument #1 to 'serveUntil' (function expected, got " .. type(cond) .. ")", 2)
+  end
+  if cond() then return true end
+  local t = sl.every(0.002, function() if cond() then sl.stop() end end)
+  sl.run(seconds or 10)
+  t:cancel()
+  return cond() and true or false
 end
 
 local Harness = {}
@@ -65,13 +79,7 @@ end
 --- Serves the event loop until `n` frames wait to be pulled, or `seconds`
 --- (default 5) pass; returns whether they did.
 function Harness:wait(n, seconds)
-  if self:count() >= n then return true end
-  local t = sl.every(0.001, function()
-    if self:count() >= n then sl.stop() end
-  end)
-  sl.run(seconds or 5)
-  t:cancel()
-  return self:count() >= n
+  return M.serveUntil(function() return self:count() >= n end, seconds or 5)
 end
 
 --- Wraps `module` (a slave; if it is also a master its output is caught).
