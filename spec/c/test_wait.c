@@ -198,12 +198,36 @@ static void test_hook_is_per_thread(void) {
   alarm(0);
 }
 
+/* sl_wait_briefly: at once when the condition holds, within the window
+** when another thread makes it hold, and 0 once the window has passed. */
+static void *set_flag_soon(void *arg) {
+  sleep_ms(5);
+  atomic_store((atomic_int *)arg, 1);
+  return NULL;
+}
+
+static void test_wait_briefly(void) {
+  alarm(10);
+  atomic_int flag = 1;
+  CHECK_EQ(sl_wait_briefly(flag_set, &flag, 0), 1);
+  atomic_store(&flag, 0);
+  double t0 = now_s();
+  CHECK_EQ(sl_wait_briefly(flag_set, &flag, 20000), 0);
+  CHECK(now_s() - t0 >= 0.019);
+  pthread_t t;
+  pthread_create(&t, NULL, set_flag_soon, &flag);
+  CHECK_EQ(sl_wait_briefly(flag_set, &flag, 5000000), 1);
+  pthread_join(t, NULL);
+  alarm(0);
+}
+
 static const struct tt_case cases[] = {
   {"condition already true: no hook", test_already_true},
   {"returns once the condition holds", test_returns_when_cond_holds},
   {"runs the hook while waiting", test_runs_hook_while_waiting},
   {"a waiting hook does not recurse without bound", test_nested_hook_bounded},
   {"the hook is per thread", test_hook_is_per_thread},
+  {"a brief wait yields until the condition holds or time is up", test_wait_briefly},
   {NULL, NULL}
 };
 

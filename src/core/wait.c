@@ -29,3 +29,22 @@ void sl_wait_until(int (*cond)(void *arg), void *arg) {
     }
   }
 }
+
+int sl_wait_briefly(int (*cond)(void *arg), void *arg, long us) {
+  if (cond(arg)) return 1;
+  struct timespec now, until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += us / 1000000;
+  until.tv_nsec += (us % 1000000) * 1000;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  do {
+    sched_yield();
+    if (cond(arg)) return 1;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while (now.tv_sec < until.tv_sec ||
+           (now.tv_sec == until.tv_sec && now.tv_nsec < until.tv_nsec));
+  return 0;
+}

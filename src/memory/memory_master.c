@@ -3,9 +3,7 @@
 ** placeholder for an unconnected bus) and the master, plus the plain
 ** Master node.
 */
-#include <sched.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "streamlua/memory.h"
 #include "streamlua/status.h"
@@ -115,26 +113,13 @@ static int tran_complete(void *arg) {
   return sl_transaction_wait_ms(t, 1) || sl_transaction_check_deadline(t);
 }
 
+static int tran_done(void *arg) { return sl_transaction_is_done(arg); }
+
 int sl_mem_master_wait(sl_transaction *t) {
   /* A round trip over a bridge takes tens of microseconds: the caller
   ** looks for its answer that long, yielding its CPU, before it sleeps. */
-  if (sl_transaction_is_done(t)) goto out;   /* answered inline */
-  struct timespec until, now;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_nsec += WAIT_LOOK_US * 1000;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
-  while (!sl_transaction_is_done(t)) {
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec > until.tv_sec ||
-        (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
-      break;
-    sched_yield();
-  }
-  sl_wait_until(tran_complete, t);
-out:
+  if (!sl_wait_briefly(tran_done, t, WAIT_LOOK_US))
+    sl_wait_until(tran_complete, t);
   if (!sl_transaction_failed(t)) return SL_OK;
   return sl_transaction_timed_out(t) ? SL_ETIMEDOUT : SL_EINVAL;
 }

@@ -4,13 +4,13 @@
 ** and each gets its response.
 */
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mem_internal.h"
 #include "streamlua/memory.h"
+#include "streamlua/wait.h"
 
 /* Server: a request for the server's thread. Returns 0 if closed. */
 int mb_server_message(mconn *c, const sl_zmtp_event *ev) {
@@ -132,6 +132,10 @@ out:
   sl_transaction_unref(t);
 }
 
+static int request_waits(void *arg) {
+  return atomic_load_explicit(&((mb *)arg)->rq_any, memory_order_relaxed);
+}
+
 void *mb_server_main(void *arg) {
   mb *b = arg;
   pthread_setname_np(pthread_self(), "sl-mem-srv");
@@ -141,14 +145,7 @@ void *mb_server_main(void *arg) {
       /* The next request of a client that reads back what it wrote comes
       ** one round trip after our answer: a short poll saves the wake-up. */
       pthread_mutex_unlock(&b->mutex);
-      struct timespec until, now;
-      now_mono(&until);
-      ts_add_us(&until, SERVER_POLL_US);
-      do {
-        sched_yield();             /* lets the I/O threads have this CPU */
-        now_mono(&now);
-      } while (!atomic_load_explicit(&b->rq_any, memory_order_relaxed) &&
-               !ts_after(&now, &until));
+      sl_wait_briefly(request_waits, b, SERVER_POLL_US);
       pthread_mutex_lock(&b->mutex);
     }
     while (b->rq_head == NULL && !b->stopping) pthread_cond_wait(&b->cv, &b->mutex);

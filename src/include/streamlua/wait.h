@@ -16,4 +16,9 @@ void sl_wait_set_hook(void (*hook)(void *arg), void *arg);
 ** steps, running the calling thread's hook between checks. */
 void sl_wait_until(int (*cond)(void *arg), void *arg);
 
+/* Looks at cond(arg) for up to `us` microseconds, yielding the CPU between
+** looks, for an answer expected sooner than a sleeping thread would wake
+** for it. Returns cond(arg). */
+int sl_wait_briefly(int (*cond)(void *arg), void *arg, long us);
+
 #endif
