@@ -238,10 +238,8 @@ static void send_direct(conn *c, sl_frame *f, uint64_t need,
     }
     return;
   }
-  int done = !failed && off == need;
-  if (done) {
-    c->obytes -= need;
-  } else if (!failed) {           /* the I/O thread finishes the message */
+  int handed = !failed && off < need;  /* the I/O thread finishes it */
+  if (handed) {
     c->ohead = (c->ohead + OUT_FRAMES - 1) % OUT_FRAMES;
     c->out[c->ohead] = sl_frame_ref(f);
     c->ocount++;
@@ -257,11 +255,11 @@ static void send_direct(conn *c, sl_frame *f, uint64_t need,
   }
   pthread_cond_broadcast(&b->send_cv);
   pthread_mutex_unlock(&b->mutex);
-  if (done) {
+  if (failed) {
+    atomic_fetch_add(&b->drops, 1);
+  } else if (!handed) {
     atomic_fetch_add(&b->tx_frames, 1);
     atomic_fetch_add(&b->tx_bytes, sl_frame_get_payload(f));
-  } else if (failed) {
-    atomic_fetch_add(&b->drops, 1);
   }
 }
 
