@@ -135,6 +135,21 @@ static void teardown(fixture *fx) {
   sl_log_set_emit(1);
 }
 
+/* A well-behaved peer after a broken one: its one message arrives. */
+static void next_peer_works(fixture *fx) {
+  int fd = dial(fx->port);
+  CHECK(fd >= 0);
+  uint8_t good[256];
+  size_t g = hello(good, "PUSH");
+  g += rogue_msg(good + g, 0x0102, 3, 0, "ok");
+  CHECK_EQ(send(fd, good, g, MSG_NOSIGNAL), (ssize_t)g);
+  int before = atomic_load(&fx->r->frames);
+  for (int i = 0; i < 500 && atomic_load(&fx->r->frames) == before; i++) sleep_ms(10);
+  CHECK_EQ(atomic_load(&fx->r->frames), before + 1);
+  CHECK_STR(fx->r->last, "ok");
+  close(fd);
+}
+
 /* Sends bytes to the server's receiving port and expects the connection
 ** to be closed, an error counted, and nothing delivered. */
 static void expect_rejected(const uint8_t *bytes, size_t n) {
@@ -149,16 +164,7 @@ static void expect_rejected(const uint8_t *bytes, size_t n) {
   CHECK_EQ(counter(fx.srv, "errors"), 1);
   sleep_ms(20);
   CHECK_EQ(atomic_load(&fx.r->frames), 0);
-  /* the next good peer works */
-  fd = dial(fx.port);
-  uint8_t good[256];
-  size_t g = hello(good, "PUSH");
-  g += rogue_msg(good + g, 0x0102, 3, 0, "ok");
-  CHECK_EQ(send(fd, good, g, MSG_NOSIGNAL), (ssize_t)g);
-  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) == 0; i++) sleep_ms(10);
-  CHECK_EQ(atomic_load(&fx.r->frames), 1);
-  CHECK_STR(fx.r->last, "ok");
-  close(fd);
+  next_peer_works(&fx);
   teardown(&fx);
 }
 
@@ -253,6 +259,17 @@ static size_t large_head(uint8_t *h, uint8_t ch, uint64_t n) {
   return 19;
 }
 
+/* A PUSH peer's greeting and READY, then a message whose payload is LARGE
+** bytes of 'L'; *head gets the bytes before the payload. */
+static uint8_t *large_message(size_t *head) {
+  uint8_t *b = malloc(LARGE + 256);
+  size_t n = hello(b, "PUSH");
+  n += large_head(b + n, 5, LARGE);
+  memset(b + n, 'L', LARGE);
+  *head = n;
+  return b;
+}
+
 /* A large body that arrives in two halves with a pause between, then a
 ** small message: both arrive, whole, in order (the socket's wake-up mark,
 ** raised while a large body comes in, is lowered again after it). */
@@ -261,10 +278,8 @@ static void test_large_body_in_halves(void) {
   setup(&fx);
   int fd = dial(fx.port);
   CHECK(fd >= 0);
-  uint8_t *b = malloc(LARGE + 256);
-  size_t n = hello(b, "PUSH");
-  n += large_head(b + n, 5, LARGE);
-  memset(b + n, 'L', LARGE);
+  size_t n;
+  uint8_t *b = large_message(&n);
   size_t total = n + LARGE, half = n + LARGE / 2;
   CHECK_EQ(send(fd, b, half, MSG_NOSIGNAL), (ssize_t)half);
   sleep_ms(100);
@@ -292,25 +307,15 @@ static void test_large_body_cut(void) {
   setup(&fx);
   int fd = dial(fx.port);
   CHECK(fd >= 0);
-  uint8_t *b = malloc(LARGE + 256);
-  size_t n = hello(b, "PUSH");
-  n += large_head(b + n, 5, LARGE);
-  memset(b + n, 'L', LARGE / 2);
+  size_t n;
+  uint8_t *b = large_message(&n);
   CHECK_EQ(send(fd, b, n + LARGE / 2, MSG_NOSIGNAL), (ssize_t)(n + LARGE / 2));
   sleep_ms(50);
   close(fd);
   for (int i = 0; i < 500 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
   CHECK_EQ(counter(fx.srv, "connections"), 0);
   CHECK_EQ(atomic_load(&fx.r->frames), 0);
-  fd = dial(fx.port);
-  uint8_t good[256];
-  size_t g = hello(good, "PUSH");
-  g += rogue_msg(good + g, 0, 3, 0, "next");
-  CHECK_EQ(send(fd, good, g, MSG_NOSIGNAL), (ssize_t)g);
-  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) == 0; i++) sleep_ms(10);
-  CHECK_EQ(atomic_load(&fx.r->frames), 1);
-  CHECK_STR(fx.r->last, "next");
-  close(fd);
+  next_peer_works(&fx);
   free(b);
   teardown(&fx);
 }
