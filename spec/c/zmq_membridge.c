@@ -585,15 +585,22 @@ static int expect_request(rogue_srv *s, part *p, sl_transaction *t, const void *
   return ok;
 }
 
+/* libzmq as Rogue's server and our client to it, the probe answered;
+** 0 (and nothing left open) if either side could not start. */
+static int pair_open(rogue_srv *s, our_cli *o) {
+  if (!CHECK(srv_open(s) == 0)) return 0;
+  if (!CHECK(our_open(o, s->port) == 0)) {
+    srv_close(s);
+    return 0;
+  }
+  CHECK(probe_answered(s, o->cli));
+  return 1;
+}
+
 static void test_our_client_against_rogue_server(void) {
   rogue_srv s;
-  if (!CHECK(srv_open(&s) == 0)) return;
   our_cli o;
-  if (!CHECK(our_open(&o, s.port) == 0)) {
-    srv_close(&s);
-    return;
-  }
-  CHECK(probe_answered(&s, o.cli));
+  if (!pair_open(&s, &o)) return;
   CHECK(sl_mem_bridge_ready(o.cli));
   part p[MAXP];
   char e[256], le[SL_MEM_BRIDGE_RESULT_MAX + 8];
@@ -768,13 +775,8 @@ static int send_bad_response(rogue_srv *s, const part *req, int mutation) {
 
 static void test_our_client_against_malformed_responses(void) {
   rogue_srv s;
-  if (!CHECK(srv_open(&s) == 0)) return;
   our_cli o;
-  if (!CHECK(our_open(&o, s.port) == 0)) {
-    srv_close(&s);
-    return;
-  }
-  CHECK(probe_answered(&s, o.cli));
+  if (!pair_open(&s, &o)) return;
   part p[MAXP];
   char e[256];
   static const uint8_t good[4] = {1, 2, 3, 4};
