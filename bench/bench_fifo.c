@@ -37,6 +37,7 @@
 #include "sl_lua.h"
 #include "streamlua/fifo.h"
 #include "streamlua/streamlua.h"
+#include "bench.h"
 
 #define REPEATS 3
 #define POOL_BLOCKS 1024        /* cached blocks on the Fifo's pool */
@@ -46,43 +47,6 @@
 #define LUA_LOW 8192
 
 static double seconds_per_run = 0.5;
-static int failures = 0;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_us(long us) {
-  struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
-  nanosleep(&ts, NULL);
-}
-
-static void fail(const char *what, unsigned long long got,
-                 unsigned long long want) {
-  fprintf(stderr, "CHECK FAILED: %s: got %llu, expected %llu\n", what, got,
-          want);
-  failures++;
-}
-
-/* One timed case: run(ctx, iters) moves `iters` frames, returns seconds. */
-typedef double (*run_fn)(void *ctx, uint64_t iters);
-
-/* Grows the count until a run is long enough to time, then scales it so
-** that one run lasts about seconds_per_run. */
-static uint64_t calibrate(run_fn run, void *ctx) {
-  uint64_t iters = 1024;
-  double floor_s = seconds_per_run / 10.0;
-  for (;;) {
-    double t = run(ctx, iters);
-    if (t >= floor_s || iters >= (UINT64_C(1) << 36)) {
-      double want = (double)iters * seconds_per_run / (t > 1e-9 ? t : 1e-9);
-      return want < 1.0 ? 1 : (uint64_t)want;
-    }
-    iters *= t < floor_s / 8 ? 8 : 2;
-  }
-}
 
 /* ------------------------------------------------------------- Fifo hop */
 
@@ -133,8 +97,8 @@ static void *fifo_producer(void *arg) {
 
 /* Waits (without spinning a core) until the counting slave has `want`. */
 static void await_count(sl_slave *s, uint64_t want) {
-  double give_up = now() + 60;
-  while (sl_slave_get_frame_count(s) < want && now() < give_up) sleep_us(20);
+  double give_up = bench_now() + 60;
+  while (sl_slave_get_frame_count(s) < want && bench_now() < give_up) bench_sleep_us(20);
 }
 
 static double fifo_run(void *arg, uint64_t iters) {
@@ -144,29 +108,29 @@ static double fifo_run(void *arg, uint64_t iters) {
   uint64_t b0 = sl_slave_get_byte_count(c->s);
   uint64_t d0 = sl_fifo_drop_count(c->fifo);
   pthread_t t;
-  double t0 = now();
+  double t0 = bench_now();
   if (pthread_create(&t, NULL, fifo_producer, c) != 0) {
-    fail("fifo: pthread_create", 1, 0);
+    bench_fail("fifo: pthread_create", 1, 0);
     return 1.0;
   }
   pthread_join(t, NULL);
   await_count(c->s, c->f0 + iters);
-  double dt = now() - t0;
+  double dt = bench_now() - t0;
   uint64_t drops = sl_fifo_drop_count(c->fifo) - d0;
-  if (c->err != 0) fail("fifo: sl_frame_write status", (unsigned long long)-c->err, 0);
+  if (c->err != 0) bench_fail("fifo: sl_frame_write status", (unsigned long long)-c->err, 0);
   /* Let the queue run dry: everything sent is delivered or dropped. */
-  double give_up = now() + 60;
+  double give_up = bench_now() + 60;
   while (sl_slave_get_frame_count(c->s) - c->f0 + (sl_fifo_drop_count(c->fifo) - d0) <
-             c->sent && now() < give_up)
-    sleep_us(20);
+             c->sent && bench_now() < give_up)
+    bench_sleep_us(20);
   uint64_t got = sl_slave_get_frame_count(c->s) - c->f0;
   drops = sl_fifo_drop_count(c->fifo) - d0;
-  if (got + drops != c->sent) fail("fifo: delivered + dropped", got + drops, c->sent);
+  if (got + drops != c->sent) bench_fail("fifo: delivered + dropped", got + drops, c->sent);
   if (sl_slave_get_byte_count(c->s) - b0 != got * c->size)
-    fail("fifo: slave byte count", sl_slave_get_byte_count(c->s) - b0, got * c->size);
+    bench_fail("fifo: slave byte count", sl_slave_get_byte_count(c->s) - b0, got * c->size);
   if (!c->until_delivered) {
-    if (got != iters) fail("fifo: slave frame count", got, iters);
-    if (drops != 0) fail("fifo: drops with an unbounded Fifo", drops, 0);
+    if (got != iters) bench_fail("fifo: slave frame count", got, iters);
+    if (drops != 0) bench_fail("fifo: drops with an unbounded Fifo", drops, 0);
   }
   c->drops = drops;           /* the caller keeps the best run's */
   return dt;
@@ -194,10 +158,10 @@ static int fifo_setup(fifo_ctx *c, uint32_t depth, uint32_t size,
 
 static void fifo_teardown(fifo_ctx *c) {
   sl_pool *p = c->fifo->slave->pool;
-  double give_up = now() + 10;
-  while (sl_pool_get_alloc_count(p) != 0 && now() < give_up) sleep_us(100);
+  double give_up = bench_now() + 10;
+  while (sl_pool_get_alloc_count(p) != 0 && bench_now() < give_up) bench_sleep_us(100);
   if (sl_pool_get_alloc_count(p) != 0)
-    fail("fifo: live buffers after the runs", sl_pool_get_alloc_count(p), 0);
+    bench_fail("fifo: live buffers after the runs", sl_pool_get_alloc_count(p), 0);
   sl_object_unref(c->mobj);
   sl_object_unref(c->fifo);
   sl_object_unref(c->sobj);
@@ -265,15 +229,15 @@ static double queue_run(void *arg, uint64_t iters) {
   q->iters = iters;
   uint64_t f0 = q->frames, b0 = q->bytes;
   pthread_t p, c;
-  double t0 = now();
+  double t0 = bench_now();
   pthread_create(&c, NULL, queue_consumer, q);
   pthread_create(&p, NULL, queue_producer, q);
   pthread_join(p, NULL);
   pthread_join(c, NULL);
-  double dt = now() - t0;
-  if (q->frames - f0 != iters) fail("queue: frames", q->frames - f0, iters);
-  if (q->bytes - b0 != iters * q->size) fail("queue: bytes", q->bytes - b0, iters * q->size);
-  if (q->count != 0) fail("queue: left in the ring", q->count, 0);
+  double dt = bench_now() - t0;
+  if (q->frames - f0 != iters) bench_fail("queue: frames", q->frames - f0, iters);
+  if (q->bytes - b0 != iters * q->size) bench_fail("queue: bytes", q->bytes - b0, iters * q->size);
+  if (q->count != 0) bench_fail("queue: left in the ring", q->count, 0);
   return dt;
 }
 
@@ -308,7 +272,7 @@ static void *lua_producer(void *arg) {
   for (uint64_t i = 0; i < c->iters; i++) {
     if ((i & 255) == 0 && sl_fifo_size(c->fifo) > LUA_HIGH) {
       pauses++;
-      while (sl_fifo_size(c->fifo) > LUA_LOW) sleep_us(50);
+      while (sl_fifo_size(c->fifo) > LUA_LOW) bench_sleep_us(50);
     }
     sl_frame *f = sl_master_req_frame(m, 64, 1);
     err |= sl_frame_write(f, c->src, 0, 64);
@@ -338,26 +302,26 @@ static double lua_run(void *arg, uint64_t iters) {
   lua_Integer n0 = lua_get_n(L);
   uint64_t d0 = sl_fifo_drop_count(c->fifo);
   pthread_t t;
-  double t0 = now();
+  double t0 = bench_now();
   if (pthread_create(&t, NULL, lua_producer, c) != 0) {
-    fail("lua: pthread_create", 1, 0);
+    bench_fail("lua: pthread_create", 1, 0);
     return 1.0;
   }
   lua_getglobal(L, "wait_for");
   lua_pushinteger(L, n0 + (lua_Integer)iters);
   int rc = lua_pcall(L, 1, 0, 0);
-  double dt = now() - t0;
+  double dt = bench_now() - t0;
   pthread_join(t, NULL);
   if (rc != LUA_OK) {
     fprintf(stderr, "wait_for: %s\n", lua_tostring(L, -1));
     lua_pop(L, 1);
-    failures++;
+    bench_failures++;
     return 1.0;
   }
   lua_Integer dn = lua_get_n(L) - n0;
-  if (c->err != 0) fail("lua: sl_frame_write status", (unsigned long long)-c->err, 0);
-  if ((uint64_t)dn != iters) fail("lua: n", (unsigned long long)dn, iters);
-  if (sl_fifo_drop_count(c->fifo) != d0) fail("lua: Fifo drops", sl_fifo_drop_count(c->fifo) - d0, 0);
+  if (c->err != 0) bench_fail("lua: sl_frame_write status", (unsigned long long)-c->err, 0);
+  if ((uint64_t)dn != iters) bench_fail("lua: n", (unsigned long long)dn, iters);
+  if (sl_fifo_drop_count(c->fifo) != d0) bench_fail("lua: Fifo drops", sl_fifo_drop_count(c->fifo) - d0, 0);
   return dt;
 }
 
@@ -463,8 +427,8 @@ int main(int argc, char **argv) {
     qc->src = src;
     qc->size = rows[r].size;
 
-    result rf = {1e30, calibrate(fifo_run, &fc), 0};
-    result rq = {1e30, with_queue ? calibrate(queue_run, qc) : 0, 0};
+    result rf = {1e30, bench_calibrate(fifo_run, &fc, seconds_per_run, 1024, 10.0), 0};
+    result rq = {1e30, with_queue ? bench_calibrate(queue_run, qc, seconds_per_run, 1024, 10.0) : 0, 0};
     for (int k = 0; k < REPEATS; k++) {
       double t = fifo_run(&fc, rf.iters);
       if (t < rf.best_s) {
@@ -505,7 +469,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "Lua setup failed\n");
     return 1;
   }
-  result rl = {1e30, calibrate(lua_run, &lc), 0};
+  result rl = {1e30, bench_calibrate(lua_run, &lc, seconds_per_run, 1024, 10.0), 0};
   for (int k = 0; k < REPEATS; k++) {
     double t = lua_run(&lc, rl.iters);
     if (t < rl.best_s) rl.best_s = t;
@@ -524,7 +488,7 @@ int main(int argc, char **argv) {
 
   printf("\nchecks: every frame sent arrived (or was counted as a drop), no "
          "live buffer left, Lua n = %lld in total: %s\n",
-         (long long)total, failures == 0 ? "ok" : "FAILED");
+         (long long)total, bench_failures == 0 ? "ok" : "FAILED");
   free(src);
-  return failures == 0 ? 0 : 1;
+  return bench_failures == 0 ? 0 : 1;
 }

@@ -34,24 +34,18 @@
 #include "streamlua/streamlua.h"
 #include "streamlua/stream_reader.h"
 #include "streamlua/stream_writer.h"
+#include "bench.h"
 
 #define REPEATS 3
 #define BLOCK (1u << 20)
 #define MAX_RUN_BYTES (64u << 20)
 
 static char dir[64], file_w[128], file_r[128];
-static int failures;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void check(int ok, const char *what) {
   if (!ok) {
     fprintf(stderr, "CHECK FAILED: %s\n", what);
-    failures++;
+    bench_failures++;
   }
 }
 
@@ -90,11 +84,11 @@ static double writer_run(bench_case *c, int buffered) {
   sl_stream_writer *w = sl_stream_writer_new();
   sl_object *ch = sl_stream_writer_get_channel(w, 0);
   if (buffered) sl_stream_writer_set_buffer_size(w, c->per_block * c->rec);
-  double t0 = now();
+  double t0 = bench_now();
   sl_stream_writer_open(w, file_w, NULL);
   for (uint64_t i = 0; i < c->records; i++) sl_slave_accept(ch->slave, c->frame);
   sl_stream_writer_close(w);
-  double t = now() - t0;
+  double t = bench_now() - t0;
   check(sl_stream_writer_get_frame_count(w) == c->records, "writer record count");
   sl_object_unref(ch);
   sl_object_unref(sl_stream_writer_object(w));
@@ -103,7 +97,7 @@ static double writer_run(bench_case *c, int buffered) {
 
 static double raw_write_run(bench_case *c, int buffered) {
   settle(file_r);
-  double t0 = now();
+  double t0 = bench_now();
   int fd = open(file_r, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   int ok = fd >= 0;
   if (buffered) {
@@ -115,7 +109,7 @@ static double raw_write_run(bench_case *c, int buffered) {
       ok = write(fd, c->block, c->rec) == (ssize_t)c->rec;
   }
   if (fd >= 0) close(fd);
-  double t = now() - t0;
+  double t = bench_now() - t0;
   check(ok, "raw write");
   return t;
 }
@@ -126,10 +120,10 @@ static double reader_run(bench_case *c) {
   sl_pool_set_fixed_size(sink->slave->pool, c->size);
   sl_pool_set_pool_size(sink->slave->pool, 64);
   sl_master_add_slave(sl_stream_reader_master(r), sink->slave);
-  double t0 = now();
+  double t0 = bench_now();
   check(sl_stream_reader_open(r, file_w, NULL) == SL_OK, "reader open");
   sl_stream_reader_close_wait(r, 0);
-  double t = now() - t0;
+  double t = bench_now() - t0;
   check(sl_slave_get_frame_count(sink->slave) == c->records, "reader frames");
   check(sl_slave_get_byte_count(sink->slave) == c->records * c->size, "reader bytes");
   sl_object_unref(sl_stream_reader_object(r));
@@ -139,7 +133,7 @@ static double reader_run(bench_case *c) {
 
 static double raw_read_run(bench_case *c) {
   static uint8_t buf[BLOCK];
-  double t0 = now();
+  double t0 = bench_now();
   int fd = open(file_w, O_RDONLY | O_CLOEXEC);
   uint64_t n = 0, bytes = 0;
   uint32_t hdr[2];
@@ -150,7 +144,7 @@ static double raw_read_run(bench_case *c) {
     bytes += (uint64_t)k;
   }
   if (fd >= 0) close(fd);
-  double t = now() - t0;
+  double t = bench_now() - t0;
   check(n == c->records && bytes == c->records * c->size, "raw read");
   return t;
 }
@@ -250,6 +244,6 @@ int main(int argc, char **argv) {
   unlink(file_w);
   unlink(file_r);
   rmdir(dir);
-  printf("\nchecks: %s\n", failures == 0 ? "ok" : "FAILED");
-  return failures != 0;
+  printf("\nchecks: %s\n", bench_failures == 0 ? "ok" : "FAILED");
+  return bench_failures != 0;
 }

@@ -35,12 +35,7 @@
 #include "streamlua/memory.h"
 #include "streamlua/srp.h"
 #include "streamlua/streamlua.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench.h"
 
 /* ---- raw ping-pong ---- */
 
@@ -77,7 +72,7 @@ static double run_raw(uint64_t trips) {
   pthread_t t;
   pthread_create(&t, NULL, echo_main, &sfd);
   uint8_t buf[24] = {0};
-  double t0 = now_s();
+  double t0 = bench_now();
   for (uint64_t i = 0; i < trips; i++) {
     memcpy(buf, &i, sizeof i);
     if (write(cfd, buf, sizeof buf) != (ssize_t)sizeof buf) break;
@@ -88,7 +83,7 @@ static double run_raw(uint64_t trips) {
       got += (size_t)n;
     }
   }
-  double dt = now_s() - t0;
+  double dt = bench_now() - t0;
   shutdown(cfd, SHUT_RDWR);
   close(cfd);
   pthread_join(t, NULL);
@@ -99,7 +94,7 @@ static double run_raw(uint64_t trips) {
 /* ---- register round trips through a memory master ---- */
 
 static int round_trips(sl_mem_master *m, uint64_t trips, double *dt) {
-  double t0 = now_s();
+  double t0 = bench_now();
   for (uint64_t i = 0; i < trips; i++) {
     uint32_t v = (uint32_t)(i * 2654435761u), back = 0;
     uint64_t addr = 0x1000 + (i % 64) * 4;
@@ -113,7 +108,7 @@ static int round_trips(sl_mem_master *m, uint64_t trips, double *dt) {
     sl_transaction_unref(r);
     if (rc != SL_OK || back != v) return -1;
   }
-  *dt = now_s() - t0;
+  *dt = bench_now() - t0;
   return 0;
 }
 
@@ -162,12 +157,12 @@ static const char lua_setup_chunk[] =
 static double lua_trips(lua_State *L, uint64_t n) {
   lua_getglobal(L, "trips");
   lua_pushinteger(L, (lua_Integer)n);
-  double t0 = now_s();
+  double t0 = bench_now();
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
     fprintf(stderr, "Lua: %s\n", lua_tostring(L, -1));
     return -1;
   }
-  return now_s() - t0;
+  return bench_now() - t0;
 }
 
 /* Round trips per second from Lua, best of 3 (0 on failure). */

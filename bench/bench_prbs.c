@@ -29,42 +29,15 @@
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
 #include "streamlua/version.h"
+#include "bench.h"
 
 #define REPEATS 3
 
 static double seconds_per_run = 0.5;
-static int failures = 0;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void fail(const char *what, unsigned long long got,
-                 unsigned long long want) {
-  fprintf(stderr, "CHECK FAILED: %s: got %llu, expected %llu\n", what, got, want);
-  failures++;
-}
-
-typedef double (*run_fn)(void *ctx, uint64_t iters);
-
-static uint64_t calibrate(run_fn run, void *ctx) {
-  uint64_t iters = 4;
-  double floor_s = seconds_per_run / 20.0;
-  for (;;) {
-    double t = run(ctx, iters);
-    if (t >= floor_s || iters >= (UINT64_C(1) << 40)) {
-      double want = (double)iters * seconds_per_run / (t > 1e-9 ? t : 1e-9);
-      return want < 1.0 ? 1 : (uint64_t)want;
-    }
-    iters *= t < floor_s / 8 ? 8 : 2;
-  }
-}
 
 /* Best of REPEATS runs, in seconds per iteration. */
-static double measure(run_fn run, void *ctx) {
-  uint64_t iters = calibrate(run, ctx);
+static double measure(bench_run_fn run, void *ctx) {
+  uint64_t iters = bench_calibrate(run, ctx, seconds_per_run, 4, 20.0);
   double best = 1e30;
   for (int k = 0; k < REPEATS; k++) {
     double t = run(ctx, iters) / (double)iters;
@@ -97,9 +70,9 @@ static void pair_check(pair *c, const char *what) {
   sl_prbs_stats tx, rx;
   sl_prbs_get_stats(c->gen, &tx);
   sl_prbs_get_stats(c->chk, &rx);
-  if (rx.rx_count != tx.tx_count) fail(what, rx.rx_count, tx.tx_count);
+  if (rx.rx_count != tx.tx_count) bench_fail(what, rx.rx_count, tx.tx_count);
   if (rx.rx_errors != 0 || tx.tx_errors != 0)
-    fail("errors", rx.rx_errors + tx.tx_errors, 0);
+    bench_fail("errors", rx.rx_errors + tx.tx_errors, 0);
 }
 
 static void pair_teardown(pair *c) {
@@ -110,10 +83,10 @@ static void pair_teardown(pair *c) {
 static double pair_run(void *arg, uint64_t iters) {
   pair *c = arg;
   int err = 0;
-  double t0 = now();
+  double t0 = bench_now();
   for (uint64_t i = 0; i < iters; i++) err |= sl_prbs_gen_frame(c->gen, c->size);
-  double t = now() - t0;
-  if (err != 0) fail("sl_prbs_gen_frame status", (unsigned long long)-err, 0);
+  double t = bench_now() - t0;
+  if (err != 0) bench_fail("sl_prbs_gen_frame status", (unsigned long long)-err, 0);
   pair_check(c, "one thread: checked frames");
   return t;
 }
@@ -125,12 +98,12 @@ static double thread_rate(pair *c) {
   struct timespec warm = {0, 50000000};
   nanosleep(&warm, NULL);
   sl_prbs_get_stats(c->chk, &a);
-  double t0 = now();
+  double t0 = bench_now();
   struct timespec ts = {(time_t)seconds_per_run,
                         (long)((seconds_per_run - (double)(time_t)seconds_per_run) * 1e9)};
   nanosleep(&ts, NULL);
   sl_prbs_get_stats(c->chk, &b);
-  double t = now() - t0;
+  double t = bench_now() - t0;
   sl_prbs_disable(c->gen);
   pair_check(c, "thread: checked frames");
   return (double)(b.rx_bytes - a.rx_bytes) / t;
@@ -147,7 +120,7 @@ typedef struct raw {
 static double raw_run(void *arg, uint64_t iters) {
   raw *c = arg;
   uint64_t acc = 0;
-  double t0 = now();
+  double t0 = bench_now();
   for (uint64_t i = 0; i < iters; i++) {
     memset(c->buf, (int)(i & 0xff), c->size);
     __asm__ __volatile__("" : : "r"(c->buf) : "memory");
@@ -158,7 +131,7 @@ static double raw_run(void *arg, uint64_t iters) {
       acc += w;
     }
   }
-  double t = now() - t0;
+  double t = bench_now() - t0;
   c->sink += acc;
   return t;
 }
@@ -217,6 +190,6 @@ int main(int argc, char **argv) {
   }
   free(buf);
   printf("\nchecks: every frame checked, no error, every run: %s\n",
-         failures == 0 ? "ok" : "FAILED");
-  return failures == 0 ? 0 : 1;
+         bench_failures == 0 ? "ok" : "FAILED");
+  return bench_failures == 0 ? 0 : 1;
 }

@@ -28,43 +28,12 @@
 #include "lsl.h"
 #include "sl_lua.h"
 #include "streamlua/streamlua.h"
+#include "bench.h"
 
 #define REPEATS 3
 #define POOL_BLOCKS 64
 
 static double seconds_per_run = 0.5;
-static int failures = 0;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void fail(const char *what, unsigned long long got,
-                 unsigned long long want) {
-  fprintf(stderr, "CHECK FAILED: %s: got %llu, expected %llu\n", what, got,
-          want);
-  failures++;
-}
-
-/* One timed case: run(ctx, iters) does `iters` frames and returns seconds. */
-typedef double (*run_fn)(void *ctx, uint64_t iters);
-
-/* Grows the count until a run is long enough to time, then scales it so
-** that one run lasts about seconds_per_run. */
-static uint64_t calibrate(run_fn run, void *ctx) {
-  uint64_t iters = 16;
-  double floor_s = seconds_per_run / 20.0;
-  for (;;) {
-    double t = run(ctx, iters);
-    if (t >= floor_s || iters >= (UINT64_C(1) << 40)) {
-      double want = (double)iters * seconds_per_run / (t > 1e-9 ? t : 1e-9);
-      return want < 1.0 ? 1 : (uint64_t)want;
-    }
-    iters *= t < floor_s / 8 ? 8 : 2;
-  }
-}
 
 /* ---------------------------------------------------------------- engine */
 
@@ -84,19 +53,19 @@ static double engine_run(void *arg, uint64_t iters) {
   uint64_t f0 = sl_slave_get_frame_count(c->s);
   uint64_t b0 = sl_slave_get_byte_count(c->s);
   int err = 0;
-  double t0 = now();
+  double t0 = bench_now();
   for (uint64_t i = 0; i < iters; i++) {
     sl_frame *f = sl_master_req_frame(m, size, 1);
     err |= sl_frame_write(f, src, 0, size);
     sl_master_send_frame(m, f);
     sl_frame_unref(f);
   }
-  double t = now() - t0;
+  double t = bench_now() - t0;
   uint64_t df = sl_slave_get_frame_count(c->s) - f0;
   uint64_t db = sl_slave_get_byte_count(c->s) - b0;
-  if (err != 0) fail("engine: sl_frame_write status", (unsigned long long)-err, 0);
-  if (df != iters) fail("engine: slave frame count", df, iters);
-  if (db != iters * size) fail("engine: slave byte count", db, iters * size);
+  if (err != 0) bench_fail("engine: sl_frame_write status", (unsigned long long)-err, 0);
+  if (df != iters) bench_fail("engine: slave frame count", df, iters);
+  if (db != iters * size) bench_fail("engine: slave byte count", db, iters * size);
   return t;
 }
 
@@ -116,7 +85,7 @@ static int engine_setup(engine_ctx *c, uint32_t size, const uint8_t *src) {
 
 static void engine_teardown(engine_ctx *c) {
   if (sl_pool_get_alloc_count(c->s->pool) != 0)
-    fail("engine: live buffers after the run", sl_pool_get_alloc_count(c->s->pool), 0);
+    bench_fail("engine: live buffers after the run", sl_pool_get_alloc_count(c->s->pool), 0);
   sl_object_unref(c->mobj);
   sl_object_unref(c->sobj);
 }
@@ -136,7 +105,7 @@ static double raw_run(void *arg, uint64_t iters) {
   uint8_t *dst = c->dst;
   uint32_t size = c->size;
   uint64_t frames = 0, bytes = 0;
-  double t0 = now();
+  double t0 = bench_now();
   for (uint64_t i = 0; i < iters; i++) {
     memcpy(dst, src, size);
     /* The copy must happen and must be visible: the "slave" may read it. */
@@ -144,10 +113,10 @@ static double raw_run(void *arg, uint64_t iters) {
     frames += 1;
     bytes += size;
   }
-  double t = now() - t0;
+  double t = bench_now() - t0;
   c->frames += frames;
   c->bytes += bytes;
-  if (frames != iters) fail("raw: frame count", frames, iters);
+  if (frames != iters) bench_fail("raw: frame count", frames, iters);
   return t;
 }
 
@@ -174,7 +143,7 @@ static double lua_c_run(void *arg, uint64_t iters) {
   sl_master *m = c->m;
   lua_Integer n0 = lua_get_n(c->L);
   int err = 0;
-  double t0 = now();
+  double t0 = bench_now();
   if (c->mode == 0) {
     sl_frame *f = c->frame;
     for (uint64_t i = 0; i < iters; i++) sl_master_send_frame(m, f);
@@ -186,10 +155,10 @@ static double lua_c_run(void *arg, uint64_t iters) {
       sl_frame_unref(f);
     }
   }
-  double t = now() - t0;
+  double t = bench_now() - t0;
   lua_Integer dn = lua_get_n(c->L) - n0;
-  if (err != 0) fail("lua: sl_frame_write status", (unsigned long long)-err, 0);
-  if ((uint64_t)dn != iters) fail("lua (C loop): n", (unsigned long long)dn, iters);
+  if (err != 0) bench_fail("lua: sl_frame_write status", (unsigned long long)-err, 0);
+  if ((uint64_t)dn != iters) bench_fail("lua (C loop): n", (unsigned long long)dn, iters);
   return t;
 }
 
@@ -199,17 +168,17 @@ static double lua_lua_run(void *arg, uint64_t iters) {
   lua_Integer n0 = lua_get_n(L);
   lua_getglobal(L, "sendloop");
   lua_pushinteger(L, (lua_Integer)iters);
-  double t0 = now();
+  double t0 = bench_now();
   int rc = lua_pcall(L, 1, 0, 0);
-  double t = now() - t0;
+  double t = bench_now() - t0;
   if (rc != LUA_OK) {
     fprintf(stderr, "sendloop: %s\n", lua_tostring(L, -1));
     lua_pop(L, 1);
-    failures++;
+    bench_failures++;
     return 1.0;
   }
   lua_Integer dn = lua_get_n(L) - n0;
-  if ((uint64_t)dn != iters) fail("lua (Lua loop): n", (unsigned long long)dn, iters);
+  if ((uint64_t)dn != iters) bench_fail("lua (Lua loop): n", (unsigned long long)dn, iters);
   return t;
 }
 
@@ -271,12 +240,12 @@ typedef struct result {
 static double rate(const result *r) { return (double)r->iters / r->best_s; }
 
 /* Calibrates both cases, then alternates a and b REPEATS times. */
-static void measure_pair(run_fn a, void *actx, result *ra, run_fn b, void *bctx,
+static void measure_pair(bench_run_fn a, void *actx, result *ra, bench_run_fn b, void *bctx,
                          result *rb) {
-  ra->iters = calibrate(a, actx);
+  ra->iters = bench_calibrate(a, actx, seconds_per_run, 16, 20.0);
   ra->best_s = 1e30;
   if (b) {
-    rb->iters = calibrate(b, bctx);
+    rb->iters = bench_calibrate(b, bctx, seconds_per_run, 16, 20.0);
     rb->best_s = 1e30;
   }
   for (int k = 0; k < REPEATS; k++) {
@@ -355,7 +324,7 @@ int main(int argc, char **argv) {
   }
   static const struct {
     const char *label;
-    run_fn fn;
+    bench_run_fn fn;
     int mode;
   } lua_cases[] = {
       {"C loop, one 64 B frame resent", lua_c_run, 0},
@@ -379,8 +348,8 @@ int main(int argc, char **argv) {
 
   printf("\nchecks: slave frame/byte counts and Lua n matched every run "
          "(n = %lld in total): %s\n",
-         (long long)total, failures == 0 ? "ok" : "FAILED");
+         (long long)total, bench_failures == 0 ? "ok" : "FAILED");
   free(src);
   free(dst);
-  return failures == 0 ? 0 : 1;
+  return bench_failures == 0 ? 0 : 1;
 }

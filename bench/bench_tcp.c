@@ -32,12 +32,7 @@
 #include "streamlua/streamlua.h"
 #include "streamlua/io.h"
 #include "streamlua/tcp_bridge.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench.h"
 
 /* ---- raw ---- */
 
@@ -81,7 +76,7 @@ static double run_raw(uint64_t frames, uint32_t size) {
   char *buf = malloc(chunk);
   memset(buf, 0x5a, chunk);
   pthread_t t;
-  double t0 = now_s();
+  double t0 = bench_now();
   pthread_create(&t, NULL, raw_reader, &c);
   for (uint64_t left = c.bytes; left > 0;) {
     size_t k = left < chunk ? (size_t)left : chunk;
@@ -90,7 +85,7 @@ static double run_raw(uint64_t frames, uint32_t size) {
     left -= (uint64_t)n;
   }
   pthread_join(t, NULL);
-  double dt = now_s() - t0;
+  double dt = bench_now() - t0;
   close(wfd);
   close(rfd);
   free(buf);
@@ -139,13 +134,13 @@ static double run_bridge(sl_object *srv, sl_object *sink, sl_object *m,
   uint64_t bytes0 = sl_slave_get_byte_count(sink->slave);
   producer p = {m, frames, size, resend};
   pthread_t t;
-  double t0 = now_s();
+  double t0 = bench_now();
   pthread_create(&t, NULL, produce, &p);
   while (sl_slave_get_frame_count(sink->slave) - before < frames) {
     struct timespec ts = {0, 50000};
     nanosleep(&ts, NULL);
   }
-  double dt = now_s() - t0;
+  double dt = bench_now() - t0;
   pthread_join(t, NULL);
   if (sl_slave_get_byte_count(sink->slave) - bytes0 != frames * size) {
     fprintf(stderr, "bridge: byte count mismatch\n");

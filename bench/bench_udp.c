@@ -29,14 +29,9 @@
 
 #include "streamlua/streamlua.h"
 #include "streamlua/udp.h"
+#include "bench.h"
 
 #define IDLE_S 0.2                   /* nothing for this long: the run is over */
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 typedef struct result {
   double rate;                       /* received per second */
@@ -59,7 +54,7 @@ static void *raw_receive(void *arg) {
     ssize_t n = recvfrom(r->fd, buf, r->size + 1, 0, NULL, NULL);
     if (n < 0) break;                /* the idle timeout */
     r->got++;
-    r->last = now_s();
+    r->last = bench_now();
   }
   free(buf);
   return NULL;
@@ -80,7 +75,7 @@ static result run_raw(uint64_t count, uint32_t size, int rcvbuf) {
   raw_rx r = {rfd, size, 0, 0};
   pthread_t t;
   pthread_create(&t, NULL, raw_receive, &r);
-  double t0 = now_s();
+  double t0 = bench_now();
   uint64_t sent = 0;
   for (uint64_t i = 0; i < count; i++)
     if (sendto(wfd, buf, size, 0, (struct sockaddr *)&sa, sizeof sa) == (ssize_t)size) sent++;
@@ -127,13 +122,13 @@ static result run_ours(uint64_t count, uint32_t size, uint32_t rxcount) {
   sl_master_add_slave(m->master, cli->slave);
   producer p = {m, count, size};
   pthread_t t;
-  double t0 = now_s(), last = t0;
+  double t0 = bench_now(), last = t0;
   pthread_create(&t, NULL, produce, &p);
   pthread_join(t, NULL);
   uint64_t got = 0;
   for (;;) {                       /* until nothing arrives for IDLE_S */
     uint64_t g = sl_slave_get_frame_count(sink->slave);
-    double tn = now_s();
+    double tn = bench_now();
     if (g != got) {
       got = g;
       last = tn;
