@@ -40,7 +40,9 @@
 #include "bench.h"
 
 #define REPEATS 3
-#define POOL_BLOCKS 1024        /* cached blocks on the Fifo's pool */
+#define POOL_BYTES (512u << 10) /* the Fifo's pool keeps this much, */
+#define POOL_MIN 16             /* and this many blocks at least, */
+#define POOL_MAX 8192           /* and at most */
 #define BOUNDED_DEPTH 1024
 #define QUEUE_CAP 1024          /* the baseline ring */
 #define LUA_HIGH 16384          /* the Lua-case producer pauses above this depth */
@@ -147,7 +149,10 @@ static int fifo_setup(fifo_ctx *c, uint32_t depth, uint32_t size,
   c->s = c->sobj->slave;
   /* reqFrame goes to the master's primary, the Fifo: its own pool. */
   sl_pool_set_fixed_size(c->fifo->slave->pool, size);
-  sl_pool_set_pool_size(c->fifo->slave->pool, POOL_BLOCKS);
+  uint32_t blocks = POOL_BYTES / size;
+  if (blocks < POOL_MIN) blocks = POOL_MIN;
+  if (blocks > POOL_MAX) blocks = POOL_MAX;
+  sl_pool_set_pool_size(c->fifo->slave->pool, blocks);
   if (sl_master_add_slave(c->m, c->fifo->slave) != SL_OK) return -1;
   if (sl_master_add_slave(c->fifo->master, c->s) != SL_OK) return -1;
   c->src = src;

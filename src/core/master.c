@@ -1,54 +1,82 @@
 /*
 ** The master role. The slave list is an immutable snapshot (sl_slave_set)
-** swapped under the master lock; a send takes a reference on the current
-** snapshot and delivers without any lock held, so slaves may block, send
-** further, or change the graph. Removing a slave waits until no other
-** thread still delivers from a snapshot that holds it.
+** replaced under the master lock. A send reads the current snapshot inside
+** a read section (grace.h) and delivers without any lock held, so slaves
+** may block, send further, or change the graph; it takes no lock and
+** writes no shared line. Removing a slave waits for a grace period: until
+** no other thread still delivers from an older snapshot.
 */
 #include "streamlua/master.h"
 
 #include <stdlib.h>
 
+#include "grace.h"
 #include "streamlua/status.h"
-#include "streamlua/wait.h"
 
 struct sl_slave_set {
-  atomic_int refs;
-  struct sl_slave_set *older;  /* replaced by an add while in use (see add) */
+  sl_grace_node node;          /* its release, deferred while in use */
+  struct sl_slave_set *older;  /* replaced snapshots not yet released */
   size_t n;
   sl_slave *s[];
 };
 
-/* Snapshots this thread is delivering from right now (nested sends). */
-#define HELD_MAX 32
-static _Thread_local sl_slave_set *held[HELD_MAX];
-static _Thread_local int nheld;
-
 static sl_slave_set *set_new(size_t n) {
   sl_slave_set *set = malloc(sizeof *set + n * sizeof set->s[0]);
   if (set == NULL) return NULL;
-  atomic_init(&set->refs, 1);
   set->older = NULL;
   set->n = n;
   return set;
 }
 
-static void set_unref(sl_slave_set *set) {
-  while (set != NULL &&
-         atomic_fetch_sub_explicit(&set->refs, 1, memory_order_acq_rel) == 1) {
+static void set_free(sl_grace_node *node) {
+  sl_slave_set *set = (sl_slave_set *)node;
+  for (size_t i = 0; i < set->n; i++) sl_object_unref(set->s[i]->owner);
+  free(set);
+}
+
+/* Releases a chain of replaced snapshots that no other thread uses; the
+** calling thread may still be delivering from one, so each waits for its
+** outermost section to end. */
+static void release_chain(sl_slave_set *set) {
+  while (set != NULL) {
     sl_slave_set *older = set->older;
-    for (size_t i = 0; i < set->n; i++) sl_object_unref(set->s[i]->owner);
-    free(set);
+    set->node.run = set_free;
+    sl_grace_defer(&set->node);
     set = older;
   }
 }
 
+/* Installs `set` (lock held), keeping the old one on the retired chain. */
+static void swap_nolock_(sl_master *m, sl_slave_set *set) {
+  sl_slave_set *old = atomic_load_explicit(&m->set, memory_order_relaxed);
+  old->older = m->retired;
+  m->retired = old;
+  atomic_store(&m->set, set);          /* sequentially consistent: grace.h */
+}
+
+/* The current snapshot, inside a read section. */
+static sl_slave_set *current(sl_master *m) {
+  sl_grace_enter();
+  sl_slave_set *set = atomic_load(&m->set);
+  sl_grace_hold(set);
+  return set;
+}
+
+/* Whether snapshot x is on the chain `arg`. */
+static int on_chain(const void *x, void *arg) {
+  for (sl_slave_set *s = arg; s != NULL; s = s->older)
+    if (s == x) return 1;
+  return 0;
+}
+
 int sl_master_init(sl_master *m, sl_object *owner) {
   m->owner = owner;
-  m->set = set_new(0);
+  sl_slave_set *set = set_new(0);
+  atomic_init(&m->set, set);
+  m->retired = NULL;
   m->fallback = sl_pool_new();
-  if (m->set == NULL || m->fallback == NULL) {
-    free(m->set);
+  if (set == NULL || m->fallback == NULL) {
+    free(set);
     sl_pool_unref(m->fallback);
     return SL_ENOMEM;
   }
@@ -58,8 +86,11 @@ int sl_master_init(sl_master *m, sl_object *owner) {
 }
 
 void sl_master_fini(sl_master *m) {
-  set_unref(m->set);
-  m->set = NULL;
+  sl_slave_set *set = atomic_load_explicit(&m->set, memory_order_relaxed);
+  set->older = m->retired;
+  release_chain(set);
+  atomic_store_explicit(&m->set, NULL, memory_order_relaxed);
+  m->retired = NULL;
   sl_pool_unref(m->fallback);
   pthread_mutex_destroy(&m->lock);
 }
@@ -86,85 +117,58 @@ sl_object *sl_master_new(void) {
   return &p->obj;
 }
 
-/* How many of this thread's in-flight deliveries use `set`. */
-static int held_by_me(const sl_slave_set *set) {
-  int k = 0;
-  for (int i = 0; i < nheld && i < HELD_MAX; i++) k += held[i] == set;
-  return k;
+/* The current snapshot, for a writer holding the lock. */
+static sl_slave_set *set_nolock_(sl_master *m) {
+  return atomic_load_explicit(&m->set, memory_order_relaxed);
 }
 
-/*
-** Waits until only the caller (and this thread's own outer deliveries)
-** still hold `old`, then drops the caller's reference; the same for each
-** older snapshot chained to it. After this, no other thread is inside a
-** delivery from the old snapshot or from any snapshot before it.
-*/
-typedef struct retire_wait {
-  sl_slave_set *set;
-  int mine;
-} retire_wait;
-
-static int retire_done(void *arg) {
-  retire_wait *w = arg;
-  return atomic_load_explicit(&w->set->refs, memory_order_acquire) <= w->mine;
-}
-
-static void retire(sl_slave_set *old) {
-  while (old != NULL) {
-    retire_wait w = {old, 1 + held_by_me(old)};
-    sl_wait_until(retire_done, &w);
-    sl_slave_set *older = old->older;   /* its reference is ours now */
-    old->older = NULL;
-    set_unref(old);
-    old = older;
-  }
-}
-
-/* Installs `set` as the current snapshot (lock held) and returns the old one. */
-static sl_slave_set *swap_nolock_(sl_master *m, sl_slave_set *set) {
-  sl_slave_set *old = m->set;
-  m->set = set;
-  return old;
+/* Takes the chain of replaced snapshots. Lock held. */
+static sl_slave_set *take_retired_nolock_(sl_master *m) {
+  sl_slave_set *chain = m->retired;
+  m->retired = NULL;
+  return chain;
 }
 
 int sl_master_add_slave(sl_master *m, sl_slave *s) {
   pthread_mutex_lock(&m->lock);
-  size_t n = m->set->n;
+  sl_slave_set *cur = set_nolock_(m);
+  size_t n = cur->n;
   sl_slave_set *set = set_new(n + 1);
   if (set == NULL) {
     pthread_mutex_unlock(&m->lock);
     return SL_ENOMEM;
   }
   for (size_t i = 0; i < n; i++) {
-    set->s[i] = m->set->s[i];
+    set->s[i] = cur->s[i];
     sl_object_ref(set->s[i]->owner);
   }
   set->s[n] = s;
   sl_object_ref(s->owner);
-  /*
-  ** An add does not wait, but a send may still be delivering from the old
-  ** snapshot; a later remove must wait for that send too. So the old
-  ** snapshot is chained behind the new one while it is in use (only the
-  ** master's reference left: nobody can take another, we hold the lock).
-  */
-  sl_slave_set *old = m->set;
-  if (atomic_load_explicit(&old->refs, memory_order_acquire) == 1) {
-    set->older = old->older;
-    old->older = NULL;
-  } else {
-    set->older = old;   /* the master's reference moves to the chain */
-    old = NULL;
-  }
   swap_nolock_(m, set);
+  /* An add does not wait: the old snapshots are released now if no other
+  ** thread is delivering from this master, else by a later remove. */
+  sl_slave_set *chain = NULL;
+  if (sl_grace_quiet(on_chain, m->retired)) chain = take_retired_nolock_(m);
   pthread_mutex_unlock(&m->lock);
-  if (old != NULL) set_unref(old);
+  release_chain(chain);
   return SL_OK;
+}
+
+/* Installs `set` and waits until no other thread delivers from an older
+** snapshot, then releases them all. */
+static void replace_and_wait(sl_master *m, sl_slave_set *set) {
+  swap_nolock_(m, set);
+  sl_slave_set *chain = take_retired_nolock_(m);
+  pthread_mutex_unlock(&m->lock);
+  sl_grace_wait(on_chain, chain);
+  release_chain(chain);
 }
 
 int sl_master_remove_slave(sl_master *m, sl_slave *s) {
   pthread_mutex_lock(&m->lock);
-  size_t n = m->set->n, keep = 0;
-  for (size_t i = 0; i < n; i++) keep += m->set->s[i] != s;
+  sl_slave_set *cur = set_nolock_(m);
+  size_t n = cur->n, keep = 0;
+  for (size_t i = 0; i < n; i++) keep += cur->s[i] != s;
   if (keep == n) {
     pthread_mutex_unlock(&m->lock);
     return SL_ENOTFOUND;
@@ -175,13 +179,11 @@ int sl_master_remove_slave(sl_master *m, sl_slave *s) {
     return SL_ENOMEM;
   }
   for (size_t i = 0, j = 0; i < n; i++) {
-    if (m->set->s[i] == s) continue;
-    set->s[j++] = m->set->s[i];
-    sl_object_ref(m->set->s[i]->owner);
+    if (cur->s[i] == s) continue;
+    set->s[j++] = cur->s[i];
+    sl_object_ref(cur->s[i]->owner);
   }
-  sl_slave_set *old = swap_nolock_(m, set);
-  pthread_mutex_unlock(&m->lock);
-  retire(old);
+  replace_and_wait(m, set);
   return SL_OK;
 }
 
@@ -189,14 +191,12 @@ void sl_master_clear_slaves(sl_master *m) {
   sl_slave_set *set = set_new(0);
   if (set == NULL) return;
   pthread_mutex_lock(&m->lock);
-  sl_slave_set *old = swap_nolock_(m, set);
-  pthread_mutex_unlock(&m->lock);
-  retire(old);
+  replace_and_wait(m, set);
 }
 
 size_t sl_master_slave_count(sl_master *m) {
   pthread_mutex_lock(&m->lock);
-  size_t n = m->set->n;
+  size_t n = set_nolock_(m)->n;
   pthread_mutex_unlock(&m->lock);
   return n;
 }
@@ -204,33 +204,28 @@ size_t sl_master_slave_count(sl_master *m) {
 sl_slave *sl_master_get_slave(sl_master *m, size_t i) {
   sl_slave *s = NULL;
   pthread_mutex_lock(&m->lock);
-  if (i < m->set->n) {
-    s = m->set->s[i];
+  sl_slave_set *cur = set_nolock_(m);
+  if (i < cur->n) {
+    s = cur->s[i];
     sl_object_ref(s->owner);
   }
   pthread_mutex_unlock(&m->lock);
   return s;
 }
 
-/* As Rogue does, the primary serves the request under the master lock. */
+/* The primary serves the request; as under Rogue's master lock, a remove
+** waits for a request in progress. */
 sl_frame *sl_master_req_frame(sl_master *m, uint32_t size, int zero_copy) {
-  pthread_mutex_lock(&m->lock);
-  sl_frame *f = m->set->n > 0
-                    ? sl_slave_req_frame(m->set->s[0], size, zero_copy)
-                    : sl_pool_req_frame(m->fallback, size);
-  pthread_mutex_unlock(&m->lock);
+  sl_slave_set *set = current(m);
+  sl_frame *f = set->n > 0 ? sl_slave_req_frame(set->s[0], size, zero_copy)
+                           : sl_pool_req_frame(m->fallback, size);
+  sl_grace_exit();
   return f;
 }
 
-/* One snapshot for a whole batch: a queue's output thread pays the lock
-** and the two reference counts once per batch, not once per frame. */
+/* One snapshot for a whole batch. */
 void sl_master_send_frames(sl_master *m, sl_frame **fs, size_t n) {
-  pthread_mutex_lock(&m->lock);
-  sl_slave_set *set = m->set;
-  atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
-  pthread_mutex_unlock(&m->lock);
-  if (nheld < HELD_MAX) held[nheld] = set;
-  nheld++;
+  sl_slave_set *set = current(m);
   /* Slave by slave, newest first: each frame still reaches the primary
   ** after every secondary has had it. */
   for (size_t i = set->n; i-- > 0;) {
@@ -241,18 +236,11 @@ void sl_master_send_frames(sl_master *m, sl_frame **fs, size_t n) {
       for (size_t k = 0; k < n; k++) sl_slave_accept(s, fs[k]);
     }
   }
-  nheld--;
-  set_unref(set);
+  sl_grace_exit();
 }
 
 void sl_master_send_frame(sl_master *m, sl_frame *f) {
-  pthread_mutex_lock(&m->lock);
-  sl_slave_set *set = m->set;
-  atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
-  pthread_mutex_unlock(&m->lock);
-  if (nheld < HELD_MAX) held[nheld] = set;
-  nheld++;
+  sl_slave_set *set = current(m);
   for (size_t i = set->n; i-- > 0;) sl_slave_accept(set->s[i], f);
-  nheld--;
-  set_unref(set);
+  sl_grace_exit();
 }

@@ -106,9 +106,28 @@ static void wake_thread(sl_fifo *q) {
   }
 }
 
-/* Queues f (transfer full); drops and counts it when full or stopped. */
-static void push(sl_fifo *q, sl_frame *f) {
+/* Counts a frame received (push_mutex held). The counters have one
+** writer at a time, so a plain store does: no locked instruction. */
+static void count_rx_nolock_(sl_fifo *q, uint32_t bytes) {
+  uint64_t n = atomic_load_explicit(&q->rx_frames, memory_order_relaxed);
+  uint64_t b = atomic_load_explicit(&q->rx_bytes, memory_order_relaxed);
+  atomic_store_explicit(&q->rx_frames, n + 1, memory_order_relaxed);
+  atomic_store_explicit(&q->rx_bytes, b + bytes, memory_order_relaxed);
+}
+
+/* Counts a frame received and dropped before it was queued. */
+static void count_rx_dropped(sl_fifo *q, uint32_t bytes) {
   pthread_mutex_lock(&q->push_mutex);
+  count_rx_nolock_(q, bytes);
+  pthread_mutex_unlock(&q->push_mutex);
+  atomic_fetch_add_explicit(&q->drops, 1, memory_order_relaxed);
+}
+
+/* Counts f as received (`bytes` long) and queues it (transfer full);
+** drops and counts it when full or stopped. */
+static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
+  pthread_mutex_lock(&q->push_mutex);
+  count_rx_nolock_(q, bytes);
   if (atomic_load_explicit(&q->closing, memory_order_relaxed)) goto out_drop;
   uint64_t n = atomic_load_explicit(&q->pushed, memory_order_relaxed);
   if (q->max_depth > 0 && n - q->popped_seen >= q->max_depth) {
@@ -155,32 +174,26 @@ static sl_frame *copy_frame(sl_fifo *q, sl_frame *f) {
 
 static void fifo_accept(sl_slave *s, sl_frame *f) {
   sl_fifo *q = as_fifo(s->owner);
-  atomic_fetch_add_explicit(&q->rx_frames, 1, memory_order_relaxed);
   if (q->no_copy) {
-    atomic_fetch_add_explicit(&q->rx_bytes, sl_frame_get_payload(f),
-                              memory_order_relaxed);
-    push(q, sl_frame_ref(f));
+    push(q, sl_frame_ref(f), sl_frame_get_payload(f));
     return;
   }
   /* Rogue checks "busy" before copying. */
   int busy = atomic_load_explicit(&q->closing, memory_order_relaxed) ||
              (q->max_depth > 0 && depth(q) >= q->max_depth);
   if (busy) {
-    atomic_fetch_add_explicit(&q->rx_bytes, sl_frame_get_payload(f),
-                              memory_order_relaxed);
-    atomic_fetch_add_explicit(&q->drops, 1, memory_order_relaxed);
+    count_rx_dropped(q, sl_frame_get_payload(f));
     return;
   }
   sl_frame_lock(f);
-  atomic_fetch_add_explicit(&q->rx_bytes, sl_frame_get_payload(f),
-                            memory_order_relaxed);
+  uint32_t bytes = sl_frame_get_payload(f);
   sl_frame *nf = copy_frame(q, f);
   sl_frame_unlock(f);
   if (nf == NULL) {
-    atomic_fetch_add_explicit(&q->drops, 1, memory_order_relaxed);
+    count_rx_dropped(q, bytes);
     return;
   }
-  push(q, nf);
+  push(q, nf, bytes);
 }
 
 /* Takes up to max published frames off the head. */

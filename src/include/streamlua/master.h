@@ -7,8 +7,8 @@
 ** it. Delivery is synchronous in the caller's thread.
 **
 ** Thread safety: every function may be called from any thread. The slave
-** list is an immutable, reference-counted snapshot replaced on each
-** change, so a send never holds the master lock while slaves run; after
+** list is an immutable snapshot replaced on each change; a send reads it
+** without taking a lock and holds none while slaves run; after
 ** sl_master_remove_slave returns, the removed slave receives nothing more
 ** from this master (other threads' sends in flight are waited for).
 */
@@ -16,6 +16,7 @@
 #define STREAMLUA_MASTER_H_INCLUDED_
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,7 +30,8 @@ typedef struct sl_master sl_master;
 struct sl_master {
   sl_object *owner;
   pthread_mutex_t lock;
-  sl_slave_set *set;          /* current snapshot, never NULL after init */
+  _Atomic(sl_slave_set *) set; /* current snapshot, never NULL after init */
+  sl_slave_set *retired;      /* replaced snapshots not yet released */
   sl_pool *fallback;          /* serves reqFrame while there is no slave */
 };
 
