@@ -2,15 +2,17 @@
 ** The Fifo. Producers append to a chain of fixed-size segments and
 ** publish a count; the output thread reads that count, takes everything
 ** published in one go and delivers it. The two sides share no lock: the
-** producers' mutex orders producers among themselves only (a single
-** producer finds it in its own cache every time), and the output thread
-** owns the head of the chain. An idle output thread polls briefly before
+** producers' lock (the low bit of the published count, so that queueing
+** a frame is two locked instructions: take it, publish and release)
+** orders producers among themselves only, and the output thread owns the
+** head of the chain. An idle output thread polls briefly before
 ** it sleeps, since waking a sleeping thread costs far more here than a
 ** short poll; a producer signals only a thread that has gone to sleep.
 */
 #include "streamlua/fifo.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,13 +50,13 @@ typedef struct sl_fifo {
   atomic_int closing;          /* no more frames queued; the thread ends */
   atomic_int exited;
   _Atomic(segment *) spare;    /* one emptied segment kept for reuse */
-  /* Producer side. */
-  _Alignas(64) pthread_mutex_t push_mutex;
-  segment *tail;
+  /* Producer side, under the lock bit of `pushed`. */
+  _Alignas(64) segment *tail;
   uint32_t tail_used;          /* slots filled in tail */
   uint64_t popped_seen;        /* a recent `popped`, for bounded Fifos */
   atomic_uint_least64_t drops, rx_frames, rx_bytes;
-  /* Frames ever queued: the output thread's one look at the producers. */
+  /* Frames ever queued, shifted left by one; the low bit is the
+  ** producers' lock. The output thread's one look at the producers. */
   _Alignas(64) atomic_uint_least64_t pushed;
   /* Output-thread side; head_mutex lets stop() empty the queue while the
   ** thread is held downstream. */
@@ -90,9 +92,37 @@ static void segment_put(sl_fifo *q, segment *s) {
   free(atomic_exchange_explicit(&q->spare, s, memory_order_acq_rel));
 }
 
+#define PUSH_LOCK 1u
+
+/* Takes the producers' lock; returns `pushed` as it was (lock bit clear).
+** A queueing producer holds it for a few stores: spin, then yield. */
+static uint64_t push_lock(sl_fifo *q) {
+  for (unsigned spins = 0;; spins++) {
+    uint64_t v = atomic_load_explicit(&q->pushed, memory_order_relaxed);
+    if (!(v & PUSH_LOCK) &&
+        atomic_compare_exchange_weak_explicit(&q->pushed, &v, v | PUSH_LOCK,
+                                              memory_order_acquire,
+                                              memory_order_relaxed))
+      return v;
+    if (spins < 64) {
+      cpu_relax();
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+/* Releases the lock taken as `v`, queueing nothing. */
+static void push_unlock(sl_fifo *q, uint64_t v) {
+  atomic_store_explicit(&q->pushed, v, memory_order_release);
+}
+
+static uint64_t published(sl_fifo *q) {
+  return atomic_load_explicit(&q->pushed, memory_order_acquire) >> 1;
+}
+
 static uint64_t depth(sl_fifo *q) {
-  return atomic_load_explicit(&q->pushed, memory_order_acquire) -
-         atomic_load_explicit(&q->popped, memory_order_acquire);
+  return published(q) - atomic_load_explicit(&q->popped, memory_order_acquire);
 }
 
 /* Wakes the output thread if it sleeps: `sleeping` is 0 (awake), 1
@@ -106,7 +136,7 @@ static void wake_thread(sl_fifo *q) {
   }
 }
 
-/* Counts a frame received (push_mutex held). The counters have one
+/* Counts a frame received (producers' lock held). The counters have one
 ** writer at a time, so a plain store does: no locked instruction. */
 static void count_rx_nolock_(sl_fifo *q, uint32_t bytes) {
   uint64_t n = atomic_load_explicit(&q->rx_frames, memory_order_relaxed);
@@ -117,19 +147,18 @@ static void count_rx_nolock_(sl_fifo *q, uint32_t bytes) {
 
 /* Counts a frame received and dropped before it was queued. */
 static void count_rx_dropped(sl_fifo *q, uint32_t bytes) {
-  pthread_mutex_lock(&q->push_mutex);
+  uint64_t v = push_lock(q);
   count_rx_nolock_(q, bytes);
-  pthread_mutex_unlock(&q->push_mutex);
+  push_unlock(q, v);
   atomic_fetch_add_explicit(&q->drops, 1, memory_order_relaxed);
 }
 
 /* Counts f as received (`bytes` long) and queues it (transfer full);
 ** drops and counts it when full or stopped. */
 static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
-  pthread_mutex_lock(&q->push_mutex);
+  uint64_t v = push_lock(q), n = v >> 1;
   count_rx_nolock_(q, bytes);
   if (atomic_load_explicit(&q->closing, memory_order_relaxed)) goto out_drop;
-  uint64_t n = atomic_load_explicit(&q->pushed, memory_order_relaxed);
   if (q->max_depth > 0 && n - q->popped_seen >= q->max_depth) {
     q->popped_seen = atomic_load_explicit(&q->popped, memory_order_acquire);
     if (n - q->popped_seen >= q->max_depth) goto out_drop;
@@ -142,12 +171,13 @@ static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
     q->tail_used = 0;
   }
   q->tail->slot[q->tail_used++] = f;
-  atomic_store(&q->pushed, n + 1);      /* sequentially consistent: ordered */
-  pthread_mutex_unlock(&q->push_mutex); /* before the look at `sleeping` */
+  /* Publishes the frame and unlocks; sequentially consistent, so ordered
+  ** before the look at `sleeping`. */
+  atomic_store(&q->pushed, v + 2);
   if (atomic_load(&q->sleeping) == 1) wake_thread(q);
   return;
 out_drop:
-  pthread_mutex_unlock(&q->push_mutex);
+  push_unlock(q, v);
   atomic_fetch_add_explicit(&q->drops, 1, memory_order_relaxed);
   sl_frame_unref(f);
 }
@@ -200,7 +230,7 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
 static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t max) {
   pthread_mutex_lock(&q->head_mutex);
   uint64_t popped = atomic_load_explicit(&q->popped, memory_order_relaxed);
-  uint64_t avail = atomic_load_explicit(&q->pushed, memory_order_acquire) - popped;
+  uint64_t avail = published(q) - popped;
   uint32_t n = avail < max ? (uint32_t)avail : max;
   for (uint32_t i = 0; i < n; i++) {
     if (q->head_used == SEG_SLOTS) {
@@ -235,7 +265,6 @@ static void free_fifo(sl_fifo *q) {
   pthread_cond_destroy(&q->wake);
   pthread_mutex_destroy(&q->sleep_mutex);
   pthread_mutex_destroy(&q->head_mutex);
-  pthread_mutex_destroy(&q->push_mutex);
   free(q);
 }
 
@@ -244,7 +273,7 @@ static int is_closing(sl_fifo *q) {
 }
 
 static int queue_empty(sl_fifo *q) {
-  return atomic_load(&q->pushed) ==
+  return atomic_load(&q->pushed) >> 1 ==
          atomic_load_explicit(&q->popped, memory_order_relaxed);
 }
 
@@ -317,9 +346,9 @@ static int thread_exited(void *arg) {
 }
 
 static void close_queue(sl_fifo *q) {
-  pthread_mutex_lock(&q->push_mutex);   /* no push completes after this */
+  uint64_t v = push_lock(q);            /* no push completes after this */
   atomic_store_explicit(&q->closing, 1, memory_order_release);
-  pthread_mutex_unlock(&q->push_mutex);
+  push_unlock(q, v);
   pthread_mutex_lock(&q->sleep_mutex);
   pthread_cond_signal(&q->wake);
   pthread_mutex_unlock(&q->sleep_mutex);
@@ -380,7 +409,6 @@ sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy) {
   q->trim_size = trim_size;
   q->no_copy = no_copy != 0;
   q->spin_polls = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? SPIN_POLLS : 0;
-  pthread_mutex_init(&q->push_mutex, NULL);
   pthread_mutex_init(&q->head_mutex, NULL);
   pthread_mutex_init(&q->sleep_mutex, NULL);
   pthread_cond_init(&q->wake, NULL);
@@ -399,7 +427,6 @@ out_seg:
   pthread_cond_destroy(&q->wake);
   pthread_mutex_destroy(&q->sleep_mutex);
   pthread_mutex_destroy(&q->head_mutex);
-  pthread_mutex_destroy(&q->push_mutex);
   free(q);
   return NULL;
 }
