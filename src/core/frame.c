@@ -17,6 +17,9 @@
 #include "streamlua/status.h"
 
 #define FRAME_INLINE_BUFS 2
+/* Most frames sl_frame_unref_many returns under one pool lock: a Fifo's
+** whole batch, so a producer waiting for the pool meets it once a batch. */
+#define UNREF_RUN 256
 
 /*
 ** One cache line: a frame crosses threads with every hand-off, so what the
@@ -116,7 +119,7 @@ static void flush_dead(sl_pool *p, sl_frame **dead, size_t k) {
 ** a consumer that releases a batch pays one lock, not one per frame.
 */
 void sl_frame_unref_many(sl_frame **fs, size_t n) {
-  sl_frame *dead[64];
+  sl_frame *dead[UNREF_RUN];
   size_t k = 0;
   sl_pool *run = NULL;
   for (size_t i = 0; i < n; i++) {
@@ -130,7 +133,7 @@ void sl_frame_unref_many(sl_frame **fs, size_t n) {
       frame_free_(f);
       continue;
     }
-    if (k > 0 && (p != run || k == 64)) {
+    if (k > 0 && (p != run || k == UNREF_RUN)) {
       flush_dead(run, dead, k);
       k = 0;
     }
