@@ -169,6 +169,7 @@ static double lua_trips(lua_State *L, uint64_t n) {
 static double run_lua(double secs) {
   lua_State *L = luaL_newstate();
   if (L == NULL) return 0;
+  lua_gc(L, LUA_GCGEN, 0, 0);   /* the collector mode lua5.4 and streamlua use */
   luaL_openlibs(L);
   luaL_requiref(L, "streamlua", luaopen_streamlua, 1);
   lua_pop(L, 1);

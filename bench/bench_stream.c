@@ -200,6 +200,7 @@ static const char lua_setup_chunk[] =
 static int lua_setup(lua_ctx *c, const uint8_t *src) {
   lua_State *L = luaL_newstate();
   if (L == NULL) return -1;
+  lua_gc(L, LUA_GCGEN, 0, 0);   /* the collector mode lua5.4 and streamlua use */
   c->L = L;
   luaL_openlibs(L);
   luaL_requiref(L, "streamlua", luaopen_streamlua, 1);

@@ -259,6 +259,38 @@ static void test_parallel_senders_add_up(void) {
   sl_object_unref(so);
 }
 
+/* A reader that takes the frame count, then the byte count, never finds
+** fewer bytes than those frames carried, however it meets the counting. */
+static atomic_int count_reader_stop;
+
+static void *count_reader(void *arg) {
+  sl_slave *s = arg;
+  long torn = 0;
+  while (!atomic_load(&count_reader_stop)) {
+    uint64_t frames = sl_slave_get_frame_count(s);
+    uint64_t bytes = sl_slave_get_byte_count(s);
+    torn += bytes < 3 * frames;
+  }
+  return (void *)torn;
+}
+
+static void test_counts_read_in_order(void) {
+  sl_object *mo = sl_master_new(), *so = sl_slave_new();
+  sl_master *m = master_of(mo);
+  sl_master_add_slave(m, so->slave);
+  atomic_store(&count_reader_stop, 0);
+  pthread_t r;
+  pthread_create(&r, NULL, count_reader, so->slave);
+  par_sender(m);                       /* PAR_FRAMES frames of 3 bytes */
+  atomic_store(&count_reader_stop, 1);
+  void *torn;
+  pthread_join(r, &torn);
+  CHECK_EQ((long)torn, 0);
+  CHECK_EQ(sl_slave_get_byte_count(so->slave), 3L * PAR_FRAMES);
+  sl_object_unref(mo);
+  sl_object_unref(so);
+}
+
 /* ---- setDebug ---- */
 
 /* The text after "<sec>.<usec> " of a history line, without the newline;
@@ -842,6 +874,7 @@ static const struct tt_case cases[] = {
   {"sendFrame without slaves", test_send_without_slaves},
   {"base slave counts frames and bytes", test_base_slave_counts},
   {"parallel senders: counts add up", test_parallel_senders_add_up},
+  {"frame count, then byte count: never fewer bytes", test_counts_read_in_order},
   {"setDebug dump", test_set_debug_dump},
   {"remove_slave / clear_slaves", test_remove_slave},
   {"remove and re-add while sending", test_remove_while_sending},

@@ -32,10 +32,12 @@ void sl_slave_accept(sl_slave *s, sl_frame *f) {
   s->ops->accept_frame(s, f);
 }
 
+/* Bytes first, then the frame (release): whoever has read a frame count
+** (acquire) finds at least those frames' bytes in the byte count. */
 void sl_slave_count_nolock_(sl_slave *s, const sl_frame *f) {
-  atomic_fetch_add_explicit(&s->frame_count, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&s->byte_count, sl_frame_get_payload(f),
                             memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->frame_count, 1, memory_order_release);
 }
 
 /*
@@ -98,7 +100,7 @@ int sl_slave_set_debug(sl_slave *s, uint32_t max_bytes, const char *name) {
 }
 
 uint64_t sl_slave_get_frame_count(const sl_slave *s) {
-  return atomic_load_explicit(&s->frame_count, memory_order_relaxed);
+  return atomic_load_explicit(&s->frame_count, memory_order_acquire);
 }
 
 uint64_t sl_slave_get_byte_count(const sl_slave *s) {

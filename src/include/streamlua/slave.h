@@ -63,6 +63,8 @@ sl_frame *sl_slave_req_local_frame(sl_slave *s, uint32_t size);
 
 /* max_bytes 0 turns logging off; the logger is named `name`. */
 int sl_slave_set_debug(sl_slave *s, uint32_t max_bytes, const char *name);
+/* Frames and bytes counted so far. Read the frame count first: the byte
+** count read after it covers at least those frames. */
 uint64_t sl_slave_get_frame_count(const sl_slave *s);
 uint64_t sl_slave_get_byte_count(const sl_slave *s);
 
