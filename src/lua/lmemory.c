@@ -1,6 +1,7 @@
 /*
 ** sl.memory: the register bus from Lua. Master, Hub, Emulate, and
-** Lua-defined slaves (Slave{doTransaction = function(self, tran) ... end}).
+** Lua-defined slaves (Slave{doTransaction = function(self, tran) ... end},
+** in lmemslave.c).
 **
 **   local m = sl.memory.Master()
 **   _ = m >> sl.memory.Hub(0x1000) >> sl.memory.Emulate(4, 4)
@@ -22,7 +23,6 @@
 #include "lsl.h"
 #include "streamlua/memory.h"
 
-#define TRAN_MT "streamlua.memory.Transaction"
 #define REQ_MT "streamlua.memory.Request"
 #define LOGNAME "memory.Master"
 
@@ -54,297 +54,6 @@ static sl_mem_node *check_slave_node(lua_State *L, int i) {
   sl_mem_node *n = test_node(L, i);
   if (n == NULL || n->slave == NULL) node_type_error(L, i, "memory slave");
   return n;
-}
-
-/* ---- transactions as Lua values ---- */
-
-typedef struct tran_box {
-  sl_transaction *t;
-} tran_box;
-
-static void push_tran(lua_State *L, sl_transaction *t) {
-  tran_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-  b->t = sl_transaction_ref(t);
-  luaL_setmetatable(L, TRAN_MT);
-}
-
-static sl_transaction *check_tran(lua_State *L) {
-  return ((tran_box *)luaL_checkudata(L, 1, TRAN_MT))->t;
-}
-
-static int tran_gc(lua_State *L) {
-  tran_box *b = luaL_checkudata(L, 1, TRAN_MT);
-  sl_transaction_unref(b->t);
-  b->t = NULL;
-  return 0;
-}
-
-static int tran_id(lua_State *L) {
-  lua_pushinteger(L, sl_transaction_id(check_tran(L)));
-  return 1;
-}
-
-static int tran_address(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)sl_transaction_address(check_tran(L)));
-  return 1;
-}
-
-static int tran_size(lua_State *L) {
-  lua_pushinteger(L, sl_transaction_size(check_tran(L)));
-  return 1;
-}
-
-static int tran_type(lua_State *L) {
-  lua_pushinteger(L, sl_transaction_type(check_tran(L)));
-  return 1;
-}
-
-static int tran_timeout(lua_State *L) {
-  lua_pushnumber(L, (double)sl_transaction_timeout(check_tran(L)) / 1e6);
-  return 1;
-}
-
-/* tran:getData() -> the size bytes of the buffer */
-static int tran_get_data(lua_State *L) {
-  sl_transaction *t = check_tran(L);
-  lua_pushlstring(L, (const char *)sl_transaction_data(t), sl_transaction_size(t));
-  return 1;
-}
-
-/* tran:setData(s [, offset]) copies s into the buffer from offset (0). */
-static int tran_set_data(lua_State *L) {
-  sl_transaction *t = check_tran(L);
-  size_t n;
-  const char *s = luaL_checklstring(L, 2, &n);
-  lua_Integer off = luaL_optinteger(L, 3, 0);
-  uint32_t size = sl_transaction_size(t);
-  if (off < 0 || (uint64_t)off + n > size)
-    return luaL_error(L, "setData: %d bytes at offset %d do not fit a "
-                      "transaction of %d bytes", (int)n, (int)off, (int)size);
-  if (sl_transaction_expired(t)) return 0;   /* the waiter has gone */
-  memcpy(sl_transaction_data(t) + off, s, n);
-  return 0;
-}
-
-static int tran_done(lua_State *L) {
-  lua_pushboolean(L, sl_transaction_done(check_tran(L)));
-  return 1;
-}
-
-static int tran_error(lua_State *L) {
-  sl_transaction *t = check_tran(L);
-  const char *msg = luaL_optstring(L, 2, "error");
-  lua_pushboolean(L, sl_transaction_error(t, "%s", msg));
-  return 1;
-}
-
-static int tran_expired(lua_State *L) {
-  lua_pushboolean(L, sl_transaction_expired(check_tran(L)));
-  return 1;
-}
-
-static int tran_tostring(lua_State *L) {
-  sl_transaction *t = check_tran(L);
-  char s[128];
-  snprintf(s, sizeof s, "Transaction(%u, %s %u bytes at 0x%08llx)",
-           (unsigned)sl_transaction_id(t), sl_mem_type_name(sl_transaction_type(t)),
-           (unsigned)sl_transaction_size(t),
-           (unsigned long long)sl_transaction_address(t));
-  lua_pushstring(L, s);
-  return 1;
-}
-
-static const luaL_Reg tran_methods[] = {
-    {"id", tran_id},           {"address", tran_address},
-    {"size", tran_size},       {"type", tran_type},
-    {"timeout", tran_timeout}, {"getData", tran_get_data},
-    {"setData", tran_set_data}, {"done", tran_done},
-    {"error", tran_error},     {"expired", tran_expired},
-    {NULL, NULL}};
-
-/* ---- Lua-defined slaves ---- */
-
-typedef struct lua_mem_slave {
-  sl_mem_node node;
-  sl_mem_slave slave;
-  sl_state *st;
-  int fields_ref;                /* registry ref to the callbacks table */
-  struct event *ev;              /* drains the queue on the main thread */
-  pthread_mutex_t mutex;         /* guards the queue and closed */
-  sl_transaction **queue;
-  size_t nq, capq;
-  int closed;
-} lua_mem_slave;
-
-/* Pushes the box of a node; a Lua slave's box gets its fields back. */
-static void push_node(lua_State *L, sl_object *obj);
-
-/* doTransaction(self, tran) on the main thread; a Lua error fails the
-** transaction with its message. */
-static void call_lua(lua_mem_slave *ls, sl_transaction *t) {
-  lua_State *L = sl_state_lua(ls->st);
-  if (L == NULL) {
-    sl_transaction_error(t, "memory.Slave: the Lua state is closed");
-    return;
-  }
-  int top = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
-  lua_getfield(L, -1, "doTransaction");
-  push_node(L, &ls->node.obj);
-  push_tran(L, t);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    const char *msg = lua_tostring(L, -1);
-    sl_transaction_error(t, "%s", msg != NULL ? msg : "error in doTransaction");
-  }
-  lua_settop(L, top);
-}
-
-static void lua_mem_do(sl_mem_slave *s, sl_transaction *t) {
-  lua_mem_slave *ls = (lua_mem_slave *)s->owner;
-  if (sl_state_on_main(ls->st)) {
-    call_lua(ls, t);
-    return;
-  }
-  pthread_mutex_lock(&ls->mutex);
-  int ok = !ls->closed;
-  if (ok && ls->nq == ls->capq) {
-    size_t cap = ls->capq ? ls->capq * 2 : 16;
-    sl_transaction **q = realloc(ls->queue, cap * sizeof *q);
-    if (q != NULL) {
-      ls->queue = q;
-      ls->capq = cap;
-    } else {
-      ok = 0;
-    }
-  }
-  if (ok) ls->queue[ls->nq++] = sl_transaction_ref(t);
-  pthread_mutex_unlock(&ls->mutex);
-  if (ok) event_active(ls->ev, EV_READ, 0);
-  else sl_transaction_error(t, "memory.Slave: stopped");
-}
-
-static const sl_mem_slave_ops lua_mem_ops = {.do_transaction = lua_mem_do};
-
-/* Takes the queue; main thread. */
-static size_t take_queue(lua_mem_slave *ls, sl_transaction ***out) {
-  pthread_mutex_lock(&ls->mutex);
-  *out = ls->queue;
-  size_t n = ls->nq;
-  ls->queue = NULL;
-  ls->nq = ls->capq = 0;
-  pthread_mutex_unlock(&ls->mutex);
-  return n;
-}
-
-static void drain_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  lua_mem_slave *ls = arg;
-  sl_object_ref(&ls->node.obj);
-  sl_transaction **q;
-  size_t n = take_queue(ls, &q);
-  for (size_t i = 0; i < n; i++) {
-    if (!sl_transaction_expired(q[i])) call_lua(ls, q[i]);
-    sl_transaction_unref(q[i]);
-  }
-  free(q);
-  sl_object_unref(&ls->node.obj);
-}
-
-/* Fails what is queued: stop and destroy. */
-static void fail_queue(lua_mem_slave *ls) {
-  sl_transaction **q;
-  size_t n = take_queue(ls, &q);
-  for (size_t i = 0; i < n; i++) {
-    sl_transaction_error(q[i], "memory.Slave: stopped");
-    sl_transaction_unref(q[i]);
-  }
-  free(q);
-}
-
-static void lua_mem_stop(sl_object *obj) {
-  lua_mem_slave *ls = (lua_mem_slave *)obj;
-  pthread_mutex_lock(&ls->mutex);
-  ls->closed = 1;
-  pthread_mutex_unlock(&ls->mutex);
-  fail_queue(ls);
-}
-
-static void lua_mem_destroy(sl_object *obj) {
-  lua_mem_slave *ls = (lua_mem_slave *)obj;
-  sl_state *st = ls->st;
-  if (!sl_state_on_main(st) && st->L != NULL) {
-    sl_state_defer_destroy(st, obj);   /* comes back here on main */
-    return;
-  }
-  fail_queue(ls);
-  event_free(ls->ev);
-  if (st->L != NULL) luaL_unref(st->L, LUA_REGISTRYINDEX, ls->fields_ref);
-  pthread_mutex_destroy(&ls->mutex);
-  free(ls);
-  sl_state_unref(st);
-}
-
-static int is_lua_slave(sl_object *obj) {
-  sl_mem_node *n = (sl_mem_node *)obj;
-  return n->slave != NULL && n->slave->ops == &lua_mem_ops;
-}
-
-static void push_node(lua_State *L, sl_object *obj) {
-  sl_push_object(L, obj);
-  if (obj == NULL || !is_lua_slave(obj)) return;
-  if (lua_getiuservalue(L, -1, 1) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ((lua_mem_slave *)obj)->fields_ref);
-    lua_setiuservalue(L, -2, 1);
-  } else {
-    lua_pop(L, 1);
-  }
-}
-
-static uint32_t opt_access(lua_State *L, int i, uint32_t def) {
-  lua_Integer v = luaL_optinteger(L, i, def);
-  luaL_argcheck(L, v >= 0 && v <= UINT32_MAX, i, "access size out of range");
-  return (uint32_t)v;
-}
-
-/* Slave{doTransaction = f, ...} [, min, max]; Slave(min, max) is Rogue's
-** base slave, which fails every transaction. */
-static int slave_new(lua_State *L) {
-  sl_state *st = sl_state_get(L);
-  int has_table = lua_istable(L, 1);
-  uint32_t min = opt_access(L, has_table ? 2 : 1, 4);
-  uint32_t max = opt_access(L, has_table ? 3 : 2, 0);
-  if (has_table) {
-    lua_getfield(L, 1, "doTransaction");
-    if (!lua_isfunction(L, -1))
-      return luaL_argerror(L, 1, "table with a doTransaction function expected");
-    lua_pop(L, 1);
-  }
-  lua_mem_slave *ls = calloc(1, sizeof *ls);
-  if (ls == NULL) return luaL_error(L, "Slave: out of memory");
-  if (pthread_mutex_init(&ls->mutex, NULL) != 0) goto fail_mutex;
-  ls->ev = event_new(st->base, -1, 0, drain_cb, ls);
-  if (ls->ev == NULL) goto fail_event;
-  sl_object_init(&ls->node.obj, "memory.Slave", lua_mem_destroy);
-  ls->node.obj.stop = lua_mem_stop;
-  sl_mem_slave_init(&ls->slave, has_table ? &lua_mem_ops : NULL, &ls->node.obj,
-                    min, max);
-  ls->node.slave = &ls->slave;
-  ls->st = sl_state_ref(st);
-  if (has_table) lua_pushvalue(L, 1);
-  else lua_newtable(L);
-  ls->fields_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  sl_push_object(L, &ls->node.obj);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
-  lua_setiuservalue(L, -2, 1);
-  sl_object_unref(&ls->node.obj);
-  return 1;
-fail_event:
-  pthread_mutex_destroy(&ls->mutex);
-fail_mutex:
-  free(ls);
-  return luaL_error(L, "Slave: out of memory");
 }
 
 /* ---- blocking calls ---- */
@@ -667,7 +376,7 @@ static int master_set_slave(lua_State *L) {
 
 static int master_get_slave(lua_State *L) {
   sl_object *o = sl_mem_master_get_slave(check_master_node(L, 1)->master);
-  push_node(L, o);
+  sl_memory_push_node(L, o);
   sl_object_unref(o);
   return 1;
 }
@@ -777,13 +486,13 @@ static int master_new(lua_State *L) {
 static int hub_new(lua_State *L) {
   lua_Integer off = luaL_optinteger(L, 1, 0);
   luaL_argcheck(L, off >= 0, 1, "offset must not be negative");
-  return push_new(L, sl_hub_new((uint64_t)off, opt_access(L, 2, 0),
-                                opt_access(L, 3, 0)), "Hub");
+  return push_new(L, sl_hub_new((uint64_t)off, sl_memory_opt_access(L, 2, 0),
+                                sl_memory_opt_access(L, 3, 0)), "Hub");
 }
 
 /* Emulate([min [, max]]) */
 static int emulate_new(lua_State *L) {
-  return push_new(L, sl_emulate_new(opt_access(L, 1, 4), opt_access(L, 2, 0)),
+  return push_new(L, sl_emulate_new(sl_memory_opt_access(L, 1, 4), sl_memory_opt_access(L, 2, 0)),
                   "Emulate");
 }
 
@@ -847,15 +556,7 @@ static void open_class(lua_State *L, const char *field, const char *name,
 }
 
 void sl_open_memory(lua_State *L) {
-  luaL_newmetatable(L, TRAN_MT);
-  lua_newtable(L);
-  luaL_setfuncs(L, tran_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, tran_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, tran_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  sl_memory_open_transactions(L);
   luaL_newmetatable(L, REQ_MT);
   lua_pushcfunction(L, req_gc);
   lua_setfield(L, -2, "__gc");
@@ -867,7 +568,7 @@ void sl_open_memory(lua_State *L) {
              hub_methods);
   open_class(L, "Emulate", "memory.Emulate", emulate_new, slave_methods,
              emulate_methods, NULL);
-  open_class(L, "Slave", "memory.Slave", slave_new, slave_methods, NULL, NULL);
+  open_class(L, "Slave", "memory.Slave", sl_memory_slave_new, slave_methods, NULL, NULL);
   static const struct { const char *name; int v; } consts[] = {
       {"Read", SL_MEM_READ}, {"Write", SL_MEM_WRITE},
       {"Post", SL_MEM_POST}, {"Verify", SL_MEM_VERIFY}};

@@ -116,6 +116,12 @@ void sl_open_tcp(lua_State *L);        /* sl.stream.TcpServer, TcpClient */
 void sl_open_udp(lua_State *L);        /* sl.udp.Server, sl.udp.Client */
 void sl_open_io(lua_State *L);         /* sl.setIoThreads, sl.ioThreads */
 void sl_open_memory(lua_State *L);
+/* lmemslave.c: Transaction values and Lua-defined memory slaves. */
+void sl_memory_open_transactions(lua_State *L);
+int sl_memory_slave_new(lua_State *L);
+/* Pushes a node's box; a Lua-defined slave's box gets its fields back. */
+void sl_memory_push_node(lua_State *L, sl_object *obj);
+uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def);
 void sl_open_srp(lua_State *L);
 void sl_open_membridge(lua_State *L);  /* sl.memory.TcpServer, TcpClient */
 /* Marks the class with metatable `mtname` as a memory node (a memory
