@@ -30,7 +30,6 @@
 #include "streamlua/zmtp.h"
 #include "mem_internal.h"
 
-static void client_connect(mb *b, int push);
 
 /* Encodes the header parts (and data) into one malloc'd ZMTP message. */
 uint8_t *mb_encode(uint32_t id, uint64_t addr, uint32_t size, uint32_t type,
@@ -117,7 +116,7 @@ static int handle_events(mconn *c, const uint8_t *data, size_t n) {
       case SL_ZMTP_READY:
         pthread_mutex_lock(&b->mutex);
         c->ready = 1;
-        if (!b->server) mb_flush_pending_nolock(b);
+        if (!b->pair.server) mb_flush_pending_nolock(b);
         pthread_cond_broadcast(&b->cv);
         pthread_mutex_unlock(&b->mutex);
         sl_log_write(b->log, SL_LOG_INFO, "peer ready on the %s side",
@@ -128,7 +127,7 @@ static int handle_events(mconn *c, const uint8_t *data, size_t n) {
           mb_conn_close(c, CLOSE_PROTOCOL, "a message arrived on the sending side");
           return 0;
         }
-        if (!(b->server ? mb_server_message(c, &ev) : mb_client_message(c, &ev))) return 0;
+        if (!(b->pair.server ? mb_server_message(c, &ev) : mb_client_message(c, &ev))) return 0;
         break;
       case SL_ZMTP_FATAL:
       case SL_ZMTP_PEER_ERROR:
@@ -191,11 +190,13 @@ void mb_conn_close(mconn *c, int kind, const char *why) {
                        : c->ready ? SL_LOG_WARNING : SL_LOG_DEBUG,
                "connection on the %s side closed: %s",
                c->push ? "sending" : "receiving", why);
-  if (!b->server) {
-    struct timeval tv = {0, RECONNECT_MS * 1000};
-    evtimer_add(b->retry[c->push], &tv);
-  }
+  sl_pair_lost(&b->pair, c->push);
 }
+
+static mconn *conn_new(mb *b, int fd, int push);
+
+/* A socket from the pair, accepted or connecting. */
+static void on_socket(void *owner, int fd, int push) { conn_new(owner, fd, push); }
 
 static mconn *conn_new(mb *b, int fd, int push) {
   mconn *c = calloc(1, sizeof *c);
@@ -227,49 +228,7 @@ out_close:
   return NULL;
 }
 
-/* ---- sockets (I/O thread) ---- */
-
-static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
-  (void)what;
-  mb *b = arg;
-  int push = lfd == b->lfd[1];
-  for (;;) {
-    int fd = accept(lfd, NULL, NULL);
-    if (fd < 0) return;
-    if (sl_sock_nonblocking(fd) != 0) {
-      close(fd);
-      continue;
-    }
-    conn_new(b, fd, push);
-  }
-}
-
-static void client_connect(mb *b, int push) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0 || sl_sock_nonblocking(fd) != 0) goto out_retry;
-  struct sockaddr_in sa = b->sa;
-  sa.sin_port = htons((uint16_t)(push ? b->port : b->port + 1));
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
-    goto out_retry;
-  conn_new(b, fd, push);
-  return;
-out_retry:
-  if (fd >= 0) close(fd);
-  struct timeval tv = {0, RECONNECT_MS * 1000};
-  evtimer_add(b->retry[push], &tv);
-}
-
-static void retry_pull_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  client_connect(arg, 0);
-}
-
-static void retry_push_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  client_connect(arg, 1);
-}
+/* ---- sockets (I/O thread, pair.h) ---- */
 
 typedef struct start_args {
   mb *b;
@@ -281,36 +240,19 @@ static void start_io(void *arg) {
   mb *b = sa->b;
   struct event_base *base = sl_io_base(b->io, 0);
   sa->rc = ENOMEM;
-  if (b->server) {
-    for (int i = 0; i < 2; i++) {
-      b->lev[i] = event_new(base, b->lfd[i], EV_READ | EV_PERSIST, accept_cb, b);
-      if (b->lev[i] == NULL) return;
-      event_add(b->lev[i], NULL);
-    }
-  } else {
-    b->retry[0] = evtimer_new(base, retry_pull_cb, b);
-    b->retry[1] = evtimer_new(base, retry_push_cb, b);
+  if (!b->pair.server) {
     b->sweep = event_new(base, -1, EV_PERSIST, mb_sweep_cb, b);
-    if (b->retry[0] == NULL || b->retry[1] == NULL || b->sweep == NULL) return;
+    if (b->sweep == NULL) return;
     struct timeval tv = {0, SWEEP_MS * 1000};
     event_add(b->sweep, &tv);
-    client_connect(b, 0);
-    client_connect(b, 1);
   }
-  sa->rc = 0;
+  sa->rc = sl_pair_start(&b->pair, base);
 }
 
 /* On the I/O thread: listeners, timers and connections closed and freed. */
 static void stop_io(void *arg) {
   mb *b = arg;
-  for (int i = 0; i < 2; i++) {
-    if (b->lev[i]) event_free(b->lev[i]);
-    b->lev[i] = NULL;
-    if (b->lfd[i] >= 0) close(b->lfd[i]);
-    b->lfd[i] = -1;
-    if (b->retry[i]) event_free(b->retry[i]);
-    b->retry[i] = NULL;
-  }
+  sl_pair_stop(&b->pair);
   if (b->sweep) event_free(b->sweep);
   b->sweep = NULL;
   for (;;) {
@@ -356,7 +298,7 @@ static void mb_stop(sl_object *obj) {
     pend *p = left;
     left = p->next;
     sl_transaction_error(p->t, "memory.TcpClient %s:%u: stopped", b->addr,
-                         (unsigned)b->port);
+                         (unsigned)b->pair.port);
     mb_pend_free(p);
   }
   while (rq != NULL) {
@@ -371,7 +313,7 @@ static void mb_destroy(sl_object *obj) {
   mb *b = (mb *)obj;
   mb_stop(obj);
   sl_io_release(b->io);
-  if (b->server) sl_mem_master_fini(&b->master);
+  if (b->pair.server) sl_mem_master_fini(&b->master);
   pthread_cond_destroy(&b->cv);
   pthread_mutex_destroy(&b->mutex);
   free(b);
@@ -385,9 +327,6 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
   }
   mb *b = calloc(1, sizeof *b);
   if (b == NULL) return NULL;
-  b->server = server;
-  b->port = port;
-  b->lfd[0] = b->lfd[1] = -1;
   atomic_init(&b->exited, 0);
   snprintf(b->addr, sizeof b->addr, "%s", addr);
   sl_object_init(&b->node.obj, server ? "memory.TcpServer" : "memory.TcpClient",
@@ -402,20 +341,11 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
     sl_mem_slave_init(&b->slave, &client_ops, &b->node.obj, 4, 0xFFFFFFFFu);
     b->node.slave = &b->slave;
   }
-  if (sl_sock_resolve(addr, server, &b->sa) != 0) {
-    sl_sock_error(err, errlen, "cannot resolve", addr, port, ENOENT);
+  if (sl_pair_open(&b->pair, addr, port, server, on_socket, b, err, errlen) != 0)
     goto out_master;
-  }
-  if (server) {
-    int e = sl_sock_listen_pair(&b->sa, &b->port, b->lfd);
-    if (e != 0) {
-      sl_sock_error(err, errlen, "cannot bind", addr, port, e);
-      goto out_master;
-    }
-  }
   char name[128];
   snprintf(name, sizeof name, "memory.%s.%s.%u", server ? "TcpServer" : "TcpClient",
-           b->addr, (unsigned)b->port);
+           b->addr, (unsigned)b->pair.port);
   b->log = sl_log_get(name);
   b->io = sl_io_acquire();
   if (b->io == NULL) {
@@ -437,11 +367,10 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
     goto out_master;
   }
   sl_log_write(b->log, SL_LOG_DEBUG, "%s on %s:%u and %u", server ? "bound" : "connecting",
-               b->addr, (unsigned)b->port, (unsigned)b->port + 1);
+               b->addr, (unsigned)b->pair.port, (unsigned)b->pair.port + 1);
   return &b->node;
 out_listen:
-  for (int i = 0; i < 2; i++)
-    if (b->lfd[i] >= 0) close(b->lfd[i]);
+  sl_pair_stop(&b->pair);
 out_master:
   if (server) sl_mem_master_fini(&b->master);
 out_cond:
@@ -476,5 +405,5 @@ int sl_mem_bridge_ready(sl_mem_node *n) {
   return push && pull;
 }
 
-uint32_t sl_mem_bridge_port(sl_mem_node *n) { return ((mb *)n)->port; }
+uint32_t sl_mem_bridge_port(sl_mem_node *n) { return ((mb *)n)->pair.port; }
 

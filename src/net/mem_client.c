@@ -95,7 +95,7 @@ int mb_client_message(mconn *c, const sl_zmtp_event *ev) {
     if (ok) sl_transaction_done(t);
     else if (p[5].size == 0)
       sl_transaction_error(t, "memory.TcpClient %s:%u: empty result in the response "
-                           "(request id=%u)", b->addr, (unsigned)b->port, (unsigned)id);
+                           "(request id=%u)", b->addr, (unsigned)b->pair.port, (unsigned)id);
     else sl_transaction_error(t, "%.*s", (int)p[5].size, (const char *)p[5].data);
   }
   mb_pend_free(pe);
@@ -129,12 +129,12 @@ void mb_sweep_cb(evutil_socket_t fd, short what, void *arg) {
     double s = (double)sl_transaction_timeout(p->t) / 1e6;
     if (p->sent)
       sl_transaction_error(p->t, "memory.TcpClient %s:%u: no response within %g s "
-                           "(request id=%u sent)", b->addr, (unsigned)b->port, s,
+                           "(request id=%u sent)", b->addr, (unsigned)b->pair.port, s,
                            (unsigned)p->id);
     else
       sl_transaction_error(p->t, "memory.TcpClient %s:%u: not connected to the "
                            "server within %g s (request id=%u not sent)", b->addr,
-                           (unsigned)b->port, s, (unsigned)p->id);
+                           (unsigned)b->pair.port, s, (unsigned)p->id);
     mb_pend_free(p);
   }
 }
@@ -165,7 +165,7 @@ void mb_client_do(sl_mem_slave *s, sl_transaction *t) {
     if (ok) sl_transaction_done(t);
     else sl_transaction_error(t, "memory.TcpClient %s:%u: not connected to the "
                               "server, post id=%u not sent", b->addr,
-                              (unsigned)b->port, (unsigned)id);
+                              (unsigned)b->pair.port, (unsigned)id);
     return;
   }
   p->t = sl_transaction_ref(t);
@@ -191,7 +191,7 @@ out_stopped:
   pthread_mutex_unlock(&b->mutex);
   free(msg);
   free(p);
-  sl_transaction_error(t, "memory.TcpClient %s:%u: stopped", b->addr, (unsigned)b->port);
+  sl_transaction_error(t, "memory.TcpClient %s:%u: stopped", b->addr, (unsigned)b->pair.port);
 }
 
 size_t sl_mem_bridge_pending(sl_mem_node *n) {
@@ -204,7 +204,7 @@ size_t sl_mem_bridge_pending(sl_mem_node *n) {
 
 int sl_mem_client_wait_ready(sl_mem_node *n, uint64_t timeout_us, uint64_t period_us) {
   mb *b = (mb *)n;
-  if (b->server) return sl_mem_bridge_ready(n);
+  if (b->pair.server) return sl_mem_bridge_ready(n);
   struct timespec end, now;
   now_mono(&end);
   ts_add_us(&end, timeout_us);

@@ -24,8 +24,8 @@
 #include "streamlua/log.h"
 #include "streamlua/mem_bridge.h"
 #include "streamlua/zmtp.h"
+#include "pair.h"
 
-#define RECONNECT_MS 100
 #define SWEEP_MS 5
 #define READ_CHUNK (64u * 1024)
 #define PEER_WAIT_US 1000000    /* the server waits this long for a peer */
@@ -71,15 +71,10 @@ struct mb {
   sl_mem_node node;
   sl_mem_master master;        /* server */
   sl_mem_slave slave;          /* client */
-  int server;
   sl_io *io;
   sl_log *log;
   char addr[64];
-  uint32_t port;
-  struct sockaddr_in sa;
-  int lfd[2];                  /* server: [0] pull (P), [1] push (P+1) */
-  struct event *lev[2];
-  struct event *retry[2];      /* client: [0] pull, [1] push */
+  sl_pair pair;                /* the two ports: listeners or connections */
   struct event *sweep;         /* client: fails transactions past due */
   pthread_mutex_t mutex;
   pthread_cond_t cv;           /* probes answered, peers ready, requests */

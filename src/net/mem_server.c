@@ -80,7 +80,7 @@ static void server_send(mb *b, uint8_t *msg, size_t len, uint32_t id) {
   pthread_mutex_unlock(&b->mutex);
   if (!ok && !stopping)
     sl_log_write(b->log, SL_LOG_WARNING, "response id=%u dropped: no peer on port %u",
-                 (unsigned)id, (unsigned)b->port + 1);
+                 (unsigned)id, (unsigned)b->pair.port + 1);
 }
 
 static int server_stopping(mb *b) {

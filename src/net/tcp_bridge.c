@@ -19,8 +19,6 @@
 #include "streamlua/wait.h"
 #include "tcp_internal.h"
 
-static void client_connect(bridge *b, int push);
-
 static void conn_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   conn *c = arg;
@@ -85,12 +83,14 @@ void tcp_conn_close(conn *c, int kind, const char *why) {
                          : c->ready ? SL_LOG_WARNING : SL_LOG_DEBUG,
                  "connection on the %s side closed: %s",
                  c->push ? "sending" : "receiving", why);
-    if (!b->server) {
-      struct timeval tv = {0, RECONNECT_MS * 1000};
-      evtimer_add(b->retry[c->push], &tv);
-    }
+    sl_pair_lost(&b->pair, c->push);
   }
 }
+
+static conn *conn_new(bridge *b, int fd, int push);
+
+/* A socket from the pair, accepted or connecting. */
+static void on_socket(void *owner, int fd, int push) { conn_new(owner, fd, push); }
 
 static conn *conn_new(bridge *b, int fd, int push) {
   conn *c = calloc(1, sizeof *c);
@@ -126,56 +126,7 @@ out_close:
   return NULL;
 }
 
-/* ---- sockets ---- */
-
-
-static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
-  (void)what;
-  bridge *b = arg;
-  int push = lfd == b->lfd[1];
-  for (;;) {
-    int fd = accept(lfd, NULL, NULL);
-    if (fd < 0) return;
-    if (sl_sock_nonblocking(fd) != 0) {
-      close(fd);
-      continue;
-    }
-    conn_new(b, fd, push);
-  }
-}
-
-/* The client's connection on one side: nonblocking connect, then the
-** connection's own events take over (a refused connect shows as EOF or an
-** error on the first read, which closes and reschedules). */
-static void client_connect(bridge *b, int push) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0 || sl_sock_nonblocking(fd) != 0) goto out_retry;
-  struct sockaddr_in sa = b->sa;
-  sa.sin_port = htons((uint16_t)(push ? b->port : b->port + 1));
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
-    goto out_retry;
-  conn_new(b, fd, push);
-  return;
-out_retry:
-  if (fd >= 0) close(fd);
-  struct timeval tv = {0, RECONNECT_MS * 1000};
-  evtimer_add(b->retry[push], &tv);
-}
-
-static void retry_pull_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  client_connect(arg, 0);
-}
-
-static void retry_push_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  client_connect(arg, 1);
-}
-
-
-
+/* ---- sockets (pair.h) ---- */
 
 typedef struct start_args {
   bridge *b;
@@ -192,26 +143,7 @@ static void start_io(void *arg) {
     sa->rc = ENOMEM;
     return;
   }
-  if (b->server) {
-    for (int i = 0; i < 2; i++) {
-      b->lev[i] = event_new(base, b->lfd[i], EV_READ | EV_PERSIST, accept_cb, b);
-      if (b->lev[i] == NULL) {
-        sa->rc = ENOMEM;
-        return;
-      }
-      event_add(b->lev[i], NULL);
-    }
-  } else {
-    b->retry[0] = evtimer_new(base, retry_pull_cb, b);
-    b->retry[1] = evtimer_new(base, retry_push_cb, b);
-    if (b->retry[0] == NULL || b->retry[1] == NULL) {
-      sa->rc = ENOMEM;
-      return;
-    }
-    client_connect(b, 0);
-    client_connect(b, 1);
-  }
-  sa->rc = 0;
+  sa->rc = sl_pair_start(&b->pair, base);
 }
 
 /* On I/O thread 0: no more accepting, reconnecting or resuming. */
@@ -221,20 +153,7 @@ static void stop_io(void *arg) {
     event_free(b->resume_ev);
     b->resume_ev = NULL;
   }
-  for (int i = 0; i < 2; i++) {
-    if (b->lev[i]) {
-      event_free(b->lev[i]);
-      b->lev[i] = NULL;
-    }
-    if (b->lfd[i] >= 0) {
-      close(b->lfd[i]);
-      b->lfd[i] = -1;
-    }
-    if (b->retry[i]) {
-      event_free(b->retry[i]);
-      b->retry[i] = NULL;
-    }
-  }
+  sl_pair_stop(&b->pair);
 }
 
 typedef struct loop_stop {
@@ -369,9 +288,6 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   sl_object_init(&b->obj, server ? "TcpServer" : "TcpClient", bridge_destroy);
   b->obj.stop = bridge_stop;
   b->obj.counters = bridge_counters;
-  b->server = server;
-  b->port = port;
-  b->lfd[0] = b->lfd[1] = -1;
   b->timeout_us = -1;
   b->max_size = SL_ZMTP_DEFAULT_MAX_MSG;
   snprintf(b->addr, sizeof b->addr, "%s", addr);
@@ -386,20 +302,11 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   ** fixed-size blocks (large ones keep the memory they arrived in). */
   sl_pool_set_fixed_size(b->slave.pool, ADOPT_MIN);
   sl_pool_set_pool_size(b->slave.pool, 1024);
-  if (sl_sock_resolve(addr, server, &b->sa) != 0) {
-    sl_sock_error(err, errlen, "cannot resolve", addr, port, ENOENT);
+  if (sl_pair_open(&b->pair, addr, port, server, on_socket, b, err, errlen) != 0)
     goto out_master;
-  }
-  if (server) {
-    int e = sl_sock_listen_pair(&b->sa, &b->port, b->lfd);
-    if (e != 0) {
-      sl_sock_error(err, errlen, "cannot bind", addr, port, e);
-      goto out_master;
-    }
-  }
   char name[128];
   snprintf(name, sizeof name, "stream.TcpCore.%s.%s.%u", b->addr,
-           server ? "Server" : "Client", (unsigned)b->port);
+           server ? "Server" : "Client", (unsigned)b->pair.port);
   b->log = sl_log_get(name);
   b->io = sl_io_acquire();
   if (b->io == NULL) goto out_listen;
@@ -421,8 +328,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   b->started = 1;
   return &b->obj;
 out_listen:
-  for (int i = 0; i < 2; i++)
-    if (b->lfd[i] >= 0) close(b->lfd[i]);
+  sl_pair_stop(&b->pair);
 out_master:
   sl_master_fini(&b->master);
 out_slave:
@@ -460,7 +366,7 @@ void sl_tcp_bridge_set_max_size(sl_object *obj, uint64_t bytes) {
   pthread_mutex_unlock(&b->mutex);
 }
 
-uint32_t sl_tcp_bridge_port(sl_object *obj) { return ((bridge *)obj)->port; }
+uint32_t sl_tcp_bridge_port(sl_object *obj) { return ((bridge *)obj)->pair.port; }
 
 uint32_t sl_tcp_bridge_connections(sl_object *obj) {
   bridge *b = (bridge *)obj;

@@ -13,7 +13,6 @@
 #ifndef STREAMLUA_TCP_INTERNAL_H_INCLUDED_
 #define STREAMLUA_TCP_INTERNAL_H_INCLUDED_
 
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -26,6 +25,7 @@
 #include "streamlua/master.h"
 #include "streamlua/slave.h"
 #include "streamlua/zmtp.h"
+#include "pair.h"
 
 #define OUT_FRAMES 1000               /* libzmq's default HWM */
 #define OUT_BYTES (64u << 20)
@@ -33,7 +33,6 @@
 #define RX_BATCH 64
 #define READ_CHUNK (256u * 1024)
 #define WRITE_MSGS 64                 /* messages per writev */
-#define RECONNECT_MS 100
 #define DIRECT_MIN (16u * 1024)        /* bodies read straight into place */
 #define DIRECT_MAX (4u << 20)          /* room made ahead for one body */
 #define ADOPT_MIN (16u * 1024)         /* payloads kept in place, not copied */
@@ -73,13 +72,8 @@ struct bridge {
   sl_slave slave;
   sl_io *io;
   sl_log *log;
-  int server;
   char addr[64];
-  uint32_t port;
-  struct sockaddr_in sa;       /* server: bind address; client: peer */
-  int lfd[2];                  /* server listeners: [0] pull (P), [1] push (P+1) */
-  struct event *lev[2];
-  struct event *retry[2];      /* client reconnect timers: [0] pull, [1] push */
+  sl_pair pair;                /* the two ports: listeners or connections */
   pthread_mutex_t mutex;
   pthread_cond_t send_cv;      /* senders: a peer or room appeared */
   pthread_cond_t rx_cv;        /* delivery thread: frames or stop */
