@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "grace.h"
-#include "streamlua/barrier.h"
+#include "barrier.h"
 #include "tt.h"
 
 static void on_alarm(int sig) {

@@ -1,5 +1,5 @@
 /* membarrier(2) for barrier.h, registered once at load time. */
-#include "streamlua/barrier.h"
+#include "barrier.h"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>

@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "streamlua/barrier.h"
+#include "barrier.h"
 #include "streamlua/wait.h"
 
 #define LEVELS 7    /* nesting levels whose snapshot is recorded */
@@ -122,7 +122,6 @@ void sl_grace_defer(sl_grace_node *node) {
   node->next = deferred;
   deferred = node;
 }
-
 
 typedef struct seen {
   reader *r;

@@ -3,7 +3,7 @@
 ** (internal to src/net). A server listens on both: P takes the peer's
 ** pushes (our pull side, [0]), P+1 serves the peer's pulls (our push side,
 ** [1]). A client connects its push side to P and its pull side to P+1, and
-** connects again, RECONNECT_MS later, whenever a side's connection ends.
+** connects again, SL_PAIR_RECONNECT_MS later, whenever a side's connection ends.
 ** Each new socket, accepted or connecting, goes to on_socket.
 */
 #ifndef STREAMLUA_PAIR_H_INCLUDED_

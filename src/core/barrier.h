@@ -1,7 +1,7 @@
 /*
-** Asymmetric barriers, for a fast path and a slow path that each store
-** one word and then load the other's (a sender and a writer replacing its
-** snapshot, a producer and a consumer going to sleep). Both need a full
+** Asymmetric barriers (internal to the core), for a fast path and a slow
+** path that each store one word and then load the other's: a sender and a
+** writer replacing its snapshot (grace.c). Both need a full
 ** barrier between their store and load. With membarrier(2) the slow path
 ** pays for both: it makes every running thread of the process execute a
 ** full barrier, so the fast path only keeps the compiler from reordering.
