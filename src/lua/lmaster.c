@@ -39,6 +39,7 @@ static int master_send_frame(lua_State *L) {
   st->cur = outer;
   st->cur_frame = outer_frame;
   st->cur_frame_idx = outer_idx;
+  sl_lua_check_interrupt(L);   /* a wait downstream gave up */
   return 0;
 }
 

@@ -190,6 +190,7 @@ static void close_all(bridge *b) {
 static void *delivery_main(void *arg) {
   bridge *b = arg;
   pthread_setname_np(pthread_self(), "sl-tcp-rx");
+  sl_wait_bind(&b->halt);      /* a stop frees it from waits downstream */
   sl_frame *batch[RX_BATCH];
   pthread_mutex_lock(&b->mutex);
   for (;;) {
@@ -220,15 +221,24 @@ static int delivery_exited(void *arg) {
 
 /* ---- the object ---- */
 
-static void bridge_stop(sl_object *obj) {
-  bridge *b = (bridge *)obj;
+/* Phase one of a stop: senders and the delivery thread give up. Returns
+** whether the bridge was stopping already. */
+static int bridge_cancel_(bridge *b) {
   pthread_mutex_lock(&b->mutex);
   int was = b->stopping;
   b->stopping = 1;
+  atomic_store(&b->halt, 1);
   pthread_cond_broadcast(&b->send_cv);
   pthread_cond_broadcast(&b->rx_cv);
   pthread_mutex_unlock(&b->mutex);
-  if (was) return;
+  return was;
+}
+
+static void bridge_cancel(sl_object *obj) { (void)bridge_cancel_((bridge *)obj); }
+
+static void bridge_stop(sl_object *obj) {
+  bridge *b = (bridge *)obj;
+  if (bridge_cancel_(b)) return;
   close_all(b);
   /* The delivery thread may be waiting on a full Lua mailbox: wait with
   ** the caller's wait hook, which keeps Lua slaves fed, then join. */
@@ -287,12 +297,13 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   if (b == NULL) return NULL;
   sl_object_init(&b->obj, server ? "TcpServer" : "TcpClient", bridge_destroy);
   b->obj.stop = bridge_stop;
+  b->obj.cancel = bridge_cancel;
   b->obj.counters = bridge_counters;
   b->timeout_us = -1;
   b->max_size = SL_ZMTP_DEFAULT_MAX_MSG;
   snprintf(b->addr, sizeof b->addr, "%s", addr);
   pthread_mutex_init(&b->mutex, NULL);
-  pthread_cond_init(&b->send_cv, NULL);
+  sl_cond_init(&b->send_cv);
   pthread_cond_init(&b->rx_cv, NULL);
   b->blocks = tcp_cache_new();
   if (b->blocks == NULL || tcp_rx_grow_nolock(b) != 0 || sl_slave_init(&b->slave, &bridge_ops, &b->obj) != SL_OK)

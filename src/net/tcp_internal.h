@@ -87,6 +87,7 @@ struct bridge {
   struct event *resume_ev;     /* the delivery thread asks to read again */
   struct block_cache *blocks;  /* received-message buffers, recycled */
   int stopping;
+  atomic_int halt;             /* stopping, for the delivery thread's waits */
   int64_t timeout_us;
   uint64_t max_size;
   pthread_t thread;
