@@ -271,14 +271,17 @@ int sl_lua_serve_once(lua_State *L, int timeout_ms) {
 int sl_lua_slave_fields(lua_State *L, sl_object *obj);
 
 /*
-** Stops every live object: Lua-defined slaves first (their mailboxes
-** close, so no sender stays blocked on them, and what they hold is
-** served), then the rest; last, every link is cut, so graphs with cycles
-** (`a == b`, an echo `srv >> stage >> srv`) are freed with the state.
+** Stops every live object, in two phases. First every object is told to
+** stop (cancel: its threads and every wait on its behalf give up, nothing
+** waits here). Then they are stopped for good: Lua-defined slaves first
+** (their mailboxes close, so no sender stays blocked on them, and what
+** they hold is served), then the rest, which joins their threads; last,
+** every link is cut, so graphs with cycles (`a == b`, an echo `srv >>
+** stage >> srv`) are freed with the state.
 */
 void sl_lua_shutdown(lua_State *L) {
   sl_state *st = sl_state_get(L);
-  for (int pass = 0; pass < 3; pass++) {
+  for (int pass = -1; pass < 3; pass++) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &sl_boxes_key);
     lua_newtable(L);                     /* a copy: stopping may run Lua */
     lua_pushnil(L);
@@ -290,7 +293,9 @@ void sl_lua_shutdown(lua_State *L) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
       sl_object *obj = sl_test_object(L, -1);
-      if (obj != NULL && pass == 2) {
+      if (obj != NULL && pass == -1) {
+        sl_object_cancel(obj);
+      } else if (obj != NULL && pass == 2) {
         if (obj->master != NULL) sl_master_clear_slaves(obj->master);
       } else if (obj != NULL) {
         int is_lua = sl_lua_slave_fields(L, obj);

@@ -75,8 +75,10 @@ static double check_seconds(lua_State *L, int i, double def) {
 static int client_wait_ready(lua_State *L) {
   sl_mem_node *n = check_kind(L, CLIENT_KIND);
   double timeout = check_seconds(L, 2, 10.0), period = check_seconds(L, 3, 0.1);
-  lua_pushboolean(L, sl_mem_client_wait_ready(n, (uint64_t)(timeout * 1e6),
-                                              (uint64_t)(period * 1e6)));
+  int ok = sl_mem_client_wait_ready(n, (uint64_t)(timeout * 1e6),
+                                     (uint64_t)(period * 1e6));
+  sl_lua_check_interrupt(L);
+  lua_pushboolean(L, ok);
   return 1;
 }
 

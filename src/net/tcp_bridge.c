@@ -221,24 +221,25 @@ static int delivery_exited(void *arg) {
 
 /* ---- the object ---- */
 
-/* Phase one of a stop: senders and the delivery thread give up. Returns
-** whether the bridge was stopping already. */
-static int bridge_cancel_(bridge *b) {
+/* Phase one of a stop: senders and the delivery thread give up. */
+static void bridge_cancel(sl_object *obj) {
+  bridge *b = (bridge *)obj;
   pthread_mutex_lock(&b->mutex);
-  int was = b->stopping;
   b->stopping = 1;
   atomic_store(&b->halt, 1);
   pthread_cond_broadcast(&b->send_cv);
   pthread_cond_broadcast(&b->rx_cv);
   pthread_mutex_unlock(&b->mutex);
-  return was;
 }
-
-static void bridge_cancel(sl_object *obj) { (void)bridge_cancel_((bridge *)obj); }
 
 static void bridge_stop(sl_object *obj) {
   bridge *b = (bridge *)obj;
-  if (bridge_cancel_(b)) return;
+  bridge_cancel(obj);
+  pthread_mutex_lock(&b->mutex);
+  int was = b->closing;
+  b->closing = 1;
+  pthread_mutex_unlock(&b->mutex);
+  if (was) return;
   close_all(b);
   /* The delivery thread may be waiting on a full Lua mailbox: wait with
   ** the caller's wait hook, which keeps Lua slaves fed, then join. */

@@ -86,7 +86,8 @@ struct bridge {
   int rx_paused;
   struct event *resume_ev;     /* the delivery thread asks to read again */
   struct block_cache *blocks;  /* received-message buffers, recycled */
-  int stopping;
+  int stopping;                /* phase one: senders and delivery give up */
+  int closing;                 /* phase two: sockets closed, thread joined */
   atomic_int halt;             /* stopping, for the delivery thread's waits */
   int64_t timeout_us;
   uint64_t max_size;
