@@ -286,12 +286,13 @@ void tcp_bridge_accept(sl_slave *s, sl_frame *f) {
   }
   pthread_mutex_unlock(&b->mutex);
   return;
-out_drop:
+out_drop:;
+  int stopping = b->stopping;
   pthread_mutex_unlock(&b->mutex);
   atomic_fetch_add(&b->drops, 1);
-  sl_log_write(b->log, b->stopping ? SL_LOG_DEBUG : SL_LOG_WARNING,
+  sl_log_write(b->log, stopping ? SL_LOG_DEBUG : SL_LOG_WARNING,
                "frame dropped: %s",
-               b->stopping ? "bridge stopped"
+               stopping ? "bridge stopped"
                : rc == SL_ECANCELED ? "the sender was stopped or interrupted"
                                     : "no peer took it in time");
 }
