@@ -42,6 +42,8 @@ describe("stopping", function()
   -- killed and exits 124.
   local function run(body, signal)
     local s, out, err = dir .. "/s.lua", dir .. "/out", dir .. "/err"
+    os.remove(out)             -- "ready" must come from this run
+    os.remove(err)
     spit(s, "local sl = require 'streamlua'\nlocal dir = arg[1]\n" .. body)
     local cmd
     if signal then
