@@ -125,10 +125,10 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
     }
     unsigned max = atomic_load(&p->max_conns);
     if (atomic_load(&p->conns) >= max) {
-      close(fd);
-      sl_pair_note(p, SL_NOTE_REFUSED, SL_LOG_WARNING,
+      sl_pair_note(p, SL_NOTE_REFUSED, SL_LOG_WARNING,   /* counted, then closed */
                    "connection on port %u refused: %u connections open (the limit)",
                    (unsigned)(push ? p->port + 1 : p->port), max);
+      close(fd);
       continue;
     }
     atomic_fetch_add(&p->conns, 1);
