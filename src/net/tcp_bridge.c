@@ -34,6 +34,8 @@ void tcp_free_conn(conn *c) {
   sl_zmtp_free(c->z);
   event_free(c->rev);
   event_free(c->wev);
+  if (c->hev) event_free(c->hev);
+  c->hev = NULL;
   c->z = NULL;
   pthread_mutex_lock(&b->mutex);
   int keep = c->orphan && !c->released;
@@ -69,6 +71,8 @@ void tcp_conn_close(conn *c, int kind, const char *why) {
   pthread_mutex_unlock(&b->mutex);
   event_del(c->rev);
   event_del(c->wev);
+  if (c->hev) event_del(c->hev);
+  sl_pair_hold(&b->pair, &c->held, 0);
   if (orphan)
     shutdown(c->fd, SHUT_RDWR);   /* the writer wakes, closes and frees */
   else
@@ -80,7 +84,8 @@ void tcp_conn_close(conn *c, int kind, const char *why) {
     ** part of life (a client keeps trying, quietly, as libzmq does). */
     if (kind == CLOSE_PROTOCOL) atomic_fetch_add(&b->errors, 1);
     sl_log_write(b->log, kind == CLOSE_PROTOCOL ? SL_LOG_ERROR
-                         : c->ready ? SL_LOG_WARNING : SL_LOG_DEBUG,
+                         : c->ready && kind != CLOSE_LIMIT ? SL_LOG_WARNING
+                         : SL_LOG_DEBUG,
                  "connection on the %s side closed: %s",
                  c->push ? "sending" : "receiving", why);
     sl_pair_lost(&b->pair, c->push);
@@ -90,7 +95,25 @@ void tcp_conn_close(conn *c, int kind, const char *why) {
 static conn *conn_new(bridge *b, int fd, int push);
 
 /* A socket from the pair, accepted or connecting. */
-static void on_socket(void *owner, int fd, int push) { conn_new(owner, fd, push); }
+static void on_socket(void *owner, int fd, int push) {
+  bridge *b = owner;
+  if (conn_new(b, fd, push) == NULL) sl_pair_lost(&b->pair, push);
+}
+
+/* A connection that has not finished its handshake in time. */
+static void handshake_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  conn *c = arg;
+  bridge *b = c->b;
+  if (c->dead || c->ready) return;
+  sl_pair_note(&b->pair, SL_NOTE_HANDSHAKE, SL_LOG_WARNING,
+               "connection on the %s side closed: no ZMTP handshake within %g s",
+               c->push ? "sending" : "receiving",
+               (double)atomic_load(&b->pair.handshake_us) / 1e6);
+  tcp_conn_close(c, CLOSE_LIMIT, "no handshake in time");
+  tcp_free_conn(c);
+}
 
 static conn *conn_new(bridge *b, int fd, int push) {
   conn *c = calloc(1, sizeof *c);
@@ -105,6 +128,7 @@ static conn *conn_new(bridge *b, int fd, int push) {
   c->rev = event_new(sl_io_base(b->io, c->loop), fd, EV_READ | EV_PERSIST, conn_cb, c);
   c->wev = event_new(sl_io_base(b->io, c->loop), fd, EV_WRITE | EV_PERSIST, conn_cb, c);
   if (c->z == NULL || c->rev == NULL || c->wev == NULL) goto out_free;
+  c->hev = sl_pair_handshake_timer(&b->pair, sl_io_base(b->io, c->loop), handshake_cb, c);
   int one = 1, buf = 4 << 20;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, push ? SO_SNDBUF : SO_RCVBUF, &buf, sizeof buf);
@@ -278,7 +302,12 @@ static size_t bridge_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"rxBytes", atomic_load(&b->rx_bytes)},
                     {"drops", atomic_load(&b->drops)},
                     {"errors", atomic_load(&b->errors)},
-                    {"connections", sl_tcp_bridge_connections(obj)}};
+                    {"connections", sl_tcp_bridge_connections(obj)},
+                    {"refused", atomic_load(&b->pair.notes[SL_NOTE_REFUSED])},
+                    {"handshakeTimeouts", atomic_load(&b->pair.notes[SL_NOTE_HANDSHAKE])},
+                    {"pendingBytes", atomic_load(&b->pair.pending)},
+                    {"pendingCloses", atomic_load(&b->pair.notes[SL_NOTE_PENDING])},
+                    {"acceptErrors", atomic_load(&b->pair.notes[SL_NOTE_ACCEPT])}};
   size_t n = sizeof c / sizeof c[0];
   if (n > max) n = max;
   memcpy(out, c, n * sizeof c[0]);
@@ -320,6 +349,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   snprintf(name, sizeof name, "stream.TcpCore.%s.%s.%u", b->addr,
            server ? "Server" : "Client", (unsigned)b->pair.port);
   b->log = sl_log_get(name);
+  b->pair.log = b->log;
   b->io = sl_io_acquire();
   if (b->io == NULL) goto out_listen;
   start_args sa = {b, 0};
@@ -376,6 +406,18 @@ void sl_tcp_bridge_set_max_size(sl_object *obj, uint64_t bytes) {
   pthread_mutex_lock(&b->mutex);
   b->max_size = bytes;
   pthread_mutex_unlock(&b->mutex);
+}
+
+void sl_tcp_bridge_set_max_connections(sl_object *obj, uint32_t n) {
+  atomic_store(&((bridge *)obj)->pair.max_conns, n);
+}
+
+void sl_tcp_bridge_set_handshake_timeout(sl_object *obj, int64_t us) {
+  atomic_store(&((bridge *)obj)->pair.handshake_us, us > 0 ? us : 0);
+}
+
+void sl_tcp_bridge_set_max_pending(sl_object *obj, uint64_t bytes) {
+  atomic_store(&((bridge *)obj)->pair.max_pending, bytes);
 }
 
 uint32_t sl_tcp_bridge_port(sl_object *obj) { return ((bridge *)obj)->pair.port; }
