@@ -40,7 +40,7 @@ describe("stopping", function()
   -- "ready" (looked for up to 30 s). Returns stdout, stderr, exit code; a
   -- run still going 20 s after its signal (or 30 s after it began) is
   -- killed and exits 124.
-  local function run(body, signal)
+  local function run(body, signal, interp)
     local s, out, err = dir .. "/s.lua", dir .. "/out", dir .. "/err"
     os.remove(out)             -- "ready" must come from this run
     os.remove(err)
@@ -53,7 +53,7 @@ i=0; while [ $i -lt 300 ] && ! grep -q ready %s; do sleep 0.1; i=$((i+1)); done
 kill -%s $pid
 i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i+1)); done
 if kill -0 $pid 2>/dev/null; then kill -9 $pid; wait $pid; echo 124; else wait $pid; echo $?; fi]],
-        q(BIN), q(s), q(dir), q(out), q(err), q(out), signal)
+        interp or q(BIN), q(s), q(dir), q(out), q(err), q(out), signal)
     else
       cmd = string.format("timeout -s KILL 30 %s %s %s >%s 2>%s </dev/null; r=$?; " ..
                           "[ $r = 137 ] && r=124; echo $r",
@@ -236,6 +236,16 @@ print("after run")]],
         assert.truthy(err:find("interrupted"), err)
       end)
     end
+
+    it("interrupts a blocked sendFrame under the plain lua5.4 interpreter", function()
+      if os.getenv("STREAMLUA_SANITIZED") then return end   -- the module needs its runtime
+      local build = os.getenv("STREAMLUA_BUILD") or "build"
+      local out, err, rc = run(blocking["sendFrame into a TcpClient with no server"], "INT",
+                               "LUA_CPATH=" .. q(build .. "/?.so;;") .. " lua5.4")
+      assert.are.equal(1, rc, err)
+      assert.are.equal("ready\n", out)
+      assert.truthy(err:find("interrupted"), err)
+    end)
 
     it("at the REPL ends the blocked call and the session goes on", function()
       local fifo, out, err = dir .. "/in", dir .. "/repl.out", dir .. "/repl.err"

@@ -40,9 +40,10 @@ static int interrupt_probe(void *arg) {
   return take_interrupt_hook(st->L);
 }
 
+/* A wait that gave up on the interpreter's hook raised the interrupt (the
+** probe), so the flag alone tells. */
 void sl_lua_check_interrupt(lua_State *L) {
-  if (sl_wait_interrupted() || take_interrupt_hook(sl_state_get(L)->L))
-    sl_lua_interrupted(L);
+  if (sl_wait_interrupted()) sl_lua_interrupted(L);
 }
 
 int sl_lua_interrupted(lua_State *L) {
