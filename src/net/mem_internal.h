@@ -140,7 +140,22 @@ int mb_queue_nolock(mconn *c, const uint8_t *p, size_t n);
 /* Closes a connection (I/O thread). */
 void mb_conn_close(mconn *c, int kind, const char *why);
 
+/* A request or response of the bridge, decoded from a message event. The
+** pointers are borrowed from the event (transfer none). */
+typedef struct mb_msg {
+  uint32_t id, size, type;
+  uint64_t addr;
+  const uint8_t *data;         /* request: the write data, or NULL;
+                                  response: the data part */
+  size_t dlen;
+  const uint8_t *result;       /* response: the result text (no NUL) */
+  size_t rlen;
+} mb_msg;
+
 /* mem_client.c */
+/* Checks a response's shape and reads it into *m: NULL, or why it is
+** malformed. No side effects (the fuzz harnesses call it alone). */
+const char *mb_decode_response(const sl_zmtp_event *ev, mb_msg *m);
 mconn *mb_client_push_nolock(mb *b);
 void mb_flush_pending_nolock(mb *b);
 void mb_pend_free(pend *p);
@@ -149,6 +164,9 @@ void mb_sweep_cb(evutil_socket_t fd, short what, void *arg);
 void mb_client_do(sl_mem_slave *s, sl_transaction *t);
 
 /* mem_server.c */
+/* Checks a request's shape and reads it into *m: NULL, or why it is
+** malformed. No side effects (the fuzz harnesses call it alone). */
+const char *mb_decode_request(const sl_zmtp_event *ev, mb_msg *m);
 int mb_server_message(mconn *c, const sl_zmtp_event *ev);
 void *mb_server_main(void *arg);
 int mb_server_exited(void *arg);
