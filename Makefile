@@ -1,9 +1,9 @@
-# streamlua: two commands.
+# streamlua: two commands, and a third for fuzzing.
 #   make run    installs what is missing, builds, runs examples/demo.lua
 #   make test   installs what is missing, builds, runs every test
 #   make fuzz   installs clang and libFuzzer if missing, builds the fuzz
 #               harnesses, runs each for FUZZ_SECONDS (spec/fuzz/README.md)
-# Anything else here is a step of those two.
+# Anything else here is a step of those.
 
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
