@@ -1,13 +1,16 @@
-# streamlua: two commands.
+# streamlua: two commands, and a third for fuzzing.
 #   make run    installs what is missing, builds, runs examples/demo.lua
 #   make test   installs what is missing, builds, runs every test
-# Anything else here is a step of those two.
+#   make fuzz   installs clang and libFuzzer if missing, builds the fuzz
+#               harnesses, runs each for FUZZ_SECONDS (spec/fuzz/README.md)
+# Anything else here is a step of those.
 
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 60
 
-.PHONY: run test deps test-deps build bench clean
+.PHONY: run test fuzz deps test-deps fuzz-deps build bench clean
 
 run: deps build
 	./$(BUILD)/streamlua examples/demo.lua
@@ -15,11 +18,17 @@ run: deps build
 test: test-deps
 	./scripts/test.sh
 
+fuzz: fuzz-deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
+
 deps:
 	@./scripts/deps.sh
 
 test-deps:
 	@./scripts/deps.sh test
+
+fuzz-deps:
+	@./scripts/deps.sh fuzz
 
 build:
 	cmake -S . -B $(BUILD) -DSL_WERROR=ON $(CMAKE_FLAGS) >/dev/null
@@ -29,4 +38,4 @@ bench: deps
 	./bench/run.sh
 
 clean:
-	rm -rf build build-asan build-tsan build-bench
+	rm -rf build build-asan build-tsan build-bench build-fuzz

@@ -56,20 +56,36 @@ void mb_pend_free(pend *p) {
   free(p);
 }
 
+const char *mb_decode_response(const sl_zmtp_event *ev, mb_msg *m) {
+  const sl_zmtp_part *p = ev->parts;
+  if (ev->nparts != 6 || p[0].size != 4 || p[1].size != 8 || p[2].size != 4 ||
+      p[3].size != 4 || p[5].size > SL_MEM_BRIDGE_RESULT_MAX)
+    return "malformed response";
+  m->id = get32(p[0].data);
+  m->addr = get64(p[1].data);
+  m->size = get32(p[2].data);
+  m->type = get32(p[3].data);
+  m->data = p[4].data;
+  m->dlen = p[4].size;
+  m->result = p[5].data;
+  m->rlen = p[5].size;
+  return NULL;
+}
+
 /* Client: a response. Returns 0 if the connection was closed. */
 int mb_client_message(mconn *c, const sl_zmtp_event *ev) {
   mb *b = c->b;
-  const sl_zmtp_part *p = ev->parts;
-  if (ev->nparts != 6 || p[0].size != 4 || p[1].size != 8 || p[2].size != 4 ||
-      p[3].size != 4 || p[5].size > SL_MEM_BRIDGE_RESULT_MAX) {
+  mb_msg m;
+  const char *bad = mb_decode_response(ev, &m);
+  if (bad != NULL) {
     char why[96];
-    snprintf(why, sizeof why, "malformed response: %zu parts", ev->nparts);
+    snprintf(why, sizeof why, "%s: %zu parts", bad, ev->nparts);
     mb_conn_close(c, CLOSE_PROTOCOL, why);
     return 0;
   }
-  uint32_t id = get32(p[0].data), size = get32(p[2].data), type = get32(p[3].data);
-  uint64_t addr = get64(p[1].data);
-  int ok = p[5].size == 2 && memcmp(p[5].data, "OK", 2) == 0;
+  uint32_t id = m.id, size = m.size, type = m.type;
+  uint64_t addr = m.addr;
+  int ok = m.rlen == 2 && memcmp(m.result, "OK", 2) == 0;
   if (type == SL_MEM_PROBE) {
     pthread_mutex_lock(&b->mutex);
     if (ok && id > b->probe_ok) b->probe_ok = id;
@@ -91,15 +107,15 @@ int mb_client_message(mconn *c, const sl_zmtp_event *ev) {
   } else if (addr != sl_transaction_address(t) || size != sl_transaction_size(t) ||
              type != sl_transaction_type(t)) {
     sl_transaction_error(t, "Transaction data mismatch in TcpClient");
-  } else if (!sl_mem_type_is_write(type) && p[4].size != size) {
+  } else if (!sl_mem_type_is_write(type) && m.dlen != size) {
     sl_transaction_error(t, "Received transaction response did not match header size");
   } else {
-    if (!sl_mem_type_is_write(type)) memcpy(sl_transaction_data(t), p[4].data, size);
+    if (!sl_mem_type_is_write(type)) memcpy(sl_transaction_data(t), m.data, size);
     if (ok) sl_transaction_done(t);
-    else if (p[5].size == 0)
+    else if (m.rlen == 0)
       sl_transaction_error(t, "memory.TcpClient %s:%u: empty result in the response "
                            "(request id=%u)", b->addr, (unsigned)b->pair.port, (unsigned)id);
-    else sl_transaction_error(t, "%.*s", (int)p[5].size, (const char *)p[5].data);
+    else sl_transaction_error(t, "%.*s", (int)m.rlen, (const char *)m.result);
   }
   mb_pend_free(pe);
   return 1;

@@ -161,7 +161,22 @@ int mb_queue_nolock(mconn *c, const uint8_t *p, size_t n);
 /* Closes a connection (I/O thread). */
 void mb_conn_close(mconn *c, int kind, const char *why);
 
+/* A request or response of the bridge, decoded from a message event. The
+** pointers are borrowed from the event (transfer none). */
+typedef struct mb_msg {
+  uint32_t id, size, type;
+  uint64_t addr;
+  const uint8_t *data;         /* request: the write data, or NULL;
+                                  response: the data part */
+  size_t dlen;
+  const uint8_t *result;       /* response: the result text (no NUL) */
+  size_t rlen;
+} mb_msg;
+
 /* mem_client.c */
+/* Checks a response's shape and reads it into *m: NULL, or why it is
+** malformed. No side effects (the fuzz harnesses call it alone). */
+const char *mb_decode_response(const sl_zmtp_event *ev, mb_msg *m);
 mconn *mb_client_push_nolock(mb *b);
 void mb_flush_pending_nolock(mb *b);
 void mb_pend_free(pend *p);
@@ -186,6 +201,9 @@ void mb_resume_cb(evutil_socket_t fd, short what, void *arg);
 static inline size_t mb_queued(const mconn *c) { return c->olen - c->ooff; }
 
 /* mem_server.c */
+/* Checks a request's shape and reads it into *m: NULL, or why it is
+** malformed. No side effects (the fuzz harnesses call it alone). */
+const char *mb_decode_request(const sl_zmtp_event *ev, mb_msg *m);
 int mb_server_message(mconn *c, const sl_zmtp_event *ev);
 /* A request served (its response queued or dropped): off the counts. */
 void mb_server_done(mb *b, req *r);

@@ -12,23 +12,34 @@
 #include "streamlua/memory.h"
 #include "streamlua/wait.h"
 
+const char *mb_decode_request(const sl_zmtp_event *ev, mb_msg *m) {
+  const sl_zmtp_part *p = ev->parts;
+  if ((ev->nparts != 4 && ev->nparts != 5) || p[0].size != 4 || p[1].size != 8 ||
+      p[2].size != 4 || p[3].size != 4)
+    return "malformed request: want 4 or 5 parts of 4, 8, 4, 4 (, size) bytes";
+  uint32_t size = get32(p[2].data), type = get32(p[3].data);
+  if (type == SL_MEM_PROBE && (ev->nparts != 4 || size != 0))
+    return "malformed probe: want 4 parts and size 0";
+  if (sl_mem_type_is_write(type) && (ev->nparts != 5 || p[4].size != size))
+    return "malformed write: the data part does not match the size";
+  if (size > MAX_MSG)   /* its response could not be carried */
+    return "request too large: size over the 64 MiB message limit";
+  m->id = get32(p[0].data);
+  m->addr = get64(p[1].data);
+  m->size = size;
+  m->type = type;
+  m->data = sl_mem_type_is_write(type) ? p[4].data : NULL;
+  m->dlen = sl_mem_type_is_write(type) ? size : 0;
+  m->result = NULL;
+  m->rlen = 0;
+  return NULL;
+}
+
 /* Server: a request for the server's thread. Returns 0 if closed. */
 int mb_server_message(mconn *c, const sl_zmtp_event *ev) {
   mb *b = c->b;
-  const sl_zmtp_part *p = ev->parts;
-  const char *bad = NULL;
-  if ((ev->nparts != 4 && ev->nparts != 5) || p[0].size != 4 || p[1].size != 8 ||
-      p[2].size != 4 || p[3].size != 4) {
-    bad = "malformed request: want 4 or 5 parts of 4, 8, 4, 4 (, size) bytes";
-  } else {
-    uint32_t size = get32(p[2].data), type = get32(p[3].data);
-    if (type == SL_MEM_PROBE && (ev->nparts != 4 || size != 0))
-      bad = "malformed probe: want 4 parts and size 0";
-    else if (sl_mem_type_is_write(type) && (ev->nparts != 5 || p[4].size != size))
-      bad = "malformed write: the data part does not match the size";
-    else if (size > MAX_MSG)   /* its response could not be carried */
-      bad = "request too large: size over the 64 MiB message limit";
-  }
+  mb_msg m;
+  const char *bad = mb_decode_request(ev, &m);
   if (bad != NULL) {
     char why[160];
     snprintf(why, sizeof why, "%s (%zu parts)", bad, ev->nparts);
@@ -37,14 +48,14 @@ int mb_server_message(mconn *c, const sl_zmtp_event *ev) {
   }
   req *r = calloc(1, sizeof *r);
   if (r == NULL) goto out_nomem;
-  r->id = get32(p[0].data);
-  r->addr = get64(p[1].data);
-  r->size = get32(p[2].data);
-  r->type = get32(p[3].data);
-  if (sl_mem_type_is_write(r->type) && r->size > 0) {
-    r->data = malloc(r->size);
+  r->id = m.id;
+  r->addr = m.addr;
+  r->size = m.size;
+  r->type = m.type;
+  if (m.data != NULL && m.size > 0) {
+    r->data = malloc(m.size);
     if (r->data == NULL) goto out_nomem;
-    memcpy(r->data, p[4].data, r->size);
+    memcpy(r->data, m.data, m.size);
   }
   sl_log_write(b->log, SL_LOG_DEBUG, "request id=%u type=%u addr=0x%llx size=%u",
                (unsigned)r->id, (unsigned)r->type, (unsigned long long)r->addr,
