@@ -238,7 +238,7 @@ static void test_disconnect_mid_message(void) {
   uint8_t half[] = {1, 2, 0, 0, 1, 1, 0, 1, 1, 0, 0, 10, 'h', 'a', 'l'};
   n += put(b + n, half, sizeof half);
   CHECK_EQ(send(fd, b, n, MSG_NOSIGNAL), (ssize_t)n);
-  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) == 0; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && atomic_load(&fx.r->frames) == 0; i++) sleep_ms(10);
   close(fd);
   sleep_ms(100);
   CHECK_EQ(atomic_load(&fx.r->frames), 1);
@@ -285,13 +285,13 @@ static void test_large_body_in_halves(void) {
   sleep_ms(100);
   CHECK_EQ(atomic_load(&fx.r->frames), 0);     /* nothing before it is whole */
   CHECK_EQ(send(fd, b + half, total - half, MSG_NOSIGNAL), (ssize_t)(total - half));
-  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) < 1; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && atomic_load(&fx.r->frames) < 1; i++) sleep_ms(10);
   CHECK_EQ(atomic_load(&fx.r->frames), 1);
   CHECK_EQ((size_t)strspn(fx.r->last, "L"), strlen(fx.r->last));
   uint8_t m[64];
   size_t k = rogue_msg(m, 0, 1, 0, "small after");
   CHECK_EQ(send(fd, m, k, MSG_NOSIGNAL), (ssize_t)k);
-  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) < 2; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && atomic_load(&fx.r->frames) < 2; i++) sleep_ms(10);
   CHECK_EQ(atomic_load(&fx.r->frames), 2);
   CHECK_STR(fx.r->last, "small after");
   close(fd);
@@ -312,7 +312,7 @@ static void test_large_body_cut(void) {
   CHECK_EQ(send(fd, b, n + LARGE / 2, MSG_NOSIGNAL), (ssize_t)(n + LARGE / 2));
   sleep_ms(50);
   close(fd);
-  for (int i = 0; i < 500 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
   CHECK_EQ(counter(fx.srv, "connections"), 0);
   CHECK_EQ(atomic_load(&fx.r->frames), 0);
   next_peer_works(&fx);
@@ -400,7 +400,7 @@ static void *send_bigs(void *arg) {
 }
 
 static int await_ready(sl_object *srv) {
-  for (int i = 0; i < 500 && !sl_tcp_bridge_ready(srv); i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && !sl_tcp_bridge_ready(srv); i++) sleep_ms(10);
   return sl_tcp_bridge_ready(srv);
 }
 
@@ -423,7 +423,7 @@ static void test_big_frames_in_order(void) {
     for (int k = 0; k < bs.frames; k++)
       CHECK(read_big(fd, (uint8_t)k, BIG, (uint8_t)(bs.seed + k)));
     pthread_join(t, NULL);
-    for (int i = 0; i < 500 && counter(fx.srv, "txFrames") < 16; i++) sleep_ms(10);
+    for (int i = 0; i < 3000 && counter(fx.srv, "txFrames") < 16; i++) sleep_ms(10);
     CHECK_EQ(counter(fx.srv, "txFrames"), 16);
     CHECK_EQ(counter(fx.srv, "txBytes"), 16ull * BIG);
     CHECK_EQ(counter(fx.srv, "drops"), 0);
@@ -449,7 +449,7 @@ static void test_reader_gone_mid_write(void) {
   CHECK(read_exact(fd, part, sizeof part));   /* the write has begun */
   close(fd);
   pthread_join(t, NULL);
-  for (int i = 0; i < 500 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
   CHECK_EQ(counter(fx.srv, "txFrames") + counter(fx.srv, "drops"), 1);
   fd = dial_puller(fx.port);
   CHECK(fd >= 0);
@@ -478,11 +478,10 @@ static void test_stop_during_write(void) {
   pthread_create(&t, NULL, send_bigs, &bs);
   sleep_ms(200);
   CHECK(atomic_load(&bs.sent) < 32);  /* held: nobody reads */
-  double t0 = now_s();
-  sl_object_stop(fx.srv);
-  pthread_join(t, NULL);               /* every later send is a drop */
-  CHECK(now_s() - t0 < 5.0);
-  CHECK_EQ(atomic_load(&bs.sent), 32);
+  sl_object_stop(fx.srv);              /* every later send is a drop */
+  for (int i = 0; i < 3000 && atomic_load(&bs.sent) < 32; i++) sleep_ms(10);
+  if (!CHECK_EQ(atomic_load(&bs.sent), 32)) return;   /* the sender is stuck */
+  pthread_join(t, NULL);
   CHECK_EQ(counter(fx.srv, "txFrames") + counter(fx.srv, "drops"), 32);
   close(fd);
   sl_object_unref(bs.m);
