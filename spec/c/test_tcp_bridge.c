@@ -30,10 +30,10 @@ static uint64_t counter(sl_object *o, const char *name) {
   return 0;
 }
 
-/* A blocking socket to 127.0.0.1:port with 5 s timeouts. */
+/* A blocking socket to 127.0.0.1:port with 30 s timeouts. */
 static int dial(uint32_t port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct timeval tv = {5, 0};
+  struct timeval tv = {30, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   struct sockaddr_in sa = {0};
@@ -47,7 +47,7 @@ static int dial(uint32_t port) {
   return fd;
 }
 
-/* Reads until the peer closes (1) or 5 s pass (0); discards the bytes. */
+/* Reads until the peer closes (1) or 30 s pass (0); discards the bytes. */
 static int closed_by_peer(int fd) {
   char buf[4096];
   for (;;) {
@@ -142,9 +142,9 @@ static void next_peer_works(fixture *fx) {
   uint8_t good[256];
   size_t g = hello(good, "PUSH");
   g += rogue_msg(good + g, 0x0102, 3, 0, "ok");
+  int before = atomic_load(&fx->r->frames);    /* read before it can arrive */
   CHECK_EQ(send(fd, good, g, MSG_NOSIGNAL), (ssize_t)g);
-  int before = atomic_load(&fx->r->frames);
-  for (int i = 0; i < 500 && atomic_load(&fx->r->frames) == before; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && atomic_load(&fx->r->frames) == before; i++) sleep_ms(10);
   CHECK_EQ(atomic_load(&fx->r->frames), before + 1);
   CHECK_STR(fx->r->last, "ok");
   close(fd);
@@ -160,7 +160,7 @@ static void expect_rejected(const uint8_t *bytes, size_t n) {
   CHECK_EQ(send(fd, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
   CHECK(closed_by_peer(fd));
   close(fd);
-  for (int i = 0; i < 200 && counter(fx.srv, "errors") == 0; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && counter(fx.srv, "errors") == 0; i++) sleep_ms(10);
   CHECK_EQ(counter(fx.srv, "errors"), 1);
   sleep_ms(20);
   CHECK_EQ(atomic_load(&fx.r->frames), 0);
@@ -238,7 +238,7 @@ static void test_disconnect_mid_message(void) {
   uint8_t half[] = {1, 2, 0, 0, 1, 1, 0, 1, 1, 0, 0, 10, 'h', 'a', 'l'};
   n += put(b + n, half, sizeof half);
   CHECK_EQ(send(fd, b, n, MSG_NOSIGNAL), (ssize_t)n);
-  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) == 0; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && atomic_load(&fx.r->frames) == 0; i++) sleep_ms(10);
   close(fd);
   sleep_ms(100);
   CHECK_EQ(atomic_load(&fx.r->frames), 1);
@@ -285,13 +285,13 @@ static void test_large_body_in_halves(void) {
   sleep_ms(100);
   CHECK_EQ(atomic_load(&fx.r->frames), 0);     /* nothing before it is whole */
   CHECK_EQ(send(fd, b + half, total - half, MSG_NOSIGNAL), (ssize_t)(total - half));
-  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) < 1; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && atomic_load(&fx.r->frames) < 1; i++) sleep_ms(10);
   CHECK_EQ(atomic_load(&fx.r->frames), 1);
   CHECK_EQ((size_t)strspn(fx.r->last, "L"), strlen(fx.r->last));
   uint8_t m[64];
   size_t k = rogue_msg(m, 0, 1, 0, "small after");
   CHECK_EQ(send(fd, m, k, MSG_NOSIGNAL), (ssize_t)k);
-  for (int i = 0; i < 500 && atomic_load(&fx.r->frames) < 2; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && atomic_load(&fx.r->frames) < 2; i++) sleep_ms(10);
   CHECK_EQ(atomic_load(&fx.r->frames), 2);
   CHECK_STR(fx.r->last, "small after");
   close(fd);
@@ -312,7 +312,7 @@ static void test_large_body_cut(void) {
   CHECK_EQ(send(fd, b, n + LARGE / 2, MSG_NOSIGNAL), (ssize_t)(n + LARGE / 2));
   sleep_ms(50);
   close(fd);
-  for (int i = 0; i < 500 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
   CHECK_EQ(counter(fx.srv, "connections"), 0);
   CHECK_EQ(atomic_load(&fx.r->frames), 0);
   next_peer_works(&fx);
@@ -400,7 +400,7 @@ static void *send_bigs(void *arg) {
 }
 
 static int await_ready(sl_object *srv) {
-  for (int i = 0; i < 500 && !sl_tcp_bridge_ready(srv); i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && !sl_tcp_bridge_ready(srv); i++) sleep_ms(10);
   return sl_tcp_bridge_ready(srv);
 }
 
@@ -423,7 +423,7 @@ static void test_big_frames_in_order(void) {
     for (int k = 0; k < bs.frames; k++)
       CHECK(read_big(fd, (uint8_t)k, BIG, (uint8_t)(bs.seed + k)));
     pthread_join(t, NULL);
-    for (int i = 0; i < 500 && counter(fx.srv, "txFrames") < 16; i++) sleep_ms(10);
+    for (int i = 0; i < 3000 && counter(fx.srv, "txFrames") < 16; i++) sleep_ms(10);
     CHECK_EQ(counter(fx.srv, "txFrames"), 16);
     CHECK_EQ(counter(fx.srv, "txBytes"), 16ull * BIG);
     CHECK_EQ(counter(fx.srv, "drops"), 0);
@@ -449,7 +449,7 @@ static void test_reader_gone_mid_write(void) {
   CHECK(read_exact(fd, part, sizeof part));   /* the write has begun */
   close(fd);
   pthread_join(t, NULL);
-  for (int i = 0; i < 500 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
   CHECK_EQ(counter(fx.srv, "txFrames") + counter(fx.srv, "drops"), 1);
   fd = dial_puller(fx.port);
   CHECK(fd >= 0);
@@ -464,7 +464,7 @@ static void test_reader_gone_mid_write(void) {
 }
 
 /* stop() while a sender is held writing into a reader that never reads:
-** it returns promptly and so does the sender. */
+** it returns, and so does the sender, instead of waiting for the reader. */
 static void test_stop_during_write(void) {
   fixture fx;
   setup(&fx);
@@ -481,7 +481,7 @@ static void test_stop_during_write(void) {
   double t0 = now_s();
   sl_object_stop(fx.srv);
   pthread_join(t, NULL);               /* every later send is a drop */
-  CHECK(now_s() - t0 < 5.0);
+  CHECK(now_s() - t0 < 30.0);          /* a bound on a hang, not a speed */
   CHECK_EQ(atomic_load(&bs.sent), 32);
   CHECK_EQ(counter(fx.srv, "txFrames") + counter(fx.srv, "drops"), 32);
   close(fd);
