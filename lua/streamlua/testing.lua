@@ -12,6 +12,7 @@ push frames in and pull frames out.
 
   testing.frame("bytes", {channel = 2}) -- a frame holding those bytes
   testing.serveUntil(cond, seconds)     -- serve the loop until cond() holds
+  testing.threads("sl-fifo")            -- threads of this process by name
 ]]
 local sl = require "streamlua"
 
@@ -49,6 +50,33 @@ function M.serveUntil(cond, seconds)
   sl.run(seconds or 10)
   t:cancel()
   return cond() and true or false
+end
+
+local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+
+--- Threads of this process named `name` (Linux: /proc/self/task/*/comm),
+--- or all of them without a name. A thread may take its name a moment after
+--- it starts and one just joined may be listed a moment longer, so wait for
+--- a count (serveUntil) rather than compare one reading.
+function M.threads(name)
+  if name ~= nil and type(name) ~= "string" then
+    error("bad argument #1 to 'threads' (string expected, got " .. type(name) .. ")", 2)
+  end
+  local n = 0
+  local ls = io.popen("ls /proc/" .. pid .. "/task 2>/dev/null")
+  for tid in ls:lines() do
+    if name == nil then
+      n = n + 1
+    else
+      local f = io.open("/proc/" .. pid .. "/task/" .. tid .. "/comm")
+      if f ~= nil then                   -- nil: it ended while listed
+        if f:read("l") == name then n = n + 1 end
+        f:close()
+      end
+    end
+  end
+  ls:close()
+  return n
 end
 
 local Harness = {}
