@@ -61,8 +61,10 @@ describe("streamlua.testing", function()
   it("threads counts this process's threads by name", function()
     assert.is_true(testing.threads() >= 1)
     assert.are.equal(0, testing.threads("no-such-thread"))
-    collectgarbage(); collectgarbage()
-    local before = testing.threads("sl-fifo")
+    collectgarbage(); collectgarbage()     -- other specs' Fifos end
+    assert.is_true(testing.serveUntil(function()
+      return testing.threads("sl-fifo") == 0 end, 20))
+    local before = 0
     local fifo = sl.stream.Fifo(0)
     assert.is_true(testing.serveUntil(function()
       return testing.threads("sl-fifo") == before + 1 end, 20))
