@@ -17,9 +17,9 @@
 # its sequence number; so a kill shows up as a gap between the last frame the
 # old checker reported and the first the new one saw, never as a PRBS error.
 # The old checker is killed without a last word, so its count is the one of
-# its last report (every 0.2 s): a gap is an upper bound of the frames lost
+# its last report (every 0.05 s): a gap is an upper bound of the frames lost
 # (in the old connection's socket buffers, or dropped by the Fifo while no
-# server was there), plus those checked in the last 0.2 s before the kill.
+# server was there), plus those checked in the last 0.05 s before the kill.
 # The gaps add up exactly to (frames generated - frames reported checked).
 #
 # Environment: STREAMLUA_BIN (default build/streamlua), SOAK_DIR (logs; default

@@ -1,5 +1,5 @@
 -- The far side of bench/soak.sh: TcpServer -> PRBS checker. Prints its base
--- port once, then every 0.2 s (flushed) the checker's counters and the
+-- port once, then every 0.05 s (flushed) the checker's counters and the
 -- first and last sequence numbers it has seen, so the soak can account for
 -- the frames lost when this process is killed. On SIGTERM it prints a last
 -- line with "final".
@@ -24,7 +24,7 @@ end
 
 io.stdout:write(string.format("port %d\n", srv:getPort()))
 io.stdout:flush()
-sl.every(0.2, function() report("tick") end)
+sl.every(0.05, function() report("tick") end)
 sl.run()
 report("final")
 srv:stop()

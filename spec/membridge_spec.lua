@@ -19,7 +19,7 @@ local function pair(slave)
   _ = srv >> slave
   local m = mem.Master()
   _ = m >> cli
-  assert.is_true(cli:waitReady(10, 0.1))
+  assert.is_true(cli:waitReady(20, 0.1))
   assert.is_true(serve_until(function() return cli:ready() and srv:ready() end))
   return m, cli, srv
 end
@@ -137,8 +137,8 @@ describe("sl.memory.TcpServer / TcpClient", function()
     local t0 = wall()
     cli:stop()
     srv:stop()
-    assert.is_true(wall() - t0 < 1)
-    assert.is_true(serve_until(function() return got ~= nil end, 2))
+    assert.is_true(wall() - t0 < 30)           -- a bound on a hang
+    assert.is_true(serve_until(function() return got ~= nil end, 20))
     assert.matches("stopped", got, 1, true)
     local ok, err = pcall(m.read, m, 0, 4)
     assert.is_false(ok)
@@ -154,7 +154,7 @@ describe("sl.memory.TcpServer / TcpClient", function()
     L.setFilter("pyrogue.memory.TcpClient", L.Debug)
     local srv = mem.TcpServer("127.0.0.1", 0)
     local cli = mem.TcpClient("127.0.0.1", srv:getPort())
-    assert.is_true(cli:waitReady(10, 0.1))
+    assert.is_true(cli:waitReady(20, 0.1))
     local text = table.concat(L.history(), "\n")
     cli:stop(); srv:stop()
     L.setEmit(true)

@@ -15,7 +15,7 @@ end
 local function pair()
   local srv = sl.stream.TcpServer("127.0.0.1", 0)
   local cli = sl.stream.TcpClient("127.0.0.1", srv:getPort())
-  assert(serve_until(function() return cli:ready() and srv:ready() end, 10))
+  assert(serve_until(function() return cli:ready() and srv:ready() end, 20))
   return srv, cli
 end
 

@@ -48,7 +48,7 @@ describe("streamlua.testing", function()
   it("serveUntil serves the loop until the condition holds, or gives up", function()
     local fired = false
     local t = sl.after(0.02, function() fired = true end)  -- runs only in the loop
-    assert.is_true(testing.serveUntil(function() return fired end, 5))
+    assert.is_true(testing.serveUntil(function() return fired end, 20))
     local t0 = sl.now()
     assert.is_false(testing.serveUntil(function() return false end, 0.05))
     assert.is_true(sl.now() - t0 >= 0.04)
