@@ -40,14 +40,15 @@ function M.frame(data, opts)
 end
 
 --- Serves the event loop until cond() holds, checking every 2 ms, or until
---- `seconds` (default 10) pass; returns whether it held.
+--- `seconds` (default 30: generous, as a loaded machine is slow) pass;
+--- returns whether it held, as soon as it does.
 function M.serveUntil(cond, seconds)
   if type(cond) ~= "function" then
     error("bad argument #1 to 'serveUntil' (function expected, got " .. type(cond) .. ")", 2)
   end
   if cond() then return true end
   local t = sl.every(0.002, function() if cond() then sl.stop() end end)
-  sl.run(seconds or 10)
+  sl.run(seconds or 30)
   t:cancel()
   return cond() and true or false
 end
@@ -105,9 +106,9 @@ function Harness:count()
 end
 
 --- Serves the event loop until `n` frames wait to be pulled, or `seconds`
---- (default 5) pass; returns whether they did.
+--- (default 30) pass; returns whether they did.
 function Harness:wait(n, seconds)
-  return M.serveUntil(function() return self:count() >= n end, seconds or 5)
+  return M.serveUntil(function() return self:count() >= n end, seconds or 30)
 end
 
 --- Wraps `module` (a slave; if it is also a master its output is caught).
