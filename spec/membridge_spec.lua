@@ -162,3 +162,58 @@ describe("sl.memory.TcpServer / TcpClient", function()
     assert.matches("memory.TcpClient.127.0.0.1." .. srv:getPort(), text, 1, true)
   end)
 end)
+
+describe("a memory TcpServer with several clients and hostile peers", function()
+  local tsrc = require "streamlua_testing"
+  local greeting = "\255" .. ("\0"):rep(7) .. "\1\127\3\1NULL" .. ("\0"):rep(16)
+    .. "\0" .. ("\0"):rep(31)
+  local ready_pull = "\4\26\5READY\11Socket-Type\0\0\0\4PULL"
+
+  it("answers each client only, not a listener on port P+1 connected last", function()
+    sl.logging.setEmit(false)
+    local srv = mem.TcpServer("127.0.0.1", 0)
+    _ = srv >> mem.Emulate(4, 0)
+    local port = srv:getPort()
+    local ma, ca = mem.Master(), mem.TcpClient("127.0.0.1", port)
+    local mb, cb = mem.Master(), mem.TcpClient("127.0.0.1", port)
+    _ = ma >> ca
+    _ = mb >> cb
+    assert.is_true(ca:waitReady(10, 0.1))
+    assert.is_true(cb:waitReady(10, 0.1))
+    local snoop = tsrc.dial(port + 1)
+    assert.is_true(tsrc.send(snoop, greeting .. ready_pull))
+    assert.is_true(serve_until(function() return srv:counters().connections == 5 end))
+    for i = 1, 10 do
+      ma:writeU32(0x100, 1000 + i)
+      mb:writeU32(0x200, 2000 + i)
+      assert.equals(1000 + i, ma:readU32(0x100))
+      assert.equals(2000 + i, mb:readU32(0x200))
+    end
+    assert.equals(0, srv:counters().unrouted)
+    tsrc.close(snoop)
+    ca:stop(); cb:stop(); srv:stop()
+    sl.logging.setEmit(true)
+  end)
+
+  it("closes a connection without a handshake in time; checks its settings", function()
+    sl.logging.setEmit(false)
+    local srv = mem.TcpServer("127.0.0.1", 0)
+    srv:setHandshakeTimeout(0.2)
+    local fd = tsrc.dial(srv:getPort())
+    assert.is_true(tsrc.closed(fd, 5))
+    assert.equals(1, srv:counters().handshakeTimeouts)
+    tsrc.close(fd)
+    srv:setMaxRequests(8)
+    srv:setMaxRequestBytes(1 << 20)
+    srv:setMaxResponseBytes(1 << 20)
+    srv:setMaxConnections(4)
+    srv:setMaxPending(1 << 20)
+    assert.equals(0, srv:counters().requests)
+    assert.has_error(function() srv:setMaxRequests(0) end,
+      "bad argument #1 to 'setMaxRequests' (positive number of requests expected)")
+    assert.has_error(function() srv:setMaxResponseBytes(-5) end,
+      "bad argument #1 to 'setMaxResponseBytes' (positive number of bytes expected)")
+    srv:stop()
+    sl.logging.setEmit(true)
+  end)
+end)

@@ -5,10 +5,21 @@
 ** starting with its 32-bit little-endian sequence number; it proves what
 ** a Lua-defined slave receives from a thread that is not the main one.
 ** src:stop() ends it early; src:sent() is how many it has sent.
+**
+** A raw peer for the bridges' specs: dial(port) -> fd (127.0.0.1, or nil),
+** send(fd, bytes) -> true if all went, closed(fd, seconds) -> true once the
+** other end closed (reading and dropping what comes), close(fd).
 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -126,6 +137,56 @@ static int l_refcount(lua_State *L) {
   return 1;
 }
 
+static int l_dial(lua_State *L) {
+  lua_Integer port = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, port > 0 && port < 65536, 1, "port expected");
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    if (fd >= 0) close(fd);
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
+static int l_send(lua_State *L) {
+  int fd = (int)luaL_checkinteger(L, 1);
+  size_t n;
+  const char *p = luaL_checklstring(L, 2, &n);
+  lua_pushboolean(L, send(fd, p, n, MSG_NOSIGNAL) == (ssize_t)n);
+  return 1;
+}
+
+static int l_closed(lua_State *L) {
+  int fd = (int)luaL_checkinteger(L, 1);
+  double s = luaL_checknumber(L, 2);
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  char buf[4096];
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double left = s - (double)(t.tv_sec - t0.tv_sec) - (t.tv_nsec - t0.tv_nsec) / 1e9;
+    if (left <= 0) break;
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0) continue;
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+  }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
+static int l_close(lua_State *L) {
+  close((int)luaL_checkinteger(L, 1));
+  return 0;
+}
+
 int luaopen_streamlua_testing(lua_State *L);
 int luaopen_streamlua_testing(lua_State *L) {
   luaL_newmetatable(L, SOURCE_MT);
@@ -147,5 +208,9 @@ int luaopen_streamlua_testing(lua_State *L) {
   lua_setfield(L, -2, "source");
   lua_pushcfunction(L, l_refcount);
   lua_setfield(L, -2, "refcount");
+  static const luaL_Reg net[] = {{"dial", l_dial}, {"send", l_send},
+                                 {"closed", l_closed}, {"close", l_close},
+                                 {NULL, NULL}};
+  luaL_setfuncs(L, net, 0);
   return 1;
 }

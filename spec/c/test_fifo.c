@@ -784,6 +784,63 @@ static void test_stop_runs_wait_hook(void) {
   alarm(0);
 }
 
+
+/* A slave that waits as the library's own waits do (a sender waiting for
+** a peer that never comes): stop() frees the Fifo's thread from it. */
+typedef struct blocker {
+  sl_object obj;
+  sl_slave slave;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;          /* never signalled */
+  atomic_int entered, rc;
+} blocker;
+
+static void blocker_accept(sl_slave *s, sl_frame *f) {
+  (void)f;
+  blocker *b = (blocker *)s->owner;
+  atomic_fetch_add(&b->entered, 1);
+  pthread_mutex_lock(&b->mu);
+  int rc;
+  while ((rc = sl_wait_cond(&b->cv, &b->mu, NULL)) == SL_OK) {
+  }
+  pthread_mutex_unlock(&b->mu);
+  atomic_store(&b->rc, rc);
+}
+
+static const sl_slave_ops blocker_ops = {.accept_frame = blocker_accept};
+
+static void blocker_destroy(sl_object *obj) {
+  blocker *b = (blocker *)obj;
+  sl_slave_fini(&b->slave);
+  pthread_cond_destroy(&b->cv);
+  pthread_mutex_destroy(&b->mu);
+  free(b);
+}
+
+static void test_stop_frees_thread_from_waits(void) {
+  watchdog(30);
+  blocker *b = calloc(1, sizeof *b);
+  sl_object_init(&b->obj, "Blocker", blocker_destroy);
+  pthread_mutex_init(&b->mu, NULL);
+  sl_cond_init(&b->cv);
+  sl_slave_init(&b->slave, &blocker_ops, &b->obj);
+  sl_object *q = sl_fifo_new(0, 0, 1);
+  CHECK_EQ(sl_master_add_slave(q->master, &b->slave), SL_OK);
+  sl_pool *p = sl_pool_new();
+  push_seq(q, p, 0, 0);
+  push_seq(q, p, 0, 1);
+  while (atomic_load(&b->entered) == 0) sleep_ms(1);   /* the watchdog bounds it */
+  sl_object_cancel(q);                      /* phase one: never waits */
+  sl_object_stop(q);                        /* phase two: joins */
+  CHECK_EQ(atomic_load(&b->rc), SL_ECANCELED);
+  /* The second frame was dropped, or given up on downstream at once. */
+  CHECK_EQ(atomic_load(&b->entered) + (int)sl_fifo_drop_count(q), 2);
+  sl_object_unref(q);
+  sl_pool_unref(p);
+  sl_object_unref(&b->obj);
+  alarm(0);
+}
+
 static const struct tt_case cases[] = {
   {"new: kind, roles, depth", test_new},
   {"order preserved across the thread", test_order},
@@ -799,6 +856,7 @@ static const struct tt_case cases[] = {
   {"1000 Fifos leave no thread", test_no_thread_left},
   {"several producers at once", test_many_producers},
   {"stop runs the wait hook while it waits", test_stop_runs_wait_hook},
+  {"stop frees the thread from a library wait downstream", test_stop_frees_thread_from_waits},
   {NULL, NULL}
 };
 

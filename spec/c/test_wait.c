@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "streamlua/status.h"
 #include "streamlua/wait.h"
 #include "tt.h"
 
@@ -226,6 +227,118 @@ static void test_wait_briefly(void) {
   alarm(0);
 }
 
+
+/* ---- giving up ---- */
+
+/* A thread bound to a stop flag waits on a condition nobody signals; it
+** gives up once the flag is set. */
+typedef struct bound_waiter {
+  atomic_int stop;
+  atomic_int rc;               /* 1 until the wait returns */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int use_for;                 /* sl_wait_for instead of sl_wait_cond */
+} bound_waiter;
+
+static int never(void *arg) {
+  (void)arg;
+  return 0;
+}
+
+static void *bound_main(void *arg) {
+  bound_waiter *w = arg;
+  sl_wait_bind(&w->stop);
+  int rc;
+  if (w->use_for) {
+    rc = sl_wait_for(never, NULL);
+  } else {
+    pthread_mutex_lock(&w->mu);
+    while ((rc = sl_wait_cond(&w->cv, &w->mu, NULL)) == SL_OK) {
+    }
+    pthread_mutex_unlock(&w->mu);
+  }
+  atomic_store(&w->rc, rc);
+  sl_wait_bind(NULL);
+  return NULL;
+}
+
+static void gives_up_when_owner_stops(int use_for) {
+  alarm(30);
+  bound_waiter w = {.use_for = use_for};
+  atomic_init(&w.stop, 0);
+  atomic_init(&w.rc, 1);
+  pthread_mutex_init(&w.mu, NULL);
+  CHECK_EQ(sl_cond_init(&w.cv), 0);
+  pthread_t t;
+  pthread_create(&t, NULL, bound_main, &w);
+  /* Not before the flag: it waits as long as nothing happens. */
+  for (int i = 0; i < 5; i++) {
+    sleep_ms(10);
+    CHECK_EQ(atomic_load(&w.rc), 1);
+  }
+  atomic_store(&w.stop, 1);
+  pthread_join(t, NULL);       /* the alarm bounds it */
+  CHECK_EQ(atomic_load(&w.rc), SL_ECANCELED);
+  pthread_cond_destroy(&w.cv);
+  pthread_mutex_destroy(&w.mu);
+  alarm(0);
+}
+
+static void test_cond_gives_up(void) { gives_up_when_owner_stops(0); }
+static void test_wait_for_gives_up(void) { gives_up_when_owner_stops(1); }
+
+static void test_cond_deadline(void) {
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv;
+  CHECK_EQ(sl_cond_init(&cv), 0);
+  struct timespec dl;
+  sl_deadline_after(&dl, 30000);
+  CHECK(sl_deadline_left(&dl) > 0);
+  pthread_mutex_lock(&mu);
+  int rc;
+  while ((rc = sl_wait_cond(&cv, &mu, &dl)) == SL_OK) {
+  }
+  pthread_mutex_unlock(&mu);
+  CHECK_EQ(rc, SL_ETIMEDOUT);
+  CHECK(sl_deadline_left(&dl) <= 0);       /* not before the deadline */
+  pthread_cond_destroy(&cv);
+}
+
+/* Interrupts reach only the threads that take them, and are taken once. */
+static int probe_calls;
+static int probe_says;
+static int probe(void *arg) {
+  (void)arg;
+  probe_calls++;
+  return probe_says;
+}
+
+static void test_interrupts(void) {
+  sl_wait_take_interrupt();
+  CHECK(!sl_wait_cancelled());
+  sl_wait_interrupt();
+  CHECK(sl_wait_interrupted());
+  CHECK(!sl_wait_cancelled());               /* this thread takes none yet */
+  sl_wait_interruptible(1, NULL, NULL);
+  CHECK(sl_wait_cancelled());
+  CHECK_EQ(sl_wait_for(never, NULL), SL_ECANCELED);
+  CHECK(sl_wait_take_interrupt());
+  CHECK(!sl_wait_take_interrupt());
+  CHECK(!sl_wait_cancelled());
+  /* A probe that sees an interrupt another way raises one. */
+  sl_wait_interruptible(1, probe, NULL);
+  probe_says = 0;
+  CHECK(!sl_wait_cancelled());
+  probe_says = 1;
+  CHECK(sl_wait_cancelled());
+  CHECK(probe_calls >= 2);
+  CHECK(sl_wait_take_interrupt());
+  sl_wait_interruptible(0, NULL, NULL);
+  sl_wait_interrupt();
+  CHECK(!sl_wait_cancelled());
+  sl_wait_take_interrupt();
+}
+
 static const struct tt_case cases[] = {
   {"condition already true: no hook", test_already_true},
   {"returns once the condition holds", test_returns_when_cond_holds},
@@ -233,6 +346,10 @@ static const struct tt_case cases[] = {
   {"a waiting hook does not recurse without bound", test_nested_hook_bounded},
   {"the hook is per thread", test_hook_is_per_thread},
   {"a brief wait yields until the condition holds or time is up", test_wait_briefly},
+  {"a bound thread's condition wait gives up when its owner stops", test_cond_gives_up},
+  {"a bound thread's sl_wait_for gives up when its owner stops", test_wait_for_gives_up},
+  {"a condition wait ends at its deadline, not before", test_cond_deadline},
+  {"interrupts reach the threads that take them, once", test_interrupts},
   {NULL, NULL}
 };
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "barrier.h"
+#include "streamlua/status.h"
 #include "streamlua/wait.h"
 
 #define LEVELS 7    /* nesting levels whose snapshot is recorded */
@@ -165,20 +166,17 @@ static int each_other(int (*each)(seen *s), sl_grace_old old, void *arg) {
   return 1;
 }
 
-static int wait_one(seen *s) {
-  sl_wait_until(let_go, s);
-  return 1;
-}
+static int wait_one(seen *s) { return sl_wait_for(let_go, s) == SL_OK; }
 
 static int refuse(seen *s) {
   (void)s;
   return 0;
 }
 
-void sl_grace_wait(sl_grace_old old, void *arg) {
-  each_other(wait_one, old, arg);
+int sl_grace_wait(sl_grace_old old, void *arg) {
+  if (!each_other(wait_one, old, arg)) return SL_ECANCELED;
   unsigned own = own_shared();
-  if (!shared_left(&own)) sl_wait_until(shared_left, &own);
+  return shared_left(&own) ? SL_OK : sl_wait_for(shared_left, &own);
 }
 
 int sl_grace_quiet(sl_grace_old old, void *arg) {

@@ -31,10 +31,12 @@ void sl_grace_exit(void);
 /* Tells the snapshots a writer has replaced: non-zero for those. */
 typedef int (*sl_grace_old)(const void *snapshot, void *arg);
 
-/* Waits (with sl_wait_until, so the wait hook runs) until no other thread
+/* Waits (with sl_wait_for, so the wait hook runs) until no other thread
 ** holds a snapshot for which old(snapshot, arg) is true. Call it after the
-** sequentially consistent store that replaced them. */
-void sl_grace_wait(sl_grace_old old, void *arg);
+** sequentially consistent store that replaced them. SL_OK, or SL_ECANCELED
+** when the calling thread's waits gave up first (the snapshots may still
+** be held then). */
+int sl_grace_wait(sl_grace_old old, void *arg);
 /* The same look without waiting: 1 if no other thread holds one now. */
 int sl_grace_quiet(sl_grace_old old, void *arg);
 

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "streamlua/status.h"
+#include "streamlua/wait.h"
 
 struct sl_mailbox {
   pthread_mutex_t mutex;
@@ -30,11 +31,7 @@ sl_mailbox *sl_mailbox_new(uint32_t capacity, void (*notify)(void *arg),
   sl_mailbox *mb = calloc(1, sizeof *mb + capacity * sizeof mb->ring[0]);
   if (mb == NULL) return NULL;
   pthread_mutex_init(&mb->mutex, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&mb->not_full, &ca);
-  pthread_condattr_destroy(&ca);
+  sl_cond_init(&mb->not_full);
   mb->cap = capacity;
   mb->notify = notify;
   mb->arg = arg;
@@ -50,31 +47,18 @@ void sl_mailbox_free(sl_mailbox *mb) {
   free(mb);
 }
 
-static void deadline_after(struct timespec *ts, int64_t us) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += (time_t)(us / 1000000);
-  ts->tv_nsec += (long)(us % 1000000) * 1000;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
-/* timeout_us < 0 waits without a bound. */
+/* timeout_us < 0 waits without a bound (but gives up with the thread). */
 static int put(sl_mailbox *mb, sl_frame *f, int64_t timeout_us) {
   struct timespec deadline;
-  if (timeout_us >= 0) deadline_after(&deadline, timeout_us);
+  if (timeout_us >= 0) sl_deadline_after(&deadline, timeout_us);
   pthread_mutex_lock(&mb->mutex);
   if (mb->count == mb->cap && !mb->closed) mb->waits++;
-  while (mb->count == mb->cap && !mb->closed) {
-    if (timeout_us < 0) {
-      pthread_cond_wait(&mb->not_full, &mb->mutex);
-    } else if (pthread_cond_timedwait(&mb->not_full, &mb->mutex, &deadline) ==
-               ETIMEDOUT) {
-      goto out_timedout;
-    }
-  }
+  int rc = SL_OK;
+  while (mb->count == mb->cap && !mb->closed && rc == SL_OK)
+    rc = sl_wait_cond(&mb->not_full, &mb->mutex,
+                      timeout_us >= 0 ? &deadline : NULL);
   if (mb->closed) goto out_closed;
+  if (mb->count == mb->cap) goto out_timedout;
   mb->ring[(mb->head + mb->count) % mb->cap] = sl_frame_ref(f);
   mb->count++;
   int wake = !mb->notified;
@@ -84,7 +68,7 @@ static int put(sl_mailbox *mb, sl_frame *f, int64_t timeout_us) {
   return SL_OK;
 out_timedout:
   pthread_mutex_unlock(&mb->mutex);
-  return SL_ETIMEDOUT;
+  return rc;
 out_closed:
   pthread_mutex_unlock(&mb->mutex);
   return SL_ECLOSED;
@@ -99,8 +83,9 @@ int sl_mailbox_put(sl_mailbox *mb, sl_frame *f) { return put(mb, f, -1); }
 int sl_mailbox_put_many(sl_mailbox *mb, sl_frame **fs, uint32_t n,
                         uint32_t *done) {
   uint32_t i = 0;
+  int rc = SL_OK;
   pthread_mutex_lock(&mb->mutex);
-  while (i < n && !mb->closed) {
+  while (i < n && !mb->closed && rc == SL_OK) {
     while (mb->count < mb->cap && i < n) {
       mb->ring[(mb->head + mb->count) % mb->cap] = sl_frame_ref(fs[i++]);
       mb->count++;
@@ -113,13 +98,13 @@ int sl_mailbox_put_many(sl_mailbox *mb, sl_frame **fs, uint32_t n,
     }
     if (i < n && mb->count == mb->cap && !mb->closed) {
       mb->waits++;
-      while (mb->count == mb->cap && !mb->closed)
-        pthread_cond_wait(&mb->not_full, &mb->mutex);
+      while (mb->count == mb->cap && !mb->closed && rc == SL_OK)
+        rc = sl_wait_cond(&mb->not_full, &mb->mutex, NULL);
     }
   }
   pthread_mutex_unlock(&mb->mutex);
   *done = i;
-  return i == n ? SL_OK : SL_ECLOSED;
+  return i == n ? SL_OK : rc != SL_OK ? rc : SL_ECLOSED;
 }
 
 int sl_mailbox_put_timed(sl_mailbox *mb, sl_frame *f, int64_t timeout_us) {

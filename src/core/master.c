@@ -155,13 +155,23 @@ int sl_master_add_slave(sl_master *m, sl_slave *s) {
 }
 
 /* Installs `set` and waits until no other thread delivers from an older
-** snapshot, then releases them all. */
-static void replace_and_wait(sl_master *m, sl_slave_set *set) {
+** snapshot, then releases them all. A wait that gives up puts them back
+** on the retired chain, for a later remove or the end. */
+static int replace_and_wait(sl_master *m, sl_slave_set *set) {
   swap_nolock_(m, set);
   sl_slave_set *chain = take_retired_nolock_(m);
   pthread_mutex_unlock(&m->lock);
-  sl_grace_wait(on_chain, chain);
-  release_chain(chain);
+  if (sl_grace_wait(on_chain, chain) == SL_OK) {
+    release_chain(chain);
+    return SL_OK;
+  }
+  sl_slave_set *last = chain;
+  while (last->older != NULL) last = last->older;
+  pthread_mutex_lock(&m->lock);
+  last->older = m->retired;
+  m->retired = chain;
+  pthread_mutex_unlock(&m->lock);
+  return SL_ECANCELED;
 }
 
 int sl_master_remove_slave(sl_master *m, sl_slave *s) {
@@ -183,15 +193,14 @@ int sl_master_remove_slave(sl_master *m, sl_slave *s) {
     set->s[j++] = cur->s[i];
     sl_object_ref(cur->s[i]->owner);
   }
-  replace_and_wait(m, set);
-  return SL_OK;
+  return replace_and_wait(m, set);
 }
 
 void sl_master_clear_slaves(sl_master *m) {
   sl_slave_set *set = set_new(0);
   if (set == NULL) return;
   pthread_mutex_lock(&m->lock);
-  replace_and_wait(m, set);
+  (void)replace_and_wait(m, set);
 }
 
 size_t sl_master_slave_count(sl_master *m) {

@@ -10,6 +10,7 @@ void sl_object_init(sl_object *obj, const char *kind,
   obj->kind = kind;
   obj->destroy = destroy;
   obj->stop = NULL;
+  obj->cancel = NULL;
   obj->counters = NULL;
   obj->master = NULL;
   obj->slave = NULL;
@@ -28,6 +29,10 @@ void sl_object_unref(sl_object *obj) {
 
 void sl_object_stop(sl_object *obj) {
   if (obj->stop != NULL) obj->stop(obj);
+}
+
+void sl_object_cancel(sl_object *obj) {
+  if (obj->cancel != NULL) obj->cancel(obj);
 }
 
 size_t sl_object_counters(sl_object *obj, sl_counter *out, size_t max) {

@@ -10,6 +10,7 @@ const char *sl_status_str(int status) {
     case SL_EINVAL: return "invalid argument";
     case SL_ENOTFOUND: return "not found";
     case SL_EBUSY: return "busy";
+    case SL_ECANCELED: return "interrupted";
     default: return "unknown status";
   }
 }

@@ -16,6 +16,7 @@
 #include <lualib.h>
 
 #include "streamlua/version.h"
+#include "streamlua/wait.h"
 #include "sl_lua.h"
 #include "repl.h"
 
@@ -81,9 +82,10 @@ int sl_host_report(lua_State *L, int status) {
 /*
 ** Ctrl-C while Lua code runs: as the stock `lua` does, the handler sets a
 ** hook and the hook raises "interrupted!" at the next Lua instruction, so
-** a runaway loop typed at the prompt can be stopped. While the event loop
-** runs, SIGINT is the loop's (a clean stop): the signal is handed to the
-** handler that was there before (the loop's own).
+** a runaway loop typed at the prompt can be stopped. A call that waits in
+** C gives up as well (wait.h) and raises "interrupted". While the event
+** loop runs, SIGINT is the loop's (a clean stop): the signal is handed to
+** the handler that was there before (the loop's own).
 */
 static lua_State *volatile interrupt_L;
 static struct sigaction outer_int;
@@ -92,10 +94,12 @@ static int call_depth;
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
+  sl_wait_take_interrupt();          /* this error is the interrupt */
   luaL_error(L, "interrupted!");
 }
 
 static void on_interrupt(int sig) {
+  sl_wait_interrupt();
   if (sl_lua_loop_active()) {
     if (!(outer_int.sa_flags & SA_SIGINFO) && outer_int.sa_handler != SIG_DFL &&
         outer_int.sa_handler != SIG_IGN)
@@ -112,6 +116,7 @@ int sl_host_docall(lua_State *L, int narg, int nres) {
   lua_pushcfunction(L, sl_lua_traceback);
   lua_insert(L, base);  /* put it under the function and its arguments */
   if (call_depth++ == 0) {
+    sl_wait_take_interrupt();         /* one from before is not for this call */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_interrupt;

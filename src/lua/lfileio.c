@@ -77,10 +77,14 @@ static int wait_serving(lua_State *L, int (*done)(void *arg), void *arg,
   if (sl_state_on_main(st) && !st->in_loop)
     tick = event_new(st->base, -1, 0, tick_cb, NULL);
   if (tick == NULL) {
-    sl_wait_until(waiter_over, &w);
+    if (sl_wait_for(waiter_over, &w) == SL_ECANCELED) sl_lua_interrupted(L);
     return done(arg);
   }
   while (!waiter_over(&w)) {
+    if (sl_wait_cancelled()) {
+      event_free(tick);
+      sl_lua_interrupted(L);
+    }
     double left = w.deadline > 0 ? w.deadline - now_s() : 1.0;
     struct timeval tv = {0, (suseconds_t)(left * 1e6 < SLICE_US ? left * 1e6 + 1
                                                                 : SLICE_US)};

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
@@ -154,7 +155,41 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg) {
   (void)sig;
   (void)what;
   sl_state *st = arg;
+  sl_wait_take_interrupt();    /* served: a clean stop, not an error */
   event_base_loopbreak(st->base);
+}
+
+/*
+** While the loop is served, SIGINT and SIGTERM reach libevent's handler,
+** which wakes the loop. A callback blocked in a wait would never get back
+** to the loop, so in front of that handler sits one that first tells the
+** waits to give up (wait.h).
+*/
+static struct sigaction loop_handler[2];   /* libevent's, for SIGINT, SIGTERM */
+
+static void give_up_then_loop(int sig) {
+  sl_wait_interrupt();
+  const struct sigaction *h = &loop_handler[sig == SIGTERM];
+  if (h->sa_flags & SA_SIGINFO) {
+    if (h->sa_sigaction != NULL) h->sa_sigaction(sig, NULL, NULL);
+  } else if (h->sa_handler != SIG_DFL && h->sa_handler != SIG_IGN) {
+    h->sa_handler(sig);
+  }
+}
+
+static void front_handlers(int on) {
+  static const int sigs[2] = {SIGINT, SIGTERM};
+  for (int i = 0; i < 2; i++) {
+    if (on) {
+      struct sigaction sa;
+      memset(&sa, 0, sizeof sa);
+      sa.sa_handler = give_up_then_loop;
+      sigemptyset(&sa.sa_mask);
+      sigaction(sigs[i], &sa, &loop_handler[i]);
+    } else {
+      sigaction(sigs[i], &loop_handler[i], NULL);
+    }
+  }
 }
 
 /*
@@ -169,6 +204,8 @@ static void serve(lua_State *L, const char *fn, double seconds) {
   struct event *sigterm = evsignal_new(st->base, SIGTERM, signal_cb, st);
   if (sigint) event_add(sigint, NULL);
   if (sigterm) event_add(sigterm, NULL);
+  int fronted = sigint != NULL && sigterm != NULL;
+  if (fronted) front_handlers(1);
   /* A timer of our own, not event_base_loopexit: a loopexit left pending
   ** by a serve that ended early would end the next serve too. */
   struct event *timeout = NULL;
@@ -188,6 +225,7 @@ static void serve(lua_State *L, const char *fn, double seconds) {
   st->in_loop = 0;
   st->cur = outer;
   st->cur_frame = outer_frame;
+  if (fronted) front_handlers(0);
   if (sigint) event_free(sigint);
   if (sigterm) event_free(sigterm);
   if (timeout) event_free(timeout);
@@ -233,14 +271,17 @@ int sl_lua_serve_once(lua_State *L, int timeout_ms) {
 int sl_lua_slave_fields(lua_State *L, sl_object *obj);
 
 /*
-** Stops every live object: Lua-defined slaves first (their mailboxes
-** close, so no sender stays blocked on them, and what they hold is
-** served), then the rest; last, every link is cut, so graphs with cycles
-** (`a == b`, an echo `srv >> stage >> srv`) are freed with the state.
+** Stops every live object, in two phases. First every object is told to
+** stop (cancel: its threads and every wait on its behalf give up, nothing
+** waits here). Then they are stopped for good: Lua-defined slaves first
+** (their mailboxes close, so no sender stays blocked on them, and what
+** they hold is served), then the rest, which joins their threads; last,
+** every link is cut, so graphs with cycles (`a == b`, an echo `srv >>
+** stage >> srv`) are freed with the state.
 */
 void sl_lua_shutdown(lua_State *L) {
   sl_state *st = sl_state_get(L);
-  for (int pass = 0; pass < 3; pass++) {
+  for (int pass = -1; pass < 3; pass++) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &sl_boxes_key);
     lua_newtable(L);                     /* a copy: stopping may run Lua */
     lua_pushnil(L);
@@ -252,7 +293,9 @@ void sl_lua_shutdown(lua_State *L) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
       sl_object *obj = sl_test_object(L, -1);
-      if (obj != NULL && pass == 2) {
+      if (obj != NULL && pass == -1) {
+        sl_object_cancel(obj);
+      } else if (obj != NULL && pass == 2) {
         if (obj->master != NULL) sl_master_clear_slaves(obj->master);
       } else if (obj != NULL) {
         int is_lua = sl_lua_slave_fields(L, obj);

@@ -39,6 +39,7 @@ static int master_send_frame(lua_State *L) {
   st->cur = outer;
   st->cur_frame = outer_frame;
   st->cur_frame_idx = outer_idx;
+  sl_lua_check_interrupt(L);   /* a wait downstream gave up */
   return 0;
 }
 
@@ -56,6 +57,10 @@ static int master_remove_slave(lua_State *L) {
   sl_slave *s = sl_check_slave(L, 2);
   int rc = sl_master_remove_slave(m, s);
   if (rc == SL_ENOMEM) return sl_status_error(L, "removeSlave", rc);
+  if (rc == SL_ECANCELED) {    /* removed, but a delivery may be under way */
+    sl_unlink(L, 1, 2);
+    return sl_lua_interrupted(L);
+  }
   /* Frames sent before the removal may still wait in a Lua slave's
   ** mailbox: hand them over now, so nothing arrives after we return. */
   sl_lua_slave_flush(sl_check_object(L, 2));

@@ -75,8 +75,10 @@ static double check_seconds(lua_State *L, int i, double def) {
 static int client_wait_ready(lua_State *L) {
   sl_mem_node *n = check_kind(L, CLIENT_KIND);
   double timeout = check_seconds(L, 2, 10.0), period = check_seconds(L, 3, 0.1);
-  lua_pushboolean(L, sl_mem_client_wait_ready(n, (uint64_t)(timeout * 1e6),
-                                              (uint64_t)(period * 1e6)));
+  int ok = sl_mem_client_wait_ready(n, (uint64_t)(timeout * 1e6),
+                                     (uint64_t)(period * 1e6));
+  sl_lua_check_interrupt(L);
+  lua_pushboolean(L, ok);
   return 1;
 }
 
@@ -112,6 +114,55 @@ static int server_get_timeout(lua_State *L) {
   return 1;
 }
 
+static uint64_t check_bytes(lua_State *L, int i) {
+  lua_Integer n = luaL_checkinteger(L, i);
+  luaL_argcheck(L, n > 0, i, "positive number of bytes expected");
+  return (uint64_t)n;
+}
+
+/* bridge:setMaxConnections(n): a server's cap on open connections. */
+static int mb_set_max_connections(lua_State *L) {
+  sl_mem_node *n = check_bridge(L, 1);
+  lua_Integer k = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, k >= 0 && k <= 0xFFFFFFFF, 2, "number of connections expected");
+  sl_mem_bridge_set_max_connections(n, (uint32_t)k);
+  return 0;
+}
+
+/* bridge:setHandshakeTimeout(seconds): 0 or nil: no limit. */
+static int mb_set_handshake_timeout(lua_State *L) {
+  sl_mem_node *n = check_bridge(L, 1);
+  double s = check_seconds(L, 2, 0);
+  int64_t us = (int64_t)(s * 1e6 + 0.5);
+  sl_mem_bridge_set_handshake_timeout(n, s > 0 && us == 0 ? 1 : us);
+  return 0;
+}
+
+static int mb_set_max_pending(lua_State *L) {
+  sl_mem_bridge_set_max_pending(check_bridge(L, 1), check_bytes(L, 2));
+  return 0;
+}
+
+static int server_set_max_requests(lua_State *L) {
+  sl_mem_node *n = check_kind(L, SERVER_KIND);
+  lua_Integer k = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, k > 0 && k <= 0xFFFFFFFF, 2, "positive number of requests expected");
+  sl_mem_server_set_max_requests(n, (uint32_t)k);
+  return 0;
+}
+
+static int server_set_max_request_bytes(lua_State *L) {
+  sl_mem_node *n = check_kind(L, SERVER_KIND);
+  sl_mem_server_set_max_request_bytes(n, check_bytes(L, 2));
+  return 0;
+}
+
+static int server_set_max_response_bytes(lua_State *L) {
+  sl_mem_node *n = check_kind(L, SERVER_KIND);
+  sl_mem_server_set_max_response_bytes(n, check_bytes(L, 2));
+  return 0;
+}
+
 static const luaL_Reg server_methods[] = {
     {"ready", mb_ready},
     {"getPort", mb_get_port},
@@ -119,6 +170,12 @@ static const luaL_Reg server_methods[] = {
     {"_start", mb_start},
     {"setTimeout", server_set_timeout},
     {"getTimeout", server_get_timeout},
+    {"setMaxConnections", mb_set_max_connections},
+    {"setHandshakeTimeout", mb_set_handshake_timeout},
+    {"setMaxPending", mb_set_max_pending},
+    {"setMaxRequests", server_set_max_requests},
+    {"setMaxRequestBytes", server_set_max_request_bytes},
+    {"setMaxResponseBytes", server_set_max_response_bytes},
     {NULL, NULL}};
 
 static const luaL_Reg client_methods[] = {
@@ -130,6 +187,8 @@ static const luaL_Reg client_methods[] = {
     {"pending", client_pending},
     {"doMinAccess", client_min_access},
     {"doMaxAccess", client_max_access},
+    {"setHandshakeTimeout", mb_set_handshake_timeout},
+    {"setMaxPending", mb_set_max_pending},
     {NULL, NULL}};
 
 static int bridge_new(lua_State *L, int server) {

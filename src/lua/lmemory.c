@@ -101,6 +101,10 @@ static void push_tran_error(lua_State *L, const char *fn, sl_transaction *t) {
 static void wait_or_raise(lua_State *L, const char *fn, sl_transaction *t) {
   sl_state *st = sl_state_get(L);
   while (!sl_transaction_check_deadline(t)) {
+    if (sl_wait_cancelled() && sl_transaction_give_up(t, "interrupted")) {
+      sl_transaction_unref(t);
+      sl_lua_interrupted(L);
+    }
     if (st->in_loop || !sl_state_on_main(st)) sl_transaction_wait_ms(t, 1);
     else sl_lua_serve_once(L, 1);
   }

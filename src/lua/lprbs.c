@@ -65,6 +65,7 @@ static int prbs_gen_frame(lua_State *L) {
   st->cur = outer;
   st->cur_frame = outer_frame;
   st->cur_frame_idx = outer_idx;
+  sl_lua_check_interrupt(L);       /* a wait downstream gave up */
   if (rc == SL_EINVAL) check_size(L, p, 2);   /* the width changed meanwhile */
   if (rc != SL_OK) return sl_status_error(L, "genFrame", rc);
   return 0;
@@ -97,6 +98,7 @@ static int prbs_disable(lua_State *L) {
       sl_prbs_tx_wait(p, 100000);
       break;
     }
+    if (sl_wait_cancelled()) sl_lua_interrupted(L);
     sl_lua_serve_once(L, 0);
   }
   return 0;

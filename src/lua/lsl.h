@@ -97,6 +97,12 @@ void sl_push_frame(lua_State *L, sl_frame *f);   /* takes a new ref */
 void sl_push_frame_in(lua_State *L, sl_state *st, sl_frame *f);   /* same */
 sl_frame *sl_check_frame(lua_State *L, int i);
 
+/* Ctrl-C during a call that waits (wait.h): raises "interrupted" at the
+** caller when an interrupt is pending, and takes it. */
+void sl_lua_check_interrupt(lua_State *L);
+/* Raises "interrupted" (a wait gave up), taking the pending interrupt. */
+int sl_lua_interrupted(lua_State *L);
+
 /* Raises "<fn>: <what>: <status text>". */
 int sl_status_error(lua_State *L, const char *fn, int status);
 

@@ -19,6 +19,38 @@ static void evthread_setup(void) {
   evthread_use_pthreads();
 }
 
+/*
+** The stock interpreter answers Ctrl-C by setting a count hook (every
+** instruction) that raises at the next one; streamlua's host does the
+** same. A call blocked in C never reaches that instruction, so its waits
+** look for the hook (wait.h's probe) and give up; the hook is taken off,
+** since the call raises "interrupted" itself.
+*/
+static int take_interrupt_hook(lua_State *L) {
+  const int mask = LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT;  /* (+LINE) */
+  if (L == NULL || lua_gethook(L) == NULL ||
+      (lua_gethookmask(L) & ~LUA_MASKLINE) != mask || lua_gethookcount(L) != 1)
+    return 0;
+  lua_sethook(L, NULL, 0, 0);
+  return 1;
+}
+
+static int interrupt_probe(void *arg) {
+  sl_state *st = arg;
+  return take_interrupt_hook(st->L);
+}
+
+void sl_lua_check_interrupt(lua_State *L) {
+  if (sl_wait_interrupted() || take_interrupt_hook(sl_state_get(L)->L))
+    sl_lua_interrupted(L);
+}
+
+int sl_lua_interrupted(lua_State *L) {
+  take_interrupt_hook(sl_state_get(L)->L);
+  sl_wait_take_interrupt();
+  return luaL_error(L, "interrupted");
+}
+
 static void state_wake_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
@@ -87,6 +119,7 @@ static int state_gc(lua_State *L) {
   *box = NULL;
   sl_state_run_deferred(st);
   sl_wait_set_hook(NULL, NULL);
+  sl_wait_interruptible(0, NULL, NULL);
   st->L = NULL;
   st->cur = NULL;
   sl_state_unref(st);
@@ -116,6 +149,7 @@ sl_state *sl_state_get(lua_State *L) {
   st->L = lua_tothread(L, -1);
   lua_pop(L, 1);
   st->main_thread = pthread_self();
+  sl_wait_interruptible(1, interrupt_probe, st);   /* Ctrl-C ends its waits */
   pthread_mutex_init(&st->mutex, NULL);
   st->base = event_base_new();
   st->wake = st->base ? event_new(st->base, -1, 0, state_wake_cb, st) : NULL;

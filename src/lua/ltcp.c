@@ -43,6 +43,36 @@ static int tcp_set_max_size(lua_State *L) {
   return 0;
 }
 
+/* bridge:setMaxConnections(n): a server's cap on open connections. */
+static int tcp_set_max_connections(lua_State *L) {
+  sl_object *obj = check_bridge(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0 && n <= 0xFFFFFFFF, 2, "number of connections expected");
+  sl_tcp_bridge_set_max_connections(obj, (uint32_t)n);
+  return 0;
+}
+
+/* bridge:setHandshakeTimeout(seconds): time for a new connection's
+** greeting and READY; 0 or nil: no limit. */
+static int tcp_set_handshake_timeout(lua_State *L) {
+  sl_object *obj = check_bridge(L);
+  lua_Number s = luaL_optnumber(L, 2, 0);
+  luaL_argcheck(L, !isnan(s) && s >= 0 && s < 1e9, 2,
+                "non-negative number of seconds expected");
+  int64_t us = (int64_t)(s * 1e6 + 0.5);
+  sl_tcp_bridge_set_handshake_timeout(obj, s > 0 && us == 0 ? 1 : us);
+  return 0;
+}
+
+/* bridge:setMaxPending(bytes): bytes partly received messages may hold. */
+static int tcp_set_max_pending(lua_State *L) {
+  sl_object *obj = check_bridge(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n > 0, 2, "positive number of bytes expected");
+  sl_tcp_bridge_set_max_pending(obj, (uint64_t)n);
+  return 0;
+}
+
 static int tcp_get_port(lua_State *L) {
   lua_pushinteger(L, sl_tcp_bridge_port(check_bridge(L)));
   return 1;
@@ -63,6 +93,9 @@ static const luaL_Reg tcp_meth[] = {
     {"ready", tcp_ready},
     {"setTimeout", tcp_set_timeout},
     {"setMaxSize", tcp_set_max_size},
+    {"setMaxConnections", tcp_set_max_connections},
+    {"setHandshakeTimeout", tcp_set_handshake_timeout},
+    {"setMaxPending", tcp_set_max_pending},
     {"getPort", tcp_get_port},
     {"connections", tcp_connections},
     {"close", tcp_close},

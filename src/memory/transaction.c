@@ -273,6 +273,14 @@ int sl_transaction_check_deadline(sl_transaction *t) {
   return done;
 }
 
+int sl_transaction_give_up(sl_transaction *t, const char *why) {
+  pthread_mutex_lock(&t->mutex);
+  int done = t->done;
+  if (!done) t->gave_up = 1;
+  pthread_mutex_unlock(&t->mutex);
+  return !done && sl_transaction_error(t, "%s", why);
+}
+
 int sl_transaction_wait_ms(sl_transaction *t, long ms) {
   struct timespec ts;
   now_mono(&ts);

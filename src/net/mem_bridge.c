@@ -98,9 +98,24 @@ static void conn_write(mconn *c) {
   if (c->ooff == c->olen) {
     c->ooff = c->olen = 0;
     event_del(c->wev);
+    if (c->ocap > (1u << 20)) {       /* no large buffer kept idle */
+      free(c->obuf);
+      c->obuf = NULL;
+      c->ocap = 0;
+    }
   }
+  if (w > 0 && b->any_paused) mb_backlog_resume_nolock(b);   /* room for responses */
   pthread_mutex_unlock(&b->mutex);
   if (w < 0 && e != EAGAIN && e != EINTR) mb_conn_close(c, CLOSE_PEER, strerror(e));
+}
+
+/* Keeps bytes not fed yet while reading is paused; 0 if out of memory. */
+static int stash(mconn *c, const uint8_t *p, size_t n) {
+  c->stash = malloc(n);
+  if (c->stash == NULL) return 0;
+  memcpy(c->stash, p, n);
+  c->stash_len = n;
+  return 1;
 }
 
 static int handle_events(mconn *c, const uint8_t *data, size_t n) {
@@ -114,6 +129,8 @@ static int handle_events(mconn *c, const uint8_t *data, size_t n) {
     if (k == SL_ZMTP_NONE || !sl_zmtp_pop(c->z, &ev)) break;
     switch (ev.kind) {
       case SL_ZMTP_READY:
+        if (c->hev) event_free(c->hev);       /* handshake done in time */
+        c->hev = NULL;
         pthread_mutex_lock(&b->mutex);
         c->ready = 1;
         if (!b->pair.server) mb_flush_pending_nolock(b);
@@ -128,6 +145,11 @@ static int handle_events(mconn *c, const uint8_t *data, size_t n) {
           return 0;
         }
         if (!(b->pair.server ? mb_server_message(c, &ev) : mb_client_message(c, &ev))) return 0;
+        if (c->paused && off < n && !stash(c, data + off, n - off)) {
+          mb_conn_close(c, CLOSE_PROTOCOL, "out of memory for a paused read");
+          return 0;
+        }
+        if (c->paused) goto out;
         break;
       case SL_ZMTP_FATAL:
       case SL_ZMTP_PEER_ERROR:
@@ -137,21 +159,45 @@ static int handle_events(mconn *c, const uint8_t *data, size_t n) {
         break;
     }
   }
+out:
   pthread_mutex_lock(&b->mutex);
   queue_codec_nolock_(c);                    /* PONGs */
   pthread_mutex_unlock(&b->mutex);
   return 1;
 }
 
+/* Counts what c's unfinished message holds (pair.h) and lets a large
+** buffer go between messages; closes c past the bridge's limit. */
+static void conn_hold(mconn *c) {
+  mb *b = c->b;
+  if (sl_zmtp_buffered(c->z) > READ_CHUNK) sl_zmtp_trim(c->z);
+  if (sl_pair_hold(&b->pair, &c->held, sl_zmtp_partial(c->z))) return;
+  sl_pair_note(&b->pair, SL_NOTE_PENDING, SL_LOG_ERROR,
+               "connection on the %s side closed: unfinished messages would "
+               "hold more than %llu bytes", c->push ? "sending" : "receiving",
+               (unsigned long long)atomic_load(&b->pair.max_pending));
+  mb_conn_close(c, CLOSE_LIMIT, "unfinished messages over the limit");
+}
+
 static void conn_read(mconn *c) {
+  if (c->stash_len > 0) {       /* what waited while reading was paused */
+    uint8_t *p = c->stash;
+    size_t len = c->stash_len;
+    c->stash = NULL;
+    c->stash_len = 0;
+    if (handle_events(c, p, len)) conn_hold(c);
+    free(p);
+    return;
+  }
+  if (c->paused) return;
   uint8_t buf[READ_CHUNK];
   ssize_t n = recv(c->fd, buf, sizeof buf, 0);
   if (n == 0) {
     mb_conn_close(c, CLOSE_PEER, "closed by the peer");
   } else if (n < 0) {
     if (errno != EAGAIN && errno != EINTR) mb_conn_close(c, CLOSE_PEER, strerror(errno));
-  } else {
-    handle_events(c, buf, (size_t)n);
+  } else if (handle_events(c, buf, (size_t)n)) {
+    conn_hold(c);
   }
 }
 
@@ -159,6 +205,8 @@ static void conn_free(mconn *c) {
   sl_zmtp_free(c->z);
   event_free(c->rev);
   event_free(c->wev);
+  if (c->hev) event_free(c->hev);
+  free(c->stash);
   free(c->obuf);
   free(c);
 }
@@ -182,12 +230,17 @@ void mb_conn_close(mconn *c, int kind, const char *why) {
   c->dead = 1;
   event_del(c->rev);
   event_del(c->wev);
+  if (c->hev) event_del(c->hev);
+  if (b->pair.server) mb_route_remove_nolock(b, c);
   int stopping = b->stopping;
   pthread_mutex_unlock(&b->mutex);
+  sl_pair_hold(&b->pair, &c->held, 0);
   close(c->fd);
   if (stopping) return;
+  if (kind == CLOSE_PROTOCOL) atomic_fetch_add(&b->errors, 1);
   sl_log_write(b->log, kind == CLOSE_PROTOCOL ? SL_LOG_ERROR
-                       : c->ready ? SL_LOG_WARNING : SL_LOG_DEBUG,
+                       : c->ready && kind != CLOSE_LIMIT ? SL_LOG_WARNING
+                       : SL_LOG_DEBUG,
                "connection on the %s side closed: %s",
                c->push ? "sending" : "receiving", why);
   sl_pair_lost(&b->pair, c->push);
@@ -196,7 +249,25 @@ void mb_conn_close(mconn *c, int kind, const char *why) {
 static mconn *conn_new(mb *b, int fd, int push);
 
 /* A socket from the pair, accepted or connecting. */
-static void on_socket(void *owner, int fd, int push) { conn_new(owner, fd, push); }
+static void on_socket(void *owner, int fd, int push) {
+  mb *b = owner;
+  if (conn_new(b, fd, push) == NULL) sl_pair_lost(&b->pair, push);
+}
+
+/* A connection that has not finished its handshake in time. */
+static void handshake_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  mconn *c = arg;
+  mb *b = c->b;
+  if (c->dead || c->ready) return;
+  sl_pair_note(&b->pair, SL_NOTE_HANDSHAKE, SL_LOG_WARNING,
+               "connection on the %s side closed: no ZMTP handshake within %g s",
+               c->push ? "sending" : "receiving",
+               (double)atomic_load(&b->pair.handshake_us) / 1e6);
+  mb_conn_close(c, CLOSE_LIMIT, "no handshake in time");
+  conn_free(c);
+}
 
 static mconn *conn_new(mb *b, int fd, int push) {
   mconn *c = calloc(1, sizeof *c);
@@ -209,11 +280,13 @@ static mconn *conn_new(mb *b, int fd, int push) {
   c->rev = event_new(sl_io_base(b->io, 0), fd, EV_READ | EV_PERSIST, conn_cb, c);
   c->wev = event_new(sl_io_base(b->io, 0), fd, EV_WRITE | EV_PERSIST, conn_cb, c);
   if (c->z == NULL || c->rev == NULL || c->wev == NULL) goto out_free;
+  c->hev = sl_pair_handshake_timer(&b->pair, sl_io_base(b->io, 0), handshake_cb, c);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   pthread_mutex_lock(&b->mutex);
   c->next = b->conns;
   b->conns = c;
+  if (b->pair.server) mb_route_add_nolock(b, c);
   event_add(c->rev, NULL);
   queue_codec_nolock_(c);                    /* greeting and READY */
   pthread_mutex_unlock(&b->mutex);
@@ -240,7 +313,10 @@ static void start_io(void *arg) {
   mb *b = sa->b;
   struct event_base *base = sl_io_base(b->io, 0);
   sa->rc = ENOMEM;
-  if (!b->pair.server) {
+  if (b->pair.server) {
+    b->resume_ev = event_new(base, -1, 0, mb_resume_cb, b);
+    if (b->resume_ev == NULL) return;
+  } else {
     b->sweep = event_new(base, -1, EV_PERSIST, mb_sweep_cb, b);
     if (b->sweep == NULL) return;
     struct timeval tv = {0, SWEEP_MS * 1000};
@@ -255,6 +331,10 @@ static void stop_io(void *arg) {
   sl_pair_stop(&b->pair);
   if (b->sweep) event_free(b->sweep);
   b->sweep = NULL;
+  pthread_mutex_lock(&b->mutex);    /* the server's thread activates it */
+  if (b->resume_ev) event_free(b->resume_ev);
+  b->resume_ev = NULL;
+  pthread_mutex_unlock(&b->mutex);
   for (;;) {
     pthread_mutex_lock(&b->mutex);
     mconn *c = b->conns;
@@ -319,6 +399,36 @@ static void mb_destroy(sl_object *obj) {
   free(b);
 }
 
+static size_t mb_counters(sl_object *obj, sl_counter *out, size_t max) {
+  mb *b = (mb *)obj;
+  uint32_t conns = 0;
+  uint64_t resp = 0;
+  pthread_mutex_lock(&b->mutex);
+  for (mconn *c = b->conns; c != NULL; c = c->next) {
+    conns++;
+    if (c->push) resp += mb_queued(c);
+  }
+  uint64_t rq = b->rq_count, rqb = b->rq_bytes;
+  pthread_mutex_unlock(&b->mutex);
+  sl_pair *p = &b->pair;
+  sl_counter c[] = {{"connections", conns},
+                    {"errors", atomic_load(&b->errors)},
+                    {"refused", atomic_load(&p->notes[SL_NOTE_REFUSED])},
+                    {"handshakeTimeouts", atomic_load(&p->notes[SL_NOTE_HANDSHAKE])},
+                    {"pendingBytes", atomic_load(&p->pending)},
+                    {"pendingCloses", atomic_load(&p->notes[SL_NOTE_PENDING])},
+                    {"acceptErrors", atomic_load(&p->notes[SL_NOTE_ACCEPT])},
+                    {"requests", rq},
+                    {"requestBytes", rqb},
+                    {"responseBytes", resp},
+                    {"readPauses", atomic_load(&p->notes[SL_NOTE_BACKLOG])},
+                    {"unrouted", atomic_load(&p->notes[SL_NOTE_UNROUTED])}};
+  size_t n = sizeof c / sizeof c[0];
+  if (n > max) n = max;
+  memcpy(out, c, n * sizeof c[0]);
+  return n;
+}
+
 static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *err,
                            size_t errlen) {
   if (port > 65534 || (!server && port == 0)) {
@@ -332,6 +442,10 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
   sl_object_init(&b->node.obj, server ? "memory.TcpServer" : "memory.TcpClient",
                  mb_destroy);
   b->node.obj.stop = mb_stop;
+  b->node.obj.counters = mb_counters;
+  atomic_init(&b->max_requests, MAX_REQUESTS);
+  atomic_init(&b->max_request_bytes, MAX_REQUEST_BYTES);
+  atomic_init(&b->max_response_bytes, MAX_RESPONSE_BYTES);
   if (pthread_mutex_init(&b->mutex, NULL) != 0) goto out_free;
   if (pthread_cond_init(&b->cv, NULL) != 0) goto out_mutex;
   if (server) {
@@ -347,6 +461,7 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
   snprintf(name, sizeof name, "memory.%s.%s.%u", server ? "TcpServer" : "TcpClient",
            b->addr, (unsigned)b->pair.port);
   b->log = sl_log_get(name);
+  b->pair.log = b->log;
   b->io = sl_io_acquire();
   if (b->io == NULL) {
     sl_sock_error(err, errlen, "cannot start", addr, port, EAGAIN);
@@ -407,3 +522,27 @@ int sl_mem_bridge_ready(sl_mem_node *n) {
 
 uint32_t sl_mem_bridge_port(sl_mem_node *n) { return ((mb *)n)->pair.port; }
 
+
+void sl_mem_bridge_set_max_connections(sl_mem_node *n, uint32_t max) {
+  atomic_store(&((mb *)n)->pair.max_conns, max);
+}
+
+void sl_mem_bridge_set_handshake_timeout(sl_mem_node *n, int64_t us) {
+  atomic_store(&((mb *)n)->pair.handshake_us, us > 0 ? us : 0);
+}
+
+void sl_mem_bridge_set_max_pending(sl_mem_node *n, uint64_t bytes) {
+  atomic_store(&((mb *)n)->pair.max_pending, bytes);
+}
+
+void sl_mem_server_set_max_requests(sl_mem_node *n, uint32_t count) {
+  atomic_store(&((mb *)n)->max_requests, count);
+}
+
+void sl_mem_server_set_max_request_bytes(sl_mem_node *n, uint64_t bytes) {
+  atomic_store(&((mb *)n)->max_request_bytes, bytes);
+}
+
+void sl_mem_server_set_max_response_bytes(sl_mem_node *n, uint64_t bytes) {
+  atomic_store(&((mb *)n)->max_response_bytes, bytes);
+}

@@ -10,6 +10,9 @@
 
 #include "mem_internal.h"
 #include "streamlua/memory.h"
+#include "streamlua/wait.h"
+
+#define READY_SLICE_US 20000   /* waitReady looks for a reason to give up */
 
 /* Client: both directions handshaken; the push connection, or NULL. */
 mconn *mb_client_push_nolock(mb *b) {
@@ -212,17 +215,23 @@ int sl_mem_client_wait_ready(sl_mem_node *n, uint64_t timeout_us, uint64_t perio
   pthread_mutex_lock(&b->mutex);
   for (;;) {
     now_mono(&now);
-    if (b->stopping || ts_after(&now, &end)) break;
+    if (b->stopping || ts_after(&now, &end) || sl_wait_cancelled()) break;
     uint32_t id = ++b->probe_next;
     mconn *c = mb_client_push_nolock(b);
     size_t len = 0;
     uint8_t *msg = c != NULL ? mb_encode(id, 0, 0, SL_MEM_PROBE, NULL, 0, &len) : NULL;
     if (msg != NULL) mb_queue_nolock(c, msg, len);
     free(msg);
-    struct timespec dl;
-    realtime_after(&dl, period_us);
-    while (b->probe_ok < id && !b->stopping)
-      if (pthread_cond_timedwait(&b->cv, &b->mutex, &dl) == ETIMEDOUT) break;
+    /* The answer, until the next probe is due; in short slices, so a
+    ** waiter that must give up (wait.h) sees it. */
+    struct timespec next = now, dl;
+    ts_add_us(&next, period_us);
+    while (b->probe_ok < id && !b->stopping && !sl_wait_cancelled()) {
+      now_mono(&now);
+      if (ts_after(&now, &next)) break;
+      realtime_after(&dl, READY_SLICE_US);
+      pthread_cond_timedwait(&b->cv, &b->mutex, &dl);
+    }
     if (b->probe_ok >= id) {
       ok = 1;
       break;

@@ -31,6 +31,9 @@
 #define PEER_WAIT_US 1000000    /* the server waits this long for a peer */
 #define MAX_MSG (64u << 20)
 #define SERVER_POLL_US 80        /* the server's look for the next request */
+#define MAX_REQUESTS 64          /* server: requests queued, at most */
+#define MAX_REQUEST_BYTES (16u << 20)    /* their data, written or to read */
+#define MAX_RESPONSE_BYTES (16u << 20)   /* responses queued per connection */
 
 
 typedef struct mb mb;
@@ -44,8 +47,17 @@ typedef struct mconn {
   int dead;                    /* closed; freed by the callback */
   sl_zmtp *z;
   struct event *rev, *wev;
+  struct event *hev;           /* handshake timer, until READY */
+  uint64_t held;               /* bytes of an unfinished message (pair.h) */
   uint8_t *obuf;               /* outbound bytes, whole messages (mutex) */
   size_t olen, ooff, ocap;
+  /* server (mutex): routing and back-pressure, mem_route.c */
+  uint64_t serial;             /* names the connection in requests */
+  struct in_addr host;         /* the peer's address */
+  struct mconn *mate;          /* the other port's connection of that client */
+  int paused;                  /* request side: reading stopped by the bounds */
+  uint8_t *stash;              /* bytes read but not fed while paused */
+  size_t stash_len;
 } mconn;
 
 /* A client transaction waiting for its response (or for the connection). */
@@ -65,6 +77,7 @@ typedef struct req {
   uint32_t id, size, type;
   uint64_t addr;
   uint8_t *data;               /* the write data (size bytes) or NULL */
+  uint64_t from, to;           /* serials: its connection and that one's mate */
 } req;
 
 struct mb {
@@ -85,12 +98,20 @@ struct mb {
   uint32_t probe_next, probe_ok;
   req *rq_head, *rq_tail;      /* server */
   atomic_int rq_any;           /* rq_head != NULL, for the server's polls */
+  uint32_t rq_count;           /* requests queued or being served */
+  uint64_t rq_bytes;           /* their sizes: data held or to be read */
+  uint64_t serial_next;
+  int any_paused;              /* a request connection is paused */
+  struct event *resume_ev;     /* the server's thread: look at the pauses */
+  atomic_uint max_requests;
+  atomic_uint_least64_t max_request_bytes, max_response_bytes;
+  atomic_uint_least64_t errors;
   pthread_t thread;
   int started;
   atomic_int exited;
 };
 
-enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_STOP };
+enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_LIMIT, CLOSE_STOP };
 void mb_conn_close(mconn *c, int kind, const char *why);
 
 
@@ -148,8 +169,26 @@ int mb_client_message(mconn *c, const sl_zmtp_event *ev);
 void mb_sweep_cb(evutil_socket_t fd, short what, void *arg);
 void mb_client_do(sl_mem_slave *s, sl_transaction *t);
 
+/* mem_route.c: which connection answers a request, and when reading
+** requests pauses (all on the I/O thread, lock held, unless told). */
+/* A new server connection: its peer's address, and its mate if one waits. */
+void mb_route_add_nolock(mb *b, mconn *c);
+/* A connection going: its mate looks for another; pauses are looked at. */
+void mb_route_remove_nolock(mb *b, mconn *c);
+/* The response connection for a request (any thread), or NULL. */
+mconn *mb_route_nolock(mb *b, const req *r);
+/* After a request is queued from c: pauses c's reading at the bounds. */
+void mb_backlog_check_nolock(mb *b, mconn *c);
+/* Resumes the paused request connections that are under the bounds. */
+void mb_backlog_resume_nolock(mb *b);
+void mb_resume_cb(evutil_socket_t fd, short what, void *arg);
+/* Bytes of responses queued on c. */
+static inline size_t mb_queued(const mconn *c) { return c->olen - c->ooff; }
+
 /* mem_server.c */
 int mb_server_message(mconn *c, const sl_zmtp_event *ev);
+/* A request served (its response queued or dropped): off the counts. */
+void mb_server_done(mb *b, req *r);
 void *mb_server_main(void *arg);
 int mb_server_exited(void *arg);
 

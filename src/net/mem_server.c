@@ -50,11 +50,16 @@ int mb_server_message(mconn *c, const sl_zmtp_event *ev) {
                (unsigned)r->id, (unsigned)r->type, (unsigned long long)r->addr,
                (unsigned)r->size);
   pthread_mutex_lock(&b->mutex);
+  r->from = c->serial;
+  r->to = c->mate != NULL ? c->mate->serial : 0;
   if (b->rq_tail != NULL) b->rq_tail->next = r;
   else b->rq_head = r;
   b->rq_tail = r;
+  b->rq_count++;
+  b->rq_bytes += r->size;
   atomic_store_explicit(&b->rq_any, 1, memory_order_relaxed);
   pthread_cond_broadcast(&b->cv);
+  mb_backlog_check_nolock(b, c);
   pthread_mutex_unlock(&b->mutex);
   return 1;
 out_nomem:
@@ -63,15 +68,26 @@ out_nomem:
   return 0;
 }
 
-/* Sends a response on a ready push connection, waiting a while for one. */
-static void server_send(mb *b, uint8_t *msg, size_t len, uint32_t id) {
+void mb_server_done(mb *b, req *r) {
+  pthread_mutex_lock(&b->mutex);
+  b->rq_count--;
+  b->rq_bytes -= r->size;
+  if (b->any_paused && b->resume_ev != NULL)
+    event_active(b->resume_ev, EV_READ, 0);   /* under the lock: see stop_io */
+  pthread_mutex_unlock(&b->mutex);
+  free(r->data);
+  free(r);
+}
+
+/* Sends a response on the connection of the client that asked
+** (mem_route.c), waiting a while for it. */
+static void server_send(mb *b, const req *r, uint8_t *msg, size_t len) {
   struct timespec dl;
   realtime_after(&dl, PEER_WAIT_US);
   pthread_mutex_lock(&b->mutex);
   mconn *c = NULL;
   for (;;) {
-    for (c = b->conns; c != NULL; c = c->next)
-      if (c->push && c->ready && !c->dead) break;
+    c = mb_route_nolock(b, r);
     if (c != NULL || b->stopping) break;
     if (pthread_cond_timedwait(&b->cv, &b->mutex, &dl) == ETIMEDOUT) break;
   }
@@ -79,8 +95,10 @@ static void server_send(mb *b, uint8_t *msg, size_t len, uint32_t id) {
   int stopping = b->stopping;
   pthread_mutex_unlock(&b->mutex);
   if (!ok && !stopping)
-    sl_log_write(b->log, SL_LOG_WARNING, "response id=%u dropped: no peer on port %u",
-                 (unsigned)id, (unsigned)b->pair.port + 1);
+    sl_pair_note(&b->pair, SL_NOTE_UNROUTED, SL_LOG_ERROR,
+                 "response id=%u dropped: no connection on port %u from the "
+                 "client that sent the request", (unsigned)r->id,
+                 (unsigned)b->pair.port + 1);
 }
 
 static int server_stopping(mb *b) {
@@ -126,7 +144,7 @@ out_send:;
                  (unsigned)r->id);
     goto out;
   }
-  server_send(b, msg, len, r->id);
+  server_send(b, r, msg, len);
   free(msg);
 out:
   sl_transaction_unref(t);
@@ -158,8 +176,7 @@ void *mb_server_main(void *arg) {
     }
     pthread_mutex_unlock(&b->mutex);
     server_serve(b, r);
-    free(r->data);
-    free(r);
+    mb_server_done(b, r);
     pthread_mutex_lock(&b->mutex);
   }
   pthread_mutex_unlock(&b->mutex);

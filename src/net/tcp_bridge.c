@@ -34,6 +34,8 @@ void tcp_free_conn(conn *c) {
   sl_zmtp_free(c->z);
   event_free(c->rev);
   event_free(c->wev);
+  if (c->hev) event_free(c->hev);
+  c->hev = NULL;
   c->z = NULL;
   pthread_mutex_lock(&b->mutex);
   int keep = c->orphan && !c->released;
@@ -69,6 +71,8 @@ void tcp_conn_close(conn *c, int kind, const char *why) {
   pthread_mutex_unlock(&b->mutex);
   event_del(c->rev);
   event_del(c->wev);
+  if (c->hev) event_del(c->hev);
+  sl_pair_hold(&b->pair, &c->held, 0);
   if (orphan)
     shutdown(c->fd, SHUT_RDWR);   /* the writer wakes, closes and frees */
   else
@@ -80,7 +84,8 @@ void tcp_conn_close(conn *c, int kind, const char *why) {
     ** part of life (a client keeps trying, quietly, as libzmq does). */
     if (kind == CLOSE_PROTOCOL) atomic_fetch_add(&b->errors, 1);
     sl_log_write(b->log, kind == CLOSE_PROTOCOL ? SL_LOG_ERROR
-                         : c->ready ? SL_LOG_WARNING : SL_LOG_DEBUG,
+                         : c->ready && kind != CLOSE_LIMIT ? SL_LOG_WARNING
+                         : SL_LOG_DEBUG,
                  "connection on the %s side closed: %s",
                  c->push ? "sending" : "receiving", why);
     sl_pair_lost(&b->pair, c->push);
@@ -90,7 +95,25 @@ void tcp_conn_close(conn *c, int kind, const char *why) {
 static conn *conn_new(bridge *b, int fd, int push);
 
 /* A socket from the pair, accepted or connecting. */
-static void on_socket(void *owner, int fd, int push) { conn_new(owner, fd, push); }
+static void on_socket(void *owner, int fd, int push) {
+  bridge *b = owner;
+  if (conn_new(b, fd, push) == NULL) sl_pair_lost(&b->pair, push);
+}
+
+/* A connection that has not finished its handshake in time. */
+static void handshake_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  conn *c = arg;
+  bridge *b = c->b;
+  if (c->dead || c->ready) return;
+  sl_pair_note(&b->pair, SL_NOTE_HANDSHAKE, SL_LOG_WARNING,
+               "connection on the %s side closed: no ZMTP handshake within %g s",
+               c->push ? "sending" : "receiving",
+               (double)atomic_load(&b->pair.handshake_us) / 1e6);
+  tcp_conn_close(c, CLOSE_LIMIT, "no handshake in time");
+  tcp_free_conn(c);
+}
 
 static conn *conn_new(bridge *b, int fd, int push) {
   conn *c = calloc(1, sizeof *c);
@@ -105,6 +128,7 @@ static conn *conn_new(bridge *b, int fd, int push) {
   c->rev = event_new(sl_io_base(b->io, c->loop), fd, EV_READ | EV_PERSIST, conn_cb, c);
   c->wev = event_new(sl_io_base(b->io, c->loop), fd, EV_WRITE | EV_PERSIST, conn_cb, c);
   if (c->z == NULL || c->rev == NULL || c->wev == NULL) goto out_free;
+  c->hev = sl_pair_handshake_timer(&b->pair, sl_io_base(b->io, c->loop), handshake_cb, c);
   int one = 1, buf = 4 << 20;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, push ? SO_SNDBUF : SO_RCVBUF, &buf, sizeof buf);
@@ -190,6 +214,7 @@ static void close_all(bridge *b) {
 static void *delivery_main(void *arg) {
   bridge *b = arg;
   pthread_setname_np(pthread_self(), "sl-tcp-rx");
+  sl_wait_bind(&b->halt);      /* a stop frees it from waits downstream */
   sl_frame *batch[RX_BATCH];
   pthread_mutex_lock(&b->mutex);
   for (;;) {
@@ -220,13 +245,23 @@ static int delivery_exited(void *arg) {
 
 /* ---- the object ---- */
 
-static void bridge_stop(sl_object *obj) {
+/* Phase one of a stop: senders and the delivery thread give up. */
+static void bridge_cancel(sl_object *obj) {
   bridge *b = (bridge *)obj;
   pthread_mutex_lock(&b->mutex);
-  int was = b->stopping;
   b->stopping = 1;
+  atomic_store(&b->halt, 1);
   pthread_cond_broadcast(&b->send_cv);
   pthread_cond_broadcast(&b->rx_cv);
+  pthread_mutex_unlock(&b->mutex);
+}
+
+static void bridge_stop(sl_object *obj) {
+  bridge *b = (bridge *)obj;
+  bridge_cancel(obj);
+  pthread_mutex_lock(&b->mutex);
+  int was = b->closing;
+  b->closing = 1;
   pthread_mutex_unlock(&b->mutex);
   if (was) return;
   close_all(b);
@@ -267,7 +302,12 @@ static size_t bridge_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"rxBytes", atomic_load(&b->rx_bytes)},
                     {"drops", atomic_load(&b->drops)},
                     {"errors", atomic_load(&b->errors)},
-                    {"connections", sl_tcp_bridge_connections(obj)}};
+                    {"connections", sl_tcp_bridge_connections(obj)},
+                    {"refused", atomic_load(&b->pair.notes[SL_NOTE_REFUSED])},
+                    {"handshakeTimeouts", atomic_load(&b->pair.notes[SL_NOTE_HANDSHAKE])},
+                    {"pendingBytes", atomic_load(&b->pair.pending)},
+                    {"pendingCloses", atomic_load(&b->pair.notes[SL_NOTE_PENDING])},
+                    {"acceptErrors", atomic_load(&b->pair.notes[SL_NOTE_ACCEPT])}};
   size_t n = sizeof c / sizeof c[0];
   if (n > max) n = max;
   memcpy(out, c, n * sizeof c[0]);
@@ -287,12 +327,13 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   if (b == NULL) return NULL;
   sl_object_init(&b->obj, server ? "TcpServer" : "TcpClient", bridge_destroy);
   b->obj.stop = bridge_stop;
+  b->obj.cancel = bridge_cancel;
   b->obj.counters = bridge_counters;
   b->timeout_us = -1;
   b->max_size = SL_ZMTP_DEFAULT_MAX_MSG;
   snprintf(b->addr, sizeof b->addr, "%s", addr);
   pthread_mutex_init(&b->mutex, NULL);
-  pthread_cond_init(&b->send_cv, NULL);
+  sl_cond_init(&b->send_cv);
   pthread_cond_init(&b->rx_cv, NULL);
   b->blocks = tcp_cache_new();
   if (b->blocks == NULL || tcp_rx_grow_nolock(b) != 0 || sl_slave_init(&b->slave, &bridge_ops, &b->obj) != SL_OK)
@@ -308,6 +349,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   snprintf(name, sizeof name, "stream.TcpCore.%s.%s.%u", b->addr,
            server ? "Server" : "Client", (unsigned)b->pair.port);
   b->log = sl_log_get(name);
+  b->pair.log = b->log;
   b->io = sl_io_acquire();
   if (b->io == NULL) goto out_listen;
   start_args sa = {b, 0};
@@ -364,6 +406,18 @@ void sl_tcp_bridge_set_max_size(sl_object *obj, uint64_t bytes) {
   pthread_mutex_lock(&b->mutex);
   b->max_size = bytes;
   pthread_mutex_unlock(&b->mutex);
+}
+
+void sl_tcp_bridge_set_max_connections(sl_object *obj, uint32_t n) {
+  atomic_store(&((bridge *)obj)->pair.max_conns, n);
+}
+
+void sl_tcp_bridge_set_handshake_timeout(sl_object *obj, int64_t us) {
+  atomic_store(&((bridge *)obj)->pair.handshake_us, us > 0 ? us : 0);
+}
+
+void sl_tcp_bridge_set_max_pending(sl_object *obj, uint64_t bytes) {
+  atomic_store(&((bridge *)obj)->pair.max_pending, bytes);
 }
 
 uint32_t sl_tcp_bridge_port(sl_object *obj) { return ((bridge *)obj)->pair.port; }

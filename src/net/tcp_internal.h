@@ -59,6 +59,8 @@ typedef struct conn {
   int lowat;                   /* SO_RCVLOWAT set on fd (0: the default) */
   sl_zmtp *z;
   struct event *rev, *wev;
+  struct event *hev;           /* handshake timer, until READY */
+  uint64_t held;               /* bytes of an unfinished message (pair.h) */
   /* outbound queue (push side, under the bridge mutex) */
   sl_frame *out[OUT_FRAMES];
   uint32_t ohead, ocount;
@@ -86,7 +88,9 @@ struct bridge {
   int rx_paused;
   struct event *resume_ev;     /* the delivery thread asks to read again */
   struct block_cache *blocks;  /* received-message buffers, recycled */
-  int stopping;
+  int stopping;                /* phase one: senders and delivery give up */
+  int closing;                 /* phase two: sockets closed, thread joined */
+  atomic_int halt;             /* stopping, for the delivery thread's waits */
   int64_t timeout_us;
   uint64_t max_size;
   pthread_t thread;
@@ -96,8 +100,9 @@ struct bridge {
 };
 
 /* Why a connection closes: the peer went away (or never came), it broke
-** the protocol (an error, counted), or we stopped. */
-enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_STOP };
+** the protocol (an error, counted), it ran into a limit (counted and
+** logged by the pair), or we stopped. */
+enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_LIMIT, CLOSE_STOP };
 /* Whoever writes on a connection holds it (bridge mutex): the I/O thread,
 ** or a sender writing its message straight into an idle connection. */
 enum { WRITER_NONE, WRITER_IO, WRITER_SENDER };
@@ -117,6 +122,9 @@ void tcp_bridge_accept(sl_slave *s, sl_frame *f);
 /* tcp_recv.c: the read event's work (I/O thread); the delivery thread's
 ** request to read again; the cache of received-message buffers. */
 void tcp_conn_read(conn *c);
+/* The bytes c's unfinished message holds, counted; 0 if that took the
+** bridge past its limit and c was closed. */
+int tcp_conn_hold(conn *c);
 void tcp_resume_cb(evutil_socket_t fd, short what, void *arg);
 /* Doubles the delivery ring (lock held); 0, or -1 if out of memory. */
 int tcp_rx_grow_nolock(bridge *b);

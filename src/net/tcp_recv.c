@@ -250,7 +250,18 @@ static void conn_read_once(conn *c);
 
 void tcp_conn_read(conn *c) {
   conn_read_once(c);
-  if (!c->dead) set_lowat(c);
+  if (!c->dead && tcp_conn_hold(c)) set_lowat(c);
+}
+
+int tcp_conn_hold(conn *c) {
+  bridge *b = c->b;
+  if (sl_pair_hold(&b->pair, &c->held, sl_zmtp_partial(c->z))) return 1;
+  sl_pair_note(&b->pair, SL_NOTE_PENDING, SL_LOG_ERROR,
+               "connection on the %s side closed: unfinished messages would "
+               "hold more than %llu bytes", c->push ? "sending" : "receiving",
+               (unsigned long long)atomic_load(&b->pair.max_pending));
+  tcp_conn_close(c, CLOSE_LIMIT, "unfinished messages over the limit");
+  return 0;
 }
 
 static void conn_read_once(conn *c) {
@@ -299,6 +310,8 @@ static int handle_events(conn *c, const uint8_t *data, size_t n) {
     if (k == SL_ZMTP_NONE || !sl_zmtp_pop(c->z, &ev)) break;
     switch (ev.kind) {
       case SL_ZMTP_READY:
+        if (c->hev) event_free(c->hev);       /* handshake done in time */
+        c->hev = NULL;
         pthread_mutex_lock(&b->mutex);
         c->ready = 1;
         pthread_cond_broadcast(&b->send_cv);   /* a peer for waiting senders */

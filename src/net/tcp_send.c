@@ -14,7 +14,10 @@
 #include <unistd.h>
 
 #include "streamlua/status.h"
+#include "streamlua/wait.h"
 #include "tcp_internal.h"
+
+#define DIRECT_POLL_MS 20   /* a blocked direct writer looks at its deadline */
 
 /* writev that never raises SIGPIPE: a peer gone is an error return. */
 static ssize_t send_iov(int fd, struct iovec *iov, int niov) {
@@ -168,16 +171,6 @@ static conn *pick_nolock_(bridge *b, uint64_t need) {
   return NULL;
 }
 
-static void deadline_after(struct timespec *ts, int64_t us) {
-  clock_gettime(CLOCK_REALTIME, ts);
-  ts->tv_sec += (time_t)(us / 1000000);
-  ts->tv_nsec += (long)(us % 1000000) * 1000;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
 /*
 ** A sender that finds a connection idle writes its message itself, as a
 ** plain blocking writer would: no hand-off, no wake-up of the I/O thread.
@@ -204,16 +197,14 @@ static void send_direct(conn *c, sl_frame *f, uint64_t need,
       failed = 1;                 /* the I/O thread sees the close */
       break;
     }
-    int ms = -1;
+    /* Past the deadline, or told to give up: the rest goes to the I/O
+    ** thread, so the message is never left half written. */
+    if (sl_wait_cancelled()) break;
+    int ms = DIRECT_POLL_MS;
     if (dl != NULL) {
-      struct timespec now;
-      clock_gettime(CLOCK_REALTIME, &now);
-      int64_t rest = (int64_t)(dl->tv_sec - now.tv_sec) * 1000 +
-                     (dl->tv_nsec - now.tv_nsec) / 1000000;
-      if (rest <= 0) break;       /* the rest goes to the I/O thread */
-      ms = rest > 1000 ? 1000 : (int)rest;
-    } else {
-      ms = 1000;
+      int64_t rest = sl_deadline_left(dl) / 1000;
+      if (rest <= 0) break;
+      if (rest < ms) ms = (int)rest;
     }
     struct pollfd pfd = {c->fd, POLLOUT, 0};
     if (poll(&pfd, 1, ms) < 0 && errno != EINTR) {
@@ -271,15 +262,11 @@ void tcp_bridge_accept(sl_slave *s, sl_frame *f) {
   struct timespec dl;
   pthread_mutex_lock(&b->mutex);
   int64_t timeout = b->timeout_us;
-  if (timeout >= 0) deadline_after(&dl, timeout);
+  if (timeout >= 0) sl_deadline_after(&dl, timeout);
   conn *c;
-  while ((c = pick_nolock_(b, need)) == NULL && !b->stopping) {
-    if (timeout < 0) {
-      pthread_cond_wait(&b->send_cv, &b->mutex);
-    } else if (pthread_cond_timedwait(&b->send_cv, &b->mutex, &dl) == ETIMEDOUT) {
-      break;
-    }
-  }
+  int rc = SL_OK;
+  while ((c = pick_nolock_(b, need)) == NULL && !b->stopping && rc == SL_OK)
+    rc = sl_wait_cond(&b->send_cv, &b->mutex, timeout >= 0 ? &dl : NULL);
   if (c == NULL) goto out_drop;
   if (c->ocount == 0 && !c->kicked && c->writer == WRITER_NONE &&
       need >= DIRECT_SEND_MIN) {
@@ -299,10 +286,13 @@ void tcp_bridge_accept(sl_slave *s, sl_frame *f) {
   }
   pthread_mutex_unlock(&b->mutex);
   return;
-out_drop:
+out_drop:;
+  int stopping = b->stopping;
   pthread_mutex_unlock(&b->mutex);
   atomic_fetch_add(&b->drops, 1);
-  sl_log_write(b->log, b->stopping ? SL_LOG_DEBUG : SL_LOG_WARNING,
-               "frame dropped: %s", b->stopping ? "bridge stopped"
-                                                : "no peer took it in time");
+  sl_log_write(b->log, stopping ? SL_LOG_DEBUG : SL_LOG_WARNING,
+               "frame dropped: %s",
+               stopping ? "bridge stopped"
+               : rc == SL_ECANCELED ? "the sender was stopped or interrupted"
+                                    : "no peer took it in time");
 }

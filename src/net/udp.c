@@ -68,6 +68,7 @@ typedef struct udp {
   pthread_t thread;
   int started;
   atomic_int exited;
+  atomic_int closing;                /* phase two of a stop has begun */
   atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, rx_drops,
       rx_oversize, oversize, no_peer, tx_drops, errors;
 } udp;
@@ -141,7 +142,7 @@ static int frame_iov(sl_frame *f, struct iovec *iov, uint8_t *scratch,
 static int wait_writable(udp *u) {
   int64_t waited = 0;
   for (;;) {
-    if (atomic_load(&u->stopping)) return -1;
+    if (atomic_load(&u->stopping) || sl_wait_cancelled()) return -1;
     struct pollfd p = {u->fd, POLLOUT, 0};
     if (poll(&p, 1, POLL_SLICE_MS) > 0) return 0;
     waited += POLL_SLICE_MS * 1000;
@@ -197,7 +198,8 @@ static uint64_t send_msgs(udp *u, struct mmsghdr *m, const size_t *lens,
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == ENOBUFS) {
       if (wait_writable(u) == 0) continue;
-      tx_lost(u, n - done, "endpoint stopped");
+      tx_lost(u, n - done, atomic_load(&u->stopping) ? "endpoint stopped"
+                                                    : "sender stopped or interrupted");
       break;
     }
     atomic_fetch_add(&u->errors, 1);
@@ -381,6 +383,7 @@ static int receive(udp *u, sl_frame **got) {
 static void *receive_main(void *arg) {
   udp *u = arg;
   pthread_setname_np(pthread_self(), "sl-udp-rx");
+  sl_wait_bind(&u->stopping);        /* a stop frees it from waits downstream */
   sl_frame *got[RX_BATCH];
   while (!atomic_load(&u->stopping)) {
     int n = receive(u, got);
@@ -409,11 +412,18 @@ static int no_senders(void *arg) {
 
 /* ---- the object ---- */
 
-static void udp_stop(sl_object *obj) {
+/* Phase one of a stop: the receive thread and waiting senders give up. */
+static void udp_cancel(sl_object *obj) {
   udp *u = (udp *)obj;
   if (atomic_exchange(&u->stopping, 1)) return;
   uint64_t one = 1;
   if (write(u->wake_fd, &one, sizeof one) < 0) { /* the poll ends in 1 s */ }
+}
+
+static void udp_stop(sl_object *obj) {
+  udp *u = (udp *)obj;
+  udp_cancel(obj);
+  if (atomic_exchange(&u->closing, 1)) return;
   /* The receive thread may be waiting on a full Lua mailbox: wait with
   ** the caller's wait hook, which keeps Lua slaves fed, then join. */
   if (u->started) {
@@ -489,6 +499,7 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   if (u == NULL) return NULL;
   sl_object_init(&u->obj, server ? "UdpServer" : "UdpClient", udp_destroy);
   u->obj.stop = udp_stop;
+  u->obj.cancel = udp_cancel;
   u->obj.counters = udp_counters;
   u->server = server;
   u->port = port;

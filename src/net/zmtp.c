@@ -593,6 +593,10 @@ size_t sl_zmtp_buffered(const sl_zmtp *z) {
   return z->msg_cap + z->parts_cap * sizeof *z->parts;
 }
 
+size_t sl_zmtp_partial(const sl_zmtp *z) {
+  return z->nparts == 0 || z->msg_handed ? 0 : z->msg_len;
+}
+
 void sl_zmtp_trim(sl_zmtp *z) {
   if (z->ev_pending && z->ev.kind == SL_ZMTP_MESSAGE) return;
   if (z->nparts > 0 && !z->msg_handed) return;   /* half a message */

@@ -299,6 +299,7 @@ static void await_frames(sl_fifo *q) {
 static void *fifo_main(void *arg) {
   sl_fifo *q = arg;
   pthread_setname_np(pthread_self(), "sl-fifo");
+  sl_wait_bind(&q->closing);   /* a stop frees it from waits downstream */
   sl_frame *batch[FIFO_BATCH];
   for (;;) {
     await_frames(q);
@@ -345,6 +346,8 @@ static int thread_exited(void *arg) {
   return atomic_load_explicit(&((sl_fifo *)arg)->exited, memory_order_acquire);
 }
 
+/* Phase one of a stop (and the Fifo's cancel hook): queues nothing more
+** and frees the output thread from any wait downstream. */
 static void close_queue(sl_fifo *q) {
   uint64_t v = push_lock(q);            /* no push completes after this */
   atomic_store_explicit(&q->closing, 1, memory_order_release);
@@ -353,6 +356,8 @@ static void close_queue(sl_fifo *q) {
   pthread_cond_signal(&q->wake);
   pthread_mutex_unlock(&q->sleep_mutex);
 }
+
+static void fifo_cancel(sl_object *obj) { close_queue(as_fifo(obj)); }
 
 /* Drops what is queued, then ends the thread (waiting with the caller's
 ** wait hook, so a thread blocked downstream on the caller can finish). */
@@ -404,6 +409,7 @@ sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy) {
   memset(q, 0, sizeof *q);
   sl_object_init(&q->obj, "Fifo", fifo_destroy);
   q->obj.stop = fifo_stop;
+  q->obj.cancel = fifo_cancel;
   q->obj.counters = fifo_counters;
   q->max_depth = max_depth;
   q->trim_size = trim_size;

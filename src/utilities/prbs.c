@@ -31,6 +31,7 @@
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
 #include "streamlua/thread.h"
+#include "streamlua/wait.h"
 #include "prbs_words.h"
 
 #define STOP_WAIT_US 500000         /* stop/destroy wait this long at most */
@@ -50,6 +51,7 @@ struct sl_prbs {
   pthread_mutex_t cfg;
   lfsr *lfsr;
   atomic_int gen_payload, check_payload, send_count, fast, rx_enable, stopped;
+  atomic_int halt;                 /* !run, for the generator's waits */
   atomic_int run;                  /* the generator should go on */
   pthread_mutex_t ctl;             /* creating and joining the thread */
   pthread_t thread;                /* valid while tx_state != TX_NONE */
@@ -69,7 +71,10 @@ struct sl_prbs {
 };
 
 static pthread_mutex_t gate_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t gate_cond;          /* monotonic: made once */
+static pthread_once_t gate_once = PTHREAD_ONCE_INIT;
+
+static void gate_init(void) { sl_cond_init(&gate_cond); }
 /* The Prbs whose generator thread this is. */
 static _Thread_local sl_prbs *gen_self;
 
@@ -203,18 +208,21 @@ static void check_frame(sl_prbs *p, const lfsr *l, sl_frame *f) {
 }
 
 static void gate_wake(void) {
+  pthread_once(&gate_once, gate_init);
   pthread_mutex_lock(&gate_mutex);
   pthread_cond_broadcast(&gate_cond);
   pthread_mutex_unlock(&gate_mutex);
 }
 
-/* Rx is disabled: waits as Rogue does. 1: check the frame; 0: drop it. */
+/* Rx is disabled: waits as Rogue does, until enabled, stopped, or the
+** sender's thread gives up. 1: check the frame; 0: drop it. */
 static int rx_gate(sl_prbs *p) {
+  pthread_once(&gate_once, gate_init);
   pthread_mutex_lock(&gate_mutex);
   int on, nowait = p->has_nowait && pthread_equal(p->nowait, pthread_self());
   while (!(on = atomic_load(&p->rx_enable)) && !nowait && !atomic_load(&p->stopped) &&
-         !(gen_self != NULL && !atomic_load(&gen_self->run)))
-    pthread_cond_wait(&gate_cond, &gate_mutex);
+         sl_wait_cond(&gate_cond, &gate_mutex, NULL) == SL_OK) {
+  }
   pthread_mutex_unlock(&gate_mutex);
   if (on) return 1;
   pthread_mutex_lock(&p->rx);
@@ -263,6 +271,7 @@ static struct timespec deadline_after(int64_t us) {
 static void *tx_main(void *arg) {
   sl_prbs *p = arg;
   gen_self = p;
+  sl_wait_bind(&p->halt);          /* a disable frees it from waits downstream */
   pthread_mutex_lock(&p->tx);
   while (atomic_load(&p->run)) {
     uint32_t size = p->tx_size;
@@ -314,6 +323,7 @@ int sl_prbs_enable(sl_prbs *p, uint32_t size) {
     rc = SL_EBUSY;
   } else if (running) {            /* also revives one that is stopping */
     p->tx_size = size;
+    atomic_store(&p->halt, 0);
     atomic_store(&p->run, 1);
   }
   pthread_mutex_unlock(&p->tx);
@@ -327,6 +337,7 @@ int sl_prbs_enable(sl_prbs *p, uint32_t size) {
   }
   running = p->tx_state == TX_RUNNING;   /* another enable came first */
   p->tx_size = size;
+  atomic_store(&p->halt, 0);
   atomic_store(&p->run, 1);
   p->tx_state = TX_RUNNING;
   pthread_mutex_unlock(&p->tx);
@@ -346,6 +357,7 @@ int sl_prbs_enable(sl_prbs *p, uint32_t size) {
 void sl_prbs_disable_nowait(sl_prbs *p) {
   pthread_mutex_lock(&p->tx);
   atomic_store(&p->run, 0);
+  atomic_store(&p->halt, 1);
   pthread_cond_broadcast(&p->tx_cond);
   pthread_mutex_unlock(&p->tx);
   gate_wake();                     /* our thread may wait in a checker */
@@ -385,11 +397,15 @@ int sl_prbs_tx_wait(sl_prbs *p, int64_t timeout_us) {
 
 /* ---- the node ---- */
 
-static void prbs_stop(sl_object *obj) {
+static void prbs_cancel(sl_object *obj) {
   sl_prbs *p = (sl_prbs *)obj;
   atomic_store(&p->stopped, 1);    /* disabled checkers stop waiting */
   sl_prbs_disable_nowait(p);
-  sl_prbs_tx_wait(p, STOP_WAIT_US);
+}
+
+static void prbs_stop(sl_object *obj) {
+  prbs_cancel(obj);
+  sl_prbs_tx_wait((sl_prbs *)obj, STOP_WAIT_US);
 }
 
 static void prbs_free(sl_prbs *p) {
@@ -460,6 +476,7 @@ sl_prbs *sl_prbs_new(void) {
   if (sl_slave_init(&p->slave, &prbs_slave_ops, &p->obj) != SL_OK) goto out_lfsr;
   if (sl_master_init(&p->master, &p->obj) != SL_OK) goto out_slave;
   p->obj.stop = prbs_stop;
+  p->obj.cancel = prbs_cancel;
   p->obj.counters = prbs_counters;
   p->tx_log = sl_log_get("prbs.tx");
   p->rx_log = sl_log_get("prbs.rx");

@@ -274,6 +274,7 @@ static void reader_free(sl_stream_reader *r);
 
 static void *reader_main(void *arg) {
   sl_stream_reader *r = arg;
+  sl_wait_bind(&r->stopping);      /* a stop frees it from waits downstream */
   sl_stream_reader_result res;
   memset(&res, 0, sizeof res);
   res.files = 1;
@@ -373,6 +374,10 @@ static void reader_stop(sl_object *obj) {
   sl_stream_reader_close((sl_stream_reader *)obj);
 }
 
+static void reader_cancel(sl_object *obj) {
+  sl_stream_reader_request_stop((sl_stream_reader *)obj);
+}
+
 static size_t reader_counters(sl_object *obj, sl_counter *out, size_t max) {
   sl_stream_reader *r = (sl_stream_reader *)obj;
   sl_counter c[] = {{"txFrames", atomic_load(&r->tx_frames)},
@@ -394,6 +399,7 @@ sl_stream_reader *sl_stream_reader_new(void) {
     return NULL;
   }
   r->obj.stop = reader_stop;
+  r->obj.cancel = reader_cancel;
   r->obj.counters = reader_counters;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);

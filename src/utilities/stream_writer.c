@@ -24,6 +24,7 @@
 #include "streamlua/log.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
+#include "streamlua/wait.h"
 
 #define CHANNELS 256
 #define IOV_BATCH 64                  /* segments per writev */
@@ -260,11 +261,7 @@ static void wake_nolock_(wfile *wf) {
 static wfile *wfile_new(void) {
   wfile *wf = calloc(1, sizeof *wf);
   if (wf == NULL) return NULL;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&wf->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  sl_cond_init(&wf->cond);
   pthread_mutex_init(&wf->lock, NULL);
   atomic_init(&wf->refs, 1);
   wf->fd = -1;
@@ -285,25 +282,18 @@ static void wfile_unref(wfile *wf) {
 
 /*
 ** Waits on the file's condition until *count (read under the lock by
-** get) reaches `count`, or the timeout (0: none). 1 if it did.
+** get) reaches `count`, or the timeout (0: none), or the thread's waits
+** give up (wait.h). 1 if it did.
 */
 static int wait_count(wfile *wf, uint64_t (*get)(void *arg), void *arg,
                       uint64_t count, uint64_t timeout_us) {
   struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += (time_t)(timeout_us / 1000000);
-  until.tv_nsec += (long)(timeout_us % 1000000) * 1000;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  sl_deadline_after(&until, (int64_t)timeout_us);
   pthread_mutex_lock(&wf->lock);
   wf->waiters++;
   int ok = 1;
   while (get(arg) < count) {
-    if (timeout_us == 0) {
-      pthread_cond_wait(&wf->cond, &wf->lock);
-    } else if (pthread_cond_timedwait(&wf->cond, &wf->lock, &until) == ETIMEDOUT) {
+    if (sl_wait_cond(&wf->cond, &wf->lock, timeout_us == 0 ? NULL : &until) != SL_OK) {
       ok = get(arg) >= count;
       break;
     }

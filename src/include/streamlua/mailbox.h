@@ -29,13 +29,15 @@ sl_mailbox *sl_mailbox_new(uint32_t capacity, void (*notify)(void *arg),
 /* Unrefs the frames still queued. No thread may be inside put. */
 void sl_mailbox_free(sl_mailbox *mb);
 
-/* (transfer none) f. SL_OK, or SL_ECLOSED (f not queued). */
+/* (transfer none) f. Waits for room. SL_OK, or SL_ECLOSED or SL_ECANCELED
+** (the calling thread's waits gave up, wait.h): f not queued. */
 int sl_mailbox_put(sl_mailbox *mb, sl_frame *f);
 /* Puts n frames in order under one lock (waiting for room as put does);
-** *done gets how many were queued: all (SL_OK) or fewer (SL_ECLOSED). */
+** *done gets how many were queued: all (SL_OK) or fewer (SL_ECLOSED,
+** SL_ECANCELED). */
 int sl_mailbox_put_many(sl_mailbox *mb, sl_frame **fs, uint32_t n,
                         uint32_t *done);
-/* As put but gives up after timeout_us: SL_ETIMEDOUT. */
+/* As put but gives up after timeout_us: SL_ETIMEDOUT (or as put). */
 int sl_mailbox_put_timed(sl_mailbox *mb, sl_frame *f, int64_t timeout_us);
 /* Up to max frames (transfer full), oldest first; never waits. */
 uint32_t sl_mailbox_take(sl_mailbox *mb, sl_frame **out, uint32_t max);

@@ -44,7 +44,10 @@ sl_object *sl_master_new(void);
 
 /* Appends s (duplicates allowed) and takes a reference on its owner. */
 int sl_master_add_slave(sl_master *m, sl_slave *s);
-/* Removes every occurrence of s. SL_ENOTFOUND if it was not there. */
+/* Removes every occurrence of s. SL_ENOTFOUND if it was not there;
+** SL_ECANCELED when the calling thread's waits gave up (wait.h) before
+** another thread's delivery to s ended: s is removed, but that delivery
+** may still be under way. */
 int sl_master_remove_slave(sl_master *m, sl_slave *s);
 /* Removes every slave. */
 void sl_master_clear_slaves(sl_master *m);

@@ -23,7 +23,9 @@
 ** with its own timeout, and sends the response back.
 **
 ** A peer that breaks the protocol or sends a message of the wrong shape
-** has its connection closed with a logged error. A client reconnects
+** has its connection closed with a logged error. The server answers a
+** request only on the response connection paired with the connection the
+** request came in on: same peer address, oldest unpaired (mem_route.c). A client reconnects
 ** every 100 ms while the server is away. stop() closes everything and
 ** fails what is still waiting, promptly.
 **
@@ -60,6 +62,22 @@ int sl_mem_bridge_ready(sl_mem_node *n);
 uint32_t sl_mem_bridge_port(sl_mem_node *n);
 /* Client: transactions waiting for a response (or for the connection). */
 size_t sl_mem_bridge_pending(sl_mem_node *n);
+
+/* Limits against peers (both roles; as the stream bridge's, see
+** tcp_bridge.h): a server's cap on open connections (default 64), the
+** time a connection has for its handshake (us; default 30 s; 0: none),
+** the bytes messages not yet whole may hold (default 128 MiB). */
+void sl_mem_bridge_set_max_connections(sl_mem_node *n, uint32_t max);
+void sl_mem_bridge_set_handshake_timeout(sl_mem_node *n, int64_t us);
+void sl_mem_bridge_set_max_pending(sl_mem_node *n, uint64_t bytes);
+/* Server: reading requests pauses (TCP back-pressure, nothing dropped)
+** while `count` requests wait (default 64), or their sizes (data written
+** or to be read) add up to `bytes` (default 16 MiB), or the client's
+** response connection holds `bytes` of responses it has not read
+** (default 16 MiB, per connection). */
+void sl_mem_server_set_max_requests(sl_mem_node *n, uint32_t count);
+void sl_mem_server_set_max_request_bytes(sl_mem_node *n, uint64_t bytes);
+void sl_mem_server_set_max_response_bytes(sl_mem_node *n, uint64_t bytes);
 
 /* Client: Rogue's waitReady: sends probes (a fresh id each), waiting up to
 ** period_us for each answer; 1 when one came back "OK", 0 after

@@ -106,6 +106,11 @@ void sl_transaction_start_timer(sl_transaction *t);
 ** passed. Returns 1 if the transaction is complete now. */
 int sl_transaction_check_deadline(sl_transaction *t);
 
+/* The waiter gives up before the deadline (it was interrupted): fails
+** the transaction with `why`, as a timeout would. Returns 1 if this call
+** completed it. */
+int sl_transaction_give_up(sl_transaction *t, const char *why);
+
 /* Waits up to ms milliseconds on the condition variable; returns 1 if the
 ** transaction is complete. */
 int sl_transaction_wait_ms(sl_transaction *t, long ms);
@@ -180,7 +185,9 @@ sl_transaction *sl_mem_master_request(
 
 /* Waits for t, bounded by its timeout (running the thread's wait hook
 ** between checks). SL_OK on success, SL_ETIMEDOUT when it timed out,
-** SL_EINVAL for any other error (read it with sl_transaction_get_error). */
+** SL_ECANCELED when the thread's waits gave up first (wait.h; t fails
+** with "interrupted"), SL_EINVAL for any other error (read it with
+** sl_transaction_get_error). */
 int sl_mem_master_wait(sl_transaction *t);
 
 /* ---- nodes ---- */

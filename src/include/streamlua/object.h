@@ -32,6 +32,10 @@ typedef struct sl_object {
   const char *kind;                         /* class name: "Slave", "Fifo"... */
   void (*destroy)(struct sl_object *obj);   /* frees the node; refs reached 0 */
   void (*stop)(struct sl_object *obj);      /* optional: end threads, close */
+  /* optional: phase one of a stop. Tells the node's threads and every
+  ** wait on its behalf to give up, and returns without waiting; `stop`
+  ** (phase two) then joins and closes. */
+  void (*cancel)(struct sl_object *obj);
   /* optional: fills up to max counters, returns how many (thread-safe) */
   size_t (*counters)(struct sl_object *obj, sl_counter *out, size_t max);
   struct sl_master *master;                 /* NULL if not a master */
@@ -50,6 +54,10 @@ void sl_object_unref(sl_object *obj);
 
 /* Calls obj->stop when set. Thread-safe if the node's stop is. */
 void sl_object_stop(sl_object *obj);
+
+/* Calls obj->cancel when set: never waits. Stopping a whole graph is
+** sl_object_cancel on every node, then sl_object_stop on every node. */
+void sl_object_cancel(sl_object *obj);
 
 /* The node's counters: its own hook, or for a slave without one the base
 ** slave's rxFrames and rxBytes. Returns how many were written. */

@@ -13,7 +13,8 @@ typedef enum sl_status {
   SL_ETIMEDOUT = -4,  /* a bounded wait ran out */
   SL_EINVAL = -5,     /* an argument makes no sense */
   SL_ENOTFOUND = -6,  /* the thing named is not there */
-  SL_EBUSY = -7       /* would deadlock or is in use */
+  SL_EBUSY = -7,      /* would deadlock or is in use */
+  SL_ECANCELED = -8   /* a wait gave up: stopped or interrupted */
 } sl_status;
 
 /* A short English text for a status code (static storage, thread-safe). */

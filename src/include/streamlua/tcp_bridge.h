@@ -44,6 +44,17 @@ int sl_tcp_bridge_ready(sl_object *obj);
 void sl_tcp_bridge_set_timeout(sl_object *obj, int64_t us);
 /* Largest message accepted from a peer (bytes; default 64 MiB). */
 void sl_tcp_bridge_set_max_size(sl_object *obj, uint64_t bytes);
+/* A server's cap on open connections, both ports together (default 64);
+** one over it is accepted and closed at once, counted ("refused"). */
+void sl_tcp_bridge_set_max_connections(sl_object *obj, uint32_t n);
+/* How long a new connection has to finish the ZMTP greeting and READY
+** (microseconds; default 30 s, libzmq's ZMQ_HANDSHAKE_IVL; 0: no limit);
+** then it is closed and counted ("handshakeTimeouts"). */
+void sl_tcp_bridge_set_handshake_timeout(sl_object *obj, int64_t us);
+/* Bytes received of messages not yet whole, all connections together
+** (default 128 MiB: two messages of the largest size); a connection that takes the total past it is closed
+** and counted ("pendingCloses"). Held now: counter "pendingBytes". */
+void sl_tcp_bridge_set_max_pending(sl_object *obj, uint64_t bytes);
 /* The base port P (the one asked for, or the one picked for port 0). */
 uint32_t sl_tcp_bridge_port(sl_object *obj);
 /* Connections now open (handshaken or not). */

@@ -161,6 +161,9 @@ int sl_zmtp_give_buffer(sl_zmtp *z, uint8_t *buf, size_t cap);
 
 /* Bytes of heap held for incoming data (message and part buffers). */
 size_t sl_zmtp_buffered(const sl_zmtp *z);
+/* Bytes received of a message not yet whole (0 between messages): what
+** a peer makes us hold before it finishes a message. */
+size_t sl_zmtp_partial(const sl_zmtp *z);
 /* Frees those buffers unless a message is half-received or waiting to be
 ** popped (worth calling when the connection idles after a large message;
 ** the next message allocates again). */

@@ -1,0 +1,248 @@
+/*
+** The memory TcpServer against clients that take more than they give:
+** raw sockets speaking ZMTP by hand. A client that asks for large reads
+** and never reads its responses, and one that writes faster than the slave
+** serves, make the server stop reading their requests (nothing dropped);
+** the figures are the server's own counters. A response goes only to the
+** client that asked: a second client, or a bare listener on port P+1
+** connected last, gets none of it. Every wait is bounded.
+*/
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "streamlua/mem_bridge.h"
+#include "streamlua/memory.h"
+#include "streamlua/streamlua.h"
+#include "net_peer.h"
+
+static sl_mem_node *server(sl_mem_node *slave) {
+  char err[128];
+  sl_log_set_emit(0);
+  sl_mem_node *srv = sl_mem_server_new("127.0.0.1", 0, err, sizeof err);
+  if (srv == NULL) abort();
+  sl_mem_master_set_slave(srv->master, &slave->obj, slave->slave);
+  return srv;
+}
+
+static void done(sl_mem_node *srv, sl_mem_node *slave) {
+  sl_object_stop(&srv->obj);
+  sl_object_unref(&srv->obj);
+  sl_object_unref(&slave->obj);
+  sl_log_set_emit(1);
+}
+
+/* A request: id, address, size, type (and data for a write). */
+static size_t request(uint8_t *out, uint32_t id, uint32_t size, uint32_t type) {
+  uint8_t f[20] = {0};
+  for (int i = 0; i < 4; i++) {
+    f[i] = (uint8_t)(id >> (8 * i));
+    f[12 + i] = (uint8_t)(size >> (8 * i));
+    f[16 + i] = (uint8_t)(type >> (8 * i));
+  }
+  int write = sl_mem_type_is_write(type);
+  static const size_t off[4] = {0, 4, 12, 16}, len[4] = {4, 8, 4, 4};
+  size_t n = 0;
+  for (int i = 0; i < 4; i++) {
+    n += sl_zmtp_frame_header(out + n, len[i], i < 3 || write);
+    memcpy(out + n, f + off[i], len[i]);
+    n += len[i];
+  }
+  if (write) {
+    n += sl_zmtp_frame_header(out + n, size, 0);
+    memset(out + n, 0x5A, size);
+    n += size;
+  }
+  return n;
+}
+
+/* A client on raw sockets: requests to P, responses from P+1 (a small
+** receive buffer there, so responses it does not read stay with us). */
+typedef struct raw_cli {
+  int req, rsp;
+} raw_cli;
+
+static void raw_open(raw_cli *c, uint32_t port) {
+  uint8_t h[128];
+  c->rsp = peer_socket();
+  int small = 64 * 1024;
+  setsockopt(c->rsp, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  CHECK(peer_connect(c->rsp, port + 1) == 0);
+  CHECK(peer_send(c->rsp, h, peer_hello(h, SL_ZMTP_PULL)));
+  c->req = peer_dial(port);
+  CHECK(peer_send(c->req, h, peer_hello(h, SL_ZMTP_PUSH)));
+}
+
+static void raw_close(raw_cli *c) {
+  close(c->req);
+  close(c->rsp);
+}
+
+/* Waits until `name` is `want` (bounded). */
+static int counter_is(sl_mem_node *n, const char *name, uint64_t want) {
+  double end = now_s() + 10;
+  while (peer_counter(&n->obj, name) != want && now_s() < end) sleep_ms(5);
+  return peer_counter(&n->obj, name) == want;
+}
+
+#define NREAD 40
+#define READ_SIZE (512u * 1024)
+
+static void test_unread_responses(void) {
+  sl_mem_node *emu = sl_emulate_new(4, 0), *srv = server(emu);
+  sl_mem_server_set_max_response_bytes(srv, 1u << 20);
+  sl_mem_server_set_max_request_bytes(srv, 2u << 20);
+  raw_cli c;
+  raw_open(&c, sl_mem_bridge_port(srv));
+  uint8_t buf[64];
+  for (uint32_t i = 0; i < NREAD; i++)
+    CHECK(peer_send(c.req, buf, request(buf, i + 1, READ_SIZE, SL_MEM_READ)));
+  /* the server stops reading, serves what it took, and holds it */
+  CHECK(peer_counter_reaches(&srv->obj, "readPauses", 1, 10));
+  CHECK(counter_is(srv, "requests", 0));
+  uint64_t held = peer_counter(&srv->obj, "responseBytes");
+  printf("  responses held for a client that does not read: %llu bytes\n",
+         (unsigned long long)held);
+  CHECK(held > 0);
+  CHECK(held <= (1u << 20) + (2u << 20) + READ_SIZE + 64);
+  /* nothing was dropped: reading the responses brings every one */
+  size_t want = 64 + 28 + (size_t)NREAD * (28 + 9 + READ_SIZE + 4), got = 0;
+  static uint8_t rb[1 << 16];
+  for (ssize_t n; got < want && (n = recv(c.rsp, rb, sizeof rb, 0)) > 0;) got += (size_t)n;
+  CHECK_EQ(got, want);
+  CHECK(counter_is(srv, "responseBytes", 0));
+  CHECK_EQ(peer_counter(&srv->obj, "unrouted"), 0);
+  raw_close(&c);
+  done(srv, emu);
+}
+
+/* A slave that never answers: requests wait for the master's timeout. */
+typedef struct mute {
+  sl_mem_node node;
+  sl_mem_slave slave;
+} mute;
+
+static void mute_do(sl_mem_slave *s, sl_transaction *t) {
+  (void)s;
+  (void)t;
+}
+
+static const sl_mem_slave_ops mute_ops = {.do_transaction = mute_do};
+
+static void mute_destroy(sl_object *obj) { free(obj); }
+
+static sl_mem_node *mute_new(void) {
+  mute *m = calloc(1, sizeof *m);
+  sl_object_init(&m->node.obj, "test.Mute", mute_destroy);
+  sl_mem_slave_init(&m->slave, &mute_ops, &m->node.obj, 4, 0xFFFFFFFFu);
+  m->node.slave = &m->slave;
+  return &m->node;
+}
+
+static void test_slow_slave(void) {
+  sl_mem_node *slow = mute_new(), *srv = server(slow);
+  sl_mem_master_set_timeout(srv->master, 60000000);
+  sl_mem_server_set_max_requests(srv, 8);
+  raw_cli c;
+  raw_open(&c, sl_mem_bridge_port(srv));
+  static uint8_t buf[64 * 1024 + 64];
+  for (uint32_t i = 0; i < 100; i++) {   /* 6.4 MiB: more than the kernel holds */
+    size_t n = request(buf, i + 1, 64 * 1024, SL_MEM_WRITE);
+    if (send(c.req, buf, n, MSG_NOSIGNAL) != (ssize_t)n) break;   /* full: fine */
+  }
+  CHECK(peer_counter_reaches(&srv->obj, "readPauses", 1, 10));
+  CHECK(counter_is(srv, "requests", 8));
+  CHECK_EQ(peer_counter(&srv->obj, "requestBytes"), 8 * 64 * 1024);
+  raw_close(&c);
+  double t0 = now_s();
+  sl_object_stop(&srv->obj);             /* prompt, with the slave stuck */
+  CHECK(now_s() - t0 < 5);
+  done(srv, slow);
+}
+
+/* Our client with a master in front of it. */
+typedef struct cli {
+  sl_mem_node *node;
+  sl_mem_master mm;
+} cli;
+
+static void cli_open(cli *c, uint32_t port) {
+  char err[128];
+  c->node = sl_mem_client_new("127.0.0.1", port, err, sizeof err);
+  if (c->node == NULL) abort();
+  sl_mem_master_init(&c->mm, NULL);
+  sl_mem_master_set_slave(&c->mm, &c->node->obj, c->node->slave);
+  sl_mem_master_set_timeout(&c->mm, 5000000);
+  CHECK(sl_mem_client_wait_ready(c->node, 10000000, 100000));
+}
+
+static void cli_close(cli *c) {
+  sl_mem_master_fini(&c->mm);
+  sl_object_stop(&c->node->obj);
+  sl_object_unref(&c->node->obj);
+}
+
+static int roundtrip(cli *c, uint64_t addr, uint32_t value) {
+  sl_transaction *t = sl_mem_master_request(&c->mm, addr, 4, &value, SL_MEM_WRITE, NULL, NULL);
+  int ok = t != NULL && sl_mem_master_wait(t) == SL_OK;
+  sl_transaction_unref(t);
+  t = sl_mem_master_request(&c->mm, addr, 4, NULL, SL_MEM_READ, NULL, NULL);
+  uint32_t back = 0;
+  if (t != NULL && sl_mem_master_wait(t) == SL_OK) memcpy(&back, sl_transaction_data(t), 4);
+  sl_transaction_unref(t);
+  return ok && back == value;
+}
+
+static void test_each_client_gets_its_own(void) {
+  sl_mem_node *emu = sl_emulate_new(4, 0), *srv = server(emu);
+  uint32_t port = sl_mem_bridge_port(srv);
+  cli a, b;
+  cli_open(&a, port);
+  cli_open(&b, port);
+  /* a bare listener on P+1, connected last, handshaken */
+  int snoop = peer_dial(port + 1);
+  uint8_t h[128];
+  CHECK(peer_send(snoop, h, peer_hello(h, SL_ZMTP_PULL)));
+  CHECK(counter_is(srv, "connections", 5));
+  for (uint32_t i = 0; i < 20; i++) {
+    CHECK(roundtrip(&a, 0x1000, 0xA0000000u + i));
+    CHECK(roundtrip(&b, 0x2000, 0xB0000000u + i));
+  }
+  CHECK_EQ(peer_counter(&srv->obj, "unrouted"), 0);
+  /* the listener got the server's greeting and READY, nothing more */
+  size_t got = 0;
+  uint8_t rb[4096];
+  for (ssize_t n; got < 92 && (n = recv(snoop, rb, sizeof rb, 0)) > 0;) got += (size_t)n;
+  CHECK_EQ(got, 92);
+  CHECK_EQ(recv(snoop, rb, sizeof rb, MSG_DONTWAIT), -1);
+  close(snoop);
+  cli_close(&a);
+  cli_close(&b);
+  done(srv, emu);
+}
+
+/* A request from a client with no response connection: dropped after a
+** bounded wait, counted, logged. */
+static void test_no_response_connection(void) {
+  sl_mem_node *emu = sl_emulate_new(4, 0), *srv = server(emu);
+  int req = peer_dial(sl_mem_bridge_port(srv));
+  uint8_t buf[128];
+  CHECK(peer_send(req, buf, peer_hello(buf, SL_ZMTP_PUSH)));
+  CHECK(peer_send(req, buf, request(buf, 9, 4, SL_MEM_READ)));
+  CHECK(peer_counter_reaches(&srv->obj, "unrouted", 1, 10));
+  CHECK(counter_is(srv, "requests", 0));
+  close(req);
+  done(srv, emu);
+}
+
+static const struct tt_case cases[] = {
+    {"a client that never reads its responses: reading stops, nothing lost",
+     test_unread_responses},
+    {"a slave slower than the requests: the queue stops at its bound", test_slow_slave},
+    {"two clients and a listener: each response goes to the client that asked",
+     test_each_client_gets_its_own},
+    {"a request with no response connection is dropped and counted",
+     test_no_response_connection},
+    {NULL, NULL}};
+
+int main(void) { return tt_main(cases); }
