@@ -43,7 +43,12 @@ local mon = sl.monitor(0.5, {check, debug})
 sl.run(seconds)
 mon:cancel()
 gen:disable()
-sl.sleep(0.1)                       -- let the Fifos and the tap drain
+-- let the Fifos and the tap drain (serving the loop, 10 s at most)
+local t0 = sl.now()
+while (check:getRxCount() + check:getRxErrors() < gen:getTxCount() or tap:size() > 0
+       or debug:counters().queued > 0) and sl.now() - t0 < 10 do
+  sl.sleep(0.01)
+end
 
 print(string.format("generated %d frames, %.1f MB", gen:getTxCount(),
   gen:getTxBytes() / 1e6))

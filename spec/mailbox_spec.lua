@@ -11,6 +11,14 @@ end
 
 local serve_until = helpers.serveUntil
 
+-- Waits, without serving the loop, until a sender waits on s's full
+-- mailbox (20 s at most).
+local function until_full(s)
+  local t0 = sl.now()
+  while s:counters().waits == 0 and sl.now() - t0 < 20 do end
+  return s:counters().waits > 0
+end
+
 describe("a Lua slave fed from a C thread", function()
   it("receives every frame, in order, on the main thread", function()
     local n, bad = 0, 0
@@ -60,7 +68,7 @@ describe("a Lua slave fed from a C thread", function()
     local n = 0
     local s = sl.stream.Slave{acceptFrame = function() n = n + 1 end}
     local src = testing.source(s, 5000, 8)
-    os.execute("sleep 0.1")                    -- let the mailbox fill up
+    assert.is_true(until_full(s))              -- 1024 queued, the sender waits
     assert.is_false(src:done())
     s:stop()                                   -- serves what is queued
     assert.are.equal(1024, n)
@@ -86,6 +94,7 @@ describe("the loop under a flood", function()
     local n = 0
     local s = sl.stream.Slave{acceptFrame = function() n = n + 1 end}
     local src = testing.source(s, 5000000, 8)
+    assert.is_true(until_full(s))
     sl.run(0.05)
     -- the run ended on its timeout, long before five million frames
     assert.is_false(src:done())

@@ -1,6 +1,7 @@
 -- sl.memory: the register bus (Master, Slave, Hub, Emulate, transactions).
 local sl = require "streamlua"
 local mem = sl.memory
+local serve_until = require("streamlua.testing").serveUntil
 
 local function bus(...)
   local m = mem.Master()
@@ -231,19 +232,19 @@ describe("sl.memory", function()
     end)
     assert.is_true(id > 0)
     assert.is_nil(got)   -- not before the loop runs
-    sl.sleep(0.01)
+    assert.is_true(serve_until(function() return got ~= nil end, 20))
     assert.is_nil(got.err)
     assert.are.equal("\x44\x33\x22\x11", got.data)
     -- a write with data, and an error case
     local wrote
     m:reqTransaction(0x20, "abcd", mem.Write, function(err) wrote = err or "ok" end)
-    sl.sleep(0.01)
+    assert.is_true(serve_until(function() return wrote ~= nil end, 20))
     assert.are.equal("ok", wrote)
     assert.are.equal("abcd", m:read(0x20, 4))
     local failed
     m:setSlave(mem.Slave{doTransaction = function(_, t) t:error("nope") end})
     m:reqTransaction(0x30, 4, mem.Verify, function(err) failed = err end)
-    sl.sleep(0.01)
+    assert.is_true(serve_until(function() return failed ~= nil end, 20))
     assert.are.equal("verify: 4 bytes at 0x00000030: nope", failed)
     assert.has_error(function() m:reqTransaction(0, 4, 9, function() end) end)
     assert.has_error(function() m:reqTransaction(0, 4, mem.Read) end)
@@ -255,7 +256,7 @@ describe("sl.memory", function()
     local err
     m:reqTransaction(0, 4, mem.Read, function(e) err = e end)
     local t0 = sl.now()
-    while err == nil and sl.now() - t0 < 2 do sl.sleep(0.01) end
+    while err == nil and sl.now() - t0 < 20 do sl.sleep(0.01) end
     assert.are.equal("read: 4 bytes at 0x00000000: timed out after 0.05 s", err)
   end)
 

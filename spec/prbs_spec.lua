@@ -31,30 +31,10 @@ end
 
 local serve_until = testing.serveUntil
 
--- Threads of this process, counted in /proc (not the `ls` child's).
-local function count_tasks()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("n")
-  f:close()
-  local p = io.popen("ls /proc/" .. pid .. "/task")
-  local n = 0
-  for _ in p:lines() do n = n + 1 end
-  p:close()
-  return n
-end
-
--- A joined thread may linger in /proc for a moment: read the count once
--- it reaches `want` (or holds still, without one), within a second.
-local function threads(want)
-  local n, same = count_tasks(), 0
-  for _ = 1, 100 do
-    if (want and n == want) or (not want and same >= 3) then break end
-    sl.sleep(0.01)
-    local m = count_tasks()
-    same = m == n and same + 1 or 0
-    n = m
-  end
-  return n
+-- Generator threads, once their count is `want` (within 20 s).
+local function gen_threads(want)
+  serve_until(function() return testing.threads("PrbsTx") == want end, 20)
+  return testing.threads("PrbsTx")
 end
 
 describe("sl.utilities.Prbs", function()
@@ -291,13 +271,17 @@ describe("sl.utilities.Prbs", function()
   end)
 
   it("sleeps the tx period between frames", function()
+    -- never more than one frame per 100 ms of the time it ran, however
+    -- late it ran; back to back it would send thousands
     local gen = Prbs()
     gen:setTxPeriod(100000)                  -- 100 ms
+    local t0 = sl.now()
     gen:enable(64)
-    sl.sleep(0.35)
+    assert.is_true(serve_until(function() return gen:getTxCount() >= 3 end, 20))
     gen:disable()
+    local ran = sl.now() - t0
     local n = gen:getTxCount()
-    assert.is_true(n >= 2 and n <= 8, "sent " .. n)   -- ~4; back to back: thousands
+    assert.is_true(n >= 3 and n <= ran / 0.1 + 1, "sent " .. n .. " in " .. ran .. " s")
   end)
 
   it("reports rates after a second", function()
@@ -305,24 +289,27 @@ describe("sl.utilities.Prbs", function()
     _ = gen >> chk
     gen:setTxPeriod(2000)
     gen:enable(1000)
-    sl.sleep(1.2)
+    assert.is_true(serve_until(function()
+      return gen:getTxRate() > 0 and chk:getRxRate() > 0 end, 30))
     gen:disable()
-    assert.is_true(gen:getTxRate() > 10 and gen:getTxRate() < 600)
-    assert.is_true(gen:getTxBw() > 10000)
-    assert.is_true(chk:getRxRate() > 10 and chk:getRxBw() > 10000)
+    -- at most one frame per 2 ms; bytes/s is frames/s times the frame size
+    local rate, bw = gen:getTxRate(), gen:getTxBw()
+    assert.is_true(rate > 0 and rate < 550, "rate " .. rate)
+    assert.is_true(math.abs(bw - rate * 1000) <= rate, "bw " .. bw)
+    local rrate, rbw = chk:getRxRate(), chk:getRxBw()
+    assert.is_true(rrate > 0 and math.abs(rbw - rrate * 1000) <= rrate)
   end)
 
   it("stops its thread when a running Prbs is collected", function()
     collectgarbage(); collectgarbage()
-    local before = threads()
+    local before = gen_threads(0)
     local p = Prbs()
     _ = p >> sl.stream.Slave()
     p:enable(1024)
-    sl.sleep(0.02)
-    assert.are.equal(before + 1, threads(before + 1))
+    assert.are.equal(before + 1, gen_threads(before + 1))
     p = nil
     collectgarbage(); collectgarbage()
-    assert.are.equal(before, threads(before))
+    assert.are.equal(before, gen_threads(before))
   end)
 
   it("stop() ends the generator", function()

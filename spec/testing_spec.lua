@@ -48,7 +48,7 @@ describe("streamlua.testing", function()
   it("serveUntil serves the loop until the condition holds, or gives up", function()
     local fired = false
     local t = sl.after(0.02, function() fired = true end)  -- runs only in the loop
-    assert.is_true(testing.serveUntil(function() return fired end, 5))
+    assert.is_true(testing.serveUntil(function() return fired end, 20))
     local t0 = sl.now()
     assert.is_false(testing.serveUntil(function() return false end, 0.05))
     assert.is_true(sl.now() - t0 >= 0.04)
@@ -56,6 +56,23 @@ describe("streamlua.testing", function()
     t:cancel()
     assert.has_error(function() testing.serveUntil(3) end,
       "bad argument #1 to 'serveUntil' (function expected, got number)")
+  end)
+
+  it("threads counts this process's threads by name", function()
+    assert.is_true(testing.threads() >= 1)
+    assert.are.equal(0, testing.threads("no-such-thread"))
+    collectgarbage(); collectgarbage()     -- other specs' Fifos end
+    assert.is_true(testing.serveUntil(function()
+      return testing.threads("sl-fifo") == 0 end, 20))
+    local before = 0
+    local fifo = sl.stream.Fifo(0)
+    assert.is_true(testing.serveUntil(function()
+      return testing.threads("sl-fifo") == before + 1 end, 20))
+    fifo:stop()
+    assert.is_true(testing.serveUntil(function()
+      return testing.threads("sl-fifo") == before end, 20))
+    assert.has_error(function() testing.threads(3) end,
+      "bad argument #1 to 'threads' (string expected, got number)")
   end)
 
   it("harness refuses what is not a slave", function()

@@ -12,6 +12,7 @@ push frames in and pull frames out.
 
   testing.frame("bytes", {channel = 2}) -- a frame holding those bytes
   testing.serveUntil(cond, seconds)     -- serve the loop until cond() holds
+  testing.threads("sl-fifo")            -- threads of this process by name
 ]]
 local sl = require "streamlua"
 
@@ -39,16 +40,44 @@ function M.frame(data, opts)
 end
 
 --- Serves the event loop until cond() holds, checking every 2 ms, or until
---- `seconds` (default 10) pass; returns whether it held.
+--- `seconds` (default 30: generous, as a loaded machine is slow) pass;
+--- returns whether it held, as soon as it does.
 function M.serveUntil(cond, seconds)
   if type(cond) ~= "function" then
     error("bad argument #1 to 'serveUntil' (function expected, got " .. type(cond) .. ")", 2)
   end
   if cond() then return true end
   local t = sl.every(0.002, function() if cond() then sl.stop() end end)
-  sl.run(seconds or 10)
+  sl.run(seconds or 30)
   t:cancel()
   return cond() and true or false
+end
+
+local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+
+--- Threads of this process named `name` (Linux: /proc/self/task/*/comm),
+--- or all of them without a name. A thread may take its name a moment after
+--- it starts and one just joined may be listed a moment longer, so wait for
+--- a count (serveUntil) rather than compare one reading.
+function M.threads(name)
+  if name ~= nil and type(name) ~= "string" then
+    error("bad argument #1 to 'threads' (string expected, got " .. type(name) .. ")", 2)
+  end
+  local n = 0
+  local ls = io.popen("ls /proc/" .. pid .. "/task 2>/dev/null")
+  for tid in ls:lines() do
+    if name == nil then
+      n = n + 1
+    else
+      local f = io.open("/proc/" .. pid .. "/task/" .. tid .. "/comm")
+      if f ~= nil then                   -- nil: it ended while listed
+        if f:read("l") == name then n = n + 1 end
+        f:close()
+      end
+    end
+  end
+  ls:close()
+  return n
 end
 
 local Harness = {}
@@ -77,9 +106,9 @@ function Harness:count()
 end
 
 --- Serves the event loop until `n` frames wait to be pulled, or `seconds`
---- (default 5) pass; returns whether they did.
+--- (default 30) pass; returns whether they did.
 function Harness:wait(n, seconds)
-  return M.serveUntil(function() return self:count() >= n end, seconds or 5)
+  return M.serveUntil(function() return self:count() >= n end, seconds or 30)
 end
 
 --- Wraps `module` (a slave; if it is also a master its output is caught).

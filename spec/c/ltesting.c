@@ -4,6 +4,7 @@
 ** that sends `count` frames of `size` bytes straight into a slave, each
 ** starting with its 32-bit little-endian sequence number; it proves what
 ** a Lua-defined slave receives from a thread that is not the main one.
+** src:stop() ends it early; src:sent() is how many it has sent.
 **
 ** A raw peer for the bridges' specs: dial(port) -> fd (127.0.0.1, or nil),
 ** send(fd, bytes) -> true if all went, closed(fd, seconds) -> true once the
@@ -35,13 +36,14 @@ typedef struct source {
   uint32_t size;
   uint8_t channel;
   sl_pool *pool;
-  atomic_int done;
+  atomic_int done, stop;
+  atomic_llong sent;
 } source;
 
 static void *source_main(void *arg) {
   source *src = arg;
   uint8_t buf[4];
-  for (lua_Integer i = 0; i < src->count; i++) {
+  for (lua_Integer i = 0; i < src->count && !atomic_load(&src->stop); i++) {
     sl_frame *f = sl_pool_req_frame(src->pool, src->size);
     if (f == NULL) break;
     uint32_t seq = (uint32_t)i;
@@ -51,6 +53,7 @@ static void *source_main(void *arg) {
     sl_frame_set_channel(f, src->channel);
     sl_slave_accept(src->target->slave, f);
     sl_frame_unref(f);
+    atomic_fetch_add(&src->sent, 1);
   }
   atomic_store(&src->done, 1);
   return NULL;
@@ -95,6 +98,18 @@ static int l_source(lua_State *L) {
 static int l_done(lua_State *L) {
   source *src = luaL_checkudata(L, 1, SOURCE_MT);
   lua_pushboolean(L, atomic_load(&src->done));
+  return 1;
+}
+
+static int l_stop(lua_State *L) {
+  source *src = luaL_checkudata(L, 1, SOURCE_MT);
+  atomic_store(&src->stop, 1);
+  return 0;
+}
+
+static int l_sent(lua_State *L) {
+  source *src = luaL_checkudata(L, 1, SOURCE_MT);
+  lua_pushinteger(L, (lua_Integer)atomic_load(&src->sent));
   return 1;
 }
 
@@ -182,6 +197,10 @@ int luaopen_streamlua_testing(lua_State *L) {
   lua_setfield(L, -2, "done");
   lua_pushcfunction(L, l_join);
   lua_setfield(L, -2, "join");
+  lua_pushcfunction(L, l_stop);
+  lua_setfield(L, -2, "stop");
+  lua_pushcfunction(L, l_sent);
+  lua_setfield(L, -2, "sent");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   lua_newtable(L);

@@ -8,7 +8,6 @@
 ** producers at once, and the stopping thread's wait hook
 ** (rogue-reference 3.1).
 */
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -30,26 +29,9 @@
 
 /* ---- time, threads, a watchdog ---- */
 
-/* Threads of this process right now. */
-static int thread_count(void) {
-  DIR *d = opendir("/proc/self/task");
-  if (d == NULL) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
-
-/* Polls until the process has `want` threads; 1 if it got there. */
+/* Polls until the process has `want` output threads; 1 if it got there. */
 static int threads_settle(int want, double timeout_s) {
-  double end = now_s() + timeout_s;
-  for (;;) {
-    if (thread_count() == want) return 1;
-    if (now_s() > end) return 0;
-    sleep_ms(1);
-  }
+  return tt_threads_settle("sl-fifo", want, timeout_s);
 }
 
 /* A case that deadlocks fails by name instead of hanging ctest. */
@@ -194,12 +176,12 @@ static gate *gate_new(int gated) {
   return g;
 }
 
-/* Waits (10 s at most) until at least `entered` deliveries started, `waiting`
+/* Waits (20 s at most) until at least `entered` deliveries started, `waiting`
 ** wait at the gate and `done` returned. 1 if so. */
 static int gate_await(gate *g, long entered, int waiting, long done) {
   struct timespec dl;
   clock_gettime(CLOCK_REALTIME, &dl);
-  dl.tv_sec += 10;
+  dl.tv_sec += 20;
   int ok = 1;
   pthread_mutex_lock(&g->mu);
   while (g->entered < entered || g->waiting < waiting || g->done < done) {
@@ -294,7 +276,7 @@ static void test_order(void) {
 }
 
 static void test_no_copy_same_frame(void) {
-  watchdog(30);
+  watchdog(60);
   gate *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 123, 1);   /* trimSize ignored with noCopy */
   sl_pool *p = sl_pool_new();
@@ -316,7 +298,7 @@ static void test_no_copy_same_frame(void) {
   CHECK(gate_await(g, 2, 0, 2));
   CHECK(g->last == b);
   /* Delivered and let go (the thread unrefs after sendFrame returns). */
-  double end = now_s() + 5;
+  double end = now_s() + 20;
   while ((sl_frame_refcount(a) != 1 || sl_frame_refcount(b) != 1) && now_s() < end)
     sleep_ms(1);
   CHECK_EQ(sl_frame_refcount(a), 1);
@@ -362,7 +344,7 @@ static void copy_case(uint32_t trim, uint32_t payload, uint32_t want) {
   CHECK_EQ(g->last_refs, 1);              /* only the Fifo holds the copy */
   gate_open(g);
   CHECK(gate_await(g, 1, 0, 1));
-  double end = now_s() + 5;
+  double end = now_s() + 20;
   while (sl_pool_get_alloc_count(g->slave.pool) != 0 && now_s() < end) sleep_ms(1);
   CHECK_EQ(sl_pool_get_alloc_count(g->slave.pool), 0);
   /* The source frame is untouched. */
@@ -377,7 +359,7 @@ static void copy_case(uint32_t trim, uint32_t payload, uint32_t want) {
 }
 
 static void test_copy_mode(void) {
-  watchdog(30);
+  watchdog(60);
   copy_case(50, 100, 50);     /* trimmed */
   copy_case(0, 100, 100);     /* 0: everything */
   copy_case(200, 100, 100);   /* larger than the payload: everything */
@@ -416,7 +398,7 @@ static void depth_case(int no_copy) {
   CHECK_EQ(sl_fifo_size(q), DEPTH);       /* clearing counts keeps frames */
   gate_open(g);
   CHECK(gate_await(g, 1 + DEPTH, 0, 1 + DEPTH));
-  double end = now_s() + 5;
+  double end = now_s() + 20;
   while (counter(q, "txFrames") != 1 + DEPTH && now_s() < end) sleep_ms(1);
   CHECK_EQ(counter(q, "txFrames"), 1 + DEPTH);
   CHECK_EQ(sl_fifo_size(q), 0);
@@ -435,7 +417,7 @@ static void depth_case(int no_copy) {
 }
 
 static void test_drops_at_depth(void) {
-  watchdog(30);
+  watchdog(60);
   depth_case(1);
   depth_case(0);
   alarm(0);
@@ -466,7 +448,7 @@ static void test_unbounded(void) {
 }
 
 static void test_counters(void) {
-  watchdog(30);
+  watchdog(60);
   for (int no_copy = 0; no_copy <= 1; no_copy++) {
     gate *g = gate_new(0);
     sl_object *q = fifo_to(g, 0, no_copy ? 0 : 15, no_copy);
@@ -478,7 +460,7 @@ static void test_counters(void) {
       sl_frame_unref(f);
     }
     CHECK(gate_await(g, 3, 0, 3));
-    double end = now_s() + 5;
+    double end = now_s() + 20;
     while (counter(q, "txFrames") != 3 && now_s() < end) sleep_ms(1);
     sl_counter c[SL_COUNTERS_MAX];
     size_t n = sl_object_counters(q, c, SL_COUNTERS_MAX);
@@ -515,7 +497,7 @@ static void *stop_thread(void *arg) {
 }
 
 static void test_stop_while_blocked(void) {
-  watchdog(30);
+  watchdog(60);
   enum { QUEUED = 5 };
   gate *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
@@ -531,7 +513,8 @@ static void test_stop_while_blocked(void) {
   stopper s = {q, 0};
   pthread_t t;
   pthread_create(&t, NULL, stop_thread, &s);
-  sleep_ms(50);
+  double end = now_s() + 20;
+  while (sl_fifo_drop_count(q) != QUEUED && now_s() < end) sleep_ms(1);
   CHECK_EQ(atomic_load(&s.done), 0);        /* waits for the delivery */
   CHECK_EQ(sl_fifo_size(q), 0);             /* queued frames are gone... */
   CHECK_EQ(sl_fifo_drop_count(q), QUEUED);  /* ...counted as drops */
@@ -560,7 +543,7 @@ static void test_stop_while_blocked(void) {
 ** to 16; a stop drops the slices it has not begun, and every frame is
 ** either delivered or counted as a drop. */
 static void test_stop_drops_taken_frames(void) {
-  watchdog(30);
+  watchdog(60);
   gate *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
   sl_pool *p = sl_pool_new();
@@ -588,11 +571,11 @@ static void test_stop_drops_taken_frames(void) {
 }
 
 static void test_stop_from_own_delivery(void) {
-  watchdog(30);
-  int base = thread_count();
+  watchdog(60);
+  CHECK(threads_settle(0, 20));
   gate *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
-  CHECK_EQ(thread_count(), base + 1);
+  CHECK(threads_settle(1, 20));
   sl_pool *p = sl_pool_new();
   push_seq(q, p, 0, 0);
   CHECK(gate_await(g, 1, 1, 0));
@@ -603,7 +586,7 @@ static void test_stop_from_own_delivery(void) {
   pthread_mutex_unlock(&g->mu);
   gate_open(g);
   CHECK(gate_await(g, 1, 0, 1));            /* stop returned inside delivery */
-  CHECK(threads_settle(base, 10));          /* and the thread ended */
+  CHECK(threads_settle(0, 20));             /* and the thread ended */
   CHECK_EQ(gate_get(g, &g->entered), 1);
   CHECK_EQ(sl_fifo_drop_count(q), 2);
   push_seq(q, p, 0, 3);                     /* stopped: dropped */
@@ -616,8 +599,8 @@ static void test_stop_from_own_delivery(void) {
 }
 
 static void test_last_ref_in_own_delivery(void) {
-  watchdog(30);
-  int base = thread_count();
+  watchdog(60);
+  CHECK(threads_settle(0, 20));
   int destroyed0 = atomic_load(&gates_destroyed);
   gate *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
@@ -636,10 +619,10 @@ static void test_last_ref_in_own_delivery(void) {
   CHECK(gate_await(g, 1, 0, 1));
   /* The Fifo is freed on its own thread: its master lets go of the gate,
   ** the queued frames come back, and the thread ends. */
-  double end = now_s() + 10;
+  double end = now_s() + 20;
   while (atomic_load(&g->obj.refs) != 1 && now_s() < end) sleep_ms(1);
   CHECK_EQ(atomic_load(&g->obj.refs), 1);
-  CHECK(threads_settle(base, 10));
+  CHECK(threads_settle(0, 20));
   CHECK_EQ(gate_get(g, &g->entered), 1);
   CHECK_EQ(sl_frame_refcount(a), 1);
   CHECK_EQ(sl_frame_refcount(b), 1);
@@ -656,8 +639,7 @@ static void test_last_ref_in_own_delivery(void) {
 
 static void test_no_thread_left(void) {
   watchdog(120);
-  int base = thread_count();
-  CHECK(base > 0);
+  CHECK(threads_settle(0, 20));
   sl_pool *p = sl_pool_new();
   for (int i = 0; i < 1000; i++) {
     sl_object *q = sl_fifo_new((uint32_t)(i % 3), 0, i & 1);
@@ -669,9 +651,9 @@ static void test_no_thread_left(void) {
       for (uint64_t k = 0; k < 3; k++) push_seq(q, p, 0, k);
     }
     sl_object_unref(q);
-    if (i % 100 == 0) CHECK_EQ(thread_count(), base);
+    if (i % 100 == 0) CHECK(threads_settle(0, 20));
   }
-  CHECK_EQ(thread_count(), base);
+  CHECK(threads_settle(0, 20));
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
   sl_pool_unref(p);
   alarm(0);
@@ -764,7 +746,7 @@ static void release_hook(void *arg) {
 
 static void *release_watchdog(void *arg) {
   hook_ctx *h = arg;
-  double end = now_s() + 10;
+  double end = now_s() + 20;
   while (!atomic_load(&h->finished) && now_s() < end) sleep_ms(5);
   if (!atomic_load(&h->finished)) {
     atomic_store(&h->released_by_watchdog, 1);
@@ -774,7 +756,7 @@ static void *release_watchdog(void *arg) {
 }
 
 static void test_stop_runs_wait_hook(void) {
-  watchdog(30);
+  watchdog(60);
   gate *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
   sl_pool *p = sl_pool_new();

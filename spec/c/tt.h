@@ -24,6 +24,7 @@
 #ifndef STREAMLUA_TT_H_INCLUDED_
 #define STREAMLUA_TT_H_INCLUDED_
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -38,6 +39,44 @@ __attribute__((unused)) static double now_s(void) {
 __attribute__((unused)) static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
+}
+
+/* Threads of this process named `name` (pthread_setname_np) right now. A
+** thread may take its name a moment after it starts, and one that has just
+** been joined may still be listed for a moment: wait for a count
+** (tt_threads_settle), never compare one read. Other threads of the process
+** (the test's own, other modules') do not count. */
+__attribute__((unused)) static int tt_threads_named(const char *name) {
+  DIR *d = opendir("/proc/self/task");
+  if (d == NULL) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) continue;                /* ended while listed */
+    if (fgets(comm, sizeof comm, f) != NULL) {
+      comm[strcspn(comm, "\n")] = '\0';
+      n += strcmp(comm, name) == 0;
+    }
+    fclose(f);
+  }
+  closedir(d);
+  return n;
+}
+
+/* Polls until `want` threads are named `name`, for up to `timeout_s`
+** seconds; 1 if they were. */
+__attribute__((unused)) static int tt_threads_settle(const char *name, int want,
+                                                     double timeout_s) {
+  double end = now_s() + timeout_s;
+  for (;;) {
+    if (tt_threads_named(name) == want) return 1;
+    if (now_s() > end) return 0;
+    sleep_ms(1);
+  }
 }
 
 struct tt_case {

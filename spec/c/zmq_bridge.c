@@ -85,9 +85,9 @@ static int rec_count(rec *r) {
   return n;
 }
 
-/* Waits up to 10 s for cond. */
+/* Waits up to 30 s for cond. */
 static int wait_for(int (*cond)(void *), void *arg) {
-  for (int i = 0; i < 1000; i++) {
+  for (int i = 0; i < 3000; i++) {
     if (cond(arg)) return 1;
     sleep_ms(10);
   }
@@ -101,7 +101,7 @@ static int bridge_ready(void *arg) { return sl_tcp_bridge_ready(arg); }
 
 static void *zsock(void *ctx, int type) {
   void *s = zmq_socket(ctx, type);
-  int linger = 0, tmo = 10000;
+  int linger = 0, tmo = 20000;
   zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
   zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
   zmq_setsockopt(s, ZMQ_SNDTIMEO, &tmo, sizeof tmo);

@@ -26,7 +26,7 @@
 #include "streamlua/zmtp.h"
 #include "tt.h"
 
-#define STEP_MS 10000           /* longest wait for any single step */
+#define STEP_MS 20000           /* longest wait for any single step */
 
 /*
 ** Under ThreadSanitizer only: libzmq is not built with it, so the

@@ -116,11 +116,11 @@ static int recv_within(rogue_cli *c, part *parts, double limit) {
   }
 }
 
-static int recv_msg(rogue_cli *c, part *parts) { return recv_within(c, parts, 5); }
+static int recv_msg(rogue_cli *c, part *parts) { return recv_within(c, parts, 20); }
 
-/* Probes until one is answered "OK" (up to 10 s); the probe id or 0. */
+/* Probes until one is answered "OK" (up to 20 s); the probe id or 0. */
 static uint32_t probe(rogue_cli *c, uint32_t *next) {
-  double end = now_s() + 10;
+  double end = now_s() + 20;
   part parts[MAXP];
   while (now_s() < end) {
     uint32_t id = (*next)++;
@@ -311,11 +311,11 @@ static uint32_t part32(const part *p) {
 }
 
 /* Probes until one of this call's probes is answered "OK", a fresh
-** probe every 0.3 s, up to 10 s; 1 or 0. (A probe libzmq takes just as
+** probe every 0.3 s, up to 20 s; 1 or 0. (A probe libzmq takes just as
 ** it sees a connection close may go down with that connection.) */
 static int probe_soon(rogue_cli *c, uint32_t *next) {
   uint32_t first = *next;
-  double end = now_s() + 10;
+  double end = now_s() + 20;
   part p[MAXP];
   while (now_s() < end) {
     uint32_t id = (*next)++;
@@ -335,9 +335,9 @@ static int probe_soon(rogue_cli *c, uint32_t *next) {
   return 0;
 }
 
-/* Receives the next answer that is not a probe's (up to 5 s). */
+/* Receives the next answer that is not a probe's (up to 20 s). */
 static int recv_reply(rogue_cli *c, part *p) {
-  double end = now_s() + 5;
+  double end = now_s() + 20;
   while (now_s() < end) {
     int np = recv_within(c, p, 0.1);
     if (np > 0 && !(np >= 4 && part32(&p[3]) == PROBE)) return np;
@@ -426,7 +426,7 @@ static void test_our_server_against_malformed_requests(void) {
       continue;
     }
     if (b->outcome == CLOSES) {
-      if (!CHECK(disconnected_within(mon, 5))) printf("  case: %s (not closed)\n", b->name);
+      if (!CHECK(disconnected_within(mon, 20))) printf("  case: %s (not closed)\n", b->name);
       /* no answer came for it, and a new connection is served */
       CHECK(probe_soon(&c, &probe_id));
     } else {
@@ -466,7 +466,7 @@ typedef struct rogue_srv {
 /* Binds PULL on a free port P and PUSH on P+1, with Rogue's options (and
 ** a bounded send); 0, or -1 when no such pair was found. */
 static int srv_open(rogue_srv *s) {
-  int zero = 0, rcv = 100, snd = 5000;
+  int zero = 0, rcv = 100, snd = 20000;
   s->ctx = zmq_ctx_new();
   for (int attempt = 0; attempt < 50; attempt++) {
     s->pull = zmq_socket(s->ctx, ZMQ_PULL);
@@ -523,7 +523,7 @@ static int our_open(our_cli *o, uint32_t port) {
   if (o->cli == NULL) return -1;
   sl_mem_master_init(&o->mm, NULL);
   sl_mem_master_set_slave(&o->mm, &o->cli->obj, o->cli->slave);
-  sl_mem_master_set_timeout(&o->mm, 5000000);
+  sl_mem_master_set_timeout(&o->mm, 20000000);
   return 0;
 }
 
@@ -575,7 +575,7 @@ static int expect_request(rogue_srv *s, part *p, sl_transaction *t, const void *
   le32(size, sl_transaction_size(t));
   le32(type, sl_transaction_type(t));
   int write = sl_mem_type_is_write(sl_transaction_type(t));
-  int np = recv_sock(s->pull, p, 5);
+  int np = recv_sock(s->pull, p, 20);
   int ok = CHECK_EQ(np, write ? 5 : 4);
   ok &= CHECK(part_is(&p[0], id, 4));
   ok &= CHECK(part_is(&p[1], addr, 8));
@@ -783,7 +783,7 @@ static void test_our_client_against_malformed_responses(void) {
 
   for (const bad_response *b = bad_responses; b->name != NULL; b++) {
     /* a connection that is closed leaves the request to its timeout */
-    sl_mem_master_set_timeout(&o.mm, b->outcome == RESP_CLOSES ? 500000 : 5000000);
+    sl_mem_master_set_timeout(&o.mm, b->outcome == RESP_CLOSES ? 500000 : 20000000);
     sl_transaction *t = sl_mem_master_request(&o.mm, 0x2000, 8, NULL, SL_MEM_READ, NULL, NULL);
     monitor_drain(s.mon);
     if (!CHECK(expect_request(&s, p, t, NULL)) || !CHECK(send_bad_response(&s, p, b->mutation) == 0)) {
@@ -794,7 +794,7 @@ static void test_our_client_against_malformed_responses(void) {
     int rc;
     switch (b->outcome) {
       case RESP_CLOSES:
-        if (!CHECK(disconnected_within(s.mon, 5))) printf("  case: %s (not closed)\n", b->name);
+        if (!CHECK(disconnected_within(s.mon, 20))) printf("  case: %s (not closed)\n", b->name);
         /* Failed by its timeout: the client's sweep of a lost connection
         ** or the waiter's own deadline says so first, whichever looks. */
         rc = sl_mem_master_wait(t);
@@ -818,9 +818,9 @@ static void test_our_client_against_malformed_responses(void) {
     sl_transaction_unref(t);
     /* the next good transaction goes through, on a new connection if
     ** this one was closed */
-    double end = now_s() + 10;
+    double end = now_s() + 20;
     while (!sl_mem_bridge_ready(o.cli) && now_s() < end) sleep_ms(5);
-    sl_mem_master_set_timeout(&o.mm, 5000000);
+    sl_mem_master_set_timeout(&o.mm, 20000000);
     t = sl_mem_master_request(&o.mm, 0x10, 4, NULL, SL_MEM_READ, NULL, NULL);
     CHECK(expect_request(&s, p, t, NULL));
     CHECK(answer(&s, p, good, 4, "OK") == 0);
