@@ -34,10 +34,10 @@ __attribute__((unused)) static int peer_counter_reaches(sl_object *o, const char
   return peer_counter(o, name) >= want;
 }
 
-/* A blocking socket with 5 s timeouts, not yet connected. */
+/* A blocking socket with 30 s timeouts, not yet connected. */
 __attribute__((unused)) static int peer_socket(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct timeval tv = {5, 0};
+  struct timeval tv = {30, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   return fd;
