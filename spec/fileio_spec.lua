@@ -4,20 +4,6 @@
 local sl = require "streamlua"
 local testing = require "streamlua.testing"
 
-local function slurp(file)
-  local fp = io.open(file, "rb")
-  if not fp then return nil end
-  local s = fp:read("a")
-  fp:close()
-  return s
-end
-
-local function spit(file, data)
-  local fp = assert(io.open(file, "wb"))
-  fp:write(data)
-  fp:close()
-end
-
 local function hex(s)
   return (s:gsub(".", function(c) return string.format("%02X ", c:byte()) end))
 end

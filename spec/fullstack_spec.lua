@@ -126,24 +126,14 @@ emu:stop()
 say("bye")
 ]=]
 
-local function q(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local q = shell_quote
 
 -- Waits (serving the loop) until pattern `pat` appears in the file;
 -- returns its first capture, or nil after `limit` seconds.
 local function wait_line(path, pat, limit)
   local t0 = sl.now()
   repeat
-    local got = slurp(path):match(pat)
+    local got = slurp(path, ""):match(pat)
     if got then return got end
     sl.sleep(0.02)
   until sl.now() - t0 > (limit or 20)
@@ -181,7 +171,7 @@ local function start_far(mode, port)
   -- no `timeout` wrapper: $! must be the far process itself
   os.execute(string.format("(%s %s %s %d %s %s 180 > %s 2> %s & echo $! > %s)",
     q(BIN), q(script), mode, port, q(far.ctl), SELF, q(far.out), q(far.err), q(pidfile)))
-  far.pid = slurp(pidfile):match("%d+")
+  far.pid = slurp(pidfile, ""):match("%d+")
   os.remove(pidfile)
   far.port = tonumber(wait_line(far.out, "listening (%d+)\n", 60))
   return far
@@ -225,7 +215,7 @@ for _, mode in ipairs{"tcp", "udp"} do
     setup(function()
       write_script()
       far = start_far(mode, 0)
-      port = assert(far.port, "the far process did not start: " .. slurp(far.err))
+      port = assert(far.port, "the far process did not start: " .. slurp(far.err, ""))
       m = mem.Master()
       cli = mem.TcpClient("127.0.0.1", port)
       _ = m >> cli
@@ -373,7 +363,7 @@ for _, mode in ipairs{"tcp", "udp"} do
       -- a new far process on the same ports: the client connects by itself
       finish_far(far)
       far = start_far(mode, port)
-      assert.are.equal(port, far.port, "the far process did not restart: " .. slurp(far.err))
+      assert.are.equal(port, far.port, "the far process did not restart: " .. slurp(far.err, ""))
       m:setTimeout(30)                 -- the first one waits for the connection
       m:writeU32(0x700, 0x700)
       assert.are.equal(0x700, m:readU32(0x700))
@@ -386,8 +376,8 @@ for _, mode in ipairs{"tcp", "udp"} do
     it("ends the far process cleanly when told", function()
       assert.is_true(command(far, "quit"))
       assert.is_true(wait_gone(far.pid, 30))
-      assert.matches("bye\n", slurp(far.out), 1, true)
-      local err = slurp(far.err)
+      assert.matches("bye\n", slurp(far.out, ""), 1, true)
+      local err = slurp(far.err, "")
       assert.is_nil(err:find("Sanitizer", 1, true), err)
       assert.is_nil(err:find("runtime error", 1, true), err)
     end)

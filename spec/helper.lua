@@ -27,3 +27,25 @@ function retry_if_port_taken(case)
   end
   error("another process took the port 5 times in a row", 0)
 end
+
+-- Files and shell words, for specs that run programs.
+
+-- s as one word for /bin/sh.
+function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- The file's bytes, or `missing` (nil unless given) when it cannot be read.
+function slurp(path, missing)
+  local f = io.open(path, "rb")
+  if not f then return missing end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function spit(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end

@@ -7,22 +7,7 @@
 
 local BIN = os.getenv("STREAMLUA_BIN") or "build/streamlua"
 
-local function q(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local q = shell_quote
 
 -- Runs `BIN args` (args already quoted), stdin from `feed` (a shell
 -- command piped in) or /dev/null. Returns stdout, stderr, exit code;

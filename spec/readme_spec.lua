@@ -1,11 +1,5 @@
 -- The README is part of the product: its example must run, and every name
 -- the binding registers must be documented in its API section.
-local function slurp(path)
-  local f = assert(io.open(path))
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 describe("README", function()
   local readme = slurp("README.md")

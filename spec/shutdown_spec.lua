@@ -6,21 +6,7 @@
 
 local BIN = os.getenv("STREAMLUA_BIN") or "build/streamlua"
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local q = shell_quote
 
 describe("stopping", function()
   local dir
@@ -62,7 +48,7 @@ if kill -0 $pid 2>/dev/null; then kill -9 $pid; wait $pid; echo 124; else wait $
     local p = assert(io.popen(cmd))
     local rc = tonumber(p:read("a"):match("(%d+)%s*$"))
     p:close()
-    return slurp(out), slurp(err), rc
+    return slurp(out, ""), slurp(err, ""), rc
   end
 
   -- A generator feeding a Fifo(100, 0, true) into `dst`, made by the
@@ -263,7 +249,7 @@ wait $pid; echo $?]], q(fifo), q(BIN), q(fifo), q(out), q(err), q(fifo), q(out))
       local p = assert(io.popen(cmd))
       local rc = tonumber(p:read("a"):match("(%d+)%s*$"))
       p:close()
-      local o, e = slurp(out), slurp(err)
+      local o, e = slurp(out, ""), slurp(err, "")
       assert.are.equal(0, rc, e)
       assert.truthy(o:find("ready\n", 1, true), o)
       assert.truthy(o:find("alive\n", 1, true), o)
