@@ -23,11 +23,7 @@ static sl_prbs *check_prbs(lua_State *L) {
 }
 
 static uint32_t check_u32(lua_State *L, int i) {
-  lua_Integer v = luaL_checkinteger(L, i);
-  if (v < 0 || v > (lua_Integer)UINT32_MAX)
-    luaL_argerror(L, i, lua_pushfstring(L, "value %I out of range [0, %I]", v,
-                                        (lua_Integer)UINT32_MAX));
-  return (uint32_t)v;
+  return (uint32_t)sl_check_range(L, i, 0, UINT32_MAX);
 }
 
 static int check_bool(lua_State *L, int i) {
