@@ -472,6 +472,20 @@ static int reader_on_done(lua_State *L) {
   return 0;
 }
 
+static int reader_set_max_record(lua_State *L) {
+  sl_stream_reader *r;
+  check_reader(L, &r);
+  sl_stream_reader_set_max_record(r, (uint32_t)sl_check_range(L, 2, 0, UINT32_MAX));
+  return 0;
+}
+
+static int reader_get_max_record(lua_State *L) {
+  sl_stream_reader *r;
+  check_reader(L, &r);
+  lua_pushinteger(L, sl_stream_reader_get_max_record(r));
+  return 1;
+}
+
 static const luaL_Reg reader_methods[] = {
     {"open", reader_open},
     {"close", reader_close},
@@ -479,6 +493,8 @@ static const luaL_Reg reader_methods[] = {
     {"isOpen", reader_is_open},
     {"isActive", reader_is_active},
     {"onDone", reader_on_done},
+    {"setMaxRecord", reader_set_max_record},
+    {"getMaxRecord", reader_get_max_record},
     {"stop", reader_close},
     {"_stop", reader_close},
     {NULL, NULL}};

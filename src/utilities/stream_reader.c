@@ -44,6 +44,7 @@ struct sl_stream_reader {
   int open;                     /* the thread has a file open */
   int orphaned;                 /* destroyed: the thread frees the reader */
   atomic_int stopping;
+  atomic_uint_least32_t max_record;   /* payload bytes */
   void (*notify)(void *arg);
   void (*notify_release)(void *arg);
   void *notify_arg;
@@ -256,6 +257,14 @@ static void replay(sl_stream_reader *r, sl_stream_reader_result *res) {
     r->pos += 8;
     uint32_t size = get_le32(hdr);
     if (size <= 4) continue;                /* no payload, no frame */
+    uint32_t max = (uint32_t)atomic_load_explicit(&r->max_record,
+                                                  memory_order_relaxed);
+    if (size - 4 > max) {
+      fail(r, res, "Record of %u bytes at offset %llu of %s exceeds the "
+           "limit of %u", size - 4, (unsigned long long)(r->pos - 8), r->name,
+           max);
+      return;
+    }
     if (!send_record(r, res, size - 4, get_le32(hdr + 4))) return;
   }
 }
@@ -403,6 +412,7 @@ sl_stream_reader *sl_stream_reader_new(void) {
   pthread_mutex_init(&r->lock, NULL);
   pthread_mutex_init(&r->control, NULL);
   r->fd = -1;
+  atomic_init(&r->max_record, SL_STREAM_READER_MAX_RECORD);
   r->log = sl_log_get("streamReader");
   return r;
 }
@@ -460,6 +470,14 @@ out:
   pthread_mutex_unlock(&r->control);
   if (os_error != NULL) *os_error = err;
   return rc;
+}
+
+void sl_stream_reader_set_max_record(sl_stream_reader *r, uint32_t bytes) {
+  atomic_store_explicit(&r->max_record, bytes, memory_order_relaxed);
+}
+
+uint32_t sl_stream_reader_get_max_record(sl_stream_reader *r) {
+  return (uint32_t)atomic_load_explicit(&r->max_record, memory_order_relaxed);
 }
 
 void sl_stream_reader_request_stop(sl_stream_reader *r) {
