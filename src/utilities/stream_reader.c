@@ -167,11 +167,19 @@ static uint32_t bytes_left(sl_stream_reader *r, uint32_t want) {
 ** One record's payload into a frame from the primary slave, then sent.
 ** A short payload still goes out, with error 0x1, and ends the replay.
 ** The request is capped at what the file holds, so a corrupt size asks
-** for no more memory than the file could fill.
+** for no more memory than the file could fill; on a pipe, where the size
+** is all there is, the max record setting bounds it.
 */
 static int send_record(sl_stream_reader *r, sl_stream_reader_result *res,
                        uint32_t size, uint32_t meta) {
   uint32_t want = bytes_left(r, size);
+  uint32_t max = (uint32_t)atomic_load_explicit(&r->max_record,
+                                                memory_order_relaxed);
+  if (want > max) {
+    fail(r, res, "Record of %u bytes at offset %llu of %s exceeds the limit "
+         "of %u", size, (unsigned long long)(r->pos - 8), r->name, max);
+    return 0;
+  }
   sl_frame *f = sl_master_req_frame(&r->master, want, 1);
   if (f == NULL)
     return fail(r, res, "cannot allocate a frame of %u bytes for %s", want,
@@ -257,14 +265,6 @@ static void replay(sl_stream_reader *r, sl_stream_reader_result *res) {
     r->pos += 8;
     uint32_t size = get_le32(hdr);
     if (size <= 4) continue;                /* no payload, no frame */
-    uint32_t max = (uint32_t)atomic_load_explicit(&r->max_record,
-                                                  memory_order_relaxed);
-    if (size - 4 > max) {
-      fail(r, res, "Record of %u bytes at offset %llu of %s exceeds the "
-           "limit of %u", size - 4, (unsigned long long)(r->pos - 8), r->name,
-           max);
-      return;
-    }
     if (!send_record(r, res, size - 4, get_le32(hdr + 4))) return;
   }
 }

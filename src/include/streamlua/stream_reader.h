@@ -9,7 +9,8 @@
 ** `base.1` come `base.2`, `base.3`, ... until one fails to open.
 **
 **   headerA == 0              warning, the replay stops with an error
-**   payload > max record      warning, the replay stops with an error
+**   payload > max record      warning, the replay stops with an error (a
+**                             regular file: the bytes it holds count)
 **   header cut short          warning, the replay stops with an error
 **   headerA <= 4              no payload: skipped, no frame
 **   payload cut short         the frame gets error 0x1, is still sent, and
@@ -19,8 +20,8 @@
 ** (opening a FIFO still waits for a writer, as open(2) does): a stop never
 ** waits for bytes that have not come. A record's frame is requested before
 ** its payload arrives, so on a pipe a header alone decides the size: the
-** max record setting bounds it (a regular file bounds it by its own size
-** too).
+** max record setting bounds it (in a regular file a record counts as the
+** bytes the file holds of it).
 **
 ** Each replay ends with one result (frames, bytes, files, error text),
 ** queued in the reader and announced through the notify hook; an Info
