@@ -142,8 +142,8 @@ static void next_peer_works(fixture *fx) {
   uint8_t good[256];
   size_t g = hello(good, "PUSH");
   g += rogue_msg(good + g, 0x0102, 3, 0, "ok");
+  int before = atomic_load(&fx->r->frames);   /* before it can arrive */
   CHECK_EQ(send(fd, good, g, MSG_NOSIGNAL), (ssize_t)g);
-  int before = atomic_load(&fx->r->frames);
   for (int i = 0; i < 500 && atomic_load(&fx->r->frames) == before; i++) sleep_ms(10);
   CHECK_EQ(atomic_load(&fx->r->frames), before + 1);
   CHECK_STR(fx->r->last, "ok");

@@ -133,11 +133,38 @@ sl_buffer *sl_pool_alloc_buffer(sl_pool *p, uint32_t size, uint32_t *raw) {
   return b;
 }
 
-/* A kept whole frame for a request that fits one fixed-size block. */
-static sl_frame *pop_frame(sl_pool *p, uint32_t size) {
+/* Why this thread's last request came back NULL, and the limit it hit. */
+static _Thread_local int req_status;
+static _Thread_local uint64_t req_limit;
+
+static uint64_t limit_nolock_(const sl_pool *p) {
+  uint64_t lim = p->max_frame;
+  if (p->fixed_size > 0 && (uint64_t)p->fixed_size * p->max_buffers < lim)
+    lim = (uint64_t)p->fixed_size * p->max_buffers;
+  return lim;
+}
+
+uint64_t sl_pool_frame_limit(sl_pool *p) {
+  pthread_mutex_lock(&p->mutex);
+  uint64_t lim = limit_nolock_(p);
+  pthread_mutex_unlock(&p->mutex);
+  return lim;
+}
+
+int sl_pool_req_status(uint64_t *limit) {
+  int rc = req_status;
+  if (limit != NULL) *limit = req_limit;
+  req_status = SL_OK;
+  return rc;
+}
+
+/* A kept whole frame for a request that fits one fixed-size block; *lim
+** gets the pool's limit, read under the same lock. */
+static sl_frame *pop_frame(sl_pool *p, uint32_t size, uint64_t *lim) {
   sl_frame *f = NULL;
   pthread_mutex_lock(&p->mutex);
-  if (p->cached_frames > 0 && size > 0 && size <= p->fixed_size) {
+  *lim = limit_nolock_(p);
+  if (size <= *lim && p->cached_frames > 0 && size > 0 && size <= p->fixed_size) {
     f = p->frames[p->frames_head];
     p->frames_head = (p->frames_head + 1) % p->frames_cap;
     p->cached_frames--;
@@ -198,45 +225,20 @@ size_t sl_pool_keep_frames_(sl_pool *p, sl_frame **fs, size_t k) {
   return left;
 }
 
-/* Why this thread's last request came back NULL, and the limit it hit. */
-static _Thread_local int req_status;
-static _Thread_local uint64_t req_limit;
-
-static uint64_t limit_nolock_(const sl_pool *p) {
-  uint64_t lim = p->max_frame;
-  if (p->fixed_size > 0 && (uint64_t)p->fixed_size * p->max_buffers < lim)
-    lim = (uint64_t)p->fixed_size * p->max_buffers;
-  return lim;
-}
-
-uint64_t sl_pool_frame_limit(sl_pool *p) {
-  pthread_mutex_lock(&p->mutex);
-  uint64_t lim = limit_nolock_(p);
-  pthread_mutex_unlock(&p->mutex);
-  return lim;
-}
-
-int sl_pool_req_status(uint64_t *limit) {
-  int rc = req_status;
-  if (limit != NULL) *limit = req_limit;
-  req_status = SL_OK;
-  return rc;
-}
-
 /*
 ** A request is checked against the limits before anything is allocated:
 ** a fixed-mode pool would otherwise build a frame of one block per
 ** fixed_size bytes, however many that is.
 */
 sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size) {
-  uint64_t lim = sl_pool_frame_limit(p);
+  uint64_t lim;
+  sl_frame *f = pop_frame(p, size, &lim);
+  if (f != NULL) return f;
   if (size > lim) {
     req_status = SL_EINVAL;
     req_limit = lim;
     return NULL;
   }
-  sl_frame *f = pop_frame(p, size);
-  if (f != NULL) return f;
   f = sl_frame_new();
   if (f == NULL) goto out_nomem;
   if (size == 0) return f;
