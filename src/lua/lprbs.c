@@ -57,11 +57,13 @@ static int prbs_gen_frame(lua_State *L) {
   int outer_idx = st->cur_frame_idx;
   st->cur = L;
   st->cur_frame = NULL;            /* this frame has no box yet */
+  sl_pool_req_status(NULL);   /* forget an older refusal on this thread */
   int rc = sl_prbs_gen_frame(p, size);
   st->cur = outer;
   st->cur_frame = outer_frame;
   st->cur_frame_idx = outer_idx;
   if (rc == SL_EINVAL) check_size(L, p, 2);   /* the width changed meanwhile */
+  if (rc == SL_ENOMEM) return sl_req_frame_error(L, "genFrame", size);
   if (rc != SL_OK) return sl_status_error(L, "genFrame", rc);
   return 0;
 }

@@ -97,6 +97,11 @@ void sl_push_frame(lua_State *L, sl_frame *f);   /* takes a new ref */
 void sl_push_frame_in(lua_State *L, sl_state *st, sl_frame *f);   /* same */
 sl_frame *sl_check_frame(lua_State *L, int i);
 
+/* Raises why a frame request of `size` bytes made on this thread came
+** back NULL: over the pool's limit (sl_pool_req_status), or out of memory.
+** Clear the status with sl_pool_req_status(NULL) before the request. */
+int sl_req_frame_error(lua_State *L, const char *fn, lua_Integer size);
+
 /* Raises "<fn>: <what>: <status text>". */
 int sl_status_error(lua_State *L, const char *fn, int status);
 
