@@ -495,6 +495,12 @@ describe("StreamReader", function()
     assert.is_true(r:closeWait(20))
     assert.are.equal(1, #got)
     assert.matches("Record of 10 bytes at offset 11 of .* exceeds the limit of 4", err)
+    -- within the record limit but over the slave's pool limit: named too
+    r:setMaxRecord(1000)
+    s:setMaxFrameSize(8)
+    r:open(file)
+    assert.is_true(r:closeWait(20))
+    assert.matches("a frame of 10 bytes for .* exceeds the pool's limit of 8", err)
     assert.has_error(function() r:setMaxRecord(-1) end,
       "bad argument #1 to 'setMaxRecord' (value -1 out of range [0, 4294967295])")
     wr:close()

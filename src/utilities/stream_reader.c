@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "streamlua/log.h"
+#include "streamlua/pool.h"
 #include "streamlua/status.h"
 #include "streamlua/thread.h"
 #include "streamlua/wait.h"
@@ -180,7 +181,12 @@ static int send_record(sl_stream_reader *r, sl_stream_reader_result *res,
          "of %u", size, (unsigned long long)(r->pos - 8), r->name, max);
     return 0;
   }
+  sl_pool_req_status(NULL);   /* forget an older refusal on this thread */
   sl_frame *f = sl_master_req_frame(&r->master, want, 1);
+  uint64_t lim;
+  if (f == NULL && sl_pool_req_status(&lim) == SL_EINVAL)
+    return fail(r, res, "a frame of %u bytes for %s exceeds the pool's limit "
+                "of %llu", want, r->name, (unsigned long long)lim);
   if (f == NULL)
     return fail(r, res, "cannot allocate a frame of %u bytes for %s", want,
                 r->name);
