@@ -454,6 +454,76 @@ describe("StreamReader", function()
     assert.is_true(n >= 2000 and n < 20000, n .. " frames")
   end)
 
+  it("refuses a record beyond the limit: logged, counted, the replay ends", function()
+    local fifo = dir .. "/big"
+    assert(os.execute("mkfifo " .. fifo))
+    local wr = assert(io.open(fifo, "r+b"))      -- a writer, without blocking
+    local r = sl.utilities.StreamReader()
+    assert.are.equal(64 * 2^20, r:getMaxRecord())
+    local s, got = collector()
+    _ = r >> s
+    local err
+    r:onDone(function(_, _, e) err = e end)
+    wr:write(string.pack("<I4I4", 0xFFFFFFFF, 0))   -- a header, nothing else
+    wr:flush()
+    r:open(fifo)
+    assert.is_true(r:closeWait(20))
+    assert.are.equal("Record of 4294967291 bytes at offset 0 of " .. fifo ..
+                     " exceeds the limit of 67108864", err)
+    assert.are.equal(1, r:counters().errors)
+    assert.are.equal(0, #got)
+    assert.are.equal(0, s:getAllocCount())
+    -- a smaller limit applies to files too; the records before it pass
+    local file = dir .. "/small.dat"
+    spit(file, rec("abc", 0, 0, 0) .. rec("0123456789", 0, 0, 0))
+    r:setMaxRecord(4)
+    r:open(file)
+    assert.is_true(r:closeWait(20))
+    assert.are.equal(1, #got)
+    assert.matches("Record of 10 bytes at offset 11 of .* exceeds the limit of 4", err)
+    -- within the record limit but over the slave's pool limit: named too
+    r:setMaxRecord(1000)
+    s:setMaxFrameSize(8)
+    r:open(file)
+    assert.is_true(r:closeWait(20))
+    assert.matches("a frame of 10 bytes for .* exceeds the pool's limit of 8", err)
+    assert.has_error(function() r:setMaxRecord(-1) end,
+      "bad argument #1 to 'setMaxRecord' (value -1 out of range [0, 4294967295])")
+    wr:close()
+  end)
+
+  it("close() does not wait for a record's bytes that never come", function()
+    -- In a child process, so that a close() that hangs ends at its timeout.
+    local fifo = dir .. "/slow"
+    assert(os.execute("mkfifo " .. fifo))
+    local script = dir .. "/close.lua"
+    spit(script, string.format([[
+      local sl = require "streamlua"
+      local wr = assert(io.open(%q, "r+b"))
+      wr:write(string.pack("<I4I4", 1004, 0))  -- 1000 bytes announced, none sent
+      wr:flush()
+      local r = sl.utilities.StreamReader()
+      local s = sl.stream.Slave()
+      _ = r >> s
+      local err
+      r:onDone(function(_, _, e) err = e end)
+      r:open(%q)
+      -- the frame is taken from s's pool once the header is in
+      for _ = 1, 2000 do
+        if s:getAllocCount() == 1 then break end
+        sl.sleep(0.01)
+      end
+      assert(s:getAllocCount() == 1, "the header was not read")
+      r:close()
+      print("closed", err, r:isActive(), s:getFrameCount(), s:getAllocCount())
+    ]], fifo, fifo))
+    local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+    local p = io.popen("timeout 30 " .. bin .. " " .. script .. " 2>&1; echo \"rc=$?\"")
+    local out = p:read("a")
+    p:close()
+    assert.matches("closed\tstopped\tfalse\t0\t0\nrc=0", out)
+  end)
+
   it("replays from a pipe, with bounded waits and a prompt stop", function()
     local fifo = dir .. "/pipe"
     assert(os.execute("mkfifo " .. fifo))

@@ -28,9 +28,9 @@ describe("sl.stream.Frame", function()
   it("write past the capacity fails and changes nothing", function()
     local f = frame(8)
     f:write("12345678")
-    local ok, err = pcall(f.write, f, "abc", 6)
+    local ok, err = pcall(function() f:write("abc", 6) end)
     assert.is_false(ok)
-    assert.matches("write: 3 bytes at offset 6 go beyond the frame's size %(8%)", err)
+    assert.matches("bad argument #1 to 'write' %(3 bytes at offset 6 go beyond the frame's size %(8%)%)", err)
     assert.are.equal("12345678", f:read())
     assert.has_error(function() f:write("a", -1) end)
     assert.has_error(function() f:write({}) end)
@@ -43,9 +43,31 @@ describe("sl.stream.Frame", function()
     assert.are.equal("789", f:read(7))
     assert.are.equal("", f:read(10))
     assert.has_error(function() f:read(8, 3) end,
-      "read: 3 bytes at offset 8 go beyond the payload (10)")
-    assert.has_error(function() f:read(11) end)
-    assert.has_error(function() f:read(-1) end)
+      "bad argument #2 to 'read' (value 3 out of range [0, 2])")
+    assert.has_error(function() f:read(11) end,
+      "bad argument #1 to 'read' (value 11 out of range [0, 10])")
+    assert.has_error(function() f:read(-1) end,
+      "bad argument #1 to 'read' (value -1 out of range [0, 10])")
+  end)
+
+  -- (Called as methods: the frame is not counted, the offset is #1.)
+  it("sizes and offsets near the integer limits are refused, not wrapped", function()
+    local f = frame(10)
+    f:write("0123456789")
+    local huge, low = math.maxinteger, math.mininteger
+    assert.has_error(function() f:read(1, huge) end,
+      "bad argument #2 to 'read' (value " .. huge .. " out of range [0, 9])")
+    assert.has_error(function() f:read(huge, 1) end,
+      "bad argument #1 to 'read' (value " .. huge .. " out of range [0, 10])")
+    assert.has_error(function() f:read(1, low) end,
+      "bad argument #2 to 'read' (value " .. low .. " out of range [0, 9])")
+    assert.has_error(function() f:write("ab", huge) end,
+      "bad argument #2 to 'write' (value " .. huge .. " out of range [0, 10])")
+    assert.has_error(function() f:write("ab", huge - 1) end)
+    assert.has_error(function() f:setPayload(huge) end)
+    assert.has_error(function() f:adjustPayload(low) end)
+    assert.has_error(function() f:adjustPayload(huge) end)
+    assert.are.equal("0123456789", f:read())
   end)
 
   it("setPayload, minPayload and adjustPayload follow Rogue's rules", function()

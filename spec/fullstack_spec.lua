@@ -299,7 +299,7 @@ for _, mode in ipairs{"tcp", "udp"} do
       end
       bad(function() m:read(-4, 4) end, "bad argument #1 to 'read' (address must not be negative)")
       bad(function() m:read("x", 4) end, "bad argument #1 to 'read' (number expected, got string)")
-      bad(function() m:read(0, -1) end, "bad argument #2 to 'read' (size out of range)")
+      bad(function() m:read(0, -1) end, "bad argument #2 to 'read' (value -1 out of range [0, 4294967295])")
       bad(function() m:write(0, {}) end, "bad argument #2 to 'write' (string expected, got table)")
       bad(function() m:verify(0) end, "bad argument #2 to 'verify' (string expected, got no value)")
       bad(function() m:writeU32(0, 1 << 32) end, "bad argument #2 to 'writeU32' (value out of range)")

@@ -182,6 +182,29 @@ describe("sl.stream.Master and sl.stream.Slave", function()
     assert.has_error(function() s:setPoolSize("a") end)
   end)
 
+  it("a frame beyond the pool's limit is refused with the limit named", function()
+    local s = sl.stream.Slave()
+    assert.are.equal(1 << 30, s:getMaxFrameSize())
+    assert.are.equal(1 << 18, s:getMaxBuffers())
+    local m = sl.stream.Master()
+    _ = m >> s
+    s:setFixedSize(1)        -- one-byte blocks: 2^30 would be 2^30 blocks
+    assert.has_error(function() m:reqFrame(1 << 30) end,
+      "reqFrame: frame of 1073741824 bytes exceeds the pool's limit of 262144")
+    assert.are.equal(0, s:getAllocCount())
+    s:setFixedSize(0)
+    s:setMaxFrameSize(64)
+    assert.are.equal(64, m:reqFrame(64):getSize())
+    assert.has_error(function() m:reqFrame(65) end,
+      "reqFrame: frame of 65 bytes exceeds the pool's limit of 64")
+    assert.has_error(function() m:reqFrame(math.maxinteger) end,
+      "bad argument #1 to 'reqFrame' (value " .. math.maxinteger ..
+      " out of range [0, 4294967295])")
+    assert.has_error(function() s:setMaxFrameSize(-1) end)
+    assert.has_error(function() s:setMaxBuffers(0) end,
+      "bad argument #1 to 'setMaxBuffers' (value 0 out of range [1, 4294967295])")
+  end)
+
   it("setDebug logs each frame as Rogue does", function()
     sl.logging.setEmit(false)
     local s = sl.stream.Slave()

@@ -211,6 +211,7 @@ describe("sl.memory", function()
       got = {id = t:id(), address = t:address(), size = t:size(), type = t:type(),
              data = t:getData(), timeout = t:timeout(), s = tostring(t)}
       assert.has_error(function() t:setData("toolong", 0) end)
+      assert.has_error(function() t:setData("x", math.maxinteger) end)
       t:done()
     end})
     m:post(0xABC, "hi")

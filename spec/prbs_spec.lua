@@ -284,6 +284,20 @@ describe("sl.utilities.Prbs", function()
     assert.is_true(n >= 3 and n <= ran / 0.1 + 1, "sent " .. n .. " in " .. ran .. " s")
   end)
 
+  it("genFrame beyond the pool's limit names the limit", function()
+    local cap = capture()
+    local g = Prbs()
+    _ = g >> cap
+    cap:setMaxFrameSize(64)
+    sl.logging.setEmit(false)
+    assert.has_error(function() g:genFrame(128) end,
+      "genFrame: frame of 128 bytes exceeds the pool's limit of 64")
+    sl.logging.setEmit(true)
+    assert.are.equal(1, g:getTxErrors())
+    g:genFrame(64)
+    assert.are.equal(1, g:getTxCount())
+  end)
+
   it("reports rates after a second", function()
     local gen, chk = Prbs(), Prbs()
     _ = gen >> chk

@@ -138,7 +138,10 @@ describe("sl.stream.Fifo", function()
   it("checks its arguments", function()
     assert.has_error(function() sl.stream.Fifo() end)
     assert.has_error(function() sl.stream.Fifo(-1) end,
-      "bad argument #1 to 'Fifo' (value out of range [0, 2^32))")
+      "bad argument #1 to 'Fifo' (value -1 out of range [0, 4294967295])")
+    assert.has_error(function() sl.stream.Fifo(1, math.mininteger) end,
+      "bad argument #2 to 'Fifo' (value " .. math.mininteger ..
+      " out of range [0, 4294967295])")
     assert.has_error(function() sl.stream.Fifo(1, "x") end)
     assert.has_error(function() sl.stream.Fifo.size(sl.stream.Slave()) end)
   end)

@@ -384,6 +384,48 @@ static void test_concurrent_alloc_free(void) {
   sl_pool_unref(p);
 }
 
+/* A request over the limit is refused before anything is allocated, and
+** the refusal says why. */
+static void test_frame_limits(void) {
+  sl_pool *p = sl_pool_new();
+  uint64_t lim = 0;
+  CHECK_EQ(sl_pool_get_max_frame_size(p), SL_POOL_MAX_FRAME_DEFAULT);
+  CHECK_EQ(sl_pool_get_max_buffers(p), SL_POOL_MAX_BUFFERS_DEFAULT);
+  CHECK(sl_pool_frame_limit(p) == SL_POOL_MAX_FRAME_DEFAULT);
+  CHECK(sl_pool_req_frame(p, SL_POOL_MAX_FRAME_DEFAULT + 1u) == NULL);
+  CHECK_EQ(sl_pool_req_status(&lim), SL_EINVAL);
+  CHECK(lim == SL_POOL_MAX_FRAME_DEFAULT);
+  CHECK_EQ(sl_pool_req_status(NULL), SL_OK);   /* reading cleared it */
+
+  sl_pool_set_fixed_size(p, 1);              /* ~1 G one-byte blocks */
+  CHECK(sl_pool_req_frame(p, 1u << 30) == NULL);
+  CHECK_EQ(sl_pool_req_status(&lim), SL_EINVAL);
+  CHECK(lim == SL_POOL_MAX_BUFFERS_DEFAULT);
+  CHECK_COUNTERS(p, 0, 0);
+
+  sl_pool_set_fixed_size(p, 4);
+  sl_pool_set_max_buffers(p, 3);
+  sl_frame *f = sl_pool_req_frame(p, 12);    /* exactly three blocks */
+  CHECK(f != NULL);
+  CHECK_EQ(sl_frame_buffer_count(f), 3);
+  sl_frame_unref(f);
+  CHECK(sl_pool_req_frame(p, 13) == NULL);
+  CHECK_EQ(sl_pool_req_status(&lim), SL_EINVAL);
+  CHECK(lim == 12);
+
+  sl_pool_set_fixed_size(p, 0);              /* variable: the byte limit */
+  sl_pool_set_max_frame_size(p, 100);
+  CHECK(sl_pool_frame_limit(p) == 100);
+  f = sl_pool_req_frame(p, 100);
+  CHECK(f != NULL);
+  sl_frame_unref(f);
+  CHECK(sl_pool_req_frame(p, 101) == NULL);
+  CHECK_EQ(sl_pool_req_status(&lim), SL_EINVAL);
+  CHECK(lim == 100);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
 static const struct tt_case cases[] = {
   {"variable mode: one buffer of exactly the size", test_variable_mode},
   {"fixed mode: ceil(size/fixed) buffers", test_fixed_mode},
@@ -397,6 +439,7 @@ static const struct tt_case cases[] = {
   {"create_buffer: external memory and release", test_create_buffer},
   {"pool outlives its last reference", test_pool_outlives_last_ref},
   {"concurrent alloc/free", test_concurrent_alloc_free},
+  {"frame limits: bytes, and blocks in fixed mode", test_frame_limits},
   {NULL, NULL}
 };
 

@@ -29,6 +29,8 @@ struct sl_pool {
   ** handed out again, so its cache lines have time to settle. */
   sl_frame **frames;
   uint32_t frames_cap, frames_head, cached_frames;
+  uint32_t max_frame;         /* largest frame one request may ask for */
+  uint32_t max_buffers;       /* most blocks in one fixed-mode frame */
   uint32_t alloc_count;       /* live buffers */
   uint32_t alloc_bytes;
   uint32_t alloc_meta;        /* 24-bit rolling sequence */
@@ -41,6 +43,8 @@ sl_pool *sl_pool_new(void) {
   if (p == NULL) return NULL;
   pthread_mutex_init(&p->mutex, NULL);
   atomic_init(&p->refs, 1);
+  p->max_frame = SL_POOL_MAX_FRAME_DEFAULT;
+  p->max_buffers = SL_POOL_MAX_BUFFERS_DEFAULT;
   return p;
 }
 
@@ -129,11 +133,38 @@ sl_buffer *sl_pool_alloc_buffer(sl_pool *p, uint32_t size, uint32_t *raw) {
   return b;
 }
 
-/* A kept whole frame for a request that fits one fixed-size block. */
-static sl_frame *pop_frame(sl_pool *p, uint32_t size) {
+/* Why this thread's last request came back NULL, and the limit it hit. */
+static _Thread_local int req_status;
+static _Thread_local uint64_t req_limit;
+
+static uint64_t limit_nolock_(const sl_pool *p) {
+  uint64_t lim = p->max_frame;
+  if (p->fixed_size > 0 && (uint64_t)p->fixed_size * p->max_buffers < lim)
+    lim = (uint64_t)p->fixed_size * p->max_buffers;
+  return lim;
+}
+
+uint64_t sl_pool_frame_limit(sl_pool *p) {
+  pthread_mutex_lock(&p->mutex);
+  uint64_t lim = limit_nolock_(p);
+  pthread_mutex_unlock(&p->mutex);
+  return lim;
+}
+
+int sl_pool_req_status(uint64_t *limit) {
+  int rc = req_status;
+  if (limit != NULL) *limit = req_limit;
+  req_status = SL_OK;
+  return rc;
+}
+
+/* A kept whole frame for a request that fits one fixed-size block; *lim
+** gets the pool's limit, read under the same lock. */
+static sl_frame *pop_frame(sl_pool *p, uint32_t size, uint64_t *lim) {
   sl_frame *f = NULL;
   pthread_mutex_lock(&p->mutex);
-  if (p->cached_frames > 0 && size > 0 && size <= p->fixed_size) {
+  *lim = limit_nolock_(p);
+  if (size <= *lim && p->cached_frames > 0 && size > 0 && size <= p->fixed_size) {
     f = p->frames[p->frames_head];
     p->frames_head = (p->frames_head + 1) % p->frames_cap;
     p->cached_frames--;
@@ -194,22 +225,39 @@ size_t sl_pool_keep_frames_(sl_pool *p, sl_frame **fs, size_t k) {
   return left;
 }
 
+/*
+** A request is checked against the limits before anything is allocated:
+** a fixed-mode pool would otherwise build a frame of one block per
+** fixed_size bytes, however many that is.
+*/
 sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size) {
-  sl_frame *f = pop_frame(p, size);
+  uint64_t lim;
+  sl_frame *f = pop_frame(p, size, &lim);
   if (f != NULL) return f;
+  if (size > lim) {
+    req_status = SL_EINVAL;
+    req_limit = lim;
+    return NULL;
+  }
   f = sl_frame_new();
-  if (f == NULL) return NULL;
+  if (f == NULL) goto out_nomem;
   if (size == 0) return f;
   uint64_t total = 0;
   while (total < size) {      /* variable mode: one pass */
     uint32_t raw;
     sl_buffer *b = sl_pool_alloc_buffer(p, size, &raw);
-    if (b == NULL || sl_frame_append_buffer(f, b) != SL_OK) goto out_nomem;
+    if (b == NULL) goto out_nomem;
+    if (sl_frame_append_buffer(f, b) != SL_OK) {
+      sl_pool_ret_buffer(b);
+      goto out_nomem;
+    }
     total += raw;
   }
   return f;
 out_nomem:
   sl_frame_unref(f);
+  req_status = SL_ENOMEM;
+  req_limit = lim;
   return NULL;
 }
 
@@ -289,6 +337,18 @@ void sl_pool_set_pool_size(sl_pool *p, uint32_t count) {
   pthread_mutex_unlock(&p->mutex);
 }
 
+void sl_pool_set_max_frame_size(sl_pool *p, uint32_t bytes) {
+  pthread_mutex_lock(&p->mutex);
+  p->max_frame = bytes;
+  pthread_mutex_unlock(&p->mutex);
+}
+
+void sl_pool_set_max_buffers(sl_pool *p, uint32_t count) {
+  pthread_mutex_lock(&p->mutex);
+  p->max_buffers = count;
+  pthread_mutex_unlock(&p->mutex);
+}
+
 /* Readers of one word each: the lock keeps TSan and the memory model happy. */
 static uint32_t read_field(sl_pool *p, const uint32_t *field) {
   pthread_mutex_lock(&p->mutex);
@@ -299,6 +359,8 @@ static uint32_t read_field(sl_pool *p, const uint32_t *field) {
 
 uint32_t sl_pool_get_fixed_size(sl_pool *p) { return read_field(p, &p->fixed_size); }
 uint32_t sl_pool_get_pool_size(sl_pool *p) { return read_field(p, &p->pool_size); }
+uint32_t sl_pool_get_max_frame_size(sl_pool *p) { return read_field(p, &p->max_frame); }
+uint32_t sl_pool_get_max_buffers(sl_pool *p) { return read_field(p, &p->max_buffers); }
 uint32_t sl_pool_get_alloc_count(sl_pool *p) { return read_field(p, &p->alloc_count); }
 uint32_t sl_pool_get_alloc_bytes(sl_pool *p) { return read_field(p, &p->alloc_bytes); }
 uint32_t sl_pool_get_cached_count(sl_pool *p) {

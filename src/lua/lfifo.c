@@ -37,16 +37,9 @@ static const luaL_Reg fifo_meth[] = {
     {"maxDepth", fifo_max_depth},
     {NULL, NULL}};
 
-static lua_Integer check_count(lua_State *L, int i, lua_Integer dflt) {
-  lua_Integer v = dflt < 0 || !lua_isnoneornil(L, i) ? luaL_checkinteger(L, i)
-                                                     : dflt;
-  luaL_argcheck(L, v >= 0 && v <= UINT32_MAX, i, "value out of range [0, 2^32)");
-  return v;
-}
-
 static int fifo_new(lua_State *L) {
-  uint32_t depth = (uint32_t)check_count(L, 1, -1);
-  uint32_t trim = (uint32_t)check_count(L, 2, 0);
+  uint32_t depth = (uint32_t)sl_check_range(L, 1, 0, UINT32_MAX);
+  uint32_t trim = (uint32_t)sl_opt_range(L, 2, 0, 0, UINT32_MAX);
   int no_copy = lua_toboolean(L, 3);
   sl_object *obj = sl_fifo_new(depth, trim, no_copy);
   if (obj == NULL) return luaL_error(L, "Fifo: cannot start its thread");

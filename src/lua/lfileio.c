@@ -109,12 +109,6 @@ static int raise_open(lua_State *L, const char *cls, const char *name, int rc,
   return luaL_error(L, "%s: cannot open '%s': %s", cls, name, sl_status_str(rc));
 }
 
-static lua_Integer check_size(lua_State *L, int i, lua_Integer max) {
-  lua_Integer n = luaL_checkinteger(L, i);
-  luaL_argcheck(L, n >= 0 && n <= max, i, "size out of range");
-  return n;
-}
-
 /* ---- StreamWriter ---- */
 
 static sl_stream_writer *check_writer(lua_State *L) {
@@ -156,14 +150,14 @@ static int writer_get_raw(lua_State *L) {
 
 static int writer_set_buffer_size(lua_State *L) {
   sl_stream_writer *w = check_writer(L);
-  int rc = sl_stream_writer_set_buffer_size(w, (uint32_t)check_size(L, 2, UINT32_MAX));
+  int rc = sl_stream_writer_set_buffer_size(w, (uint32_t)sl_check_range(L, 2, 0, UINT32_MAX));
   if (rc != SL_OK) return sl_status_error(L, "setBufferSize", rc);
   return 0;
 }
 
 static int writer_set_max_size(lua_State *L) {
   sl_stream_writer *w = check_writer(L);
-  sl_stream_writer_set_max_size(w, (uint64_t)check_size(L, 2, LUA_MAXINTEGER));
+  sl_stream_writer_set_max_size(w, (uint64_t)sl_check_range(L, 2, 0, LUA_MAXINTEGER));
   return 0;
 }
 
@@ -244,7 +238,7 @@ static int count_done(void *arg) {
 }
 
 static int wait_count(lua_State *L, sl_stream_writer *w, sl_object *ch) {
-  count_wait c = {w, ch, (uint64_t)check_size(L, 2, LUA_MAXINTEGER)};
+  count_wait c = {w, ch, (uint64_t)sl_check_range(L, 2, 0, LUA_MAXINTEGER)};
   lua_pushboolean(L, wait_serving(L, count_done, &c, opt_timeout(L, 3)));
   return 1;
 }
@@ -294,7 +288,7 @@ static int channel_get_frame_count(lua_State *L) {
 
 static int channel_set_frame_count(lua_State *L) {
   sl_object *ch = check_channel(L);
-  sl_stream_writer_channel_set_frame_count(ch, (uint64_t)check_size(L, 2, LUA_MAXINTEGER));
+  sl_stream_writer_channel_set_frame_count(ch, (uint64_t)sl_check_range(L, 2, 0, LUA_MAXINTEGER));
   return 0;
 }
 
@@ -482,6 +476,20 @@ static int reader_on_done(lua_State *L) {
   return 0;
 }
 
+static int reader_set_max_record(lua_State *L) {
+  sl_stream_reader *r;
+  check_reader(L, &r);
+  sl_stream_reader_set_max_record(r, (uint32_t)sl_check_range(L, 2, 0, UINT32_MAX));
+  return 0;
+}
+
+static int reader_get_max_record(lua_State *L) {
+  sl_stream_reader *r;
+  check_reader(L, &r);
+  lua_pushinteger(L, sl_stream_reader_get_max_record(r));
+  return 1;
+}
+
 static const luaL_Reg reader_methods[] = {
     {"open", reader_open},
     {"close", reader_close},
@@ -489,6 +497,8 @@ static const luaL_Reg reader_methods[] = {
     {"isOpen", reader_is_open},
     {"isActive", reader_is_active},
     {"onDone", reader_on_done},
+    {"setMaxRecord", reader_set_max_record},
+    {"getMaxRecord", reader_get_max_record},
     {"stop", reader_close},
     {"_stop", reader_close},
     {NULL, NULL}};

@@ -57,25 +57,20 @@ sl_frame *sl_check_frame(lua_State *L, int i) {
   return b->f;
 }
 
-static lua_Integer check_range(lua_State *L, int i, lua_Integer lo,
-                               lua_Integer hi) {
-  lua_Integer v = luaL_checkinteger(L, i);
-  if (v < lo || v > hi)
-    luaL_argerror(L, i, lua_pushfstring(L, "value %I out of range [%I, %I]",
-                                        v, lo, hi));
-  return v;
-}
-
+/*
+** Offsets and counts are checked one at a time against what is left, so
+** no sum of two Lua integers is ever formed (read(1, math.maxinteger)).
+*/
 static int frame_write(lua_State *L) {
   sl_frame *f = sl_check_frame(L, 1);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
-  lua_Integer off = luaL_optinteger(L, 3, 0);
-  luaL_argcheck(L, off >= 0, 3, "offset must not be negative");
   uint32_t size = sl_frame_get_size(f);
-  if ((uint64_t)off + len > size)
-    return luaL_error(L, "write: %I bytes at offset %I go beyond the frame's "
-                      "size (%d)", (lua_Integer)len, off, (int)size);
+  lua_Integer off = sl_opt_range(L, 3, 0, 0, size);
+  if (len > (uint64_t)(size - off))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "%I bytes at offset %I go "
+                         "beyond the frame's size (%I)", (lua_Integer)len, off,
+                         (lua_Integer)size));
   sl_frame_write(f, s, (uint32_t)off, (uint32_t)len);
   return 0;
 }
@@ -83,16 +78,8 @@ static int frame_write(lua_State *L) {
 static int frame_read(lua_State *L) {
   sl_frame *f = sl_check_frame(L, 1);
   uint32_t payload = sl_frame_get_payload(f);
-  lua_Integer off = luaL_optinteger(L, 2, 0);
-  luaL_argcheck(L, off >= 0, 2, "offset must not be negative");
-  if (off > payload)
-    return luaL_error(L, "read: offset %I is beyond the payload (%d)", off,
-                      (int)payload);
-  lua_Integer count = luaL_optinteger(L, 3, payload - off);
-  luaL_argcheck(L, count >= 0, 3, "count must not be negative");
-  if (off + count > payload)
-    return luaL_error(L, "read: %I bytes at offset %I go beyond the payload "
-                      "(%d)", count, off, (int)payload);
+  lua_Integer off = sl_opt_range(L, 2, 0, 0, payload);
+  lua_Integer count = sl_opt_range(L, 3, payload - off, 0, payload - off);
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, (size_t)count);
   sl_frame_read(f, p, (uint32_t)off, (uint32_t)count);
@@ -124,21 +111,21 @@ static void payload_result(lua_State *L, sl_frame *f, const char *fn, int rc,
 
 static int frame_set_payload(lua_State *L) {
   sl_frame *f = sl_check_frame(L, 1);
-  lua_Integer n = check_range(L, 2, 0, UINT32_MAX);
+  lua_Integer n = sl_check_range(L, 2, 0, UINT32_MAX);
   payload_result(L, f, "setPayload", sl_frame_set_payload(f, (uint32_t)n), n);
   return 0;
 }
 
 static int frame_min_payload(lua_State *L) {
   sl_frame *f = sl_check_frame(L, 1);
-  lua_Integer n = check_range(L, 2, 0, UINT32_MAX);
+  lua_Integer n = sl_check_range(L, 2, 0, UINT32_MAX);
   payload_result(L, f, "minPayload", sl_frame_min_payload(f, (uint32_t)n), n);
   return 0;
 }
 
 static int frame_adjust_payload(lua_State *L) {
   sl_frame *f = sl_check_frame(L, 1);
-  lua_Integer d = check_range(L, 2, -(lua_Integer)UINT32_MAX, UINT32_MAX);
+  lua_Integer d = sl_check_range(L, 2, -(lua_Integer)UINT32_MAX, UINT32_MAX);
   payload_result(L, f, "adjustPayload", sl_frame_adjust_payload(f, d),
                  (lua_Integer)sl_frame_get_payload(f) + d);
   return 0;
@@ -151,7 +138,7 @@ static int frame_adjust_payload(lua_State *L) {
   }                                                                   \
   static int set(lua_State *L) {                                      \
     sl_frame *f = sl_check_frame(L, 1);                               \
-    cset(f, (type)check_range(L, 2, 0, max));                         \
+    cset(f, (type)sl_check_range(L, 2, 0, max));                         \
     return 0;                                                         \
   }
 

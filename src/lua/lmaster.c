@@ -6,13 +6,23 @@
 
 void sl_unlink(lua_State *L, int mi, int si);
 
+/* A refusal names the limit when the pool that served the request gave
+** one (sl_pool_req_status), so "too large" and "out of memory" differ. */
+int sl_req_frame_error(lua_State *L, const char *fn, lua_Integer size) {
+  uint64_t limit;
+  if (sl_pool_req_status(&limit) == SL_EINVAL)
+    return luaL_error(L, "%s: frame of %I bytes exceeds the pool's limit of %I",
+                      fn, size, (lua_Integer)limit);
+  return luaL_error(L, "%s: cannot allocate %I bytes", fn, size);
+}
+
 static int master_req_frame(lua_State *L) {
   sl_master *m = sl_check_master(L, 1);
-  lua_Integer size = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, size >= 0 && size <= UINT32_MAX, 2, "size out of range");
+  lua_Integer size = sl_check_range(L, 2, 0, UINT32_MAX);
   int zc = lua_toboolean(L, 3);
+  sl_pool_req_status(NULL);   /* forget an older refusal on this thread */
   sl_frame *f = sl_master_req_frame(m, (uint32_t)size, zc);
-  if (f == NULL) return luaL_error(L, "reqFrame: cannot allocate %I bytes", size);
+  if (f == NULL) return sl_req_frame_error(L, "reqFrame", size);
   sl_push_frame(L, f);
   sl_frame_unref(f);
   return 1;

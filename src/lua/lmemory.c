@@ -141,9 +141,7 @@ static sl_transaction *blocking(lua_State *L, const char *fn, uint64_t addr,
 }
 
 static uint32_t check_size(lua_State *L, int i) {
-  lua_Integer n = luaL_checkinteger(L, i);
-  luaL_argcheck(L, n >= 0 && n <= UINT32_MAX, i, "size out of range");
-  return (uint32_t)n;
+  return (uint32_t)sl_check_range(L, i, 0, UINT32_MAX);
 }
 
 /* m:read(addr, size) -> string */

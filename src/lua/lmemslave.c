@@ -76,11 +76,12 @@ static int tran_set_data(lua_State *L) {
   sl_transaction *t = check_tran(L);
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
-  lua_Integer off = luaL_optinteger(L, 3, 0);
   uint32_t size = sl_transaction_size(t);
-  if (off < 0 || (uint64_t)off + n > size)
-    return luaL_error(L, "setData: %d bytes at offset %d do not fit a "
-                      "transaction of %d bytes", (int)n, (int)off, (int)size);
+  lua_Integer off = sl_opt_range(L, 3, 0, 0, size);
+  if (n > (uint64_t)(size - off))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "%I bytes at offset %I do "
+                         "not fit a transaction of %I bytes", (lua_Integer)n,
+                         off, (lua_Integer)size));
   if (sl_transaction_expired(t)) return 0;   /* the waiter has gone */
   memcpy(sl_transaction_data(t) + off, s, n);
   return 0;
@@ -261,9 +262,7 @@ void sl_memory_push_node(lua_State *L, sl_object *obj) {
 }
 
 uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def) {
-  lua_Integer v = luaL_optinteger(L, i, def);
-  luaL_argcheck(L, v >= 0 && v <= UINT32_MAX, i, "access size out of range");
-  return (uint32_t)v;
+  return (uint32_t)sl_opt_range(L, i, def, 0, UINT32_MAX);
 }
 
 /* Slave{doTransaction = f, ...} [, min, max]; Slave(min, max) is Rogue's

@@ -23,11 +23,7 @@ static sl_prbs *check_prbs(lua_State *L) {
 }
 
 static uint32_t check_u32(lua_State *L, int i) {
-  lua_Integer v = luaL_checkinteger(L, i);
-  if (v < 0 || v > (lua_Integer)UINT32_MAX)
-    luaL_argerror(L, i, lua_pushfstring(L, "value %I out of range [0, %I]", v,
-                                        (lua_Integer)UINT32_MAX));
-  return (uint32_t)v;
+  return (uint32_t)sl_check_range(L, i, 0, UINT32_MAX);
 }
 
 static int check_bool(lua_State *L, int i) {
@@ -61,12 +57,14 @@ static int prbs_gen_frame(lua_State *L) {
   int outer_idx = st->cur_frame_idx;
   st->cur = L;
   st->cur_frame = NULL;            /* this frame has no box yet */
+  sl_pool_req_status(NULL);   /* forget an older refusal on this thread */
   int rc = sl_prbs_gen_frame(p, size);
   st->cur = outer;
   st->cur_frame = outer_frame;
   st->cur_frame_idx = outer_idx;
   sl_lua_check_interrupt(L);       /* a wait downstream gave up */
   if (rc == SL_EINVAL) check_size(L, p, 2);   /* the width changed meanwhile */
+  if (rc == SL_ENOMEM) return sl_req_frame_error(L, "genFrame", size);
   if (rc != SL_OK) return sl_status_error(L, "genFrame", rc);
   return 0;
 }

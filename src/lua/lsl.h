@@ -102,9 +102,22 @@ sl_frame *sl_check_frame(lua_State *L, int i);
 void sl_lua_check_interrupt(lua_State *L);
 /* Raises "interrupted" (a wait gave up), taking the pending interrupt. */
 int sl_lua_interrupted(lua_State *L);
+/* Raises why a frame request of `size` bytes made on this thread came
+** back NULL: over the pool's limit (sl_pool_req_status), or out of memory.
+** Clear the status with sl_pool_req_status(NULL) before the request. */
+int sl_req_frame_error(lua_State *L, const char *fn, lua_Integer size);
 
 /* Raises "<fn>: <what>: <status text>". */
 int sl_status_error(lua_State *L, const char *fn, int status);
+
+/* The integer argument i, which must lie in [lo, hi]; otherwise raises
+** "bad argument #i to 'fn' (value v out of range [lo, hi])". Every size,
+** count and offset from Lua goes through here before any arithmetic. */
+lua_Integer sl_check_range(lua_State *L, int i, lua_Integer lo,
+                           lua_Integer hi);
+/* The same, or def when argument i is absent or nil. */
+lua_Integer sl_opt_range(lua_State *L, int i, lua_Integer def, lua_Integer lo,
+                         lua_Integer hi);
 
 /* Calls the function at the top-nargs-1 with a traceback handler; on
 ** error logs it to `logname` and returns the status. Pops everything. */

@@ -328,18 +328,11 @@ static int slave_get_byte_count(lua_State *L) {
 
 static int slave_set_debug(lua_State *L) {
   sl_slave *s = sl_check_slave(L, 1);
-  lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, n >= 0 && n <= UINT32_MAX, 2, "byte count out of range");
+  lua_Integer n = sl_check_range(L, 2, 0, UINT32_MAX);
   const char *name = luaL_checkstring(L, 3);
   int rc = sl_slave_set_debug(s, (uint32_t)n, name);
   if (rc != SL_OK) return sl_status_error(L, "setDebug", rc);
   return 0;
-}
-
-static lua_Integer check_u32(lua_State *L, int i) {
-  lua_Integer v = luaL_checkinteger(L, i);
-  luaL_argcheck(L, v >= 0 && v <= UINT32_MAX, i, "value out of range");
-  return v;
 }
 
 static int slave_get_alloc_count(lua_State *L) {
@@ -354,7 +347,7 @@ static int slave_get_alloc_bytes(lua_State *L) {
 
 static int slave_set_fixed_size(lua_State *L) {
   sl_slave *s = sl_check_slave(L, 1);
-  sl_pool_set_fixed_size(s->pool, (uint32_t)check_u32(L, 2));
+  sl_pool_set_fixed_size(s->pool, (uint32_t)sl_check_range(L, 2, 0, UINT32_MAX));
   return 0;
 }
 
@@ -365,8 +358,30 @@ static int slave_get_fixed_size(lua_State *L) {
 
 static int slave_set_pool_size(lua_State *L) {
   sl_slave *s = sl_check_slave(L, 1);
-  sl_pool_set_pool_size(s->pool, (uint32_t)check_u32(L, 2));
+  sl_pool_set_pool_size(s->pool, (uint32_t)sl_check_range(L, 2, 0, UINT32_MAX));
   return 0;
+}
+
+static int slave_set_max_frame_size(lua_State *L) {
+  sl_slave *s = sl_check_slave(L, 1);
+  sl_pool_set_max_frame_size(s->pool, (uint32_t)sl_check_range(L, 2, 0, UINT32_MAX));
+  return 0;
+}
+
+static int slave_get_max_frame_size(lua_State *L) {
+  lua_pushinteger(L, sl_pool_get_max_frame_size(sl_check_slave(L, 1)->pool));
+  return 1;
+}
+
+static int slave_set_max_buffers(lua_State *L) {
+  sl_slave *s = sl_check_slave(L, 1);
+  sl_pool_set_max_buffers(s->pool, (uint32_t)sl_check_range(L, 2, 1, UINT32_MAX));
+  return 0;
+}
+
+static int slave_get_max_buffers(lua_State *L) {
+  lua_pushinteger(L, sl_pool_get_max_buffers(sl_check_slave(L, 1)->pool));
+  return 1;
 }
 
 static int slave_get_pool_size(lua_State *L) {
@@ -386,6 +401,10 @@ const luaL_Reg sl_slave_methods[] = {
     {"getFixedSize", slave_get_fixed_size},
     {"setPoolSize", slave_set_pool_size},
     {"getPoolSize", slave_get_pool_size},
+    {"setMaxFrameSize", slave_set_max_frame_size},
+    {"getMaxFrameSize", slave_get_max_frame_size},
+    {"setMaxBuffers", slave_set_max_buffers},
+    {"getMaxBuffers", slave_get_max_buffers},
     {NULL, NULL}};
 
 /* Slave() is a counting slave; Slave{acceptFrame = f, ...} is Lua-defined. */

@@ -172,6 +172,20 @@ int sl_status_error(lua_State *L, const char *fn, int status) {
   return luaL_error(L, "%s: %s", fn, sl_status_str(status));
 }
 
+lua_Integer sl_check_range(lua_State *L, int i, lua_Integer lo,
+                           lua_Integer hi) {
+  lua_Integer v = luaL_checkinteger(L, i);
+  if (v < lo || v > hi)
+    luaL_argerror(L, i, lua_pushfstring(L, "value %I out of range [%I, %I]",
+                                        v, lo, hi));
+  return v;
+}
+
+lua_Integer sl_opt_range(lua_State *L, int i, lua_Integer def, lua_Integer lo,
+                         lua_Integer hi) {
+  return lua_isnoneornil(L, i) ? def : sl_check_range(L, i, lo, hi);
+}
+
 int sl_lua_traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {

@@ -37,8 +37,8 @@ static int tcp_set_timeout(lua_State *L) {
 
 static int tcp_set_max_size(lua_State *L) {
   sl_object *obj = check_bridge(L);
-  lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, n > 0, 2, "positive number of bytes expected");
+  /* a message becomes one frame, whose size is 32 bits */
+  lua_Integer n = sl_check_range(L, 2, 1, UINT32_MAX);
   sl_tcp_bridge_set_max_size(obj, (uint64_t)n);
   return 0;
 }

@@ -1,6 +1,7 @@
 /* Listening on, or connecting to, a bridge's two ports (pair.h). */
 #include "pair.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,19 @@
 #include <event2/event.h>
 
 #include "sock.h"
+#include "streamlua/log.h"
+
+/* Logs a client socket() failure on side i once per run of failures
+** (p->failing[i] is cleared by the next success): at the fd limit every
+** retry fails the same way. */
+static void report(sl_pair *p, int i, const char *what, int e) {
+  if (p->failing[i]) return;
+  p->failing[i] = 1;
+  char ip[INET_ADDRSTRLEN] = "?";
+  inet_ntop(AF_INET, &p->sa.sin_addr, ip, sizeof ip);
+  sl_log_write(sl_log_get("net"), SL_LOG_ERROR, "%s %s:%u: %s", what, ip,
+               (unsigned)(p->port + (uint32_t)i), strerror(e));
+}
 
 int sl_pair_open(sl_pair *p, const char *addr, uint32_t port, int server,
                  void (*on_socket)(void *owner, int fd, int push), void *owner,
@@ -35,14 +49,17 @@ int sl_pair_open(sl_pair *p, const char *addr, uint32_t port, int server,
   }
   p->backoff = NULL;
   p->backoff_ms = 0;
-  if (sl_sock_resolve(addr, server, &p->sa) != 0) {
-    sl_sock_error(err, errlen, "cannot resolve", addr, port, ENOENT);
+  p->failing[0] = p->failing[1] = 0;
+  const char *why;
+  if (sl_sock_resolve(addr, server, &p->sa, &why) != 0) {
+    sl_sock_error_text(err, errlen, "cannot resolve", addr, port, why);
     return ENOENT;
   }
   if (server) {
-    int e = sl_sock_listen_pair(&p->sa, &p->port, p->lfd);
+    uint32_t failed;
+    int e = sl_sock_listen_pair(&p->sa, &p->port, p->lfd, &failed);
     if (e != 0) {
-      sl_sock_error(err, errlen, "cannot bind", addr, port, e);
+      sl_sock_error(err, errlen, "cannot bind", addr, failed, e);
       return e;
     }
   }
@@ -64,17 +81,17 @@ void sl_pair_note(sl_pair *p, int note, int level, const char *fmt, ...) {
       !atomic_compare_exchange_strong(&st->logged_ns, &last, t))
     return;
   uint64_t n = atomic_exchange(&st->since, 0);
-  if (p->log == NULL) return;
+  sl_log *log = p->log != NULL ? p->log : sl_log_get("net");
   char text[256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
   if (n > 1)
-    sl_log_write(p->log, level, "%s (%llu times since the last such line)", text,
+    sl_log_write(log, level, "%s (%llu times since the last such line)", text,
                  (unsigned long long)n);
   else
-    sl_log_write(p->log, level, "%s", text);
+    sl_log_write(log, level, "%s", text);
 }
 
 /* The listeners back on after a pause for want of file descriptors. */
@@ -92,10 +109,12 @@ static void backoff_cb(evutil_socket_t fd, short what, void *arg) {
 ** for 100 ms, then 1 s at a time while it lasts. One line per episode.
 */
 static void accept_starved(sl_pair *p, int e) {
+  char ip[INET_ADDRSTRLEN] = "?";
+  inet_ntop(AF_INET, &p->sa.sin_addr, ip, sizeof ip);
   if (p->backoff_ms == 0)
     sl_pair_note(p, SL_NOTE_ACCEPT, SL_LOG_ERROR,
-                 "cannot accept on port %u: %s; accepting again in a while",
-                 (unsigned)p->port, strerror(e));
+                 "cannot accept on %s:%u: %s; accepting again in a while",
+                 ip, (unsigned)p->port, strerror(e));
   else
     atomic_fetch_add(&p->notes[SL_NOTE_ACCEPT], 1);
   p->backoff_ms = p->backoff_ms == 0 ? 100 : 1000;
@@ -164,7 +183,9 @@ int sl_pair_hold(sl_pair *p, uint64_t *held, uint64_t now) {
 ** owner reports the side lost). */
 static void connect_side(sl_pair *p, int push) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) report(p, !push, "cannot open a socket for", errno);
   if (fd < 0 || sl_sock_nonblocking(fd) != 0) goto out_retry;
+  p->failing[!push] = 0;
   struct sockaddr_in sa = p->sa;
   sa.sin_port = htons((uint16_t)(push ? p->port : p->port + 1));
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
@@ -179,13 +200,17 @@ out_retry:
 static void retry_pull_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
-  connect_side(arg, 0);
+  sl_pair *p = arg;
+  if (p->server) event_add(p->lev[0], NULL);
+  else connect_side(p, 0);
 }
 
 static void retry_push_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
-  connect_side(arg, 1);
+  sl_pair *p = arg;
+  if (p->server) event_add(p->lev[1], NULL);
+  else connect_side(p, 1);
 }
 
 int sl_pair_start(sl_pair *p, struct event_base *base) {

@@ -57,7 +57,9 @@ typedef struct sl_pair {
   struct sockaddr_in sa;       /* server: bind address; client: peer */
   int lfd[2];                  /* server listeners: [0] on P, [1] on P+1 */
   struct event *lev[2];
-  struct event *retry[2];      /* client reconnect timers: [0] pull, [1] push */
+  struct event *retry[2];      /* [0] pull, [1] push: a client's reconnect,
+                               ** a server's listener set aside (no fds) */
+  int failing[2];              /* a client socket() failure was logged */
   /* Takes the non-blocking socket fd for side `push` (0 pull, 1 push). */
   void (*on_socket)(void *owner, int fd, int push);
   void *owner;

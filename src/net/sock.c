@@ -9,18 +9,34 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int sl_sock_resolve(const char *host, int star_is_any, struct sockaddr_in *sa) {
+/*
+** getaddrinfo reports in its own codes, not in errno: the text comes from
+** gai_strerror, except for EAI_SYSTEM, whose cause is in errno.
+*/
+int sl_sock_resolve(const char *host, int star_is_any, struct sockaddr_in *sa,
+                    const char **why) {
   memset(sa, 0, sizeof *sa);
   sa->sin_family = AF_INET;
   if (star_is_any && (host == NULL || strcmp(host, "*") == 0)) {
     sa->sin_addr.s_addr = htonl(INADDR_ANY);
     return 0;
   }
-  if (host == NULL) return -1;
+  if (host == NULL) {
+    *why = "no address given";
+    return -1;
+  }
   if (inet_pton(AF_INET, host, &sa->sin_addr) == 1) return 0;
   struct addrinfo hints = {0}, *res = NULL;
   hints.ai_family = AF_INET;
-  if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL) return -1;
+  int rc = getaddrinfo(host, NULL, &hints, &res);
+  if (rc != 0) {
+    *why = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
+    return -1;
+  }
+  if (res == NULL) {
+    *why = "no IPv4 address";
+    return -1;
+  }
   sa->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
   freeaddrinfo(res);
   return 0;
@@ -55,11 +71,19 @@ uint32_t sl_sock_port(int fd) {
   return ntohs(sa.sin_port);
 }
 
-int sl_sock_listen_pair(const struct sockaddr_in *sa, uint32_t *port, int fd[2]) {
+/*
+** Only a taken P+1 is worth another try with a new P; any other failure
+** (EMFILE above all) is the answer, with the port it happened on.
+*/
+int sl_sock_listen_pair(const struct sockaddr_in *sa, uint32_t *port, int fd[2],
+                        uint32_t *failed) {
+  int e = EADDRINUSE;
   for (int attempt = 0; attempt < 50; attempt++) {
-    int e = sl_sock_listen(sa, *port, &fd[0]);
+    *failed = *port;
+    e = sl_sock_listen(sa, *port, &fd[0]);
     if (e != 0) return e;
     uint32_t p = *port != 0 ? *port : sl_sock_port(fd[0]);
+    *failed = p + 1;
     e = p < 65535 ? sl_sock_listen(sa, p + 1, &fd[1]) : EADDRINUSE;
     if (e == 0) {
       *port = p;
@@ -67,13 +91,18 @@ int sl_sock_listen_pair(const struct sockaddr_in *sa, uint32_t *port, int fd[2])
     }
     close(fd[0]);
     fd[0] = -1;
-    if (*port != 0) return e;   /* a port that was asked for: no retry */
+    if (*port != 0 || e != EADDRINUSE) return e;   /* no retry can help */
   }
-  return EADDRINUSE;
+  return e;
 }
 
 void sl_sock_error(char *err, size_t len, const char *what, const char *addr,
                    uint32_t port, int e) {
+  sl_sock_error_text(err, len, what, addr, port, strerror(e));
+}
+
+void sl_sock_error_text(char *err, size_t len, const char *what,
+                        const char *addr, uint32_t port, const char *why) {
   if (err != NULL && len > 0)
-    snprintf(err, len, "%s %s:%u: %s", what, addr, (unsigned)port, strerror(e));
+    snprintf(err, len, "%s %s:%u: %s", what, addr, (unsigned)port, why);
 }

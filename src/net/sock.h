@@ -11,8 +11,10 @@
 #include <stdint.h>
 
 /* IPv4 address of host (a dotted quad or a name); with star_is_any, "*"
-** or NULL means every interface. 0, or -1 if it cannot be resolved. */
-int sl_sock_resolve(const char *host, int star_is_any, struct sockaddr_in *sa);
+** or NULL means every interface. 0, or -1 if it cannot be resolved, with
+** *why set to the resolver's reason (static text). */
+int sl_sock_resolve(const char *host, int star_is_any, struct sockaddr_in *sa,
+                    const char **why);
 
 int sl_sock_nonblocking(int fd);
 
@@ -23,11 +25,16 @@ int sl_sock_listen(const struct sockaddr_in *sa, uint32_t port, int *fd);
 uint32_t sl_sock_port(int fd);
 
 /* Listeners on *port and *port + 1; port 0 picks a free pair and stores
-** it in *port. 0 or an errno (nothing left open). */
-int sl_sock_listen_pair(const struct sockaddr_in *sa, uint32_t *port, int fd[2]);
+** it in *port. 0, or an errno (nothing left open) with *failed set to the
+** port that failed. */
+int sl_sock_listen_pair(const struct sockaddr_in *sa, uint32_t *port, int fd[2],
+                        uint32_t *failed);
 
 /* err = "<what> <addr>:<port>: <strerror(e)>" (nothing if err is NULL). */
 void sl_sock_error(char *err, size_t len, const char *what, const char *addr,
                    uint32_t port, int e);
+/* The same with the reason given as text. */
+void sl_sock_error_text(char *err, size_t len, const char *what,
+                        const char *addr, uint32_t port, const char *why);
 
 #endif

@@ -403,6 +403,7 @@ void sl_tcp_bridge_set_timeout(sl_object *obj, int64_t us) {
 
 void sl_tcp_bridge_set_max_size(sl_object *obj, uint64_t bytes) {
   bridge *b = (bridge *)obj;
+  if (bytes > UINT32_MAX) bytes = UINT32_MAX;   /* one frame holds the message */
   pthread_mutex_lock(&b->mutex);
   b->max_size = bytes;
   pthread_mutex_unlock(&b->mutex);

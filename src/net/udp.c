@@ -508,7 +508,10 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   u->max_payload = jumbo ? SL_UDP_JUMBO_MAX_PAYLOAD : SL_UDP_MAX_PAYLOAD;
   atomic_init(&u->timeout_us, 1000000);
   u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (u->wake_fd < 0) goto out_free;
+  if (u->wake_fd < 0) {
+    sl_sock_error(err, errlen, "cannot start", shown, port, errno);
+    goto out_free;
+  }
   if (sl_slave_init(&u->slave, &udp_ops, &u->obj) != SL_OK) goto out_free;
   if (sl_master_init(&u->master, &u->obj) != SL_OK) goto out_slave;
   /* Rogue's pool: blocks of maxPayload, 10000 kept. */
@@ -516,8 +519,9 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   sl_pool_set_pool_size(u->slave.pool, 10000);
   u->log = sl_log_get(server ? "udp.Server" : "udp.Client");
   struct sockaddr_in sa;
-  if (sl_sock_resolve(host, 1, &sa) != 0) {
-    sl_sock_error(err, errlen, "cannot resolve", shown, port, ENOENT);
+  const char *why;
+  if (sl_sock_resolve(host, 1, &sa, &why) != 0) {
+    sl_sock_error_text(err, errlen, "cannot resolve", shown, port, why);
     goto out_master;
   }
   sa.sin_port = htons((uint16_t)port);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "streamlua/log.h"
+#include "streamlua/pool.h"
 #include "streamlua/status.h"
 #include "streamlua/thread.h"
 #include "streamlua/wait.h"
@@ -44,6 +45,7 @@ struct sl_stream_reader {
   int open;                     /* the thread has a file open */
   int orphaned;                 /* destroyed: the thread frees the reader */
   atomic_int stopping;
+  atomic_uint_least32_t max_record;   /* payload bytes */
   void (*notify)(void *arg);
   void (*notify_release)(void *arg);
   void *notify_arg;
@@ -166,12 +168,25 @@ static uint32_t bytes_left(sl_stream_reader *r, uint32_t want) {
 ** One record's payload into a frame from the primary slave, then sent.
 ** A short payload still goes out, with error 0x1, and ends the replay.
 ** The request is capped at what the file holds, so a corrupt size asks
-** for no more memory than the file could fill.
+** for no more memory than the file could fill; on a pipe, where the size
+** is all there is, the max record setting bounds it.
 */
 static int send_record(sl_stream_reader *r, sl_stream_reader_result *res,
                        uint32_t size, uint32_t meta) {
   uint32_t want = bytes_left(r, size);
+  uint32_t max = (uint32_t)atomic_load_explicit(&r->max_record,
+                                                memory_order_relaxed);
+  if (want > max) {
+    fail(r, res, "Record of %u bytes at offset %llu of %s exceeds the limit "
+         "of %u", size, (unsigned long long)(r->pos - 8), r->name, max);
+    return 0;
+  }
+  sl_pool_req_status(NULL);   /* forget an older refusal on this thread */
   sl_frame *f = sl_master_req_frame(&r->master, want, 1);
+  uint64_t lim;
+  if (f == NULL && sl_pool_req_status(&lim) == SL_EINVAL)
+    return fail(r, res, "a frame of %u bytes for %s exceeds the pool's limit "
+                "of %llu", want, r->name, (unsigned long long)lim);
   if (f == NULL)
     return fail(r, res, "cannot allocate a frame of %u bytes for %s", want,
                 r->name);
@@ -409,6 +424,7 @@ sl_stream_reader *sl_stream_reader_new(void) {
   pthread_mutex_init(&r->lock, NULL);
   pthread_mutex_init(&r->control, NULL);
   r->fd = -1;
+  atomic_init(&r->max_record, SL_STREAM_READER_MAX_RECORD);
   r->log = sl_log_get("streamReader");
   return r;
 }
@@ -466,6 +482,14 @@ out:
   pthread_mutex_unlock(&r->control);
   if (os_error != NULL) *os_error = err;
   return rc;
+}
+
+void sl_stream_reader_set_max_record(sl_stream_reader *r, uint32_t bytes) {
+  atomic_store_explicit(&r->max_record, bytes, memory_order_relaxed);
+}
+
+uint32_t sl_stream_reader_get_max_record(sl_stream_reader *r) {
+  return (uint32_t)atomic_load_explicit(&r->max_record, memory_order_relaxed);
 }
 
 void sl_stream_reader_request_stop(sl_stream_reader *r) {

@@ -24,8 +24,29 @@ sl_pool *sl_pool_ref(sl_pool *p);
 void sl_pool_unref(sl_pool *p);
 
 /* A frame of at least `size` bytes of capacity (payload 0). size 0 gives
-** a frame with no buffers. NULL if out of memory. */
+** a frame with no buffers. NULL if the request is over the pool's limit or
+** memory runs out; sl_pool_req_status then says which. */
 sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size);
+
+/*
+** Limits on one request, so that a size from a user or a peer cannot make
+** the pool allocate without bound. The largest frame served is
+** min(max frame size, fixed size * max buffers) (the second term in fixed
+** mode only).
+*/
+#define SL_POOL_MAX_FRAME_DEFAULT (1u << 30)     /* 1 GiB */
+#define SL_POOL_MAX_BUFFERS_DEFAULT (1u << 18)   /* 1 GiB of 4 KiB blocks */
+void sl_pool_set_max_frame_size(sl_pool *p, uint32_t bytes);
+uint32_t sl_pool_get_max_frame_size(sl_pool *p);
+void sl_pool_set_max_buffers(sl_pool *p, uint32_t count);
+uint32_t sl_pool_get_max_buffers(sl_pool *p);
+/* The largest request p serves now, in bytes. */
+uint64_t sl_pool_frame_limit(sl_pool *p);
+
+/* Like errno, per thread: why the last sl_pool_req_frame that returned
+** NULL did so: SL_EINVAL (over the limit, which *limit gets) or
+** SL_ENOMEM; SL_OK if none did since the last call. Reading clears it. */
+int sl_pool_req_status(uint64_t *limit);
 
 /* One buffer for a request of `size` bytes; *raw gets its raw size. */
 sl_buffer *sl_pool_alloc_buffer(sl_pool *p, uint32_t size, uint32_t *raw);

@@ -9,13 +9,19 @@
 ** `base.1` come `base.2`, `base.3`, ... until one fails to open.
 **
 **   headerA == 0              warning, the replay stops with an error
+**   payload > max record      warning, the replay stops with an error (a
+**                             regular file: the bytes it holds count)
 **   header cut short          warning, the replay stops with an error
 **   headerA <= 4              no payload: skipped, no frame
 **   payload cut short         the frame gets error 0x1, is still sent, and
 **                             the replay stops with an error
 **
 ** Pipes and devices are polled, so a stop is seen while they are idle
-** (opening a FIFO still waits for a writer, as open(2) does).
+** (opening a FIFO still waits for a writer, as open(2) does): a stop never
+** waits for bytes that have not come. A record's frame is requested before
+** its payload arrives, so on a pipe a header alone decides the size: the
+** max record setting bounds it (in a regular file a record counts as the
+** bytes the file holds of it).
 **
 ** Each replay ends with one result (frames, bytes, files, error text),
 ** queued in the reader and announced through the notify hook; an Info
@@ -48,6 +54,7 @@
 #include "object.h"
 
 #define SL_STREAM_READER_RESULTS 16
+#define SL_STREAM_READER_MAX_RECORD (64u << 20)   /* default, payload bytes */
 #define SL_STREAM_READER_ERROR_MAX 256
 
 typedef struct sl_stream_reader sl_stream_reader;
@@ -71,6 +78,10 @@ sl_master *sl_stream_reader_master(sl_stream_reader *r);
 ** thread. SL_OK; SL_ENOMEM; or SL_ENOTFOUND when the file cannot be
 ** opened, with errno in *os_error (os_error may be NULL). */
 int sl_stream_reader_open(sl_stream_reader *r, const char *name, int *os_error);
+/* The largest record payload a replay accepts; takes effect at the next
+** record. */
+void sl_stream_reader_set_max_record(sl_stream_reader *r, uint32_t bytes);
+uint32_t sl_stream_reader_get_max_record(sl_stream_reader *r);
 /* Asks the thread to stop after the record it is on (does not wait). */
 void sl_stream_reader_request_stop(sl_stream_reader *r);
 /* Stops the replay now, joins the thread, closes the file. Idempotent. */

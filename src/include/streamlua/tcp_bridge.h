@@ -42,7 +42,8 @@ int sl_tcp_bridge_ready(sl_object *obj);
 ** (Rogue's rule, the default), else microseconds; then the frame is
 ** dropped, counted and logged. */
 void sl_tcp_bridge_set_timeout(sl_object *obj, int64_t us);
-/* Largest message accepted from a peer (bytes; default 64 MiB). */
+/* Largest message accepted from a peer (bytes; default 64 MiB; at most
+** 2^32 - 1, since a message becomes one frame). */
 void sl_tcp_bridge_set_max_size(sl_object *obj, uint64_t bytes);
 /* A server's cap on open connections, both ports together (default 64);
 ** one over it is accepted and closed at once, counted ("refused"). */
