@@ -237,7 +237,8 @@ print("after run")]],
       local fifo, out, err = dir .. "/in", dir .. "/repl.out", dir .. "/repl.err"
       local cmd = string.format([[
 mkfifo %s
-timeout -s KILL 30 %s -i <%s >%s 2>%s & pid=$!
+%s -i <%s >%s 2>%s & pid=$!
+(sleep 30 && kill -9 $pid) >/dev/null 2>&1 & dog=$!
 exec 3>%s
 printf 'm = sl.stream.Master(); _ = m >> sl.stream.TcpClient("127.0.0.1", 1)\n' >&3
 printf 'print("ready"); io.stdout:flush(); m:sendFrame(m:reqFrame(8))\n' >&3
@@ -245,7 +246,7 @@ i=0; while [ $i -lt 300 ] && ! grep -q ready %s; do sleep 0.1; i=$((i+1)); done
 sleep 0.3; kill -INT $pid
 printf 'print("alive")\n' >&3
 exec 3>&-
-wait $pid; echo $?]], q(fifo), q(BIN), q(fifo), q(out), q(err), q(fifo), q(out))
+wait $pid; r=$?; kill $dog 2>/dev/null; echo $r]], q(fifo), q(BIN), q(fifo), q(out), q(err), q(fifo), q(out))
       local p = assert(io.popen(cmd))
       local rc = tonumber(p:read("a"):match("(%d+)%s*$"))
       p:close()
