@@ -96,4 +96,19 @@ static void fuzz_mem_same(const mb_msg *a, const mb_msg *b) {
   if (a->rlen > 0) FUZZ_CHECK(memcmp(a->result, b->result, a->rlen) == 0);
 }
 
+/* m encoded again (with its `n` extra parts) decodes by `decode` to the
+** same message. */
+static void fuzz_mem_round_trip(const mb_msg *m, const sl_zmtp_part *extra,
+                                size_t n, fuzz_mem_decoder decode) {
+  size_t len = 0;
+  uint8_t *msg = mb_encode(m->id, m->addr, m->size, m->type, extra, n, &len);
+  FUZZ_CHECK(msg != NULL);
+  mb_msg again;
+  uint8_t *keep = NULL;
+  FUZZ_CHECK(fuzz_mem_decode_again(msg, len, decode, &again, &keep));
+  fuzz_mem_same(m, &again);
+  free(keep);
+  free(msg);
+}
+
 #endif

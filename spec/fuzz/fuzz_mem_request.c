@@ -35,16 +35,7 @@ static int check(const sl_zmtp_event *ev, size_t fed) {
   }
   if (m.type == SL_MEM_PROBE) FUZZ_CHECK(m.size == 0 && ev->nparts == 4);
   sl_zmtp_part data = {m.data != NULL ? m.data : (const uint8_t *)"", m.dlen};
-  size_t len = 0;
-  uint8_t *msg = mb_encode(m.id, m.addr, m.size, m.type, &data,
-                           m.data != NULL ? 1 : 0, &len);
-  FUZZ_CHECK(msg != NULL);
-  mb_msg again;
-  uint8_t *keep = NULL;
-  FUZZ_CHECK(fuzz_mem_decode_again(msg, len, mb_decode_request, &again, &keep));
-  fuzz_mem_same(&m, &again);
-  free(keep);
-  free(msg);
+  fuzz_mem_round_trip(&m, &data, m.data != NULL ? 1 : 0, mb_decode_request);
   return 1;
 }
 

@@ -30,15 +30,7 @@ static int check(const sl_zmtp_event *ev, size_t fed) {
   FUZZ_CHECK(m.rlen <= SL_MEM_BRIDGE_RESULT_MAX);
   FUZZ_CHECK(m.dlen + m.rlen + 20 == ev->size && ev->size <= fed);
   sl_zmtp_part extra[2] = {{m.data, m.dlen}, {m.result, m.rlen}};
-  size_t len = 0;
-  uint8_t *msg = mb_encode(m.id, m.addr, m.size, m.type, extra, 2, &len);
-  FUZZ_CHECK(msg != NULL);
-  mb_msg again;
-  uint8_t *keep = NULL;
-  FUZZ_CHECK(fuzz_mem_decode_again(msg, len, mb_decode_response, &again, &keep));
-  fuzz_mem_same(&m, &again);
-  free(keep);
-  free(msg);
+  fuzz_mem_round_trip(&m, extra, 2, mb_decode_response);
   return 1;
 }
 
