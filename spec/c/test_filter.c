@@ -19,65 +19,29 @@
 #include "streamlua/pool.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
+#include "support.h"
 #include "tt.h"
 
-/* ---- a recording slave: which frames arrived, which object, when ---- */
+/* ---- what the recorder saw: each frame's 8-byte index, the object ---- */
 
 #define REC_MAX 4096
 
-typedef struct rec {
-  sl_object obj;
-  sl_slave slave;
-  pthread_mutex_t mu;
-  long n;                       /* frames received */
-  int64_t idx[REC_MAX];         /* their 8-byte index payloads */
-  const sl_frame *ptr[REC_MAX]; /* compared, never dereferenced later */
-  double t[REC_MAX];            /* CLOCK_MONOTONIC at arrival */
-} rec;
-
-static void rec_accept(sl_slave *s, sl_frame *f) {
-  rec *r = (rec *)s->owner;
+/* Frame i's 8-byte index payload, or -1 (another size, or not kept). */
+static int64_t rec_idx(ts_rec *r, long i) {
+  ts_got g;
   int64_t v = -1;
-  if (sl_frame_get_payload(f) == 8) sl_frame_read(f, &v, 0, 8);
-  double t = now_s();
-  pthread_mutex_lock(&r->mu);
-  if (r->n < REC_MAX) {
-    r->idx[r->n] = v;
-    r->ptr[r->n] = f;
-    r->t[r->n] = t;
-  }
-  r->n++;
-  pthread_mutex_unlock(&r->mu);
-  sl_slave_accept_base(s, f);
+  if (ts_rec_frame(r, i, &g) && g.size == 8) memcpy(&v, g.data, 8);
+  return v;
 }
 
-static const sl_slave_ops rec_ops = {.accept_frame = rec_accept};
-
-static void rec_destroy(sl_object *obj) {
-  rec *r = (rec *)obj;
-  sl_slave_fini(&r->slave);
-  pthread_mutex_destroy(&r->mu);
-  free(r);
-}
-
-static rec *rec_new(void) {
-  rec *r = calloc(1, sizeof *r);
-  if (r == NULL) abort();
-  sl_object_init(&r->obj, "Rec", rec_destroy);
-  if (sl_slave_init(&r->slave, &rec_ops, &r->obj) != SL_OK) abort();
-  pthread_mutex_init(&r->mu, NULL);
-  return r;
-}
-
-static long rec_count(rec *r) {
-  pthread_mutex_lock(&r->mu);
-  long n = r->n;
-  pthread_mutex_unlock(&r->mu);
-  return n;
+/* Frame i's object: compared, never dereferenced. */
+static const sl_frame *rec_ptr(ts_rec *r, long i) {
+  ts_got g;
+  return ts_rec_frame(r, i, &g) ? g.frame : NULL;
 }
 
 /* module -> r; the module's master holds its own reference on r. */
-static void connect_to(sl_object *mod, rec *r) {
+static void connect_to(sl_object *mod, ts_rec *r) {
   if (sl_master_add_slave(mod->master, &r->slave) != SL_OK) abort();
 }
 
@@ -96,20 +60,12 @@ static void send_indices(sl_object *mod, sl_pool *p, int64_t from, int64_t n) {
   }
 }
 
-static uint64_t counter(sl_object *obj, const char *name) {
-  sl_counter c[SL_COUNTERS_MAX];
-  size_t n = sl_object_counters(obj, c, SL_COUNTERS_MAX);
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(c[i].name, name) == 0) return c[i].value;
-  return UINT64_MAX;
-}
-
 /* The indices r received are exactly want[0..nwant). */
-static void check_indices(rec *r, const int64_t *want, long nwant) {
-  long n = rec_count(r);
+static void check_indices(ts_rec *r, const int64_t *want, long nwant) {
+  long n = ts_rec_count(r);
   CHECK_EQ(n, nwant);
   for (long i = 0; i < n && i < nwant && i < REC_MAX; i++)
-    if (!CHECK_EQ(r->idx[i], want[i])) break;
+    if (!CHECK_EQ(rec_idx(r, i), want[i])) break;
 }
 
 /* ---- Filter ---- */
@@ -120,15 +76,15 @@ static void test_filter_new(void) {
   CHECK_STR(ft->kind, "Filter");
   CHECK(ft->master != NULL);
   CHECK(ft->slave != NULL);
-  CHECK_EQ(counter(ft, "txFrames"), 0);
-  CHECK_EQ(counter(ft, "drops"), 0);
+  CHECK_EQ(ts_counter(ft, "txFrames"), 0);
+  CHECK_EQ(ts_counter(ft, "drops"), 0);
   /* No slave: a passed frame goes nowhere, quietly. */
   sl_pool *p = sl_pool_new();
   sl_frame *f = index_frame(p, 0);
   sl_frame_set_channel(f, 4);
   sl_slave_accept(ft->slave, f);
   CHECK_EQ(sl_frame_refcount(f), 1);
-  CHECK_EQ(counter(ft, "txFrames"), 1);
+  CHECK_EQ(ts_counter(ft, "txFrames"), 1);
   sl_frame_unref(f);
   sl_object_unref(ft);
   sl_pool_unref(p);
@@ -138,7 +94,7 @@ static void test_filter_new(void) {
 ** channel k / 2 and error (k % 2 ? errval : 0). */
 static void filter_case(int drop_errors, uint8_t channel, uint8_t errval) {
   sl_object *ft = sl_filter_new(drop_errors, channel);
-  rec *r = rec_new();
+  ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(ft, r);
   sl_pool *p = sl_pool_new();
   sl_frame *sent[10];
@@ -153,18 +109,18 @@ static void filter_case(int drop_errors, uint8_t channel, uint8_t errval) {
     if (ch == channel && !(drop_errors && err != 0)) want[nwant++] = k;
   }
   check_indices(r, want, nwant);
-  for (long i = 0; i < nwant && i < rec_count(r); i++)
-    CHECK(r->ptr[i] == sent[want[i]]);     /* the same object, passed on */
+  for (long i = 0; i < nwant && i < ts_rec_count(r); i++)
+    CHECK(rec_ptr(r, i) == sent[want[i]]);     /* the same object, passed on */
   for (int k = 0; k < 10; k++) {
     CHECK_EQ(sl_frame_refcount(sent[k]), 1);
     CHECK_EQ(sl_frame_get_channel(sent[k]), k / 2);   /* unchanged */
     sl_frame_unref(sent[k]);
   }
-  CHECK_EQ(counter(ft, "txFrames"), nwant);
-  CHECK_EQ(counter(ft, "drops"), 10 - nwant);
+  CHECK_EQ(ts_counter(ft, "txFrames"), nwant);
+  CHECK_EQ(ts_counter(ft, "drops"), 10 - nwant);
   CHECK_EQ(sl_slave_get_frame_count(&r->slave), nwant);
   sl_object_unref(ft);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
   sl_pool_unref(p);
 }
@@ -183,17 +139,17 @@ static void test_filter_errors(void) {
 
 static void test_filter_channel_255(void) {
   sl_object *ft = sl_filter_new(0, 255);
-  rec *r = rec_new();
+  ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(ft, r);
   sl_pool *p = sl_pool_new();
   sl_frame *f = index_frame(p, 1);
   sl_slave_accept(ft->slave, f);           /* channel 0: dropped */
   sl_frame_set_channel(f, 255);
   sl_slave_accept(ft->slave, f);
-  CHECK_EQ(rec_count(r), 1);
+  CHECK_EQ(ts_rec_count(r), 1);
   sl_frame_unref(f);
   sl_object_unref(ft);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
   sl_pool_unref(p);
 }
 
@@ -203,15 +159,15 @@ static void count_case(int period, double value, int nframes,
                        const int64_t *want, long nwant) {
   sl_object *rd = sl_rate_drop_new(period, value);
   if (!CHECK(rd != NULL)) return;
-  rec *r = rec_new();
+  ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(rd, r);
   sl_pool *p = sl_pool_new();
   send_indices(rd, p, 0, nframes);
   check_indices(r, want, nwant);
-  CHECK_EQ(counter(rd, "txFrames"), nwant);
-  CHECK_EQ(counter(rd, "drops"), nframes - nwant);
+  CHECK_EQ(ts_counter(rd, "txFrames"), nwant);
+  CHECK_EQ(ts_counter(rd, "drops"), nframes - nwant);
   sl_object_unref(rd);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
   sl_pool_unref(p);
 }
@@ -237,17 +193,17 @@ static void test_rate_drop_kind(void) {
   CHECK_STR(rd->kind, "RateDrop");
   CHECK(rd->master != NULL);
   CHECK(rd->slave != NULL);
-  rec *r = rec_new();
+  ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(rd, r);
   sl_pool *p = sl_pool_new();
   sl_frame *f = index_frame(p, 0);
   sl_slave_accept(rd->slave, f);            /* passes */
-  CHECK_EQ(rec_count(r), 1);
-  CHECK(r->ptr[0] == f);                    /* the same object */
+  CHECK_EQ(ts_rec_count(r), 1);
+  CHECK(rec_ptr(r, 0) == f);                    /* the same object */
   CHECK_EQ(sl_frame_refcount(f), 1);
   sl_frame_unref(f);
   sl_object_unref(rd);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
   sl_pool_unref(p);
 }
 
@@ -286,7 +242,7 @@ static void test_rate_drop_time(void) {
   double t_before = now_s();
   sl_object *rd = sl_rate_drop_new(1, period);
   if (!CHECK(rd != NULL)) return;
-  rec *r = rec_new();
+  ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(rd, r);
   sl_pool *p = sl_pool_new();
 
@@ -299,7 +255,7 @@ static void test_rate_drop_time(void) {
     send_indices(rd, p, i++, 1);
     if (now_s() - t_before < period) {
       must_drop++;
-      passed_early = rec_count(r);
+      passed_early = ts_rec_count(r);
     }
     sleep_ms(1);
   }
@@ -313,53 +269,53 @@ static void test_rate_drop_time(void) {
   ** the later send is a period after the start of the earlier one. */
   enum { PASSES = 64 };
   double ts[PASSES], te[PASSES];
-  long seen = rec_count(r), k0 = seen;
+  long seen = ts_rec_count(r), k0 = seen;
   double t0 = now_s();
-  while ((now_s() - t0 < 8 * period || rec_count(r) < 2) && now_s() - t0 < 20) {
+  while ((now_s() - t0 < 8 * period || ts_rec_count(r) < 2) && now_s() - t0 < 20) {
     double a = now_s();
     send_indices(rd, p, i++, 1);
     double b = now_s();
-    if (rec_count(r) > seen) {
+    if (ts_rec_count(r) > seen) {
       if (seen - k0 < PASSES) ts[seen - k0] = a, te[seen - k0] = b;
-      seen = rec_count(r);
+      seen = ts_rec_count(r);
     }
     sleep_ms(1);
   }
   double span = now_s() - t_before;        /* creation is after t_before */
-  long n = rec_count(r);
+  long n = ts_rec_count(r);
   CHECK(n >= 2);                            /* something does pass */
   CHECK(n <= (long)(span / period));        /* nothing in the first period */
   for (long k = 1; k < seen - k0 && k < PASSES; k++)
     CHECK(te[k] - ts[k - 1] >= period - SLACK_S);
-  CHECK_EQ(counter(rd, "txFrames"), n);
-  CHECK_EQ(counter(rd, "drops"), i - n);
+  CHECK_EQ(ts_counter(rd, "txFrames"), n);
+  CHECK_EQ(ts_counter(rd, "drops"), i - n);
 
   /* 3. Idle for four periods, then a burst: one frame passes (the first
   ** of the burst), not four: idle time is not banked. */
   sleep_ms(4 * PERIOD_MS);
-  long before = rec_count(r);
+  long before = ts_rec_count(r);
   double b0 = now_s();
   int64_t first = i;
   send_indices(rd, p, i, 200);
   i += 200;
   double burst = now_s() - b0;
-  long passed = rec_count(r) - before;
+  long passed = ts_rec_count(r) - before;
   if (burst < period - SLACK_S) {
     CHECK_EQ(passed, 1);
-    if (passed >= 1 && before < REC_MAX) CHECK_EQ(r->idx[before], first);
+    if (passed >= 1 && before < REC_MAX) CHECK_EQ(rec_idx(r, before), first);
     /* 4. Right after it, another burst: still inside that period (the
     ** pass was after b0). */
     double c0 = b0;
-    long before2 = rec_count(r);
+    long before2 = ts_rec_count(r);
     send_indices(rd, p, i, 50);
     i += 50;
-    if (now_s() - c0 < period - SLACK_S) CHECK_EQ(rec_count(r) - before2, 0);
+    if (now_s() - c0 < period - SLACK_S) CHECK_EQ(ts_rec_count(r) - before2, 0);
   } else {
     CHECK(passed >= 1);
     CHECK(passed <= 1 + (long)(burst / period));
   }
   sl_object_unref(rd);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
   sl_pool_unref(p);
 }
@@ -368,7 +324,7 @@ static void test_rate_drop_time(void) {
 static void test_rate_drop_time_long_period(void) {
   double t0 = now_s();                     /* before its period starts */
   sl_object *rd = sl_rate_drop_new(1, 0.5);
-  rec *r = rec_new();
+  ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(rd, r);
   sl_pool *p = sl_pool_new();
   int64_t i = 0;
@@ -376,9 +332,9 @@ static void test_rate_drop_time_long_period(void) {
     send_indices(rd, p, i++, 10);
     sleep_ms(2);
   }
-  if (now_s() - t0 < 0.5 - SLACK_S) CHECK_EQ(rec_count(r), 0);
+  if (now_s() - t0 < 0.5 - SLACK_S) CHECK_EQ(ts_rec_count(r), 0);
   sl_object_unref(rd);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
   sl_pool_unref(p);
 }
 
@@ -422,28 +378,28 @@ static void test_parallel_senders(void) {
   /* RateDrop count mode keeps one counter for all senders: exactly one in
   ** value + 1 frames passes overall. */
   sl_object *rd = sl_rate_drop_new(0, 3);
-  rec *r = rec_new();
+  ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(rd, r);
   run_senders(rd);
-  CHECK_EQ(rec_count(r), total / 4);
-  CHECK_EQ(counter(rd, "txFrames"), total / 4);
-  CHECK_EQ(counter(rd, "drops"), total - total / 4);
+  CHECK_EQ(ts_rec_count(r), total / 4);
+  CHECK_EQ(ts_counter(rd, "txFrames"), total / 4);
+  CHECK_EQ(ts_counter(rd, "drops"), total - total / 4);
   sl_object_unref(rd);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
 
   /* Filter(dropErrors, 1): channel 1 and no error. */
   long want = 0;
   for (int k = 0; k < PER_SENDER; k++) want += k % 2 == 1 && k % 3 != 0;
   want *= SENDERS;
   sl_object *ft = sl_filter_new(1, 1);
-  r = rec_new();
+  r = ts_rec_new(REC_MAX);
   connect_to(ft, r);
   run_senders(ft);
-  CHECK_EQ(rec_count(r), want);
-  CHECK_EQ(counter(ft, "txFrames"), want);
-  CHECK_EQ(counter(ft, "drops"), total - want);
+  CHECK_EQ(ts_rec_count(r), want);
+  CHECK_EQ(ts_counter(ft, "txFrames"), want);
+  CHECK_EQ(ts_counter(ft, "drops"), total - want);
   sl_object_unref(ft);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
 }
 
 static const struct tt_case cases[] = {

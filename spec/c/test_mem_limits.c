@@ -10,11 +10,15 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "streamlua/mem_bridge.h"
 #include "streamlua/memory.h"
 #include "streamlua/streamlua.h"
-#include "net_peer.h"
+#include "support.h"
+#include "tt.h"
 
 static sl_mem_node *server(sl_mem_node *slave) {
   char err[128];
@@ -67,13 +71,13 @@ typedef struct raw_cli {
 
 static void raw_open(raw_cli *c, uint32_t port) {
   uint8_t h[128];
-  c->rsp = peer_socket();
+  c->rsp = ts_socket(30);
   int small = 64 * 1024;
   setsockopt(c->rsp, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  CHECK(peer_connect(c->rsp, port + 1) == 0);
-  CHECK(peer_send(c->rsp, h, peer_hello(h, SL_ZMTP_PULL)));
-  c->req = peer_dial(port);
-  CHECK(peer_send(c->req, h, peer_hello(h, SL_ZMTP_PUSH)));
+  CHECK(ts_connect(c->rsp, port + 1) == 0);
+  CHECK(ts_send_all(c->rsp, h, ts_zmtp_hello(h, SL_ZMTP_PULL)));
+  c->req = ts_dial(port);
+  CHECK(ts_send_all(c->req, h, ts_zmtp_hello(h, SL_ZMTP_PUSH)));
 }
 
 static void raw_close(raw_cli *c) {
@@ -84,8 +88,8 @@ static void raw_close(raw_cli *c) {
 /* Waits until `name` is `want` (bounded). */
 static int counter_is(sl_mem_node *n, const char *name, uint64_t want) {
   double end = now_s() + 20;
-  while (peer_counter(&n->obj, name) != want && now_s() < end) sleep_ms(5);
-  return peer_counter(&n->obj, name) == want;
+  while (ts_counter(&n->obj, name) != want && now_s() < end) sleep_ms(5);
+  return ts_counter(&n->obj, name) == want;
 }
 
 #define NREAD 40
@@ -99,13 +103,13 @@ static void test_unread_responses(void) {
   raw_open(&c, sl_mem_bridge_port(srv));
   uint8_t buf[64];
   for (uint32_t i = 0; i < NREAD; i++)
-    CHECK(peer_send(c.req, buf, request(buf, sizeof buf, i + 1, READ_SIZE, SL_MEM_READ)));
+    CHECK(ts_send_all(c.req, buf, request(buf, sizeof buf, i + 1, READ_SIZE, SL_MEM_READ)));
   /* the server stops reading, serves what it took, and holds it */
-  CHECK(peer_counter_reaches(&srv->obj, "readPauses", 1, 20));
+  CHECK(ts_counter_reaches(&srv->obj, "readPauses", 1, 20));
   CHECK(counter_is(srv, "requests", 0));
   /* the socket takes what fits, a moment later the rest is held here */
-  CHECK(peer_counter_reaches(&srv->obj, "responseBytes", 1, 20));
-  uint64_t held = peer_counter(&srv->obj, "responseBytes");
+  CHECK(ts_counter_reaches(&srv->obj, "responseBytes", 1, 20));
+  uint64_t held = ts_counter(&srv->obj, "responseBytes");
   printf("  responses held for a client that does not read: %llu bytes\n",
          (unsigned long long)held);
   CHECK(held > 0);
@@ -116,7 +120,7 @@ static void test_unread_responses(void) {
   for (ssize_t n; got < want && (n = recv(c.rsp, rb, sizeof rb, 0)) > 0;) got += (size_t)n;
   CHECK_EQ(got, want);
   CHECK(counter_is(srv, "responseBytes", 0));
-  CHECK_EQ(peer_counter(&srv->obj, "unrouted"), 0);
+  CHECK_EQ(ts_counter(&srv->obj, "unrouted"), 0);
   raw_close(&c);
   done(srv, emu);
 }
@@ -157,9 +161,9 @@ static void test_slow_slave(void) {
     size_t n = request(buf, sizeof buf, i + 1, 64 * 1024, SL_MEM_WRITE);
     if (send(c.req, buf, n, MSG_NOSIGNAL) != (ssize_t)n) break;   /* full: fine */
   }
-  CHECK(peer_counter_reaches(&srv->obj, "readPauses", 1, 20));
+  CHECK(ts_counter_reaches(&srv->obj, "readPauses", 1, 20));
   CHECK(counter_is(srv, "requests", 8));
-  CHECK_EQ(peer_counter(&srv->obj, "requestBytes"), 8 * 64 * 1024);
+  CHECK_EQ(ts_counter(&srv->obj, "requestBytes"), 8 * 64 * 1024);
   raw_close(&c);
   double t0 = now_s();
   sl_object_stop(&srv->obj);             /* prompt, with the slave stuck */
@@ -207,15 +211,15 @@ static void test_each_client_gets_its_own(void) {
   cli_open(&a, port);
   cli_open(&b, port);
   /* a bare listener on P+1, connected last, handshaken */
-  int snoop = peer_dial(port + 1);
+  int snoop = ts_dial(port + 1);
   uint8_t h[128];
-  CHECK(peer_send(snoop, h, peer_hello(h, SL_ZMTP_PULL)));
+  CHECK(ts_send_all(snoop, h, ts_zmtp_hello(h, SL_ZMTP_PULL)));
   CHECK(counter_is(srv, "connections", 5));
   for (uint32_t i = 0; i < 20; i++) {
     CHECK(roundtrip(&a, 0x1000, 0xA0000000u + i));
     CHECK(roundtrip(&b, 0x2000, 0xB0000000u + i));
   }
-  CHECK_EQ(peer_counter(&srv->obj, "unrouted"), 0);
+  CHECK_EQ(ts_counter(&srv->obj, "unrouted"), 0);
   /* the listener got the server's greeting and READY, nothing more */
   size_t got = 0;
   uint8_t rb[4096];
@@ -232,11 +236,11 @@ static void test_each_client_gets_its_own(void) {
 ** bounded wait, counted, logged. */
 static void test_no_response_connection(void) {
   sl_mem_node *emu = sl_emulate_new(4, 0), *srv = server(emu);
-  int req = peer_dial(sl_mem_bridge_port(srv));
+  int req = ts_dial(sl_mem_bridge_port(srv));
   uint8_t buf[128];
-  CHECK(peer_send(req, buf, peer_hello(buf, SL_ZMTP_PUSH)));
-  CHECK(peer_send(req, buf, request(buf, sizeof buf, 9, 4, SL_MEM_READ)));
-  CHECK(peer_counter_reaches(&srv->obj, "unrouted", 1, 20));
+  CHECK(ts_send_all(req, buf, ts_zmtp_hello(buf, SL_ZMTP_PUSH)));
+  CHECK(ts_send_all(req, buf, request(buf, sizeof buf, 9, 4, SL_MEM_READ)));
+  CHECK(ts_counter_reaches(&srv->obj, "unrouted", 1, 20));
   CHECK(counter_is(srv, "requests", 0));
   close(req);
   done(srv, emu);

@@ -9,11 +9,15 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include "streamlua/streamlua.h"
 #include "streamlua/tcp_bridge.h"
-#include "net_peer.h"
+#include "support.h"
+#include "tt.h"
 
 static sl_object *server(void) {
   char err[128];
@@ -52,19 +56,19 @@ static void test_connection_cap(void) {
   uint32_t port = sl_tcp_bridge_port(srv);
   sl_tcp_bridge_set_max_connections(srv, 3);
   int fd[3];
-  for (int i = 0; i < 3; i++) fd[i] = peer_dial(port + (uint32_t)(i & 1));
+  for (int i = 0; i < 3; i++) fd[i] = ts_dial(port + (uint32_t)(i & 1));
   CHECK(connections_reach(srv, 3));
-  int over = peer_dial(port);
+  int over = ts_dial(port);
   CHECK(over >= 0);
-  CHECK(peer_closed(over));             /* accepted and closed at once */
+  CHECK(ts_closed_by_peer(over));             /* accepted and closed at once */
   close(over);
-  CHECK_EQ(peer_counter(srv, "refused"), 1);
+  CHECK_EQ(ts_counter(srv, "refused"), 1);
   CHECK_EQ(sl_tcp_bridge_connections(srv), 3);
   close(fd[0]);                         /* room again: the next one stays */
   CHECK(connections_reach(srv, 2));
-  fd[0] = peer_dial(port);
+  fd[0] = ts_dial(port);
   CHECK(connections_reach(srv, 3));
-  CHECK_EQ(peer_counter(srv, "refused"), 1);
+  CHECK_EQ(ts_counter(srv, "refused"), 1);
   for (int i = 0; i < 3; i++) close(fd[i]);
   done(srv);
 }
@@ -73,26 +77,26 @@ static void test_handshake_timeout(void) {
   sl_object *srv = server();
   uint32_t port = sl_tcp_bridge_port(srv);
   uint8_t hello[128];
-  size_t hl = peer_hello(hello, SL_ZMTP_PUSH);
+  size_t hl = ts_zmtp_hello(hello, SL_ZMTP_PUSH);
   /* the good peer finishes its handshake (a message arrives) before the
   ** short timeout is set: however late its handshake, it cannot time out */
   sl_tcp_bridge_set_handshake_timeout(srv, 60000000);
-  int good = peer_dial(port);
-  CHECK(peer_send(good, hello, hl));
+  int good = ts_dial(port);
+  CHECK(ts_send_all(good, hello, hl));
   const uint8_t msg[] = {1, 2, 0, 0, 1, 1, 0, 1, 1, 0, 0, 2, 'o', 'k'};
-  CHECK(peer_send(good, msg, sizeof msg));
-  CHECK(peer_counter_reaches(srv, "rxFrames", 1, 20));
+  CHECK(ts_send_all(good, msg, sizeof msg));
+  CHECK(ts_counter_reaches(srv, "rxFrames", 1, 20));
   sl_tcp_bridge_set_handshake_timeout(srv, 200000);
-  int silent = peer_dial(port);
-  int half = peer_dial(port);
-  CHECK(peer_send(half, hello, 10));        /* a greeting begun, never ended */
-  CHECK(peer_closed(silent));
-  CHECK(peer_closed(half));
-  CHECK_EQ(peer_counter(srv, "handshakeTimeouts"), 2);
-  CHECK_EQ(peer_counter(srv, "errors"), 0);
+  int silent = ts_dial(port);
+  int half = ts_dial(port);
+  CHECK(ts_send_all(half, hello, 10));        /* a greeting begun, never ended */
+  CHECK(ts_closed_by_peer(silent));
+  CHECK(ts_closed_by_peer(half));
+  CHECK_EQ(ts_counter(srv, "handshakeTimeouts"), 2);
+  CHECK_EQ(ts_counter(srv, "errors"), 0);
   /* the peer that finished its handshake is still served */
-  CHECK(peer_send(good, msg, sizeof msg));
-  CHECK(peer_counter_reaches(srv, "rxFrames", 2, 20));
+  CHECK(ts_send_all(good, msg, sizeof msg));
+  CHECK(ts_counter_reaches(srv, "rxFrames", 2, 20));
   CHECK_EQ(sl_tcp_bridge_connections(srv), 1);
   close(silent);
   close(half);
@@ -116,8 +120,8 @@ static int send_parts(int fd) {
 
 static int pending_is(sl_object *srv, uint64_t want) {
   double end = now_s() + 20;
-  while (peer_counter(srv, "pendingBytes") != want && now_s() < end) sleep_ms(5);
-  return peer_counter(srv, "pendingBytes") == want;
+  while (ts_counter(srv, "pendingBytes") != want && now_s() < end) sleep_ms(5);
+  return ts_counter(srv, "pendingBytes") == want;
 }
 
 static void test_pending_cap(void) {
@@ -125,14 +129,14 @@ static void test_pending_cap(void) {
   uint32_t port = sl_tcp_bridge_port(srv);
   sl_tcp_bridge_set_max_pending(srv, 1u << 20);
   uint8_t hello[128];
-  size_t hl = peer_hello(hello, SL_ZMTP_PUSH);
-  int a = peer_dial(port), b = peer_dial(port);
-  CHECK(peer_send(a, hello, hl) && send_parts(a));
+  size_t hl = ts_zmtp_hello(hello, SL_ZMTP_PUSH);
+  int a = ts_dial(port), b = ts_dial(port);
+  CHECK(ts_send_all(a, hello, hl) && send_parts(a));
   CHECK(pending_is(srv, PARTS * PART));
-  CHECK(peer_send(b, hello, hl));
+  CHECK(ts_send_all(b, hello, hl));
   send_parts(b);                          /* fails part way: b is closed */
-  CHECK(peer_closed(b));
-  CHECK_EQ(peer_counter(srv, "pendingCloses"), 1);
+  CHECK(ts_closed_by_peer(b));
+  CHECK_EQ(ts_counter(srv, "pendingCloses"), 1);
   CHECK(pending_is(srv, PARTS * PART));   /* b's bytes went with it */
   CHECK_EQ(sl_tcp_bridge_connections(srv), 1);
   close(a);
@@ -147,7 +151,7 @@ static void test_accept_out_of_files(void) {
   sl_object *srv = server();
   uint32_t port = sl_tcp_bridge_port(srv);
   int before = log_lines_with("cannot accept");
-  int peer[2] = {peer_socket(), peer_socket()};
+  int peer[2] = {ts_socket(30), ts_socket(30)};
   struct rlimit saved, low;
   CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
   int fill[4096], nfill = 0;
@@ -157,9 +161,9 @@ static void test_accept_out_of_files(void) {
   close(probe);
   CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
   for (int f; nfill < 4096 && (f = open("/dev/null", O_RDONLY)) >= 0;) fill[nfill++] = f;
-  CHECK_EQ(peer_connect(peer[0], port), 0);   /* in the backlog, not accepted */
-  CHECK_EQ(peer_connect(peer[1], port + 1), 0);
-  CHECK(peer_counter_reaches(srv, "acceptErrors", 2, 20));   /* tried again */
+  CHECK_EQ(ts_connect(peer[0], port), 0);   /* in the backlog, not accepted */
+  CHECK_EQ(ts_connect(peer[1], port + 1), 0);
+  CHECK(ts_counter_reaches(srv, "acceptErrors", 2, 20));   /* tried again */
   for (int i = 0; i < nfill; i++) close(fill[i]);
   CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
   CHECK(connections_reach(srv, 2));

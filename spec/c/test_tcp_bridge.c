@@ -20,57 +20,11 @@
 #include "streamlua/streamlua.h"
 #include "streamlua/tcp_bridge.h"
 #include "streamlua/zmtp.h"
+#include "support.h"
 #include "tt.h"
-
-static uint64_t counter(sl_object *o, const char *name) {
-  sl_counter c[SL_COUNTERS_MAX];
-  size_t n = sl_object_counters(o, c, SL_COUNTERS_MAX);
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(c[i].name, name) == 0) return c[i].value;
-  return 0;
-}
-
-/* A blocking socket to 127.0.0.1:port with 30 s timeouts. */
-static int dial(uint32_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct timeval tv = {30, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-/* Reads until the peer closes (1) or 30 s pass (0); discards the bytes. */
-static int closed_by_peer(int fd) {
-  char buf[4096];
-  for (;;) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n == 0) return 1;
-    if (n < 0) return errno == ECONNRESET;   /* a timeout is a failure */
-  }
-}
 
 static size_t put(uint8_t *out, const void *p, size_t n) {
   memcpy(out, p, n);
-  return n;
-}
-
-/* Our greeting and a READY for a PUSH socket: a well-behaved client. */
-static size_t hello(uint8_t *out, const char *type) {
-  size_t n = sl_zmtp_greeting(out);
-  size_t tl = strlen(type);
-  uint8_t ready[64] = {SL_ZMTP_FLAG_COMMAND, (uint8_t)(6 + 12 + 4 + tl), 5, 'R', 'E',
-                       'A', 'D', 'Y', 11, 'S', 'o', 'c', 'k', 'e', 't', '-', 'T',
-                       'y', 'p', 'e', 0, 0, 0, (uint8_t)tl};
-  memcpy(ready + 24, type, tl);
-  n += put(out + n, ready, 24 + tl);
   return n;
 }
 
@@ -85,36 +39,19 @@ static size_t rogue_msg(uint8_t *out, uint16_t flags, uint8_t ch, uint8_t er,
   return n;
 }
 
-typedef struct rec {
-  sl_object obj;
-  sl_slave slave;
-  atomic_int frames;
-  char last[64];
-} rec;
-
-static void rec_accept(sl_slave *s, sl_frame *f) {
-  rec *r = (rec *)s->owner;
-  uint32_t n = sl_frame_get_payload(f);
-  if (n > 63) n = 63;
-  char tmp[64] = "";
-  sl_frame_read(f, tmp, 0, n);
-  tmp[n] = '\0';
-  memcpy(r->last, tmp, sizeof tmp);
-  atomic_fetch_add(&r->frames, 1);
-}
-
-static const sl_slave_ops rec_ops = {.accept_frame = rec_accept};
-
-static void rec_destroy(sl_object *obj) {
-  sl_slave_fini(&((rec *)obj)->slave);
-  free(obj);
-}
-
 typedef struct fixture {
   sl_object *srv;
-  rec *r;
+  ts_rec *r;
   uint32_t port;
 } fixture;
+
+/* The last frame's payload as a string (at most 63 bytes). */
+static const char *last_str(fixture *fx, char out[64]) {
+  ts_got g;
+  out[0] = '\0';
+  if (ts_rec_last(fx->r, &g, out, 63)) out[g.size < 63 ? g.size : 63] = '\0';
+  return out;
+}
 
 static void setup(fixture *fx) {
   char err[128];
@@ -122,31 +59,29 @@ static void setup(fixture *fx) {
   fx->srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, err, sizeof err);
   if (fx->srv == NULL) abort();
   fx->port = sl_tcp_bridge_port(fx->srv);
-  fx->r = calloc(1, sizeof *fx->r);
-  sl_object_init(&fx->r->obj, "Rec", rec_destroy);
-  if (sl_slave_init(&fx->r->slave, &rec_ops, &fx->r->obj) != SL_OK) abort();
-  sl_master_add_slave(fx->srv->master, &fx->r->slave);
+  fx->r = ts_rec_on(fx->srv, 0);
 }
 
 static void teardown(fixture *fx) {
   sl_object_stop(fx->srv);
   sl_object_unref(fx->srv);
-  sl_object_unref(&fx->r->obj);
+  sl_object_unref(ts_rec_object(fx->r));
   sl_log_set_emit(1);
 }
 
 /* A well-behaved peer after a broken one: its one message arrives. */
 static void next_peer_works(fixture *fx) {
-  int fd = dial(fx->port);
+  char txt[64];
+  int fd = ts_dial(fx->port);
   CHECK(fd >= 0);
   uint8_t good[256];
-  size_t g = hello(good, "PUSH");
+  size_t g = ts_zmtp_hello(good, SL_ZMTP_PUSH);
   g += rogue_msg(good + g, 0x0102, 3, 0, "ok");
-  int before = atomic_load(&fx->r->frames);    /* read before it can arrive */
+  long before = ts_rec_count(fx->r);    /* read before it can arrive */
   CHECK_EQ(send(fd, good, g, MSG_NOSIGNAL), (ssize_t)g);
-  for (int i = 0; i < 3000 && atomic_load(&fx->r->frames) == before; i++) sleep_ms(10);
-  CHECK_EQ(atomic_load(&fx->r->frames), before + 1);
-  CHECK_STR(fx->r->last, "ok");
+  ts_rec_wait(fx->r, before + 1, 30);
+  CHECK_EQ(ts_rec_count(fx->r), before + 1);
+  CHECK_STR(last_str(fx, txt), "ok");
   close(fd);
 }
 
@@ -155,15 +90,15 @@ static void next_peer_works(fixture *fx) {
 static void expect_rejected(const uint8_t *bytes, size_t n) {
   fixture fx;
   setup(&fx);
-  int fd = dial(fx.port);
+  int fd = ts_dial(fx.port);
   CHECK(fd >= 0);
   CHECK_EQ(send(fd, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
-  CHECK(closed_by_peer(fd));
+  CHECK(ts_closed_by_peer(fd));
   close(fd);
-  for (int i = 0; i < 3000 && counter(fx.srv, "errors") == 0; i++) sleep_ms(10);
-  CHECK_EQ(counter(fx.srv, "errors"), 1);
+  for (int i = 0; i < 3000 && ts_counter(fx.srv, "errors") == 0; i++) sleep_ms(10);
+  CHECK_EQ(ts_counter(fx.srv, "errors"), 1);
   sleep_ms(20);
-  CHECK_EQ(atomic_load(&fx.r->frames), 0);
+  CHECK_EQ(ts_rec_count(fx.r), 0);
   next_peer_works(&fx);
   teardown(&fx);
 }
@@ -176,21 +111,21 @@ static void test_garbage(void) {
 
 static void test_bad_signature(void) {
   uint8_t b[128];
-  size_t n = hello(b, "PUSH");
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PUSH);
   b[9] = 0x00;   /* the signature's last byte must be 0x7F */
   expect_rejected(b, n);
 }
 
 static void test_wrong_mechanism(void) {
   uint8_t b[128];
-  size_t n = hello(b, "PUSH");
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PUSH);
   memcpy(b + 12, "PLAIN", 5);
   expect_rejected(b, n);
 }
 
 static void test_wrong_socket_type(void) {
   uint8_t b[128];
-  size_t n = hello(b, "PULL");   /* a PULL cannot feed our PULL */
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PULL);   /* a PULL cannot feed our PULL */
   expect_rejected(b, n);
 }
 
@@ -203,7 +138,7 @@ static void test_message_before_ready(void) {
 
 static void test_three_parts(void) {
   uint8_t b[256];
-  size_t n = hello(b, "PUSH");
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PUSH);
   uint8_t m[] = {1, 2, 0, 0, 1, 1, 0, 0, 1, 'x'};   /* 3 parts */
   n += put(b + n, m, sizeof m);
   expect_rejected(b, n);
@@ -211,7 +146,7 @@ static void test_three_parts(void) {
 
 static void test_wrong_part_sizes(void) {
   uint8_t b[256];
-  size_t n = hello(b, "PUSH");
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PUSH);
   uint8_t m[] = {1, 1, 0, 1, 1, 0, 1, 1, 0, 0, 1, 'x'};   /* sizes 1 1 1 1 */
   n += put(b + n, m, sizeof m);
   expect_rejected(b, n);
@@ -219,7 +154,7 @@ static void test_wrong_part_sizes(void) {
 
 static void test_over_max_size(void) {
   uint8_t b[256];
-  size_t n = hello(b, "PUSH");
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PUSH);
   /* part 3 announces 2^40 bytes, over the 64 MiB default: refused before
   ** any of them is read or allocated */
   uint8_t m[] = {1, 2, 0, 0, 1, 1, 0, 1, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0};
@@ -229,20 +164,21 @@ static void test_over_max_size(void) {
 
 /* A peer that dies in the middle of a message: nothing of it arrives. */
 static void test_disconnect_mid_message(void) {
+  char txt[64];
   fixture fx;
   setup(&fx);
-  int fd = dial(fx.port);
+  int fd = ts_dial(fx.port);
   uint8_t b[256];
-  size_t n = hello(b, "PUSH");
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PUSH);
   n += rogue_msg(b + n, 1, 1, 0, "whole");
   uint8_t half[] = {1, 2, 0, 0, 1, 1, 0, 1, 1, 0, 0, 10, 'h', 'a', 'l'};
   n += put(b + n, half, sizeof half);
   CHECK_EQ(send(fd, b, n, MSG_NOSIGNAL), (ssize_t)n);
-  for (int i = 0; i < 3000 && atomic_load(&fx.r->frames) == 0; i++) sleep_ms(10);
+  ts_rec_wait(fx.r, 1, 30);
   close(fd);
   sleep_ms(100);
-  CHECK_EQ(atomic_load(&fx.r->frames), 1);
-  CHECK_STR(fx.r->last, "whole");
+  CHECK_EQ(ts_rec_count(fx.r), 1);
+  CHECK_STR(last_str(&fx, txt), "whole");
   teardown(&fx);
 }
 
@@ -263,7 +199,7 @@ static size_t large_head(uint8_t *h, uint8_t ch, uint64_t n) {
 ** bytes of 'L'; *head gets the bytes before the payload. */
 static uint8_t *large_message(size_t *head) {
   uint8_t *b = malloc(LARGE + 256);
-  size_t n = hello(b, "PUSH");
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PUSH);
   n += large_head(b + n, 5, LARGE);
   memset(b + n, 'L', LARGE);
   *head = n;
@@ -274,26 +210,28 @@ static uint8_t *large_message(size_t *head) {
 ** small message: both arrive, whole, in order (the socket's wake-up mark,
 ** raised while a large body comes in, is lowered again after it). */
 static void test_large_body_in_halves(void) {
+  char txt[64];
   fixture fx;
   setup(&fx);
-  int fd = dial(fx.port);
+  int fd = ts_dial(fx.port);
   CHECK(fd >= 0);
   size_t n;
   uint8_t *b = large_message(&n);
   size_t total = n + LARGE, half = n + LARGE / 2;
   CHECK_EQ(send(fd, b, half, MSG_NOSIGNAL), (ssize_t)half);
   sleep_ms(100);
-  CHECK_EQ(atomic_load(&fx.r->frames), 0);     /* nothing before it is whole */
+  CHECK_EQ(ts_rec_count(fx.r), 0);     /* nothing before it is whole */
   CHECK_EQ(send(fd, b + half, total - half, MSG_NOSIGNAL), (ssize_t)(total - half));
-  for (int i = 0; i < 3000 && atomic_load(&fx.r->frames) < 1; i++) sleep_ms(10);
-  CHECK_EQ(atomic_load(&fx.r->frames), 1);
-  CHECK_EQ((size_t)strspn(fx.r->last, "L"), strlen(fx.r->last));
+  ts_rec_wait(fx.r, 1, 30);
+  CHECK_EQ(ts_rec_count(fx.r), 1);
+  last_str(&fx, txt);
+  CHECK_EQ((size_t)strspn(txt, "L"), strlen(txt));
   uint8_t m[64];
   size_t k = rogue_msg(m, 0, 1, 0, "small after");
   CHECK_EQ(send(fd, m, k, MSG_NOSIGNAL), (ssize_t)k);
-  for (int i = 0; i < 3000 && atomic_load(&fx.r->frames) < 2; i++) sleep_ms(10);
-  CHECK_EQ(atomic_load(&fx.r->frames), 2);
-  CHECK_STR(fx.r->last, "small after");
+  ts_rec_wait(fx.r, 2, 30);
+  CHECK_EQ(ts_rec_count(fx.r), 2);
+  CHECK_STR(last_str(&fx, txt), "small after");
   close(fd);
   free(b);
   teardown(&fx);
@@ -305,16 +243,16 @@ static void test_large_body_in_halves(void) {
 static void test_large_body_cut(void) {
   fixture fx;
   setup(&fx);
-  int fd = dial(fx.port);
+  int fd = ts_dial(fx.port);
   CHECK(fd >= 0);
   size_t n;
   uint8_t *b = large_message(&n);
   CHECK_EQ(send(fd, b, n + LARGE / 2, MSG_NOSIGNAL), (ssize_t)(n + LARGE / 2));
   sleep_ms(50);
   close(fd);
-  for (int i = 0; i < 3000 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
-  CHECK_EQ(counter(fx.srv, "connections"), 0);
-  CHECK_EQ(atomic_load(&fx.r->frames), 0);
+  for (int i = 0; i < 3000 && ts_counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
+  CHECK_EQ(ts_counter(fx.srv, "connections"), 0);
+  CHECK_EQ(ts_rec_count(fx.r), 0);
   next_peer_works(&fx);
   free(b);
   teardown(&fx);
@@ -324,31 +262,19 @@ static void test_large_body_cut(void) {
 
 #define BIG (1024u * 1024 + 3)
 
-/* Reads exactly n bytes (1) or fails on close, error or timeout (0). */
-static int read_exact(int fd, void *buf, size_t n) {
-  uint8_t *p = buf;
-  while (n > 0) {
-    ssize_t r = recv(fd, p, n, 0);
-    if (r <= 0) return 0;
-    p += r;
-    n -= (size_t)r;
-  }
-  return 1;
-}
-
 /* A crafted PULL peer on the server's sending port: greeting and READY
 ** both ways; the server's READY is read and skipped. */
 static int dial_puller(uint32_t port) {
-  int fd = dial(port + 1);
+  int fd = ts_dial(port + 1);
   if (fd < 0) return -1;
   int buf = 64 * 1024;        /* small: the sender fills it quickly */
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
   uint8_t b[128];
-  size_t n = hello(b, "PULL");
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PULL);
   if (send(fd, b, n, MSG_NOSIGNAL) != (ssize_t)n) goto out_fail;
   uint8_t g[SL_ZMTP_GREETING_SIZE], h[2], body[256];
-  if (!read_exact(fd, g, sizeof g) || !read_exact(fd, h, 2) || h[0] != 4 ||
-      !read_exact(fd, body, h[1]))
+  if (!ts_read_exact(fd, g, sizeof g) || !ts_read_exact(fd, h, 2) || h[0] != 4 ||
+      !ts_read_exact(fd, body, h[1]))
     goto out_fail;
   return fd;
 out_fail:
@@ -360,16 +286,16 @@ out_fail:
 ** `size` bytes of the pattern seeded with `seed`. */
 static int read_big(int fd, uint8_t ch, uint32_t size, uint8_t seed) {
   uint8_t h[10], lh[9];
-  if (!read_exact(fd, h, 10)) return 0;
+  if (!ts_read_exact(fd, h, 10)) return 0;
   if (h[0] != 1 || h[1] != 2 || h[4] != 1 || h[5] != 1 || h[6] != ch ||
       h[7] != 1 || h[8] != 1 || h[9] != 0)
     return 0;
-  if (!read_exact(fd, lh, 9) || lh[0] != 2) return 0;   /* long, last part */
+  if (!ts_read_exact(fd, lh, 9) || lh[0] != 2) return 0;   /* long, last part */
   uint64_t len = 0;
   for (int i = 1; i < 9; i++) len = len << 8 | lh[i];
   if (len != size) return 0;
   uint8_t *p = malloc(size);
-  int ok = read_exact(fd, p, size);
+  int ok = ts_read_exact(fd, p, size);
   for (uint32_t i = 0; ok && i < size; i++)
     if (p[i] != (uint8_t)(seed + i * 7)) ok = 0;
   free(p);
@@ -423,10 +349,10 @@ static void test_big_frames_in_order(void) {
     for (int k = 0; k < bs.frames; k++)
       CHECK(read_big(fd, (uint8_t)k, BIG, (uint8_t)(bs.seed + k)));
     pthread_join(t, NULL);
-    for (int i = 0; i < 3000 && counter(fx.srv, "txFrames") < 16; i++) sleep_ms(10);
-    CHECK_EQ(counter(fx.srv, "txFrames"), 16);
-    CHECK_EQ(counter(fx.srv, "txBytes"), 16ull * BIG);
-    CHECK_EQ(counter(fx.srv, "drops"), 0);
+    for (int i = 0; i < 3000 && ts_counter(fx.srv, "txFrames") < 16; i++) sleep_ms(10);
+    CHECK_EQ(ts_counter(fx.srv, "txFrames"), 16);
+    CHECK_EQ(ts_counter(fx.srv, "txBytes"), 16ull * BIG);
+    CHECK_EQ(ts_counter(fx.srv, "drops"), 0);
     close(fd);
     sl_object_unref(bs.m);
     teardown(&fx);
@@ -446,11 +372,11 @@ static void test_reader_gone_mid_write(void) {
   pthread_t t;
   pthread_create(&t, NULL, send_bigs, &bs);
   uint8_t part[1000];
-  CHECK(read_exact(fd, part, sizeof part));   /* the write has begun */
+  CHECK(ts_read_exact(fd, part, sizeof part));   /* the write has begun */
   close(fd);
   pthread_join(t, NULL);
-  for (int i = 0; i < 3000 && counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
-  CHECK_EQ(counter(fx.srv, "txFrames") + counter(fx.srv, "drops"), 1);
+  for (int i = 0; i < 3000 && ts_counter(fx.srv, "connections") > 0; i++) sleep_ms(10);
+  CHECK_EQ(ts_counter(fx.srv, "txFrames") + ts_counter(fx.srv, "drops"), 1);
   fd = dial_puller(fx.port);
   CHECK(fd >= 0);
   CHECK(await_ready(fx.srv));
@@ -482,7 +408,7 @@ static void test_stop_during_write(void) {
   for (int i = 0; i < 3000 && atomic_load(&bs.sent) < 32; i++) sleep_ms(10);
   if (!CHECK_EQ(atomic_load(&bs.sent), 32)) return;   /* the sender is stuck */
   pthread_join(t, NULL);
-  CHECK_EQ(counter(fx.srv, "txFrames") + counter(fx.srv, "drops"), 32);
+  CHECK_EQ(ts_counter(fx.srv, "txFrames") + ts_counter(fx.srv, "drops"), 32);
   close(fd);
   sl_object_unref(bs.m);
   teardown(&fx);

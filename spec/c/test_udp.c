@@ -19,81 +19,17 @@
 
 #include "streamlua/streamlua.h"
 #include "streamlua/udp.h"
+#include "support.h"
 #include "tt.h"
 
-static uint64_t counter(sl_object *o, const char *name) {
-  sl_counter c[SL_COUNTERS_MAX];
-  size_t n = sl_object_counters(o, c, SL_COUNTERS_MAX);
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(c[i].name, name) == 0) return c[i].value;
-  return 0;
-}
+/* A recorder on src's master. */
+static ts_rec *rec_new(sl_object *src) { return ts_rec_on(src, 0); }
 
-/* A raw UDP socket bound to 127.0.0.1 (a free port), 30 s receive timeout. */
-static int raw_socket(uint32_t *port) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  struct timeval tv = {30, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, (struct sockaddr *)&sa, sizeof sa);
-  socklen_t len = sizeof sa;
-  getsockname(fd, (struct sockaddr *)&sa, &len);
-  *port = ntohs(sa.sin_port);
-  return fd;
-}
-
-static void raw_send(int fd, uint32_t port, const void *p, size_t n) {
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sa.sin_port = htons((uint16_t)port);
-  sendto(fd, p, n, 0, (struct sockaddr *)&sa, sizeof sa);
-}
-
-/* A slave that keeps the last frame's bytes; it can be told to block. */
-typedef struct rec {
-  sl_object obj;
-  sl_slave slave;
-  atomic_int frames;
-  atomic_int hold;             /* accept waits while set (bounded: 30 s) */
-  uint32_t len;
-  uint8_t last[9000];
-  uint8_t channel, error;
-  uint16_t flags;
-} rec;
-
-static void rec_accept(sl_slave *s, sl_frame *f) {
-  rec *r = (rec *)s->owner;
-  for (int i = 0; i < 3000 && atomic_load(&r->hold); i++) sleep_ms(10);
-  r->len = sl_frame_get_payload(f);
-  if (r->len > sizeof r->last) r->len = sizeof r->last;
-  sl_frame_read(f, r->last, 0, r->len);
-  r->channel = sl_frame_get_channel(f);
-  r->error = sl_frame_get_error(f);
-  r->flags = sl_frame_get_flags(f);
-  atomic_fetch_add(&r->frames, 1);
-}
-
-static const sl_slave_ops rec_ops = {.accept_frame = rec_accept};
-
-static void rec_destroy(sl_object *obj) {
-  sl_slave_fini(&((rec *)obj)->slave);
-  free(obj);
-}
-
-static rec *rec_new(sl_object *src) {
-  rec *r = calloc(1, sizeof *r);
-  sl_object_init(&r->obj, "Rec", rec_destroy);
-  if (sl_slave_init(&r->slave, &rec_ops, &r->obj) != SL_OK) abort();
-  sl_master_add_slave(src->master, &r->slave);
-  return r;
-}
-
-static int wait_frames(rec *r, int n) {
-  for (int i = 0; i < 3000 && atomic_load(&r->frames) < n; i++) sleep_ms(10);
-  return atomic_load(&r->frames) == n;
+/* The last frame, its payload in buf. */
+static ts_got last_of(ts_rec *r, uint8_t *buf, size_t cap) {
+  ts_got g = {0};
+  ts_rec_last(r, &g, buf, cap);
+  return g;
 }
 
 static sl_object *server(int jumbo) {
@@ -112,57 +48,62 @@ static void fill(uint8_t *b, size_t n, unsigned seed) {
 
 static void test_raw_to_server(void) {
   sl_object *s = server(0);
-  rec *r = rec_new(s);
+  ts_rec *r = rec_new(s);
   uint32_t rport;
-  int fd = raw_socket(&rport);
+  int fd = ts_udp_socket(&rport);
   uint8_t b[1472];
   fill(b, sizeof b, 1);
-  raw_send(fd, sl_udp_port(s), b, 0);            /* ignored, as Rogue */
-  raw_send(fd, sl_udp_port(s), b, sizeof b);
-  CHECK(wait_frames(r, 1));
-  CHECK_EQ(r->len, sizeof b);
-  CHECK(memcmp(r->last, b, sizeof b) == 0);
-  CHECK_EQ(r->channel, 0);
-  CHECK_EQ(r->error, 0);
-  CHECK_EQ(r->flags, 0);
+  ts_udp_send(fd, sl_udp_port(s), b, 0);            /* ignored, as Rogue */
+  ts_udp_send(fd, sl_udp_port(s), b, sizeof b);
+  CHECK(ts_rec_wait(r, 1, 30));
+  CHECK_EQ(ts_rec_count(r), 1);
+  uint8_t got[sizeof b];
+  ts_got g = last_of(r, got, sizeof got);
+  CHECK_EQ(g.size, sizeof b);
+  CHECK(memcmp(got, b, sizeof b) == 0);
+  CHECK_EQ(g.channel, 0);
+  CHECK_EQ(g.error, 0);
+  CHECK_EQ(g.flags, 0);
   char ip[16];
   uint32_t pport = 0;
   CHECK(sl_udp_peer(s, ip, &pport));
   CHECK_STR(ip, "127.0.0.1");
   CHECK_EQ(pport, rport);
-  CHECK_EQ(counter(s, "rxFrames"), 1);
-  CHECK_EQ(counter(s, "rxBytes"), sizeof b);
+  CHECK_EQ(ts_counter(s, "rxFrames"), 1);
+  CHECK_EQ(ts_counter(s, "rxBytes"), sizeof b);
   close(fd);
   sl_object_stop(s);
   sl_object_unref(s);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
 }
 
 /* A datagram over maxPayload: dropped and counted; the next one is fine. */
 static void test_raw_oversize(void) {
   sl_log_set_emit(0);
   sl_object *s = server(0);
-  rec *r = rec_new(s);
+  ts_rec *r = rec_new(s);
   uint32_t rport;
-  int fd = raw_socket(&rport);
+  int fd = ts_udp_socket(&rport);
   uint8_t b[4000];
   fill(b, sizeof b, 2);
-  raw_send(fd, sl_udp_port(s), b, 1473);
-  raw_send(fd, sl_udp_port(s), b, 100);
-  CHECK(wait_frames(r, 1));
-  CHECK_EQ(r->len, 100);
-  CHECK_EQ(counter(s, "rxOversize"), 1);
-  CHECK_EQ(counter(s, "drops"), 1);
+  ts_udp_send(fd, sl_udp_port(s), b, 1473);
+  ts_udp_send(fd, sl_udp_port(s), b, 100);
+  CHECK(ts_rec_wait(r, 1, 30));
+  CHECK_EQ(ts_rec_count(r), 1);
+  uint8_t got[sizeof b];
+  CHECK_EQ(last_of(r, got, sizeof got).size, 100);
+  CHECK_EQ(ts_counter(s, "rxOversize"), 1);
+  CHECK_EQ(ts_counter(s, "drops"), 1);
   close(fd);
   sl_object_unref(s);             /* destroy stops it */
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
   sl_log_set_emit(1);
 }
 
 /* Our frames reach a plain socket byte for byte, one datagram each. */
 static void test_client_to_raw(void) {
   uint32_t rport;
-  int fd = raw_socket(&rport);
+  int fd = ts_udp_socket(&rport);
   char err[128];
   sl_object *c = sl_udp_new("127.0.0.1", rport, 0, 1, err, sizeof err);
   CHECK(c != NULL);
@@ -182,7 +123,7 @@ static void test_client_to_raw(void) {
     CHECK_EQ(n, sizes[i]);
     CHECK(n == (ssize_t)sizes[i] && memcmp(got, b, sizes[i]) == 0);
   }
-  CHECK_EQ(counter(c, "txFrames"), 5);
+  CHECK_EQ(ts_counter(c, "txFrames"), 5);
   /* a batch (accept_frames: one sendmmsg) keeps the order */
   sl_frame *fs[40];
   for (unsigned i = 0; i < 40; i++) {
@@ -197,7 +138,7 @@ static void test_client_to_raw(void) {
     in_order &= recv(fd, &v, sizeof v, 0) == 4 && v == i;
   }
   CHECK(in_order);
-  CHECK_EQ(counter(c, "txFrames"), 45);
+  CHECK_EQ(ts_counter(c, "txFrames"), 45);
   close(fd);
   sl_object_unref(m);
   sl_object_stop(c);
@@ -211,27 +152,27 @@ static void test_kernel_drops_counted(void) {
   enum { SENT = 6000 };
   sl_log_set_emit(0);
   sl_object *s = server(0);
-  rec *r = rec_new(s);
-  atomic_store(&r->hold, 1);
+  ts_rec *r = rec_new(s);
+  ts_rec_shut(r);
   uint32_t rport;
-  int fd = raw_socket(&rport);
+  int fd = ts_udp_socket(&rport);
   uint8_t b[8] = {0};
-  for (int i = 0; i < SENT; i++) raw_send(fd, sl_udp_port(s), b, sizeof b);
-  for (int i = 0; i < 2000 && counter(s, "rxDrops") == 0; i++) sleep_ms(10);
-  uint64_t drops = counter(s, "rxDrops");
+  for (int i = 0; i < SENT; i++) ts_udp_send(fd, sl_udp_port(s), b, sizeof b);
+  for (int i = 0; i < 2000 && ts_counter(s, "rxDrops") == 0; i++) sleep_ms(10);
+  uint64_t drops = ts_counter(s, "rxDrops");
   CHECK(drops > 0);
-  CHECK_EQ(counter(s, "drops"), drops);
-  atomic_store(&r->hold, 0);
-  for (int i = 0; i < 3000 && (uint64_t)atomic_load(&r->frames) + drops < SENT; i++) {
+  CHECK_EQ(ts_counter(s, "drops"), drops);
+  ts_rec_open(r);
+  for (int i = 0; i < 3000 && (uint64_t)ts_rec_count(r) + drops < SENT; i++) {
     sleep_ms(10);
-    drops = counter(s, "rxDrops");
+    drops = ts_counter(s, "rxDrops");
   }
-  CHECK_EQ((uint64_t)atomic_load(&r->frames) + drops, SENT);
-  CHECK_EQ(counter(s, "rxFrames"), (uint64_t)atomic_load(&r->frames));
+  CHECK_EQ((uint64_t)ts_rec_count(r) + drops, SENT);
+  CHECK_EQ(ts_counter(s, "rxFrames"), (uint64_t)ts_rec_count(r));
   close(fd);
   sl_object_stop(s);
   sl_object_unref(s);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
   sl_log_set_emit(1);
 }
 
@@ -268,14 +209,14 @@ static void test_stop_prompt(void) {
   sender_arg a = {m, 0};
   pthread_t t;
   pthread_create(&t, NULL, blast, &a);
-  for (int i = 0; i < 3000 && counter(c, "txFrames") == 0; i++) sleep_ms(10);
+  for (int i = 0; i < 3000 && ts_counter(c, "txFrames") == 0; i++) sleep_ms(10);
   t0 = now_s();
   sl_object_stop(c);
   sl_object_stop(s);
   CHECK(now_s() - t0 < 30.0);
   atomic_store(&a.done, 1);
   pthread_join(t, NULL);
-  CHECK(counter(c, "txFrames") > 0);
+  CHECK(ts_counter(c, "txFrames") > 0);
   sl_object_unref(m);
   sl_object_unref(c);
   sl_object_unref(s);
