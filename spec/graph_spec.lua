@@ -106,3 +106,26 @@ describe("seeing the graph", function()
     assert.is_true(rawequal(b, s[2]))
   end)
 end)
+
+describe("streamlua.graph", function()
+  local build = os.getenv("STREAMLUA_BUILD") or "build"
+
+  it("is built into the module: sl.graph works with no Lua path", function()
+    if os.getenv("STREAMLUA_SANITIZED") then return end   -- the module needs its runtime
+    local code = "local sl = require 'streamlua'; local m, s = sl.stream.Master(), " ..
+      "sl.stream.Slave(); _ = m >> s; io.write(tostring(sl.graph()), '\\n', sl.graph():dot())"
+    local p = assert(io.popen("cd " .. shell_quote(build) .. " && LUA_PATH='/nonexistent/?.lua' " ..
+      "LUA_CPATH='./?.so' timeout 60 lua5.4 -e " .. shell_quote(code) .. " 2>&1; echo \"rc=$?\""))
+    local out = p:read("a")
+    p:close()
+    assert.matches("rc=0%s*$", out)
+    assert.matches("Master#%d+ %-> Slave#%d+%*", out)
+    assert.matches("digraph streamlua {", out, 1, true)
+  end)
+
+  it("is not for require: it says to use the module's functions", function()
+    local ok, err = pcall(require, "streamlua.graph")
+    assert.is_false(ok)
+    assert.matches("use sl.graph() and sl.monitor()", err, 1, true)
+  end)
+end)
