@@ -17,71 +17,34 @@
 #include "streamlua/prbs.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
+#include "support.h"
 #include "tt.h"
 
-/* ---- a slave that keeps a copy of the last frame ---- */
+/* ---- a recorder's last frame, and what it does at its n-th frame ---- */
 
-typedef struct rec {
-  sl_object obj;
-  sl_slave slave;
-  pthread_mutex_t mu;
-  uint8_t *last;
-  uint32_t last_size;
-  atomic_long frames;
-  sl_object *drop_at_n;          /* unref this after `drop_n` frames */
-  long drop_n;
-  sl_prbs *disable_at_n;         /* disable this one's generator then */
-} rec;
+static ts_rec *rec_new(void) { return ts_rec_new(0); }
 
-static void rec_accept(sl_slave *s, sl_frame *f) {
-  rec *r = (rec *)s->owner;
-  sl_frame_lock(f);
-  uint32_t n = sl_frame_get_payload(f);
-  pthread_mutex_lock(&r->mu);
-  free(r->last);
-  r->last = malloc(n ? n : 1);
-  r->last_size = n;
-  sl_frame_read(f, r->last, 0, n);
-  pthread_mutex_unlock(&r->mu);
-  sl_frame_unlock(f);
-  long k = atomic_fetch_add(&r->frames, 1) + 1;
-  if (r->drop_at_n != NULL && k == r->drop_n) {
-    sl_object *o = r->drop_at_n;
-    r->drop_at_n = NULL;
+/* At the n-th frame: drop a reference (ours, handed over) or disable a
+** generator; set as the recorder's hook and context. */
+typedef struct at_n {
+  long n;
+  sl_object *drop;
+  sl_prbs *disable;
+} at_n;
+
+static void at_n_hook(ts_rec *r, sl_frame *f) {
+  (void)f;
+  at_n *a = r->ctx;
+  if (ts_rec_count(r) != a->n) return;
+  if (a->drop != NULL) {
+    sl_object *o = a->drop;
+    a->drop = NULL;
     sl_object_unref(o);
   }
-  if (r->disable_at_n != NULL && k == r->drop_n) sl_prbs_disable(r->disable_at_n);
+  if (a->disable != NULL) sl_prbs_disable(a->disable);
 }
 
-static const sl_slave_ops rec_ops = {.accept_frame = rec_accept};
-
-static void rec_destroy(sl_object *obj) {
-  rec *r = (rec *)obj;
-  sl_slave_fini(&r->slave);
-  pthread_mutex_destroy(&r->mu);
-  free(r->last);
-  free(r);
-}
-
-static rec *rec_new(void) {
-  rec *r = calloc(1, sizeof *r);
-  sl_object_init(&r->obj, "Rec", rec_destroy);
-  sl_slave_init(&r->slave, &rec_ops, &r->obj);
-  pthread_mutex_init(&r->mu, NULL);
-  return r;
-}
-
-/* A copy of the last frame's bytes (caller frees); *n gets its size. */
-static uint8_t *rec_take(rec *r, uint32_t *n) {
-  pthread_mutex_lock(&r->mu);
-  uint8_t *b = r->last;
-  *n = r->last_size;
-  r->last = NULL;
-  pthread_mutex_unlock(&r->mu);
-  return b;
-}
-
-static sl_prbs *prbs_to(rec *r) {
+static sl_prbs *prbs_to(ts_rec *r) {
   sl_prbs *p = sl_prbs_new();
   sl_master_add_slave(sl_prbs_object(p)->master, &r->slave);
   return p;
@@ -108,9 +71,9 @@ static int gen_threads(int want) { return tt_threads_settle("PrbsTx", want, 20);
 
 /* ---- Rogue's frames ---- */
 
-static int frame_is(rec *r, const uint8_t *want, uint32_t n) {
+static int frame_is(ts_rec *r, const uint8_t *want, uint32_t n) {
   uint32_t got_n;
-  uint8_t *got = rec_take(r, &got_n);
+  uint8_t *got = ts_rec_take(r, &got_n);
   int ok = got != NULL && got_n == n && memcmp(got, want, n) == 0;
   free(got);
   return ok;
@@ -130,7 +93,7 @@ static void test_reference_frames(void) {
   static const uint8_t w64[] = {1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,
                                 2, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0};
   for (int fast = 1; fast >= 0; fast--) {
-    rec *r = rec_new();
+    ts_rec *r = rec_new();
     sl_prbs *p = prbs_to(r), *chk = sl_prbs_new();
     sl_prbs_set_fast_path(p, fast);
     sl_prbs_set_fast_path(chk, fast);
@@ -162,7 +125,7 @@ static void test_reference_frames(void) {
     CHECK(frame_is(r, w64, sizeof w64));
     unref_prbs(p);
     unref_prbs(chk);
-    sl_object_unref(&r->obj);
+    sl_object_unref(ts_rec_object(r));
   }
 }
 
@@ -229,7 +192,7 @@ static uint32_t rnd(void) {
 }
 
 static void test_fast_equals_plain(void) {
-  rec *ra = rec_new(), *rb = rec_new();
+  ts_rec *ra = rec_new(), *rb = rec_new();
   sl_prbs *fast = prbs_to(ra), *plain = prbs_to(rb);
   sl_prbs *cf = sl_prbs_new(), *cp = sl_prbs_new();
   sl_prbs_set_fast_path(plain, 0);
@@ -254,7 +217,7 @@ static void test_fast_equals_plain(void) {
     sl_prbs_gen_frame(fast, size);
     sl_prbs_gen_frame(plain, size);
     uint32_t na, nb;
-    uint8_t *a = rec_take(ra, &na), *b = rec_take(rb, &nb);
+    uint8_t *a = ts_rec_take(ra, &na), *b = ts_rec_take(rb, &nb);
     same &= a != NULL && b != NULL && na == size && nb == size && memcmp(a, b, size) == 0;
     free(a);
     free(b);
@@ -280,7 +243,7 @@ static void test_fast_equals_plain(void) {
 /* Both checkers reject one changed byte anywhere and accept the next frame. */
 static void test_corruption_detected(void) {
   for (int fast = 1; fast >= 0; fast--) {
-    rec *r = rec_new();
+    ts_rec *r = rec_new();
     sl_prbs *gen = prbs_to(r), *chk = sl_prbs_new();
     sl_prbs_set_fast_path(chk, fast);
     sl_slave *s = sl_prbs_object(chk)->slave;
@@ -289,7 +252,7 @@ static void test_corruption_detected(void) {
       uint32_t size = 4 * (3 + rnd() % 3000);
       sl_prbs_gen_frame(gen, size);
       uint32_t n;
-      uint8_t *b = rec_take(r, &n);
+      uint8_t *b = ts_rec_take(r, &n);
       uint32_t at = rnd() % n;
       b[at] ^= (uint8_t)(1u << (rnd() % 8));
       sl_prbs_stats before, after;
@@ -299,7 +262,7 @@ static void test_corruption_detected(void) {
       caught += after.rx_errors == before.rx_errors + 1;
       free(b);
       sl_prbs_gen_frame(gen, size);      /* the next good frame passes */
-      b = rec_take(r, &n);
+      b = ts_rec_take(r, &n);
       send_bytes(s, b, n, 0);
       free(b);
       sl_prbs_get_stats(chk, &before);
@@ -309,19 +272,19 @@ static void test_corruption_detected(void) {
     CHECK_EQ(passed, 60);
     unref_prbs(gen);
     unref_prbs(chk);
-    sl_object_unref(&r->obj);
+    sl_object_unref(ts_rec_object(r));
   }
 }
 
 static void test_header_checks(void) {
-  rec *r = rec_new();
+  ts_rec *r = rec_new();
   sl_prbs *gen = prbs_to(r), *chk = sl_prbs_new();
   sl_slave *s = sl_prbs_object(chk)->slave;
   uint8_t *fr[4];
   uint32_t n;
   for (int i = 0; i < 4; i++) {
     sl_prbs_gen_frame(gen, 16);
-    fr[i] = rec_take(r, &n);
+    fr[i] = ts_rec_take(r, &n);
   }
   sl_prbs_stats st;
   send_bytes(s, fr[0], 16, 0);
@@ -357,14 +320,14 @@ static void test_header_checks(void) {
   for (int i = 0; i < 4; i++) free(fr[i]);
   unref_prbs(gen);
   unref_prbs(chk);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
 }
 
 /* Small fixed-size buffers downstream: words straddle buffer boundaries. */
 static void test_multi_buffer(void) {
   for (int fast = 1; fast >= 0; fast--) {
     sl_prbs *chk = sl_prbs_new(), *gen = sl_prbs_new(), *ref = NULL;
-    rec *r = rec_new();
+    ts_rec *r = rec_new();
     ref = prbs_to(r);
     sl_prbs_set_fast_path(chk, fast);
     sl_prbs_set_fast_path(gen, fast);
@@ -381,7 +344,7 @@ static void test_multi_buffer(void) {
     sl_prbs_set_tx_seq(ref, sl_prbs_get_tx_seq(gen));
     sl_prbs_gen_frame(ref, 12000);
     uint32_t n;
-    uint8_t *b = rec_take(r, &n);
+    uint8_t *b = ts_rec_take(r, &n);
     b[7777] ^= 0x40;
     send_bytes(sl_prbs_object(chk)->slave, b, n, 0);
     free(b);
@@ -390,20 +353,20 @@ static void test_multi_buffer(void) {
     unref_prbs(gen);
     unref_prbs(chk);
     unref_prbs(ref);
-    sl_object_unref(&r->obj);
+    sl_object_unref(ts_rec_object(r));
   }
 }
 
 /* genPayload(false) writes the header only: a recycled block keeps its bytes. */
 static void test_gen_payload_off(void) {
-  rec *r = rec_new();
+  ts_rec *r = rec_new();
   sl_pool_set_fixed_size(r->slave.pool, 64);
   sl_pool_set_pool_size(r->slave.pool, 1);
   sl_prbs *p = prbs_to(r);
   sl_prbs_send_count(p, 1);
   sl_prbs_gen_frame(p, 24);
   uint32_t n;
-  free(rec_take(r, &n));
+  free(ts_rec_take(r, &n));
   sl_prbs_send_count(p, 0);
   sl_prbs_gen_payload(p, 0);
   sl_prbs_gen_frame(p, 24);
@@ -411,7 +374,7 @@ static void test_gen_payload_off(void) {
                                  3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0};
   CHECK(frame_is(r, want, sizeof want));
   unref_prbs(p);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
 }
 
 /* ---- rx gate ---- */
@@ -566,32 +529,34 @@ static void test_rates(void) {
 ** disables itself from downstream: neither may deadlock. */
 static void test_own_thread(void) {
   CHECK(gen_threads(0));
-  rec *r = rec_new();
+  ts_rec *r = rec_new();
   sl_prbs *gen = prbs_to(r);
-  r->drop_at_n = sl_prbs_object(gen);   /* our reference goes to the slave */
-  r->drop_n = 50;
+  at_n a = {.n = 50, .drop = sl_prbs_object(gen)};   /* our reference goes to the hook */
+  r->hook = at_n_hook;
+  r->ctx = &a;
   sl_prbs_enable(gen, 64);
   CHECK(gen_threads(0));
-  CHECK(atomic_load(&r->frames) >= 50);
-  sl_object_unref(&r->obj);
+  CHECK(ts_rec_count(r) >= 50);
+  sl_object_unref(ts_rec_object(r));
 
   r = rec_new();
   gen = prbs_to(r);
-  r->disable_at_n = gen;
-  r->drop_n = 10;
+  a = (at_n){.n = 10, .disable = gen};
+  r->hook = at_n_hook;
+  r->ctx = &a;
   sl_prbs_enable(gen, 64);
   for (int i = 0; i < 4000 && sl_prbs_tx_enabled(gen); i++) sleep_ms(5);
   CHECK_EQ(sl_prbs_tx_wait(gen, 5000000), SL_OK);
   CHECK_EQ(sl_prbs_tx_enabled(gen), 0);
   CHECK(gen_threads(0));
-  CHECK_EQ(atomic_load(&r->frames), 10);
-  r->disable_at_n = NULL;
+  CHECK_EQ(ts_rec_count(r), 10);
+  a.disable = NULL;
   CHECK_EQ(sl_prbs_enable(gen, 64), SL_OK);    /* starts again */
-  for (int i = 0; i < 4000 && atomic_load(&r->frames) <= 10; i++) sleep_ms(5);
+  for (int i = 0; i < 4000 && ts_rec_count(r) <= 10; i++) sleep_ms(5);
   sl_prbs_disable(gen);
-  CHECK(atomic_load(&r->frames) > 10);
+  CHECK(ts_rec_count(r) > 10);
   unref_prbs(gen);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
 }
 
 /* A generator blocked in a disabled checker still stops. */
