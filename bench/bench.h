@@ -10,18 +10,13 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "../src/core/clock.h"
+
 __attribute__((unused)) static int bench_failures;
 
-static inline double bench_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static inline double bench_now(void) { return sl_clock_s(); }
 
-static inline void bench_sleep_us(long us) {
-  struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
-  nanosleep(&ts, NULL);
-}
+static inline void bench_sleep_us(long us) { sl_sleep_us(us); }
 
 static inline void bench_fail(const char *what, unsigned long long got,
                               unsigned long long want) {

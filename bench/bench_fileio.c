@@ -36,6 +36,8 @@
 #include "streamlua/stream_writer.h"
 #include "bench.h"
 
+#include "../src/core/bytes.h"
+
 #define REPEATS 3
 #define BLOCK (1u << 20)
 #define MAX_RUN_BYTES (64u << 20)
@@ -157,7 +159,9 @@ static void setup(bench_case *c, uint32_t size, sl_pool *pool) {
   c->block = malloc((size_t)c->per_block * c->rec);
   uint8_t *payload = malloc(size);
   for (uint32_t i = 0; i < size; i++) payload[i] = (uint8_t)(i * 31 + 7);
-  uint32_t h[2] = {size + 4, 3u << 24 | 0x00A5};
+  uint8_t h[8];
+  sl_store_le32(h, size + 4);
+  sl_store_le32(h + 4, 3u << 24 | 0x00A5);
   for (uint32_t k = 0; k < c->per_block; k++) {
     memcpy(c->block + (size_t)k * c->rec, h, 8);
     memcpy(c->block + (size_t)k * c->rec + 8, payload, size);

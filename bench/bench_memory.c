@@ -225,8 +225,7 @@ int main(int argc, char **argv) {
   sl_mem_master_set_timeout(m2->master, 1000000);
   sl_mem_master_set_slave(m2->master, &cli->obj, cli->slave);
   for (int i = 0; i < 500 && !sl_mem_bridge_ready(cli); i++) {
-    struct timespec ts = {0, 10000000};
-    nanosleep(&ts, NULL);
+    bench_sleep_us(10000);
   }
   uint64_t n2 = calibrate(m2->master, secs);
   double d2 = best_of_3(m2->master, n2) / 2.0;

@@ -95,13 +95,10 @@ static double pair_run(void *arg, uint64_t iters) {
 static double thread_rate(pair *c) {
   sl_prbs_stats a, b;
   sl_prbs_enable(c->gen, c->size);
-  struct timespec warm = {0, 50000000};
-  nanosleep(&warm, NULL);
+  bench_sleep_us(50000);
   sl_prbs_get_stats(c->chk, &a);
   double t0 = bench_now();
-  struct timespec ts = {(time_t)seconds_per_run,
-                        (long)((seconds_per_run - (double)(time_t)seconds_per_run) * 1e9)};
-  nanosleep(&ts, NULL);
+  bench_sleep_us((long)(seconds_per_run * 1e6));
   sl_prbs_get_stats(c->chk, &b);
   double t = bench_now() - t0;
   sl_prbs_disable(c->gen);

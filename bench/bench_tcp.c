@@ -137,8 +137,7 @@ static double run_bridge(sl_object *srv, sl_object *sink, sl_object *m,
   double t0 = bench_now();
   pthread_create(&t, NULL, produce, &p);
   while (sl_slave_get_frame_count(sink->slave) - before < frames) {
-    struct timespec ts = {0, 50000};
-    nanosleep(&ts, NULL);
+    bench_sleep_us(50);
   }
   double dt = bench_now() - t0;
   pthread_join(t, NULL);
@@ -171,8 +170,7 @@ static int run_all(double secs, int threads) {
   sl_master_add_slave(srv->master, sink->slave);
   sl_master_add_slave(m->master, cli->slave);
   while (!sl_tcp_bridge_ready(cli)) {
-    struct timespec ts = {0, 1000000};
-    nanosleep(&ts, NULL);
+    bench_sleep_us(1000);
   }
   static const uint32_t sizes[] = {64, 1024, 65536, 1 << 20};
   printf("%d I/O thread%s (sending and receiving connections %s)\n", threads,

@@ -135,8 +135,7 @@ static result run_ours(uint64_t count, uint32_t size, uint32_t rxcount) {
     } else if (tn - last > IDLE_S) {
       break;
     }
-    struct timespec ts = {0, 200000};
-    nanosleep(&ts, NULL);
+    bench_sleep_us(200);
   }
   sl_counter c[SL_COUNTERS_MAX];
   size_t nc = sl_object_counters(cli, c, SL_COUNTERS_MAX);

@@ -26,6 +26,8 @@
 
 #include "streamlua/streamlua.h"
 
+#include "../../src/core/clock.h"
+
 #define SOURCE_MT "streamlua_testing.Source"
 
 typedef struct source {
@@ -163,12 +165,10 @@ static int l_send(lua_State *L) {
 static int l_closed(lua_State *L) {
   int fd = (int)luaL_checkinteger(L, 1);
   double s = luaL_checknumber(L, 2);
-  struct timespec t0, t;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  double t0 = sl_clock_s();
   char buf[4096];
   for (;;) {
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    double left = s - (double)(t.tv_sec - t0.tv_sec) - (t.tv_nsec - t0.tv_nsec) / 1e9;
+    double left = s - (sl_clock_s() - t0);
     if (left <= 0) break;
     struct pollfd pfd = {fd, POLLIN, 0};
     if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0) continue;

@@ -180,22 +180,10 @@ int ts_rec_wait(ts_rec *r, long n, double seconds) {
   return ts_rec_await(r, n, 0, 0, seconds);
 }
 
-static struct timespec deadline(double seconds) {
-  struct timespec dl;
-  clock_gettime(CLOCK_REALTIME, &dl);
-  double whole = (double)(long)seconds;
-  dl.tv_sec += (time_t)whole;
-  dl.tv_nsec += (long)((seconds - whole) * 1e9);
-  if (dl.tv_nsec >= 1000000000L) {
-    dl.tv_sec++;
-    dl.tv_nsec -= 1000000000L;
-  }
-  return dl;
-}
-
 int ts_rec_await(ts_rec *r, long entered, int waiting, long done,
                  double seconds) {
-  struct timespec dl = deadline(seconds);
+  struct timespec dl;
+  sl_deadline_real(&dl, (int64_t)(seconds * 1e6));
   pthread_mutex_lock(&r->mu);
   int ok;
   while (!(ok = r->entered >= entered && r->waiting >= waiting && r->done >= done))
@@ -338,8 +326,7 @@ static uint32_t local_port(int fd) {
 }
 
 static void set_timeouts(int fd, double seconds, int send_too) {
-  struct timeval tv = {(time_t)seconds,
-                       (suseconds_t)((seconds - (double)(long)seconds) * 1e6)};
+  struct timeval tv = sl_tv_from_us((int64_t)(seconds * 1e6));
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (send_too) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }

@@ -180,8 +180,7 @@ static gate *gate_new(int gated) {
 ** wait at the gate and `done` returned. 1 if so. */
 static int gate_await(gate *g, long entered, int waiting, long done) {
   struct timespec dl;
-  clock_gettime(CLOCK_REALTIME, &dl);
-  dl.tv_sec += 20;
+  sl_deadline_real(&dl, 20 * SL_US_PER_S);
   int ok = 1;
   pthread_mutex_lock(&g->mu);
   while (g->entered < entered || g->waiting < waiting || g->done < done) {

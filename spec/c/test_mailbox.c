@@ -349,8 +349,7 @@ static void *stream_consumer(void *arg) {
   uint32_t expect = 0;
   while (c->received < STREAM_FRAMES) {
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 5;
+    sl_deadline_real(&dl, 5 * SL_US_PER_S);
     int rc;
     while ((rc = sem_timedwait(&c->wake, &dl)) != 0 && errno == EINTR) {
     }

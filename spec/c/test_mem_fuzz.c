@@ -20,6 +20,8 @@
 #include "streamlua/status.h"
 #include "tt.h"
 
+#include "../../src/core/bytes.h"
+
 #define TIMEOUT_US 200000u
 #define ADDR 0x100u
 #define HUGE_FRAME (1u << 20)
@@ -70,10 +72,6 @@ static uint64_t counter(sl_object *obj, const char *name) {
   for (size_t i = 0; i < n; i++)
     if (strcmp(c[i].name, name) == 0) return c[i].value;
   return (uint64_t)-1;
-}
-
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* Sends n bytes as one frame (error byte `ferr`) from m, in this thread. */
@@ -166,7 +164,7 @@ static uint32_t build(const uint8_t *req, int mutation, uint8_t *out, uint8_t *f
   uint32_t len = SL_SRPV3_MIN_RESPONSE + 8;
   memcpy(out, req, SL_SRPV3_HEADER);
   memcpy(out + SL_SRPV3_HEADER, DATA8, 8);
-  put32(out + 28, 0);
+  sl_store_le32(out + 28, 0);
   *ferr = 0;
   switch (mutation) {
     case R_CAPS: out[1] |= 0x3C; break;
@@ -176,40 +174,40 @@ static uint32_t build(const uint8_t *req, int mutation, uint8_t *out, uint8_t *f
     case R_HEADER_ONLY: len = 20; break;
     case R_23_BYTES: len = 23; break;
     case R_FRAME_ERROR: *ferr = 1; break;
-    case R_TID_UNKNOWN: put32(out + 4, 0x7FFFFFF7u); break;
+    case R_TID_UNKNOWN: sl_store_le32(out + 4, 0x7FFFFFF7u); break;
     case R_VERSION: out[0] = 0x02; break;
     case R_OPCODE: out[1] = (uint8_t)((out[1] & ~0x3) | SL_SRPV3_OP_WRITE); break;
     case R_OPCODE_NULL: out[1] |= SL_SRPV3_OP_NULL; break;
     case R_BIT14: out[1] |= 0x40; break;
     case R_HW_TIMEOUT: out[3] ^= 0xFF; break;
-    case R_ADDR: put32(out + 8, ADDR + 4); break;
-    case R_ADDR_HIGH: put32(out + 12, 1); break;
-    case R_SIZE_WORD: put32(out + 16, 3); break;
+    case R_ADDR: sl_store_le32(out + 8, ADDR + 4); break;
+    case R_ADDR_HIGH: sl_store_le32(out + 12, 1); break;
+    case R_SIZE_WORD: sl_store_le32(out + 16, 3); break;
     case R_NO_DATA:
-      put32(out + 20, 0);
+      sl_store_le32(out + 20, 0);
       len = 24;
       break;
     case R_DATA_SHORT:
-      put32(out + 24, 0);
+      sl_store_le32(out + 24, 0);
       len = 28;
       break;
     case R_DATA_LONG:
       memcpy(out + 28, "XXXX", 4);
-      put32(out + 32, 0);
+      sl_store_le32(out + 32, 0);
       len = 36;
       break;
     case R_HUGE:
       memset(out + 28, 0x5A, HUGE_FRAME - 28);
-      put32(out + HUGE_FRAME - 4, 0);
+      sl_store_le32(out + HUGE_FRAME - 4, 0);
       len = HUGE_FRAME;
       break;
-    case R_FOOTER_TIMEOUT: put32(out + 28, SL_SRPV3_FOOTER_TIMEOUT); break;
-    case R_FOOTER_LOCKUP: put32(out + 28, SL_SRPV3_FOOTER_LOCKUP); break;
-    case R_FOOTER_BOTH: put32(out + 28, 0x2100); break;
-    case R_FOOTER_SLVERR: put32(out + 28, 0x2); break;
-    case R_FOOTER_ALL: put32(out + 28, 0xFFFFFFFFu); break;
+    case R_FOOTER_TIMEOUT: sl_store_le32(out + 28, SL_SRPV3_FOOTER_TIMEOUT); break;
+    case R_FOOTER_LOCKUP: sl_store_le32(out + 28, SL_SRPV3_FOOTER_LOCKUP); break;
+    case R_FOOTER_BOTH: sl_store_le32(out + 28, 0x2100); break;
+    case R_FOOTER_SLVERR: sl_store_le32(out + 28, 0x2); break;
+    case R_FOOTER_ALL: sl_store_le32(out + 28, 0xFFFFFFFFu); break;
     case R_FOOTER_SHORT:
-      put32(out + 20, 0x400);
+      sl_store_le32(out + 20, 0x400);
       len = 24;
       break;
     default: break;

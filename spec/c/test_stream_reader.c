@@ -23,6 +23,8 @@
 #include "streamlua/stream_writer.h"
 #include "tt.h"
 
+#include "../../src/core/bytes.h"
+
 static char dir[64];
 
 static const char *path(const char *name) {
@@ -41,7 +43,8 @@ typedef struct bytes {
 } bytes;
 
 static void put32(bytes *b, uint32_t v) {
-  for (int i = 0; i < 4; i++) b->data[b->len++] = (uint8_t)(v >> (8 * i));
+  sl_store_le32(b->data + b->len, v);
+  b->len += 4;
 }
 
 static void put(bytes *b, const void *p, size_t n) {
@@ -88,8 +91,8 @@ typedef struct sink {
 static void sink_accept(sl_slave *s, sl_frame *f) {
   sink *k = (sink *)s->owner;
   atomic_fetch_add(&k->entered, 1);
-  if (k->delay_us > 0) usleep((useconds_t)k->delay_us);
-  while (atomic_load(&k->gate)) usleep(1000);
+  if (k->delay_us > 0) sl_sleep_us(k->delay_us);
+  while (atomic_load(&k->gate)) sl_sleep_us(1000);
   pthread_mutex_lock(&k->lock);
   if (k->n < KEEP) {
     got *g = &k->frames[k->n];
@@ -317,7 +320,7 @@ static void test_notify_and_stop(void) {
   CHECK(sl_stream_reader_is_active(r));
   CHECK(sl_stream_reader_is_open(r));
   CHECK(!sl_stream_reader_close_wait(r, 20000));   /* still running */
-  for (int i = 0; i < 2000 && sink_count(k) == 0; i++) usleep(10000);
+  for (int i = 0; i < 2000 && sink_count(k) == 0; i++) sl_sleep_us(10000);
   double t0 = now_s();
   sl_stream_reader_close(r);
   CHECK(now_s() - t0 < 30.0);               /* a bound on a hang */
@@ -331,7 +334,7 @@ static void test_notify_and_stop(void) {
   CHECK(!sl_stream_reader_take_result(r, &res));
   /* dropping the last reference mid-replay stops and joins the thread */
   CHECK_EQ(sl_stream_reader_open(r, path("long.dat"), NULL), SL_OK);
-  usleep(10000);
+  sl_sleep_us(10000);
   t0 = now_s();
   drop(r, k);
   CHECK(now_s() - t0 < 30.0);
@@ -348,7 +351,7 @@ static void test_destroy_while_busy(void) {
   sl_stream_reader_set_notify(r, on_notify, on_release, &notified);
   atomic_store(&k->gate, 1);
   CHECK_EQ(sl_stream_reader_open(r, path("busy.dat"), NULL), SL_OK);
-  for (int i = 0; i < 2000 && atomic_load(&k->entered) == 0; i++) usleep(10000);
+  for (int i = 0; i < 2000 && atomic_load(&k->entered) == 0; i++) sl_sleep_us(10000);
   CHECK_EQ(atomic_load(&k->entered), 1);    /* the thread is in sendFrame */
   double t0 = now_s();
   sl_object_unref(sl_stream_reader_object(r));
@@ -356,7 +359,7 @@ static void test_destroy_while_busy(void) {
   CHECK(dt > 0.8 && dt < 30);               /* waited, then let it be */
   CHECK_EQ(atomic_load(&released), 0);
   atomic_store(&k->gate, 0);
-  for (int i = 0; i < 3000 && atomic_load(&released) == 0; i++) usleep(10000);
+  for (int i = 0; i < 3000 && atomic_load(&released) == 0; i++) sl_sleep_us(10000);
   CHECK_EQ(atomic_load(&released), 1);
   CHECK(sink_count(k) >= 1);
   sl_object_unref(&k->obj);

@@ -23,6 +23,8 @@
 #include "support.h"
 #include "tt.h"
 
+#include "../../src/core/bytes.h"
+
 static size_t put(uint8_t *out, const void *p, size_t n) {
   memcpy(out, p, n);
   return n;
@@ -32,8 +34,8 @@ static size_t put(uint8_t *out, const void *p, size_t n) {
 static size_t rogue_msg(uint8_t *out, uint16_t flags, uint8_t ch, uint8_t er,
                         const char *payload) {
   size_t n = 0, pl = strlen(payload);
-  uint8_t h[] = {1, 2, (uint8_t)flags, (uint8_t)(flags >> 8), 1, 1, ch, 1, 1, er, 0,
-                 (uint8_t)pl};
+  uint8_t h[] = {1, 2, 0, 0, 1, 1, ch, 1, 1, er, 0, (uint8_t)pl};
+  sl_store_le16(h + 2, flags);
   n += put(out + n, h, sizeof h);
   n += put(out + n, payload, pl);
   return n;
@@ -291,9 +293,7 @@ static int read_big(int fd, uint8_t ch, uint32_t size, uint8_t seed) {
       h[7] != 1 || h[8] != 1 || h[9] != 0)
     return 0;
   if (!ts_read_exact(fd, lh, 9) || lh[0] != 2) return 0;   /* long, last part */
-  uint64_t len = 0;
-  for (int i = 1; i < 9; i++) len = len << 8 | lh[i];
-  if (len != size) return 0;
+  if (sl_load_be64(lh + 1) != size) return 0;
   uint8_t *p = malloc(size);
   int ok = ts_read_exact(fd, p, size);
   for (uint32_t i = 0; ok && i < size; i++)

@@ -29,16 +29,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../src/core/clock.h"
+
 /* Clocks for tests that wait: monotonic seconds, and a plain sleep. */
-__attribute__((unused)) static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+__attribute__((unused)) static double now_s(void) { return sl_clock_s(); }
 
 __attribute__((unused)) static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
+  sl_sleep_us((int64_t)ms * 1000);
 }
 
 /* Threads of this process named `name` (pthread_setname_np) right now. A

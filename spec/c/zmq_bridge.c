@@ -21,6 +21,8 @@
 #include "streamlua/tcp_bridge.h"
 #include "tt.h"
 
+#include "../../src/core/bytes.h"
+
 /* libzmq is not built with ThreadSanitizer: its own hand-offs look racy. */
 const char *__tsan_default_suppressions(void);
 const char *__tsan_default_suppressions(void) {
@@ -111,7 +113,8 @@ static void *zsock(void *ctx, int type) {
 /* Sends message m as Rogue does: 4 parts, SNDMORE on the first three. */
 static int zsend(void *s, size_t m) {
   const msg *g = &msgs[m];
-  uint8_t fl[2] = {(uint8_t)(g->flags & 0xff), (uint8_t)(g->flags >> 8)};
+  uint8_t fl[2];
+  sl_store_le16(fl, g->flags);
   uint8_t *p = malloc(g->size + 1);
   for (uint32_t i = 0; i < g->size; i++) p[i] = payload_byte(m, i);
   int ok = zmq_send(s, fl, 2, ZMQ_SNDMORE) == 2 &&
@@ -136,7 +139,7 @@ static int zrecv_check(void *s, size_t m) {
     const uint8_t *d = zmq_msg_data(&part);
     size_t n = zmq_msg_size(&part);
     switch (nparts) {
-      case 0: ok &= n == 2 && (d[0] | d[1] << 8) == g->flags; break;
+      case 0: ok &= n == 2 && sl_load_le16(d) == g->flags; break;
       case 1: ok &= n == 1 && d[0] == g->channel; break;
       case 2: ok &= n == 1 && d[0] == g->error; break;
       case 3:

@@ -26,6 +26,8 @@
 #include "streamlua/zmtp.h"
 #include "tt.h"
 
+#include "../../src/core/bytes.h"
+
 #define STEP_MS 20000           /* longest wait for any single step */
 
 /*
@@ -83,7 +85,7 @@ static void check_parts(size_t m, const sl_zmtp_part *parts, size_t n) {
   if (n != 4) return;
   CHECK(parts[0].size == 2 && parts[1].size == 1 && parts[2].size == 1);
   CHECK_EQ(parts[3].size, msgs[m].size);
-  CHECK_EQ(parts[0].data[0] | parts[0].data[1] << 8, msgs[m].flags);
+  CHECK_EQ(sl_load_le16(parts[0].data), msgs[m].flags);
   CHECK_EQ(parts[1].data[0], msgs[m].channel);
   CHECK_EQ(parts[2].data[0], msgs[m].error);
   if (parts[3].size != msgs[m].size) return;
@@ -264,7 +266,8 @@ static void zconnect(void *s, uint16_t port) {
 /* Rogue's send path: 4 parts, SNDMORE on the first three. */
 static void zsend_all(void *s) {
   for (size_t m = 0; m < NMSGS; m++) {
-    uint8_t fl[2] = {(uint8_t)msgs[m].flags, (uint8_t)(msgs[m].flags >> 8)};
+    uint8_t fl[2];
+    sl_store_le16(fl, msgs[m].flags);
     uint8_t *pl = make_payload(m);
     CHECK_EQ(zmq_send(s, fl, 2, ZMQ_SNDMORE), 2);
     CHECK_EQ(zmq_send(s, &msgs[m].channel, 1, ZMQ_SNDMORE), 1);
@@ -324,7 +327,8 @@ static void our_recv_all(conn *c) {
 */
 static void our_send_all(conn *c) {
   for (size_t m = 0; m < NMSGS; m++) {
-    uint8_t fl[2] = {(uint8_t)msgs[m].flags, (uint8_t)(msgs[m].flags >> 8)};
+    uint8_t fl[2];
+    sl_store_le16(fl, msgs[m].flags);
     uint8_t *pl = make_payload(m);
     sl_zmtp_part parts[4] = {{fl, 2}, {&msgs[m].channel, 1},
                              {&msgs[m].error, 1}, {pl, msgs[m].size}};

@@ -31,6 +31,8 @@
 #include "streamlua/streamlua.h"
 #include "tt.h"
 
+#include "../../src/core/bytes.h"
+
 /* libzmq is not built with ThreadSanitizer: its own hand-offs look racy. */
 const char *__tsan_default_suppressions(void);
 const char *__tsan_default_suppressions(void) {
@@ -72,22 +74,14 @@ static void cli_close(rogue_cli *c) {
   zmq_ctx_term(c->ctx);
 }
 
-static void le32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void le64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Sends a request in Rogue's parts (data only when given); 0 or -1. */
 static int send_req(rogue_cli *c, uint32_t id, uint64_t addr, uint32_t size,
                     uint32_t type, const uint8_t *data, size_t dlen, int ndata) {
   uint8_t h[20];
-  le32(h, id);
-  le64(h + 4, addr);
-  le32(h + 12, size);
-  le32(h + 16, type);
+  sl_store_le32(h, id);
+  sl_store_le64(h + 4, addr);
+  sl_store_le32(h + 12, size);
+  sl_store_le32(h + 16, type);
   const uint8_t *p[5] = {h, h + 4, h + 12, h + 16, data};
   size_t n[5] = {4, 8, 4, 4, dlen};
   int np = 4 + ndata;
@@ -131,7 +125,7 @@ static uint32_t probe(rogue_cli *c, uint32_t *next) {
     int np = recv_msg(c, parts);
     if (np == 6 && parts[0].n == 4) {
       uint8_t want[4];
-      le32(want, id);
+      sl_store_le32(want, id);
       if (memcmp(parts[0].b, want, 4) == 0 && parts[4].n == 0 && parts[5].n == 2 &&
           memcmp(parts[5].b, "OK", 2) == 0)
         return id;
@@ -305,9 +299,7 @@ static int recv_sock(void *sock, part *parts, double limit) {
 }
 
 static uint32_t part32(const part *p) {
-  return p->n == 4 ? (uint32_t)p->b[0] | (uint32_t)p->b[1] << 8 | (uint32_t)p->b[2] << 16 |
-                         (uint32_t)p->b[3] << 24
-                   : 0;
+  return p->n == 4 ? sl_load_le32(p->b) : 0;
 }
 
 /* Probes until one of this call's probes is answered "OK", a fresh
@@ -404,10 +396,10 @@ static void test_our_server_against_malformed_requests(void) {
   for (const bad_request *b = bad_requests; b->name != NULL; b++) {
     uint8_t h[20], junk[64];
     memset(junk, 0xEE, sizeof junk);
-    le32(h, 7);
-    le64(h + 4, 0x1000);
-    le32(h + 12, b->size);
-    le32(h + 16, b->type);
+    sl_store_le32(h, 7);
+    sl_store_le64(h + 4, 0x1000);
+    sl_store_le32(h + 12, b->size);
+    sl_store_le32(h + 16, b->type);
     spart ps[10];
     int field = 0;
     for (int i = 0; i < b->np; i++) {
@@ -570,10 +562,10 @@ static int probe_answered(rogue_srv *s, sl_mem_node *cli) {
 /* Receives our client's request and checks its parts byte for byte. */
 static int expect_request(rogue_srv *s, part *p, sl_transaction *t, const void *data) {
   uint8_t id[4], addr[8], size[4], type[4];
-  le32(id, sl_transaction_id(t));
-  le64(addr, sl_transaction_address(t));
-  le32(size, sl_transaction_size(t));
-  le32(type, sl_transaction_type(t));
+  sl_store_le32(id, sl_transaction_id(t));
+  sl_store_le64(addr, sl_transaction_address(t));
+  sl_store_le32(size, sl_transaction_size(t));
+  sl_store_le32(type, sl_transaction_type(t));
   int write = sl_mem_type_is_write(sl_transaction_type(t));
   int np = recv_sock(s->pull, p, 20);
   int ok = CHECK_EQ(np, write ? 5 : 4);
@@ -755,15 +747,15 @@ static int send_bad_response(rogue_srv *s, const part *req, int mutation) {
     case M_RESULT_EMPTY: ps[5].n = 0; break;
     case M_DATA_SHORT: ps[4].n = 7; break;
     case M_DATA_LONG: ps[4].n = 12; break;
-    case M_SIZE_FFFF: le32(f + 12, 0xFFFFFFFFu); break;
-    case M_ADDR_OTHER: le64(f + 4, 0x2004); break;
-    case M_TYPE_OTHER: le32(f + 16, 7); break;
-    case M_UNKNOWN_ID: le32(f, 0x7FFFFFF0u); break;
+    case M_SIZE_FFFF: sl_store_le32(f + 12, 0xFFFFFFFFu); break;
+    case M_ADDR_OTHER: sl_store_le64(f + 4, 0x2004); break;
+    case M_TYPE_OTHER: sl_store_le32(f + 16, 7); break;
+    case M_UNKNOWN_ID: sl_store_le32(f, 0x7FFFFFF0u); break;
     case M_PROBE_UNASKED:
-      le32(f, 0x7FFFFFF1u);
-      le64(f + 4, 0);
-      le32(f + 12, 0);
-      le32(f + 16, PROBE);
+      sl_store_le32(f, 0x7FFFFFF1u);
+      sl_store_le64(f + 4, 0);
+      sl_store_le32(f + 12, 0);
+      sl_store_le32(f + 16, PROBE);
       ps[4].n = 0;
       break;
     default: break;

@@ -28,6 +28,8 @@
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
 
+#include "../../src/core/bytes.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_CHECK(cond) \
@@ -45,15 +47,6 @@ __attribute__((unused, noreturn)) static void fuzz_fail_(const char *file,
 __attribute__((unused)) static void fuzz_quiet(void) {
   sl_log_set_emit(0);
   sl_log_set_level(SL_LOG_ALWAYS);
-}
-
-__attribute__((unused)) static uint32_t fuzz_get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-
-__attribute__((unused)) static void fuzz_put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* Sends len bytes as one frame with error byte ferr, in this thread. */

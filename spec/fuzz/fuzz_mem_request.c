@@ -22,9 +22,9 @@ static int check(const sl_zmtp_event *ev, size_t fed) {
     return 0;                  /* the server closes the connection */
   }
   FUZZ_CHECK(ev->nparts == 4 || ev->nparts == 5);
-  FUZZ_CHECK(m.id == fuzz_get32(ev->parts[0].data));
-  FUZZ_CHECK(m.size == fuzz_get32(ev->parts[2].data));
-  FUZZ_CHECK(m.type == fuzz_get32(ev->parts[3].data));
+  FUZZ_CHECK(m.id == sl_load_le32(ev->parts[0].data));
+  FUZZ_CHECK(m.size == sl_load_le32(ev->parts[2].data));
+  FUZZ_CHECK(m.type == sl_load_le32(ev->parts[3].data));
   FUZZ_CHECK(m.size <= MAX_MSG);
   FUZZ_CHECK(m.rlen == 0 && m.result == NULL);
   if (sl_mem_type_is_write(m.type)) {

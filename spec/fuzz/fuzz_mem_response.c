@@ -22,9 +22,9 @@ static int check(const sl_zmtp_event *ev, size_t fed) {
     return 0;                  /* the client closes the connection */
   }
   FUZZ_CHECK(ev->nparts == 6);
-  FUZZ_CHECK(m.id == fuzz_get32(ev->parts[0].data));
-  FUZZ_CHECK(m.size == fuzz_get32(ev->parts[2].data));
-  FUZZ_CHECK(m.type == fuzz_get32(ev->parts[3].data));
+  FUZZ_CHECK(m.id == sl_load_le32(ev->parts[0].data));
+  FUZZ_CHECK(m.size == sl_load_le32(ev->parts[2].data));
+  FUZZ_CHECK(m.type == sl_load_le32(ev->parts[3].data));
   FUZZ_CHECK(m.data == ev->parts[4].data && m.dlen == ev->parts[4].size);
   FUZZ_CHECK(m.result == ev->parts[5].data && m.rlen == ev->parts[5].size);
   FUZZ_CHECK(m.rlen <= SL_MEM_BRIDGE_RESULT_MAX);

@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t nw = 0;
   uint64_t drops = 0;
   for (int rec = 0; rec < MAX_RECORDS && size >= 3; rec++) {
-    uint32_t len = (uint32_t)data[0] | (uint32_t)data[1] << 8;
+    uint32_t len = sl_load_le16(data);
     uint8_t ferr = data[2];
     data += 3;
     size -= 3;
@@ -61,8 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t before = cap->n;
     fuzz_send(src->master, f, len, ferr);
     /* the model */
-    uint32_t w0 = len >= 4 ? fuzz_get32(f) : 0, op = (w0 >> 8) & 3;
-    uint32_t rsize = len >= 20 ? fuzz_get32(f + 16) + 1 : 0;
+    uint32_t w0 = len >= 4 ? sl_load_le32(f) : 0, op = (w0 >> 8) & 3;
+    uint32_t rsize = len >= 20 ? sl_load_le32(f + 16) + 1 : 0;
     int wr = op == SL_SRPV3_OP_WRITE || op == SL_SRPV3_OP_POST;
     int valid = ferr == 0 && len >= SL_SRPV3_HEADER && (w0 & 0xFF) == SL_SRPV3_VERSION &&
                 op != SL_SRPV3_OP_NULL && rsize >= 4 && rsize <= SL_SRPV3_MAX_ACCESS &&
@@ -72,13 +72,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(fuzz_counter(emu, "rxFrames") == (uint64_t)rec + 1);
     int answered = valid && op != SL_SRPV3_OP_POST;
     FUZZ_CHECK(cap->n == before + (answered ? 1 : 0));
-    uint64_t addr = valid ? (uint64_t)fuzz_get32(f + 8) | (uint64_t)fuzz_get32(f + 12) << 32 : 0;
+    uint64_t addr = valid ? sl_load_le64(f + 8) : 0;
     if (answered) {
       const fuzz_frame *r = &cap->frames[cap->n - 1];
       const uint8_t *rb = cap->bytes + r->off;
       FUZZ_CHECK(r->len == SL_SRPV3_MIN_RESPONSE + rsize && r->error == 0);
       FUZZ_CHECK(memcmp(rb, f, SL_SRPV3_HEADER) == 0);
-      FUZZ_CHECK(fuzz_get32(rb + r->len - 4) == 0);
+      FUZZ_CHECK(sl_load_le32(rb + r->len - 4) == 0);
       for (uint32_t i = 0; i < rsize; i++) {
         uint8_t want = wr ? f[SL_SRPV3_HEADER + i] : shadow(w, nw, addr + i);
         FUZZ_CHECK(rb[SL_SRPV3_HEADER + i] == want);

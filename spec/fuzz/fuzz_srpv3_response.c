@@ -60,8 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!(kind & 1)) {                           /* a transaction */
       if (size < 8) break;
       uint32_t type = types[data[1] % 5];
-      uint32_t tsize = (uint32_t)data[2] | (uint32_t)data[3] << 8;
-      uint64_t addr = fuzz_get32(data + 4);
+      uint32_t tsize = sl_load_le16(data + 2);
+      uint64_t addr = sl_load_le32(data + 4);
       for (uint32_t i = 0; i < tsize && i < sizeof wdata; i++) wdata[i] = (uint8_t)(i * kind + 7);
       data += 8;
       size -= 8;
@@ -84,13 +84,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (ok_req) {
         const fuzz_frame *r = &cap->frames[cap->n - 1];
         FUZZ_CHECK(r->len == SL_SRPV3_HEADER + (type == SL_MEM_READ || type == SL_MEM_VERIFY ? 0 : tsize));
-        for (int i = 0; i < 5; i++) e->hdr[i] = fuzz_get32(cap->bytes + r->off + 4 * i);
+        for (int i = 0; i < 5; i++) e->hdr[i] = sl_load_le32(cap->bytes + r->off + 4 * i);
         FUZZ_CHECK(e->hdr[1] == sl_transaction_id(t));
       }
       continue;
     }
     if (size < 5) break;                          /* a response */
-    uint32_t len = (uint32_t)data[1] | (uint32_t)data[2] << 8;
+    uint32_t len = sl_load_le16(data + 1);
     uint8_t ferr = data[3], patch = data[4];
     data += 5;
     size -= 5;
@@ -106,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       e = &s[(patch >> 2) % ns];
       for (int i = 0; i < 5; i++) {
         if ((i == 1 || (patch & 2)) && 4 * (uint32_t)i + 4 <= len)
-          fuzz_put32(frame + 4 * i, i == 1 ? sl_transaction_id(e->t) : e->hdr[i]);
+          sl_store_le32(frame + 4 * i, i == 1 ? sl_transaction_id(e->t) : e->hdr[i]);
       }
     }
     /* which transaction it answers, if any, before it is sent */

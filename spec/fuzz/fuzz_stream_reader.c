@@ -29,9 +29,9 @@ static int check_frames(const fuzz_capture *c, const uint8_t *d, size_t n,
   *bytes = 0;
   while (pos < n) {
     size_t rem = n - pos;
-    if (rem >= 4 && fuzz_get32(d + pos) == 0) { err = 1; break; }
+    if (rem >= 4 && sl_load_le32(d + pos) == 0) { err = 1; break; }
     if (rem < 8) { err = 1; break; }
-    uint32_t size = fuzz_get32(d + pos), meta = fuzz_get32(d + pos + 4);
+    uint32_t size = sl_load_le32(d + pos), meta = sl_load_le32(d + pos + 4);
     pos += 8;
     if (size <= 4) continue;
     size_t want = size - 4, got = n - pos < want ? n - pos : want;

@@ -2,6 +2,8 @@
 
 #include "streamlua/status.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <sched.h>
 #include <stddef.h>
@@ -29,8 +31,7 @@ static int wait_loop(int (*cond)(void *arg), void *arg, int may_cancel) {
     if (spins < 64) {
       sched_yield();
     } else {
-      struct timespec ts = {0, 50000};
-      nanosleep(&ts, NULL);
+      sl_sleep_us(50);
     }
   }
   return SL_OK;
@@ -43,19 +44,12 @@ void sl_wait_until(int (*cond)(void *arg), void *arg) {
 int sl_wait_briefly(int (*cond)(void *arg), void *arg, long us) {
   if (cond(arg)) return 1;
   struct timespec now, until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += us / 1000000;
-  until.tv_nsec += (us % 1000000) * 1000;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  sl_deadline_after(&until, us);
   do {
     sched_yield();
     if (cond(arg)) return 1;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-  } while (now.tv_sec < until.tv_sec ||
-           (now.tv_sec == until.tv_sec && now.tv_nsec < until.tv_nsec));
+    sl_clock_now(&now);
+  } while (sl_ts_cmp(&now, &until) < 0);
   return 0;
 }
 
@@ -110,20 +104,14 @@ int sl_cond_init(pthread_cond_t *cv) {
 }
 
 void sl_deadline_after(struct timespec *ts, int64_t us) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += (time_t)(us / 1000000);
-  ts->tv_nsec += (long)(us % 1000000) * 1000;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
+  sl_clock_now(ts);
+  sl_ts_add_us(ts, us);
 }
 
 int64_t sl_deadline_left(const struct timespec *ts) {
   struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (int64_t)(ts->tv_sec - now.tv_sec) * 1000000 +
-         (ts->tv_nsec - now.tv_nsec) / 1000;
+  sl_clock_now(&now);
+  return sl_ts_diff_us(ts, &now);
 }
 
 int sl_wait_cond(pthread_cond_t *cv, pthread_mutex_t *mu,
@@ -132,9 +120,7 @@ int sl_wait_cond(pthread_cond_t *cv, pthread_mutex_t *mu,
   struct timespec slice;
   sl_deadline_after(&slice, SLICE_US);
   int last = 0;
-  if (deadline != NULL && (deadline->tv_sec < slice.tv_sec ||
-                           (deadline->tv_sec == slice.tv_sec &&
-                            deadline->tv_nsec <= slice.tv_nsec))) {
+  if (deadline != NULL && sl_ts_cmp(deadline, &slice) <= 0) {
     slice = *deadline;
     last = 1;
   }

@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "../core/clock.h"
 #include "lsl.h"
 #include "streamlua/stream_reader.h"
 #include "streamlua/stream_writer.h"
@@ -36,15 +37,9 @@ typedef struct waiter {
   double deadline;              /* 0: none */
 } waiter;
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int waiter_over(void *arg) {
   waiter *w = arg;
-  return w->done(w->arg) || (w->deadline > 0 && now_s() >= w->deadline);
+  return w->done(w->arg) || (w->deadline > 0 && sl_clock_s() >= w->deadline);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg) {
@@ -72,7 +67,7 @@ static double opt_timeout(lua_State *L, int i) {
 static int wait_serving(lua_State *L, int (*done)(void *arg), void *arg,
                         double timeout) {
   sl_state *st = sl_state_get(L);
-  waiter w = {done, arg, timeout > 0 ? now_s() + timeout : 0};
+  waiter w = {done, arg, timeout > 0 ? sl_clock_s() + timeout : 0};
   struct event *tick = NULL;
   if (sl_state_on_main(st) && !st->in_loop)
     tick = event_new(st->base, -1, 0, tick_cb, NULL);
@@ -85,9 +80,9 @@ static int wait_serving(lua_State *L, int (*done)(void *arg), void *arg,
       event_free(tick);
       sl_lua_interrupted(L);
     }
-    double left = w.deadline > 0 ? w.deadline - now_s() : 1.0;
-    struct timeval tv = {0, (suseconds_t)(left * 1e6 < SLICE_US ? left * 1e6 + 1
-                                                                : SLICE_US)};
+    double left = w.deadline > 0 ? w.deadline - sl_clock_s() : 1.0;
+    struct timeval tv = sl_tv_from_us(left * 1e6 < SLICE_US ? (int64_t)(left * 1e6) + 1
+                                                            : SLICE_US);
     event_add(tick, &tv);
     sl_lua_serve_once(L, -1);
     event_del(tick);

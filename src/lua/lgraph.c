@@ -7,6 +7,7 @@
 */
 #include <time.h>
 
+#include "../core/clock.h"
 #include "graph_lua.h"
 #include "lsl.h"
 
@@ -32,9 +33,7 @@ static int graph_serial(lua_State *L) {
 
 /* sl.now(): monotonic seconds, for rates. */
 static int graph_now(lua_State *L) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  lua_pushnumber(L, (lua_Number)sl_clock_s());
   return 1;
 }
 

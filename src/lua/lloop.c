@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "../core/clock.h"
 #include "lsl.h"
 
 #define SL_TIMER_MT "streamlua.Timer"
@@ -25,13 +26,6 @@ typedef struct timer_box {
 
 struct event_base *sl_lua_base(lua_State *L) {
   return sl_state_get(L)->base;
-}
-
-static struct timeval to_tv(double s) {
-  struct timeval tv;
-  tv.tv_sec = (time_t)s;
-  tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-  return tv;
 }
 
 static double check_seconds(lua_State *L, int i, int allow_zero) {
@@ -83,7 +77,7 @@ static int schedule(lua_State *L, double seconds, int repeat) {
   lua_setiuservalue(L, -2, 1);
   t->ev = event_new(st->base, -1, repeat ? EV_PERSIST : 0, timer_cb, t);
   if (t->ev == NULL) return luaL_error(L, "cannot create a timer");
-  struct timeval tv = to_tv(seconds);
+  struct timeval tv = sl_tv_from_us((int64_t)(seconds * 1e6));
   event_add(t->ev, &tv);
   lua_pushvalue(L, -1);
   t->pin = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -210,7 +204,7 @@ static void serve(lua_State *L, const char *fn, double seconds) {
   ** by a serve that ended early would end the next serve too. */
   struct event *timeout = NULL;
   if (seconds >= 0) {
-    struct timeval tv = to_tv(seconds);
+    struct timeval tv = sl_tv_from_us((int64_t)(seconds * 1e6));
     timeout = evtimer_new(st->base, break_cb, st);
     if (timeout) evtimer_add(timeout, &tv);
   }
@@ -254,7 +248,7 @@ int sl_lua_serve_once(lua_State *L, int timeout_ms) {
   if (st->in_loop) return -1;
   struct event *timeout = NULL;
   if (timeout_ms >= 0) {
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    struct timeval tv = sl_tv_from_us((int64_t)timeout_ms * 1000);
     timeout = evtimer_new(st->base, break_cb, st);
     if (timeout) evtimer_add(timeout, &tv);
   }

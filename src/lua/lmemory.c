@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+#include "../core/clock.h"
 #include "lsl.h"
 #include "streamlua/memory.h"
 
@@ -356,7 +357,7 @@ static int master_req_transaction(lua_State *L) {
     return luaL_error(L, "reqTransaction: out of memory");
   }
   uint64_t us = sl_transaction_timeout(t) + 1000;
-  struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
+  struct timeval tv = sl_tv_from_us((int64_t)us);
   event_add(r->ev, &tv);
   lua_pushinteger(L, sl_transaction_id(t));
   sl_transaction_unref(t);

@@ -12,6 +12,8 @@
 #include "streamlua/status.h"
 #include "streamlua/wait.h"
 
+#include "../core/clock.h"
+
 struct sl_transaction {
   atomic_int refs;
   uint32_t id;
@@ -237,21 +239,9 @@ void sl_transaction_on_done(sl_transaction *t,
   if (d) fn(t, arg);
 }
 
-static void now_mono(struct timespec *ts) { clock_gettime(CLOCK_MONOTONIC, ts); }
-
-static int ts_after(const struct timespec *a, const struct timespec *b) {
-  return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
-}
-
 void sl_transaction_start_timer(sl_transaction *t) {
   struct timespec ts;
-  now_mono(&ts);
-  ts.tv_sec += (time_t)(t->timeout_us / 1000000u);
-  ts.tv_nsec += (long)(t->timeout_us % 1000000u) * 1000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
+  sl_deadline_after(&ts, (int64_t)t->timeout_us);
   pthread_mutex_lock(&t->mutex);
   t->deadline = ts;
   t->deadline_set = 1;
@@ -260,10 +250,10 @@ void sl_transaction_start_timer(sl_transaction *t) {
 
 int sl_transaction_check_deadline(sl_transaction *t) {
   struct timespec now;
-  now_mono(&now);
+  sl_clock_now(&now);
   pthread_mutex_lock(&t->mutex);
   int done = t->done;
-  int late = !done && t->deadline_set && ts_after(&now, &t->deadline);
+  int late = !done && t->deadline_set && sl_ts_cmp(&now, &t->deadline) > 0;
   if (late) t->gave_up = 1;
   pthread_mutex_unlock(&t->mutex);
   if (late) {
@@ -283,13 +273,7 @@ int sl_transaction_give_up(sl_transaction *t, const char *why) {
 
 int sl_transaction_wait_ms(sl_transaction *t, long ms) {
   struct timespec ts;
-  now_mono(&ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
+  sl_deadline_after(&ts, (int64_t)ms * 1000);
   pthread_mutex_lock(&t->mutex);
   while (!t->done) {
     if (pthread_cond_timedwait(&t->cond, &t->mutex, &ts) == ETIMEDOUT) break;

@@ -35,10 +35,10 @@
 uint8_t *mb_encode(uint32_t id, uint64_t addr, uint32_t size, uint32_t type,
                        const sl_zmtp_part *extra, size_t nextra, size_t *len) {
   uint8_t h[20];
-  put32(h, id);
-  put64(h + 4, addr);
-  put32(h + 12, size);
-  put32(h + 16, type);
+  sl_store_le32(h, id);
+  sl_store_le64(h + 4, addr);
+  sl_store_le32(h + 12, size);
+  sl_store_le32(h + 16, type);
   sl_zmtp_part parts[6] = {{h, 4}, {h + 4, 8}, {h + 12, 4}, {h + 16, 4}};
   for (size_t i = 0; i < nextra; i++) parts[4 + i] = extra[i];
   uint64_t n = sl_zmtp_encoded_size(parts, 4 + nextra);

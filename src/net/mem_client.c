@@ -61,10 +61,10 @@ const char *mb_decode_response(const sl_zmtp_event *ev, mb_msg *m) {
   if (ev->nparts != 6 || p[0].size != 4 || p[1].size != 8 || p[2].size != 4 ||
       p[3].size != 4 || p[5].size > SL_MEM_BRIDGE_RESULT_MAX)
     return "malformed response";
-  m->id = get32(p[0].data);
-  m->addr = get64(p[1].data);
-  m->size = get32(p[2].data);
-  m->type = get32(p[3].data);
+  m->id = sl_load_le32(p[0].data);
+  m->addr = sl_load_le64(p[1].data);
+  m->size = sl_load_le32(p[2].data);
+  m->type = sl_load_le32(p[3].data);
   m->data = p[4].data;
   m->dlen = p[4].size;
   m->result = p[5].data;
@@ -127,12 +127,12 @@ void mb_sweep_cb(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   mb *b = arg;
   struct timespec now;
-  now_mono(&now);
+  sl_clock_now(&now);
   pend *late = NULL;
   pthread_mutex_lock(&b->mutex);
   for (pend **pp = &b->pend; *pp != NULL;) {
     pend *p = *pp;
-    if (ts_after(&now, &p->deadline) || sl_transaction_expired(p->t)) {
+    if (sl_ts_cmp(&now, &p->deadline) >= 0 || sl_transaction_expired(p->t)) {
       *pp = p->next;
       b->npend--;
       p->next = late;
@@ -191,8 +191,7 @@ void mb_client_do(sl_mem_slave *s, sl_transaction *t) {
   p->id = id;
   uint64_t to = sl_transaction_timeout(t), margin = to / 10;
   if (margin > 50000) margin = 50000;
-  now_mono(&p->deadline);
-  ts_add_us(&p->deadline, to - margin);
+  sl_deadline_after(&p->deadline, (int64_t)(to - margin));
   if (c != NULL && mb_queue_nolock(c, msg, len) == 0) {
     p->sent = 1;
     free(msg);
@@ -225,13 +224,12 @@ int sl_mem_client_wait_ready(sl_mem_node *n, uint64_t timeout_us, uint64_t perio
   mb *b = (mb *)n;
   if (b->pair.server) return sl_mem_bridge_ready(n);
   struct timespec end, now;
-  now_mono(&end);
-  ts_add_us(&end, timeout_us);
+  sl_deadline_after(&end, (int64_t)timeout_us);
   int ok = 0;
   pthread_mutex_lock(&b->mutex);
   for (;;) {
-    now_mono(&now);
-    if (b->stopping || ts_after(&now, &end) || sl_wait_cancelled()) break;
+    sl_clock_now(&now);
+    if (b->stopping || sl_ts_cmp(&now, &end) >= 0 || sl_wait_cancelled()) break;
     uint32_t id = ++b->probe_next;
     mconn *c = mb_client_push_nolock(b);
     size_t len = 0;
@@ -241,11 +239,11 @@ int sl_mem_client_wait_ready(sl_mem_node *n, uint64_t timeout_us, uint64_t perio
     /* The answer, until the next probe is due; in short slices, so a
     ** waiter that must give up (wait.h) sees it. */
     struct timespec next = now, dl;
-    ts_add_us(&next, period_us);
+    sl_ts_add_us(&next, (int64_t)period_us);
     while (b->probe_ok < id && !b->stopping && !sl_wait_cancelled()) {
-      now_mono(&now);
-      if (ts_after(&now, &next)) break;
-      realtime_after(&dl, READY_SLICE_US);
+      sl_clock_now(&now);
+      if (sl_ts_cmp(&now, &next) >= 0) break;
+      sl_deadline_real(&dl, READY_SLICE_US);
       pthread_cond_timedwait(&b->cv, &b->mutex, &dl);
     }
     if (b->probe_ok >= id) {

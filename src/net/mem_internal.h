@@ -26,6 +26,9 @@
 #include "streamlua/zmtp.h"
 #include "pair.h"
 
+#include "../core/bytes.h"
+#include "../core/clock.h"
+
 #define SWEEP_MS 5
 #define READ_CHUNK (64u * 1024)
 #define PEER_WAIT_US 1000000    /* the server waits this long for a peer */
@@ -114,43 +117,6 @@ struct mb {
 enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_LIMIT, CLOSE_STOP };
 void mb_conn_close(mconn *c, int kind, const char *why);
 
-
-static inline void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t get64(const uint8_t *p) {
-  return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static inline void now_mono(struct timespec *ts) { clock_gettime(CLOCK_MONOTONIC, ts); }
-
-static inline int ts_after(const struct timespec *a, const struct timespec *b) {
-  return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec >= b->tv_nsec);
-}
-
-static inline void ts_add_us(struct timespec *ts, uint64_t us) {
-  ts->tv_sec += (time_t)(us / 1000000u);
-  ts->tv_nsec += (long)(us % 1000000u) * 1000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
-static inline void realtime_after(struct timespec *ts, uint64_t us) {
-  clock_gettime(CLOCK_REALTIME, ts);
-  ts_add_us(ts, us);
-}
 
 /* mem_bridge.c */
 /* Encodes the header parts (and data) into one malloc'd ZMTP message. */

@@ -17,15 +17,15 @@ const char *mb_decode_request(const sl_zmtp_event *ev, mb_msg *m) {
   if ((ev->nparts != 4 && ev->nparts != 5) || p[0].size != 4 || p[1].size != 8 ||
       p[2].size != 4 || p[3].size != 4)
     return "malformed request: want 4 or 5 parts of 4, 8, 4, 4 (, size) bytes";
-  uint32_t size = get32(p[2].data), type = get32(p[3].data);
+  uint32_t size = sl_load_le32(p[2].data), type = sl_load_le32(p[3].data);
   if (type == SL_MEM_PROBE && (ev->nparts != 4 || size != 0))
     return "malformed probe: want 4 parts and size 0";
   if (sl_mem_type_is_write(type) && (ev->nparts != 5 || p[4].size != size))
     return "malformed write: the data part does not match the size";
   if (size > MAX_MSG)   /* its response could not be carried */
     return "request too large: size over the 64 MiB message limit";
-  m->id = get32(p[0].data);
-  m->addr = get64(p[1].data);
+  m->id = sl_load_le32(p[0].data);
+  m->addr = sl_load_le64(p[1].data);
   m->size = size;
   m->type = type;
   m->data = sl_mem_type_is_write(type) ? p[4].data : NULL;
@@ -94,7 +94,7 @@ void mb_server_done(mb *b, req *r) {
 ** (mem_route.c), waiting a while for it. */
 static void server_send(mb *b, const req *r, uint8_t *msg, size_t len) {
   struct timespec dl;
-  realtime_after(&dl, PEER_WAIT_US);
+  sl_deadline_real(&dl, PEER_WAIT_US);
   pthread_mutex_lock(&b->mutex);
   mconn *c = NULL;
   for (;;) {

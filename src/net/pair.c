@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "../core/clock.h"
 #include "sock.h"
 #include "streamlua/log.h"
 
@@ -66,17 +67,11 @@ int sl_pair_open(sl_pair *p, const char *addr, uint32_t port, int server,
   return 0;
 }
 
-static int64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void sl_pair_note(sl_pair *p, int note, int level, const char *fmt, ...) {
   atomic_fetch_add(&p->notes[note], 1);
   sl_pair_note_state *st = &p->note_log[note];
   atomic_fetch_add(&st->since, 1);
-  int64_t t = mono_ns(), last = atomic_load(&st->logged_ns);
+  int64_t t = sl_clock_ns(), last = atomic_load(&st->logged_ns);
   if ((last != 0 && t - last < 1000000000) ||
       !atomic_compare_exchange_strong(&st->logged_ns, &last, t))
     return;
@@ -120,7 +115,7 @@ static void accept_starved(sl_pair *p, int e) {
   p->backoff_ms = p->backoff_ms == 0 ? 100 : 1000;
   for (int i = 0; i < 2; i++)
     if (p->lev[i]) event_del(p->lev[i]);
-  struct timeval tv = {p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000};
+  struct timeval tv = sl_tv_from_us((int64_t)p->backoff_ms * 1000);
   if (p->backoff == NULL || evtimer_add(p->backoff, &tv) != 0) backoff_cb(-1, 0, p);
 }
 
@@ -162,7 +157,7 @@ struct event *sl_pair_handshake_timer(sl_pair *p, struct event_base *base,
   if (us <= 0) return NULL;
   struct event *ev = evtimer_new(base, cb, arg);
   if (ev == NULL) return NULL;
-  struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+  struct timeval tv = sl_tv_from_us(us);
   evtimer_add(ev, &tv);
   return ev;
 }

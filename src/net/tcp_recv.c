@@ -14,6 +14,8 @@
 #include "streamlua/status.h"
 #include "tcp_internal.h"
 
+#include "../core/bytes.h"
+
 static void pause_reads_nolock_(bridge *b, int pause) {
   b->rx_paused = pause;
   for (conn *c = b->conns; c != NULL; c = c->next)
@@ -198,7 +200,7 @@ static int on_message(conn *c, const sl_zmtp_event *ev, rx_batch *rb) {
     return 0;
   }
   if (p[3].size < ADOPT_MIN) sl_frame_write(f, p[3].data, 0, (uint32_t)p[3].size);
-  sl_frame_set_flags(f, (uint16_t)(p[0].data[0] | p[0].data[1] << 8));
+  sl_frame_set_flags(f, sl_load_le16(p[0].data));
   sl_frame_set_channel(f, p[1].data[0]);
   sl_frame_set_error(f, p[2].data[0]);
   rb->f[rb->n++] = f;

@@ -17,6 +17,8 @@
 #include "streamlua/wait.h"
 #include "tcp_internal.h"
 
+#include "../core/bytes.h"
+
 #define DIRECT_POLL_MS 20   /* a blocked direct writer looks at its deadline */
 
 /* writev that never raises SIGPIPE: a peer gone is an error return. */
@@ -33,9 +35,8 @@ static uint64_t msg_size(sl_frame *f) {
 
 /* Writes the three small parts and part 3's header for f into h (<= 19). */
 static size_t msg_headers(sl_frame *f, uint8_t *h) {
-  uint16_t flags = sl_frame_get_flags(f);
   h[0] = SL_ZMTP_FLAG_MORE; h[1] = 2;
-  h[2] = (uint8_t)(flags & 0xff); h[3] = (uint8_t)(flags >> 8);
+  sl_store_le16(h + 2, sl_frame_get_flags(f));
   h[4] = SL_ZMTP_FLAG_MORE; h[5] = 1; h[6] = sl_frame_get_channel(f);
   h[7] = SL_ZMTP_FLAG_MORE; h[8] = 1; h[9] = sl_frame_get_error(f);
   return 10 + sl_zmtp_frame_header(h + 10, sl_frame_get_payload(f), 0);

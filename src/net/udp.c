@@ -37,6 +37,8 @@
 #include "streamlua/thread.h"
 #include "streamlua/wait.h"
 
+#include "../core/clock.h"
+
 #define RX_BATCH 32                  /* datagrams per recvmmsg */
 #define TX_BATCH 32                  /* datagrams per sendmmsg */
 #define MAX_IOV 8                    /* buffers per datagram before copying */
@@ -73,13 +75,6 @@ typedef struct udp {
       rx_oversize, oversize, no_peer, tx_drops, errors;
 } udp;
 
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-
 static uint64_t peer_word(const struct sockaddr_in *sa) {
   return PEER_VALID | (uint64_t)ntohl(sa->sin_addr.s_addr) << 16 |
          ntohs(sa->sin_port);
@@ -102,7 +97,7 @@ static void peer_addr(uint64_t w, struct sockaddr_in *sa) {
 static void tx_lost(udp *u, uint64_t n, const char *why) {
   atomic_fetch_add(&u->tx_drops, n);
   uint64_t since = atomic_fetch_add(&u->tx_drop_since, n) + n;
-  int64_t t = now_ns(), last = atomic_load(&u->tx_logged_ns);
+  int64_t t = sl_clock_ns(), last = atomic_load(&u->tx_logged_ns);
   if (t - last < 1000000000 ||
       !atomic_compare_exchange_strong(&u->tx_logged_ns, &last, t))
     return;
@@ -315,7 +310,7 @@ static void read_kernel_drops(udp *u) {
 }
 
 static void check_drops(udp *u, int idle) {
-  int64_t t = now_ns();
+  int64_t t = sl_clock_ns();
   if (!idle && t - u->rx_drop_checked_ns < 100000000) return;
   u->rx_drop_checked_ns = t;
   read_kernel_drops(u);

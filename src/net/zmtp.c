@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/bytes.h"
+
 #define OUT_MAX 1024              /* queued output (greeting, READY, PONGs) */
 #define PONG_MAX (2 + 5 + SL_ZMTP_PING_CONTEXT_MAX)
 #define FIRST_CAP 4096            /* first message buffer */
@@ -58,19 +60,6 @@ static const char null_mechanism[20] = "NULL";
 
 static const char *role_name(sl_zmtp_role role) {
   return role == SL_ZMTP_PUSH ? "PUSH" : "PULL";
-}
-
-static uint64_t get_be(const uint8_t *p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++) v = (v << 8) | p[i];
-  return v;
-}
-
-static void put_be(uint8_t *p, uint64_t v, int n) {
-  for (int i = n - 1; i >= 0; i--) {
-    p[i] = (uint8_t)(v & 0xFF);
-    v >>= 8;
-  }
 }
 
 /* Peer bytes go into texts for logs: keep them printable and short. */
@@ -240,7 +229,7 @@ static void parse_ready(sl_zmtp *z, const uint8_t *p, size_t n) {
     const uint8_t *name = p;
     p += nlen, n -= nlen;
     if (n < 4) goto out_truncated;
-    uint64_t vlen = get_be(p, 4);
+    uint64_t vlen = sl_load_be32(p);
     p += 4, n -= 4;
     if (vlen > n) goto out_truncated;
     if (name_is(name, nlen, "Socket-Type")) {
@@ -282,7 +271,7 @@ static void on_ping(sl_zmtp *z, const uint8_t *p, size_t n) {
     ignore(z, "malformed PING (no TTL)", "");
     return;
   }
-  uint16_t ttl = (uint16_t)get_be(p, 2);
+  uint16_t ttl = sl_load_be16(p);
   size_t clen = n - 2;
   if (clen > SL_ZMTP_PING_CONTEXT_MAX) clen = SL_ZMTP_PING_CONTEXT_MAX;
   int queued = 0;
@@ -407,7 +396,8 @@ static void frame_done(sl_zmtp *z) {
 ** context, ERROR reason and command names all lie in the first 262 bytes.
 */
 static void header_done(sl_zmtp *z) {
-  z->body_size = get_be(z->size_buf, (int)z->size_need);
+  z->body_size = z->size_need == 8 ? sl_load_be64(z->size_buf)
+                                     : z->size_buf[0];
   z->body_got = 0;
   if (is_command(z)) {
     if (z->stage == SL_ZMTP_STAGE_HANDSHAKE &&
@@ -637,7 +627,7 @@ size_t sl_zmtp_frame_header(uint8_t out[SL_ZMTP_HEADER_MAX], uint64_t size,
     return 2;
   }
   out[0] = flags | SL_ZMTP_FLAG_LONG;
-  put_be(out + 1, size, 8);
+  sl_store_be64(out + 1, size);
   return SL_ZMTP_HEADER_MAX;
 }
 
@@ -670,7 +660,7 @@ size_t sl_zmtp_ping(uint8_t out[25], uint16_t ttl, const uint8_t *ctx,
   out[0] = SL_ZMTP_FLAG_COMMAND;
   out[1] = (uint8_t)(7 + ctx_len);
   memcpy(out + 2, "\x04PING", 5);
-  put_be(out + 7, ttl, 2);
+  sl_store_be16(out + 7, ttl);
   if (ctx_len > 0) memcpy(out + 9, ctx, ctx_len);
   return 9 + ctx_len;
 }

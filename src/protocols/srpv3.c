@@ -19,23 +19,14 @@
 #include "streamlua/srp.h"
 #include "streamlua/status.h"
 
+#include "../core/bytes.h"
+#include "../core/clock.h"
+
 /* An entry outlives its transaction's timeout by this much, so a late
 ** response is still recognised as late and not as unknown. */
 #define SWEEP_GRACE_US 10000000u
 
 /* ---- pure helpers ---- */
-
-static void put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
 
 int sl_srpv3_opcode(uint32_t type) {
   switch (type) {
@@ -80,7 +71,7 @@ uint32_t sl_srpv3_encode(uint8_t *out, uint32_t opcode, uint32_t tid,
                          const uint8_t *data) {
   uint32_t hdr[5];
   sl_srpv3_header(hdr, opcode, tid, address, size, hw_timeout);
-  for (int i = 0; i < 5; i++) put32(out + 4 * i, hdr[i]);
+  for (int i = 0; i < 5; i++) sl_store_le32(out + 4 * i, hdr[i]);
   if (opcode != SL_SRPV3_OP_WRITE && opcode != SL_SRPV3_OP_POST)
     return SL_SRPV3_HEADER;
   memcpy(out + SL_SRPV3_HEADER, data, size);
@@ -90,8 +81,8 @@ uint32_t sl_srpv3_encode(uint8_t *out, uint32_t opcode, uint32_t tid,
 int sl_srpv3_parse(const uint8_t *frame, uint32_t len, uint32_t hdr[5],
                    uint32_t *footer) {
   if (len < SL_SRPV3_MIN_RESPONSE) return -1;
-  for (int i = 0; i < 5; i++) hdr[i] = get32(frame + 4 * i);
-  *footer = get32(frame + len - 4);
+  for (int i = 0; i < 5; i++) hdr[i] = sl_load_le32(frame + 4 * i);
+  *footer = sl_load_le32(frame + len - 4);
   return 0;
 }
 
@@ -155,12 +146,6 @@ typedef struct srpv3 {
   atomic_uint_least64_t tx, rx, errors, drops, late, unknown, shorts, refused;
 } srpv3;
 
-static uint64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void bump(atomic_uint_least64_t *c) {
   atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
@@ -186,7 +171,7 @@ static int add_pending(srpv3 *s, sl_transaction *t, const uint32_t hdr[5]) {
   sl_transaction *old[8];
   size_t nold;
   int rc = SL_OK;
-  uint64_t now = now_us();
+  uint64_t now = (uint64_t)sl_clock_us();
   pthread_mutex_lock(&s->mutex);
   nold = sweep_locked(s, now, old, 8);
   if (s->closed) {
@@ -257,7 +242,7 @@ static void srpv3_do(sl_mem_slave *ms, sl_transaction *t) {
     return;
   }
   uint8_t head[SL_SRPV3_HEADER];
-  for (int i = 0; i < 5; i++) put32(head + 4 * i, hdr[i]);
+  for (int i = 0; i < 5; i++) sl_store_le32(head + 4 * i, hdr[i]);
   sl_frame_lock(f);
   int rc = sl_frame_write(f, head, 0, SL_SRPV3_HEADER);
   if (rc == SL_OK && op != SL_SRPV3_OP_READ)
@@ -321,8 +306,8 @@ static void srpv3_accept(sl_slave *sv, sl_frame *f) {
   }
   sl_frame_read(f, head, 0, SL_SRPV3_HEADER);
   sl_frame_read(f, foot, len - 4, 4);
-  for (int i = 0; i < 5; i++) hdr[i] = get32(head + 4 * i);
-  uint32_t footer = get32(foot);
+  for (int i = 0; i < 5; i++) hdr[i] = sl_load_le32(head + 4 * i);
+  uint32_t footer = sl_load_le32(foot);
   pending p;
   if (!take_pending(s, hdr[1], &p)) {
     sl_frame_unlock(f);

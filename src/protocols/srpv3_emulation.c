@@ -21,6 +21,8 @@
 #include "streamlua/srp.h"
 #include "streamlua/status.h"
 
+#include "../core/bytes.h"
+
 typedef struct emulation {
   sl_object obj;
   sl_master master;
@@ -30,11 +32,6 @@ typedef struct emulation {
   atomic_int stopping;
   atomic_uint_least64_t rx, tx, drops;
 } emulation;
-
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
 
 /* Counts a dropped request and logs why. */
 static void drop(emulation *e, const char *fmt, ...)
@@ -79,9 +76,9 @@ static void serve(emulation *e, sl_frame *f) {
     return;
   }
   sl_frame_read(f, head, 0, SL_SRPV3_HEADER);
-  uint32_t w0 = get32(head), op = (w0 >> 8) & 0x3u;
-  uint32_t size = get32(head + 16) + 1;   /* W4 0xFFFFFFFF wraps to 0 */
-  uint64_t addr = (uint64_t)get32(head + 8) | (uint64_t)get32(head + 12) << 32;
+  uint32_t w0 = sl_load_le32(head), op = (w0 >> 8) & 0x3u;
+  uint32_t size = sl_load_le32(head + 16) + 1;   /* W4 0xFFFFFFFF wraps to 0 */
+  uint64_t addr = sl_load_le64(head + 8);
   if ((w0 & 0xFFu) != SL_SRPV3_VERSION) {
     sl_frame_unlock(f);
     drop(e, "Bad version 0x%" PRIx32 ", dropping", w0 & 0xFFu);

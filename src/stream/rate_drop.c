@@ -5,12 +5,13 @@
 */
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/time.h>
 
 #include "streamlua/filter.h"
 #include "streamlua/master.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
+
+#include "../core/clock.h"
 
 typedef struct rate_drop {
   sl_object obj;
@@ -23,19 +24,13 @@ typedef struct rate_drop {
   atomic_uint_least64_t passed, dropped;
 } rate_drop;
 
-static uint64_t now_us(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-}
-
 /* Decides under the lock, sends without it. */
 static void rate_accept(sl_slave *s, sl_frame *f) {
   rate_drop *r = (rate_drop *)s->owner;
   int pass;
   pthread_mutex_lock(&r->mutex);
   if (r->time_mode) {
-    uint64_t now = now_us();
+    uint64_t now = (uint64_t)sl_clock_us();
     pass = now > r->next_us;
     if (pass) r->next_us = now + r->period_us;
   } else {
@@ -83,7 +78,7 @@ sl_object *sl_rate_drop_new(int period, double value) {
   r->time_mode = time_mode;
   if (r->time_mode) {
     r->period_us = (uint64_t)(value * 1e6);
-    r->next_us = now_us() + r->period_us;
+    r->next_us = (uint64_t)sl_clock_us() + r->period_us;
   } else {
     r->target = r->counter = (uint32_t)value;
   }

@@ -32,6 +32,7 @@
 #include "streamlua/status.h"
 #include "streamlua/thread.h"
 #include "streamlua/wait.h"
+#include "../core/clock.h"
 #include "prbs_words.h"
 
 #define STOP_WAIT_US 500000         /* stop/destroy wait this long at most */
@@ -89,7 +90,7 @@ static lfsr *cfg_get(sl_prbs *p) {
 }
 
 static int use_fast(sl_prbs *p, const lfsr *l) {
-  return HOST_LE && l->width == 32 && atomic_load(&p->fast);
+  return SL_HOST_LE && l->width == 32 && atomic_load(&p->fast);
 }
 
 static int size_ok(const lfsr *l, uint32_t size) {
@@ -98,15 +99,9 @@ static int size_ok(const lfsr *l, uint32_t size) {
 
 /* ---- generating frames ---- */
 
-static double now_coarse(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Rogue's rule: recompute once more than 1 s has passed. */
 static void rate_update(rate *r, uint64_t count, uint64_t bytes) {
-  double t = now_coarse(), per = t - r->time;
+  double t = sl_clock_coarse_s(), per = t - r->time;
   if (per <= 1.0) return;
   r->rate = (double)(count - r->count) / per;
   r->bw = (double)(bytes - r->bytes) / per;
@@ -168,7 +163,7 @@ static void check_frame(sl_prbs *p, const lfsr *l, sl_frame *f) {
   uint8_t head[2 * MAX_BYTES] = {0}, got[MAX_BYTES], exp[MAX_BYTES];
   char msg[512], hg[3 * MAX_BYTES + 1], he[3 * MAX_BYTES + 1];
   sl_frame_read(f, head, 0, size < 2 * bytes ? size : 2 * bytes);
-  uint32_t seq = prbs_get_le32(head);
+  uint32_t seq = sl_load_le32(head);
   if (sl_frame_get_error(f) != 0) {
     snprintf(msg, sizeof msg, "Frame error field is set: 0x%x", sl_frame_get_error(f));
     rx_error(p, msg, seq);
@@ -181,7 +176,7 @@ static void check_frame(sl_prbs *p, const lfsr *l, sl_frame *f) {
   }
   uint32_t exp_seq = p->rx_seq;
   p->rx_seq = seq + 1;             /* resynchronise before further checks */
-  uint64_t exp_size = ((uint64_t)prbs_get_le32(head + bytes) + 1) * bytes;
+  uint64_t exp_size = ((uint64_t)sl_load_le32(head + bytes) + 1) * bytes;
   if (exp_size != size || (seq != 0 && exp_seq != 0 && seq != exp_seq)) {
     snprintf(msg, sizeof msg, "Bad header. expSize=%llu gotSize=%u expSeq=%u "
              "gotSeq=%u nxtSeq=%u", (unsigned long long)exp_size, size,
@@ -252,22 +247,6 @@ static const sl_slave_ops prbs_slave_ops = {.accept_frame = prbs_accept};
 
 static void prbs_free(sl_prbs *p);
 
-static struct timespec timespec_add(struct timespec ts, int64_t us) {
-  ts.tv_sec += (time_t)(us / 1000000);
-  ts.tv_nsec += (long)(us % 1000000) * 1000;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  return ts;
-}
-
-static struct timespec deadline_after(int64_t us) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return timespec_add(ts, us);
-}
-
 static void *tx_main(void *arg) {
   sl_prbs *p = arg;
   gen_self = p;
@@ -284,12 +263,14 @@ static void *tx_main(void *arg) {
       atomic_store(&p->run, 0);
     }
     /* Sleep the period (re-read on each wake: setTxPeriod applies now). */
-    struct timespec start = deadline_after(0);
+    struct timespec start;
+    sl_clock_now(&start);
     for (;;) {
       uint32_t us = p->tx_period;
       if (rc == SL_ENOMEM && us == 0) us = 1000;      /* do not spin */
       if (us == 0 || !atomic_load(&p->run)) break;
-      struct timespec until = timespec_add(start, us);
+      struct timespec until = start;
+      sl_ts_add_us(&until, us);
       if (pthread_cond_timedwait(&p->tx_cond, &p->tx, &until) == ETIMEDOUT) break;
     }
   }
@@ -380,7 +361,8 @@ void sl_prbs_disable(sl_prbs *p) {
 
 int sl_prbs_tx_wait(sl_prbs *p, int64_t timeout_us) {
   if (gen_self == p) return SL_EBUSY;
-  struct timespec until = deadline_after(timeout_us < 0 ? 0 : timeout_us);
+  struct timespec until;
+  sl_deadline_after(&until, timeout_us < 0 ? 0 : timeout_us);
   pthread_mutex_lock(&p->tx);
   while (p->tx_state == TX_RUNNING && !atomic_load(&p->run)) {
     if (timeout_us < 0) pthread_cond_wait(&p->tx_cond, &p->tx);
@@ -493,7 +475,7 @@ sl_prbs *sl_prbs_new(void) {
   atomic_init(&p->check_payload, 1);
   atomic_init(&p->fast, 1);
   atomic_init(&p->rx_enable, 1);
-  p->tx_rate.time = p->rx_rate.time = now_coarse();
+  p->tx_rate.time = p->rx_rate.time = sl_clock_coarse_s();
   return p;
 out_slave:
   sl_slave_fini(&p->slave);

@@ -49,10 +49,6 @@ void prbs_get_word(uint64_t v[LIMBS], const uint8_t *src, uint32_t bytes) {
   for (uint32_t i = 0; i < bytes; i++) v[i / 8] |= (uint64_t)src[i] << (8 * (i % 8));
 }
 
-static void put_le32(uint8_t *b, uint32_t v) {
-  for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
-}
-
 lfsr *prbs_lfsr_new(uint32_t width, const uint64_t taps[LIMBS]) {
   lfsr *l = malloc(sizeof *l);
   if (l == NULL) return NULL;
@@ -88,9 +84,9 @@ WIDE_CLONES static void gen_fast(wordgen *g, uint8_t *dst, size_t n) {
 #pragma GCC unroll 32
     for (int i = 1; i < 32; i++) {
       uint32_t w = a << i | b >> (32 - i);
-      memcpy(dst + 4 * (i - 1), &w, 4);
+      sl_store_le32(dst + 4 * (i - 1), w);
     }
-    memcpy(dst + 124, &b, 4);
+    sl_store_le32(dst + 124, b);
     a = b;
   }
   if (n > 0) {                                  /* the last few words */
@@ -108,7 +104,7 @@ static void gen_words(wordgen *g, uint8_t *dst, size_t n) {
   uint32_t bytes = g->l->bytes;
   if (g->count) {
     memset(dst, 0, n * bytes);
-    for (size_t i = 0; i < n; i++) put_le32(dst + i * bytes, g->index++);
+    for (size_t i = 0; i < n; i++) sl_store_le32(dst + i * bytes, g->index++);
   } else if (g->fast) {
     gen_fast(g, dst, n);
   } else {
@@ -123,8 +119,8 @@ void prbs_fill_frame(sl_frame *f, wordgen *g, uint32_t size, uint32_t seq,
                        int payload) {
   uint32_t bytes = g->l->bytes, nwords = size / bytes;
   uint8_t head[2 * MAX_BYTES] = {0};
-  put_le32(head, seq);
-  put_le32(head + bytes, nwords - 1);
+  sl_store_le32(head, seq);
+  sl_store_le32(head + bytes, nwords - 1);
   prbs_get_word(g->v, head, bytes);     /* the state starts as word 0 */
   g->s32 = seq;
   g->index = 2;
@@ -162,23 +158,23 @@ WIDE_CLONES static size_t check_fast(uint32_t mask, uint32_t *prev,
                                      const uint8_t *src, size_t n) {
   uint32_t a, b;
   if (n == 0) return 0;
-  memcpy(&b, src, 4);
+  b = sl_load_le32(src);
   if (b != next32(mask, *prev)) return 0;
   for (size_t i = 1; i < n; i += 256) {
     size_t end = n - i < 256 ? n : i + 256;
     uint32_t bad = 0;
     for (size_t j = i; j < end; j++) {
-      memcpy(&a, src + 4 * (j - 1), 4);
-      memcpy(&b, src + 4 * j, 4);
+      a = sl_load_le32(src + 4 * (j - 1));
+      b = sl_load_le32(src + 4 * j);
       bad |= b ^ next32(mask, a);
     }
     for (size_t j = i; bad != 0 && j < end; j++) {
-      memcpy(&a, src + 4 * (j - 1), 4);
-      memcpy(&b, src + 4 * j, 4);
+      a = sl_load_le32(src + 4 * (j - 1));
+      b = sl_load_le32(src + 4 * j);
       if (b != next32(mask, a)) return j;
     }
   }
-  memcpy(prev, src + 4 * (n - 1), 4);
+  *prev = sl_load_le32(src + 4 * (n - 1));
   return n;
 }
 
@@ -191,8 +187,8 @@ static size_t check_words(wordgen *g, const uint8_t *src, size_t n,
     uint32_t before = g->s32;
     size_t i = check_fast((uint32_t)g->l->taps[0], &g->s32, src, n);
     if (i < n) {
-      uint32_t prev = i == 0 ? before : prbs_get_le32(src + 4 * (i - 1));
-      put_le32(exp, next32((uint32_t)g->l->taps[0], prev));
+      uint32_t prev = i == 0 ? before : sl_load_le32(src + 4 * (i - 1));
+      sl_store_le32(exp, next32((uint32_t)g->l->taps[0], prev));
     }
     return i;
   }

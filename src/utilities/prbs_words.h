@@ -12,15 +12,11 @@
 
 #include "streamlua/frame.h"
 
+#include "../core/bytes.h"
+
 #define MAX_BYTES 64                /* widest word: 512 bits */
 #define LIMBS (MAX_BYTES / 8)
 #define CHUNK 4096                  /* scratch for frames of several buffers */
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define HOST_LE 1                   /* the fast path stores host words */
-#else
-#define HOST_LE 0
-#endif
 
 /* An LFSR description. Immutable: a setter builds a new one, so a frame in
 ** flight keeps the one it started with. */
@@ -37,11 +33,6 @@ typedef struct wordgen {
   uint32_t s32, index;             /* fast state; count-mode word index */
   uint64_t v[LIMBS];               /* plain state */
 } wordgen;
-
-static inline uint32_t prbs_get_le32(const uint8_t *b) {
-  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-         (uint32_t)b[3] << 24;
-}
 
 /* A new LFSR (refs 1) for width bits and the taps; NULL if out of memory. */
 lfsr *prbs_lfsr_new(uint32_t width, const uint64_t taps[LIMBS]);

@@ -29,6 +29,9 @@
 #include "streamlua/thread.h"
 #include "streamlua/wait.h"
 
+#include "../core/bytes.h"
+#include "../core/clock.h"
+
 #define NAME_MAX_LEN 4096
 #define POLL_MS 20                    /* stop checks while a pipe is idle */
 #define DESTROY_WAIT_S 1.0            /* destroy's wait for a busy thread */
@@ -62,10 +65,6 @@ struct sl_stream_reader {
   sl_log *log;
 };
 
-static uint32_t get_le32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
 
 /*
 ** A pipe or a device may have nothing to read for a long time: wait for it
@@ -258,7 +257,7 @@ static void replay(sl_stream_reader *r, sl_stream_reader_result *res) {
       fail(r, res, "read failed on %s: %s", r->name, strerror(errno));
       return;
     }
-    if (n >= 4 && get_le32(hdr) == 0) {
+    if (n >= 4 && sl_load_le32(hdr) == 0) {
       fail(r, res, "Bad size read 0 at offset %llu of %s",
            (unsigned long long)r->pos, r->name);
       return;
@@ -269,9 +268,9 @@ static void replay(sl_stream_reader *r, sl_stream_reader_result *res) {
       return;
     }
     r->pos += 8;
-    uint32_t size = get_le32(hdr);
+    uint32_t size = sl_load_le32(hdr);
     if (size <= 4) continue;                /* no payload, no frame */
-    if (!send_record(r, res, size - 4, get_le32(hdr + 4))) return;
+    if (!send_record(r, res, size - 4, sl_load_le32(hdr + 4))) return;
   }
 }
 
@@ -328,16 +327,10 @@ typedef struct end_wait {
   double deadline;
 } end_wait;
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int ended_or_late(void *arg) {
   end_wait *ew = arg;
   return !sl_stream_reader_is_active(ew->r) ||
-         (ew->deadline > 0 && now_s() >= ew->deadline);
+         (ew->deadline > 0 && sl_clock_s() >= ew->deadline);
 }
 
 /* Stops and joins. The wait runs the caller's wait hook (wait.h), so a
@@ -369,7 +362,7 @@ static void reader_free(sl_stream_reader *r) {
 static void reader_destroy(sl_object *obj) {
   sl_stream_reader *r = (sl_stream_reader *)obj;
   sl_stream_reader_request_stop(r);
-  end_wait ew = {r, now_s() + DESTROY_WAIT_S};
+  end_wait ew = {r, sl_clock_s() + DESTROY_WAIT_S};
   sl_wait_until(ended_or_late, &ew);
   pthread_mutex_lock(&r->lock);
   int orphan = r->active;
@@ -504,13 +497,7 @@ void sl_stream_reader_close(sl_stream_reader *r) {
 
 int sl_stream_reader_wait_inactive(sl_stream_reader *r, uint64_t timeout_us) {
   struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += (time_t)(timeout_us / 1000000);
-  until.tv_nsec += (long)(timeout_us % 1000000) * 1000;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  sl_deadline_after(&until, (int64_t)timeout_us);
   pthread_mutex_lock(&r->lock);
   while (r->active) {
     if (timeout_us == 0)

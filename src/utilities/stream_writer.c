@@ -26,10 +26,14 @@
 #include "streamlua/status.h"
 #include "streamlua/wait.h"
 
+#include "../core/bytes.h"
+#include "../core/clock.h"
+
 #define CHANNELS 256
 #define IOV_BATCH 64                  /* segments per writev */
 #define BW_SLOTS 10                   /* bandwidth window: 10 slots ... */
-#define BW_SLOT_NS 100000000LL        /* ... of 100 ms */
+#define BW_SLOT_NS 100000000LL        /* ... of 100 ms (the coarse clock is */
+                                      /* fine enough, and cheap per record) */
 #define HEADER 8
 
 typedef struct wfile {
@@ -67,21 +71,6 @@ typedef struct wchan {
 } wchan;
 
 /* ---- the shared file state ---- */
-
-/* The bandwidth window only needs its 100 ms slots: the coarse clock,
-** a few ms fine, costs far less per record than the precise one. */
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void put_le32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
-}
 
 /* Writes every byte of iov[0..n) (it is consumed); 0 or an errno. */
 static int write_iov(int fd, struct iovec *iov, int n) {
@@ -175,7 +164,7 @@ static int next_file_nolock_(wfile *wf) {
 }
 
 static void bw_add_nolock_(wfile *wf, uint64_t bytes) {
-  int64_t slot = now_ns() / BW_SLOT_NS;
+  int64_t slot = sl_clock_coarse_ns() / BW_SLOT_NS;
   int i = (int)(slot % BW_SLOTS);
   if (wf->bw_slot[i] != slot) {
     wf->bw_slot[i] = slot;
@@ -244,8 +233,8 @@ static void record_nolock_(wfile *wf, sl_frame *f, uint8_t channel) {
       next_file_nolock_(wf) != 0)
     return;
   uint8_t hdr[HEADER];
-  put_le32(hdr, size + 4);
-  put_le32(hdr + 4, (uint32_t)channel << 24 | (uint32_t)error << 16 |
+  sl_store_le32(hdr, size + 4);
+  sl_store_le32(hdr + 4, (uint32_t)channel << 24 | (uint32_t)error << 16 |
                         sl_frame_get_flags(f));
   if (emit_nolock_(wf, hdr, hlen, f, size) != 0) return;
   wf->frames++;
@@ -544,7 +533,7 @@ uint64_t sl_stream_writer_get_current_size(sl_stream_writer *w) {
 
 double sl_stream_writer_get_bandwidth(sl_stream_writer *w) {
   wfile *wf = w->file;
-  int64_t slot = now_ns() / BW_SLOT_NS;
+  int64_t slot = sl_clock_coarse_ns() / BW_SLOT_NS;
   uint64_t bytes = 0;
   pthread_mutex_lock(&wf->lock);
   for (int i = 0; i < BW_SLOTS; i++)
