@@ -141,9 +141,9 @@ static double fifo_run(void *arg, uint64_t iters) {
 static int fifo_setup(fifo_ctx *c, uint32_t depth, uint32_t size,
                       const uint8_t *src) {
   memset(c, 0, sizeof *c);
-  c->mobj = sl_master_new();
+  c->mobj = sl_master_new(NULL);
   c->fifo = sl_fifo_new(depth, 0, 1);
-  c->sobj = sl_slave_new();
+  c->sobj = sl_slave_new(NULL);
   if (c->mobj == NULL || c->fifo == NULL || c->sobj == NULL) return -1;
   c->m = c->mobj->master;
   c->s = c->sobj->slave;
@@ -346,7 +346,7 @@ static int lua_setup(lua_ctx *c, const uint8_t *src) {
   /* The box's first field is the C object. */
   lua_getglobal(L, "fifo");
   sl_object **box = lua_touserdata(L, -1);
-  if (box == NULL || *box == NULL || strcmp((*box)->kind, "Fifo") != 0) {
+  if (box == NULL || *box == NULL || strcmp(sl_object_kind(*box), "Fifo") != 0) {
     fprintf(stderr, "Lua setup: `fifo` is not a Fifo box\n");
     return -1;
   }
@@ -356,7 +356,7 @@ static int lua_setup(lua_ctx *c, const uint8_t *src) {
   /* room for every frame in flight: the queue, the mailbox, and the boxes
   ** Lua has not collected yet */
   sl_pool_set_pool_size(c->fifo->slave->pool, 4 * LUA_HIGH);
-  c->mobj = sl_master_new();
+  c->mobj = sl_master_new(NULL);
   if (c->mobj == NULL) return -1;
   c->m = c->mobj->master;
   if (sl_master_add_slave(c->m, c->fifo->slave) != SL_OK) return -1;

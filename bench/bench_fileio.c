@@ -118,7 +118,7 @@ static double raw_write_run(bench_case *c, int buffered) {
 
 static double reader_run(bench_case *c) {
   sl_stream_reader *r = sl_stream_reader_new();
-  sl_object *sink = sl_slave_new();
+  sl_object *sink = sl_slave_new(NULL);
   sl_pool_set_fixed_size(sink->slave->pool, c->size);
   sl_pool_set_pool_size(sink->slave->pool, 64);
   sl_master_add_slave(sl_stream_reader_master(r), sink->slave);

@@ -200,35 +200,34 @@ int main(int argc, char **argv) {
   printf("best of 3 runs of ~%.2f s; a round trip here is one transaction\n\n", secs);
 
   /* in process: Master -> SrpV3 == SrpV3Emulation */
-  sl_mem_node *m1 = sl_mem_master_node_new();
-  sl_mem_node *srp = sl_srpv3_new();
-  sl_object *emu = sl_srpv3_emulation_new();
-  sl_mem_master_set_timeout(m1->master, 1000000);
-  sl_mem_master_set_slave(m1->master, &srp->obj, srp->slave);
-  sl_master_add_slave(srp->obj.master, emu->slave);
-  sl_master_add_slave(emu->master, srp->obj.slave);
-  uint64_t n1 = calibrate(m1->master, secs);
-  double d1 = best_of_3(m1->master, n1) / 2.0;   /* per transaction */
+  sl_object *m1 = sl_mem_master_node_new(NULL);
+  sl_object *srp = sl_srpv3_object(sl_srpv3_new(NULL));
+  sl_object *emu = sl_srpv3_emulation_object(sl_srpv3_emulation_new(NULL));
+  sl_mem_master_set_timeout(m1->mem_master, 1000000);
+  sl_mem_master_set_slave(m1->mem_master, srp);
+  sl_master_add_slave(srp->master, emu->slave);
+  sl_master_add_slave(emu->master, srp->slave);
+  uint64_t n1 = calibrate(m1->mem_master, secs);
+  double d1 = best_of_3(m1->mem_master, n1) / 2.0;   /* per transaction */
 
   /* over loopback: Master -> mem TcpClient -> mem TcpServer -> Emulate */
-  char err[128];
-  sl_mem_node *srv = sl_mem_server_new("127.0.0.1", 0, err, sizeof err);
+  sl_error err;
+  sl_mem_bridge *srv = sl_mem_server_new("127.0.0.1", 0, &err);
   if (srv == NULL) {
-    fprintf(stderr, "server: %s\n", err);
+    fprintf(stderr, "server: %s\n", err.msg);
     return 1;
   }
-  sl_mem_node *cli = sl_mem_client_new("127.0.0.1", sl_mem_bridge_port(srv), err,
-                                       sizeof err);
-  sl_mem_node *emulate = sl_emulate_new(4, 4096);
-  sl_mem_master_set_slave(srv->master, &emulate->obj, emulate->slave);
-  sl_mem_node *m2 = sl_mem_master_node_new();
-  sl_mem_master_set_timeout(m2->master, 1000000);
-  sl_mem_master_set_slave(m2->master, &cli->obj, cli->slave);
+  sl_mem_bridge *cli = sl_mem_client_new("127.0.0.1", sl_mem_bridge_port(srv), &err);
+  sl_object *emulate = sl_emulate_object(sl_emulate_new(4, 4096, NULL));
+  sl_mem_master_set_slave(sl_mem_bridge_object(srv)->mem_master, emulate);
+  sl_object *m2 = sl_mem_master_node_new(NULL);
+  sl_mem_master_set_timeout(m2->mem_master, 1000000);
+  sl_mem_master_set_slave(m2->mem_master, sl_mem_bridge_object(cli));
   for (int i = 0; i < 500 && !sl_mem_bridge_ready(cli); i++) {
     bench_sleep_us(10000);
   }
-  uint64_t n2 = calibrate(m2->master, secs);
-  double d2 = best_of_3(m2->master, n2) / 2.0;
+  uint64_t n2 = calibrate(m2->mem_master, secs);
+  double d2 = best_of_3(m2->mem_master, n2) / 2.0;
 
   /* raw ping-pong with as many trips as the bridge made */
   double dr = 1e30;
@@ -256,16 +255,16 @@ int main(int argc, char **argv) {
   printf("\nchecks: every read returned the value written: ok\n");
 
   sl_object_stop(emu);
-  sl_object_stop(&srv->obj);
-  sl_object_stop(&cli->obj);
-  sl_object_unref(&m1->obj);
-  sl_object_unref(&m2->obj);
-  sl_master_clear_slaves(srp->obj.master);
+  sl_object_stop(sl_mem_bridge_object(srv));
+  sl_object_stop(sl_mem_bridge_object(cli));
+  sl_object_unref(m1);
+  sl_object_unref(m2);
+  sl_master_clear_slaves(srp->master);
   sl_master_clear_slaves(emu->master);
-  sl_object_unref(&srp->obj);
+  sl_object_unref(srp);
   sl_object_unref(emu);
-  sl_object_unref(&cli->obj);
-  sl_object_unref(&srv->obj);
-  sl_object_unref(&emulate->obj);
+  sl_object_unref(sl_mem_bridge_object(cli));
+  sl_object_unref(sl_mem_bridge_object(srv));
+  sl_object_unref(emulate);
   return 0;
 }

@@ -70,8 +70,8 @@ static double engine_run(void *arg, uint64_t iters) {
 }
 
 static int engine_setup(engine_ctx *c, uint32_t size, const uint8_t *src) {
-  c->mobj = sl_master_new();
-  c->sobj = sl_slave_new();
+  c->mobj = sl_master_new(NULL);
+  c->sobj = sl_slave_new(NULL);
   if (c->mobj == NULL || c->sobj == NULL) return -1;
   c->m = c->mobj->master;
   c->s = c->sobj->slave;

@@ -165,8 +165,8 @@ static int run_all(double secs, int threads) {
   }
   sl_object *cli = sl_tcp_bridge_new("127.0.0.1", sl_tcp_bridge_port(srv), 0,
                                      err, sizeof err);
-  sl_object *sink = sl_slave_new();
-  sl_object *m = sl_master_new();
+  sl_object *sink = sl_slave_new(NULL);
+  sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(srv->master, sink->slave);
   sl_master_add_slave(m->master, cli->slave);
   while (!sl_tcp_bridge_ready(cli)) {

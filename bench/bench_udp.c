@@ -116,8 +116,8 @@ static result run_ours(uint64_t count, uint32_t size, uint32_t rxcount) {
   }
   sl_object *cli = sl_udp_new("127.0.0.1", sl_udp_port(srv), 0, jumbo, err, sizeof err);
   if (rxcount > 0) sl_udp_set_rx_buffer_count(srv, rxcount);
-  sl_object *sink = sl_slave_new();
-  sl_object *m = sl_master_new();
+  sl_object *sink = sl_slave_new(NULL);
+  sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(srv->master, sink->slave);
   sl_master_add_slave(m->master, cli->slave);
   producer p = {m, count, size};

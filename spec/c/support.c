@@ -150,13 +150,15 @@ static void rec_destroy(sl_object *obj) {
   free(r);
 }
 
+static const sl_class rec_class = {.name = "Rec", .destroy = rec_destroy};
+
 ts_rec *ts_rec_new(long keep) {
   ts_rec *r = calloc(1, sizeof *r);
   if (r == NULL) abort();
   r->keep = keep > 0 ? keep : 0;
   r->got = calloc((size_t)r->keep + 1, sizeof *r->got);
   if (r->got == NULL) abort();
-  sl_object_init(&r->obj, "Rec", rec_destroy);
+  sl_object_init(&r->obj, &rec_class);
   if (sl_slave_init(&r->slave, &rec_ops, &r->obj) != SL_OK) abort();
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
@@ -264,7 +266,7 @@ void ts_rec_drop_after(ts_rec *r, sl_object *o) {
 /* ---- a fake master and the push/pull harness ---- */
 
 sl_object *ts_master_new(void) {
-  sl_object *m = sl_master_new();
+  sl_object *m = sl_master_new(NULL);
   if (m == NULL) abort();
   return m;
 }

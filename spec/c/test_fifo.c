@@ -165,10 +165,12 @@ static void gate_destroy(sl_object *obj) {
   free(g);
 }
 
+static const sl_class gate_class = {.name = "Gate", .destroy = gate_destroy};
+
 static gate *gate_new(int gated) {
   gate *g = calloc(1, sizeof *g);
   if (g == NULL) abort();
-  sl_object_init(&g->obj, "Gate", gate_destroy);
+  sl_object_init(&g->obj, &gate_class);
   if (sl_slave_init(&g->slave, &gate_ops, &g->obj) != SL_OK) abort();
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
@@ -237,7 +239,7 @@ static uint64_t counter(sl_object *obj, const char *name) {
 static void test_new(void) {
   sl_object *q = sl_fifo_new(7, 3, 1);
   CHECK(q != NULL);
-  CHECK_STR(q->kind, "Fifo");
+  CHECK_STR(sl_object_kind(q), "Fifo");
   CHECK(q->master != NULL);
   CHECK(q->slave != NULL);
   CHECK_EQ(atomic_load(&q->refs), 1);
@@ -644,7 +646,7 @@ static void test_no_thread_left(void) {
     sl_object *q = sl_fifo_new((uint32_t)(i % 3), 0, i & 1);
     if (!CHECK(q != NULL)) break;
     if (i % 10 == 0) {                      /* some carry traffic */
-      sl_object *s = sl_slave_new();
+      sl_object *s = sl_slave_new(NULL);
       sl_master_add_slave(q->master, s->slave);
       sl_object_unref(s);
       for (uint64_t k = 0; k < 3; k++) push_seq(q, p, 0, k);
@@ -682,7 +684,7 @@ static void producers_case(uint32_t depth, int no_copy) {
   gate *g = gate_new(0);
   g->allow_gaps = depth > 0;
   sl_object *q = fifo_to(g, depth, 0, no_copy);
-  sl_object *counting = sl_slave_new();    /* a second slave, fed first */
+  sl_object *counting = sl_slave_new(NULL);    /* a second slave, fed first */
   sl_master_add_slave(q->master, counting->slave);
   pthread_t t[PRODUCERS];
   producer pr[PRODUCERS];
@@ -816,10 +818,13 @@ static void blocker_destroy(sl_object *obj) {
   free(b);
 }
 
+static const sl_class blocker_class = {.name = "Blocker",
+                                       .destroy = blocker_destroy};
+
 static void test_stop_frees_thread_from_waits(void) {
   watchdog(30);
   blocker *b = calloc(1, sizeof *b);
-  sl_object_init(&b->obj, "Blocker", blocker_destroy);
+  sl_object_init(&b->obj, &blocker_class);
   pthread_mutex_init(&b->mu, NULL);
   sl_cond_init(&b->cv);
   sl_slave_init(&b->slave, &blocker_ops, &b->obj);

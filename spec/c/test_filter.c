@@ -73,7 +73,7 @@ static void check_indices(ts_rec *r, const int64_t *want, long nwant) {
 static void test_filter_new(void) {
   sl_object *ft = sl_filter_new(1, 4);
   CHECK(ft != NULL);
-  CHECK_STR(ft->kind, "Filter");
+  CHECK_STR(sl_object_kind(ft), "Filter");
   CHECK(ft->master != NULL);
   CHECK(ft->slave != NULL);
   CHECK_EQ(ts_counter(ft, "txFrames"), 0);
@@ -190,7 +190,7 @@ static void test_rate_drop_count(void) {
 
 static void test_rate_drop_kind(void) {
   sl_object *rd = sl_rate_drop_new(0, 1);
-  CHECK_STR(rd->kind, "RateDrop");
+  CHECK_STR(sl_object_kind(rd), "RateDrop");
   CHECK(rd->master != NULL);
   CHECK(rd->slave != NULL);
   ts_rec *r = ts_rec_new(REC_MAX);

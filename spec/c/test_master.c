@@ -76,9 +76,11 @@ static void rec_destroy(sl_object *obj) {
   free(r);
 }
 
+static const sl_class rec_class = {.name = "RecSlave", .destroy = rec_destroy};
+
 static rec_slave *rec_new(int id) {
   rec_slave *r = calloc(1, sizeof *r);
-  sl_object_init(&r->obj, "RecSlave", rec_destroy);
+  sl_object_init(&r->obj, &rec_class);
   if (sl_slave_init(&r->slave, &rec_ops, &r->obj) != SL_OK) abort();
   r->id = id;
   atomic_init(&r->last_seq, -1);
@@ -98,10 +100,10 @@ static void set_seq(sl_frame *f, long seq) {
 /* ---- cases ---- */
 
 static void test_primary_serves_req(void) {
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
   CHECK(mo->slave == NULL);
-  CHECK_STR(mo->kind, "Master");
+  CHECK_STR(sl_object_kind(mo), "Master");
   rec_slave *p = rec_new(1), *s = rec_new(2);
   CHECK_EQ(sl_master_add_slave(m, &p->slave), SL_OK);
   CHECK_EQ(sl_master_add_slave(m, &s->slave), SL_OK);
@@ -126,7 +128,7 @@ static void test_primary_serves_req(void) {
 }
 
 static void test_req_without_slaves(void) {
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_frame *f = sl_master_req_frame(master_of(mo), 64, 0);
   CHECK(f != NULL);
   CHECK_EQ(sl_frame_buffer_count(f), 1);
@@ -140,8 +142,8 @@ static void test_req_without_slaves(void) {
   f = NULL;
 
   /* A plain slave serves from its own pool. */
-  sl_object *so = sl_slave_new();
-  CHECK_STR(so->kind, "Slave");
+  sl_object *so = sl_slave_new(NULL);
+  CHECK_STR(sl_object_kind(so), "Slave");
   CHECK(so->master == NULL);
   f = sl_slave_req_frame(so->slave, 30, 0);
   CHECK_EQ(sl_pool_get_alloc_count(so->slave->pool), 1);
@@ -157,7 +159,7 @@ static void test_req_without_slaves(void) {
 }
 
 static void test_send_order(void) {
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
   rec_slave *a = rec_new(1), *b = rec_new(2), *c = rec_new(3);
   sl_master_add_slave(m, &a->slave);            /* primary */
@@ -194,7 +196,7 @@ static void test_send_order(void) {
 }
 
 static void test_send_without_slaves(void) {
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_frame *f = sl_master_req_frame(master_of(mo), 4, 0);
   sl_master_send_frame(master_of(mo), f);       /* dropped silently */
   CHECK_EQ(sl_frame_refcount(f), 1);
@@ -203,7 +205,7 @@ static void test_send_without_slaves(void) {
 }
 
 static void test_base_slave_counts(void) {
-  sl_object *mo = sl_master_new(), *so = sl_slave_new();
+  sl_object *mo = sl_master_new(NULL), *so = sl_slave_new(NULL);
   sl_master *m = master_of(mo);
   sl_master_add_slave(m, so->slave);
   CHECK_EQ(sl_slave_get_frame_count(so->slave), 0);
@@ -246,7 +248,7 @@ static void *par_sender(void *arg) {
 }
 
 static void test_parallel_senders_add_up(void) {
-  sl_object *mo = sl_master_new(), *so = sl_slave_new();
+  sl_object *mo = sl_master_new(NULL), *so = sl_slave_new(NULL);
   sl_master *m = master_of(mo);
   sl_master_add_slave(m, so->slave);
   pthread_t t[PAR_SENDERS];
@@ -275,7 +277,7 @@ static void *count_reader(void *arg) {
 }
 
 static void test_counts_read_in_order(void) {
-  sl_object *mo = sl_master_new(), *so = sl_slave_new();
+  sl_object *mo = sl_master_new(NULL), *so = sl_slave_new(NULL);
   sl_master *m = master_of(mo);
   sl_master_add_slave(m, so->slave);
   atomic_store(&count_reader_stop, 0);
@@ -354,7 +356,7 @@ static const char *after_level(const char *line) {
 
 static void test_set_debug_dump(void) {
   sl_log_set_emit(0);
-  sl_object *mo = sl_master_new(), *so = sl_slave_new();
+  sl_object *mo = sl_master_new(NULL), *so = sl_slave_new(NULL);
   sl_master *m = master_of(mo);
   sl_master_add_slave(m, so->slave);
   CHECK_EQ(sl_slave_set_debug(so->slave, 20, "pyrogue.dbg.test"), SL_OK);
@@ -446,7 +448,7 @@ static void test_set_debug_dump(void) {
 /* ---- removal ---- */
 
 static void test_remove_slave(void) {
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
   rec_slave *a = rec_new(1), *b = rec_new(2), *stranger = rec_new(3);
   sl_master_add_slave(m, &a->slave);
@@ -516,7 +518,7 @@ static int wait_sends(toggle_ctx *c, long more) {
 #define TOGGLES 1000
 
 static void test_remove_while_sending(void) {
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
   rec_slave *p = rec_new(1), *x = rec_new(2);
   sl_master_add_slave(m, &p->slave);
@@ -556,7 +558,7 @@ static void test_remove_while_sending(void) {
 /* Two adds in a row, then removals, while a thread sends: each removed
 ** slave stays still once its remove has returned. */
 static void test_add_add_remove_while_sending(void) {
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
   rec_slave *p = rec_new(1), *x = rec_new(2), *y = rec_new(3);
   sl_master_add_slave(m, &p->slave);
@@ -646,7 +648,7 @@ static void *remover(void *arg) {
 ** runs in its own thread and the gate opens after 200 ms either way.
 */
 static void test_remove_after_add_waits_for_older_send(void) {
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
   rec_slave *x = rec_new(1), *g = rec_new(2), *z = rec_new(3);
   g->hook = gate_hook;
@@ -685,7 +687,7 @@ static void test_remove_after_add_waits_for_older_send(void) {
 /* ---- a slave that removes itself while being delivered to ---- */
 
 static void test_self_removal(void) {
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
   rec_slave *p = rec_new(1), *s = rec_new(2);
   sl_master_add_slave(m, &p->slave);
@@ -733,7 +735,7 @@ static void *self_sender(void *arg) {
 /* Two threads send; the slave removes itself from whichever reaches it
 ** first while the other may be delivering from the same snapshot. */
 static void test_self_removal_threads(void) {
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
   rec_slave *p = rec_new(1), *s = rec_new(2);
   sl_master_add_slave(m, &p->slave);
@@ -770,7 +772,7 @@ static void test_self_removal_threads(void) {
 
 static void test_refcounts(void) {
   atomic_store(&destroyed, 0);
-  sl_object *mo = sl_master_new();
+  sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
   rec_slave *a = rec_new(1), *b = rec_new(2);
   sl_master_add_slave(m, &a->slave);
@@ -793,8 +795,8 @@ static void test_refcounts(void) {
   CHECK_EQ(sl_frame_write(f, "after", 0, 5), SL_OK);
   sl_frame_unref(f);
 
-  sl_object *so = sl_slave_new();
-  mo = sl_master_new();
+  sl_object *so = sl_slave_new(NULL);
+  mo = sl_master_new(NULL);
   sl_master_add_slave(master_of(mo), so->slave);
   sl_object_unref(mo);
   CHECK_EQ(refs(so), 1);
@@ -832,13 +834,16 @@ static void batch_destroy(sl_object *obj) {
   free(b);
 }
 
+static const sl_class batch_class = {.name = "BatchSlave",
+                                     .destroy = batch_destroy};
+
 /* send_frames: slave by slave, newest first, each slave in frame order;
 ** a slave with accept_frames gets the batch in one call. */
 static void test_send_frames(void) {
-  sl_object *m = sl_master_new();
+  sl_object *m = sl_master_new(NULL);
   rec_slave *primary = rec_new(1);
   batch_slave *b = calloc(1, sizeof *b);
-  sl_object_init(&b->obj, "BatchSlave", batch_destroy);
+  sl_object_init(&b->obj, &batch_class);
   if (sl_slave_init(&b->slave, &batch_ops, &b->obj) != SL_OK) abort();
   sl_master_add_slave(master_of(m), &primary->slave);
   sl_master_add_slave(master_of(m), &b->slave);

@@ -57,11 +57,13 @@ static void capture_destroy(sl_object *obj) {
   free(c);
 }
 
+static const sl_class capture_class = {.name = "Capture", .destroy = capture_destroy};
+
 static capture *capture_new(void) {
   capture *c = calloc(1, sizeof *c);
   if (c == NULL) abort();
   pthread_mutex_init(&c->mutex, NULL);
-  sl_object_init(&c->obj, "Capture", capture_destroy);
+  sl_object_init(&c->obj, &capture_class);
   if (sl_slave_init(&c->slave, &capture_ops, &c->obj) != SL_OK) abort();
   return c;
 }
@@ -223,21 +225,21 @@ static void expand(char *out, size_t n, const char *text, uint32_t tid) {
 }
 
 static void test_srpv3_malformed_responses(void) {
-  sl_mem_node *srp = sl_srpv3_new();
+  sl_object *srp = sl_srpv3_object(sl_srpv3_new(NULL));
   capture *cap = capture_new();
-  sl_object *src = sl_master_new();
+  sl_object *src = sl_master_new(NULL);
   uint8_t *resp = malloc(HUGE_FRAME);
   if (!CHECK(srp != NULL && src != NULL && resp != NULL)) return;
-  sl_master_add_slave(srp->obj.master, &cap->slave);
-  sl_master_add_slave(src->master, srp->obj.slave);
+  sl_master_add_slave(srp->master, &cap->slave);
+  sl_master_add_slave(src->master, srp->slave);
   sl_mem_master mm;
   sl_mem_master_init(&mm, NULL);
-  sl_mem_master_set_slave(&mm, &srp->obj, srp->slave);
+  sl_mem_master_set_slave(&mm, srp);
   sl_mem_master_set_timeout(&mm, TIMEOUT_US);
 
   for (const bad_response *b = table; b->name != NULL; b++) {
-    uint64_t errors0 = counter(&srp->obj, "errors"), drops0 = counter(&srp->obj, "drops");
-    uint64_t why0 = b->text != NULL && b->outcome != SRP_FAILS ? counter(&srp->obj, b->text) : 0;
+    uint64_t errors0 = counter(srp, "errors"), drops0 = counter(srp, "drops");
+    uint64_t why0 = b->text != NULL && b->outcome != SRP_FAILS ? counter(srp, b->text) : 0;
     int n0 = cap->n;
     sl_transaction *t = sl_mem_master_request(&mm, ADDR, 8, DATA8, b->type, NULL, NULL);
     if (!CHECK_EQ(cap->n, n0 + 1)) {
@@ -261,22 +263,22 @@ static void test_srpv3_malformed_responses(void) {
         ok &= CHECK_EQ(rc, SL_OK);
         if (b->type == SL_MEM_READ)
           ok &= CHECK(memcmp(sl_transaction_data(t), DATA8, 8) == 0);
-        ok &= CHECK_EQ(counter(&srp->obj, "errors"), errors0);
-        if (b->text != NULL) ok &= CHECK_EQ(counter(&srp->obj, b->text), why0 + 1);
+        ok &= CHECK_EQ(counter(srp, "errors"), errors0);
+        if (b->text != NULL) ok &= CHECK_EQ(counter(srp, b->text), why0 + 1);
         break;
       case SRP_FAILS:
         expand(want, sizeof want, b->text, tid);
         ok &= CHECK_EQ(rc, SL_EINVAL);
         ok &= CHECK(strstr(e, want) != NULL);
-        ok &= CHECK_EQ(counter(&srp->obj, "errors"), errors0 + 1);
-        ok &= CHECK_EQ(counter(&srp->obj, "drops"), drops0);
+        ok &= CHECK_EQ(counter(srp, "errors"), errors0 + 1);
+        ok &= CHECK_EQ(counter(srp, "drops"), drops0);
         break;
       default:   /* dropped, counted, and the transaction timed out */
         ok &= CHECK_EQ(rc, SL_ETIMEDOUT);
         ok &= CHECK(strstr(e, "timed out after 0.2 s") != NULL);
-        ok &= CHECK_EQ(counter(&srp->obj, b->text), why0 + 1);
-        ok &= CHECK_EQ(counter(&srp->obj, "drops"), drops0 + 1);
-        ok &= CHECK_EQ(counter(&srp->obj, "errors"), errors0);
+        ok &= CHECK_EQ(counter(srp, b->text), why0 + 1);
+        ok &= CHECK_EQ(counter(srp, "drops"), drops0 + 1);
+        ok &= CHECK_EQ(counter(srp, "errors"), errors0);
         break;
     }
     if (!ok) printf("  case: %s: \"%s\"\n", b->name, e);
@@ -292,12 +294,12 @@ static void test_srpv3_malformed_responses(void) {
 
   free(resp);
   sl_mem_master_fini(&mm);
-  sl_object_stop(&srp->obj);
-  sl_master_clear_slaves(srp->obj.master);
+  sl_object_stop(srp);
+  sl_master_clear_slaves(srp->master);
   sl_master_clear_slaves(src->master);
   sl_object_unref(src);
   sl_object_unref(&cap->obj);
-  sl_object_unref(&srp->obj);
+  sl_object_unref(srp);
 }
 
 static const struct tt_case cases[] = {

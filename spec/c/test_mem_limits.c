@@ -20,19 +20,18 @@
 #include "support.h"
 #include "tt.h"
 
-static sl_mem_node *server(sl_mem_node *slave) {
-  char err[128];
+static sl_mem_bridge *server(sl_object *slave) {
   sl_log_set_emit(0);
-  sl_mem_node *srv = sl_mem_server_new("127.0.0.1", 0, err, sizeof err);
+  sl_mem_bridge *srv = sl_mem_server_new("127.0.0.1", 0, NULL);
   if (srv == NULL) abort();
-  sl_mem_master_set_slave(srv->master, &slave->obj, slave->slave);
+  sl_mem_master_set_slave(sl_mem_bridge_object(srv)->mem_master, slave);
   return srv;
 }
 
-static void done(sl_mem_node *srv, sl_mem_node *slave) {
-  sl_object_stop(&srv->obj);
-  sl_object_unref(&srv->obj);
-  sl_object_unref(&slave->obj);
+static void done(sl_mem_bridge *srv, sl_object *slave) {
+  sl_object_stop(sl_mem_bridge_object(srv));
+  sl_object_unref(sl_mem_bridge_object(srv));
+  sl_object_unref(slave);
   sl_log_set_emit(1);
 }
 
@@ -86,17 +85,19 @@ static void raw_close(raw_cli *c) {
 }
 
 /* Waits until `name` is `want` (bounded). */
-static int counter_is(sl_mem_node *n, const char *name, uint64_t want) {
+static int counter_is(sl_mem_bridge *n, const char *name, uint64_t want) {
+  sl_object *o = sl_mem_bridge_object(n);
   double end = now_s() + 20;
-  while (ts_counter(&n->obj, name) != want && now_s() < end) sleep_ms(5);
-  return ts_counter(&n->obj, name) == want;
+  while (ts_counter(o, name) != want && now_s() < end) sleep_ms(5);
+  return ts_counter(o, name) == want;
 }
 
 #define NREAD 40
 #define READ_SIZE (512u * 1024)
 
 static void test_unread_responses(void) {
-  sl_mem_node *emu = sl_emulate_new(4, 0), *srv = server(emu);
+  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
+  sl_mem_bridge *srv = server(emu);
   sl_mem_server_set_max_response_bytes(srv, 1u << 20);
   sl_mem_server_set_max_request_bytes(srv, 2u << 20);
   raw_cli c;
@@ -105,11 +106,11 @@ static void test_unread_responses(void) {
   for (uint32_t i = 0; i < NREAD; i++)
     CHECK(ts_send_all(c.req, buf, request(buf, sizeof buf, i + 1, READ_SIZE, SL_MEM_READ)));
   /* the server stops reading, serves what it took, and holds it */
-  CHECK(ts_counter_reaches(&srv->obj, "readPauses", 1, 20));
+  CHECK(ts_counter_reaches(sl_mem_bridge_object(srv), "readPauses", 1, 20));
   CHECK(counter_is(srv, "requests", 0));
   /* the socket takes what fits, a moment later the rest is held here */
-  CHECK(ts_counter_reaches(&srv->obj, "responseBytes", 1, 20));
-  uint64_t held = ts_counter(&srv->obj, "responseBytes");
+  CHECK(ts_counter_reaches(sl_mem_bridge_object(srv), "responseBytes", 1, 20));
+  uint64_t held = ts_counter(sl_mem_bridge_object(srv), "responseBytes");
   printf("  responses held for a client that does not read: %llu bytes\n",
          (unsigned long long)held);
   CHECK(held > 0);
@@ -120,14 +121,14 @@ static void test_unread_responses(void) {
   for (ssize_t n; got < want && (n = recv(c.rsp, rb, sizeof rb, 0)) > 0;) got += (size_t)n;
   CHECK_EQ(got, want);
   CHECK(counter_is(srv, "responseBytes", 0));
-  CHECK_EQ(ts_counter(&srv->obj, "unrouted"), 0);
+  CHECK_EQ(ts_counter(sl_mem_bridge_object(srv), "unrouted"), 0);
   raw_close(&c);
   done(srv, emu);
 }
 
 /* A slave that never answers: requests wait for the master's timeout. */
 typedef struct mute {
-  sl_mem_node node;
+  sl_object obj;
   sl_mem_slave slave;
 } mute;
 
@@ -140,17 +141,19 @@ static const sl_mem_slave_ops mute_ops = {.do_transaction = mute_do};
 
 static void mute_destroy(sl_object *obj) { free(obj); }
 
-static sl_mem_node *mute_new(void) {
+static const sl_class mute_class = {.name = "test.Mute", .destroy = mute_destroy};
+
+static sl_object *mute_new(void) {
   mute *m = calloc(1, sizeof *m);
-  sl_object_init(&m->node.obj, "test.Mute", mute_destroy);
-  sl_mem_slave_init(&m->slave, &mute_ops, &m->node.obj, 4, 0xFFFFFFFFu);
-  m->node.slave = &m->slave;
-  return &m->node;
+  sl_object_init(&m->obj, &mute_class);
+  sl_mem_slave_init(&m->slave, &mute_ops, &m->obj, 4, 0xFFFFFFFFu);
+  return &m->obj;
 }
 
 static void test_slow_slave(void) {
-  sl_mem_node *slow = mute_new(), *srv = server(slow);
-  sl_mem_master_set_timeout(srv->master, 60000000);
+  sl_object *slow = mute_new();
+  sl_mem_bridge *srv = server(slow);
+  sl_mem_master_set_timeout(sl_mem_bridge_object(srv)->mem_master, 60000000);
   sl_mem_server_set_max_requests(srv, 8);
   raw_cli c;
   raw_open(&c, sl_mem_bridge_port(srv));
@@ -161,36 +164,35 @@ static void test_slow_slave(void) {
     size_t n = request(buf, sizeof buf, i + 1, 64 * 1024, SL_MEM_WRITE);
     if (send(c.req, buf, n, MSG_NOSIGNAL) != (ssize_t)n) break;   /* full: fine */
   }
-  CHECK(ts_counter_reaches(&srv->obj, "readPauses", 1, 20));
+  CHECK(ts_counter_reaches(sl_mem_bridge_object(srv), "readPauses", 1, 20));
   CHECK(counter_is(srv, "requests", 8));
-  CHECK_EQ(ts_counter(&srv->obj, "requestBytes"), 8 * 64 * 1024);
+  CHECK_EQ(ts_counter(sl_mem_bridge_object(srv), "requestBytes"), 8 * 64 * 1024);
   raw_close(&c);
   double t0 = now_s();
-  sl_object_stop(&srv->obj);             /* prompt, with the slave stuck */
+  sl_object_stop(sl_mem_bridge_object(srv));             /* prompt, with the slave stuck */
   CHECK(now_s() - t0 < 30);              /* not the requests' 60 s timeout */
   done(srv, slow);
 }
 
 /* Our client with a master in front of it. */
 typedef struct cli {
-  sl_mem_node *node;
+  sl_mem_bridge *node;
   sl_mem_master mm;
 } cli;
 
 static void cli_open(cli *c, uint32_t port) {
-  char err[128];
-  c->node = sl_mem_client_new("127.0.0.1", port, err, sizeof err);
+  c->node = sl_mem_client_new("127.0.0.1", port, NULL);
   if (c->node == NULL) abort();
   sl_mem_master_init(&c->mm, NULL);
-  sl_mem_master_set_slave(&c->mm, &c->node->obj, c->node->slave);
+  sl_mem_master_set_slave(&c->mm, sl_mem_bridge_object(c->node));
   sl_mem_master_set_timeout(&c->mm, 5000000);
   CHECK(sl_mem_client_wait_ready(c->node, 10000000, 100000));
 }
 
 static void cli_close(cli *c) {
   sl_mem_master_fini(&c->mm);
-  sl_object_stop(&c->node->obj);
-  sl_object_unref(&c->node->obj);
+  sl_object_stop(sl_mem_bridge_object(c->node));
+  sl_object_unref(sl_mem_bridge_object(c->node));
 }
 
 static int roundtrip(cli *c, uint64_t addr, uint32_t value) {
@@ -205,7 +207,8 @@ static int roundtrip(cli *c, uint64_t addr, uint32_t value) {
 }
 
 static void test_each_client_gets_its_own(void) {
-  sl_mem_node *emu = sl_emulate_new(4, 0), *srv = server(emu);
+  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
+  sl_mem_bridge *srv = server(emu);
   uint32_t port = sl_mem_bridge_port(srv);
   cli a, b;
   cli_open(&a, port);
@@ -219,7 +222,7 @@ static void test_each_client_gets_its_own(void) {
     CHECK(roundtrip(&a, 0x1000, 0xA0000000u + i));
     CHECK(roundtrip(&b, 0x2000, 0xB0000000u + i));
   }
-  CHECK_EQ(ts_counter(&srv->obj, "unrouted"), 0);
+  CHECK_EQ(ts_counter(sl_mem_bridge_object(srv), "unrouted"), 0);
   /* the listener got the server's greeting and READY, nothing more */
   size_t got = 0;
   uint8_t rb[4096];
@@ -235,12 +238,13 @@ static void test_each_client_gets_its_own(void) {
 /* A request from a client with no response connection: dropped after a
 ** bounded wait, counted, logged. */
 static void test_no_response_connection(void) {
-  sl_mem_node *emu = sl_emulate_new(4, 0), *srv = server(emu);
+  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
+  sl_mem_bridge *srv = server(emu);
   int req = ts_dial(sl_mem_bridge_port(srv));
   uint8_t buf[128];
   CHECK(ts_send_all(req, buf, ts_zmtp_hello(buf, SL_ZMTP_PUSH)));
   CHECK(ts_send_all(req, buf, request(buf, sizeof buf, 9, 4, SL_MEM_READ)));
-  CHECK(ts_counter_reaches(&srv->obj, "unrouted", 1, 20));
+  CHECK(ts_counter_reaches(sl_mem_bridge_object(srv), "unrouted", 1, 20));
   CHECK(counter_is(srv, "requests", 0));
   close(req);
   done(srv, emu);

@@ -62,18 +62,18 @@ static void test_lifecycle(void) {
 }
 
 static void test_emulate(void) {
-  sl_mem_node *emu = sl_emulate_new(4, 0);
-  sl_mem_node *mn = sl_mem_master_node_new();
+  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
+  sl_object *mn = sl_mem_master_node_new(NULL);
   CHECK(emu != NULL && mn != NULL);
-  sl_mem_master *m = mn->master;
-  sl_mem_master_set_slave(m, &emu->obj, emu->slave);
+  sl_mem_master *m = mn->mem_master;
+  sl_mem_master_set_slave(m, emu);
   CHECK_EQ(sl_mem_master_get_timeout(m), SL_MEM_DEFAULT_TIMEOUT_US);
   sl_transaction *t = sl_mem_master_request(m, 0xFFFFF000, 16, NULL, SL_MEM_READ,
                                             NULL, NULL);
   CHECK_EQ(sl_mem_master_wait(t), SL_OK);
   static const uint8_t zero[16];
   CHECK(memcmp(sl_transaction_data(t), zero, 16) == 0);
-  CHECK_EQ(sl_emulate_pages(emu), 0);   /* reading makes no page */
+  CHECK_EQ(sl_emulate_pages(sl_emulate_from_object(emu)), 0);   /* reading makes no page */
   sl_transaction_unref(t);
   /* across pages, far apart */
   uint8_t data[6000];
@@ -84,31 +84,31 @@ static void test_emulate(void) {
   t = sl_mem_master_request(m, 0x7000000000ull, 4, "wxyz", SL_MEM_POST, NULL, NULL);
   CHECK_EQ(sl_mem_master_wait(t), SL_OK);
   sl_transaction_unref(t);
-  CHECK_EQ(sl_emulate_pages(emu), 3);
+  CHECK_EQ(sl_emulate_pages(sl_emulate_from_object(emu)), 3);
   t = sl_mem_master_request(m, 0x10000800, sizeof data, NULL, SL_MEM_VERIFY, NULL, NULL);
   CHECK_EQ(sl_mem_master_wait(t), SL_OK);
   CHECK(memcmp(sl_transaction_data(t), data, sizeof data) == 0);
   sl_transaction_unref(t);
-  sl_object_unref(&emu->obj);   /* the master still holds it */
+  sl_object_unref(emu);   /* the master still holds it */
   t = sl_mem_master_request(m, 0x7000000002ull, 2, NULL, SL_MEM_READ, NULL, NULL);
   CHECK_EQ(sl_mem_master_wait(t), SL_OK);
   CHECK(memcmp(sl_transaction_data(t), "yz", 2) == 0);
   sl_transaction_unref(t);
   /* unconnected */
-  sl_mem_master_set_slave(m, NULL, NULL);
+  sl_mem_master_set_slave(m, NULL);
   t = sl_mem_master_request(m, 0, 4, NULL, SL_MEM_READ, NULL, NULL);
   CHECK_EQ(sl_mem_master_wait(t), SL_EINVAL);
   char e[128];
   sl_transaction_get_error(t, e, sizeof e);
   CHECK_STR(e, SL_MEM_UNCONNECTED);
   sl_transaction_unref(t);
-  sl_object_unref(&mn->obj);
+  sl_object_unref(mn);
 }
 
 /* A slave of max access 4 that records parts and fails the one at
 ** fail_addr; completion is now or, with `later`, from a thread. */
 typedef struct rec_slave {
-  sl_mem_node node;
+  sl_object obj;
   sl_mem_slave slave;
   uint64_t addrs[64];
   uint32_t sizes[64];
@@ -136,25 +136,26 @@ static const sl_mem_slave_ops rec_ops = {.do_transaction = rec_do};
 
 static void rec_destroy(sl_object *obj) { free(obj); }
 
+static const sl_class rec_class = {.name = "test.Rec", .destroy = rec_destroy};
+
 static rec_slave *rec_new(void) {
   rec_slave *r = calloc(1, sizeof *r);
-  sl_object_init(&r->node.obj, "test.Rec", rec_destroy);
-  sl_mem_slave_init(&r->slave, &rec_ops, &r->node.obj, 4, 4);
-  r->node.slave = &r->slave;
+  sl_object_init(&r->obj, &rec_class);
+  sl_mem_slave_init(&r->slave, &rec_ops, &r->obj, 4, 4);
   r->fail_addr = UINT64_MAX;
   return r;
 }
 
 static void test_hub_split(void) {
-  sl_mem_node *hub = sl_hub_new(0x100, 0, 0);
+  sl_object *hub = sl_hub_object(sl_hub_new(0x100, 0, 0, NULL));
   rec_slave *r = rec_new();
-  sl_mem_master_set_slave(hub->master, &r->node.obj, &r->slave);
-  sl_object_unref(&r->node.obj);   /* the hub holds it */
-  CHECK_EQ(sl_mem_slave_max_access(hub->slave), 0xFFFFFFFFu);
-  CHECK_EQ(sl_mem_slave_min_access(hub->slave), 4);
-  CHECK_EQ(sl_hub_get_offset(hub), 0x100);
+  sl_mem_master_set_slave(hub->mem_master, &r->obj);
+  sl_object_unref(&r->obj);   /* the hub holds it */
+  CHECK_EQ(sl_mem_slave_max_access(hub->mem_slave), 0xFFFFFFFFu);
+  CHECK_EQ(sl_mem_slave_min_access(hub->mem_slave), 4);
+  CHECK_EQ(sl_hub_get_offset(sl_hub_from_object(hub)), 0x100);
   sl_transaction *t = sl_transaction_new(0x20, 10, SL_MEM_WRITE, "0123456789", 100000);
-  sl_mem_slave_do_transaction(hub->slave, t);
+  sl_mem_slave_do_transaction(hub->mem_slave, t);
   CHECK(sl_transaction_is_done(t) && !sl_transaction_failed(t));
   CHECK_EQ(r->n, 3);
   CHECK_EQ(r->addrs[0], 0x120);
@@ -166,7 +167,7 @@ static void test_hub_split(void) {
   r->n = 0;
   r->fail_addr = 0x104;
   t = sl_transaction_new(0, 16, SL_MEM_READ, NULL, 100000);
-  sl_mem_slave_do_transaction(hub->slave, t);
+  sl_mem_slave_do_transaction(hub->mem_slave, t);
   CHECK_EQ(r->n, 4);
   CHECK(sl_transaction_failed(t));
   char e[256];
@@ -177,7 +178,7 @@ static void test_hub_split(void) {
   r->n = 0;
   r->later = 1;
   t = sl_transaction_new(0, 12, SL_MEM_READ, NULL, 100000);
-  sl_mem_slave_do_transaction(hub->slave, t);
+  sl_mem_slave_do_transaction(hub->mem_slave, t);
   CHECK_EQ(r->nheld, 3);
   sl_transaction_error(r->held[1], "middle");
   CHECK(!sl_transaction_is_done(t));
@@ -189,7 +190,7 @@ static void test_hub_split(void) {
   for (int i = 0; i < r->nheld; i++) sl_transaction_unref(r->held[i]);
   r->nheld = 0;
   sl_transaction_unref(t);
-  sl_object_unref(&hub->obj);
+  sl_object_unref(hub);
 }
 
 static void *complete_later(void *arg) {
@@ -203,15 +204,15 @@ static void *complete_later(void *arg) {
 }
 
 static void test_other_thread(void) {
-  sl_mem_node *mn = sl_mem_master_node_new();
-  sl_mem_node *hub = sl_hub_new(0, 0, 0);
+  sl_object *mn = sl_mem_master_node_new(NULL);
+  sl_object *hub = sl_hub_object(sl_hub_new(0, 0, 0, NULL));
   rec_slave *r = rec_new();
   r->later = 1;
-  sl_mem_master_set_slave(mn->master, &hub->obj, hub->slave);
-  sl_mem_master_set_slave(hub->master, &r->node.obj, &r->slave);
-  sl_object_unref(&hub->obj);
-  sl_object_unref(&r->node.obj);
-  sl_transaction *t = sl_mem_master_request(mn->master, 0, 8, NULL, SL_MEM_READ,
+  sl_mem_master_set_slave(mn->mem_master, hub);
+  sl_mem_master_set_slave(hub->mem_master, &r->obj);
+  sl_object_unref(hub);
+  sl_object_unref(&r->obj);
+  sl_transaction *t = sl_mem_master_request(mn->mem_master, 0, 8, NULL, SL_MEM_READ,
                                             NULL, NULL);
   CHECK_EQ(r->nheld, 2);
   pthread_t th;
@@ -223,9 +224,9 @@ static void test_other_thread(void) {
   r->nheld = 0;
   sl_transaction_unref(t);
   /* a slave that answers after the waiter gave up: expired, ignored */
-  sl_mem_master_set_timeout(mn->master, 5000);
-  sl_mem_master_set_timeout(mn->master, 0);   /* ignored */
-  t = sl_mem_master_request(mn->master, 0, 4, NULL, SL_MEM_READ, NULL, NULL);
+  sl_mem_master_set_timeout(mn->mem_master, 5000);
+  sl_mem_master_set_timeout(mn->mem_master, 0);   /* ignored */
+  t = sl_mem_master_request(mn->mem_master, 0, 4, NULL, SL_MEM_READ, NULL, NULL);
   CHECK_EQ(sl_mem_master_wait(t), SL_ETIMEDOUT);
   CHECK(sl_transaction_expired(r->held[0]));   /* t itself: it fits in one */
   pthread_create(&th, NULL, complete_later, r);
@@ -233,7 +234,7 @@ static void test_other_thread(void) {
   CHECK(sl_transaction_timed_out(t));
   for (int i = 0; i < r->nheld; i++) sl_transaction_unref(r->held[i]);
   sl_transaction_unref(t);
-  sl_object_unref(&mn->obj);
+  sl_object_unref(mn);
 }
 
 static const struct tt_case cases[] = {

@@ -54,7 +54,7 @@ static void unref_prbs(sl_prbs *p) { sl_object_unref(sl_prbs_object(p)); }
 
 /* Sends bytes as one frame from a fresh master into slave s. */
 static void send_bytes(sl_slave *s, const uint8_t *b, uint32_t n, uint8_t err) {
-  sl_object *m = sl_master_new();
+  sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(m->master, s);
   sl_frame *f = sl_master_req_frame(m->master, n, 0);
   sl_frame_write(f, b, 0, n);

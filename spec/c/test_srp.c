@@ -138,11 +138,13 @@ static void capture_destroy(sl_object *obj) {
   free(c);
 }
 
+static const sl_class capture_class = {.name = "Capture", .destroy = capture_destroy};
+
 static capture *capture_new(void) {
   capture *c = calloc(1, sizeof *c);
   if (c == NULL) abort();
   pthread_mutex_init(&c->mutex, NULL);
-  sl_object_init(&c->obj, "Capture", capture_destroy);
+  sl_object_init(&c->obj, &capture_class);
   if (sl_slave_init(&c->slave, &capture_ops, &c->obj) != SL_OK) abort();
   return c;
 }
@@ -164,20 +166,20 @@ static uint64_t counter(sl_object *obj, const char *name) {
 
 /* Two reads in flight, answered in reverse order: each gets its own data. */
 static void test_tid_matching(void) {
-  sl_mem_node *srp = sl_srpv3_new();
+  sl_object *srp = sl_srpv3_object(sl_srpv3_new(NULL));
   capture *cap = capture_new();
-  sl_object *src = sl_master_new();
+  sl_object *src = sl_master_new(NULL);
   CHECK(srp != NULL);
-  sl_master_add_slave(srp->obj.master, &cap->slave);
-  sl_master_add_slave(src->master, srp->obj.slave);
+  sl_master_add_slave(srp->master, &cap->slave);
+  sl_master_add_slave(src->master, srp->slave);
   sl_mem_master mm;
   sl_mem_master_init(&mm, NULL);
-  sl_mem_master_set_slave(&mm, &srp->obj, srp->slave);
+  sl_mem_master_set_slave(&mm, srp);
   sl_mem_master_set_timeout(&mm, 200000);
   sl_transaction *a = sl_mem_master_request(&mm, 0x10, 4, NULL, SL_MEM_READ, NULL, NULL);
   sl_transaction *b = sl_mem_master_request(&mm, 0x20, 4, NULL, SL_MEM_READ, NULL, NULL);
   CHECK_EQ(cap->n, 2);
-  CHECK_EQ(sl_srpv3_pending(srp), 2);
+  CHECK_EQ(sl_srpv3_pending(sl_srpv3_from_object(srp)), 2);
   uint8_t r[28];
   memcpy(r, cap->frames[1], 20);
   memcpy(r + 20, "bbbb\0\0\0\0", 8);
@@ -194,9 +196,9 @@ static void test_tid_matching(void) {
   r[4] ^= 0x55;
   send_bytes(src->master, r, 28);
   send_bytes(src->master, r, 23);
-  CHECK_EQ(counter(&srp->obj, "unknown"), 2);
-  CHECK_EQ(counter(&srp->obj, "short"), 1);
-  CHECK_EQ(counter(&srp->obj, "drops"), 3);
+  CHECK_EQ(counter(srp, "unknown"), 2);
+  CHECK_EQ(counter(srp, "short"), 1);
+  CHECK_EQ(counter(srp, "drops"), 3);
   /* a footer error fails the transaction with its text */
   sl_transaction *c = sl_mem_master_request(&mm, 0x30, 4, NULL, SL_MEM_READ, NULL, NULL);
   memcpy(r, cap->frames[2], 20);
@@ -215,22 +217,22 @@ static void test_tid_matching(void) {
   sl_transaction_unref(c);
   sl_transaction_unref(d);
   sl_mem_master_fini(&mm);
-  sl_master_clear_slaves(srp->obj.master);
+  sl_master_clear_slaves(srp->master);
   sl_object_unref(src);
   sl_object_unref(&cap->obj);
-  sl_object_unref(&srp->obj);
+  sl_object_unref(srp);
 }
 
 /* SrpV3 against SrpV3Emulation, in C. */
 static void test_round_trip(void) {
-  sl_mem_node *srp = sl_srpv3_new();
-  sl_object *emu = sl_srpv3_emulation_new();
+  sl_object *srp = sl_srpv3_object(sl_srpv3_new(NULL));
+  sl_object *emu = sl_srpv3_emulation_object(sl_srpv3_emulation_new(NULL));
   CHECK(srp != NULL && emu != NULL);
-  sl_master_add_slave(srp->obj.master, emu->slave);
-  sl_master_add_slave(emu->master, srp->obj.slave);
+  sl_master_add_slave(srp->master, emu->slave);
+  sl_master_add_slave(emu->master, srp->slave);
   sl_mem_master mm;
   sl_mem_master_init(&mm, NULL);
-  sl_mem_master_set_slave(&mm, &srp->obj, srp->slave);
+  sl_mem_master_set_slave(&mm, srp);
   uint8_t buf[4096];
   for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)(i * 31 + 7);
   sl_transaction *w = sl_mem_master_request(&mm, 0x100000FFCull, 4096, buf, SL_MEM_WRITE, NULL, NULL);
@@ -246,10 +248,10 @@ static void test_round_trip(void) {
   sl_transaction_unref(z);
   sl_mem_master_fini(&mm);
   sl_object_stop(emu);
-  sl_master_clear_slaves(srp->obj.master);
+  sl_master_clear_slaves(srp->master);
   sl_master_clear_slaves(emu->master);
   sl_object_unref(emu);
-  sl_object_unref(&srp->obj);
+  sl_object_unref(srp);
 }
 
 static const struct tt_case cases[] = {

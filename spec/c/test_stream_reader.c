@@ -122,9 +122,11 @@ static void sink_destroy(sl_object *obj) {
   free(k);
 }
 
+static const sl_class sink_class = {.name = "Sink", .destroy = sink_destroy};
+
 static sink *sink_new(void) {
   sink *k = calloc(1, sizeof *k);
-  sl_object_init(&k->obj, "Sink", sink_destroy);
+  sl_object_init(&k->obj, &sink_class);
   sl_slave_init(&k->slave, &sink_ops, &k->obj);
   pthread_mutex_init(&k->lock, NULL);
   return k;

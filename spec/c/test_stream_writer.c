@@ -269,7 +269,7 @@ static void test_channels(void) {
   sl_object *a = sl_stream_writer_get_channel(w, 7);
   sl_object *b = sl_stream_writer_get_channel(w, 7);
   CHECK(a == b);
-  CHECK_STR(a->kind, "StreamWriterChannel");
+  CHECK_STR(sl_object_kind(a), "StreamWriterChannel");
   CHECK(sl_stream_writer_is_channel(a));
   CHECK(!sl_stream_writer_is_channel(sl_stream_writer_object(w)));
   CHECK(sl_stream_writer_from_object(a) == NULL);

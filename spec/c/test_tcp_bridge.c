@@ -340,7 +340,7 @@ static void test_big_frames_in_order(void) {
     int fd = dial_puller(fx.port);
     CHECK(fd >= 0);
     CHECK(await_ready(fx.srv));
-    big_sender bs = {sl_master_new(), 16, 11, 0};   /* more than fits in
+    big_sender bs = {sl_master_new(NULL), 16, 11, 0};   /* more than fits in
                                                        the socket buffers */
     sl_master_add_slave(bs.m->master, fx.srv->slave);
     pthread_t t;
@@ -367,7 +367,7 @@ static void test_reader_gone_mid_write(void) {
   int fd = dial_puller(fx.port);
   CHECK(fd >= 0);
   CHECK(await_ready(fx.srv));
-  big_sender bs = {sl_master_new(), 1, 5, 0};
+  big_sender bs = {sl_master_new(NULL), 1, 5, 0};
   sl_master_add_slave(bs.m->master, fx.srv->slave);
   pthread_t t;
   pthread_create(&t, NULL, send_bigs, &bs);
@@ -397,7 +397,7 @@ static void test_stop_during_write(void) {
   int fd = dial_puller(fx.port);
   CHECK(fd >= 0);
   CHECK(await_ready(fx.srv));
-  big_sender bs = {sl_master_new(), 32, 1, 0};   /* far more than the
+  big_sender bs = {sl_master_new(NULL), 32, 1, 0};   /* far more than the
                                                   socket buffers hold */
   sl_master_add_slave(bs.m->master, fx.srv->slave);
   pthread_t t;

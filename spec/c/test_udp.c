@@ -107,7 +107,7 @@ static void test_client_to_raw(void) {
   char err[128];
   sl_object *c = sl_udp_new("127.0.0.1", rport, 0, 1, err, sizeof err);
   CHECK(c != NULL);
-  sl_object *m = sl_master_new();
+  sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(m->master, c->slave);
   static const uint32_t sizes[] = {1, 100, 1472, 4096, 8972};
   for (unsigned i = 0; i < 5; i++) {
@@ -204,7 +204,7 @@ static void test_stop_prompt(void) {
   s = server(0);
   char err[128];
   sl_object *c = sl_udp_new("127.0.0.1", sl_udp_port(s), 0, 0, err, sizeof err);
-  sl_object *m = sl_master_new();
+  sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(m->master, c->slave);
   sender_arg a = {m, 0};
   pthread_t t;

@@ -72,9 +72,11 @@ static void rec_destroy(sl_object *obj) {
   free(r);
 }
 
+static const sl_class rec_class = {.name = "Rec", .destroy = rec_destroy};
+
 static rec *rec_new(void) {
   rec *r = calloc(1, sizeof *r);
-  sl_object_init(&r->obj, "Rec", rec_destroy);
+  sl_object_init(&r->obj, &rec_class);
   pthread_mutex_init(&r->mutex, NULL);
   if (sl_slave_init(&r->slave, &rec_ops, &r->obj) != SL_OK) abort();
   return r;

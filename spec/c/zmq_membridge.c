@@ -139,12 +139,12 @@ static int part_is(const part *p, const void *bytes, size_t n) {
 }
 
 static void test_rogue_client_against_our_server(void) {
-  char err[128];
-  sl_mem_node *srv = sl_mem_server_new("127.0.0.1", 0, err, sizeof err);
+  sl_error err;
+  sl_mem_bridge *srv = sl_mem_server_new("127.0.0.1", 0, &err);
   CHECK(srv != NULL);
   if (srv == NULL) return;
-  sl_mem_node *emu = sl_emulate_new(4, 4096);
-  sl_mem_master_set_slave(srv->master, &emu->obj, emu->slave);
+  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 4096, NULL));
+  sl_mem_master_set_slave(sl_mem_bridge_object(srv)->mem_master, emu);
   rogue_cli c;
   cli_open(&c, sl_mem_bridge_port(srv));
   uint32_t probe_id = 1;
@@ -186,13 +186,13 @@ static void test_rogue_client_against_our_server(void) {
   CHECK(part_is(&p[4], big, 300));
 
   /* an error below comes back as the result text, data still sized */
-  sl_mem_master_set_slave(srv->master, NULL, NULL);
+  sl_mem_master_set_slave(sl_mem_bridge_object(srv)->mem_master, NULL);
   CHECK(send_req(&c, 5, 0x1000, 4, 1, NULL, 0, 0) == 0);
   CHECK_EQ(recv_msg(&c, p), 6);
   CHECK(part_is(&p[0], "\x05\x00\x00\x00", 4));
   CHECK_EQ(p[4].n, 4);
   CHECK(part_is(&p[5], SL_MEM_UNCONNECTED, strlen(SL_MEM_UNCONNECTED)));
-  sl_mem_master_set_slave(srv->master, &emu->obj, emu->slave);
+  sl_mem_master_set_slave(sl_mem_bridge_object(srv)->mem_master, emu);
 
   /* a malformed request (3 parts) closes that connection, no answer;
   ** libzmq reconnects and the bridge serves again */
@@ -207,9 +207,9 @@ static void test_rogue_client_against_our_server(void) {
   CHECK(part_is(&p[4], data, 4));
 
   cli_close(&c);
-  sl_object_stop(&srv->obj);
-  sl_object_unref(&srv->obj);
-  sl_object_unref(&emu->obj);
+  sl_object_stop(sl_mem_bridge_object(srv));
+  sl_object_unref(sl_mem_bridge_object(srv));
+  sl_object_unref(emu);
 }
 
 /* ---- libzmq's side: socket monitors and arbitrary messages ---- */
@@ -376,12 +376,12 @@ static const bad_request bad_requests[] = {
     {NULL, 0, 0, {0}, 0, 0}};
 
 static void test_our_server_against_malformed_requests(void) {
-  char err[128];
-  sl_mem_node *srv = sl_mem_server_new("127.0.0.1", 0, err, sizeof err);
+  sl_error err;
+  sl_mem_bridge *srv = sl_mem_server_new("127.0.0.1", 0, &err);
   CHECK(srv != NULL);
   if (srv == NULL) return;
-  sl_mem_node *emu = sl_emulate_new(4, 4096);
-  sl_mem_master_set_slave(srv->master, &emu->obj, emu->slave);
+  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 4096, NULL));
+  sl_mem_master_set_slave(sl_mem_bridge_object(srv)->mem_master, emu);
   rogue_cli c;
   cli_open(&c, sl_mem_bridge_port(srv));
   void *mon = monitor_open(c.ctx, c.push, "mon-cli-push");
@@ -443,9 +443,9 @@ static void test_our_server_against_malformed_requests(void) {
 
   monitor_close(c.push, mon);
   cli_close(&c);
-  sl_object_stop(&srv->obj);
-  sl_object_unref(&srv->obj);
-  sl_object_unref(&emu->obj);
+  sl_object_stop(sl_mem_bridge_object(srv));
+  sl_object_unref(sl_mem_bridge_object(srv));
+  sl_object_unref(emu);
 }
 
 /* ---- libzmq as Rogue's memory TcpServer, our TcpClient against it ---- */
@@ -505,28 +505,28 @@ static int answer(rogue_srv *s, const part *req, const void *data, size_t dlen,
 
 /* Our client and a master in front of it. */
 typedef struct our_cli {
-  sl_mem_node *cli;
+  sl_mem_bridge *cli;
   sl_mem_master mm;
 } our_cli;
 
 static int our_open(our_cli *o, uint32_t port) {
-  char err[128];
-  o->cli = sl_mem_client_new("127.0.0.1", port, err, sizeof err);
+  sl_error err;
+  o->cli = sl_mem_client_new("127.0.0.1", port, &err);
   if (o->cli == NULL) return -1;
   sl_mem_master_init(&o->mm, NULL);
-  sl_mem_master_set_slave(&o->mm, &o->cli->obj, o->cli->slave);
+  sl_mem_master_set_slave(&o->mm, sl_mem_bridge_object(o->cli));
   sl_mem_master_set_timeout(&o->mm, 20000000);
   return 0;
 }
 
 static void our_close(our_cli *o) {
   sl_mem_master_fini(&o->mm);
-  sl_object_stop(&o->cli->obj);
-  sl_object_unref(&o->cli->obj);
+  sl_object_stop(sl_mem_bridge_object(o->cli));
+  sl_object_unref(sl_mem_bridge_object(o->cli));
 }
 
 typedef struct ready_job {
-  sl_mem_node *cli;
+  sl_mem_bridge *cli;
   atomic_int done, ok;
 } ready_job;
 
@@ -539,7 +539,7 @@ static void *ready_main(void *arg) {
 
 /* Runs our waitReady on a thread while libzmq answers each probe as
 ** Rogue's server does, after checking it byte for byte; 1 if ready. */
-static int probe_answered(rogue_srv *s, sl_mem_node *cli) {
+static int probe_answered(rogue_srv *s, sl_mem_bridge *cli) {
   ready_job j = {cli, 0, 0};
   pthread_t th;
   if (pthread_create(&th, NULL, ready_main, &j) != 0) return 0;

@@ -126,11 +126,14 @@ __attribute__((unused)) static void fuzz_capture_destroy(sl_object *obj) {
   free(c);
 }
 
+__attribute__((unused)) static const sl_class fuzz_capture_class = {
+    .name = "FuzzCapture", .destroy = fuzz_capture_destroy};
+
 __attribute__((unused)) static fuzz_capture *fuzz_capture_new(void) {
   fuzz_capture *c = calloc(1, sizeof *c);
   FUZZ_CHECK(c != NULL);
   pthread_mutex_init(&c->mutex, NULL);
-  sl_object_init(&c->obj, "FuzzCapture", fuzz_capture_destroy);
+  sl_object_init(&c->obj, &fuzz_capture_class);
   FUZZ_CHECK(sl_slave_init(&c->slave, &fuzz_capture_ops, &c->obj) == SL_OK);
   c->obj.slave = &c->slave;
   return c;

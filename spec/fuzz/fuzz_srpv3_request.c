@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int quiet;
   if (!quiet) fuzz_quiet();
   quiet = 1;
-  sl_object *emu = sl_srpv3_emulation_new();
-  sl_object *src = sl_master_new();
+  sl_object *emu = sl_srpv3_emulation_object(sl_srpv3_emulation_new(NULL));
+  sl_object *src = sl_master_new(NULL);
   fuzz_capture *cap = fuzz_capture_new();
   FUZZ_CHECK(emu != NULL && src != NULL);
   sl_master_add_slave(src->master, emu->slave);

@@ -45,12 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int quiet;
   if (!quiet) fuzz_quiet();
   quiet = 1;
-  sl_mem_node *srp = sl_srpv3_new();
-  sl_object *src = sl_master_new();
+  sl_object *srp = sl_srpv3_object(sl_srpv3_new(NULL));
+  sl_object *src = sl_master_new(NULL);
   fuzz_capture *cap = fuzz_capture_new();
   FUZZ_CHECK(srp != NULL && src != NULL);
-  sl_master_add_slave(srp->obj.master, &cap->slave);
-  sl_master_add_slave(src->master, srp->obj.slave);
+  sl_master_add_slave(srp->master, &cap->slave);
+  sl_master_add_slave(src->master, srp->slave);
   sent s[MAX_RECORDS];
   size_t ns = 0;
   static uint8_t frame[MAX_FRAME], wdata[SL_SRPV3_MAX_ACCESS + 4];
@@ -69,13 +69,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       sl_transaction *t = sl_transaction_new(addr, tsize, type, wdata, 1000000u);
       FUZZ_CHECK(t != NULL);
       size_t before = cap->n;
-      size_t pend = sl_srpv3_pending(srp);
-      sl_mem_slave_do_transaction(srp->slave, t);
+      size_t pend = sl_srpv3_pending(sl_srpv3_from_object(srp));
+      sl_mem_slave_do_transaction(srp->mem_slave, t);
       int ok_req = sl_srpv3_opcode(type) >= 0 && addr % 4 == 0 && tsize % 4 == 0 &&
                    tsize >= 4 && tsize <= SL_SRPV3_MAX_ACCESS;
       FUZZ_CHECK(cap->n == before + (ok_req ? 1 : 0));
       FUZZ_CHECK(ok_req || sl_transaction_failed(t));
-      FUZZ_CHECK(sl_srpv3_pending(srp) ==
+      FUZZ_CHECK(sl_srpv3_pending(sl_srpv3_from_object(srp)) ==
                  pend + (ok_req && type != SL_MEM_POST ? 1 : 0));
       if (type == SL_MEM_POST && ok_req) FUZZ_CHECK(sl_transaction_is_done(t) && !sl_transaction_failed(t));
       sent *e = &s[ns++];
@@ -118,18 +118,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (s[i].framed && sl_transaction_id(s[i].t) == hdr[1] &&
             !sl_transaction_is_done(s[i].t))
           match = &s[i];
-    uint64_t d0 = drops_now(&srp->obj);
-    size_t pend = sl_srpv3_pending(srp);
+    uint64_t d0 = drops_now(srp);
+    size_t pend = sl_srpv3_pending(sl_srpv3_from_object(srp));
     fuzz_send(src->master, frame, len, ferr);
     rx++;
-    FUZZ_CHECK(fuzz_counter(&srp->obj, "rxFrames") == rx);
+    FUZZ_CHECK(fuzz_counter(srp, "rxFrames") == rx);
     if (match == NULL) {
-      FUZZ_CHECK(drops_now(&srp->obj) == d0 + 1);
-      FUZZ_CHECK(sl_srpv3_pending(srp) == pend);
+      FUZZ_CHECK(drops_now(srp) == d0 + 1);
+      FUZZ_CHECK(sl_srpv3_pending(sl_srpv3_from_object(srp)) == pend);
       continue;
     }
-    FUZZ_CHECK(drops_now(&srp->obj) == d0);
-    FUZZ_CHECK(sl_srpv3_pending(srp) == pend - 1);
+    FUZZ_CHECK(drops_now(srp) == d0);
+    FUZZ_CHECK(sl_srpv3_pending(sl_srpv3_from_object(srp)) == pend - 1);
     FUZZ_CHECK(sl_transaction_is_done(match->t));
     char err[256];
     uint32_t tsize = sl_transaction_size(match->t);
@@ -145,16 +145,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       FUZZ_CHECK(strcmp(got, err) == 0);
     }
   }
-  sl_object_stop(&srp->obj);
-  FUZZ_CHECK(sl_srpv3_pending(srp) == 0);
+  sl_object_stop(srp);
+  FUZZ_CHECK(sl_srpv3_pending(sl_srpv3_from_object(srp)) == 0);
   for (size_t i = 0; i < ns; i++) {
     FUZZ_CHECK(sl_transaction_is_done(s[i].t));
     sl_transaction_unref(s[i].t);
   }
   sl_master_clear_slaves(src->master);
-  sl_master_clear_slaves(srp->obj.master);
+  sl_master_clear_slaves(srp->master);
   sl_object_unref(src);
-  sl_object_unref(&srp->obj);
+  sl_object_unref(srp);
   sl_object_unref(&cap->obj);
   return 0;
 }

@@ -106,13 +106,16 @@ static void plain_destroy(sl_object *obj) {
   free(p);
 }
 
-sl_object *sl_master_new(void) {
+static const sl_class plain_class = {.name = "Master",
+                                     .destroy = plain_destroy};
+
+sl_object *sl_master_new(sl_error *err) {
   plain_master *p = malloc(sizeof *p);
-  if (p == NULL) return NULL;
-  sl_object_init(&p->obj, "Master", plain_destroy);
+  if (p == NULL) return sl_fail(err, SL_ENOMEM, NULL);
+  sl_object_init(&p->obj, &plain_class);
   if (sl_master_init(&p->master, &p->obj) != SL_OK) {
     free(p);
-    return NULL;
+    return sl_fail(err, SL_ENOMEM, NULL);
   }
   return &p->obj;
 }

@@ -4,16 +4,13 @@
 
 #include "streamlua/slave.h"
 
-void sl_object_init(sl_object *obj, const char *kind,
-                    void (*destroy)(sl_object *obj)) {
+void sl_object_init(sl_object *obj, const sl_class *cls) {
   atomic_init(&obj->refs, 1);
-  obj->kind = kind;
-  obj->destroy = destroy;
-  obj->stop = NULL;
-  obj->cancel = NULL;
-  obj->counters = NULL;
+  obj->cls = cls;
   obj->master = NULL;
   obj->slave = NULL;
+  obj->mem_master = NULL;
+  obj->mem_slave = NULL;
 }
 
 sl_object *sl_object_ref(sl_object *obj) {
@@ -24,19 +21,33 @@ sl_object *sl_object_ref(sl_object *obj) {
 void sl_object_unref(sl_object *obj) {
   if (obj == NULL) return;
   if (atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) == 1)
-    obj->destroy(obj);
+    obj->cls->destroy(obj);
+}
+
+const char *sl_object_kind(const sl_object *obj) { return obj->cls->name; }
+
+int sl_object_is(const sl_object *obj, const sl_class *cls) {
+  return obj != NULL && obj->cls == cls;
+}
+
+unsigned sl_object_roles(const sl_object *obj) {
+  if (obj == NULL) return 0;
+  return (obj->master != NULL ? SL_ROLE_STREAM_MASTER : 0u) |
+         (obj->slave != NULL ? SL_ROLE_STREAM_SLAVE : 0u) |
+         (obj->mem_master != NULL ? SL_ROLE_MEMORY_MASTER : 0u) |
+         (obj->mem_slave != NULL ? SL_ROLE_MEMORY_SLAVE : 0u);
 }
 
 void sl_object_stop(sl_object *obj) {
-  if (obj->stop != NULL) obj->stop(obj);
+  if (obj->cls->stop != NULL) obj->cls->stop(obj);
 }
 
 void sl_object_cancel(sl_object *obj) {
-  if (obj->cancel != NULL) obj->cancel(obj);
+  if (obj->cls->cancel != NULL) obj->cls->cancel(obj);
 }
 
 size_t sl_object_counters(sl_object *obj, sl_counter *out, size_t max) {
-  if (obj->counters != NULL) return obj->counters(obj, out, max);
+  if (obj->cls->counters != NULL) return obj->cls->counters(obj, out, max);
   if (obj->slave == NULL || max < 2) return 0;
   out[0].name = "rxFrames";
   out[0].value = sl_slave_get_frame_count(obj->slave);

@@ -122,13 +122,15 @@ static void plain_destroy(sl_object *obj) {
   free(p);
 }
 
-sl_object *sl_slave_new(void) {
+static const sl_class plain_class = {.name = "Slave", .destroy = plain_destroy};
+
+sl_object *sl_slave_new(sl_error *err) {
   plain_slave *p = malloc(sizeof *p);
-  if (p == NULL) return NULL;
-  sl_object_init(&p->obj, "Slave", plain_destroy);
+  if (p == NULL) return sl_fail(err, SL_ENOMEM, NULL);
+  sl_object_init(&p->obj, &plain_class);
   if (sl_slave_init(&p->slave, &sl_slave_base_ops, &p->obj) != SL_OK) {
     free(p);
-    return NULL;
+    return sl_fail(err, SL_ENOMEM, NULL);
   }
   return &p->obj;
 }

@@ -1,5 +1,8 @@
 #include "streamlua/status.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *sl_status_str(int status) {
   switch (status) {
     case SL_OK: return "ok";
@@ -11,6 +14,37 @@ const char *sl_status_str(int status) {
     case SL_ENOTFOUND: return "not found";
     case SL_EBUSY: return "busy";
     case SL_ECANCELED: return "interrupted";
+    case SL_EIO: return "system error";
     default: return "unknown status";
   }
+}
+
+void sl_error_clear(sl_error *err) {
+  if (err == NULL) return;
+  err->status = SL_OK;
+  err->msg[0] = '\0';
+}
+
+static void error_vset(sl_error *err, int status, const char *fmt, va_list ap) {
+  if (err == NULL) return;
+  err->status = status;
+  if (fmt == NULL)
+    snprintf(err->msg, sizeof err->msg, "%s", sl_status_str(status));
+  else
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+}
+
+void sl_error_set(sl_error *err, int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  error_vset(err, status, fmt, ap);
+  va_end(ap);
+}
+
+void *sl_fail(sl_error *err, int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  error_vset(err, status, fmt, ap);
+  va_end(ap);
+  return NULL;
 }

@@ -48,9 +48,9 @@ static int fifo_new(lua_State *L) {
   return 1;
 }
 
-static const sl_class fifo_class = {"Fifo", fifo_meth, fifo_new, 1, 1};
+static const sl_lua_class fifo_class = {"Fifo", fifo_meth, fifo_new, 1, 1};
 
 void sl_open_fifo(lua_State *L) {
-  sl_class_new(L, &fifo_class);
+  sl_lua_class_new(L, &fifo_class);
   lua_setfield(L, -2, "Fifo");
 }

@@ -377,6 +377,9 @@ static void note_cb(evutil_socket_t fd, short what, void *arg) {
   note_drain(arg);
 }
 
+static const sl_class note_class = {.name = "StreamReaderNote",
+                                    .destroy = note_free};
+
 static rnote *check_reader(lua_State *L, sl_stream_reader **rp) {
   sl_stream_reader *r = sl_stream_reader_from_object(sl_check_object(L, 1));
   if (r == NULL) luaL_argerror(L, 1, "StreamReader expected");
@@ -391,7 +394,7 @@ static rnote *check_reader(lua_State *L, sl_stream_reader **rp) {
     free(rn);
     luaL_error(L, "StreamReader: cannot create an event");
   }
-  sl_object_init(&rn->obj, "StreamReaderNote", note_free);
+  sl_object_init(&rn->obj, &note_class);
   rn->st = sl_state_ref(st);
   rn->fn_ref = rn->pin_ref = LUA_NOREF;
   atomic_init(&rn->r, r);
@@ -508,15 +511,15 @@ static int reader_new(lua_State *L) {
   return 1;
 }
 
-static const sl_class writer_class = {"StreamWriter", writer_methods, writer_new, 0, 0};
-static const sl_class channel_class = {"StreamWriterChannel", channel_methods, NULL, 0, 1};
-static const sl_class reader_class = {"StreamReader", reader_methods, reader_new, 1, 0};
+static const sl_lua_class writer_class = {"StreamWriter", writer_methods, writer_new, 0, 0};
+static const sl_lua_class channel_class = {"StreamWriterChannel", channel_methods, NULL, 0, 1};
+static const sl_lua_class reader_class = {"StreamReader", reader_methods, reader_new, 1, 0};
 
 void sl_open_fileio(lua_State *L) {
-  sl_class_new(L, &writer_class);
+  sl_lua_class_new(L, &writer_class);
   lua_setfield(L, -2, "StreamWriter");
-  sl_class_new(L, &channel_class);
+  sl_lua_class_new(L, &channel_class);
   lua_setfield(L, -2, "StreamWriterChannel");
-  sl_class_new(L, &reader_class);
+  sl_lua_class_new(L, &reader_class);
   lua_setfield(L, -2, "StreamReader");
 }

@@ -33,12 +33,12 @@ static int rate_drop_new(lua_State *L) {
   return 1;
 }
 
-static const sl_class filter_class = {"Filter", NULL, filter_new, 1, 1};
-static const sl_class rate_drop_class = {"RateDrop", NULL, rate_drop_new, 1, 1};
+static const sl_lua_class filter_class = {"Filter", NULL, filter_new, 1, 1};
+static const sl_lua_class rate_drop_class = {"RateDrop", NULL, rate_drop_new, 1, 1};
 
 void sl_open_filter(lua_State *L) {
-  sl_class_new(L, &filter_class);
+  sl_lua_class_new(L, &filter_class);
   lua_setfield(L, -2, "Filter");
-  sl_class_new(L, &rate_drop_class);
+  sl_lua_class_new(L, &rate_drop_class);
   lua_setfield(L, -2, "RateDrop");
 }

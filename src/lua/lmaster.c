@@ -116,8 +116,9 @@ static int master_new(lua_State *L) {
   luaL_argcheck(L, lua_isnoneornil(L, 1) || lua_istable(L, 1), 1,
                 "table or nothing expected");
   lua_settop(L, 1);
-  sl_object *obj = sl_master_new();
-  if (obj == NULL) return luaL_error(L, "Master: out of memory");
+  sl_error err;
+  sl_object *obj = sl_master_new(&err);
+  if (obj == NULL) return luaL_error(L, "Master: %s", err.msg);
   sl_push_object(L, obj);
   sl_object_unref(obj);
   if (lua_istable(L, 1)) {   /* fields for a Lua-defined master */
@@ -127,7 +128,7 @@ static int master_new(lua_State *L) {
   return 1;
 }
 
-static const sl_class master_class = {"Master", NULL, master_new, 1, 0};
+static const sl_lua_class master_class = {"Master", NULL, master_new, 1, 0};
 
 /* sl.streamConnect(master, slave) -> slave */
 static int stream_connect(lua_State *L) {
@@ -166,7 +167,7 @@ static const luaL_Reg connect_funcs[] = {
 
 /* Expects the module table at -2 and the stream table at -1. */
 void sl_open_master(lua_State *L) {
-  sl_class_new(L, &master_class);
+  sl_lua_class_new(L, &master_class);
   lua_setfield(L, -2, "Master");
   luaL_setfuncs(L, connect_funcs, 0);    /* also in sl.stream */
   lua_pushvalue(L, -2);

@@ -23,21 +23,18 @@
 #define SERVER_KIND "memory.TcpServer"
 #define CLIENT_KIND "memory.TcpClient"
 
-static sl_mem_node *check_bridge(lua_State *L, int i) {
-  sl_object *o = sl_check_object(L, i);
-  if (strcmp(o->kind, SERVER_KIND) != 0 && strcmp(o->kind, CLIENT_KIND) != 0) {
-    luaL_argerror(L, i, "memory TcpServer or TcpClient expected");
-    return NULL;
-  }
-  return (sl_mem_node *)o;
+static sl_mem_bridge *check_bridge(lua_State *L, int i) {
+  sl_mem_bridge *b = sl_mem_bridge_from_object(sl_check_object(L, i));
+  if (b == NULL) luaL_argerror(L, i, "memory TcpServer or TcpClient expected");
+  return b;
 }
 
-static sl_mem_node *check_kind(lua_State *L, const char *kind) {
-  sl_mem_node *n = check_bridge(L, 1);
-  if (strcmp(n->obj.kind, kind) != 0)
-    luaL_argerror(L, 1, strcmp(kind, SERVER_KIND) == 0 ? "memory TcpServer expected"
-                                                       : "memory TcpClient expected");
-  return n;
+static sl_mem_bridge *check_kind(lua_State *L, const char *kind) {
+  sl_mem_bridge *b = check_bridge(L, 1);
+  int server = strcmp(kind, SERVER_KIND) == 0;
+  if (sl_mem_bridge_is_server(b) != server)
+    luaL_argerror(L, 1, server ? "memory TcpServer expected" : "memory TcpClient expected");
+  return b;
 }
 
 /* bridge:ready() -> true when both directions are handshaken */
@@ -53,7 +50,7 @@ static int mb_get_port(lua_State *L) {
 
 /* Rogue's deprecated close(): the same as stop(). */
 static int mb_close(lua_State *L) {
-  sl_object_stop(&check_bridge(L, 1)->obj);
+  sl_object_stop(sl_mem_bridge_object(check_bridge(L, 1)));
   return 0;
 }
 
@@ -73,7 +70,7 @@ static double check_seconds(lua_State *L, int i, double def) {
 /* cli:waitReady([timeout [, period]]) -> true once a probe was answered
 ** (Rogue's defaults: 10 s, probing every 0.1 s). Blocks. */
 static int client_wait_ready(lua_State *L) {
-  sl_mem_node *n = check_kind(L, CLIENT_KIND);
+  sl_mem_bridge *n = check_kind(L, CLIENT_KIND);
   double timeout = check_seconds(L, 2, 10.0), period = check_seconds(L, 3, 0.1);
   int ok = sl_mem_client_wait_ready(n, (uint64_t)(timeout * 1e6),
                                      (uint64_t)(period * 1e6));
@@ -89,28 +86,28 @@ static int client_pending(lua_State *L) {
 }
 
 static int client_min_access(lua_State *L) {
-  lua_pushinteger(L, sl_mem_slave_min_access(check_kind(L, CLIENT_KIND)->slave));
+  lua_pushinteger(L, sl_mem_slave_min_access(sl_mem_bridge_object(check_kind(L, CLIENT_KIND))->mem_slave));
   return 1;
 }
 
 static int client_max_access(lua_State *L) {
-  lua_pushinteger(L, sl_mem_slave_max_access(check_kind(L, CLIENT_KIND)->slave));
+  lua_pushinteger(L, sl_mem_slave_max_access(sl_mem_bridge_object(check_kind(L, CLIENT_KIND))->mem_slave));
   return 1;
 }
 
 /* srv:setTimeout(seconds): how long the server waits for its slave. */
 static int server_set_timeout(lua_State *L) {
-  sl_mem_node *n = check_kind(L, SERVER_KIND);
+  sl_mem_bridge *n = check_kind(L, SERVER_KIND);
   double s = check_seconds(L, 2, 0);
   uint64_t us = (uint64_t)(s * 1e6 + 0.5);
   if (s > 0 && us == 0) us = 1;
-  sl_mem_master_set_timeout(n->master, us);
+  sl_mem_master_set_timeout(sl_mem_bridge_object(n)->mem_master, us);
   return 0;
 }
 
 static int server_get_timeout(lua_State *L) {
-  sl_mem_node *n = check_kind(L, SERVER_KIND);
-  lua_pushnumber(L, (double)sl_mem_master_get_timeout(n->master) / 1e6);
+  sl_mem_bridge *n = check_kind(L, SERVER_KIND);
+  lua_pushnumber(L, (double)sl_mem_master_get_timeout(sl_mem_bridge_object(n)->mem_master) / 1e6);
   return 1;
 }
 
@@ -122,7 +119,7 @@ static uint64_t check_bytes(lua_State *L, int i) {
 
 /* bridge:setMaxConnections(n): a server's cap on open connections. */
 static int mb_set_max_connections(lua_State *L) {
-  sl_mem_node *n = check_bridge(L, 1);
+  sl_mem_bridge *n = check_bridge(L, 1);
   lua_Integer k = luaL_checkinteger(L, 2);
   luaL_argcheck(L, k >= 0 && k <= 0xFFFFFFFF, 2, "number of connections expected");
   sl_mem_bridge_set_max_connections(n, (uint32_t)k);
@@ -131,7 +128,7 @@ static int mb_set_max_connections(lua_State *L) {
 
 /* bridge:setHandshakeTimeout(seconds): 0 or nil: no limit. */
 static int mb_set_handshake_timeout(lua_State *L) {
-  sl_mem_node *n = check_bridge(L, 1);
+  sl_mem_bridge *n = check_bridge(L, 1);
   double s = check_seconds(L, 2, 0);
   int64_t us = (int64_t)(s * 1e6 + 0.5);
   sl_mem_bridge_set_handshake_timeout(n, s > 0 && us == 0 ? 1 : us);
@@ -144,7 +141,7 @@ static int mb_set_max_pending(lua_State *L) {
 }
 
 static int server_set_max_requests(lua_State *L) {
-  sl_mem_node *n = check_kind(L, SERVER_KIND);
+  sl_mem_bridge *n = check_kind(L, SERVER_KIND);
   lua_Integer k = luaL_checkinteger(L, 2);
   luaL_argcheck(L, k > 0 && k <= 0xFFFFFFFF, 2, "positive number of requests expected");
   sl_mem_server_set_max_requests(n, (uint32_t)k);
@@ -152,13 +149,13 @@ static int server_set_max_requests(lua_State *L) {
 }
 
 static int server_set_max_request_bytes(lua_State *L) {
-  sl_mem_node *n = check_kind(L, SERVER_KIND);
+  sl_mem_bridge *n = check_kind(L, SERVER_KIND);
   sl_mem_server_set_max_request_bytes(n, check_bytes(L, 2));
   return 0;
 }
 
 static int server_set_max_response_bytes(lua_State *L) {
-  sl_mem_node *n = check_kind(L, SERVER_KIND);
+  sl_mem_bridge *n = check_kind(L, SERVER_KIND);
   sl_mem_server_set_max_response_bytes(n, check_bytes(L, 2));
   return 0;
 }
@@ -198,12 +195,12 @@ static int bridge_new(lua_State *L, int server) {
   luaL_argcheck(L, port >= 0 && port <= 65534, 2, "port out of range [0, 65534]");
   luaL_argcheck(L, server || port > 0, 2, "a client needs the server's port");
   int wait_ready = !server && lua_toboolean(L, 3);
-  char err[256] = "";
-  sl_mem_node *n = server ? sl_mem_server_new(addr, (uint32_t)port, err, sizeof err)
-                          : sl_mem_client_new(addr, (uint32_t)port, err, sizeof err);
-  if (n == NULL) return luaL_error(L, "%s: %s", fn, err[0] ? err : "out of memory");
-  sl_push_object(L, &n->obj);
-  sl_object_unref(&n->obj);
+  sl_error err;
+  sl_mem_bridge *n = server ? sl_mem_server_new(addr, (uint32_t)port, &err)
+                            : sl_mem_client_new(addr, (uint32_t)port, &err);
+  if (n == NULL) return luaL_error(L, "%s: %s", fn, err.msg);
+  sl_push_object(L, sl_mem_bridge_object(n));
+  sl_object_unref(sl_mem_bridge_object(n));
   if (wait_ready && !sl_mem_client_wait_ready(n, 10000000u, 100000u))   /* Rogue's waitReady=true */
     return luaL_error(L, "%s: %s:%d did not answer within 10 s", fn, addr, (int)port);
   return 1;
@@ -231,11 +228,11 @@ static int bridge_shl(lua_State *L) {
   return 1;
 }
 
-static const sl_class server_class = {SERVER_KIND, server_methods, server_new, 0, 0};
-static const sl_class client_class = {CLIENT_KIND, client_methods, client_new, 0, 0};
+static const sl_lua_class server_class = {SERVER_KIND, server_methods, server_new, 0, 0};
+static const sl_lua_class client_class = {CLIENT_KIND, client_methods, client_new, 0, 0};
 
-static void open_class(lua_State *L, const sl_class *cls, const char *field) {
-  sl_class_new(L, cls);
+static void open_class(lua_State *L, const sl_lua_class *cls, const char *field) {
+  sl_lua_class_new(L, cls);
   lua_setfield(L, -2, field);
   char mt[64];
   snprintf(mt, sizeof mt, "streamlua.%s", cls->name);

@@ -31,12 +31,12 @@ static const char tag_mem = 0;   /* metatable key: a memory node's class */
 
 /* ---- nodes from Lua values ---- */
 
-static sl_mem_node *test_node(lua_State *L, int i) {
+static sl_object *test_node(lua_State *L, int i) {
   if (!lua_getmetatable(L, i)) return NULL;
   lua_rawgetp(L, -1, &tag_mem);
   int yes = lua_toboolean(L, -1);
   lua_pop(L, 2);
-  return yes ? (sl_mem_node *)sl_check_object(L, i) : NULL;
+  return yes ? sl_check_object(L, i) : NULL;
 }
 
 static int node_type_error(lua_State *L, int i, const char *expected) {
@@ -45,15 +45,15 @@ static int node_type_error(lua_State *L, int i, const char *expected) {
   return luaL_argerror(L, i, lua_pushfstring(L, "%s expected, got %s", expected, got));
 }
 
-static sl_mem_node *check_master_node(lua_State *L, int i) {
-  sl_mem_node *n = test_node(L, i);
-  if (n == NULL || n->master == NULL) node_type_error(L, i, "memory master");
+static sl_object *check_master_node(lua_State *L, int i) {
+  sl_object *n = test_node(L, i);
+  if (n == NULL || n->mem_master == NULL) node_type_error(L, i, "memory master");
   return n;
 }
 
-static sl_mem_node *check_slave_node(lua_State *L, int i) {
-  sl_mem_node *n = test_node(L, i);
-  if (n == NULL || n->slave == NULL) node_type_error(L, i, "memory slave");
+static sl_object *check_slave_node(lua_State *L, int i) {
+  sl_object *n = test_node(L, i);
+  if (n == NULL || n->mem_slave == NULL) node_type_error(L, i, "memory slave");
   return n;
 }
 
@@ -133,7 +133,7 @@ static void wake_loop_when_done(sl_transaction *t, void *arg) {
 
 static sl_transaction *blocking(lua_State *L, const char *fn, uint64_t addr,
                                 uint32_t size, const void *data, uint32_t type) {
-  sl_mem_master *m = check_master_node(L, 1)->master;
+  sl_mem_master *m = check_master_node(L, 1)->mem_master;
   sl_transaction *t = request(L, m, addr, size, data, type, wake_loop_when_done,
                               sl_state_get(L));
   if (t == NULL) luaL_error(L, "%s: out of memory", fn);
@@ -316,7 +316,7 @@ static uint32_t check_type(lua_State *L, int i) {
 /* m:reqTransaction(addr, size_or_data, type, callback) -> id; later, on
 ** the main thread, callback(errorOrNil, data). */
 static int master_req_transaction(lua_State *L) {
-  sl_mem_master *m = check_master_node(L, 1)->master;
+  sl_mem_master *m = check_master_node(L, 1)->mem_master;
   uint64_t addr = check_addr(L, 2);
   uint32_t type = check_type(L, 4);
   luaL_checktype(L, 5, LUA_TFUNCTION);
@@ -367,18 +367,17 @@ static int master_req_transaction(lua_State *L) {
 /* ---- the rest of the master role ---- */
 
 static int master_set_slave(lua_State *L) {
-  sl_mem_master *m = check_master_node(L, 1)->master;
+  sl_mem_master *m = check_master_node(L, 1)->mem_master;
   if (lua_isnil(L, 2)) {
-    sl_mem_master_set_slave(m, NULL, NULL);
+    sl_mem_master_set_slave(m, NULL);
     return 0;
   }
-  sl_mem_node *s = check_slave_node(L, 2);
-  sl_mem_master_set_slave(m, &s->obj, s->slave);
+  sl_mem_master_set_slave(m, check_slave_node(L, 2));
   return 0;
 }
 
 static int master_get_slave(lua_State *L) {
-  sl_object *o = sl_mem_master_get_slave(check_master_node(L, 1)->master);
+  sl_object *o = sl_mem_master_get_slave(check_master_node(L, 1)->mem_master);
   sl_memory_push_node(L, o);
   sl_object_unref(o);
   return 1;
@@ -386,7 +385,7 @@ static int master_get_slave(lua_State *L) {
 
 /* m:setTimeout(seconds); 0 keeps the one set (Rogue). */
 static int master_set_timeout(lua_State *L) {
-  sl_mem_master *m = check_master_node(L, 1)->master;
+  sl_mem_master *m = check_master_node(L, 1)->mem_master;
   double s = luaL_checknumber(L, 2);
   luaL_argcheck(L, s >= 0 && s <= 1e9, 2, "non-negative number of seconds expected");
   uint64_t us = (uint64_t)(s * 1e6 + 0.5);
@@ -396,15 +395,15 @@ static int master_set_timeout(lua_State *L) {
 }
 
 static int master_get_timeout(lua_State *L) {
-  sl_mem_master *m = check_master_node(L, 1)->master;
+  sl_mem_master *m = check_master_node(L, 1)->mem_master;
   lua_pushnumber(L, (double)sl_mem_master_get_timeout(m) / 1e6);
   return 1;
 }
 
 static int with_slave(lua_State *L, uint32_t (*fn)(sl_mem_slave *)) {
-  sl_mem_master *m = check_master_node(L, 1)->master;
+  sl_mem_master *m = check_master_node(L, 1)->mem_master;
   sl_object *o = sl_mem_master_get_slave(m);
-  lua_pushinteger(L, fn(o != NULL ? ((sl_mem_node *)o)->slave : NULL));
+  lua_pushinteger(L, fn(o != NULL ? o->mem_slave : NULL));
   sl_object_unref(o);
   return 1;
 }
@@ -442,12 +441,12 @@ static const luaL_Reg master_methods[] = {
 /* ---- the slave role, Hub and Emulate ---- */
 
 static int slave_min_access(lua_State *L) {
-  lua_pushinteger(L, sl_mem_slave_min_access(check_slave_node(L, 1)->slave));
+  lua_pushinteger(L, sl_mem_slave_min_access(check_slave_node(L, 1)->mem_slave));
   return 1;
 }
 
 static int slave_max_access(lua_State *L) {
-  lua_pushinteger(L, sl_mem_slave_max_access(check_slave_node(L, 1)->slave));
+  lua_pushinteger(L, sl_mem_slave_max_access(check_slave_node(L, 1)->mem_slave));
   return 1;
 }
 
@@ -457,58 +456,63 @@ static const luaL_Reg slave_methods[] = {
     {NULL, NULL}};
 
 static int hub_get_offset(lua_State *L) {
-  sl_mem_node *n = check_slave_node(L, 1);
-  luaL_argcheck(L, strcmp(n->obj.kind, "memory.Hub") == 0, 1, "Hub expected");
-  lua_pushinteger(L, (lua_Integer)sl_hub_get_offset(n));
+  sl_hub *h = sl_hub_from_object(check_slave_node(L, 1));
+  luaL_argcheck(L, h != NULL, 1, "Hub expected");
+  lua_pushinteger(L, (lua_Integer)sl_hub_get_offset(h));
   return 1;
 }
 
 static const luaL_Reg hub_methods[] = {{"getOffset", hub_get_offset}, {NULL, NULL}};
 
 static int emulate_pages(lua_State *L) {
-  sl_mem_node *n = check_slave_node(L, 1);
-  luaL_argcheck(L, strcmp(n->obj.kind, "memory.Emulate") == 0, 1, "Emulate expected");
-  lua_pushinteger(L, (lua_Integer)sl_emulate_pages(n));
+  sl_emulate *e = sl_emulate_from_object(check_slave_node(L, 1));
+  luaL_argcheck(L, e != NULL, 1, "Emulate expected");
+  lua_pushinteger(L, (lua_Integer)sl_emulate_pages(e));
   return 1;
 }
 
 static const luaL_Reg emulate_methods[] = {{"pages", emulate_pages}, {NULL, NULL}};
 
-static int push_new(lua_State *L, sl_mem_node *n, const char *fn) {
-  if (n == NULL) return luaL_error(L, "%s: out of memory", fn);
-  sl_push_object(L, &n->obj);
-  sl_object_unref(&n->obj);
+static int push_new(lua_State *L, sl_object *n, const char *fn, sl_error *err) {
+  if (n == NULL) return luaL_error(L, "%s: %s", fn, err->msg);
+  sl_push_object(L, n);
+  sl_object_unref(n);
   return 1;
 }
 
 static int master_new(lua_State *L) {
-  return push_new(L, sl_mem_master_node_new(), "Master");
+  sl_error err;
+  return push_new(L, sl_mem_master_node_new(&err), "Master", &err);
 }
 
 /* Hub([offset [, min [, max]]]) */
 static int hub_new(lua_State *L) {
   lua_Integer off = luaL_optinteger(L, 1, 0);
   luaL_argcheck(L, off >= 0, 1, "offset must not be negative");
-  return push_new(L, sl_hub_new((uint64_t)off, sl_memory_opt_access(L, 2, 0),
-                                sl_memory_opt_access(L, 3, 0)), "Hub");
+  sl_error err;
+  sl_hub *h = sl_hub_new((uint64_t)off, sl_memory_opt_access(L, 2, 0),
+                         sl_memory_opt_access(L, 3, 0), &err);
+  return push_new(L, sl_hub_object(h), "Hub", &err);
 }
 
 /* Emulate([min [, max]]) */
 static int emulate_new(lua_State *L) {
-  return push_new(L, sl_emulate_new(sl_memory_opt_access(L, 1, 4), sl_memory_opt_access(L, 2, 0)),
-                  "Emulate");
+  sl_error err;
+  sl_emulate *e = sl_emulate_new(sl_memory_opt_access(L, 1, 4),
+                                 sl_memory_opt_access(L, 2, 0), &err);
+  return push_new(L, sl_emulate_object(e), "Emulate", &err);
 }
 
 /* master >> slave: sets the slave, returns it (chains read left to right). */
 static int mem_shr(lua_State *L) {
-  sl_mem_node *m = test_node(L, 1), *s = test_node(L, 2);
-  if (m == NULL || m->master == NULL || s == NULL || s->slave == NULL) {
+  sl_object *m = test_node(L, 1), *s = test_node(L, 2);
+  if (m == NULL || m->mem_master == NULL || s == NULL || s->mem_slave == NULL) {
     const char *na = luaL_typename(L, 1), *nb = luaL_typename(L, 2);
     if (luaL_getmetafield(L, 1, "__name") == LUA_TSTRING) na = lua_tostring(L, -1);
     if (luaL_getmetafield(L, 2, "__name") == LUA_TSTRING) nb = lua_tostring(L, -1);
     return luaL_error(L, "attempt to connect a '%s' to a '%s'", na, nb);
   }
-  sl_mem_master_set_slave(m->master, &s->obj, s->slave);
+  sl_mem_master_set_slave(m->mem_master, s);
   lua_settop(L, 2);
   return 1;
 }
@@ -541,8 +545,8 @@ void sl_memory_mark_class(lua_State *L, const char *mtname) {
 static void open_class(lua_State *L, const char *field, const char *name,
                        lua_CFunction ctor, const luaL_Reg *a, const luaL_Reg *b,
                        const luaL_Reg *c) {
-  sl_class cls = {name, a, ctor, 0, 0};
-  sl_class_new(L, &cls);
+  sl_lua_class cls = {name, a, ctor, 0, 0};
+  sl_lua_class_new(L, &cls);
   if (b != NULL) luaL_setfuncs(L, b, 0);
   if (c != NULL) luaL_setfuncs(L, c, 0);
   lua_pushfstring(L, "streamlua.%s", name);

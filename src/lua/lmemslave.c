@@ -126,7 +126,7 @@ static const luaL_Reg tran_methods[] = {
 /* ---- Lua-defined slaves ---- */
 
 typedef struct lua_mem_slave {
-  sl_mem_node node;
+  sl_object obj;
   sl_mem_slave slave;
   sl_state *st;
   int fields_ref;                /* registry ref to the callbacks table */
@@ -149,7 +149,7 @@ static void call_lua(lua_mem_slave *ls, sl_transaction *t) {
   int top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
   lua_getfield(L, -1, "doTransaction");
-  sl_memory_push_node(L, &ls->node.obj);
+  sl_memory_push_node(L, &ls->obj);
   push_tran(L, t);
   if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
@@ -199,7 +199,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   lua_mem_slave *ls = arg;
-  sl_object_ref(&ls->node.obj);
+  sl_object_ref(&ls->obj);
   sl_transaction **q;
   size_t n = take_queue(ls, &q);
   for (size_t i = 0; i < n; i++) {
@@ -207,7 +207,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg) {
     sl_transaction_unref(q[i]);
   }
   free(q);
-  sl_object_unref(&ls->node.obj);
+  sl_object_unref(&ls->obj);
 }
 
 /* Fails what is queued: stop and destroy. */
@@ -245,8 +245,7 @@ static void lua_mem_destroy(sl_object *obj) {
 }
 
 static int is_lua_slave(sl_object *obj) {
-  sl_mem_node *n = (sl_mem_node *)obj;
-  return n->slave != NULL && n->slave->ops == &lua_mem_ops;
+  return obj->mem_slave != NULL && obj->mem_slave->ops == &lua_mem_ops;
 }
 
 void sl_memory_push_node(lua_State *L, sl_object *obj) {
@@ -264,6 +263,10 @@ void sl_memory_push_node(lua_State *L, sl_object *obj) {
 uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def) {
   return (uint32_t)sl_opt_range(L, i, def, 0, UINT32_MAX);
 }
+
+static const sl_class lua_mem_class = {.name = "memory.Slave",
+                                       .destroy = lua_mem_destroy,
+                                       .stop = lua_mem_stop};
 
 /* Slave{doTransaction = f, ...} [, min, max]; Slave(min, max) is Rogue's
 ** base slave, which fails every transaction. */
@@ -283,19 +286,17 @@ int sl_memory_slave_new(lua_State *L) {
   if (pthread_mutex_init(&ls->mutex, NULL) != 0) goto fail_mutex;
   ls->ev = event_new(st->base, -1, 0, drain_cb, ls);
   if (ls->ev == NULL) goto fail_event;
-  sl_object_init(&ls->node.obj, "memory.Slave", lua_mem_destroy);
-  ls->node.obj.stop = lua_mem_stop;
-  sl_mem_slave_init(&ls->slave, has_table ? &lua_mem_ops : NULL, &ls->node.obj,
+  sl_object_init(&ls->obj, &lua_mem_class);
+  sl_mem_slave_init(&ls->slave, has_table ? &lua_mem_ops : NULL, &ls->obj,
                     min, max);
-  ls->node.slave = &ls->slave;
   ls->st = sl_state_ref(st);
   if (has_table) lua_pushvalue(L, 1);
   else lua_newtable(L);
   ls->fields_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  sl_push_object(L, &ls->node.obj);
+  sl_push_object(L, &ls->obj);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
   lua_setiuservalue(L, -2, 1);
-  sl_object_unref(&ls->node.obj);
+  sl_object_unref(&ls->obj);
   return 1;
 fail_event:
   pthread_mutex_destroy(&ls->mutex);

@@ -251,7 +251,7 @@ static int object_counters(lua_State *L) {
 
 /* obj:kind() -> the class name, e.g. "Fifo" */
 static int object_kind(lua_State *L) {
-  lua_pushstring(L, sl_check_object(L, 1)->kind);
+  lua_pushstring(L, sl_object_kind(sl_check_object(L, 1)));
   return 1;
 }
 
@@ -274,7 +274,7 @@ static int class_call(lua_State *L) {
   return ctor(L);
 }
 
-void sl_class_new(lua_State *L, const sl_class *cls) {
+void sl_lua_class_new(lua_State *L, const sl_lua_class *cls) {
   lua_newtable(L);                                   /* class table */
   int ct = lua_gettop(L);
   luaL_setfuncs(L, object_methods, 0);
@@ -325,8 +325,8 @@ void sl_push_object(lua_State *L, sl_object *obj) {
   lua_pop(L, 1);
   box *b = lua_newuserdatauv(L, sizeof *b, 2);
   b->obj = NULL;
-  if (luaL_getmetatable(L, lua_pushfstring(L, "streamlua.%s", obj->kind)) != LUA_TTABLE)
-    luaL_error(L, "streamlua: no class for kind '%s'", obj->kind);
+  if (luaL_getmetatable(L, lua_pushfstring(L, "streamlua.%s", sl_object_kind(obj))) != LUA_TTABLE)
+    luaL_error(L, "streamlua: no class for kind '%s'", sl_object_kind(obj));
   lua_setmetatable(L, -3);
   lua_pop(L, 1);                                     /* name */
   b->obj = sl_object_ref(obj);

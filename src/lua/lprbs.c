@@ -267,9 +267,9 @@ static int prbs_new(lua_State *L) {
   return 1;
 }
 
-static const sl_class prbs_class = {"Prbs", prbs_methods, prbs_new, 1, 1};
+static const sl_lua_class prbs_class = {"Prbs", prbs_methods, prbs_new, 1, 1};
 
 void sl_open_prbs(lua_State *L) {
-  sl_class_new(L, &prbs_class);
+  sl_lua_class_new(L, &prbs_class);
   lua_setfield(L, -2, "Prbs");
 }

@@ -66,15 +66,15 @@ lua_State *sl_state_lua(sl_state *st);
 ** Classes. A class is a metatable "streamlua.<name>" plus a callable class
 ** table holding its methods; roles (master, slave) add the role methods.
 */
-typedef struct sl_class {
+typedef struct sl_lua_class {
   const char *name;             /* "Slave", "Fifo", ... */
   const luaL_Reg *methods;      /* class methods (may be NULL) */
   lua_CFunction ctor;           /* __call of the class table (may be NULL) */
   int master, slave;            /* roles */
-} sl_class;
+} sl_lua_class;
 
 /* Builds the class; leaves the class table on the stack. */
-void sl_class_new(lua_State *L, const sl_class *cls);
+void sl_lua_class_new(lua_State *L, const sl_lua_class *cls);
 /* Pushes the box for obj (interned: one userdata per object); nil if NULL.
 ** The box takes its own reference when it is created. */
 void sl_push_object(lua_State *L, sl_object *obj);

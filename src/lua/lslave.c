@@ -258,6 +258,11 @@ static int call_plain(lua_State *L) {
   return 0;
 }
 
+static const sl_class lua_slave_node_class = {.name = "LuaSlave",
+                                              .destroy = lua_slave_destroy,
+                                              .stop = lua_slave_stop,
+                                              .counters = lua_slave_counters};
+
 void sl_lua_slave_new(lua_State *L, int i) {
   i = lua_absindex(L, i);
   sl_state *st = sl_state_get(L);
@@ -277,9 +282,7 @@ void sl_lua_slave_new(lua_State *L, int i) {
   }
   lua_slave *ls = calloc(1, sizeof *ls);
   if (ls == NULL) luaL_error(L, "Slave: out of memory");
-  sl_object_init(&ls->obj, "LuaSlave", lua_slave_destroy);
-  ls->obj.stop = lua_slave_stop;
-  ls->obj.counters = lua_slave_counters;
+  sl_object_init(&ls->obj, &lua_slave_node_class);
   ls->st = sl_state_ref(st);
   ls->mb = sl_mailbox_new(MAILBOX_FRAMES, notify, ls);
   ls->ev = event_new(st->base, -1, 0, drain_cb, ls);
@@ -410,8 +413,9 @@ const luaL_Reg sl_slave_methods[] = {
 /* Slave() is a counting slave; Slave{acceptFrame = f, ...} is Lua-defined. */
 static int slave_new(lua_State *L) {
   if (lua_isnoneornil(L, 1)) {
-    sl_object *obj = sl_slave_new();
-    if (obj == NULL) return luaL_error(L, "Slave: out of memory");
+    sl_error err;
+    sl_object *obj = sl_slave_new(&err);
+    if (obj == NULL) return luaL_error(L, "Slave: %s", err.msg);
     sl_push_object(L, obj);
     sl_object_unref(obj);
     return 1;
@@ -422,13 +426,13 @@ static int slave_new(lua_State *L) {
   return 1;
 }
 
-static const sl_class slave_class = {"Slave", NULL, slave_new, 0, 1};
-/* Lua-defined slaves: both roles, so a Lua stage can sendFrame onwards. */
-static const sl_class lua_slave_class = {"LuaSlave", NULL, NULL, 1, 1};
+static const sl_lua_class slave_class = {"Slave", NULL, slave_new, 0, 1};
+static const sl_lua_class lua_slave_class = {"LuaSlave", NULL, NULL, 1, 1};
 
+/* Lua-defined slaves: both roles, so a Lua stage can sendFrame onwards. */
 void sl_open_slave(lua_State *L) {
-  sl_class_new(L, &lua_slave_class);
+  sl_lua_class_new(L, &lua_slave_class);
   lua_pop(L, 1);
-  sl_class_new(L, &slave_class);
+  sl_lua_class_new(L, &slave_class);
   lua_setfield(L, -2, "Slave");
 }

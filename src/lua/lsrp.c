@@ -10,25 +10,20 @@
 ** memory classes' tag as well as the stream roles: `m >> srp` sets the
 ** bus slave, `srp >> transport` and `srp == transport` connect streams.
 */
-#include <string.h>
-
 #include "lsl.h"
 #include "streamlua/srp.h"
 
 #define SRPV3_KIND "srp.SrpV3"
 
-static sl_mem_node *check_srpv3(lua_State *L, int i) {
-  sl_object *o = sl_check_object(L, i);
-  if (strcmp(o->kind, SRPV3_KIND) != 0) {
-    luaL_argerror(L, i, "SrpV3 expected");
-    return NULL;
-  }
-  return (sl_mem_node *)o;
+static sl_srpv3 *check_srpv3(lua_State *L, int i) {
+  sl_srpv3 *s = sl_srpv3_from_object(sl_check_object(L, i));
+  if (s == NULL) luaL_argerror(L, i, "SrpV3 expected");
+  return s;
 }
 
 /* srp:setHardwareTimeout(ticks): W0 bits 31:24 of future requests. */
 static int srpv3_set_hw_timeout(lua_State *L) {
-  sl_mem_node *n = check_srpv3(L, 1);
+  sl_srpv3 *n = check_srpv3(L, 1);
   lua_Integer v = luaL_checkinteger(L, 2);
   luaL_argcheck(L, v >= 0 && v <= 255, 2, "timeout count out of range [0, 255]");
   sl_srpv3_set_hw_timeout(n, (uint8_t)v);
@@ -46,12 +41,12 @@ static int srpv3_pending(lua_State *L) {
 }
 
 static int srpv3_min_access(lua_State *L) {
-  lua_pushinteger(L, sl_mem_slave_min_access(check_srpv3(L, 1)->slave));
+  lua_pushinteger(L, sl_mem_slave_min_access(sl_srpv3_object(check_srpv3(L, 1))->mem_slave));
   return 1;
 }
 
 static int srpv3_max_access(lua_State *L) {
-  lua_pushinteger(L, sl_mem_slave_max_access(check_srpv3(L, 1)->slave));
+  lua_pushinteger(L, sl_mem_slave_max_access(sl_srpv3_object(check_srpv3(L, 1))->mem_slave));
   return 1;
 }
 
@@ -65,31 +60,33 @@ static const luaL_Reg srpv3_methods[] = {
     {NULL, NULL}};
 
 static int srpv3_new(lua_State *L) {
-  sl_mem_node *n = sl_srpv3_new();
-  if (n == NULL) return luaL_error(L, "SrpV3: out of memory");
-  sl_push_object(L, &n->obj);
-  sl_object_unref(&n->obj);
-  return 1;
-}
-
-static int emulation_new(lua_State *L) {
-  sl_object *o = sl_srpv3_emulation_new();
-  if (o == NULL) return luaL_error(L, "SrpV3Emulation: cannot start");
+  sl_error err;
+  sl_object *o = sl_srpv3_object(sl_srpv3_new(&err));
+  if (o == NULL) return luaL_error(L, "SrpV3: %s", err.msg);
   sl_push_object(L, o);
   sl_object_unref(o);
   return 1;
 }
 
-static const sl_class srpv3_class = {SRPV3_KIND, srpv3_methods, srpv3_new, 1, 1};
-static const sl_class emulation_class = {"srp.SrpV3Emulation", NULL,
+static int emulation_new(lua_State *L) {
+  sl_error err;
+  sl_object *o = sl_srpv3_emulation_object(sl_srpv3_emulation_new(&err));
+  if (o == NULL) return luaL_error(L, "SrpV3Emulation: %s", err.msg);
+  sl_push_object(L, o);
+  sl_object_unref(o);
+  return 1;
+}
+
+static const sl_lua_class srpv3_class = {SRPV3_KIND, srpv3_methods, srpv3_new, 1, 1};
+static const sl_lua_class emulation_class = {"srp.SrpV3Emulation", NULL,
                                          emulation_new, 1, 1};
 
 void sl_open_srp(lua_State *L) {
   lua_newtable(L);                                   /* sl.srp */
-  sl_class_new(L, &srpv3_class);
+  sl_lua_class_new(L, &srpv3_class);
   lua_setfield(L, -2, "SrpV3");
   sl_memory_mark_class(L, "streamlua." SRPV3_KIND);   /* also a memory node */
-  sl_class_new(L, &emulation_class);
+  sl_lua_class_new(L, &emulation_class);
   lua_setfield(L, -2, "SrpV3Emulation");
   lua_setfield(L, -2, "srp");
 }

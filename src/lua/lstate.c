@@ -109,7 +109,7 @@ void sl_state_run_deferred(sl_state *st) {
     sl_object *obj = st->ndead > 0 ? st->dead[--st->ndead] : NULL;
     pthread_mutex_unlock(&st->mutex);
     if (obj == NULL) break;
-    obj->destroy(obj);   /* on the main thread now: frees for real */
+    obj->cls->destroy(obj);   /* on the main thread now: frees for real */
   }
 }
 

@@ -97,15 +97,15 @@ static int udp_client_new(lua_State *L) {
   return udp_push_new(L, host, port, 0, lua_toboolean(L, 3), "udp.Client");
 }
 
-static const sl_class server_class = {"UdpServer", udp_meth, udp_server_new, 1, 1};
-static const sl_class client_class = {"UdpClient", udp_meth, udp_client_new, 1, 1};
+static const sl_lua_class server_class = {"UdpServer", udp_meth, udp_server_new, 1, 1};
+static const sl_lua_class client_class = {"UdpClient", udp_meth, udp_client_new, 1, 1};
 
 /* Sets sl.udp = {Server, Client} in the module table at the top. */
 void sl_open_udp(lua_State *L) {
   lua_newtable(L);
-  sl_class_new(L, &server_class);
+  sl_lua_class_new(L, &server_class);
   lua_setfield(L, -2, "Server");
-  sl_class_new(L, &client_class);
+  sl_lua_class_new(L, &client_class);
   lua_setfield(L, -2, "Client");
   lua_setfield(L, -2, "udp");
 }

@@ -18,13 +18,15 @@ typedef struct page {
   uint8_t bytes[PAGE_SIZE];
 } page;
 
-typedef struct emulate {
-  sl_mem_node node;
+typedef struct sl_emulate emulate;
+
+struct sl_emulate {
+  sl_object obj;
   sl_mem_slave slave;
   pthread_mutex_t mutex;         /* guards the page table */
   page **table;
   size_t nbuckets, npages;
-} emulate;
+};
 
 static size_t bucket(const emulate *e, uint64_t base) {
   uint64_t h = (base >> 12) * 0x9E3779B97F4A7C15ull;
@@ -112,26 +114,33 @@ static void emulate_destroy(sl_object *obj) {
   free(e);
 }
 
-sl_mem_node *sl_emulate_new(uint32_t min, uint32_t max) {
+static const sl_class emulate_class = {.name = "memory.Emulate",
+                                       .destroy = emulate_destroy};
+
+sl_emulate *sl_emulate_new(uint32_t min, uint32_t max, sl_error *err) {
   emulate *e = calloc(1, sizeof *e);
-  if (e == NULL) return NULL;
+  if (e == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   e->nbuckets = 64;
   e->table = calloc(e->nbuckets, sizeof *e->table);
   if (e->table == NULL) goto fail_table;
   if (pthread_mutex_init(&e->mutex, NULL) != 0) goto fail_mutex;
-  sl_object_init(&e->node.obj, "memory.Emulate", emulate_destroy);
-  sl_mem_slave_init(&e->slave, &emulate_ops, &e->node.obj, min, max);
-  e->node.slave = &e->slave;
-  return &e->node;
+  sl_object_init(&e->obj, &emulate_class);
+  sl_mem_slave_init(&e->slave, &emulate_ops, &e->obj, min, max);
+  return e;
 fail_mutex:
   free(e->table);
 fail_table:
   free(e);
-  return NULL;
+  return sl_fail(err, SL_ENOMEM, NULL);
 }
 
-size_t sl_emulate_pages(sl_mem_node *node) {
-  emulate *e = (emulate *)node;
+sl_object *sl_emulate_object(sl_emulate *e) { return e != NULL ? &e->obj : NULL; }
+
+sl_emulate *sl_emulate_from_object(sl_object *obj) {
+  return sl_object_is(obj, &emulate_class) ? (emulate *)obj : NULL;
+}
+
+size_t sl_emulate_pages(sl_emulate *e) {
   pthread_mutex_lock(&e->mutex);
   size_t n = e->npages;
   pthread_mutex_unlock(&e->mutex);

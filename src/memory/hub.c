@@ -10,13 +10,15 @@
 #include "streamlua/memory.h"
 #include "streamlua/status.h"
 
-typedef struct hub {
-  sl_mem_node node;
+typedef struct sl_hub hub;
+
+struct sl_hub {
+  sl_object obj;
   sl_mem_master master;
   sl_mem_slave slave;
   uint64_t offset;
   int root;                      /* min and max given: reports its own */
-} hub;
+};
 
 static void hub_do(sl_mem_slave *s, sl_transaction *t);
 static uint32_t hub_min(sl_mem_slave *s);
@@ -28,7 +30,7 @@ static uint32_t hub_min(sl_mem_slave *s) {
   hub *h = (hub *)s->owner;
   if (h->root) return s->min;
   sl_object *o = sl_mem_master_get_slave(&h->master);
-  uint32_t v = o != NULL ? sl_mem_slave_min_access(((sl_mem_node *)o)->slave) : 4;
+  uint32_t v = o != NULL ? sl_mem_slave_min_access(o->mem_slave) : 4;
   sl_object_unref(o);
   return v;
 }
@@ -79,22 +81,27 @@ static void hub_destroy(sl_object *obj) {
   free(h);
 }
 
-sl_mem_node *sl_hub_new(uint64_t offset, uint32_t min, uint32_t max) {
+static const sl_class hub_class = {.name = "memory.Hub",
+                                   .destroy = hub_destroy};
+
+sl_hub *sl_hub_new(uint64_t offset, uint32_t min, uint32_t max, sl_error *err) {
   hub *h = calloc(1, sizeof *h);
-  if (h == NULL) return NULL;
-  if (sl_mem_master_init(&h->master, &h->node.obj) != SL_OK) {
+  if (h == NULL) return sl_fail(err, SL_ENOMEM, NULL);
+  sl_object_init(&h->obj, &hub_class);
+  if (sl_mem_master_init(&h->master, &h->obj) != SL_OK) {
     free(h);
-    return NULL;
+    return sl_fail(err, SL_ENOMEM, NULL);
   }
-  sl_object_init(&h->node.obj, "memory.Hub", hub_destroy);
-  sl_mem_slave_init(&h->slave, &hub_ops, &h->node.obj, min, max);
+  sl_mem_slave_init(&h->slave, &hub_ops, &h->obj, min, max);
   h->offset = offset;
   h->root = min != 0 && max != 0;
-  h->node.master = &h->master;
-  h->node.slave = &h->slave;
-  return &h->node;
+  return h;
 }
 
-uint64_t sl_hub_get_offset(sl_mem_node *node) {
-  return ((hub *)node)->offset;
+sl_object *sl_hub_object(sl_hub *h) { return h != NULL ? &h->obj : NULL; }
+
+sl_hub *sl_hub_from_object(sl_object *obj) {
+  return sl_object_is(obj, &hub_class) ? (hub *)obj : NULL;
 }
+
+uint64_t sl_hub_get_offset(sl_hub *h) { return h->offset; }

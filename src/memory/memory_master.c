@@ -15,6 +15,7 @@ void sl_mem_slave_init(sl_mem_slave *s, const sl_mem_slave_ops *ops,
                        sl_object *owner, uint32_t min, uint32_t max) {
   s->ops = ops;
   s->owner = owner;
+  if (owner != NULL) owner->mem_slave = s;
   s->min = min;
   s->max = max;
 }
@@ -46,7 +47,9 @@ int sl_mem_master_init(sl_mem_master *m, sl_object *owner) {
   m->slave_obj = NULL;
   m->slave = NULL;
   m->timeout_us = SL_MEM_DEFAULT_TIMEOUT_US;
-  return pthread_mutex_init(&m->mutex, NULL) == 0 ? SL_OK : SL_ENOMEM;
+  if (pthread_mutex_init(&m->mutex, NULL) != 0) return SL_ENOMEM;
+  if (owner != NULL) owner->mem_master = m;
+  return SL_OK;
 }
 
 void sl_mem_master_fini(sl_mem_master *m) {
@@ -56,15 +59,16 @@ void sl_mem_master_fini(sl_mem_master *m) {
   pthread_mutex_destroy(&m->mutex);
 }
 
-void sl_mem_master_set_slave(sl_mem_master *m, sl_object *slave_obj,
-                             sl_mem_slave *s) {
-  if (slave_obj != NULL) sl_object_ref(slave_obj);
+int sl_mem_master_set_slave(sl_mem_master *m, sl_object *slave) {
+  if (slave != NULL && slave->mem_slave == NULL) return SL_EINVAL;
+  if (slave != NULL) sl_object_ref(slave);
   pthread_mutex_lock(&m->mutex);
   sl_object *old = m->slave_obj;
-  m->slave_obj = slave_obj;
-  m->slave = slave_obj != NULL ? s : NULL;
+  m->slave_obj = slave;
+  m->slave = slave != NULL ? slave->mem_slave : NULL;
   pthread_mutex_unlock(&m->mutex);
   sl_object_unref(old);
+  return SL_OK;
 }
 
 sl_object *sl_mem_master_get_slave(sl_mem_master *m) {
@@ -129,7 +133,7 @@ int sl_mem_master_wait(sl_transaction *t) {
 /* ---- the Master node ---- */
 
 typedef struct master_node {
-  sl_mem_node node;
+  sl_object obj;
   sl_mem_master master;
 } master_node;
 
@@ -139,14 +143,16 @@ static void master_node_destroy(sl_object *obj) {
   free(mn);
 }
 
-sl_mem_node *sl_mem_master_node_new(void) {
+static const sl_class master_node_class = {.name = "memory.Master",
+                                           .destroy = master_node_destroy};
+
+sl_object *sl_mem_master_node_new(sl_error *err) {
   master_node *mn = calloc(1, sizeof *mn);
-  if (mn == NULL) return NULL;
-  if (sl_mem_master_init(&mn->master, &mn->node.obj) != SL_OK) {
+  if (mn == NULL) return sl_fail(err, SL_ENOMEM, NULL);
+  sl_object_init(&mn->obj, &master_node_class);
+  if (sl_mem_master_init(&mn->master, &mn->obj) != SL_OK) {
     free(mn);
-    return NULL;
+    return sl_fail(err, SL_ENOMEM, NULL);
   }
-  sl_object_init(&mn->node.obj, "memory.Master", master_node_destroy);
-  mn->node.master = &mn->master;
-  return &mn->node;
+  return &mn->obj;
 }

@@ -429,33 +429,37 @@ static size_t mb_counters(sl_object *obj, sl_counter *out, size_t max) {
   return n;
 }
 
-static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *err,
-                           size_t errlen) {
+static const sl_class server_class = {.name = "memory.TcpServer",
+                                      .destroy = mb_destroy,
+                                      .stop = mb_stop,
+                                      .counters = mb_counters};
+static const sl_class client_class = {.name = "memory.TcpClient",
+                                      .destroy = mb_destroy,
+                                      .stop = mb_stop,
+                                      .counters = mb_counters};
+
+static mb *mb_new(const char *addr, uint32_t port, int server, sl_error *err) {
+  char why[SL_ERROR_MAX] = "";
   if (port > 65534 || (!server && port == 0)) {
-    sl_sock_error(err, errlen, "bad port for", addr, port, EINVAL);
-    return NULL;
+    sl_sock_error(why, sizeof why, "bad port for", addr, port, EINVAL);
+    return sl_fail(err, SL_EINVAL, "%s", why);
   }
   mb *b = calloc(1, sizeof *b);
-  if (b == NULL) return NULL;
+  if (b == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   atomic_init(&b->exited, 0);
   snprintf(b->addr, sizeof b->addr, "%s", addr);
-  sl_object_init(&b->node.obj, server ? "memory.TcpServer" : "memory.TcpClient",
-                 mb_destroy);
-  b->node.obj.stop = mb_stop;
-  b->node.obj.counters = mb_counters;
+  sl_object_init(&b->obj, server ? &server_class : &client_class);
   atomic_init(&b->max_requests, MAX_REQUESTS);
   atomic_init(&b->max_request_bytes, MAX_REQUEST_BYTES);
   atomic_init(&b->max_response_bytes, MAX_RESPONSE_BYTES);
   if (pthread_mutex_init(&b->mutex, NULL) != 0) goto out_free;
   if (pthread_cond_init(&b->cv, NULL) != 0) goto out_mutex;
   if (server) {
-    if (sl_mem_master_init(&b->master, &b->node.obj) != SL_OK) goto out_cond;
-    b->node.master = &b->master;
+    if (sl_mem_master_init(&b->master, &b->obj) != SL_OK) goto out_cond;
   } else {
-    sl_mem_slave_init(&b->slave, &client_ops, &b->node.obj, 4, 0xFFFFFFFFu);
-    b->node.slave = &b->slave;
+    sl_mem_slave_init(&b->slave, &client_ops, &b->obj, 4, 0xFFFFFFFFu);
   }
-  if (sl_pair_open(&b->pair, addr, port, server, on_socket, b, err, errlen) != 0)
+  if (sl_pair_open(&b->pair, addr, port, server, on_socket, b, why, sizeof why) != 0)
     goto out_master;
   char name[128];
   snprintf(name, sizeof name, "memory.%s.%s.%u", server ? "TcpServer" : "TcpClient",
@@ -464,7 +468,7 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
   b->pair.log = b->log;
   b->io = sl_io_acquire();
   if (b->io == NULL) {
-    sl_sock_error(err, errlen, "cannot start", addr, port, EAGAIN);
+    sl_sock_error(why, sizeof why, "cannot start", addr, port, EAGAIN);
     goto out_listen;
   }
   start_args sa = {b, 0};
@@ -475,7 +479,7 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
     b->started = trc == 0;
   }
   if (trc != 0) {
-    sl_sock_error(err, errlen, "cannot start", addr, port, trc);
+    sl_sock_error(why, sizeof why, "cannot start", addr, port, trc);
     b->stopping = 1;
     sl_io_call_sync(b->io, 0, stop_io, b);
     sl_io_release(b->io);
@@ -483,7 +487,7 @@ static sl_mem_node *mb_new(const char *addr, uint32_t port, int server, char *er
   }
   sl_log_write(b->log, SL_LOG_DEBUG, "%s on %s:%u and %u", server ? "bound" : "connecting",
                b->addr, (unsigned)b->pair.port, (unsigned)b->pair.port + 1);
-  return &b->node;
+  return b;
 out_listen:
   sl_pair_stop(&b->pair);
 out_master:
@@ -494,21 +498,29 @@ out_mutex:
   pthread_mutex_destroy(&b->mutex);
 out_free:
   free(b);
-  return NULL;
+  if (why[0] == '\0') return sl_fail(err, SL_ENOMEM, NULL);
+  return sl_fail(err, SL_EIO, "%s", why);
 }
 
-sl_mem_node *sl_mem_server_new(const char *addr, uint32_t port, char *err,
-                               size_t errlen) {
-  return mb_new(addr, port, 1, err, errlen);
+sl_mem_bridge *sl_mem_server_new(const char *addr, uint32_t port, sl_error *err) {
+  return mb_new(addr, port, 1, err);
 }
 
-sl_mem_node *sl_mem_client_new(const char *addr, uint32_t port, char *err,
-                               size_t errlen) {
-  return mb_new(addr, port, 0, err, errlen);
+sl_mem_bridge *sl_mem_client_new(const char *addr, uint32_t port, sl_error *err) {
+  return mb_new(addr, port, 0, err);
 }
 
-int sl_mem_bridge_ready(sl_mem_node *n) {
-  mb *b = (mb *)n;
+sl_object *sl_mem_bridge_object(sl_mem_bridge *b) { return b != NULL ? &b->obj : NULL; }
+
+sl_mem_bridge *sl_mem_bridge_from_object(sl_object *obj) {
+  if (!sl_object_is(obj, &server_class) && !sl_object_is(obj, &client_class))
+    return NULL;
+  return (mb *)obj;
+}
+
+int sl_mem_bridge_is_server(sl_mem_bridge *b) { return b->pair.server; }
+
+int sl_mem_bridge_ready(sl_mem_bridge *b) {
   int push = 0, pull = 0;
   pthread_mutex_lock(&b->mutex);
   for (mconn *c = b->conns; c != NULL; c = c->next) {
@@ -520,29 +532,29 @@ int sl_mem_bridge_ready(sl_mem_node *n) {
   return push && pull;
 }
 
-uint32_t sl_mem_bridge_port(sl_mem_node *n) { return ((mb *)n)->pair.port; }
+uint32_t sl_mem_bridge_port(sl_mem_bridge *b) { return b->pair.port; }
 
 
-void sl_mem_bridge_set_max_connections(sl_mem_node *n, uint32_t max) {
-  atomic_store(&((mb *)n)->pair.max_conns, max);
+void sl_mem_bridge_set_max_connections(sl_mem_bridge *b, uint32_t max) {
+  atomic_store(&b->pair.max_conns, max);
 }
 
-void sl_mem_bridge_set_handshake_timeout(sl_mem_node *n, int64_t us) {
-  atomic_store(&((mb *)n)->pair.handshake_us, us > 0 ? us : 0);
+void sl_mem_bridge_set_handshake_timeout(sl_mem_bridge *b, int64_t us) {
+  atomic_store(&b->pair.handshake_us, us > 0 ? us : 0);
 }
 
-void sl_mem_bridge_set_max_pending(sl_mem_node *n, uint64_t bytes) {
-  atomic_store(&((mb *)n)->pair.max_pending, bytes);
+void sl_mem_bridge_set_max_pending(sl_mem_bridge *b, uint64_t bytes) {
+  atomic_store(&b->pair.max_pending, bytes);
 }
 
-void sl_mem_server_set_max_requests(sl_mem_node *n, uint32_t count) {
-  atomic_store(&((mb *)n)->max_requests, count);
+void sl_mem_server_set_max_requests(sl_mem_bridge *b, uint32_t count) {
+  atomic_store(&b->max_requests, count);
 }
 
-void sl_mem_server_set_max_request_bytes(sl_mem_node *n, uint64_t bytes) {
-  atomic_store(&((mb *)n)->max_request_bytes, bytes);
+void sl_mem_server_set_max_request_bytes(sl_mem_bridge *b, uint64_t bytes) {
+  atomic_store(&b->max_request_bytes, bytes);
 }
 
-void sl_mem_server_set_max_response_bytes(sl_mem_node *n, uint64_t bytes) {
-  atomic_store(&((mb *)n)->max_response_bytes, bytes);
+void sl_mem_server_set_max_response_bytes(sl_mem_bridge *b, uint64_t bytes) {
+  atomic_store(&b->max_response_bytes, bytes);
 }

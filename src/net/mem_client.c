@@ -212,17 +212,15 @@ out_stopped:
   sl_transaction_error(t, "memory.TcpClient %s:%u: stopped", b->addr, (unsigned)b->pair.port);
 }
 
-size_t sl_mem_bridge_pending(sl_mem_node *n) {
-  mb *b = (mb *)n;
+size_t sl_mem_bridge_pending(sl_mem_bridge *b) {
   pthread_mutex_lock(&b->mutex);
   size_t k = b->npend;
   pthread_mutex_unlock(&b->mutex);
   return k;
 }
 
-int sl_mem_client_wait_ready(sl_mem_node *n, uint64_t timeout_us, uint64_t period_us) {
-  mb *b = (mb *)n;
-  if (b->pair.server) return sl_mem_bridge_ready(n);
+int sl_mem_client_wait_ready(sl_mem_bridge *b, uint64_t timeout_us, uint64_t period_us) {
+  if (b->pair.server) return sl_mem_bridge_ready(b);
   struct timespec end, now;
   sl_deadline_after(&end, (int64_t)timeout_us);
   int ok = 0;

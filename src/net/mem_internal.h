@@ -39,7 +39,7 @@
 #define MAX_RESPONSE_BYTES (16u << 20)   /* responses queued per connection */
 
 
-typedef struct mb mb;
+typedef struct sl_mem_bridge mb;
 
 typedef struct mconn {
   struct mconn *next;
@@ -83,8 +83,8 @@ typedef struct req {
   uint64_t from, to;           /* serials: its connection and that one's mate */
 } req;
 
-struct mb {
-  sl_mem_node node;
+struct sl_mem_bridge {
+  sl_object obj;
   sl_mem_master master;        /* server */
   sl_mem_slave slave;          /* client */
   sl_io *io;

@@ -317,6 +317,17 @@ static size_t bridge_counters(sl_object *obj, sl_counter *out, size_t max) {
 static const sl_slave_ops bridge_ops = {.accept_frame = tcp_bridge_accept};
 
 
+static const sl_class server_class = {.name = "TcpServer",
+                                      .destroy = bridge_destroy,
+                                      .stop = bridge_stop,
+                                      .cancel = bridge_cancel,
+                                      .counters = bridge_counters};
+static const sl_class client_class = {.name = "TcpClient",
+                                      .destroy = bridge_destroy,
+                                      .stop = bridge_stop,
+                                      .cancel = bridge_cancel,
+                                      .counters = bridge_counters};
+
 sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
                              char *err, size_t errlen) {
   if (port > 65534) {
@@ -325,10 +336,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   }
   bridge *b = calloc(1, sizeof *b);
   if (b == NULL) return NULL;
-  sl_object_init(&b->obj, server ? "TcpServer" : "TcpClient", bridge_destroy);
-  b->obj.stop = bridge_stop;
-  b->obj.cancel = bridge_cancel;
-  b->obj.counters = bridge_counters;
+  sl_object_init(&b->obj, server ? &server_class : &client_class);
   b->timeout_us = -1;
   b->max_size = SL_ZMTP_DEFAULT_MAX_MSG;
   snprintf(b->addr, sizeof b->addr, "%s", addr);

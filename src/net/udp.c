@@ -483,6 +483,17 @@ static int open_socket(udp *u, const struct sockaddr_in *sa) {
   return 0;
 }
 
+static const sl_class server_class = {.name = "UdpServer",
+                                      .destroy = udp_destroy,
+                                      .stop = udp_stop,
+                                      .cancel = udp_cancel,
+                                      .counters = udp_counters};
+static const sl_class client_class = {.name = "UdpClient",
+                                      .destroy = udp_destroy,
+                                      .stop = udp_stop,
+                                      .cancel = udp_cancel,
+                                      .counters = udp_counters};
+
 sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
                       char *err, size_t errlen) {
   const char *shown = host != NULL ? host : "*";
@@ -492,10 +503,7 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   }
   udp *u = calloc(1, sizeof *u);
   if (u == NULL) return NULL;
-  sl_object_init(&u->obj, server ? "UdpServer" : "UdpClient", udp_destroy);
-  u->obj.stop = udp_stop;
-  u->obj.cancel = udp_cancel;
-  u->obj.counters = udp_counters;
+  sl_object_init(&u->obj, server ? &server_class : &client_class);
   u->server = server;
   u->port = port;
   u->fd = -1;

@@ -132,8 +132,10 @@ typedef struct pending {
   uint64_t sweep_us;             /* forgotten after this (monotonic) */
 } pending;
 
-typedef struct srpv3 {
-  sl_mem_node node;
+typedef struct sl_srpv3 srpv3;
+
+struct sl_srpv3 {
+  sl_object obj;
   sl_mem_slave mslave;
   sl_master master;
   sl_slave slave;
@@ -144,7 +146,7 @@ typedef struct srpv3 {
   size_t n, cap;
   int closed;
   atomic_uint_least64_t tx, rx, errors, drops, late, unknown, shorts, refused;
-} srpv3;
+};
 
 static void bump(atomic_uint_least64_t *c) {
   atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
@@ -380,41 +382,48 @@ static void srpv3_destroy(sl_object *obj) {
 static const sl_mem_slave_ops srpv3_mem_ops = {.do_transaction = srpv3_do};
 static const sl_slave_ops srpv3_stream_ops = {.accept_frame = srpv3_accept};
 
-sl_mem_node *sl_srpv3_new(void) {
+static const sl_class srpv3_class = {.name = "srp.SrpV3",
+                                     .destroy = srpv3_destroy,
+                                     .stop = srpv3_stop,
+                                     .counters = srpv3_counters};
+
+sl_srpv3 *sl_srpv3_new(sl_error *err) {
   srpv3 *s = calloc(1, sizeof *s);
-  if (s == NULL) return NULL;
+  if (s == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   if (pthread_mutex_init(&s->mutex, NULL) != 0) goto fail_mutex;
-  sl_object_init(&s->node.obj, "srp.SrpV3", srpv3_destroy);
-  s->node.obj.stop = srpv3_stop;
-  s->node.obj.counters = srpv3_counters;
+  sl_object_init(&s->obj, &srpv3_class);
   s->log = sl_log_get("SrpV3");
   atomic_init(&s->hw_timeout, SL_SRPV3_DEFAULT_HW_TIMEOUT);
-  if (sl_slave_init(&s->slave, &srpv3_stream_ops, &s->node.obj) != SL_OK)
+  if (sl_slave_init(&s->slave, &srpv3_stream_ops, &s->obj) != SL_OK)
     goto fail_slave;
-  if (sl_master_init(&s->master, &s->node.obj) != SL_OK) goto fail_master;
-  sl_mem_slave_init(&s->mslave, &srpv3_mem_ops, &s->node.obj,
+  if (sl_master_init(&s->master, &s->obj) != SL_OK) goto fail_master;
+  sl_mem_slave_init(&s->mslave, &srpv3_mem_ops, &s->obj,
                     SL_SRPV3_MIN_ACCESS, SL_SRPV3_MAX_ACCESS);
-  s->node.slave = &s->mslave;
-  return &s->node;
+  return s;
 fail_master:
   sl_slave_fini(&s->slave);
 fail_slave:
   pthread_mutex_destroy(&s->mutex);
 fail_mutex:
   free(s);
-  return NULL;
+  return sl_fail(err, SL_ENOMEM, NULL);
 }
 
-void sl_srpv3_set_hw_timeout(sl_mem_node *node, uint8_t ticks) {
-  atomic_store(&((srpv3 *)node)->hw_timeout, ticks);
+sl_object *sl_srpv3_object(sl_srpv3 *s) { return s != NULL ? &s->obj : NULL; }
+
+sl_srpv3 *sl_srpv3_from_object(sl_object *obj) {
+  return sl_object_is(obj, &srpv3_class) ? (srpv3 *)obj : NULL;
 }
 
-uint8_t sl_srpv3_get_hw_timeout(sl_mem_node *node) {
-  return (uint8_t)atomic_load(&((srpv3 *)node)->hw_timeout);
+void sl_srpv3_set_hw_timeout(sl_srpv3 *s, uint8_t ticks) {
+  atomic_store(&s->hw_timeout, ticks);
 }
 
-size_t sl_srpv3_pending(sl_mem_node *node) {
-  srpv3 *s = (srpv3 *)node;
+uint8_t sl_srpv3_get_hw_timeout(sl_srpv3 *s) {
+  return (uint8_t)atomic_load(&s->hw_timeout);
+}
+
+size_t sl_srpv3_pending(sl_srpv3 *s) {
   pthread_mutex_lock(&s->mutex);
   size_t n = s->n;
   pthread_mutex_unlock(&s->mutex);

@@ -23,15 +23,17 @@
 
 #include "../core/bytes.h"
 
-typedef struct emulation {
+typedef struct sl_srpv3_emulation emulation;
+
+struct sl_srpv3_emulation {
   sl_object obj;
   sl_master master;
   sl_slave slave;
   sl_log *log;
-  sl_mem_node *mem;              /* the sparse memory (owned, thread-safe) */
+  sl_emulate *mem;               /* the sparse memory (owned, thread-safe) */
   atomic_int stopping;
   atomic_uint_least64_t rx, tx, drops;
-} emulation;
+};
 
 /* Counts a dropped request and logs why. */
 static void drop(emulation *e, const char *fmt, ...)
@@ -51,7 +53,7 @@ static sl_transaction *access_mem(emulation *e, uint64_t addr, uint32_t size,
                                   uint32_t type, const uint8_t *data) {
   sl_transaction *t = sl_transaction_new(addr, size, type, data, 1000000u);
   if (t == NULL) return NULL;
-  sl_mem_slave_do_transaction(e->mem->slave, t);
+  sl_mem_slave_do_transaction(sl_emulate_object(e->mem)->mem_slave, t);
   if (sl_transaction_failed(t)) {
     sl_transaction_unref(t);
     return NULL;
@@ -171,30 +173,42 @@ static void emulation_destroy(sl_object *obj) {
   emulation_stop(obj);
   sl_master_fini(&e->master);
   sl_slave_fini(&e->slave);
-  sl_object_unref(&e->mem->obj);
+  sl_object_unref(sl_emulate_object(e->mem));
   free(e);
 }
 
 static const sl_slave_ops emulation_ops = {.accept_frame = emulation_accept};
 
-sl_object *sl_srpv3_emulation_new(void) {
+static const sl_class emulation_class = {.name = "srp.SrpV3Emulation",
+                                         .destroy = emulation_destroy,
+                                         .stop = emulation_stop,
+                                         .counters = emulation_counters};
+
+sl_srpv3_emulation *sl_srpv3_emulation_new(sl_error *err) {
   emulation *e = calloc(1, sizeof *e);
-  if (e == NULL) return NULL;
-  e->mem = sl_emulate_new(4, 0);
+  if (e == NULL) return sl_fail(err, SL_ENOMEM, NULL);
+  e->mem = sl_emulate_new(4, 0, err);
   if (e->mem == NULL) goto fail_mem;
   atomic_init(&e->stopping, 0);
-  sl_object_init(&e->obj, "srp.SrpV3Emulation", emulation_destroy);
-  e->obj.stop = emulation_stop;
-  e->obj.counters = emulation_counters;
+  sl_object_init(&e->obj, &emulation_class);
   e->log = sl_log_get("SrpV3Emulation");
   if (sl_slave_init(&e->slave, &emulation_ops, &e->obj) != SL_OK) goto fail_slave;
   if (sl_master_init(&e->master, &e->obj) != SL_OK) goto fail_master;
-  return &e->obj;
+  return e;
 fail_master:
   sl_slave_fini(&e->slave);
 fail_slave:
-  sl_object_unref(&e->mem->obj);
+  sl_object_unref(sl_emulate_object(e->mem));
+  sl_error_set(err, SL_ENOMEM, NULL);
 fail_mem:
   free(e);
   return NULL;
+}
+
+sl_object *sl_srpv3_emulation_object(sl_srpv3_emulation *e) {
+  return e != NULL ? &e->obj : NULL;
+}
+
+sl_srpv3_emulation *sl_srpv3_emulation_from_object(sl_object *obj) {
+  return sl_object_is(obj, &emulation_class) ? (emulation *)obj : NULL;
 }

@@ -403,14 +403,17 @@ static size_t fifo_counters(sl_object *obj, sl_counter *out, size_t max) {
 
 static const sl_slave_ops fifo_slave_ops = {.accept_frame = fifo_accept};
 
+static const sl_class fifo_class = {.name = "Fifo",
+                                    .destroy = fifo_destroy,
+                                    .stop = fifo_stop,
+                                    .cancel = fifo_cancel,
+                                    .counters = fifo_counters};
+
 sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy) {
   sl_fifo *q = aligned_alloc(64, (sizeof(sl_fifo) + 63) & ~(size_t)63);
   if (q == NULL) return NULL;
   memset(q, 0, sizeof *q);
-  sl_object_init(&q->obj, "Fifo", fifo_destroy);
-  q->obj.stop = fifo_stop;
-  q->obj.cancel = fifo_cancel;
-  q->obj.counters = fifo_counters;
+  sl_object_init(&q->obj, &fifo_class);
   q->max_depth = max_depth;
   q->trim_size = trim_size;
   q->no_copy = no_copy != 0;

@@ -54,11 +54,14 @@ static void filter_destroy(sl_object *obj) {
 
 static const sl_slave_ops filter_ops = {.accept_frame = filter_accept};
 
+static const sl_class filter_class = {.name = "Filter",
+                                      .destroy = filter_destroy,
+                                      .counters = filter_counters};
+
 sl_object *sl_filter_new(int drop_errors, uint8_t channel) {
   filter *ft = calloc(1, sizeof *ft);
   if (ft == NULL) return NULL;
-  sl_object_init(&ft->obj, "Filter", filter_destroy);
-  ft->obj.counters = filter_counters;
+  sl_object_init(&ft->obj, &filter_class);
   ft->drop_errors = drop_errors != 0;
   ft->channel = channel;
   ft->log = sl_log_get("stream.Filter");

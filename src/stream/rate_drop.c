@@ -66,14 +66,17 @@ static void rate_destroy(sl_object *obj) {
 
 static const sl_slave_ops rate_ops = {.accept_frame = rate_accept};
 
+static const sl_class rate_class = {.name = "RateDrop",
+                                    .destroy = rate_destroy,
+                                    .counters = rate_counters};
+
 sl_object *sl_rate_drop_new(int period, double value) {
   int time_mode = period && value != 0;
   if (!(value >= 0)) return NULL;   /* negative or NaN */
   if (time_mode ? value * 1e6 > UINT32_MAX : value > UINT32_MAX) return NULL;
   rate_drop *r = calloc(1, sizeof *r);
   if (r == NULL) return NULL;
-  sl_object_init(&r->obj, "RateDrop", rate_destroy);
-  r->obj.counters = rate_counters;
+  sl_object_init(&r->obj, &rate_class);
   pthread_mutex_init(&r->mutex, NULL);
   r->time_mode = time_mode;
   if (r->time_mode) {

@@ -446,20 +446,23 @@ static void tap_mask(uint64_t mask[LIMBS], const uint8_t *taps, size_t n) {
   for (size_t i = 0; i < n; i++) mask[taps[i] / 64] ^= UINT64_C(1) << (taps[i] % 64);
 }
 
+static const sl_class prbs_class = {.name = "Prbs",
+                                    .destroy = prbs_destroy,
+                                    .stop = prbs_stop,
+                                    .cancel = prbs_cancel,
+                                    .counters = prbs_counters};
+
 sl_prbs *sl_prbs_new(void) {
   static const uint8_t taps[] = {1, 2, 6, 31};
   uint64_t mask[LIMBS];
   tap_mask(mask, taps, sizeof taps);
   sl_prbs *p = calloc(1, sizeof *p);
   if (p == NULL) return NULL;
-  sl_object_init(&p->obj, "Prbs", prbs_destroy);
+  sl_object_init(&p->obj, &prbs_class);
   p->lfsr = prbs_lfsr_new(32, mask);
   if (p->lfsr == NULL) goto out_free;
   if (sl_slave_init(&p->slave, &prbs_slave_ops, &p->obj) != SL_OK) goto out_lfsr;
   if (sl_master_init(&p->master, &p->obj) != SL_OK) goto out_slave;
-  p->obj.stop = prbs_stop;
-  p->obj.cancel = prbs_cancel;
-  p->obj.counters = prbs_counters;
   p->tx_log = sl_log_get("prbs.tx");
   p->rx_log = sl_log_get("prbs.rx");
   pthread_mutex_init(&p->cfg, NULL);
@@ -486,10 +489,10 @@ out_free:
   return NULL;
 }
 
-sl_object *sl_prbs_object(sl_prbs *p) { return &p->obj; }
+sl_object *sl_prbs_object(sl_prbs *p) { return p != NULL ? &p->obj : NULL; }
 
 sl_prbs *sl_prbs_from_object(sl_object *obj) {
-  return obj != NULL && obj->destroy == prbs_destroy ? (sl_prbs *)obj : NULL;
+  return sl_object_is(obj, &prbs_class) ? (sl_prbs *)obj : NULL;
 }
 
 /* ---- configuration ---- */

@@ -398,17 +398,20 @@ static size_t reader_counters(sl_object *obj, sl_counter *out, size_t max) {
   return n;
 }
 
+static const sl_class reader_class = {.name = "StreamReader",
+                                      .destroy = reader_destroy,
+                                      .stop = reader_stop,
+                                      .cancel = reader_cancel,
+                                      .counters = reader_counters};
+
 sl_stream_reader *sl_stream_reader_new(void) {
   sl_stream_reader *r = calloc(1, sizeof *r);
   if (r == NULL) return NULL;
-  sl_object_init(&r->obj, "StreamReader", reader_destroy);
+  sl_object_init(&r->obj, &reader_class);
   if (sl_master_init(&r->master, &r->obj) != SL_OK) {
     free(r);
     return NULL;
   }
-  r->obj.stop = reader_stop;
-  r->obj.cancel = reader_cancel;
-  r->obj.counters = reader_counters;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -423,12 +426,11 @@ sl_stream_reader *sl_stream_reader_new(void) {
 }
 
 sl_object *sl_stream_reader_object(sl_stream_reader *r) {
-  return &r->obj;
+  return r != NULL ? &r->obj : NULL;
 }
 
 sl_stream_reader *sl_stream_reader_from_object(sl_object *obj) {
-  return obj != NULL && obj->destroy == reader_destroy ? (sl_stream_reader *)obj
-                                                       : NULL;
+  return sl_object_is(obj, &reader_class) ? (sl_stream_reader *)obj : NULL;
 }
 
 sl_master *sl_stream_reader_master(sl_stream_reader *r) {

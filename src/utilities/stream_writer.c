@@ -316,8 +316,11 @@ static void chan_destroy(sl_object *obj) {
   free(c);
 }
 
+static const sl_class chan_class = {.name = "StreamWriterChannel",
+                                    .destroy = chan_destroy};
+
 static wchan *as_chan(sl_object *obj) {
-  return obj != NULL && obj->destroy == chan_destroy ? (wchan *)obj : NULL;
+  return sl_object_is(obj, &chan_class) ? (wchan *)obj : NULL;
 }
 
 int sl_stream_writer_is_channel(sl_object *obj) {
@@ -376,6 +379,11 @@ static size_t writer_counters(sl_object *obj, sl_counter *out, size_t max) {
   return n;
 }
 
+static const sl_class writer_class = {.name = "StreamWriter",
+                                      .destroy = writer_destroy,
+                                      .stop = writer_stop,
+                                      .counters = writer_counters};
+
 sl_stream_writer *sl_stream_writer_new(void) {
   sl_stream_writer *w = calloc(1, sizeof *w);
   if (w == NULL) return NULL;
@@ -384,19 +392,16 @@ sl_stream_writer *sl_stream_writer_new(void) {
     free(w);
     return NULL;
   }
-  sl_object_init(&w->obj, "StreamWriter", writer_destroy);
-  w->obj.stop = writer_stop;
-  w->obj.counters = writer_counters;
+  sl_object_init(&w->obj, &writer_class);
   return w;
 }
 
 sl_object *sl_stream_writer_object(sl_stream_writer *w) {
-  return &w->obj;
+  return w != NULL ? &w->obj : NULL;
 }
 
 sl_stream_writer *sl_stream_writer_from_object(sl_object *obj) {
-  return obj != NULL && obj->destroy == writer_destroy ? (sl_stream_writer *)obj
-                                                       : NULL;
+  return sl_object_is(obj, &writer_class) ? (sl_stream_writer *)obj : NULL;
 }
 
 int sl_stream_writer_open(sl_stream_writer *w, const char *name, int *os_error) {
@@ -500,6 +505,7 @@ void sl_stream_writer_set_drop_errors(sl_stream_writer *w, int drop) {
   pthread_mutex_unlock(&w->file->lock);
 }
 
+
 sl_object *sl_stream_writer_get_channel(sl_stream_writer *w, uint8_t n) {
   wfile *wf = w->file;
   pthread_mutex_lock(&wf->lock);
@@ -507,7 +513,7 @@ sl_object *sl_stream_writer_get_channel(sl_stream_writer *w, uint8_t n) {
   if (obj == NULL) {
     wchan *c = calloc(1, sizeof *c);
     if (c == NULL) goto out;
-    sl_object_init(&c->obj, "StreamWriterChannel", chan_destroy);
+    sl_object_init(&c->obj, &chan_class);
     if (sl_slave_init(&c->slave, &chan_ops, &c->obj) != SL_OK) {
       free(c);
       goto out;

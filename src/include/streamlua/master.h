@@ -39,8 +39,9 @@ int sl_master_init(sl_master *m, sl_object *owner);
 /* Drops every slave. The owner's destroy calls this. */
 void sl_master_fini(sl_master *m);
 
-/* A plain master (kind "Master"), refs = 1. */
-sl_object *sl_master_new(void);
+/* A plain master (kind "Master"), refs = 1; its role is obj->master.
+** NULL (err says why) when out of memory. */
+sl_object *sl_master_new(sl_error *err);
 
 /* Appends s (duplicates allowed) and takes a reference on its owner. */
 int sl_master_add_slave(sl_master *m, sl_slave *s);

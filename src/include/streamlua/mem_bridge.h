@@ -29,8 +29,9 @@
 ** every 100 ms while the server is away. stop() closes everything and
 ** fails what is still waiting, promptly.
 **
-** Ownership: the functions returning sl_mem_node give the caller one
-** reference (refs = 1). Everything here is thread-safe.
+** Ownership: the constructors give the caller one reference (refs = 1);
+** drop it with sl_object_unref(sl_mem_bridge_object(b)). Everything here
+** is thread-safe.
 */
 #ifndef STREAMLUA_MEM_BRIDGE_H_INCLUDED_
 #define STREAMLUA_MEM_BRIDGE_H_INCLUDED_
@@ -39,50 +40,57 @@
 #include <stdint.h>
 
 #include "memory.h"
+#include "status.h"
 
 #define SL_MEM_PROBE 0xFFFFFFFEu     /* the readiness probe's type */
 #define SL_MEM_BRIDGE_RESULT_MAX 999 /* longest result text accepted */
 
+typedef struct sl_mem_bridge sl_mem_bridge;
+
 /* TcpServer(addr, port): binds addr:port and addr:port+1 ("*" = any);
 ** port 0 picks two free consecutive ports. Kind "memory.TcpServer", a
-** master node; NULL with a reason in err. */
-sl_mem_node *sl_mem_server_new(const char *addr, uint32_t port, char *err,
-                               size_t errlen);
+** memory master node; NULL with the reason in err ("cannot bind ...:
+** <strerror>"). */
+sl_mem_bridge *sl_mem_server_new(const char *addr, uint32_t port, sl_error *err);
 
 /* TcpClient(addr, port): connects to addr:port and addr:port+1. Kind
-** "memory.TcpClient", a slave node (min access 4, max 0xFFFFFFFF); NULL
-** with a reason in err. */
-sl_mem_node *sl_mem_client_new(const char *addr, uint32_t port, char *err,
-                               size_t errlen);
+** "memory.TcpClient", a memory slave node (min access 4, max
+** 0xFFFFFFFF); NULL with the reason in err. */
+sl_mem_bridge *sl_mem_client_new(const char *addr, uint32_t port, sl_error *err);
+
+sl_object *sl_mem_bridge_object(sl_mem_bridge *b);        /* (transfer none); NULL-safe */
+sl_mem_bridge *sl_mem_bridge_from_object(sl_object *obj); /* NULL if not a bridge */
+/* 1 for a TcpServer, 0 for a TcpClient. */
+int sl_mem_bridge_is_server(sl_mem_bridge *b);
 
 /* Both directions handshaken? (client: its two connections; server: at
 ** least one peer on each port) */
-int sl_mem_bridge_ready(sl_mem_node *n);
+int sl_mem_bridge_ready(sl_mem_bridge *b);
 /* The base port P (the one asked for, or the one picked for port 0). */
-uint32_t sl_mem_bridge_port(sl_mem_node *n);
+uint32_t sl_mem_bridge_port(sl_mem_bridge *b);
 /* Client: transactions waiting for a response (or for the connection). */
-size_t sl_mem_bridge_pending(sl_mem_node *n);
+size_t sl_mem_bridge_pending(sl_mem_bridge *b);
 
 /* Limits against peers (both roles; as the stream bridge's, see
 ** tcp_bridge.h): a server's cap on open connections (default 64), the
 ** time a connection has for its handshake (us; default 30 s; 0: none),
 ** the bytes messages not yet whole may hold (default 128 MiB). */
-void sl_mem_bridge_set_max_connections(sl_mem_node *n, uint32_t max);
-void sl_mem_bridge_set_handshake_timeout(sl_mem_node *n, int64_t us);
-void sl_mem_bridge_set_max_pending(sl_mem_node *n, uint64_t bytes);
+void sl_mem_bridge_set_max_connections(sl_mem_bridge *b, uint32_t max);
+void sl_mem_bridge_set_handshake_timeout(sl_mem_bridge *b, int64_t us);
+void sl_mem_bridge_set_max_pending(sl_mem_bridge *b, uint64_t bytes);
 /* Server: reading requests pauses (TCP back-pressure, nothing dropped)
 ** while `count` requests wait (default 64), or their sizes (data written
 ** or to be read) add up to `bytes` (default 16 MiB), or the client's
 ** response connection holds `bytes` of responses it has not read
 ** (default 16 MiB, per connection). */
-void sl_mem_server_set_max_requests(sl_mem_node *n, uint32_t count);
-void sl_mem_server_set_max_request_bytes(sl_mem_node *n, uint64_t bytes);
-void sl_mem_server_set_max_response_bytes(sl_mem_node *n, uint64_t bytes);
+void sl_mem_server_set_max_requests(sl_mem_bridge *b, uint32_t count);
+void sl_mem_server_set_max_request_bytes(sl_mem_bridge *b, uint64_t bytes);
+void sl_mem_server_set_max_response_bytes(sl_mem_bridge *b, uint64_t bytes);
 
 /* Client: Rogue's waitReady: sends probes (a fresh id each), waiting up to
 ** period_us for each answer; 1 when one came back "OK", 0 after
 ** timeout_us. Blocks the caller. */
-int sl_mem_client_wait_ready(sl_mem_node *n, uint64_t timeout_us,
+int sl_mem_client_wait_ready(sl_mem_bridge *b, uint64_t timeout_us,
                              uint64_t period_us);
 
 #endif

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "object.h"
+#include "status.h"
 
 /* Transaction types (Rogue's rim.Read ... rim.Verify). Slaves treat Post
 ** like Write (data goes out) and Verify like Read (data comes in). */
@@ -145,6 +146,7 @@ struct sl_mem_slave {
   uint32_t min, max;             /* access sizes in bytes */
 };
 
+/* Sets up the role inside `owner` (owner->mem_slave = s). */
 void sl_mem_slave_init(sl_mem_slave *s, const sl_mem_slave_ops *ops,
                        sl_object *owner, uint32_t min, uint32_t max);
 void sl_mem_slave_do_transaction(sl_mem_slave *s, sl_transaction *t);
@@ -161,12 +163,15 @@ typedef struct sl_mem_master {
   uint64_t timeout_us;
 } sl_mem_master;
 
+/* Sets up the role inside `owner` (owner->mem_master = m). SL_ENOMEM on
+** failure (owner is left without the role). */
 int sl_mem_master_init(sl_mem_master *m, sl_object *owner);
 void sl_mem_master_fini(sl_mem_master *m);   /* drops the slave */
 
-/* Replaces the downstream slave (slave_obj owns s; NULL disconnects). */
-void sl_mem_master_set_slave(sl_mem_master *m, sl_object *slave_obj,
-                             sl_mem_slave *s);
+/* Replaces the downstream slave with slave's memory slave role (the
+** master holds a reference on it); NULL disconnects. SL_EINVAL (nothing
+** changes) when slave is not a memory slave. */
+int sl_mem_master_set_slave(sl_mem_master *m, sl_object *slave);
 /* The slave's node with a new reference, or NULL. */
 sl_object *sl_mem_master_get_slave(sl_mem_master *m);
 
@@ -192,27 +197,30 @@ int sl_mem_master_wait(sl_transaction *t);
 
 /* ---- nodes ---- */
 
-/* Every memory node starts with this: its object and its roles. The
-** Lua binding finds the roles here; a C module embeds it first. */
-typedef struct sl_mem_node {
-  sl_object obj;
-  sl_mem_master *master;         /* NULL if not a master */
-  sl_mem_slave *slave;           /* NULL if not a slave */
-} sl_mem_node;
+/* A node's roles are in its sl_object (obj->mem_master, obj->mem_slave);
+** sl_mem_master_init and sl_mem_slave_init set them, after
+** sl_object_init. A C module's node embeds its sl_object and roles. */
 
-/* Master(): a plain master node (kind "memory.Master"). */
-sl_mem_node *sl_mem_master_node_new(void);
+/* Master(): a plain master node (kind "memory.Master"), refs = 1; its
+** role is obj->mem_master. NULL (err says why) when out of memory. */
+sl_object *sl_mem_master_node_new(sl_error *err);
 
 /* Hub(offset, min, max): master and slave (kind "memory.Hub"). With min
 ** and max both non-zero it reports them; otherwise min comes from below
 ** and max is 0xFFFFFFFF, since it splits. */
-sl_mem_node *sl_hub_new(uint64_t offset, uint32_t min, uint32_t max);
-uint64_t sl_hub_get_offset(sl_mem_node *hub);
+typedef struct sl_hub sl_hub;
+sl_hub *sl_hub_new(uint64_t offset, uint32_t min, uint32_t max, sl_error *err);
+sl_object *sl_hub_object(sl_hub *hub);          /* (transfer none); NULL-safe */
+sl_hub *sl_hub_from_object(sl_object *obj);     /* NULL if not a Hub */
+uint64_t sl_hub_get_offset(sl_hub *hub);
 
 /* Emulate(min, max): sparse memory in 4 KiB pages, unwritten bytes read
 ** as zero; completes every transaction at once (kind "memory.Emulate"). */
-sl_mem_node *sl_emulate_new(uint32_t min, uint32_t max);
+typedef struct sl_emulate sl_emulate;
+sl_emulate *sl_emulate_new(uint32_t min, uint32_t max, sl_error *err);
+sl_object *sl_emulate_object(sl_emulate *emu);        /* (transfer none); NULL-safe */
+sl_emulate *sl_emulate_from_object(sl_object *obj);   /* NULL if not an Emulate */
 /* Pages allocated so far. */
-size_t sl_emulate_pages(sl_mem_node *emu);
+size_t sl_emulate_pages(sl_emulate *emu);
 
 #endif

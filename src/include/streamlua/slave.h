@@ -16,6 +16,7 @@
 
 #include "frame.h"
 #include "object.h"
+#include "status.h"
 #include "pool.h"
 
 struct sl_log;
@@ -45,8 +46,9 @@ struct sl_slave {
 int sl_slave_init(sl_slave *s, const sl_slave_ops *ops, sl_object *owner);
 void sl_slave_fini(sl_slave *s);
 
-/* A plain counting slave (kind "Slave"), refs = 1. */
-sl_object *sl_slave_new(void);
+/* A plain counting slave (kind "Slave"), refs = 1; its role is
+** obj->slave. NULL (err says why) when out of memory. */
+sl_object *sl_slave_new(sl_error *err);
 extern const sl_slave_ops sl_slave_base_ops;
 
 /* Dispatches to ops->accept_frame. (transfer none) */

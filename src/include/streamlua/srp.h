@@ -91,22 +91,31 @@ int sl_srpv3_judge(const uint32_t expect[5], uint32_t size,
 /* ---- SrpV3 ---- */
 
 /* SrpV3(): memory slave (min 4, max 4096), stream master and slave
-** (kind "srp.SrpV3"). NULL when out of memory. */
-sl_mem_node *sl_srpv3_new(void);
+** (kind "srp.SrpV3"), refs = 1. NULL (err says why) when out of memory. */
+typedef struct sl_srpv3 sl_srpv3;
+sl_srpv3 *sl_srpv3_new(sl_error *err);
+sl_object *sl_srpv3_object(sl_srpv3 *srp);        /* (transfer none); NULL-safe */
+sl_srpv3 *sl_srpv3_from_object(sl_object *obj);   /* NULL if not a SrpV3 */
 
 /* The hardware timeout byte of future requests (default 0x0A). */
-void sl_srpv3_set_hw_timeout(sl_mem_node *srp, uint8_t ticks);
-uint8_t sl_srpv3_get_hw_timeout(sl_mem_node *srp);
+void sl_srpv3_set_hw_timeout(sl_srpv3 *srp, uint8_t ticks);
+uint8_t sl_srpv3_get_hw_timeout(sl_srpv3 *srp);
 
 /* Requests waiting for their response. */
-size_t sl_srpv3_pending(sl_mem_node *srp);
+size_t sl_srpv3_pending(sl_srpv3 *srp);
 
 /* ---- SrpV3Emulation ---- */
 
 /* SrpV3Emulation(): stream master and slave (kind "srp.SrpV3Emulation")
 ** that answers each request in the sender's thread, before accepting it
 ** returns; unwritten memory reads as zero. After sl_object_stop requests
-** are dropped (counted). NULL when out of memory. */
-sl_object *sl_srpv3_emulation_new(void);
+** are dropped (counted). refs = 1; NULL (err says why) when out of
+** memory. */
+typedef struct sl_srpv3_emulation sl_srpv3_emulation;
+sl_srpv3_emulation *sl_srpv3_emulation_new(sl_error *err);
+/* (transfer none); NULL-safe */
+sl_object *sl_srpv3_emulation_object(sl_srpv3_emulation *emu);
+/* NULL if not a SrpV3Emulation */
+sl_srpv3_emulation *sl_srpv3_emulation_from_object(sl_object *obj);
 
 #endif

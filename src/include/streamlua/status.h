@@ -14,10 +14,37 @@ typedef enum sl_status {
   SL_EINVAL = -5,     /* an argument makes no sense */
   SL_ENOTFOUND = -6,  /* the thing named is not there */
   SL_EBUSY = -7,      /* would deadlock or is in use */
-  SL_ECANCELED = -8   /* a wait gave up: stopped or interrupted */
+  SL_ECANCELED = -8,  /* a wait gave up: stopped or interrupted */
+  SL_EIO = -9         /* the system refused: a socket, a thread, a file */
 } sl_status;
 
 /* A short English text for a status code (static storage, thread-safe). */
 const char *sl_status_str(int status);
+
+/*
+** Why a constructor failed. Every sl_<type>_new takes a trailing
+** `sl_error *err` (NULL: the caller does not care) and, when it returns
+** NULL, sets it: the status code and an English message naming the cause
+** ("cannot start its thread: out of memory", "bind: address in use"). A
+** success leaves err untouched. Not shared between threads.
+*/
+#define SL_ERROR_MAX 256
+
+typedef struct sl_error {
+  int status;                  /* SL_OK until a failure sets it */
+  char msg[SL_ERROR_MAX];      /* NUL-terminated; "" until then */
+} sl_error;
+
+/* Sets err to SL_OK and "". NULL is ignored. */
+void sl_error_clear(sl_error *err);
+
+/* Sets err (NULL is ignored) to status and the formatted message; a NULL
+** fmt uses sl_status_str(status). */
+void sl_error_set(sl_error *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* sl_error_set, then returns NULL: `return sl_fail(err, SL_ENOMEM, NULL);` */
+void *sl_fail(sl_error *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif
