@@ -48,7 +48,7 @@ static int fifo_new(lua_State *L) {
   return 1;
 }
 
-static const sl_lua_class fifo_class = {"Fifo", fifo_meth, fifo_new, 1, 1};
+static const sl_lua_class fifo_class = {"Fifo", fifo_meth, fifo_new, SL_ROLE_STREAM};
 
 void sl_open_fifo(lua_State *L) {
   sl_lua_class_new(L, &fifo_class);

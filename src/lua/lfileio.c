@@ -511,9 +511,12 @@ static int reader_new(lua_State *L) {
   return 1;
 }
 
-static const sl_lua_class writer_class = {"StreamWriter", writer_methods, writer_new, 0, 0};
-static const sl_lua_class channel_class = {"StreamWriterChannel", channel_methods, NULL, 0, 1};
-static const sl_lua_class reader_class = {"StreamReader", reader_methods, reader_new, 1, 0};
+static const sl_lua_class writer_class = {"StreamWriter", writer_methods, writer_new,
+                                          0};
+static const sl_lua_class channel_class = {"StreamWriterChannel", channel_methods, NULL,
+                                           SL_ROLE_STREAM_SLAVE};
+static const sl_lua_class reader_class = {"StreamReader", reader_methods, reader_new,
+                                          SL_ROLE_STREAM_MASTER};
 
 void sl_open_fileio(lua_State *L) {
   sl_lua_class_new(L, &writer_class);

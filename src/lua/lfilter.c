@@ -33,8 +33,9 @@ static int rate_drop_new(lua_State *L) {
   return 1;
 }
 
-static const sl_lua_class filter_class = {"Filter", NULL, filter_new, 1, 1};
-static const sl_lua_class rate_drop_class = {"RateDrop", NULL, rate_drop_new, 1, 1};
+static const sl_lua_class filter_class = {"Filter", NULL, filter_new, SL_ROLE_STREAM};
+static const sl_lua_class rate_drop_class = {"RateDrop", NULL, rate_drop_new,
+                                             SL_ROLE_STREAM};
 
 void sl_open_filter(lua_State *L) {
   sl_lua_class_new(L, &filter_class);

@@ -128,7 +128,8 @@ static int master_new(lua_State *L) {
   return 1;
 }
 
-static const sl_lua_class master_class = {"Master", NULL, master_new, 1, 0};
+static const sl_lua_class master_class = {"Master", NULL, master_new,
+                                          SL_ROLE_STREAM_MASTER};
 
 /* sl.streamConnect(master, slave) -> slave */
 static int stream_connect(lua_State *L) {
@@ -139,16 +140,10 @@ static int stream_connect(lua_State *L) {
   return 1;
 }
 
-static void check_both(lua_State *L, int i) {
-  sl_object *o = sl_test_object(L, i);
-  if (o == NULL || o->master == NULL || o->slave == NULL)
-    luaL_argerror(L, i, "object that is both master and slave expected");
-}
-
 /* sl.streamConnectBiDir(a, b): a feeds b, b feeds a. */
 static int stream_connect_bidir(lua_State *L) {
-  check_both(L, 1);
-  check_both(L, 2);
+  sl_check_role(L, 1, SL_ROLE_STREAM);
+  sl_check_role(L, 2, SL_ROLE_STREAM);
   sl_connect(L, 1, 2);
   sl_connect(L, 2, 1);
   return 0;

@@ -11,10 +11,9 @@
 **   m:writeU32(0x100, 42); print(m:readU32(0x100))
 **
 ** The server is a memory master (`srv >> slave`), the client a memory
-** slave (`m >> cli`); both are memory nodes for busConnect.
+** slave (`m >> cli`).
 */
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "lsl.h"
@@ -82,16 +81,6 @@ static int client_wait_ready(lua_State *L) {
 /* cli:pending() -> transactions waiting for a response */
 static int client_pending(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)sl_mem_bridge_pending(check_kind(L, CLIENT_KIND)));
-  return 1;
-}
-
-static int client_min_access(lua_State *L) {
-  lua_pushinteger(L, sl_mem_slave_min_access(sl_mem_bridge_object(check_kind(L, CLIENT_KIND))->mem_slave));
-  return 1;
-}
-
-static int client_max_access(lua_State *L) {
-  lua_pushinteger(L, sl_mem_slave_max_access(sl_mem_bridge_object(check_kind(L, CLIENT_KIND))->mem_slave));
   return 1;
 }
 
@@ -182,8 +171,6 @@ static const luaL_Reg client_methods[] = {
     {"_start", mb_start},
     {"waitReady", client_wait_ready},
     {"pending", client_pending},
-    {"doMinAccess", client_min_access},
-    {"doMaxAccess", client_max_access},
     {"setHandshakeTimeout", mb_set_handshake_timeout},
     {"setMaxPending", mb_set_max_pending},
     {NULL, NULL}};
@@ -209,42 +196,14 @@ static int bridge_new(lua_State *L, int server) {
 static int server_new(lua_State *L) { return bridge_new(L, 1); }
 static int client_new(lua_State *L) { return bridge_new(L, 0); }
 
-/* a >> b and b << a: sl.memory.busConnect (the upvalue) does the work. */
-static int bridge_shr(lua_State *L) {
-  lua_settop(L, 2);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, 2, 1);
-  return 1;
-}
-
-static int bridge_shl(lua_State *L) {
-  lua_settop(L, 2);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushvalue(L, 2);
-  lua_pushvalue(L, 1);
-  lua_call(L, 2, 0);
-  lua_settop(L, 1);
-  return 1;
-}
-
-static const sl_lua_class server_class = {SERVER_KIND, server_methods, server_new, 0, 0};
-static const sl_lua_class client_class = {CLIENT_KIND, client_methods, client_new, 0, 0};
+static const sl_lua_class server_class = {SERVER_KIND, server_methods, server_new,
+                                          SL_ROLE_MEMORY_MASTER};
+static const sl_lua_class client_class = {CLIENT_KIND, client_methods, client_new,
+                                          SL_ROLE_MEMORY_SLAVE};
 
 static void open_class(lua_State *L, const sl_lua_class *cls, const char *field) {
   sl_lua_class_new(L, cls);
   lua_setfield(L, -2, field);
-  char mt[64];
-  snprintf(mt, sizeof mt, "streamlua.%s", cls->name);
-  sl_memory_mark_class(L, mt);
-  luaL_getmetatable(L, mt);
-  lua_getfield(L, -2, "busConnect");
-  lua_pushcclosure(L, bridge_shr, 1);
-  lua_setfield(L, -2, "__shr");
-  lua_getfield(L, -2, "busConnect");
-  lua_pushcclosure(L, bridge_shl, 1);
-  lua_setfield(L, -2, "__shl");
-  lua_pop(L, 1);
 }
 
 /* Adds TcpServer and TcpClient to sl.memory (the module table at the top). */

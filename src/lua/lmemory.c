@@ -27,34 +27,14 @@
 #define REQ_MT "streamlua.memory.Request"
 #define LOGNAME "memory.Master"
 
-static const char tag_mem = 0;   /* metatable key: a memory node's class */
-
 /* ---- nodes from Lua values ---- */
 
-static sl_object *test_node(lua_State *L, int i) {
-  if (!lua_getmetatable(L, i)) return NULL;
-  lua_rawgetp(L, -1, &tag_mem);
-  int yes = lua_toboolean(L, -1);
-  lua_pop(L, 2);
-  return yes ? sl_check_object(L, i) : NULL;
-}
-
-static int node_type_error(lua_State *L, int i, const char *expected) {
-  const char *got = luaL_typename(L, i);
-  if (luaL_getmetafield(L, i, "__name") == LUA_TSTRING) got = lua_tostring(L, -1);
-  return luaL_argerror(L, i, lua_pushfstring(L, "%s expected, got %s", expected, got));
-}
-
 static sl_object *check_master_node(lua_State *L, int i) {
-  sl_object *n = test_node(L, i);
-  if (n == NULL || n->mem_master == NULL) node_type_error(L, i, "memory master");
-  return n;
+  return sl_check_role(L, i, SL_ROLE_MEMORY_MASTER);
 }
 
 static sl_object *check_slave_node(lua_State *L, int i) {
-  sl_object *n = test_node(L, i);
-  if (n == NULL || n->mem_slave == NULL) node_type_error(L, i, "memory slave");
-  return n;
+  return sl_check_role(L, i, SL_ROLE_MEMORY_SLAVE);
 }
 
 /* ---- blocking calls ---- */
@@ -416,7 +396,7 @@ static int master_req_max_access(lua_State *L) {
   return with_slave(L, sl_mem_slave_max_access);
 }
 
-static const luaL_Reg master_methods[] = {
+const luaL_Reg sl_mem_master_methods[] = {
     {"read", master_read},
     {"write", master_write},
     {"post", master_post},
@@ -450,7 +430,7 @@ static int slave_max_access(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg slave_methods[] = {
+const luaL_Reg sl_mem_slave_methods[] = {
     {"doMinAccess", slave_min_access},
     {"doMaxAccess", slave_max_access},
     {NULL, NULL}};
@@ -503,63 +483,27 @@ static int emulate_new(lua_State *L) {
   return push_new(L, sl_emulate_object(e), "Emulate", &err);
 }
 
-/* master >> slave: sets the slave, returns it (chains read left to right). */
-static int mem_shr(lua_State *L) {
-  sl_object *m = test_node(L, 1), *s = test_node(L, 2);
-  if (m == NULL || m->mem_master == NULL || s == NULL || s->mem_slave == NULL) {
-    const char *na = luaL_typename(L, 1), *nb = luaL_typename(L, 2);
-    if (luaL_getmetafield(L, 1, "__name") == LUA_TSTRING) na = lua_tostring(L, -1);
-    if (luaL_getmetafield(L, 2, "__name") == LUA_TSTRING) nb = lua_tostring(L, -1);
-    return luaL_error(L, "attempt to connect a '%s' to a '%s'", na, nb);
-  }
-  sl_mem_master_set_slave(m->mem_master, s);
-  lua_settop(L, 2);
-  return 1;
-}
-
-/* slave << master */
-static int mem_shl(lua_State *L) {
-  lua_settop(L, 2);
-  lua_insert(L, 1);
-  mem_shr(L);
-  lua_settop(L, 1);
-  return 1;
-}
-
 /* sl.busConnect(master, slave), pyrogue's name for master >> slave */
 static int bus_connect(lua_State *L) {
   check_master_node(L, 1);
   check_slave_node(L, 2);
+  sl_link(L, 1, 2);
   lua_settop(L, 2);
-  return mem_shr(L);
+  return 1;
 }
 
-void sl_memory_mark_class(lua_State *L, const char *mtname) {
-  if (luaL_getmetatable(L, mtname) == LUA_TTABLE) {
-    lua_pushboolean(L, 1);
-    lua_rawsetp(L, -2, &tag_mem);
-  }
-  lua_pop(L, 1);
-}
+static const sl_lua_class master_class = {"memory.Master", NULL, master_new,
+                                          SL_ROLE_MEMORY_MASTER};
+static const sl_lua_class hub_class = {"memory.Hub", hub_methods, hub_new,
+                                       SL_ROLE_MEMORY};
+static const sl_lua_class emulate_class = {"memory.Emulate", emulate_methods,
+                                           emulate_new, SL_ROLE_MEMORY_SLAVE};
+static const sl_lua_class slave_class = {"memory.Slave", NULL, sl_memory_slave_new,
+                                         SL_ROLE_MEMORY_SLAVE};
 
-static void open_class(lua_State *L, const char *field, const char *name,
-                       lua_CFunction ctor, const luaL_Reg *a, const luaL_Reg *b,
-                       const luaL_Reg *c) {
-  sl_lua_class cls = {name, a, ctor, 0, 0};
-  sl_lua_class_new(L, &cls);
-  if (b != NULL) luaL_setfuncs(L, b, 0);
-  if (c != NULL) luaL_setfuncs(L, c, 0);
-  lua_pushfstring(L, "streamlua.%s", name);
-  luaL_getmetatable(L, lua_tostring(L, -1));
-  lua_pushboolean(L, 1);
-  lua_rawsetp(L, -2, &tag_mem);
-  lua_pushcfunction(L, mem_shr);
-  lua_setfield(L, -2, "__shr");
-  lua_pushcfunction(L, mem_shl);
-  lua_setfield(L, -2, "__shl");
-  lua_pop(L, 2);
-  if (field != NULL) lua_setfield(L, -2, field);
-  else lua_pop(L, 1);
+static void open_class(lua_State *L, const sl_lua_class *cls, const char *field) {
+  sl_lua_class_new(L, cls);
+  lua_setfield(L, -2, field);
 }
 
 void sl_open_memory(lua_State *L) {
@@ -570,12 +514,10 @@ void sl_open_memory(lua_State *L) {
   lua_pop(L, 1);
 
   lua_newtable(L);                                   /* sl.memory */
-  open_class(L, "Master", "memory.Master", master_new, master_methods, NULL, NULL);
-  open_class(L, "Hub", "memory.Hub", hub_new, master_methods, slave_methods,
-             hub_methods);
-  open_class(L, "Emulate", "memory.Emulate", emulate_new, slave_methods,
-             emulate_methods, NULL);
-  open_class(L, "Slave", "memory.Slave", sl_memory_slave_new, slave_methods, NULL, NULL);
+  open_class(L, &master_class, "Master");
+  open_class(L, &hub_class, "Hub");
+  open_class(L, &emulate_class, "Emulate");
+  open_class(L, &slave_class, "Slave");
   static const struct { const char *name; int v; } consts[] = {
       {"Read", SL_MEM_READ}, {"Write", SL_MEM_WRITE},
       {"Post", SL_MEM_POST}, {"Verify", SL_MEM_VERIFY}};

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lsl.h"
+#include "streamlua/memory.h"
 
 typedef struct box {
   sl_object *obj;
@@ -20,11 +21,13 @@ static lua_Integer box_serial_next = 1;
 
 const char sl_boxes_key = 0;
 
-/* Metatable keys marking a streamlua object and its roles. */
-static const char tag_object = 0, tag_master = 0, tag_slave = 0;
+/* The metatable key marking a streamlua object's class. */
+static const char tag_object = 0;
 
 extern const luaL_Reg sl_master_methods[];
 extern const luaL_Reg sl_slave_methods[];
+extern const luaL_Reg sl_mem_master_methods[];
+extern const luaL_Reg sl_mem_slave_methods[];
 int sl_lua_slave_fields(lua_State *L, sl_object *obj);
 
 static int has_tag(lua_State *L, int i, const char *tag) {
@@ -62,21 +65,36 @@ sl_object *sl_check_object(lua_State *L, int i) {
   return b->obj;
 }
 
-static sl_object *check_role(lua_State *L, int i, const char *role,
-                             size_t offset) {
+/* What a check for `roles` expects, for its error. */
+static const char *role_name(unsigned roles) {
+  switch (roles) {
+    case SL_ROLE_STREAM_MASTER: return "stream master";
+    case SL_ROLE_STREAM_SLAVE: return "stream slave";
+    case SL_ROLE_MEMORY_MASTER: return "memory master";
+    case SL_ROLE_MEMORY_SLAVE: return "memory slave";
+    default: return "object that is both master and slave";
+  }
+}
+
+sl_object *sl_test_role(lua_State *L, int i, unsigned roles) {
+  sl_object *o = sl_test_object(L, i);
+  return o != NULL && (sl_object_roles(o) & roles) == roles ? o : NULL;
+}
+
+sl_object *sl_check_role(lua_State *L, int i, unsigned roles) {
   box *b = lua_touserdata(L, i);
-  if (b == NULL || !has_tag(L, i, &tag_object)) type_error(L, i, role);
+  if (b == NULL || !has_tag(L, i, &tag_object)) type_error(L, i, role_name(roles));
   if (b->obj == NULL) sl_check_object(L, i);   /* raises: closed */
-  if (*(void **)((char *)b->obj + offset) == NULL) type_error(L, i, role);
+  if ((sl_object_roles(b->obj) & roles) != roles) type_error(L, i, role_name(roles));
   return b->obj;
 }
 
 sl_master *sl_check_master(lua_State *L, int i) {
-  return check_role(L, i, "stream master", offsetof(sl_object, master))->master;
+  return sl_check_role(L, i, SL_ROLE_STREAM_MASTER)->master;
 }
 
 sl_slave *sl_check_slave(lua_State *L, int i) {
-  return check_role(L, i, "stream slave", offsetof(sl_object, slave))->slave;
+  return sl_check_role(L, i, SL_ROLE_STREAM_SLAVE)->slave;
 }
 
 sl_slave *sl_to_slave(lua_State *L, int i) {
@@ -189,36 +207,55 @@ static int connect_error(lua_State *L, int a, int b) {
   return luaL_error(L, "attempt to connect a '%s' to a '%s'", na, nb);
 }
 
-static int is_master(lua_State *L, int i) {
-  sl_object *o = sl_test_object(L, i);
-  return o != NULL && o->master != NULL;
+/* The roles of the value at i; a function can become a stream slave. */
+static unsigned roles_of(lua_State *L, int i) {
+  if (lua_type(L, i) == LUA_TFUNCTION) return SL_ROLE_STREAM_SLAVE;
+  return sl_object_roles(sl_test_object(L, i));
 }
 
-static int is_slave(lua_State *L, int i) {
-  sl_object *o = sl_test_object(L, i);
-  return lua_type(L, i) == LUA_TFUNCTION || (o != NULL && o->slave != NULL);
+/* How a >> b links: SL_ROLE_STREAM, SL_ROLE_MEMORY or 0 (it cannot). A stream
+** link wins when both could be made. */
+static unsigned link_kind(lua_State *L, int a, int b) {
+  unsigned ra = roles_of(L, a), rb = roles_of(L, b);
+  if ((ra & SL_ROLE_STREAM_MASTER) && (rb & SL_ROLE_STREAM_SLAVE)) return SL_ROLE_STREAM;
+  if ((ra & SL_ROLE_MEMORY_MASTER) && (rb & SL_ROLE_MEMORY_SLAVE)) return SL_ROLE_MEMORY;
+  return 0;
 }
 
-/* master >> slave: connects and returns the slave, so chains read left to right. */
+void sl_link(lua_State *L, int a, int b) {
+  a = lua_absindex(L, a);
+  b = lua_absindex(L, b);
+  switch (link_kind(L, a, b)) {
+    case SL_ROLE_STREAM:
+      sl_connect(L, a, b);
+      break;
+    case SL_ROLE_MEMORY:
+      sl_mem_master_set_slave(sl_check_object(L, a)->mem_master, sl_check_object(L, b));
+      break;
+    default:
+      connect_error(L, a, b);
+  }
+}
+
+/* a >> b: links and returns b, so chains read left to right. */
 static int box_shr(lua_State *L) {
-  if (!is_master(L, 1) || !is_slave(L, 2)) return connect_error(L, 1, 2);
-  sl_connect(L, 1, 2);
+  sl_link(L, 1, 2);
   lua_settop(L, 2);
   return 1;
 }
 
-/* slave << master: connects and returns the master (c << b << a chains). */
+/* b << a: the same link as a >> b; returns a (c << b << a chains). */
 static int box_shl(lua_State *L) {
-  if (!is_master(L, 2) || !is_slave(L, 1)) return connect_error(L, 2, 1);
-  sl_connect(L, 2, 1);
+  sl_link(L, 2, 1);
   lua_settop(L, 2);
   return 1;
 }
 
+/* Can the value at i feed and be fed (a stream or a memory pair)? */
 static void check_bidir(lua_State *L, int i) {
-  sl_object *o = sl_test_object(L, i);
-  if (o == NULL || o->master == NULL || o->slave == NULL)
-    type_error(L, i, "object that is both master and slave");
+  unsigned r = roles_of(L, i);
+  if ((r & SL_ROLE_STREAM) != SL_ROLE_STREAM && (r & SL_ROLE_MEMORY) != SL_ROLE_MEMORY)
+    type_error(L, i, role_name(SL_ROLE_STREAM));
 }
 
 /* a == b: a feeds b and b feeds a. Lua makes the result a boolean; false
@@ -226,8 +263,9 @@ static void check_bidir(lua_State *L, int i) {
 static int box_eq(lua_State *L) {
   check_bidir(L, 1);
   check_bidir(L, 2);
-  sl_connect(L, 1, 2);
-  sl_connect(L, 2, 1);
+  if (link_kind(L, 1, 2) == 0 || link_kind(L, 2, 1) == 0) connect_error(L, 1, 2);
+  sl_link(L, 1, 2);
+  sl_link(L, 2, 1);
   lua_pushboolean(L, 0);
   return 1;
 }
@@ -278,8 +316,10 @@ void sl_lua_class_new(lua_State *L, const sl_lua_class *cls) {
   lua_newtable(L);                                   /* class table */
   int ct = lua_gettop(L);
   luaL_setfuncs(L, object_methods, 0);
-  if (cls->master) luaL_setfuncs(L, sl_master_methods, 0);
-  if (cls->slave) luaL_setfuncs(L, sl_slave_methods, 0);
+  if (cls->roles & SL_ROLE_STREAM_MASTER) luaL_setfuncs(L, sl_master_methods, 0);
+  if (cls->roles & SL_ROLE_STREAM_SLAVE) luaL_setfuncs(L, sl_slave_methods, 0);
+  if (cls->roles & SL_ROLE_MEMORY_MASTER) luaL_setfuncs(L, sl_mem_master_methods, 0);
+  if (cls->roles & SL_ROLE_MEMORY_SLAVE) luaL_setfuncs(L, sl_mem_slave_methods, 0);
   if (cls->methods) luaL_setfuncs(L, cls->methods, 0);
   lua_pushfstring(L, "streamlua.%s", cls->name);
   luaL_newmetatable(L, lua_tostring(L, -1));         /* metatable */
@@ -289,14 +329,6 @@ void sl_lua_class_new(lua_State *L, const sl_lua_class *cls) {
   lua_setfield(L, -2, "__index");
   lua_pushboolean(L, 1);
   lua_rawsetp(L, -2, &tag_object);
-  if (cls->master) {
-    lua_pushboolean(L, 1);
-    lua_rawsetp(L, -2, &tag_master);
-  }
-  if (cls->slave) {
-    lua_pushboolean(L, 1);
-    lua_rawsetp(L, -2, &tag_slave);
-  }
   lua_pop(L, 2);                                     /* metatable, name */
   lua_newtable(L);                                   /* the class's own metatable */
   if (cls->ctor) {

@@ -267,7 +267,7 @@ static int prbs_new(lua_State *L) {
   return 1;
 }
 
-static const sl_lua_class prbs_class = {"Prbs", prbs_methods, prbs_new, 1, 1};
+static const sl_lua_class prbs_class = {"Prbs", prbs_methods, prbs_new, SL_ROLE_STREAM};
 
 void sl_open_prbs(lua_State *L) {
   sl_lua_class_new(L, &prbs_class);

@@ -64,13 +64,17 @@ lua_State *sl_state_lua(sl_state *st);
 
 /*
 ** Classes. A class is a metatable "streamlua.<name>" plus a callable class
-** table holding its methods; roles (master, slave) add the role methods.
+** table holding its methods. `roles` (SL_ROLE_* bits, object.h) add each
+** role's methods to the class table: stream master and slave (lmaster.c,
+** lslave.c), memory master and slave (lmemory.c); the class's own methods
+** come last and may replace them. What a box can be connected to is read
+** from its C object's roles (sl_object_roles), never from the class.
 */
 typedef struct sl_lua_class {
   const char *name;             /* "Slave", "Fifo", ... */
   const luaL_Reg *methods;      /* class methods (may be NULL) */
   lua_CFunction ctor;           /* __call of the class table (may be NULL) */
-  int master, slave;            /* roles */
+  unsigned roles;               /* SL_ROLE_* */
 } sl_lua_class;
 
 /* Builds the class; leaves the class table on the stack. */
@@ -81,6 +85,11 @@ void sl_push_object(lua_State *L, sl_object *obj);
 /* The object in the box at i, or an argument error naming `what`. */
 sl_object *sl_check_object(lua_State *L, int i);
 sl_object *sl_test_object(lua_State *L, int i);
+/* The one role check: the object at i when it plays every role in `roles`
+** (SL_ROLE_* bits), else an argument error ("memory master expected, got
+** streamlua.Fifo"). sl_test_role returns NULL instead of raising. */
+sl_object *sl_check_role(lua_State *L, int i, unsigned roles);
+sl_object *sl_test_role(lua_State *L, int i, unsigned roles);
 sl_master *sl_check_master(lua_State *L, int i);
 sl_slave *sl_check_slave(lua_State *L, int i);
 /* A slave for argument i: a box with the slave role, or a function (made
@@ -88,6 +97,11 @@ sl_slave *sl_check_slave(lua_State *L, int i);
 sl_slave *sl_to_slave(lua_State *L, int i);
 /* master >> slave, kept reachable from the master's box. */
 void sl_connect(lua_State *L, int mi, int si);
+/* a >> b by whichever roles link them: a stream link when a is a stream
+** master and b a stream slave (or a function), else b becomes a's memory
+** slave when a is a memory master and b a memory slave; raises "attempt
+** to connect a 'A' to a 'B'" when neither. */
+void sl_link(lua_State *L, int a, int b);
 
 /* The creation serial of the box at i (0 if it is not one). */
 lua_Integer sl_box_serial(lua_State *L, int i);
@@ -143,9 +157,6 @@ void sl_memory_push_node(lua_State *L, sl_object *obj);
 uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def);
 void sl_open_srp(lua_State *L);
 void sl_open_membridge(lua_State *L);  /* sl.memory.TcpServer, TcpClient */
-/* Marks the class with metatable `mtname` as a memory node (a memory
-** master may feed it: m >> node, m:setSlave(node)). */
-void sl_memory_mark_class(lua_State *L, const char *mtname);         /* sl.srp.SrpV3, sl.srp.SrpV3Emulation */
 void sl_open_prbs(lua_State *L);       /* sl.utilities.Prbs */
 void sl_open_fileio(lua_State *L);     /* sl.utilities.StreamWriter/Reader */
 void sl_open_graph(lua_State *L);      /* sl.graph, sl.monitor */

@@ -426,8 +426,9 @@ static int slave_new(lua_State *L) {
   return 1;
 }
 
-static const sl_lua_class slave_class = {"Slave", NULL, slave_new, 0, 1};
-static const sl_lua_class lua_slave_class = {"LuaSlave", NULL, NULL, 1, 1};
+static const sl_lua_class slave_class = {"Slave", NULL, slave_new,
+                                         SL_ROLE_STREAM_SLAVE};
+static const sl_lua_class lua_slave_class = {"LuaSlave", NULL, NULL, SL_ROLE_STREAM};
 
 /* Lua-defined slaves: both roles, so a Lua stage can sendFrame onwards. */
 void sl_open_slave(lua_State *L) {

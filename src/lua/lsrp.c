@@ -6,9 +6,9 @@
 **   _ = srp == emu        -- the stream side: requests out, responses in
 **   m:writeU32(0x100, 42); print(m:readU32(0x100))
 **
-** SrpV3 is a memory slave and a stream master and slave, so it takes the
-** memory classes' tag as well as the stream roles: `m >> srp` sets the
-** bus slave, `srp >> transport` and `srp == transport` connect streams.
+** SrpV3 is a memory slave and a stream master and slave: `m >> srp` (or
+** `srp << m`) sets the bus slave, `srp >> transport` and
+** `srp == transport` connect streams.
 */
 #include "lsl.h"
 #include "streamlua/srp.h"
@@ -40,23 +40,11 @@ static int srpv3_pending(lua_State *L) {
   return 1;
 }
 
-static int srpv3_min_access(lua_State *L) {
-  lua_pushinteger(L, sl_mem_slave_min_access(sl_srpv3_object(check_srpv3(L, 1))->mem_slave));
-  return 1;
-}
-
-static int srpv3_max_access(lua_State *L) {
-  lua_pushinteger(L, sl_mem_slave_max_access(sl_srpv3_object(check_srpv3(L, 1))->mem_slave));
-  return 1;
-}
-
 static const luaL_Reg srpv3_methods[] = {
     {"setHardwareTimeout", srpv3_set_hw_timeout},
     {"_setHardwareTimeout", srpv3_set_hw_timeout},
     {"getHardwareTimeout", srpv3_get_hw_timeout},
     {"pending", srpv3_pending},
-    {"doMinAccess", srpv3_min_access},
-    {"doMaxAccess", srpv3_max_access},
     {NULL, NULL}};
 
 static int srpv3_new(lua_State *L) {
@@ -77,15 +65,16 @@ static int emulation_new(lua_State *L) {
   return 1;
 }
 
-static const sl_lua_class srpv3_class = {SRPV3_KIND, srpv3_methods, srpv3_new, 1, 1};
+static const sl_lua_class srpv3_class = {SRPV3_KIND, srpv3_methods, srpv3_new,
+                                         SL_ROLE_STREAM | SL_ROLE_MEMORY_SLAVE};
 static const sl_lua_class emulation_class = {"srp.SrpV3Emulation", NULL,
-                                         emulation_new, 1, 1};
+                                         emulation_new,
+                                             SL_ROLE_STREAM};
 
 void sl_open_srp(lua_State *L) {
   lua_newtable(L);                                   /* sl.srp */
   sl_lua_class_new(L, &srpv3_class);
   lua_setfield(L, -2, "SrpV3");
-  sl_memory_mark_class(L, "streamlua." SRPV3_KIND);   /* also a memory node */
   sl_lua_class_new(L, &emulation_class);
   lua_setfield(L, -2, "SrpV3Emulation");
   lua_setfield(L, -2, "srp");

@@ -117,8 +117,10 @@ static int tcp_new(lua_State *L, int server, const char *fn) {
 static int tcp_server_new(lua_State *L) { return tcp_new(L, 1, "TcpServer"); }
 static int tcp_client_new(lua_State *L) { return tcp_new(L, 0, "TcpClient"); }
 
-static const sl_lua_class server_class = {"TcpServer", tcp_meth, tcp_server_new, 1, 1};
-static const sl_lua_class client_class = {"TcpClient", tcp_meth, tcp_client_new, 1, 1};
+static const sl_lua_class server_class = {"TcpServer", tcp_meth, tcp_server_new,
+                                          SL_ROLE_STREAM};
+static const sl_lua_class client_class = {"TcpClient", tcp_meth, tcp_client_new,
+                                          SL_ROLE_STREAM};
 
 /* sl.setIoThreads(n): network I/O threads for the bridges started from now
 ** on (1 to 8; 1 by default). Only before the first bridge starts, or once

@@ -97,8 +97,10 @@ static int udp_client_new(lua_State *L) {
   return udp_push_new(L, host, port, 0, lua_toboolean(L, 3), "udp.Client");
 }
 
-static const sl_lua_class server_class = {"UdpServer", udp_meth, udp_server_new, 1, 1};
-static const sl_lua_class client_class = {"UdpClient", udp_meth, udp_client_new, 1, 1};
+static const sl_lua_class server_class = {"UdpServer", udp_meth, udp_server_new,
+                                          SL_ROLE_STREAM};
+static const sl_lua_class client_class = {"UdpClient", udp_meth, udp_client_new,
+                                          SL_ROLE_STREAM};
 
 /* Sets sl.udp = {Server, Client} in the module table at the top. */
 void sl_open_udp(lua_State *L) {

@@ -59,6 +59,8 @@ enum {
   SL_ROLE_MEMORY_MASTER = 0x4,
   SL_ROLE_MEMORY_SLAVE = 0x8
 };
+#define SL_ROLE_STREAM (SL_ROLE_STREAM_MASTER | SL_ROLE_STREAM_SLAVE)
+#define SL_ROLE_MEMORY (SL_ROLE_MEMORY_MASTER | SL_ROLE_MEMORY_SLAVE)
 
 typedef struct sl_object {
   atomic_int refs;
