@@ -4,8 +4,8 @@
 #include "support.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +142,7 @@ static void rec_forget(ts_rec *r) {
 
 static void rec_destroy(sl_object *obj) {
   ts_rec *r = (ts_rec *)obj;
+  if (r->on_free != NULL) r->on_free(r);
   sl_slave_fini(&r->slave);
   rec_forget(r);
   free(r->got);
@@ -275,7 +276,7 @@ int ts_send(sl_master *m, const void *p, uint32_t n, uint8_t channel,
             uint8_t error, uint16_t flags) {
   sl_frame *f = sl_master_req_frame(m, n, 1);
   if (f == NULL) return SL_ENOMEM;
-  int rc = sl_frame_write(f, p, 0, n);
+  int rc = n > 0 ? sl_frame_write(f, p, 0, n) : SL_OK;
   if (rc == SL_OK) {
     sl_frame_set_channel(f, channel);
     sl_frame_set_error(f, error);
@@ -441,15 +442,14 @@ char *ts_path(char *out, size_t cap, const char *dir, const char *name) {
   return out;
 }
 
+static int remove_one(const char *path, const struct stat *st, int type,
+                      struct FTW *ftw) {
+  (void)st;
+  (void)type;
+  (void)ftw;
+  return remove(path);
+}
+
 int ts_rmdir(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d == NULL) return -1;
-  struct dirent *e;
-  char path[4096];
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    unlink(ts_path(path, sizeof path, dir, e->d_name));
-  }
-  closedir(d);
-  return rmdir(dir);
+  return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -75,7 +75,8 @@ struct ts_rec {
   sl_slave slave;
   /* Set before the first frame; the recorder only reads them. */
   ts_rec_hook hook;
-  void *ctx;                    /* for the hook */
+  void *ctx;                    /* for the hook and on_free */
+  void (*on_free)(ts_rec *r);   /* runs as the last reference goes */
   long keep;                    /* frames kept in order (the last always) */
   /* accept_req: how often, and the last call's arguments */
   atomic_int reqs;
@@ -216,7 +217,7 @@ int ts_tmpdir(char *dir, size_t cap, const char *prefix);
 /* dir/name into out (cap bytes); returns out. */
 char *ts_path(char *out, size_t cap, const char *dir, const char *name);
 
-/* Removes dir and the plain files in it; 0 on success. */
+/* Removes dir and everything in it; 0 on success. */
 int ts_rmdir(const char *dir);
 
 #endif

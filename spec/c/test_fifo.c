@@ -25,6 +25,7 @@
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
 #include "streamlua/wait.h"
+#include "support.h"
 #include "tt.h"
 
 /* ---- time, threads, a watchdog ---- */
@@ -71,147 +72,53 @@ static void push_seq(sl_object *fifo, sl_pool *p, unsigned producer,
   sl_frame_unref(f);
 }
 
-/* ---- a gate slave: records, and can hold deliveries still ---- */
+/* ---- a gate: the shared recorder, checking each producer's order ---- */
 
-typedef struct gate {
-  sl_object obj;
-  sl_slave slave;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  /* under mu */
-  int gated;                  /* deliveries wait for a pass */
-  long passes;                /* passes handed out while gated */
-  int waiting;                /* deliveries waiting at the gate now */
-  long entered, done;         /* deliveries started / returned */
-  int allow_gaps;             /* dropped frames leave gaps in the sequence */
+/* Per-producer sequence numbers seen by a gate (its context). */
+typedef struct order {
+  int allow_gaps;               /* dropped frames leave gaps in the sequence */
   uint64_t next_seq[MAX_PRODUCERS];
-  long out_of_order;
-  sl_frame *last;             /* compared, never dereferenced later */
-  uint32_t last_payload;
-  size_t last_buffers;
-  uint8_t last_data[256];
-  uint8_t last_channel, last_error;
-  uint16_t last_flags;
-  uint32_t pool_live;         /* own pool's live buffers during the last delivery */
-  int last_refs;              /* the frame's refcount during the last delivery */
-  sl_object *stop_obj;        /* sl_object_stop(it) after the gate, once */
-  sl_object *drop_obj;        /* sl_object_unref(it) after the gate, once */
-  /* accept_req */
-  atomic_int reqs;
-  atomic_uint last_req_size;
-  atomic_int last_zero_copy;
-} gate;
+  long out_of_order;            /* under the recorder's mu */
+} order;
 
 static atomic_int gates_destroyed;
 
-static void gate_accept(sl_slave *s, sl_frame *f) {
-  gate *g = (gate *)s->owner;
-  pthread_mutex_lock(&g->mu);
-  g->entered++;
-  uint32_t n = sl_frame_get_payload(f);
-  g->last = f;
-  g->last_payload = n;
-  g->last_buffers = sl_frame_buffer_count(f);
-  g->last_channel = sl_frame_get_channel(f);
-  g->last_error = sl_frame_get_error(f);
-  g->last_flags = sl_frame_get_flags(f);
-  g->last_refs = sl_frame_refcount(f);
-  g->pool_live = sl_pool_get_alloc_count(s->pool);
-  sl_frame_read(f, g->last_data, 0, n < sizeof g->last_data ? n : sizeof g->last_data);
+static order *order_of(ts_rec *g) { return g->ctx; }
+
+static void order_check(ts_rec *g, sl_frame *f) {
   uint64_t v;
-  if (n == 8 && sl_frame_read(f, &v, 0, 8) == SL_OK) {
-    unsigned p = (unsigned)(v >> 48) % MAX_PRODUCERS;
-    uint64_t seq = v & SEQ_MASK;
-    if (g->allow_gaps ? seq < g->next_seq[p] : seq != g->next_seq[p])
-      g->out_of_order++;
-    g->next_seq[p] = seq + 1;
-  }
-  pthread_cond_broadcast(&g->cv);
-  if (g->gated) {
-    g->waiting++;
-    pthread_cond_broadcast(&g->cv);
-    while (g->gated && g->passes == 0) pthread_cond_wait(&g->cv, &g->mu);
-    if (g->gated) g->passes--;
-    g->waiting--;
-  }
-  sl_object *stop_obj = g->stop_obj, *drop_obj = g->drop_obj;
-  g->stop_obj = g->drop_obj = NULL;
-  pthread_mutex_unlock(&g->mu);
-  if (stop_obj != NULL) sl_object_stop(stop_obj);
-  if (drop_obj != NULL) sl_object_unref(drop_obj);
-  sl_slave_accept_base(s, f);
+  if (sl_frame_get_payload(f) != 8 || sl_frame_read(f, &v, 0, 8) != SL_OK) return;
+  order *o = order_of(g);
+  unsigned p = (unsigned)(v >> 48) % MAX_PRODUCERS;
+  uint64_t seq = v & SEQ_MASK;
   pthread_mutex_lock(&g->mu);
-  g->done++;
-  pthread_cond_broadcast(&g->cv);
+  if (o->allow_gaps ? seq < o->next_seq[p] : seq != o->next_seq[p]) o->out_of_order++;
+  o->next_seq[p] = seq + 1;
   pthread_mutex_unlock(&g->mu);
 }
 
-static sl_frame *gate_req(sl_slave *s, uint32_t size, int zero_copy) {
-  gate *g = (gate *)s->owner;
-  atomic_fetch_add(&g->reqs, 1);
-  atomic_store(&g->last_req_size, size);
-  atomic_store(&g->last_zero_copy, zero_copy);
-  return sl_pool_req_frame(s->pool, size);
-}
-
-static const sl_slave_ops gate_ops = {.accept_frame = gate_accept, .accept_req = gate_req};
-
-static void gate_destroy(sl_object *obj) {
-  gate *g = (gate *)obj;
-  sl_slave_fini(&g->slave);
-  pthread_cond_destroy(&g->cv);
-  pthread_mutex_destroy(&g->mu);
+static void gate_free(ts_rec *g) {
+  free(g->ctx);
   atomic_fetch_add(&gates_destroyed, 1);
-  free(g);
 }
 
-static const sl_class gate_class = {.name = "Gate", .destroy = gate_destroy};
-
-static gate *gate_new(int gated) {
-  gate *g = calloc(1, sizeof *g);
-  if (g == NULL) abort();
-  sl_object_init(&g->obj, &gate_class);
-  if (sl_slave_init(&g->slave, &gate_ops, &g->obj) != SL_OK) abort();
-  pthread_mutex_init(&g->mu, NULL);
-  pthread_cond_init(&g->cv, NULL);
-  g->gated = gated;
+static ts_rec *gate_new(int gated) {
+  ts_rec *g = ts_rec_new(0);
+  g->ctx = calloc(1, sizeof(order));
+  if (g->ctx == NULL) abort();
+  g->hook = order_check;
+  g->on_free = gate_free;
+  if (gated) ts_rec_shut(g);
   return g;
 }
 
 /* Waits (20 s at most) until at least `entered` deliveries started, `waiting`
 ** wait at the gate and `done` returned. 1 if so. */
-static int gate_await(gate *g, long entered, int waiting, long done) {
-  struct timespec dl;
-  sl_deadline_real(&dl, 20 * SL_US_PER_S);
-  int ok = 1;
-  pthread_mutex_lock(&g->mu);
-  while (g->entered < entered || g->waiting < waiting || g->done < done) {
-    if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) != 0) {
-      ok = g->entered >= entered && g->waiting >= waiting && g->done >= done;
-      break;
-    }
-  }
-  pthread_mutex_unlock(&g->mu);
-  return ok;
+static int gate_await(ts_rec *g, long entered, int waiting, long done) {
+  return ts_rec_await(g, entered, waiting, done, 20);
 }
 
-/* Lets k waiting (or future) deliveries through. */
-static void gate_pass(gate *g, long k) {
-  pthread_mutex_lock(&g->mu);
-  g->passes += k;
-  pthread_cond_broadcast(&g->cv);
-  pthread_mutex_unlock(&g->mu);
-}
-
-/* Opens the gate for good. */
-static void gate_open(gate *g) {
-  pthread_mutex_lock(&g->mu);
-  g->gated = 0;
-  pthread_cond_broadcast(&g->cv);
-  pthread_mutex_unlock(&g->mu);
-}
-
-static long gate_get(gate *g, const long *field) {
+static long gate_get(ts_rec *g, const long *field) {
   pthread_mutex_lock(&g->mu);
   long v = *field;
   pthread_mutex_unlock(&g->mu);
@@ -219,19 +126,11 @@ static long gate_get(gate *g, const long *field) {
 }
 
 /* Fifo -> gate; the Fifo's master holds its own reference on the gate. */
-static sl_object *fifo_to(gate *g, uint32_t depth, uint32_t trim, int no_copy) {
+static sl_object *fifo_to(ts_rec *g, uint32_t depth, uint32_t trim, int no_copy) {
   sl_object *q = sl_fifo_new(depth, trim, no_copy);
   if (q == NULL) abort();
   if (sl_master_add_slave(q->master, &g->slave) != SL_OK) abort();
   return q;
-}
-
-static uint64_t counter(sl_object *obj, const char *name) {
-  sl_counter c[SL_COUNTERS_MAX];
-  size_t n = sl_object_counters(obj, c, SL_COUNTERS_MAX);
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(c[i].name, name) == 0) return c[i].value;
-  return UINT64_MAX;
 }
 
 /* ---- cases ---- */
@@ -258,14 +157,14 @@ static void test_order(void) {
   watchdog(60);
   enum { N = 10000 };
   for (int no_copy = 0; no_copy <= 1; no_copy++) {
-    gate *g = gate_new(0);
+    ts_rec *g = gate_new(0);
     sl_object *q = fifo_to(g, 0, 0, no_copy);
     sl_pool *p = sl_pool_new();
     for (uint64_t i = 0; i < N; i++) push_seq(q, p, 0, i);
     CHECK(gate_await(g, N, 0, N));
     CHECK_EQ(gate_get(g, &g->entered), N);
-    CHECK_EQ(gate_get(g, &g->out_of_order), 0);
-    CHECK_EQ(g->next_seq[0], N);
+    CHECK_EQ(gate_get(g, &order_of(g)->out_of_order), 0);
+    CHECK_EQ(order_of(g)->next_seq[0], N);
     CHECK_EQ(sl_fifo_drop_count(q), 0);
     CHECK_EQ(sl_slave_get_frame_count(&g->slave), N);
     sl_object_unref(q);
@@ -278,7 +177,7 @@ static void test_order(void) {
 
 static void test_no_copy_same_frame(void) {
   watchdog(60);
-  gate *g = gate_new(1);
+  ts_rec *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 123, 1);   /* trimSize ignored with noCopy */
   sl_pool *p = sl_pool_new();
   sl_frame *a = sl_pool_req_frame(p, 300);
@@ -286,18 +185,18 @@ static void test_no_copy_same_frame(void) {
   sl_frame_set_channel(a, 9);
   push(q, a);
   CHECK(gate_await(g, 1, 1, 0));
-  CHECK(g->last == a);
-  CHECK_EQ(g->last_payload, 300);
-  CHECK_EQ(g->last_channel, 9);
-  CHECK_EQ(g->last_refs, 2);                /* mine and the Fifo's */
+  CHECK(g->last.frame == a);
+  CHECK_EQ(g->last.size, 300);
+  CHECK_EQ(g->last.channel, 9);
+  CHECK_EQ(g->last.refs, 2);                /* mine and the Fifo's */
   CHECK_EQ(atomic_load(&g->reqs), 0);       /* nothing requested downstream */
   sl_frame *b = seq_frame(p, 0, 1);
   push(q, b);
   CHECK_EQ(sl_frame_refcount(b), 2);        /* queued: the Fifo holds it */
   CHECK_EQ(sl_fifo_size(q), 1);
-  gate_open(g);
+  ts_rec_open(g);
   CHECK(gate_await(g, 2, 0, 2));
-  CHECK(g->last == b);
+  CHECK(g->last.frame == b);
   /* Delivered and let go (the thread unrefs after sendFrame returns). */
   double end = now_s() + 20;
   while ((sl_frame_refcount(a) != 1 || sl_frame_refcount(b) != 1) && now_s() < end)
@@ -314,7 +213,7 @@ static void test_no_copy_same_frame(void) {
 
 /* One copy-mode frame through Fifo(0, trim, 0); checks what arrived. */
 static void copy_case(uint32_t trim, uint32_t payload, uint32_t want) {
-  gate *g = gate_new(1);
+  ts_rec *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, trim, 0);
   sl_pool *p = sl_pool_new();
   sl_pool_set_fixed_size(p, 16);          /* a multi-buffer source frame */
@@ -329,29 +228,29 @@ static void copy_case(uint32_t trim, uint32_t payload, uint32_t want) {
   push(q, f);
   CHECK_EQ(sl_frame_refcount(f), 1);      /* the copy is queued, not f */
   CHECK(gate_await(g, 1, 1, 0));
-  CHECK(g->last != f);
-  CHECK_EQ(g->last_payload, want);
-  CHECK_EQ(g->last_channel, 5);
-  CHECK_EQ(g->last_error, 3);
-  CHECK_EQ(g->last_flags, 0xA5C3);
-  CHECK(memcmp(g->last_data, src, want) == 0);
+  CHECK(g->last.frame != f);
+  CHECK_EQ(g->last.size, want);
+  CHECK_EQ(g->last.channel, 5);
+  CHECK_EQ(g->last.error, 3);
+  CHECK_EQ(g->last.flags, 0xA5C3);
+  CHECK(memcmp(g->last.data, src, want) == 0);
   CHECK_EQ(atomic_load(&g->reqs), 1);     /* from the downstream primary */
   CHECK_EQ(atomic_load(&g->last_req_size), want);
   CHECK_EQ(atomic_load(&g->last_zero_copy), 1);
   if (want > 0) {
-    CHECK_EQ(g->pool_live, 1);            /* the copy is the gate pool's */
-    CHECK_EQ(g->last_buffers, 1);
+    CHECK_EQ(g->last.pool_live, 1);            /* the copy is the gate pool's */
+    CHECK_EQ(g->last.buffers, 1);
   }
-  CHECK_EQ(g->last_refs, 1);              /* only the Fifo holds the copy */
-  gate_open(g);
+  CHECK_EQ(g->last.refs, 1);              /* only the Fifo holds the copy */
+  ts_rec_open(g);
   CHECK(gate_await(g, 1, 0, 1));
   double end = now_s() + 20;
   while (sl_pool_get_alloc_count(g->slave.pool) != 0 && now_s() < end) sleep_ms(1);
   CHECK_EQ(sl_pool_get_alloc_count(g->slave.pool), 0);
   /* The source frame is untouched. */
   CHECK_EQ(sl_frame_get_payload(f), payload);
-  CHECK_EQ(counter(q, "rxBytes"), payload);
-  CHECK_EQ(counter(q, "txBytes"), want);
+  CHECK_EQ(ts_counter(q, "rxBytes"), payload);
+  CHECK_EQ(ts_counter(q, "txBytes"), want);
   sl_frame_unref(f);
   sl_object_unref(q);
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
@@ -374,7 +273,7 @@ static void test_copy_mode(void) {
 /* With the output thread held on the first frame, exactly maxDepth queue. */
 static void depth_case(int no_copy) {
   enum { DEPTH = 8, EXTRA = 5 };
-  gate *g = gate_new(1);
+  ts_rec *g = gate_new(1);
   sl_object *q = fifo_to(g, DEPTH, 0, no_copy);
   sl_pool *p = sl_pool_new();
   push_seq(q, p, 0, 0);
@@ -391,21 +290,21 @@ static void depth_case(int no_copy) {
     CHECK_EQ(sl_frame_refcount(kept[i]), no_copy && i < DEPTH ? 2 : 1);
   /* Copy mode checks "full" before copying: no copy for a dropped frame. */
   if (!no_copy) CHECK_EQ(atomic_load(&g->reqs), 1 + DEPTH);
-  CHECK_EQ(counter(q, "rxFrames"), 1 + DEPTH + EXTRA);
-  CHECK_EQ(counter(q, "drops"), EXTRA);
-  CHECK_EQ(counter(q, "depth"), DEPTH);
+  CHECK_EQ(ts_counter(q, "rxFrames"), 1 + DEPTH + EXTRA);
+  CHECK_EQ(ts_counter(q, "drops"), EXTRA);
+  CHECK_EQ(ts_counter(q, "depth"), DEPTH);
   sl_fifo_clear_count(q);
   CHECK_EQ(sl_fifo_drop_count(q), 0);
   CHECK_EQ(sl_fifo_size(q), DEPTH);       /* clearing counts keeps frames */
-  gate_open(g);
+  ts_rec_open(g);
   CHECK(gate_await(g, 1 + DEPTH, 0, 1 + DEPTH));
   double end = now_s() + 20;
-  while (counter(q, "txFrames") != 1 + DEPTH && now_s() < end) sleep_ms(1);
-  CHECK_EQ(counter(q, "txFrames"), 1 + DEPTH);
+  while (ts_counter(q, "txFrames") != 1 + DEPTH && now_s() < end) sleep_ms(1);
+  CHECK_EQ(ts_counter(q, "txFrames"), 1 + DEPTH);
   CHECK_EQ(sl_fifo_size(q), 0);
   CHECK_EQ(sl_fifo_drop_count(q), 0);
-  CHECK_EQ(gate_get(g, &g->out_of_order), 0);
-  CHECK_EQ(g->next_seq[0], 1 + DEPTH);    /* 0..DEPTH arrived, in order */
+  CHECK_EQ(gate_get(g, &order_of(g)->out_of_order), 0);
+  CHECK_EQ(order_of(g)->next_seq[0], 1 + DEPTH);    /* 0..DEPTH arrived, in order */
   /* Room again: the next frame is queued and delivered. */
   push_seq(q, p, 0, 1 + DEPTH);
   CHECK(gate_await(g, 2 + DEPTH, 0, 2 + DEPTH));
@@ -427,7 +326,7 @@ static void test_drops_at_depth(void) {
 static void test_unbounded(void) {
   watchdog(60);
   enum { N = 50000 };
-  gate *g = gate_new(1);
+  ts_rec *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
   sl_pool *p = sl_pool_new();
   push_seq(q, p, 0, 0);
@@ -435,11 +334,11 @@ static void test_unbounded(void) {
   for (uint64_t i = 1; i <= N; i++) push_seq(q, p, 0, i);
   CHECK_EQ(sl_fifo_size(q), N);
   CHECK_EQ(sl_fifo_drop_count(q), 0);
-  CHECK_EQ(counter(q, "depth"), N);
-  gate_open(g);
+  CHECK_EQ(ts_counter(q, "depth"), N);
+  ts_rec_open(g);
   CHECK(gate_await(g, N + 1, 0, N + 1));
-  CHECK_EQ(gate_get(g, &g->out_of_order), 0);
-  CHECK_EQ(g->next_seq[0], N + 1);
+  CHECK_EQ(gate_get(g, &order_of(g)->out_of_order), 0);
+  CHECK_EQ(order_of(g)->next_seq[0], N + 1);
   CHECK_EQ(sl_fifo_drop_count(q), 0);
   sl_object_unref(q);
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
@@ -451,7 +350,7 @@ static void test_unbounded(void) {
 static void test_counters(void) {
   watchdog(60);
   for (int no_copy = 0; no_copy <= 1; no_copy++) {
-    gate *g = gate_new(0);
+    ts_rec *g = gate_new(0);
     sl_object *q = fifo_to(g, 0, no_copy ? 0 : 15, no_copy);
     sl_pool *p = sl_pool_new();
     for (uint32_t len = 10; len <= 30; len += 10) {
@@ -462,19 +361,19 @@ static void test_counters(void) {
     }
     CHECK(gate_await(g, 3, 0, 3));
     double end = now_s() + 20;
-    while (counter(q, "txFrames") != 3 && now_s() < end) sleep_ms(1);
+    while (ts_counter(q, "txFrames") != 3 && now_s() < end) sleep_ms(1);
     sl_counter c[SL_COUNTERS_MAX];
     size_t n = sl_object_counters(q, c, SL_COUNTERS_MAX);
     CHECK_EQ(n, 6);
     static const char *names[] = {"rxFrames", "rxBytes", "txFrames",
                                   "txBytes", "drops", "depth"};
     for (size_t i = 0; i < 6 && i < n; i++) CHECK_STR(c[i].name, names[i]);
-    CHECK_EQ(counter(q, "rxFrames"), 3);
-    CHECK_EQ(counter(q, "rxBytes"), 60);
-    CHECK_EQ(counter(q, "txFrames"), 3);
-    CHECK_EQ(counter(q, "txBytes"), no_copy ? 60 : 10 + 15 + 15);
-    CHECK_EQ(counter(q, "drops"), 0);
-    CHECK_EQ(counter(q, "depth"), 0);
+    CHECK_EQ(ts_counter(q, "rxFrames"), 3);
+    CHECK_EQ(ts_counter(q, "rxBytes"), 60);
+    CHECK_EQ(ts_counter(q, "txFrames"), 3);
+    CHECK_EQ(ts_counter(q, "txBytes"), no_copy ? 60 : 10 + 15 + 15);
+    CHECK_EQ(ts_counter(q, "drops"), 0);
+    CHECK_EQ(ts_counter(q, "depth"), 0);
     CHECK_EQ(sl_object_counters(q, c, 2), 2);   /* max is respected */
     CHECK_STR(c[1].name, "rxBytes");
     sl_object_unref(q);
@@ -500,7 +399,7 @@ static void *stop_thread(void *arg) {
 static void test_stop_while_blocked(void) {
   watchdog(60);
   enum { QUEUED = 5 };
-  gate *g = gate_new(1);
+  ts_rec *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
   sl_pool *p = sl_pool_new();
   push_seq(q, p, 0, 0);
@@ -520,7 +419,7 @@ static void test_stop_while_blocked(void) {
   CHECK_EQ(sl_fifo_size(q), 0);             /* queued frames are gone... */
   CHECK_EQ(sl_fifo_drop_count(q), QUEUED);  /* ...counted as drops */
   for (int i = 0; i < QUEUED; i++) CHECK_EQ(sl_frame_refcount(kept[i]), 1);
-  gate_open(g);
+  ts_rec_open(g);
   pthread_join(t, NULL);
   CHECK_EQ(atomic_load(&s.done), 1);
   CHECK_EQ(gate_get(g, &g->done), 1);       /* nothing after the held one */
@@ -528,8 +427,8 @@ static void test_stop_while_blocked(void) {
   push(q, kept[0]);
   CHECK_EQ(sl_frame_refcount(kept[0]), 1);
   CHECK_EQ(sl_fifo_drop_count(q), QUEUED + 1);
-  CHECK_EQ(counter(q, "rxFrames"), 1 + QUEUED + 1);
-  CHECK_EQ(counter(q, "txFrames") + counter(q, "drops"), counter(q, "rxFrames"));
+  CHECK_EQ(ts_counter(q, "rxFrames"), 1 + QUEUED + 1);
+  CHECK_EQ(ts_counter(q, "txFrames") + ts_counter(q, "drops"), ts_counter(q, "rxFrames"));
   sl_object_stop(q);                        /* twice is fine */
   sleep_ms(20);
   CHECK_EQ(gate_get(g, &g->entered), 1);
@@ -545,25 +444,25 @@ static void test_stop_while_blocked(void) {
 ** either delivered or counted as a drop. */
 static void test_stop_drops_taken_frames(void) {
   watchdog(60);
-  gate *g = gate_new(1);
+  ts_rec *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
   sl_pool *p = sl_pool_new();
   push_seq(q, p, 0, 0);                     /* A: held */
   CHECK(gate_await(g, 1, 1, 0));
   for (uint64_t i = 1; i <= 3; i++) push_seq(q, p, 0, i);   /* B, C, D */
   CHECK_EQ(sl_fifo_size(q), 3);
-  gate_pass(g, 1);                          /* A goes; B is held */
+  ts_rec_pass(g, 1);                          /* A goes; B is held */
   CHECK(gate_await(g, 2, 1, 1));
   stopper s = {q, 0};
   pthread_t t;
   pthread_create(&t, NULL, stop_thread, &s);
   sleep_ms(50);
   CHECK_EQ(atomic_load(&s.done), 0);
-  gate_open(g);
+  ts_rec_open(g);
   pthread_join(t, NULL);
   CHECK(gate_get(g, &g->entered) >= 2);     /* A, B, and B's slice */
   CHECK_EQ(gate_get(g, &g->entered) + (int)sl_fifo_drop_count(q), 4);
-  CHECK_EQ(counter(q, "txFrames") + counter(q, "drops"), counter(q, "rxFrames"));
+  CHECK_EQ(ts_counter(q, "txFrames") + ts_counter(q, "drops"), ts_counter(q, "rxFrames"));
   sl_object_unref(q);
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
   sl_pool_unref(p);
@@ -574,7 +473,7 @@ static void test_stop_drops_taken_frames(void) {
 static void test_stop_from_own_delivery(void) {
   watchdog(60);
   CHECK(threads_settle(0, 20));
-  gate *g = gate_new(1);
+  ts_rec *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
   CHECK(threads_settle(1, 20));
   sl_pool *p = sl_pool_new();
@@ -585,7 +484,7 @@ static void test_stop_from_own_delivery(void) {
   pthread_mutex_lock(&g->mu);
   g->stop_obj = q;                          /* borrowed: I keep my reference */
   pthread_mutex_unlock(&g->mu);
-  gate_open(g);
+  ts_rec_open(g);
   CHECK(gate_await(g, 1, 0, 1));            /* stop returned inside delivery */
   CHECK(threads_settle(0, 20));             /* and the thread ended */
   CHECK_EQ(gate_get(g, &g->entered), 1);
@@ -603,7 +502,7 @@ static void test_last_ref_in_own_delivery(void) {
   watchdog(60);
   CHECK(threads_settle(0, 20));
   int destroyed0 = atomic_load(&gates_destroyed);
-  gate *g = gate_new(1);
+  ts_rec *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
   CHECK_EQ(atomic_load(&g->obj.refs), 2);   /* mine and the Fifo's master */
   sl_pool *p = sl_pool_new();
@@ -613,10 +512,10 @@ static void test_last_ref_in_own_delivery(void) {
   push(q, b);
   push(q, c);
   pthread_mutex_lock(&g->mu);
-  g->drop_obj = q;                          /* my reference goes to the gate */
+  g->drop_obj = q;                          /* my reference goes to the ts_rec */
   pthread_mutex_unlock(&g->mu);
   q = NULL;
-  gate_open(g);
+  ts_rec_open(g);
   CHECK(gate_await(g, 1, 0, 1));
   /* The Fifo is freed on its own thread: its master lets go of the gate,
   ** the queued frames come back, and the thread ends. */
@@ -681,8 +580,8 @@ static void *produce(void *arg) {
 }
 
 static void producers_case(uint32_t depth, int no_copy) {
-  gate *g = gate_new(0);
-  g->allow_gaps = depth > 0;
+  ts_rec *g = gate_new(0);
+  order_of(g)->allow_gaps = depth > 0;
   sl_object *q = fifo_to(g, depth, 0, no_copy);
   sl_object *counting = sl_slave_new(NULL);    /* a second slave, fed first */
   sl_master_add_slave(q->master, counting->slave);
@@ -696,20 +595,20 @@ static void producers_case(uint32_t depth, int no_copy) {
   for (int i = 0; i < PRODUCERS; i++) pthread_join(t[i], NULL);
   const uint64_t total = (uint64_t)PRODUCERS * PER_PRODUCER;
   double end = now_s() + 60;
-  while (counter(q, "txFrames") + counter(q, "drops") != total && now_s() < end)
+  while (ts_counter(q, "txFrames") + ts_counter(q, "drops") != total && now_s() < end)
     sleep_ms(1);
-  uint64_t tx = counter(q, "txFrames"), drops = counter(q, "drops");
-  CHECK_EQ(counter(q, "rxFrames"), total);
+  uint64_t tx = ts_counter(q, "txFrames"), drops = ts_counter(q, "drops");
+  CHECK_EQ(ts_counter(q, "rxFrames"), total);
   CHECK_EQ(tx + drops, total);
-  CHECK_EQ(counter(q, "rxBytes"), total * 8);
-  CHECK_EQ(counter(q, "txBytes"), tx * 8);
+  CHECK_EQ(ts_counter(q, "rxBytes"), total * 8);
+  CHECK_EQ(ts_counter(q, "txBytes"), tx * 8);
   CHECK(gate_await(g, (long)tx, 0, (long)tx));
   CHECK_EQ(sl_slave_get_frame_count(&g->slave), tx);
   CHECK_EQ(sl_slave_get_frame_count(counting->slave), tx);
-  CHECK_EQ(gate_get(g, &g->out_of_order), 0);
+  CHECK_EQ(gate_get(g, &order_of(g)->out_of_order), 0);
   if (depth == 0) {
     CHECK_EQ(drops, 0);
-    for (int i = 0; i < PRODUCERS; i++) CHECK_EQ(g->next_seq[i], PER_PRODUCER);
+    for (int i = 0; i < PRODUCERS; i++) CHECK_EQ(order_of(g)->next_seq[i], PER_PRODUCER);
   } else {
     CHECK(tx > 0);
   }
@@ -730,7 +629,7 @@ static void test_many_producers(void) {
 /* The stopping thread runs its wait hook while the output thread is held;
 ** here the hook itself is what lets the output thread go. */
 typedef struct hook_ctx {
-  gate *g;
+  ts_rec *g;
   atomic_int calls;
   atomic_int released_by_hook;
   atomic_int released_by_watchdog;
@@ -741,7 +640,7 @@ static void release_hook(void *arg) {
   hook_ctx *h = arg;
   if (atomic_fetch_add(&h->calls, 1) + 1 == 3) {
     atomic_store(&h->released_by_hook, 1);
-    gate_open(h->g);
+    ts_rec_open(h->g);
   }
 }
 
@@ -751,14 +650,14 @@ static void *release_watchdog(void *arg) {
   while (!atomic_load(&h->finished) && now_s() < end) sleep_ms(5);
   if (!atomic_load(&h->finished)) {
     atomic_store(&h->released_by_watchdog, 1);
-    gate_open(h->g);
+    ts_rec_open(h->g);
   }
   return NULL;
 }
 
 static void test_stop_runs_wait_hook(void) {
   watchdog(60);
-  gate *g = gate_new(1);
+  ts_rec *g = gate_new(1);
   sl_object *q = fifo_to(g, 0, 0, 1);
   sl_pool *p = sl_pool_new();
   push_seq(q, p, 0, 0);

@@ -18,6 +18,7 @@
 #include "streamlua/slave.h"
 #include "streamlua/srp.h"
 #include "streamlua/status.h"
+#include "support.h"
 #include "tt.h"
 
 #include "../../src/core/bytes.h"
@@ -26,66 +27,17 @@
 #define ADDR 0x100u
 #define HUGE_FRAME (1u << 20)
 
-/* ---- a slave that keeps the last request's header ---- */
-
-typedef struct capture {
-  sl_object obj;
-  sl_slave slave;
-  pthread_mutex_t mutex;
-  uint8_t head[SL_SRPV3_HEADER];
-  int n;
-} capture;
-
-static void capture_accept(sl_slave *s, sl_frame *f) {
-  capture *c = (capture *)s->owner;
-  sl_frame_lock(f);
-  pthread_mutex_lock(&c->mutex);
-  if (sl_frame_get_payload(f) >= SL_SRPV3_HEADER) {
-    sl_frame_read(f, c->head, 0, SL_SRPV3_HEADER);
-    c->n++;
-  }
-  pthread_mutex_unlock(&c->mutex);
-  sl_frame_unlock(f);
-}
-
-static const sl_slave_ops capture_ops = {.accept_frame = capture_accept};
-
-static void capture_destroy(sl_object *obj) {
-  capture *c = (capture *)obj;
-  sl_slave_fini(&c->slave);
-  pthread_mutex_destroy(&c->mutex);
-  free(c);
-}
-
-static const sl_class capture_class = {.name = "Capture", .destroy = capture_destroy};
-
-static capture *capture_new(void) {
-  capture *c = calloc(1, sizeof *c);
-  if (c == NULL) abort();
-  pthread_mutex_init(&c->mutex, NULL);
-  sl_object_init(&c->obj, &capture_class);
-  if (sl_slave_init(&c->slave, &capture_ops, &c->obj) != SL_OK) abort();
-  return c;
-}
-
-static uint64_t counter(sl_object *obj, const char *name) {
-  sl_counter c[SL_COUNTERS_MAX];
-  size_t n = sl_object_counters(obj, c, SL_COUNTERS_MAX);
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(c[i].name, name) == 0) return c[i].value;
-  return (uint64_t)-1;
+/* The header of the last request the recorder got. */
+static const uint8_t *head_of(ts_rec *r, uint8_t head[SL_SRPV3_HEADER]) {
+  ts_got g;
+  memset(head, 0, SL_SRPV3_HEADER);
+  ts_rec_last(r, &g, head, SL_SRPV3_HEADER);
+  return head;
 }
 
 /* Sends n bytes as one frame (error byte `ferr`) from m, in this thread. */
 static void send_frame(sl_master *m, const uint8_t *b, uint32_t n, uint8_t ferr) {
-  sl_frame *f = sl_master_req_frame(m, n, 1);
-  if (f == NULL) abort();
-  sl_frame_lock(f);
-  if (n > 0) sl_frame_write(f, b, 0, n);
-  sl_frame_set_error(f, ferr);
-  sl_frame_unlock(f);
-  sl_master_send_frame(m, f);
-  sl_frame_unref(f);
+  if (ts_send(m, b, n, 0, ferr, 0) != SL_OK) abort();
 }
 
 /* ---- the table ---- */
@@ -226,7 +178,8 @@ static void expand(char *out, size_t n, const char *text, uint32_t tid) {
 
 static void test_srpv3_malformed_responses(void) {
   sl_object *srp = sl_srpv3_object(sl_srpv3_new(NULL));
-  capture *cap = capture_new();
+  ts_rec *cap = ts_rec_new(0);
+  uint8_t head[SL_SRPV3_HEADER];
   sl_object *src = sl_master_new(NULL);
   uint8_t *resp = malloc(HUGE_FRAME);
   if (!CHECK(srp != NULL && src != NULL && resp != NULL)) return;
@@ -238,18 +191,18 @@ static void test_srpv3_malformed_responses(void) {
   sl_mem_master_set_timeout(&mm, TIMEOUT_US);
 
   for (const bad_response *b = table; b->name != NULL; b++) {
-    uint64_t errors0 = counter(srp, "errors"), drops0 = counter(srp, "drops");
-    uint64_t why0 = b->text != NULL && b->outcome != SRP_FAILS ? counter(srp, b->text) : 0;
-    int n0 = cap->n;
+    uint64_t errors0 = ts_counter(srp, "errors"), drops0 = ts_counter(srp, "drops");
+    uint64_t why0 = b->text != NULL && b->outcome != SRP_FAILS ? ts_counter(srp, b->text) : 0;
+    long n0 = ts_rec_count(cap);
     sl_transaction *t = sl_mem_master_request(&mm, ADDR, 8, DATA8, b->type, NULL, NULL);
-    if (!CHECK_EQ(cap->n, n0 + 1)) {
+    if (!CHECK_EQ(ts_rec_count(cap), n0 + 1)) {
       printf("  case: %s (no request sent)\n", b->name);
       sl_transaction_unref(t);
       continue;
     }
     uint32_t tid = sl_transaction_id(t);
     uint8_t ferr;
-    uint32_t len = build(cap->head, b->mutation, resp, &ferr);
+    uint32_t len = build(head_of(cap, head), b->mutation, resp, &ferr);
     if (b->mutation != R_LATE) send_frame(src->master, resp, len, ferr);
     if (b->mutation == R_DUPLICATE) send_frame(src->master, resp, len, ferr);
     int rc = sl_mem_master_wait(t);
@@ -263,22 +216,22 @@ static void test_srpv3_malformed_responses(void) {
         ok &= CHECK_EQ(rc, SL_OK);
         if (b->type == SL_MEM_READ)
           ok &= CHECK(memcmp(sl_transaction_data(t), DATA8, 8) == 0);
-        ok &= CHECK_EQ(counter(srp, "errors"), errors0);
-        if (b->text != NULL) ok &= CHECK_EQ(counter(srp, b->text), why0 + 1);
+        ok &= CHECK_EQ(ts_counter(srp, "errors"), errors0);
+        if (b->text != NULL) ok &= CHECK_EQ(ts_counter(srp, b->text), why0 + 1);
         break;
       case SRP_FAILS:
         expand(want, sizeof want, b->text, tid);
         ok &= CHECK_EQ(rc, SL_EINVAL);
         ok &= CHECK(strstr(e, want) != NULL);
-        ok &= CHECK_EQ(counter(srp, "errors"), errors0 + 1);
-        ok &= CHECK_EQ(counter(srp, "drops"), drops0);
+        ok &= CHECK_EQ(ts_counter(srp, "errors"), errors0 + 1);
+        ok &= CHECK_EQ(ts_counter(srp, "drops"), drops0);
         break;
       default:   /* dropped, counted, and the transaction timed out */
         ok &= CHECK_EQ(rc, SL_ETIMEDOUT);
         ok &= CHECK(strstr(e, "timed out after 0.2 s") != NULL);
-        ok &= CHECK_EQ(counter(srp, b->text), why0 + 1);
-        ok &= CHECK_EQ(counter(srp, "drops"), drops0 + 1);
-        ok &= CHECK_EQ(counter(srp, "errors"), errors0);
+        ok &= CHECK_EQ(ts_counter(srp, b->text), why0 + 1);
+        ok &= CHECK_EQ(ts_counter(srp, "drops"), drops0 + 1);
+        ok &= CHECK_EQ(ts_counter(srp, "errors"), errors0);
         break;
     }
     if (!ok) printf("  case: %s: \"%s\"\n", b->name, e);
@@ -286,7 +239,7 @@ static void test_srpv3_malformed_responses(void) {
 
     /* SrpV3 still serves a good round trip */
     t = sl_mem_master_request(&mm, ADDR + 0x10, 8, NULL, SL_MEM_READ, NULL, NULL);
-    len = build(cap->head, R_GOOD, resp, &ferr);
+    len = build(head_of(cap, head), R_GOOD, resp, &ferr);
     send_frame(src->master, resp, len, ferr);
     if (!CHECK_EQ(sl_mem_master_wait(t), SL_OK)) printf("  case: %s (none after)\n", b->name);
     sl_transaction_unref(t);
@@ -298,7 +251,7 @@ static void test_srpv3_malformed_responses(void) {
   sl_master_clear_slaves(srp->master);
   sl_master_clear_slaves(src->master);
   sl_object_unref(src);
-  sl_object_unref(&cap->obj);
+  sl_object_unref(ts_rec_object(cap));
   sl_object_unref(srp);
 }
 

@@ -8,6 +8,7 @@
 #include "streamlua/slave.h"
 #include "streamlua/srp.h"
 #include "streamlua/status.h"
+#include "support.h"
 #include "tt.h"
 
 static const uint8_t DATA8[8] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
@@ -105,69 +106,22 @@ static void test_decode(void) {
   CHECK_EQ(sl_srpv3_judge(expect, 8, hdr, 0, 36, e, sizeof e), -1);
 }
 
-/* ---- a capture slave and a plain sender, for the node tests ---- */
+/* ---- what the node tests sent and received ---- */
 
-typedef struct capture {
-  sl_object obj;
-  sl_slave slave;
-  pthread_mutex_t mutex;
-  uint8_t frames[8][64];
-  uint32_t lens[8];
-  int n;
-} capture;
-
-static void capture_accept(sl_slave *s, sl_frame *f) {
-  capture *c = (capture *)s->owner;
-  sl_frame_lock(f);
-  uint32_t len = sl_frame_get_payload(f);
-  pthread_mutex_lock(&c->mutex);
-  if (c->n < 8 && len <= 64) {
-    sl_frame_read(f, c->frames[c->n], 0, len);
-    c->lens[c->n++] = len;
-  }
-  pthread_mutex_unlock(&c->mutex);
-  sl_frame_unlock(f);
-}
-
-static const sl_slave_ops capture_ops = {.accept_frame = capture_accept};
-
-static void capture_destroy(sl_object *obj) {
-  capture *c = (capture *)obj;
-  sl_slave_fini(&c->slave);
-  pthread_mutex_destroy(&c->mutex);
-  free(c);
-}
-
-static const sl_class capture_class = {.name = "Capture", .destroy = capture_destroy};
-
-static capture *capture_new(void) {
-  capture *c = calloc(1, sizeof *c);
-  if (c == NULL) abort();
-  pthread_mutex_init(&c->mutex, NULL);
-  sl_object_init(&c->obj, &capture_class);
-  if (sl_slave_init(&c->slave, &capture_ops, &c->obj) != SL_OK) abort();
-  return c;
+/* The payload of request i the recorder kept (at most 8 are). */
+static const uint8_t *sent(ts_rec *r, long i) {
+  ts_got g;
+  return ts_rec_frame(r, i, &g) ? g.data : (const uint8_t *)"";
 }
 
 static void send_bytes(sl_master *m, const uint8_t *b, uint32_t n) {
-  sl_frame *f = sl_master_req_frame(m, n, 1);
-  sl_frame_write(f, b, 0, n);
-  sl_master_send_frame(m, f);
-  sl_frame_unref(f);
-}
-
-static uint64_t counter(sl_object *obj, const char *name) {
-  sl_counter c[SL_COUNTERS_MAX];
-  size_t n = sl_object_counters(obj, c, SL_COUNTERS_MAX);
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(c[i].name, name) == 0) return c[i].value;
-  return (uint64_t)-1;
+  ts_send(m, b, n, 0, 0, 0);
 }
 
 /* Two reads in flight, answered in reverse order: each gets its own data. */
 static void test_tid_matching(void) {
   sl_object *srp = sl_srpv3_object(sl_srpv3_new(NULL));
-  capture *cap = capture_new();
+  ts_rec *cap = ts_rec_new(8);
   sl_object *src = sl_master_new(NULL);
   CHECK(srp != NULL);
   sl_master_add_slave(srp->master, &cap->slave);
@@ -178,13 +132,13 @@ static void test_tid_matching(void) {
   sl_mem_master_set_timeout(&mm, 200000);
   sl_transaction *a = sl_mem_master_request(&mm, 0x10, 4, NULL, SL_MEM_READ, NULL, NULL);
   sl_transaction *b = sl_mem_master_request(&mm, 0x20, 4, NULL, SL_MEM_READ, NULL, NULL);
-  CHECK_EQ(cap->n, 2);
+  CHECK_EQ(ts_rec_count(cap), 2);
   CHECK_EQ(sl_srpv3_pending(sl_srpv3_from_object(srp)), 2);
   uint8_t r[28];
-  memcpy(r, cap->frames[1], 20);
+  memcpy(r, sent(cap, 1), 20);
   memcpy(r + 20, "bbbb\0\0\0\0", 8);
   send_bytes(src->master, r, 28);
-  memcpy(r, cap->frames[0], 20);
+  memcpy(r, sent(cap, 0), 20);
   memcpy(r + 20, "aaaa\0\0\0\0", 8);
   send_bytes(src->master, r, 28);
   CHECK_EQ(sl_mem_master_wait(a), SL_OK);
@@ -196,12 +150,12 @@ static void test_tid_matching(void) {
   r[4] ^= 0x55;
   send_bytes(src->master, r, 28);
   send_bytes(src->master, r, 23);
-  CHECK_EQ(counter(srp, "unknown"), 2);
-  CHECK_EQ(counter(srp, "short"), 1);
-  CHECK_EQ(counter(srp, "drops"), 3);
+  CHECK_EQ(ts_counter(srp, "unknown"), 2);
+  CHECK_EQ(ts_counter(srp, "short"), 1);
+  CHECK_EQ(ts_counter(srp, "drops"), 3);
   /* a footer error fails the transaction with its text */
   sl_transaction *c = sl_mem_master_request(&mm, 0x30, 4, NULL, SL_MEM_READ, NULL, NULL);
-  memcpy(r, cap->frames[2], 20);
+  memcpy(r, sent(cap, 2), 20);
   memcpy(r + 20, "cccc\0\x01\0\0", 8);
   send_bytes(src->master, r, 28);
   CHECK_EQ(sl_mem_master_wait(c), SL_EINVAL);
@@ -211,7 +165,7 @@ static void test_tid_matching(void) {
   /* refused before sending */
   sl_transaction *d = sl_mem_master_request(&mm, 0x31, 4, NULL, SL_MEM_READ, NULL, NULL);
   CHECK_EQ(sl_mem_master_wait(d), SL_EINVAL);
-  CHECK_EQ(cap->n, 3);
+  CHECK_EQ(ts_rec_count(cap), 3);
   sl_transaction_unref(a);
   sl_transaction_unref(b);
   sl_transaction_unref(c);
@@ -219,7 +173,7 @@ static void test_tid_matching(void) {
   sl_mem_master_fini(&mm);
   sl_master_clear_slaves(srp->master);
   sl_object_unref(src);
-  sl_object_unref(&cap->obj);
+  sl_object_unref(ts_rec_object(cap));
   sl_object_unref(srp);
 }
 

@@ -21,6 +21,7 @@
 #include "streamlua/status.h"
 #include "streamlua/stream_reader.h"
 #include "streamlua/stream_writer.h"
+#include "support.h"
 #include "tt.h"
 
 #include "../../src/core/bytes.h"
@@ -65,91 +66,35 @@ static void save(const char *file, const bytes *b) {
   fclose(fp);
 }
 
-/* ---- a slave that keeps what it gets ---- */
+/* ---- what the recorder got ---- */
 
 #define KEEP 64
 
-typedef struct got {
-  uint8_t ch, err;
-  uint16_t flags;
-  uint32_t len;
-  uint8_t data[64];
-} got;
-
-typedef struct sink {
-  sl_object obj;
-  sl_slave slave;
-  pthread_mutex_t lock;
-  got frames[KEEP];
-  int n;
-  atomic_int reqs;
-  int delay_us;
-  atomic_int gate;              /* while set, accept_frame waits */
-  atomic_int entered;           /* accept_frame calls begun */
-} sink;
-
-static void sink_accept(sl_slave *s, sl_frame *f) {
-  sink *k = (sink *)s->owner;
-  atomic_fetch_add(&k->entered, 1);
-  if (k->delay_us > 0) sl_sleep_us(k->delay_us);
-  while (atomic_load(&k->gate)) sl_sleep_us(1000);
-  pthread_mutex_lock(&k->lock);
-  if (k->n < KEEP) {
-    got *g = &k->frames[k->n];
-    g->ch = sl_frame_get_channel(f);
-    g->err = sl_frame_get_error(f);
-    g->flags = sl_frame_get_flags(f);
-    g->len = sl_frame_get_payload(f);
-    sl_frame_read(f, g->data, 0, g->len < 64 ? g->len : 64);
-  }
-  k->n++;
-  pthread_mutex_unlock(&k->lock);
+/* Frame i as the recorder kept it (all zero when it has none). */
+static ts_got frame_of(ts_rec *k, long i) {
+  ts_got g = {0};
+  ts_rec_frame(k, i, &g);
+  return g;
 }
 
-static sl_frame *sink_req(sl_slave *s, uint32_t size, int zero_copy) {
-  sink *k = (sink *)s->owner;
-  (void)zero_copy;
-  atomic_fetch_add(&k->reqs, 1);
-  return sl_pool_req_frame(s->pool, size);
+/* Each delivery takes 2 ms: a replay of thousands of records is long. */
+static void slow_hook(ts_rec *k, sl_frame *f) {
+  (void)k;
+  (void)f;
+  sl_sleep_us(2000);
 }
 
-static const sl_slave_ops sink_ops = {.accept_frame = sink_accept, .accept_req = sink_req};
-
-static void sink_destroy(sl_object *obj) {
-  sink *k = (sink *)obj;
-  sl_slave_fini(&k->slave);
-  pthread_mutex_destroy(&k->lock);
-  free(k);
-}
-
-static const sl_class sink_class = {.name = "Sink", .destroy = sink_destroy};
-
-static sink *sink_new(void) {
-  sink *k = calloc(1, sizeof *k);
-  sl_object_init(&k->obj, &sink_class);
-  sl_slave_init(&k->slave, &sink_ops, &k->obj);
-  pthread_mutex_init(&k->lock, NULL);
-  return k;
-}
-
-static int sink_count(sink *k) {
-  pthread_mutex_lock(&k->lock);
-  int n = k->n;
-  pthread_mutex_unlock(&k->lock);
-  return n;
-}
-
-/* A reader feeding a new sink. */
-static sl_stream_reader *reader_to(sink **out) {
+/* A reader feeding a new recorder. */
+static sl_stream_reader *reader_to(ts_rec **out) {
   sl_stream_reader *r = sl_stream_reader_new();
-  *out = sink_new();
+  *out = ts_rec_new(KEEP);
   sl_master_add_slave(sl_stream_reader_master(r), &(*out)->slave);
   return r;
 }
 
-static void drop(sl_stream_reader *r, sink *k) {
+static void drop(sl_stream_reader *r, ts_rec *k) {
   sl_object_unref(sl_stream_reader_object(r));
-  sl_object_unref(&k->obj);
+  sl_object_unref(ts_rec_object(k));
 }
 
 /* Replays `file` to the end and returns its result. */
@@ -174,23 +119,23 @@ static void test_hand_made_file(void) {
   put32(b, 0x01020304);
   record(b, "\xAA\xBB\xCC", 3, 5, 0x12, 0xBEEF);
   save(path("hand.dat"), b);
-  sink *k;
+  ts_rec *k;
   sl_stream_reader *r = reader_to(&k);
   sl_stream_reader_result res = replay(r, path("hand.dat"));
   CHECK_EQ(res.frames, 2);
   CHECK_EQ(res.bytes, 35);
   CHECK_EQ(res.files, 1);
   CHECK_STR(res.error, "");
-  if (CHECK_EQ(k->n, 2)) {
-    CHECK_EQ(k->frames[0].ch, 3);
-    CHECK_EQ(k->frames[0].err, 0);
-    CHECK_EQ(k->frames[0].flags, 0x00A5);
-    CHECK_EQ(k->frames[0].len, 32);
-    CHECK(memcmp(k->frames[0].data, p, 32) == 0);
-    CHECK_EQ(k->frames[1].ch, 5);
-    CHECK_EQ(k->frames[1].err, 0x12);
-    CHECK_EQ(k->frames[1].flags, 0xBEEF);
-    CHECK(memcmp(k->frames[1].data, "\xAA\xBB\xCC", 3) == 0);
+  if (CHECK_EQ(ts_rec_count(k), 2)) {
+    CHECK_EQ(frame_of(k, 0).channel, 3);
+    CHECK_EQ(frame_of(k, 0).error, 0);
+    CHECK_EQ(frame_of(k, 0).flags, 0x00A5);
+    CHECK_EQ(frame_of(k, 0).size, 32);
+    CHECK(memcmp(frame_of(k, 0).data, p, 32) == 0);
+    CHECK_EQ(frame_of(k, 1).channel, 5);
+    CHECK_EQ(frame_of(k, 1).error, 0x12);
+    CHECK_EQ(frame_of(k, 1).flags, 0xBEEF);
+    CHECK(memcmp(frame_of(k, 1).data, "\xAA\xBB\xCC", 3) == 0);
   }
   CHECK_EQ(atomic_load(&k->reqs), 2);   /* memory from the primary */
   sl_counter c[SL_COUNTERS_MAX];
@@ -210,15 +155,15 @@ static void test_split_files(void) {
     snprintf(name, sizeof name, "parts.%u", i);
     save(path(name), b);
   }
-  sink *k;
+  ts_rec *k;
   sl_stream_reader *r = reader_to(&k);
   sl_stream_reader_result res = replay(r, path("parts.1"));
   CHECK_EQ(res.frames, 6);
   CHECK_EQ(res.files, 3);
   CHECK_STR(res.error, "");
-  for (int i = 0; i < 6 && i < k->n; i++) {
-    CHECK_EQ(k->frames[i].ch, 1 + i / 2);
-    CHECK_EQ(k->frames[i].flags, i % 2);
+  for (int i = 0; i < 6 && i < ts_rec_count(k); i++) {
+    CHECK_EQ(frame_of(k, i).channel, 1 + i / 2);
+    CHECK_EQ(frame_of(k, i).flags, i % 2);
   }
   res = replay(r, path("parts.2"));      /* not ".1": one file only */
   CHECK_EQ(res.frames, 2);
@@ -229,7 +174,7 @@ static void test_split_files(void) {
 
 static void test_bad_records(void) {
   bytes *b = calloc(1, sizeof *b);
-  sink *k;
+  ts_rec *k;
   sl_stream_reader *r = reader_to(&k);
   /* headerA == 0: warning, stop */
   record(b, "ok", 2, 1, 0, 0);
@@ -247,16 +192,16 @@ static void test_bad_records(void) {
   put32(b, 2u << 24 | 0x77);
   put(b, "twenty bytes of data", 20);
   save(path("short.dat"), b);
-  k->n = 0;
+  ts_rec_clear(k);
   res = replay(r, path("short.dat"));
   CHECK_EQ(res.frames, 2);
   CHECK_EQ(res.bytes, 22);
   CHECK(strstr(res.error, "Short read") != NULL);
-  if (CHECK_EQ(k->n, 2)) {
-    CHECK_EQ(k->frames[1].len, 20);
-    CHECK_EQ(k->frames[1].err, 0x1);
-    CHECK_EQ(k->frames[1].ch, 2);
-    CHECK_EQ(k->frames[1].flags, 0x77);
+  if (CHECK_EQ(ts_rec_count(k), 2)) {
+    CHECK_EQ(frame_of(k, 1).size, 20);
+    CHECK_EQ(frame_of(k, 1).error, 0x1);
+    CHECK_EQ(frame_of(k, 1).channel, 2);
+    CHECK_EQ(frame_of(k, 1).flags, 0x77);
   }
   /* a header cut short */
   b->len = 0;
@@ -273,10 +218,10 @@ static void test_bad_records(void) {
   put32(b, 0);
   put(b, "abc", 3);
   save(path("huge.dat"), b);
-  k->n = 0;
+  ts_rec_clear(k);
   res = replay(r, path("huge.dat"));
   CHECK_EQ(res.frames, 1);
-  CHECK(k->n == 1 && k->frames[0].len == 3 && k->frames[0].err == 1);
+  CHECK(ts_rec_count(k) == 1 && frame_of(k, 0).size == 3 && frame_of(k, 0).error == 1);
   /* a missing file */
   int err = 0;
   CHECK_EQ(sl_stream_reader_open(r, path("missing.dat"), &err), SL_ENOTFOUND);
@@ -312,17 +257,17 @@ static void long_file(const char *file, int n) {
 
 static void test_notify_and_stop(void) {
   long_file(path("long.dat"), 5000);
-  sink *k;
+  ts_rec *k;
   sl_stream_reader *r = reader_to(&k);
   sl_stream_reader_set_notify(r, on_notify, on_release, &notified);
   CHECK(sl_stream_reader_notify_arg(r, on_notify) == &notified);
   CHECK(sl_stream_reader_notify_arg(r, on_release) == NULL);
-  k->delay_us = 2000;                       /* 10 s at least in all */
+  k->hook = slow_hook;                      /* 10 s at least in all */
   CHECK_EQ(sl_stream_reader_open(r, path("long.dat"), NULL), SL_OK);
   CHECK(sl_stream_reader_is_active(r));
   CHECK(sl_stream_reader_is_open(r));
   CHECK(!sl_stream_reader_close_wait(r, 20000));   /* still running */
-  for (int i = 0; i < 2000 && sink_count(k) == 0; i++) sl_sleep_us(10000);
+  for (int i = 0; i < 2000 && ts_rec_count(k) == 0; i++) sl_sleep_us(10000);
   double t0 = now_s();
   sl_stream_reader_close(r);
   CHECK(now_s() - t0 < 30.0);               /* a bound on a hang */
@@ -332,7 +277,7 @@ static void test_notify_and_stop(void) {
   CHECK(sl_stream_reader_take_result(r, &res));
   CHECK_STR(res.error, "stopped");
   CHECK(res.frames > 0 && res.frames < 5000);
-  CHECK_EQ(sink_count(k), res.frames);
+  CHECK_EQ(ts_rec_count(k), res.frames);
   CHECK(!sl_stream_reader_take_result(r, &res));
   /* dropping the last reference mid-replay stops and joins the thread */
   CHECK_EQ(sl_stream_reader_open(r, path("long.dat"), NULL), SL_OK);
@@ -347,24 +292,24 @@ static void test_notify_and_stop(void) {
 /* A thread stuck in sendFrame is left to end by itself, then frees. */
 static void test_destroy_while_busy(void) {
   long_file(path("busy.dat"), 10);
-  sink *k;
+  ts_rec *k;
   sl_stream_reader *r = reader_to(&k);
   atomic_store(&released, 0);
   sl_stream_reader_set_notify(r, on_notify, on_release, &notified);
-  atomic_store(&k->gate, 1);
+  ts_rec_shut(k);
   CHECK_EQ(sl_stream_reader_open(r, path("busy.dat"), NULL), SL_OK);
-  for (int i = 0; i < 2000 && atomic_load(&k->entered) == 0; i++) sl_sleep_us(10000);
-  CHECK_EQ(atomic_load(&k->entered), 1);    /* the thread is in sendFrame */
+  CHECK(ts_rec_await(k, 1, 1, 0, 20));
+  CHECK_EQ(ts_rec_count(k), 1);             /* the thread is in sendFrame */
   double t0 = now_s();
   sl_object_unref(sl_stream_reader_object(r));
   double dt = now_s() - t0;
   CHECK(dt > 0.8 && dt < 30);               /* waited, then let it be */
   CHECK_EQ(atomic_load(&released), 0);
-  atomic_store(&k->gate, 0);
+  ts_rec_open(k);
   for (int i = 0; i < 3000 && atomic_load(&released) == 0; i++) sl_sleep_us(10000);
   CHECK_EQ(atomic_load(&released), 1);
-  CHECK(sink_count(k) >= 1);
-  sl_object_unref(&k->obj);
+  CHECK(ts_rec_count(k) >= 1);
+  sl_object_unref(ts_rec_object(k));
 }
 
 static void test_round_trip(void) {
@@ -388,18 +333,18 @@ static void test_round_trip(void) {
   }
   sl_stream_writer_close(w);
   CHECK(access(path("trip.dat.3"), F_OK) == 0);
-  sink *k;
+  ts_rec *k;
   sl_stream_reader *r = reader_to(&k);
   sl_stream_reader_result res = replay(r, path("trip.dat.1"));
   CHECK_STR(res.error, "");
   CHECK(res.files >= 3);
-  CHECK_EQ(k->n, 40);
+  CHECK_EQ(ts_rec_count(k), 40);
   int bad = 0;
-  for (int i = 0; i < 40 && i < k->n; i++) {
-    got *g = &k->frames[i];
+  for (int i = 0; i < 40 && i < ts_rec_count(k); i++) {
+    ts_got g = frame_of(k, i);
     uint32_t n = 1 + (uint32_t)(i * 13) % 60;
-    bad += g->len != n || g->ch != i % 7 || g->err != i % 3 ||
-           g->flags != (uint16_t)(i * 1000) || g->data[0] != i || g->data[n - 1] != i;
+    bad += g.size != n || g.channel != i % 7 || g.error != i % 3 ||
+           g.flags != (uint16_t)(i * 1000) || g.data[0] != i || g.data[n - 1] != i;
   }
   CHECK_EQ(bad, 0);
   drop(r, k);
@@ -418,12 +363,9 @@ static const struct tt_case cases[] = {
     {NULL, NULL}};
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/sl_reader_XXXXXX");
-  if (mkdtemp(dir) == NULL) return 2;
+  if (ts_tmpdir(dir, sizeof dir, "sl_reader_") != 0) return 2;
   sl_log_set_emit(0);
   int rc = tt_main(cases);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  if (ts_rmdir(dir) != 0) fprintf(stderr, "could not remove %s\n", dir);
   return rc;
 }

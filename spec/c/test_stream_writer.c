@@ -19,6 +19,7 @@
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
 #include "streamlua/stream_writer.h"
+#include "support.h"
 #include "tt.h"
 
 #include "../../src/core/bytes.h"
@@ -372,12 +373,6 @@ static void test_threads(void) {
   sl_object_unref(sl_stream_writer_object(w));
 }
 
-static void cleanup(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
 static const struct tt_case cases[] = {
     {"reference examples, byte for byte", test_reference_examples},
     {"raw mode writes payload only", test_raw_mode},
@@ -391,12 +386,11 @@ static const struct tt_case cases[] = {
     {NULL, NULL}};
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/sl_writer_XXXXXX");
-  if (mkdtemp(dir) == NULL) return 2;
+  if (ts_tmpdir(dir, sizeof dir, "sl_writer_") != 0) return 2;
   sl_log_set_emit(0);
   pool = sl_pool_new();
   int rc = tt_main(cases);
   sl_pool_unref(pool);
-  cleanup();
+  if (ts_rmdir(dir) != 0) fprintf(stderr, "could not remove %s\n", dir);
   return rc;
 }
