@@ -1,17 +1,15 @@
 -- Every example runs here, so none of them rots.
-local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+local bin = STREAMLUA_BIN
 
-local function run(cmd)
-  local p = io.popen("timeout 30 " .. bin .. " " .. cmd .. " 2>&1; echo \"rc=$?\"")
-  local out = p:read("a")
-  p:close()
-  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+-- Runs the program on an example; its output (stderr merged) and exit code.
+local function example(cmd)
+  local out, _, rc = run(bin .. " " .. cmd, {timeout = 30, merged = true})
   return out, rc
 end
 
 describe("examples", function()
   it("demo.lua moves frames and reports them", function()
-    local out, rc = run("examples/demo.lua 2000 128")
+    local out, rc = example("examples/demo.lua 2000 128")
     assert.are.equal(0, rc, out)
     assert.matches("sent     2000 frames of 128 bytes", out)
     assert.matches("sink     2000 frames, 256000 bytes %(pool: 0 buffers live%)", out)
@@ -19,13 +17,13 @@ describe("examples", function()
   end)
 
   it("demo.lua runs with its defaults", function()
-    local out, rc = run("examples/demo.lua")
+    local out, rc = example("examples/demo.lua")
     assert.are.equal(0, rc, out)
     assert.matches("sent     1000 frames of 256 bytes", out)
   end)
 
   it("fanout.lua shows secondaries first and the primary last", function()
-    local out, rc = run("examples/fanout.lua")
+    local out, rc = example("examples/fanout.lua")
     assert.are.equal(0, rc, out)
     assert.matches("slaves: 3", out)
     assert.matches("delivery order: monitorB%(64%) monitorA%(64%) primary%(64%)", out)
@@ -33,7 +31,7 @@ describe("examples", function()
   end)
 
   it("monitor_tap.lua checks every frame and samples a few", function()
-    local out, rc = run("examples/monitor_tap.lua 0.6 4096")
+    local out, rc = example("examples/monitor_tap.lua 0.6 4096")
     assert.are.equal(0, rc, out)
     local gen = tonumber(out:match("generated (%d+) frames"))
     local checked, errors = out:match("checked   (%d+) frames, (%d+) errors")

@@ -4,23 +4,9 @@
 local sl = require "streamlua"
 local testing = require "streamlua.testing"
 
-local function hex(s)
-  return (s:gsub(".", function(c) return string.format("%02X ", c:byte()) end))
-end
-
 -- A record as Rogue writes it.
 local function rec(payload, channel, err, flags)
   return string.pack("<I4I4", #payload + 4, channel << 24 | err << 16 | flags) .. payload
-end
-
--- A Lua slave that keeps what it gets.
-local function collector()
-  local got = {}
-  local s = sl.stream.Slave{acceptFrame = function(_, f)
-    got[#got + 1] = {channel = f:getChannel(), error = f:getError(),
-                     flags = f:getFlags(), data = f:read()}
-  end}
-  return s, got
 end
 
 local serve_until = testing.serveUntil
@@ -28,13 +14,11 @@ local serve_until = testing.serveUntil
 -- Each test gets a fresh directory, removed afterwards.
 local dir
 before_each(function()
-  dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir " .. dir))
+  dir = temp_dir()
 end)
 after_each(function()
   collectgarbage()
-  os.execute("rm -rf " .. dir)
+  remove_dir(dir)
 end)
 
 local function quietly(fn)
@@ -176,14 +160,7 @@ describe("StreamWriter", function()
     assert.are.equal(1, w:counters().errors)
     assert.are.equal(0, w:getFrameCount())
     assert.is_true(w:isOpen())
-    local found = false
-    for _, line in ipairs(sl.logging.history(10)) do
-      if line:find("fileio.StreamWriter", 1, true) and
-         line:find("Frame size is larger than file size limit", 1, true) then
-        found = true
-      end
-    end
-    assert.is_true(found)
+    assert.is_truthy(logged("fileio%.StreamWriter.*Frame size is larger than file size limit", 10))
     m:sendFrame(testing.frame("small"))
     w:close()
     assert.are.equal(rec("small", 0, 0, 0), slurp(dir .. "/big.dat.1"))
@@ -517,7 +494,7 @@ describe("StreamReader", function()
       r:close()
       print("closed", err, r:isActive(), s:getFrameCount(), s:getAllocCount())
     ]], fifo, fifo))
-    local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+    local bin = STREAMLUA_BIN
     local p = io.popen("timeout 30 " .. bin .. " " .. script .. " 2>&1; echo \"rc=$?\"")
     local out = p:read("a")
     p:close()

@@ -15,7 +15,7 @@
 local sl = require "streamlua"
 local mem = sl.memory
 
-local BIN = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+local BIN = STREAMLUA_BIN
 local SELF = io.open("/proc/self/stat"):read("l"):match("^%d+")
 
 local FAR_SCRIPT = [=[
@@ -189,12 +189,6 @@ end
 local function finish_far(far)
   if far.pid and alive(far.pid) then os.execute("kill -9 " .. far.pid) end
   for _, p in ipairs{far.ctl, far.out, far.err} do os.remove(p) end
-end
-
-local function pattern(n, seed)
-  local t = {}
-  for i = 1, n do t[i] = string.char((i * 11 + seed * 29) % 256) end
-  return table.concat(t)
 end
 
 -- Runs fn, which must raise; returns the message.

@@ -49,3 +49,117 @@ function spit(path, text)
   f:write(text)
   f:close()
 end
+
+-- The streamlua program the specs run (STREAMLUA_BIN, or the build's).
+STREAMLUA_BIN = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+
+-- Runs one simple command (a program and its shell-quoted arguments) under
+-- timeout(1): opts.timeout seconds (60 unless given), then SIGKILL 5 s
+-- later. Its stdin is opts.input (bytes), or the output of the shell
+-- command opts.feed, or /dev/null. Returns stdout, stderr and the exit
+-- code (124 when the bound ran out); with opts.merged, stderr goes into
+-- stdout in the order written and the second value is "".
+function run(cmd, opts)
+  opts = opts or {}
+  local errf, inf = os.tmpname(), nil
+  local stdin = "</dev/null"
+  if opts.input then
+    inf = os.tmpname()
+    spit(inf, opts.input)
+    stdin = "<" .. shell_quote(inf)
+  end
+  local line = string.format("%s timeout -k 5 %d %s %s %s; echo \"@rc=$?\"",
+    opts.feed and (opts.feed .. " |") or "", opts.timeout or 60, cmd,
+    opts.feed and "" or stdin, opts.merged and "2>&1" or ("2>" .. shell_quote(errf)))
+  local p = assert(io.popen(line))
+  local out = p:read("a")
+  p:close()
+  local err = opts.merged and "" or slurp(errf, "")
+  os.remove(errf)
+  if inf then os.remove(inf) end
+  local body, rc = out:match("^(.*)@rc=(%d+)\n$")
+  assert(body, "no exit code in: " .. out)
+  return body, err, tonumber(rc)
+end
+
+-- A new empty directory; remove_dir takes it away with what it holds.
+function temp_dir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. shell_quote(dir)))
+  return dir
+end
+
+function remove_dir(dir)
+  os.execute("rm -rf " .. shell_quote(dir))
+end
+
+-- Frames ---------------------------------------------------------------------
+
+-- A Lua slave and the list it fills, one entry per frame in arrival order:
+-- {data, channel, error, flags} by default; with keep = "data" the payload
+-- string alone; with keep = "frame" the frame object itself.
+function collector(keep)
+  local sl = require "streamlua"
+  local got = {}
+  local accept
+  if keep == "frame" then
+    accept = function(_, f) got[#got + 1] = f end
+  elseif keep == "data" then
+    accept = function(_, f) got[#got + 1] = f:read() end
+  else
+    accept = function(_, f)
+      got[#got + 1] = {data = f:read(), channel = f:getChannel(),
+                       error = f:getError(), flags = f:getFlags()}
+    end
+  end
+  return sl.stream.Slave{acceptFrame = accept}, got
+end
+
+-- n bytes that differ with their position and with the seed: every byte
+-- value comes once in each 256.
+function pattern(n, seed)
+  local t = {}
+  for i = 1, n do t[i] = string.char((i * 7 + seed * 13) % 256) end
+  return table.concat(t)
+end
+
+-- "0A 1B " for "\10\27": bytes as hex pairs, for readable comparisons.
+function hex(s)
+  return (s:gsub(".", function(c) return string.format("%02X ", c:byte()) end))
+end
+
+-- The bytes written as hex pairs; white space between them is ignored.
+function unhex(s)
+  return (s:gsub("%s", ""):gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- Waiting --------------------------------------------------------------------
+
+-- Threads of this process named `name`. With `want`, serves the loop until
+-- there are that many (at most `seconds`, 20 by default) first: a thread
+-- takes its name a moment after it starts and leaves the list a moment
+-- after it is joined, so compare a settled count, never one read.
+function threads(name, want, seconds)
+  local testing = require "streamlua.testing"
+  if want then
+    testing.serveUntil(function() return testing.threads(name) == want end, seconds or 20)
+  end
+  return testing.threads(name)
+end
+
+-- Logs -----------------------------------------------------------------------
+
+-- The first of the last n (30 unless given) log history lines that matches
+-- the Lua pattern, or nil; and how many of them match.
+function logged(pat, n)
+  local sl = require "streamlua"
+  local first, count = nil, 0
+  for _, l in ipairs(sl.logging.history(n or 30)) do
+    if l:match(pat) then
+      first = first or l
+      count = count + 1
+    end
+  end
+  return first, count
+end

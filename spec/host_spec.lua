@@ -5,26 +5,16 @@
 -- a timer fired, a signal once a loop runs) waits for its output instead
 -- of sleeping.
 
-local BIN = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+local BIN = STREAMLUA_BIN
 
 local q = shell_quote
+local run_command = run
 
 -- Runs `BIN args` (args already quoted), stdin from `feed` (a shell
 -- command piped in) or /dev/null. Returns stdout, stderr, exit code;
 -- `merged` sends stderr into stdout, to check the order of the two.
 local function run(args, feed, merged)
-  local errf = os.tmpname()
-  local cmd = string.format("%s timeout 60 %s %s %s %s; echo \"@rc=$?\"",
-    feed and (feed .. " |") or "", q(BIN), args,
-    feed and "" or "</dev/null", merged and "2>&1" or ("2>" .. q(errf)))
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  local err = slurp(errf)
-  os.remove(errf)
-  local body, rc = out:match("^(.*)@rc=(%d+)\n$")
-  assert(body, "no exit code in: " .. out)
-  return body, err, tonumber(rc)
+  return run_command(q(BIN) .. " " .. args, {feed = feed, merged = merged})
 end
 
 local function version()
@@ -38,13 +28,11 @@ describe("streamlua host", function()
   local dir
 
   setup(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir " .. q(dir)))
+    dir = temp_dir()
   end)
 
   teardown(function()
-    os.execute("rm -rf " .. q(dir))
+    remove_dir(dir)
   end)
 
   local function script(name, text)

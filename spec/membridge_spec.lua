@@ -24,12 +24,6 @@ local function pair(slave)
   return m, cli, srv
 end
 
-local function pattern(n, seed)
-  local t = {}
-  for i = 1, n do t[i] = string.char((i * 7 + seed * 13) % 256) end
-  return table.concat(t)
-end
-
 describe("sl.memory.TcpServer / TcpClient", function()
   it("are memory nodes with Rogue's access limits", function()
     local srv = mem.TcpServer("127.0.0.1", 0)

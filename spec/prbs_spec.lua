@@ -9,15 +9,6 @@ local function bytes(...)
   return string.char(...)
 end
 
--- A Lua slave that keeps the bytes of every frame it gets.
-local function capture()
-  local got = {}
-  local s = sl.stream.Slave{acceptFrame = function(self, f)
-    got[#got + 1] = f:read()
-  end}
-  return s, got
-end
-
 -- Sends a string as one frame into slave s.
 local function send(s, data, err)
   local m = sl.stream.Master()
@@ -32,10 +23,7 @@ end
 local serve_until = testing.serveUntil
 
 -- Generator threads, once their count is `want` (within 20 s).
-local function gen_threads(want)
-  serve_until(function() return testing.threads("PrbsTx") == want end, 20)
-  return testing.threads("PrbsTx")
-end
+local function gen_threads(want) return threads("PrbsTx", want) end
 
 describe("sl.utilities.Prbs", function()
   -- check failures are warnings on prbs.rx; keep them in the history
@@ -56,7 +44,7 @@ describe("sl.utilities.Prbs", function()
 
   it("generates Rogue's example frames byte for byte", function()
     local p = Prbs()
-    local cap, got = capture()
+    local cap, got = collector("data")
     _ = p >> cap
     p:genFrame(16)                                    -- seq 0
     p:genFrame(16)                                    -- seq 1
@@ -109,7 +97,7 @@ describe("sl.utilities.Prbs", function()
 
   it("catches one corrupted byte and passes the next good frame", function()
     local gen, chk = Prbs(), Prbs()
-    local cap, got = capture()
+    local cap, got = collector("data")
     _ = gen >> cap
     for _ = 1, 3 do gen:genFrame(1024) end
     send(chk, got[1])
@@ -194,7 +182,7 @@ describe("sl.utilities.Prbs", function()
     chk:checkPayload(true)
     gen:sendCount(false)
     -- genPayload(false) writes the two header words only
-    local cap, got = capture()
+    local cap, got = collector("data")
     local g2 = Prbs()
     _ = g2 >> cap
     cap:setFixedSize(64); cap:setPoolSize(1)
@@ -285,7 +273,7 @@ describe("sl.utilities.Prbs", function()
   end)
 
   it("genFrame beyond the pool's limit names the limit", function()
-    local cap = capture()
+    local cap = collector("data")
     local g = Prbs()
     _ = g >> cap
     cap:setMaxFrameSize(64)

@@ -4,7 +4,7 @@
 -- of Lua with the error "interrupted". Each case runs in a child
 -- `streamlua` process under an outer bound: a hang shows as exit 124.
 
-local BIN = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+local BIN = STREAMLUA_BIN
 
 local q = shell_quote
 
@@ -12,13 +12,11 @@ describe("stopping", function()
   local dir
 
   setup(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir " .. q(dir)))
+    dir = temp_dir()
   end)
 
   teardown(function()
-    os.execute("rm -rf " .. q(dir))
+    remove_dir(dir)
   end)
 
   -- Writes `body` as a script (arg[1] = the spec's scratch directory) and

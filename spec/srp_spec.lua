@@ -4,11 +4,6 @@
 local sl = require "streamlua"
 local mem, srpmod = sl.memory, sl.srp
 
--- "03 01 00 0A" -> the bytes
-local function hex(s)
-  return (s:gsub("%s", ""):gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end))
-end
-
 local function u32(v) return string.pack("<I4", v) end
 
 -- Serves the loop until cond() holds or `limit` seconds pass.
@@ -16,13 +11,6 @@ local function wait_for(cond, limit)
   local t0 = sl.now()
   while not cond() and sl.now() - t0 < (limit or 20) do sl.sleep(0.005) end
   return cond()
-end
-
--- A Lua slave that keeps the payload of every frame it gets.
-local function capture()
-  local got = {}
-  local s = sl.stream.Slave{acceptFrame = function(_, f) got[#got + 1] = f:read() end}
-  return s, got
 end
 
 -- Sends the bytes as one frame from master `src`.
@@ -45,12 +33,12 @@ end
 -- The example of 6.1: address 0x1_2345_6780, data 11..88.
 local ADDR = 0x123456780
 local ADDR_HEX = "80 67 45 23  01 00 00 00"
-local DATA8 = hex("11 22 33 44 55 66 77 88")
+local DATA8 = unhex("11 22 33 44 55 66 77 88")
 
 describe("sl.srp.SrpV3", function()
   it("encodes requests exactly as 6.1", function()
     local m, srp = mem.Master(), srpmod.SrpV3()
-    local cap, got = capture()
+    local cap, got = collector("data")
     _ = m >> srp
     _ = srp >> cap
     m:setTimeout(0.05)
@@ -66,13 +54,13 @@ describe("sl.srp.SrpV3", function()
     srp:setHardwareTimeout(0x80)
     local w80 = request(m, ADDR, DATA8, mem.Write)
     assert.is_true(wait_for(function() return #got == 6 end))
-    assert.are.equal(hex("03 01 00 0A") .. u32(w.id) .. hex(ADDR_HEX .. "07 00 00 00") .. DATA8, got[1])
+    assert.are.equal(unhex("03 01 00 0A") .. u32(w.id) .. unhex(ADDR_HEX .. "07 00 00 00") .. DATA8, got[1])
     assert.are.equal(28, #got[1])
-    assert.are.equal(hex("03 00 00 0A") .. u32(r.id) .. hex(ADDR_HEX .. "07 00 00 00"), got[2])
-    assert.are.equal(hex("03 00 00 0A") .. u32(v.id) .. hex(ADDR_HEX .. "03 00 00 00"), got[3])
-    assert.are.equal(hex("03 02 00 0A") .. u32(p.id) .. hex("84 67 45 23  01 00 00 00  03 00 00 00  11 22 33 44"), got[4])
-    assert.are.equal(hex("03 00 00 0A") .. u32(big.id) .. hex("00 00 00 00  00 00 00 00  FF 0F 00 00"), got[5])
-    assert.are.equal(hex("03 01 00 80"), got[6]:sub(1, 4))
+    assert.are.equal(unhex("03 00 00 0A") .. u32(r.id) .. unhex(ADDR_HEX .. "07 00 00 00"), got[2])
+    assert.are.equal(unhex("03 00 00 0A") .. u32(v.id) .. unhex(ADDR_HEX .. "03 00 00 00"), got[3])
+    assert.are.equal(unhex("03 02 00 0A") .. u32(p.id) .. unhex("84 67 45 23  01 00 00 00  03 00 00 00  11 22 33 44"), got[4])
+    assert.are.equal(unhex("03 00 00 0A") .. u32(big.id) .. unhex("00 00 00 00  00 00 00 00  FF 0F 00 00"), got[5])
+    assert.are.equal(unhex("03 01 00 80"), got[6]:sub(1, 4))
     assert.are.equal(u32(w80.id), got[6]:sub(5, 8))
     -- a post completes at once; the others time out (nobody answers)
     assert.is_true(wait_for(function() return w.done and r.done and v.done and big.done and w80.done end))
@@ -84,7 +72,7 @@ describe("sl.srp.SrpV3", function()
 
   it("refuses what SRPv3 cannot carry and sends nothing", function()
     local m, srp = mem.Master(), srpmod.SrpV3()
-    local cap, got = capture()
+    local cap, got = collector("data")
     _ = m >> srp
     _ = srp >> cap
     local function err_of(f, ...)
@@ -105,7 +93,7 @@ describe("sl.srp.SrpV3", function()
 
   it("judges hand-made responses to an 8-byte read as Rogue does", function()
     local m, srp = mem.Master(), srpmod.SrpV3()
-    local cap, got = capture()
+    local cap, got = collector("data")
     local src = sl.stream.Master()
     _ = m >> srp
     _ = srp >> cap
@@ -166,7 +154,7 @@ describe("sl.srp.SrpV3", function()
 
   it("matches responses by id in any order and drops unknown ones", function()
     local m, srp = mem.Master(), srpmod.SrpV3()
-    local cap, got = capture()
+    local cap, got = collector("data")
     local src = sl.stream.Master()
     _ = m >> srp
     _ = srp >> cap
@@ -198,36 +186,36 @@ describe("sl.srp.SrpV3Emulation", function()
   it("answers the 6.1 requests with the 6.1 responses", function()
     local emu = srpmod.SrpV3Emulation()
     local src = sl.stream.Master()
-    local cap, got = capture()
+    local cap, got = collector("data")
     _ = src >> emu
     _ = emu >> cap
-    send(src, hex("03 01 00 0A  01 00 00 00  80 67 45 23  01 00 00 00  07 00 00 00  11 22 33 44  55 66 77 88"))
-    send(src, hex("03 00 00 0A  02 00 00 00  80 67 45 23  01 00 00 00  07 00 00 00"))
+    send(src, unhex("03 01 00 0A  01 00 00 00  80 67 45 23  01 00 00 00  07 00 00 00  11 22 33 44  55 66 77 88"))
+    send(src, unhex("03 00 00 0A  02 00 00 00  80 67 45 23  01 00 00 00  07 00 00 00"))
     assert.is_true(wait_for(function() return #got == 2 end))
-    assert.are.equal(hex("03 01 00 0A  01 00 00 00  80 67 45 23  01 00 00 00  07 00 00 00  " ..
+    assert.are.equal(unhex("03 01 00 0A  01 00 00 00  80 67 45 23  01 00 00 00  07 00 00 00  " ..
                          "11 22 33 44  55 66 77 88  00 00 00 00"), got[1])
-    assert.are.equal(hex("03 00 00 0A  02 00 00 00  80 67 45 23  01 00 00 00  07 00 00 00  " ..
+    assert.are.equal(unhex("03 00 00 0A  02 00 00 00  80 67 45 23  01 00 00 00  07 00 00 00  " ..
                          "11 22 33 44  55 66 77 88  00 00 00 00"), got[2])
     -- unwritten memory reads 0; W0 echoed verbatim; trailing bytes ignored
-    send(src, hex("03 40 3C FF  03 00 00 00  00 20 00 00  00 00 00 00  03 00 00 00  AA BB CC DD"))
+    send(src, unhex("03 40 3C FF  03 00 00 00  00 20 00 00  00 00 00 00  03 00 00 00  AA BB CC DD"))
     -- a post: stored, no response
-    send(src, hex("03 02 00 0A  04 00 00 00  02 10 00 00  00 00 00 00  03 00 00 00  01 02 03 04"))
-    send(src, hex("03 00 00 0A  05 00 00 00  02 10 00 00  00 00 00 00  03 00 00 00"))
+    send(src, unhex("03 02 00 0A  04 00 00 00  02 10 00 00  00 00 00 00  03 00 00 00  01 02 03 04"))
+    send(src, unhex("03 00 00 0A  05 00 00 00  02 10 00 00  00 00 00 00  03 00 00 00"))
     assert.is_true(wait_for(function() return #got == 4 end))
-    assert.are.equal(hex("03 40 3C FF  03 00 00 00  00 20 00 00  00 00 00 00  03 00 00 00  " ..
+    assert.are.equal(unhex("03 40 3C FF  03 00 00 00  00 20 00 00  00 00 00 00  03 00 00 00  " ..
                          "00 00 00 00  00 00 00 00"), got[3])
-    assert.are.equal(hex("03 00 00 0A  05 00 00 00  02 10 00 00  00 00 00 00  03 00 00 00  " ..
+    assert.are.equal(unhex("03 00 00 0A  05 00 00 00  02 10 00 00  00 00 00 00  03 00 00 00  " ..
                          "01 02 03 04  00 00 00 00"), got[4])
     -- dropped without a response: opcode 3, version 2, size 6, size 4100,
     -- a write with too little data, a 19-byte frame, an errored frame
     local drops0 = emu:counters().drops
-    send(src, hex("03 03 00 0A  06 00 00 00  00 00 00 00  00 00 00 00  03 00 00 00"))
-    send(src, hex("02 00 00 0A  07 00 00 00  00 00 00 00  00 00 00 00  03 00 00 00"))
-    send(src, hex("03 00 00 0A  08 00 00 00  00 00 00 00  00 00 00 00  05 00 00 00"))
-    send(src, hex("03 00 00 0A  09 00 00 00  00 00 00 00  00 00 00 00  03 10 00 00"))
-    send(src, hex("03 01 00 0A  0A 00 00 00  00 00 00 00  00 00 00 00  07 00 00 00  11 22 33 44"))
-    send(src, hex("03 00 00 0A  0B 00 00 00  00 00 00 00  00 00 00 00  03 00 00"))
-    send(src, hex("03 00 00 0A  0C 00 00 00  00 00 00 00  00 00 00 00  03 00 00 00"), 1)
+    send(src, unhex("03 03 00 0A  06 00 00 00  00 00 00 00  00 00 00 00  03 00 00 00"))
+    send(src, unhex("02 00 00 0A  07 00 00 00  00 00 00 00  00 00 00 00  03 00 00 00"))
+    send(src, unhex("03 00 00 0A  08 00 00 00  00 00 00 00  00 00 00 00  05 00 00 00"))
+    send(src, unhex("03 00 00 0A  09 00 00 00  00 00 00 00  00 00 00 00  03 10 00 00"))
+    send(src, unhex("03 01 00 0A  0A 00 00 00  00 00 00 00  00 00 00 00  07 00 00 00  11 22 33 44"))
+    send(src, unhex("03 00 00 0A  0B 00 00 00  00 00 00 00  00 00 00 00  03 00 00"))
+    send(src, unhex("03 00 00 0A  0C 00 00 00  00 00 00 00  00 00 00 00  03 00 00 00"), 1)
     assert.is_true(wait_for(function() return emu:counters().drops == drops0 + 7 end))
     sl.sleep(0.02)
     assert.are.equal(4, #got)
@@ -236,12 +224,6 @@ describe("sl.srp.SrpV3Emulation", function()
 end)
 
 describe("SrpV3 with SrpV3Emulation", function()
-  local function pattern(n, seed)
-    local t = {}
-    for i = 1, n do t[i] = string.char((i * 7 + seed * 13) % 256) end
-    return table.concat(t)
-  end
-
   it("writes, reads and verifies at several sizes and alignments", function()
     local m, srp, emu = mem.Master(), srpmod.SrpV3(), srpmod.SrpV3Emulation()
     _ = m >> srp

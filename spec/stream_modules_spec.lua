@@ -5,10 +5,7 @@ local tsrc = require "streamlua_testing"
 local serve_until = testing.serveUntil
 
 -- Fifo output threads, once their count is `want` (within 20 s).
-local function fifo_threads(want)
-  serve_until(function() return testing.threads("sl-fifo") == want end, 20)
-  return testing.threads("sl-fifo")
-end
+local function fifo_threads(want) return threads("sl-fifo", want) end
 
 -- Waits, without serving the loop (so Lua slaves' mailboxes fill), until
 -- cond() holds or 20 s pass.
@@ -19,16 +16,10 @@ local function spin_until(cond)
 end
 
 
-local function collector()
-  local got = {}
-  local s = sl.stream.Slave{acceptFrame = function(_, f) got[#got + 1] = f end}
-  return s, got
-end
-
 describe("sl.stream.Fifo", function()
   it("passes frames on its own thread, in order", function()
     local fifo = sl.stream.Fifo(0, 0, true)
-    local sink, got = collector()
+    local sink, got = collector("frame")
     _ = fifo >> sink
     local h = testing.harness(fifo)
     for i = 1, 100 do h:push(string.pack("<I4", i)) end
@@ -45,7 +36,7 @@ describe("sl.stream.Fifo", function()
 
   it("noCopy passes the frame itself; copy mode makes a trimmed copy", function()
     local same = sl.stream.Fifo(10, 0, true)
-    local s1, got1 = collector()
+    local s1, got1 = collector("frame")
     _ = same >> s1
     local f = testing.frame("abcdef", {channel = 4, error = 2, flags = 0x1234})
     same:acceptFrame(f)
@@ -53,7 +44,7 @@ describe("sl.stream.Fifo", function()
     assert.is_true(got1[1] == f)
 
     local copy = sl.stream.Fifo(10, 3, false)
-    local s2, got2 = collector()
+    local s2, got2 = collector("frame")
     _ = copy >> s2
     copy:acceptFrame(f)
     assert.is_true(serve_until(function() return #got2 == 1 end))
@@ -64,7 +55,7 @@ describe("sl.stream.Fifo", function()
     assert.are.equal(2, g:getError())
     assert.are.equal(0x1234, g:getFlags())
     local untrimmed = sl.stream.Fifo(10, 0, false)
-    local s3, got3 = collector()
+    local s3, got3 = collector("frame")
     _ = untrimmed >> s3
     untrimmed:acceptFrame(f)
     assert.is_true(serve_until(function() return #got3 == 1 end))
@@ -149,7 +140,7 @@ end)
 
 describe("sl.stream.Filter", function()
   local function run(filter, frames)
-    local sink, got = collector()
+    local sink, got = collector("frame")
     _ = filter >> sink
     local h = testing.harness(filter)
     for _, fr in ipairs(frames) do h:push(fr[1], {channel = fr[2], error = fr[3]}) end
@@ -173,7 +164,7 @@ describe("sl.stream.Filter", function()
 
   it("passes the same frame object on", function()
     local filter = sl.stream.Filter(false, 0)
-    local sink, got = collector()
+    local sink, got = collector("frame")
     _ = filter >> sink
     local f = testing.frame("x")
     filter:acceptFrame(f)
@@ -189,7 +180,7 @@ end)
 
 describe("sl.stream.RateDrop", function()
   local function pattern(rd, n)
-    local sink, got = collector()
+    local sink, got = collector("frame")
     _ = rd >> sink
     local h = testing.harness(rd)
     local passed = {}
@@ -217,7 +208,7 @@ describe("sl.stream.RateDrop", function()
     local period, slack = 0.2, 0.005
     local t0 = sl.now()
     local rd = sl.stream.RateDrop(true, period)
-    local sink, got = collector()
+    local sink, got = collector("frame")
     _ = rd >> sink
     local h = testing.harness(rd)
     h:push("early")

@@ -4,14 +4,6 @@ local tsrc = require "streamlua_testing"
 
 local serve_until = testing.serveUntil
 
-local function collector()
-  local got = {}
-  return sl.stream.Slave{acceptFrame = function(_, f)
-    got[#got + 1] = {data = f:read(), channel = f:getChannel(),
-                     error = f:getError(), flags = f:getFlags()}
-  end}, got
-end
-
 local function pair()
   local srv = sl.stream.TcpServer("127.0.0.1", 0)
   local cli = sl.stream.TcpClient("127.0.0.1", srv:getPort())
@@ -125,11 +117,7 @@ describe("sl.stream.TcpServer / TcpClient", function()
       "printf \"GET / HTTP/1.1\\r\\n\\r\\n%%080d\" 0 >&3; sleep 0.3' 2>/dev/null", port))
     assert.is_true(serve_until(function() return srv:counters().errors >= 1 end))
     sl.logging.setEmit(true)
-    local found = false
-    for _, l in ipairs(sl.logging.history(20)) do
-      if l:match("ERROR stream%.TcpCore%.127%.0%.0%.1%.Server%." .. port) then found = true end
-    end
-    assert.is_true(found)
+    assert.is_truthy(logged("ERROR stream%.TcpCore%.127%.0%.0%.1%.Server%." .. port, 20))
     local cli = sl.stream.TcpClient("127.0.0.1", port)
     local at, got = collector()
     _ = srv >> at
@@ -188,7 +176,7 @@ describe("sl.stream.TcpServer / TcpClient", function()
 end)
 
 describe("the TCP bridge across processes", function()
-  local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+  local bin = STREAMLUA_BIN
 
   it("a client here talks to a tcp_echo.lua server in another process", function()
     local child = io.popen("timeout 60 " .. bin .. " examples/tcp_echo.lua 0 30 2>&1")
@@ -273,7 +261,7 @@ describe("the TCP bridge across processes", function()
 end)
 
 describe("the TCP bridge when its peer dies", function()
-  local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+  local bin = STREAMLUA_BIN
 
   local function start_echo(port)
     local pidfile = os.tmpname()
@@ -346,7 +334,7 @@ end)
 describe("sl.setIoThreads / sl.ioThreads", function()
   -- In a fresh process: how many I/O threads run depends on every bridge
   -- this one ever made being collected.
-  local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+  local bin = STREAMLUA_BIN
 
   it("sets the I/O threads while no bridge runs, and says how many run", function()
     local script = os.tmpname()

@@ -3,27 +3,6 @@ local testing = require "streamlua.testing"
 
 local serve_until = testing.serveUntil
 
-local function collector()
-  local got = {}
-  return sl.stream.Slave{acceptFrame = function(_, f)
-    got[#got + 1] = {data = f:read(), channel = f:getChannel(),
-                     error = f:getError(), flags = f:getFlags()}
-  end}, got
-end
-
--- Every byte value, then a counter pattern, n bytes in all.
-local function pattern(n, seed)
-  local t = {}
-  for i = 0, n - 1 do t[#t + 1] = string.char((i * 7 + seed) % 256) end
-  return table.concat(t)
-end
-
-local function logged(pat, n)
-  for _, l in ipairs(sl.logging.history(n or 30)) do
-    if l:match(pat) then return l end
-  end
-end
-
 -- A server on 127.0.0.1 and a client to it, with room for bursts.
 local function pair(jumbo)
   local srv = sl.udp.Server(0, jumbo, "127.0.0.1")
@@ -100,11 +79,7 @@ describe("sl.udp.Server / sl.udp.Client", function()
     assert.is_false(srv:setRxBufferCount(900000))
     sl.logging.setEmit(true)
     sl.logging.setFilter("udp.Server", sl.logging.Error)
-    local n = 0
-    for _, l in ipairs(sl.logging.history(10)) do
-      if l:match("WARNING udp%.Server: .*net%.core%.rmem_max") then n = n + 1 end
-    end
-    assert.are.equal(1, n)
+    assert.are.equal(1, select(2, logged("WARNING udp%.Server: .*net%.core%.rmem_max", 10)))
     srv:stop()
   end)
 
@@ -206,11 +181,8 @@ describe("sl.udp.Server / sl.udp.Client", function()
     assert.are.equal(5, c.noPeer)
     assert.are.equal(5, c.txDrops)
     assert.are.equal(0, c.txFrames)
-    local n = 0                                          -- at most once a second
-    for _, l in ipairs(sl.logging.history(10)) do
-      if l:match("WARNING udp%.Server: %d+ frame%(s%) dropped: no peer yet") then n = n + 1 end
-    end
-    assert.are.equal(1, n)
+    local n = select(2, logged("WARNING udp%.Server: %d+ frame%(s%) dropped: no peer yet", 10))
+    assert.are.equal(1, n)                               -- at most once a second
     srv:stop()
   end)
 
@@ -315,7 +287,7 @@ describe("sl.udp.Server / sl.udp.Client", function()
 end)
 
 describe("UDP across processes", function()
-  local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+  local bin = STREAMLUA_BIN
 
   it("a client here talks to a udp_echo.lua server in another process", function()
     local child = io.popen("timeout 60 " .. bin .. " examples/udp_echo.lua 0 30 2>&1")
