@@ -16,24 +16,18 @@
 #include "streamlua/master.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
+#include "support.h"
 #include "tt.h"
 
-/* ---- a recording slave ---- */
+/* ---- a recording slave: the shared recorder, and what these cases add ---- */
 
-typedef struct rec_slave {
-  sl_object obj;
-  sl_slave slave;
+typedef struct rec_info {
   int id;
-  atomic_int reqs;              /* accept_req calls */
-  atomic_uint last_req_size;
-  atomic_int last_zero_copy;
-  atomic_long frames;           /* accept_frame calls */
   atomic_long last_seq;         /* sequence number seen last (-1: none) */
   atomic_int out_of_order;
   sl_master *remove_from;       /* accept_frame removes itself from it */
   atomic_int remove_rc;
-  void (*hook)(struct rec_slave *r, sl_frame *f);
-} rec_slave;
+} rec_info;
 
 static atomic_int destroyed;
 
@@ -42,52 +36,39 @@ static int record_order;
 static int order[64];
 static int norder;
 
-static void rec_accept(sl_slave *s, sl_frame *f) {
-  rec_slave *r = (rec_slave *)s->owner;
-  if (record_order && norder < 64) order[norder++] = r->id;
+static rec_info *info(ts_rec *r) { return r->ctx; }
+
+static void rec_hook(ts_rec *r, sl_frame *f) {
+  rec_info *i = info(r);
+  if (record_order && norder < 64) order[norder++] = i->id;
   int64_t seq;
   if (sl_frame_get_payload(f) == sizeof seq &&
       sl_frame_read(f, &seq, 0, sizeof seq) == SL_OK) {
-    if (seq <= atomic_load(&r->last_seq))
-      atomic_fetch_add(&r->out_of_order, 1);
-    atomic_store(&r->last_seq, (long)seq);
+    if (seq <= atomic_load(&i->last_seq)) atomic_fetch_add(&i->out_of_order, 1);
+    atomic_store(&i->last_seq, (long)seq);
   }
-  atomic_fetch_add(&r->frames, 1);
-  if (r->hook != NULL) r->hook(r, f);
-  if (r->remove_from != NULL)
-    atomic_store(&r->remove_rc, sl_master_remove_slave(r->remove_from, s));
-  sl_slave_accept_base(s, f);
+  if (i->remove_from != NULL)
+    atomic_store(&i->remove_rc, sl_master_remove_slave(i->remove_from, &r->slave));
 }
 
-static sl_frame *rec_req(sl_slave *s, uint32_t size, int zero_copy) {
-  rec_slave *r = (rec_slave *)s->owner;
-  atomic_fetch_add(&r->reqs, 1);
-  atomic_store(&r->last_req_size, size);
-  atomic_store(&r->last_zero_copy, zero_copy);
-  return sl_pool_req_frame(s->pool, size);
-}
-
-static const sl_slave_ops rec_ops = {.accept_frame = rec_accept, .accept_req = rec_req};
-
-static void rec_destroy(sl_object *obj) {
-  rec_slave *r = (rec_slave *)obj;
-  sl_slave_fini(&r->slave);
+static void rec_free(ts_rec *r) {
+  free(r->ctx);
   atomic_fetch_add(&destroyed, 1);
-  free(r);
 }
 
-static const sl_class rec_class = {.name = "RecSlave", .destroy = rec_destroy};
-
-static rec_slave *rec_new(int id) {
-  rec_slave *r = calloc(1, sizeof *r);
-  sl_object_init(&r->obj, &rec_class);
-  if (sl_slave_init(&r->slave, &rec_ops, &r->obj) != SL_OK) abort();
-  r->id = id;
-  atomic_init(&r->last_seq, -1);
+static ts_rec *rec_new(int id) {
+  ts_rec *r = ts_rec_new(0);
+  rec_info *i = calloc(1, sizeof *i);
+  if (i == NULL) abort();
+  i->id = id;
+  atomic_init(&i->last_seq, -1);
+  r->ctx = i;
+  r->hook = rec_hook;
+  r->on_free = rec_free;
   return r;
 }
 
-static int refs(const sl_object *o) { return atomic_load(&o->refs); }
+static int refs(const sl_object *o) { return ts_refs(o); }
 
 static sl_master *master_of(sl_object *o) { return o->master; }
 
@@ -104,7 +85,7 @@ static void test_primary_serves_req(void) {
   sl_master *m = master_of(mo);
   CHECK(mo->slave == NULL);
   CHECK_STR(sl_object_kind(mo), "Master");
-  rec_slave *p = rec_new(1), *s = rec_new(2);
+  ts_rec *p = rec_new(1), *s = rec_new(2);
   CHECK_EQ(sl_master_add_slave(m, &p->slave), SL_OK);
   CHECK_EQ(sl_master_add_slave(m, &s->slave), SL_OK);
   sl_frame *f = sl_master_req_frame(m, 100, 1);
@@ -149,7 +130,7 @@ static void test_req_without_slaves(void) {
   CHECK_EQ(sl_pool_get_alloc_count(so->slave->pool), 1);
   CHECK_EQ(sl_frame_get_size(f), 30);
   sl_frame_unref(f);
-  rec_slave *r = rec_new(9);
+  ts_rec *r = rec_new(9);
   f = sl_slave_req_local_frame(&r->slave, 12);   /* never accept_req */
   CHECK_EQ(atomic_load(&r->reqs), 0);
   CHECK_EQ(sl_pool_get_alloc_count(r->slave.pool), 1);
@@ -161,7 +142,7 @@ static void test_req_without_slaves(void) {
 static void test_send_order(void) {
   sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
-  rec_slave *a = rec_new(1), *b = rec_new(2), *c = rec_new(3);
+  ts_rec *a = rec_new(1), *b = rec_new(2), *c = rec_new(3);
   sl_master_add_slave(m, &a->slave);            /* primary */
   sl_master_add_slave(m, &b->slave);
   sl_master_add_slave(m, &c->slave);
@@ -177,7 +158,7 @@ static void test_send_order(void) {
   CHECK_EQ(order[1], 3);
   CHECK_EQ(order[2], 2);
   CHECK_EQ(order[3], 1);                         /* the primary last */
-  CHECK_EQ(atomic_load(&b->frames), 2);
+  CHECK_EQ(ts_rec_count(b), 2);
   CHECK_EQ(sl_frame_refcount(f), 1);             /* transfer none */
 
   sl_slave *first = sl_master_get_slave(m, 0);
@@ -450,7 +431,7 @@ static void test_set_debug_dump(void) {
 static void test_remove_slave(void) {
   sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
-  rec_slave *a = rec_new(1), *b = rec_new(2), *stranger = rec_new(3);
+  ts_rec *a = rec_new(1), *b = rec_new(2), *stranger = rec_new(3);
   sl_master_add_slave(m, &a->slave);
   sl_master_add_slave(m, &b->slave);
   sl_master_add_slave(m, &a->slave);
@@ -468,14 +449,14 @@ static void test_remove_slave(void) {
   CHECK_EQ(atomic_load(&b->reqs), 1);            /* b is primary now */
   CHECK_EQ(atomic_load(&a->reqs), 0);
   sl_master_send_frame(m, f);
-  CHECK_EQ(atomic_load(&a->frames), 0);
-  CHECK_EQ(atomic_load(&b->frames), 1);
+  CHECK_EQ(ts_rec_count(a), 0);
+  CHECK_EQ(ts_rec_count(b), 1);
 
   sl_master_clear_slaves(m);
   CHECK_EQ(sl_master_slave_count(m), 0);
   CHECK_EQ(refs(&b->obj), 1);
   sl_master_send_frame(m, f);
-  CHECK_EQ(atomic_load(&b->frames), 1);
+  CHECK_EQ(ts_rec_count(b), 1);
   sl_frame_unref(f);
   sl_master_clear_slaves(m);                     /* empty: harmless */
   sl_object_unref(mo);
@@ -520,7 +501,7 @@ static int wait_sends(toggle_ctx *c, long more) {
 static void test_remove_while_sending(void) {
   sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
-  rec_slave *p = rec_new(1), *x = rec_new(2);
+  ts_rec *p = rec_new(1), *x = rec_new(2);
   sl_master_add_slave(m, &p->slave);
   toggle_ctx c = {.m = m};
   atomic_init(&c.stop, 0);
@@ -532,23 +513,23 @@ static void test_remove_while_sending(void) {
     sl_master_add_slave(m, &x->slave);
     if (!wait_sends(&c, 1)) stalled++;
     CHECK_EQ(sl_master_remove_slave(m, &x->slave), SL_OK);
-    long before = atomic_load(&x->frames);
+    long before = ts_rec_count(x);
     if (!wait_sends(&c, 3)) stalled++;          /* sends go on without x */
-    if (atomic_load(&x->frames) != before) moved++;
+    if (ts_rec_count(x) != before) moved++;
   }
   atomic_store(&c.stop, 1);
   pthread_join(t, NULL);
   CHECK_EQ(stalled, 0);
   CHECK_EQ(moved, 0);
   long sent = atomic_load(&c.sent);
-  CHECK_EQ(atomic_load(&p->frames), sent);      /* the primary got all */
+  CHECK_EQ(ts_rec_count(p), sent);      /* the primary got all */
   CHECK_EQ(sl_slave_get_frame_count(&p->slave), sent);
   CHECK_EQ(sl_slave_get_byte_count(&p->slave), 8 * sent);
-  CHECK(atomic_load(&x->frames) >= TOGGLES);    /* one each time, at least */
-  CHECK(atomic_load(&x->frames) < sent);
-  CHECK_EQ(atomic_load(&p->last_seq), sent);   /* the order was checked */
-  CHECK_EQ(atomic_load(&p->out_of_order), 0);
-  CHECK_EQ(atomic_load(&x->out_of_order), 0);
+  CHECK(ts_rec_count(x) >= TOGGLES);    /* one each time, at least */
+  CHECK(ts_rec_count(x) < sent);
+  CHECK_EQ(atomic_load(&info(p)->last_seq), sent);   /* the order was checked */
+  CHECK_EQ(atomic_load(&info(p)->out_of_order), 0);
+  CHECK_EQ(atomic_load(&info(x)->out_of_order), 0);
   CHECK_EQ(refs(&x->obj), 1);
   sl_object_unref(mo);
   sl_object_unref(&p->obj);
@@ -560,7 +541,7 @@ static void test_remove_while_sending(void) {
 static void test_add_add_remove_while_sending(void) {
   sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
-  rec_slave *p = rec_new(1), *x = rec_new(2), *y = rec_new(3);
+  ts_rec *p = rec_new(1), *x = rec_new(2), *y = rec_new(3);
   sl_master_add_slave(m, &p->slave);
   toggle_ctx c = {.m = m};
   atomic_init(&c.stop, 0);
@@ -572,25 +553,25 @@ static void test_add_add_remove_while_sending(void) {
     sl_master_add_slave(m, &x->slave);
     sl_master_add_slave(m, &y->slave);
     CHECK_EQ(sl_master_remove_slave(m, &x->slave), SL_OK);
-    long xb = atomic_load(&x->frames);
+    long xb = ts_rec_count(x);
     if (!wait_sends(&c, 2)) stalled++;
-    if (atomic_load(&x->frames) != xb) moved++;
+    if (ts_rec_count(x) != xb) moved++;
     sl_master_add_slave(m, &x->slave);
     CHECK_EQ(sl_master_remove_slave(m, &y->slave), SL_OK);
-    long yb = atomic_load(&y->frames);
+    long yb = ts_rec_count(y);
     CHECK_EQ(sl_master_remove_slave(m, &x->slave), SL_OK);
-    long xb2 = atomic_load(&x->frames);
+    long xb2 = ts_rec_count(x);
     if (!wait_sends(&c, 2)) stalled++;
-    if (atomic_load(&y->frames) != yb) moved++;
-    if (atomic_load(&x->frames) != xb2) moved++;
+    if (ts_rec_count(y) != yb) moved++;
+    if (ts_rec_count(x) != xb2) moved++;
   }
   atomic_store(&c.stop, 1);
   pthread_join(t, NULL);
   CHECK_EQ(stalled, 0);
   CHECK_EQ(moved, 0);
-  CHECK_EQ(atomic_load(&p->frames), atomic_load(&c.sent));
-  CHECK_EQ(atomic_load(&x->out_of_order), 0);
-  CHECK_EQ(atomic_load(&y->out_of_order), 0);
+  CHECK_EQ(ts_rec_count(p), atomic_load(&c.sent));
+  CHECK_EQ(atomic_load(&info(x)->out_of_order), 0);
+  CHECK_EQ(atomic_load(&info(y)->out_of_order), 0);
   CHECK_EQ(refs(&x->obj), 1);
   CHECK_EQ(refs(&y->obj), 1);
   CHECK_EQ(sl_master_slave_count(m), 1);
@@ -598,22 +579,6 @@ static void test_add_add_remove_while_sending(void) {
   sl_object_unref(&p->obj);
   sl_object_unref(&x->obj);
   sl_object_unref(&y->obj);
-}
-
-/* ---- a slave that blocks mid-delivery ---- */
-
-static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
-static int gate_entered, gate_open;
-
-static void gate_hook(rec_slave *r, sl_frame *f) {
-  (void)r;
-  (void)f;
-  pthread_mutex_lock(&gate_mu);
-  gate_entered = 1;
-  pthread_cond_broadcast(&gate_cv);
-  while (!gate_open) pthread_cond_wait(&gate_cv, &gate_mu);
-  pthread_mutex_unlock(&gate_mu);
 }
 
 static void *one_send(void *arg) {
@@ -626,7 +591,7 @@ static void *one_send(void *arg) {
 
 typedef struct remover_ctx {
   sl_master *m;
-  rec_slave *x;
+  ts_rec *x;
   atomic_int done;
   int rc;
   long frames_at_return;
@@ -635,7 +600,7 @@ typedef struct remover_ctx {
 static void *remover(void *arg) {
   remover_ctx *c = arg;
   c->rc = sl_master_remove_slave(c->m, &c->x->slave);
-  c->frames_at_return = atomic_load(&c->x->frames);
+  c->frames_at_return = ts_rec_count(c->x);
   atomic_store(&c->done, 1);
   return NULL;
 }
@@ -650,16 +615,13 @@ static void *remover(void *arg) {
 static void test_remove_after_add_waits_for_older_send(void) {
   sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
-  rec_slave *x = rec_new(1), *g = rec_new(2), *z = rec_new(3);
-  g->hook = gate_hook;
+  ts_rec *x = rec_new(1), *g = rec_new(2), *z = rec_new(3);
+  ts_rec_shut(g);
   sl_master_add_slave(m, &x->slave);
   sl_master_add_slave(m, &g->slave);
-  gate_entered = gate_open = 0;
   pthread_t sender, rem;
   pthread_create(&sender, NULL, one_send, m);
-  pthread_mutex_lock(&gate_mu);
-  while (!gate_entered) pthread_cond_wait(&gate_cv, &gate_mu);
-  pthread_mutex_unlock(&gate_mu);
+  CHECK(ts_rec_await(g, 1, 1, 0, 20));          /* held in g */
 
   CHECK_EQ(sl_master_add_slave(m, &z->slave), SL_OK);  /* must not wait */
   remover_ctx c = {.m = m, .x = x};
@@ -668,16 +630,13 @@ static void test_remove_after_add_waits_for_older_send(void) {
   double deadline = now_s() + 0.2;
   while (!atomic_load(&c.done) && now_s() < deadline) sched_yield();
 
-  pthread_mutex_lock(&gate_mu);
-  gate_open = 1;
-  pthread_cond_broadcast(&gate_cv);
-  pthread_mutex_unlock(&gate_mu);
+  ts_rec_open(g);
   pthread_join(sender, NULL);
   pthread_join(rem, NULL);
   CHECK_EQ(c.rc, SL_OK);
-  CHECK_EQ(atomic_load(&x->frames), c.frames_at_return);
-  CHECK_EQ(atomic_load(&g->frames), 1);
-  CHECK_EQ(atomic_load(&z->frames), 0);         /* joined after the send */
+  CHECK_EQ(ts_rec_count(x), c.frames_at_return);
+  CHECK_EQ(ts_rec_count(g), 1);
+  CHECK_EQ(ts_rec_count(z), 0);         /* joined after the send */
   sl_object_unref(mo);
   sl_object_unref(&x->obj);
   sl_object_unref(&g->obj);
@@ -689,25 +648,25 @@ static void test_remove_after_add_waits_for_older_send(void) {
 static void test_self_removal(void) {
   sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
-  rec_slave *p = rec_new(1), *s = rec_new(2);
+  ts_rec *p = rec_new(1), *s = rec_new(2);
   sl_master_add_slave(m, &p->slave);
   sl_master_add_slave(m, &s->slave);
-  s->remove_from = m;
-  atomic_init(&s->remove_rc, 99);
+  info(s)->remove_from = m;
+  atomic_init(&info(s)->remove_rc, 99);
   sl_frame *f = sl_master_req_frame(m, 4, 0);
   sl_master_send_frame(m, f);                   /* must not deadlock */
-  CHECK_EQ(atomic_load(&s->remove_rc), SL_OK);
-  CHECK_EQ(atomic_load(&s->frames), 1);
-  CHECK_EQ(atomic_load(&p->frames), 1);         /* the rest still ran */
+  CHECK_EQ(atomic_load(&info(s)->remove_rc), SL_OK);
+  CHECK_EQ(ts_rec_count(s), 1);
+  CHECK_EQ(ts_rec_count(p), 1);         /* the rest still ran */
   CHECK_EQ(sl_master_slave_count(m), 1);
   sl_master_send_frame(m, f);
-  CHECK_EQ(atomic_load(&s->frames), 1);
-  CHECK_EQ(atomic_load(&p->frames), 2);
+  CHECK_EQ(ts_rec_count(s), 1);
+  CHECK_EQ(ts_rec_count(p), 2);
 
   /* The primary removes itself: and from a nested send, too. */
-  p->remove_from = m;
+  info(p)->remove_from = m;
   sl_master_send_frame(m, f);
-  CHECK_EQ(atomic_load(&p->remove_rc), SL_OK);
+  CHECK_EQ(atomic_load(&info(p)->remove_rc), SL_OK);
   CHECK_EQ(sl_master_slave_count(m), 0);
   sl_frame_unref(f);
   sl_object_unref(mo);
@@ -737,9 +696,9 @@ static void *self_sender(void *arg) {
 static void test_self_removal_threads(void) {
   sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
-  rec_slave *p = rec_new(1), *s = rec_new(2);
+  ts_rec *p = rec_new(1), *s = rec_new(2);
   sl_master_add_slave(m, &p->slave);
-  s->remove_from = m;
+  info(s)->remove_from = m;
   self_ctx c = {.m = m};
   atomic_init(&c.stop, 0);
   pthread_t t1, t2;
@@ -761,7 +720,7 @@ static void test_self_removal_threads(void) {
   pthread_join(t1, NULL);
   pthread_join(t2, NULL);
   CHECK_EQ(stuck, 0);
-  CHECK(atomic_load(&s->frames) >= SELF_ROUNDS);
+  CHECK(ts_rec_count(s) >= SELF_ROUNDS);
   CHECK_EQ(sl_master_slave_count(m), 1);
   sl_object_unref(mo);
   sl_object_unref(&p->obj);
@@ -774,7 +733,7 @@ static void test_refcounts(void) {
   atomic_store(&destroyed, 0);
   sl_object *mo = sl_master_new(NULL);
   sl_master *m = master_of(mo);
-  rec_slave *a = rec_new(1), *b = rec_new(2);
+  ts_rec *a = rec_new(1), *b = rec_new(2);
   sl_master_add_slave(m, &a->slave);
   sl_master_add_slave(m, &b->slave);
   CHECK_EQ(refs(&a->obj), 2);
@@ -783,7 +742,7 @@ static void test_refcounts(void) {
   CHECK_EQ(atomic_load(&destroyed), 0);
   sl_frame *f = sl_master_req_frame(m, 16, 0);  /* from a's pool */
   sl_master_send_frame(m, f);
-  CHECK_EQ(atomic_load(&a->frames), 1);
+  CHECK_EQ(ts_rec_count(a), 1);
   CHECK_EQ(sl_master_remove_slave(m, &b->slave), SL_OK);
   CHECK_EQ(atomic_load(&destroyed), 1);         /* b's last ref went */
   sl_object_ref(mo);
@@ -841,7 +800,7 @@ static const sl_class batch_class = {.name = "BatchSlave",
 ** a slave with accept_frames gets the batch in one call. */
 static void test_send_frames(void) {
   sl_object *m = sl_master_new(NULL);
-  rec_slave *primary = rec_new(1);
+  ts_rec *primary = rec_new(1);
   batch_slave *b = calloc(1, sizeof *b);
   sl_object_init(&b->obj, &batch_class);
   if (sl_slave_init(&b->slave, &batch_ops, &b->obj) != SL_OK) abort();
@@ -864,8 +823,8 @@ static void test_send_frames(void) {
   CHECK_EQ(order[0], 100);                 /* the secondary first... */
   CHECK_EQ(order[2], 100);
   CHECK_EQ(order[3], 1);                   /* ...then the primary, in order */
-  CHECK_EQ(atomic_load(&primary->frames), 3);
-  CHECK_EQ(atomic_load(&primary->out_of_order), 0);
+  CHECK_EQ(ts_rec_count(primary), 3);
+  CHECK_EQ(atomic_load(&info(primary)->out_of_order), 0);
   for (int i = 0; i < 3; i++) sl_frame_unref(fs[i]);
   sl_object_unref(m);
   sl_object_unref(&primary->obj);
