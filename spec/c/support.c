@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +364,14 @@ int ts_listen(uint32_t *port) {
     return -1;
   }
   *port = local_port(fd);
+  return fd;
+}
+
+int ts_accept(int lfd, double seconds) {
+  struct pollfd p = {lfd, POLLIN, 0};
+  if (poll(&p, 1, (int)(seconds * 1000)) != 1) return -1;
+  int fd = accept(lfd, NULL, NULL);
+  if (fd >= 0) set_timeouts(fd, seconds, 1);
   return fd;
 }
 

@@ -183,6 +183,10 @@ int ts_dial(uint32_t port);
 /* A listening socket on 127.0.0.1 at a port the kernel picks (*port). */
 int ts_listen(uint32_t *port);
 
+/* The next connection on a listening socket, with send and receive
+** timeouts of `seconds`; -1 if none came within them. */
+int ts_accept(int lfd, double seconds);
+
 /* A port free on 127.0.0.1 right now (bound and released): only for a
 ** server that cannot take port 0; prefer ts_listen or the node's port. */
 uint32_t ts_free_port(void);

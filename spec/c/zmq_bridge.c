@@ -19,6 +19,7 @@
 
 #include "streamlua/streamlua.h"
 #include "streamlua/tcp_bridge.h"
+#include "support.h"
 #include "tt.h"
 
 #include "../../src/core/bytes.h"
@@ -45,61 +46,13 @@ static uint8_t payload_byte(size_t m, size_t i) {
   return (uint8_t)(i * 7 + m * 31 + 1);
 }
 
-/* ---- a recording slave ---- */
+/* ---- what our side waits for ---- */
 
-typedef struct rec {
-  sl_object obj;
-  sl_slave slave;
-  pthread_mutex_t mutex;
-  sl_frame *got[64];
-  int n;
-} rec;
-
-static void rec_accept(sl_slave *s, sl_frame *f) {
-  rec *r = (rec *)s->owner;
-  pthread_mutex_lock(&r->mutex);
-  if (r->n < 64) r->got[r->n++] = sl_frame_ref(f);
-  pthread_mutex_unlock(&r->mutex);
-}
-
-static const sl_slave_ops rec_ops = {.accept_frame = rec_accept};
-
-static void rec_destroy(sl_object *obj) {
-  rec *r = (rec *)obj;
-  for (int i = 0; i < r->n; i++) sl_frame_unref(r->got[i]);
-  sl_slave_fini(&r->slave);
-  pthread_mutex_destroy(&r->mutex);
-  free(r);
-}
-
-static const sl_class rec_class = {.name = "Rec", .destroy = rec_destroy};
-
-static rec *rec_new(void) {
-  rec *r = calloc(1, sizeof *r);
-  sl_object_init(&r->obj, &rec_class);
-  pthread_mutex_init(&r->mutex, NULL);
-  if (sl_slave_init(&r->slave, &rec_ops, &r->obj) != SL_OK) abort();
-  return r;
-}
-
-static int rec_count(rec *r) {
-  pthread_mutex_lock(&r->mutex);
-  int n = r->n;
-  pthread_mutex_unlock(&r->mutex);
-  return n;
-}
+static int all_received(void *arg) { return ts_rec_count(arg) == (long)NMSGS; }
+static int bridge_ready(void *arg) { return sl_tcp_bridge_ready(arg); }
 
 /* Waits up to 30 s for cond. */
-static int wait_for(int (*cond)(void *), void *arg) {
-  for (int i = 0; i < 3000; i++) {
-    if (cond(arg)) return 1;
-    sleep_ms(10);
-  }
-  return cond(arg);
-}
-
-static int all_received(void *arg) { return rec_count(arg) == (int)NMSGS; }
-static int bridge_ready(void *arg) { return sl_tcp_bridge_ready(arg); }
+static int wait_for(int (*cond)(void *), void *arg) { return ts_wait_until(cond, arg, 30); }
 
 /* ---- libzmq's side ---- */
 
@@ -175,17 +128,15 @@ static sl_frame *our_frame(size_t m) {
   return f;
 }
 
-static int check_received(rec *r) {
-  int ok = rec_count(r) == (int)NMSGS;
+static int check_received(ts_rec *r) {
+  int ok = ts_rec_count(r) == (long)NMSGS;
   for (int m = 0; ok && m < (int)NMSGS; m++) {
-    sl_frame *f = r->got[m];
+    ts_got f;
     const msg *g = &msgs[m];
-    ok &= sl_frame_get_flags(f) == g->flags && sl_frame_get_channel(f) == g->channel &&
-          sl_frame_get_error(f) == g->error && sl_frame_get_payload(f) == g->size;
-    uint8_t *d = malloc(g->size + 1);
-    sl_frame_read(f, d, 0, g->size);
-    for (uint32_t i = 0; ok && i < g->size; i++) ok &= d[i] == payload_byte((size_t)m, i);
-    free(d);
+    ok &= ts_rec_frame(r, m, &f);
+    ok &= ok && f.flags == g->flags && f.channel == g->channel && f.error == g->error &&
+          f.size == g->size;
+    for (uint32_t i = 0; ok && i < g->size; i++) ok &= f.data[i] == payload_byte((size_t)m, i);
   }
   return ok;
 }
@@ -204,8 +155,7 @@ static void test_our_server(void) {
   CHECK(srv != NULL);
   if (srv == NULL) return;
   uint32_t port = sl_tcp_bridge_port(srv);
-  rec *r = rec_new();
-  sl_master_add_slave(srv->master, &r->slave);
+  ts_rec *r = ts_rec_on(srv, NMSGS);
   void *ctx = zmq_ctx_new();
   void *push = zsock(ctx, ZMQ_PUSH), *pull = zsock(ctx, ZMQ_PULL);
   CHECK_EQ(zmq_connect(push, ep(port)), 0);
@@ -225,7 +175,7 @@ static void test_our_server(void) {
   zmq_ctx_term(ctx);
   sl_object_stop(srv);
   sl_object_unref(srv);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
 }
 
 /* libzmq as Rogue's TcpServer: PULL bound on P, PUSH bound on P+1. */
@@ -246,8 +196,7 @@ static void test_our_client(void) {
   sl_object *cli = sl_tcp_bridge_new("127.0.0.1", port, 0, err, sizeof err);
   CHECK(cli != NULL);
   if (cli == NULL) return;
-  rec *r = rec_new();
-  sl_master_add_slave(cli->master, &r->slave);
+  ts_rec *r = ts_rec_on(cli, NMSGS);
   CHECK(wait_for(bridge_ready, cli));
   for (size_t m = 0; m < NMSGS; m++) {
     sl_frame *f = our_frame(m);
@@ -263,7 +212,7 @@ static void test_our_client(void) {
   zmq_ctx_term(ctx);
   sl_object_stop(cli);
   sl_object_unref(cli);
-  sl_object_unref(&r->obj);
+  sl_object_unref(ts_rec_object(r));
 }
 
 static const struct tt_case cases[] = {

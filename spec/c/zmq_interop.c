@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "streamlua/zmtp.h"
+#include "support.h"
 #include "tt.h"
 
 #include "../../src/core/bytes.h"
@@ -104,51 +105,6 @@ typedef struct conn {
   uint8_t first[92];            /* what libzmq sent first */
   size_t first_len;
 } conn;
-
-static void set_timeouts(int fd) {
-  struct timeval tv = {STEP_MS / 1000, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
-
-static int listen_local(uint16_t *port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t alen = sizeof a;
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-      listen(fd, 4) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  *port = ntohs(a.sin_port);
-  return fd;
-}
-
-static int accept_within(int lfd) {
-  struct pollfd p = {lfd, POLLIN, 0};
-  if (poll(&p, 1, STEP_MS) != 1) return -1;
-  int fd = accept(lfd, NULL, NULL);
-  if (fd >= 0) set_timeouts(fd);
-  return fd;
-}
-
-static int connect_local(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  if (fd < 0) return -1;
-  set_timeouts(fd);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 /* Writes every byte of iov, or fails within the socket timeout. */
 static int write_all(int fd, struct iovec *iov, int n) {
@@ -367,16 +323,20 @@ static void run_case(int ztype, sl_zmtp_role role, who_binds how) {
   conn *c = calloc(1, sizeof *c);
   c->fd = -1;
   if (how == WE_LISTEN) {
-    uint16_t port = 0;
-    int lfd = listen_local(&port);
+    uint32_t port = 0;
+    int lfd = ts_listen(&port);
     if (!CHECK(lfd >= 0)) goto out;
-    zconnect(s, port);
-    c->fd = accept_within(lfd);
+    zconnect(s, (uint16_t)port);
+    c->fd = ts_accept(lfd, STEP_MS / 1000.0);
     close(lfd);
   } else {
     uint16_t port = zbind(s);
     if (!CHECK(port != 0)) goto out;
-    c->fd = connect_local(port);
+    c->fd = ts_socket(STEP_MS / 1000.0);
+    if (c->fd >= 0 && ts_connect(c->fd, port) != 0) {
+      close(c->fd);
+      c->fd = -1;
+    }
   }
   if (!CHECK(c->fd >= 0)) goto out;
   if (!handshake(c, role)) goto out;
