@@ -25,8 +25,8 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "lsl.h"
 #include "sl_lua.h"
+#include "streamlua/lua.h"
 #include "streamlua/streamlua.h"
 #include "bench.h"
 
@@ -210,8 +210,8 @@ static int lua_setup(lua_ctx *c, const uint8_t *src) {
     return -1;
   }
   lua_getglobal(L, "m");
-  c->m = sl_check_master(L, -1);     /* the C master inside the box */
-  c->mobj = sl_object_ref(c->m->owner);
+  c->mobj = sl_object_ref(sl_lua_check_role(L, -1, SL_ROLE_STREAM_MASTER));
+  c->m = c->mobj->master;            /* the C master inside the box */
   lua_pop(L, 1);
   /* The resent frame: 64 bytes from a pooled allocator of its own. */
   sl_pool *p = sl_pool_new();

@@ -24,6 +24,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "streamlua/lua.h"
 #include "streamlua/streamlua.h"
 
 #include "../../src/core/clock.h"
@@ -68,16 +69,8 @@ static void source_join(source *src) {
   }
 }
 
-/* The box of a streamlua object holds the object's pointer first. */
-static sl_object *check_slave_box(lua_State *L, int i) {
-  sl_object **box = lua_touserdata(L, i);
-  luaL_argcheck(L, box != NULL && *box != NULL && (*box)->slave != NULL, i,
-                "stream slave expected");
-  return *box;
-}
-
 static int l_source(lua_State *L) {
-  sl_object *target = check_slave_box(L, 1);
+  sl_object *target = sl_lua_check_role(L, 1, SL_ROLE_STREAM_SLAVE);
   lua_Integer count = luaL_checkinteger(L, 2);
   lua_Integer size = luaL_checkinteger(L, 3);
   lua_Integer channel = luaL_optinteger(L, 4, 0);
@@ -133,9 +126,7 @@ static int l_gc(lua_State *L) {
 
 /* refcount(box): the object's reference count, for leak checks. */
 static int l_refcount(lua_State *L) {
-  sl_object **box = lua_touserdata(L, 1);
-  luaL_argcheck(L, box != NULL && *box != NULL, 1, "streamlua object expected");
-  lua_pushinteger(L, atomic_load(&(*box)->refs));
+  lua_pushinteger(L, atomic_load(&sl_lua_check_object(L, 1)->refs));
   return 1;
 }
 

@@ -7,7 +7,7 @@
 static sl_object *check_fifo(lua_State *L) {
   if (luaL_testudata(L, 1, "streamlua.Fifo") == NULL)
     luaL_argerror(L, 1, "Fifo expected");
-  return sl_check_object(L, 1);
+  return sl_lua_check_object(L, 1);
 }
 
 static int fifo_size(lua_State *L) {
@@ -43,7 +43,7 @@ static int fifo_new(lua_State *L) {
   int no_copy = lua_toboolean(L, 3);
   sl_object *obj = sl_fifo_new(depth, trim, no_copy);
   if (obj == NULL) return luaL_error(L, "Fifo: cannot start its thread");
-  sl_push_object(L, obj);
+  sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   return 1;
 }

@@ -107,7 +107,7 @@ static int raise_open(lua_State *L, const char *cls, const char *name, int rc,
 /* ---- StreamWriter ---- */
 
 static sl_stream_writer *check_writer(lua_State *L) {
-  sl_stream_writer *w = sl_stream_writer_from_object(sl_check_object(L, 1));
+  sl_stream_writer *w = sl_stream_writer_from_object(sl_lua_check_object(L, 1));
   if (w == NULL) luaL_argerror(L, 1, "StreamWriter expected");
   return w;
 }
@@ -191,7 +191,7 @@ static int writer_get_channel(lua_State *L) {
   lua_pop(L, 1);
   sl_object *ch = sl_stream_writer_get_channel(w, (uint8_t)n);
   if (ch == NULL) return luaL_error(L, "getChannel: out of memory");
-  sl_push_object(L, ch);
+  sl_lua_push_object(L, ch);
   sl_object_unref(ch);
   lua_pushvalue(L, -1);
   lua_rawseti(L, 3, n);
@@ -262,7 +262,7 @@ static const luaL_Reg writer_methods[] = {
 static int writer_new(lua_State *L) {
   sl_stream_writer *w = sl_stream_writer_new();
   if (w == NULL) return luaL_error(L, "StreamWriter: out of memory");
-  sl_push_object(L, sl_stream_writer_object(w));
+  sl_lua_push_object(L, sl_stream_writer_object(w));
   sl_object_unref(sl_stream_writer_object(w));
   return 1;
 }
@@ -270,7 +270,7 @@ static int writer_new(lua_State *L) {
 /* ---- StreamWriterChannel ---- */
 
 static sl_object *check_channel(lua_State *L) {
-  sl_object *obj = sl_check_object(L, 1);
+  sl_object *obj = sl_lua_check_object(L, 1);
   if (!sl_stream_writer_is_channel(obj))
     luaL_argerror(L, 1, "StreamWriterChannel expected");
   return obj;
@@ -381,7 +381,7 @@ static const sl_class note_class = {.name = "StreamReaderNote",
                                     .destroy = note_free};
 
 static rnote *check_reader(lua_State *L, sl_stream_reader **rp) {
-  sl_stream_reader *r = sl_stream_reader_from_object(sl_check_object(L, 1));
+  sl_stream_reader *r = sl_stream_reader_from_object(sl_lua_check_object(L, 1));
   if (r == NULL) luaL_argerror(L, 1, "StreamReader expected");
   *rp = r;
   rnote *rn = sl_stream_reader_notify_arg(r, note_notify);
@@ -505,7 +505,7 @@ static int reader_new(lua_State *L) {
   sl_stream_reader *r = sl_stream_reader_new();
   if (r == NULL) return luaL_error(L, "StreamReader: out of memory");
   lua_settop(L, 0);
-  sl_push_object(L, sl_stream_reader_object(r));   /* at 1 */
+  sl_lua_push_object(L, sl_stream_reader_object(r));   /* at 1 */
   sl_object_unref(sl_stream_reader_object(r));
   check_reader(L, &r);                             /* attaches the note */
   return 1;

@@ -15,7 +15,7 @@ static int filter_new(lua_State *L) {
   luaL_argcheck(L, ch >= 0 && ch <= 255, 2, "channel out of range [0, 255]");
   sl_object *obj = sl_filter_new(drop_errors, (uint8_t)ch);
   if (obj == NULL) return luaL_error(L, "Filter: out of memory");
-  sl_push_object(L, obj);
+  sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   return 1;
 }
@@ -28,7 +28,7 @@ static int rate_drop_new(lua_State *L) {
   if (obj == NULL)
     return luaL_argerror(L, 2, period ? "period too long (at most 4294 s)"
                                       : "count too large (at most 2^32-1)");
-  sl_push_object(L, obj);
+  sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   return 1;
 }

@@ -19,7 +19,7 @@ static int graph_objects(lua_State *L) {
   lua_Integer n = 0;
   lua_pushnil(L);
   while (lua_next(L, -2)) {
-    if (sl_test_object(L, -1) != NULL) lua_rawseti(L, -4, ++n);
+    if (sl_lua_test_object(L, -1) != NULL) lua_rawseti(L, -4, ++n);
     else lua_pop(L, 1);
   }
   lua_pop(L, 1);

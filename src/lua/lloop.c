@@ -286,7 +286,7 @@ void sl_lua_shutdown(lua_State *L) {
     }
     lua_pushnil(L);
     while (lua_next(L, -2)) {
-      sl_object *obj = sl_test_object(L, -1);
+      sl_object *obj = sl_lua_test_object(L, -1);
       if (obj != NULL && pass == -1) {
         sl_object_cancel(obj);
       } else if (obj != NULL && pass == 2) {

@@ -73,7 +73,7 @@ static int master_remove_slave(lua_State *L) {
   }
   /* Frames sent before the removal may still wait in a Lua slave's
   ** mailbox: hand them over now, so nothing arrives after we return. */
-  sl_lua_slave_flush(sl_check_object(L, 2));
+  sl_lua_slave_flush(sl_lua_check_object(L, 2));
   sl_unlink(L, 1, 2);
   lua_pushboolean(L, rc == SL_OK);
   return 1;
@@ -86,7 +86,7 @@ static int master_get_slaves(lua_State *L) {
   for (size_t i = 0;; i++) {
     sl_slave *s = sl_master_get_slave(m, i);
     if (s == NULL) break;
-    sl_push_object(L, s->owner);
+    sl_lua_push_object(L, s->owner);
     sl_object_unref(s->owner);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
@@ -119,7 +119,7 @@ static int master_new(lua_State *L) {
   sl_error err;
   sl_object *obj = sl_master_new(&err);
   if (obj == NULL) return luaL_error(L, "Master: %s", err.msg);
-  sl_push_object(L, obj);
+  sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   if (lua_istable(L, 1)) {   /* fields for a Lua-defined master */
     lua_pushvalue(L, 1);
@@ -142,8 +142,8 @@ static int stream_connect(lua_State *L) {
 
 /* sl.streamConnectBiDir(a, b): a feeds b, b feeds a. */
 static int stream_connect_bidir(lua_State *L) {
-  sl_check_role(L, 1, SL_ROLE_STREAM);
-  sl_check_role(L, 2, SL_ROLE_STREAM);
+  sl_lua_check_role(L, 1, SL_ROLE_STREAM);
+  sl_lua_check_role(L, 2, SL_ROLE_STREAM);
   sl_connect(L, 1, 2);
   sl_connect(L, 2, 1);
   return 0;

@@ -23,7 +23,7 @@
 #define CLIENT_KIND "memory.TcpClient"
 
 static sl_mem_bridge *check_bridge(lua_State *L, int i) {
-  sl_mem_bridge *b = sl_mem_bridge_from_object(sl_check_object(L, i));
+  sl_mem_bridge *b = sl_mem_bridge_from_object(sl_lua_check_object(L, i));
   if (b == NULL) luaL_argerror(L, i, "memory TcpServer or TcpClient expected");
   return b;
 }
@@ -186,7 +186,7 @@ static int bridge_new(lua_State *L, int server) {
   sl_mem_bridge *n = server ? sl_mem_server_new(addr, (uint32_t)port, &err)
                             : sl_mem_client_new(addr, (uint32_t)port, &err);
   if (n == NULL) return luaL_error(L, "%s: %s", fn, err.msg);
-  sl_push_object(L, sl_mem_bridge_object(n));
+  sl_lua_push_object(L, sl_mem_bridge_object(n));
   sl_object_unref(sl_mem_bridge_object(n));
   if (wait_ready && !sl_mem_client_wait_ready(n, 10000000u, 100000u))   /* Rogue's waitReady=true */
     return luaL_error(L, "%s: %s:%d did not answer within 10 s", fn, addr, (int)port);

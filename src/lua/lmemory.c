@@ -30,11 +30,11 @@
 /* ---- nodes from Lua values ---- */
 
 static sl_object *check_master_node(lua_State *L, int i) {
-  return sl_check_role(L, i, SL_ROLE_MEMORY_MASTER);
+  return sl_lua_check_role(L, i, SL_ROLE_MEMORY_MASTER);
 }
 
 static sl_object *check_slave_node(lua_State *L, int i) {
-  return sl_check_role(L, i, SL_ROLE_MEMORY_SLAVE);
+  return sl_lua_check_role(L, i, SL_ROLE_MEMORY_SLAVE);
 }
 
 /* ---- blocking calls ---- */
@@ -455,7 +455,7 @@ static const luaL_Reg emulate_methods[] = {{"pages", emulate_pages}, {NULL, NULL
 
 static int push_new(lua_State *L, sl_object *n, const char *fn, sl_error *err) {
   if (n == NULL) return luaL_error(L, "%s: %s", fn, err->msg);
-  sl_push_object(L, n);
+  sl_lua_push_object(L, n);
   sl_object_unref(n);
   return 1;
 }

@@ -249,7 +249,7 @@ static int is_lua_slave(sl_object *obj) {
 }
 
 void sl_memory_push_node(lua_State *L, sl_object *obj) {
-  sl_push_object(L, obj);
+  sl_lua_push_object(L, obj);
   if (obj == NULL || !is_lua_slave(obj)) return;
   if (lua_getiuservalue(L, -1, 1) != LUA_TTABLE) {
     lua_pop(L, 1);
@@ -293,7 +293,7 @@ int sl_memory_slave_new(lua_State *L) {
   if (has_table) lua_pushvalue(L, 1);
   else lua_newtable(L);
   ls->fields_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  sl_push_object(L, &ls->obj);
+  sl_lua_push_object(L, &ls->obj);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
   lua_setiuservalue(L, -2, 1);
   sl_object_unref(&ls->obj);

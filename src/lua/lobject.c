@@ -21,80 +21,25 @@ static lua_Integer box_serial_next = 1;
 
 const char sl_boxes_key = 0;
 
-/* The metatable key marking a streamlua object's class. */
-static const char tag_object = 0;
-
 extern const luaL_Reg sl_master_methods[];
 extern const luaL_Reg sl_slave_methods[];
 extern const luaL_Reg sl_mem_master_methods[];
 extern const luaL_Reg sl_mem_slave_methods[];
 int sl_lua_slave_fields(lua_State *L, sl_object *obj);
 
-static int has_tag(lua_State *L, int i, const char *tag) {
-  if (!lua_getmetatable(L, i)) return 0;
-  lua_rawgetp(L, -1, tag);
-  int yes = lua_toboolean(L, -1);
-  lua_pop(L, 2);
-  return yes;
-}
-
 lua_Integer sl_box_serial(lua_State *L, int i) {
   box *b = lua_touserdata(L, i);
-  return b != NULL && has_tag(L, i, &tag_object) ? b->serial : 0;
-}
-
-sl_object *sl_test_object(lua_State *L, int i) {
-  box *b = lua_touserdata(L, i);
-  if (b == NULL || !has_tag(L, i, &tag_object)) return NULL;
-  return b->obj;
-}
-
-static int type_error(lua_State *L, int i, const char *expected) {
-  const char *got = luaL_typename(L, i);
-  if (luaL_getmetafield(L, i, "__name") == LUA_TSTRING) got = lua_tostring(L, -1);
-  return luaL_argerror(L, i, lua_pushfstring(L, "%s expected, got %s", expected, got));
-}
-
-sl_object *sl_check_object(lua_State *L, int i) {
-  box *b = lua_touserdata(L, i);
-  if (b == NULL || !has_tag(L, i, &tag_object)) type_error(L, i, "streamlua object");
-  if (b->obj == NULL) {
-    luaL_getmetafield(L, i, "__name");
-    luaL_error(L, "attempt to use a closed %s", lua_tostring(L, -1));
-  }
-  return b->obj;
-}
-
-/* What a check for `roles` expects, for its error. */
-static const char *role_name(unsigned roles) {
-  switch (roles) {
-    case SL_ROLE_STREAM_MASTER: return "stream master";
-    case SL_ROLE_STREAM_SLAVE: return "stream slave";
-    case SL_ROLE_MEMORY_MASTER: return "memory master";
-    case SL_ROLE_MEMORY_SLAVE: return "memory slave";
-    default: return "object that is both master and slave";
-  }
-}
-
-sl_object *sl_test_role(lua_State *L, int i, unsigned roles) {
-  sl_object *o = sl_test_object(L, i);
-  return o != NULL && (sl_object_roles(o) & roles) == roles ? o : NULL;
-}
-
-sl_object *sl_check_role(lua_State *L, int i, unsigned roles) {
-  box *b = lua_touserdata(L, i);
-  if (b == NULL || !has_tag(L, i, &tag_object)) type_error(L, i, role_name(roles));
-  if (b->obj == NULL) sl_check_object(L, i);   /* raises: closed */
-  if ((sl_object_roles(b->obj) & roles) != roles) type_error(L, i, role_name(roles));
-  return b->obj;
+  if (b == NULL || luaL_getmetafield(L, i, SL_LUA_TAG) == LUA_TNIL) return 0;
+  lua_pop(L, 1);
+  return b->serial;
 }
 
 sl_master *sl_check_master(lua_State *L, int i) {
-  return sl_check_role(L, i, SL_ROLE_STREAM_MASTER)->master;
+  return sl_lua_check_role(L, i, SL_ROLE_STREAM_MASTER)->master;
 }
 
 sl_slave *sl_check_slave(lua_State *L, int i) {
-  return sl_check_role(L, i, SL_ROLE_STREAM_SLAVE)->slave;
+  return sl_lua_check_role(L, i, SL_ROLE_STREAM_SLAVE)->slave;
 }
 
 sl_slave *sl_to_slave(lua_State *L, int i) {
@@ -210,7 +155,7 @@ static int connect_error(lua_State *L, int a, int b) {
 /* The roles of the value at i; a function can become a stream slave. */
 static unsigned roles_of(lua_State *L, int i) {
   if (lua_type(L, i) == LUA_TFUNCTION) return SL_ROLE_STREAM_SLAVE;
-  return sl_object_roles(sl_test_object(L, i));
+  return sl_object_roles(sl_lua_test_object(L, i));
 }
 
 /* How a >> b links: SL_ROLE_STREAM, SL_ROLE_MEMORY or 0 (it cannot). A stream
@@ -230,7 +175,7 @@ void sl_link(lua_State *L, int a, int b) {
       sl_connect(L, a, b);
       break;
     case SL_ROLE_MEMORY:
-      sl_mem_master_set_slave(sl_check_object(L, a)->mem_master, sl_check_object(L, b));
+      sl_mem_master_set_slave(sl_lua_check_object(L, a)->mem_master, sl_lua_check_object(L, b));
       break;
     default:
       connect_error(L, a, b);
@@ -255,7 +200,7 @@ static int box_shl(lua_State *L) {
 static void check_bidir(lua_State *L, int i) {
   unsigned r = roles_of(L, i);
   if ((r & SL_ROLE_STREAM) != SL_ROLE_STREAM && (r & SL_ROLE_MEMORY) != SL_ROLE_MEMORY)
-    type_error(L, i, role_name(SL_ROLE_STREAM));
+    sl_lua_type_error(L, i, sl_lua_role_name(SL_ROLE_STREAM));
 }
 
 /* a == b: a feeds b and b feeds a. Lua makes the result a boolean; false
@@ -271,14 +216,14 @@ static int box_eq(lua_State *L) {
 }
 
 static int object_stop(lua_State *L) {
-  sl_object_stop(sl_check_object(L, 1));
+  sl_object_stop(sl_lua_check_object(L, 1));
   return 0;
 }
 
 /* obj:counters() -> {name = value, ...} */
 static int object_counters(lua_State *L) {
   sl_counter c[SL_COUNTERS_MAX];
-  size_t n = sl_object_counters(sl_check_object(L, 1), c, SL_COUNTERS_MAX);
+  size_t n = sl_object_counters(sl_lua_check_object(L, 1), c, SL_COUNTERS_MAX);
   lua_createtable(L, 0, (int)n);
   for (size_t i = 0; i < n; i++) {
     lua_pushinteger(L, (lua_Integer)c[i].value);
@@ -289,7 +234,7 @@ static int object_counters(lua_State *L) {
 
 /* obj:kind() -> the class name, e.g. "Fifo" */
 static int object_kind(lua_State *L) {
-  lua_pushstring(L, sl_object_kind(sl_check_object(L, 1)));
+  lua_pushstring(L, sl_object_kind(sl_lua_check_object(L, 1)));
   return 1;
 }
 
@@ -328,7 +273,7 @@ void sl_lua_class_new(lua_State *L, const sl_lua_class *cls) {
   lua_pushcclosure(L, box_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushboolean(L, 1);
-  lua_rawsetp(L, -2, &tag_object);
+  lua_setfield(L, -2, SL_LUA_TAG);
   lua_pop(L, 2);                                     /* metatable, name */
   lua_newtable(L);                                   /* the class's own metatable */
   if (cls->ctor) {
@@ -341,7 +286,13 @@ void sl_lua_class_new(lua_State *L, const sl_lua_class *cls) {
   lua_setmetatable(L, ct);
 }
 
-void sl_push_object(lua_State *L, sl_object *obj) {
+void sl_lua_register_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                           lua_CFunction ctor, unsigned roles) {
+  sl_lua_class cls = {name, methods, ctor, roles};
+  sl_lua_class_new(L, &cls);
+}
+
+void sl_lua_push_object(lua_State *L, sl_object *obj) {
   if (obj == NULL) {
     lua_pushnil(L);
     return;

@@ -17,7 +17,7 @@
 #include "streamlua/prbs.h"
 
 static sl_prbs *check_prbs(lua_State *L) {
-  sl_prbs *p = sl_prbs_from_object(sl_check_object(L, 1));
+  sl_prbs *p = sl_prbs_from_object(sl_lua_check_object(L, 1));
   if (p == NULL) luaL_typeerror(L, 1, "streamlua.Prbs");
   return p;
 }
@@ -262,7 +262,7 @@ static int prbs_new(lua_State *L) {
   sl_prbs *p = sl_prbs_new();
   if (p == NULL) return luaL_error(L, "Prbs: out of memory");
   sl_prbs_set_nowait_thread(p, st->main_thread);
-  sl_push_object(L, sl_prbs_object(p));
+  sl_lua_push_object(L, sl_prbs_object(p));
   sl_object_unref(sl_prbs_object(p));
   return 1;
 }

@@ -13,6 +13,7 @@
 #include <lua.h>
 
 #include "sl_lua.h"
+#include "streamlua/lua.h"
 #include "streamlua/streamlua.h"
 
 struct event;
@@ -77,19 +78,12 @@ typedef struct sl_lua_class {
   unsigned roles;               /* SL_ROLE_* */
 } sl_lua_class;
 
-/* Builds the class; leaves the class table on the stack. */
+/* Builds the class; leaves the class table on the stack
+** (sl_lua_register_class, streamlua/lua.h, is the public face). Boxes are
+** pushed with sl_lua_push_object and checked with the inline
+** sl_lua_test_object, sl_lua_check_object and sl_lua_check_role of
+** streamlua/lua.h: the one role check. */
 void sl_lua_class_new(lua_State *L, const sl_lua_class *cls);
-/* Pushes the box for obj (interned: one userdata per object); nil if NULL.
-** The box takes its own reference when it is created. */
-void sl_push_object(lua_State *L, sl_object *obj);
-/* The object in the box at i, or an argument error naming `what`. */
-sl_object *sl_check_object(lua_State *L, int i);
-sl_object *sl_test_object(lua_State *L, int i);
-/* The one role check: the object at i when it plays every role in `roles`
-** (SL_ROLE_* bits), else an argument error ("memory master expected, got
-** streamlua.Fifo"). sl_test_role returns NULL instead of raising. */
-sl_object *sl_check_role(lua_State *L, int i, unsigned roles);
-sl_object *sl_test_role(lua_State *L, int i, unsigned roles);
 sl_master *sl_check_master(lua_State *L, int i);
 sl_slave *sl_check_slave(lua_State *L, int i);
 /* A slave for argument i: a box with the slave role, or a function (made

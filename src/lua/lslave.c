@@ -70,7 +70,7 @@ static void push_call(lua_slave *ls, lua_State *L) {
     lua_gettable(L, -2);
   }
   lua_remove(L, -2);
-  sl_push_object(L, &ls->obj);
+  sl_lua_push_object(L, &ls->obj);
 }
 
 /* acceptFrame(self, f) with push_call's three values at base; an error is
@@ -301,14 +301,14 @@ void sl_lua_slave_new(lua_State *L, int i) {
   ls->next = st->lua_slaves;
   if (ls->next) ls->next->prev = ls;
   st->lua_slaves = ls;
-  sl_push_object(L, &ls->obj);
+  sl_lua_push_object(L, &ls->obj);
   sl_object_unref(&ls->obj);
 }
 
 /* ---- methods of every slave class ---- */
 
 static int slave_accept_frame(lua_State *L) {
-  sl_object *obj = sl_check_object(L, 1);
+  sl_object *obj = sl_lua_check_object(L, 1);
   sl_slave *s = sl_check_slave(L, 1);
   sl_frame *f = sl_check_frame(L, 2);
   if (sl_frame_locked_by_me(f))
@@ -416,7 +416,7 @@ static int slave_new(lua_State *L) {
     sl_error err;
     sl_object *obj = sl_slave_new(&err);
     if (obj == NULL) return luaL_error(L, "Slave: %s", err.msg);
-    sl_push_object(L, obj);
+    sl_lua_push_object(L, obj);
     sl_object_unref(obj);
     return 1;
   }

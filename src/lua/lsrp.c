@@ -16,7 +16,7 @@
 #define SRPV3_KIND "srp.SrpV3"
 
 static sl_srpv3 *check_srpv3(lua_State *L, int i) {
-  sl_srpv3 *s = sl_srpv3_from_object(sl_check_object(L, i));
+  sl_srpv3 *s = sl_srpv3_from_object(sl_lua_check_object(L, i));
   if (s == NULL) luaL_argerror(L, i, "SrpV3 expected");
   return s;
 }
@@ -51,7 +51,7 @@ static int srpv3_new(lua_State *L) {
   sl_error err;
   sl_object *o = sl_srpv3_object(sl_srpv3_new(&err));
   if (o == NULL) return luaL_error(L, "SrpV3: %s", err.msg);
-  sl_push_object(L, o);
+  sl_lua_push_object(L, o);
   sl_object_unref(o);
   return 1;
 }
@@ -60,7 +60,7 @@ static int emulation_new(lua_State *L) {
   sl_error err;
   sl_object *o = sl_srpv3_emulation_object(sl_srpv3_emulation_new(&err));
   if (o == NULL) return luaL_error(L, "SrpV3Emulation: %s", err.msg);
-  sl_push_object(L, o);
+  sl_lua_push_object(L, o);
   sl_object_unref(o);
   return 1;
 }

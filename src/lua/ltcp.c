@@ -12,7 +12,7 @@ static sl_object *check_bridge(lua_State *L) {
   if (luaL_testudata(L, 1, "streamlua.TcpServer") == NULL &&
       luaL_testudata(L, 1, "streamlua.TcpClient") == NULL)
     luaL_argerror(L, 1, "TcpServer or TcpClient expected");
-  return sl_check_object(L, 1);
+  return sl_lua_check_object(L, 1);
 }
 
 /* bridge:ready() -> true if a peer takes frames now */
@@ -109,7 +109,7 @@ static int tcp_new(lua_State *L, int server, const char *fn) {
   char err[256] = "";
   sl_object *obj = sl_tcp_bridge_new(addr, (uint32_t)port, server, err, sizeof err);
   if (obj == NULL) return luaL_error(L, "%s: %s", fn, err[0] ? err : "out of memory");
-  sl_push_object(L, obj);
+  sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   return 1;
 }

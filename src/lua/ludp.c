@@ -9,7 +9,7 @@ static sl_object *check_udp(lua_State *L) {
   if (luaL_testudata(L, 1, "streamlua.UdpServer") == NULL &&
       luaL_testudata(L, 1, "streamlua.UdpClient") == NULL)
     luaL_argerror(L, 1, "udp.Server or udp.Client expected");
-  return sl_check_object(L, 1);
+  return sl_lua_check_object(L, 1);
 }
 
 /* udp:getPort() -> the server's bound port (the client's: where it sends) */
@@ -77,7 +77,7 @@ static int udp_push_new(lua_State *L, const char *host, lua_Integer port,
   char err[256] = "";
   sl_object *obj = sl_udp_new(host, (uint32_t)port, server, jumbo, err, sizeof err);
   if (obj == NULL) return luaL_error(L, "%s: %s", fn, err[0] ? err : "out of memory");
-  sl_push_object(L, obj);
+  sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   return 1;
 }
