@@ -142,7 +142,7 @@ static int fifo_setup(fifo_ctx *c, uint32_t depth, uint32_t size,
                       const uint8_t *src) {
   memset(c, 0, sizeof *c);
   c->mobj = sl_master_new(NULL);
-  c->fifo = sl_fifo_new(depth, 0, 1);
+  c->fifo = sl_fifo_new(depth, 0, 1, NULL);
   c->sobj = sl_slave_new(NULL);
   if (c->mobj == NULL || c->fifo == NULL || c->sobj == NULL) return -1;
   c->m = c->mobj->master;

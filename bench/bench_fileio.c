@@ -83,7 +83,7 @@ static void settle(const char *file) {
 
 static double writer_run(bench_case *c, int buffered) {
   settle(file_w);
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   sl_object *ch = sl_stream_writer_get_channel(w, 0);
   if (buffered) sl_stream_writer_set_buffer_size(w, c->per_block * c->rec);
   double t0 = bench_now();
@@ -117,7 +117,7 @@ static double raw_write_run(bench_case *c, int buffered) {
 }
 
 static double reader_run(bench_case *c) {
-  sl_stream_reader *r = sl_stream_reader_new();
+  sl_stream_reader *r = sl_stream_reader_new(NULL);
   sl_object *sink = sl_slave_new(NULL);
   sl_pool_set_fixed_size(sink->slave->pool, c->size);
   sl_pool_set_pool_size(sink->slave->pool, 64);

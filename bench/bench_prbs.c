@@ -54,8 +54,8 @@ typedef struct pair {
 } pair;
 
 static int pair_setup(pair *c, uint32_t size, int fast) {
-  c->gen = sl_prbs_new();
-  c->chk = sl_prbs_new();
+  c->gen = sl_prbs_new(NULL);
+  c->chk = sl_prbs_new(NULL);
   if (c->gen == NULL || c->chk == NULL) return -1;
   sl_prbs_set_fast_path(c->gen, fast);
   sl_prbs_set_fast_path(c->chk, fast);

@@ -157,14 +157,13 @@ static int run_all(double secs, int threads) {
     fprintf(stderr, "cannot set %d I/O threads\n", threads);
     return 1;
   }
-  char err[128];
-  sl_object *srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, err, sizeof err);
+  sl_error err;
+  sl_object *srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, &err);
   if (srv == NULL) {
-    fprintf(stderr, "server: %s\n", err);
+    fprintf(stderr, "server: %s\n", err.msg);
     return 1;
   }
-  sl_object *cli = sl_tcp_bridge_new("127.0.0.1", sl_tcp_bridge_port(srv), 0,
-                                     err, sizeof err);
+  sl_object *cli = sl_tcp_bridge_new("127.0.0.1", sl_tcp_bridge_port(srv), 0, &err);
   sl_object *sink = sl_slave_new(NULL);
   sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(srv->master, sink->slave);

@@ -108,13 +108,13 @@ static void *produce(void *arg) {
 
 static result run_ours(uint64_t count, uint32_t size, uint32_t rxcount) {
   int jumbo = size > SL_UDP_MAX_PAYLOAD;
-  char err[128];
-  sl_object *srv = sl_udp_new("127.0.0.1", 0, 1, jumbo, err, sizeof err);
+  sl_error err;
+  sl_object *srv = sl_udp_new("127.0.0.1", 0, 1, jumbo, &err);
   if (srv == NULL) {
-    fprintf(stderr, "server: %s\n", err);
+    fprintf(stderr, "server: %s\n", err.msg);
     exit(1);
   }
-  sl_object *cli = sl_udp_new("127.0.0.1", sl_udp_port(srv), 0, jumbo, err, sizeof err);
+  sl_object *cli = sl_udp_new("127.0.0.1", sl_udp_port(srv), 0, jumbo, &err);
   if (rxcount > 0) sl_udp_set_rx_buffer_count(srv, rxcount);
   sl_object *sink = sl_slave_new(NULL);
   sl_object *m = sl_master_new(NULL);

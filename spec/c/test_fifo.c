@@ -127,7 +127,7 @@ static long gate_get(ts_rec *g, const long *field) {
 
 /* Fifo -> gate; the Fifo's master holds its own reference on the gate. */
 static sl_object *fifo_to(ts_rec *g, uint32_t depth, uint32_t trim, int no_copy) {
-  sl_object *q = sl_fifo_new(depth, trim, no_copy);
+  sl_object *q = sl_fifo_new(depth, trim, no_copy, NULL);
   if (q == NULL) abort();
   if (sl_master_add_slave(q->master, &g->slave) != SL_OK) abort();
   return q;
@@ -136,7 +136,7 @@ static sl_object *fifo_to(ts_rec *g, uint32_t depth, uint32_t trim, int no_copy)
 /* ---- cases ---- */
 
 static void test_new(void) {
-  sl_object *q = sl_fifo_new(7, 3, 1);
+  sl_object *q = sl_fifo_new(7, 3, 1, NULL);
   CHECK(q != NULL);
   CHECK_STR(sl_object_kind(q), "Fifo");
   CHECK(q->master != NULL);
@@ -148,7 +148,7 @@ static void test_new(void) {
   /* Rogue's Fifo does not count as a base slave. */
   CHECK_EQ(sl_slave_get_frame_count(q->slave), 0);
   sl_object_unref(q);
-  q = sl_fifo_new(0, 0, 0);
+  q = sl_fifo_new(0, 0, 0, NULL);
   CHECK_EQ(sl_fifo_max_depth(q), 0);
   sl_object_unref(q);
 }
@@ -542,7 +542,7 @@ static void test_no_thread_left(void) {
   CHECK(threads_settle(0, 20));
   sl_pool *p = sl_pool_new();
   for (int i = 0; i < 1000; i++) {
-    sl_object *q = sl_fifo_new((uint32_t)(i % 3), 0, i & 1);
+    sl_object *q = sl_fifo_new((uint32_t)(i % 3), 0, i & 1, NULL);
     if (!CHECK(q != NULL)) break;
     if (i % 10 == 0) {                      /* some carry traffic */
       sl_object *s = sl_slave_new(NULL);
@@ -727,7 +727,7 @@ static void test_stop_frees_thread_from_waits(void) {
   pthread_mutex_init(&b->mu, NULL);
   sl_cond_init(&b->cv);
   sl_slave_init(&b->slave, &blocker_ops, &b->obj);
-  sl_object *q = sl_fifo_new(0, 0, 1);
+  sl_object *q = sl_fifo_new(0, 0, 1, NULL);
   CHECK_EQ(sl_master_add_slave(q->master, &b->slave), SL_OK);
   sl_pool *p = sl_pool_new();
   push_seq(q, p, 0, 0);

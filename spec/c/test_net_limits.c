@@ -20,9 +20,9 @@
 #include "tt.h"
 
 static sl_object *server(void) {
-  char err[128];
+  sl_error err;
   sl_log_set_emit(0);
-  sl_object *srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, err, sizeof err);
+  sl_object *srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, &err);
   if (srv == NULL) abort();
   return srv;
 }

@@ -9,6 +9,8 @@
 #include "streamlua/mem_bridge.h"
 #include "streamlua/memory.h"
 #include "streamlua/srp.h"
+#include "streamlua/tcp_bridge.h"
+#include "streamlua/udp.h"
 #include "streamlua/streamlua.h"
 #include "tt.h"
 
@@ -135,7 +137,7 @@ static void test_downcasts(void) {
   sl_hub *hub = sl_hub_new(0x40, 0, 0, NULL);
   sl_emulate *emu = sl_emulate_new(4, 0, NULL);
   sl_srpv3_emulation *se = sl_srpv3_emulation_new(NULL);
-  sl_prbs *prbs = sl_prbs_new();
+  sl_prbs *prbs = sl_prbs_new(NULL);
   sl_object *h = sl_hub_object(hub), *e = sl_emulate_object(emu);
   CHECK(sl_hub_from_object(h) == hub);
   CHECK(sl_hub_from_object(e) == NULL);
@@ -202,6 +204,27 @@ static void test_constructor_reasons(void) {
   CHECK(strstr(err.msg, "cannot bind") != NULL);
   sl_object_stop(sl_mem_bridge_object(srv));
   sl_object_unref(sl_mem_bridge_object(srv));
+  /* stream nodes too */
+  CHECK(sl_rate_drop_new(0, -1, &err) == NULL);
+  CHECK_EQ(err.status, SL_EINVAL);
+  CHECK_STR(err.msg, "value must not be negative");
+  CHECK(sl_rate_drop_new(1, 5000, &err) == NULL);
+  CHECK_EQ(err.status, SL_ERANGE);
+  CHECK_STR(err.msg, "period too long (at most 4294 s)");
+  CHECK(sl_rate_drop_new(0, 1e10, &err) == NULL);
+  CHECK_STR(err.msg, "count too large (at most 2^32-1)");
+  CHECK(sl_tcp_bridge_new("127.0.0.1", 70000, 1, &err) == NULL);
+  CHECK_EQ(err.status, SL_EINVAL);
+  CHECK(strstr(err.msg, "bad port for 127.0.0.1:70000") != NULL);
+  CHECK(sl_udp_new("127.0.0.1", 0, 0, 0, &err) == NULL);
+  CHECK_EQ(err.status, SL_EINVAL);
+  CHECK(strstr(err.msg, "bad port") != NULL);
+  sl_error_clear(&err);
+  sl_object *q = sl_fifo_new(4, 0, 0, &err);
+  CHECK(q != NULL);
+  CHECK_EQ(err.status, SL_OK);
+  sl_object_stop(q);
+  sl_object_unref(q);
   sl_log_set_emit(1);
 }
 

@@ -45,7 +45,7 @@ static void at_n_hook(ts_rec *r, sl_frame *f) {
 }
 
 static sl_prbs *prbs_to(ts_rec *r) {
-  sl_prbs *p = sl_prbs_new();
+  sl_prbs *p = sl_prbs_new(NULL);
   sl_master_add_slave(sl_prbs_object(p)->master, &r->slave);
   return p;
 }
@@ -94,7 +94,7 @@ static void test_reference_frames(void) {
                                 2, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0};
   for (int fast = 1; fast >= 0; fast--) {
     ts_rec *r = rec_new();
-    sl_prbs *p = prbs_to(r), *chk = sl_prbs_new();
+    sl_prbs *p = prbs_to(r), *chk = sl_prbs_new(NULL);
     sl_prbs_set_fast_path(p, fast);
     sl_prbs_set_fast_path(chk, fast);
     sl_master_add_slave(sl_prbs_object(p)->master, sl_prbs_object(chk)->slave);
@@ -136,7 +136,7 @@ static void test_reference_frames_checked(void) {
   uint8_t fx[] = {0x78, 0x56, 0x34, 0x12, 4, 0, 0, 0, 0xf1, 0xac, 0x68, 0x24,
                   0xe3, 0x59, 0xd1, 0x48, 0xc6, 0xb3, 0xa2, 0x91};
   for (int fast = 1; fast >= 0; fast--) {
-    sl_prbs *chk = sl_prbs_new();
+    sl_prbs *chk = sl_prbs_new(NULL);
     sl_prbs_set_fast_path(chk, fast);
     sl_slave *s = sl_prbs_object(chk)->slave;
     sl_prbs_stats st;
@@ -145,7 +145,7 @@ static void test_reference_frames_checked(void) {
     sl_prbs_get_stats(chk, &st);
     CHECK_EQ(st.rx_count, 1);      /* fx jumps the sequence: header error */
     unref_prbs(chk);
-    chk = sl_prbs_new();
+    chk = sl_prbs_new(NULL);
     sl_prbs_set_fast_path(chk, fast);
     s = sl_prbs_object(chk)->slave;
     send_bytes(s, fx, sizeof fx, 0);
@@ -161,7 +161,7 @@ static void test_reference_frames_checked(void) {
 }
 
 static void test_bad_sizes_and_widths(void) {
-  sl_prbs *p = sl_prbs_new();
+  sl_prbs *p = sl_prbs_new(NULL);
   CHECK_EQ(sl_prbs_gen_frame(p, 18), SL_EINVAL);
   CHECK_EQ(sl_prbs_gen_frame(p, 8), SL_EINVAL);
   CHECK_EQ(sl_prbs_enable(p, 18), SL_EINVAL);
@@ -194,7 +194,7 @@ static uint32_t rnd(void) {
 static void test_fast_equals_plain(void) {
   ts_rec *ra = rec_new(), *rb = rec_new();
   sl_prbs *fast = prbs_to(ra), *plain = prbs_to(rb);
-  sl_prbs *cf = sl_prbs_new(), *cp = sl_prbs_new();
+  sl_prbs *cf = sl_prbs_new(NULL), *cp = sl_prbs_new(NULL);
   sl_prbs_set_fast_path(plain, 0);
   sl_prbs_set_fast_path(cp, 0);
   /* each checker sees the other path's frames */
@@ -244,7 +244,7 @@ static void test_fast_equals_plain(void) {
 static void test_corruption_detected(void) {
   for (int fast = 1; fast >= 0; fast--) {
     ts_rec *r = rec_new();
-    sl_prbs *gen = prbs_to(r), *chk = sl_prbs_new();
+    sl_prbs *gen = prbs_to(r), *chk = sl_prbs_new(NULL);
     sl_prbs_set_fast_path(chk, fast);
     sl_slave *s = sl_prbs_object(chk)->slave;
     int caught = 0, passed = 0;
@@ -278,7 +278,7 @@ static void test_corruption_detected(void) {
 
 static void test_header_checks(void) {
   ts_rec *r = rec_new();
-  sl_prbs *gen = prbs_to(r), *chk = sl_prbs_new();
+  sl_prbs *gen = prbs_to(r), *chk = sl_prbs_new(NULL);
   sl_slave *s = sl_prbs_object(chk)->slave;
   uint8_t *fr[4];
   uint32_t n;
@@ -326,7 +326,7 @@ static void test_header_checks(void) {
 /* Small fixed-size buffers downstream: words straddle buffer boundaries. */
 static void test_multi_buffer(void) {
   for (int fast = 1; fast >= 0; fast--) {
-    sl_prbs *chk = sl_prbs_new(), *gen = sl_prbs_new(), *ref = NULL;
+    sl_prbs *chk = sl_prbs_new(NULL), *gen = sl_prbs_new(NULL), *ref = NULL;
     ts_rec *r = rec_new();
     ref = prbs_to(r);
     sl_prbs_set_fast_path(chk, fast);
@@ -393,7 +393,7 @@ static void *send_main(void *arg) {
 }
 
 static void test_rx_gate(void) {
-  sl_prbs *chk = sl_prbs_new();
+  sl_prbs *chk = sl_prbs_new(NULL);
   sl_slave *s = sl_prbs_object(chk)->slave;
   sender x = {s, {1, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0}, 0};
   sl_prbs_set_rx_enable(chk, 0);
@@ -462,7 +462,7 @@ static int wait_seq(sl_prbs *gen, uint32_t n, long ms) {
 
 static void test_generator_thread(void) {
   CHECK(gen_threads(0));
-  sl_prbs *gen = sl_prbs_new(), *chk = sl_prbs_new();
+  sl_prbs *gen = sl_prbs_new(NULL), *chk = sl_prbs_new(NULL);
   sl_master_add_slave(sl_prbs_object(gen)->master, sl_prbs_object(chk)->slave);
   CHECK_EQ(sl_prbs_enable(gen, 4096), SL_OK);
   CHECK_EQ(sl_prbs_tx_enabled(gen), 1);
@@ -505,7 +505,7 @@ static void test_generator_thread(void) {
 
 /* A rate appears once more than a second has passed. */
 static void test_rates(void) {
-  sl_prbs *gen = sl_prbs_new(), *chk = sl_prbs_new();
+  sl_prbs *gen = sl_prbs_new(NULL), *chk = sl_prbs_new(NULL);
   sl_master_add_slave(sl_prbs_object(gen)->master, sl_prbs_object(chk)->slave);
   sl_prbs_set_tx_period(gen, 1000);
   sl_prbs_enable(gen, 1000);
@@ -561,7 +561,7 @@ static void test_own_thread(void) {
 
 /* A generator blocked in a disabled checker still stops. */
 static void test_disable_releases_checker(void) {
-  sl_prbs *gen = sl_prbs_new(), *chk = sl_prbs_new();
+  sl_prbs *gen = sl_prbs_new(NULL), *chk = sl_prbs_new(NULL);
   sl_master_add_slave(sl_prbs_object(gen)->master, sl_prbs_object(chk)->slave);
   sl_prbs_set_rx_enable(chk, 0);
   sl_prbs_enable(gen, 64);
@@ -602,7 +602,7 @@ static void *churn_main(void *arg) {
 
 static void test_enable_disable_churn(void) {
   CHECK(gen_threads(0));
-  sl_prbs *gen = sl_prbs_new(), *chk = sl_prbs_new();
+  sl_prbs *gen = sl_prbs_new(NULL), *chk = sl_prbs_new(NULL);
   sl_master_add_slave(sl_prbs_object(gen)->master, sl_prbs_object(chk)->slave);
   atomic_int stop = 0;
   churn c[3];

@@ -86,7 +86,7 @@ static void slow_hook(ts_rec *k, sl_frame *f) {
 
 /* A reader feeding a new recorder. */
 static sl_stream_reader *reader_to(ts_rec **out) {
-  sl_stream_reader *r = sl_stream_reader_new();
+  sl_stream_reader *r = sl_stream_reader_new(NULL);
   *out = ts_rec_new(KEEP);
   sl_master_add_slave(sl_stream_reader_master(r), &(*out)->slave);
   return r;
@@ -313,7 +313,7 @@ static void test_destroy_while_busy(void) {
 }
 
 static void test_round_trip(void) {
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   sl_stream_writer_set_max_size(w, 256);
   sl_stream_writer_set_buffer_size(w, 100);
   sl_stream_writer_open(w, path("trip.dat"), NULL);

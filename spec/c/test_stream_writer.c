@@ -92,7 +92,7 @@ static int history_has(const char *text) {
 }
 
 static void test_reference_examples(void) {
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   CHECK_EQ(sl_stream_writer_open(w, path("ex.dat"), NULL), SL_OK);
   sl_object *c0 = sl_stream_writer_get_channel(w, 0);
   sl_object *c5 = sl_stream_writer_get_channel(w, 5);
@@ -119,7 +119,7 @@ static void test_reference_examples(void) {
 }
 
 static void test_raw_mode(void) {
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   sl_stream_writer_set_raw(w, 1);
   CHECK(sl_stream_writer_get_raw(w));
   sl_stream_writer_open(w, path("raw.dat"), NULL);
@@ -137,7 +137,7 @@ static void test_raw_mode(void) {
 }
 
 static void test_skipped_frames(void) {
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   sl_object *c = sl_stream_writer_get_channel(w, 0);
   push(c, "x", 1, 0, 0, 0);                    /* closed: not written */
   sl_stream_writer_open(w, path("skip.dat"), NULL);
@@ -157,7 +157,7 @@ static void test_skipped_frames(void) {
 }
 
 static void test_buffering(void) {
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   CHECK_EQ(sl_stream_writer_set_buffer_size(w, 200), SL_OK);
   sl_stream_writer_open(w, path("buf.dat"), NULL);
   sl_object *c = sl_stream_writer_get_channel(w, 0);
@@ -189,7 +189,7 @@ static void test_buffering(void) {
 }
 
 static void test_split(void) {
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   sl_stream_writer_set_max_size(w, 100);
   CHECK_EQ(sl_stream_writer_open(w, path("split.dat"), NULL), SL_OK);
   sl_object *c = sl_stream_writer_get_channel(w, 0);
@@ -229,7 +229,7 @@ static void test_truncates(void) {
   memset(junk, 'J', sizeof junk);
   CHECK_EQ(write(fd, junk, sizeof junk), 64);
   close(fd);
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   sl_stream_writer_open(w, path("old.dat"), NULL);
   sl_object *c = sl_stream_writer_get_channel(w, 0);
   push(c, "twelve bytes", 12, 0, 0, 0);
@@ -240,7 +240,7 @@ static void test_truncates(void) {
 }
 
 static void test_open_and_write_failures(void) {
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   int err = 0;
   CHECK_EQ(sl_stream_writer_open(w, path("no/such/dir.dat"), &err), SL_ENOTFOUND);
   CHECK_EQ(err, ENOENT);
@@ -266,7 +266,7 @@ static void test_open_and_write_failures(void) {
 }
 
 static void test_channels(void) {
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   sl_object *a = sl_stream_writer_get_channel(w, 7);
   sl_object *b = sl_stream_writer_get_channel(w, 7);
   CHECK(a == b);
@@ -334,7 +334,7 @@ static void *wait_all(void *arg) {
 }
 
 static void test_threads(void) {
-  sl_stream_writer *w = sl_stream_writer_new();
+  sl_stream_writer *w = sl_stream_writer_new(NULL);
   sl_stream_writer_set_buffer_size(w, 4096);
   sl_stream_writer_open(w, path("mt.dat"), NULL);
   waiter_arg wa = {w, 0};

@@ -56,9 +56,9 @@ static const char *last_str(fixture *fx, char out[64]) {
 }
 
 static void setup(fixture *fx) {
-  char err[128];
+  sl_error err;
   sl_log_set_emit(0);
-  fx->srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, err, sizeof err);
+  fx->srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, &err);
   if (fx->srv == NULL) abort();
   fx->port = sl_tcp_bridge_port(fx->srv);
   fx->r = ts_rec_on(fx->srv, 0);

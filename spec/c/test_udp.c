@@ -33,10 +33,10 @@ static ts_got last_of(ts_rec *r, uint8_t *buf, size_t cap) {
 }
 
 static sl_object *server(int jumbo) {
-  char err[128];
-  sl_object *s = sl_udp_new("127.0.0.1", 0, 1, jumbo, err, sizeof err);
+  sl_error err;
+  sl_object *s = sl_udp_new("127.0.0.1", 0, 1, jumbo, &err);
   if (s == NULL) {
-    printf("server: %s\n", err);
+    printf("server: %s\n", err.msg);
     abort();
   }
   return s;
@@ -104,8 +104,8 @@ static void test_raw_oversize(void) {
 static void test_client_to_raw(void) {
   uint32_t rport;
   int fd = ts_udp_socket(&rport);
-  char err[128];
-  sl_object *c = sl_udp_new("127.0.0.1", rport, 0, 1, err, sizeof err);
+  sl_error err;
+  sl_object *c = sl_udp_new("127.0.0.1", rport, 0, 1, &err);
   CHECK(c != NULL);
   sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(m->master, c->slave);
@@ -202,8 +202,8 @@ static void test_stop_prompt(void) {
   CHECK(now_s() - t0 < 30.0);          /* a bound on a hang, not a speed */
   sl_object_unref(s);
   s = server(0);
-  char err[128];
-  sl_object *c = sl_udp_new("127.0.0.1", sl_udp_port(s), 0, 0, err, sizeof err);
+  sl_error err;
+  sl_object *c = sl_udp_new("127.0.0.1", sl_udp_port(s), 0, 0, &err);
   sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(m->master, c->slave);
   sender_arg a = {m, 0};
@@ -224,17 +224,17 @@ static void test_stop_prompt(void) {
 }
 
 static void test_errors(void) {
-  char err[128] = "";
-  CHECK(sl_udp_new("127.0.0.1", 0, 0, 0, err, sizeof err) == NULL);
-  CHECK(strstr(err, "bad port") != NULL);
-  CHECK(sl_udp_new("no.such.host.invalid", 9, 0, 0, err, sizeof err) == NULL);
-  CHECK(strstr(err, "cannot resolve") != NULL);
+  sl_error err;
+  CHECK(sl_udp_new("127.0.0.1", 0, 0, 0, &err) == NULL);
+  CHECK(strstr(err.msg, "bad port") != NULL);
+  CHECK(sl_udp_new("no.such.host.invalid", 9, 0, 0, &err) == NULL);
+  CHECK(strstr(err.msg, "cannot resolve") != NULL);
   sl_object *s = server(0);
   char want[64];
   snprintf(want, sizeof want, "cannot bind 127.0.0.1:%u: Address already in use",
            (unsigned)sl_udp_port(s));
-  CHECK(sl_udp_new("127.0.0.1", sl_udp_port(s), 1, 0, err, sizeof err) == NULL);
-  CHECK_STR(err, want);
+  CHECK(sl_udp_new("127.0.0.1", sl_udp_port(s), 1, 0, &err) == NULL);
+  CHECK_STR(err.msg, want);
   CHECK_EQ(sl_udp_max_payload(s), SL_UDP_MAX_PAYLOAD);
   sl_object_unref(s);
 }

@@ -150,8 +150,8 @@ static const char *ep(uint32_t port) {
 
 /* libzmq as Rogue's TcpClient: PUSH to P, PULL from P+1, against our server. */
 static void test_our_server(void) {
-  char err[128];
-  sl_object *srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, err, sizeof err);
+  sl_error err;
+  sl_object *srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, &err);
   CHECK(srv != NULL);
   if (srv == NULL) return;
   uint32_t port = sl_tcp_bridge_port(srv);
@@ -192,8 +192,8 @@ static void test_our_client(void) {
     zmq_unbind(pull, ep(p));
   }
   CHECK(port != 0);
-  char err[128];
-  sl_object *cli = sl_tcp_bridge_new("127.0.0.1", port, 0, err, sizeof err);
+  sl_error err;
+  sl_object *cli = sl_tcp_bridge_new("127.0.0.1", port, 0, &err);
   CHECK(cli != NULL);
   if (cli == NULL) return;
   ts_rec *r = ts_rec_on(cli, NMSGS);

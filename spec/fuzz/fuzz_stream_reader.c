@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   char name[64];
   snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
-  sl_stream_reader *r = sl_stream_reader_new();
+  sl_stream_reader *r = sl_stream_reader_new(NULL);
   fuzz_capture *cap = fuzz_capture_new();
   FUZZ_CHECK(r != NULL);
   sl_master_add_slave(sl_stream_reader_master(r), &cap->slave);

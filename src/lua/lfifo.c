@@ -41,8 +41,9 @@ static int fifo_new(lua_State *L) {
   uint32_t depth = (uint32_t)sl_check_range(L, 1, 0, UINT32_MAX);
   uint32_t trim = (uint32_t)sl_opt_range(L, 2, 0, 0, UINT32_MAX);
   int no_copy = lua_toboolean(L, 3);
-  sl_object *obj = sl_fifo_new(depth, trim, no_copy);
-  if (obj == NULL) return luaL_error(L, "Fifo: cannot start its thread");
+  sl_error err;
+  sl_object *obj = sl_fifo_new(depth, trim, no_copy, &err);
+  if (obj == NULL) return luaL_error(L, "Fifo: %s", err.msg);
   sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   return 1;

@@ -260,8 +260,9 @@ static const luaL_Reg writer_methods[] = {
     {NULL, NULL}};
 
 static int writer_new(lua_State *L) {
-  sl_stream_writer *w = sl_stream_writer_new();
-  if (w == NULL) return luaL_error(L, "StreamWriter: out of memory");
+  sl_error err;
+  sl_stream_writer *w = sl_stream_writer_new(&err);
+  if (w == NULL) return luaL_error(L, "StreamWriter: %s", err.msg);
   sl_lua_push_object(L, sl_stream_writer_object(w));
   sl_object_unref(sl_stream_writer_object(w));
   return 1;
@@ -502,8 +503,9 @@ static const luaL_Reg reader_methods[] = {
     {NULL, NULL}};
 
 static int reader_new(lua_State *L) {
-  sl_stream_reader *r = sl_stream_reader_new();
-  if (r == NULL) return luaL_error(L, "StreamReader: out of memory");
+  sl_error err;
+  sl_stream_reader *r = sl_stream_reader_new(&err);
+  if (r == NULL) return luaL_error(L, "StreamReader: %s", err.msg);
   lua_settop(L, 0);
   sl_lua_push_object(L, sl_stream_reader_object(r));   /* at 1 */
   sl_object_unref(sl_stream_reader_object(r));

@@ -13,8 +13,9 @@ static int filter_new(lua_State *L) {
   int drop_errors = check_bool(L, 1);
   lua_Integer ch = luaL_checkinteger(L, 2);
   luaL_argcheck(L, ch >= 0 && ch <= 255, 2, "channel out of range [0, 255]");
-  sl_object *obj = sl_filter_new(drop_errors, (uint8_t)ch);
-  if (obj == NULL) return luaL_error(L, "Filter: out of memory");
+  sl_error err;
+  sl_object *obj = sl_filter_new(drop_errors, (uint8_t)ch, &err);
+  if (obj == NULL) return luaL_error(L, "Filter: %s", err.msg);
   sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   return 1;
@@ -24,10 +25,10 @@ static int rate_drop_new(lua_State *L) {
   int period = check_bool(L, 1);
   lua_Number v = luaL_checknumber(L, 2);
   luaL_argcheck(L, v >= 0, 2, "value must not be negative");
-  sl_object *obj = sl_rate_drop_new(period, v);
-  if (obj == NULL)
-    return luaL_argerror(L, 2, period ? "period too long (at most 4294 s)"
-                                      : "count too large (at most 2^32-1)");
+  sl_error err;
+  sl_object *obj = sl_rate_drop_new(period, v, &err);
+  if (obj == NULL && err.status == SL_ENOMEM) return luaL_error(L, "RateDrop: %s", err.msg);
+  if (obj == NULL) return luaL_argerror(L, 2, err.msg);
   sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   return 1;

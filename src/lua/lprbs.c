@@ -259,8 +259,9 @@ static const luaL_Reg prbs_methods[] = {
 static int prbs_new(lua_State *L) {
   luaL_argcheck(L, lua_isnone(L, 1), 1, "no arguments expected");
   sl_state *st = sl_state_get(L);
-  sl_prbs *p = sl_prbs_new();
-  if (p == NULL) return luaL_error(L, "Prbs: out of memory");
+  sl_error err;
+  sl_prbs *p = sl_prbs_new(&err);
+  if (p == NULL) return luaL_error(L, "Prbs: %s", err.msg);
   sl_prbs_set_nowait_thread(p, st->main_thread);
   sl_lua_push_object(L, sl_prbs_object(p));
   sl_object_unref(sl_prbs_object(p));

@@ -106,9 +106,9 @@ static int tcp_new(lua_State *L, int server, const char *fn) {
   lua_Integer port = luaL_checkinteger(L, 2);
   luaL_argcheck(L, port >= 0 && port <= 65534, 2, "port out of range [0, 65534]");
   luaL_argcheck(L, server || port > 0, 2, "a client needs the server's port");
-  char err[256] = "";
-  sl_object *obj = sl_tcp_bridge_new(addr, (uint32_t)port, server, err, sizeof err);
-  if (obj == NULL) return luaL_error(L, "%s: %s", fn, err[0] ? err : "out of memory");
+  sl_error err;
+  sl_object *obj = sl_tcp_bridge_new(addr, (uint32_t)port, server, &err);
+  if (obj == NULL) return luaL_error(L, "%s: %s", fn, err.msg);
   sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   return 1;

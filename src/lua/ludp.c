@@ -74,9 +74,9 @@ static const luaL_Reg udp_meth[] = {
 
 static int udp_push_new(lua_State *L, const char *host, lua_Integer port,
                         int server, int jumbo, const char *fn) {
-  char err[256] = "";
-  sl_object *obj = sl_udp_new(host, (uint32_t)port, server, jumbo, err, sizeof err);
-  if (obj == NULL) return luaL_error(L, "%s: %s", fn, err[0] ? err : "out of memory");
+  sl_error err;
+  sl_object *obj = sl_udp_new(host, (uint32_t)port, server, jumbo, &err);
+  if (obj == NULL) return luaL_error(L, "%s: %s", fn, err.msg);
   sl_lua_push_object(L, obj);
   sl_object_unref(obj);
   return 1;

@@ -329,13 +329,14 @@ static const sl_class client_class = {.name = "TcpClient",
                                       .counters = bridge_counters};
 
 sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
-                             char *err, size_t errlen) {
+                             sl_error *err) {
+  char why[SL_ERROR_MAX] = "";
   if (port > 65534) {
-    sl_sock_error(err, errlen, "bad port for", addr, port, EINVAL);
-    return NULL;
+    sl_sock_error(why, sizeof why, "bad port for", addr, port, EINVAL);
+    return sl_fail(err, SL_EINVAL, "%s", why);
   }
   bridge *b = calloc(1, sizeof *b);
-  if (b == NULL) return NULL;
+  if (b == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   sl_object_init(&b->obj, server ? &server_class : &client_class);
   b->timeout_us = -1;
   b->max_size = SL_ZMTP_DEFAULT_MAX_MSG;
@@ -351,7 +352,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   ** fixed-size blocks (large ones keep the memory they arrived in). */
   sl_pool_set_fixed_size(b->slave.pool, ADOPT_MIN);
   sl_pool_set_pool_size(b->slave.pool, 1024);
-  if (sl_pair_open(&b->pair, addr, port, server, on_socket, b, err, errlen) != 0)
+  if (sl_pair_open(&b->pair, addr, port, server, on_socket, b, why, sizeof why) != 0)
     goto out_master;
   char name[128];
   snprintf(name, sizeof name, "stream.TcpCore.%s.%s.%u", b->addr,
@@ -370,7 +371,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   int trc = sa.rc != 0 ? -1 : sl_thread_start(&b->thread, &attr, delivery_main, b);
   pthread_attr_destroy(&attr);
   if (trc != 0) {
-    sl_sock_error(err, errlen, "cannot start", addr, port, sa.rc ? sa.rc : EAGAIN);
+    sl_sock_error(why, sizeof why, "cannot start", addr, port, sa.rc ? sa.rc : EAGAIN);
     close_all(b);
     sl_io_release(b->io);
     goto out_master;
@@ -390,7 +391,8 @@ out_free:
   free(b->rx);
   tcp_cache_unref(b->blocks);
   free(b);
-  return NULL;
+  if (why[0] == '\0') return sl_fail(err, SL_ENOMEM, NULL);
+  return sl_fail(err, SL_EIO, "%s", why);
 }
 
 int sl_tcp_bridge_ready(sl_object *obj) {

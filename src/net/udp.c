@@ -495,14 +495,15 @@ static const sl_class client_class = {.name = "UdpClient",
                                       .counters = udp_counters};
 
 sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
-                      char *err, size_t errlen) {
+                      sl_error *err) {
+  char text[SL_ERROR_MAX] = "";
   const char *shown = host != NULL ? host : "*";
   if (port > 65535 || (!server && port == 0)) {
-    sl_sock_error(err, errlen, "bad port for", shown, port, EINVAL);
-    return NULL;
+    sl_sock_error(text, sizeof text, "bad port for", shown, port, EINVAL);
+    return sl_fail(err, SL_EINVAL, "%s", text);
   }
   udp *u = calloc(1, sizeof *u);
-  if (u == NULL) return NULL;
+  if (u == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   sl_object_init(&u->obj, server ? &server_class : &client_class);
   u->server = server;
   u->port = port;
@@ -512,7 +513,7 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   atomic_init(&u->timeout_us, 1000000);
   u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (u->wake_fd < 0) {
-    sl_sock_error(err, errlen, "cannot start", shown, port, errno);
+    sl_sock_error(text, sizeof text, "cannot start", shown, port, errno);
     goto out_free;
   }
   if (sl_slave_init(&u->slave, &udp_ops, &u->obj) != SL_OK) goto out_free;
@@ -524,13 +525,13 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   struct sockaddr_in sa;
   const char *why;
   if (sl_sock_resolve(host, 1, &sa, &why) != 0) {
-    sl_sock_error_text(err, errlen, "cannot resolve", shown, port, why);
+    sl_sock_error_text(text, sizeof text, "cannot resolve", shown, port, why);
     goto out_master;
   }
   sa.sin_port = htons((uint16_t)port);
   int e = open_socket(u, &sa);
   if (e != 0) {
-    sl_sock_error(err, errlen, server ? "cannot bind" : "cannot open a socket for",
+    sl_sock_error(text, sizeof text, server ? "cannot bind" : "cannot open a socket for",
             shown, port, e);
     goto out_socket;
   }
@@ -540,7 +541,7 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   int trc = sl_thread_start(&u->thread, &attr, receive_main, u);
   pthread_attr_destroy(&attr);
   if (trc != 0) {
-    sl_sock_error(err, errlen, "cannot start", shown, port, trc);
+    sl_sock_error(text, sizeof text, "cannot start", shown, port, trc);
     goto out_socket;
   }
   u->started = 1;
@@ -554,7 +555,8 @@ out_slave:
 out_free:
   if (u->wake_fd >= 0) close(u->wake_fd);
   free(u);
-  return NULL;
+  if (text[0] == '\0') return sl_fail(err, SL_ENOMEM, NULL);
+  return sl_fail(err, SL_EIO, "%s", text);
 }
 
 uint32_t sl_udp_port(sl_object *obj) { return ((udp *)obj)->port; }

@@ -409,9 +409,11 @@ static const sl_class fifo_class = {.name = "Fifo",
                                     .cancel = fifo_cancel,
                                     .counters = fifo_counters};
 
-sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy) {
+sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
+                       sl_error *err) {
+  int trc = 0;
   sl_fifo *q = aligned_alloc(64, (sizeof(sl_fifo) + 63) & ~(size_t)63);
-  if (q == NULL) return NULL;
+  if (q == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   memset(q, 0, sizeof *q);
   sl_object_init(&q->obj, &fifo_class);
   q->max_depth = max_depth;
@@ -425,7 +427,11 @@ sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy) {
   if (q->head == NULL) goto out_seg;
   if (sl_slave_init(&q->slave, &fifo_slave_ops, &q->obj) != SL_OK) goto out_seg;
   if (sl_master_init(&q->master, &q->obj) != SL_OK) goto out_slave;
-  if (sl_thread_start(&q->thread, NULL, fifo_main, q) != 0) goto out_master;
+  trc = sl_thread_start(&q->thread, NULL, fifo_main, q);
+  if (trc != 0) {
+    sl_error_set(err, SL_EIO, "cannot start its thread: %s", strerror(trc));
+    goto out_master;
+  }
   return &q->obj;
 out_master:
   sl_master_fini(&q->master);
@@ -437,6 +443,7 @@ out_seg:
   pthread_mutex_destroy(&q->sleep_mutex);
   pthread_mutex_destroy(&q->head_mutex);
   free(q);
+  if (trc == 0) sl_error_set(err, SL_ENOMEM, NULL);
   return NULL;
 }
 

@@ -58,9 +58,9 @@ static const sl_class filter_class = {.name = "Filter",
                                       .destroy = filter_destroy,
                                       .counters = filter_counters};
 
-sl_object *sl_filter_new(int drop_errors, uint8_t channel) {
+sl_object *sl_filter_new(int drop_errors, uint8_t channel, sl_error *err) {
   filter *ft = calloc(1, sizeof *ft);
-  if (ft == NULL) return NULL;
+  if (ft == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   sl_object_init(&ft->obj, &filter_class);
   ft->drop_errors = drop_errors != 0;
   ft->channel = channel;
@@ -72,5 +72,5 @@ out_slave:
   sl_slave_fini(&ft->slave);
 out_free:
   free(ft);
-  return NULL;
+  return sl_fail(err, SL_ENOMEM, NULL);
 }

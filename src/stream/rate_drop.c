@@ -70,12 +70,15 @@ static const sl_class rate_class = {.name = "RateDrop",
                                     .destroy = rate_destroy,
                                     .counters = rate_counters};
 
-sl_object *sl_rate_drop_new(int period, double value) {
+sl_object *sl_rate_drop_new(int period, double value, sl_error *err) {
   int time_mode = period && value != 0;
-  if (!(value >= 0)) return NULL;   /* negative or NaN */
-  if (time_mode ? value * 1e6 > UINT32_MAX : value > UINT32_MAX) return NULL;
+  if (!(value >= 0)) return sl_fail(err, SL_EINVAL, "value must not be negative");
+  if (time_mode && value * 1e6 > UINT32_MAX)
+    return sl_fail(err, SL_ERANGE, "period too long (at most 4294 s)");
+  if (!time_mode && value > UINT32_MAX)
+    return sl_fail(err, SL_ERANGE, "count too large (at most 2^32-1)");
   rate_drop *r = calloc(1, sizeof *r);
-  if (r == NULL) return NULL;
+  if (r == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   sl_object_init(&r->obj, &rate_class);
   pthread_mutex_init(&r->mutex, NULL);
   r->time_mode = time_mode;
@@ -93,5 +96,5 @@ out_slave:
 out_free:
   pthread_mutex_destroy(&r->mutex);
   free(r);
-  return NULL;
+  return sl_fail(err, SL_ENOMEM, NULL);
 }

@@ -452,12 +452,12 @@ static const sl_class prbs_class = {.name = "Prbs",
                                     .cancel = prbs_cancel,
                                     .counters = prbs_counters};
 
-sl_prbs *sl_prbs_new(void) {
+sl_prbs *sl_prbs_new(sl_error *err) {
   static const uint8_t taps[] = {1, 2, 6, 31};
   uint64_t mask[LIMBS];
   tap_mask(mask, taps, sizeof taps);
   sl_prbs *p = calloc(1, sizeof *p);
-  if (p == NULL) return NULL;
+  if (p == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   sl_object_init(&p->obj, &prbs_class);
   p->lfsr = prbs_lfsr_new(32, mask);
   if (p->lfsr == NULL) goto out_free;
@@ -486,7 +486,7 @@ out_lfsr:
   prbs_lfsr_unref(p->lfsr);
 out_free:
   free(p);
-  return NULL;
+  return sl_fail(err, SL_ENOMEM, NULL);
 }
 
 sl_object *sl_prbs_object(sl_prbs *p) { return p != NULL ? &p->obj : NULL; }

@@ -404,13 +404,13 @@ static const sl_class reader_class = {.name = "StreamReader",
                                       .cancel = reader_cancel,
                                       .counters = reader_counters};
 
-sl_stream_reader *sl_stream_reader_new(void) {
+sl_stream_reader *sl_stream_reader_new(sl_error *err) {
   sl_stream_reader *r = calloc(1, sizeof *r);
-  if (r == NULL) return NULL;
+  if (r == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   sl_object_init(&r->obj, &reader_class);
   if (sl_master_init(&r->master, &r->obj) != SL_OK) {
     free(r);
-    return NULL;
+    return sl_fail(err, SL_ENOMEM, NULL);
   }
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);

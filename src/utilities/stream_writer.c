@@ -384,13 +384,13 @@ static const sl_class writer_class = {.name = "StreamWriter",
                                       .stop = writer_stop,
                                       .counters = writer_counters};
 
-sl_stream_writer *sl_stream_writer_new(void) {
+sl_stream_writer *sl_stream_writer_new(sl_error *err) {
   sl_stream_writer *w = calloc(1, sizeof *w);
-  if (w == NULL) return NULL;
+  if (w == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   w->file = wfile_new();
   if (w->file == NULL) {
     free(w);
-    return NULL;
+    return sl_fail(err, SL_ENOMEM, NULL);
   }
   sl_object_init(&w->obj, &writer_class);
   return w;

@@ -25,10 +25,12 @@
 #include <stdint.h>
 
 #include "object.h"
+#include "status.h"
 
-/* A running Fifo (kind "Fifo"), refs = 1; NULL if out of memory or if
-** its thread cannot start. */
-sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy);
+/* A running Fifo (kind "Fifo"), refs = 1; NULL (err says why) if out of
+** memory or if its thread cannot start. */
+sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
+                       sl_error *err);
 
 /* obj must be a Fifo. */
 uint32_t sl_fifo_size(sl_object *obj);

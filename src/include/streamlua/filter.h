@@ -20,8 +20,12 @@
 #include <stdint.h>
 
 #include "object.h"
+#include "status.h"
 
-sl_object *sl_filter_new(int drop_errors, uint8_t channel);
-sl_object *sl_rate_drop_new(int period, double value);
+/* refs = 1; NULL (err says why) when out of memory, and for RateDrop when
+** value is negative (SL_EINVAL) or too large (SL_ERANGE: a period over
+** 4294 s, a count over 2^32-1). */
+sl_object *sl_filter_new(int drop_errors, uint8_t channel, sl_error *err);
+sl_object *sl_rate_drop_new(int period, double value, sl_error *err);
 
 #endif

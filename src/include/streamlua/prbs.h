@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "object.h"
+#include "status.h"
 
 typedef struct sl_prbs sl_prbs;
 
@@ -45,7 +46,7 @@ typedef struct sl_prbs_stats {
 /* Width 32, taps {1, 2, 6, 31}, payload generation and checking on, count
 ** mode off, tx period 0, rx enabled. Kind "Prbs", refs = 1. NULL if out of
 ** memory. */
-sl_prbs *sl_prbs_new(void);
+sl_prbs *sl_prbs_new(sl_error *err);   /* NULL (err says why): out of memory */
 /* The node (for ref/unref, connecting, stop). */
 sl_object *sl_prbs_object(sl_prbs *p);
 /* The Prbs behind a node, or NULL if the node is something else. */

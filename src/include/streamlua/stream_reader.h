@@ -52,6 +52,7 @@
 
 #include "master.h"
 #include "object.h"
+#include "status.h"
 
 #define SL_STREAM_READER_RESULTS 16
 #define SL_STREAM_READER_MAX_RECORD (64u << 20)   /* default, payload bytes */
@@ -69,7 +70,7 @@ typedef struct sl_stream_reader_result {
 } sl_stream_reader_result;
 
 /* A closed reader (kind "StreamReader"), refs = 1. NULL if out of memory. */
-sl_stream_reader *sl_stream_reader_new(void);
+sl_stream_reader *sl_stream_reader_new(sl_error *err);   /* NULL (err says why) */
 sl_object *sl_stream_reader_object(sl_stream_reader *r);       /* (transfer none) */
 sl_stream_reader *sl_stream_reader_from_object(sl_object *obj); /* NULL if not one */
 sl_master *sl_stream_reader_master(sl_stream_reader *r);

@@ -41,11 +41,13 @@
 
 #include "frame.h"
 #include "object.h"
+#include "status.h"
 
 typedef struct sl_stream_writer sl_stream_writer;
 
-/* A closed writer (kind "StreamWriter"), refs = 1. NULL if out of memory. */
-sl_stream_writer *sl_stream_writer_new(void);
+/* A closed writer (kind "StreamWriter"), refs = 1. NULL (err says why) if
+** out of memory. */
+sl_stream_writer *sl_stream_writer_new(sl_error *err);
 /* The writer's object header (transfer none). */
 sl_object *sl_stream_writer_object(sl_stream_writer *w);
 /* The writer behind obj, or NULL if obj is not one (transfer none). */

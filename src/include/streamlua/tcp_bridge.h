@@ -29,12 +29,13 @@
 #include <stdint.h>
 
 #include "object.h"
+#include "status.h"
 
 /* A started bridge (kind "TcpServer" or "TcpClient"), refs = 1; NULL with
-** a reason in err (e.g. "cannot bind 127.0.0.1:8000: Address already in
-** use"). A server's port 0 picks two free consecutive ports. */
+** the reason in err (e.g. SL_EIO, "cannot bind 127.0.0.1:8000: Address
+** already in use"). A server's port 0 picks two free consecutive ports. */
 sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
-                             char *err, size_t errlen);
+                             sl_error *err);
 
 /* Does a peer take frames now (a handshaken connection on the send side)? */
 int sl_tcp_bridge_ready(sl_object *obj);

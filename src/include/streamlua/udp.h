@@ -31,17 +31,18 @@
 #include <stdint.h>
 
 #include "object.h"
+#include "status.h"
 
 #define SL_UDP_MAX_PAYLOAD 1472u        /* MTU 1500 - IP and UDP headers */
 #define SL_UDP_JUMBO_MAX_PAYLOAD 8972u  /* MTU 9000 - 28 */
 
 /* A started endpoint (kind "UdpServer" or "UdpClient"), refs = 1; NULL
-** with a reason in err (e.g. "cannot bind 127.0.0.1:8192: Address already
-** in use"). Server: host is the bind address (NULL or "*": every
+** with the reason in err (e.g. SL_EIO, "cannot bind 127.0.0.1:8192:
+** Address already in use"). Server: host is the bind address (NULL or "*": every
 ** interface, as Rogue), port 0 picks a free port. Client: host is resolved
 ** (IPv4) and port must be > 0. */
 sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
-                      char *err, size_t errlen);
+                      sl_error *err);
 
 /* Server: the bound port. Client: the port it sends to. */
 uint32_t sl_udp_port(sl_object *obj);
