@@ -265,6 +265,50 @@ void ts_rec_drop_after(ts_rec *r, sl_object *o) {
   pthread_mutex_unlock(&r->mu);
 }
 
+/* ---- the recording memory slave ---- */
+
+static void mem_rec_do(sl_mem_slave *s, sl_transaction *t) {
+  ts_mem_rec *r = (ts_mem_rec *)s->owner;
+  if (r->n < TS_MEM_KEEP) {
+    r->addrs[r->n] = sl_transaction_address(t);
+    r->sizes[r->n] = sl_transaction_size(t);
+  }
+  r->n++;
+  if (r->answer == TS_MEM_NEVER) return;
+  if (r->answer == TS_MEM_HOLD) {
+    if (r->nheld < TS_MEM_KEEP) r->held[r->nheld++] = sl_transaction_ref(t);
+    else sl_transaction_error(t, "too many held");
+    return;
+  }
+  if (sl_transaction_address(t) == r->fail_addr) sl_transaction_error(t, "bad address");
+  else sl_transaction_done(t);
+}
+
+static const sl_mem_slave_ops mem_rec_ops = {.do_transaction = mem_rec_do};
+
+static void mem_rec_destroy(sl_object *obj) {
+  ts_mem_rec *r = (ts_mem_rec *)obj;
+  ts_mem_rec_release(r);
+  free(r);
+}
+
+static const sl_class mem_rec_class = {.name = "test.MemRec", .destroy = mem_rec_destroy};
+
+ts_mem_rec *ts_mem_rec_new(uint32_t min, uint32_t max, ts_mem_answer answer) {
+  ts_mem_rec *r = calloc(1, sizeof *r);
+  if (r == NULL) abort();
+  sl_object_init(&r->obj, &mem_rec_class);
+  sl_mem_slave_init(&r->slave, &mem_rec_ops, &r->obj, min, max);
+  r->answer = answer;
+  r->fail_addr = UINT64_MAX;
+  return r;
+}
+
+void ts_mem_rec_release(ts_mem_rec *r) {
+  for (int i = 0; i < r->nheld; i++) sl_transaction_unref(r->held[i]);
+  r->nheld = 0;
+}
+
 /* ---- a fake master and the push/pull harness ---- */
 
 sl_object *ts_master_new(void) {

@@ -5,6 +5,8 @@
 **
 **   - ts_rec, a recording stream slave: copies of what arrived, a waitable
 **     count, an optional gate that holds deliveries, a hook per frame;
+**   - ts_mem_rec, a recording memory slave that answers at once (failing
+**     one address if told), holds each transaction, or never answers;
 **   - a fake master (ts_master_new, ts_send) and a push/pull harness
 **     (ts_harness: master -> node -> recorder);
 **   - counters, reference counts and a bounded wait for any condition;
@@ -26,6 +28,7 @@
 
 #include "streamlua/frame.h"
 #include "streamlua/master.h"
+#include "streamlua/memory.h"
 #include "streamlua/object.h"
 #include "streamlua/slave.h"
 #include "streamlua/zmtp.h"
@@ -140,6 +143,36 @@ void ts_rec_open(ts_rec *r);
 ** drop a reference to it (ts_rec_drop_after, which takes the caller's). */
 void ts_rec_stop_after(ts_rec *r, sl_object *o);
 void ts_rec_drop_after(ts_rec *r, sl_object *o);
+
+/* ---- the recording memory slave ---- */
+
+#define TS_MEM_KEEP 64
+
+typedef enum ts_mem_answer {
+  TS_MEM_NOW,                   /* done, or failed ("bad address") at fail_addr */
+  TS_MEM_HOLD,                  /* kept in held[] (a reference) for the test */
+  TS_MEM_NEVER                  /* left alone: its master's timeout ends it */
+} ts_mem_answer;
+
+/* Transactions reach it on the caller's thread; a test reads the fields
+** once the calls that feed it have returned. */
+typedef struct ts_mem_rec {
+  sl_object obj;
+  sl_mem_slave slave;
+  ts_mem_answer answer;
+  uint64_t fail_addr;           /* UINT64_MAX: none */
+  int n;                        /* transactions seen */
+  uint64_t addrs[TS_MEM_KEEP];  /* the first TS_MEM_KEEP's address and size */
+  uint32_t sizes[TS_MEM_KEEP];
+  sl_transaction *held[TS_MEM_KEEP];
+  int nheld;
+} ts_mem_rec;
+
+/* A memory slave of the given access sizes (one reference, the caller's). */
+ts_mem_rec *ts_mem_rec_new(uint32_t min, uint32_t max, ts_mem_answer answer);
+
+/* Drops the references to the held transactions; nheld becomes 0. */
+void ts_mem_rec_release(ts_mem_rec *r);
 
 /* ---- a fake master and the push/pull harness ---- */
 

@@ -127,27 +127,8 @@ static void test_unread_responses(void) {
 }
 
 /* A slave that never answers: requests wait for the master's timeout. */
-typedef struct mute {
-  sl_object obj;
-  sl_mem_slave slave;
-} mute;
-
-static void mute_do(sl_mem_slave *s, sl_transaction *t) {
-  (void)s;
-  (void)t;
-}
-
-static const sl_mem_slave_ops mute_ops = {.do_transaction = mute_do};
-
-static void mute_destroy(sl_object *obj) { free(obj); }
-
-static const sl_class mute_class = {.name = "test.Mute", .destroy = mute_destroy};
-
 static sl_object *mute_new(void) {
-  mute *m = calloc(1, sizeof *m);
-  sl_object_init(&m->obj, &mute_class);
-  sl_mem_slave_init(&m->slave, &mute_ops, &m->obj, 4, 0xFFFFFFFFu);
-  return &m->obj;
+  return &ts_mem_rec_new(4, 0xFFFFFFFFu, TS_MEM_NEVER)->obj;
 }
 
 static void test_slow_slave(void) {

@@ -5,6 +5,7 @@
 
 #include "streamlua/memory.h"
 #include "streamlua/status.h"
+#include "support.h"
 #include "tt.h"
 
 static int hook_calls;
@@ -106,49 +107,12 @@ static void test_emulate(void) {
 }
 
 /* A slave of max access 4 that records parts and fails the one at
-** fail_addr; completion is now or, with `later`, from a thread. */
-typedef struct rec_slave {
-  sl_object obj;
-  sl_mem_slave slave;
-  uint64_t addrs[64];
-  uint32_t sizes[64];
-  int n;
-  uint64_t fail_addr;
-  int later;
-  sl_transaction *held[64];
-  int nheld;
-} rec_slave;
-
-static void rec_do(sl_mem_slave *s, sl_transaction *t) {
-  rec_slave *r = (rec_slave *)s->owner;
-  r->addrs[r->n] = sl_transaction_address(t);
-  r->sizes[r->n] = sl_transaction_size(t);
-  r->n++;
-  if (r->later) {
-    r->held[r->nheld++] = sl_transaction_ref(t);
-    return;
-  }
-  if (sl_transaction_address(t) == r->fail_addr) sl_transaction_error(t, "bad address");
-  else sl_transaction_done(t);
-}
-
-static const sl_mem_slave_ops rec_ops = {.do_transaction = rec_do};
-
-static void rec_destroy(sl_object *obj) { free(obj); }
-
-static const sl_class rec_class = {.name = "test.Rec", .destroy = rec_destroy};
-
-static rec_slave *rec_new(void) {
-  rec_slave *r = calloc(1, sizeof *r);
-  sl_object_init(&r->obj, &rec_class);
-  sl_mem_slave_init(&r->slave, &rec_ops, &r->obj, 4, 4);
-  r->fail_addr = UINT64_MAX;
-  return r;
-}
+** fail_addr; completion is now or, with TS_MEM_HOLD, by the test. */
+static ts_mem_rec *rec_new(void) { return ts_mem_rec_new(4, 4, TS_MEM_NOW); }
 
 static void test_hub_split(void) {
   sl_object *hub = sl_hub_object(sl_hub_new(0x100, 0, 0, NULL));
-  rec_slave *r = rec_new();
+  ts_mem_rec *r = rec_new();
   sl_mem_master_set_slave(hub->mem_master, &r->obj);
   sl_object_unref(&r->obj);   /* the hub holds it */
   CHECK_EQ(sl_mem_slave_max_access(hub->mem_slave), 0xFFFFFFFFu);
@@ -176,7 +140,7 @@ static void test_hub_split(void) {
   sl_transaction_unref(t);
   /* parts completed out of order, the failing one first */
   r->n = 0;
-  r->later = 1;
+  r->answer = TS_MEM_HOLD;
   t = sl_transaction_new(0, 12, SL_MEM_READ, NULL, 100000);
   sl_mem_slave_do_transaction(hub->mem_slave, t);
   CHECK_EQ(r->nheld, 3);
@@ -187,14 +151,13 @@ static void test_hub_split(void) {
   CHECK(sl_transaction_failed(t));
   sl_transaction_get_error(t, e, sizeof e);
   CHECK(strstr(e, "middle") != NULL);
-  for (int i = 0; i < r->nheld; i++) sl_transaction_unref(r->held[i]);
-  r->nheld = 0;
+  ts_mem_rec_release(r);
   sl_transaction_unref(t);
   sl_object_unref(hub);
 }
 
 static void *complete_later(void *arg) {
-  rec_slave *r = arg;
+  ts_mem_rec *r = arg;
   sleep_ms(20);
   for (int i = 0; i < r->nheld; i++) {
     memcpy(sl_transaction_data(r->held[i]), "ABCD", sl_transaction_size(r->held[i]));
@@ -206,8 +169,8 @@ static void *complete_later(void *arg) {
 static void test_other_thread(void) {
   sl_object *mn = sl_mem_master_node_new(NULL);
   sl_object *hub = sl_hub_object(sl_hub_new(0, 0, 0, NULL));
-  rec_slave *r = rec_new();
-  r->later = 1;
+  ts_mem_rec *r = rec_new();
+  r->answer = TS_MEM_HOLD;
   sl_mem_master_set_slave(mn->mem_master, hub);
   sl_mem_master_set_slave(hub->mem_master, &r->obj);
   sl_object_unref(hub);
@@ -220,8 +183,7 @@ static void test_other_thread(void) {
   CHECK_EQ(sl_mem_master_wait(t), SL_OK);
   CHECK(memcmp(sl_transaction_data(t), "ABCDABCD", 8) == 0);
   pthread_join(th, NULL);
-  for (int i = 0; i < r->nheld; i++) sl_transaction_unref(r->held[i]);
-  r->nheld = 0;
+  ts_mem_rec_release(r);
   sl_transaction_unref(t);
   /* a slave that answers after the waiter gave up: expired, ignored */
   sl_mem_master_set_timeout(mn->mem_master, 5000);
@@ -232,7 +194,7 @@ static void test_other_thread(void) {
   pthread_create(&th, NULL, complete_later, r);
   pthread_join(th, NULL);
   CHECK(sl_transaction_timed_out(t));
-  for (int i = 0; i < r->nheld; i++) sl_transaction_unref(r->held[i]);
+  ts_mem_rec_release(r);
   sl_transaction_unref(t);
   sl_object_unref(mn);
 }

@@ -116,6 +116,40 @@ static void test_rec_hooks(void) {
   CHECK_EQ(atomic_load(&freed), 1);
 }
 
+/* ---- the memory recorder ---- */
+
+static void test_mem_rec(void) {
+  ts_mem_rec *r = ts_mem_rec_new(4, 8, TS_MEM_NOW);
+  r->fail_addr = 0x10;
+  CHECK_EQ(sl_mem_slave_min_access(&r->slave), 4);
+  CHECK_EQ(sl_mem_slave_max_access(&r->slave), 8);
+  sl_transaction *a = sl_transaction_new(0x8, 4, SL_MEM_READ, NULL, 100000);
+  sl_transaction *b = sl_transaction_new(0x10, 4, SL_MEM_READ, NULL, 100000);
+  sl_mem_slave_do_transaction(&r->slave, a);
+  sl_mem_slave_do_transaction(&r->slave, b);
+  CHECK(sl_transaction_is_done(a) && !sl_transaction_failed(a));
+  CHECK(sl_transaction_failed(b));
+  CHECK(r->n == 2 && r->addrs[1] == 0x10 && r->sizes[1] == 4);
+  sl_transaction_unref(a);
+  sl_transaction_unref(b);
+  r->answer = TS_MEM_HOLD;
+  a = sl_transaction_new(0x20, 8, SL_MEM_WRITE, "12345678", 100000);
+  sl_mem_slave_do_transaction(&r->slave, a);
+  CHECK(!sl_transaction_is_done(a));
+  CHECK(r->nheld == 1 && r->held[0] == a);
+  sl_transaction_done(r->held[0]);
+  ts_mem_rec_release(r);
+  CHECK_EQ(r->nheld, 0);
+  CHECK(sl_transaction_is_done(a));
+  sl_transaction_unref(a);
+  r->answer = TS_MEM_NEVER;
+  a = sl_transaction_new(0x30, 4, SL_MEM_READ, NULL, 100000);
+  sl_mem_slave_do_transaction(&r->slave, a);
+  CHECK(!sl_transaction_is_done(a) && r->nheld == 0 && r->n == 4);
+  sl_transaction_unref(a);
+  sl_object_unref(&r->obj);
+}
+
 /* ---- the harness ---- */
 
 static void test_harness(void) {
@@ -215,6 +249,7 @@ static const struct tt_case cases[] = {
     {"the recorder copies what it gets, the last frame always", test_rec_copies},
     {"the recorder's gate holds, passes and opens", test_rec_gate},
     {"the recorder's hook, action after the gate and free hook", test_rec_hooks},
+    {"the memory recorder answers, holds or stays silent", test_mem_rec},
     {"the push/pull harness around a Fifo", test_harness},
     {"a bounded wait for a condition", test_wait_until},
     {"TCP on 127.0.0.1: listen, dial, send all, read exact, close", test_tcp},
