@@ -46,6 +46,22 @@ describe("spec helpers", function()
     assert.is_nil(io.open(dir))
   end)
 
+  it("retry_if_port_taken runs a case again when port_again meets a taken port", function()
+    local tries = 0
+    retry_if_port_taken(function()
+      tries = tries + 1
+      if tries < 3 then
+        port_again(function() error("cannot bind: Address already in use") end, "127.0.0.1", 1)
+      end
+    end)
+    assert.are.equal(3, tries)
+    local ok, err = pcall(retry_if_port_taken, function()
+      port_again(function() error("another failure", 0) end, "127.0.0.1", 1)
+    end)
+    assert.is_false(ok)
+    assert.matches("another failure", err, 1, true)
+  end)
+
   it("slurp gives a file's bytes, or the default when it cannot be read", function()
     assert.are.equal("none", slurp("/nonexistent/file", "none"))
     assert.is_nil(slurp("/nonexistent/file"))
