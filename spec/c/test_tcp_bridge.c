@@ -97,7 +97,7 @@ static void expect_rejected(const uint8_t *bytes, size_t n) {
   CHECK_EQ(send(fd, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
   CHECK(ts_closed_by_peer(fd));
   close(fd);
-  for (int i = 0; i < 3000 && ts_counter(fx.srv, "errors") == 0; i++) sleep_ms(10);
+  ts_counter_reaches(fx.srv, "errors", 1, 30);
   CHECK_EQ(ts_counter(fx.srv, "errors"), 1);
   sleep_ms(20);
   CHECK_EQ(ts_rec_count(fx.r), 0);
@@ -349,7 +349,7 @@ static void test_big_frames_in_order(void) {
     for (int k = 0; k < bs.frames; k++)
       CHECK(read_big(fd, (uint8_t)k, BIG, (uint8_t)(bs.seed + k)));
     pthread_join(t, NULL);
-    for (int i = 0; i < 3000 && ts_counter(fx.srv, "txFrames") < 16; i++) sleep_ms(10);
+    ts_counter_reaches(fx.srv, "txFrames", 16, 30);
     CHECK_EQ(ts_counter(fx.srv, "txFrames"), 16);
     CHECK_EQ(ts_counter(fx.srv, "txBytes"), 16ull * BIG);
     CHECK_EQ(ts_counter(fx.srv, "drops"), 0);

@@ -158,7 +158,7 @@ static void test_kernel_drops_counted(void) {
   int fd = ts_udp_socket(&rport);
   uint8_t b[8] = {0};
   for (int i = 0; i < SENT; i++) ts_udp_send(fd, sl_udp_port(s), b, sizeof b);
-  for (int i = 0; i < 2000 && ts_counter(s, "rxDrops") == 0; i++) sleep_ms(10);
+  ts_counter_reaches(s, "rxDrops", 1, 20);
   uint64_t drops = ts_counter(s, "rxDrops");
   CHECK(drops > 0);
   CHECK_EQ(ts_counter(s, "drops"), drops);
@@ -209,7 +209,7 @@ static void test_stop_prompt(void) {
   sender_arg a = {m, 0};
   pthread_t t;
   pthread_create(&t, NULL, blast, &a);
-  for (int i = 0; i < 3000 && ts_counter(c, "txFrames") == 0; i++) sleep_ms(10);
+  ts_counter_reaches(c, "txFrames", 1, 30);
   t0 = now_s();
   sl_object_stop(c);
   sl_object_stop(s);
