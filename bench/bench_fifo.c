@@ -108,7 +108,7 @@ static double fifo_run(void *arg, uint64_t iters) {
   c->iters = iters;
   c->f0 = sl_slave_get_frame_count(c->s);
   uint64_t b0 = sl_slave_get_byte_count(c->s);
-  uint64_t d0 = sl_fifo_drop_count(c->fifo);
+  uint64_t d0 = sl_fifo_drop_count(sl_fifo_from_object(c->fifo));
   pthread_t t;
   double t0 = bench_now();
   if (pthread_create(&t, NULL, fifo_producer, c) != 0) {
@@ -118,15 +118,15 @@ static double fifo_run(void *arg, uint64_t iters) {
   pthread_join(t, NULL);
   await_count(c->s, c->f0 + iters);
   double dt = bench_now() - t0;
-  uint64_t drops = sl_fifo_drop_count(c->fifo) - d0;
+  uint64_t drops = sl_fifo_drop_count(sl_fifo_from_object(c->fifo)) - d0;
   if (c->err != 0) bench_fail("fifo: sl_frame_write status", (unsigned long long)-c->err, 0);
   /* Let the queue run dry: everything sent is delivered or dropped. */
   double give_up = bench_now() + 60;
-  while (sl_slave_get_frame_count(c->s) - c->f0 + (sl_fifo_drop_count(c->fifo) - d0) <
+  while (sl_slave_get_frame_count(c->s) - c->f0 + (sl_fifo_drop_count(sl_fifo_from_object(c->fifo)) - d0) <
              c->sent && bench_now() < give_up)
     bench_sleep_us(20);
   uint64_t got = sl_slave_get_frame_count(c->s) - c->f0;
-  drops = sl_fifo_drop_count(c->fifo) - d0;
+  drops = sl_fifo_drop_count(sl_fifo_from_object(c->fifo)) - d0;
   if (got + drops != c->sent) bench_fail("fifo: delivered + dropped", got + drops, c->sent);
   if (sl_slave_get_byte_count(c->s) - b0 != got * c->size)
     bench_fail("fifo: slave byte count", sl_slave_get_byte_count(c->s) - b0, got * c->size);
@@ -142,7 +142,7 @@ static int fifo_setup(fifo_ctx *c, uint32_t depth, uint32_t size,
                       const uint8_t *src) {
   memset(c, 0, sizeof *c);
   c->mobj = sl_master_new(NULL);
-  c->fifo = sl_fifo_new(depth, 0, 1, NULL);
+  c->fifo = sl_fifo_object(sl_fifo_new(depth, 0, 1, NULL));
   c->sobj = sl_slave_new(NULL);
   if (c->mobj == NULL || c->fifo == NULL || c->sobj == NULL) return -1;
   c->m = c->mobj->master;
@@ -275,9 +275,9 @@ static void *lua_producer(void *arg) {
   int err = 0;
   uint64_t pauses = 0;
   for (uint64_t i = 0; i < c->iters; i++) {
-    if ((i & 255) == 0 && sl_fifo_size(c->fifo) > LUA_HIGH) {
+    if ((i & 255) == 0 && sl_fifo_size(sl_fifo_from_object(c->fifo)) > LUA_HIGH) {
       pauses++;
-      while (sl_fifo_size(c->fifo) > LUA_LOW) bench_sleep_us(50);
+      while (sl_fifo_size(sl_fifo_from_object(c->fifo)) > LUA_LOW) bench_sleep_us(50);
     }
     sl_frame *f = sl_master_req_frame(m, 64, 1);
     err |= sl_frame_write(f, c->src, 0, 64);
@@ -305,7 +305,7 @@ static double lua_run(void *arg, uint64_t iters) {
   lua_State *L = c->L;
   c->iters = iters;
   lua_Integer n0 = lua_get_n(L);
-  uint64_t d0 = sl_fifo_drop_count(c->fifo);
+  uint64_t d0 = sl_fifo_drop_count(sl_fifo_from_object(c->fifo));
   pthread_t t;
   double t0 = bench_now();
   if (pthread_create(&t, NULL, lua_producer, c) != 0) {
@@ -326,7 +326,7 @@ static double lua_run(void *arg, uint64_t iters) {
   lua_Integer dn = lua_get_n(L) - n0;
   if (c->err != 0) bench_fail("lua: sl_frame_write status", (unsigned long long)-c->err, 0);
   if ((uint64_t)dn != iters) bench_fail("lua: n", (unsigned long long)dn, iters);
-  if (sl_fifo_drop_count(c->fifo) != d0) bench_fail("lua: Fifo drops", sl_fifo_drop_count(c->fifo) - d0, 0);
+  if (sl_fifo_drop_count(sl_fifo_from_object(c->fifo)) != d0) bench_fail("lua: Fifo drops", sl_fifo_drop_count(sl_fifo_from_object(c->fifo)) - d0, 0);
   return dt;
 }
 

@@ -127,7 +127,7 @@ static long gate_get(ts_rec *g, const long *field) {
 
 /* Fifo -> gate; the Fifo's master holds its own reference on the gate. */
 static sl_object *fifo_to(ts_rec *g, uint32_t depth, uint32_t trim, int no_copy) {
-  sl_object *q = sl_fifo_new(depth, trim, no_copy, NULL);
+  sl_object *q = sl_fifo_object(sl_fifo_new(depth, trim, no_copy, NULL));
   if (q == NULL) abort();
   if (sl_master_add_slave(q->master, &g->slave) != SL_OK) abort();
   return q;
@@ -136,20 +136,20 @@ static sl_object *fifo_to(ts_rec *g, uint32_t depth, uint32_t trim, int no_copy)
 /* ---- cases ---- */
 
 static void test_new(void) {
-  sl_object *q = sl_fifo_new(7, 3, 1, NULL);
+  sl_object *q = sl_fifo_object(sl_fifo_new(7, 3, 1, NULL));
   CHECK(q != NULL);
   CHECK_STR(sl_object_kind(q), "Fifo");
   CHECK(q->master != NULL);
   CHECK(q->slave != NULL);
   CHECK_EQ(atomic_load(&q->refs), 1);
-  CHECK_EQ(sl_fifo_max_depth(q), 7);
-  CHECK_EQ(sl_fifo_size(q), 0);
-  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  CHECK_EQ(sl_fifo_max_depth(sl_fifo_from_object(q)), 7);
+  CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), 0);
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 0);
   /* Rogue's Fifo does not count as a base slave. */
   CHECK_EQ(sl_slave_get_frame_count(q->slave), 0);
   sl_object_unref(q);
-  q = sl_fifo_new(0, 0, 0, NULL);
-  CHECK_EQ(sl_fifo_max_depth(q), 0);
+  q = sl_fifo_object(sl_fifo_new(0, 0, 0, NULL));
+  CHECK_EQ(sl_fifo_max_depth(sl_fifo_from_object(q)), 0);
   sl_object_unref(q);
 }
 
@@ -165,7 +165,7 @@ static void test_order(void) {
     CHECK_EQ(gate_get(g, &g->entered), N);
     CHECK_EQ(gate_get(g, &order_of(g)->out_of_order), 0);
     CHECK_EQ(order_of(g)->next_seq[0], N);
-    CHECK_EQ(sl_fifo_drop_count(q), 0);
+    CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 0);
     CHECK_EQ(sl_slave_get_frame_count(&g->slave), N);
     sl_object_unref(q);
     CHECK_EQ(sl_pool_get_alloc_count(p), 0);   /* every frame came back */
@@ -193,7 +193,7 @@ static void test_no_copy_same_frame(void) {
   sl_frame *b = seq_frame(p, 0, 1);
   push(q, b);
   CHECK_EQ(sl_frame_refcount(b), 2);        /* queued: the Fifo holds it */
-  CHECK_EQ(sl_fifo_size(q), 1);
+  CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), 1);
   ts_rec_open(g);
   CHECK(gate_await(g, 2, 0, 2));
   CHECK(g->last.frame == b);
@@ -278,14 +278,14 @@ static void depth_case(int no_copy) {
   sl_pool *p = sl_pool_new();
   push_seq(q, p, 0, 0);
   CHECK(gate_await(g, 1, 1, 0));          /* the thread is held */
-  CHECK_EQ(sl_fifo_size(q), 0);
+  CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), 0);
   sl_frame *kept[DEPTH + EXTRA];
   for (uint64_t i = 0; i < DEPTH + EXTRA; i++) {
     kept[i] = seq_frame(p, 0, i + 1);
     push(q, kept[i]);
   }
-  CHECK_EQ(sl_fifo_size(q), DEPTH);
-  CHECK_EQ(sl_fifo_drop_count(q), EXTRA);
+  CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), DEPTH);
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), EXTRA);
   for (int i = 0; i < DEPTH + EXTRA; i++)
     CHECK_EQ(sl_frame_refcount(kept[i]), no_copy && i < DEPTH ? 2 : 1);
   /* Copy mode checks "full" before copying: no copy for a dropped frame. */
@@ -293,22 +293,22 @@ static void depth_case(int no_copy) {
   CHECK_EQ(ts_counter(q, "rxFrames"), 1 + DEPTH + EXTRA);
   CHECK_EQ(ts_counter(q, "drops"), EXTRA);
   CHECK_EQ(ts_counter(q, "depth"), DEPTH);
-  sl_fifo_clear_count(q);
-  CHECK_EQ(sl_fifo_drop_count(q), 0);
-  CHECK_EQ(sl_fifo_size(q), DEPTH);       /* clearing counts keeps frames */
+  sl_fifo_clear_count(sl_fifo_from_object(q));
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 0);
+  CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), DEPTH);       /* clearing counts keeps frames */
   ts_rec_open(g);
   CHECK(gate_await(g, 1 + DEPTH, 0, 1 + DEPTH));
   double end = now_s() + 20;
   while (ts_counter(q, "txFrames") != 1 + DEPTH && now_s() < end) sleep_ms(1);
   CHECK_EQ(ts_counter(q, "txFrames"), 1 + DEPTH);
-  CHECK_EQ(sl_fifo_size(q), 0);
-  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), 0);
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 0);
   CHECK_EQ(gate_get(g, &order_of(g)->out_of_order), 0);
   CHECK_EQ(order_of(g)->next_seq[0], 1 + DEPTH);    /* 0..DEPTH arrived, in order */
   /* Room again: the next frame is queued and delivered. */
   push_seq(q, p, 0, 1 + DEPTH);
   CHECK(gate_await(g, 2 + DEPTH, 0, 2 + DEPTH));
-  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 0);
   for (int i = 0; i < DEPTH + EXTRA; i++) sl_frame_unref(kept[i]);
   sl_object_unref(q);
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
@@ -332,14 +332,14 @@ static void test_unbounded(void) {
   push_seq(q, p, 0, 0);
   CHECK(gate_await(g, 1, 1, 0));
   for (uint64_t i = 1; i <= N; i++) push_seq(q, p, 0, i);
-  CHECK_EQ(sl_fifo_size(q), N);
-  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), N);
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 0);
   CHECK_EQ(ts_counter(q, "depth"), N);
   ts_rec_open(g);
   CHECK(gate_await(g, N + 1, 0, N + 1));
   CHECK_EQ(gate_get(g, &order_of(g)->out_of_order), 0);
   CHECK_EQ(order_of(g)->next_seq[0], N + 1);
-  CHECK_EQ(sl_fifo_drop_count(q), 0);
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 0);
   sl_object_unref(q);
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
   sl_pool_unref(p);
@@ -409,15 +409,15 @@ static void test_stop_while_blocked(void) {
     kept[i] = seq_frame(p, 0, (uint64_t)i + 1);
     push(q, kept[i]);
   }
-  CHECK_EQ(sl_fifo_size(q), QUEUED);
+  CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), QUEUED);
   stopper s = {q, 0};
   pthread_t t;
   pthread_create(&t, NULL, stop_thread, &s);
   double end = now_s() + 20;
-  while (sl_fifo_drop_count(q) != QUEUED && now_s() < end) sleep_ms(1);
+  while (sl_fifo_drop_count(sl_fifo_from_object(q)) != QUEUED && now_s() < end) sleep_ms(1);
   CHECK_EQ(atomic_load(&s.done), 0);        /* waits for the delivery */
-  CHECK_EQ(sl_fifo_size(q), 0);             /* queued frames are gone... */
-  CHECK_EQ(sl_fifo_drop_count(q), QUEUED);  /* ...counted as drops */
+  CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), 0);             /* queued frames are gone... */
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), QUEUED);  /* ...counted as drops */
   for (int i = 0; i < QUEUED; i++) CHECK_EQ(sl_frame_refcount(kept[i]), 1);
   ts_rec_open(g);
   pthread_join(t, NULL);
@@ -426,7 +426,7 @@ static void test_stop_while_blocked(void) {
   /* After stop: every new frame is a drop, and nothing is delivered. */
   push(q, kept[0]);
   CHECK_EQ(sl_frame_refcount(kept[0]), 1);
-  CHECK_EQ(sl_fifo_drop_count(q), QUEUED + 1);
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), QUEUED + 1);
   CHECK_EQ(ts_counter(q, "rxFrames"), 1 + QUEUED + 1);
   CHECK_EQ(ts_counter(q, "txFrames") + ts_counter(q, "drops"), ts_counter(q, "rxFrames"));
   sl_object_stop(q);                        /* twice is fine */
@@ -450,7 +450,7 @@ static void test_stop_drops_taken_frames(void) {
   push_seq(q, p, 0, 0);                     /* A: held */
   CHECK(gate_await(g, 1, 1, 0));
   for (uint64_t i = 1; i <= 3; i++) push_seq(q, p, 0, i);   /* B, C, D */
-  CHECK_EQ(sl_fifo_size(q), 3);
+  CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), 3);
   ts_rec_pass(g, 1);                          /* A goes; B is held */
   CHECK(gate_await(g, 2, 1, 1));
   stopper s = {q, 0};
@@ -461,7 +461,7 @@ static void test_stop_drops_taken_frames(void) {
   ts_rec_open(g);
   pthread_join(t, NULL);
   CHECK(gate_get(g, &g->entered) >= 2);     /* A, B, and B's slice */
-  CHECK_EQ(gate_get(g, &g->entered) + (int)sl_fifo_drop_count(q), 4);
+  CHECK_EQ(gate_get(g, &g->entered) + (int)sl_fifo_drop_count(sl_fifo_from_object(q)), 4);
   CHECK_EQ(ts_counter(q, "txFrames") + ts_counter(q, "drops"), ts_counter(q, "rxFrames"));
   sl_object_unref(q);
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
@@ -488,9 +488,9 @@ static void test_stop_from_own_delivery(void) {
   CHECK(gate_await(g, 1, 0, 1));            /* stop returned inside delivery */
   CHECK(threads_settle(0, 20));             /* and the thread ended */
   CHECK_EQ(gate_get(g, &g->entered), 1);
-  CHECK_EQ(sl_fifo_drop_count(q), 2);
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 2);
   push_seq(q, p, 0, 3);                     /* stopped: dropped */
-  CHECK_EQ(sl_fifo_drop_count(q), 3);
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 3);
   sl_object_unref(q);                       /* joins the finished thread */
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
   sl_pool_unref(p);
@@ -542,7 +542,7 @@ static void test_no_thread_left(void) {
   CHECK(threads_settle(0, 20));
   sl_pool *p = sl_pool_new();
   for (int i = 0; i < 1000; i++) {
-    sl_object *q = sl_fifo_new((uint32_t)(i % 3), 0, i & 1, NULL);
+    sl_object *q = sl_fifo_object(sl_fifo_new((uint32_t)(i % 3), 0, i & 1, NULL));
     if (!CHECK(q != NULL)) break;
     if (i % 10 == 0) {                      /* some carry traffic */
       sl_object *s = sl_slave_new(NULL);
@@ -675,7 +675,7 @@ static void test_stop_runs_wait_hook(void) {
   CHECK_EQ(atomic_load(&h.released_by_hook), 1);
   CHECK_EQ(atomic_load(&h.released_by_watchdog), 0);
   CHECK_EQ(gate_get(g, &g->done), 1);
-  CHECK_EQ(sl_fifo_drop_count(q), 1);
+  CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 1);
   int calls = atomic_load(&h.calls);
   sl_object_unref(q);                       /* the hook is cleared: not run */
   CHECK_EQ(atomic_load(&h.calls), calls);
@@ -727,7 +727,7 @@ static void test_stop_frees_thread_from_waits(void) {
   pthread_mutex_init(&b->mu, NULL);
   sl_cond_init(&b->cv);
   sl_slave_init(&b->slave, &blocker_ops, &b->obj);
-  sl_object *q = sl_fifo_new(0, 0, 1, NULL);
+  sl_object *q = sl_fifo_object(sl_fifo_new(0, 0, 1, NULL));
   CHECK_EQ(sl_master_add_slave(q->master, &b->slave), SL_OK);
   sl_pool *p = sl_pool_new();
   push_seq(q, p, 0, 0);
@@ -737,7 +737,7 @@ static void test_stop_frees_thread_from_waits(void) {
   sl_object_stop(q);                        /* phase two: joins */
   CHECK_EQ(atomic_load(&b->rc), SL_ECANCELED);
   /* The second frame was dropped, or given up on downstream at once. */
-  CHECK_EQ(atomic_load(&b->entered) + (int)sl_fifo_drop_count(q), 2);
+  CHECK_EQ(atomic_load(&b->entered) + (int)sl_fifo_drop_count(sl_fifo_from_object(q)), 2);
   sl_object_unref(q);
   sl_pool_unref(p);
   sl_object_unref(&b->obj);

@@ -71,7 +71,7 @@ static void check_indices(ts_rec *r, const int64_t *want, long nwant) {
 /* ---- Filter ---- */
 
 static void test_filter_new(void) {
-  sl_object *ft = sl_filter_new(1, 4, NULL);
+  sl_object *ft = sl_filter_object(sl_filter_new(1, 4, NULL));
   CHECK(ft != NULL);
   CHECK_STR(sl_object_kind(ft), "Filter");
   CHECK(ft->master != NULL);
@@ -93,7 +93,7 @@ static void test_filter_new(void) {
 /* Channels 0..4, each without and with an error byte: frame k has
 ** channel k / 2 and error (k % 2 ? errval : 0). */
 static void filter_case(int drop_errors, uint8_t channel, uint8_t errval) {
-  sl_object *ft = sl_filter_new(drop_errors, channel, NULL);
+  sl_object *ft = sl_filter_object(sl_filter_new(drop_errors, channel, NULL));
   ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(ft, r);
   sl_pool *p = sl_pool_new();
@@ -138,7 +138,7 @@ static void test_filter_errors(void) {
 }
 
 static void test_filter_channel_255(void) {
-  sl_object *ft = sl_filter_new(0, 255, NULL);
+  sl_object *ft = sl_filter_object(sl_filter_new(0, 255, NULL));
   ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(ft, r);
   sl_pool *p = sl_pool_new();
@@ -157,7 +157,7 @@ static void test_filter_channel_255(void) {
 
 static void count_case(int period, double value, int nframes,
                        const int64_t *want, long nwant) {
-  sl_object *rd = sl_rate_drop_new(period, value, NULL);
+  sl_object *rd = sl_rate_drop_object(sl_rate_drop_new(period, value, NULL));
   if (!CHECK(rd != NULL)) return;
   ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(rd, r);
@@ -189,7 +189,7 @@ static void test_rate_drop_count(void) {
 }
 
 static void test_rate_drop_kind(void) {
-  sl_object *rd = sl_rate_drop_new(0, 1, NULL);
+  sl_object *rd = sl_rate_drop_object(sl_rate_drop_new(0, 1, NULL));
   CHECK_STR(sl_object_kind(rd), "RateDrop");
   CHECK(rd->master != NULL);
   CHECK(rd->slave != NULL);
@@ -208,26 +208,26 @@ static void test_rate_drop_kind(void) {
 }
 
 static void test_rate_drop_invalid(void) {
-  CHECK(sl_rate_drop_new(0, -1.0, NULL) == NULL);
-  CHECK(sl_rate_drop_new(1, -1.0, NULL) == NULL);
-  CHECK(sl_rate_drop_new(0, -0.5, NULL) == NULL);
-  CHECK(sl_rate_drop_new(1, -0.001, NULL) == NULL);
-  CHECK(sl_rate_drop_new(0, NAN, NULL) == NULL);
-  CHECK(sl_rate_drop_new(1, NAN, NULL) == NULL);
-  CHECK(sl_rate_drop_new(0, INFINITY, NULL) == NULL);
-  CHECK(sl_rate_drop_new(1, INFINITY, NULL) == NULL);
-  CHECK(sl_rate_drop_new(1, 4295.0, NULL) == NULL);          /* > 2^32-1 us */
-  CHECK(sl_rate_drop_new(1, 1e12, NULL) == NULL);
-  CHECK(sl_rate_drop_new(0, 4294967296.0, NULL) == NULL);    /* > 2^32-1 */
-  CHECK(sl_rate_drop_new(0, 1e20, NULL) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(0, -1.0, NULL)) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(1, -1.0, NULL)) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(0, -0.5, NULL)) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(1, -0.001, NULL)) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(0, NAN, NULL)) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(1, NAN, NULL)) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(0, INFINITY, NULL)) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(1, INFINITY, NULL)) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(1, 4295.0, NULL)) == NULL);          /* > 2^32-1 us */
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(1, 1e12, NULL)) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(0, 4294967296.0, NULL)) == NULL);    /* > 2^32-1 */
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(0, 1e20, NULL)) == NULL);
   /* The largest accepted values. */
-  sl_object *ok = sl_rate_drop_new(1, 4294.0, NULL);
+  sl_object *ok = sl_rate_drop_object(sl_rate_drop_new(1, 4294.0, NULL));
   CHECK(ok != NULL);
   sl_object_unref(ok);
-  ok = sl_rate_drop_new(0, 4294967295.0, NULL);
+  ok = sl_rate_drop_object(sl_rate_drop_new(0, 4294967295.0, NULL));
   CHECK(ok != NULL);
   sl_object_unref(ok);
-  ok = sl_rate_drop_new(0, 4295.0, NULL);         /* fine as a count */
+  ok = sl_rate_drop_object(sl_rate_drop_new(0, 4295.0, NULL));         /* fine as a count */
   CHECK(ok != NULL);
   sl_object_unref(ok);
 }
@@ -240,7 +240,7 @@ static void test_rate_drop_invalid(void) {
 static void test_rate_drop_time(void) {
   const double period = PERIOD_MS / 1000.0;
   double t_before = now_s();
-  sl_object *rd = sl_rate_drop_new(1, period, NULL);
+  sl_object *rd = sl_rate_drop_object(sl_rate_drop_new(1, period, NULL));
   if (!CHECK(rd != NULL)) return;
   ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(rd, r);
@@ -323,7 +323,7 @@ static void test_rate_drop_time(void) {
 /* A period of 0.5 s: over 0.2 s of frames nothing passes at all. */
 static void test_rate_drop_time_long_period(void) {
   double t0 = now_s();                     /* before its period starts */
-  sl_object *rd = sl_rate_drop_new(1, 0.5, NULL);
+  sl_object *rd = sl_rate_drop_object(sl_rate_drop_new(1, 0.5, NULL));
   ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(rd, r);
   sl_pool *p = sl_pool_new();
@@ -377,7 +377,7 @@ static void test_parallel_senders(void) {
   const long total = (long)SENDERS * PER_SENDER;
   /* RateDrop count mode keeps one counter for all senders: exactly one in
   ** value + 1 frames passes overall. */
-  sl_object *rd = sl_rate_drop_new(0, 3, NULL);
+  sl_object *rd = sl_rate_drop_object(sl_rate_drop_new(0, 3, NULL));
   ts_rec *r = ts_rec_new(REC_MAX);
   connect_to(rd, r);
   run_senders(rd);
@@ -391,7 +391,7 @@ static void test_parallel_senders(void) {
   long want = 0;
   for (int k = 0; k < PER_SENDER; k++) want += k % 2 == 1 && k % 3 != 0;
   want *= SENDERS;
-  sl_object *ft = sl_filter_new(1, 1, NULL);
+  sl_object *ft = sl_filter_object(sl_filter_new(1, 1, NULL));
   r = ts_rec_new(REC_MAX);
   connect_to(ft, r);
   run_senders(ft);

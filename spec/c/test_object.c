@@ -153,6 +153,20 @@ static void test_downcasts(void) {
   CHECK(sl_stream_writer_from_object(h) == NULL);
   CHECK(sl_stream_reader_from_object(h) == NULL);
   CHECK(sl_hub_object(NULL) == NULL);
+  sl_fifo *q = sl_fifo_new(0, 0, 0, NULL);
+  sl_filter *ft = sl_filter_new(0, 1, NULL);
+  sl_rate_drop *rd = sl_rate_drop_new(0, 1, NULL);
+  CHECK(sl_fifo_from_object(sl_fifo_object(q)) == q);
+  CHECK(sl_fifo_from_object(sl_filter_object(ft)) == NULL);
+  CHECK(sl_filter_from_object(sl_filter_object(ft)) == ft);
+  CHECK(sl_filter_from_object(sl_rate_drop_object(rd)) == NULL);
+  CHECK(sl_rate_drop_from_object(sl_rate_drop_object(rd)) == rd);
+  CHECK(sl_rate_drop_from_object(sl_fifo_object(q)) == NULL);
+  CHECK_EQ(sl_fifo_max_depth(q), 0);
+  sl_object_stop(sl_fifo_object(q));
+  sl_object_unref(sl_fifo_object(q));
+  sl_object_unref(sl_filter_object(ft));
+  sl_object_unref(sl_rate_drop_object(rd));
   CHECK_EQ(sl_hub_get_offset(hub), 0x40);
   sl_object_unref(h);
   sl_object_unref(e);
@@ -205,13 +219,13 @@ static void test_constructor_reasons(void) {
   sl_object_stop(sl_mem_bridge_object(srv));
   sl_object_unref(sl_mem_bridge_object(srv));
   /* stream nodes too */
-  CHECK(sl_rate_drop_new(0, -1, &err) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(0, -1, &err)) == NULL);
   CHECK_EQ(err.status, SL_EINVAL);
   CHECK_STR(err.msg, "value must not be negative");
-  CHECK(sl_rate_drop_new(1, 5000, &err) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(1, 5000, &err)) == NULL);
   CHECK_EQ(err.status, SL_ERANGE);
   CHECK_STR(err.msg, "period too long (at most 4294 s)");
-  CHECK(sl_rate_drop_new(0, 1e10, &err) == NULL);
+  CHECK(sl_rate_drop_object(sl_rate_drop_new(0, 1e10, &err)) == NULL);
   CHECK_STR(err.msg, "count too large (at most 2^32-1)");
   CHECK(sl_tcp_bridge_new("127.0.0.1", 70000, 1, &err) == NULL);
   CHECK_EQ(err.status, SL_EINVAL);
@@ -220,7 +234,7 @@ static void test_constructor_reasons(void) {
   CHECK_EQ(err.status, SL_EINVAL);
   CHECK(strstr(err.msg, "bad port") != NULL);
   sl_error_clear(&err);
-  sl_object *q = sl_fifo_new(4, 0, 0, &err);
+  sl_object *q = sl_fifo_object(sl_fifo_new(4, 0, 0, &err));
   CHECK(q != NULL);
   CHECK_EQ(err.status, SL_OK);
   sl_object_stop(q);

@@ -154,7 +154,7 @@ static void test_mem_rec(void) {
 
 static void test_harness(void) {
   ts_harness h;
-  ts_harness_init(&h, sl_fifo_new(0, 0, 1, NULL), 4);
+  ts_harness_init(&h, sl_fifo_object(sl_fifo_new(0, 0, 1, NULL)), 4);
   CHECK_EQ(ts_send(h.master->master, "through", 7, 2, 0, 0), SL_OK);
   CHECK(ts_rec_wait(h.rec, 1, 20));
   ts_got g;

@@ -4,10 +4,10 @@
 #include "lsl.h"
 #include "streamlua/fifo.h"
 
-static sl_object *check_fifo(lua_State *L) {
+static sl_fifo *check_fifo(lua_State *L) {
   if (luaL_testudata(L, 1, "streamlua.Fifo") == NULL)
     luaL_argerror(L, 1, "Fifo expected");
-  return sl_lua_check_object(L, 1);
+  return sl_fifo_from_object(sl_lua_check_object(L, 1));
 }
 
 static int fifo_size(lua_State *L) {
@@ -42,7 +42,7 @@ static int fifo_new(lua_State *L) {
   uint32_t trim = (uint32_t)sl_opt_range(L, 2, 0, 0, UINT32_MAX);
   int no_copy = lua_toboolean(L, 3);
   sl_error err;
-  sl_object *obj = sl_fifo_new(depth, trim, no_copy, &err);
+  sl_object *obj = sl_fifo_object(sl_fifo_new(depth, trim, no_copy, &err));
   if (obj == NULL) return luaL_error(L, "Fifo: %s", err.msg);
   sl_lua_push_object(L, obj);
   sl_object_unref(obj);

@@ -14,7 +14,7 @@ static int filter_new(lua_State *L) {
   lua_Integer ch = luaL_checkinteger(L, 2);
   luaL_argcheck(L, ch >= 0 && ch <= 255, 2, "channel out of range [0, 255]");
   sl_error err;
-  sl_object *obj = sl_filter_new(drop_errors, (uint8_t)ch, &err);
+  sl_object *obj = sl_filter_object(sl_filter_new(drop_errors, (uint8_t)ch, &err));
   if (obj == NULL) return luaL_error(L, "Filter: %s", err.msg);
   sl_lua_push_object(L, obj);
   sl_object_unref(obj);
@@ -26,7 +26,7 @@ static int rate_drop_new(lua_State *L) {
   lua_Number v = luaL_checknumber(L, 2);
   luaL_argcheck(L, v >= 0, 2, "value must not be negative");
   sl_error err;
-  sl_object *obj = sl_rate_drop_new(period, v, &err);
+  sl_object *obj = sl_rate_drop_object(sl_rate_drop_new(period, v, &err));
   if (obj == NULL && err.status == SL_ENOMEM) return luaL_error(L, "RateDrop: %s", err.msg);
   if (obj == NULL) return luaL_argerror(L, 2, err.msg);
   sl_lua_push_object(L, obj);

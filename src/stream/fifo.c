@@ -37,7 +37,7 @@ typedef struct segment {
   sl_frame *slot[SEG_SLOTS];
 } segment;
 
-typedef struct sl_fifo {
+struct sl_fifo {
   sl_object obj;
   sl_master master;
   sl_slave slave;
@@ -69,7 +69,7 @@ typedef struct sl_fifo {
   _Alignas(64) atomic_int sleeping;
   pthread_mutex_t sleep_mutex;
   pthread_cond_t wake;
-} sl_fifo;
+};
 
 static sl_fifo *as_fifo(sl_object *obj) { return (sl_fifo *)obj; }
 
@@ -394,7 +394,7 @@ static size_t fifo_counters(sl_object *obj, sl_counter *out, size_t max) {
       {"txFrames", atomic_load(&q->tx_frames)},
       {"txBytes", atomic_load(&q->tx_bytes)},
       {"drops", atomic_load(&q->drops)},
-      {"depth", sl_fifo_size(obj)}};
+      {"depth", sl_fifo_size(q)}};
   size_t n = sizeof c / sizeof c[0];
   if (n > max) n = max;
   memcpy(out, c, n * sizeof c[0]);
@@ -409,8 +409,8 @@ static const sl_class fifo_class = {.name = "Fifo",
                                     .cancel = fifo_cancel,
                                     .counters = fifo_counters};
 
-sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
-                       sl_error *err) {
+sl_fifo *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
+                     sl_error *err) {
   int trc = 0;
   sl_fifo *q = aligned_alloc(64, (sizeof(sl_fifo) + 63) & ~(size_t)63);
   if (q == NULL) return sl_fail(err, SL_ENOMEM, NULL);
@@ -432,7 +432,7 @@ sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
     sl_error_set(err, SL_EIO, "cannot start its thread: %s", strerror(trc));
     goto out_master;
   }
-  return &q->obj;
+  return q;
 out_master:
   sl_master_fini(&q->master);
 out_slave:
@@ -447,14 +447,20 @@ out_seg:
   return NULL;
 }
 
-uint32_t sl_fifo_size(sl_object *obj) { return (uint32_t)depth(as_fifo(obj)); }
+sl_object *sl_fifo_object(sl_fifo *q) { return q != NULL ? &q->obj : NULL; }
 
-uint64_t sl_fifo_drop_count(sl_object *obj) {
-  return atomic_load_explicit(&as_fifo(obj)->drops, memory_order_relaxed);
+sl_fifo *sl_fifo_from_object(sl_object *obj) {
+  return sl_object_is(obj, &fifo_class) ? as_fifo(obj) : NULL;
 }
 
-void sl_fifo_clear_count(sl_object *obj) {
-  atomic_store_explicit(&as_fifo(obj)->drops, 0, memory_order_relaxed);
+uint32_t sl_fifo_size(sl_fifo *q) { return (uint32_t)depth(q); }
+
+uint64_t sl_fifo_drop_count(sl_fifo *q) {
+  return atomic_load_explicit(&q->drops, memory_order_relaxed);
 }
 
-uint32_t sl_fifo_max_depth(sl_object *obj) { return as_fifo(obj)->max_depth; }
+void sl_fifo_clear_count(sl_fifo *q) {
+  atomic_store_explicit(&q->drops, 0, memory_order_relaxed);
+}
+
+uint32_t sl_fifo_max_depth(sl_fifo *q) { return q->max_depth; }

@@ -10,7 +10,9 @@
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
 
-typedef struct filter {
+typedef struct sl_filter filter;
+
+struct sl_filter {
   sl_object obj;
   sl_master master;
   sl_slave slave;
@@ -18,7 +20,7 @@ typedef struct filter {
   uint8_t channel;
   sl_log *log;
   atomic_uint_least64_t passed, dropped;
-} filter;
+};
 
 static void filter_accept(sl_slave *s, sl_frame *f) {
   filter *ft = (filter *)s->owner;
@@ -58,7 +60,7 @@ static const sl_class filter_class = {.name = "Filter",
                                       .destroy = filter_destroy,
                                       .counters = filter_counters};
 
-sl_object *sl_filter_new(int drop_errors, uint8_t channel, sl_error *err) {
+sl_filter *sl_filter_new(int drop_errors, uint8_t channel, sl_error *err) {
   filter *ft = calloc(1, sizeof *ft);
   if (ft == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   sl_object_init(&ft->obj, &filter_class);
@@ -67,10 +69,16 @@ sl_object *sl_filter_new(int drop_errors, uint8_t channel, sl_error *err) {
   ft->log = sl_log_get("stream.Filter");
   if (sl_slave_init(&ft->slave, &filter_ops, &ft->obj) != SL_OK) goto out_free;
   if (sl_master_init(&ft->master, &ft->obj) != SL_OK) goto out_slave;
-  return &ft->obj;
+  return ft;
 out_slave:
   sl_slave_fini(&ft->slave);
 out_free:
   free(ft);
   return sl_fail(err, SL_ENOMEM, NULL);
+}
+
+sl_object *sl_filter_object(sl_filter *ft) { return ft != NULL ? &ft->obj : NULL; }
+
+sl_filter *sl_filter_from_object(sl_object *obj) {
+  return sl_object_is(obj, &filter_class) ? (filter *)obj : NULL;
 }

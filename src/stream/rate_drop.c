@@ -13,7 +13,9 @@
 
 #include "../core/clock.h"
 
-typedef struct rate_drop {
+typedef struct sl_rate_drop rate_drop;
+
+struct sl_rate_drop {
   sl_object obj;
   sl_master master;
   sl_slave slave;
@@ -22,7 +24,7 @@ typedef struct rate_drop {
   uint32_t target, counter;    /* count mode */
   uint64_t period_us, next_us; /* time mode */
   atomic_uint_least64_t passed, dropped;
-} rate_drop;
+};
 
 /* Decides under the lock, sends without it. */
 static void rate_accept(sl_slave *s, sl_frame *f) {
@@ -70,7 +72,7 @@ static const sl_class rate_class = {.name = "RateDrop",
                                     .destroy = rate_destroy,
                                     .counters = rate_counters};
 
-sl_object *sl_rate_drop_new(int period, double value, sl_error *err) {
+sl_rate_drop *sl_rate_drop_new(int period, double value, sl_error *err) {
   int time_mode = period && value != 0;
   if (!(value >= 0)) return sl_fail(err, SL_EINVAL, "value must not be negative");
   if (time_mode && value * 1e6 > UINT32_MAX)
@@ -90,11 +92,17 @@ sl_object *sl_rate_drop_new(int period, double value, sl_error *err) {
   }
   if (sl_slave_init(&r->slave, &rate_ops, &r->obj) != SL_OK) goto out_free;
   if (sl_master_init(&r->master, &r->obj) != SL_OK) goto out_slave;
-  return &r->obj;
+  return r;
 out_slave:
   sl_slave_fini(&r->slave);
 out_free:
   pthread_mutex_destroy(&r->mutex);
   free(r);
   return sl_fail(err, SL_ENOMEM, NULL);
+}
+
+sl_object *sl_rate_drop_object(sl_rate_drop *r) { return r != NULL ? &r->obj : NULL; }
+
+sl_rate_drop *sl_rate_drop_from_object(sl_object *obj) {
+  return sl_object_is(obj, &rate_class) ? (rate_drop *)obj : NULL;
 }

@@ -27,15 +27,19 @@
 #include "object.h"
 #include "status.h"
 
-/* A running Fifo (kind "Fifo"), refs = 1; NULL (err says why) if out of
-** memory or if its thread cannot start. */
-sl_object *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
-                       sl_error *err);
+typedef struct sl_fifo sl_fifo;
 
-/* obj must be a Fifo. */
-uint32_t sl_fifo_size(sl_object *obj);
-uint64_t sl_fifo_drop_count(sl_object *obj);
-void sl_fifo_clear_count(sl_object *obj);
-uint32_t sl_fifo_max_depth(sl_object *obj);
+/* A running Fifo (kind "Fifo"), refs = 1; NULL (err says why) if out of
+** memory or if its thread cannot start. Drop it with
+** sl_object_unref(sl_fifo_object(q)). */
+sl_fifo *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
+                     sl_error *err);
+sl_object *sl_fifo_object(sl_fifo *q);        /* (transfer none); NULL-safe */
+sl_fifo *sl_fifo_from_object(sl_object *obj); /* NULL if not a Fifo */
+
+uint32_t sl_fifo_size(sl_fifo *q);
+uint64_t sl_fifo_drop_count(sl_fifo *q);
+void sl_fifo_clear_count(sl_fifo *q);
+uint32_t sl_fifo_max_depth(sl_fifo *q);
 
 #endif
