@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "streamlua/status.h"
 #include "streamlua/wait.h"
@@ -68,49 +67,103 @@ static int msg_iov(sl_frame *f, uint8_t *h, uint64_t skip, struct iovec *iov,
   return n;
 }
 
+/* ---- the writer token and the one release of a frame ---- */
+
+/* Frames that left a connection's queue, released together. */
+typedef struct out_done {
+  sl_frame *f[WRITE_MSGS];
+  uint32_t n;
+  uint64_t bytes;
+} out_done;
+
+/* Every frame queued on a connection ends here: written (counted as
+** sent) or dropped with its connection. */
+static void out_release(bridge *b, sl_frame **f, uint32_t n, uint64_t bytes,
+                        int written) {
+  if (n == 0) return;
+  if (written) {
+    atomic_fetch_add(&b->tx_frames, n);
+    atomic_fetch_add(&b->tx_bytes, bytes);
+  } else {
+    atomic_fetch_add(&b->drops, n);
+  }
+  sl_frame_unref_many(f, n);
+}
+
+/* w more bytes of c's queue went out (lock and token held): whole
+** messages leave the queue into *d. */
+static void out_advance_nolock(conn *c, uint64_t w, out_done *d) {
+  while (c->ocount > 0) {
+    sl_frame *f = c->out[c->ohead];
+    uint64_t size = msg_size(f), rest = size - c->msg_off;
+    if (w < rest) {
+      c->msg_off += w;
+      break;
+    }
+    w -= rest;
+    c->msg_off = 0;
+    d->bytes += sl_frame_get_payload(f);
+    c->obytes -= size;
+    c->ohead = (c->ohead + 1) % OUT_FRAMES;
+    c->ocount--;
+    d->f[d->n++] = f;
+  }
+}
+
 /*
-** Writes what a connection has: the codec's own bytes first (greeting,
-** READY, PONGs: only between messages), then queued messages, many per
-** writev. Frames fully written go back with one release after the lock.
+** Takes c's writer token for `who` (lock held): 1 if it was free. A sender
+** takes it only when the I/O thread has nothing to write, and pins c
+** while it holds it (zmtp_conn.h).
+*/
+static int writer_take_nolock(conn *c, int who) {
+  if (c->writer != WRITER_NONE || (who == WRITER_SENDER && c->zc.kicked)) return 0;
+  c->writer = who;
+  if (who == WRITER_SENDER) sl_zconn_pin_nolock(&c->zc);
+  return 1;
+}
+
+/* Gives the token back (lock held); the I/O thread is kicked if frames
+** or a write of its own wait. A sender unpins c after the lock. */
+static void writer_give_nolock(conn *c) {
+  c->writer = WRITER_NONE;
+  if (!c->zc.dead && (c->ocount > 0 || c->want_write)) {
+    c->want_write = 0;
+    sl_zconn_kick_nolock(&c->zc);
+  }
+}
+
+/* ---- the I/O thread's writes ---- */
+
+/*
+** Writes what a connection has: its queued bytes first (greeting, READY,
+** PONGs: only between messages), then queued messages, many per writev.
 */
 static void conn_write_held(conn *c);
 
-void tcp_conn_write(conn *c) {
-  bridge *b = c->b;
-  pthread_mutex_lock(&b->mutex);
-  if (c->writer == WRITER_SENDER) {     /* it kicks us when it is done */
+void tcp_conn_writable(sl_zconn *zc) {
+  conn *c = (conn *)zc;
+  pthread_mutex_t *mu = &zc->b->mutex;
+  pthread_mutex_lock(mu);
+  if (!writer_take_nolock(c, WRITER_IO)) {   /* a sender kicks us when done */
     c->want_write = 1;
-    c->kicked = 0;
-    event_del(c->wev);
-    pthread_mutex_unlock(&b->mutex);
+    zc->kicked = 0;
+    event_del(zc->wev);
+    pthread_mutex_unlock(mu);
     return;
   }
-  c->writer = WRITER_IO;
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_unlock(mu);
   conn_write_held(c);
-  pthread_mutex_lock(&b->mutex);
-  c->writer = WRITER_NONE;
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_lock(mu);
+  writer_give_nolock(c);
+  pthread_mutex_unlock(mu);
 }
 
 static void conn_write_held(conn *c) {
-  bridge *b = c->b;
-  const uint8_t *cmd;
-  size_t cl = c->msg_off == 0 ? sl_zmtp_output(c->z, &cmd) : 0;
-  if (cl > 0) {
-    ssize_t w = send(c->fd, cmd, cl, MSG_NOSIGNAL);
-    if (w < 0 && errno != EAGAIN && errno != EINTR) {
-      tcp_conn_close(c, CLOSE_PEER, strerror(errno));
-      return;
-    }
-    if (w > 0) sl_zmtp_output_done(c->z, (size_t)w);
-    if (w < (ssize_t)cl) return;           /* the rest when writable */
-  }
+  bridge *b = tcp_bridge_of(&c->zc);
+  if (c->msg_off == 0 && sl_zconn_drain(&c->zc, 0, NULL) != 1) return;
   struct iovec iov[WRITE_MSGS * 4];
   uint8_t hdr[WRITE_MSGS][20];
-  sl_frame *done[WRITE_MSGS];
-  size_t ndone = 0;
-  pthread_mutex_lock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
   int niov = 0;
   uint32_t k = 0;
   for (; k < c->ocount && k < WRITE_MSGS && niov < WRITE_MSGS * 4 - 4; k++) {
@@ -119,51 +172,52 @@ static void conn_write_held(conn *c) {
                     WRITE_MSGS * 4 - niov);
   }
   if (k == 0) {
-    c->kicked = 0;
-    event_del(c->wev);
-    pthread_mutex_unlock(&b->mutex);
+    c->zc.kicked = 0;
+    event_del(c->zc.wev);
+    pthread_mutex_unlock(&b->zb.mutex);
     return;
   }
-  pthread_mutex_unlock(&b->mutex);
-  ssize_t w = send_iov(c->fd, iov, niov);
+  pthread_mutex_unlock(&b->zb.mutex);
+  ssize_t w = send_iov(c->zc.fd, iov, niov);
   if (w < 0) {
-    if (errno != EAGAIN && errno != EINTR) tcp_conn_close(c, CLOSE_PEER, strerror(errno));
+    if (errno != EAGAIN && errno != EINTR) sl_zconn_close(&c->zc, SL_ZCLOSE_PEER, strerror(errno));
     return;
   }
-  uint64_t left = (uint64_t)w, bytes = 0;
-  pthread_mutex_lock(&b->mutex);
-  while (c->ocount > 0) {
-    sl_frame *f = c->out[c->ohead];
-    uint64_t rest = msg_size(f) - c->msg_off;
-    if (left < rest) {
-      c->msg_off += left;
-      break;
-    }
-    left -= rest;
-    c->msg_off = 0;
-    bytes += sl_frame_get_payload(f);
-    c->obytes -= msg_size(f);
-    c->ohead = (c->ohead + 1) % OUT_FRAMES;
-    c->ocount--;
-    done[ndone++] = f;
-  }
-  if (ndone > 0) pthread_cond_broadcast(&b->send_cv);   /* room */
-  pthread_mutex_unlock(&b->mutex);
-  atomic_fetch_add(&b->tx_frames, ndone);
-  atomic_fetch_add(&b->tx_bytes, bytes);
-  sl_frame_unref_many(done, ndone);
+  out_done d = {.n = 0, .bytes = 0};
+  pthread_mutex_lock(&b->zb.mutex);
+  out_advance_nolock(c, (uint64_t)w, &d);
+  if (d.n > 0) pthread_cond_broadcast(&b->send_cv);   /* room */
+  pthread_mutex_unlock(&b->zb.mutex);
+  out_release(b, d.f, d.n, d.bytes, 1);
 }
+
+/* A closed connection's queued frames are dropped (its I/O thread; no
+** other thread reaches the queue once the connection is off the list). */
+void tcp_conn_closed(sl_zconn *zc) {
+  conn *c = (conn *)zc;
+  while (c->ocount > 0) {
+    out_done d = {.n = 0, .bytes = 0};
+    while (c->ocount > 0 && d.n < WRITE_MSGS) {
+      d.f[d.n++] = c->out[c->ohead];
+      c->ohead = (c->ohead + 1) % OUT_FRAMES;
+      c->ocount--;
+    }
+    out_release(tcp_bridge_of(zc), d.f, d.n, 0, 0);
+  }
+}
+
+/* ---- senders ---- */
 
 /* A ready push connection with room, round robin (lock held). */
 static conn *pick_nolock_(bridge *b, uint64_t need) {
   uint32_t n = 0;
-  for (conn *c = b->conns; c != NULL; c = c->next) n++;
+  for (sl_zconn *c = b->zb.conns; c != NULL; c = c->next) n++;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t want = (b->rr + i) % n, j = 0;
-    conn *c = b->conns;
-    while (j++ < want) c = c->next;
-    if (c->push && c->ready && !c->dead &&
-        c->ocount + (c->writer == WRITER_SENDER) < OUT_FRAMES &&
+    sl_zconn *zc = b->zb.conns;
+    while (j++ < want) zc = zc->next;
+    conn *c = (conn *)zc;
+    if (zc->push && zc->ready && c->ocount < OUT_FRAMES &&
         (c->obytes + need <= OUT_BYTES || c->ocount == 0)) {
       b->rr = want + 1;
       return c;
@@ -173,31 +227,28 @@ static conn *pick_nolock_(bridge *b, uint64_t need) {
 }
 
 /*
-** A sender that finds a connection idle writes its message itself, as a
-** plain blocking writer would: no hand-off, no wake-up of the I/O thread.
-** It waits for room in the socket until the deadline; what is left then
-** goes to the I/O thread like any queued message. A connection closed
-** meanwhile is shut down under the writer, which then frees it.
+** A sender holding the writer token writes the head message f itself, as
+** a plain blocking writer would: no hand-off, no wake-up of the I/O
+** thread. It waits for room in the socket until the deadline; what is
+** left then goes to the I/O thread like any queued message, and so does a
+** write that failed (the I/O thread sees the error and closes). A
+** connection closed meanwhile has dropped f with its queue.
 */
 static void send_direct(conn *c, sl_frame *f, uint64_t need,
                         const struct timespec *dl) {
-  bridge *b = c->b;
+  bridge *b = tcp_bridge_of(&c->zc);
   uint8_t h[20];
   struct iovec iov[DIRECT_IOV];
   uint64_t off = 0;
-  int failed = 0;
   while (off < need) {
     int niov = msg_iov(f, h, off, iov, DIRECT_IOV);
-    ssize_t w = send_iov(c->fd, iov, niov);
+    ssize_t w = send_iov(c->zc.fd, iov, niov);
     if (w > 0) {
       off += (uint64_t)w;
       continue;
     }
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno != EAGAIN) {
-      failed = 1;                 /* the I/O thread sees the close */
-      break;
-    }
+    if (w < 0 && errno != EAGAIN) break;
     /* Past the deadline, or told to give up: the rest goes to the I/O
     ** thread, so the message is never left half written. */
     if (sl_wait_cancelled()) break;
@@ -207,91 +258,51 @@ static void send_direct(conn *c, sl_frame *f, uint64_t need,
       if (rest <= 0) break;
       if (rest < ms) ms = (int)rest;
     }
-    struct pollfd pfd = {c->fd, POLLOUT, 0};
-    if (poll(&pfd, 1, ms) < 0 && errno != EINTR) {
-      failed = 1;
-      break;
-    }
-    if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) {
-      failed = 1;
-      break;
-    }
+    struct pollfd pfd = {c->zc.fd, POLLOUT, 0};
+    if (poll(&pfd, 1, ms) < 0 && errno != EINTR) break;
+    if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) break;
   }
-  pthread_mutex_lock(&b->mutex);
-  c->writer = WRITER_NONE;
-  if (c->orphan) {
-    int last = c->released;
-    c->released = 1;
-    pthread_mutex_unlock(&b->mutex);
-    atomic_fetch_add(&b->drops, 1);
-    if (last) {
-      close(c->fd);
-      free(c);
-    }
-    return;
-  }
-  int handed = !failed && off < need;  /* the I/O thread finishes it */
-  if (handed) {
-    c->ohead = (c->ohead + OUT_FRAMES - 1) % OUT_FRAMES;
-    c->out[c->ohead] = sl_frame_ref(f);
-    c->ocount++;
-    c->msg_off = off;
-  } else {
-    c->obytes -= need;
-  }
-  if ((c->ocount > 0 || c->want_write) && !c->kicked) {
-    c->want_write = 0;
-    c->kicked = 1;
-    event_add(c->wev, NULL);
-    event_active(c->wev, EV_WRITE, 0);
-  }
+  out_done d = {.n = 0, .bytes = 0};
+  pthread_mutex_lock(&b->zb.mutex);
+  if (!c->zc.dead) out_advance_nolock(c, off, &d);
+  writer_give_nolock(c);
   pthread_cond_broadcast(&b->send_cv);
-  pthread_mutex_unlock(&b->mutex);
-  if (failed) {
-    atomic_fetch_add(&b->drops, 1);
-  } else if (!handed) {
-    atomic_fetch_add(&b->tx_frames, 1);
-    atomic_fetch_add(&b->tx_bytes, sl_frame_get_payload(f));
-  }
+  pthread_mutex_unlock(&b->zb.mutex);
+  sl_zconn_unpin(&c->zc);
+  out_release(b, d.f, d.n, d.bytes, 1);
 }
 
-/* The send path: wait for a peer with room (or give up), queue, kick;
-** or write straight into an idle connection. */
+/* The send path: wait for a peer with room (or give up) and queue; then
+** kick the I/O thread, or take the writer token of an idle connection
+** and write a large message straight away. */
 void tcp_bridge_accept(sl_slave *s, sl_frame *f) {
   bridge *b = (bridge *)s->owner;
   uint64_t need = msg_size(f);
   struct timespec dl;
-  pthread_mutex_lock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
   int64_t timeout = b->timeout_us;
   if (timeout >= 0) sl_deadline_after(&dl, timeout);
   conn *c;
   int rc = SL_OK;
-  while ((c = pick_nolock_(b, need)) == NULL && !b->stopping && rc == SL_OK)
-    rc = sl_wait_cond(&b->send_cv, &b->mutex, timeout >= 0 ? &dl : NULL);
+  while ((c = pick_nolock_(b, need)) == NULL && !b->zb.stopping && rc == SL_OK)
+    rc = sl_wait_cond(&b->send_cv, &b->zb.mutex, timeout >= 0 ? &dl : NULL);
   if (c == NULL) goto out_drop;
-  if (c->ocount == 0 && !c->kicked && c->writer == WRITER_NONE &&
-      need >= DIRECT_SEND_MIN) {
-    c->writer = WRITER_SENDER;
-    c->obytes += need;
-    pthread_mutex_unlock(&b->mutex);
-    send_direct(c, f, need, timeout >= 0 ? &dl : NULL);
-    return;
-  }
   c->out[(c->ohead + c->ocount) % OUT_FRAMES] = sl_frame_ref(f);
   c->ocount++;
   c->obytes += need;
-  if (!c->kicked && c->writer != WRITER_SENDER) {
-    c->kicked = 1;
-    event_add(c->wev, NULL);
-    event_active(c->wev, EV_WRITE, 0);
+  if (c->ocount == 1 && need >= DIRECT_SEND_MIN && writer_take_nolock(c, WRITER_SENDER)) {
+    pthread_mutex_unlock(&b->zb.mutex);
+    send_direct(c, f, need, timeout >= 0 ? &dl : NULL);
+    return;
   }
-  pthread_mutex_unlock(&b->mutex);
+  if (c->writer != WRITER_SENDER) sl_zconn_kick_nolock(&c->zc);
+  pthread_mutex_unlock(&b->zb.mutex);
   return;
 out_drop:;
-  int stopping = b->stopping;
-  pthread_mutex_unlock(&b->mutex);
+  int stopping = b->zb.stopping;
+  pthread_mutex_unlock(&b->zb.mutex);
   atomic_fetch_add(&b->drops, 1);
-  sl_log_write(b->log, stopping ? SL_LOG_DEBUG : SL_LOG_WARNING,
+  sl_log_write(b->zb.log, stopping ? SL_LOG_DEBUG : SL_LOG_WARNING,
                "frame dropped: %s",
                stopping ? "bridge stopped"
                : rc == SL_ECANCELED ? "the sender was stopped or interrupted"
