@@ -37,13 +37,13 @@ const char *mb_decode_request(const sl_zmtp_event *ev, mb_msg *m) {
 
 /* Server: a request for the server's thread. Returns 0 if closed. */
 int mb_server_message(mconn *c, const sl_zmtp_event *ev) {
-  mb *b = c->b;
+  mb *b = mb_of(c);
   mb_msg m;
   const char *bad = mb_decode_request(ev, &m);
   if (bad != NULL) {
     char why[160];
     snprintf(why, sizeof why, "%s (%zu parts)", bad, ev->nparts);
-    mb_conn_close(c, CLOSE_PROTOCOL, why);
+    sl_zconn_close(&c->zc, SL_ZCLOSE_PROTOCOL, why);
     return 0;
   }
   req *r = calloc(1, sizeof *r);
@@ -57,10 +57,10 @@ int mb_server_message(mconn *c, const sl_zmtp_event *ev) {
     if (r->data == NULL) goto out_nomem;
     memcpy(r->data, m.data, m.size);
   }
-  sl_log_write(b->log, SL_LOG_DEBUG, "request id=%u type=%u addr=0x%llx size=%u",
+  sl_log_write(b->zb.log, SL_LOG_DEBUG, "request id=%u type=%u addr=0x%llx size=%u",
                (unsigned)r->id, (unsigned)r->type, (unsigned long long)r->addr,
                (unsigned)r->size);
-  pthread_mutex_lock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
   r->from = c->serial;
   r->to = c->mate != NULL ? c->mate->serial : 0;
   if (b->rq_tail != NULL) b->rq_tail->next = r;
@@ -71,21 +71,21 @@ int mb_server_message(mconn *c, const sl_zmtp_event *ev) {
   atomic_store_explicit(&b->rq_any, 1, memory_order_relaxed);
   pthread_cond_broadcast(&b->cv);
   mb_backlog_check_nolock(b, c);
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_unlock(&b->zb.mutex);
   return 1;
 out_nomem:
   free(r);
-  mb_conn_close(c, CLOSE_PROTOCOL, "out of memory for a request");
+  sl_zconn_close(&c->zc, SL_ZCLOSE_PROTOCOL, "out of memory for a request");
   return 0;
 }
 
 void mb_server_done(mb *b, req *r) {
-  pthread_mutex_lock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
   b->rq_count--;
   b->rq_bytes -= r->size;
   if (b->any_paused && b->resume_ev != NULL)
     event_active(b->resume_ev, EV_READ, 0);   /* under the lock: see stop_io */
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_unlock(&b->zb.mutex);
   free(r->data);
   free(r);
 }
@@ -95,27 +95,27 @@ void mb_server_done(mb *b, req *r) {
 static void server_send(mb *b, const req *r, uint8_t *msg, size_t len) {
   struct timespec dl;
   sl_deadline_real(&dl, PEER_WAIT_US);
-  pthread_mutex_lock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
   mconn *c = NULL;
   for (;;) {
     c = mb_route_nolock(b, r);
-    if (c != NULL || b->stopping) break;
-    if (pthread_cond_timedwait(&b->cv, &b->mutex, &dl) == ETIMEDOUT) break;
+    if (c != NULL || b->zb.stopping) break;
+    if (pthread_cond_timedwait(&b->cv, &b->zb.mutex, &dl) == ETIMEDOUT) break;
   }
   int ok = c != NULL && mb_queue_nolock(c, msg, len) == 0;
-  int stopping = b->stopping;
-  pthread_mutex_unlock(&b->mutex);
+  int stopping = b->zb.stopping;
+  pthread_mutex_unlock(&b->zb.mutex);
   if (!ok && !stopping)
-    sl_pair_note(&b->pair, SL_NOTE_UNROUTED, SL_LOG_ERROR,
+    sl_pair_note(&b->zb.pair, SL_NOTE_UNROUTED, SL_LOG_ERROR,
                  "response id=%u dropped: no connection on port %u from the "
                  "client that sent the request", (unsigned)r->id,
-                 (unsigned)b->pair.port + 1);
+                 (unsigned)b->zb.pair.port + 1);
 }
 
 static int server_stopping(mb *b) {
-  pthread_mutex_lock(&b->mutex);
-  int s = b->stopping;
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
+  int s = b->zb.stopping;
+  pthread_mutex_unlock(&b->zb.mutex);
   return s;
 }
 
@@ -151,7 +151,7 @@ out_send:;
   size_t len = 0;
   uint8_t *msg = mb_encode(r->id, r->addr, r->size, r->type, extra, 2, &len);
   if (msg == NULL) {
-    sl_log_write(b->log, SL_LOG_ERROR, "response id=%u dropped: out of memory",
+    sl_log_write(b->zb.log, SL_LOG_ERROR, "response id=%u dropped: out of memory",
                  (unsigned)r->id);
     goto out;
   }
@@ -168,29 +168,29 @@ static int request_waits(void *arg) {
 void *mb_server_main(void *arg) {
   mb *b = arg;
   pthread_setname_np(pthread_self(), "sl-mem-srv");
-  pthread_mutex_lock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
   for (;;) {
-    if (b->rq_head == NULL && !b->stopping) {
+    if (b->rq_head == NULL && !b->zb.stopping) {
       /* The next request of a client that reads back what it wrote comes
       ** one round trip after our answer: a short poll saves the wake-up. */
-      pthread_mutex_unlock(&b->mutex);
+      pthread_mutex_unlock(&b->zb.mutex);
       sl_wait_briefly(request_waits, b, SERVER_POLL_US);
-      pthread_mutex_lock(&b->mutex);
+      pthread_mutex_lock(&b->zb.mutex);
     }
-    while (b->rq_head == NULL && !b->stopping) pthread_cond_wait(&b->cv, &b->mutex);
-    if (b->stopping) break;
+    while (b->rq_head == NULL && !b->zb.stopping) pthread_cond_wait(&b->cv, &b->zb.mutex);
+    if (b->zb.stopping) break;
     req *r = b->rq_head;
     b->rq_head = r->next;
     if (b->rq_head == NULL) {
       b->rq_tail = NULL;
       atomic_store_explicit(&b->rq_any, 0, memory_order_relaxed);
     }
-    pthread_mutex_unlock(&b->mutex);
+    pthread_mutex_unlock(&b->zb.mutex);
     server_serve(b, r);
     mb_server_done(b, r);
-    pthread_mutex_lock(&b->mutex);
+    pthread_mutex_lock(&b->zb.mutex);
   }
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_unlock(&b->zb.mutex);
   atomic_store(&b->exited, 1);
   return NULL;
 }

@@ -1,17 +1,21 @@
 /*
-** The memory TCP bridge's insides, shared by its three files:
-** mem_bridge.c (connections, sockets, the object), mem_client.c (the
-** client's transactions) and mem_server.c (the server's thread).
+** The memory TCP bridge's insides, shared by its four files:
+** mem_bridge.c (the connection hooks, the object), mem_client.c (the
+** client's transactions), mem_server.c (the server's thread) and
+** mem_route.c (the server's routing). Connections, sockets and the I/O
+** thread are the bridge base's (../net/zmtp_conn.h); a request or a
+** response is one whole message in a connection's byte queue.
 **
-** One mutex guards what the threads share: the connection list and each
-** connection's outbound bytes, the client's table of waiting transactions
-** and the server's request queue. The I/O thread (sl_io loop 0) owns
-** sockets, events and codec sessions; other threads send whole messages
-** under the mutex (mb_queue_nolock).
+** The bridge mutex (zb.mutex) guards what the threads share: the
+** connection list and each connection's outbound bytes, the client's
+** table of waiting transactions and the server's request queue. The I/O
+** thread (loop 0) owns sockets, events and codec sessions; other threads
+** send whole messages under the mutex (sl_zconn_send_nolock).
 */
 #ifndef STREAMLUA_MEM_INTERNAL_H_INCLUDED_
 #define STREAMLUA_MEM_INTERNAL_H_INCLUDED_
 
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -20,17 +24,14 @@
 
 #include <event2/event.h>
 
-#include "streamlua/io.h"
-#include "streamlua/log.h"
+#include "../net/zmtp_conn.h"
 #include "streamlua/mem_bridge.h"
 #include "streamlua/zmtp.h"
-#include "pair.h"
 
 #include "../core/bytes.h"
 #include "../core/clock.h"
 
 #define SWEEP_MS 5
-#define READ_CHUNK (64u * 1024)
 #define PEER_WAIT_US 1000000    /* the server waits this long for a peer */
 #define MAX_MSG (64u << 20)
 #define SERVER_POLL_US 80        /* the server's look for the next request */
@@ -38,29 +39,14 @@
 #define MAX_REQUEST_BYTES (16u << 20)    /* their data, written or to read */
 #define MAX_RESPONSE_BYTES (16u << 20)   /* responses queued per connection */
 
-
 typedef struct sl_mem_bridge mb;
 
 typedef struct mconn {
-  struct mconn *next;
-  mb *b;
-  int fd;
-  int push;                    /* we send on it (else we receive) */
-  int ready;                   /* handshake done (mutex) */
-  int dead;                    /* closed; freed by the callback */
-  sl_zmtp *z;
-  struct event *rev, *wev;
-  struct event *hev;           /* handshake timer, until READY */
-  uint64_t held;               /* bytes of an unfinished message (pair.h) */
-  uint8_t *obuf;               /* outbound bytes, whole messages (mutex) */
-  size_t olen, ooff, ocap;
-  /* server (mutex): routing and back-pressure, mem_route.c */
+  sl_zconn zc;                 /* first: the bridge base's connection */
+  /* server (mutex): routing, mem_route.c */
   uint64_t serial;             /* names the connection in requests */
   struct in_addr host;         /* the peer's address */
   struct mconn *mate;          /* the other port's connection of that client */
-  int paused;                  /* request side: reading stopped by the bounds */
-  uint8_t *stash;              /* bytes read but not fed while paused */
-  size_t stash_len;
 } mconn;
 
 /* A client transaction waiting for its response (or for the connection). */
@@ -87,15 +73,9 @@ struct sl_mem_bridge {
   sl_object obj;
   sl_mem_master master;        /* server */
   sl_mem_slave slave;          /* client */
-  sl_io *io;
-  sl_log *log;
-  char addr[64];
-  sl_pair pair;                /* the two ports: listeners or connections */
+  sl_zbridge zb;               /* ports, connections, I/O, the mutex */
   struct event *sweep;         /* client: fails transactions past due */
-  pthread_mutex_t mutex;
   pthread_cond_t cv;           /* probes answered, peers ready, requests */
-  mconn *conns;
-  int stopping;
   pend *pend;                  /* client, in request order */
   size_t npend;
   uint32_t probe_next, probe_ok;
@@ -108,24 +88,23 @@ struct sl_mem_bridge {
   struct event *resume_ev;     /* the server's thread: look at the pauses */
   atomic_uint max_requests;
   atomic_uint_least64_t max_request_bytes, max_response_bytes;
-  atomic_uint_least64_t errors;
   pthread_t thread;
   int started;
   atomic_int exited;
 };
 
-enum { CLOSE_PEER, CLOSE_PROTOCOL, CLOSE_LIMIT, CLOSE_STOP };
-void mb_conn_close(mconn *c, int kind, const char *why);
-
+static inline mb *mb_of(const mconn *c) {
+  return (mb *)(void *)((char *)c->zc.b - offsetof(mb, zb));
+}
 
 /* mem_bridge.c */
 /* Encodes the header parts (and data) into one malloc'd ZMTP message. */
 uint8_t *mb_encode(uint32_t id, uint64_t addr, uint32_t size, uint32_t type,
                    const sl_zmtp_part *extra, size_t nextra, size_t *len);
 /* Sends whole bytes on c (lock held; any thread); 0, or -1 if out of memory. */
-int mb_queue_nolock(mconn *c, const uint8_t *p, size_t n);
-/* Closes a connection (I/O thread). */
-void mb_conn_close(mconn *c, int kind, const char *why);
+static inline int mb_queue_nolock(mconn *c, const uint8_t *p, size_t n) {
+  return sl_zconn_send_nolock(&c->zc, p, n);
+}
 
 /* A request or response of the bridge, decoded from a message event. The
 ** pointers are borrowed from the event (transfer none). */
@@ -164,7 +143,7 @@ void mb_backlog_check_nolock(mb *b, mconn *c);
 void mb_backlog_resume_nolock(mb *b);
 void mb_resume_cb(evutil_socket_t fd, short what, void *arg);
 /* Bytes of responses queued on c. */
-static inline size_t mb_queued(const mconn *c) { return c->olen - c->ooff; }
+static inline size_t mb_queued(const mconn *c) { return sl_zconn_queued(&c->zc); }
 
 /* mem_server.c */
 /* Checks a request's shape and reads it into *m: NULL, or why it is

@@ -16,14 +16,14 @@
 
 /* Client: both directions handshaken; the push connection, or NULL. */
 mconn *mb_client_push_nolock(mb *b) {
-  mconn *push = NULL;
+  sl_zconn *push = NULL;
   int pull = 0;
-  for (mconn *c = b->conns; c != NULL; c = c->next) {
+  for (sl_zconn *c = b->zb.conns; c != NULL; c = c->next) {
     if (!c->ready || c->dead) continue;
     if (c->push) push = c;
     else pull = 1;
   }
-  return pull ? push : NULL;
+  return pull ? (mconn *)push : NULL;
 }
 
 /* Client: sends what waited for the connection, in order (lock held). */
@@ -74,35 +74,35 @@ const char *mb_decode_response(const sl_zmtp_event *ev, mb_msg *m) {
 
 /* Client: a response. Returns 0 if the connection was closed. */
 int mb_client_message(mconn *c, const sl_zmtp_event *ev) {
-  mb *b = c->b;
+  mb *b = mb_of(c);
   mb_msg m;
   const char *bad = mb_decode_response(ev, &m);
   if (bad != NULL) {
     char why[96];
     snprintf(why, sizeof why, "%s: %zu parts", bad, ev->nparts);
-    mb_conn_close(c, CLOSE_PROTOCOL, why);
+    sl_zconn_close(&c->zc, SL_ZCLOSE_PROTOCOL, why);
     return 0;
   }
   uint32_t id = m.id, size = m.size, type = m.type;
   uint64_t addr = m.addr;
   int ok = m.rlen == 2 && memcmp(m.result, "OK", 2) == 0;
   if (type == SL_MEM_PROBE) {
-    pthread_mutex_lock(&b->mutex);
+    pthread_mutex_lock(&b->zb.mutex);
     if (ok && id > b->probe_ok) b->probe_ok = id;
     pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->mutex);
+    pthread_mutex_unlock(&b->zb.mutex);
     return 1;
   }
-  pthread_mutex_lock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
   pend *pe = take_pending_nolock_(b, id);
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_unlock(&b->zb.mutex);
   if (pe == NULL) {
-    sl_log_write(b->log, SL_LOG_WARNING, "Failed to find transaction id=%u", (unsigned)id);
+    sl_log_write(b->zb.log, SL_LOG_WARNING, "Failed to find transaction id=%u", (unsigned)id);
     return 1;
   }
   sl_transaction *t = pe->t;
   if (sl_transaction_expired(t)) {
-    sl_log_write(b->log, SL_LOG_WARNING, "Dropping late response for transaction id=%u",
+    sl_log_write(b->zb.log, SL_LOG_WARNING, "Dropping late response for transaction id=%u",
                  (unsigned)id);
   } else if (addr != sl_transaction_address(t) || size != sl_transaction_size(t) ||
              type != sl_transaction_type(t)) {
@@ -114,7 +114,7 @@ int mb_client_message(mconn *c, const sl_zmtp_event *ev) {
     if (ok) sl_transaction_done(t);
     else if (m.rlen == 0)
       sl_transaction_error(t, "memory.TcpClient %s:%u: empty result in the response "
-                           "(request id=%u)", b->addr, (unsigned)b->pair.port, (unsigned)id);
+                           "(request id=%u)", b->zb.addr, (unsigned)b->zb.pair.port, (unsigned)id);
     else sl_transaction_error(t, "%.*s", (int)m.rlen, (const char *)m.result);
   }
   mb_pend_free(pe);
@@ -129,7 +129,7 @@ void mb_sweep_cb(evutil_socket_t fd, short what, void *arg) {
   struct timespec now;
   sl_clock_now(&now);
   pend *late = NULL;
-  pthread_mutex_lock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
   for (pend **pp = &b->pend; *pp != NULL;) {
     pend *p = *pp;
     if (sl_ts_cmp(&now, &p->deadline) >= 0 || sl_transaction_expired(p->t)) {
@@ -141,19 +141,19 @@ void mb_sweep_cb(evutil_socket_t fd, short what, void *arg) {
       pp = &p->next;
     }
   }
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_unlock(&b->zb.mutex);
   while (late != NULL) {
     pend *p = late;
     late = p->next;
     double s = (double)sl_transaction_timeout(p->t) / 1e6;
     if (p->sent)
       sl_transaction_error(p->t, "memory.TcpClient %s:%u: no response within %g s "
-                           "(request id=%u sent)", b->addr, (unsigned)b->pair.port, s,
+                           "(request id=%u sent)", b->zb.addr, (unsigned)b->zb.pair.port, s,
                            (unsigned)p->id);
     else
       sl_transaction_error(p->t, "memory.TcpClient %s:%u: not connected to the "
-                           "server within %g s (request id=%u not sent)", b->addr,
-                           (unsigned)b->pair.port, s, (unsigned)p->id);
+                           "server within %g s (request id=%u not sent)", b->zb.addr,
+                           (unsigned)b->zb.pair.port, s, (unsigned)p->id);
     mb_pend_free(p);
   }
 }
@@ -173,18 +173,18 @@ void mb_client_do(sl_mem_slave *s, sl_transaction *t) {
     sl_transaction_error(t, "memory.TcpClient: out of memory");
     return;
   }
-  pthread_mutex_lock(&b->mutex);
-  if (b->stopping) goto out_stopped;
+  pthread_mutex_lock(&b->zb.mutex);
+  if (b->zb.stopping) goto out_stopped;
   mconn *c = mb_client_push_nolock(b);
   if (type == SL_MEM_POST) {   /* Rogue: complete at once, not tracked */
     int ok = c != NULL && mb_queue_nolock(c, msg, len) == 0;
-    pthread_mutex_unlock(&b->mutex);
+    pthread_mutex_unlock(&b->zb.mutex);
     free(msg);
     free(p);
     if (ok) sl_transaction_done(t);
     else sl_transaction_error(t, "memory.TcpClient %s:%u: not connected to the "
-                              "server, post id=%u not sent", b->addr,
-                              (unsigned)b->pair.port, (unsigned)id);
+                              "server, post id=%u not sent", b->zb.addr,
+                              (unsigned)b->zb.pair.port, (unsigned)id);
     return;
   }
   p->t = sl_transaction_ref(t);
@@ -203,31 +203,31 @@ void mb_client_do(sl_mem_slave *s, sl_transaction *t) {
   while (*pp != NULL) pp = &(*pp)->next;
   *pp = p;
   b->npend++;
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_unlock(&b->zb.mutex);
   return;
 out_stopped:
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_unlock(&b->zb.mutex);
   free(msg);
   free(p);
-  sl_transaction_error(t, "memory.TcpClient %s:%u: stopped", b->addr, (unsigned)b->pair.port);
+  sl_transaction_error(t, "memory.TcpClient %s:%u: stopped", b->zb.addr, (unsigned)b->zb.pair.port);
 }
 
 size_t sl_mem_bridge_pending(sl_mem_bridge *b) {
-  pthread_mutex_lock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
   size_t k = b->npend;
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_unlock(&b->zb.mutex);
   return k;
 }
 
 int sl_mem_client_wait_ready(sl_mem_bridge *b, uint64_t timeout_us, uint64_t period_us) {
-  if (b->pair.server) return sl_mem_bridge_ready(b);
+  if (b->zb.pair.server) return sl_mem_bridge_ready(b);
   struct timespec end, now;
   sl_deadline_after(&end, (int64_t)timeout_us);
   int ok = 0;
-  pthread_mutex_lock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
   for (;;) {
     sl_clock_now(&now);
-    if (b->stopping || sl_ts_cmp(&now, &end) >= 0 || sl_wait_cancelled()) break;
+    if (b->zb.stopping || sl_ts_cmp(&now, &end) >= 0 || sl_wait_cancelled()) break;
     uint32_t id = ++b->probe_next;
     mconn *c = mb_client_push_nolock(b);
     size_t len = 0;
@@ -238,17 +238,17 @@ int sl_mem_client_wait_ready(sl_mem_bridge *b, uint64_t timeout_us, uint64_t per
     ** waiter that must give up (wait.h) sees it. */
     struct timespec next = now, dl;
     sl_ts_add_us(&next, (int64_t)period_us);
-    while (b->probe_ok < id && !b->stopping && !sl_wait_cancelled()) {
+    while (b->probe_ok < id && !b->zb.stopping && !sl_wait_cancelled()) {
       sl_clock_now(&now);
       if (sl_ts_cmp(&now, &next) >= 0) break;
       sl_deadline_real(&dl, READY_SLICE_US);
-      pthread_cond_timedwait(&b->cv, &b->mutex, &dl);
+      pthread_cond_timedwait(&b->cv, &b->zb.mutex, &dl);
     }
     if (b->probe_ok >= id) {
       ok = 1;
       break;
     }
   }
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_unlock(&b->zb.mutex);
   return ok;
 }

@@ -28,10 +28,12 @@
 /* The oldest live connection on the other side from c's host, unpaired. */
 static mconn *free_mate_nolock_(mb *b, const mconn *c) {
   mconn *best = NULL;
-  for (mconn *o = b->conns; o != NULL; o = o->next)   /* newest first */
-    if (o != c && !o->dead && o->push != c->push && o->mate == NULL &&
+  for (sl_zconn *z = b->zb.conns; z != NULL; z = z->next) {   /* newest first */
+    mconn *o = (mconn *)z;
+    if (o != c && !z->dead && z->push != c->zc.push && o->mate == NULL &&
         o->host.s_addr == c->host.s_addr)
       best = o;
+  }
   return best;
 }
 
@@ -45,7 +47,7 @@ static void pair_nolock_(mb *b, mconn *c) {
 void mb_route_add_nolock(mb *b, mconn *c) {
   struct sockaddr_in sa;
   socklen_t len = sizeof sa;
-  if (getpeername(c->fd, (struct sockaddr *)&sa, &len) == 0) c->host = sa.sin_addr;
+  if (getpeername(c->zc.fd, (struct sockaddr *)&sa, &len) == 0) c->host = sa.sin_addr;
   c->serial = ++b->serial_next;
   pair_nolock_(b, c);
 }
@@ -61,13 +63,14 @@ void mb_route_remove_nolock(mb *b, mconn *c) {
 }
 
 static mconn *live_push_nolock_(mconn *c) {
-  return c != NULL && c->push && c->ready && !c->dead ? c : NULL;
+  return c != NULL && c->zc.push && c->zc.ready && !c->zc.dead ? c : NULL;
 }
 
 mconn *mb_route_nolock(mb *b, const req *r) {
   mconn *by_to = NULL;
-  for (mconn *c = b->conns; c != NULL; c = c->next) {
-    if (c->serial == r->from && !c->push && live_push_nolock_(c->mate)) return c->mate;
+  for (sl_zconn *z = b->zb.conns; z != NULL; z = z->next) {
+    mconn *c = (mconn *)z;
+    if (c->serial == r->from && !z->push && live_push_nolock_(c->mate)) return c->mate;
     if (c->serial == r->to) by_to = live_push_nolock_(c);
   }
   return by_to;
@@ -80,32 +83,29 @@ static int backlogged_nolock_(mb *b, const mconn *c) {
 }
 
 void mb_backlog_check_nolock(mb *b, mconn *c) {
-  if (c->paused || c->dead || !backlogged_nolock_(b, c)) return;
-  c->paused = 1;
+  if (c->zc.paused || c->zc.dead || !backlogged_nolock_(b, c)) return;
+  sl_zconn_pause_nolock(&c->zc);
   b->any_paused = 1;
-  event_del(c->rev);
   if (c->mate != NULL && mb_queued(c->mate) >= atomic_load(&b->max_response_bytes))
-    sl_pair_note(&b->pair, SL_NOTE_BACKLOG, SL_LOG_WARNING,
+    sl_pair_note(&b->zb.pair, SL_NOTE_BACKLOG, SL_LOG_WARNING,
                  "reading requests paused: the client holds %zu bytes of "
                  "responses unread on port %u", mb_queued(c->mate),
-                 (unsigned)b->pair.port + 1);
+                 (unsigned)b->zb.pair.port + 1);
   else
-    sl_pair_note(&b->pair, SL_NOTE_BACKLOG, SL_LOG_INFO,
+    sl_pair_note(&b->zb.pair, SL_NOTE_BACKLOG, SL_LOG_INFO,
                  "reading requests paused: %u requests (%llu bytes) wait for "
                  "the slave", (unsigned)b->rq_count, (unsigned long long)b->rq_bytes);
 }
 
 void mb_backlog_resume_nolock(mb *b) {
   int still = 0;
-  for (mconn *c = b->conns; c != NULL; c = c->next) {
-    if (!c->paused || c->dead) continue;
-    if (backlogged_nolock_(b, c)) {
+  for (sl_zconn *z = b->zb.conns; z != NULL; z = z->next) {
+    if (!z->paused || z->dead) continue;
+    if (backlogged_nolock_(b, (mconn *)z)) {
       still = 1;
       continue;
     }
-    c->paused = 0;
-    event_add(c->rev, NULL);
-    if (c->stash_len > 0) event_active(c->rev, EV_READ, 0);   /* what waited */
+    sl_zconn_resume_nolock(z);
   }
   b->any_paused = still;
 }
@@ -114,7 +114,7 @@ void mb_resume_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   mb *b = arg;
-  pthread_mutex_lock(&b->mutex);
-  if (!b->stopping && b->any_paused) mb_backlog_resume_nolock(b);
-  pthread_mutex_unlock(&b->mutex);
+  pthread_mutex_lock(&b->zb.mutex);
+  if (!b->zb.stopping && b->any_paused) mb_backlog_resume_nolock(b);
+  pthread_mutex_unlock(&b->zb.mutex);
 }
