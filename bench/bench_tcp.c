@@ -158,17 +158,17 @@ static int run_all(double secs, int threads) {
     return 1;
   }
   sl_error err;
-  sl_object *srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, &err);
+  sl_object *srv = sl_tcp_bridge_object(sl_tcp_bridge_new("127.0.0.1", 0, 1, &err));
   if (srv == NULL) {
     fprintf(stderr, "server: %s\n", err.msg);
     return 1;
   }
-  sl_object *cli = sl_tcp_bridge_new("127.0.0.1", sl_tcp_bridge_port(srv), 0, &err);
+  sl_object *cli = sl_tcp_bridge_object(sl_tcp_bridge_new("127.0.0.1", sl_tcp_bridge_port(sl_tcp_bridge_from_object(srv)), 0, &err));
   sl_object *sink = sl_slave_new(NULL);
   sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(srv->master, sink->slave);
   sl_master_add_slave(m->master, cli->slave);
-  while (!sl_tcp_bridge_ready(cli)) {
+  while (!sl_tcp_bridge_ready(sl_tcp_bridge_from_object(cli))) {
     bench_sleep_us(1000);
   }
   static const uint32_t sizes[] = {64, 1024, 65536, 1 << 20};

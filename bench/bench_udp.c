@@ -109,13 +109,13 @@ static void *produce(void *arg) {
 static result run_ours(uint64_t count, uint32_t size, uint32_t rxcount) {
   int jumbo = size > SL_UDP_MAX_PAYLOAD;
   sl_error err;
-  sl_object *srv = sl_udp_new("127.0.0.1", 0, 1, jumbo, &err);
+  sl_object *srv = sl_udp_object(sl_udp_new("127.0.0.1", 0, 1, jumbo, &err));
   if (srv == NULL) {
     fprintf(stderr, "server: %s\n", err.msg);
     exit(1);
   }
-  sl_object *cli = sl_udp_new("127.0.0.1", sl_udp_port(srv), 0, jumbo, &err);
-  if (rxcount > 0) sl_udp_set_rx_buffer_count(srv, rxcount);
+  sl_object *cli = sl_udp_object(sl_udp_new("127.0.0.1", sl_udp_port(sl_udp_from_object(srv)), 0, jumbo, &err));
+  if (rxcount > 0) sl_udp_set_rx_buffer_count(sl_udp_from_object(srv), rxcount);
   sl_object *sink = sl_slave_new(NULL);
   sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(srv->master, sink->slave);

@@ -22,7 +22,7 @@
 static sl_object *server(void) {
   sl_error err;
   sl_log_set_emit(0);
-  sl_object *srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, &err);
+  sl_object *srv = sl_tcp_bridge_object(sl_tcp_bridge_new("127.0.0.1", 0, 1, &err));
   if (srv == NULL) abort();
   return srv;
 }
@@ -35,8 +35,8 @@ static void done(sl_object *srv) {
 
 static int connections_reach(sl_object *srv, uint32_t n) {
   double end = now_s() + 20;
-  while (sl_tcp_bridge_connections(srv) != n && now_s() < end) sleep_ms(5);
-  return sl_tcp_bridge_connections(srv) == n;
+  while (sl_tcp_bridge_connections(sl_tcp_bridge_from_object(srv)) != n && now_s() < end) sleep_ms(5);
+  return sl_tcp_bridge_connections(sl_tcp_bridge_from_object(srv)) == n;
 }
 
 /* How many lines of the log history hold `text`. */
@@ -53,8 +53,8 @@ static int log_lines_with(const char *text) {
 
 static void test_connection_cap(void) {
   sl_object *srv = server();
-  uint32_t port = sl_tcp_bridge_port(srv);
-  sl_tcp_bridge_set_max_connections(srv, 3);
+  uint32_t port = sl_tcp_bridge_port(sl_tcp_bridge_from_object(srv));
+  sl_tcp_bridge_set_max_connections(sl_tcp_bridge_from_object(srv), 3);
   int fd[3];
   for (int i = 0; i < 3; i++) fd[i] = ts_dial(port + (uint32_t)(i & 1));
   CHECK(connections_reach(srv, 3));
@@ -63,7 +63,7 @@ static void test_connection_cap(void) {
   CHECK(ts_closed_by_peer(over));             /* accepted and closed at once */
   close(over);
   CHECK_EQ(ts_counter(srv, "refused"), 1);
-  CHECK_EQ(sl_tcp_bridge_connections(srv), 3);
+  CHECK_EQ(sl_tcp_bridge_connections(sl_tcp_bridge_from_object(srv)), 3);
   close(fd[0]);                         /* room again: the next one stays */
   CHECK(connections_reach(srv, 2));
   fd[0] = ts_dial(port);
@@ -75,18 +75,18 @@ static void test_connection_cap(void) {
 
 static void test_handshake_timeout(void) {
   sl_object *srv = server();
-  uint32_t port = sl_tcp_bridge_port(srv);
+  uint32_t port = sl_tcp_bridge_port(sl_tcp_bridge_from_object(srv));
   uint8_t hello[128];
   size_t hl = ts_zmtp_hello(hello, SL_ZMTP_PUSH);
   /* the good peer finishes its handshake (a message arrives) before the
   ** short timeout is set: however late its handshake, it cannot time out */
-  sl_tcp_bridge_set_handshake_timeout(srv, 60000000);
+  sl_tcp_bridge_set_handshake_timeout(sl_tcp_bridge_from_object(srv), 60000000);
   int good = ts_dial(port);
   CHECK(ts_send_all(good, hello, hl));
   const uint8_t msg[] = {1, 2, 0, 0, 1, 1, 0, 1, 1, 0, 0, 2, 'o', 'k'};
   CHECK(ts_send_all(good, msg, sizeof msg));
   CHECK(ts_counter_reaches(srv, "rxFrames", 1, 20));
-  sl_tcp_bridge_set_handshake_timeout(srv, 200000);
+  sl_tcp_bridge_set_handshake_timeout(sl_tcp_bridge_from_object(srv), 200000);
   int silent = ts_dial(port);
   int half = ts_dial(port);
   CHECK(ts_send_all(half, hello, 10));        /* a greeting begun, never ended */
@@ -97,7 +97,7 @@ static void test_handshake_timeout(void) {
   /* the peer that finished its handshake is still served */
   CHECK(ts_send_all(good, msg, sizeof msg));
   CHECK(ts_counter_reaches(srv, "rxFrames", 2, 20));
-  CHECK_EQ(sl_tcp_bridge_connections(srv), 1);
+  CHECK_EQ(sl_tcp_bridge_connections(sl_tcp_bridge_from_object(srv)), 1);
   close(silent);
   close(half);
   close(good);
@@ -126,8 +126,8 @@ static int pending_is(sl_object *srv, uint64_t want) {
 
 static void test_pending_cap(void) {
   sl_object *srv = server();
-  uint32_t port = sl_tcp_bridge_port(srv);
-  sl_tcp_bridge_set_max_pending(srv, 1u << 20);
+  uint32_t port = sl_tcp_bridge_port(sl_tcp_bridge_from_object(srv));
+  sl_tcp_bridge_set_max_pending(sl_tcp_bridge_from_object(srv), 1u << 20);
   uint8_t hello[128];
   size_t hl = ts_zmtp_hello(hello, SL_ZMTP_PUSH);
   int a = ts_dial(port), b = ts_dial(port);
@@ -138,7 +138,7 @@ static void test_pending_cap(void) {
   CHECK(ts_closed_by_peer(b));
   CHECK_EQ(ts_counter(srv, "pendingCloses"), 1);
   CHECK(pending_is(srv, PARTS * PART));   /* b's bytes went with it */
-  CHECK_EQ(sl_tcp_bridge_connections(srv), 1);
+  CHECK_EQ(sl_tcp_bridge_connections(sl_tcp_bridge_from_object(srv)), 1);
   close(a);
   CHECK(pending_is(srv, 0));
   close(b);
@@ -149,7 +149,7 @@ static void test_pending_cap(void) {
 ** connection is taken once descriptors are free again. */
 static void test_accept_out_of_files(void) {
   sl_object *srv = server();
-  uint32_t port = sl_tcp_bridge_port(srv);
+  uint32_t port = sl_tcp_bridge_port(sl_tcp_bridge_from_object(srv));
   int before = log_lines_with("cannot accept");
   int peer[2] = {ts_socket(30), ts_socket(30)};
   struct rlimit saved, low;

@@ -58,9 +58,9 @@ static const char *last_str(fixture *fx, char out[64]) {
 static void setup(fixture *fx) {
   sl_error err;
   sl_log_set_emit(0);
-  fx->srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, &err);
+  fx->srv = sl_tcp_bridge_object(sl_tcp_bridge_new("127.0.0.1", 0, 1, &err));
   if (fx->srv == NULL) abort();
-  fx->port = sl_tcp_bridge_port(fx->srv);
+  fx->port = sl_tcp_bridge_port(sl_tcp_bridge_from_object(fx->srv));
   fx->r = ts_rec_on(fx->srv, 0);
 }
 
@@ -326,8 +326,8 @@ static void *send_bigs(void *arg) {
 }
 
 static int await_ready(sl_object *srv) {
-  for (int i = 0; i < 3000 && !sl_tcp_bridge_ready(srv); i++) sleep_ms(10);
-  return sl_tcp_bridge_ready(srv);
+  for (int i = 0; i < 3000 && !sl_tcp_bridge_ready(sl_tcp_bridge_from_object(srv)); i++) sleep_ms(10);
+  return sl_tcp_bridge_ready(sl_tcp_bridge_from_object(srv));
 }
 
 /* Large frames go out whole and in order, whether the sender writes them
@@ -336,7 +336,7 @@ static void test_big_frames_in_order(void) {
   for (int slow = 0; slow < 2; slow++) {
     fixture fx;
     setup(&fx);
-    if (slow) sl_tcp_bridge_set_timeout(fx.srv, 20000);
+    if (slow) sl_tcp_bridge_set_timeout(sl_tcp_bridge_from_object(fx.srv), 20000);
     int fd = dial_puller(fx.port);
     CHECK(fd >= 0);
     CHECK(await_ready(fx.srv));

@@ -34,7 +34,7 @@ static ts_got last_of(ts_rec *r, uint8_t *buf, size_t cap) {
 
 static sl_object *server(int jumbo) {
   sl_error err;
-  sl_object *s = sl_udp_new("127.0.0.1", 0, 1, jumbo, &err);
+  sl_object *s = sl_udp_object(sl_udp_new("127.0.0.1", 0, 1, jumbo, &err));
   if (s == NULL) {
     printf("server: %s\n", err.msg);
     abort();
@@ -53,8 +53,8 @@ static void test_raw_to_server(void) {
   int fd = ts_udp_socket(&rport);
   uint8_t b[1472];
   fill(b, sizeof b, 1);
-  ts_udp_send(fd, sl_udp_port(s), b, 0);            /* ignored, as Rogue */
-  ts_udp_send(fd, sl_udp_port(s), b, sizeof b);
+  ts_udp_send(fd, sl_udp_port(sl_udp_from_object(s)), b, 0);            /* ignored, as Rogue */
+  ts_udp_send(fd, sl_udp_port(sl_udp_from_object(s)), b, sizeof b);
   CHECK(ts_rec_wait(r, 1, 30));
   CHECK_EQ(ts_rec_count(r), 1);
   uint8_t got[sizeof b];
@@ -66,7 +66,7 @@ static void test_raw_to_server(void) {
   CHECK_EQ(g.flags, 0);
   char ip[16];
   uint32_t pport = 0;
-  CHECK(sl_udp_peer(s, ip, &pport));
+  CHECK(sl_udp_peer(sl_udp_from_object(s), ip, &pport));
   CHECK_STR(ip, "127.0.0.1");
   CHECK_EQ(pport, rport);
   CHECK_EQ(ts_counter(s, "rxFrames"), 1);
@@ -86,8 +86,8 @@ static void test_raw_oversize(void) {
   int fd = ts_udp_socket(&rport);
   uint8_t b[4000];
   fill(b, sizeof b, 2);
-  ts_udp_send(fd, sl_udp_port(s), b, 1473);
-  ts_udp_send(fd, sl_udp_port(s), b, 100);
+  ts_udp_send(fd, sl_udp_port(sl_udp_from_object(s)), b, 1473);
+  ts_udp_send(fd, sl_udp_port(sl_udp_from_object(s)), b, 100);
   CHECK(ts_rec_wait(r, 1, 30));
   CHECK_EQ(ts_rec_count(r), 1);
   uint8_t got[sizeof b];
@@ -105,7 +105,7 @@ static void test_client_to_raw(void) {
   uint32_t rport;
   int fd = ts_udp_socket(&rport);
   sl_error err;
-  sl_object *c = sl_udp_new("127.0.0.1", rport, 0, 1, &err);
+  sl_object *c = sl_udp_object(sl_udp_new("127.0.0.1", rport, 0, 1, &err));
   CHECK(c != NULL);
   sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(m->master, c->slave);
@@ -157,7 +157,7 @@ static void test_kernel_drops_counted(void) {
   uint32_t rport;
   int fd = ts_udp_socket(&rport);
   uint8_t b[8] = {0};
-  for (int i = 0; i < SENT; i++) ts_udp_send(fd, sl_udp_port(s), b, sizeof b);
+  for (int i = 0; i < SENT; i++) ts_udp_send(fd, sl_udp_port(sl_udp_from_object(s)), b, sizeof b);
   ts_counter_reaches(s, "rxDrops", 1, 20);
   uint64_t drops = ts_counter(s, "rxDrops");
   CHECK(drops > 0);
@@ -203,7 +203,7 @@ static void test_stop_prompt(void) {
   sl_object_unref(s);
   s = server(0);
   sl_error err;
-  sl_object *c = sl_udp_new("127.0.0.1", sl_udp_port(s), 0, 0, &err);
+  sl_object *c = sl_udp_object(sl_udp_new("127.0.0.1", sl_udp_port(sl_udp_from_object(s)), 0, 0, &err));
   sl_object *m = sl_master_new(NULL);
   sl_master_add_slave(m->master, c->slave);
   sender_arg a = {m, 0};
@@ -225,17 +225,17 @@ static void test_stop_prompt(void) {
 
 static void test_errors(void) {
   sl_error err;
-  CHECK(sl_udp_new("127.0.0.1", 0, 0, 0, &err) == NULL);
+  CHECK(sl_udp_object(sl_udp_new("127.0.0.1", 0, 0, 0, &err)) == NULL);
   CHECK(strstr(err.msg, "bad port") != NULL);
-  CHECK(sl_udp_new("no.such.host.invalid", 9, 0, 0, &err) == NULL);
+  CHECK(sl_udp_object(sl_udp_new("no.such.host.invalid", 9, 0, 0, &err)) == NULL);
   CHECK(strstr(err.msg, "cannot resolve") != NULL);
   sl_object *s = server(0);
   char want[64];
   snprintf(want, sizeof want, "cannot bind 127.0.0.1:%u: Address already in use",
-           (unsigned)sl_udp_port(s));
-  CHECK(sl_udp_new("127.0.0.1", sl_udp_port(s), 1, 0, &err) == NULL);
+           (unsigned)sl_udp_port(sl_udp_from_object(s)));
+  CHECK(sl_udp_object(sl_udp_new("127.0.0.1", sl_udp_port(sl_udp_from_object(s)), 1, 0, &err)) == NULL);
   CHECK_STR(err.msg, want);
-  CHECK_EQ(sl_udp_max_payload(s), SL_UDP_MAX_PAYLOAD);
+  CHECK_EQ(sl_udp_max_payload(sl_udp_from_object(s)), SL_UDP_MAX_PAYLOAD);
   sl_object_unref(s);
 }
 

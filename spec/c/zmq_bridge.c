@@ -49,7 +49,7 @@ static uint8_t payload_byte(size_t m, size_t i) {
 /* ---- what our side waits for ---- */
 
 static int all_received(void *arg) { return ts_rec_count(arg) == (long)NMSGS; }
-static int bridge_ready(void *arg) { return sl_tcp_bridge_ready(arg); }
+static int bridge_ready(void *arg) { return sl_tcp_bridge_ready(sl_tcp_bridge_from_object(arg)); }
 
 /* Waits up to 30 s for cond. */
 static int wait_for(int (*cond)(void *), void *arg) { return ts_wait_until(cond, arg, 30); }
@@ -151,10 +151,10 @@ static const char *ep(uint32_t port) {
 /* libzmq as Rogue's TcpClient: PUSH to P, PULL from P+1, against our server. */
 static void test_our_server(void) {
   sl_error err;
-  sl_object *srv = sl_tcp_bridge_new("127.0.0.1", 0, 1, &err);
+  sl_object *srv = sl_tcp_bridge_object(sl_tcp_bridge_new("127.0.0.1", 0, 1, &err));
   CHECK(srv != NULL);
   if (srv == NULL) return;
-  uint32_t port = sl_tcp_bridge_port(srv);
+  uint32_t port = sl_tcp_bridge_port(sl_tcp_bridge_from_object(srv));
   ts_rec *r = ts_rec_on(srv, NMSGS);
   void *ctx = zmq_ctx_new();
   void *push = zsock(ctx, ZMQ_PUSH), *pull = zsock(ctx, ZMQ_PULL);
@@ -193,7 +193,7 @@ static void test_our_client(void) {
   }
   CHECK(port != 0);
   sl_error err;
-  sl_object *cli = sl_tcp_bridge_new("127.0.0.1", port, 0, &err);
+  sl_object *cli = sl_tcp_bridge_object(sl_tcp_bridge_new("127.0.0.1", port, 0, &err));
   CHECK(cli != NULL);
   if (cli == NULL) return;
   ts_rec *r = ts_rec_on(cli, NMSGS);

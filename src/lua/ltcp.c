@@ -8,11 +8,11 @@
 #include "streamlua/io.h"
 #include "streamlua/tcp_bridge.h"
 
-static sl_object *check_bridge(lua_State *L) {
+static sl_tcp_bridge *check_bridge(lua_State *L) {
   if (luaL_testudata(L, 1, "streamlua.TcpServer") == NULL &&
       luaL_testudata(L, 1, "streamlua.TcpClient") == NULL)
     luaL_argerror(L, 1, "TcpServer or TcpClient expected");
-  return sl_lua_check_object(L, 1);
+  return sl_tcp_bridge_from_object(sl_lua_check_object(L, 1));
 }
 
 /* bridge:ready() -> true if a peer takes frames now */
@@ -24,7 +24,7 @@ static int tcp_ready(lua_State *L) {
 /* bridge:setTimeout(seconds): how long a sender waits for a peer or room
 ** before the frame is dropped; nil or a negative number: no bound. */
 static int tcp_set_timeout(lua_State *L) {
-  sl_object *obj = check_bridge(L);
+  sl_tcp_bridge *obj = check_bridge(L);
   if (lua_isnoneornil(L, 2)) {
     sl_tcp_bridge_set_timeout(obj, -1);
     return 0;
@@ -36,7 +36,7 @@ static int tcp_set_timeout(lua_State *L) {
 }
 
 static int tcp_set_max_size(lua_State *L) {
-  sl_object *obj = check_bridge(L);
+  sl_tcp_bridge *obj = check_bridge(L);
   /* a message becomes one frame, whose size is 32 bits */
   lua_Integer n = sl_check_range(L, 2, 1, UINT32_MAX);
   sl_tcp_bridge_set_max_size(obj, (uint64_t)n);
@@ -45,7 +45,7 @@ static int tcp_set_max_size(lua_State *L) {
 
 /* bridge:setMaxConnections(n): a server's cap on open connections. */
 static int tcp_set_max_connections(lua_State *L) {
-  sl_object *obj = check_bridge(L);
+  sl_tcp_bridge *obj = check_bridge(L);
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n >= 0 && n <= 0xFFFFFFFF, 2, "number of connections expected");
   sl_tcp_bridge_set_max_connections(obj, (uint32_t)n);
@@ -55,7 +55,7 @@ static int tcp_set_max_connections(lua_State *L) {
 /* bridge:setHandshakeTimeout(seconds): time for a new connection's
 ** greeting and READY; 0 or nil: no limit. */
 static int tcp_set_handshake_timeout(lua_State *L) {
-  sl_object *obj = check_bridge(L);
+  sl_tcp_bridge *obj = check_bridge(L);
   lua_Number s = luaL_optnumber(L, 2, 0);
   luaL_argcheck(L, !isnan(s) && s >= 0 && s < 1e9, 2,
                 "non-negative number of seconds expected");
@@ -66,7 +66,7 @@ static int tcp_set_handshake_timeout(lua_State *L) {
 
 /* bridge:setMaxPending(bytes): bytes partly received messages may hold. */
 static int tcp_set_max_pending(lua_State *L) {
-  sl_object *obj = check_bridge(L);
+  sl_tcp_bridge *obj = check_bridge(L);
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n > 0, 2, "positive number of bytes expected");
   sl_tcp_bridge_set_max_pending(obj, (uint64_t)n);
@@ -85,7 +85,7 @@ static int tcp_connections(lua_State *L) {
 
 /* Rogue's deprecated close(): the same as stop(). */
 static int tcp_close(lua_State *L) {
-  sl_object_stop(check_bridge(L));
+  sl_object_stop(sl_tcp_bridge_object(check_bridge(L)));
   return 0;
 }
 
@@ -107,7 +107,7 @@ static int tcp_new(lua_State *L, int server, const char *fn) {
   luaL_argcheck(L, port >= 0 && port <= 65534, 2, "port out of range [0, 65534]");
   luaL_argcheck(L, server || port > 0, 2, "a client needs the server's port");
   sl_error err;
-  sl_object *obj = sl_tcp_bridge_new(addr, (uint32_t)port, server, &err);
+  sl_object *obj = sl_tcp_bridge_object(sl_tcp_bridge_new(addr, (uint32_t)port, server, &err));
   if (obj == NULL) return luaL_error(L, "%s: %s", fn, err.msg);
   sl_lua_push_object(L, obj);
   sl_object_unref(obj);

@@ -5,11 +5,11 @@
 #include "lsl.h"
 #include "streamlua/udp.h"
 
-static sl_object *check_udp(lua_State *L) {
+static sl_udp *check_udp(lua_State *L) {
   if (luaL_testudata(L, 1, "streamlua.UdpServer") == NULL &&
       luaL_testudata(L, 1, "streamlua.UdpClient") == NULL)
     luaL_argerror(L, 1, "udp.Server or udp.Client expected");
-  return sl_lua_check_object(L, 1);
+  return sl_udp_from_object(sl_lua_check_object(L, 1));
 }
 
 /* udp:getPort() -> the server's bound port (the client's: where it sends) */
@@ -26,7 +26,7 @@ static int udp_max_payload(lua_State *L) {
 
 /* udp:setRxBufferCount(n) -> true if the kernel granted n x MTU bytes */
 static int udp_set_rx_buffer_count(lua_State *L) {
-  sl_object *obj = check_udp(L);
+  sl_udp *obj = check_udp(L);
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n > 0 && n <= 1000000, 2, "count out of range [1, 1000000]");
   lua_pushboolean(L, sl_udp_set_rx_buffer_count(obj, (uint32_t)n));
@@ -42,7 +42,7 @@ static int udp_rx_buffer_size(lua_State *L) {
 /* udp:setTimeout(us): a sender waiting for the socket logs a critical line
 ** after this many microseconds, then waits again (Rogue's rule). */
 static int udp_set_timeout(lua_State *L) {
-  sl_object *obj = check_udp(L);
+  sl_udp *obj = check_udp(L);
   lua_Integer us = luaL_checkinteger(L, 2);
   luaL_argcheck(L, us > 0, 2, "positive number of microseconds expected");
   sl_udp_set_timeout(obj, (uint64_t)us);
@@ -75,7 +75,7 @@ static const luaL_Reg udp_meth[] = {
 static int udp_push_new(lua_State *L, const char *host, lua_Integer port,
                         int server, int jumbo, const char *fn) {
   sl_error err;
-  sl_object *obj = sl_udp_new(host, (uint32_t)port, server, jumbo, &err);
+  sl_object *obj = sl_udp_object(sl_udp_new(host, (uint32_t)port, server, jumbo, &err));
   if (obj == NULL) return luaL_error(L, "%s: %s", fn, err.msg);
   sl_lua_push_object(L, obj);
   sl_object_unref(obj);

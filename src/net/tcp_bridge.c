@@ -160,7 +160,7 @@ static size_t bridge_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"rxBytes", atomic_load(&b->rx_bytes)},
                     {"drops", atomic_load(&b->drops)},
                     {"errors", atomic_load(&b->zb.errors)},
-                    {"connections", sl_tcp_bridge_connections(obj)},
+                    {"connections", sl_tcp_bridge_connections(b)},
                     {"refused", atomic_load(&b->zb.pair.notes[SL_NOTE_REFUSED])},
                     {"handshakeTimeouts", atomic_load(&b->zb.pair.notes[SL_NOTE_HANDSHAKE])},
                     {"pendingBytes", atomic_load(&b->zb.pair.pending)},
@@ -186,8 +186,8 @@ static const sl_class client_class = {.name = "TcpClient",
                                       .cancel = bridge_cancel,
                                       .counters = bridge_counters};
 
-sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
-                             sl_error *err) {
+sl_tcp_bridge *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
+                                 sl_error *err) {
   char why[SL_ERROR_MAX] = "";
   if (port > 65534) {
     sl_sock_error(why, sizeof why, "bad port for", addr, port, EINVAL);
@@ -233,7 +233,7 @@ sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
     goto out_master;
   }
   b->started = 1;
-  return &b->obj;
+  return b;
 out_master:
   sl_master_fini(&b->master);
 out_slave:
@@ -244,39 +244,44 @@ out_free:
   return sl_fail(err, SL_EIO, "%s", why);
 }
 
-int sl_tcp_bridge_ready(sl_object *obj) {
-  return (sl_zbridge_ready(&((bridge *)obj)->zb) & 2) != 0;
+sl_object *sl_tcp_bridge_object(sl_tcp_bridge *b) { return b != NULL ? &b->obj : NULL; }
+
+sl_tcp_bridge *sl_tcp_bridge_from_object(sl_object *obj) {
+  if (!sl_object_is(obj, &server_class) && !sl_object_is(obj, &client_class)) return NULL;
+  return (bridge *)obj;
 }
 
-void sl_tcp_bridge_set_timeout(sl_object *obj, int64_t us) {
-  bridge *b = (bridge *)obj;
+int sl_tcp_bridge_ready(sl_tcp_bridge *b) {
+  return (sl_zbridge_ready(&b->zb) & 2) != 0;
+}
+
+void sl_tcp_bridge_set_timeout(sl_tcp_bridge *b, int64_t us) {
   pthread_mutex_lock(&b->zb.mutex);
   b->timeout_us = us;
   pthread_mutex_unlock(&b->zb.mutex);
 }
 
-void sl_tcp_bridge_set_max_size(sl_object *obj, uint64_t bytes) {
-  bridge *b = (bridge *)obj;
+void sl_tcp_bridge_set_max_size(sl_tcp_bridge *b, uint64_t bytes) {
   if (bytes > UINT32_MAX) bytes = UINT32_MAX;   /* one frame holds the message */
   pthread_mutex_lock(&b->zb.mutex);
   b->zb.max_size = bytes;
   pthread_mutex_unlock(&b->zb.mutex);
 }
 
-void sl_tcp_bridge_set_max_connections(sl_object *obj, uint32_t n) {
-  atomic_store(&((bridge *)obj)->zb.pair.max_conns, n);
+void sl_tcp_bridge_set_max_connections(sl_tcp_bridge *b, uint32_t n) {
+  atomic_store(&b->zb.pair.max_conns, n);
 }
 
-void sl_tcp_bridge_set_handshake_timeout(sl_object *obj, int64_t us) {
-  atomic_store(&((bridge *)obj)->zb.pair.handshake_us, us > 0 ? us : 0);
+void sl_tcp_bridge_set_handshake_timeout(sl_tcp_bridge *b, int64_t us) {
+  atomic_store(&b->zb.pair.handshake_us, us > 0 ? us : 0);
 }
 
-void sl_tcp_bridge_set_max_pending(sl_object *obj, uint64_t bytes) {
-  atomic_store(&((bridge *)obj)->zb.pair.max_pending, bytes);
+void sl_tcp_bridge_set_max_pending(sl_tcp_bridge *b, uint64_t bytes) {
+  atomic_store(&b->zb.pair.max_pending, bytes);
 }
 
-uint32_t sl_tcp_bridge_port(sl_object *obj) { return ((bridge *)obj)->zb.pair.port; }
+uint32_t sl_tcp_bridge_port(sl_tcp_bridge *b) { return b->zb.pair.port; }
 
-uint32_t sl_tcp_bridge_connections(sl_object *obj) {
-  return sl_zbridge_connections(&((bridge *)obj)->zb);
+uint32_t sl_tcp_bridge_connections(sl_tcp_bridge *b) {
+  return sl_zbridge_connections(&b->zb);
 }

@@ -61,7 +61,9 @@ typedef struct conn {
 
 typedef struct block_cache block_cache;
 
-typedef struct bridge {
+typedef struct sl_tcp_bridge bridge;
+
+struct sl_tcp_bridge {
   sl_object obj;
   sl_master master;
   sl_slave slave;
@@ -84,7 +86,7 @@ typedef struct bridge {
   int started;
   atomic_int exited;           /* the delivery thread has returned */
   atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, drops;
-} bridge;
+};
 
 static inline bridge *tcp_bridge_of(sl_zconn *c) {
   return (bridge *)(void *)((char *)c->b - offsetof(bridge, zb));

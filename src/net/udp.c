@@ -45,7 +45,9 @@
 #define POLL_SLICE_MS 100            /* a waiting sender checks stop this often */
 #define PEER_VALID (1ull << 48)      /* peer word: valid | ip << 16 | port */
 
-typedef struct udp {
+typedef struct sl_udp udp;
+
+struct sl_udp {
   sl_object obj;
   sl_master master;
   sl_slave slave;
@@ -73,7 +75,7 @@ typedef struct udp {
   atomic_int closing;                /* phase two of a stop has begun */
   atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, rx_drops,
       rx_oversize, oversize, no_peer, tx_drops, errors;
-} udp;
+};
 
 static uint64_t peer_word(const struct sockaddr_in *sa) {
   return PEER_VALID | (uint64_t)ntohl(sa->sin_addr.s_addr) << 16 |
@@ -321,7 +323,7 @@ static void check_drops(udp *u, int idle) {
                "(%u bytes) was full (this endpoint or its downstream is slower "
                "than the sender; a Fifo after it, or setRxBufferCount, helps)",
                (unsigned long long)(d - u->rx_drop_logged),
-               (unsigned)sl_udp_rx_buffer_size(&u->obj));
+               (unsigned)sl_udp_rx_buffer_size(u));
   u->rx_drop_logged = d;
   u->rx_drop_logged_ns = t;
 }
@@ -494,8 +496,8 @@ static const sl_class client_class = {.name = "UdpClient",
                                       .cancel = udp_cancel,
                                       .counters = udp_counters};
 
-sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
-                      sl_error *err) {
+sl_udp *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
+                   sl_error *err) {
   char text[SL_ERROR_MAX] = "";
   const char *shown = host != NULL ? host : "*";
   if (port > 65535 || (!server && port == 0)) {
@@ -545,7 +547,7 @@ sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
     goto out_socket;
   }
   u->started = 1;
-  return &u->obj;
+  return u;
 out_socket:
   if (u->fd >= 0) close(u->fd);
 out_master:
@@ -559,12 +561,18 @@ out_free:
   return sl_fail(err, SL_EIO, "%s", text);
 }
 
-uint32_t sl_udp_port(sl_object *obj) { return ((udp *)obj)->port; }
+sl_object *sl_udp_object(sl_udp *u) { return u != NULL ? &u->obj : NULL; }
 
-uint32_t sl_udp_max_payload(sl_object *obj) { return ((udp *)obj)->max_payload; }
+sl_udp *sl_udp_from_object(sl_object *obj) {
+  if (!sl_object_is(obj, &server_class) && !sl_object_is(obj, &client_class)) return NULL;
+  return (udp *)obj;
+}
 
-uint32_t sl_udp_rx_buffer_size(sl_object *obj) {
-  udp *u = (udp *)obj;
+uint32_t sl_udp_port(sl_udp *u) { return u->port; }
+
+uint32_t sl_udp_max_payload(sl_udp *u) { return u->max_payload; }
+
+uint32_t sl_udp_rx_buffer_size(sl_udp *u) {
   int v = 0;
   socklen_t len = sizeof v;
   if (u->fd < 0 || getsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &v, &len) != 0) return 0;
@@ -576,13 +584,12 @@ uint32_t sl_udp_rx_buffer_size(sl_object *obj) {
 ** reports; Linux reports twice what it was given (the other half pays for
 ** its bookkeeping), so the usable size is half the report.
 */
-int sl_udp_set_rx_buffer_count(sl_object *obj, uint32_t count) {
-  udp *u = (udp *)obj;
+int sl_udp_set_rx_buffer_count(sl_udp *u, uint32_t count) {
   uint64_t want = (uint64_t)count * u->mtu;
   int v = want > INT32_MAX / 2 ? INT32_MAX / 2 : (int)want;
   if (u->fd < 0) return 0;
   setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
-  uint32_t got = sl_udp_rx_buffer_size(obj);
+  uint32_t got = sl_udp_rx_buffer_size(u);
   if (got >= want) return 1;
   if (!atomic_exchange(&u->warned_rcvbuf, 1)) {
     sl_log_write(u->log, SL_LOG_WARNING,
@@ -594,12 +601,12 @@ int sl_udp_set_rx_buffer_count(sl_object *obj, uint32_t count) {
   return 0;
 }
 
-void sl_udp_set_timeout(sl_object *obj, uint64_t us) {
-  atomic_store(&((udp *)obj)->timeout_us, us);
+void sl_udp_set_timeout(sl_udp *u, uint64_t us) {
+  atomic_store(&u->timeout_us, us);
 }
 
-int sl_udp_peer(sl_object *obj, char *ip, uint32_t *port) {
-  uint64_t w = atomic_load(&((udp *)obj)->peer);
+int sl_udp_peer(sl_udp *u, char *ip, uint32_t *port) {
+  uint64_t w = atomic_load(&u->peer);
   if (!(w & PEER_VALID)) return 0;
   struct sockaddr_in sa;
   peer_addr(w, &sa);

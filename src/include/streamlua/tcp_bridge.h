@@ -34,32 +34,36 @@
 /* A started bridge (kind "TcpServer" or "TcpClient"), refs = 1; NULL with
 ** the reason in err (e.g. SL_EIO, "cannot bind 127.0.0.1:8000: Address
 ** already in use"). A server's port 0 picks two free consecutive ports. */
-sl_object *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
-                             sl_error *err);
+typedef struct sl_tcp_bridge sl_tcp_bridge;
+
+sl_tcp_bridge *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
+                                 sl_error *err);
+sl_object *sl_tcp_bridge_object(sl_tcp_bridge *b);         /* (transfer none); NULL-safe */
+sl_tcp_bridge *sl_tcp_bridge_from_object(sl_object *obj);  /* NULL if not a bridge */
 
 /* Does a peer take frames now (a handshaken connection on the send side)? */
-int sl_tcp_bridge_ready(sl_object *obj);
+int sl_tcp_bridge_ready(sl_tcp_bridge *b);
 /* How long a sender waits for a peer or for room: <0 without a bound
 ** (Rogue's rule, the default), else microseconds; then the frame is
 ** dropped, counted and logged. */
-void sl_tcp_bridge_set_timeout(sl_object *obj, int64_t us);
+void sl_tcp_bridge_set_timeout(sl_tcp_bridge *b, int64_t us);
 /* Largest message accepted from a peer (bytes; default 64 MiB; at most
 ** 2^32 - 1, since a message becomes one frame). */
-void sl_tcp_bridge_set_max_size(sl_object *obj, uint64_t bytes);
+void sl_tcp_bridge_set_max_size(sl_tcp_bridge *b, uint64_t bytes);
 /* A server's cap on open connections, both ports together (default 64);
 ** one over it is accepted and closed at once, counted ("refused"). */
-void sl_tcp_bridge_set_max_connections(sl_object *obj, uint32_t n);
+void sl_tcp_bridge_set_max_connections(sl_tcp_bridge *b, uint32_t n);
 /* How long a new connection has to finish the ZMTP greeting and READY
 ** (microseconds; default 30 s, libzmq's ZMQ_HANDSHAKE_IVL; 0: no limit);
 ** then it is closed and counted ("handshakeTimeouts"). */
-void sl_tcp_bridge_set_handshake_timeout(sl_object *obj, int64_t us);
+void sl_tcp_bridge_set_handshake_timeout(sl_tcp_bridge *b, int64_t us);
 /* Bytes received of messages not yet whole, all connections together
 ** (default 128 MiB: two messages of the largest size); a connection that takes the total past it is closed
 ** and counted ("pendingCloses"). Held now: counter "pendingBytes". */
-void sl_tcp_bridge_set_max_pending(sl_object *obj, uint64_t bytes);
+void sl_tcp_bridge_set_max_pending(sl_tcp_bridge *b, uint64_t bytes);
 /* The base port P (the one asked for, or the one picked for port 0). */
-uint32_t sl_tcp_bridge_port(sl_object *obj);
+uint32_t sl_tcp_bridge_port(sl_tcp_bridge *b);
 /* Connections now open (handshaken or not). */
-uint32_t sl_tcp_bridge_connections(sl_object *obj);
+uint32_t sl_tcp_bridge_connections(sl_tcp_bridge *b);
 
 #endif

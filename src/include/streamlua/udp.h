@@ -33,6 +33,8 @@
 #include "object.h"
 #include "status.h"
 
+typedef struct sl_udp sl_udp;
+
 #define SL_UDP_MAX_PAYLOAD 1472u        /* MTU 1500 - IP and UDP headers */
 #define SL_UDP_JUMBO_MAX_PAYLOAD 8972u  /* MTU 9000 - 28 */
 
@@ -41,25 +43,27 @@
 ** Address already in use"). Server: host is the bind address (NULL or "*": every
 ** interface, as Rogue), port 0 picks a free port. Client: host is resolved
 ** (IPv4) and port must be > 0. */
-sl_object *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
-                      sl_error *err);
+sl_udp *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
+                   sl_error *err);
+sl_object *sl_udp_object(sl_udp *u);          /* (transfer none); NULL-safe */
+sl_udp *sl_udp_from_object(sl_object *obj);   /* NULL if not a UDP endpoint */
 
 /* Server: the bound port. Client: the port it sends to. */
-uint32_t sl_udp_port(sl_object *obj);
+uint32_t sl_udp_port(sl_udp *u);
 /* 1472, or 8972 with jumbo. */
-uint32_t sl_udp_max_payload(sl_object *obj);
+uint32_t sl_udp_max_payload(sl_udp *u);
 /* Asks for SO_RCVBUF = count x MTU (1500 or 9000 bytes, as Rogue). Returns
 ** 1 if the kernel granted it, else 0 with a warning, once per endpoint,
 ** naming the sysctl to raise (net.core.rmem_max). */
-int sl_udp_set_rx_buffer_count(sl_object *obj, uint32_t count);
+int sl_udp_set_rx_buffer_count(sl_udp *u, uint32_t count);
 /* The receive buffer the kernel gives now, in bytes usable for data
 ** (getsockopt's value halved: Linux reports double what it accounts). */
-uint32_t sl_udp_rx_buffer_size(sl_object *obj);
+uint32_t sl_udp_rx_buffer_size(sl_udp *u);
 /* How long a sender waits for the socket to take a datagram before it logs
 ** a critical line and waits again (Rogue's rule; default 1 s). */
-void sl_udp_set_timeout(sl_object *obj, uint64_t us);
+void sl_udp_set_timeout(sl_udp *u, uint64_t us);
 /* The address frames go to: 1 and "a.b.c.d" + port, or 0 (a server that
 ** has heard from no one yet). ip needs 16 bytes. */
-int sl_udp_peer(sl_object *obj, char *ip, uint32_t *port);
+int sl_udp_peer(sl_udp *u, char *ip, uint32_t *port);
 
 #endif
