@@ -337,7 +337,7 @@ static int lua_setup(lua_ctx *c, const uint8_t *src) {
   lua_gc(L, LUA_GCGEN, 0, 0);   /* the collector mode lua5.4 and streamlua use */
   c->L = L;
   luaL_openlibs(L);
-  luaL_requiref(L, "streamlua", luaopen_streamlua, 1);
+  luaL_requiref(L, "streamlua", sl_lua_open, 1);
   lua_pop(L, 1);
   if (luaL_dostring(L, lua_setup_chunk) != LUA_OK) {
     fprintf(stderr, "Lua setup: %s\n", lua_tostring(L, -1));

@@ -171,7 +171,7 @@ static double run_lua(double secs) {
   if (L == NULL) return 0;
   lua_gc(L, LUA_GCGEN, 0, 0);   /* the collector mode lua5.4 and streamlua use */
   luaL_openlibs(L);
-  luaL_requiref(L, "streamlua", luaopen_streamlua, 1);
+  luaL_requiref(L, "streamlua", sl_lua_open, 1);
   lua_pop(L, 1);
   double best = 1e30;
   uint64_t n = 200;

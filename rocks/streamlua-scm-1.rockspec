@@ -30,6 +30,10 @@ build = {
     LUA_CMOD_DIR = "$(LIBDIR)",
     LUA_LMOD_DIR = "$(LUADIR)",
     CMAKE_INSTALL_BINDIR = "$(BINDIR)",
+    CMAKE_INSTALL_LIBDIR = "$(LIBDIR)",
+    -- luarocks puts LIBDIR's files (the module and its libraries) in the
+    -- tree's lib/lua/5.4 and the program in the tree's bin.
+    SL_BIN_LIBDIR = "../lib/lua/5.4",
     SL_BUILD_TESTS = "OFF",
     SL_BUILD_BENCH = "OFF",
   },

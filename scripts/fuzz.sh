@@ -27,7 +27,7 @@ if [ $# -gt 0 ]; then
 else
   names=$(for f in spec/fuzz/fuzz_*.c; do basename "$f" .c | sed 's/^fuzz_//'; done)
 fi
-export ASAN_OPTIONS=detect_leaks=1:detect_odr_violation=0
+export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 summary=""
 status=0

@@ -68,10 +68,7 @@ if build build; then
 fi
 
 if build build-asan -DSL_SANITIZE=address,undefined -DSL_BUILD_BENCH=OFF; then
-  # streamlua_testing.so (test-only) carries its own copy of the core next
-  # to the binary's; the duplicate globals are benign there, so ASan's
-  # one-definition check is off for these runs.
-  export ASAN_OPTIONS=detect_leaks=1:detect_odr_violation=0
+  export ASAN_OPTIONS=detect_leaks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_ctest build-asan
   STREAMLUA_SANITIZED=1 STREAMLUA_ROCK_TEST=0 STREAMLUA_BUILD=build-asan STREAMLUA_BIN=build-asan/streamlua \

@@ -176,12 +176,12 @@ static void wrap_exit(lua_State *L) {
 }
 
 
-/* The binary carries its own copy of the module: `require "streamlua"`
+/* The binary links the binding (libstreamlua-lua): `require "streamlua"`
 ** finds it in package.preload before searching any path. */
 static int open_module(lua_State *L) {
   int status;
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_streamlua);
+  lua_pushcfunction(L, sl_lua_open);
   lua_setfield(L, -2, "streamlua");
   lua_pop(L, 1);
   status = dolibrary(L, "streamlua", "sl");

@@ -1,5 +1,5 @@
 /*
-** luaopen_streamlua: builds the module table from the family openers.
+** sl_lua_open: builds the module table from the family openers.
 **
 **   sl.stream     Frame, Master, Slave, Fifo, Filter, RateDrop, streamConnect...
 **   sl.utilities  Prbs, StreamWriter, StreamReader
@@ -12,7 +12,7 @@
 
 void sl_open_objects(lua_State *L);
 
-__attribute__((visibility("default"))) int luaopen_streamlua(lua_State *L) {
+int sl_lua_open(lua_State *L) {
   sl_state *st = sl_state_get(L);
   sl_wait_set_hook(sl_lua_slaves_serve, st);   /* waits keep mailboxes served */
   sl_open_objects(L);

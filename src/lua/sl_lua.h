@@ -1,7 +1,7 @@
 /*
 ** The Lua binding's face towards its host (src/host) and towards the
 ** binding files themselves. Everything here runs on the main thread,
-** the one that owns the lua_State.
+** the one that owns the lua_State. libstreamlua-lua exports these.
 */
 #ifndef STREAMLUA_SL_LUA_H_INCLUDED_
 #define STREAMLUA_SL_LUA_H_INCLUDED_
@@ -10,9 +10,12 @@
 
 struct event_base;
 
+#pragma GCC visibility push(default)
+
 /* Opens the module: returns the `streamlua` table. The first call in a
-** process also creates the main-thread event loop. */
-int luaopen_streamlua(lua_State *L);
+** process also creates the main-thread event loop. luaopen_streamlua, in
+** the module file, calls it; a host preloads it under "streamlua". */
+int sl_lua_open(lua_State *L);
 
 /* The main-thread libevent base the module serves timers, signals and
 ** mailboxes on. A host may add its own events to it (the REPL adds stdin). */
@@ -37,5 +40,7 @@ int sl_lua_loop_active(void);
 ** serves what is left in the mailboxes. Idempotent; a host calls it before
 ** lua_close. */
 void sl_lua_shutdown(lua_State *L);
+
+#pragma GCC visibility pop
 
 #endif

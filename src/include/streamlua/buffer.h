@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 struct sl_pool;
 
 typedef struct sl_buffer {
@@ -51,5 +53,7 @@ int sl_buffer_adjust_header(sl_buffer *b, int64_t delta);
 void sl_buffer_zero_header(sl_buffer *b);
 int sl_buffer_adjust_tail(sl_buffer *b, int64_t delta);
 void sl_buffer_zero_tail(sl_buffer *b);
+
+#pragma GCC visibility pop
 
 #endif

@@ -27,6 +27,8 @@
 #include "object.h"
 #include "status.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 typedef struct sl_fifo sl_fifo;
 
 /* A running Fifo (kind "Fifo"), refs = 1; NULL (err says why) if out of
@@ -41,5 +43,7 @@ uint32_t sl_fifo_size(sl_fifo *q);
 uint64_t sl_fifo_drop_count(sl_fifo *q);
 void sl_fifo_clear_count(sl_fifo *q);
 uint32_t sl_fifo_max_depth(sl_fifo *q);
+
+#pragma GCC visibility pop
 
 #endif

@@ -22,6 +22,8 @@
 #include "object.h"
 #include "status.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 /* refs = 1; NULL (err says why) when out of memory, and for RateDrop when
 ** value is negative (SL_EINVAL) or too large (SL_ERANGE: a period over
 ** 4294 s, a count over 2^32-1). */
@@ -35,5 +37,7 @@ sl_filter *sl_filter_from_object(sl_object *obj);    /* NULL if not a Filter */
 sl_rate_drop *sl_rate_drop_new(int period, double value, sl_error *err);
 sl_object *sl_rate_drop_object(sl_rate_drop *rd);        /* (transfer none); NULL-safe */
 sl_rate_drop *sl_rate_drop_from_object(sl_object *obj);  /* NULL if not a RateDrop */
+
+#pragma GCC visibility pop
 
 #endif

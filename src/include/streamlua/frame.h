@@ -18,6 +18,8 @@
 
 #include "buffer.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 typedef struct sl_frame sl_frame;
 
 /* A frame with no buffers (capacity 0), refs = 1. NULL if out of memory. */
@@ -104,5 +106,7 @@ void sl_frame_iter_advance(sl_frame_iter *it, uint32_t n);
 uint32_t sl_frame_iter_put(sl_frame_iter *it, const void *src, uint32_t n);
 uint32_t sl_frame_iter_get(sl_frame_iter *it, void *dst, uint32_t n);
 uint32_t sl_frame_iter_copy(sl_frame_iter *src, uint32_t n, sl_frame_iter *dst);
+
+#pragma GCC visibility pop
 
 #endif

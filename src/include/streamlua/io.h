@@ -21,6 +21,8 @@
 #ifndef STREAMLUA_IO_H_INCLUDED_
 #define STREAMLUA_IO_H_INCLUDED_
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 struct event_base;
 typedef struct sl_io sl_io;
 
@@ -45,5 +47,7 @@ int sl_io_call_sync(sl_io *io, int i, void (*fn)(void *arg), void *arg);
 
 /* I/O threads running now (0 when none), for reports and tests. */
 int sl_io_thread_count(void);
+
+#pragma GCC visibility pop
 
 #endif

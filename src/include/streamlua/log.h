@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 enum {
   SL_LOG_DEBUG = 10,
   SL_LOG_INFO = 20,
@@ -46,5 +48,7 @@ size_t sl_log_history(char **out, size_t max);
 const char *sl_log_normalize(const char *name);
 /* "CRITICAL", "ERROR", ... for a level number. */
 const char *sl_log_level_name(int level);
+
+#pragma GCC visibility pop
 
 #endif

@@ -22,6 +22,8 @@
 
 #include "frame.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 typedef struct sl_mailbox sl_mailbox;
 
 sl_mailbox *sl_mailbox_new(uint32_t capacity, void (*notify)(void *arg),
@@ -46,5 +48,7 @@ uint32_t sl_mailbox_size(sl_mailbox *mb);
 uint32_t sl_mailbox_capacity(const sl_mailbox *mb);
 /* Times a producer had to wait because the queue was full. */
 uint64_t sl_mailbox_wait_count(sl_mailbox *mb);
+
+#pragma GCC visibility pop
 
 #endif

@@ -24,6 +24,8 @@
 #include "object.h"
 #include "slave.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 typedef struct sl_slave_set sl_slave_set;
 typedef struct sl_master sl_master;
 
@@ -64,5 +66,7 @@ void sl_master_send_frame(sl_master *m, sl_frame *f);
 ** waits for the whole batch): slave by slave, newest first, so each slave
 ** sees the frames in order and the primary gets each frame last. */
 void sl_master_send_frames(sl_master *m, sl_frame **fs, size_t n);
+
+#pragma GCC visibility pop
 
 #endif

@@ -42,6 +42,8 @@
 #include "memory.h"
 #include "status.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 #define SL_MEM_PROBE 0xFFFFFFFEu     /* the readiness probe's type */
 #define SL_MEM_BRIDGE_RESULT_MAX 999 /* longest result text accepted */
 
@@ -92,5 +94,7 @@ void sl_mem_server_set_max_response_bytes(sl_mem_bridge *b, uint64_t bytes);
 ** timeout_us. Blocks the caller. */
 int sl_mem_client_wait_ready(sl_mem_bridge *b, uint64_t timeout_us,
                              uint64_t period_us);
+
+#pragma GCC visibility pop
 
 #endif

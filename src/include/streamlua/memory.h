@@ -26,6 +26,8 @@
 #include "object.h"
 #include "status.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 /* Transaction types (Rogue's rim.Read ... rim.Verify). Slaves treat Post
 ** like Write (data goes out) and Verify like Read (data comes in). */
 enum {
@@ -222,5 +224,7 @@ sl_object *sl_emulate_object(sl_emulate *emu);        /* (transfer none); NULL-s
 sl_emulate *sl_emulate_from_object(sl_object *obj);   /* NULL if not an Emulate */
 /* Pages allocated so far. */
 size_t sl_emulate_pages(sl_emulate *emu);
+
+#pragma GCC visibility pop
 
 #endif

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 struct sl_master;
 struct sl_slave;
 struct sl_mem_master;
@@ -102,5 +104,7 @@ void sl_object_cancel(sl_object *obj);
 /* The node's counters: its class's hook, or for a slave without one the
 ** base slave's rxFrames and rxBytes. Returns how many were written. */
 size_t sl_object_counters(sl_object *obj, sl_counter *out, size_t max);
+
+#pragma GCC visibility pop
 
 #endif

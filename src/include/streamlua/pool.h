@@ -17,6 +17,8 @@
 #include "buffer.h"
 #include "frame.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 typedef struct sl_pool sl_pool;
 
 sl_pool *sl_pool_new(void);
@@ -69,5 +71,7 @@ uint32_t sl_pool_get_alloc_count(sl_pool *p);
 uint32_t sl_pool_get_alloc_bytes(sl_pool *p);
 /* Blocks waiting in the free list. */
 uint32_t sl_pool_get_cached_count(sl_pool *p);
+
+#pragma GCC visibility pop
 
 #endif

@@ -32,6 +32,8 @@
 #include "object.h"
 #include "status.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 typedef struct sl_prbs sl_prbs;
 
 /* Counters and rates (frames/s, bytes/s, recomputed by the traffic itself
@@ -120,5 +122,7 @@ void sl_prbs_reset_count(sl_prbs *p);
 /* Width 32 uses a word-parallel generator and checker; 0 forces the plain
 ** bit-serial path (both produce the same bytes: for tests and benches). */
 void sl_prbs_set_fast_path(sl_prbs *p, int on);
+
+#pragma GCC visibility pop
 
 #endif

@@ -7,6 +7,8 @@
 #ifndef STREAMLUA_PREFETCH_H_INCLUDED_
 #define STREAMLUA_PREFETCH_H_INCLUDED_
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 #if defined(__x86_64__) || defined(__i386__)
 /* Set at load time from CPUID (core/prefetch.c). */
 extern int sl_prefetchw_ok;
@@ -20,5 +22,7 @@ static inline void sl_prefetch_write(const void *p) {
 #else
 static inline void sl_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
 #endif
+
+#pragma GCC visibility pop
 
 #endif

@@ -19,6 +19,8 @@
 #include "status.h"
 #include "pool.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 struct sl_log;
 typedef struct sl_slave sl_slave;
 
@@ -69,5 +71,7 @@ int sl_slave_set_debug(sl_slave *s, uint32_t max_bytes, const char *name);
 ** count read after it covers at least those frames. */
 uint64_t sl_slave_get_frame_count(const sl_slave *s);
 uint64_t sl_slave_get_byte_count(const sl_slave *s);
+
+#pragma GCC visibility pop
 
 #endif

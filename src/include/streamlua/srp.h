@@ -32,6 +32,8 @@
 #include "memory.h"
 #include "object.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 #define SL_SRPV3_VERSION 0x03u
 #define SL_SRPV3_HEADER 20u              /* W0..W4 */
 #define SL_SRPV3_MIN_RESPONSE 24u        /* header + footer */
@@ -117,5 +119,7 @@ sl_srpv3_emulation *sl_srpv3_emulation_new(sl_error *err);
 sl_object *sl_srpv3_emulation_object(sl_srpv3_emulation *emu);
 /* NULL if not a SrpV3Emulation */
 sl_srpv3_emulation *sl_srpv3_emulation_from_object(sl_object *obj);
+
+#pragma GCC visibility pop
 
 #endif

@@ -5,6 +5,8 @@
 #ifndef STREAMLUA_STATUS_H_INCLUDED_
 #define STREAMLUA_STATUS_H_INCLUDED_
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 typedef enum sl_status {
   SL_OK = 0,
   SL_ERANGE = -1,     /* size or offset outside what the object holds */
@@ -46,5 +48,7 @@ void sl_error_set(sl_error *err, int status, const char *fmt, ...)
 /* sl_error_set, then returns NULL: `return sl_fail(err, SL_ENOMEM, NULL);` */
 void *sl_fail(sl_error *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+#pragma GCC visibility pop
 
 #endif

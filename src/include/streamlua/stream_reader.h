@@ -54,6 +54,8 @@
 #include "object.h"
 #include "status.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 #define SL_STREAM_READER_RESULTS 16
 #define SL_STREAM_READER_MAX_RECORD (64u << 20)   /* default, payload bytes */
 #define SL_STREAM_READER_ERROR_MAX 256
@@ -109,5 +111,7 @@ void *sl_stream_reader_notify_arg(sl_stream_reader *r, void (*notify)(void *arg)
 /* Moves the oldest queued result into *out: 1, or 0 if none is queued. */
 int sl_stream_reader_take_result(sl_stream_reader *r,
                                  sl_stream_reader_result *out);
+
+#pragma GCC visibility pop
 
 #endif

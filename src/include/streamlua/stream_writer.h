@@ -43,6 +43,8 @@
 #include "object.h"
 #include "status.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 typedef struct sl_stream_writer sl_stream_writer;
 
 /* A closed writer (kind "StreamWriter"), refs = 1. NULL (err says why) if
@@ -101,5 +103,7 @@ void sl_stream_writer_channel_set_frame_count(sl_object *ch, uint64_t n);
 /* As sl_stream_writer_wait_frame_count, for the channel's count. */
 int sl_stream_writer_channel_wait_frame_count(sl_object *ch, uint64_t count,
                                               uint64_t timeout_us);
+
+#pragma GCC visibility pop
 
 #endif

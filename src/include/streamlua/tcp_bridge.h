@@ -31,6 +31,8 @@
 #include "object.h"
 #include "status.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 /* A started bridge (kind "TcpServer" or "TcpClient"), refs = 1; NULL with
 ** the reason in err (e.g. SL_EIO, "cannot bind 127.0.0.1:8000: Address
 ** already in use"). A server's port 0 picks two free consecutive ports. */
@@ -65,5 +67,7 @@ void sl_tcp_bridge_set_max_pending(sl_tcp_bridge *b, uint64_t bytes);
 uint32_t sl_tcp_bridge_port(sl_tcp_bridge *b);
 /* Connections now open (handshaken or not). */
 uint32_t sl_tcp_bridge_connections(sl_tcp_bridge *b);
+
+#pragma GCC visibility pop
 
 #endif

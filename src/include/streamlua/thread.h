@@ -8,8 +8,12 @@
 
 #include <pthread.h>
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 /* pthread_create with the signals blocked in the new thread. */
 int sl_thread_start(pthread_t *t, const pthread_attr_t *attr,
                     void *(*fn)(void *), void *arg);
+
+#pragma GCC visibility pop
 
 #endif

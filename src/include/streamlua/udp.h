@@ -33,6 +33,8 @@
 #include "object.h"
 #include "status.h"
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 typedef struct sl_udp sl_udp;
 
 #define SL_UDP_MAX_PAYLOAD 1472u        /* MTU 1500 - IP and UDP headers */
@@ -65,5 +67,7 @@ void sl_udp_set_timeout(sl_udp *u, uint64_t us);
 /* The address frames go to: 1 and "a.b.c.d" + port, or 0 (a server that
 ** has heard from no one yet). ip needs 16 bytes. */
 int sl_udp_peer(sl_udp *u, char *ip, uint32_t *port);
+
+#pragma GCC visibility pop
 
 #endif

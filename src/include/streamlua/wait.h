@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 /* Sets the calling thread's hook (NULL clears it). */
 void sl_wait_set_hook(void (*hook)(void *arg), void *arg);
 
@@ -81,5 +83,7 @@ int sl_wait_cond(pthread_cond_t *cv, pthread_mutex_t *mu,
 /* sl_wait_until that gives up: SL_OK once cond(arg) holds, SL_ECANCELED
 ** when the thread's waits give up first. */
 int sl_wait_for(int (*cond)(void *arg), void *arg);
+
+#pragma GCC visibility pop
 
 #endif

@@ -43,6 +43,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
+
 #define SL_ZMTP_GREETING_SIZE 64
 #define SL_ZMTP_READY_SIZE 28          /* our READY: Socket-Type only */
 #define SL_ZMTP_HEADER_MAX 9           /* flags + 8-byte size */
@@ -196,5 +198,7 @@ size_t sl_zmtp_ping(uint8_t out[25], uint16_t ttl, const uint8_t *ctx,
 /* A short name for an event kind or a stage (static storage). */
 const char *sl_zmtp_kind_str(sl_zmtp_kind kind);
 const char *sl_zmtp_stage_str(sl_zmtp_stage stage);
+
+#pragma GCC visibility pop
 
 #endif
