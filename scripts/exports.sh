@@ -26,7 +26,20 @@ declared() {
   for h in "$@"; do
     [ -e "$h" ] || continue
     ${CC:-cc} -fpreprocessed -dD -E -P -x c "$h" 2>/dev/null
-  done | tr '\n' ' ' | sed -E 's/static inline[^{]*\{[^}]*\}//g' | tr ';' '\n' >"$tmp/decl"
+  done | tr '\n' ' ' | awk '
+    { out = ""; s = $0
+      while ((i = index(s, "static inline")) > 0) {   # drop each definition
+        out = out substr(s, 1, i - 1); s = substr(s, i)
+        j = index(s, "{"); if (j == 0) { s = ""; break }
+        depth = 0
+        for (k = j; k <= length(s); k++) {
+          c = substr(s, k, 1)
+          if (c == "{") depth++
+          else if (c == "}" && --depth == 0) break
+        }
+        s = substr(s, k + 1)
+      }
+      print out s }' | tr ';' '\n' >"$tmp/decl"
   {
     grep -oE '\bsl_[A-Za-z0-9_]+[[:space:]]*\(' "$tmp/decl" | sed -E 's/[[:space:]]*\($//'
     grep -E '\bextern ' "$tmp/decl" | sed -E 's/(\[[^]]*\])?[[:space:]]*$//' |
