@@ -84,7 +84,7 @@ static void settle(const char *file) {
 static double writer_run(bench_case *c, int buffered) {
   settle(file_w);
   sl_stream_writer *w = sl_stream_writer_new(NULL);
-  sl_object *ch = sl_stream_writer_get_channel(w, 0);
+  sl_object *ch = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 0));
   if (buffered) sl_stream_writer_set_buffer_size(w, c->per_block * c->rec);
   double t0 = bench_now();
   sl_stream_writer_open(w, file_w, NULL);

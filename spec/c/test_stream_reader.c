@@ -317,7 +317,7 @@ static void test_round_trip(void) {
   sl_stream_writer_set_max_size(w, 256);
   sl_stream_writer_set_buffer_size(w, 100);
   sl_stream_writer_open(w, path("trip.dat"), NULL);
-  sl_object *c = sl_stream_writer_get_channel(w, 0);
+  sl_object *c = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 0));
   sl_pool *pool = sl_pool_new();
   for (int i = 0; i < 40; i++) {
     uint8_t p[64];

@@ -94,8 +94,8 @@ static int history_has(const char *text) {
 static void test_reference_examples(void) {
   sl_stream_writer *w = sl_stream_writer_new(NULL);
   CHECK_EQ(sl_stream_writer_open(w, path("ex.dat"), NULL), SL_OK);
-  sl_object *c0 = sl_stream_writer_get_channel(w, 0);
-  sl_object *c5 = sl_stream_writer_get_channel(w, 5);
+  sl_object *c0 = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 0));
+  sl_object *c5 = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 5));
   uint8_t payload[32];
   for (int i = 0; i < 32; i++) payload[i] = (uint8_t)i;
   push(c0, payload, 32, 3, 0, 0x00A5);
@@ -123,7 +123,7 @@ static void test_raw_mode(void) {
   sl_stream_writer_set_raw(w, 1);
   CHECK(sl_stream_writer_get_raw(w));
   sl_stream_writer_open(w, path("raw.dat"), NULL);
-  sl_object *c = sl_stream_writer_get_channel(w, 0);
+  sl_object *c = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 0));
   push(c, "abc", 3, 1, 0, 0);
   push(c, "defg", 4, 2, 0, 0);
   sl_stream_writer_close(w);
@@ -138,7 +138,7 @@ static void test_raw_mode(void) {
 
 static void test_skipped_frames(void) {
   sl_stream_writer *w = sl_stream_writer_new(NULL);
-  sl_object *c = sl_stream_writer_get_channel(w, 0);
+  sl_object *c = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 0));
   push(c, "x", 1, 0, 0, 0);                    /* closed: not written */
   sl_stream_writer_open(w, path("skip.dat"), NULL);
   push(c, "", 0, 0, 0, 0);                     /* empty payload */
@@ -147,7 +147,7 @@ static void test_skipped_frames(void) {
   push(c, "E", 1, 0, 9, 0);                    /* errored, dropped */
   push(c, "ok", 2, 0, 0, 0);
   CHECK_EQ(sl_stream_writer_get_frame_count(w), 2);
-  CHECK_EQ(sl_stream_writer_channel_get_frame_count(c), 4);   /* since open */
+  CHECK_EQ(sl_stream_writer_channel_get_frame_count(sl_stream_writer_channel_from_object(c)), 4);   /* since open */
   CHECK_EQ(counter(sl_stream_writer_object(w), "drops"), 3);
   CHECK_EQ(counter(sl_stream_writer_object(w), "rxFrames"), 5);
   sl_stream_writer_close(w);
@@ -160,7 +160,7 @@ static void test_buffering(void) {
   sl_stream_writer *w = sl_stream_writer_new(NULL);
   CHECK_EQ(sl_stream_writer_set_buffer_size(w, 200), SL_OK);
   sl_stream_writer_open(w, path("buf.dat"), NULL);
-  sl_object *c = sl_stream_writer_get_channel(w, 0);
+  sl_object *c = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 0));
   uint8_t big[500];
   memset(big, 0x5a, sizeof big);
   push(c, "0123456789", 10, 1, 0, 0);
@@ -192,7 +192,7 @@ static void test_split(void) {
   sl_stream_writer *w = sl_stream_writer_new(NULL);
   sl_stream_writer_set_max_size(w, 100);
   CHECK_EQ(sl_stream_writer_open(w, path("split.dat"), NULL), SL_OK);
-  sl_object *c = sl_stream_writer_get_channel(w, 0);
+  sl_object *c = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 0));
   uint8_t p[40] = {0};
   for (int i = 0; i < 5; i++) {
     p[0] = (uint8_t)i;
@@ -231,7 +231,7 @@ static void test_truncates(void) {
   close(fd);
   sl_stream_writer *w = sl_stream_writer_new(NULL);
   sl_stream_writer_open(w, path("old.dat"), NULL);
-  sl_object *c = sl_stream_writer_get_channel(w, 0);
+  sl_object *c = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 0));
   push(c, "twelve bytes", 12, 0, 0, 0);
   sl_stream_writer_close(w);
   CHECK_EQ(file_size(path("old.dat")), 20);   /* Rogue would leave 64 */
@@ -247,7 +247,7 @@ static void test_open_and_write_failures(void) {
   CHECK(!sl_stream_writer_is_open(w));
   if (access("/dev/full", W_OK) == 0) {
     CHECK_EQ(sl_stream_writer_open(w, "/dev/full", NULL), SL_OK);
-    sl_object *c = sl_stream_writer_get_channel(w, 0);
+    sl_object *c = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 0));
     push(c, "abc", 3, 0, 0, 0);
     CHECK(!sl_stream_writer_is_open(w));            /* closed on failure */
     CHECK_EQ(counter(sl_stream_writer_object(w), "errors"), 1);
@@ -267,28 +267,28 @@ static void test_open_and_write_failures(void) {
 
 static void test_channels(void) {
   sl_stream_writer *w = sl_stream_writer_new(NULL);
-  sl_object *a = sl_stream_writer_get_channel(w, 7);
-  sl_object *b = sl_stream_writer_get_channel(w, 7);
+  sl_object *a = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 7));
+  sl_object *b = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, 7));
   CHECK(a == b);
   CHECK_STR(sl_object_kind(a), "StreamWriterChannel");
-  CHECK(sl_stream_writer_is_channel(a));
-  CHECK(!sl_stream_writer_is_channel(sl_stream_writer_object(w)));
+  CHECK(sl_stream_writer_channel_from_object(a) != NULL);
+  CHECK(sl_stream_writer_channel_from_object(sl_stream_writer_object(w)) == NULL);
   CHECK(sl_stream_writer_from_object(a) == NULL);
   sl_stream_writer_open(w, path("ch.dat"), NULL);
   push(a, "x", 1, 0, 0, 0);
   push(a, "y", 1, 0, 0, 0);
-  CHECK_EQ(sl_stream_writer_channel_get_frame_count(a), 2);
+  CHECK_EQ(sl_stream_writer_channel_get_frame_count(sl_stream_writer_channel_from_object(a)), 2);
   CHECK_EQ(sl_slave_get_frame_count(a->slave), 2);
-  sl_stream_writer_channel_set_frame_count(a, 10);
-  CHECK_EQ(sl_stream_writer_channel_get_frame_count(a), 10);
-  CHECK(sl_stream_writer_channel_wait_frame_count(a, 10, 1000));
+  sl_stream_writer_channel_set_frame_count(sl_stream_writer_channel_from_object(a), 10);
+  CHECK_EQ(sl_stream_writer_channel_get_frame_count(sl_stream_writer_channel_from_object(a)), 10);
+  CHECK(sl_stream_writer_channel_wait_frame_count(sl_stream_writer_channel_from_object(a), 10, 1000));
   double t0 = now_s();
-  CHECK(!sl_stream_writer_channel_wait_frame_count(a, 11, 20000));
+  CHECK(!sl_stream_writer_channel_wait_frame_count(sl_stream_writer_channel_from_object(a), 11, 20000));
   CHECK(!sl_stream_writer_wait_frame_count(w, 3, 20000));
   double dt = now_s() - t0;
   CHECK(dt >= 0.035 && dt < 30.0);   /* waited both timeouts; no hang */
   sl_stream_writer_open(w, path("ch.dat"), NULL);      /* resets the counts */
-  CHECK_EQ(sl_stream_writer_channel_get_frame_count(a), 0);
+  CHECK_EQ(sl_stream_writer_channel_get_frame_count(sl_stream_writer_channel_from_object(a)), 0);
   CHECK_EQ(sl_stream_writer_get_frame_count(w), 0);
   CHECK_EQ(sl_stream_writer_get_total_size(w), 0);
   /* a channel outlives its writer and keeps recording */
@@ -343,7 +343,7 @@ static void test_threads(void) {
   feeder fs[THREADS];
   for (int i = 0; i < THREADS; i++) {
     fs[i].id = i + 1;
-    fs[i].ch = sl_stream_writer_get_channel(w, (uint8_t)(i + 1));
+    fs[i].ch = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, (uint8_t)(i + 1)));
     pthread_create(&fs[i].t, NULL, feed, &fs[i]);
   }
   for (int i = 0; i < THREADS; i++) pthread_join(fs[i].t, NULL);

@@ -189,7 +189,7 @@ static int writer_get_channel(lua_State *L) {
   push_chan_cache(L);                               /* cache */
   if (lua_rawgeti(L, 3, n) == LUA_TUSERDATA) return 1;
   lua_pop(L, 1);
-  sl_object *ch = sl_stream_writer_get_channel(w, (uint8_t)n);
+  sl_object *ch = sl_stream_writer_channel_object(sl_stream_writer_get_channel(w, (uint8_t)n));
   if (ch == NULL) return luaL_error(L, "getChannel: out of memory");
   sl_lua_push_object(L, ch);
   sl_object_unref(ch);
@@ -221,7 +221,7 @@ static int writer_get_frame_count(lua_State *L) {
 /* A frame count to reach, on the writer (ch == NULL) or a channel. */
 typedef struct count_wait {
   sl_stream_writer *w;
-  sl_object *ch;
+  sl_stream_writer_channel *ch;
   uint64_t count;
 } count_wait;
 
@@ -232,7 +232,7 @@ static int count_done(void *arg) {
   return n >= c->count;
 }
 
-static int wait_count(lua_State *L, sl_stream_writer *w, sl_object *ch) {
+static int wait_count(lua_State *L, sl_stream_writer *w, sl_stream_writer_channel *ch) {
   count_wait c = {w, ch, (uint64_t)sl_check_range(L, 2, 0, LUA_MAXINTEGER)};
   lua_pushboolean(L, wait_serving(L, count_done, &c, opt_timeout(L, 3)));
   return 1;
@@ -270,11 +270,11 @@ static int writer_new(lua_State *L) {
 
 /* ---- StreamWriterChannel ---- */
 
-static sl_object *check_channel(lua_State *L) {
-  sl_object *obj = sl_lua_check_object(L, 1);
-  if (!sl_stream_writer_is_channel(obj))
-    luaL_argerror(L, 1, "StreamWriterChannel expected");
-  return obj;
+static sl_stream_writer_channel *check_channel(lua_State *L) {
+  sl_stream_writer_channel *ch =
+      sl_stream_writer_channel_from_object(sl_lua_check_object(L, 1));
+  if (ch == NULL) luaL_argerror(L, 1, "StreamWriterChannel expected");
+  return ch;
 }
 
 static int channel_get_frame_count(lua_State *L) {
@@ -283,7 +283,7 @@ static int channel_get_frame_count(lua_State *L) {
 }
 
 static int channel_set_frame_count(lua_State *L) {
-  sl_object *ch = check_channel(L);
+  sl_stream_writer_channel *ch = check_channel(L);
   sl_stream_writer_channel_set_frame_count(ch, (uint64_t)sl_check_range(L, 2, 0, LUA_MAXINTEGER));
   return 0;
 }

@@ -63,12 +63,14 @@ struct sl_stream_writer {
   sl_object *chan[CHANNELS];    /* created on demand; guarded by file->lock */
 };
 
-typedef struct wchan {
+typedef struct sl_stream_writer_channel wchan;
+
+struct sl_stream_writer_channel {
   sl_object obj;
   sl_slave slave;               /* its frame_count is the channel's count */
   wfile *file;
   uint8_t n;
-} wchan;
+};
 
 /* ---- the shared file state ---- */
 
@@ -323,32 +325,31 @@ static wchan *as_chan(sl_object *obj) {
   return sl_object_is(obj, &chan_class) ? (wchan *)obj : NULL;
 }
 
-int sl_stream_writer_is_channel(sl_object *obj) {
-  return as_chan(obj) != NULL;
+sl_object *sl_stream_writer_channel_object(sl_stream_writer_channel *ch) {
+  return ch != NULL ? &ch->obj : NULL;
+}
+
+sl_stream_writer_channel *sl_stream_writer_channel_from_object(sl_object *obj) {
+  return as_chan(obj);
 }
 
 static uint64_t chan_count(void *arg) {
   return sl_slave_get_frame_count(&((wchan *)arg)->slave);
 }
 
-uint64_t sl_stream_writer_channel_get_frame_count(sl_object *ch) {
-  wchan *c = as_chan(ch);
-  return c != NULL ? chan_count(c) : 0;
+uint64_t sl_stream_writer_channel_get_frame_count(sl_stream_writer_channel *c) {
+  return chan_count(c);
 }
 
-void sl_stream_writer_channel_set_frame_count(sl_object *ch, uint64_t n) {
-  wchan *c = as_chan(ch);
-  if (c == NULL) return;
+void sl_stream_writer_channel_set_frame_count(sl_stream_writer_channel *c, uint64_t n) {
   pthread_mutex_lock(&c->file->lock);
   atomic_store_explicit(&c->slave.frame_count, n, memory_order_relaxed);
   wake_nolock_(c->file);
   pthread_mutex_unlock(&c->file->lock);
 }
 
-int sl_stream_writer_channel_wait_frame_count(sl_object *ch, uint64_t count,
-                                              uint64_t timeout_us) {
-  wchan *c = as_chan(ch);
-  if (c == NULL) return 0;
+int sl_stream_writer_channel_wait_frame_count(sl_stream_writer_channel *c,
+                                              uint64_t count, uint64_t timeout_us) {
   return wait_count(c->file, chan_count, c, count, timeout_us);
 }
 
@@ -506,7 +507,7 @@ void sl_stream_writer_set_drop_errors(sl_stream_writer *w, int drop) {
 }
 
 
-sl_object *sl_stream_writer_get_channel(sl_stream_writer *w, uint8_t n) {
+sl_stream_writer_channel *sl_stream_writer_get_channel(sl_stream_writer *w, uint8_t n) {
   wfile *wf = w->file;
   pthread_mutex_lock(&wf->lock);
   sl_object *obj = w->chan[n];
@@ -526,7 +527,7 @@ sl_object *sl_stream_writer_get_channel(sl_stream_writer *w, uint8_t n) {
   sl_object_ref(obj);             /* the caller's */
 out:
   pthread_mutex_unlock(&wf->lock);
-  return obj;
+  return as_chan(obj);
 }
 
 uint64_t sl_stream_writer_get_total_size(sl_stream_writer *w) {

@@ -71,10 +71,14 @@ int sl_stream_writer_set_buffer_size(sl_stream_writer *w, uint32_t bytes);
 void sl_stream_writer_set_max_size(sl_stream_writer *w, uint64_t bytes);
 void sl_stream_writer_set_drop_errors(sl_stream_writer *w, int drop);
 
+typedef struct sl_stream_writer_channel sl_stream_writer_channel;
+
 /* The slave for channel n (kind "StreamWriterChannel"), created on first
 ** use and the same object afterwards. (transfer full): the caller gets a
-** new reference. NULL if out of memory. */
-sl_object *sl_stream_writer_get_channel(sl_stream_writer *w, uint8_t n);
+** new reference, dropped with
+** sl_object_unref(sl_stream_writer_channel_object(ch)). NULL if out of
+** memory. */
+sl_stream_writer_channel *sl_stream_writer_get_channel(sl_stream_writer *w, uint8_t n);
 
 /* Bytes of this open() session, over every file / in the current file;
 ** both include staged bytes not flushed yet. */
@@ -94,15 +98,16 @@ int sl_stream_writer_wait_frame_count(sl_stream_writer *w, uint64_t count,
 void sl_stream_writer_write_frame(sl_stream_writer *w, sl_frame *f,
                                   uint8_t channel);
 
-/* Channel objects (from sl_stream_writer_get_channel). Each returns 0 /
-** does nothing when obj is not a channel. The frame count counts every
-** frame the channel accepted, written or skipped (Rogue's rule). */
-int sl_stream_writer_is_channel(sl_object *obj);
-uint64_t sl_stream_writer_channel_get_frame_count(sl_object *ch);
-void sl_stream_writer_channel_set_frame_count(sl_object *ch, uint64_t n);
+/* Channels (from sl_stream_writer_get_channel). The frame count counts
+** every frame the channel accepted, written or skipped (Rogue's rule). */
+sl_object *sl_stream_writer_channel_object(sl_stream_writer_channel *ch); /* NULL-safe */
+/* NULL if obj is not a channel */
+sl_stream_writer_channel *sl_stream_writer_channel_from_object(sl_object *obj);
+uint64_t sl_stream_writer_channel_get_frame_count(sl_stream_writer_channel *ch);
+void sl_stream_writer_channel_set_frame_count(sl_stream_writer_channel *ch, uint64_t n);
 /* As sl_stream_writer_wait_frame_count, for the channel's count. */
-int sl_stream_writer_channel_wait_frame_count(sl_object *ch, uint64_t count,
-                                              uint64_t timeout_us);
+int sl_stream_writer_channel_wait_frame_count(sl_stream_writer_channel *ch,
+                                              uint64_t count, uint64_t timeout_us);
 
 #pragma GCC visibility pop
 
