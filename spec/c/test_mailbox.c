@@ -1,7 +1,8 @@
 /*
 ** sl_mailbox: FIFO order, bounded take, back-pressure (put waits, never
 ** drops), one notify per idle period, timed put, close, and what free
-** does with queued frames.
+** does with queued frames; items other than frames through their ops, and
+** try_put, which never waits.
 */
 #include <errno.h>
 #include <pthread.h>
@@ -32,20 +33,20 @@ static void count_notify(void *arg) {
 }
 
 static void test_new(void) {
-  CHECK(sl_mailbox_new(0, NULL, NULL) == NULL);
-  sl_mailbox *mb = sl_mailbox_new(5, NULL, NULL);
+  CHECK(sl_mailbox_new(0, &sl_mailbox_frames, NULL, NULL) == NULL);
+  sl_mailbox *mb = sl_mailbox_new(5, &sl_mailbox_frames, NULL, NULL);
   CHECK(mb != NULL);
   CHECK_EQ(sl_mailbox_capacity(mb), 5);
   CHECK_EQ(sl_mailbox_size(mb), 0);
   CHECK_EQ(sl_mailbox_wait_count(mb), 0);
-  sl_frame *out[2];
+  void *out[2];
   CHECK_EQ(sl_mailbox_take(mb, out, 2), 0);
   sl_mailbox_free(mb);
   sl_mailbox_free(NULL);
 }
 
 static void test_fifo_and_take_max(void) {
-  sl_mailbox *mb = sl_mailbox_new(8, NULL, NULL);
+  sl_mailbox *mb = sl_mailbox_new(8, &sl_mailbox_frames, NULL, NULL);
   sl_frame *f[5];
   for (int i = 0; i < 5; i++) {
     f[i] = sl_frame_new();
@@ -53,7 +54,7 @@ static void test_fifo_and_take_max(void) {
     CHECK_EQ(sl_frame_refcount(f[i]), 2);       /* the mailbox's own ref */
   }
   CHECK_EQ(sl_mailbox_size(mb), 5);
-  sl_frame *out[8] = {0};
+  void *out[8] = {0};
   CHECK_EQ(sl_mailbox_take(mb, out, 3), 3);
   CHECK(out[0] == f[0] && out[1] == f[1] && out[2] == f[2]);
   CHECK_EQ(sl_mailbox_size(mb), 2);
@@ -77,10 +78,10 @@ static void test_fifo_and_take_max(void) {
 
 static void test_notify_once_per_idle(void) {
   notify_ctx c = {0};
-  sl_mailbox *mb = sl_mailbox_new(16, count_notify, &c);
+  sl_mailbox *mb = sl_mailbox_new(16, &sl_mailbox_frames, count_notify, &c);
   c.mb = mb;
   sl_frame *f = sl_frame_new();
-  sl_frame *out[16];
+  void *out[16];
   CHECK_EQ(sl_mailbox_put(mb, f), SL_OK);
   CHECK_EQ(atomic_load(&c.calls), 1);
   CHECK_EQ(atomic_load(&c.size_seen), 1);       /* called without the lock */
@@ -109,7 +110,7 @@ static void test_notify_once_per_idle(void) {
 }
 
 static void test_put_timed_times_out(void) {
-  sl_mailbox *mb = sl_mailbox_new(1, NULL, NULL);
+  sl_mailbox *mb = sl_mailbox_new(1, &sl_mailbox_frames, NULL, NULL);
   sl_frame *a = sl_frame_new(), *b = sl_frame_new();
   CHECK_EQ(sl_mailbox_put_timed(mb, a, 1000), SL_OK);   /* room: no wait */
   CHECK_EQ(sl_mailbox_wait_count(mb), 0);
@@ -124,7 +125,7 @@ static void test_put_timed_times_out(void) {
   CHECK_EQ(sl_mailbox_put_timed(mb, b, 0), SL_ETIMEDOUT);
   CHECK_EQ(sl_mailbox_put_timed(mb, b, -5), SL_ETIMEDOUT);
   CHECK_EQ(sl_mailbox_wait_count(mb), 3);
-  sl_frame *out;
+  void *out;
   CHECK_EQ(sl_mailbox_take(mb, &out, 1), 1);
   CHECK(out == a);
   sl_frame_unref(out);
@@ -172,7 +173,7 @@ static int join_producer(pthread_t t, producer_ctx *p) {
 }
 
 static void test_put_blocks_until_take(void) {
-  sl_mailbox *mb = sl_mailbox_new(2, NULL, NULL);
+  sl_mailbox *mb = sl_mailbox_new(2, &sl_mailbox_frames, NULL, NULL);
   sl_frame *a = sl_frame_new(), *b = sl_frame_new(), *c = sl_frame_new();
   sl_mailbox_put(mb, a);
   sl_mailbox_put(mb, b);
@@ -184,7 +185,7 @@ static void test_put_blocks_until_take(void) {
   sleep_ms(30);
   CHECK_EQ(atomic_load(&p.done), 0);            /* still waiting */
   CHECK_EQ(sl_mailbox_size(mb), 2);
-  sl_frame *out[2];
+  void *out[2];
   CHECK_EQ(sl_mailbox_take(mb, out, 1), 1);
   CHECK(out[0] == a);
   sl_frame_unref(out[0]);
@@ -219,7 +220,7 @@ static void test_put_blocks_until_take(void) {
 }
 
 static void test_close_wakes_producer(void) {
-  sl_mailbox *mb = sl_mailbox_new(1, NULL, NULL);
+  sl_mailbox *mb = sl_mailbox_new(1, &sl_mailbox_frames, NULL, NULL);
   sl_frame *a = sl_frame_new(), *b = sl_frame_new();
   sl_mailbox_put(mb, a);
   producer_ctx p = {.mb = mb, .f = b, .timeout_us = -1};
@@ -233,7 +234,7 @@ static void test_close_wakes_producer(void) {
   CHECK_EQ(sl_frame_refcount(b), 1);            /* not queued */
 
   /* A timed waiter is woken too, long before its timeout. */
-  sl_mailbox *mb2 = sl_mailbox_new(1, NULL, NULL);
+  sl_mailbox *mb2 = sl_mailbox_new(1, &sl_mailbox_frames, NULL, NULL);
   sl_mailbox_put(mb2, a);
   producer_ctx q = {.mb = mb2, .f = b, .timeout_us = 60 * 1000000};
   atomic_init(&q.done, 0);
@@ -248,7 +249,7 @@ static void test_close_wakes_producer(void) {
   /* Later puts fail at once, full or not. */
   CHECK_EQ(sl_mailbox_put(mb, b), SL_ECLOSED);
   CHECK_EQ(sl_mailbox_put_timed(mb, b, 1000000), SL_ECLOSED);
-  sl_frame *out;
+  void *out;
   CHECK_EQ(sl_mailbox_take(mb, &out, 1), 1);
   sl_frame_unref(out);
   CHECK_EQ(sl_mailbox_put(mb, b), SL_ECLOSED);   /* room now, still closed */
@@ -263,14 +264,14 @@ static void test_close_wakes_producer(void) {
 
 static void test_free_unrefs_queued(void) {
   sl_pool *pool = sl_pool_new();
-  sl_mailbox *mb = sl_mailbox_new(8, NULL, NULL);
+  sl_mailbox *mb = sl_mailbox_new(8, &sl_mailbox_frames, NULL, NULL);
   for (int i = 0; i < 5; i++) {
     sl_frame *f = sl_pool_req_frame(pool, 100);
     CHECK_EQ(sl_mailbox_put(mb, f), SL_OK);
     sl_frame_unref(f);                          /* the mailbox keeps it */
   }
   /* Take and put back a few so the queued ones wrap around the ring. */
-  sl_frame *out[3];
+  void *out[3];
   CHECK_EQ(sl_mailbox_take(mb, out, 3), 3);
   for (int i = 0; i < 3; i++) {
     sl_mailbox_put(mb, out[i]);
@@ -322,7 +323,7 @@ static void *stream_producer_many(void *arg) {
         c->produce_errors++;
     }
     uint32_t done = 0;
-    if (sl_mailbox_put_many(c->mb, fs, n, &done) != SL_OK || done != n)
+    if (sl_mailbox_put_many(c->mb, (void *const *)fs, n, &done) != SL_OK || done != n)
       c->produce_errors++;
     for (uint32_t i = 0; i < n; i++) sl_frame_unref(fs[i]);
   }
@@ -357,7 +358,7 @@ static void *stream_consumer(void *arg) {
       c->lost_wakeup = 1;
       break;
     }
-    sl_frame *out[TAKE_MAX];
+    void *out[TAKE_MAX];
     uint32_t n;
     do {
       n = sl_mailbox_take(c->mb, out, TAKE_MAX);
@@ -382,7 +383,7 @@ static void run_producer_consumer(int batched) {
   c.pool = sl_pool_new();
   sl_pool_set_fixed_size(c.pool, 4);
   sl_pool_set_pool_size(c.pool, STREAM_CAP + 8);
-  c.mb = sl_mailbox_new(STREAM_CAP, stream_notify, &c);
+  c.mb = sl_mailbox_new(STREAM_CAP, &sl_mailbox_frames, stream_notify, &c);
   pthread_t prod, cons;
   pthread_create(&cons, NULL, stream_consumer, &c);
   pthread_create(&prod, NULL, stream_producer, &c);
@@ -407,21 +408,72 @@ static void test_producer_consumer_many(void) { run_producer_consumer(1); }
 /* put_many on a closed mailbox queues nothing and says so. */
 static void test_put_many_closed(void) {
   sl_pool *p = sl_pool_new();
-  sl_mailbox *mb = sl_mailbox_new(4, NULL, NULL);
+  sl_mailbox *mb = sl_mailbox_new(4, &sl_mailbox_frames, NULL, NULL);
   sl_frame *fs[3];
   for (int i = 0; i < 3; i++) fs[i] = sl_pool_req_frame(p, 1);
   uint32_t done = 99;
-  CHECK_EQ(sl_mailbox_put_many(mb, fs, 3, &done), SL_OK);
+  CHECK_EQ(sl_mailbox_put_many(mb, (void *const *)fs, 3, &done), SL_OK);
   CHECK_EQ(done, 3);
   CHECK_EQ(sl_mailbox_size(mb), 3);
   sl_mailbox_close(mb);
-  CHECK_EQ(sl_mailbox_put_many(mb, fs, 3, &done), SL_ECLOSED);
+  CHECK_EQ(sl_mailbox_put_many(mb, (void *const *)fs, 3, &done), SL_ECLOSED);
   CHECK_EQ(done, 0);
   CHECK_EQ(sl_mailbox_size(mb), 3);
   for (int i = 0; i < 3; i++) sl_frame_unref(fs[i]);
   sl_mailbox_free(mb);
   CHECK_EQ(sl_pool_get_alloc_count(p), 0);
   sl_pool_unref(p);
+}
+
+/* Items of any kind: counted holds and releases. */
+typedef struct item {
+  int holds, releases;
+} item;
+
+static void item_hold(void *p) { ((item *)p)->holds++; }
+static void item_release(void *p) { ((item *)p)->releases++; }
+static const sl_mailbox_ops counted = {item_hold, item_release};
+static const sl_mailbox_ops handed = {NULL, item_release};
+
+static void test_any_item(void) {
+  CHECK(sl_mailbox_new(4, NULL, NULL, NULL) == NULL);
+  item it[3] = {{0}};
+  sl_mailbox *mb = sl_mailbox_new(2, &counted, NULL, NULL);
+  CHECK_EQ(sl_mailbox_put(mb, &it[0]), SL_OK);
+  CHECK_EQ(sl_mailbox_put(mb, &it[1]), SL_OK);
+  CHECK_EQ(it[0].holds, 1);
+  void *out = NULL;
+  CHECK_EQ(sl_mailbox_take(mb, &out, 1), 1);
+  CHECK(out == &it[0]);
+  CHECK_EQ(it[0].releases, 0);                  /* the hold is the taker's */
+  sl_mailbox_free(mb);                          /* it[1] still queued */
+  CHECK_EQ(it[1].holds, 1);
+  CHECK_EQ(it[1].releases, 1);
+  mb = sl_mailbox_new(1, &handed, NULL, NULL);
+  CHECK_EQ(sl_mailbox_put(mb, &it[2]), SL_OK);
+  CHECK_EQ(it[2].holds, 0);                     /* handed over, not held */
+  sl_mailbox_free(mb);
+  CHECK_EQ(it[2].releases, 1);
+}
+
+static void test_try_put(void) {
+  notify_ctx c = {0};
+  item it[2] = {{0}};
+  sl_mailbox *mb = sl_mailbox_new(1, &counted, count_notify, &c);
+  CHECK_EQ(sl_mailbox_try_put(mb, &it[0]), SL_OK);
+  CHECK_EQ(atomic_load(&c.calls), 1);
+  CHECK_EQ(sl_mailbox_try_put(mb, &it[1]), SL_EBUSY);   /* full: no wait */
+  CHECK_EQ(it[1].holds, 0);
+  CHECK_EQ(sl_mailbox_wait_count(mb), 0);
+  void *out;
+  CHECK_EQ(sl_mailbox_take(mb, &out, 1), 1);
+  CHECK_EQ(sl_mailbox_try_put(mb, &it[1]), SL_OK);
+  CHECK_EQ(atomic_load(&c.calls), 2);           /* idle again: notified */
+  sl_mailbox_close(mb);
+  CHECK_EQ(sl_mailbox_try_put(mb, &it[0]), SL_ECLOSED);
+  sl_mailbox_free(mb);
+  CHECK_EQ(it[1].releases, 1);
+  CHECK_EQ(it[0].holds, 1);
 }
 
 static const struct tt_case cases[] = {
@@ -435,6 +487,8 @@ static const struct tt_case cases[] = {
   {"producer and consumer threads", test_producer_consumer},
   {"producer and consumer threads, put_many", test_producer_consumer_many},
   {"put_many on a closed mailbox", test_put_many_closed},
+  {"items of any kind, through their ops", test_any_item},
+  {"try_put never waits", test_try_put},
   {NULL, NULL}
 };
 

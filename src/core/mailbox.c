@@ -1,5 +1,5 @@
 /*
-** A bounded ring of frame pointers with one mutex and two condition
+** A bounded ring of item pointers with one mutex and two condition
 ** variables: producers wait on `not_full`; the consumer never waits (it is
 ** woken by notify). See mailbox.h for the protocol.
 */
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "streamlua/frame.h"
 #include "streamlua/status.h"
 #include "streamlua/wait.h"
 
@@ -22,17 +23,31 @@ struct sl_mailbox {
   uint64_t waits;
   void (*notify)(void *arg);
   void *arg;
-  sl_frame *ring[];
+  const sl_mailbox_ops *ops;
+  void *ring[];
 };
 
-sl_mailbox *sl_mailbox_new(uint32_t capacity, void (*notify)(void *arg),
-                           void *arg) {
-  if (capacity == 0) return NULL;
+static void frame_hold(void *f) { sl_frame_ref(f); }
+static void frame_release(void *f) { sl_frame_unref(f); }
+
+const sl_mailbox_ops sl_mailbox_frames = {frame_hold, frame_release};
+
+/* Queues item at the tail; lock held, room checked. */
+static void push_nolock_(sl_mailbox *mb, void *item) {
+  if (mb->ops->hold != NULL) mb->ops->hold(item);
+  mb->ring[(mb->head + mb->count) % mb->cap] = item;
+  mb->count++;
+}
+
+sl_mailbox *sl_mailbox_new(uint32_t capacity, const sl_mailbox_ops *ops,
+                           void (*notify)(void *arg), void *arg) {
+  if (capacity == 0 || ops == NULL) return NULL;
   sl_mailbox *mb = calloc(1, sizeof *mb + capacity * sizeof mb->ring[0]);
   if (mb == NULL) return NULL;
   pthread_mutex_init(&mb->mutex, NULL);
   sl_cond_init(&mb->not_full);
   mb->cap = capacity;
+  mb->ops = ops;
   mb->notify = notify;
   mb->arg = arg;
   return mb;
@@ -40,15 +55,15 @@ sl_mailbox *sl_mailbox_new(uint32_t capacity, void (*notify)(void *arg),
 
 void sl_mailbox_free(sl_mailbox *mb) {
   if (mb == NULL) return;
-  for (uint32_t i = 0; i < mb->count; i++)
-    sl_frame_unref(mb->ring[(mb->head + i) % mb->cap]);
+  for (uint32_t i = 0; i < mb->count && mb->ops->release != NULL; i++)
+    mb->ops->release(mb->ring[(mb->head + i) % mb->cap]);
   pthread_cond_destroy(&mb->not_full);
   pthread_mutex_destroy(&mb->mutex);
   free(mb);
 }
 
 /* timeout_us < 0 waits without a bound (but gives up with the thread). */
-static int put(sl_mailbox *mb, sl_frame *f, int64_t timeout_us) {
+static int put(sl_mailbox *mb, void *item, int64_t timeout_us) {
   struct timespec deadline;
   if (timeout_us >= 0) sl_deadline_after(&deadline, timeout_us);
   pthread_mutex_lock(&mb->mutex);
@@ -59,8 +74,7 @@ static int put(sl_mailbox *mb, sl_frame *f, int64_t timeout_us) {
                       timeout_us >= 0 ? &deadline : NULL);
   if (mb->closed) goto out_closed;
   if (mb->count == mb->cap) goto out_timedout;
-  mb->ring[(mb->head + mb->count) % mb->cap] = sl_frame_ref(f);
-  mb->count++;
+  push_nolock_(mb, item);
   int wake = !mb->notified;
   mb->notified = 1;
   pthread_mutex_unlock(&mb->mutex);
@@ -74,22 +88,19 @@ out_closed:
   return SL_ECLOSED;
 }
 
-int sl_mailbox_put(sl_mailbox *mb, sl_frame *f) { return put(mb, f, -1); }
+int sl_mailbox_put(sl_mailbox *mb, void *item) { return put(mb, item, -1); }
 
 /*
 ** Before waiting for room the consumer must have been told there is
 ** something to take, or both would wait: notify (unlocked) first.
 */
-int sl_mailbox_put_many(sl_mailbox *mb, sl_frame **fs, uint32_t n,
+int sl_mailbox_put_many(sl_mailbox *mb, void *const *items, uint32_t n,
                         uint32_t *done) {
   uint32_t i = 0;
   int rc = SL_OK;
   pthread_mutex_lock(&mb->mutex);
   while (i < n && !mb->closed && rc == SL_OK) {
-    while (mb->count < mb->cap && i < n) {
-      mb->ring[(mb->head + mb->count) % mb->cap] = sl_frame_ref(fs[i++]);
-      mb->count++;
-    }
+    while (mb->count < mb->cap && i < n) push_nolock_(mb, items[i++]);
     if (!mb->notified && mb->count > 0) {
       mb->notified = 1;
       pthread_mutex_unlock(&mb->mutex);
@@ -107,11 +118,22 @@ int sl_mailbox_put_many(sl_mailbox *mb, sl_frame **fs, uint32_t n,
   return i == n ? SL_OK : rc != SL_OK ? rc : SL_ECLOSED;
 }
 
-int sl_mailbox_put_timed(sl_mailbox *mb, sl_frame *f, int64_t timeout_us) {
-  return put(mb, f, timeout_us < 0 ? 0 : timeout_us);
+int sl_mailbox_put_timed(sl_mailbox *mb, void *item, int64_t timeout_us) {
+  return put(mb, item, timeout_us < 0 ? 0 : timeout_us);
 }
 
-uint32_t sl_mailbox_take(sl_mailbox *mb, sl_frame **out, uint32_t max) {
+int sl_mailbox_try_put(sl_mailbox *mb, void *item) {
+  pthread_mutex_lock(&mb->mutex);
+  int rc = mb->closed ? SL_ECLOSED : mb->count == mb->cap ? SL_EBUSY : SL_OK;
+  if (rc == SL_OK) push_nolock_(mb, item);
+  int wake = rc == SL_OK && !mb->notified;
+  if (wake) mb->notified = 1;
+  pthread_mutex_unlock(&mb->mutex);
+  if (wake && mb->notify != NULL) mb->notify(mb->arg);
+  return rc;
+}
+
+uint32_t sl_mailbox_take(sl_mailbox *mb, void **out, uint32_t max) {
   pthread_mutex_lock(&mb->mutex);
   uint32_t n = mb->count < max ? mb->count : max;
   for (uint32_t i = 0; i < n; i++) {

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "../core/clock.h"
+#include "lqueue.h"
 #include "lsl.h"
 #include "streamlua/stream_reader.h"
 #include "streamlua/stream_writer.h"
@@ -301,14 +302,15 @@ static const luaL_Reg channel_methods[] = {
 /* ---- StreamReader ---- */
 
 /*
-** What the binding keeps per reader: the event the reader thread
-** activates, the onDone function and the pin. An sl_object only so that
-** its release can be deferred to the main thread.
+** What the binding keeps per reader: the queue over the reader's results
+** mailbox (its event is what the reader thread activates), the onDone
+** function and the pin. An sl_object only so that its release can be
+** deferred to the main thread.
 */
 typedef struct rnote {
   sl_object obj;
   sl_state *st;
-  struct event *ev;
+  sl_lua_queue q;
   sl_stream_reader *_Atomic r;  /* NULL once the reader is gone */
   int fn_ref;                   /* onDone, or LUA_NOREF */
   int pin_ref;                  /* the reader's box, or LUA_NOREF */
@@ -316,7 +318,7 @@ typedef struct rnote {
 
 static void note_notify(void *arg) {   /* on the reader thread */
   rnote *rn = arg;
-  event_active(rn->ev, EV_READ, 0);
+  sl_lua_queue_notify(&rn->q);
 }
 
 static void note_free(sl_object *obj) {
@@ -325,7 +327,7 @@ static void note_free(sl_object *obj) {
     sl_state_defer_destroy(rn->st, obj);   /* comes back here on main */
     return;
   }
-  event_free(rn->ev);
+  sl_lua_queue_fini(&rn->q);
   if (rn->st->L != NULL) {
     luaL_unref(rn->st->L, LUA_REGISTRYINDEX, rn->fn_ref);
     luaL_unref(rn->st->L, LUA_REGISTRYINDEX, rn->pin_ref);
@@ -337,6 +339,7 @@ static void note_free(sl_object *obj) {
 static void note_release(void *arg) {
   rnote *rn = arg;
   atomic_store(&rn->r, NULL);
+  sl_lua_queue_detach(&rn->q);           /* the reader frees its mailbox */
   note_free(&rn->obj);
 }
 
@@ -346,36 +349,45 @@ static void unpin(rnote *rn, lua_State *L) {
   luaL_unref(L, LUA_REGISTRYINDEX, ref);   /* rn may go with the box now */
 }
 
-/*
-** Runs on the loop: hands every queued result to onDone, joins a thread
-** that has finished, and unpins the reader once nothing can report. The
-** pin keeps rn alive until the very last line.
-*/
-static void note_drain(rnote *rn) {
+/* One result to onDone, on the loop. */
+static void note_deliver(void *owner, int ctx, void *item) {
+  (void)ctx;
+  rnote *rn = owner;
+  const sl_stream_reader_result *res = item;
+  lua_State *L = sl_state_lua(rn->st);
+  if (L != NULL && rn->fn_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rn->fn_ref);
+    lua_pushinteger(L, (lua_Integer)res->frames);
+    lua_pushinteger(L, (lua_Integer)res->bytes);
+    if (res->error[0] != '\0') lua_pushstring(L, res->error);
+    else lua_pushnil(L);
+    lua_pushinteger(L, (lua_Integer)res->files);
+    sl_pcall_log(L, 4, READER_LOG);
+  }
+  free(item);
+}
+
+/* Once the results are handed over: joins a thread that has finished and
+** unpins the reader once nothing can report. The pin keeps rn alive until
+** the very last line. */
+static void note_drained(void *owner) {
+  rnote *rn = owner;
   sl_stream_reader *r = atomic_load(&rn->r);
   lua_State *L = sl_state_lua(rn->st);
   if (r == NULL || L == NULL) return;
-  sl_stream_reader_result res;
-  while (sl_stream_reader_take_result(r, &res)) {
-    if (rn->fn_ref == LUA_NOREF) continue;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rn->fn_ref);
-    lua_pushinteger(L, (lua_Integer)res.frames);
-    lua_pushinteger(L, (lua_Integer)res.bytes);
-    if (res.error[0] != '\0') lua_pushstring(L, res.error);
-    else lua_pushnil(L);
-    lua_pushinteger(L, (lua_Integer)res.files);
-    sl_pcall_log(L, 4, READER_LOG);
-  }
   if (!sl_stream_reader_is_active(r)) {
     sl_stream_reader_close(r);             /* joins the finished thread */
     if (rn->pin_ref != LUA_NOREF) unpin(rn, L);
   }
 }
 
-static void note_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  note_drain(arg);
+static const sl_lua_queue_ops note_ops = {NULL, note_deliver, NULL, note_drained};
+
+/* Runs on the loop: every queued result to onDone, then note_drained. */
+static void note_drain(rnote *rn) {
+  if (atomic_load(&rn->r) == NULL || sl_state_lua(rn->st) == NULL) return;
+  sl_lua_queue_drain(&rn->q, UINT32_MAX);
+  note_drained(rn);
 }
 
 static const sl_class note_class = {.name = "StreamReaderNote",
@@ -390,8 +402,8 @@ static rnote *check_reader(lua_State *L, sl_stream_reader **rp) {
   sl_state *st = sl_state_get(L);       /* a reader made in C: attach one */
   rn = calloc(1, sizeof *rn);
   if (rn == NULL) luaL_error(L, "StreamReader: out of memory");
-  rn->ev = event_new(st->base, -1, 0, note_cb, rn);
-  if (rn->ev == NULL) {
+  if (sl_lua_queue_attach(&rn->q, st, sl_stream_reader_results(r), free,
+                          &note_ops, &rn->obj) != SL_OK) {
     free(rn);
     luaL_error(L, "StreamReader: cannot create an event");
   }

@@ -2,19 +2,22 @@
 ** sl.memory's Transaction values (what doTransaction receives) and
 ** Lua-defined memory slaves: Slave{doTransaction = function(self, tran)
 ** ... end}. Such a slave runs on the main thread only: a transaction
-** arriving from another thread is queued and handed to Lua by the loop.
+** arriving from another thread is queued (at most TRAN_QUEUE of them; a
+** transaction finding the queue full fails at once) and handed to Lua by
+** the loop.
 */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 
+#include "lqueue.h"
 #include "lsl.h"
 #include "streamlua/memory.h"
 
 #define TRAN_MT "streamlua.memory.Transaction"
+#define TRAN_QUEUE 4096          /* transactions waiting for the loop */
 
 /* ---- transactions as Lua values ---- */
 
@@ -130,11 +133,7 @@ typedef struct lua_mem_slave {
   sl_mem_slave slave;
   sl_state *st;
   int fields_ref;                /* registry ref to the callbacks table */
-  struct event *ev;              /* drains the queue on the main thread */
-  pthread_mutex_t mutex;         /* guards the queue and closed */
-  sl_transaction **queue;
-  size_t nq, capq;
-  int closed;
+  sl_lua_queue q;                /* transactions from other threads */
 } lua_mem_slave;
 
 
@@ -164,69 +163,44 @@ static void lua_mem_do(sl_mem_slave *s, sl_transaction *t) {
     call_lua(ls, t);
     return;
   }
-  pthread_mutex_lock(&ls->mutex);
-  int ok = !ls->closed;
-  if (ok && ls->nq == ls->capq) {
-    size_t cap = ls->capq ? ls->capq * 2 : 16;
-    sl_transaction **q = realloc(ls->queue, cap * sizeof *q);
-    if (q != NULL) {
-      ls->queue = q;
-      ls->capq = cap;
-    } else {
-      ok = 0;
-    }
-  }
-  if (ok) ls->queue[ls->nq++] = sl_transaction_ref(t);
-  pthread_mutex_unlock(&ls->mutex);
-  if (ok) event_active(ls->ev, EV_READ, 0);
-  else sl_transaction_error(t, "memory.Slave: stopped");
+  int rc = sl_mailbox_try_put(ls->q.mb, t);
+  if (rc == SL_EBUSY)
+    sl_transaction_error(t, "memory.Slave: %u transactions already queued",
+                         (unsigned)TRAN_QUEUE);
+  else if (rc != SL_OK)
+    sl_transaction_error(t, "memory.Slave: stopped");
 }
 
 static const sl_mem_slave_ops lua_mem_ops = {.do_transaction = lua_mem_do};
 
-/* Takes the queue; main thread. */
-static size_t take_queue(lua_mem_slave *ls, sl_transaction ***out) {
-  pthread_mutex_lock(&ls->mutex);
-  *out = ls->queue;
-  size_t n = ls->nq;
-  ls->queue = NULL;
-  ls->nq = ls->capq = 0;
-  pthread_mutex_unlock(&ls->mutex);
-  return n;
+static void tran_hold(void *t) { sl_transaction_ref(t); }
+static void tran_release(void *t) { sl_transaction_unref(t); }
+static const sl_mailbox_ops tran_items = {tran_hold, tran_release};
+
+static void tran_deliver(void *owner, int ctx, void *item) {
+  (void)ctx;
+  if (!sl_transaction_expired(item)) call_lua(owner, item);
+  sl_transaction_unref(item);
 }
 
-static void drain_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  lua_mem_slave *ls = arg;
-  sl_object_ref(&ls->obj);
-  sl_transaction **q;
-  size_t n = take_queue(ls, &q);
-  for (size_t i = 0; i < n; i++) {
-    if (!sl_transaction_expired(q[i])) call_lua(ls, q[i]);
-    sl_transaction_unref(q[i]);
-  }
-  free(q);
-  sl_object_unref(&ls->obj);
+static const sl_lua_queue_ops tran_queue_ops = {NULL, tran_deliver, NULL, NULL};
+
+static void tran_fail(void *item) {
+  sl_transaction_error(item, "memory.Slave: stopped");
+  sl_transaction_unref(item);
 }
 
-/* Fails what is queued: stop and destroy. */
-static void fail_queue(lua_mem_slave *ls) {
-  sl_transaction **q;
-  size_t n = take_queue(ls, &q);
-  for (size_t i = 0; i < n; i++) {
-    sl_transaction_error(q[i], "memory.Slave: stopped");
-    sl_transaction_unref(q[i]);
-  }
-  free(q);
-}
-
+/* Stop: refuse new transactions and fail the queued ones (off the main
+** thread only those still in the mailbox: the rest is the loop's). */
 static void lua_mem_stop(sl_object *obj) {
   lua_mem_slave *ls = (lua_mem_slave *)obj;
-  pthread_mutex_lock(&ls->mutex);
-  ls->closed = 1;
-  pthread_mutex_unlock(&ls->mutex);
-  fail_queue(ls);
+  sl_mailbox_close(ls->q.mb);
+  if (sl_state_on_main(ls->st)) {
+    sl_lua_queue_flush(&ls->q, tran_fail);
+    return;
+  }
+  void *t;
+  while (sl_mailbox_take(ls->q.mb, &t, 1) == 1) tran_fail(t);
 }
 
 static void lua_mem_destroy(sl_object *obj) {
@@ -236,10 +210,9 @@ static void lua_mem_destroy(sl_object *obj) {
     sl_state_defer_destroy(st, obj);   /* comes back here on main */
     return;
   }
-  fail_queue(ls);
-  event_free(ls->ev);
+  sl_lua_queue_flush(&ls->q, tran_fail);
+  sl_lua_queue_fini(&ls->q);
   if (st->L != NULL) luaL_unref(st->L, LUA_REGISTRYINDEX, ls->fields_ref);
-  pthread_mutex_destroy(&ls->mutex);
   free(ls);
   sl_state_unref(st);
 }
@@ -283,9 +256,11 @@ int sl_memory_slave_new(lua_State *L) {
   }
   lua_mem_slave *ls = calloc(1, sizeof *ls);
   if (ls == NULL) return luaL_error(L, "Slave: out of memory");
-  if (pthread_mutex_init(&ls->mutex, NULL) != 0) goto fail_mutex;
-  ls->ev = event_new(st->base, -1, 0, drain_cb, ls);
-  if (ls->ev == NULL) goto fail_event;
+  if (sl_lua_queue_init(&ls->q, st, TRAN_QUEUE, &tran_items, &tran_queue_ops,
+                        &ls->obj) != SL_OK) {
+    free(ls);
+    return luaL_error(L, "Slave: out of memory");
+  }
   sl_object_init(&ls->obj, &lua_mem_class);
   sl_mem_slave_init(&ls->slave, has_table ? &lua_mem_ops : NULL, &ls->obj,
                     min, max);
@@ -298,11 +273,6 @@ int sl_memory_slave_new(lua_State *L) {
   lua_setiuservalue(L, -2, 1);
   sl_object_unref(&ls->obj);
   return 1;
-fail_event:
-  pthread_mutex_destroy(&ls->mutex);
-fail_mutex:
-  free(ls);
-  return luaL_error(L, "Slave: out of memory");
 }
 
 void sl_memory_open_transactions(lua_State *L) {

@@ -14,11 +14,10 @@
 
 #include <event2/event.h>
 
+#include "lqueue.h"
 #include "lsl.h"
 
 #define MAILBOX_FRAMES 1024
-#define DRAIN_BATCH 64
-#define DRAIN_MAX 4096          /* frames per loop turn before yielding */
 
 typedef struct lua_slave {
   sl_object obj;                   /* first: the node is cast from it */
@@ -26,16 +25,10 @@ typedef struct lua_slave {
   sl_slave slave;
   sl_master master;             /* a Lua stage may pass frames on */
   sl_state *st;
-  sl_mailbox *mb;
-  struct event *ev;
+  sl_lua_queue q;               /* frames from other threads */
   int fields_ref;               /* registry ref to the fields table */
   atomic_uint_least64_t dropped;  /* frames refused after close */
   atomic_uint_least64_t rx_frames, rx_bytes;   /* handed to Lua */
-  /* Frames taken from the mailbox, not yet delivered. Kept here, not on
-  ** the C stack, so a nested drain (Lua code waiting in removeSlave runs
-  ** the wait hook) goes on from the same place and keeps the order. */
-  sl_frame *pend[DRAIN_BATCH];
-  uint32_t pend_head, pend_n;
 } lua_slave;
 
 static void lua_slave_accept(sl_slave *s, sl_frame *f);
@@ -109,7 +102,7 @@ static void lua_slave_accept(sl_slave *s, sl_frame *f) {
     if (L != NULL) deliver(ls, L, f);
     return;
   }
-  if (sl_mailbox_put(ls->mb, f) != SL_OK)
+  if (sl_mailbox_put(ls->q.mb, f) != SL_OK)
     atomic_fetch_add_explicit(&ls->dropped, 1, memory_order_relaxed);
 }
 
@@ -122,7 +115,7 @@ static void lua_slave_accept_frames(sl_slave *s, sl_frame **fs, size_t n) {
   }
   while (n > 0) {
     uint32_t k = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, done;
-    if (sl_mailbox_put_many(ls->mb, fs, k, &done) != SL_OK) {
+    if (sl_mailbox_put_many(ls->q.mb, (void *const *)fs, k, &done) != SL_OK) {
       atomic_fetch_add_explicit(&ls->dropped, n - done, memory_order_relaxed);
       return;
     }
@@ -131,47 +124,34 @@ static void lua_slave_accept_frames(sl_slave *s, sl_frame **fs, size_t n) {
   }
 }
 
-/* Hands up to `max` queued frames to Lua; main thread. Returns 1 if the
-** mailbox may hold more. */
-static int drain(lua_slave *ls, uint32_t max) {
+/* A batch from the queue: acceptFrame is looked up again for each. The
+** context is the base of push_call's values, 0 once the state is closed. */
+static int batch_begin(void *owner) {
+  lua_slave *ls = owner;
   lua_State *L = ls->st->L;
-  int top = L != NULL ? lua_gettop(L) : 0, more = 1;
-  for (uint32_t done = 0; done < max; done++) {
-    if (ls->pend_head == ls->pend_n) {
-      ls->pend_head = 0;
-      ls->pend_n = sl_mailbox_take(ls->mb, ls->pend, DRAIN_BATCH);
-      if (ls->pend_n == 0) {
-        more = 0;
-        break;
-      }
-      if (L != NULL) {          /* looked up again for each batch */
-        lua_settop(L, top);
-        push_call(ls, L);
-      }
-    }
-    sl_frame *f = ls->pend[ls->pend_head++];
-    if (L != NULL) {
-      if (lua_gettop(L) == top) push_call(ls, L);   /* frames left from before */
-      call_prepared(ls, L, top + 1, f);
-    }
-    sl_frame_unref(f);
-  }
-  if (L != NULL) lua_settop(L, top);
-  return more;
+  if (L == NULL) return 0;
+  int base = lua_gettop(L) + 1;
+  push_call(ls, L);
+  return base;
 }
 
-static void drain_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  lua_slave *ls = arg;
-  sl_object_ref(&ls->obj);   /* Lua may drop the last other reference */
-  if (drain(ls, DRAIN_MAX)) {
-    /* More to come: as a zero timeout, not event_active, so the loop sees
-    ** its timers and a stop between two turns however busy the sender. */
-    static const struct timeval now = {0, 0};
-    event_add(ls->ev, &now);
-  }
-  sl_object_unref(&ls->obj);
+static void batch_deliver(void *owner, int base, void *item) {
+  lua_slave *ls = owner;
+  lua_State *L = ls->st->L;
+  if (base > 0 && L != NULL) call_prepared(ls, L, base, item);
+  sl_frame_unref(item);
+}
+
+static void batch_end(void *owner, int base) {
+  lua_slave *ls = owner;
+  if (base > 0 && ls->st->L != NULL) lua_settop(ls->st->L, base - 1);
+}
+
+static const sl_lua_queue_ops queue_ops = {batch_begin, batch_deliver,
+                                           batch_end, NULL};
+
+static int drain(lua_slave *ls, uint32_t max) {
+  return sl_lua_queue_drain(&ls->q, max);
 }
 
 void sl_lua_slave_flush(sl_object *obj) {
@@ -195,14 +175,9 @@ void sl_lua_slaves_serve(void *arg) {
     sl_object_ref(&ls->obj);
     all[n++] = ls;
   }
-  for (size_t i = 0; i < n; i++) drain(all[i], DRAIN_MAX);
+  for (size_t i = 0; i < n; i++) drain(all[i], SL_LUA_QUEUE_TURN);
   for (size_t i = 0; i < n; i++) sl_object_unref(&all[i]->obj);
   free(all);
-}
-
-static void notify(void *arg) {
-  lua_slave *ls = arg;
-  event_active(ls->ev, EV_READ, 0);
 }
 
 static void lua_slave_free(lua_slave *ls) {
@@ -210,10 +185,8 @@ static void lua_slave_free(lua_slave *ls) {
   if (ls->prev) ls->prev->next = ls->next;
   else st->lua_slaves = ls->next;
   if (ls->next) ls->next->prev = ls->prev;
-  for (uint32_t i = ls->pend_head; i < ls->pend_n; i++) sl_frame_unref(ls->pend[i]);
-  event_free(ls->ev);
+  sl_lua_queue_fini(&ls->q);
   if (st->L != NULL) luaL_unref(st->L, LUA_REGISTRYINDEX, ls->fields_ref);
-  sl_mailbox_free(ls->mb);
   sl_master_fini(&ls->master);
   sl_slave_fini(&ls->slave);
   free(ls);
@@ -234,8 +207,8 @@ static size_t lua_slave_counters(sl_object *obj, sl_counter *out, size_t max) {
   sl_counter c[] = {
       {"rxFrames", atomic_load(&ls->rx_frames)},
       {"rxBytes", atomic_load(&ls->rx_bytes)},
-      {"queued", sl_mailbox_size(ls->mb)},
-      {"waits", sl_mailbox_wait_count(ls->mb)},
+      {"queued", sl_mailbox_size(ls->q.mb)},
+      {"waits", sl_mailbox_wait_count(ls->q.mb)},
       {"drops", atomic_load(&ls->dropped)}};
   size_t n = sizeof c / sizeof c[0];
   if (n > max) n = max;
@@ -246,7 +219,7 @@ static size_t lua_slave_counters(sl_object *obj, sl_counter *out, size_t max) {
 /* Stop: refuse new frames, let blocked senders go, serve what is queued. */
 static void lua_slave_stop(sl_object *obj) {
   lua_slave *ls = (lua_slave *)obj;
-  sl_mailbox_close(ls->mb);
+  sl_mailbox_close(ls->q.mb);
   if (sl_state_on_main(ls->st)) drain(ls, UINT32_MAX);
 }
 
@@ -284,15 +257,13 @@ void sl_lua_slave_new(lua_State *L, int i) {
   if (ls == NULL) luaL_error(L, "Slave: out of memory");
   sl_object_init(&ls->obj, &lua_slave_node_class);
   ls->st = sl_state_ref(st);
-  ls->mb = sl_mailbox_new(MAILBOX_FRAMES, notify, ls);
-  ls->ev = event_new(st->base, -1, 0, drain_cb, ls);
-  int slave_ok = 0;
-  if (ls->mb == NULL || ls->ev == NULL ||
+  int queue_ok = 0, slave_ok = 0;
+  if (!(queue_ok = sl_lua_queue_init(&ls->q, st, MAILBOX_FRAMES, &sl_mailbox_frames,
+                                     &queue_ops, &ls->obj) == SL_OK) ||
       !(slave_ok = sl_slave_init(&ls->slave, &lua_slave_ops, &ls->obj) == SL_OK) ||
       sl_master_init(&ls->master, &ls->obj) != SL_OK) {
     if (slave_ok) sl_slave_fini(&ls->slave);
-    if (ls->ev) event_free(ls->ev);
-    sl_mailbox_free(ls->mb);
+    if (queue_ok) sl_lua_queue_fini(&ls->q);
     sl_state_unref(st);
     free(ls);
     luaL_error(L, "Slave: out of memory");

@@ -26,6 +26,7 @@
 #include "streamlua/log.h"
 #include "streamlua/pool.h"
 #include "streamlua/status.h"
+#include "streamlua/mailbox.h"
 #include "streamlua/thread.h"
 #include "streamlua/wait.h"
 
@@ -52,8 +53,7 @@ struct sl_stream_reader {
   void (*notify)(void *arg);
   void (*notify_release)(void *arg);
   void *notify_arg;
-  sl_stream_reader_result results[SL_STREAM_READER_RESULTS];
-  unsigned rfirst, rcount;
+  sl_mailbox *results;           /* malloc'd sl_stream_reader_result items */
   /* the replay (thread-owned while active) */
   int fd;
   int pollable;                 /* not a regular file: reads may wait */
@@ -274,14 +274,34 @@ static void replay(sl_stream_reader *r, sl_stream_reader_result *res) {
   }
 }
 
-static void push_result_nolock_(sl_stream_reader *r,
-                                const sl_stream_reader_result *res) {
-  if (r->rcount == SL_STREAM_READER_RESULTS) {   /* drop the oldest */
-    r->rfirst = (r->rfirst + 1) % SL_STREAM_READER_RESULTS;
-    r->rcount--;
+static void result_free(void *item) { free(item); }
+
+static const sl_mailbox_ops result_items = {NULL, result_free};
+
+/* The results mailbox's notify: the hook set now, called unlocked. */
+static void results_notify(void *arg) {
+  sl_stream_reader *r = arg;
+  pthread_mutex_lock(&r->lock);
+  void (*notify)(void *) = r->notify;
+  void *notify_arg = r->notify_arg;
+  pthread_mutex_unlock(&r->lock);
+  if (notify != NULL) notify(notify_arg);
+}
+
+/* Queues a copy of res, the oldest result dropped first when full. */
+static void push_result(sl_stream_reader *r, const sl_stream_reader_result *res) {
+  sl_stream_reader_result *item = malloc(sizeof *item);
+  if (item == NULL) {
+    sl_log_write(r->log, SL_LOG_WARNING, "Out of memory: a replay's result is lost");
+    return;
   }
-  r->results[(r->rfirst + r->rcount) % SL_STREAM_READER_RESULTS] = *res;
-  r->rcount++;
+  *item = *res;
+  int rc;
+  while ((rc = sl_mailbox_try_put(r->results, item)) == SL_EBUSY) {
+    void *old;
+    if (sl_mailbox_take(r->results, &old, 1) == 1) free(old);
+  }
+  if (rc != SL_OK) free(item);
 }
 
 static void reader_free(sl_stream_reader *r);
@@ -299,12 +319,7 @@ static void *reader_main(void *arg) {
                r->split ? r->base : r->name, r->split ? ".*" : "",
                (unsigned long long)res.frames, (unsigned long long)res.bytes,
                res.files, res.error[0] ? ": " : "", res.error);
-  pthread_mutex_lock(&r->lock);
-  push_result_nolock_(r, &res);
-  void (*notify)(void *) = r->notify;
-  void *notify_arg = r->notify_arg;
-  pthread_mutex_unlock(&r->lock);
-  if (notify != NULL) notify(notify_arg);
+  push_result(r, &res);
   pthread_mutex_lock(&r->lock);
   r->active = 0;
   pthread_cond_broadcast(&r->cond);
@@ -347,6 +362,7 @@ static void close_nolock_(sl_stream_reader *r) {
 
 static void reader_free(sl_stream_reader *r) {
   if (r->notify_release != NULL) r->notify_release(r->notify_arg);
+  sl_mailbox_free(r->results);
   sl_master_fini(&r->master);
   pthread_cond_destroy(&r->cond);
   pthread_mutex_destroy(&r->lock);
@@ -408,7 +424,14 @@ sl_stream_reader *sl_stream_reader_new(sl_error *err) {
   sl_stream_reader *r = calloc(1, sizeof *r);
   if (r == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   sl_object_init(&r->obj, &reader_class);
+  r->results = sl_mailbox_new(SL_STREAM_READER_RESULTS, &result_items,
+                              results_notify, r);
+  if (r->results == NULL) {
+    free(r);
+    return NULL;
+  }
   if (sl_master_init(&r->master, &r->obj) != SL_OK) {
+    sl_mailbox_free(r->results);
     free(r);
     return sl_fail(err, SL_ENOMEM, NULL);
   }
@@ -555,13 +578,11 @@ void *sl_stream_reader_notify_arg(sl_stream_reader *r, void (*notify)(void *arg)
 
 int sl_stream_reader_take_result(sl_stream_reader *r,
                                  sl_stream_reader_result *out) {
-  pthread_mutex_lock(&r->lock);
-  int some = r->rcount > 0;
-  if (some) {
-    *out = r->results[r->rfirst];
-    r->rfirst = (r->rfirst + 1) % SL_STREAM_READER_RESULTS;
-    r->rcount--;
-  }
-  pthread_mutex_unlock(&r->lock);
-  return some;
+  void *item;
+  if (sl_mailbox_take(r->results, &item, 1) == 0) return 0;
+  *out = *(sl_stream_reader_result *)item;
+  free(item);
+  return 1;
 }
+
+sl_mailbox *sl_stream_reader_results(sl_stream_reader *r) { return r->results; }

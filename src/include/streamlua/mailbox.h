@@ -1,15 +1,18 @@
 /*
-** sl_mailbox: a bounded queue of frames from any thread to one consumer.
+** sl_mailbox: a bounded queue of items from any thread to one consumer.
+** An item is any pointer; the ops given to new say how the queue holds
+** one (frames: sl_mailbox_frames, a ref per queued frame).
 **
 **   producer (any thread)            consumer (one thread, e.g. the loop)
 **   ---------------------            ------------------------------------
-**   sl_mailbox_put(mb, f)            notify(arg) says "look at the queue"
-**     takes its own ref on f;        sl_mailbox_take(mb, out, max)
-**     waits while full (back-          hands over refs, oldest first;
-**     pressure, never a drop);         when it leaves the queue empty the
-**     calls notify when the queue      next put notifies again
+**   sl_mailbox_put(mb, item)         notify(arg) says "look at the queue"
+**     ops->hold(item) when queued;   sl_mailbox_take(mb, out, max)
+**     waits while full (back-          hands over what was held, oldest
+**     pressure, never a drop);         first; when it leaves the queue
+**     calls notify when the queue      empty the next put notifies again
 **     was idle                       sl_mailbox_close(mb): puts fail with
-**                                      SL_ECLOSED, waiters wake
+**   sl_mailbox_try_put: never          SL_ECLOSED, waiters wake
+**     waits (SL_EBUSY when full)
 **
 ** notify is called at most once per idle period, so a wake-up is never
 ** taken for a message: the consumer drains until take returns less than it
@@ -20,29 +23,42 @@
 
 #include <stdint.h>
 
-#include "frame.h"
-
 #pragma GCC visibility push(default)   /* the public API; the rest is hidden */
 
 typedef struct sl_mailbox sl_mailbox;
 
-sl_mailbox *sl_mailbox_new(uint32_t capacity, void (*notify)(void *arg),
-                           void *arg);
-/* Unrefs the frames still queued. No thread may be inside put. */
+/* How a mailbox holds its items. hold is called (under the mailbox lock)
+** when an item is queued: NULL means the put hands the item over.
+** release drops an item the mailbox still holds when it is freed. */
+typedef struct sl_mailbox_ops {
+  void (*hold)(void *item);
+  void (*release)(void *item);
+} sl_mailbox_ops;
+
+/* Frames: put takes its own ref, take hands that ref over. */
+extern const sl_mailbox_ops sl_mailbox_frames;
+
+/* ops (transfer none) must outlive the mailbox. */
+sl_mailbox *sl_mailbox_new(uint32_t capacity, const sl_mailbox_ops *ops,
+                           void (*notify)(void *arg), void *arg);
+/* Releases the items still queued. No thread may be inside put. */
 void sl_mailbox_free(sl_mailbox *mb);
 
-/* (transfer none) f. Waits for room. SL_OK, or SL_ECLOSED or SL_ECANCELED
-** (the calling thread's waits gave up, wait.h): f not queued. */
-int sl_mailbox_put(sl_mailbox *mb, sl_frame *f);
-/* Puts n frames in order under one lock (waiting for room as put does);
+/* Waits for room. SL_OK, or SL_ECLOSED or SL_ECANCELED (the calling
+** thread's waits gave up, wait.h): item not queued (nor held). */
+int sl_mailbox_put(sl_mailbox *mb, void *item);
+/* Puts n items in order under one lock (waiting for room as put does);
 ** *done gets how many were queued: all (SL_OK) or fewer (SL_ECLOSED,
 ** SL_ECANCELED). */
-int sl_mailbox_put_many(sl_mailbox *mb, sl_frame **fs, uint32_t n,
+int sl_mailbox_put_many(sl_mailbox *mb, void *const *items, uint32_t n,
                         uint32_t *done);
 /* As put but gives up after timeout_us: SL_ETIMEDOUT (or as put). */
-int sl_mailbox_put_timed(sl_mailbox *mb, sl_frame *f, int64_t timeout_us);
-/* Up to max frames (transfer full), oldest first; never waits. */
-uint32_t sl_mailbox_take(sl_mailbox *mb, sl_frame **out, uint32_t max);
+int sl_mailbox_put_timed(sl_mailbox *mb, void *item, int64_t timeout_us);
+/* As put but never waits (nor counts a wait): SL_EBUSY when full. */
+int sl_mailbox_try_put(sl_mailbox *mb, void *item);
+/* Up to max items (what was held passes to the caller), oldest first;
+** never waits. */
+uint32_t sl_mailbox_take(sl_mailbox *mb, void **out, uint32_t max);
 void sl_mailbox_close(sl_mailbox *mb);
 uint32_t sl_mailbox_size(sl_mailbox *mb);
 uint32_t sl_mailbox_capacity(const sl_mailbox *mb);

@@ -31,9 +31,11 @@
 **   -------------                      ----------------------------
 **   queues the result (at most         notify(arg) says "look": it runs
 **     SL_STREAM_READER_RESULTS, the      on the reader thread, without a
-**     oldest dropped first)              lock, and must not block
-**   calls notify(arg)                  sl_stream_reader_take_result()
-**   marks itself inactive                until it returns 0
+**     oldest dropped first) in its       lock, and must not block
+**     results mailbox (mailbox.h)      sl_stream_reader_take_result()
+**   calls notify(arg) when that          until it returns 0 (or takes
+**     mailbox was idle                   from the mailbox itself)
+**   marks itself inactive
 **
 ** The reader thread never holds a reference on the reader: destroying it
 ** stops and joins the thread. A sendFrame that blocks (a full mailbox)
@@ -50,6 +52,7 @@
 
 #include <stdint.h>
 
+#include "mailbox.h"
 #include "master.h"
 #include "object.h"
 #include "status.h"
@@ -99,7 +102,8 @@ int sl_stream_reader_wait_inactive(sl_stream_reader *r, uint64_t timeout_us);
 int sl_stream_reader_is_open(sl_stream_reader *r);    /* a file is open */
 int sl_stream_reader_is_active(sl_stream_reader *r);  /* the thread runs */
 
-/* notify(arg) is called on the reader thread after each result is queued.
+/* notify(arg) is called on the reader thread after a result is queued
+** while none was waiting (a consumer takes until none is left).
 ** Set it while no replay runs. release(arg), when not NULL, is called once
 ** notify will not be called with arg again: when the hook is replaced, or
 ** by the reader's destroy after its thread is joined (on whatever thread
@@ -111,6 +115,10 @@ void *sl_stream_reader_notify_arg(sl_stream_reader *r, void (*notify)(void *arg)
 /* Moves the oldest queued result into *out: 1, or 0 if none is queued. */
 int sl_stream_reader_take_result(sl_stream_reader *r,
                                  sl_stream_reader_result *out);
+/* The results mailbox (transfer none; freed with the reader, after the
+** release hook ran). Its items are malloc'd sl_stream_reader_result; a
+** consumer taking one frees it. */
+sl_mailbox *sl_stream_reader_results(sl_stream_reader *r);
 
 #pragma GCC visibility pop
 
