@@ -14,7 +14,8 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
-#include "streamlua/thread.h"
+#include "streamlua/status.h"
+#include "streamlua/worker.h"
 
 #define IO_MAX 8
 
@@ -28,12 +29,11 @@ typedef struct io_call {
 typedef struct io_loop {
   struct event_base *base;
   struct event *wake;
-  pthread_t thread;
-  int started;
+  sl_worker worker;            /* runs the loop; a stop ends it once the
+                               ** calls queued so far have run */
   pthread_mutex_t mutex;
   pthread_cond_t done_cv;
   io_call *head, *tail;
-  int stopping;
 } io_loop;
 
 struct sl_io {
@@ -90,27 +90,26 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg) {
   io_loop *l = arg;
   run_calls(l);
   pthread_mutex_lock(&l->mutex);
-  int stop = l->stopping && l->head == NULL;
+  int stop = sl_worker_stopping(&l->worker) && l->head == NULL;
   pthread_mutex_unlock(&l->mutex);
   if (stop) event_base_loopbreak(l->base);
 }
 
-static void *io_main(void *arg) {
+static int io_main(void *arg) {
   io_loop *l = arg;
-  pthread_setname_np(pthread_self(), "sl-io");
   event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
   run_calls(l);                /* whatever was queued last */
-  return NULL;
+  return 0;
+}
+
+/* The worker's wake: the loop looks at its calls and the stop. */
+static void wake_loop(void *arg) {
+  io_loop *l = arg;
+  event_active(l->wake, EV_READ, 0);
 }
 
 static void loop_fini(io_loop *l) {
-  if (l->started) {
-    pthread_mutex_lock(&l->mutex);
-    l->stopping = 1;
-    pthread_mutex_unlock(&l->mutex);
-    event_active(l->wake, EV_READ, 0);
-    pthread_join(l->thread, NULL);
-  }
+  sl_worker_stop(&l->worker);
   if (l->wake) event_free(l->wake);
   if (l->base) event_base_free(l->base);
   pthread_cond_destroy(&l->done_cv);
@@ -124,9 +123,8 @@ static int loop_init(io_loop *l) {
   if (l->base == NULL) return -1;
   l->wake = event_new(l->base, -1, 0, wake_cb, l);
   if (l->wake == NULL) return -1;
-  if (sl_thread_start(&l->thread, NULL, io_main, l) != 0) return -1;
-  l->started = 1;
-  return 0;
+  return sl_worker_start(&l->worker, "sl-io", 0, io_main, wake_loop, l) == 0
+             ? 0 : -1;
 }
 
 static void io_free(sl_io *io) {
@@ -184,7 +182,7 @@ struct event_base *sl_io_base(sl_io *io, int i) {
 }
 
 int sl_io_on_thread(sl_io *io, int i) {
-  return pthread_equal(pthread_self(), io->loops[i % io->n].thread);
+  return sl_worker_is_self(&io->loops[i % io->n].worker);
 }
 
 static int enqueue(io_loop *l, void (*fn)(void *), void *arg, int *done) {
@@ -209,7 +207,7 @@ int sl_io_call(sl_io *io, int i, void (*fn)(void *arg), void *arg) {
 
 int sl_io_call_sync(sl_io *io, int i, void (*fn)(void *arg), void *arg) {
   io_loop *l = &io->loops[i % io->n];
-  if (pthread_equal(pthread_self(), l->thread)) {
+  if (sl_worker_is_self(&l->worker)) {
     fn(arg);
     return 0;
   }

@@ -34,7 +34,7 @@
 #include "streamlua/pool.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
-#include "streamlua/thread.h"
+#include "streamlua/worker.h"
 #include "streamlua/wait.h"
 
 #include "../core/clock.h"
@@ -67,11 +67,9 @@ struct sl_udp {
   atomic_int_least64_t tx_logged_ns; /* senders: last rate-limited log */
   atomic_uint_least64_t tx_drop_since;
   atomic_int warned_rcvbuf;
-  atomic_int stopping;
+  sl_worker rx;                      /* the receive thread; its stop flag is
+                                     ** the endpoint's */
   atomic_int senders;                /* graph threads inside a send */
-  pthread_t thread;
-  int started;
-  atomic_int exited;
   atomic_int closing;                /* phase two of a stop has begun */
   atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, rx_drops,
       rx_oversize, oversize, no_peer, tx_drops, errors;
@@ -104,7 +102,7 @@ static void tx_lost(udp *u, uint64_t n, const char *why) {
       !atomic_compare_exchange_strong(&u->tx_logged_ns, &last, t))
     return;
   since = atomic_exchange(&u->tx_drop_since, 0);
-  sl_log_write(u->log, atomic_load(&u->stopping) ? SL_LOG_DEBUG : SL_LOG_WARNING,
+  sl_log_write(u->log, sl_worker_stopping(&u->rx) ? SL_LOG_DEBUG : SL_LOG_WARNING,
                "%llu frame(s) dropped: %s", (unsigned long long)since, why);
 }
 
@@ -139,7 +137,7 @@ static int frame_iov(sl_frame *f, struct iovec *iov, uint8_t *scratch,
 static int wait_writable(udp *u) {
   int64_t waited = 0;
   for (;;) {
-    if (atomic_load(&u->stopping) || sl_wait_cancelled()) return -1;
+    if (sl_worker_stopping(&u->rx) || sl_wait_cancelled()) return -1;
     struct pollfd p = {u->fd, POLLOUT, 0};
     if (poll(&p, 1, POLL_SLICE_MS) > 0) return 0;
     waited += POLL_SLICE_MS * 1000;
@@ -195,7 +193,7 @@ static uint64_t send_msgs(udp *u, struct mmsghdr *m, const size_t *lens,
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == ENOBUFS) {
       if (wait_writable(u) == 0) continue;
-      tx_lost(u, n - done, atomic_load(&u->stopping) ? "endpoint stopped"
+      tx_lost(u, n - done, sl_worker_stopping(&u->rx) ? "endpoint stopped"
                                                     : "sender stopped or interrupted");
       break;
     }
@@ -215,7 +213,7 @@ static void udp_send(udp *u, sl_frame **fs, size_t n) {
   atomic_fetch_add(&u->senders, 1);
   struct sockaddr_in to;
   uint64_t pw = atomic_load(&u->peer);
-  if (atomic_load(&u->stopping)) {
+  if (sl_worker_stopping(&u->rx)) {
     tx_lost(u, n, "endpoint stopped");
     goto out;
   }
@@ -377,12 +375,10 @@ static int receive(udp *u, sl_frame **got) {
   return ng;
 }
 
-static void *receive_main(void *arg) {
+static int receive_main(void *arg) {
   udp *u = arg;
-  pthread_setname_np(pthread_self(), "sl-udp-rx");
-  sl_wait_bind(&u->stopping);        /* a stop frees it from waits downstream */
   sl_frame *got[RX_BATCH];
-  while (!atomic_load(&u->stopping)) {
+  while (!sl_worker_stopping(&u->rx)) {
     int n = receive(u, got);
     check_drops(u, n < 0);
     if (n > 0) {
@@ -395,12 +391,14 @@ static void *receive_main(void *arg) {
   }
   sl_frame_unref_many(u->spare, RX_BATCH);
   memset(u->spare, 0, sizeof u->spare);
-  atomic_store(&u->exited, 1);
-  return NULL;
+  return 0;
 }
 
-static int receiver_exited(void *arg) {
-  return atomic_load(&((udp *)arg)->exited);
+/* The receive thread's wake: its poll ends. */
+static void wake_receiver(void *arg) {
+  udp *u = arg;
+  uint64_t one = 1;
+  if (write(u->wake_fd, &one, sizeof one) < 0) { /* the poll ends in 1 s */ }
 }
 
 static int no_senders(void *arg) {
@@ -411,10 +409,7 @@ static int no_senders(void *arg) {
 
 /* Phase one of a stop: the receive thread and waiting senders give up. */
 static void udp_cancel(sl_object *obj) {
-  udp *u = (udp *)obj;
-  if (atomic_exchange(&u->stopping, 1)) return;
-  uint64_t one = 1;
-  if (write(u->wake_fd, &one, sizeof one) < 0) { /* the poll ends in 1 s */ }
+  sl_worker_request_stop(&((udp *)obj)->rx);
 }
 
 static void udp_stop(sl_object *obj) {
@@ -423,11 +418,7 @@ static void udp_stop(sl_object *obj) {
   if (atomic_exchange(&u->closing, 1)) return;
   /* The receive thread may be waiting on a full Lua mailbox: wait with
   ** the caller's wait hook, which keeps Lua slaves fed, then join. */
-  if (u->started) {
-    sl_wait_until(receiver_exited, u);
-    pthread_join(u->thread, NULL);
-    u->started = 0;
-  }
+  sl_worker_join(&u->rx);
   /* A sender in its poll sees stopping within one slice. */
   sl_wait_until(no_senders, u);
   close(u->fd);
@@ -445,7 +436,7 @@ static void udp_destroy(sl_object *obj) {
 
 static size_t udp_counters(sl_object *obj, sl_counter *out, size_t max) {
   udp *u = (udp *)obj;
-  if (!atomic_load(&u->stopping)) read_kernel_drops(u);
+  if (!sl_worker_stopping(&u->rx)) read_kernel_drops(u);
   uint64_t rxd = atomic_load(&u->rx_drops), rxo = atomic_load(&u->rx_oversize),
            ov = atomic_load(&u->oversize), txd = atomic_load(&u->tx_drops);
   sl_counter c[] = {{"txFrames", atomic_load(&u->tx_frames)},
@@ -537,16 +528,12 @@ sl_udp *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
             shown, port, e);
     goto out_socket;
   }
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  int trc = sl_thread_start(&u->thread, &attr, receive_main, u);
-  pthread_attr_destroy(&attr);
+  int trc = sl_worker_start(&u->rx, "sl-udp-rx", 256 * 1024, receive_main,
+                            wake_receiver, u);
   if (trc != 0) {
     sl_sock_error(text, sizeof text, "cannot start", shown, port, trc);
     goto out_socket;
   }
-  u->started = 1;
   return u;
 out_socket:
   if (u->fd >= 0) close(u->fd);

@@ -23,11 +23,11 @@
 #include "streamlua/prefetch.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
-#include "streamlua/thread.h"
 #include "streamlua/wait.h"
+#include "streamlua/worker.h"
 
 #define FIFO_BATCH 256
-#define FIFO_SLICE 16      /* frames sent between two looks at `closing` */
+#define FIFO_SLICE 16      /* frames sent between two looks at the stop */
 #define SEG_SLOTS 1022     /* a segment is 8 KiB */
 #define SPIN_POLLS 16      /* polls of an empty queue before sleeping, */
 #define POLL_PAUSES 8      /* each this many pauses apart */
@@ -45,10 +45,8 @@ struct sl_fifo {
   int no_copy;
   int self_free;               /* destroyed from its own thread: it frees */
   int spin_polls;              /* 0 on a single CPU: polling cannot help */
-  pthread_t thread;
-  int joined;
-  atomic_int closing;          /* no more frames queued; the thread ends */
-  atomic_int exited;
+  sl_worker out;               /* the output thread; its stop flag is the
+                               ** Fifo's closing: nothing more is queued */
   _Atomic(segment *) spare;    /* one emptied segment kept for reuse */
   /* Producer side, under the lock bit of `pushed`. */
   _Alignas(64) segment *tail;
@@ -158,7 +156,7 @@ static void count_rx_dropped(sl_fifo *q, uint32_t bytes) {
 static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
   uint64_t v = push_lock(q), n = v >> 1;
   count_rx_nolock_(q, bytes);
-  if (atomic_load_explicit(&q->closing, memory_order_relaxed)) goto out_drop;
+  if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) goto out_drop;
   if (q->max_depth > 0 && n - q->popped_seen >= q->max_depth) {
     q->popped_seen = atomic_load_explicit(&q->popped, memory_order_acquire);
     if (n - q->popped_seen >= q->max_depth) goto out_drop;
@@ -209,7 +207,7 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
     return;
   }
   /* Rogue checks "busy" before copying. */
-  int busy = atomic_load_explicit(&q->closing, memory_order_relaxed) ||
+  int busy = atomic_load_explicit(&q->out.stop, memory_order_relaxed) ||
              (q->max_depth > 0 && depth(q) >= q->max_depth);
   if (busy) {
     count_rx_dropped(q, sl_frame_get_payload(f));
@@ -269,7 +267,7 @@ static void free_fifo(sl_fifo *q) {
 }
 
 static int is_closing(sl_fifo *q) {
-  return atomic_load_explicit(&q->closing, memory_order_acquire);
+  return sl_worker_stopping(&q->out);
 }
 
 static int queue_empty(sl_fifo *q) {
@@ -296,10 +294,8 @@ static void await_frames(sl_fifo *q) {
   pthread_mutex_unlock(&q->sleep_mutex);
 }
 
-static void *fifo_main(void *arg) {
+static int fifo_main(void *arg) {
   sl_fifo *q = arg;
-  pthread_setname_np(pthread_self(), "sl-fifo");
-  sl_wait_bind(&q->closing);   /* a stop frees it from waits downstream */
   sl_frame *batch[FIFO_BATCH];
   for (;;) {
     await_frames(q);
@@ -331,30 +327,30 @@ static void *fifo_main(void *arg) {
     atomic_fetch_add_explicit(&q->tx_frames, sent, memory_order_relaxed);
     atomic_fetch_add_explicit(&q->tx_bytes, bytes, memory_order_relaxed);
   }
-  /* No frame is queued after `closing` (producers look at it under their
+  /* No frame is queued after the stop (producers look at it under their
   ** mutex): what is left is dropped here. */
   drain(q);
-  if (q->self_free) {                   /* set before `closing` */
+  if (q->self_free) {                   /* set before the stop */
     free_fifo(q);
-    return NULL;
+    return SL_WORKER_FREED;
   }
-  atomic_store_explicit(&q->exited, 1, memory_order_release);
-  return NULL;
+  return 0;
 }
 
-static int thread_exited(void *arg) {
-  return atomic_load_explicit(&((sl_fifo *)arg)->exited, memory_order_acquire);
+/* The output thread's wake: out of its sleep, to see the stop. */
+static void wake_output(void *arg) {
+  sl_fifo *q = arg;
+  pthread_mutex_lock(&q->sleep_mutex);
+  pthread_cond_signal(&q->wake);
+  pthread_mutex_unlock(&q->sleep_mutex);
 }
 
 /* Phase one of a stop (and the Fifo's cancel hook): queues nothing more
 ** and frees the output thread from any wait downstream. */
 static void close_queue(sl_fifo *q) {
   uint64_t v = push_lock(q);            /* no push completes after this */
-  atomic_store_explicit(&q->closing, 1, memory_order_release);
+  sl_worker_request_stop(&q->out);
   push_unlock(q, v);
-  pthread_mutex_lock(&q->sleep_mutex);
-  pthread_cond_signal(&q->wake);
-  pthread_mutex_unlock(&q->sleep_mutex);
 }
 
 static void fifo_cancel(sl_object *obj) { close_queue(as_fifo(obj)); }
@@ -365,21 +361,17 @@ static void fifo_stop(sl_object *obj) {
   sl_fifo *q = as_fifo(obj);
   close_queue(q);
   drain(q);
-  if (!q->joined && !pthread_equal(pthread_self(), q->thread)) {
-    sl_wait_until(thread_exited, q);
-    pthread_join(q->thread, NULL);
-    q->joined = 1;
-  }
+  sl_worker_join(&q->out);   /* not from the output thread itself */
 }
 
 static void fifo_destroy(sl_object *obj) {
   sl_fifo *q = as_fifo(obj);
-  if (!q->joined && pthread_equal(pthread_self(), q->thread)) {
+  if (sl_worker_is_self(&q->out)) {
     /* The last reference went inside a delivery of our own thread: it
     ** cannot join itself, so it frees the Fifo on its way out. */
     q->self_free = 1;
     close_queue(q);
-    pthread_detach(q->thread);
+    sl_worker_detach(&q->out);
     return;
   }
   fifo_stop(obj);
@@ -427,7 +419,7 @@ sl_fifo *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
   if (q->head == NULL) goto out_seg;
   if (sl_slave_init(&q->slave, &fifo_slave_ops, &q->obj) != SL_OK) goto out_seg;
   if (sl_master_init(&q->master, &q->obj) != SL_OK) goto out_slave;
-  trc = sl_thread_start(&q->thread, NULL, fifo_main, q);
+  trc = sl_worker_start(&q->out, "sl-fifo", 0, fifo_main, wake_output, q);
   if (trc != 0) {
     sl_error_set(err, SL_EIO, "cannot start its thread: %s", strerror(trc));
     goto out_master;

@@ -27,7 +27,7 @@
 #include "streamlua/pool.h"
 #include "streamlua/status.h"
 #include "streamlua/mailbox.h"
-#include "streamlua/thread.h"
+#include "streamlua/worker.h"
 #include "streamlua/wait.h"
 
 #include "../core/bytes.h"
@@ -43,12 +43,10 @@ struct sl_stream_reader {
   pthread_mutex_t control;      /* open / close / close_wait */
   pthread_mutex_t lock;         /* the fields below, except those marked */
   pthread_cond_t cond;          /* `active` went to 0 */
-  pthread_t thread;
-  int joinable;                 /* started and not joined (under control) */
+  sl_worker worker;             /* the replay thread (start/join: control) */
   int active;                   /* the thread runs */
   int open;                     /* the thread has a file open */
   int orphaned;                 /* destroyed: the thread frees the reader */
-  atomic_int stopping;
   atomic_uint_least32_t max_record;   /* payload bytes */
   void (*notify)(void *arg);
   void (*notify_release)(void *arg);
@@ -74,7 +72,7 @@ struct sl_stream_reader {
 static int wait_readable(sl_stream_reader *r) {
   if (!r->pollable) return 0;
   struct pollfd pfd = {r->fd, POLLIN, 0};
-  while (!atomic_load_explicit(&r->stopping, memory_order_acquire)) {
+  while (!sl_worker_stopping(&r->worker)) {
     int k = poll(&pfd, 1, POLL_MS);
     if (k != 0 && !(k < 0 && errno == EINTR)) return 0;
   }
@@ -239,7 +237,7 @@ out_stopped:            /* a stop while a pipe was idle: the part is dropped */
 static void replay(sl_stream_reader *r, sl_stream_reader_result *res) {
   uint32_t index = 1;
   for (;;) {
-    if (atomic_load_explicit(&r->stopping, memory_order_acquire)) {
+    if (sl_worker_stopping(&r->worker)) {
       snprintf(res->error, sizeof res->error, "stopped");
       return;
     }
@@ -306,9 +304,8 @@ static void push_result(sl_stream_reader *r, const sl_stream_reader_result *res)
 
 static void reader_free(sl_stream_reader *r);
 
-static void *reader_main(void *arg) {
+static int reader_main(void *arg) {
   sl_stream_reader *r = arg;
-  sl_wait_bind(&r->stopping);      /* a stop frees it from waits downstream */
   sl_stream_reader_result res;
   memset(&res, 0, sizeof res);
   res.files = 1;
@@ -325,15 +322,9 @@ static void *reader_main(void *arg) {
   pthread_cond_broadcast(&r->cond);
   int orphaned = r->orphaned;
   pthread_mutex_unlock(&r->lock);
-  if (orphaned) reader_free(r);   /* destroy left the reader to this thread */
-  return NULL;
-}
-
-/* Joins a finished (or stopping) thread; control held. */
-static void join_nolock_(sl_stream_reader *r) {
-  if (!r->joinable) return;
-  pthread_join(r->thread, NULL);
-  r->joinable = 0;
+  if (!orphaned) return 0;
+  reader_free(r);                 /* destroy left the reader to this thread */
+  return SL_WORKER_FREED;
 }
 
 /* The thread has ended, or the deadline (0: none) has passed. */
@@ -351,11 +342,7 @@ static int ended_or_late(void *arg) {
 /* Stops and joins. The wait runs the caller's wait hook (wait.h), so a
 ** thread blocked on a mailbox the caller serves can still finish. */
 static void close_nolock_(sl_stream_reader *r) {
-  atomic_store_explicit(&r->stopping, 1, memory_order_release);
-  if (!r->joinable) return;
-  end_wait ew = {r, 0};
-  sl_wait_until(ended_or_late, &ew);
-  join_nolock_(r);
+  sl_worker_stop(&r->worker);
 }
 
 /* ---- the object ---- */
@@ -380,14 +367,16 @@ static void reader_destroy(sl_object *obj) {
   sl_stream_reader_request_stop(r);
   end_wait ew = {r, sl_clock_s() + DESTROY_WAIT_S};
   sl_wait_until(ended_or_late, &ew);
+  /* Once orphaned is seen the thread may free r: detach before that. */
   pthread_mutex_lock(&r->lock);
   int orphan = r->active;
+  sl_log *log = r->log;
+  if (orphan) sl_worker_detach(&r->worker);
   r->orphaned = orphan;
   pthread_mutex_unlock(&r->lock);
   if (orphan) {
-    sl_log_write(r->log, SL_LOG_WARNING,
+    sl_log_write(log, SL_LOG_WARNING,
                  "Replay thread still busy in sendFrame; left to end by itself");
-    pthread_detach(r->thread);
     return;
   }
   sl_stream_reader_close(r);
@@ -482,12 +471,11 @@ int sl_stream_reader_open(sl_stream_reader *r, const char *name, int *os_error) 
   if (r->split) r->base[len - 2] = '\0';
   use_fd(r, fd);
   count(&r->files, 1);
-  atomic_store(&r->stopping, 0);
   pthread_mutex_lock(&r->lock);
   r->active = 1;
   r->open = 1;
   pthread_mutex_unlock(&r->lock);
-  if (sl_thread_start(&r->thread, NULL, reader_main, r) != 0) {
+  if (sl_worker_start(&r->worker, "sl-reader", 0, reader_main, NULL, r) != 0) {
     close_file(r);
     pthread_mutex_lock(&r->lock);
     r->active = 0;
@@ -495,7 +483,6 @@ int sl_stream_reader_open(sl_stream_reader *r, const char *name, int *os_error) 
     rc = SL_ENOMEM;
     goto out;
   }
-  r->joinable = 1;
 out:
   pthread_mutex_unlock(&r->control);
   if (os_error != NULL) *os_error = err;
@@ -511,7 +498,7 @@ uint32_t sl_stream_reader_get_max_record(sl_stream_reader *r) {
 }
 
 void sl_stream_reader_request_stop(sl_stream_reader *r) {
-  atomic_store_explicit(&r->stopping, 1, memory_order_release);
+  sl_worker_request_stop(&r->worker);
 }
 
 void sl_stream_reader_close(sl_stream_reader *r) {
@@ -538,7 +525,7 @@ int sl_stream_reader_wait_inactive(sl_stream_reader *r, uint64_t timeout_us) {
 int sl_stream_reader_close_wait(sl_stream_reader *r, uint64_t timeout_us) {
   pthread_mutex_lock(&r->control);
   int done = sl_stream_reader_wait_inactive(r, timeout_us);
-  if (done) join_nolock_(r);
+  if (done) sl_worker_join(&r->worker);
   pthread_mutex_unlock(&r->control);
   return done;
 }

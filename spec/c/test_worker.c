@@ -1,0 +1,143 @@
+/*
+** sl_worker: a started thread runs until told to stop; the stop flag is
+** set once and wakes the thread once; waits on the worker's thread give
+** up once it is stopping; join waits for the end and joins once; a thread
+** cannot join itself; a detached worker frees itself.
+*/
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamlua/status.h"
+#include "streamlua/wait.h"
+#include "streamlua/worker.h"
+#include "tt.h"
+
+/* A thread that sleeps on a condition until woken with a stop. */
+typedef struct sleeper {
+  sl_worker w;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  atomic_int running, wakes, ended;
+  int self_join;               /* what join returned on the thread itself */
+  char name[16];
+} sleeper;
+
+static int sleeper_main(void *arg) {
+  sleeper *s = arg;
+  atomic_store(&s->running, 1);
+  s->self_join = sl_worker_join(&s->w);
+  pthread_getname_np(pthread_self(), s->name, sizeof s->name);
+  pthread_mutex_lock(&s->mu);
+  while (!sl_worker_stopping(&s->w)) pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+  atomic_store(&s->ended, 1);
+  return 0;
+}
+
+static void sleeper_wake(void *arg) {
+  sleeper *s = arg;
+  atomic_fetch_add(&s->wakes, 1);
+  pthread_mutex_lock(&s->mu);
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static int is_running(void *arg) { return atomic_load(&((sleeper *)arg)->running); }
+
+static void test_start_stop_join(void) {
+  sleeper s;
+  memset(&s, 0, sizeof s);
+  pthread_mutex_init(&s.mu, NULL);
+  pthread_cond_init(&s.cv, NULL);
+  CHECK_EQ(sl_worker_join(&s.w), SL_OK);       /* never started: nothing */
+  CHECK_EQ(sl_worker_start(&s.w, "sl-test", 0, sleeper_main, sleeper_wake, &s), 0);
+  sl_wait_until(is_running, &s);
+  CHECK(!sl_worker_is_self(&s.w));
+  CHECK(!sl_worker_stopping(&s.w));
+  CHECK_EQ(sl_worker_request_stop(&s.w), 1);
+  CHECK_EQ(sl_worker_request_stop(&s.w), 0);   /* once */
+  CHECK(sl_worker_stopping(&s.w));
+  CHECK_EQ(sl_worker_join(&s.w), SL_OK);
+  CHECK_EQ(atomic_load(&s.ended), 1);
+  CHECK_EQ(atomic_load(&s.wakes), 1);
+  CHECK_EQ(s.self_join, SL_EBUSY);             /* it could not join itself */
+  CHECK_STR(s.name, "sl-test");
+  CHECK_EQ(sl_worker_join(&s.w), SL_OK);       /* joined already */
+  /* started again: the stop flag is clear */
+  atomic_store(&s.running, 0);
+  atomic_store(&s.ended, 0);
+  CHECK_EQ(sl_worker_start(&s.w, NULL, 64 * 1024, sleeper_main, sleeper_wake, &s), 0);
+  sl_wait_until(is_running, &s);
+  CHECK(!sl_worker_stopping(&s.w));
+  CHECK_EQ(sl_worker_stop(&s.w), SL_OK);
+  CHECK_EQ(atomic_load(&s.ended), 1);
+  CHECK_EQ(atomic_load(&s.wakes), 2);
+  pthread_cond_destroy(&s.cv);
+  pthread_mutex_destroy(&s.mu);
+}
+
+/* A thread in a library wait (nothing wakes it but the stop). */
+typedef struct waiter {
+  sl_worker w;
+  atomic_int rc;
+} waiter;
+
+static int never(void *arg) {
+  (void)arg;
+  return 0;
+}
+
+static int waiter_main(void *arg) {
+  waiter *t = arg;
+  atomic_store(&t->rc, sl_wait_for(never, NULL));
+  return 0;
+}
+
+static void test_stop_ends_waits(void) {
+  waiter t;
+  memset(&t, 0, sizeof t);
+  atomic_store(&t.rc, 99);
+  CHECK_EQ(sl_worker_start(&t.w, NULL, 0, waiter_main, NULL, &t), 0);
+  CHECK_EQ(sl_worker_stop(&t.w), SL_OK);
+  CHECK_EQ(atomic_load(&t.rc), SL_ECANCELED);
+}
+
+/* A detached worker that frees its own memory. */
+typedef struct orphan {
+  sl_worker w;
+  atomic_int *freed;
+} orphan;
+
+static int orphan_main(void *arg) {
+  orphan *o = arg;
+  while (!sl_worker_stopping(&o->w)) sleep_ms(1);
+  atomic_int *freed = o->freed;
+  free(o);
+  atomic_store(freed, 1);
+  return SL_WORKER_FREED;
+}
+
+static int is_set(void *arg) { return atomic_load((atomic_int *)arg); }
+
+static void test_detached_frees_itself(void) {
+  static atomic_int freed;
+  orphan *o = calloc(1, sizeof *o);
+  o->freed = &freed;
+  CHECK_EQ(sl_worker_start(&o->w, NULL, 0, orphan_main, NULL, o), 0);
+  sl_worker_detach(&o->w);
+  CHECK_EQ(sl_worker_join(&o->w), SL_OK);      /* detached: nothing to join */
+  sl_worker_request_stop(&o->w);               /* o is the thread's now */
+  sl_wait_until(is_set, &freed);
+  CHECK_EQ(atomic_load(&freed), 1);
+}
+
+static const struct tt_case cases[] = {
+  {"start, stop once, wake once, join", test_start_stop_join},
+  {"a stop ends the thread's waits", test_stop_ends_waits},
+  {"a detached worker frees itself", test_detached_frees_itself},
+  {NULL, NULL}
+};
+
+int main(void) { return tt_main(cases); }
