@@ -16,30 +16,9 @@
 #include "streamlua/pool.h"
 #include "streamlua/status.h"
 
-#define FRAME_INLINE_BUFS 2
-/* Most frames sl_frame_unref_many returns under one pool lock: a Fifo's
+/* Most frames sl_frame_unref_many hands to the pools at once: a Fifo's
 ** whole batch, so a producer waiting for the pool meets it once a batch. */
 #define UNREF_RUN 256
-
-/*
-** One cache line: a frame crosses threads with every hand-off, so what the
-** other core must fetch is kept to 64 bytes. The lock is a futex word, not
-** a pthread mutex (40 bytes of its own).
-*/
-struct sl_frame {
-  atomic_int refs;
-  atomic_int lock;             /* 0 free, 1 held, 2 held with waiters */
-  uint16_t flags;
-  uint8_t error;
-  uint8_t channel;
-  uint32_t nbuf;
-  uint32_t cap;
-  sl_buffer **bufs;            /* inl until it grows */
-  sl_buffer *inl[FRAME_INLINE_BUFS];
-  atomic_uintptr_t owner;      /* lock holder's token, 0 when unlocked */
-};
-
-_Static_assert(sizeof(struct sl_frame) <= 64, "a frame fits one cache line");
 
 /* The address of a thread-local byte names the calling thread. */
 static _Thread_local char thread_token;
@@ -61,32 +40,10 @@ sl_frame *sl_frame_new(void) {
   f->error = 0;
   f->channel = 0;
   f->nbuf = 0;
-  f->cap = FRAME_INLINE_BUFS;
+  f->cap = SL_FRAME_INLINE_BUFS;
   f->bufs = f->inl;
   atomic_init(&f->owner, 0);
   return f;
-}
-
-void sl_frame_reset_(sl_frame *f) {
-  atomic_store_explicit(&f->refs, 1, memory_order_relaxed);
-  f->flags = 0;
-  f->error = 0;
-  f->channel = 0;
-}
-
-static void frame_free_(sl_frame *f) {
-  if (f->bufs != f->inl) free(f->bufs);
-  free(f);
-}
-
-void sl_frame_destroy_cached_(sl_frame *f) {
-  for (uint32_t i = 0; i < f->nbuf; i++) free(f->bufs[i]);
-  frame_free_(f);
-}
-
-/* The frame's single pool buffer, if it has exactly one from a pool. */
-static sl_pool *single_pool(const sl_frame *f) {
-  return f->nbuf == 1 && f->bufs[0]->release == NULL ? f->bufs[0]->pool : NULL;
 }
 
 sl_frame *sl_frame_ref(sl_frame *f) {
@@ -94,53 +51,28 @@ sl_frame *sl_frame_ref(sl_frame *f) {
   return f;
 }
 
+/* The last reference hands the frame to its pool (recycle.h). */
 void sl_frame_unref(sl_frame *f) {
   if (f == NULL) return;
-  if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
-    return;
-  sl_pool *p = single_pool(f);
-  if (p != NULL && sl_pool_keep_frame_(p, f)) return;
-  sl_frame_clear(f);
-  frame_free_(f);
+  if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+    sl_pool_release_frame_(f);
 }
 
-/* Gives k dead frames of pool p back; frees what the pool does not keep. */
-static void flush_dead(sl_pool *p, sl_frame **dead, size_t k) {
-  size_t left = sl_pool_keep_frames_(p, dead, k);
-  for (size_t j = 0; j < left; j++) {
-    sl_frame_clear(dead[j]);
-    frame_free_(dead[j]);
-  }
-}
-
-/*
-** Drops one reference on each frame. Dead frames whose buffer comes from
-** the same pool as the one before go back together, under one pool lock:
-** a consumer that releases a batch pays one lock, not one per frame.
-*/
 void sl_frame_unref_many(sl_frame **fs, size_t n) {
   sl_frame *dead[UNREF_RUN];
   size_t k = 0;
-  sl_pool *run = NULL;
   for (size_t i = 0; i < n; i++) {
     sl_frame *f = fs[i];
     if (f == NULL ||
         atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
       continue;
-    sl_pool *p = single_pool(f);
-    if (p == NULL) {
-      sl_frame_clear(f);
-      frame_free_(f);
-      continue;
-    }
-    if (k > 0 && (p != run || k == UNREF_RUN)) {
-      flush_dead(run, dead, k);
+    dead[k++] = f;
+    if (k == UNREF_RUN) {
+      sl_pool_release_frames_(dead, k);
       k = 0;
     }
-    run = p;
-    dead[k++] = f;
   }
-  if (k > 0) flush_dead(run, dead, k);
+  if (k > 0) sl_pool_release_frames_(dead, k);
 }
 
 int sl_frame_refcount(const sl_frame *f) {
@@ -268,10 +200,7 @@ int sl_frame_append_frame(sl_frame *f, sl_frame *src) {
   return SL_OK;
 }
 
-void sl_frame_clear(sl_frame *f) {
-  for (uint32_t i = 0; i < f->nbuf; i++) sl_pool_ret_buffer(f->bufs[i]);
-  f->nbuf = 0;
-}
+void sl_frame_clear(sl_frame *f) { sl_pool_clear_frame_(f); }
 
 int sl_frame_write(sl_frame *f, const void *src, uint32_t offset, uint32_t n) {
   if ((uint64_t)offset + n > sl_frame_get_size(f)) return SL_ERANGE;

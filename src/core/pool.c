@@ -5,6 +5,10 @@
 **
 ** Lifetime: the pool is freed when its references are gone *and* its last
 ** live buffer has come back, whichever happens last.
+**
+** Recycling is the pool's alone: a frame whose last reference is gone
+** comes here (recycle.h) and is kept whole, or its buffers are returned
+** and it is freed; nothing goes back to frame.c.
 */
 #include "streamlua/pool.h"
 
@@ -38,6 +42,30 @@ struct sl_pool {
 
 #define HEADER_SIZE ((sizeof(sl_buffer) + 15u) & ~(size_t)15u)
 
+static void frame_free(sl_frame *f) {
+  if (f->bufs != f->inl) free(f->bufs);
+  free(f);
+}
+
+/* A kept frame and its block (not counted as live: it is cached). */
+static void destroy_cached(sl_frame *f) {
+  for (uint32_t i = 0; i < f->nbuf; i++) free(f->bufs[i]);
+  frame_free(f);
+}
+
+/* A kept frame handed out again: refs 1, metadata 0, its buffer kept. */
+static void frame_reset(sl_frame *f) {
+  atomic_store_explicit(&f->refs, 1, memory_order_relaxed);
+  f->flags = 0;
+  f->error = 0;
+  f->channel = 0;
+}
+
+/* The pool of the frame's buffer, if it has exactly one from a pool. */
+static sl_pool *single_pool(const sl_frame *f) {
+  return f->nbuf == 1 && f->bufs[0]->release == NULL ? f->bufs[0]->pool : NULL;
+}
+
 sl_pool *sl_pool_new(void) {
   sl_pool *p = calloc(1, sizeof *p);
   if (p == NULL) return NULL;
@@ -61,7 +89,7 @@ static void free_list_drop_nolock_(sl_pool *p) {
   }
   p->cached = 0;
   for (uint32_t i = 0; i < p->cached_frames; i++)
-    sl_frame_destroy_cached_(p->frames[(p->frames_head + i) % p->frames_cap]);
+    destroy_cached(p->frames[(p->frames_head + i) % p->frames_cap]);
   p->frames_head = 0;
   p->cached_frames = 0;
 }
@@ -174,20 +202,20 @@ static sl_frame *pop_frame(sl_pool *p, uint32_t size, uint64_t *lim) {
       sl_frame *n1 = p->frames[(p->frames_head + 1) % p->frames_cap];
       sl_frame *n2 = p->frames[(p->frames_head + 3) % p->frames_cap];
       sl_prefetch_write(n2);
-      sl_prefetch_write(sl_frame_buffer(n1, 0));
+      sl_prefetch_write(n1->bufs[0]);
     }
-    sl_buffer *b = sl_frame_buffer(f, 0);
+    sl_buffer *b = f->bufs[0];
     buffer_reset(b, p, p->fixed_size, size);
     count_nolock_(p, b);
   }
   pthread_mutex_unlock(&p->mutex);
-  if (f != NULL) sl_frame_reset_(f);
+  if (f != NULL) frame_reset(f);
   return f;
 }
 
 /* Keeps dead frame f (lock held) if it fits the cache. */
 static int keep_nolock_(sl_pool *p, sl_frame *f) {
-  sl_buffer *b = sl_frame_buffer(f, 0);
+  sl_buffer *b = f->bufs[0];
   if (p->fixed_size == 0 || b->alloc_size != p->fixed_size ||
       p->cached + p->cached_frames >= p->pool_size || p->unreferenced)
     return 0;
@@ -209,20 +237,51 @@ static int keep_nolock_(sl_pool *p, sl_frame *f) {
   return 1;
 }
 
-int sl_pool_keep_frame_(sl_pool *p, sl_frame *f) {
-  pthread_mutex_lock(&p->mutex);
-  int kept = keep_nolock_(p, f);
-  pthread_mutex_unlock(&p->mutex);
-  return kept;
+void sl_pool_clear_frame_(sl_frame *f) {
+  for (uint32_t i = 0; i < f->nbuf; i++) sl_pool_ret_buffer(f->bufs[i]);
+  f->nbuf = 0;
 }
 
-size_t sl_pool_keep_frames_(sl_pool *p, sl_frame **fs, size_t k) {
+/* A dead frame the pool does not keep: its buffers back, then freed. */
+static void discard(sl_frame *f) {
+  sl_pool_clear_frame_(f);
+  frame_free(f);
+}
+
+void sl_pool_release_frame_(sl_frame *f) {
+  sl_pool *p = single_pool(f);
+  if (p != NULL) {
+    pthread_mutex_lock(&p->mutex);
+    int kept = keep_nolock_(p, f);
+    pthread_mutex_unlock(&p->mutex);
+    if (kept) return;
+  }
+  discard(f);
+}
+
+/* Frames fs[0..n) of pool p: kept under one lock; the rest discarded. */
+static void release_run(sl_pool *p, sl_frame **fs, size_t n) {
   size_t left = 0;
   pthread_mutex_lock(&p->mutex);
-  for (size_t i = 0; i < k; i++)
+  for (size_t i = 0; i < n; i++)
     if (!keep_nolock_(p, fs[i])) fs[left++] = fs[i];
   pthread_mutex_unlock(&p->mutex);
-  return left;
+  for (size_t i = 0; i < left; i++) discard(fs[i]);
+}
+
+void sl_pool_release_frames_(sl_frame **fs, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    sl_pool *p = single_pool(fs[i]);
+    if (p == NULL) {
+      discard(fs[i++]);
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < n && single_pool(fs[j]) == p) j++;
+    release_run(p, fs + i, j - i);
+    i = j;
+  }
 }
 
 /*
@@ -326,7 +385,7 @@ void sl_pool_set_pool_size(sl_pool *p, uint32_t count) {
     sl_frame *f = p->frames[p->frames_head];
     p->frames_head = (p->frames_head + 1) % p->frames_cap;
     p->cached_frames--;
-    sl_frame_destroy_cached_(f);
+    destroy_cached(f);
   }
   while (p->cached > count) {
     sl_buffer *b = p->free_list;

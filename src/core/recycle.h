@@ -1,25 +1,50 @@
 /*
-** Private contract between frame.c and pool.c: a pool in fixed-size mode
-** keeps a released single-buffer frame whole (frame object, lock and
-** buffer together), so the next request of that size is one pop under one
-** lock, with no malloc and no mutex set-up.
+** The frame's layout, shared by frame.c and pool.c, and the one way a
+** frame is released: frame.c drops references; a frame whose last
+** reference is gone goes to pool.c, which owns what happens next. A pool
+** in fixed-size mode keeps a released single-buffer frame whole (frame
+** object, lock and buffer together), so the next request of that size is
+** one pop under one lock, with no malloc and no mutex set-up; any other
+** frame's buffers go back to their pools and the frame is freed.
 */
 #ifndef STREAMLUA_RECYCLE_H_INCLUDED_
 #define STREAMLUA_RECYCLE_H_INCLUDED_
 
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "streamlua/frame.h"
 #include "streamlua/pool.h"
 
-/* frame.c: a cached frame's reset: refs 1, metadata 0, its buffer kept. */
-void sl_frame_reset_(sl_frame *f);
-/* Frees a cached frame and its buffer block. */
-void sl_frame_destroy_cached_(sl_frame *f);
+#define SL_FRAME_INLINE_BUFS 2
 
-/* pool.c: takes a dead single-buffer frame if the pool keeps it (returns
-** 1), else returns 0 and the caller frees it as usual. */
-int sl_pool_keep_frame_(sl_pool *p, sl_frame *f);
-/* The same for k dead frames whose buffers all come from p: one lock.
-** Frames it does not keep are left in fs[] (returned count). */
-size_t sl_pool_keep_frames_(sl_pool *p, sl_frame **fs, size_t k);
+/*
+** One cache line: a frame crosses threads with every hand-off, so what the
+** other core must fetch is kept to 64 bytes. The lock is a futex word, not
+** a pthread mutex (40 bytes of its own).
+*/
+struct sl_frame {
+  atomic_int refs;
+  atomic_int lock;             /* 0 free, 1 held, 2 held with waiters */
+  uint16_t flags;
+  uint8_t error;
+  uint8_t channel;
+  uint32_t nbuf;
+  uint32_t cap;
+  sl_buffer **bufs;            /* inl until it grows */
+  sl_buffer *inl[SL_FRAME_INLINE_BUFS];
+  atomic_uintptr_t owner;      /* lock holder's token, 0 when unlocked */
+};
+
+_Static_assert(sizeof(struct sl_frame) <= 64, "a frame fits one cache line");
+
+/* pool.c: f has no references left; (transfer full) f. */
+void sl_pool_release_frame_(sl_frame *f);
+/* The same for n frames; frames of one pool in a row go back under one
+** lock. */
+void sl_pool_release_frames_(sl_frame **fs, size_t n);
+/* pool.c: returns f's buffers to their pools; f keeps no buffer. */
+void sl_pool_clear_frame_(sl_frame *f);
 
 #endif
