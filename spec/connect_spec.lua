@@ -45,7 +45,10 @@ describe("connecting with >>, << and ==", function()
       build(m, hub, srp)
       _ = srp == emu
       m:writeU32(0x20, 0xCAFE)
-      return m:readU32(0x20), rawequal(m:getSlave(), hub), rawequal(hub:getSlave(), srp)
+      local v, a, b = m:readU32(0x20), rawequal(m:getSlave(), hub), rawequal(hub:getSlave(), srp)
+      -- srp == emu is a cycle of references: unlink it so the graph can be freed
+      srp:removeSlave(emu); emu:removeSlave(srp)
+      return v, a, b
     end
     local v1, a1, b1 = path(function(m, hub, srp) _ = m >> hub >> srp end)
     local v2, a2, b2 = path(function(m, hub, srp) _ = srp << hub << m end)
@@ -63,6 +66,7 @@ describe("connecting with >>, << and ==", function()
     _ = srp << m
     m:writeU32(0x40, 7)
     assert.are.equal(7, m:readU32(0x40))
+    srp:removeSlave(emu); emu:removeSlave(srp)   -- a cycle: unlink so it can be freed
   end)
 
   it("memory bridges link with >> and << like any memory node", function()
