@@ -69,17 +69,35 @@ describe("sl.udp.Server / sl.udp.Client", function()
     srv:stop()
   end)
 
-  it("setRxBufferCount says whether the kernel granted it, and warns once", function()
+  it("setRxBufferCount says whether the buffer holds n datagrams, and warns once", function()
     local srv = sl.udp.Server(0, false, "127.0.0.1")
     assert.is_true(srv:setRxBufferCount(20))
     assert.is_true(srv:rxBufferSize() >= 20 * 1500)
-    sl.logging.setFilter("udp.Server", sl.logging.Warning)
     sl.logging.setEmit(false)
     assert.is_false(srv:setRxBufferCount(1000000))      -- 1.5 GB: over rmem_max
     assert.is_false(srv:setRxBufferCount(900000))
     sl.logging.setEmit(true)
-    sl.logging.setFilter("udp.Server", sl.logging.Error)
-    assert.are.equal(1, select(2, logged("WARNING udp%.Server: .*net%.core%.rmem_max", 10)))
+    -- an error line, so the default level (Error) shows it
+    assert.are.equal(1, select(2, logged(
+      "ERROR udp%.Server: receive buffer too small: .*net%.core%.rmem_max", 10)))
+    srv:stop()
+  end)
+
+  it("setRxBufferCount never makes the buffer smaller than the kernel's default", function()
+    local srv = sl.udp.Server(0, true, "127.0.0.1")
+    local default = srv:rxBufferSize()
+    assert.is_true(default > 0)
+    -- Rogue's 32 datagrams would be less than the default: nothing changes
+    assert.is_true(srv:setRxBufferCount(1))
+    assert.is_true(srv:setRxBufferCount(32 * 1500 // 9000))
+    assert.are.equal(default, srv:rxBufferSize())
+    -- more than the default grows it; a smaller ask later keeps it
+    local n = default // 9000 + 40
+    assert.is_true(srv:setRxBufferCount(n))
+    local grown = srv:rxBufferSize()
+    assert.is_true(grown >= n * 9000)
+    assert.is_true(srv:setRxBufferCount(2))
+    assert.are.equal(grown, srv:rxBufferSize())
     srv:stop()
   end)
 

@@ -176,6 +176,45 @@ static void test_kernel_drops_counted(void) {
   sl_log_set_emit(1);
 }
 
+/*
+** setRxBufferCount(n): the buffer holds n full datagrams. The receive
+** thread takes the first datagram and then waits on a shut recorder, so
+** what comes next stays in the kernel: n jumbo datagrams after it all arrive
+** once the recorder opens, none dropped. A smaller count later, and one
+** under the kernel's default, leave the buffer as it is.
+*/
+static void test_rx_buffer_holds_count(void) {
+  enum { N = 150 };
+  sl_object *s = server(1);
+  sl_udp *u = sl_udp_from_object(s);
+  uint32_t dflt = sl_udp_rx_buffer_size(u);
+  CHECK(dflt > 0);
+  CHECK_EQ(sl_udp_set_rx_buffer_count(u, 1), 1);
+  CHECK_EQ(sl_udp_rx_buffer_size(u), dflt);      /* never under the default */
+  CHECK_EQ(sl_udp_set_rx_buffer_count(u, N), 1);
+  uint32_t grown = sl_udp_rx_buffer_size(u);
+  CHECK(grown >= N * 9000u);
+  CHECK_EQ(sl_udp_set_rx_buffer_count(u, 2), 1);
+  CHECK_EQ(sl_udp_rx_buffer_size(u), grown);     /* never shrinks */
+  ts_rec *r = rec_new(s);
+  ts_rec_shut(r);
+  uint32_t rport;
+  int fd = ts_udp_socket(&rport);
+  static uint8_t b[SL_UDP_JUMBO_MAX_PAYLOAD];
+  fill(b, sizeof b, 7);
+  ts_udp_send(fd, sl_udp_port(u), b, sizeof b);
+  CHECK(ts_rec_await(r, 1, 1, 0, 30));          /* the receiver is held */
+  for (int i = 0; i < N; i++) ts_udp_send(fd, sl_udp_port(u), b, sizeof b);
+  ts_rec_open(r);
+  CHECK(ts_rec_wait(r, N + 1, 30));
+  CHECK_EQ(ts_counter(s, "rxDrops"), 0);
+  CHECK_EQ(ts_counter(s, "rxFrames"), (uint64_t)(N + 1));
+  close(fd);
+  sl_object_stop(s);
+  sl_object_unref(s);
+  sl_object_unref(ts_rec_object(r));
+}
+
 typedef struct sender_arg {
   sl_object *m;
   atomic_int done;
@@ -244,6 +283,8 @@ static const struct tt_case cases[] = {
     {"an oversize datagram is dropped and counted", test_raw_oversize},
     {"our frames reach a raw socket byte for byte", test_client_to_raw},
     {"the kernel's drops are counted: nothing is lost unseen", test_kernel_drops_counted},
+    {"the receive buffer holds the count asked, never under the default",
+     test_rx_buffer_holds_count},
     {"stop is prompt, idle or busy", test_stop_prompt},
     {"bad arguments and a port in use", test_errors},
     {NULL, NULL}};

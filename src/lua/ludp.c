@@ -24,7 +24,8 @@ static int udp_max_payload(lua_State *L) {
   return 1;
 }
 
-/* udp:setRxBufferCount(n) -> true if the kernel granted n x MTU bytes */
+/* udp:setRxBufferCount(n) -> true if the receive buffer holds n full
+** datagrams (it only grows) */
 static int udp_set_rx_buffer_count(lua_State *L) {
   sl_udp *obj = check_udp(L);
   lua_Integer n = luaL_checkinteger(L, 2);

@@ -54,9 +54,11 @@ sl_udp *sl_udp_from_object(sl_object *obj);   /* NULL if not a UDP endpoint */
 uint32_t sl_udp_port(sl_udp *u);
 /* 1472, or 8972 with jumbo. */
 uint32_t sl_udp_max_payload(sl_udp *u);
-/* Asks for SO_RCVBUF = count x MTU (1500 or 9000 bytes, as Rogue). Returns
-** 1 if the kernel granted it, else 0 with a warning, once per endpoint,
-** naming the sysctl to raise (net.core.rmem_max). */
+/* Asks for a receive buffer that holds at least `count` datagrams of a full
+** MTU (SO_RCVBUF of count x 1500 or 9000 bytes, as Rogue); unlike Rogue it
+** only ever grows, so it stays at least the kernel's default. Returns 1 if
+** the buffer holds that much, else 0 with an error line, once per
+** endpoint, naming the sysctl to raise (net.core.rmem_max). */
 int sl_udp_set_rx_buffer_count(sl_udp *u, uint32_t count);
 /* The receive buffer the kernel gives now, in bytes usable for data
 ** (getsockopt's value halved: Linux reports double what it accounts). */
