@@ -178,6 +178,23 @@ describe("sl.memory", function()
     assert.matches("writeU32: 4 bytes at 0x00000008: .*kaboom", err)
   end)
 
+  it("a Lua slave keeps its fields when its box is collected and made again", function()
+    local m = mem.Master()
+    m:setSlave(mem.Slave{seen = 0, doTransaction = function(self, t)
+      self.seen = self.seen + 1
+      t:done()
+    end})
+    collectgarbage(); collectgarbage()   -- only the master holds the slave now
+    m:writeU32(0x10, 1)
+    local s = m:getSlave()
+    assert.are.equal(1, s.seen)
+    s.seen = 10
+    s = nil
+    collectgarbage(); collectgarbage()
+    m:writeU32(0x10, 2)
+    assert.are.equal(11, m:getSlave().seen)
+  end)
+
   it("a Lua slave that never completes times out", function()
     local held
     local m = bus(mem.Slave{doTransaction = function(_, t) held = t end})

@@ -262,8 +262,6 @@ int sl_lua_serve_once(lua_State *L, int timeout_ms) {
   return 0;
 }
 
-int sl_lua_slave_fields(lua_State *L, sl_object *obj);
-
 /*
 ** Stops every live object, in two phases. First every object is told to
 ** stop (cancel: its threads and every wait on its behalf give up, nothing

@@ -358,7 +358,7 @@ static int master_set_slave(lua_State *L) {
 
 static int master_get_slave(lua_State *L) {
   sl_object *o = sl_mem_master_get_slave(check_master_node(L, 1)->mem_master);
-  sl_memory_push_node(L, o);
+  sl_lua_push_object(L, o);
   sl_object_unref(o);
   return 1;
 }

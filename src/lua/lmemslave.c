@@ -148,7 +148,7 @@ static void call_lua(lua_mem_slave *ls, sl_transaction *t) {
   int top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
   lua_getfield(L, -1, "doTransaction");
-  sl_memory_push_node(L, &ls->obj);
+  sl_lua_push_object(L, &ls->obj);
   push_tran(L, t);
   if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
@@ -221,16 +221,10 @@ static int is_lua_slave(sl_object *obj) {
   return obj->mem_slave != NULL && obj->mem_slave->ops == &lua_mem_ops;
 }
 
-void sl_memory_push_node(lua_State *L, sl_object *obj) {
-  sl_lua_push_object(L, obj);
-  if (obj == NULL || !is_lua_slave(obj)) return;
-  if (lua_getiuservalue(L, -1, 1) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ((lua_mem_slave *)obj)->fields_ref);
-    lua_setiuservalue(L, -2, 1);
-  } else {
-    lua_pop(L, 1);
-  }
+int sl_memory_slave_fields(lua_State *L, sl_object *obj) {
+  if (!is_lua_slave(obj)) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ((lua_mem_slave *)obj)->fields_ref);
+  return 1;
 }
 
 uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def) {

@@ -25,7 +25,6 @@ extern const luaL_Reg sl_master_methods[];
 extern const luaL_Reg sl_slave_methods[];
 extern const luaL_Reg sl_mem_master_methods[];
 extern const luaL_Reg sl_mem_slave_methods[];
-int sl_lua_slave_fields(lua_State *L, sl_object *obj);
 
 lua_Integer sl_box_serial(lua_State *L, int i) {
   box *b = lua_touserdata(L, i);
@@ -314,7 +313,9 @@ void sl_lua_push_object(lua_State *L, sl_object *obj) {
   lua_pop(L, 1);                                     /* name */
   b->obj = sl_object_ref(obj);
   b->serial = box_serial_next++;
-  if (sl_lua_slave_fields(L, obj)) lua_setiuservalue(L, -2, 1);
+  /* a Lua-defined endpoint's fields, when its earlier box was collected */
+  if (sl_lua_slave_fields(L, obj) || sl_memory_slave_fields(L, obj))
+    lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, -3, obj);
   lua_remove(L, -2);

@@ -146,8 +146,9 @@ void sl_open_memory(lua_State *L);
 /* lmemslave.c: Transaction values and Lua-defined memory slaves. */
 void sl_memory_open_transactions(lua_State *L);
 int sl_memory_slave_new(lua_State *L);
-/* Pushes a node's box; a Lua-defined slave's box gets its fields back. */
-void sl_memory_push_node(lua_State *L, sl_object *obj);
+/* Pushes the fields table of a Lua-defined memory slave; 0 if obj is not
+** one. sl_lua_push_object gives a new box these fields. */
+int sl_memory_slave_fields(lua_State *L, sl_object *obj);
 uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def);
 void sl_open_srp(lua_State *L);
 void sl_open_membridge(lua_State *L);  /* sl.memory.TcpServer, TcpClient */
@@ -157,6 +158,9 @@ void sl_open_graph(lua_State *L);      /* sl.graph, sl.monitor */
 
 /* Lua-defined slave from the table or function at i; pushes its box. */
 void sl_lua_slave_new(lua_State *L, int i);
+/* Pushes the fields table of a Lua-defined stream slave; 0 if obj is not
+** one. sl_lua_push_object gives a new box these fields. */
+int sl_lua_slave_fields(lua_State *L, sl_object *obj);
 /* Delivers everything queued for obj if it is a Lua-defined slave. */
 void sl_lua_slave_flush(sl_object *obj);
 /* Hands queued mailbox frames to Lua: the main thread's wait hook. */

@@ -42,8 +42,6 @@ static lua_slave *as_lua_slave(sl_object *obj) {
              : NULL;
 }
 
-/* Pushes the fields table of a Lua-defined slave; 0 if obj is not one. */
-int sl_lua_slave_fields(lua_State *L, sl_object *obj);
 int sl_lua_slave_fields(lua_State *L, sl_object *obj) {
   lua_slave *ls = as_lua_slave(obj);
   if (ls == NULL) return 0;

@@ -37,9 +37,7 @@
 
 #include "object.h"
 
-#ifndef SL_LUA_API
-#define SL_LUA_API __attribute__((visibility("default")))
-#endif
+#pragma GCC visibility push(default)   /* the public API; the rest is hidden */
 
 /* The metatable field marking a streamlua class. */
 #define SL_LUA_TAG "__streamlua"
@@ -51,13 +49,12 @@
 ** standard methods the class gets. `name` must be the sl_class name of
 ** the objects it boxes (sl_object_kind). Leaves the class table on the
 ** stack. */
-SL_LUA_API void sl_lua_register_class(lua_State *L, const char *name,
-                                      const luaL_Reg *methods, lua_CFunction ctor,
-                                      unsigned roles);
+void sl_lua_register_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                           lua_CFunction ctor, unsigned roles);
 
 /* Pushes the box of obj, made the first time (it takes its own reference
 ** then); nil for NULL. Raises if no class is registered for its kind. */
-SL_LUA_API void sl_lua_push_object(lua_State *L, sl_object *obj);
+void sl_lua_push_object(lua_State *L, sl_object *obj);
 
 /* ---- arguments (inline: no library needed) ---- */
 
@@ -137,5 +134,7 @@ static inline sl_object *sl_lua_check_class(lua_State *L, int i, const sl_class 
   }
   return o;
 }
+
+#pragma GCC visibility pop
 
 #endif
