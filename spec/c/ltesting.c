@@ -9,6 +9,8 @@
 ** A raw peer for the bridges' specs: dial(port) -> fd (127.0.0.1, or nil),
 ** send(fd, bytes) -> true if all went, closed(fd, seconds) -> true once the
 ** other end closed (reading and dropping what comes), close(fd).
+**
+** relay(farPort, drop, reorder, seed): the lossy UDP relay (lrelay.c).
 */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -178,6 +180,8 @@ static int l_close(lua_State *L) {
   return 0;
 }
 
+void ts_open_relay(lua_State *L);   /* lrelay.c */
+
 int luaopen_streamlua_testing(lua_State *L);
 int luaopen_streamlua_testing(lua_State *L) {
   luaL_newmetatable(L, SOURCE_MT);
@@ -203,5 +207,6 @@ int luaopen_streamlua_testing(lua_State *L) {
                                  {"closed", l_closed}, {"close", l_close},
                                  {NULL, NULL}};
   luaL_setfuncs(L, net, 0);
+  ts_open_relay(L);
   return 1;
 }

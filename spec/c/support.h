@@ -14,6 +14,8 @@
 **     close detection, a UDP socket on a free port, ZMTP hello bytes;
 **   - temporary directories.
 **
+** The lossy UDP relay of the link tests is beside it, in relay.h.
+**
 ** Every wait is bounded by the caller's seconds; nothing sleeps and then
 ** asserts. Unless a comment says otherwise a function may be called from
 ** any thread, and a recorder's fields are read through its accessors.
