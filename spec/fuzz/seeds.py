@@ -203,9 +203,40 @@ def stream_reader():
     put("stream_reader", "three-bytes", b"\x05\x00\x00")
 
 
+# ---- batcher ---------------------------------------------------------------
+
+VECTORS = os.path.join(HERE, "..", "..", "..", "shared", "spec", "vectors")
+
+
+def vector(name):
+    """The bytes of an annotated vector file (its hex lines)."""
+    out = b""
+    with open(os.path.join(VECTORS, name + ".txt")) as f:
+        for line in f:
+            if len(line) > 5 and line[4] == ":" and not line.startswith("#"):
+                out += bytes.fromhex(line[5:])
+    return out
+
+
+def batcher():
+    for name in ("batch_v1_w0", "batch_v1_w2", "batch_v1_w3"):
+        put("batcher", name, b"\x00" + vector(name))
+        put("batcher", name + "-buffers", b"\x02" + vector(name))
+    put("batcher", "batch_v2", b"\x01" + vector("batch_v2"))
+    put("batcher", "batch_v2-buffers", b"\x03" + vector("batch_v2"))
+    put("batcher", "errored", b"\x34" + vector("batch_v2"))
+    put("batcher", "empty-record-v1", b"\x00" + b"\x01" + b"\x00" * 15)
+    put("batcher", "empty-record-v2", b"\x01" + b"\x02" + b"\x00" * 11)
+    put("batcher", "huge-size", b"\x00" + vector("batch_v1_w2")[:48] + b"\xff" * 4 +
+        b"\xff\x33\x44\x02")
+    put("batcher", "bad-width", b"\x00\x61" + vector("batch_v1_w2")[1:])
+    put("batcher", "short-v2", b"\x01\x02\x00" + b"\x00" * 7)
+
+
 if __name__ == "__main__":
     zmtp()
     mem()
     srpv3_request()
     srpv3_response()
     stream_reader()
+    batcher()

@@ -38,6 +38,7 @@ int sl_lua_open(lua_State *L) {
   sl_open_udp(L);
   sl_open_memory(L);
   sl_open_srp(L);
+  sl_open_batcher(L);
   sl_open_membridge(L);
   return 1;
 }
