@@ -441,6 +441,28 @@ static void test_empty_frame(void) {
   CHECK_EQ(sl_pool_get_alloc_count(fix_pool), 0);
 }
 
+static void test_take_buffers(void) {
+  sl_frame *a = sl_pool_req_frame(fix_pool, 12);   /* 3 buffers of 4 */
+  CHECK_EQ(sl_frame_write(a, "abcdefghij", 0, 10), SL_OK);
+  sl_buffer *b0 = sl_frame_buffer(a, 0), *b2 = sl_frame_buffer(a, 2);
+  sl_buffer *got[3];
+  CHECK_EQ(sl_frame_take_buffers(a, got, 1), 1);   /* the first; the rest move up */
+  CHECK(got[0] == b0);
+  CHECK_EQ(sl_frame_buffer_count(a), 2);
+  CHECK(sl_frame_buffer(a, 1) == b2);
+  CHECK_EQ(sl_frame_get_payload(a), 6);
+  sl_pool_ret_buffer(got[0]);
+  CHECK_EQ(sl_frame_take_buffers(a, got, 3), 2);
+  CHECK(got[1] == b2);
+  CHECK_EQ(sl_frame_buffer_count(a), 0);
+  CHECK_EQ(sl_frame_take_buffers(a, got, 3), 0);
+  sl_frame_unref(a);                                /* holds nothing now */
+  CHECK_EQ(sl_pool_get_alloc_count(fix_pool), 2);
+  sl_pool_ret_buffer(got[0]);
+  sl_pool_ret_buffer(got[1]);
+  CHECK_EQ(sl_pool_get_alloc_count(fix_pool), 0);
+}
+
 static void test_append_frame(void) {
   sl_frame *a = sl_pool_req_frame(fix_pool, 8);    /* 2 buffers */
   sl_frame *b = sl_pool_req_frame(var_pool, 5);    /* 1 buffer */
@@ -632,6 +654,7 @@ static const struct tt_case cases[] = {
   {"read iterator leaves no gap", test_read_iterator_no_gap},
   {"size-0 frame", test_empty_frame},
   {"append_frame moves buffers", test_append_frame},
+  {"take_buffers hands buffers out", test_take_buffers},
   {"append_buffer", test_append_buffer},
   {"clear returns buffers", test_clear},
   {"refcount across threads", test_refcount_threads},

@@ -200,6 +200,14 @@ int sl_frame_append_frame(sl_frame *f, sl_frame *src) {
   return SL_OK;
 }
 
+size_t sl_frame_take_buffers(sl_frame *f, sl_buffer **out, size_t max) {
+  size_t n = f->nbuf < max ? f->nbuf : max;
+  memcpy(out, f->bufs, n * sizeof *out);
+  memmove(f->bufs, f->bufs + n, (f->nbuf - n) * sizeof *f->bufs);
+  f->nbuf -= (uint32_t)n;
+  return n;
+}
+
 void sl_frame_clear(sl_frame *f) { sl_pool_clear_frame_(f); }
 
 int sl_frame_write(sl_frame *f, const void *src, uint32_t offset, uint32_t n) {

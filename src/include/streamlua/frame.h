@@ -63,6 +63,10 @@ sl_buffer *sl_frame_buffer(const sl_frame *f, size_t i);
 int sl_frame_append_buffer(sl_frame *f, sl_buffer *b);
 /* Moves every buffer of src to the end of f; src is left empty. */
 int sl_frame_append_frame(sl_frame *f, sl_frame *src);
+/* Moves the first min(max, count) buffers of f into out[], in order
+** (transfer full: the caller owns each, e.g. for sl_frame_append_buffer
+** or sl_pool_ret_buffer); the rest move to the front. Returns how many. */
+size_t sl_frame_take_buffers(sl_frame *f, sl_buffer **out, size_t max);
 /* Returns every buffer to its pool; the frame is left empty. */
 void sl_frame_clear(sl_frame *f);
 
