@@ -27,10 +27,8 @@ extern const luaL_Reg sl_mem_master_methods[];
 extern const luaL_Reg sl_mem_slave_methods[];
 
 lua_Integer sl_box_serial(lua_State *L, int i) {
-  box *b = lua_touserdata(L, i);
-  if (b == NULL || luaL_getmetafield(L, i, SL_LUA_TAG) == LUA_TNIL) return 0;
-  lua_pop(L, 1);
-  return b->serial;
+  box *b = (box *)sl_lua_test_box(L, i);
+  return b != NULL ? b->serial : 0;
 }
 
 sl_master *sl_check_master(lua_State *L, int i) {
@@ -272,7 +270,7 @@ void sl_lua_class_new(lua_State *L, const sl_lua_class *cls) {
   lua_pushcclosure(L, box_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushboolean(L, 1);
-  lua_setfield(L, -2, SL_LUA_TAG);
+  lua_rawseti(L, -2, SL_LUA_TAG);
   lua_pop(L, 2);                                     /* metatable, name */
   lua_newtable(L);                                   /* the class's own metatable */
   if (cls->ctor) {

@@ -3,7 +3,7 @@
 **
 ** A streamlua object in Lua is a full userdata (a "box") whose first field
 ** is the node's `sl_object *` (NULL once the box is closed) and whose
-** metatable, "streamlua.<kind>", carries the field SL_LUA_TAG = true. One
+** metatable, "streamlua.<kind>", carries SL_LUA_TAG = true. One
 ** box exists per node, so a callback hands Lua the value it made.
 **
 ** Taking objects as arguments needs only this header: the test and check
@@ -39,8 +39,11 @@
 
 #pragma GCC visibility push(default)   /* the public API; the rest is hidden */
 
-/* The metatable field marking a streamlua class. */
-#define SL_LUA_TAG "__streamlua"
+/* The metatable key marking a streamlua class, with the value true. An
+** integer ("slua"), not a field name, so testing a box makes no string: a
+** C string pushed costs a string-cache look-up and a strcmp, on every
+** argument check of every call. */
+#define SL_LUA_TAG ((lua_Integer)0x736c7561)
 
 /* ---- classes and boxes (the library) ---- */
 
@@ -58,15 +61,20 @@ void sl_lua_push_object(lua_State *L, sl_object *obj);
 
 /* ---- arguments (inline: no library needed) ---- */
 
+/* The box at i (open or closed), or NULL when i is not one. */
+static inline sl_object **sl_lua_test_box(lua_State *L, int i) {
+  sl_object **box = (sl_object **)lua_touserdata(L, i);
+  if (box == NULL || !lua_getmetatable(L, i)) return NULL;
+  int yes = lua_rawgeti(L, -1, SL_LUA_TAG) == LUA_TBOOLEAN && lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  return yes ? box : NULL;
+}
+
 /* The object in the box at i: NULL when i is not a streamlua object or
 ** its box is closed. */
 static inline sl_object *sl_lua_test_object(lua_State *L, int i) {
-  sl_object **box = (sl_object **)lua_touserdata(L, i);
-  if (box == NULL || !lua_getmetatable(L, i)) return NULL;
-  lua_pushliteral(L, SL_LUA_TAG);
-  int yes = lua_rawget(L, -2) == LUA_TBOOLEAN && lua_toboolean(L, -1);
-  lua_pop(L, 2);
-  return yes ? *box : NULL;
+  sl_object **box = sl_lua_test_box(L, i);
+  return box != NULL ? *box : NULL;
 }
 
 /* Raises "bad argument #i (<expected> expected, got <__name or type>)". */
@@ -81,9 +89,7 @@ static inline int sl_lua_type_error(lua_State *L, int i, const char *expected) {
 static inline sl_object *sl_lua_check_object(lua_State *L, int i) {
   sl_object *o = sl_lua_test_object(L, i);
   if (o != NULL) return o;
-  sl_object **box = (sl_object **)lua_touserdata(L, i);
-  if (box == NULL || luaL_getmetafield(L, i, SL_LUA_TAG) == LUA_TNIL)
-    sl_lua_type_error(L, i, "streamlua object");
+  if (sl_lua_test_box(L, i) == NULL) sl_lua_type_error(L, i, "streamlua object");
   luaL_getmetafield(L, i, "__name");
   luaL_error(L, "attempt to use a closed %s", lua_tostring(L, -1));
   return NULL;
@@ -111,8 +117,7 @@ static inline sl_object *sl_lua_test_role(lua_State *L, int i, unsigned roles) {
 static inline sl_object *sl_lua_check_role(lua_State *L, int i, unsigned roles) {
   sl_object *o = sl_lua_test_object(L, i);
   if (o != NULL && (sl_object_roles(o) & roles) == roles) return o;
-  if (o == NULL && lua_touserdata(L, i) != NULL &&
-      luaL_getmetafield(L, i, SL_LUA_TAG) != LUA_TNIL)
+  if (o == NULL && sl_lua_test_box(L, i) != NULL)
     sl_lua_check_object(L, i);   /* raises: closed */
   sl_lua_type_error(L, i, sl_lua_role_name(roles));
   return NULL;
