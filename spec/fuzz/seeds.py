@@ -233,6 +233,50 @@ def batcher():
     put("batcher", "short-v2", b"\x01\x02\x00" + b"\x00" * 7)
 
 
+# ---- packetizer --------------------------------------------------------------
+
+
+def pack_segments(name):
+    """The segments of a pack_* vector file, one per [block] (or the file)."""
+    segs, cur = [], None
+    with open(os.path.join(VECTORS, name + ".txt")) as f:
+        for line in f:
+            if line.startswith("["):
+                cur = b""
+                segs.append(cur)
+            elif len(line) > 5 and line[4] == ":" and not line.startswith("#"):
+                if cur is None:
+                    cur = b""
+                    segs.append(cur)
+                segs[-1] += bytes.fromhex(line[5:])
+    return segs
+
+
+def pack_input(control, segs, flags=0):
+    out = bytes([control])
+    for s in segs:
+        out += struct.pack("<HB", len(s), flags) + s
+    return out
+
+
+def packetizer():
+    for name in ("pack_v1_3byte", "pack_v1_multi"):
+        put("packetizer", name, pack_input(0x04, pack_segments(name)))
+    for name in ("pack_v2_3byte_crc", "pack_v2_multi_crc", "pack_v2_surf_full",
+                 "pack_v2_interleaved"):
+        put("packetizer", name, pack_input(0x07, pack_segments(name)))
+    put("packetizer", "pack_v2_8byte_nocrc",
+        pack_input(0x05, pack_segments("pack_v2_8byte_nocrc")))
+    multi = pack_segments("pack_v2_multi_crc")
+    put("packetizer", "reset-mid-frame", pack_input(0x07, multi[:1]) +
+        struct.pack("<HB", len(multi[0]), 2) + multi[0])
+    put("packetizer", "buffers-and-shared", pack_input(0x07, multi[:1], 4) +
+        struct.pack("<HB", len(multi[0]), 8) + multi[0])
+    put("packetizer", "bound", pack_input(0x17, multi))
+    put("packetizer", "v1-replaced", pack_input(0x04, pack_segments("pack_v1_multi")[:1] +
+                                                 pack_segments("pack_v1_3byte")))
+
+
 if __name__ == "__main__":
     zmtp()
     mem()
@@ -240,3 +284,4 @@ if __name__ == "__main__":
     srpv3_response()
     stream_reader()
     batcher()
+    packetizer()
