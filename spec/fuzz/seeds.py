@@ -275,6 +275,27 @@ def packetizer():
     put("packetizer", "bound", pack_input(0x17, multi))
     put("packetizer", "v1-replaced", pack_input(0x04, pack_segments("pack_v1_multi")[:1] +
                                                  pack_segments("pack_v1_3byte")))
+# ---- SRPv0 ---------------------------------------------------------------
+
+def srpv0_response():
+    v = lambda name: vector(name)
+    rd, wr = v("srpv0_read_response"), v("srpv0_write_response")
+    # srp_tx/srp_rx as for SRPv3: type 0 read, 1 write, 2 post, 3 verify
+    put("srpv0_response", "read-good", srp_tx(0, 8, 0x1000) + srp_rx(rd, 3))
+    put("srpv0_response", "write-good", srp_tx(1, 8, 0x1000) + srp_rx(wr, 3))
+    put("srpv0_response", "status", srp_tx(0, 8, 0x1000) +
+        srp_rx(rd[:-4] + struct.pack("<I", 0x20000), 3))
+    put("srpv0_response", "bad-length-then-good", srp_tx(0, 8, 0x1000) +
+        srp_rx(rd[:-8] + rd[-4:], 3) + srp_rx(rd, 3))
+    put("srpv0_response", "bad-header", srp_tx(0, 8, 0x1000) + srp_rx(rd, 1))
+    put("srpv0_response", "unknown-id", srp_tx(0, 4, 0) + srp_rx(rd, 0))
+    put("srpv0_response", "short", srp_tx(0, 4, 0) + srp_rx(rd[:15], 3))
+    put("srpv0_response", "errored", srp_tx(0, 8, 0x1000) + srp_rx(rd, 3, ferr=1))
+    put("srpv0_response", "refused", srp_tx(0, 6, 0) + srp_tx(0, 4, 2) +
+        srp_tx(4, 4, 0) + srp_tx(0, 2052, 0))
+    put("srpv0_response", "post-and-two", srp_tx(2, 4, 0) + srp_tx(0, 8, 0x1000) +
+        srp_tx(3, 8, 0x1000) + srp_rx(rd, 3 | 4 * 2) + srp_rx(rd, 3 | 4 * 1))
+    put("srpv0_response", "duplicate", srp_tx(0, 8, 0x1000) + srp_rx(rd, 3) * 2)
 
 
 if __name__ == "__main__":
@@ -285,3 +306,4 @@ if __name__ == "__main__":
     stream_reader()
     batcher()
     packetizer()
+    srpv0_response()

@@ -1,12 +1,12 @@
 /*
-** sl.srp: SRPv3 from Lua.
+** sl.srp: SRPv3 and SRPv0 from Lua.
 **
 **   local m, srp, emu = sl.memory.Master(), sl.srp.SrpV3(), sl.srp.SrpV3Emulation()
 **   _ = m >> srp          -- the register bus side (memory slave)
 **   _ = srp == emu        -- the stream side: requests out, responses in
 **   m:writeU32(0x100, 42); print(m:readU32(0x100))
 **
-** SrpV3 is a memory slave and a stream master and slave: `m >> srp` (or
+** SrpV3 (and SrpV0, the same with version 0) is a memory slave and a stream master and slave: `m >> srp` (or
 ** `srp << m`) sets the bus slave, `srp >> transport` and
 ** `srp == transport` connect streams.
 */
@@ -56,6 +56,24 @@ static int srpv3_new(lua_State *L) {
   return 1;
 }
 
+static int srpv0_pending(lua_State *L) {
+  sl_srpv0 *s = sl_srpv0_from_object(sl_lua_check_object(L, 1));
+  if (s == NULL) luaL_argerror(L, 1, "SrpV0 expected");
+  lua_pushinteger(L, (lua_Integer)sl_srpv0_pending(s));
+  return 1;
+}
+
+static const luaL_Reg srpv0_methods[] = {{"pending", srpv0_pending}, {NULL, NULL}};
+
+static int srpv0_new(lua_State *L) {
+  sl_error err;
+  sl_object *o = sl_srpv0_object(sl_srpv0_new(&err));
+  if (o == NULL) return luaL_error(L, "SrpV0: %s", err.msg);
+  sl_lua_push_object(L, o);
+  sl_object_unref(o);
+  return 1;
+}
+
 static int emulation_new(lua_State *L) {
   sl_error err;
   sl_object *o = sl_srpv3_emulation_object(sl_srpv3_emulation_new(&err));
@@ -67,6 +85,8 @@ static int emulation_new(lua_State *L) {
 
 static const sl_lua_class srpv3_class = {SRPV3_KIND, srpv3_methods, srpv3_new,
                                          SL_ROLE_STREAM | SL_ROLE_MEMORY_SLAVE};
+static const sl_lua_class srpv0_class = {"srp.SrpV0", srpv0_methods, srpv0_new,
+                                         SL_ROLE_STREAM | SL_ROLE_MEMORY_SLAVE};
 static const sl_lua_class emulation_class = {"srp.SrpV3Emulation", NULL,
                                          emulation_new,
                                              SL_ROLE_STREAM};
@@ -75,6 +95,8 @@ void sl_open_srp(lua_State *L) {
   lua_newtable(L);                                   /* sl.srp */
   sl_lua_class_new(L, &srpv3_class);
   lua_setfield(L, -2, "SrpV3");
+  sl_lua_class_new(L, &srpv0_class);
+  lua_setfield(L, -2, "SrpV0");
   sl_lua_class_new(L, &emulation_class);
   lua_setfield(L, -2, "SrpV3Emulation");
   lua_setfield(L, -2, "srp");

@@ -1,11 +1,12 @@
 /*
-** SRPv3: the SLAC Register Protocol, version 3, over a stream.
+** SRP: the SLAC Register Protocol over a stream, versions 3 and 0.
 **
 ** SrpV3 is the bridge from the register bus to a stream: a memory slave
 ** on one side (transactions in), a stream master and slave on the other
 ** (request frames out, response frames in). Any number of requests may be
 ** in flight; a response is matched to its transaction by the transaction
-** id (W1). SrpV3Emulation plays the firmware: a stream master and slave
+** id (W1). SrpV0 is the same bridge for version 0 (its layout is below,
+** with its helpers). SrpV3Emulation plays the firmware: a stream master and slave
 ** that answers requests from a sparse memory, on its own thread.
 **
 ** Request (all words LE32):
@@ -17,7 +18,7 @@
 ** the data (read data, or the written data echoed), then a LE32 footer.
 ** Posted writes get no response.
 **
-** Ownership: the nodes are reference counted sl_objects. SrpV3 keeps a
+** Ownership: the nodes are reference counted sl_objects. SrpV3 (and SrpV0) keeps a
 ** reference on each transaction in flight until its response comes, it
 ** is stopped, or the entry is swept a while after its timeout.
 ** Thread safety: everything here may be called from any thread; the
@@ -105,6 +106,65 @@ uint8_t sl_srpv3_get_hw_timeout(sl_srpv3 *srp);
 
 /* Requests waiting for their response. */
 size_t sl_srpv3_pending(sl_srpv3 *srp);
+
+/* ---- SRPv0 ----
+**
+** Request (all words LE32):
+**   read/verify   W0 transaction id; W1 opcode 0 (bits 31:30) | address
+**                 >> 2 (bits 29:0; address bits above 31 are lost, as in
+**                 Rogue); W2 size/4 - 1; W3 0                   16 bytes
+**   write/post    W0 id; W1 0x40000000 | address >> 2; the data; one
+**                 word 0                                   12 + size bytes
+** Response, reads and writes alike: W0 id, W1 echoed, size bytes (read
+** data, or the written data echoed), then a status word: 12 + size bytes.
+** Posted writes get no response.
+*/
+#define SL_SRPV0_MIN_ACCESS 4u
+#define SL_SRPV0_MAX_ACCESS 2048u
+#define SL_SRPV0_MIN_RESPONSE 16u        /* shorter responses are dropped */
+#define SL_SRPV0_WRITE 0x40000000u       /* W1 opcode bits of a write */
+#define SL_SRPV0_STATUS_TIMEOUT 0x20000u /* bit 17: AXI bus timeout */
+#define SL_SRPV0_STATUS_FAIL 0x10000u    /* bit 16: AXI bus fail status */
+
+/* What sl_srpv0_judge says of a response. */
+enum {
+  SL_SRPV0_OK = 0,
+  SL_SRPV0_BAD_LENGTH,   /* not 12 + size bytes: dropped, the request waits */
+  SL_SRPV0_BAD_HEADER,   /* W0/W1 not the request's: dropped, likewise */
+  SL_SRPV0_STATUS        /* non-zero status: the transaction fails */
+};
+
+/* Rogue's checks (max 2048), as sl_srpv3_check. */
+int sl_srpv0_check(uint64_t address, uint32_t size, char *err, size_t n);
+
+/* W1 of a request. */
+uint32_t sl_srpv0_word1(int write, uint64_t address);
+
+/* Writes a whole request into out (16 bytes for a read, 12 + size for a
+** write, `data` read only then); returns its length. */
+uint32_t sl_srpv0_encode(uint8_t *out, int write, uint32_t tid,
+                         uint64_t address, uint32_t size, const uint8_t *data);
+
+/* The text of a non-zero status (bit 17, bit 16, or the value in hex);
+** returns its length. */
+size_t sl_srpv0_status_text(uint32_t status, char *buf, size_t n);
+
+/* Judges a response of len bytes, its first 8 bytes `head` and its last
+** word `status`, against the request (tid, its W1, size), in Rogue's
+** order: length, header, status. Returns SL_SRPV0_OK (read data at
+** offset 8) or why not, with the text in err. */
+int sl_srpv0_judge(uint32_t tid, uint32_t w1, uint32_t size, const uint8_t head[8],
+                   uint32_t status, uint32_t len, char *err, size_t n);
+
+/* SrpV0(): memory slave (min 4, max 2048), stream master and slave (kind
+** "srp.SrpV0"), refs = 1; responses are matched by id, as SrpV3's. NULL
+** (err says why) when out of memory. */
+typedef struct sl_srpv0 sl_srpv0;
+sl_srpv0 *sl_srpv0_new(sl_error *err);
+sl_object *sl_srpv0_object(sl_srpv0 *srp);        /* (transfer none); NULL-safe */
+sl_srpv0 *sl_srpv0_from_object(sl_object *obj);   /* NULL if not a SrpV0 */
+/* Requests waiting for their response. */
+size_t sl_srpv0_pending(sl_srpv0 *srp);
 
 /* ---- SrpV3Emulation ---- */
 
