@@ -275,6 +275,8 @@ def packetizer():
     put("packetizer", "bound", pack_input(0x17, multi))
     put("packetizer", "v1-replaced", pack_input(0x04, pack_segments("pack_v1_multi")[:1] +
                                                  pack_segments("pack_v1_3byte")))
+
+
 # ---- SRPv0 ---------------------------------------------------------------
 
 def srpv0_response():
