@@ -190,4 +190,17 @@ describe("sl.srp.SrpV0", function()
     assert.is_false(ok)
     assert.matches("SrpV0: stopped", e, 1, true)
   end)
+
+  it("shows in the graph with its kind, links and counters", function()
+    local m, srp, fw = rig()
+    m:writeU32(0, 1)
+    local node
+    for _, n in ipairs(sl.graph().nodes) do
+      if rawequal(n.object, srp) then node = n end
+    end
+    assert.are.equal("srp.SrpV0", node.kind)
+    assert.are.equal(1, node.counters.txFrames)
+    assert.are.equal(0, node.counters.mismatch)
+    assert.matches("srp.SrpV0#%d+ %-> LuaSlave", tostring(sl.graph()))
+  end)
 end)
