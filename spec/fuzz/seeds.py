@@ -300,6 +300,40 @@ def srpv0_response():
     put("srpv0_response", "duplicate", srp_tx(0, 8, 0x1000) + srp_rx(rd, 3) * 2)
 
 
+# ---- RSSI header ----------------------------------------------------------
+
+def rssi_sum(hdr):
+    s = sum(struct.unpack(">%dH" % (len(hdr) // 2), hdr))
+    s = (s & 0xFFFF) + (s >> 16)
+    return struct.pack(">H", (s ^ 0xFFFF) & 0xFFFF)
+
+
+def rssi_seg(flags, seq, ack, params=None, data=b""):
+    if params is None:
+        hdr = bytes([flags, 8, seq, ack, 0, 0])
+    else:
+        hdr = bytes([flags, 24, seq, ack]) + params
+    return hdr + rssi_sum(hdr) + data
+
+
+def rssi_header():
+    syn = struct.pack(">BBHHHHBBBBI", 0x1C, 32, 1464, 20, 5, 1000, 15, 2, 0, 3,
+                      0x78000000)
+    put("rssi_header", "syn", rssi_seg(0x80, 100, 0, syn))
+    put("rssi_header", "synack", rssi_seg(0xC0, 100, 0, syn))
+    put("rssi_header", "ack", rssi_seg(0x40, 101, 101))
+    put("rssi_header", "data", rssi_seg(0x40, 101, 100, data=b"\xa1\xb2\xc3"))
+    put("rssi_header", "nul", rssi_seg(0x48, 102, 101))
+    put("rssi_header", "busy", rssi_seg(0x41, 107, 115))
+    put("rssi_header", "rst", rssi_seg(0x10, 148, 103))
+    edge = bytes.fromhex("c0184067 1c080400 00140005 03e80f02 00031234 ba3e")
+    put("rssi_header", "edge", edge + b"\xff\xff")
+    put("rssi_header", "edge-full", edge + b"\xff\xfe")
+    put("rssi_header", "bad-sum", rssi_seg(0x40, 1, 1)[:6] + b"\0\0")
+    put("rssi_header", "syn-len8", bytes([0x80, 8, 1, 1, 0, 0, 0, 0]))
+    put("rssi_header", "short", b"\x40\x08\x01")
+
+
 if __name__ == "__main__":
     zmtp()
     mem()
@@ -309,3 +343,4 @@ if __name__ == "__main__":
     batcher()
     packetizer()
     srpv0_response()
+    rssi_header()
