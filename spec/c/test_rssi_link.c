@@ -1,0 +1,511 @@
+/*
+** The RSSI link's state machine: a Client and a Server wired back to back
+** through two in-process pipes (one per direction) that copy each
+** segment, deliver it from their own thread, and drop or reorder
+** segments deterministically on request.
+*/
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamlua/log.h"
+#include "streamlua/master.h"
+#include "streamlua/rssi.h"
+#include "streamlua/slave.h"
+#include "streamlua/wait.h"
+#include "streamlua/worker.h"
+#include "support.h"
+#include "tt.h"
+#include "vectors.h"
+
+/* ---- the lossy pipe ---- */
+
+#define PIPE_RING 1024
+#define PIPE_KEEP 8
+
+typedef struct pipe_seg {
+  uint8_t *p;
+  uint32_t n;
+} pipe_seg;
+
+typedef struct lpipe {
+  sl_object obj;
+  sl_slave slave;
+  sl_master master;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pipe_seg q[PIPE_RING];
+  int head, n;
+  pipe_seg held;                /* a segment kept back for reordering */
+  pipe_seg first[PIPE_KEEP];    /* the first segments seen, copies */
+  int nfirst;
+  sl_worker w;
+  /* what to do with the next segments (mu) */
+  int black;                    /* drop everything */
+  int drop_data, drop_acks;     /* drop the next n DATA / pure ACKs */
+  int swap_data;                /* hold the next DATA until the one after */
+  long seen, dropped;
+} lpipe;
+
+static int is_data(const uint8_t *p, uint32_t n) {
+  return n > 8 && !(p[0] & (SL_RSSI_SYN | SL_RSSI_RST | SL_RSSI_NUL));
+}
+
+static int is_pure_ack(const uint8_t *p, uint32_t n) {
+  return n == 8 && (p[0] & ~SL_RSSI_BUSY) == SL_RSSI_ACK;
+}
+
+static void pipe_push(lpipe *l, pipe_seg s) {
+  if (l->n == PIPE_RING) {
+    free(s.p);
+    return;
+  }
+  l->q[(l->head + l->n++) % PIPE_RING] = s;
+  pthread_cond_signal(&l->cv);
+}
+
+static void pipe_accept(sl_slave *sv, sl_frame *f) {
+  lpipe *l = (lpipe *)sv->owner;
+  sl_frame_lock(f);
+  uint32_t n = sl_frame_get_payload(f);
+  uint8_t *p = malloc(n ? n : 1);
+  sl_frame_read(f, p, 0, n);
+  sl_frame_unlock(f);
+  pipe_seg s = {p, n};
+  pthread_mutex_lock(&l->mu);
+  l->seen++;
+  if (l->nfirst < PIPE_KEEP) {
+    uint8_t *c = malloc(n ? n : 1);
+    memcpy(c, p, n);
+    l->first[l->nfirst++] = (pipe_seg){c, n};
+  }
+  int drop = l->black;
+  if (!drop && l->drop_data > 0 && is_data(p, n)) {
+    l->drop_data--;
+    drop = 1;
+  } else if (!drop && l->drop_acks > 0 && is_pure_ack(p, n)) {
+    l->drop_acks--;
+    drop = 1;
+  }
+  if (drop) {
+    l->dropped++;
+    free(p);
+  } else if (l->swap_data && is_data(p, n) && l->held.p == NULL) {
+    l->held = s;
+  } else {
+    pipe_push(l, s);
+    if (l->held.p != NULL && is_data(p, n)) {
+      pipe_push(l, l->held);
+      l->held = (pipe_seg){NULL, 0};
+      l->swap_data = 0;
+    }
+  }
+  pthread_mutex_unlock(&l->mu);
+}
+
+static int pipe_main(void *arg) {
+  lpipe *l = arg;
+  pthread_mutex_lock(&l->mu);
+  while (!sl_worker_stopping(&l->w)) {
+    if (l->n == 0) {
+      sl_wait_cond(&l->cv, &l->mu, NULL);
+      continue;
+    }
+    pipe_seg s = l->q[l->head];
+    l->head = (l->head + 1) % PIPE_RING;
+    l->n--;
+    pthread_mutex_unlock(&l->mu);
+    sl_frame *f = sl_master_req_frame(&l->master, s.n, 0);
+    if (f != NULL) {
+      sl_frame_write(f, s.p, 0, s.n);
+      sl_master_send_frame(&l->master, f);
+      sl_frame_unref(f);
+    }
+    free(s.p);
+    pthread_mutex_lock(&l->mu);
+  }
+  pthread_mutex_unlock(&l->mu);
+  return 0;
+}
+
+static void pipe_wake(void *arg) {
+  lpipe *l = arg;
+  pthread_mutex_lock(&l->mu);
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
+static void pipe_destroy(sl_object *o) {
+  lpipe *l = (lpipe *)o;
+  sl_worker_stop(&l->w);
+  while (l->n > 0) {
+    free(l->q[l->head].p);
+    l->head = (l->head + 1) % PIPE_RING;
+    l->n--;
+  }
+  free(l->held.p);
+  for (int i = 0; i < l->nfirst; i++) free(l->first[i].p);
+  sl_master_fini(&l->master);
+  sl_slave_fini(&l->slave);
+  free(l);
+}
+
+static const sl_class pipe_class = {.name = "test.Pipe", .destroy = pipe_destroy};
+static const sl_slave_ops pipe_ops = {.accept_frame = pipe_accept};
+
+static lpipe *pipe_new(void) {
+  lpipe *l = calloc(1, sizeof *l);
+  sl_object_init(&l->obj, &pipe_class);
+  pthread_mutex_init(&l->mu, NULL);
+  sl_cond_init(&l->cv);
+  sl_slave_init(&l->slave, &pipe_ops, &l->obj);
+  sl_master_init(&l->master, &l->obj);
+  sl_worker_start(&l->w, "TestPipe", 0, pipe_main, pipe_wake, l);
+  return l;
+}
+
+static void pipe_set(lpipe *l, int *field, int v) {
+  pthread_mutex_lock(&l->mu);
+  *field = v;
+  pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- a client and a server back to back ---- */
+
+typedef struct pair {
+  sl_rssi *c, *s;
+  sl_object *ct, *ca, *st, *sa;   /* edges */
+  lpipe *cs, *sc;                 /* client -> server, server -> client */
+  sl_object *cm, *sm;             /* masters feeding each application */
+  ts_rec *crec, *srec;            /* what each application delivers */
+} pair;
+
+static void pair_init(pair *p) {
+  memset(p, 0, sizeof *p);
+  p->c = sl_rssi_new(0, 1464, NULL);
+  p->s = sl_rssi_new(1, 1464, NULL);
+  p->ct = sl_rssi_transport(p->c);
+  p->ca = sl_rssi_application(p->c);
+  p->st = sl_rssi_transport(p->s);
+  p->sa = sl_rssi_application(p->s);
+  p->cs = pipe_new();
+  p->sc = pipe_new();
+  sl_master_add_slave(p->ct->master, &p->cs->slave);
+  sl_master_add_slave(&p->cs->master, p->st->slave);
+  sl_master_add_slave(p->st->master, &p->sc->slave);
+  sl_master_add_slave(&p->sc->master, p->ct->slave);
+  p->cm = ts_master_new();
+  p->sm = ts_master_new();
+  sl_master_add_slave(p->cm->master, p->ca->slave);
+  sl_master_add_slave(p->sm->master, p->sa->slave);
+  p->crec = ts_rec_on(p->ca, 4096);
+  p->srec = ts_rec_on(p->sa, 4096);
+}
+
+static void pair_fini(pair *p) {
+  sl_rssi_stop(p->c);
+  sl_rssi_stop(p->s);
+  sl_object_stop(&p->cs->obj);
+  sl_worker_stop(&p->cs->w);
+  sl_worker_stop(&p->sc->w);
+  sl_master_clear_slaves(p->ct->master);
+  sl_master_clear_slaves(p->st->master);
+  sl_master_clear_slaves(&p->cs->master);
+  sl_master_clear_slaves(&p->sc->master);
+  sl_master_clear_slaves(p->cm->master);
+  sl_master_clear_slaves(p->sm->master);
+  sl_master_clear_slaves(p->ca->master);
+  sl_master_clear_slaves(p->sa->master);
+  sl_object_unref(p->ct);
+  sl_object_unref(p->ca);
+  sl_object_unref(p->st);
+  sl_object_unref(p->sa);
+  sl_object_unref(&p->cs->obj);
+  sl_object_unref(&p->sc->obj);
+  sl_object_unref(p->cm);
+  sl_object_unref(p->sm);
+  sl_object_unref(&p->crec->obj);
+  sl_object_unref(&p->srec->obj);
+  sl_object_unref(sl_rssi_object(p->c));
+  sl_object_unref(sl_rssi_object(p->s));
+}
+
+static int both_open(void *arg) {
+  pair *p = arg;
+  return sl_rssi_is_open(p->c) && sl_rssi_is_open(p->s);
+}
+
+static int both_closed(void *arg) {
+  pair *p = arg;
+  return !sl_rssi_is_open(p->c) && !sl_rssi_is_open(p->s);
+}
+
+static int pair_open(pair *p) {
+  sl_rssi_start(p->s);
+  sl_rssi_start(p->c);
+  return ts_wait_until(both_open, p, 10);
+}
+
+static sl_rssi_stats stats(sl_rssi *r) {
+  sl_rssi_stats s;
+  sl_rssi_stats_get(r, &s);
+  return s;
+}
+
+/* Sends frame i (its bytes a pattern of i and n) through master m. */
+static int send_pattern(sl_object *m, uint32_t i, uint32_t n) {
+  uint8_t buf[1456];
+  for (uint32_t k = 0; k < n; k++) buf[k] = (uint8_t)(i * 7 + k);
+  return ts_send(m->master, buf, n, 0, 0, 0);
+}
+
+static int check_pattern(ts_rec *rec, long i, uint32_t n) {
+  ts_got g;
+  if (!ts_rec_frame(rec, i, &g) || g.size != n) return 0;
+  for (uint32_t k = 0; k < n; k++)
+    if (g.data[k] != (uint8_t)(i * 7 + k)) return 0;
+  return 1;
+}
+
+static int bytes_equal(const pipe_seg *s, const char *vector) {
+  tv_file v;
+  if (tv_load(vector, &v) != 0) return 0;
+  int eq = v.nblocks == 1 && v.blocks[0].n == s->n &&
+           memcmp(v.blocks[0].bytes, s->p, s->n) == 0;
+  tv_free(&v);
+  return eq;
+}
+
+/* ---- cases ---- */
+
+/* The handshake: Rogue's SYN, SYN-ACK and ACK bytes; both open. */
+static void test_open(void) {
+  pair p;
+  pair_init(&p);
+  CHECK(pair_open(&p));
+  CHECK_EQ(stats(p.c).opens, 1);
+  CHECK_EQ(stats(p.s).opens, 1);
+  pthread_mutex_lock(&p.cs->mu);
+  CHECK(p.cs->nfirst >= 2);
+  CHECK(bytes_equal(&p.cs->first[0], "rssi_syn_client"));
+  CHECK(bytes_equal(&p.cs->first[1], "rssi_ack_handshake"));
+  pthread_mutex_unlock(&p.cs->mu);
+  pthread_mutex_lock(&p.sc->mu);
+  CHECK(p.sc->nfirst >= 1);
+  CHECK(bytes_equal(&p.sc->first[0], "rssi_synack_server"));
+  pthread_mutex_unlock(&p.sc->mu);
+  CHECK_EQ(sl_rssi_get_cur(p.c, SL_RSSI_P_MAX_BUFFERS), 32);
+  CHECK_EQ(sl_rssi_get_cur(p.s, SL_RSSI_P_MAX_SEGMENT), 1464);
+  pair_fini(&p);
+}
+
+/* Data both ways, in order, more frames than the window. */
+static void test_data_both_ways(void) {
+  pair p;
+  pair_init(&p);
+  CHECK(pair_open(&p));
+  for (uint32_t i = 0; i < 300; i++) {
+    CHECK_EQ(send_pattern(p.cm, i, 1 + i % 1400), SL_OK);
+    CHECK_EQ(send_pattern(p.sm, i, 1 + (i * 13) % 1400), SL_OK);
+  }
+  CHECK(ts_rec_wait(p.srec, 300, 10));
+  CHECK(ts_rec_wait(p.crec, 300, 10));
+  int good = 1;
+  for (uint32_t i = 0; i < 300; i++) {
+    good &= check_pattern(p.srec, i, 1 + i % 1400);
+    good &= check_pattern(p.crec, i, 1 + (i * 13) % 1400);
+  }
+  CHECK(good);
+  CHECK_EQ(stats(p.c).down_count, 0);
+  CHECK_EQ(stats(p.s).down_count, 0);
+  pair_fini(&p);
+}
+
+/* A lost DATA is retransmitted and counted; a swapped pair is put back
+** in order. */
+static void test_retransmission_and_reorder(void) {
+  pair p;
+  pair_init(&p);
+  CHECK(pair_open(&p));
+  pipe_set(p.cs, &p.cs->drop_data, 1);
+  CHECK_EQ(send_pattern(p.cm, 0, 100), SL_OK);
+  CHECK(ts_rec_wait(p.srec, 1, 10));
+  CHECK(check_pattern(p.srec, 0, 100));
+  CHECK(stats(p.c).retran_count >= 1);
+  pipe_set(p.cs, &p.cs->swap_data, 1);
+  CHECK_EQ(send_pattern(p.cm, 1, 50), SL_OK);
+  CHECK_EQ(send_pattern(p.cm, 2, 60), SL_OK);
+  CHECK(ts_rec_wait(p.srec, 3, 10));
+  CHECK(check_pattern(p.srec, 1, 50));
+  CHECK(check_pattern(p.srec, 2, 60));
+  CHECK_EQ(stats(p.s).down_count, 0);
+  pair_fini(&p);
+}
+
+static int reacked(void *arg) {
+  pair *p = arg;
+  return stats(p->s).reacks >= 1 && stats(p->c).tx_segments > 0;
+}
+
+static int nothing_outstanding(void *arg) {
+  pair *p = arg;
+  return stats(p->c).retran_count >= 1 && stats(p->s).reacks >= 1;
+}
+
+/* One lost ACK: the sender retransmits, the receiver drops the duplicate
+** and acknowledges it again, and the link stays open. */
+static void test_duplicate_reack(void) {
+  pair p;
+  pair_init(&p);
+  CHECK(pair_open(&p));
+  pipe_set(p.sc, &p.sc->drop_acks, 1000);   /* every pure ACK is lost... */
+  CHECK_EQ(send_pattern(p.cm, 0, 10), SL_OK);
+  CHECK(ts_rec_wait(p.srec, 1, 10));
+  CHECK(ts_wait_until(nothing_outstanding, &p, 10));
+  pipe_set(p.sc, &p.sc->drop_acks, 0);      /* ...until now */
+  CHECK(ts_wait_until(reacked, &p, 10));
+  /* the link carries on: a frame after it arrives once */
+  CHECK_EQ(send_pattern(p.cm, 1, 10), SL_OK);
+  CHECK(ts_rec_wait(p.srec, 2, 10));
+  CHECK_EQ(ts_rec_count(p.srec), 2);
+  CHECK_EQ(stats(p.c).down_count, 0);
+  CHECK_EQ(stats(p.s).down_count, 0);
+  CHECK(stats(p.s).drop_count >= 1);
+  pair_fini(&p);
+}
+
+static int both_down(void *arg) {
+  pair *p = arg;
+  return stats(p->c).down_count >= 1 && stats(p->s).down_count >= 1;
+}
+
+static int reopened(void *arg) {
+  pair *p = arg;
+  return both_open(p) && stats(p->c).opens >= 2 && stats(p->s).opens >= 2;
+}
+
+/* Both directions black-holed: keep-alives go unanswered, both reset;
+** traffic back: the client's SYNs reopen the link, data flows again. */
+static void test_peer_loss_and_reopen(void) {
+  pair p;
+  pair_init(&p);
+  CHECK(pair_open(&p));
+  pipe_set(p.cs, &p.cs->black, 1);
+  pipe_set(p.sc, &p.sc->black, 1);
+  CHECK(ts_wait_until(both_down, &p, 20));
+  CHECK(both_closed(&p) || !sl_rssi_is_open(p.c));
+  pipe_set(p.cs, &p.cs->black, 0);
+  pipe_set(p.sc, &p.sc->black, 0);
+  CHECK(ts_wait_until(reopened, &p, 20));
+  CHECK_EQ(send_pattern(p.cm, 0, 33), SL_OK);
+  CHECK(ts_rec_wait(p.srec, 1, 10));
+  CHECK(check_pattern(p.srec, 0, 33));
+  pair_fini(&p);
+}
+
+/* ---- stop in every state ---- */
+
+typedef struct sender {
+  pair *p;
+  atomic_int done;
+  int sent;
+} sender;
+
+static void *send_many(void *arg) {
+  sender *s = arg;
+  for (int i = 0; i < 100; i++) {
+    send_pattern(s->p->cm, (uint32_t)i, 20);
+    s->sent++;
+  }
+  atomic_store(&s->done, 1);
+  return NULL;
+}
+
+static int sender_done(void *arg) { return atomic_load(&((sender *)arg)->done); }
+
+static int peer_closed(void *arg) { return !sl_rssi_is_open(((pair *)arg)->s); }
+
+static void test_stop_every_state(void) {
+  /* never started */
+  sl_rssi *r = sl_rssi_new(0, 1464, NULL);
+  sl_rssi_stop(r);
+  CHECK(!sl_rssi_is_open(r));
+  /* started with no peer (waiting for SYN-ACK), twice */
+  sl_rssi_start(r);
+  sl_rssi_stop(r);
+  sl_rssi_start(r);
+  sl_rssi_stop(r);
+  sl_object_unref(sl_rssi_object(r));
+  /* open: the RST closes the peer */
+  pair p;
+  pair_init(&p);
+  CHECK(pair_open(&p));
+  sl_rssi_stop(p.c);
+  CHECK(!sl_rssi_is_open(p.c));
+  CHECK(ts_wait_until(peer_closed, &p, 10));
+  /* restart after stop: opens again */
+  sl_rssi_start(p.c);
+  CHECK(ts_wait_until(both_open, &p, 10));
+  /* a sender waiting for window space (the peer gone) is freed by stop */
+  pipe_set(p.cs, &p.cs->black, 1);
+  pipe_set(p.sc, &p.sc->black, 1);
+  sender s = {.p = &p};
+  pthread_t t;
+  pthread_create(&t, NULL, send_many, &s);
+  CHECK(!ts_wait_until(sender_done, &s, 0.05) || s.sent == 100);
+  sl_rssi_stop(p.c);
+  CHECK(ts_wait_until(sender_done, &s, 10));
+  pthread_join(t, NULL);
+  pair_fini(&p);
+  CHECK(tt_threads_settle("RssiTimer", 0, 10));
+  CHECK(tt_threads_settle("RssiApp", 0, 10));
+}
+
+/* Bad segments are counted as drops and change nothing. */
+static void test_bad_segments(void) {
+  pair p;
+  pair_init(&p);
+  CHECK(pair_open(&p));
+  sl_pool *pool = sl_pool_new();
+  uint8_t bad[8] = {0x40, 0x08, 0x10, 0x10, 0, 0, 0x12, 0x34};
+  uint8_t shortseg[4] = {0x40, 0x08, 0, 0};
+  uint32_t before = stats(p.s).drop_count;
+  ts_push(p.st->slave, pool, bad, sizeof bad);
+  ts_push(p.st->slave, pool, shortseg, sizeof shortseg);
+  CHECK_EQ(stats(p.s).drop_count, before + 2);
+  CHECK(sl_rssi_is_open(p.s));
+  sl_pool_unref(pool);
+  pair_fini(&p);
+}
+
+/* Parameters: defaults, setters, refusals, cur... before negotiation. */
+static void test_parameters(void) {
+  sl_rssi *r = sl_rssi_new(1, 1000, NULL);
+  CHECK_EQ(sl_rssi_get_loc(r, SL_RSSI_P_MAX_SEGMENT), 1000);
+  CHECK_EQ(sl_rssi_get_loc(r, SL_RSSI_P_TRY_PERIOD), 100);
+  CHECK_EQ(sl_rssi_get_loc(r, SL_RSSI_P_NULL_TOUT), 1000);
+  CHECK_EQ(sl_rssi_set_loc(r, SL_RSSI_P_MAX_BUFFERS, 8), SL_OK);
+  CHECK_EQ(sl_rssi_set_loc(r, SL_RSSI_P_MAX_BUFFERS, 0), SL_EINVAL);
+  CHECK_EQ(sl_rssi_set_loc(r, SL_RSSI_P_MAX_BUFFERS, 256), SL_EINVAL);
+  CHECK_EQ(sl_rssi_get_loc(r, SL_RSSI_P_MAX_BUFFERS), 8);
+  CHECK_EQ(sl_rssi_get_cur(r, SL_RSSI_P_MAX_BUFFERS), 32);
+  CHECK(sl_rssi_new(0, 8, NULL) == NULL);
+  sl_object_unref(sl_rssi_object(r));
+}
+
+static const struct tt_case cases[] = {
+    {"parameters", test_parameters},
+    {"open", test_open},
+    {"data_both_ways", test_data_both_ways},
+    {"retransmission_and_reorder", test_retransmission_and_reorder},
+    {"duplicate_reack", test_duplicate_reack},
+    {"peer_loss_and_reopen", test_peer_loss_and_reopen},
+    {"bad_segments", test_bad_segments},
+    {"stop_every_state", test_stop_every_state},
+    {NULL, NULL}};
+
+int main(void) {
+  sl_log_set_level(SL_LOG_ERROR);
+  return tt_main(cases);
+}
