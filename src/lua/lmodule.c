@@ -40,6 +40,7 @@ int sl_lua_open(lua_State *L) {
   sl_open_srp(L);
   sl_open_batcher(L);
   sl_open_packetizer(L);
+  sl_open_rssi(L);
   sl_open_membridge(L);
   return 1;
 }

@@ -153,6 +153,7 @@ uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def);
 void sl_open_srp(lua_State *L);
 void sl_open_batcher(lua_State *L);   /* sl.batcher */
 void sl_open_packetizer(lua_State *L);   /* sl.packetizer.Core, CoreV2 */
+void sl_open_rssi(lua_State *L);       /* sl.rssi.Client, sl.rssi.Server */
 void sl_open_membridge(lua_State *L);  /* sl.memory.TcpServer, TcpClient */
 void sl_open_prbs(lua_State *L);       /* sl.utilities.Prbs */
 void sl_open_fileio(lua_State *L);     /* sl.utilities.StreamWriter/Reader */
