@@ -107,7 +107,8 @@ static void test_checksum_edge(void) {
   seg[23] = 0xFD;
   CHECK_EQ(sl_rssi_decode(seg, 24, &h), SL_RSSI_ECHECKSUM);
   /* elsewhere the two folds agree */
-  tv_load("rssi_ack", &v);
+  tv_free(&v);
+  CHECK(tv_load("rssi_ack", &v) == 0);
   CHECK_EQ(sl_rssi_checksum(v.blocks[0].bytes, 8),
            sl_rssi_checksum_full(v.blocks[0].bytes, 8));
   CHECK_EQ(sl_rssi_checksum(v.blocks[0].bytes, 8), 0x5A92);

@@ -996,9 +996,9 @@ int sl_rssi_start(sl_rssi *r) {
   int was = r->started;
   r->started = 1;
   r->stopping = 0;
-  if (!was) {
-    r->state = SL_RSSI_CLOSED;
-    r->state_ns = sl_clock_ns() - ms_ns(r->try_ms);   /* no wait at first */
+  if (!was) {   /* no wait at first; a server takes a SYN at once */
+    r->state = r->server ? SL_RSSI_WAIT_SYN : SL_RSSI_CLOSED;
+    r->state_ns = sl_clock_ns() - ms_ns(r->try_ms);
   }
   int need_worker = !r->worker_running;
   r->worker_running = 1;
