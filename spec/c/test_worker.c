@@ -2,7 +2,8 @@
 ** sl_worker: a started thread runs until told to stop; the stop flag is
 ** set once and wakes the thread once; waits on the worker's thread give
 ** up once it is stopping; join waits for the end and joins once; a thread
-** cannot join itself; a detached worker frees itself.
+** cannot join itself; a withdrawn stop lets it go on; a detached worker
+** frees itself.
 */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -104,6 +105,49 @@ static void test_stop_ends_waits(void) {
   CHECK_EQ(atomic_load(&t.rc), SL_ECANCELED);
 }
 
+/* A thread that ends, under its owner's lock, once asked to stop. */
+typedef struct looper {
+  sl_worker w;
+  pthread_mutex_t mu;
+  atomic_int loops;
+  int from;                    /* loops when the stop was withdrawn */
+} looper;
+
+static int looper_main(void *arg) {
+  looper *l = arg;
+  pthread_mutex_lock(&l->mu);
+  while (!sl_worker_stopping(&l->w)) {
+    pthread_mutex_unlock(&l->mu);
+    atomic_fetch_add(&l->loops, 1);
+    sleep_ms(1);
+    pthread_mutex_lock(&l->mu);
+  }
+  pthread_mutex_unlock(&l->mu);
+  return 0;
+}
+
+static int looped_twice_more(void *arg) {
+  looper *l = arg;
+  return atomic_load(&l->loops) >= l->from + 2;
+}
+
+static void test_cancel_stop(void) {
+  looper l;
+  memset(&l, 0, sizeof l);
+  pthread_mutex_init(&l.mu, NULL);
+  CHECK_EQ(sl_worker_start(&l.w, NULL, 0, looper_main, NULL, &l), 0);
+  pthread_mutex_lock(&l.mu);
+  CHECK_EQ(sl_worker_request_stop(&l.w), 1);
+  sl_worker_cancel_stop(&l.w);                 /* before the thread looked */
+  CHECK(!sl_worker_stopping(&l.w));
+  l.from = atomic_load(&l.loops);
+  pthread_mutex_unlock(&l.mu);
+  sl_wait_until(looped_twice_more, &l);        /* it went on */
+  CHECK_EQ(sl_worker_request_stop(&l.w), 1);   /* a new stop counts again */
+  CHECK_EQ(sl_worker_join(&l.w), SL_OK);
+  pthread_mutex_destroy(&l.mu);
+}
+
 /* A detached worker that frees its own memory. */
 typedef struct orphan {
   sl_worker w;
@@ -136,6 +180,7 @@ static void test_detached_frees_itself(void) {
 static const struct tt_case cases[] = {
   {"start, stop once, wake once, join", test_start_stop_join},
   {"a stop ends the thread's waits", test_stop_ends_waits},
+  {"a withdrawn stop lets the thread go on", test_cancel_stop},
   {"a detached worker frees itself", test_detached_frees_itself},
   {NULL, NULL}
 };

@@ -40,6 +40,8 @@ int sl_worker_start(sl_worker *w, const char *name, size_t stack_size,
   int rc = sl_thread_start(&w->thread, ap, worker_main, w);
   if (ap != NULL) pthread_attr_destroy(ap);
   if (rc != 0) atomic_store(&w->joinable, 0);
+  /* named by both: fn sees its name, and the owner when this returns */
+  else if (w->name[0] != '\0') pthread_setname_np(w->thread, w->name);
   return rc;
 }
 
@@ -51,6 +53,10 @@ int sl_worker_request_stop(sl_worker *w) {
   if (atomic_exchange_explicit(&w->stop, 1, memory_order_acq_rel)) return 0;
   if (wake != NULL) wake(arg);
   return 1;
+}
+
+void sl_worker_cancel_stop(sl_worker *w) {
+  atomic_store_explicit(&w->stop, 0, memory_order_release);
 }
 
 int sl_worker_is_self(const sl_worker *w) {

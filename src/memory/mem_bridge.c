@@ -17,8 +17,6 @@
 #include "mem_internal.h"
 #include "streamlua/log.h"
 #include "streamlua/status.h"
-#include "streamlua/thread.h"
-#include "streamlua/wait.h"
 #include "streamlua/zmtp.h"
 
 /* Encodes the header parts (and data) into one malloc'd ZMTP message. */
@@ -123,15 +121,12 @@ static void mb_stop(sl_object *obj) {
   pthread_mutex_lock(&b->zb.mutex);
   int was = b->zb.stopping;
   b->zb.stopping = 1;
+  sl_worker_request_stop(&b->server);   /* its waits downstream give up */
   pthread_cond_broadcast(&b->cv);
   pthread_mutex_unlock(&b->zb.mutex);
   if (was) return;
   sl_zbridge_stop_io(&b->zb);
-  if (b->started) {
-    sl_wait_until(mb_server_exited, b);
-    pthread_join(b->thread, NULL);
-    b->started = 0;
-  }
+  sl_worker_join(&b->server);   /* with the caller's wait hook */
   pthread_mutex_lock(&b->zb.mutex);
   pend *left = b->pend;
   b->pend = NULL;
@@ -214,7 +209,6 @@ static mb *mb_new(const char *addr, uint32_t port, int server, sl_error *err) {
   if (sl_zbridge_init(&b->zb, &conn_ops, addr) != 0) goto out_free;
   b->zb.max_size = MAX_MSG;
   b->zb.max_parts = 8;
-  atomic_init(&b->exited, 0);
   sl_object_init(&b->obj, server ? &server_class : &client_class);
   atomic_init(&b->max_requests, MAX_REQUESTS);
   atomic_init(&b->max_request_bytes, MAX_REQUEST_BYTES);
@@ -231,8 +225,7 @@ static mb *mb_new(const char *addr, uint32_t port, int server, sl_error *err) {
            b->zb.addr, (unsigned)b->zb.pair.port);
   if (sl_zbridge_start(&b->zb, name, why, sizeof why) != 0) goto out_master;
   if (server) {
-    int trc = sl_thread_start(&b->thread, NULL, mb_server_main, b);
-    b->started = trc == 0;
+    int trc = sl_worker_start(&b->server, "sl-mem-srv", 0, mb_server_main, NULL, b);
     if (trc != 0) {
       sl_sock_error(why, sizeof why, "cannot start", addr, port, trc);
       sl_zbridge_stop_io(&b->zb);

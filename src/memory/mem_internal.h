@@ -26,6 +26,7 @@
 
 #include "../net/zmtp_conn.h"
 #include "streamlua/mem_bridge.h"
+#include "streamlua/worker.h"
 #include "streamlua/zmtp.h"
 
 #include "../core/bytes.h"
@@ -88,9 +89,8 @@ struct sl_mem_bridge {
   struct event *resume_ev;     /* the server's thread: look at the pauses */
   atomic_uint max_requests;
   atomic_uint_least64_t max_request_bytes, max_response_bytes;
-  pthread_t thread;
-  int started;
-  atomic_int exited;
+  sl_worker server;             /* server: the thread that serves requests;
+                                  its stop flag is set with zb.stopping */
 };
 
 static inline mb *mb_of(const mconn *c) {
@@ -152,7 +152,8 @@ const char *mb_decode_request(const sl_zmtp_event *ev, mb_msg *m);
 int mb_server_message(mconn *c, const sl_zmtp_event *ev);
 /* A request served (its response queued or dropped): off the counts. */
 void mb_server_done(mb *b, req *r);
-void *mb_server_main(void *arg);
-int mb_server_exited(void *arg);
+/* The server's thread (a worker, no wake: the stop's broadcast of cv
+** ends its waits). */
+int mb_server_main(void *arg);
 
 #endif

@@ -112,13 +112,6 @@ static void server_send(mb *b, const req *r, uint8_t *msg, size_t len) {
                  (unsigned)b->zb.pair.port + 1);
 }
 
-static int server_stopping(mb *b) {
-  pthread_mutex_lock(&b->zb.mutex);
-  int s = b->zb.stopping;
-  pthread_mutex_unlock(&b->zb.mutex);
-  return s;
-}
-
 /* Runs one request against the slave below and answers it. */
 static void server_serve(mb *b, req *r) {
   char errbuf[SL_MEM_BRIDGE_RESULT_MAX + 1] = "OK";
@@ -133,7 +126,7 @@ static void server_serve(mb *b, req *r) {
       goto out_send;
     }
     while (!sl_transaction_check_deadline(t)) {
-      if (server_stopping(b)) goto out;     /* no answer: we are going */
+      if (sl_worker_stopping(&b->server)) goto out;   /* no answer: we are going */
       sl_transaction_wait_ms(t, 10);
     }
     if (sl_transaction_failed(t)) {
@@ -165,9 +158,8 @@ static int request_waits(void *arg) {
   return atomic_load_explicit(&((mb *)arg)->rq_any, memory_order_relaxed);
 }
 
-void *mb_server_main(void *arg) {
+int mb_server_main(void *arg) {
   mb *b = arg;
-  pthread_setname_np(pthread_self(), "sl-mem-srv");
   pthread_mutex_lock(&b->zb.mutex);
   for (;;) {
     if (b->rq_head == NULL && !b->zb.stopping) {
@@ -191,8 +183,5 @@ void *mb_server_main(void *arg) {
     pthread_mutex_lock(&b->zb.mutex);
   }
   pthread_mutex_unlock(&b->zb.mutex);
-  atomic_store(&b->exited, 1);
-  return NULL;
+  return 0;
 }
-
-int mb_server_exited(void *arg) { return atomic_load(&((mb *)arg)->exited); }

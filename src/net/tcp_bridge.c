@@ -15,7 +15,6 @@
 
 #include "sock.h"
 #include "streamlua/status.h"
-#include "streamlua/thread.h"
 #include "streamlua/wait.h"
 #include "tcp_internal.h"
 
@@ -63,10 +62,9 @@ static const sl_zconn_ops conn_ops = {
 
 /* ---- delivery thread ---- */
 
-static void *delivery_main(void *arg) {
+/* A worker: a stop frees it from waits downstream. */
+static int delivery_main(void *arg) {
   bridge *b = arg;
-  pthread_setname_np(pthread_self(), "sl-tcp-rx");
-  sl_wait_bind(&b->halt);      /* a stop frees it from waits downstream */
   sl_frame *batch[RX_BATCH];
   pthread_mutex_lock(&b->zb.mutex);
   for (;;) {
@@ -87,12 +85,15 @@ static void *delivery_main(void *arg) {
     pthread_mutex_lock(&b->zb.mutex);
   }
   pthread_mutex_unlock(&b->zb.mutex);
-  atomic_store(&b->exited, 1);
-  return NULL;
+  return 0;
 }
 
-static int delivery_exited(void *arg) {
-  return atomic_load(&((bridge *)arg)->exited);
+/* The delivery thread's wake: its wait for frames ends. */
+static void delivery_wake(void *arg) {
+  bridge *b = arg;
+  pthread_mutex_lock(&b->zb.mutex);
+  pthread_cond_broadcast(&b->rx_cv);
+  pthread_mutex_unlock(&b->zb.mutex);
 }
 
 /* ---- the object ---- */
@@ -113,10 +114,9 @@ static void bridge_cancel(sl_object *obj) {
   bridge *b = (bridge *)obj;
   pthread_mutex_lock(&b->zb.mutex);
   b->zb.stopping = 1;
-  atomic_store(&b->halt, 1);
   pthread_cond_broadcast(&b->send_cv);
-  pthread_cond_broadcast(&b->rx_cv);
   pthread_mutex_unlock(&b->zb.mutex);
+  sl_worker_request_stop(&b->delivery);
 }
 
 static void bridge_stop(sl_object *obj) {
@@ -130,11 +130,7 @@ static void bridge_stop(sl_object *obj) {
   sl_zbridge_stop_io(&b->zb);
   /* The delivery thread may be waiting on a full Lua mailbox: wait with
   ** the caller's wait hook, which keeps Lua slaves fed, then join. */
-  if (b->started) {
-    sl_wait_until(delivery_exited, b);
-    pthread_join(b->thread, NULL);
-  }
-  b->started = 0;
+  sl_worker_join(&b->delivery);
   pthread_mutex_lock(&b->zb.mutex);
   uint32_t n = b->rx_count;
   for (uint32_t i = 0; i < n; i++) sl_frame_unref(b->rx[(b->rx_head + i) % b->rx_cap]);
@@ -221,18 +217,13 @@ sl_tcp_bridge *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   if (sl_zbridge_start(&b->zb, name, why, sizeof why) != 0) goto out_master;
   /* The delivery thread only hands frames on: a small stack does, and
   ** hundreds of bridges then cost little memory. */
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  int trc = sl_thread_start(&b->thread, &attr, delivery_main, b);
-  pthread_attr_destroy(&attr);
-  if (trc != 0) {
+  if (sl_worker_start(&b->delivery, "sl-tcp-rx", 256 * 1024, delivery_main,
+                      delivery_wake, b) != 0) {
     sl_sock_error(why, sizeof why, "cannot start", addr, port, EAGAIN);
     sl_zbridge_stop_io(&b->zb);
     sl_zbridge_release(&b->zb);
     goto out_master;
   }
-  b->started = 1;
   return b;
 out_master:
   sl_master_fini(&b->master);

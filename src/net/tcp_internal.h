@@ -27,6 +27,7 @@
 #include "streamlua/log.h"
 #include "streamlua/master.h"
 #include "streamlua/slave.h"
+#include "streamlua/worker.h"
 #include "streamlua/zmtp.h"
 #include "zmtp_conn.h"
 
@@ -80,11 +81,9 @@ struct sl_tcp_bridge {
   block_cache *blocks;         /* received-message buffers, recycled */
   int closing;                 /* phase two of a stop: sockets closed,
                                   thread joined (phase one: zb.stopping) */
-  atomic_int halt;             /* stopping, for the delivery thread's waits */
   int64_t timeout_us;
-  pthread_t thread;
-  int started;
-  atomic_int exited;           /* the delivery thread has returned */
+  sl_worker delivery;          /* the delivery thread; its stop flag is set
+                                  with zb.stopping */
   atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, drops;
 };
 

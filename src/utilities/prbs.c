@@ -30,8 +30,8 @@
 #include "streamlua/master.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
-#include "streamlua/thread.h"
 #include "streamlua/wait.h"
+#include "streamlua/worker.h"
 #include "../core/clock.h"
 #include "prbs_words.h"
 
@@ -52,10 +52,10 @@ struct sl_prbs {
   pthread_mutex_t cfg;
   lfsr *lfsr;
   atomic_int gen_payload, check_payload, send_count, fast, rx_enable, stopped;
-  atomic_int halt;                 /* !run, for the generator's waits */
   atomic_int run;                  /* the generator should go on */
-  pthread_mutex_t ctl;             /* creating and joining the thread */
-  pthread_t thread;                /* valid while tx_state != TX_NONE */
+  pthread_mutex_t ctl;             /* starting and joining the thread */
+  sl_worker gen;                   /* the generator; its stop flag is !run
+                                      (set with run, under tx) */
   pthread_mutex_t tx;              /* all tx_ fields, hold_off, orphan */
   pthread_cond_t tx_cond;          /* period sleep, thread exit */
   int tx_state, orphan;
@@ -247,10 +247,10 @@ static const sl_slave_ops prbs_slave_ops = {.accept_frame = prbs_accept};
 
 static void prbs_free(sl_prbs *p);
 
-static void *tx_main(void *arg) {
+/* The generator (a worker: a disable frees it from waits downstream). */
+static int tx_main(void *arg) {
   sl_prbs *p = arg;
   gen_self = p;
-  sl_wait_bind(&p->halt);          /* a disable frees it from waits downstream */
   pthread_mutex_lock(&p->tx);
   while (atomic_load(&p->run)) {
     uint32_t size = p->tx_size;
@@ -261,6 +261,7 @@ static void *tx_main(void *arg) {
       sl_log_write(p->tx_log, SL_LOG_ERROR, "Invalid frame size %u: "
                    "generator stopped", size);
       atomic_store(&p->run, 0);
+      sl_worker_request_stop(&p->gen);
     }
     /* Sleep the period (re-read on each wake: setTxPeriod applies now). */
     struct timespec start;
@@ -279,8 +280,9 @@ static void *tx_main(void *arg) {
   pthread_cond_broadcast(&p->tx_cond);
   pthread_mutex_unlock(&p->tx);
   gen_self = NULL;
-  if (orphan) prbs_free(p);        /* destroyed while we were busy */
-  return NULL;
+  if (!orphan) return 0;
+  prbs_free(p);                    /* destroyed while we were busy */
+  return SL_WORKER_FREED;
 }
 
 /* With ctl held: joins a thread that has left its loop. */
@@ -289,7 +291,7 @@ static void join_exited_ctl_(sl_prbs *p) {
   int exited = p->tx_state == TX_EXITED;
   pthread_mutex_unlock(&p->tx);
   if (!exited) return;
-  pthread_join(p->thread, NULL);
+  sl_worker_join(&p->gen);
   pthread_mutex_lock(&p->tx);
   p->tx_state = TX_NONE;
   pthread_mutex_unlock(&p->tx);
@@ -304,7 +306,7 @@ int sl_prbs_enable(sl_prbs *p, uint32_t size) {
     rc = SL_EBUSY;
   } else if (running) {            /* also revives one that is stopping */
     p->tx_size = size;
-    atomic_store(&p->halt, 0);
+    sl_worker_cancel_stop(&p->gen);
     atomic_store(&p->run, 1);
   }
   pthread_mutex_unlock(&p->tx);
@@ -316,21 +318,17 @@ int sl_prbs_enable(sl_prbs *p, uint32_t size) {
     join_exited_ctl_(p);
     pthread_mutex_lock(&p->tx);
   }
-  running = p->tx_state == TX_RUNNING;   /* another enable came first */
   p->tx_size = size;
-  atomic_store(&p->halt, 0);
   atomic_store(&p->run, 1);
-  p->tx_state = TX_RUNNING;
-  pthread_mutex_unlock(&p->tx);
-  if (!running && sl_thread_start(&p->thread, NULL, tx_main, p) != 0) {
-    pthread_mutex_lock(&p->tx);
+  if (p->tx_state == TX_RUNNING) {       /* another enable came first */
+    sl_worker_cancel_stop(&p->gen);
+  } else if (sl_worker_start(&p->gen, "PrbsTx", 0, tx_main, NULL, p) == 0) {
+    p->tx_state = TX_RUNNING;            /* its loop starts once tx is free */
+  } else {
     atomic_store(&p->run, 0);
-    p->tx_state = TX_NONE;
-    pthread_mutex_unlock(&p->tx);
     rc = SL_ENOMEM;
-  } else if (!running) {
-    pthread_setname_np(p->thread, "PrbsTx");
   }
+  pthread_mutex_unlock(&p->tx);
   pthread_mutex_unlock(&p->ctl);
   return rc;
 }
@@ -338,8 +336,8 @@ int sl_prbs_enable(sl_prbs *p, uint32_t size) {
 void sl_prbs_disable_nowait(sl_prbs *p) {
   pthread_mutex_lock(&p->tx);
   atomic_store(&p->run, 0);
-  atomic_store(&p->halt, 1);
-  pthread_cond_broadcast(&p->tx_cond);
+  sl_worker_request_stop(&p->gen);   /* its waits downstream give up */
+  pthread_cond_broadcast(&p->tx_cond);   /* its period sleep ends */
   pthread_mutex_unlock(&p->tx);
   gate_wake();                     /* our thread may wait in a checker */
 }
@@ -416,7 +414,7 @@ static void prbs_destroy(sl_object *obj) {
   int orphan = p->tx_state == TX_RUNNING;
   if (orphan) {
     p->orphan = 1;
-    pthread_detach(p->thread);
+    sl_worker_detach(&p->gen);
   }
   pthread_mutex_unlock(&p->tx);
   if (!orphan) join_exited_ctl_(p);

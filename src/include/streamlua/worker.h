@@ -56,6 +56,11 @@ int sl_worker_start(sl_worker *w, const char *name, size_t stack_size,
 ** if it was set already (wake is then not called again). Any thread. */
 int sl_worker_request_stop(sl_worker *w);
 
+/* Withdraws a stop: the flag is cleared and the thread goes on. Only for
+** an owner whose thread decides to end under the owner's lock, called
+** with that lock held while the thread has not yet decided to. */
+void sl_worker_cancel_stop(sl_worker *w);
+
 /* The stop flag (acquire): non-zero once a stop was asked. */
 static inline int sl_worker_stopping(const sl_worker *w) {
   return atomic_load_explicit(&w->stop, memory_order_acquire);
