@@ -50,13 +50,20 @@ static void conn_ready_nolock(sl_zconn *zc) {
   pthread_cond_broadcast(&b->cv);
 }
 
-static void conn_ready(sl_zconn *zc) {
-  sl_log_write(zc->b->log, SL_LOG_INFO, "peer ready on the %s side", sl_zconn_side(zc));
-}
-
+/* A request (server) or a response (client); a malformed one closes the
+** connection. 0 if c was closed. */
 static int conn_message(sl_zconn *zc, const sl_zmtp_event *ev) {
   mconn *c = (mconn *)zc;
-  return mb_of(c)->zb.pair.server ? mb_server_message(c, ev) : mb_client_message(c, ev);
+  int server = mb_of(c)->zb.pair.server;
+  mb_msg m;
+  const char *bad = server ? mb_decode_request(ev, &m) : mb_decode_response(ev, &m);
+  if (bad != NULL) {
+    char why[160];
+    snprintf(why, sizeof why, "%s (%zu parts)", bad, ev->nparts);
+    sl_zconn_close(zc, SL_ZCLOSE_PROTOCOL, why);
+    return 0;
+  }
+  return server ? mb_server_message(c, &m) : mb_client_message(c, &m);
 }
 
 static void conn_writable(sl_zconn *zc) {
@@ -76,7 +83,7 @@ static void conn_close_nolock(sl_zconn *zc) {
 /* On the I/O thread as the bridge starts: a server's resume event, a
 ** client's sweep. */
 static int bridge_start_io(sl_zbridge *zb, struct event_base *base) {
-  mb *b = (mb *)(void *)((char *)zb - offsetof(mb, zb));
+  mb *b = SL_ZBRIDGE_OWNER(mb, zb);
   if (zb->pair.server) {
     b->resume_ev = event_new(base, -1, 0, mb_resume_cb, b);
     return b->resume_ev != NULL ? 0 : ENOMEM;
@@ -89,7 +96,7 @@ static int bridge_start_io(sl_zbridge *zb, struct event_base *base) {
 }
 
 static void bridge_stop_io(sl_zbridge *zb) {
-  mb *b = (mb *)(void *)((char *)zb - offsetof(mb, zb));
+  mb *b = SL_ZBRIDGE_OWNER(mb, zb);
   if (b->sweep) event_free(b->sweep);
   b->sweep = NULL;
   pthread_mutex_lock(&zb->mutex);    /* the server's thread activates it */
@@ -102,7 +109,6 @@ static const sl_zconn_ops conn_ops = {
     .conn_size = sizeof(mconn),
     .on_open_nolock = conn_open_nolock,
     .on_ready_nolock = conn_ready_nolock,
-    .on_ready = conn_ready,
     .on_message = conn_message,
     .on_writable = conn_writable,
     .on_close_nolock = conn_close_nolock,

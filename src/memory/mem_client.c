@@ -72,20 +72,12 @@ const char *mb_decode_response(const sl_zmtp_event *ev, mb_msg *m) {
   return NULL;
 }
 
-/* Client: a response. Returns 0 if the connection was closed. */
-int mb_client_message(mconn *c, const sl_zmtp_event *ev) {
+/* Client: a response (decoded). Returns 1: it never closes c. */
+int mb_client_message(mconn *c, const mb_msg *m) {
   mb *b = mb_of(c);
-  mb_msg m;
-  const char *bad = mb_decode_response(ev, &m);
-  if (bad != NULL) {
-    char why[96];
-    snprintf(why, sizeof why, "%s: %zu parts", bad, ev->nparts);
-    sl_zconn_close(&c->zc, SL_ZCLOSE_PROTOCOL, why);
-    return 0;
-  }
-  uint32_t id = m.id, size = m.size, type = m.type;
-  uint64_t addr = m.addr;
-  int ok = m.rlen == 2 && memcmp(m.result, "OK", 2) == 0;
+  uint32_t id = m->id, size = m->size, type = m->type;
+  uint64_t addr = m->addr;
+  int ok = m->rlen == 2 && memcmp(m->result, "OK", 2) == 0;
   if (type == SL_MEM_PROBE) {
     pthread_mutex_lock(&b->zb.mutex);
     if (ok && id > b->probe_ok) b->probe_ok = id;
@@ -107,15 +99,15 @@ int mb_client_message(mconn *c, const sl_zmtp_event *ev) {
   } else if (addr != sl_transaction_address(t) || size != sl_transaction_size(t) ||
              type != sl_transaction_type(t)) {
     sl_transaction_error(t, "Transaction data mismatch in TcpClient");
-  } else if (!sl_mem_type_is_write(type) && m.dlen != size) {
+  } else if (!sl_mem_type_is_write(type) && m->dlen != size) {
     sl_transaction_error(t, "Received transaction response did not match header size");
   } else {
-    if (!sl_mem_type_is_write(type)) memcpy(sl_transaction_data(t), m.data, size);
+    if (!sl_mem_type_is_write(type)) memcpy(sl_transaction_data(t), m->data, size);
     if (ok) sl_transaction_done(t);
-    else if (m.rlen == 0)
+    else if (m->rlen == 0)
       sl_transaction_error(t, "memory.TcpClient %s:%u: empty result in the response "
                            "(request id=%u)", b->zb.addr, (unsigned)b->zb.pair.port, (unsigned)id);
-    else sl_transaction_error(t, "%.*s", (int)m.rlen, (const char *)m.result);
+    else sl_transaction_error(t, "%.*s", (int)m->rlen, (const char *)m->result);
   }
   mb_pend_free(pe);
   return 1;

@@ -94,7 +94,7 @@ struct sl_mem_bridge {
 };
 
 static inline mb *mb_of(const mconn *c) {
-  return (mb *)(void *)((char *)c->zc.b - offsetof(mb, zb));
+  return SL_ZBRIDGE_OWNER(mb, c->zc.b);
 }
 
 /* mem_bridge.c */
@@ -125,7 +125,7 @@ const char *mb_decode_response(const sl_zmtp_event *ev, mb_msg *m);
 mconn *mb_client_push_nolock(mb *b);
 void mb_flush_pending_nolock(mb *b);
 void mb_pend_free(pend *p);
-int mb_client_message(mconn *c, const sl_zmtp_event *ev);
+int mb_client_message(mconn *c, const mb_msg *m);
 void mb_sweep_cb(evutil_socket_t fd, short what, void *arg);
 void mb_client_do(sl_mem_slave *s, sl_transaction *t);
 
@@ -149,7 +149,7 @@ static inline size_t mb_queued(const mconn *c) { return sl_zconn_queued(&c->zc);
 /* Checks a request's shape and reads it into *m: NULL, or why it is
 ** malformed. No side effects (the fuzz harnesses call it alone). */
 const char *mb_decode_request(const sl_zmtp_event *ev, mb_msg *m);
-int mb_server_message(mconn *c, const sl_zmtp_event *ev);
+int mb_server_message(mconn *c, const mb_msg *m);
 /* A request served (its response queued or dropped): off the counts. */
 void mb_server_done(mb *b, req *r);
 /* The server's thread (a worker, no wake: the stop's broadcast of cv

@@ -35,27 +35,20 @@ const char *mb_decode_request(const sl_zmtp_event *ev, mb_msg *m) {
   return NULL;
 }
 
-/* Server: a request for the server's thread. Returns 0 if closed. */
-int mb_server_message(mconn *c, const sl_zmtp_event *ev) {
+/* Server: a request (decoded) for the server's thread. Returns 0 if it
+** closed c. */
+int mb_server_message(mconn *c, const mb_msg *m) {
   mb *b = mb_of(c);
-  mb_msg m;
-  const char *bad = mb_decode_request(ev, &m);
-  if (bad != NULL) {
-    char why[160];
-    snprintf(why, sizeof why, "%s (%zu parts)", bad, ev->nparts);
-    sl_zconn_close(&c->zc, SL_ZCLOSE_PROTOCOL, why);
-    return 0;
-  }
   req *r = calloc(1, sizeof *r);
   if (r == NULL) goto out_nomem;
-  r->id = m.id;
-  r->addr = m.addr;
-  r->size = m.size;
-  r->type = m.type;
-  if (m.data != NULL && m.size > 0) {
-    r->data = malloc(m.size);
+  r->id = m->id;
+  r->addr = m->addr;
+  r->size = m->size;
+  r->type = m->type;
+  if (m->data != NULL && m->size > 0) {
+    r->data = malloc(m->size);
     if (r->data == NULL) goto out_nomem;
-    memcpy(r->data, m.data, m.size);
+    memcpy(r->data, m->data, m->size);
   }
   sl_log_write(b->zb.log, SL_LOG_DEBUG, "request id=%u type=%u addr=0x%llx size=%u",
                (unsigned)r->id, (unsigned)r->type, (unsigned long long)r->addr,

@@ -28,19 +28,15 @@ static void conn_ready_nolock(sl_zconn *c) {
   pthread_cond_broadcast(&tcp_bridge_of(c)->send_cv);   /* a peer for senders */
 }
 
-static void conn_ready(sl_zconn *c) {
-  sl_log_write(c->b->log, SL_LOG_INFO, "peer ready on %s side", sl_zconn_side(c));
-}
-
 /* On I/O thread 0 as the bridge starts and stops: the resume event. */
 static int bridge_start_io(sl_zbridge *zb, struct event_base *base) {
-  bridge *b = (bridge *)(void *)((char *)zb - offsetof(bridge, zb));
+  bridge *b = SL_ZBRIDGE_OWNER(bridge, zb);
   b->resume_ev = event_new(base, -1, 0, tcp_resume_cb, b);
   return b->resume_ev != NULL ? 0 : ENOMEM;
 }
 
 static void bridge_stop_io(sl_zbridge *zb) {
-  bridge *b = (bridge *)(void *)((char *)zb - offsetof(bridge, zb));
+  bridge *b = SL_ZBRIDGE_OWNER(bridge, zb);
   if (b->resume_ev) {      /* no one activates it once stopping is set */
     event_free(b->resume_ev);
     b->resume_ev = NULL;
@@ -51,7 +47,6 @@ static const sl_zconn_ops conn_ops = {
     .conn_size = sizeof(conn),
     .on_open_nolock = conn_open_nolock,
     .on_ready_nolock = conn_ready_nolock,
-    .on_ready = conn_ready,
     .on_message = tcp_conn_message,
     .on_read_done = tcp_conn_read_done,
     .on_writable = tcp_conn_writable,

@@ -88,7 +88,7 @@ struct sl_tcp_bridge {
 };
 
 static inline bridge *tcp_bridge_of(sl_zconn *c) {
-  return (bridge *)(void *)((char *)c->b - offsetof(bridge, zb));
+  return SL_ZBRIDGE_OWNER(bridge, c->b);
 }
 
 /* The writer token: whoever writes on a connection holds it (mutex):

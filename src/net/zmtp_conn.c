@@ -123,7 +123,7 @@ static void on_ready(sl_zconn *c) {
   c->ready = 1;
   b->ops->on_ready_nolock(c);
   pthread_mutex_unlock(&b->mutex);
-  b->ops->on_ready(c);
+  sl_log_write(b->log, SL_LOG_INFO, "peer ready on the %s side", sl_zconn_side(c));
 }
 
 /* Ends a read that closed c, after the messages before it. */

@@ -80,10 +80,9 @@ typedef struct sl_zconn_ops {
   size_t conn_size;            /* the bridge's connection struct */
   /* A new connection is on the list: 1 to start reading now. */
   int (*on_open_nolock)(sl_zconn *c);
-  /* The handshake is done: c->ready was just set, lock still held; then
-  ** the same without the lock (the log line). */
+  /* The handshake is done: c->ready was just set, lock still held (the
+  ** base then logs it). */
   void (*on_ready_nolock)(sl_zconn *c);
-  void (*on_ready)(sl_zconn *c);
   /* A message on a receiving connection: 1, or 0 if it closed c. */
   int (*on_message)(sl_zconn *c, const sl_zmtp_event *ev);
   /* The messages of one read are handled (also before a close from the
@@ -123,6 +122,10 @@ struct sl_zbridge {
 };
 
 /* ---- the bridge base ---- */
+
+/* The bridge of type `type` whose member `zb` p points to. */
+#define SL_ZBRIDGE_OWNER(type, p) \
+  ((type *)(void *)((char *)(p) - offsetof(type, zb)))
 
 /* Before anything else: ops, address, mutex. 0, or -1. */
 int sl_zbridge_init(sl_zbridge *b, const sl_zconn_ops *ops, const char *addr);
