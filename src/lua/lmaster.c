@@ -53,6 +53,7 @@ static int master_send_frame(lua_State *L) {
   return 0;
 }
 
+/* master:addSlave(slave) and sl.streamConnect(master, slave) -> slave */
 static int master_add_slave(lua_State *L) {
   sl_check_master(L, 1);
   luaL_checkany(L, 2);
@@ -131,15 +132,6 @@ static int master_new(lua_State *L) {
 static const sl_lua_class master_class = {"Master", NULL, master_new,
                                           SL_ROLE_STREAM_MASTER};
 
-/* sl.streamConnect(master, slave) -> slave */
-static int stream_connect(lua_State *L) {
-  sl_check_master(L, 1);
-  luaL_checkany(L, 2);
-  sl_connect(L, 1, 2);
-  lua_settop(L, 2);
-  return 1;
-}
-
 /* sl.streamConnectBiDir(a, b): a feeds b, b feeds a. */
 static int stream_connect_bidir(lua_State *L) {
   sl_lua_check_role(L, 1, SL_ROLE_STREAM);
@@ -155,7 +147,7 @@ static int stream_disconnect(lua_State *L) {
 }
 
 static const luaL_Reg connect_funcs[] = {
-    {"streamConnect", stream_connect},
+    {"streamConnect", master_add_slave},
     {"streamConnectBiDir", stream_connect_bidir},
     {"streamDisconnect", stream_disconnect},
     {NULL, NULL}};

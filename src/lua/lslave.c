@@ -208,10 +208,7 @@ static size_t lua_slave_counters(sl_object *obj, sl_counter *out, size_t max) {
       {"queued", sl_mailbox_size(ls->q.mb)},
       {"waits", sl_mailbox_wait_count(ls->q.mb)},
       {"drops", atomic_load(&ls->dropped)}};
-  size_t n = sizeof c / sizeof c[0];
-  if (n > max) n = max;
-  memcpy(out, c, n * sizeof c[0]);
-  return n;
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 /* Stop: refuse new frames, let blocked senders go, serve what is queued. */

@@ -189,10 +189,7 @@ static size_t mb_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"responseBytes", resp},
                     {"readPauses", atomic_load(&p->notes[SL_NOTE_BACKLOG])},
                     {"unrouted", atomic_load(&p->notes[SL_NOTE_UNROUTED])}};
-  size_t n = sizeof c / sizeof c[0];
-  if (n > max) n = max;
-  memcpy(out, c, n * sizeof c[0]);
-  return n;
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 static const sl_class server_class = {.name = "memory.TcpServer",

@@ -157,10 +157,7 @@ static size_t bridge_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"pendingBytes", atomic_load(&b->zb.pair.pending)},
                     {"pendingCloses", atomic_load(&b->zb.pair.notes[SL_NOTE_PENDING])},
                     {"acceptErrors", atomic_load(&b->zb.pair.notes[SL_NOTE_ACCEPT])}};
-  size_t n = sizeof c / sizeof c[0];
-  if (n > max) n = max;
-  memcpy(out, c, n * sizeof c[0]);
-  return n;
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 static const sl_slave_ops bridge_ops = {.accept_frame = tcp_bridge_accept};

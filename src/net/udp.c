@@ -450,10 +450,7 @@ static size_t udp_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"txDrops", txd},
                     {"noPeer", atomic_load(&u->no_peer)},
                     {"errors", atomic_load(&u->errors)}};
-  size_t n = sizeof c / sizeof c[0];
-  if (n > max) n = max;
-  memcpy(out, c, n * sizeof c[0]);
-  return n;
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 static const sl_slave_ops udp_ops = {.accept_frame = udp_accept,

@@ -162,10 +162,7 @@ static size_t emulation_counters(sl_object *obj, sl_counter *out, size_t max) {
   const sl_counter c[] = {{"rxFrames", atomic_load(&e->rx)},
                           {"txFrames", atomic_load(&e->tx)},
                           {"drops", atomic_load(&e->drops)}};
-  size_t n = sizeof c / sizeof c[0];
-  if (n > max) n = max;
-  memcpy(out, c, n * sizeof *out);
-  return n;
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 static void emulation_destroy(sl_object *obj) {

@@ -387,10 +387,7 @@ static size_t fifo_counters(sl_object *obj, sl_counter *out, size_t max) {
       {"txBytes", atomic_load(&q->tx_bytes)},
       {"drops", atomic_load(&q->drops)},
       {"depth", sl_fifo_size(q)}};
-  size_t n = sizeof c / sizeof c[0];
-  if (n > max) n = max;
-  memcpy(out, c, n * sizeof c[0]);
-  return n;
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 static const sl_slave_ops fifo_slave_ops = {.accept_frame = fifo_accept};

@@ -39,12 +39,9 @@ out_drop:
 
 static size_t filter_counters(sl_object *obj, sl_counter *out, size_t max) {
   filter *ft = (filter *)obj;
-  if (max < 2) return 0;
-  out[0].name = "txFrames";
-  out[0].value = atomic_load(&ft->passed);
-  out[1].name = "drops";
-  out[1].value = atomic_load(&ft->dropped);
-  return 2;
+  sl_counter c[] = {{"txFrames", atomic_load(&ft->passed)},
+                    {"drops", atomic_load(&ft->dropped)}};
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 static void filter_destroy(sl_object *obj) {

@@ -50,12 +50,9 @@ static void rate_accept(sl_slave *s, sl_frame *f) {
 
 static size_t rate_counters(sl_object *obj, sl_counter *out, size_t max) {
   rate_drop *r = (rate_drop *)obj;
-  if (max < 2) return 0;
-  out[0].name = "txFrames";
-  out[0].value = atomic_load(&r->passed);
-  out[1].name = "drops";
-  out[1].value = atomic_load(&r->dropped);
-  return 2;
+  sl_counter c[] = {{"txFrames", atomic_load(&r->passed)},
+                    {"drops", atomic_load(&r->dropped)}};
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 static void rate_destroy(sl_object *obj) {

@@ -434,9 +434,7 @@ static size_t prbs_counters(sl_object *obj, sl_counter *out, size_t max) {
       {"txFrames", s.tx_count}, {"txBytes", s.tx_bytes},
       {"rxFrames", s.rx_count}, {"rxBytes", s.rx_bytes},
       {"errors", s.rx_errors + s.tx_errors}, {"drops", s.rx_drops}};
-  size_t n = sizeof all / sizeof all[0] < max ? sizeof all / sizeof all[0] : max;
-  memcpy(out, all, n * sizeof all[0]);
-  return n;
+  return sl_counters_put(out, max, all, sizeof all / sizeof all[0]);
 }
 
 static void tap_mask(uint64_t mask[LIMBS], const uint8_t *taps, size_t n) {

@@ -397,10 +397,7 @@ static size_t reader_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"txBytes", atomic_load(&r->tx_bytes)},
                     {"errors", atomic_load(&r->errors)},
                     {"files", atomic_load(&r->files)}};
-  size_t n = sizeof c / sizeof c[0];
-  if (n > max) n = max;
-  memcpy(out, c, n * sizeof c[0]);
-  return n;
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 static const sl_class reader_class = {.name = "StreamReader",

@@ -374,10 +374,7 @@ static size_t writer_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"drops", wf->drops},         {"errors", wf->errors},
                     {"files", wf->files}};
   pthread_mutex_unlock(&wf->lock);
-  size_t n = sizeof c / sizeof c[0];
-  if (n > max) n = max;
-  memcpy(out, c, n * sizeof c[0]);
-  return n;
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 static const sl_class writer_class = {.name = "StreamWriter",

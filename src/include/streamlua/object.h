@@ -105,6 +105,15 @@ void sl_object_cancel(sl_object *obj);
 ** base slave's rxFrames and rxBytes. Returns how many were written. */
 size_t sl_object_counters(sl_object *obj, sl_counter *out, size_t max);
 
+/* For a class's counters hook: copies the first (at most max) of the n
+** counters in c to out and returns how many. */
+static inline size_t sl_counters_put(sl_counter *out, size_t max,
+                                     const sl_counter *c, size_t n) {
+  if (n > max) n = max;
+  for (size_t i = 0; i < n; i++) out[i] = c[i];
+  return n;
+}
+
 #pragma GCC visibility pop
 
 #endif
