@@ -488,10 +488,22 @@ static char *history_path(void) {
 }
 
 
+/* Replaces the value on the top with its metatable's __index when that
+** is a table: 1, or 0 (the value stays) when it is not. */
+static int follow_index(lua_State *L) {
+  int t = luaL_getmetafield(L, -1, "__index");
+  if (t != LUA_TTABLE) {
+    if (t != LUA_TNIL) lua_pop(L, 1);
+    return 0;
+  }
+  lua_remove(L, -2);
+  return 1;
+}
+
 /* Replaces the value on the top with its field `k`, read raw: completion
 ** must not run user code, so __index is followed only through tables. */
 static void field_raw(lua_State *L, const char *k, size_t len) {
-  int depth, t;
+  int depth;
   for (depth = 0; depth < CHAIN_MAX; depth++) {
     if (lua_istable(L, -1)) {
       lua_pushlstring(L, k, len);
@@ -501,12 +513,7 @@ static void field_raw(lua_State *L, const char *k, size_t len) {
       }
       lua_pop(L, 1);
     }
-    if ((t = luaL_getmetafield(L, -1, "__index")) != LUA_TTABLE) {
-      if (t != LUA_TNIL)
-        lua_pop(L, 1);
-      break;
-    }
-    lua_remove(L, -2);
+    if (!follow_index(L)) break;
   }
   lua_pop(L, 1);
   lua_pushnil(L);
@@ -559,7 +566,7 @@ static int complete_collect(lua_State *L) {
   const char *word = luaL_checkstring(L, 1);
   const char *part = word, *p, *seg = word;
   size_t plen;
-  int depth, t, methods = 0;
+  int depth, methods = 0;
   for (p = word; *p != '\0'; p++)
     if (*p == '.' || *p == ':') {
       part = p + 1;
@@ -589,12 +596,7 @@ static int complete_collect(lua_State *L) {
         lua_pop(L, 1);
       }
     }
-    if ((t = luaL_getmetafield(L, -1, "__index")) != LUA_TTABLE) {
-      if (t != LUA_TNIL)
-        lua_pop(L, 1);
-      break;
-    }
-    lua_remove(L, -2);
+    if (!follow_index(L)) break;
   }
   for (depth = 0; part == word && keywords[depth] != NULL; depth++)
     if (strncmp(keywords[depth], word, plen) == 0)
