@@ -325,14 +325,10 @@ sl_buffer *sl_pool_create_buffer(sl_pool *p, void *data, uint32_t meta,
                                  void (*release)(sl_buffer *b), void *arg) {
   sl_buffer *b = malloc(sizeof *b);
   if (b == NULL) return NULL;
-  b->data = data;
-  b->pool = p;
-  b->next = NULL;
+  buffer_reset(b, p, alloc, size);
+  b->data = data;              /* the caller's memory, given back by release */
   b->release = release;
   b->release_arg = arg;
-  b->alloc_size = alloc;
-  b->raw_size = size;
-  b->head_room = b->tail_room = b->payload = 0;
   pthread_mutex_lock(&p->mutex);
   p->alloc_bytes += alloc;
   p->alloc_count += 1;
