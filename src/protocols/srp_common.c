@@ -231,8 +231,5 @@ size_t srp_base_counters(srp_base *b, sl_counter *out, size_t max) {
       {"errors", atomic_load(&b->errors)},     {"drops", atomic_load(&b->drops)},
       {"late", atomic_load(&b->late)},         {"unknown", atomic_load(&b->unknown)},
       {"short", atomic_load(&b->shorts)},      {"refused", atomic_load(&b->refused)}};
-  size_t n = sizeof c / sizeof c[0];
-  if (n > max) n = max;
-  memcpy(out, c, n * sizeof *out);
-  return n;
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
