@@ -323,16 +323,24 @@ uint32_t sl_frame_iter_rem_buffer(const sl_frame_iter *it) {
   return iter_seg(it, it->buf) - it->off;
 }
 
+/* Walks forward from the current buffer (a seek from the first one would
+** make a pass over a frame of many buffers quadratic). */
 void sl_frame_iter_advance(sl_frame_iter *it, uint32_t n) {
   if (sl_frame_iter_at_end(it)) return;
-  uint32_t rem = sl_frame_iter_rem_buffer(it);
-  if (n < rem) {           /* stays in this segment */
-    it->off += n;
-    it->pos += n;
+  uint64_t to = (uint64_t)it->pos + n;
+  if (to >= it->end) {
+    iter_seek(it, it->end);
     return;
   }
-  uint64_t to = (uint64_t)it->pos + n;
-  iter_seek(it, to > it->end ? it->end : (uint32_t)to);
+  uint32_t rem = n, left = iter_seg(it, it->buf) - it->off;
+  while (rem >= left) {    /* past this segment: data remains further on */
+    rem -= left;
+    it->buf++;
+    it->off = 0;
+    left = iter_seg(it, it->buf);
+  }
+  it->off += rem;
+  it->pos = (uint32_t)to;
 }
 
 uint32_t sl_frame_iter_put(sl_frame_iter *it, const void *src, uint32_t n) {
