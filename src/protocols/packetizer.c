@@ -324,13 +324,6 @@ static void edge_release(sl_object *obj) {
   sl_object_unref(&((pk_edge *)obj)->core->obj);
 }
 
-/* Copies up to max of the n counters c into out. */
-static size_t put_counters(sl_counter *out, size_t max, const sl_counter *c, size_t n) {
-  if (n > max) n = max;
-  memcpy(out, c, n * sizeof *out);
-  return n;
-}
-
 static size_t edge_counters(sl_object *obj, sl_counter *out, size_t max) {
   pk_edge *e = (pk_edge *)obj;
   const sl_counter c[] = {{"txFrames", atomic_load(&e->tx_frames)},
@@ -338,7 +331,7 @@ static size_t edge_counters(sl_object *obj, sl_counter *out, size_t max) {
                           {"rxFrames", atomic_load(&e->rx_frames)},
                           {"rxBytes", atomic_load(&e->rx_bytes)},
                           {"drops", atomic_load(&e->dropped)}};
-  return put_counters(out, max, c, sizeof c / sizeof c[0] - (e->dest >= 0));
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0] - (e->dest >= 0));
 }
 
 static const sl_class transport_class = {.name = "packetizer.Transport",
@@ -401,7 +394,7 @@ static size_t core_counters(sl_object *obj, sl_counter *out, size_t max) {
       {"noApplication", atomic_load(&p->no_app)},
       {"txErrored", atomic_load(&p->tx_errored)},
       {"copied", atomic_load(&p->copied)}};
-  return put_counters(out, max, c, sizeof c / sizeof c[0]);
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
 /* Nothing runs on the Core's behalf; a stop forgets unfinished frames. */
