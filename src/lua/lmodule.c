@@ -42,5 +42,6 @@ int sl_lua_open(lua_State *L) {
   sl_open_packetizer(L);
   sl_open_rssi(L);
   sl_open_membridge(L);
+  sl_open_protocols(L);
   return 1;
 }
