@@ -334,6 +334,33 @@ def rssi_header():
     put("rssi_header", "short", b"\x40\x08\x01")
 
 
+def rssi_record(seg, patch=0):
+    return bytes([len(seg), patch]) + seg
+
+
+def rssi_link():
+    syn = struct.pack(">BBHHHHBBBBI", 0x1C, 8, 1464, 20, 5, 1000, 15, 2, 0, 3,
+                      0x78000000)
+    open_srv = rssi_record(rssi_seg(0x80, 100, 0, syn))
+    put("rssi_link", "server-open", b"\0" + open_srv)
+    data = b"".join(rssi_record(rssi_seg(0x40, 101 + k, 100, data=bytes([k]) * (k + 1)))
+                    for k in range(6))
+    put("rssi_link", "server-data", b"\0" + open_srv + data)
+    swapped = (rssi_record(rssi_seg(0x40, 102, 100, data=b"b")) +
+               rssi_record(rssi_seg(0x40, 101, 100, data=b"a")) +
+               rssi_record(rssi_seg(0x40, 101, 100, data=b"a")) +
+               rssi_record(rssi_seg(0x48, 103, 100)))
+    put("rssi_link", "server-reorder-dup", b"\0" + open_srv + swapped)
+    put("rssi_link", "server-rst", b"\0" + open_srv + rssi_record(rssi_seg(0x10, 101, 100)))
+    put("rssi_link", "server-restart", b"\0" + open_srv + open_srv)
+    put("rssi_link", "server-bad", b"\0" + open_srv + rssi_record(b"\x40\x08\x65\x64\0\0\0\0\x99", 2) +
+        rssi_record(b"\x40\x08\x65\x64\0\0\0\0\x99", 1) + rssi_record(b"\x40"))
+    synack = rssi_record(rssi_seg(0xC0, 7, 0, syn))
+    put("rssi_link", "client-open", b"\1" + synack + rssi_record(rssi_seg(0x40, 8, 100, data=b"xyz")))
+    put("rssi_link", "client-busy", b"\1" + synack + rssi_record(rssi_seg(0x41, 8, 100)) +
+        rssi_record(rssi_seg(0xC0, 7, 0, syn)))
+
+
 if __name__ == "__main__":
     zmtp()
     mem()
@@ -344,3 +371,4 @@ if __name__ == "__main__":
     packetizer()
     srpv0_response()
     rssi_header()
+    rssi_link()

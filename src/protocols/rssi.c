@@ -992,17 +992,20 @@ sl_object *sl_rssi_transport(sl_rssi *r) { return edge_ref(r, &r->tr); }
 sl_object *sl_rssi_application(sl_rssi *r) { return edge_ref(r, &r->app); }
 
 int sl_rssi_start(sl_rssi *r) {
+  outbox o = {.n = 0};
   pthread_mutex_lock(&r->mu);
   int was = r->started;
   r->started = 1;
   r->stopping = 0;
-  if (!was) {   /* no wait at first; a server takes a SYN at once */
-    r->state = r->server ? SL_RSSI_WAIT_SYN : SL_RSSI_CLOSED;
-    r->state_ns = sl_clock_ns() - ms_ns(r->try_ms);
+  if (!was) {   /* a server takes a SYN at once, a client sends one */
+    r->state = SL_RSSI_WAIT_SYN;
+    r->state_ns = sl_clock_ns();
+    if (!r->server) send_syn(r, &o, 0);
   }
   int need_worker = !r->worker_running;
   r->worker_running = 1;
   pthread_mutex_unlock(&r->mu);
+  flush(r, &o);
   if (need_worker &&
       sl_worker_start(&r->app_worker, "RssiApp", 0, app_main, app_wake, r) != 0) {
     pthread_mutex_lock(&r->mu);
