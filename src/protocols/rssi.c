@@ -768,22 +768,45 @@ static void tx_drop(rssi *r, int level, const char *msg) {
   if (level > 0) sl_log_write(r->log, level, "%s", msg);
 }
 
-/* Waits for window space (mu held). 0 when a DATA may go now. */
-static int wait_window(rssi *r) {
+/* A send's wait: over when the window has room, the link is not open or
+** stopping, or the deadline passed. */
+typedef struct window_wait {
+  rssi *r;
   struct timespec deadline;
-  sl_deadline_after(&deadline, (int64_t)r->tx_timeout_us);
-  while (r->state == SL_RSSI_OPEN && !r->stopping &&
-         r->outstanding >= r->cur.max_buffers) {
-    int rc = sl_wait_cond(&r->cv, &r->mu, &deadline);
+} window_wait;
+
+static int window_full(rssi *r) {
+  return r->state == SL_RSSI_OPEN && !r->stopping &&
+         r->outstanding >= r->cur.max_buffers;
+}
+
+static int window_over(void *arg) {
+  window_wait *w = arg;
+  pthread_mutex_lock(&w->r->mu);
+  int full = window_full(w->r);
+  pthread_mutex_unlock(&w->r->mu);
+  return !full || sl_deadline_left(&w->deadline) <= 0;
+}
+
+/* Waits for window space (mu held; released while waiting). 0 when a DATA
+** may go now. The wait runs the thread's wait hook (the Lua thread keeps
+** its mailboxes served, so a Lua slave behind the peer can take the
+** frames whose ACKs free the window) and gives up as the thread's waits
+** do (wait.h). */
+static int wait_window(rssi *r) {
+  window_wait w = {.r = r};
+  while (window_full(r)) {
+    sl_deadline_after(&w.deadline, (int64_t)r->tx_timeout_us);
+    uint64_t us = r->tx_timeout_us;
+    pthread_mutex_unlock(&r->mu);
+    int rc = sl_wait_for(window_over, &w);
+    pthread_mutex_lock(&r->mu);
     if (rc == SL_ECANCELED) return -1;
-    if (rc == SL_ETIMEDOUT) {
+    if (window_full(r))
       sl_log_write(r->log, SL_LOG_CRITICAL,
                    "Controller::applicationRx: Timeout waiting for outbound queue "
                    "after %" PRIu64 ".%06" PRIu64 " seconds! May be caused by "
-                   "outbound backpressure.", r->tx_timeout_us / 1000000,
-                   r->tx_timeout_us % 1000000);
-      sl_deadline_after(&deadline, (int64_t)r->tx_timeout_us);
-    }
+                   "outbound backpressure.", us / 1000000, us % 1000000);
   }
   return r->state == SL_RSSI_OPEN && !r->stopping ? 0 : -1;
 }
