@@ -137,9 +137,19 @@ describe("sl.rssi.Client / sl.rssi.Server", function()
       t.sm:sendFrame(testing.frame(pattern(1456 - i, i)))
     end
     assert.is_true(serve_until(function() return #t.got_s == 50 and #t.got_c == 50 end, 10))
+    local function dump(r)
+      local t2 = {}
+      for k, v in pairs(r:counters()) do t2[#t2 + 1] = k .. "=" .. v end
+      table.sort(t2)
+      return table.concat(t2, " ")
+    end
+    -- what each end counted, for a failure's message
+    local lens = {}
+    for j = 1, 50 do lens[#lens + 1] = #t.got_s[j] .. "/" .. #t.got_c[j] end
+    local diag = "sizes at the server/client " .. table.concat(lens, " ") .. "\nC: " .. dump(t.c) .. "\nS: " .. dump(t.s)
     for i = 1, 50 do
-      assert.are.equal(pattern(i * 29, i), t.got_s[i])
-      assert.are.equal(pattern(1456 - i, i), t.got_c[i])
+      assert.is_true(pattern(i * 29, i) == t.got_s[i], diag)
+      assert.is_true(pattern(1456 - i, i) == t.got_c[i], diag)
     end
     local c = t.c:counters()
     assert.are.equal(50, c.txFrames)
