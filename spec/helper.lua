@@ -116,6 +116,14 @@ function collector(keep)
   return sl.stream.Slave{acceptFrame = accept}, got
 end
 
+-- a == b links both ways, a cycle of references that lives until it is
+-- unlinked: a case that made one unlinks it at its end so the graph can
+-- be freed.
+function unlink(a, b)
+  a:removeSlave(b)
+  b:removeSlave(a)
+end
+
 -- n bytes that differ with their position and with the seed: every byte
 -- value comes once in each 256.
 function pattern(n, seed)

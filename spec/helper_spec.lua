@@ -99,6 +99,20 @@ describe("spec helpers", function()
     end)
   end)
 
+  it("unlink undoes both directions of ==", function()
+    local a, b = sl.stream.Master(), sl.stream.Slave()
+    local x, y = collector(), collector()
+    _ = a >> x
+    _ = x == y
+    assert.are.equal(1, x:slaveCount())
+    assert.are.equal(1, y:slaveCount())
+    unlink(x, y)
+    assert.are.equal(0, x:slaveCount())
+    assert.are.equal(0, y:slaveCount())
+    a:removeSlave(x)
+    _ = b
+  end)
+
   it("pattern is n bytes that depend on position and seed", function()
     assert.are.equal("", pattern(0, 1))
     assert.are.equal(1000, #pattern(1000, 1))

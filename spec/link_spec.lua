@@ -50,11 +50,6 @@ local function traffic(u, round)
   for n = 1, 11 do assert.are.equal(pattern(n, round), u.got[first + n]) end
 end
 
--- a == b is a cycle of references: unlink it so the graph can be freed
-local function unlink(a, b)
-  a:removeSlave(b); b:removeSlave(a)
-end
-
 local function stop_all(u, cli, srv)
   unlink(u.srp, cli:application(0))
   unlink(u.emu, srv:application(0))

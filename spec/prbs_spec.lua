@@ -39,7 +39,7 @@ describe("sl.utilities.Prbs", function()
     b:genFrame(16)
     assert.are.equal(1, a:getRxCount())
     assert.are.equal(1, b:getRxCount())
-    a:removeSlave(b); b:removeSlave(a)    -- no cycle left behind
+    unlink(a, b)   -- no cycle left behind
   end)
 
   it("generates Rogue's example frames byte for byte", function()

@@ -34,6 +34,8 @@ local function close(t)
   t.s:stop()
   t.uc:stop()
   t.us:stop()
+  unlink(t.us, t.s:transport())
+  unlink(t.uc, t.c:transport())
 end
 
 describe("sl.rssi.Client / sl.rssi.Server", function()
@@ -128,6 +130,7 @@ describe("sl.rssi.Client / sl.rssi.Server", function()
 
   it("open over UDP, carry frames both ways in order, and close on stop", function()
     local t = link()
+    finally(function() close(t) end)
     assert.is_true(open(t))
     -- the server adopted the client's values
     assert.are.equal(32, t.s:curMaxBuffers())
@@ -196,5 +199,6 @@ describe("sl.rssi.Client / sl.rssi.Server", function()
     assert.are.equal(0, threads("RssiTimer", 0))
     uc:stop()
     us:stop()
+    unlink(uc, c:transport())
   end)
 end)

@@ -161,7 +161,7 @@ local function run_udp_packetizer_path(version, jumbo)
   for _, pair in ipairs{{client_rssi:application(), client_pack:transport()},
                         {server, server_rssi:transport()},
                         {server_rssi:application(), server_pack:transport()}} do
-    pair[1]:removeSlave(pair[2]); pair[2]:removeSlave(pair[1])
+    unlink(pair[1], pair[2])
   end
   client_rssi:transport():removeSlave(out_of_order)
   out_of_order:removeSlave(client)
