@@ -6,13 +6,31 @@
 #ifndef STREAMLUA_BENCH_H_INCLUDED_
 #define STREAMLUA_BENCH_H_INCLUDED_
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "../src/core/clock.h"
 
 __attribute__((unused)) static int bench_failures;
+
+/* A socket of `type` bound to 127.0.0.1 on a port the kernel picks; *sa
+** gets its address. For the raw loops the programs compare against. */
+static inline int bench_loopback_socket(int type, struct sockaddr_in *sa) {
+  int fd = socket(AF_INET, type, 0);
+  *sa = (struct sockaddr_in){.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof *sa;
+  if (fd >= 0 && (bind(fd, (struct sockaddr *)sa, len) != 0 ||
+                  getsockname(fd, (struct sockaddr *)sa, &len) != 0)) {
+    perror("bench: loopback socket");
+    return -1;
+  }
+  return fd;
+}
 
 static inline double bench_now(void) { return sl_clock_s(); }
 

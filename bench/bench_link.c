@@ -108,13 +108,8 @@ static void raw_receive(int fd, int out) {
 static result run_raw(const mode *m, uint32_t size, uint64_t frames) {
   int ctl[2], res[2];
   if (pipe(ctl) != 0 || pipe(res) != 0) exit(1);
-  int rfd = socket(AF_INET, SOCK_DGRAM, 0);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(rfd, (struct sockaddr *)&sa, sizeof sa);
-  socklen_t len = sizeof sa;
-  getsockname(rfd, (struct sockaddr *)&sa, &len);
+  struct sockaddr_in sa;
+  int rfd = bench_loopback_socket(SOCK_DGRAM, &sa);
   int rb = link_rcvbuf(rfd, m);
   setsockopt(rfd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof rb);
   pid_t pid = fork();

@@ -56,13 +56,8 @@ static void *raw_reader(void *arg) {
 }
 
 static double run_raw(uint64_t frames, uint32_t size) {
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(lfd, (struct sockaddr *)&sa, sizeof sa);
-  socklen_t len = sizeof sa;
-  getsockname(lfd, (struct sockaddr *)&sa, &len);
+  struct sockaddr_in sa;
+  int lfd = bench_loopback_socket(SOCK_STREAM, &sa);
   listen(lfd, 1);
   int wfd = socket(AF_INET, SOCK_STREAM, 0);
   connect(wfd, (struct sockaddr *)&sa, sizeof sa);

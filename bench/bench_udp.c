@@ -61,13 +61,8 @@ static void *raw_receive(void *arg) {
 }
 
 static result run_raw(uint64_t count, uint32_t size, int rcvbuf) {
-  int rfd = socket(AF_INET, SOCK_DGRAM, 0), wfd = socket(AF_INET, SOCK_DGRAM, 0);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(rfd, (struct sockaddr *)&sa, sizeof sa);
-  socklen_t len = sizeof sa;
-  getsockname(rfd, (struct sockaddr *)&sa, &len);
+  struct sockaddr_in sa;
+  int rfd = bench_loopback_socket(SOCK_DGRAM, &sa), wfd = socket(AF_INET, SOCK_DGRAM, 0);
   if (rcvbuf > 0) setsockopt(rfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   struct timeval tv = {0, (long)(IDLE_S * 1e6)};
   setsockopt(rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
