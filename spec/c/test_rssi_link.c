@@ -490,6 +490,78 @@ static void test_bad_segments(void) {
   pair_fini(&p);
 }
 
+/* Pushes one segment from a hand-made peer: SYN (with params) or DATA
+** carrying the 16-bit marker k. */
+static void peer_push(sl_object *t, sl_pool *pool, uint8_t flags, uint8_t seq, uint16_t k) {
+  sl_rssi_header h;
+  memset(&h, 0, sizeof h);
+  h.flags = flags;
+  h.seq = seq;
+  h.ack = 100;
+  sl_rssi_default_params(&h.params, 1464);
+  uint8_t seg[26];
+  uint32_t n = sl_rssi_encode(seg, &h);
+  if (!(flags & SL_RSSI_SYN)) {
+    seg[n++] = (uint8_t)k;
+    seg[n++] = (uint8_t)(k >> 8);
+  }
+  ts_push(t->slave, pool, seg, n);
+}
+
+static uint16_t last_marker(ts_rec *rec) {
+  ts_got g;
+  uint8_t buf[8] = {0};
+  if (!ts_rec_last(rec, &g, buf, sizeof buf) || g.size != 2) return 0xffff;
+  return (uint16_t)(buf[0] | buf[1] << 8);
+}
+
+/* An in-order segment whose sequence number still has a copy waiting out
+** of order (left there when the delivery ring filled) replaces that copy:
+** 256 numbers later the copy is not delivered in place of the new one. */
+static void test_full_ring_leaves_no_copy(void) {
+  sl_rssi *s = sl_rssi_new(1, 1464, NULL);
+  sl_object *st = sl_rssi_transport(s), *sa = sl_rssi_application(s);
+  ts_rec *rec = ts_rec_on(sa, 16);
+  sl_pool *pool = sl_pool_new();
+  ts_rec_shut(rec);
+  sl_rssi_start(s);
+  peer_push(st, pool, SL_RSSI_SYN, 100, 0);
+  CHECK(sl_rssi_is_open(s));
+  uint16_t k = 0;
+  peer_push(st, pool, SL_RSSI_ACK, 101, k++);          /* held at the gate */
+  CHECK(ts_rec_await(rec, 1, 1, 0, 10));
+  uint8_t seq = 102;
+  for (int i = 0; i < 253; i++) peer_push(st, pool, SL_RSSI_ACK, seq++, k++);
+  uint8_t x = seq;                                     /* the ring holds 253 */
+  peer_push(st, pool, SL_RSSI_ACK, (uint8_t)(x + 1), 1001);
+  peer_push(st, pool, SL_RSSI_ACK, (uint8_t)(x + 2), 1002);
+  peer_push(st, pool, SL_RSSI_ACK, x, 1000);           /* drains x + 1 only */
+  ts_rec_pass(rec, 10);
+  CHECK(ts_rec_await(rec, 11, 1, 10, 10));
+  peer_push(st, pool, SL_RSSI_ACK, (uint8_t)(x + 2), 2002);  /* resent */
+  ts_rec_open(rec);
+  long want = 1 + 253 + 3;
+  CHECK(ts_rec_wait(rec, want, 10));
+  CHECK_EQ(last_marker(rec), 2002);
+  uint32_t drops = stats(s).drop_count;
+  for (int i = 0; i < 255; i++) {
+    peer_push(st, pool, SL_RSSI_ACK, (uint8_t)(x + 3 + i), (uint16_t)(3000 + i));
+    CHECK(ts_rec_wait(rec, ++want, 10));
+  }
+  peer_push(st, pool, SL_RSSI_ACK, (uint8_t)(x + 2), 4000);
+  CHECK(ts_rec_wait(rec, ++want, 10));
+  CHECK_EQ(last_marker(rec), 4000);
+  CHECK_EQ(ts_rec_count(rec), want);
+  CHECK_EQ(stats(s).drop_count, drops);
+  sl_rssi_stop(s);
+  sl_master_clear_slaves(sa->master);
+  sl_pool_unref(pool);
+  sl_object_unref(&rec->obj);
+  sl_object_unref(st);
+  sl_object_unref(sa);
+  sl_object_unref(sl_rssi_object(s));
+}
+
 /* Parameters: defaults, setters, refusals, cur... before negotiation. */
 static void test_parameters(void) {
   sl_rssi *r = sl_rssi_new(1, 1000, NULL);
@@ -514,6 +586,7 @@ static const struct tt_case cases[] = {
     {"peer_loss_and_reopen", test_peer_loss_and_reopen},
     {"bad_segments", test_bad_segments},
     {"stop_every_state", test_stop_every_state},
+    {"full_ring_leaves_no_copy", test_full_ring_leaves_no_copy},
     {NULL, NULL}};
 
 int main(void) {

@@ -557,6 +557,11 @@ static int receive_data(rssi *r, sl_frame *f, uint8_t seq, outbox *o) {
       drop_segment(r, "delivery queue full");
       return 0;
     }
+    if (r->ooo[seq] != NULL) {    /* a copy the drain left for a full ring */
+      drop_add(o, r->ooo[seq]);
+      r->ooo[seq] = NULL;
+      r->nooo--;
+    }
     enqueue(r, sl_frame_ref(f), seq);
     while (r->ooo[r->rx_next] != NULL && r->rxq_n < RING - 1) {
       uint8_t s = r->rx_next;
@@ -584,7 +589,6 @@ static int receive_data(rssi *r, sl_frame *f, uint8_t seq, outbox *o) {
   sl_log_write(r->log, SL_LOG_WARNING,
                "Dropping out of window frame. server=%d, seq=%u, expected=%u",
                r->server, (unsigned)seq, (unsigned)r->rx_next);
-  (void)o;
   /* an old duplicate: the peer missed our ACK; tell it again */
   uint8_t behind = (uint8_t)(r->rx_next - 1 - seq);
   return behind < RING / 2;
