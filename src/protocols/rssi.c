@@ -67,7 +67,8 @@ struct sl_rssi {
   int server;
   sl_log *log;
   pthread_mutex_t mu;
-  pthread_cond_t cv;              /* window space, queue, state */
+  pthread_cond_t cv;              /* the delivery ring, state (a window
+                                     wait polls window_full instead) */
   sl_rssi_params loc, cur, init;
   uint32_t try_ms;
   uint64_t tx_timeout_us;
@@ -396,7 +397,6 @@ static void take_ack(rssi *r, uint8_t ack, outbox *o) {
       r->outstanding--;
     }
   }
-  pthread_cond_broadcast(&r->cv);
 }
 
 /* ==== sending and hooks after the mutex ==== */
@@ -546,7 +546,8 @@ static void enqueue(rssi *r, sl_frame *f, uint8_t seq) {
   r->rxq_seq[i] = seq;
   r->rxq_n++;
   r->rx_next = (uint8_t)(seq + 1);
-  pthread_cond_broadcast(&r->cv);
+  /* the delivery thread sleeps only on an empty ring */
+  if (r->rxq_n == 1) pthread_cond_broadcast(&r->cv);
 }
 
 /* DATA or NUL while open (mu held). Returns 1 when it wants an ACK now. */
