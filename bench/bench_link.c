@@ -155,6 +155,10 @@ static link_end link_open(uint32_t port, int server, int jumbo) {
   sl_prbs_check_payload(e.prbs, 0);
   if (server) sl_master_add_slave(e.app->master, sl_prbs_object(e.prbs)->slave);
   else sl_master_add_slave(sl_prbs_object(e.prbs)->master, e.app->slave);
+  const char *w = getenv("BENCH_LINK_WINDOW");
+  if (w != NULL)
+    sl_rssi_set_loc(sl_udp_rssi_pack_rssi(e.stack), SL_RSSI_P_MAX_BUFFERS,
+                    (uint32_t)strtoul(w, NULL, 10));
   sl_udp_rssi_pack_start(e.stack);
   return e;
 }
