@@ -4,7 +4,7 @@
 #   scripts/deps.sh test       also what the tests need
 #   scripts/deps.sh fuzz       also clang and libFuzzer (make fuzz)
 set -e
-pkgs="cmake make gcc pkg-config liblua5.4-dev lua5.4 libevent-dev libedit-dev"
+pkgs="cmake make gcc pkg-config liblua5.4-dev lua5.4 libevent-dev libedit-dev lua-yaml"
 if [ "${1:-}" = test ]; then
   pkgs="$pkgs lua-busted luarocks libzmq3-dev python3-zmq"
 elif [ "${1:-}" = fuzz ]; then

@@ -6,6 +6,7 @@
 **   sl.logging    setLevel, setFilter, levels...
 **   sl            run, stop, sleep, every, after, graph, monitor,
 **                 connection helpers, version
+**   sl.pyrogue    the register tree (lua/streamlua/pyrogue, loaded on first use)
 */
 #include "lsl.h"
 #include "streamlua/wait.h"
@@ -43,5 +44,6 @@ int sl_lua_open(lua_State *L) {
   sl_open_rssi(L);
   sl_open_membridge(L);
   sl_open_protocols(L);
+  sl_open_pyrogue(L);
   return 1;
 }

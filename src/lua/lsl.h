@@ -159,6 +159,7 @@ void sl_open_prbs(lua_State *L);       /* sl.utilities.Prbs */
 void sl_open_fileio(lua_State *L);     /* sl.utilities.StreamWriter/Reader */
 void sl_open_graph(lua_State *L);      /* sl.graph, sl.monitor */
 void sl_open_protocols(lua_State *L);  /* sl.protocols.UdpRssiPack */
+void sl_open_pyrogue(lua_State *L);    /* sl.pyrogue, package.preload */
 
 /* Lua-defined slave from the table or function at i; pushes its box. */
 void sl_lua_slave_new(lua_State *L, int i);

@@ -1,0 +1,222 @@
+-- streamlua.pyrogue.device: Device, a Node holding variables, commands and
+-- devices, and a memory Hub (sl.memory.Hub(offset [, hubMin, hubMax])):
+-- its blocks' transactions pass through it, get its offset added, and go on
+-- to memBase, or to the parent device's hub when there is no memBase.
+--
+-- pr.Device{name=<class name>, description='', memBase=, offset=0,
+-- hidden=false, groups=, expand=false, enabled=true, defaults=,
+-- enableDeps=, hubMin=0, hubMax=0, guiGroup=}
+--
+-- Fields: offset, memBase, hubMin, hubMax, forceWaitEach (false), _hub,
+-- _blocks (built at start, block.lua), _ifaces (addInterface), _defaults,
+-- _enableDeps. Children made here: `enable` (§1.5), and ReadDevice /
+-- WriteDevice when the command module is present.
+-- Hooks to override per instance or per class: initialize(), hardReset(),
+-- countReset(), enableChanged(value), readBlocks/writeBlocks/verifyBlocks/
+-- waitBlocks(opts) (bulk operations, §3.7).
+local sl = require "streamlua"
+local node = require "streamlua.pyrogue.node"
+local variable = require "streamlua.pyrogue.variable"
+
+local M = {}
+
+local Device = node.class("Device", node.Node)
+Device._isDevice = true
+
+-- EnableVariable: the `enable` child of every device (no block).
+local EnableVariable = node.class("EnableVariable", variable.BaseVariable)
+M.EnableVariable = EnableVariable
+
+function EnableVariable:_init(args)
+  variable.BaseVariable._init(self, {name = "enable", mode = "RW", groups = {"Enable"},
+                                     description = "Determines if device is enabled for hardware access"})
+  self.enum = {[false] = "False", [true] = "True", parent = "ParentFalse", deps = "ExtDepFalse"}
+  self.revEnum = {False = false, True = true, ParentFalse = "parent", ExtDepFalse = "deps"}
+  self.disp = "enum"
+  self.typeStr = "bool"
+  self._value = args.enabled
+  self._dev = args.dev
+end
+
+-- The effective value (§1.5): false, 'deps', 'parent', or the own value.
+function EnableVariable:get()
+  if not self._value then return false end
+  local dev = self._dev
+  for _, v in ipairs(dev._enableDeps) do
+    if not v:value() then return "deps" end
+  end
+  local parent = dev._parent
+  if parent == nil or parent == dev or parent._parent == parent then return self._value end
+  if parent.enable:value() ~= true then return "parent" end
+  return true
+end
+
+function EnableVariable:value() return self:get() end
+
+function EnableVariable:set(value)
+  if type(value) ~= "boolean" or value == self._value then return end
+  self._value = value
+  local dev = self._dev
+  dev:_updateBlockEnable()
+  dev:enableChanged(value)
+  self:_queueUpdate()
+end
+
+function EnableVariable:_finishInit() end
+
+local function copyArgs(args)
+  local t = {}
+  for k, v in pairs(args) do t[k] = v end
+  return t
+end
+
+local function slaveOf(memBase)
+  if type(memBase) == "table" and memBase._hub then return memBase._hub end
+  return memBase
+end
+
+function Device:_init(args)
+  if args.name == nil then
+    args = copyArgs(args)
+    args.name = self._className
+  end
+  node.Node._init(self, args)
+  if args.expand == nil then self.expand = false end
+  self.offset = args.offset or 0
+  self.memBase = args.memBase
+  self.hubMin = args.hubMin or 0
+  self.hubMax = args.hubMax or 0
+  self.forceWaitEach = false
+  if self.hubMin ~= 0 and self.hubMax ~= 0 then
+    self._hub = sl.memory.Hub(self.offset, self.hubMin, self.hubMax)
+  else
+    self._hub = sl.memory.Hub(self.offset)
+  end
+  if self.memBase ~= nil then self._hub:setSlave(slaveOf(self.memBase)) end
+  self._blocks = {}
+  self._ifaces = {}
+  self._defaults = args.defaults or {}
+  self._enableDeps = args.enableDeps or {}
+  self:_addChild(EnableVariable{enabled = args.enabled ~= false, dev = self})
+  self:_addDeviceCommands()
+end
+
+-- ReadDevice / WriteDevice, when the command classes exist.
+function Device:_addDeviceCommands()
+  local cmd = node.optional("streamlua.pyrogue.command")
+  if type(cmd) ~= "table" or not cmd.addDeviceCommands then return end
+  cmd.addDeviceCommands(self)
+end
+
+local function addError(self, n, what)
+  error(("Error adding node with name %s to %s. %s"):format(n.name, self.name, what), 0)
+end
+
+-- add(node) or add{node1, node2, ...} (§1.1).
+function Device:add(n)
+  if type(n) == "table" and not node.isinstance(n, node.Node) then
+    for _, x in ipairs(n) do self:add(x) end
+    return
+  end
+  if not node.isinstance(n, node.Node) then
+    error(("Device.add: expected a node, got %s"):format(type(n)), 2)
+  end
+  local root = rawget(self, "_root")
+  if root and root.running then addError(self, n, "Tree is already started.") end
+  if n._parent ~= nil then addError(self, n, "Node is already attached.") end
+  self:_addChild(n)
+  if n._isDevice and n.memBase == nil then n._hub:setSlave(self._hub) end
+end
+
+-- add() on any other node: pyrogue's NodeError.
+function node.Node:add(n)
+  error(("Attempting to add node with name %s to non device node %s.")
+        :format(tostring(n and n.name), self.name), 0)
+end
+
+function Device:addNode(cls, kw)
+  self:add(cls(kw))
+end
+
+-- addNodes(cls, number, stride, {name=N, offset=O, ...}): N[i] at O + i*stride.
+function Device:addNodes(cls, number, stride, kw)
+  local name, offset = kw.name, kw.offset or 0
+  for i = 0, number - 1 do
+    local a = copyArgs(kw)
+    a.name = ("%s[%d]"):format(name, i)
+    if type(offset) == "table" then
+      a.offset = {}
+      for j, o in ipairs(offset) do a.offset[j] = o + i * stride end
+    else
+      a.offset = offset + i * stride
+    end
+    self:add(cls(a))
+  end
+end
+
+function Device:addInterface(...)
+  for _, o in ipairs{...} do self._ifaces[#self._ifaces + 1] = o end
+end
+Device.addProtocol = Device.addInterface
+Device.manage = Device.addInterface
+
+-- Hooks: the base versions call the same hook of every child device.
+function Device:initialize()
+  for _, d in ipairs(self:devices()) do d:initialize() end
+end
+function Device:hardReset()
+  for _, d in ipairs(self:devices()) do d:hardReset() end
+end
+function Device:countReset()
+  for _, d in ipairs(self:devices()) do d:countReset() end
+end
+function Device:enableChanged() end
+
+function Device:hideVariables(hidden, variables)
+  for _, v in ipairs(variables or self:variables()) do
+    if type(v) == "string" then v = self:node(v) end
+    if hidden then v:addToGroup("Hidden") else v:removeFromGroup("Hidden") end
+  end
+end
+
+-- Sets every block's enable flag per the effective enable value, here and
+-- below.
+function Device:_updateBlockEnable()
+  local en = self.enable:value() == true
+  for _, b in ipairs(self._blocks) do b:setEnable(en) end
+  for _, d in ipairs(self:devices()) do d:_updateBlockEnable() end
+end
+
+-- The memory slave this device's hub forwards to: memBase or the parent.
+function Device:_hasMemBase()
+  local d = self
+  while d do
+    if d.memBase ~= nil then return true end
+    local p = d._parent
+    if p == d then return false end
+    d = p
+  end
+  return false
+end
+
+-- At start, after the children: blocks and defaults.
+function Device:_rootAttached(parent, root)
+  node.Node._rootAttached(self, parent, root)
+  self:_buildBlocks()
+  self:_applyDefaults()
+end
+
+function Device:_buildBlocks() end
+
+-- `defaults` entries replace the default value of the matching children.
+function Device:_applyDefaults()
+  for key, value in pairs(self._defaults) do
+    local nodes = self:nodeMatch(key)
+    for _, n in ipairs(nodes) do
+      if n._isVariable then n._default = value end
+    end
+  end
+end
+
+M.Device = Device
+return M

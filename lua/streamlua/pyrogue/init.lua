@@ -1,0 +1,32 @@
+-- streamlua.pyrogue.init: the `sl.pyrogue` table (`local pr = sl.pyrogue`).
+-- It re-exports, from each file of the tree that is present, every field
+-- whose name starts with a capital letter (classes, models, constants) and
+-- the names a file lists in its `_export` array (helper functions).
+--
+--   node      Node, class(), isinstance()     variable  BaseVariable, RemoteVariable
+--   device    Device                          root      Root
+--   block     the Lua half of register blocks, LocalBlock
+--   model     Models (UInt, Int, Bool, ...), format/parse helpers
+--   localvar  LocalVariable, LinkVariable     command   LocalCommand, RemoteCommand, BaseCommand
+--   yaml      YAML configuration
+local node = require "streamlua.pyrogue.node"
+
+local pr = {}
+
+local FILES = {"node", "model", "variable", "block", "device", "root", "localvar", "command",
+               "yaml"}
+
+for _, f in ipairs(FILES) do
+  local mod = node.optional("streamlua.pyrogue." .. f)
+  if type(mod) == "table" then
+    for k, v in pairs(mod) do
+      if type(k) == "string" and k:match("^%u") and pr[k] == nil then pr[k] = v end
+    end
+    for _, k in ipairs(mod._export or {}) do pr[k] = mod[k] end
+  end
+end
+
+pr.class = node.class
+pr.isinstance = node.isinstance
+
+return pr
