@@ -438,3 +438,60 @@ describe("display helpers", function()
     assert.are.equal(true, model.parseDisp({disp = "enum", revEnum = {True = true, False = false}}, "True"))
   end)
 end)
+
+describe("hostile input", function()
+  -- an error from the parser itself names no Lua source position
+  local function clean(f, ...)
+    local ok, e = pcall(f, ...)
+    if not ok then
+      assert.are.equal("string", type(e))
+      assert.is_nil(e:find("model.lua:", 1, true), e)
+    end
+    return ok, e
+  end
+
+  it("literal: nesting and digit counts are bounded as Python bounds them", function()
+    assert.are.equal(200, #(function()
+      local t = model.literal(string.rep("[", 200) .. string.rep("]", 200))
+      local n = 0
+      while type(t) == "table" do n = n + 1; t = t[1] end
+      return string.rep("x", n)
+    end)())
+    assert.are.equal("too many nested parentheses (<unknown>, line 1)",
+                     err(model.literal, string.rep("[", 201) .. string.rep("]", 201)))
+    assert.are.equal("too many nested parentheses (<unknown>, line 1)", err(model.literal, string.rep("{", 100000)))
+    assert.is_truthy(err(model.literal, string.rep("1", 4301)):find("^Exceeds the limit %(4300 digits%)"))
+    assert.are.equal(4300 * 4 // 4, #model.literal("0x" .. string.rep("f", 4300)) - 2)
+    assert.are.equal("malformed node or string on line 1: <ast.UnaryOp object>",
+                     err(model.literal, string.rep("-", 100000) .. "1"))
+    assert.is_truthy(err(model.format, "{:d}", "0x" .. string.rep("f", 4000)):find("^Exceeds the limit"))
+  end)
+
+  it("literal and format raise only their own errors on random input", function()
+    local alphabet = "0123456789xXoObBeE_.+-jJ'\"\\[](){}:,# \t\nTrueFalseNoneabcrbu"
+    local seed = 14
+    local function rnd(n)   -- a small LCG: the same cases every run
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    for _ = 1, 3000 do
+      local t = {}
+      for i = 1, rnd(12) do
+        local k = rnd(#alphabet)
+        t[i] = alphabet:sub(k, k)
+      end
+      clean(model.literal, table.concat(t))
+    end
+    local specs = "<>=^+- #0123456789,_.bcdeEfFgGnoxX%sz{}!r"
+    for _ = 1, 3000 do
+      local t = {"{:"}
+      for i = 1, rnd(6) do
+        local k = rnd(#specs)
+        t[#t + 1] = specs:sub(k, k)
+      end
+      t[#t + 1] = "}"
+      local f = table.concat(t)
+      for _, v in ipairs({5, -5, 0.5, "ab", true, "0x123456789abcdef01"}) do clean(model.format, f, v) end
+    end
+  end)
+end)

@@ -75,12 +75,15 @@ Display.
       [#][0][width][,|_][.precision][type], conversions !s !r), literal text,
       `{{`/`}}`. Lua values map to Python's: integer -> int, float -> float,
       boolean -> bool, nil -> None, string -> str (or big int), table ->
-      list. Raises Python's error text on a bad spec.
+      list. Raises Python's error text on a bad spec. Beyond Python: a
+      precision above 99 or a width above 100000 is refused.
   model.repr(value)       Python's repr (floats shortest round-trip: 0.1, 1e+16)
   model.literal(s)        Python's ast.literal_eval: numbers (0x10 0b101 0o17
       1_000 -3 +5 1.5e3 .5), True False None, strings (quotes, escapes,
       prefixes r/b/u, adjacent ones joined), lists and tuples (Lua arrays),
-      dicts (Lua tables); returns ok-value, or raises error(reason, 0)
+      dicts (Lua tables); returns the value, or raises error(reason, 0) with
+      Python's reason (object addresses left out). Bounded as Python is:
+      nesting at most 200 deep, decimal ints at most 4300 digits.
   model.enumFrom(disp, enum, value) -> enum, revEnum, disp as BaseVariable
       builds them: a disp table whose values are all strings is an enum; a disp
       table of other values is a list of choices ({x: str(x)}); a boolean
@@ -150,8 +153,15 @@ local function int_parts(v)
   return hex:lower():gsub("^0+", ""), neg == "-"
 end
 
+-- Python's bound on decimal conversions of ints (sys.get_int_max_str_digits)
+local MAX_DIGITS = 4300
+
 -- hex digits -> decimal digits (repeated division by 10^7)
 local function hex_to_dec(hex)
+  if #hex > 3572 then   -- 16^3572 > 10^4300: more digits than Python converts
+    error("Exceeds the limit (4300 digits) for integer string conversion; " ..
+          "use sys.set_int_max_str_digits() to increase the limit", 0)
+  end
   local d = {}
   for i = 1, #hex do d[i] = tonumber(ssub(hex, i, i), 16) end
   local out = {}
@@ -168,7 +178,12 @@ local function hex_to_dec(hex)
   end
   local s = { tostring(out[#out] or 0) }
   for i = #out - 1, 1, -1 do s[#s + 1] = sfmt("%07d", out[i]) end
-  return concat(s)
+  s = concat(s)
+  if #s > MAX_DIGITS then
+    error("Exceeds the limit (4300 digits) for integer string conversion; " ..
+          "use sys.set_int_max_str_digits() to increase the limit", 0)
+  end
+  return s
 end
 
 -- decimal digits -> hex digits
@@ -678,14 +693,19 @@ new_class("UFixed", {pytype = "float", defaultDisp = "{}", needsBinPoint = true,
 ---------------------------------------------------------------------------
 -- Python repr
 
+local E_FMT = {[14] = "%.14e", [15] = "%.15e", [16] = "%.16e"}
+
 local function float_digits(x, prec)
   -- significant digits and decimal exponent of |x|; prec nil = shortest
   local s
   if prec then
     s = sfmt("%." .. (prec - 1) .. "e", x)
   else
-    for p = 0, 16 do
-      s = sfmt("%." .. p .. "e", x)
+    -- a 15-digit rendering that round-trips is the shortest one with its
+    -- zeros stripped (normal doubles hold more than 15 digits); else the
+    -- nearest 16-digit one if it round-trips, else 17 digits always do
+    for p = x < 2.2250738585072014e-308 and 0 or 14, 16 do
+      s = sfmt(E_FMT[p] or ("%." .. p .. "e"), x)
       if tonumber(s) == x then break end
     end
   end
@@ -709,8 +729,38 @@ local function fixed(d, e)
   return "0." .. srep("0", -e - 1) .. d
 end
 
+local G_FMT = {"%.15g", "%.16g", "%.17g"}
+
+-- repr of a float, through %g when that is already Python's text: a
+-- normal number whose shortest digits print without an exponent or with
+-- one outside [-4, 16)
+local function float_repr_fast(x)
+  if x ~= x or x == huge or x == -huge or x == 0 then return nil end
+  local a = x < 0 and -x or x
+  if a < 2.2250738585072014e-308 then return nil end
+  for i = 1, 3 do
+    local s = sfmt(G_FMT[i], x)
+    if tonumber(s) == x then
+      local e = s:find("e", 1, true)
+      if e then
+        local ex = tonumber(ssub(s, e + 1))
+        if ex >= -4 and ex < 16 then return nil end
+        return s
+      end
+      if a >= 1e16 then return nil end   -- 17 digits without an exponent
+      if s:find(".", 1, true) then return s end
+      return s .. ".0"
+    end
+  end
+  return nil
+end
+
 -- repr of a finite or infinite float, without sign handling beyond '-'
 local function float_repr(x, prec)
+  if not prec then
+    local s = float_repr_fast(x)
+    if s then return s end
+  end
   if x ~= x then return "nan" end
   if x == huge then return "inf" elseif x == -huge then return "-inf" end
   local neg = x < 0 or (x == 0 and 1 / x < 0)
@@ -806,12 +856,16 @@ local function parse_spec(spec)
   if c == "0" then p.zero, i = true, i + 1 end
   local w = spec:match("^%d+", i)
   if w then p.width, i = tonumber(w), i + #w end
+  if p.width and p.width > 100000 then
+    fmt_error("ValueError", "format: widths above 100000 are not supported")
+  end
   c = ssub(spec, i, i)
   if c == "," or c == "_" then p.group, i = c, i + 1 end
   if ssub(spec, i, i) == "." then
     local pr = spec:match("^%d+", i + 1)
     if not pr then fmt_error("ValueError", "Format specifier missing precision") end
     p.prec, i = tonumber(pr), i + 1 + #pr
+    if p.prec > 99 then fmt_error("ValueError", "format: precisions above 99 are not supported") end
   end
   if i <= #spec then
     p.type = ssub(spec, i, i)
@@ -974,7 +1028,43 @@ local function format_str(s, p)
   return pad(s, "", p, "<")
 end
 
-local spec_cache = setmetatable({}, {__mode = "k"})
+-- A shortcut for the common specs, straight to string.format: integers
+-- >= 0 under d/x/X/o (optionally '#' and zero padding) and finite numbers
+-- under f/e/E/g/G (optionally width or zero padding); nil when it does not
+-- apply, and the general path runs.
+local INT_PREFIX = {x = "0x", X = "0X", o = "0o"}
+local function fast_formatter(p)
+  if p.width and p.width > 99 then return nil end
+  if p.group or (p.sign and p.sign ~= "-") or p.align or (p.fill and not p.zero) then return nil end
+  local t = p.type
+  if t == nil or t == "d" or t == "x" or t == "X" or t == "o" then
+    if p.prec then return nil end
+    if p.alt and t ~= "x" and t ~= "X" and t ~= "o" then return nil end
+    local prefix = p.alt and INT_PREFIX[t] or ""
+    local width = ""
+    if p.width then
+      if p.zero then
+        if p.width - #prefix < 1 then return nil end
+        width = "0" .. (p.width - #prefix)
+      elseif prefix == "" then width = tostring(p.width)
+      else return nil end
+    end
+    local cfmt = "%" .. width .. ((t == nil or t == "d") and "d" or t)
+    return function(v)
+      if mtype(v) == "integer" and v >= 0 then return prefix .. sfmt(cfmt, v) end
+    end
+  elseif t == "f" or t == "e" or t == "E" or t == "g" or t == "G" then
+    if p.alt then return nil end
+    local cfmt = "%" .. (p.zero and "0" or "") .. (p.width or "") .. "." .. (p.prec or 6) .. t
+    return function(v)
+      if type(v) == "number" and v == v and v ~= huge and v ~= -huge then return sfmt(cfmt, v) end
+    end
+  end
+  return nil
+end
+
+local spec_cache = {}
+local NO_FAST = function() return nil end
 
 -- format one value with one format spec (the part after ':')
 local function format_value(v, spec, pytype)
@@ -988,7 +1078,13 @@ local function format_value(v, spec, pytype)
     return str(v)
   end
   local p = spec_cache[spec]
-  if not p then p = parse_spec(spec); spec_cache[spec] = p end
+  if not p then
+    p = parse_spec(spec)
+    p.fast = fast_formatter(p) or NO_FAST
+    spec_cache[spec] = p
+  end
+  local r = p.fast(v)
+  if r then return r end
   if tv == "number" then
     if mtype(v) == "integer" then return format_int(v, p, "int") end
     return format_float(v, p, "float")
@@ -1191,6 +1287,12 @@ function Lit:number()
   self.i = j
   if frac == nil and exp == nil then
     local ds = intpart:gsub("_", "")
+    if #ds > MAX_DIGITS then
+      syntax(sfmt("Exceeds the limit (%d digits) for integer string conversion: value has " ..
+                  "%d digits; use sys.set_int_max_str_digits() to increase the limit - " ..
+                  "Consider hexadecimal for huge integer literals to avoid decimal " ..
+                  "conversion limits.", MAX_DIGITS, #ds))
+    end
     if #ds > 1 and ssub(ds, 1, 1) == "0" and ds:find("[1-9]") then
       syntax("leading zeros in decimal integer literals are not permitted; " ..
              "use an 0o prefix for octal integers")
@@ -1261,9 +1363,16 @@ end
 
 local function malformed(what) lit_fail("malformed node or string on line 1: <ast." .. what .. " object>") end
 
+-- Python's parser nests brackets at most 200 deep
+function Lit:enter()
+  self.nest = self.nest + 1
+  if self.nest > 200 then syntax("too many nested parentheses") end
+  self.depth = self.depth + 1
+end
+
 function Lit:sequence(open, close)
   self.i = self.i + 1
-  self.depth = self.depth + 1
+  self:enter()
   local items, isTuple = {}, open == "("
   local commas = 0
   while true do
@@ -1278,14 +1387,14 @@ function Lit:sequence(open, close)
       syntax("invalid syntax. Perhaps you forgot a comma?")
     end
   end
-  self.depth = self.depth - 1
+  self.depth, self.nest = self.depth - 1, self.nest - 1
   if isTuple and #items == 1 and commas == 0 then return items[1], true end
   return items
 end
 
 function Lit:dict()
   self.i = self.i + 1
-  self.depth = self.depth + 1
+  self:enter()
   local t, n, isSet, set = {}, 0, nil, {}
   while true do
     local c = self:peek()
@@ -1309,7 +1418,7 @@ function Lit:dict()
     elseif c == "" then syntax("'{' was never closed")
     elseif c ~= "}" then syntax("invalid syntax. Perhaps you forgot a comma?") end
   end
-  self.depth = self.depth - 1
+  self.depth, self.nest = self.depth - 1, self.nest - 1
   if isSet then return set end
   return t
 end
@@ -1351,10 +1460,7 @@ function Lit:expr()
   if c == "-" or c == "+" then
     self.i = self.i + 1
     local nc = self:peek()
-    if nc == "-" or nc == "+" then
-      self:expr()
-      malformed("UnaryOp")
-    end
+    if nc == "-" or nc == "+" then malformed("UnaryOp") end
     local v = self:atom()
     local vt = mtype(v)
     if vt == nil and not isbig(v) then malformed(type(v) == "table" and "List" or "Constant") end
@@ -1372,9 +1478,23 @@ function Lit:expr()
   return v
 end
 
+local SIMPLE = {True = true, False = false}
+
 function M.literal(s)
   if type(s) ~= "string" then error("literal: expected a string, got " .. type(s), 2) end
-  local p = setmetatable({s = s, i = 1, depth = 0}, Lit)
+  -- the common cases first: a plain decimal or hex integer, True, False
+  if #s <= 18 then
+    local d = s:match("^%-?[1-9]%d*$") or s:match("^0$")
+    if d then return tointeger(tonumber(d)) end
+    local sign, h = s:match("^(%-?)0[xX](%x+)$")
+    if h and #h <= 15 then
+      local v = tonumber(h, 16)
+      return sign == "-" and -v or v
+    end
+    local b = SIMPLE[s]
+    if b ~= nil then return b end
+  end
+  local p = setmetatable({s = s, i = 1, depth = 0, nest = 0}, Lit)
   local ok, v = pcall(function()
     local c = p:peek()
     if c == "" then lit_fail("invalid syntax (<unknown>, line 0)") end
@@ -1495,33 +1615,35 @@ local function coerce(v, pytype)
   return v
 end
 
+local function parse_failed(var, s, native, reason)
+  local msg = sfmt("Invalid value %s for variable %s with type <class '%s'>: %s", s,
+                   tostring(var.name), CLASS_NAME[native] or native, tostring(reason))
+  log(40, var, msg)
+  error(msg, 0)
+end
+
 function M.parseDisp(var, s)
   if type(s) ~= "string" then return s end
   local native = native_of(var)
-  local ok, v = pcall(function()
-    if native == "ndarray" then
-      local el = var_pytype(var)
-      local x = M.literal(s)
-      if type(x) == "table" then
-        local out = {}
-        for i = 1, #x do out[i] = coerce(x[i], el) end
-        return out
-      end
-      return coerce(x, el)
-    elseif var.disp == "enum" then
+  if native ~= "ndarray" then
+    if var.disp == "enum" then
       local k = var.revEnum and var.revEnum[s]
-      if k == nil then error(repr(s), 0) end
+      if k == nil then parse_failed(var, s, native, repr(s)) end
       return k
     elseif native == "str" then
       return s
     end
-    return M.literal(s)
-  end)
-  if ok then return v end
-  local msg = sfmt("Invalid value %s for variable %s with type <class '%s'>: %s", s,
-                   tostring(var.name), CLASS_NAME[native] or native, tostring(v))
-  log(40, var, msg)
-  error(msg, 0)
+  end
+  local ok, x = pcall(M.literal, s)
+  if not ok then parse_failed(var, s, native, x) end
+  if native ~= "ndarray" then return x end
+  local el = var_pytype(var)
+  if type(x) == "table" then
+    local out = {}
+    for i = 1, #x do out[i] = coerce(x[i], el) end
+    return out
+  end
+  return coerce(x, el)
 end
 
 return M
