@@ -94,7 +94,8 @@ Display.
       (fields disp, enum, path, optionally nativeType and pytype/model): a
       table value is an array (a numpy array in pyrogue) whose elements are
       each formatted with disp, "[e0, e1]", unless nativeType is "list" (a
-      Python list: formatted whole, elements by repr). Enum misses give
+      Python list: formatted whole, elements by repr). A format error is
+      logged ("Error generating disp for value ...") and raised. Enum misses give
       "INVALID: <v>" and log a warning on the variable's logger (var.logName,
       else "pyrogue.Variable.<path>"; nothing is logged unless the streamlua
       module is loaded).
@@ -382,6 +383,20 @@ end
 
 local function reverse_string(s) return s:reverse() end
 
+-- bits 0..nbits-1 of a little-endian byte string in reverse order
+local function reverse_bits_string(s, nbits)
+  local nb = (nbits + 7) // 8
+  local out = {}
+  for i = 1, nb do out[i] = 0 end
+  for i = 0, nbits - 1 do
+    if (sbyte(s, i // 8 + 1) or 0) >> (i % 8) & 1 == 1 then
+      local j = nbits - 1 - i
+      out[j // 8 + 1] = out[j // 8 + 1] | (1 << (j % 8))
+    end
+  end
+  return schar(table.unpack(out))
+end
+
 -- Integers -------------------------------------------------------------
 
 local function int_check_value(self, v, name, src)
@@ -490,6 +505,16 @@ local function build_int(m, bits, signed)
   if not m.isInt then
     m.minValue, m.maxValue = nil, nil
     m.toRaw, m.fromRaw = wide_to_raw, wide_from_raw
+    if m.bitReverse then
+      m.toRaw = function(self, v, nbits)
+        nbits = nbits or self.bitSize
+        return reverse_bits_string(wide_to_raw(self, v, nbits), nbits)
+      end
+      m.fromRaw = function(self, raw, nbits)
+        nbits = nbits or self.bitSize
+        return wide_from_raw(self, reverse_bits_string(raw, nbits), nbits)
+      end
+    end
   elseif m.bitReverse then
     m.toRaw = function(self, v, nbits)
       nbits = nbits or self.bitSize
@@ -1496,6 +1521,9 @@ function M.literal(s)
   end
   local p = setmetatable({s = s, i = 1, depth = 0, nest = 0}, Lit)
   local ok, v = pcall(function()
+    p.depth = 1          -- blank lines before the expression are skipped
+    p:ws()
+    p.depth = 0
     local c = p:peek()
     if c == "" then lit_fail("invalid syntax (<unknown>, line 0)") end
     local first = p:expr()
@@ -1581,10 +1609,10 @@ local function gen_one(var, disp, value)
   return M.format(disp, value, var_pytype(var))
 end
 
-function M.genDisp(var, value)
+local function gen_disp(var, value)
   local disp = var.disp
   if disp == "" then return "" end
-  if type(value) == "table" and var.nativeType ~= "list" and not isbig(value) then
+  if type(value) == "table" and var.nativeType ~= "list" then
     local out = {}
     for i = 1, #value do
       out[i] = disp == "enum" and "enum" or M.format(disp, value[i], var_pytype(var))
@@ -1592,6 +1620,18 @@ function M.genDisp(var, value)
     return "[" .. concat(out, ", ") .. "]"
   end
   return gen_one(var, disp, value)
+end
+
+local PY_TYPE = {boolean = "bool", string = "str", table = "list", ["nil"] = "NoneType"}
+
+function M.genDisp(var, value)
+  local ok, r = pcall(gen_disp, var, value)
+  if ok then return r end
+  local tname = mtype(value) == "integer" and "int" or mtype(value) == "float" and "float"
+                or PY_TYPE[type(value)] or type(value)
+  log(40, var, sfmt("Error generating disp for value %s with type <class '%s'> in variable %s",
+                    str(value), tname, tostring(var.path)))
+  error(r, 0)
 end
 
 local function native_of(var)
