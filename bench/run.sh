@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [seconds-per-measurement]
 #
+# Then every bench/bench_*.lua, run by the streamlua program.
 # The optional argument is passed to each benchmark (bench_stream: default
 # 0.5 s per measurement). Environment: BUILD_DIR (default build-bench),
 # JOBS (default 2).
@@ -27,12 +28,19 @@ if [ -z "$targets" ]; then
   exit 1
 fi
 # shellcheck disable=SC2086
-cmake --build "$build" -j"$jobs" --target $targets
+cmake --build "$build" -j"$jobs" --target $targets streamlua
 
 status=0
 for t in $targets; do
   echo "==> $t $*"
   "$build/$t" "$@" || status=$?
+  echo
+done
+# Lua benchmarks (bench/bench_*.lua), run by the streamlua program.
+for src in "$here"/bench_*.lua; do
+  [ -e "$src" ] || continue
+  echo "==> $(basename "$src") $*"
+  "$build/streamlua" "$src" "$@" || status=$?
   echo
 done
 exit $status
