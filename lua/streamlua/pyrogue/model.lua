@@ -78,6 +78,7 @@ Display.
       list. Raises Python's error text on a bad spec. Beyond Python: a
       precision above 99 or a width above 100000 is refused.
   model.repr(value)       Python's repr (floats shortest round-trip: 0.1, 1e+16)
+  model.str(value)        Python's str (a string as is, else repr)
   model.literal(s)        Python's ast.literal_eval: numbers (0x10 0b101 0o17
       1_000 -3 +5 1.5e3 .5), True False None, strings (quotes, escapes,
       prefixes r/b/u, adjacent ones joined), lists and tuples (Lua arrays),
@@ -408,7 +409,8 @@ local function int_check_value(self, v, name, src)
 end
 
 local function uint_check(self, v, mn, mx, name)
-  if mtype(v) ~= "integer" then v = int_check_value(self, v, name, "UInt") end
+  if mtype(v) ~= "integer" then v = int_check_value(self, v, name, "UInt")
+  elseif v >= 0 and mn and mx and v >= mn and v <= mx then return end
   if type(v) == "string" then   -- big
     if v:sub(1, 1) == "-" then error("can't convert negative value to unsigned int", 0) end
     if self.isInt then
@@ -429,7 +431,8 @@ local function uint_check(self, v, mn, mx, name)
 end
 
 local function int_check(self, v, mn, mx, name)
-  if mtype(v) ~= "integer" then v = int_check_value(self, v, name, "Int") end
+  if mtype(v) ~= "integer" then v = int_check_value(self, v, name, "Int")
+  elseif mn and mx and v >= mn and v <= mx then return end
   if not self.isInt then
     if not int_bytes(v, (self.bitSize + 7) // 8, true) then error("int too big to convert", 0) end
     return
@@ -1230,7 +1233,10 @@ Lit.__index = Lit
 local function lit_fail(reason) error({reason = reason}, 0) end
 
 function Lit:ws()
-  local s, i = self.s, self.i
+  local s = self.s
+  local i = s:match("^[ \t\f]*()", self.i)
+  local c = ssub(s, i, i)
+  if c ~= "\n" and c ~= "\r" and c ~= "\\" and c ~= "#" then self.i = i; return end
   while true do
     local c = ssub(s, i, i)
     if c == " " or c == "\t" or c == "\f" or (self.depth > 0 and (c == "\n" or c == "\r")) then
@@ -1280,7 +1286,8 @@ end
 
 function Lit:number()
   local s, i = self.s, self.i
-  for _, f in ipairs(INT_FORMS) do
+  local prefixed = ssub(s, i, i) == "0" and ssub(s, i + 1, i + 1):match("[xXoObB]")
+  for _, f in ipairs(prefixed and INT_FORMS or {}) do
     if s:find(f[1], i) then
       local body = s:match(f[2], i + 2)
       local after = ssub(s, i + 2 + #body, i + 2 + #body)
@@ -1505,6 +1512,46 @@ end
 
 local SIMPLE = {True = true, False = false}
 
+-- "[1, -2, 3]": a list of plain decimal integers, or nil
+local function int_list(s)
+  local body = s:match("^%[([%d, %-]*)%]$")
+  if not body then return nil end
+  local out, n = {}, 0
+  body = body:gsub(", *$", "", 1)   -- one trailing comma
+  for piece in (body .. ","):gmatch("([^,]*),") do
+    local d = piece:match("^ *(%-?[1-9]%d*) *$") or piece:match("^ *(0) *$")
+    if not d or #d > 18 then return nil end
+    n = n + 1
+    out[n] = tointeger(tonumber(d))
+  end
+  return out
+end
+
+-- the whole string as one expression (or a bare tuple)
+function Lit:all()
+  self.depth = 1          -- blank lines before the expression are skipped
+  self:ws()
+  self.depth = 0
+  local c = self:peek()
+  if c == "" then lit_fail("invalid syntax (<unknown>, line 0)") end
+  local first = self:expr()
+  if self:peek() == "," then   -- a bare tuple
+    local items = {first}
+    self.depth = self.depth + 1
+    while self:peek() == "," do
+      self.i = self.i + 1
+      if self:peek() == "" then break end
+      items[#items + 1] = self:expr()
+    end
+    self.depth = self.depth - 1
+    first = items
+  end
+  self:ws()
+  while ssub(self.s, self.i, self.i):match("[\r\n]") do self.i = self.i + 1; self:ws() end
+  if self.i <= #self.s then syntax("invalid syntax") end
+  return first
+end
+
 function M.literal(s)
   if type(s) ~= "string" then error("literal: expected a string, got " .. type(s), 2) end
   -- the common cases first: a plain decimal or hex integer, True, False
@@ -1519,30 +1566,12 @@ function M.literal(s)
     local b = SIMPLE[s]
     if b ~= nil then return b end
   end
+  if ssub(s, 1, 1) == "[" then
+    local t = int_list(s)
+    if t then return t end
+  end
   local p = setmetatable({s = s, i = 1, depth = 0, nest = 0}, Lit)
-  local ok, v = pcall(function()
-    p.depth = 1          -- blank lines before the expression are skipped
-    p:ws()
-    p.depth = 0
-    local c = p:peek()
-    if c == "" then lit_fail("invalid syntax (<unknown>, line 0)") end
-    local first = p:expr()
-    if p:peek() == "," then   -- a bare tuple
-      local items = {first}
-      p.depth = p.depth + 1
-      while p:peek() == "," do
-        p.i = p.i + 1
-        if p:peek() == "" then break end
-        items[#items + 1] = p:expr()
-      end
-      p.depth = p.depth - 1
-      first = items
-    end
-    p:ws()
-    while ssub(p.s, p.i, p.i):match("[\r\n]") do p.i = p.i + 1; p:ws() end
-    if p.i <= #p.s then syntax("invalid syntax") end
-    return first
-  end)
+  local ok, v = pcall(Lit.all, p)
   if ok then return v end
   if type(v) == "table" then error(v.reason, 0) end
   error(v, 0)
