@@ -361,6 +361,45 @@ def rssi_link():
         rssi_record(rssi_seg(0xC0, 7, 0, syn)))
 
 
+# ---- YAML configuration -----------------------------------------------------
+
+def yaml_config():
+    put("yaml_config", "config", b"""Top:
+  enable: True
+  ForceWrite: False
+  Adc[0]:
+    ScratchPad: 0x000000
+    Mode: 'Off'
+    Gain: 0.000
+    Coef: '[0, 0, 0, 0]'
+    Tbl: '[0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000,
+      0x0000, 0x0000]'
+    Counts: !!int '5 counts'
+    Nan: !!float 'nan'
+    Label: adc
+""")
+    put("yaml_config", "load", b"""Top:
+  Adc[*]:
+    ScratchPad: 0x1234
+    Mode: Fast
+    Coef: '[1, -2, 3, -4]'
+    Thresh[*]: 100
+  Adc[1]:
+    Gain: -1.5
+    Coef[3]: 7
+    Coef: {0: 5, 2: 6}
+    Tbl[2:4]: [1, 2]
+""")
+    put("yaml_config", "typing", b"a: Off\nb: 010\nc: 1:30\nd: 1.5e+3\ne: ~\nf: 2024-01-01\n"
+        b"g: 0b101\nh: 1_000\ni: .inf\nj: 18446744073709551615\n")
+    put("yaml_config", "anchors", b"base: &b {x: 1, y: 2}\nder:\n  <<: *b\n  y: 3\nl: [*b, *b]\n")
+    put("yaml_config", "quoting", "s: \"caf\\u00e9\\t\\n\"\nt: 'it''s'\n"
+        "u: |\n  two\n  lines\nv: >\n  folded\n  text\n".encode())
+    put("yaml_config", "include", b"a: !include x.yml\n")
+    put("yaml_config", "bad", b"Top:\n  a: [1, 2\n  b: !!int 'ff'\n")
+    put("yaml_config", "docs", b"--- a\n--- b\n")
+
+
 if __name__ == "__main__":
     zmtp()
     mem()
@@ -372,3 +411,4 @@ if __name__ == "__main__":
     srpv0_response()
     rssi_header()
     rssi_link()
+    yaml_config()

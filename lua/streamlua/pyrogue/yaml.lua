@@ -150,7 +150,6 @@ local function deviceDict(dev, o)
 end
 
 local function readAll(root)
-  if root._read then return root:_read() end
   if root._readAll then return root:_readAll() end
 end
 
@@ -394,13 +393,14 @@ local function commit(self)
   if self == root and initAfterConfig(root) then root:initialize() end
 end
 
--- Runs f with polling paused and updates grouped, when the tree offers it.
+-- Runs f with polling paused and updates grouped, when the tree offers it
+-- (pollBlock returns its end function, updateGroup a token with close()).
 local function quiet(self, f)
   local root = self._root or self
   local endPoll = root.pollBlock and root:pollBlock()
-  local endGroup = root.updateGroup and root:updateGroup()
+  local group = root.updateGroup and root:updateGroup()
   local ok, err = pcall(f)
-  if type(endGroup) == "function" then endGroup() end
+  if type(group) == "table" and group.close then group:close() end
   if type(endPoll) == "function" then endPoll() end
   if not ok then error(err, 0) end
 end

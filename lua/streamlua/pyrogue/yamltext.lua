@@ -538,6 +538,8 @@ local function construct(ev, fail)
   fail(ev, string.format("invalid !!%s value '%s'", tag, text))
 end
 
+local MAX_NESTING = 512   -- collections inside collections, per document
+
 local function dirname(path)
   return path:match("^(.*)/[^/]*$") or "."
 end
@@ -601,9 +603,16 @@ loadText = function(text, fname, depth)
     for k, v in m:pairs() do out:put(k, v, m.lines[k]) end
     return out
   end
+  local level = 0
   node = function(ev)
     local t = ev.type
     local value
+    if t == "MAPPING_START" or t == "SEQUENCE_START" then
+      level = level + 1
+      if level > MAX_NESTING then
+        fail(ev, ("collections nested more than %d deep"):format(MAX_NESTING))
+      end
+    end
     if t == "SCALAR" then
       if ev.tag == "!include" then
         local rel = ev.value
@@ -637,6 +646,7 @@ loadText = function(text, fname, depth)
     else
       fail(ev, "unexpected " .. tostring(t))
     end
+    if t == "MAPPING_START" or t == "SEQUENCE_START" then level = level - 1 end
     if ev.anchor then anchors[ev.anchor] = value end
     return value
   end
