@@ -345,4 +345,103 @@ describe("pyrogue YAML on the tree", function()
     remove_dir(dir)
     b:stop()
   end)
+
+  it("runs the Root's commands with pyrogue's arguments", function()
+    local r = tree()
+    local dir = temp_dir()
+    local cfg = r:getYaml{modes = {"RW", "WO"}, excGroups = "NoConfig"}
+    assert.is_truthy(cfg:match("^Top:\n  enable: True\n  ForceWrite: False\n  InitAfterConfig: False\n"
+      .. "  PollEn: False\n  LoadConfigProcess:\n    enable: True\n    UpdatePeriod: 1.0\n"
+      .. "    LoadMode: File\n    ConfigFile: ''\n    YamlString: ''\n  SaveConfigProcess:\n"
+      .. "    enable: True\n    UpdatePeriod: 1.0\n    DataType: Config\n    SaveMode: File\n"
+      .. "    ConfigFile: ''\n  Adc%[0%]:\n"), cfg)
+    assert.are.equal(cfg, r.GetYamlConfig(false))
+    assert.are.equal(r:getYaml{excGroups = "NoState"}, r.GetYamlState(false))
+    r.SaveConfig(dir .. "/c.yml")
+    assert.are.equal(cfg, slurp(dir .. "/c.yml"))
+    r.SaveState(dir .. "/s.yml")
+    assert.are.equal(r:getYaml{excGroups = "NoState"}, slurp(dir .. "/s.yml"))
+    calls = {}
+    r.SetYamlConfig("Top:\n  Adc[0]:\n    Secret: 5\n    Label: s\n")
+    assert.are.same({"Top.Adc[0].Label=s w=false i=nil", "writeBlocks force=false",
+                     "verifyBlocks", "waitBlocks"}, calls)
+    calls = {}
+    spit(dir .. "/l.yml", "Top:\n  ForceWrite: True\n  Adc[1]:\n    Label: l\n")
+    r.LoadConfig(dir .. "/l.yml")
+    assert.are.same({"Top.Adc[1].Label=l w=false i=nil", "writeBlocks force=true",
+                     "verifyBlocks", "waitBlocks"}, calls)
+    remove_dir(dir)
+    r:stop()
+  end)
+
+  it("initializes the tree after a root load when InitAfterConfig is set", function()
+    local r = tree()
+    local inits = 0
+    function r.initialize() inits = inits + 1 end
+    r:setYaml("Top:\n  Adc[0]:\n    Label: a\n")
+    assert.are.equal(0, inits)
+    r:setYaml("Top:\n  InitAfterConfig: True\n  Adc[0]:\n    Label: b\n")
+    assert.are.equal(1, inits)
+    r:setYaml("Top:\n  Adc[0]:\n    Label: c\n", true)    -- writeEach: no commit step
+    assert.are.equal(1, inits)
+    r:stop()
+  end)
+
+  it("runs the configuration processes: load from a file or text, save to a file or text", function()
+    local r = tree()
+    local dir = temp_dir()
+    local lp, sp = r.LoadConfigProcess, r.SaveConfigProcess
+    spit(dir .. "/l.yml", "Top:\n  Adc[1]:\n    Label: p\n")
+    lp.ConfigFile:set(dir .. "/l.yml")
+    lp.Start()
+    assert.are.equal("Done", lp.Message:value())
+    assert.are.equal("1.00", lp.Progress:valueDisp())
+    assert.is_false(lp.Running:value())
+    assert.are.same({"Top.Adc[1].Label=p w=false i=nil", "writeBlocks force=false",
+                     "verifyBlocks", "waitBlocks"}, calls)
+    lp.LoadMode:setDisp("String")
+    lp.YamlString:set("Top:\n  Adc[1]:\n    Bogus: 1\n")
+    lp()
+    assert.are.equal("Error: <string>:3: Entry Bogus not found", lp.Message:value())
+    lp.YamlString:set("  ")
+    lp()
+    assert.are.equal("Error: YamlString is empty", lp.Message:value())
+    sp.ConfigFile:set(dir .. "/s.yml")
+    sp()
+    assert.are.equal("Done", sp.Message:value())
+    assert.are.equal(r:getYaml{modes = {"RW", "WO"}, excGroups = "NoConfig"}, slurp(dir .. "/s.yml"))
+    sp.SaveMode:setDisp("String")
+    sp.DataType:setDisp("Status")
+    sp()
+    local state = sp.YamlString:value()    -- taken while the process ran
+    assert.is_truthy(state:match("^Top:\n  enable: True\n  RogueVersion: "), state)
+    assert.is_truthy(state:find("  SaveConfigProcess:\n    enable: True\n    Running: True\n"
+      .. "    Progress: 0.00\n    Message: Running\n", 1, true), state)
+    assert.is_truthy(state:find("    Version: 3\n", 1, true), state)
+    assert.is_false(sp.Running:value())
+    remove_dir(dir)
+    r:stop()
+  end)
+
+  it("runs a Process's function with its argument and keeps its result", function()
+    local r = pr.Root{name = "Top", pollEn = false}
+    local argVar = pr.LocalVariable{name = "Arg", value = 0}
+    local retVar = pr.LocalVariable{name = "Ret", value = 0}
+    local p = pr.Process{name = "P", argVariable = argVar, returnVariable = retVar,
+                         func = function(kw) kw.dev:setTotalSteps(4); kw.dev:setStep(2)
+                                             assert(kw.dev.Progress:value() == 0.5)
+                                             return kw.arg * 2 end}
+    local bad = pr.Process{name = "Bad", func = function() error("boom", 0) end}
+    r:add{p, bad}
+    r:start()
+    p("21")
+    assert.are.equal(42, retVar:value())
+    assert.are.equal("Done", p.Message:value())
+    assert.are.equal(1.0, p.Progress:value())
+    bad.Start()
+    assert.are.equal("Stopped after error!", bad.Message:value())
+    assert.is_false(bad.Running:value())
+    assert.is_truthy(sl.logging.history(1)[1]:find("ERROR Device.Top.Bad: boom", 1, true))
+    r:stop()
+  end)
 end)

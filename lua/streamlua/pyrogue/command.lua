@@ -42,7 +42,8 @@
 -- SystemLogLast, ForceWrite, InitAfterConfig, Time, LocalTime, PollEn,
 -- WriteAll, ReadAll, SaveState, SaveConfig, LoadConfig, RemoteVariableDump,
 -- RemoteConfigDump, Initialize, HardReset, CountReset, ClearLog,
--- SetYamlConfig, GetYamlConfig, GetYamlState, in pyrogue's order.
+-- SetYamlConfig, GetYamlConfig, GetYamlState, in pyrogue's order; then
+-- LoadConfigProcess and SaveConfigProcess (process.lua).
 local sl = require "streamlua"
 local node = require "streamlua.pyrogue.node"
 local variable = require "streamlua.pyrogue.variable"
@@ -429,6 +430,8 @@ function M.addRootNodes(root)
           modes = {"RW", "RO", "WO"}, excGroups = "NoState", recurse = true})
       end, {value = true, retValue = "", takesArg = true,
             description = "Get current state as YAML string. Pass read first arg."})
+  local proc = node.optional("streamlua.pyrogue.process")
+  if type(proc) == "table" then proc.addRootProcesses(root) end
 end
 
 function M.clearLog(root)

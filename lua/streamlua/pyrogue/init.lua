@@ -8,13 +8,13 @@
 --   block     the Lua half of register blocks, LocalBlock
 --   model     Models (UInt, Int, Bool, ...), format/parse helpers
 --   localvar  LocalVariable, LinkVariable     command   LocalCommand, RemoteCommand, BaseCommand
---   yaml      YAML configuration
+--   yaml      YAML configuration                process   Process, LoadConfigProcess, SaveConfigProcess
 local node = require "streamlua.pyrogue.node"
 
 local pr = {}
 
 local FILES = {"node", "model", "variable", "block", "device", "root", "localvar", "command",
-               "yaml"}
+               "yaml", "process"}
 
 for _, f in ipairs(FILES) do
   local mod = node.optional("streamlua.pyrogue." .. f)
