@@ -784,8 +784,9 @@ local function float_repr_fast(x)
 end
 
 -- repr of a finite or infinite float, without sign handling beyond '-'
-local function float_repr(x, prec)
-  if not prec then
+-- alt: '#', which keeps prec digits and the point of a one-digit mantissa
+local function float_repr(x, prec, alt)
+  if not prec and not alt then
     local s = float_repr_fast(x)
     if s then return s end
   end
@@ -793,9 +794,12 @@ local function float_repr(x, prec)
   if x == huge then return "inf" elseif x == -huge then return "-inf" end
   local neg = x < 0 or (x == 0 and 1 / x < 0)
   local d, e = float_digits(math.abs(x), prec)
+  if alt and prec and #d < prec then d = d .. srep("0", prec - #d) end
   local limit = prec and (prec - 1) or 16
   local s
-  if e + 1 <= -4 or e + 1 > limit then s = sci(d, e)
+  if e + 1 <= -4 or e + 1 > limit then
+    s = sci(d, e)
+    if alt and #d == 1 then s = s:gsub("e", ".e", 1) end
   else s = fixed(d, e) end
   return neg and ("-" .. s) or s
 end
@@ -879,7 +883,7 @@ local function parse_spec(spec)
   end
   local c = ssub(spec, i, i)
   if c == "+" or c == "-" or c == " " then p.sign, i = c, i + 1; c = ssub(spec, i, i) end
-  if c == "z" then i = i + 1; c = ssub(spec, i, i) end
+  if c == "z" then p.z, i = true, i + 1; c = ssub(spec, i, i) end
   if c == "#" then p.alt, i = true, i + 1; c = ssub(spec, i, i) end
   if c == "0" then p.zero, i = true, i + 1 end
   local w = spec:match("^%d+", i)
@@ -888,7 +892,14 @@ local function parse_spec(spec)
     fmt_error("ValueError", "format: widths above 100000 are not supported")
   end
   c = ssub(spec, i, i)
-  if c == "," or c == "_" then p.group, i = c, i + 1 end
+  if c == "," or c == "_" then
+    p.group, i = c, i + 1
+    local c2 = ssub(spec, i, i)
+    if (c2 == "," or c2 == "_") then
+      fmt_error("ValueError", c2 == c and "Cannot specify '" .. c .. "' with '" .. c .. "'."
+                                       or "Cannot specify both ',' and '_'.")
+    end
+  end
   if ssub(spec, i, i) == "." then
     local pr = spec:match("^%d+", i + 1)
     if not pr then fmt_error("ValueError", "Format specifier missing precision") end
@@ -897,13 +908,23 @@ local function parse_spec(spec)
   end
   if i <= #spec then
     p.type = ssub(spec, i, i)
-    if i < #spec then fmt_error("ValueError", "Invalid format specifier '" .. spec .. "'") end
+    if i < #spec then p.invalid = true; return p end   -- raised naming the value's type
   end
   if p.zero and not p.fill then p.fill = "0" end
   return p
 end
 
 local function ulen(s) return utf8.len(s) or #s end
+
+-- the separator check of Python's spec parser; default: the object's type
+-- for a spec without one ("s" for str, "d" for int, nil for float)
+local function check_group(p, default)
+  local t = p.type or default
+  if p.group and t and not t:match("^[defgEGF%%]$") and
+     not (p.group == "_" and t:match("^[boxX]$")) then
+    fmt_error("ValueError", "Cannot specify '" .. p.group .. "' with '" .. t .. "'.")
+  end
+end
 
 local function pad(body, prefix, p, default_align)
   -- prefix: sign and base prefix, kept before '=' padding
@@ -970,21 +991,26 @@ end
 local format_float
 
 local function format_int(v, p, tname)
+  check_group(p, "d")
   local t = p.type
   if t == nil or t == "d" or t == "n" or t == "x" or t == "X" or t == "o" or t == "b" or t == "c" then
     if p.prec then fmt_error("ValueError", "Precision not allowed in integer format specifier") end
-    if p.group == "," and t ~= nil and t ~= "d" then
-      fmt_error("ValueError", "Cannot specify ',' with '" .. t .. "'.")
+    if p.z then
+      fmt_error("ValueError", "Negative zero coercion (z) not allowed in integer format specifier")
     end
     local hex, neg = int_parts(v)
     if hex == "" then hex = "0" end
     if t == "c" then
+      if p.sign then fmt_error("ValueError", "Sign not allowed with integer format specifier 'c'") end
+      if p.alt then
+        fmt_error("ValueError", "Alternate form (#) not allowed with integer format specifier 'c'")
+      end
       if type(v) == "string" then fmt_error("OverflowError", "Python int too large to convert to C long") end
       local code = tointeger(v)
       if not code or code < 0 or code > 0x10ffff then
         fmt_error("OverflowError", "%c arg not in range(0x110000)")
       end
-      return pad(utf8.char(code), "", p, "<")
+      return pad(utf8.char(code), "", p, ">")
     end
     local digits, base_prefix, every = nil, "", 3
     if t == "x" or t == "X" then
@@ -1007,6 +1033,7 @@ local function format_int(v, p, tname)
 end
 
 format_float = function(x, p, tname)
+  check_group(p, nil)
   local t = p.type
   local neg = x < 0 or (x == 0 and 1 / x < 0)
   local ax = math.abs(x)
@@ -1020,14 +1047,15 @@ format_float = function(x, p, tname)
     if t and t:match("[EFG]") then body = body:upper() end
     if t == "%" then body = body .. "%" end
   elseif t == nil then
-    if p.prec then body = float_repr(ax, p.prec == 0 and 1 or p.prec)
-    else body = float_repr(ax) end
+    if p.prec then body = float_repr(ax, p.prec == 0 and 1 or p.prec, p.alt)
+    else body = float_repr(ax, nil, p.alt) end
   elseif t == "%" then
     body = sfmt("%" .. (p.alt and "#" or "") .. "." .. (p.prec or 6) .. "f", ax * 100) .. "%"
   else
     local ct = t == "n" and "g" or t == "F" and "f" or t
     body = sfmt("%" .. (p.alt and "#" or "") .. "." .. (p.prec or 6) .. ct, ax)
   end
+  if neg and p.z and x == x and not body:find("[1-9]") then neg = false end
   if p.group then
     local intpart, rest = body:match("^(%d+)(.*)$")
     if intpart then
@@ -1040,15 +1068,19 @@ format_float = function(x, p, tname)
 end
 
 local function format_str(s, p)
+  check_group(p, "s")
   if p.type ~= nil and p.type ~= "s" then
     fmt_error("ValueError", "Unknown format code '" .. p.type .. "' for object of type 'str'")
   end
-  if p.sign then fmt_error("ValueError", "Sign not allowed in string format specifier") end
+  if p.sign == " " then fmt_error("ValueError", "Space not allowed in string format specifier")
+  elseif p.sign then fmt_error("ValueError", "Sign not allowed in string format specifier") end
+  if p.z then
+    fmt_error("ValueError", "Negative zero coercion (z) not allowed in string format specifier")
+  end
   if p.alt then fmt_error("ValueError", "Alternate form (#) not allowed in string format specifier") end
   if p.align == "=" then
     fmt_error("ValueError", "'=' alignment not allowed in string format specifier")
   end
-  if p.group then fmt_error("ValueError", "Cannot specify '" .. p.group .. "' with 's'.") end
   if p.prec and ulen(s) > p.prec then
     local cut = utf8.offset(s, p.prec + 1)
     s = cut and ssub(s, 1, cut - 1) or ssub(s, 1, p.prec)
@@ -1062,7 +1094,7 @@ end
 -- apply, and the general path runs.
 local INT_PREFIX = {x = "0x", X = "0X", o = "0o"}
 local function fast_formatter(p)
-  if p.width and p.width > 99 then return nil end
+  if p.invalid or p.z or (p.width and p.width > 99) then return nil end
   if p.group or (p.sign and p.sign ~= "-") or p.align or (p.fill and not p.zero) then return nil end
   local t = p.type
   if t == nil or t == "d" or t == "x" or t == "X" or t == "o" then
@@ -1113,6 +1145,12 @@ local function format_value(v, spec, pytype)
   end
   local r = p.fast(v)
   if r then return r end
+  if p.invalid and tv ~= "nil" and tv ~= "table" then
+    local tname = tv == "boolean" and "bool" or mtype(v) == "float" and "float" or
+                  (mtype(v) == "integer" or (isbig(v) and (pytype == "int" or p.type:match("[dnxXobc]"))))
+                  and "int" or "str"
+    fmt_error("ValueError", "Invalid format specifier '" .. spec .. "' for object of type '" .. tname .. "'")
+  end
   if tv == "number" then
     if mtype(v) == "integer" then return format_int(v, p, "int") end
     return format_float(v, p, "float")
