@@ -14,6 +14,7 @@
 ** slave that completes later (from a timer) is not a deadlock; inside a
 ** callback the loop cannot be served, and the call then only waits.
 */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,17 +78,29 @@ static void push_tran_error(lua_State *L, const char *fn, sl_transaction *t) {
   lua_concat(L, 2);
 }
 
+int sl_memory_serve(lua_State *L, sl_transaction *t, int (*ready)(void *arg),
+                    void *arg) {
+  sl_state *st = sl_state_get(L);
+  for (;;) {
+    int done = sl_transaction_check_deadline(t);
+    if (done && (ready == NULL || ready(arg))) return SL_OK;
+    if (sl_wait_cancelled() && sl_transaction_give_up(t, "interrupted"))
+      return SL_ECANCELED;
+    if (st->in_loop || !sl_state_on_main(st)) {
+      if (done) sched_yield();   /* completed: its hook is finishing */
+      else sl_transaction_wait_ms(t, 1);
+    } else {
+      sl_lua_serve_once(L, 1);
+    }
+  }
+}
+
 /* Waits for t, serving the loop when it can; raises on failure (t is
 ** released first). */
 static void wait_or_raise(lua_State *L, const char *fn, sl_transaction *t) {
-  sl_state *st = sl_state_get(L);
-  while (!sl_transaction_check_deadline(t)) {
-    if (sl_wait_cancelled() && sl_transaction_give_up(t, "interrupted")) {
-      sl_transaction_unref(t);
-      sl_lua_interrupted(L);
-    }
-    if (st->in_loop || !sl_state_on_main(st)) sl_transaction_wait_ms(t, 1);
-    else sl_lua_serve_once(L, 1);
+  if (sl_memory_serve(L, t, NULL, NULL) == SL_ECANCELED) {
+    sl_transaction_unref(t);
+    sl_lua_interrupted(L);
   }
   if (sl_transaction_failed(t)) {
     push_tran_error(L, fn, t);
@@ -529,5 +542,6 @@ void sl_open_memory(lua_State *L) {
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "busConnect");
   lua_setfield(L, -3, "busConnect");                 /* sl.busConnect too */
+  sl_open_block(L);
   lua_setfield(L, -2, "memory");
 }

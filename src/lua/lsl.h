@@ -150,6 +150,15 @@ int sl_memory_slave_new(lua_State *L);
 ** one. sl_lua_push_object gives a new box these fields. */
 int sl_memory_slave_fields(lua_State *L, sl_object *obj);
 uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def);
+/* Serves the loop (or, where it cannot, waits) until t is complete and
+** then until ready(arg) holds (when ready is set); t fails with its
+** timeout at its deadline. SL_OK, or SL_ECANCELED when the thread's waits
+** gave up (t then failed with "interrupted"). */
+struct sl_transaction;
+int sl_memory_serve(lua_State *L, struct sl_transaction *t,
+                    int (*ready)(void *arg), void *arg);
+/* lblock.c: sets Block and bitCopy in the sl.memory table at the top. */
+void sl_open_block(lua_State *L);
 void sl_open_srp(lua_State *L);
 void sl_open_batcher(lua_State *L);   /* sl.batcher */
 void sl_open_packetizer(lua_State *L);   /* sl.packetizer.Core, CoreV2 */

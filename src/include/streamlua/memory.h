@@ -225,6 +225,94 @@ sl_emulate *sl_emulate_from_object(sl_object *obj);   /* NULL if not an Emulate 
 /* Pages allocated so far. */
 size_t sl_emulate_pages(sl_emulate *emu);
 
+/* Block(offset, size): a register block, pyrogue's rim.Block (kind
+** "memory.Block"). A memory master (connect it to a Hub) that holds a
+** shadow of `size` zero bytes for the registers at block offset
+** `offset`, and issues at most one transaction at a time over a byte range
+** of them: a Read lands in the shadow, a Write or Post sends the shadow's
+** bytes (a Write also keeps them as the data a later Verify expects), a
+** Verify lands in a buffer of its own.
+**
+** Threads: the shadow, the verify buffers and the outstanding
+** transaction are guarded by the block's mutex, so a completion landing
+** from any thread never tears a field that another thread reads or
+** writes. Starting and finishing transactions is for one thread at a
+** time (the one that owns the block: Lua's main thread).
+**
+** Bits: block bit k is bit k%8 of byte k/8; a field's bit 0 is its lowest
+** bit position. Every function taking a range returns SL_ERANGE (and
+** changes nothing) when the range is not inside the shadow. */
+#define SL_BLOCK_MAX_SIZE (16u << 20)   /* bytes a shadow may hold */
+
+typedef struct sl_block sl_block;
+
+/* A block of 1..SL_BLOCK_MAX_SIZE bytes; NULL (err says why) otherwise or
+** when out of memory. */
+sl_block *sl_block_new(uint64_t offset, uint32_t size, sl_error *err);
+sl_object *sl_block_object(sl_block *b);          /* (transfer none); NULL-safe */
+sl_block *sl_block_from_object(sl_object *obj);   /* NULL if not a Block */
+uint64_t sl_block_offset(const sl_block *b);
+uint32_t sl_block_size(const sl_block *b);
+
+/* Fields of 1..64 bits: raw is truncated to nbits on the way in and
+** zero-extended on the way out. */
+int sl_block_set_uint(sl_block *b, uint64_t bit, uint32_t nbits, uint64_t raw);
+int sl_block_get_uint(sl_block *b, uint64_t bit, uint32_t nbits, uint64_t *raw);
+/* Fields of any width: set copies bits sbit.. of src; get writes
+** ceil(nbits/8) bytes to out, value bit 0 at bit 0, unused bits zero. */
+int sl_block_set_bits(sl_block *b, uint64_t bit, uint64_t nbits,
+                      const uint8_t *src, uint64_t sbit);
+int sl_block_get_bits(sl_block *b, uint64_t bit, uint64_t nbits, uint8_t *out);
+/* Whole bytes [low, low+n). */
+int sl_block_get_shadow(sl_block *b, uint32_t low, uint32_t n, uint8_t *out);
+int sl_block_set_shadow(sl_block *b, uint32_t low, uint32_t n, const uint8_t *src);
+
+/* fn(arg) runs in the completing thread each time a transaction of the
+** block has landed (to wake a waiting loop). `release(arg)` runs when the
+** block is destroyed or the notifier replaced. Set it before the first
+** start. */
+void sl_block_set_notify(sl_block *b, void (*fn)(void *arg), void *arg,
+                         void (*release)(void *arg));
+
+/* Issues one transaction of `type` over shadow bytes [low, low+n) at
+** address offset + low, through the block's slave; it may complete
+** before this returns. SL_EBUSY when the previous one is still
+** outstanding (finish it first), SL_ERANGE, SL_EINVAL for a bad type,
+** SL_ENOMEM. */
+int sl_block_start(sl_block *b, uint32_t type, uint32_t low, uint32_t n);
+
+/* The outstanding transaction with a new reference, or NULL when none. */
+sl_transaction *sl_block_pending(sl_block *b);
+
+/* Nothing outstanding, or it has completed and its data has landed. */
+int sl_block_landed(sl_block *b);
+
+/* Takes the landed transaction off the block: SL_OK when none was
+** outstanding or it succeeded, else SL_EINVAL with its error text in err
+** (n > 0: always NUL-terminated). SL_EBUSY when it has not landed yet. */
+int sl_block_finish(sl_block *b, char *err, size_t n);
+
+/* Waits for the outstanding transaction, bounded by its timeout (as
+** sl_mem_master_wait), then finishes it: SL_OK, SL_EINVAL (err says
+** why), or SL_ECANCELED when the thread's waits gave up first. */
+int sl_block_wait(sl_block *b, char *err, size_t n);
+
+/* The byte range of the last Write (0, 0 before any). */
+void sl_block_verify_range(sl_block *b, uint32_t *low, uint32_t *n);
+
+/* Compares the last Verify's bytes with the last Write's over the verify
+** range, both ANDed with mask (`size` bytes, indexed from the block
+** start). 0 when they agree, else 1 with the first mismatching block
+** byte index and the three bytes. */
+int sl_block_verify_check(sl_block *b, const uint8_t *mask, uint32_t *index,
+                          uint8_t *got, uint8_t *exp, uint8_t *mask_byte);
+
+/* Bit strings, with block bit numbering: n bits of src from bit sbit
+** into dst from bit dbit (the ranges must not overlap); other bits of dst
+** keep their values. */
+void sl_bit_copy(uint8_t *dst, uint64_t dbit, const uint8_t *src,
+                 uint64_t sbit, uint64_t n);
+
 #pragma GCC visibility pop
 
 #endif

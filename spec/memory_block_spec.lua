@@ -1,0 +1,246 @@
+-- sl.memory.Block: a register block (shadow, bit fields, one transaction
+-- at a time, verify) and sl.memory.bitCopy.
+local sl = require "streamlua"
+local mem = sl.memory
+
+local FF8 = string.rep("\255", 8)
+
+-- A block at `off` of a device Hub at 0x1000 over an Emulate (min 4).
+local function setup(off, size)
+  local emu = mem.Emulate(4, 4096)
+  local hub = mem.Hub(0x1000)
+  _ = hub >> emu
+  local blk = mem.Block(off, size)
+  _ = blk >> hub
+  local m = mem.Master()
+  _ = m >> emu
+  return blk, m, hub, emu
+end
+
+describe("sl.memory.Block", function()
+  it("is a memory master with a zeroed shadow of its size", function()
+    local blk, _, hub = setup(0x8, 12)
+    assert.are.equal("memory.Block", blk:kind())
+    assert.are.equal(0x8, blk:offset())
+    assert.are.equal(12, blk:size())
+    assert.are.equal(string.rep("\0", 12), blk:shadow())
+    assert.is_true(rawequal(hub, blk:getSlave()))
+    assert.are.equal(4, blk:reqMinAccess())
+    blk:setTimeout(0.25)
+    assert.are.equal(0.25, blk:getTimeout())
+    assert.are.equal(0, blk:read(0, 4):byte(1))   -- the master's own calls work
+  end)
+
+  it("packs integer fields as the reference's bus bytes", function()
+    local blk = mem.Block(0, 4)
+    blk:setUInt(4, 3, 2)         -- enum bits 6:4
+    blk:setUInt(12, 8, -3)       -- Int8 at bits 19:12, two's complement
+    assert.are.equal("\x20\xd0\x0f\x00", blk:shadow())
+    assert.are.equal(2, blk:getUInt(4, 3))
+    assert.are.equal(-3, blk:getInt(12, 8))
+    assert.are.equal(0xfd, blk:getUInt(12, 8))
+    blk:setShadow(0, "\xff\x0f\x00\x00")
+    assert.are.equal(-1, blk:getInt(0, 12))
+    assert.are.equal(0xfff, blk:getUInt(0, 12))
+    local b8 = mem.Block(0, 8)
+    b8:setUInt(8, 48, 0xABCDEF012345)   -- spans two words
+    assert.are.equal("\x00\x45\x23\x01\xef\xcd\xab\x00", b8:shadow())
+    assert.are.equal(0xABCDEF012345, b8:getUInt(8, 48))
+    b8:setUInt(0, 64, -2)
+    assert.are.equal(-2, b8:getUInt(0, 64))   -- 64 bits wrap into Lua's integer
+    assert.are.equal(-2, b8:getInt(0, 64))
+    b8:setUInt(56, 8, 0x1FE)                  -- truncated to bitSize
+    b8:setUInt(0, 8, 0x1FF)
+    assert.are.equal(0xFF, b8:getUInt(0, 8))
+    assert.are.equal(0xFF, b8:getUInt(8, 8))
+    assert.are.equal(0xFE, b8:getUInt(0, 64) >> 56)
+  end)
+
+  it("sets and gets fields wider than 64 bits as strings", function()
+    local blk = mem.Block(0x10, 16)
+    local v = "\x34\x12" .. string.rep("\0", 13) .. "\x80"   -- 2^127 + 0x1234
+    blk:setBits(0, 128, v)
+    assert.are.equal(v, blk:shadow())
+    assert.are.equal(v, blk:getBits(0, 128))
+    local b8 = mem.Block(0, 8)
+    b8:setBits(8, 48, "\x45\x23\x01\xef\xcd\xab")
+    assert.are.equal("\x00\x45\x23\x01\xef\xcd\xab\x00", b8:shadow())
+    assert.are.equal("\x45\x23\x01\xef\xcd\xab", b8:getBits(8, 48))
+    assert.are.equal("\x04", b8:getBits(12, 4))   -- ceil(bitSize/8) bytes
+    -- from a bit offset of the source
+    b8:setShadow(0, string.rep("\0", 8))
+    b8:setBits(3, 12, "\xf0\xff\x0f", 4)
+    assert.are.equal(0xfff, b8:getUInt(3, 12))
+    assert.are.equal(0, b8:getUInt(0, 3))
+    assert.are.equal(0, b8:getUInt(15, 8))
+  end)
+
+  it("reads and writes shadow bytes", function()
+    local blk = mem.Block(0, 8)
+    blk:setShadow(2, "abc")
+    assert.are.equal("\0\0abc\0\0\0", blk:shadow())
+    assert.are.equal("abc\0\0\0", blk:shadow(2))
+    assert.are.equal("bc", blk:shadow(3, 2))
+    assert.are.equal("", blk:shadow(8, 0))
+  end)
+
+  it("writes the shadow's bytes and reads into the shadow", function()
+    local blk, m = setup(0x8, 8)
+    blk:setUInt(0, 32, 0x12345678)
+    blk:start(mem.Write, 0, 4)
+    assert.is_nil(blk:wait())
+    assert.are.equal(0x12345678, m:readU32(0x1008))
+    assert.are.equal(0, m:readU32(0x100c))
+    blk:setUInt(32, 32, 0xCAFE)
+    blk:start(mem.Post, 4, 4)
+    assert.is_nil(blk:wait())
+    assert.are.equal(0xCAFE, m:readU32(0x100c))
+    m:writeU32(0x100c, 0xdeadbeef)
+    m:writeU32(0x1008, 0x01020304)
+    blk:start(mem.Read, 4, 4)
+    assert.is_nil(blk:wait())
+    assert.are.equal(0xdeadbeef, blk:getUInt(32, 32))
+    assert.are.equal(0x12345678, blk:getUInt(0, 32))   -- outside the range: kept
+    assert.is_nil(blk:wait())   -- nothing outstanding
+  end)
+
+  it("verifies the last write's range against a mask", function()
+    local blk, m = setup(0x8, 8)
+    assert.are.same({0, 0}, {blk:verifyRange()})
+    blk:setShadow(0, "\x10\x20\x30\x40\x50\x60\x70\x80")
+    blk:start(mem.Write, 4, 4)
+    assert.is_nil(blk:wait())
+    assert.are.same({4, 4}, {blk:verifyRange()})
+    blk:start(mem.Verify, blk:verifyRange())
+    assert.is_nil(blk:wait())
+    assert.is_nil(blk:verifyCheck(FF8))
+    m:writeU8(0x100d, 0x61)
+    blk:setShadow(0, string.rep("\0", 8))   -- the expected data is the write's
+    blk:start(mem.Verify, 4, 4)
+    assert.is_nil(blk:wait())
+    assert.are.same({5, 0x61, 0x60, 0xff}, {blk:verifyCheck(FF8)})
+    assert.is_nil(blk:verifyCheck("\255\255\255\255\255\254\255\255"))
+    assert.are.equal(string.rep("\0", 8), blk:shadow())   -- verify data stays out
+  end)
+
+  it("reports a failed transaction's error text", function()
+    local blk = mem.Block(0, 4)
+    blk:start(mem.Read, 0, 4)
+    assert.are.equal("Unsupported transaction using unconnected memory bus", blk:wait())
+    assert.is_nil(blk:wait())
+    _ = blk >> mem.Slave{doTransaction = function(_, t) t:error("boom") end}
+    blk:start(mem.Write, 0, 4)
+    assert.are.equal("boom", blk:wait())
+  end)
+
+  it("start drops the error of a transaction nobody waited for", function()
+    local fail = true
+    local blk = mem.Block(0, 4)
+    _ = blk >> mem.Slave{doTransaction = function(_, t)
+      if fail then t:error("first") else t:done() end
+    end}
+    blk:start(mem.Write, 0, 4)
+    fail = false
+    blk:start(mem.Verify, 0, 4)
+    assert.is_nil(blk:wait())
+  end)
+
+  it("serves the loop while a Lua slave completes later", function()
+    local blk = mem.Block(0x20, 4)
+    local seen = {}
+    _ = blk >> mem.Slave{doTransaction = function(_, t)
+      seen[#seen + 1] = t:size()
+      local data = #seen == 2 and "WXYZ" or "wxyz"
+      sl.after(0.02, function()
+        t:setData(data:sub(1, t:size()))
+        t:done()
+      end)
+    end}
+    blk:start(mem.Read, 0, 4)
+    assert.is_nil(blk:wait())
+    assert.are.equal("wxyz", blk:shadow())
+    -- a start first waits for the outstanding one, which lands
+    blk:start(mem.Read, 0, 4)
+    blk:setShadow(0, "....")
+    blk:start(mem.Read, 2, 2)
+    assert.are.same({4, 4, 2}, seen)
+    assert.are.equal("WXYZ", blk:shadow())
+    assert.is_nil(blk:wait())
+    assert.are.equal("WXwx", blk:shadow())
+  end)
+
+  it("times out when the slave never answers", function()
+    local held
+    local blk = mem.Block(0, 4)
+    _ = blk >> mem.Slave{doTransaction = function(_, t) held = t end}
+    blk:setTimeout(0.05)
+    blk:setShadow(0, "keep")
+    blk:start(mem.Read, 0, 4)
+    assert.are.equal("timed out after 0.05 s", blk:wait())
+    assert.is_true(held:expired())
+    held:setData("late")
+    held:done()
+    assert.are.equal("keep", blk:shadow())   -- a late answer lands nowhere
+  end)
+
+  it("can be dropped or stopped with a transaction outstanding", function()
+    local held
+    local blk = mem.Block(0, 4)
+    _ = blk >> mem.Slave{doTransaction = function(_, t) held = t end}
+    blk:start(mem.Read, 0, 4)
+    blk:stop()
+    assert.is_true(held:expired())
+    assert.are.equal("stopped", blk:wait())
+    blk:start(mem.Read, 0, 4)
+    blk = nil
+    collectgarbage()
+    collectgarbage()
+    assert.is_true(held:expired())
+    held:done()   -- the block is gone: nothing lands
+  end)
+
+  it("checks its arguments, naming the function", function()
+    local blk = mem.Block(0, 8)
+    local function err(pat, f, ...)
+      local ok, e = pcall(f, ...)
+      assert.is_false(ok)
+      assert.matches(pat, e)
+    end
+    err("size", mem.Block, 0, 0)
+    err("16 MiB", mem.Block, 0, 16 * 1024 * 1024 + 1)
+    err("offset", mem.Block, -1, 4)
+    err("'getUInt'.*beyond the shadow's 64 bits", function() return blk:getUInt(60, 8) end)
+    err("'setUInt'.*out of range", function() blk:setUInt(0, 65, 1) end)
+    err("'setUInt'.*out of range", function() blk:setUInt(0, 0, 1) end)
+    err("'getInt'.*out of range", function() return blk:getInt(64, 1) end)
+    err("'setUInt'", function() blk:setUInt(0, 8, "x") end)
+    err("'getBits'.*beyond", function() return blk:getBits(8, 57) end)
+    err("'setBits'.*beyond the string's 8 bits", function() blk:setBits(0, 9, "x") end)
+    err("'setBits'.*beyond the string's", function() blk:setBits(0, 8, "x", 1) end)
+    err("'shadow'.*out of range", function() return blk:shadow(9) end)
+    err("'shadow'.*out of range", function() return blk:shadow(4, 5) end)
+    err("'setShadow'.*beyond", function() blk:setShadow(6, "abc") end)
+    err("'start'.*transaction type", function() blk:start(9, 0, 4) end)
+    err("'start'.*out of range", function() blk:start(mem.Read, 0, 9) end)
+    err("'start'.*out of range", function() blk:start(mem.Read, 4, 0) end)
+    err("'verifyCheck'.*mask of 8 bytes", function() blk:verifyCheck("\255") end)
+    err("Block expected", function() blk.getUInt(mem.Master(), 0, 8) end)
+  end)
+end)
+
+describe("sl.memory.bitCopy", function()
+  it("copies bits into a new string, growing it with zeros", function()
+    assert.are.equal("\xf0\x0f", mem.bitCopy("", 4, "\xff", 0, 8))
+    assert.are.equal("ab", mem.bitCopy("ab", 0, "", 0, 0))
+    assert.are.equal("\x01\x00\x00", mem.bitCopy("\x01", 16, "\x00", 0, 8))
+    assert.are.equal("\x0f", mem.bitCopy("\x00", 0, "\xf0", 4, 4))
+    assert.are.equal("\xaa\x55", mem.bitCopy("\xaa\xff", 8, "\x55", 0, 8))
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() mem.bitCopy("", -1, "x", 0, 1) end)
+    assert.has_error(function() mem.bitCopy("", 0, "x", 4, 5) end)
+    assert.has_error(function() mem.bitCopy("", 0, "x", 0, -1) end)
+    assert.has_error(function() mem.bitCopy({}, 0, "x", 0, 1) end)
+  end)
+end)
