@@ -262,6 +262,10 @@ describe("pyrogue YAML on the tree", function()
     assert.are.equal("<string>:1: Entry ROOT not found", err)
     ok, err = pcall(r.setYaml, r, "Top:\n  Adc[0]:\n    Label[1]: q\n")
     assert.are.equal("<string>:3: Entry Label with key ['1'] not found", err)
+    ok, err = pcall(r.setYaml, r, "Top:\n  Adc[0]:\n    Label: q\n    Coef[4]: 1\n")
+    assert.are.equal("<string>:4: Coef[4]: list index out of range", err)
+    ok, err = pcall(r.setYaml, r, "Top:\n  Adc[0]:\n    Coef[x]: 1\n")
+    assert.are.equal("<string>:3: Coef[x]: invalid index x", err)
     ok, err = pcall(r.setYaml, r, "Top:\n  Empty[1]:\n    enable: False\n")
     assert.are.equal("<string>:2: Entry Empty with key ['1'] not found", err)
     ok, err = pcall(r.setYaml, r, "Top:\n  Adc[0][1]:\n    Label: q\n")
@@ -273,6 +277,10 @@ describe("pyrogue YAML on the tree", function()
                      "verifyBlocks", "waitBlocks"}, calls)
     local last = sl.logging.history(1)[1]
     assert.is_truthy(last:find("ERROR Device.Top.Adc[1]: Entry Bogus not found", 1, true), last)
+    r:setYaml{yml = "Top:\n  Adc[0]:\n    Label[1]: q\n", strict = false}
+    last = sl.logging.history(1)[1]
+    assert.is_truthy(last:find("ERROR Variable.Top.Adc[0].Label: Entry Label with key ['1'] not found",
+                               1, true), last)
     remove_dir(dir)
     r:stop()
   end)

@@ -221,18 +221,41 @@ local function isList(var)
   return nt == "list" or nt == "ndarray"
 end
 
+-- Indices selected by a Python index or slice text over 0..n-1.
+local function indexSelection(key, n)
+  if key:find(":", 1, true) then
+    return node.sliceIndices(key, n), true
+  end
+  local i = math.tointeger(tonumber(key))
+  if i == nil then error(("invalid index %s"):format(key), 0) end
+  if i < 0 then i = i + n end
+  if i < 0 or i >= n then error("list index out of range", 0) end
+  return {i}, false
+end
+
+local function numValues(var)
+  if (var.numValues or 0) > 0 then return var.numValues end
+  local v = var:value()
+  return type(v) == "table" and #v or 0
+end
+
 local resolveNode
 
 local function resolveVar(o, var, value, keys, ctx, plan)
   if isCommand(var) then return end
   if keys ~= nil and (#keys ~= 1 or not isList(var)) then
-    problem(o, var._parent or var, ctx, ("Entry %s with key %s not found"):format(var.name, pyList(keys)))
+    problem(o, var, ctx, ("Entry %s with key %s not found"):format(var.name, pyList(keys)))
     return
   end
   if not inModes(var.mode, o.modes) then
     log(var, "Warning", ("Skipping set for Entry %s with mode %s. Enabled Modes=%s.")
         :format(var.name, var.mode, pyList(o.modes)))
     return
+  end
+  if keys ~= nil and keys[1] ~= "*" and keys[1] ~= ":" then
+    -- a bad index stops the load (pyrogue's IndexError), here before staging
+    local ok, err = pcall(indexSelection, keys[1], numValues(var))
+    if not ok then error(("%s: %s: %s"):format(where(ctx), ctx.key, err), 0) end
   end
   plan[#plan + 1] = {var = var, value = value, keys = keys, file = ctx.file, line = ctx.line,
                      key = ctx.key}
@@ -298,24 +321,6 @@ local function resolveTop(o, self, doc, file, plan)
       resolveDevice(o, self, one, nil, ctx, plan)
     end
   end
-end
-
--- Indices selected by a Python index or slice text over 0..n-1.
-local function indexSelection(key, n)
-  if key:find(":", 1, true) then
-    return node.sliceIndices(key, n), true
-  end
-  local i = math.tointeger(tonumber(key))
-  if i == nil then error(("invalid index %s"):format(key), 0) end
-  if i < 0 then i = i + n end
-  if i < 0 or i >= n then error("list index out of range", 0) end
-  return {i}, false
-end
-
-local function numValues(var)
-  if (var.numValues or 0) > 0 then return var.numValues end
-  local v = var:value()
-  return type(v) == "table" and #v or 0
 end
 
 -- Elements of a slice's value: a list, or a '[a, b]' / 'a, b' string.
