@@ -11,6 +11,9 @@ use the module's functions.
   print(g)                     -- one line per node: name -> slaves [counters]
   g:dot()                      -- Graphviz text
   local t = sl.monitor(2)      -- a rate line every 2 s for each sink
+  sl.monitor(1, {dev, sink})   -- an entry with a monitorText method (a
+                               -- register tree Device) shows that text
+  links of memory masters (getSlave) have memory = true
 ]]
 local sl, objects, serial = ...
 if type(sl) ~= "table" or type(objects) ~= "function" then
@@ -42,6 +45,13 @@ local function graph()
     if o.getSlaves then
       for i, s in ipairs(o:getSlaves()) do
         g.links[#g.links + 1] = {from = index[o].id, to = add(s).id, primary = i == 1}
+      end
+    end
+    if o.getSlave then  -- a memory master: one slave
+      local s = o:getSlave()
+      if s ~= nil then
+        g.links[#g.links + 1] = {from = index[o].id, to = add(s).id, primary = true,
+                                 memory = true}
       end
     end
   end
@@ -99,6 +109,7 @@ local function monitor(period, watch, output)
   if watch ~= nil and type(watch) ~= 'table' then
     error("bad argument #2 to 'monitor' (table of objects expected)", 2)
   end
+  if watch ~= nil and type(watch.monitorText) == 'function' then watch = {watch} end
   if output ~= nil and type(output) ~= 'function' then
     error("bad argument #3 to 'monitor' (function expected)", 2)
   end
@@ -108,7 +119,7 @@ local function monitor(period, watch, output)
     watch = {}
     for _, n in ipairs(g.nodes) do
       local feeds = false
-      for _, l in ipairs(g.links) do feeds = feeds or l.from == n.id end
+      for _, l in ipairs(g.links) do feeds = feeds or (l.from == n.id and not l.memory) end
       if not feeds and n.counters.rxFrames then
         watch[#watch + 1] = n.object
         names[n.object] = n.name
@@ -121,16 +132,22 @@ local function monitor(period, watch, output)
     return {t = sl.now(), frames = c.rxFrames or c.txFrames or 0,
             bytes = c.rxBytes or c.txBytes or 0, drops = c.drops or 0}
   end
-  for _, o in ipairs(watch) do last[o] = sample(o) end
+  for _, o in ipairs(watch) do
+    if not o.monitorText then last[o] = sample(o) end
+  end
   return sl.every(period, function()
     local parts = {}
     for i, o in ipairs(watch) do
-      local now, prev = sample(o), last[o]
-      local dt = math.max(now.t - prev.t, 1e-9)
-      parts[#parts + 1] = string.format('%s %s fr/s %.1f MB/s drops %d',
-        names[o] or name_of(o, i), si((now.frames - prev.frames) / dt),
-        (now.bytes - prev.bytes) / dt / 1e6, now.drops)
-      last[o] = now
+      if o.monitorText then
+        parts[#parts + 1] = o:monitorText()
+      else
+        local now, prev = sample(o), last[o]
+        local dt = math.max(now.t - prev.t, 1e-9)
+        parts[#parts + 1] = string.format('%s %s fr/s %.1f MB/s drops %d',
+          names[o] or name_of(o, i), si((now.frames - prev.frames) / dt),
+          (now.bytes - prev.bytes) / dt / 1e6, now.drops)
+        last[o] = now
+      end
     end
     local line = os.date('%H:%M:%S ') .. table.concat(parts, ' | ')
     ;(output or print)(line)

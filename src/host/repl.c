@@ -413,9 +413,9 @@ void sl_repl_run(lua_State *L) {
 #define HISTORY_NAME  ".streamlua_history"
 #define CHAIN_MAX     8   /* __index tables followed, at most */
 
-/* '.' and ':' do not break words, so `sl.stream.Fi` reaches the completer
-** whole */
-#define WORD_BREAK " \t\n\"\\'`@$><=;|&{}()[]+-*/%^~#,"
+/* '.', ':', '[' and ']' do not break words, so `sl.stream.Fi` and
+** `root.Dev.Ch[0].Va` reach the completer whole */
+#define WORD_BREAK " \t\n\"\\'`@$><=;|&{}()+-*/%^~#,"
 
 /* libedit's callback interface hands lines and completion requests to
 ** functions without a context argument: the session they serve is here */
@@ -500,13 +500,17 @@ static int follow_index(lua_State *L) {
   return 1;
 }
 
-/* Replaces the value on the top with its field `k`, read raw: completion
-** must not run user code, so __index is followed only through tables. */
-static void field_raw(lua_State *L, const char *k, size_t len) {
+/* Replaces the value on the top with its field `k` (an integer key when
+** index is set), read raw: completion must not run user code, so __index
+** is followed only through tables. */
+static void field_raw(lua_State *L, const char *k, size_t len, int index) {
   int depth;
   for (depth = 0; depth < CHAIN_MAX; depth++) {
     if (lua_istable(L, -1)) {
-      lua_pushlstring(L, k, len);
+      if (index)
+        lua_pushinteger(L, (lua_Integer)strtoll(k, NULL, 10));
+      else
+        lua_pushlstring(L, k, len);
       if (lua_rawget(L, -2) != LUA_TNIL) {
         lua_remove(L, -2);
         return;
@@ -551,12 +555,32 @@ static void add_candidate(lua_State *L, const char *head, size_t hlen,
 }
 
 
+/* The start of the path in `word`: after the last '[' or ']' that is not
+** part of an integer index `[123]` (`t[k.x` completes `k.x`). */
+static const char *path_start(const char *word) {
+  const char *p, *start = word;
+  for (p = word; *p != '\0'; p++) {
+    if (*p == '[') {
+      const char *q = p + 1;
+      while (*q >= '0' && *q <= '9') q++;
+      if (q > p + 1 && *q == ']' && p > start)
+        p = q;  /* an index: part of the path */
+      else
+        start = p + 1;
+    }
+    else if (*p == ']')
+      start = p + 1;
+  }
+  return start;
+}
+
+
 /*
 ** complete_collect(word): the completions of `word` (a name, or a path
-** such as `sl.stream.Fi` or `frame:getP`), as a sequence of whole words.
-** Lists the string keys of the table the path leads to and of the tables
-** its metatables' __index lead to; after ':' only functions, and names
-** with two underscores only when asked for.
+** such as `sl.stream.Fi`, `frame:getP` or `root.Dev.Ch[0].Va`), as a
+** sequence of whole words. Lists the string keys of the table the path
+** leads to and of the tables its metatables' __index lead to; after ':'
+** only functions; names starting with '_' (and '__') only when asked for.
 */
 static int complete_collect(lua_State *L) {
   static const char *const keywords[] = {"and", "break", "do", "else",
@@ -564,11 +588,12 @@ static int complete_collect(lua_State *L) {
     "local", "nil", "not", "or", "repeat", "return", "then", "true",
     "until", "while", NULL};
   const char *word = luaL_checkstring(L, 1);
-  const char *part = word, *p, *seg = word;
+  const char *path = path_start(word);
+  const char *part = path, *p, *seg = path;
   size_t plen;
   int depth, methods = 0;
-  for (p = word; *p != '\0'; p++)
-    if (*p == '.' || *p == ':') {
+  for (p = path; *p != '\0'; p++)
+    if (*p == '.' || *p == ':' || *p == ']') {
       part = p + 1;
       methods = (*p == ':');
     }
@@ -577,9 +602,13 @@ static int complete_collect(lua_State *L) {
   lua_newtable(L);  /* 2: the candidates */
   lua_newtable(L);  /* 3: the candidates already listed */
   lua_pushglobaltable(L);
-  for (p = word; p < part; p++)  /* walk the path */
-    if (*p == '.' || *p == ':') {
-      field_raw(L, seg, (size_t)(p - seg));
+  for (p = path; p < part; p++)  /* walk the path */
+    if (*p == '.' || *p == ':' || *p == '[') {
+      if (p > seg) field_raw(L, seg, (size_t)(p - seg), 0);
+      seg = p + 1;
+    }
+    else if (*p == ']') {
+      field_raw(L, seg, (size_t)(p - seg), 1);
       seg = p + 1;
     }
   for (depth = 0; depth < CHAIN_MAX; depth++) {
@@ -591,6 +620,7 @@ static int complete_collect(lua_State *L) {
                         lua_tolstring(L, -2, &klen) : NULL;
         if (k != NULL && klen >= plen && memcmp(k, part, plen) == 0 &&
             is_name(k, klen) && (!methods || lua_isfunction(L, -1)) &&
+            (k[0] != '_' || part[0] == '_') &&
             (strncmp(k, "__", 2) != 0 || strncmp(part, "__", 2) == 0))
           add_candidate(L, word, (size_t)(part - word), k);
         lua_pop(L, 1);
@@ -598,9 +628,9 @@ static int complete_collect(lua_State *L) {
     }
     if (!follow_index(L)) break;
   }
-  for (depth = 0; part == word && keywords[depth] != NULL; depth++)
+  for (depth = 0; part == path && keywords[depth] != NULL; depth++)
     if (strncmp(keywords[depth], word, plen) == 0)
-      add_candidate(L, "", 0, keywords[depth]);
+      add_candidate(L, word, (size_t)(path - word), keywords[depth]);
   lua_settop(L, 2);
   return 1;
 }

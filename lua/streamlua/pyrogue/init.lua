@@ -9,12 +9,13 @@
 --   model     Models (UInt, Int, Bool, ...), format/parse helpers
 --   localvar  LocalVariable, LinkVariable     command   LocalCommand, RemoteCommand, BaseCommand
 --   yaml      YAML configuration                process   Process, LoadConfigProcess, SaveConfigProcess
+--   show      the tree at the REPL (tostring, sl.graph names, sl.monitor lines)
 local node = require "streamlua.pyrogue.node"
 
 local pr = {}
 
 local FILES = {"node", "model", "variable", "block", "device", "root", "localvar", "command",
-               "yaml", "process"}
+               "yaml", "process", "show"}
 
 for _, f in ipairs(FILES) do
   local mod = node.optional("streamlua.pyrogue." .. f)

@@ -106,7 +106,11 @@ end
 
 function Node:isinstance(cls) return M.isinstance(self, cls) end
 
+-- Class(path); a class's `_show` method, when it has one, gives the text
+-- instead (show.lua: devices and variables of a started tree).
 function Node:__tostring()
+  local show = self._show
+  if show then return show(self) end
   return ("%s(%s)"):format(self._className, self.path)
 end
 
