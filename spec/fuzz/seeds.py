@@ -400,6 +400,20 @@ def yaml_config():
     put("yaml_config", "docs", b"--- a\n--- b\n")
 
 
+
+# ---- Python literals and display formats (model.lua) -----------------------
+
+def py_literal():
+    # first byte even: a literal; odd: a format string (the byte picks the value)
+    for i, text in enumerate([b"0x10", b"-3", b"1_000", b"1.5e3", b".5", b"True", b"None",
+                              b"'it\\'s \\x41'", b"[1, [2, (3,)], {'a': 4}]",
+                              b"0xffffffffffffffffffff", b"[1,", b"--3", b"b'ab' b'c'"]):
+        put("py_literal", "literal-%d" % i, bytes([0]) + text)
+    for i, text in enumerate([b"{:#x}", b"{:#08x}", b"{:d} counts", b"{}", b"{:.3f}",
+                              b"{:,}", b"{:*^12_b}", b"{!r:>9}", b"{{x}} {:e}", b"{:z.1%}"]):
+        put("py_literal", "format-%d" % i, bytes([2 * i + 1]) + text)
+
+
 if __name__ == "__main__":
     zmtp()
     mem()
@@ -412,3 +426,4 @@ if __name__ == "__main__":
     rssi_header()
     rssi_link()
     yaml_config()
+    py_literal()

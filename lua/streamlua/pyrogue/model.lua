@@ -1123,7 +1123,7 @@ local function fast_formatter(p)
   return nil
 end
 
-local spec_cache = {}
+local spec_cache, nspecs = {}, 0   -- parsed specs, emptied past 1000 (bounded)
 local NO_FAST = function() return nil end
 
 -- format one value with one format spec (the part after ':')
@@ -1141,7 +1141,9 @@ local function format_value(v, spec, pytype)
   if not p then
     p = parse_spec(spec)
     p.fast = fast_formatter(p) or NO_FAST
+    if nspecs >= 1000 then spec_cache, nspecs = {}, 0 end
     spec_cache[spec] = p
+    nspecs = nspecs + 1
   end
   local r = p.fast(v)
   if r then return r end
@@ -1240,7 +1242,7 @@ function M.format(fmt, value, pytype)
   local parts = compiled[fmt]
   if not parts then
     parts = compile(fmt)
-    if ncompiled > 1000 then compiled, ncompiled = {}, 0 end
+    if ncompiled >= 1000 then compiled, ncompiled = {}, 0 end   -- bounded
     compiled[fmt] = parts
     ncompiled = ncompiled + 1
   end
