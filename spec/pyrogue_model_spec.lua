@@ -165,6 +165,22 @@ describe("pyrogue models", function()
     assert.are.equal("\1\2", M.Bytes(16):fromRaw("\1\2"))
   end)
 
+  it("converts big values to and from bytes", function()
+    assert.are.equal("0x80000000000000000000000000001234",
+                     model.bigFromBytes("\x34\x12" .. string.rep("\0", 13) .. "\x80", false))
+    assert.are.equal("-0x80000000000000000000000000000000",
+                     model.bigFromBytes(string.rep("\0", 15) .. "\x80", true))
+    assert.are.equal(-1, model.bigFromBytes("\xff\xff", true))
+    assert.are.equal(65535, model.bigFromBytes("\xff\xff", false))
+    assert.are.equal("\xff\xff\xff", model.bigToBytes(-1, 3, true))
+    assert.are.equal("\1\0\0\0\0\0\0\0\1", model.bigToBytes("0x10000000000000001", 9, false))
+    assert.are.same({nil, "int too big to convert"}, {model.bigToBytes(256, 1, false)})
+    assert.are.same({nil, "can't convert negative int to unsigned"}, {model.bigToBytes(-1, 1, false)})
+    assert.is_true(model.isBig("-0x1f"))
+    assert.is_false(model.isBig("0x"))
+    assert.is_false(model.isBig(5))
+  end)
+
   it("round-trips every width of UInt and Int", function()
     for n = 1, 64 do
       local u, s = model.UInt(n), model.Int(n)

@@ -68,11 +68,17 @@ integer presentation type (d n x X o b c; where Python would raise for a
 str), and under the others when format's `pytype` argument is "int" (genDisp
 passes the variable's), else as the str it is.
 
+  model.isBig(v)                        -- v is a big value
+  model.bigFromBytes(s, signed)         -- little-endian bytes -> integer or big
+  model.bigToBytes(v, nbytes, signed)   -- -> nbytes little-endian bytes, or
+                                        --    nil and why it does not fit
+  model.roundHalfAway(x)                -- C's round()
+
 Display.
 
   model.format(fmt, value [, pytype])  Python's fmt.format(value): replacement
       fields `{}`/`{0}` with the format mini-language ([[fill]align][sign]
-      [#][0][width][,|_][.precision][type], conversions !s !r), literal text,
+      [z][#][0][width][,|_][.precision][type], conversions !s !r), literal text,
       `{{`/`}}`. Lua values map to Python's: integer -> int, float -> float,
       boolean -> bool, nil -> None, string -> str (or big int), table ->
       list. Raises Python's error text on a bad spec. Beyond Python: a
@@ -1170,7 +1176,6 @@ local function format_value(v, spec, pytype)
   end
   return format_str(tostring(v), p)
 end
-M.formatValue = format_value
 
 -- the pieces of a format string: literal text and fields {spec=, conv=, index=}
 local function compile(fmt)
