@@ -71,7 +71,7 @@ describe("pyrogue YAML on the tree", function()
   end
 
   local function tree()
-    local r = pr.Root{name = "Top"}
+    local r = pr.Root{name = "Top", pollEn = false}   -- as the reference's Top (§6.6)
     r:add(Adc("Adc[0]"))
     r:add(Adc("Adc[1]"))
     local empty = pr.Device{name = "Empty", groups = "NoConfig"}

@@ -153,6 +153,16 @@ static void test_hub_split(void) {
   CHECK(strstr(e, "middle") != NULL);
   ts_mem_rec_release(r);
   sl_transaction_unref(t);
+  /* not split (one part, only the offset added): the error as it is */
+  r->n = 0;
+  r->answer = TS_MEM_NOW;
+  r->fail_addr = 0x100;
+  t = sl_transaction_new(0, 4, SL_MEM_READ, NULL, 100000);
+  sl_mem_slave_do_transaction(hub->mem_slave, t);
+  CHECK(sl_transaction_failed(t));
+  sl_transaction_get_error(t, e, sizeof e);
+  CHECK(strcmp(e, "bad address") == 0);
+  sl_transaction_unref(t);
   sl_object_unref(hub);
 }
 

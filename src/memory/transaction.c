@@ -301,7 +301,9 @@ sl_transaction *sl_transaction_new_part(sl_transaction *parent,
 }
 
 /* Completes the parent when the last part is in; mutex not held. The
-** first failure is kept (Rogue keeps only the last part's). */
+** first failure is kept (Rogue keeps only the last part's). A part that is
+** the whole parent (a hub that only adds its offset) passes its error on
+** as it is, as Rogue's hub forwarding the transaction itself does. */
 static void finish_parent(sl_transaction *p) {
   pthread_mutex_lock(&p->mutex);
   int ready = p->parts_closed && p->parts_pending == 0 && !p->done;
@@ -325,7 +327,9 @@ static void part_finished(sl_transaction *part, int failed) {
     sl_transaction_get_error(part, e, sizeof e);
     size_t n = strlen(e) + 96;
     msg = malloc(n);
-    if (msg != NULL)
+    if (msg != NULL && part->size == p->size)   /* not split: Rogue forwards it */
+      snprintf(msg, n, "%s", e);
+    else if (msg != NULL)
       snprintf(msg, n, "Transaction error. Subtransaction %u failed with error: %s.",
                (unsigned)part->id, e);
   }

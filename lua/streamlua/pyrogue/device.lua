@@ -17,6 +17,7 @@
 local sl = require "streamlua"
 local node = require "streamlua.pyrogue.node"
 local variable = require "streamlua.pyrogue.variable"
+local blockmod = require "streamlua.pyrogue.block"
 
 local M = {}
 
@@ -203,10 +204,209 @@ end
 function Device:_rootAttached(parent, root)
   node.Node._rootAttached(self, parent, root)
   self:_buildBlocks()
+  self:_finishBlocks()
   self:_applyDefaults()
 end
 
-function Device:_buildBlocks() end
+-- Access sizes for block building (§1.4).
+function Device:_blkMinAccess()
+  if self.hubMin ~= 0 and self.hubMax ~= 0 then return self.hubMin end
+  return self._hub:doMinAccess()
+end
+
+function Device:_blkMaxAccess()
+  if self.hubMin ~= 0 and self.hubMax ~= 0 then return self.hubMax end
+  return 0xFFFFFFFF
+end
+
+-- The address the device's hub reports to its blocks and child devices:
+-- 0 below an address root (hubMin and hubMax set), else the downstream
+-- address plus the offset.
+function Device:_childAddress()
+  if self.hubMin ~= 0 and self.hubMax ~= 0 then return 0 end
+  return self:_addressValue()
+end
+
+function Device:_addressValue()
+  local down = 0
+  local slave = self.memBase
+  if slave == nil then
+    local p = self._parent
+    if p ~= nil and p ~= self then down = p:_childAddress() end
+  elseif type(slave) == "table" and slave._isDevice then
+    down = slave:_childAddress()
+  end
+  return down + self.offset
+end
+
+local function memoryError(self, blk, mn, mx)
+  error(("'Memory Error for %s at address %s Block size %d is not in the range: %d - %d'")
+        :format(self.path, ("0x%06x"):format(self:_addressValue() + blk.offset), blk.size, mn, mx), 0)
+end
+
+-- Groups the variables into blocks (§3.1), after the children attached.
+function Device:_buildBlocks()
+  self.address = self:_addressValue()
+  local blocks, remotes = {}, {}
+  local m = self:_blkMinAccess()
+  for _, n in ipairs(self._nodes) do
+    if n._isLocal then
+      n._block = blockmod.LocalBlock.new(n)
+      blocks[#blocks + 1] = n._block
+    elseif n._isRemote then
+      n:_shiftOffsetDown(n.offset % m, m)
+      remotes[#remotes + 1] = n
+    end
+  end
+  if #remotes > 0 and self._parent ~= self and not self:_hasMemBase() then
+    error(("Device '%s' has RemoteVariables or RemoteCommands but no memBase. Pass memBase= when creating this device or when adding it to the tree.")
+          :format(self.path), 0)
+  end
+  node.stableSort(remotes, "offset", "varBytes")
+  local groups, cur = {}, nil
+  for _, v in ipairs(remotes) do
+    if cur and cur.offset + cur.size > v.offset then
+      v:_shiftOffsetDown(v.offset - cur.offset, m)
+      if v.varBytes > cur.size then cur.size = v.varBytes end
+      cur.vars[#cur.vars + 1] = v
+    else
+      cur = {offset = v.offset, size = v.varBytes, vars = {v}}
+      groups[#groups + 1] = cur
+    end
+  end
+  local mn, mx = m, self:_blkMaxAccess()
+  local base = self:_childAddress()
+  local en = self.enable:value() == true
+  for _, g in ipairs(groups) do
+    if g.size > mx or g.size < mn then memoryError(self, g, mn, mx) end
+    local blk = blockmod.Block.new(self, g.offset, g.size, g.vars, base)
+    blk.enabled = en
+    blocks[#blocks + 1] = blk
+  end
+  for _, v in ipairs(remotes) do
+    v.address = v._block.address
+  end
+  self._blocks = blocks
+end
+
+-- Whether the bulk methods are the Device's own (then variables go to
+-- their block directly).
+function Device:_ownBulk()
+  return self.writeBlocks == Device.writeBlocks and self.readBlocks == Device.readBlocks
+     and self.verifyBlocks == Device.verifyBlocks and self.waitBlocks == Device.waitBlocks
+end
+
+-- Per variable flags used on every access, set when the tree starts.
+function Device:_finishBlocks()
+  local direct = self:_ownBulk()
+  for _, n in ipairs(self._nodes) do
+    if n._isRemote then
+      n._direct = direct
+      n._waitEach = self.forceWaitEach
+    end
+  end
+end
+
+-- Bulk operations (§3.7). opts: force, recurse (true), variable, index,
+-- waitEach (checkEach).
+local READ, WRITE, VERIFY = blockmod.READ, blockmod.WRITE, blockmod.VERIFY
+
+local function bulk(self, ttype, force, opts)
+  local each = opts.waitEach or opts.checkEach or self.forceWaitEach or false
+  local var = opts.variable
+  if var ~= nil then
+    var._block:startTransaction(ttype, force, each, var, opts.index or -1)
+    return
+  end
+  for _, blk in ipairs(self._blocks) do
+    if blk.bulkOpEn then blk:startTransaction(ttype, force, each, nil, -1) end
+  end
+  if opts.recurse ~= false then
+    for _, d in ipairs(self:devices()) do
+      if ttype == WRITE then d:writeBlocks(opts)
+      elseif ttype == READ then d:readBlocks(opts)
+      else d:verifyBlocks(opts) end
+    end
+  end
+end
+
+function Device:writeBlocks(opts)
+  opts = opts or {}
+  bulk(self, WRITE, opts.force or false, opts)
+end
+
+function Device:verifyBlocks(opts)
+  bulk(self, VERIFY, false, opts or {})
+end
+
+function Device:readBlocks(opts)
+  bulk(self, READ, false, opts or {})
+end
+
+function Device:waitBlocks(opts)
+  opts = opts or {}
+  local var = opts.variable
+  if var ~= nil then return var._block:check() end
+  for _, blk in ipairs(self._blocks) do blk:check() end
+  if opts.recurse ~= false then
+    for _, d in ipairs(self:devices()) do d:waitBlocks(opts) end
+  end
+end
+Device.checkBlocks = Device.waitBlocks
+
+function Device:writeAndVerifyBlocks(opts)
+  opts = opts or {}
+  self:writeBlocks(opts)
+  self:verifyBlocks{recurse = opts.recurse, variable = opts.variable, waitEach = opts.waitEach}
+  self:waitBlocks{recurse = opts.recurse, variable = opts.variable}
+end
+
+function Device:readAndWaitBlocks(opts)
+  opts = opts or {}
+  self:readBlocks(opts)
+  self:waitBlocks{recurse = opts.recurse, variable = opts.variable}
+end
+Device.readAndCheckBlocks = Device.readAndWaitBlocks
+
+-- addRemoteVariables(number, stride, {pack=, name=, offset=, ...}) (§1.3).
+function Device:addRemoteVariables(number, stride, kw)
+  local a = copyArgs(kw)
+  local pack = a.pack
+  a.pack = nil
+  if pack then a.hidden = true end
+  self:addNodes(variable.RemoteVariable, number, stride, a)
+  if pack then self:_addPackLink(kw.name, number, kw) end
+end
+
+-- The N_All LinkVariable of a packed addRemoteVariables, when LinkVariable
+-- exists.
+function Device:_addPackLink(name, number, kw)
+  local lv = node.optional("streamlua.pyrogue.localvar")
+  if type(lv) ~= "table" or not lv.LinkVariable then return end
+  local deps = {}
+  for i = number - 1, 0, -1 do deps[#deps + 1] = self:node(("%s[%d]"):format(name, i)) end
+  self:add(lv.LinkVariable{
+    name = name .. "_All", mode = kw.mode, dependencies = deps,
+    linkedGet = function(k)
+      local t = {}
+      for i, d in ipairs(deps) do t[i] = d:getDisp{read = k.read} end
+      return table.concat(t, "_")
+    end,
+    linkedSet = function(k)
+      if k.value == "" then return end
+      local i = 0
+      for part in (k.value .. "_"):gmatch("([^_]*)_") do
+        i = i + 1
+        if deps[i] then deps[i]:setDisp(part, {write = k.write}) end
+      end
+    end,
+  })
+end
+
+function Device:addRemoteCommands(number, stride, kw)
+  local cmd = node.optional("streamlua.pyrogue.command")
+  self:addNodes(cmd.RemoteCommand, number, stride, kw)
+end
 
 -- `defaults` entries replace the default value of the matching children.
 function Device:_applyDefaults()

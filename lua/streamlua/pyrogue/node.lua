@@ -352,5 +352,16 @@ function Node:nodeMatch(key)
   return out
 end
 
+-- Sorts list by (item[k1], item[k2]), keeping the order of equal items.
+function M.stableSort(list, k1, k2)
+  local pos = {}
+  for i, x in ipairs(list) do pos[x] = i end
+  table.sort(list, function(a, b)
+    if a[k1] ~= b[k1] then return a[k1] < b[k1] end
+    if a[k2] ~= b[k2] then return a[k2] < b[k2] end
+    return pos[a] < pos[b]
+  end)
+end
+
 M.Node = Node
 return M
