@@ -1,10 +1,17 @@
--- Per-call cost of a register block's read against Emulate, next to the
--- plain master's readU32:
+-- bench_block.lua: a register block's per-call cost against Emulate, next
+-- to the plain master's readU32/writeU32, and the shadow calls alone:
 --   blk:start(Read, 0, 4); blk:wait(); blk:getUInt(0, 32)   vs   m:readU32(a)
--- and of the shadow calls alone. Run: build/streamlua bench/bench_block.lua [n]
+--
+--   build-bench/streamlua bench/bench_block.lua [seconds-per-measurement]
+--
+-- Each measurement repeats the operation in batches until `seconds` (0.5
+-- by default) of this process's CPU time (os.clock) have passed and prints
+-- the CPU time per call (single-threaded, never waits: CPU time is not
+-- inflated by the other processes of a shared machine).
 local sl = require "streamlua"
 local mem = sl.memory
-local N = tonumber(arg and arg[1]) or 1000000
+
+local seconds = tonumber(arg and arg[1]) or 0.5
 
 local emu = mem.Emulate(4, 4096)
 local hub = mem.Hub(0x1000)
@@ -15,12 +22,16 @@ local m = mem.Master()
 _ = m >> hub
 
 local function timed(name, f)
-  f(N // 10)   -- warm up
-  collectgarbage()
-  local t0 = os.clock()
-  f(N)
-  local us = (os.clock() - t0) / N * 1e6
-  print(string.format("%-44s %8.3f us/call", name, us))
+  local n, total, count = 1000, 0, 0
+  f(n)                                   -- warm up
+  while total < seconds do
+    local t0 = os.clock()
+    f(n)
+    total = total + (os.clock() - t0)
+    count = count + n
+    if n < 1000000 then n = n * 2 end
+  end
+  print(string.format("%-46s %8.3f us/call", name, total / count * 1e6))
 end
 
 local Read, Write = mem.Read, mem.Write

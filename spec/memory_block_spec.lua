@@ -5,16 +5,17 @@ local mem = sl.memory
 
 local FF8 = string.rep("\255", 8)
 
--- A block at `off` of a device Hub at 0x1000 over an Emulate (min 4).
-local function setup(off, size)
-  local emu = mem.Emulate(4, 4096)
+-- A block at `off` of a device Hub at 0x1000 over `below` (an Emulate,
+-- min 4, by default), and a master straight onto `direct` (or `below`).
+local function setup(off, size, below, direct)
+  below = below or mem.Emulate(4, 4096)
   local hub = mem.Hub(0x1000)
-  _ = hub >> emu
+  _ = hub >> below
   local blk = mem.Block(off, size)
   _ = blk >> hub
   local m = mem.Master()
-  _ = m >> emu
-  return blk, m, hub, emu
+  _ = m >> (direct or below)
+  return blk, m, hub, below
 end
 
 describe("sl.memory.Block", function()
@@ -197,6 +198,89 @@ describe("sl.memory.Block", function()
     collectgarbage()
     assert.is_true(held:expired())
     held:done()   -- the block is gone: nothing lands
+  end)
+
+  -- exercise(blk, m): transactions that complete on another thread while
+  -- this one works other bits of the shadow
+  local function exercise(blk, m)
+    blk:setTimeout(20)
+    for i = 1, 200 do
+      local low = (i % 2) * 4
+      local other = (4 - low) * 8
+      m:writeU32(0x1008 + low, i)
+      blk:start(mem.Read, low, 4)
+      blk:setUInt(other + 3, 20, i)          -- while the read is out
+      assert.are.equal(i, blk:getUInt(other + 3, 20))
+      assert.is_nil(blk:wait())
+      assert.are.equal(i, blk:getUInt(low * 8, 32))
+    end
+    blk:setUInt(0, 64, 0x1122334455667788)
+    blk:start(mem.Write, 0, 8)
+    blk:start(mem.Verify, blk:verifyRange())
+    assert.is_nil(blk:wait())
+    assert.is_nil(blk:verifyCheck(FF8))
+    assert.are.equal(0x55667788, m:readU32(0x1008))
+  end
+
+  it("takes completions from the memory TCP bridge's thread", function()
+    local emu = mem.Emulate(4, 4096)
+    local srv = mem.TcpServer("127.0.0.1", 0)
+    local cli = mem.TcpClient("127.0.0.1", srv:getPort())
+    _ = srv >> emu
+    assert.is_true(cli:waitReady(20, 0.1))
+    local blk, m = setup(0x8, 8, cli, emu)
+    exercise(blk, m)
+    -- the bridge stops with a read outstanding: the block's wait ends
+    blk:setTimeout(0.5)
+    srv:stop()
+    blk:start(mem.Read, 0, 4)
+    cli:stop()
+    assert.is_string(blk:wait())
+    assert.is_nil(blk:wait())
+  end)
+
+  it("takes completions from SrpV3 behind Fifo threads", function()
+    local srp, emu = sl.srp.SrpV3(), sl.srp.SrpV3Emulation()
+    local down, up = sl.stream.Fifo(0), sl.stream.Fifo(0)
+    _ = srp >> down >> emu
+    _ = emu >> up >> srp
+    local blk, m = setup(0x8, 8, srp)
+    m:setTimeout(20)
+    exercise(blk, m)
+    for _, n in ipairs{down, up, emu, srp} do n:stop() end   -- the Fifos' threads end
+  end)
+
+  it("a wait gives up on Ctrl-C and the block goes on", function()
+    local script, outf = os.tmpname(), os.tmpname()
+    spit(script, [[
+      local mem = sl.memory
+      local blk = mem.Block(0, 4)
+      _ = blk >> mem.Slave{doTransaction = function() print("waiting") io.stdout:flush() end}
+      blk:setTimeout(60)
+      blk:start(mem.Read, 0, 4)
+      print(pcall(blk.wait, blk))
+      print(blk:wait())
+      _ = blk >> mem.Emulate(4, 4)
+      blk:start(mem.Read, 0, 4)
+      print(blk:wait(), "again")
+    ]])
+    -- SIGINT once it waits; killed (rc 99) if still alive 20 s after
+    local p = assert(io.popen(string.format([[
+      %s %s >%s 2>&1 </dev/null &
+      pid=$!
+      i=0; until grep -q waiting %s || [ $i -ge 2000 ]; do sleep 0.01; i=$((i+1)); done
+      kill -INT $pid
+      i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done
+      if kill -0 $pid 2>/dev/null; then kill -9 $pid; wait $pid; echo 99
+      else wait $pid; echo $?; fi]],
+      shell_quote(STREAMLUA_BIN), shell_quote(script), shell_quote(outf), shell_quote(outf))))
+    local rc = tonumber(p:read("a"))
+    p:close()
+    local out = slurp(outf)
+    os.remove(script)
+    os.remove(outf)
+    assert.are.equal(0, rc)
+    assert.are.equal("waiting\nfalse\tinterrupted\n\nnil\tagain\n", out)
   end)
 
   it("checks its arguments, naming the function", function()

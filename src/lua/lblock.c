@@ -250,9 +250,11 @@ static const luaL_Reg block_methods[] = {
 
 /* ---- construction ---- */
 
+/* A completion on the main thread needs no wake: it ran inside start or
+** inside a callback of the loop being served. */
 static void wake(void *arg) {
   sl_state *st = arg;
-  event_active(st->wake, EV_READ, 0);
+  if (!sl_state_on_main(st)) event_active(st->wake, EV_READ, 0);
 }
 
 static void release_state(void *arg) { sl_state_unref(arg); }
