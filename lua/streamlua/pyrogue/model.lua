@@ -1242,11 +1242,26 @@ end
 local compiled = {}
 local ncompiled = 0
 
+-- a format that is one field with a string.format shortcut gets it as .fast
+local function compile_fast(parts)
+  local f = parts[1]
+  if #parts ~= 1 or type(f) ~= "table" or f.conv or f.spec == "" then return end
+  local ok, p = pcall(parse_spec, f.spec)
+  if ok then parts.fast = fast_formatter(p) end
+end
+
 function M.format(fmt, value, pytype)
-  if type(fmt) ~= "string" then error("format: fmt must be a string, got " .. type(fmt), 2) end
   local parts = compiled[fmt]
-  if not parts then
+  if parts then
+    local fast = parts.fast
+    if fast then
+      local r = fast(value)
+      if r then return r end
+    end
+  else
+    if type(fmt) ~= "string" then error("format: fmt must be a string, got " .. type(fmt), 2) end
     parts = compile(fmt)
+    compile_fast(parts)
     if ncompiled >= 1000 then compiled, ncompiled = {}, 0 end   -- bounded
     compiled[fmt] = parts
     ncompiled = ncompiled + 1
@@ -1699,6 +1714,12 @@ end
 local PY_TYPE = {boolean = "bool", string = "str", table = "list", ["nil"] = "NoneType"}
 
 function M.genDisp(var, value)
+  local parts = compiled[var.disp]     -- the shortcut never raises
+  local fast = parts and parts.fast
+  if fast then
+    local r = fast(value)
+    if r then return r end
+  end
   local ok, r = pcall(gen_disp, var, value)
   if ok then return r end
   local tname = mtype(value) == "integer" and "int" or mtype(value) == "float" and "float"
