@@ -96,7 +96,9 @@ local marker = 0
 function M.captureLog(part, f)
   local lg = sl.logging
   marker = marker + 1
-  local tag = ("pyrogue_helper mark %d"):format(marker)
+  -- unique in the process: each spec file loads this helper afresh, and the
+  -- log history is the process's
+  local tag = ("pyrogue_helper mark %d %.9f %s"):format(marker, os.clock(), tostring(M))
   lg.setEmit(false)
   lg.log("spec", "Critical", tag)
   local ok, err = pcall(f)

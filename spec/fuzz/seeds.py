@@ -380,13 +380,13 @@ def yaml_config():
 """)
     put("yaml_config", "load", b"""Top:
   Adc[*]:
-    ScratchPad: 0x1234
     Mode: Fast
-    Coef: '[1, -2, 3, -4]'
+    ScratchPad: 0x1234
     Thresh[*]: 100
+    Coef: '[1, -2, 3, -4]'
   Adc[1]:
-    Gain: -1.5
     Coef[3]: 7
+    Gain: -1.5
     Coef: {0: 5, 2: 6}
     Tbl[2:4]: [1, 2]
 """)
