@@ -406,3 +406,108 @@ describe("sl.pyrogue polling", function()
     assert.truthy(logged[1]:find("Transaction error for block Top.Dev.Status with address 0x00001104. Error gone", 1, true))
   end)
 end)
+
+describe("sl.pyrogue devices", function()
+  it("applies a device's defaults at start, staged like value= (stale)", function()
+    local rec = ph.recorder()
+    local root = pr.Root{name = "Top", initWrite = true}
+    local dev = pr.Device{name = "Dev", offset = 0x1000, memBase = rec.slave,
+                          defaults = {A = 5, ["B[*]"] = 7}}
+    root:add(dev)
+    dev:add(pr.RemoteVariable{name = "A", offset = 0, value = 1})
+    dev:addRemoteVariables(2, 4, {name = "B", offset = 4})
+    root:start()
+    assert.same({"W 0x1000 4 05000000", "W 0x1004 4 07000000", "W 0x1008 4 07000000",
+                 "V 0x1000 4 05000000", "V 0x1004 4 07000000", "V 0x1008 4 07000000"},
+                rec:take())
+    root:stop()
+  end)
+
+  it("splits a block larger than the memBase's max access in the lowest hub", function()
+    local rec = ph.recorder{min = 4, max = 16}
+    local root = pr.Root{name = "Top"}
+    local dev = pr.Device{name = "Dev", offset = 0x1000, memBase = rec.slave}
+    root:add(dev)
+    dev:add(pr.RemoteVariable{name = "L", offset = 0, numValues = 16, valueBits = 32,
+                              valueStride = 32})
+    root:start()
+    root:_writeAll(true)
+    local t = {}
+    for _, l in ipairs(rec:take()) do t[#t + 1] = l:sub(1, 11) end
+    assert.same({"W 0x1000 16", "W 0x1010 16", "W 0x1020 16", "W 0x1030 16",
+                 "V 0x1000 16", "V 0x1010 16", "V 0x1020 16", "V 0x1030 16"}, t)
+    root:stop()
+  end)
+
+  it("restarts addresses below an address-root hub (Q18), the bus still sees the offsets", function()
+    local rec = ph.recorder()
+    local root = pr.Root{name = "Top"}
+    local hubDev = pr.Device{name = "H", offset = 0x1000, memBase = rec.slave,
+                             hubMin = 4, hubMax = 64}
+    local sub = pr.Device{name = "S", offset = 0x100}
+    root:add(hubDev)
+    hubDev:add(sub)
+    sub:add(pr.RemoteVariable{name = "V", offset = 0x4})
+    root:start()
+    assert.equal(0x104, sub.V.address)
+    sub.V:set(1)
+    assert.same({"W 0x1104 4 01000000", "V 0x1104 4 01000000"}, rec:take())
+    root:stop()
+  end)
+
+  it("sends per-variable access through a device's own writeBlocks/readBlocks", function()
+    local rec = ph.recorder()
+    local root = pr.Root{name = "Top"}
+    local dev = pr.Device{name = "Dev", offset = 0x1000, memBase = rec.slave}
+    root:add(dev)
+    dev:add(pr.RemoteVariable{name = "Page", offset = 0})
+    dev:add(pr.RemoteVariable{name = "Data", offset = 4})
+    local base = pr.Device.writeBlocks
+    function dev.writeBlocks(self, opts)
+      if opts.variable == self.Data then self.Page:set(3) end
+      return base(self, opts)
+    end
+    root:start()
+    dev.Data:set(9)
+    assert.same({"W 0x1000 4 03000000", "V 0x1000 4 03000000",
+                 "W 0x1004 4 09000000", "V 0x1004 4 09000000"}, rec:take())
+    root:stop()
+  end)
+
+  it("waits after each transaction with waitEach or forceWaitEach (same traffic)", function()
+    local rec = ph.recorder()
+    local root = pr.Root{name = "Top"}
+    local dev = pr.Device{name = "Dev", offset = 0x1000, memBase = rec.slave}
+    root:add(dev)
+    dev:add(pr.RemoteVariable{name = "A", offset = 0})
+    dev:add(pr.RemoteVariable{name = "B", offset = 4})
+    dev.forceWaitEach = true
+    rec.fail = function(_, a) if a == 0x1000 then return "first" end end
+    root:start()
+    rec.hold = false
+    -- the first block's error raises in the issue phase: B is never read
+    local ok, err = pcall(dev.readBlocks, dev, {})
+    assert.is_false(ok)
+    assert.truthy(err:find("Error first", 1, true))
+    assert.same({"R 0x1000 4"}, rec:take())
+    root:stop()
+  end)
+
+  it("changes poll intervals at run time and refuses custom blocks", function()
+    local rec = ph.recorder()
+    local root = pr.Root{name = "Top"}
+    local dev = pr.Device{name = "Dev", offset = 0x1000, memBase = rec.slave}
+    root:add(dev)
+    dev:add(pr.RemoteVariable{name = "S", offset = 0, mode = "RO", pollInterval = 5})
+    root:start()
+    assert.equal(5, root._pollBlocks[dev.S._block])
+    dev:setPollInterval(0.5)
+    assert.equal(0.5, dev.S.pollInterval)
+    assert.equal(0.5, root._pollBlocks[dev.S._block])
+    dev.S:setPollInterval(0)
+    assert.is_nil(root._pollBlocks[dev.S._block])
+    root:stop()
+    assert.has_error(function() dev:addCustomBlock({}) end,
+      "Device.addCustomBlock: custom blocks are not supported; variables form their blocks")
+  end)
+end)

@@ -183,47 +183,65 @@ function Block:startTransaction(ttype, forceWr, wait, var, index)
   end
 end
 
-function Block:_tranError(err)
-  generalError("Block::checkTransaction",
-    ("Transaction error for block %s with address 0x%08x. Error %s")
-    :format(self.path, self.address & 0xffffffff, err))
-end
-
--- The compare of a waited Verify (§3.6 step 4).
-function Block:_verify()
-  self._doVerify = false
-  self._verifyPending = false
-  local i, got, exp, m = self._cb:verifyCheck(self._mask)
-  if i then
-    generalError("Block::checkTransaction",
-      ("Verify error for block %s with address 0x%08x. Byte: %d. Got: 0x%02x, Exp: 0x%02x, Mask: 0x%02x")
-      :format(self.path, self.address & 0xffffffff, i, got, exp, m))
-  end
-end
-
--- Queues the listener updates of the block's variables (§1.8).
+-- Queues the listener updates of the block's variables (§1.8); skipped
+-- while nobody listens (no Root listener, notify.lua's _varListeners, and
+-- none on the variable): the update would call nothing.
 function Block:_notify()
   local root = self._dev._root
   local q = root and root._queueUpdate
   if q then
+    local rl = rawget(root, "_varListeners")
+    local anyRoot = rl ~= nil and #rl > 0
     local vars = self._vars
     for i = 1, #vars do
-      if vars[i].updateNotify then q(root, vars[i]) end
+      local v = vars[i]
+      if v.updateNotify and (anyRoot or #v._listeners > 0) then q(root, v) end
     end
   end
 end
 
--- §3.6: wait for the outstanding transaction; raise its error or a verify
--- mismatch; queue listener updates.
-function Block:check()
+-- §3.6: wait for the outstanding transaction; its error, a verify
+-- mismatch, as pyrogue's text (nil when fine); queues listener updates.
+function Block:waitCheck()
   local err = self._cb:wait()
   if err ~= nil then
     self._doVerify = false
-    self:_tranError(err)
+    return ("Block::checkTransaction: General Error: Transaction error for block %s with address 0x%08x. Error %s")
+           :format(self.path, self.address & 0xffffffff, err)
   end
-  if not self.enabled then return end
-  if self._doVerify then self:_verify() end
+  if not self.enabled then return nil end
+  if self._doVerify then
+    self._doVerify = false
+    self._verifyPending = false
+    local i, got, exp, m = self._cb:verifyCheck(self._mask)
+    if i then
+      return ("Block::checkTransaction: General Error: Verify error for block %s with address 0x%08x. Byte: %d. Got: 0x%02x, Exp: 0x%02x, Mask: 0x%02x")
+             :format(self.path, self.address & 0xffffffff, i, got, exp, m)
+    end
+  end
   if self.updateNotify then self:_notify() end
+  return nil
+end
+
+-- The same, raising.
+function Block:check()
+  local err = self:waitCheck()
+  if err ~= nil then error(err, 0) end
+end
+
+-- A variable's forced Write of the block's stale range and its Verify, not
+-- waited (the set path; §3.5 rules for a stale, non-RO block).
+function Block:_writeVerify(var)
+  if self.mode == "RO" then return end
+  local low, high = writeRange(self, var)
+  if not self.enabled then return end
+  local cb, n = self._cb, high - low + 1
+  self._verifyPending = self.verifyEn
+  cb:start(WRITE, low, n)
+  if self.verifyEn and self.mode == "RW" then
+    self._doVerify = true
+    cb:start(VERIFY, low, n)
+  end
 end
 
 -- check() with retries of the same transaction (§3.5 step 7).

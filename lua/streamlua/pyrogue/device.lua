@@ -180,6 +180,26 @@ function Device:hideVariables(hidden, variables)
   end
 end
 
+-- setPollInterval(interval [, names]): the named variables (default: those
+-- already polled) poll at `interval`.
+function Device:setPollInterval(interval, variables)
+  local list = {}
+  if variables == nil then
+    for _, v in ipairs(self:variables()) do
+      if (v.pollInterval or 0) > 0 then list[#list + 1] = v end
+    end
+  else
+    for _, name in ipairs(variables) do list[#list + 1] = self:node(name) end
+  end
+  for _, v in ipairs(list) do v:setPollInterval(interval) end
+end
+
+-- Pre-made blocks are not supported (pyrogue v6.15.0's never bind their
+-- variables).
+function Device:addCustomBlock()
+  error("Device.addCustomBlock: custom blocks are not supported; variables form their blocks", 2)
+end
+
 -- Sets every block's enable flag per the effective enable value, here and
 -- below.
 function Device:_updateBlockEnable()
@@ -303,6 +323,8 @@ function Device:_finishBlocks()
     if n._isRemote then
       n._direct = direct
       n._waitEach = self.forceWaitEach
+      -- the fast get/set paths apply (variable.lua)
+      n._quick = direct and not self.forceWaitEach and n._block.retryCount == 0
     end
   end
 end

@@ -192,16 +192,17 @@ end
 
 -- Polling (§1.7) -------------------------------------------------------------
 
--- Adds var's block to the poller (its interval: the smallest of its
--- variables'); a running poller takes it at once.
+-- Sets the poll interval of var's block to the smallest interval of its
+-- variables (none: not polled); a running poller takes it at once.
 function Root:_pollAdd(var)
   local blk = var._block
-  if blk == nil then return end
-  local iv = var.pollInterval
-  self._pollBlocks = self._pollBlocks or {}
-  local cur = self._pollBlocks[blk]
-  if iv == nil or iv <= 0 then return end
-  if cur ~= nil and cur <= iv then return end
+  if blk == nil or self._pollBlocks == nil then return end
+  local iv
+  for _, v in ipairs(blk._vars) do
+    local p = v.pollInterval or 0
+    if p > 0 and (iv == nil or p < iv) then iv = p end
+  end
+  if self._pollBlocks[blk] == iv then return end
   self._pollBlocks[blk] = iv
   if self._pollTimers then self:_pollSchedule() end
 end
@@ -269,6 +270,7 @@ function Root:_setPollEn(on)
 end
 
 function Root:_startPoller()
+  self._pollBlocks = {}
   walk(self, function(n)
     if n._isVariable and (n.pollInterval or 0) > 0 then self:_pollAdd(n) end
   end)

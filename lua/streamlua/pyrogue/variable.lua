@@ -282,6 +282,7 @@ function RemoteVariable:_shiftOffsetDown(shift, m)
   self._ident = self._fast and m.kind == "UInt" and self._nbits < 64
     and math_type(self.minimum) == "integer" and math_type(self.maximum) == "integer"
   self._imin, self._imax = self.minimum, self.maximum
+  self._bo = bo[1]
 end
 
 function RemoteVariable:_elementRange(i)
@@ -472,18 +473,6 @@ local function doGet(self, read, wait, index)
   return self:_getValue(index)
 end
 
--- The block's checks after a whole-variable Read or Write + Verify that
--- went through the fast paths below (Block:check's rules).
-local function fastCheck(self, blk, cb)
-  local err = cb:wait()
-  if err ~= nil then
-    blk._doVerify = false
-    blk:_tranError(err)
-  end
-  if blk._doVerify then blk:_verify() end
-  if blk.updateNotify then blk:_notify() end
-end
-
 local function setFailed(self, value, err)
   sl.logging.log(logName(self), "Error",
     ("Error setting value %s to variable %s with type %s. Exception=%s")
@@ -491,26 +480,22 @@ local function setFailed(self, value, err)
   error(err, 0)
 end
 
--- The common set: an in-range integer into a plain unsigned field of a
--- directly accessed block; Write of the stale range, Verify, wait.
-local function fastSet(self, blk, value)
-  local cb = blk._cb
-  cb:setUInt(self._bitOffset[1], self._nbits, value)
-  if self.mode == "RO" then return end
-  self._stale, self._staleLow, self._staleHigh = true, self._low, self._high
-  blk.stale = true
-  blk:startTransaction(WRITE, true, false, self, -1)
-  if blk._verifyPending then
-    blk:startTransaction(VERIFY, false, false, self, -1)
-  end
-  fastCheck(self, blk, cb)
-end
-
+-- The fast paths below serve the common case of a variable whose block is
+-- accessed directly (no device override, no waitEach, no retries): get is
+-- one Read of the variable's range; set of an in-range integer into a plain
+-- unsigned field is the forced Write of the stale range and its Verify.
+-- Both then wait and check (Block:waitCheck, which returns the error text).
 function RemoteVariable:set(value, opts)
-  if opts == nil and self._ident and math_type(value) == "integer"
+  if opts == nil and self._quick and self._ident and math_type(value) == "integer"
      and value >= self._imin and value <= self._imax then
-    local ok, err = pcall(fastSet, self, self._block, value)
-    if not ok then setFailed(self, value, err) end
+    local blk = self._block
+    blk._cb:setUInt(self._bo, self._nbits, value)
+    if self.mode == "RO" then return end
+    self._stale, self._staleLow, self._staleHigh = true, self._low, self._high
+    blk.stale = true
+    blk:_writeVerify(self)
+    local err = blk:waitCheck()
+    if err ~= nil then setFailed(self, value, err) end
     return
   end
   local write, verify, wait, index = true, true, true, -1
@@ -532,15 +517,14 @@ end
 
 function RemoteVariable:get(opts)
   local blk = self._block
-  if opts == nil and self._fast and blk._plainRead and not blk.stale and blk.enabled
-     and not blk._doVerify then
-    -- the common case: one Read of the variable, waited, decoded
+  if opts == nil and self._quick and self._fast and blk._plainRead and not blk.stale
+     and blk.enabled and not blk._doVerify then
     local cb = blk._cb
     cb:start(READ, self._low, self._n)
-    local ok, err = pcall(fastCheck, self, blk, cb)
-    if not ok then getFailed(self, err) end
-    if self._ident then return cb:getUInt(self._bitOffset[1], self._nbits) end
-    return self._model:fromRaw(cb:getUInt(self._bitOffset[1], self._nbits), self._nbits)
+    local err = blk:waitCheck()
+    if err ~= nil then getFailed(self, err) end
+    if self._ident then return cb:getUInt(self._bo, self._nbits) end
+    return self._model:fromRaw(cb:getUInt(self._bo, self._nbits), self._nbits)
   end
   local read, wait, index = true, true, -1
   if opts ~= nil then
@@ -556,7 +540,7 @@ end
 
 function RemoteVariable:value(index)
   if index == nil and self._ident then
-    return self._block._cb:getUInt(self._bitOffset[1], self._nbits)
+    return self._block._cb:getUInt(self._bo, self._nbits)
   end
   return self:_getValue(index or -1)
 end
