@@ -3,44 +3,13 @@
 local sl = require "streamlua"
 local testing = require "streamlua.testing"
 
-local pr = sl.pyrogue
-local mem = sl.memory
+local ph = require "spec.pyrogue_helper"
 
--- A memory slave recording every transaction as "T 0xADDR SIZE DATA"
--- (data in hex, for writes, posts and verifies), backed by a byte map.
-local function recorder(min)
-  local rec = {log = {}, bytes = {}}
-  local NAMES = {[mem.Read] = "R", [mem.Write] = "W", [mem.Post] = "P", [mem.Verify] = "V"}
-  rec.slave = mem.Slave({doTransaction = function(_, t)
-    local a, n, ty = t:address(), t:size(), t:type()
-    local line = ("%s 0x%04x %d"):format(NAMES[ty], a, n)
-    if ty == mem.Write or ty == mem.Post then
-      local d = t:getData()
-      for i = 1, n do rec.bytes[a + i - 1] = d:byte(i) end
-      line = line .. " " .. (d:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
-    else
-      local out = {}
-      for i = 1, n do out[i] = string.char(rec.bytes[a + i - 1] or 0) end
-      local d = table.concat(out)
-      if ty == mem.Verify then
-        line = line .. " " .. (d:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
-      end
-      t:setData(d)
-    end
-    rec.log[#rec.log + 1] = line
-    t:done()
-  end}, min or 4, 0)
-  function rec:take()
-    local l = self.log
-    self.log = {}
-    return l
-  end
-  return rec
-end
+local pr = sl.pyrogue
 
 -- A Root "Top" with a Device "Dev" at 0x1000 on a recorder.
 local function tree(build, rootArgs)
-  local rec = recorder()
+  local rec = ph.recorder()
   local a = {name = "Top"}
   for k, v in pairs(rootArgs or {}) do a[k] = v end
   local root = pr.Root(a)
@@ -177,6 +146,25 @@ describe("pr.LocalVariable", function()
     root:stop()
   end)
 
+  it("calls neither localSet nor localGet while its device is disabled", function()
+    local sets, gets = 0, 0
+    local root, dev = tree(function(dev)
+      dev:add(pr.LocalVariable{name = "L", value = 1,
+        localSet = function() sets = sets + 1 end,
+        localGet = function(kw) gets = gets + 1; return kw.var._value end})
+    end)
+    local s0, g0 = sets, gets
+    dev.enable:set(false)
+    dev.L:set(3)
+    assert.equal(3, dev.L:get())
+    assert.same({s0, g0}, {sets, gets})
+    dev.enable:set(true)
+    dev.L:set(4)
+    assert.equal(4, dev.L:get())
+    assert.same({s0 + 1, g0 + 1}, {sets, gets})
+    root:stop()
+  end)
+
   it("logs and raises a callback's error", function()
     local root, dev = tree(function(dev)
       dev:add(pr.LocalVariable{name = "L", value = 1,
@@ -253,6 +241,29 @@ describe("pr.LinkVariable", function()
     root:stop()
   end)
 
+  it("reproduces the A + B trace: each dependency's full get and set (§4.4)", function()
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.RemoteVariable{name = "A", offset = 0x0})
+      dev:add(pr.RemoteVariable{name = "B", offset = 0x4})
+      dev:add(pr.LinkVariable{name = "AB", dependencies = {dev.A, dev.B},
+        linkedGet = function(kw)
+          return kw.dev.A:get{read = kw.read} + kw.dev.B:get{read = kw.read}
+        end,
+        linkedSet = function(kw)
+          kw.dev.A:set(kw.value // 2, {write = kw.write})
+          kw.dev.B:set(kw.value - kw.value // 2, {write = kw.write})
+        end})
+    end)
+    assert.equal(0, dev.AB:get())
+    assert.same({"R 0x1000 4", "R 0x1004 4"}, rec:take())
+    dev.AB:set(11)
+    assert.same({"W 0x1000 4 05000000", "V 0x1000 4 05000000",
+                 "W 0x1004 4 06000000", "V 0x1004 4 06000000"}, rec:take())
+    assert.equal(11, dev.AB:value())
+    assert.same({}, rec:take())
+    root:stop()
+  end)
+
   it("reads as the smallest polled interval of its dependencies, and pushes its own down", function()
     local root, dev = tree(function(dev)
       dev:add(pr.LocalVariable{name = "A", value = 1, pollInterval = 5})
@@ -301,6 +312,20 @@ describe("commands", function()
     root:stop()
   end)
 
+  it("is pr.LocalCommand, pr.BaseCommand and pr.Command; helpers also on RemoteCommand", function()
+    assert.equal(pr.LocalCommand, pr.BaseCommand)
+    assert.equal(pr.LocalCommand, pr.Command)
+    for _, h in ipairs{"nothing", "touch", "touchOne", "touchZero", "createTouch", "toggle",
+                       "createToggle", "postedTouch", "postedTouchOne", "postedTouchZero",
+                       "createPostedTouch", "read", "setArg", "setAndVerifyArg"} do
+      assert.is_function(pr.BaseCommand[h])
+      assert.equal(pr.BaseCommand[h], pr.RemoteCommand[h])
+    end
+    local c = pr.LocalCommand{name = "C", retValue = "", func = pr.BaseCommand.touch}
+    assert.is_true(c.arg)
+    assert.equal("", c.retValue)
+  end)
+
   it("a command without an argument keeps its default", function()
     local root, dev = tree(function(dev)
       dev:add(pr.LocalCommand{name = "C", func = function(kw) return kw.arg end})
@@ -308,6 +333,25 @@ describe("commands", function()
     assert.equal(5, dev.C(5))
     assert.equal(0, dev.C:get())
     assert.is_false(dev.C.arg)
+    root:stop()
+  end)
+
+  it("returns nil without calling anything on a disabled device (Q27)", function()
+    local n = 0
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.LocalCommand{name = "C", func = function() n = n + 1; return 1 end})
+      dev:add(pr.RemoteCommand{name = "R", offset = 0x20, bitSize = 8,
+                               func = pr.BaseCommand.touchOne})
+    end)
+    dev.enable:set(false)
+    assert.is_nil(dev.C())
+    assert.is_nil(dev.R())
+    assert.equal(0, n)
+    assert.same({}, rec:take())
+    dev.enable:set(true)
+    assert.equal(1, dev.C())
+    dev.R()
+    assert.same({"W 0x1020 4 01000000"}, rec:take())
     root:stop()
   end)
 
@@ -346,10 +390,202 @@ describe("commands", function()
     root:stop()
   end)
 
+  describe("RemoteCommand helpers, an 8-bit command at 0x20 (§5.3)", function()
+    local function cmdTree(func, extra)
+      return tree(function(dev)
+        local a = {name = "Cmd", offset = 0x20, bitSize = 8, func = func}
+        for k, v in pairs(extra or {}) do a[k] = v end
+        dev:add(pr.RemoteCommand(a))
+      end)
+    end
+
+    it("touch: 1, the argument, a parsed string", function()
+      local root, dev, rec = cmdTree(pr.BaseCommand.touch)
+      dev.Cmd()
+      dev.Cmd(7)
+      dev.Cmd("0x9")
+      assert.same({"W 0x1020 4 01000000", "W 0x1020 4 07000000", "W 0x1020 4 09000000"},
+                  rec:take())
+      assert.equal(9, dev.Cmd:get())      -- WO: no read, the shadow
+      assert.same({}, rec:take())
+      assert.equal("WO", dev.Cmd.mode)
+      assert.is_true(dev.Cmd.arg)
+      root:stop()
+    end)
+
+    it("toggle, createToggle, touchOne, touchZero, createTouch", function()
+      local root, dev, rec = cmdTree(pr.RemoteCommand.toggle)
+      dev.Cmd()
+      assert.same({"W 0x1020 4 01000000", "W 0x1020 4 00000000"}, rec:take())
+      dev.Cmd:replaceFunction(pr.BaseCommand.createToggle{1, 2, 0})
+      dev.Cmd()
+      assert.same({"W 0x1020 4 01000000", "W 0x1020 4 02000000", "W 0x1020 4 00000000"},
+                  rec:take())
+      dev.Cmd:replaceFunction(pr.BaseCommand.touchOne)
+      dev.Cmd()
+      dev.Cmd:replaceFunction(pr.BaseCommand.touchZero)
+      dev.Cmd()
+      dev.Cmd:replaceFunction(pr.BaseCommand.createTouch(0x5a))
+      dev.Cmd()
+      assert.same({"W 0x1020 4 01000000", "W 0x1020 4 00000000", "W 0x1020 4 5a000000"},
+                  rec:take())
+      root:stop()
+    end)
+
+    it("posted touches", function()
+      local root, dev, rec = tree(function(dev)
+        dev:add(pr.RemoteCommand{name = "Cmd", offset = 0x28, bitSize = 8,
+                                 func = pr.BaseCommand.postedTouchOne})
+      end)
+      dev.Cmd()
+      dev.Cmd:replaceFunction(pr.BaseCommand.postedTouchZero)
+      dev.Cmd()
+      dev.Cmd:replaceFunction(pr.BaseCommand.createPostedTouch(3))
+      dev.Cmd()
+      dev.Cmd:replaceFunction(pr.BaseCommand.postedTouch)
+      dev.Cmd(4)
+      assert.same({"P 0x1028 4 01000000", "P 0x1028 4 00000000", "P 0x1028 4 03000000",
+                   "P 0x1028 4 04000000"}, rec:take())
+      root:stop()
+    end)
+
+    it("a function of cmd and arg; setArg; nothing; read", function()
+      local root, dev, rec = cmdTree(function(kw) kw.cmd:set(kw.arg + 1) end, {takesArg = true})
+      dev.Cmd(4)
+      assert.same({"W 0x1020 4 05000000"}, rec:take())
+      dev.Cmd:replaceFunction(pr.BaseCommand.setArg)
+      dev.Cmd(6)
+      assert.same({"W 0x1020 4 06000000"}, rec:take())
+      dev.Cmd:replaceFunction(pr.BaseCommand.nothing)
+      dev.Cmd(6)
+      dev.Cmd:replaceFunction(pr.BaseCommand.read)
+      dev.Cmd()
+      assert.same({}, rec:take())
+      root:stop()
+    end)
+
+    it("setAndVerifyArg: a write, no read-back of a WO block, so it always agrees", function()
+      local root, dev, rec = cmdTree(pr.BaseCommand.setAndVerifyArg)
+      dev.Cmd(3)
+      assert.same({"W 0x1020 4 03000000"}, rec:take())
+      root:stop()
+    end)
+
+    it("setAndVerifyArg raises when the read-back differs", function()
+      local root, dev = tree(function(dev)
+        dev:add(pr.LocalCommand{name = "V", func = pr.BaseCommand.setAndVerifyArg})
+      end)
+      -- a LocalCommand's set does nothing: get returns the default 0
+      assert.equal("Verification failed for Top.Dev.V. \nSet to 5 but read back 0",
+                   errorOf(dev.V, 5))
+      root:stop()
+    end)
+  end)
+
+  it("reproduces §3.8's Strobe and command blocks out of bulk reads", function()
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.RemoteVariable{name = "Scratch", offset = 0x4})
+      dev:add(pr.RemoteCommand{name = "Strobe", offset = 0x60, bitSize = 1,
+                               func = pr.BaseCommand.toggle})
+    end)
+    dev.Strobe()
+    assert.same({"W 0x1060 4 01000000", "W 0x1060 4 00000000"}, rec:take())
+    root.ReadAll()
+    assert.same({"R 0x1004 4"}, rec:take())
+    root:stop()
+  end)
+
+  it("a command sharing a word with an RW variable makes its block bulk (Q22)", function()
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.RemoteVariable{name = "Ctl", offset = 0x40, bitSize = 8})
+      dev:add(pr.RemoteCommand{name = "Go", offset = 0x40, bitSize = 1, bitOffset = 8,
+                               func = pr.BaseCommand.touchOne})
+    end)
+    dev.Ctl:set(0x21)
+    rec:take()
+    dev.Go()
+    assert.same({"W 0x1040 4 21010000"}, rec:take())     -- never verified
+    root.ReadAll()
+    assert.same({"R 0x1040 4"}, rec:take())
+    root.ForceWrite:set(true)
+    root.WriteAll()
+    assert.same({"W 0x1040 4 21010000", "V 0x1040 4 21010000"}, rec:take())
+    root:stop()
+  end)
+
+  it("dev:addRemoteCommands adds N[i] at offset + i*stride", function()
+    local root, dev, rec = tree(function(dev)
+      dev:addRemoteCommands(2, 4, {name = "Go", offset = 0x30, bitSize = 1,
+                                   func = pr.BaseCommand.touchOne})
+    end)
+    dev.Go[1]()
+    assert.same({"W 0x1034 4 01000000"}, rec:take())
+    root:stop()
+  end)
 end)
 
 describe("device hooks and the Root's built-in nodes", function()
   after_each(function() collectgarbage() end)
+
+  it("every device has hidden ReadDevice and WriteDevice; WriteDevice's '' does not recurse", function()
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.RemoteVariable{name = "A", offset = 0x0})
+      local sub = pr.Device{name = "Sub", offset = 0x100}
+      sub:add(pr.RemoteVariable{name = "B", offset = 0x0})
+      dev:add(sub)
+    end)
+    assert.is_true(dev.ReadDevice.hidden)
+    assert.is_true(dev.WriteDevice.hidden)
+    dev.ReadDevice()
+    assert.same({"R 0x1000 4"}, rec:take())
+    dev.ReadDevice(true)
+    assert.same({"R 0x1000 4", "R 0x1100 4"}, rec:take())
+    dev.WriteDevice()
+    assert.same({"W 0x1000 4 00000000", "V 0x1000 4 00000000"}, rec:take())
+    dev.WriteDevice("True")
+    assert.same({"W 0x1000 4 00000000", "W 0x1100 4 00000000",
+                 "V 0x1000 4 00000000", "V 0x1100 4 00000000"}, rec:take())
+    root:stop()
+  end)
+
+  it("has pyrogue's built-in nodes in order, with their modes and groups", function()
+    local root = pr.Root{name = "Top"}
+    local names = {}
+    for _, n in ipairs(root:nodes()) do names[#names + 1] = n.name end
+    assert.same({"enable", "ReadDevice", "WriteDevice", "RogueVersion", "RogueDirectory",
+                 "SystemLog", "SystemLogLast", "ForceWrite", "InitAfterConfig", "Time",
+                 "LocalTime", "PollEn", "WriteAll", "ReadAll", "SaveState", "SaveConfig",
+                 "LoadConfig", "RemoteVariableDump", "RemoteConfigDump", "Initialize",
+                 "HardReset", "CountReset", "ClearLog", "SetYamlConfig", "GetYamlConfig",
+                 "GetYamlState"}, names)
+    assert.equal(sl.version, root.RogueVersion:value())
+    assert.equal("RO", root.RogueVersion.mode)
+    assert.is_true(root.ForceWrite.hidden)
+    assert.is_false(root.ForceWrite:value())
+    assert.is_true(root.SystemLog:inGroup("NoState"))
+    assert.is_true(root.LocalTime:inGroup("NoState"))
+    assert.is_false(root.LocalTime.hidden)
+    assert.equal("RO", root.LocalTime.mode)
+    assert.is_true(root.WriteAll.hidden)
+    assert.equal("", root.SaveConfig:value())
+    assert.is_true(root.GetYamlConfig:value())
+  end)
+
+  it("WriteAll honours ForceWrite", function()
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.RemoteVariable{name = "A", offset = 0x0})
+      dev:add(pr.RemoteVariable{name = "B", offset = 0x4, value = 3})
+    end)
+    root.WriteAll()
+    assert.same({"W 0x1004 4 03000000", "V 0x1004 4 03000000"}, rec:take())
+    root.WriteAll()
+    assert.same({}, rec:take())
+    root.ForceWrite:set(true)
+    root.WriteAll()
+    assert.same({"W 0x1000 4 00000000", "W 0x1004 4 03000000",
+                 "V 0x1000 4 00000000", "V 0x1004 4 03000000"}, rec:take())
+    root:stop()
+  end)
 
   it("Initialize, HardReset, CountReset call the hooks, overridable per instance", function()
     local calls = {}
@@ -389,6 +625,44 @@ describe("device hooks and the Root's built-in nodes", function()
     root:stop()
   end)
 
+  it("RemoteVariableDump and RemoteConfigDump read all and write path = value lines", function()
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.RemoteVariable{name = "A", offset = 0x0, mode = "RO"})
+      dev:add(pr.RemoteVariable{name = "B", offset = 0x4, base = pr.Int, bitSize = 16})
+      dev:add(pr.RemoteVariable{name = "T", offset = 0x8, numValues = 2, valueBits = 8,
+                                valueStride = 16})
+      dev:add(pr.RemoteCommand{name = "C", offset = 0x10})
+      dev:add(pr.RemoteVariable{name = "U", offset = 0x18, bitSize = 64})
+      dev:add(pr.RemoteVariable{name = "W", offset = 0x20, bitSize = 72, mode = "RO"})
+      dev:add(pr.RemoteVariable{name = "F", offset = 0x2c, base = pr.Float})
+      dev:add(pr.RemoteVariable{name = "S", offset = 0x30, base = pr.String, bitSize = 64})
+      dev:add(pr.RemoteVariable{name = "Bits", offset = 0x38, base = pr.Bool, numValues = 2,
+                                valueBits = 1, valueStride = 1})
+    end)
+    rec:take()
+    rec:poke(0x1000, "\7")
+    rec:poke(0x1004, "\xfe\xff")
+    rec:poke(0x1008, "\1\0\2")
+    rec:poke(0x1018, ("\xff"):rep(8))
+    rec:poke(0x1020, "\1\2\3\4\5\6\7\8\9")
+    rec:poke(0x102c, string.pack("<f", 0.1))
+    rec:poke(0x1030, "hi")
+    rec:poke(0x1038, "\2")
+    local f = os.tmpname()
+    root.RemoteVariableDump(f)
+    assert.same({"R 0x1000 4", "R 0x1004 4", "R 0x1008 4", "R 0x1018 8", "R 0x1020 12",
+                 "R 0x102c 4", "R 0x1030 8", "R 0x1038 4"}, rec:take())
+    assert.equal("Top.Dev.A = 7\nTop.Dev.B = -2\nTop.Dev.T = 1 2\nTop.Dev.C = 0\n"
+                 .. "Top.Dev.U = 18446744073709551615\nTop.Dev.W = 0x010203040506070809\n"
+                 .. "Top.Dev.F = 0.1\nTop.Dev.S = hi\nTop.Dev.Bits = 0 1\n", slurp(f))
+    root.RemoteConfigDump(f)
+    assert.equal("Top.Dev.B = -2\nTop.Dev.T = 1 2\nTop.Dev.C = 0\n"
+                 .. "Top.Dev.U = 18446744073709551615\nTop.Dev.F = 0.1\n"
+                 .. "Top.Dev.S = hi\nTop.Dev.Bits = 0 1\n", slurp(f))
+    os.remove(f)
+    root:stop()
+  end)
+
   it("the YAML commands call the tree's YAML methods with pyrogue's arguments", function()
     local root, dev = tree(function(dev)
       dev:add(pr.LocalVariable{name = "L", value = 5})
@@ -420,6 +694,13 @@ describe("device hooks and the Root's built-in nodes", function()
     root:stop()
   end)
 
+  it("PollEn follows the poller", function()
+    local root = tree(function() end, {pollEn = true})
+    assert.is_true(root.PollEn:value())
+    root.PollEn:set(false)
+    assert.is_false(root.PollEn:value())
+    root:stop()
+  end)
 end)
 
 describe("update notification", function()
@@ -435,6 +716,34 @@ describe("update notification", function()
     assert.same({}, seen)                    -- delivered by the loop, not inside set
     assert.is_true(testing.serveUntil(function() return #seen > 0 end, 30))
     assert.same({{"Top.Dev.L", 5, "0x5"}}, seen)
+    root:stop()
+  end)
+
+  it("tells the Root's listeners with group filters, then done; LinkVariables follow", function()
+    local seen, done = {}, 0
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.RemoteVariable{name = "A", offset = 0x0, groups = "G"})
+      dev:add(pr.RemoteVariable{name = "B", offset = 0x4})
+      dev:add(pr.LinkVariable{name = "AB", dependencies = {dev.A, dev.B},
+        linkedGet = function(kw)
+          assert.is_false(kw.read)
+          return kw.dev.A:value() + kw.dev.B:value()
+        end})
+    end)
+    local all, inc, exc = {}, {}, {}
+    root:addVarListener(function(p, v) all[#all + 1] = p .. "=" .. tostring(v.value) end,
+                        {done = function() done = done + 1 end})
+    root:addVarListener(function(p) inc[#inc + 1] = p end, {incGroups = "G"})
+    root:addVarListener(function(p) exc[#exc + 1] = p end, {excGroups = {"G"}})
+    dev.A:addListener(function(p, v) seen[#seen + 1] = p end)
+    dev.A:set(5)
+    root:waitOnUpdate()
+    assert.same({"Top.Dev.A=5", "Top.Dev.AB=5"}, all)
+    assert.same({"Top.Dev.A"}, inc)
+    assert.same({"Top.Dev.AB"}, exc)
+    assert.same({"Top.Dev.A"}, seen)
+    assert.equal(1, done)
+    assert.same({"W 0x1000 4 05000000", "V 0x1000 4 05000000"}, rec:take())
     root:stop()
   end)
 
@@ -462,6 +771,27 @@ describe("update notification", function()
     root:stop()
   end)
 
+  it("getVariableValue: value, display, enum and alarm status", function()
+    local root, dev = tree(function(dev)
+      dev:add(pr.LocalVariable{name = "T", value = 20, disp = "{:d} C", lowAlarm = 0,
+                               lowWarning = 10, highWarning = 70, highAlarm = 90})
+      dev:add(pr.LocalVariable{name = "N", value = 1})
+    end)
+    local v = dev.T:getVariableValue()
+    assert.same({20, "20 C", "{:d} C", "Good", "Good"},
+                {v.value, v.valueDisp, v.disp, v.status, v.severity})
+    local cases = {{-1, "AlarmLoLo", "AlarmMajor"}, {95, "AlarmHiHi", "AlarmMajor"},
+                   {5, "AlarmLow", "AlarmMinor"}, {75, "AlarmHigh", "AlarmMinor"}}
+    for _, c in ipairs(cases) do
+      dev.T:set(c[1])
+      v = dev.T:getVariableValue(false)
+      assert.same({c[2], c[3]}, {v.status, v.severity})
+    end
+    v = dev.N:getVariableValue()
+    assert.same({"None", "None"}, {v.status, v.severity})
+    root:stop()
+  end)
+
   it("a listener's error is logged and the others still run", function()
     local ran = false
     local root, dev = tree(function(dev)
@@ -475,6 +805,18 @@ describe("update notification", function()
     end)
     assert.is_true(ran)
     assert.matches("listener broke", lines[#lines], 1, true)
+    root:stop()
+  end)
+
+  it("a polled LocalVariable runs localGet and tells its listeners", function()
+    local n, seen = 0, {}
+    local root, dev = tree(function(dev)
+      dev:add(pr.LocalVariable{name = "P", pollInterval = 0.01,
+                               localGet = function() n = n + 1; return n end})
+    end)
+    dev.P:addListener(function(_, v) seen[#seen + 1] = v.value end)
+    assert.is_true(testing.serveUntil(function() return #seen >= 2 end, 30))
+    assert.is_true(seen[2] > seen[1])
     root:stop()
   end)
 

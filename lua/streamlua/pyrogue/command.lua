@@ -294,36 +294,72 @@ local function timestamp()
 end
 M.timestamp = timestamp
 
--- The text a remote variable is dumped as: integers in decimal, byte
--- strings in hex, list elements separated by spaces.
-local function dumpValue(v)
-  if type(v) == "table" then
-    local out = {}
-    for i, e in ipairs(v) do out[i] = dumpValue(e) end
-    return table.concat(out, " ")
+-- Unsigned decimal of a 64-bit Lua integer.
+local function udec(v)
+  if v >= 0 then return ("%d"):format(v) end
+  local q = (v >> 1) // 5
+  return ("%d%d"):format(q, v - q * 10)
+end
+
+local function hexBytes(s)
+  return "0x" .. (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
+
+-- One value as a register dump prints it (Rogue's Variable::getDumpValue):
+-- integers in decimal (unsigned for UInt), wider than 64 bits and byte
+-- models as 0x and the value's bytes lowest first, Bool as 1/0, floats as
+-- C++ streams print them (%g), other models UNDEFINED.
+local function dumpOne(m, nbits, v)
+  local kind = m and m.kind or "UInt"
+  if kind == "UIntBE" then kind = "UInt" elseif kind == "IntBE" then kind = "Int" end
+  if kind == "FloatBE" then kind = "Float" elseif kind == "DoubleBE" then kind = "Double" end
+  if (kind == "UInt" or kind == "Int") and nbits > 64 then
+    local model = variable.model
+    return hexBytes(model.bigToBytes(v, (nbits + 7) // 8, kind == "Int"))
+  elseif kind == "UInt" then
+    if type(v) == "string" then v = math.tointeger(tonumber(v)) end
+    return udec(v)
+  elseif kind == "Int" then
+    return ("%d"):format(v)
+  elseif kind == "Bool" then
+    return v and "1" or "0"
+  elseif kind == "String" then
+    return v
+  elseif kind == "Bytes" then
+    return hexBytes(v)
+  elseif kind == "Float" or kind == "Double" or kind == "Fixed" or kind == "UFixed" then
+    return ("%g"):format(v)
   end
-  if math.type(v) == "integer" then return ("%d"):format(v) end
-  return pystr(v)
+  return "UNDEFINED"
+end
+
+local function dumpLine(var)
+  local v, m = var:value(), var.base
+  local nbits = (var.numValues or 0) > 0 and var.valueBits or var._nbits or 32
+  local parts = {}
+  if (var.numValues or 0) > 0 then
+    for i = 1, var.numValues do parts[i] = " " .. dumpOne(m, nbits, v[i]) end
+  else
+    parts[1] = " " .. dumpOne(m, nbits, v)
+  end
+  return var.path .. " =" .. table.concat(parts) .. "\n"
 end
 
 -- RemoteVariableDump / RemoteConfigDump: ReadAll, then `path = value` per
--- remote variable of the given modes (not commands). Returns the file name.
+-- remote variable or command of the given modes. Returns true.
 function M.remoteVariableDump(root, name, modes, readFirst)
   if name == nil or name == "" then name = "regdump_" .. timestamp() .. ".txt" end
-  if readFirst then root.ReadAll() end
+  if readFirst then root:_readAll() end
   local want = {}
   for _, m in ipairs(modes) do want[m] = true end
   local lines = {}
   for _, v in ipairs(root:variableList()) do
-    if RemoteVariable and node.isinstance(v, RemoteVariable) and not v._isCommand
-       and want[v.mode] then
-      lines[#lines + 1] = ("%s = %s\n"):format(v.path, dumpValue(v:value()))
-    end
+    if v._isRemote and want[v.mode] then lines[#lines + 1] = dumpLine(v) end
   end
   local f = assert(io.open(name, "w"))
   f:write(table.concat(lines))
   f:close()
-  return name
+  return true
 end
 
 local function yamlCall(root, method)
