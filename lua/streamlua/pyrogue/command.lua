@@ -44,6 +44,12 @@
 -- RemoteConfigDump, Initialize, HardReset, CountReset, ClearLog,
 -- SetYamlConfig, GetYamlConfig, GetYamlState, in pyrogue's order; then
 -- LoadConfigProcess and SaveConfigProcess (process.lua).
+-- SystemLog / SystemLogLast read the records sl.logging kept (its history:
+-- the last 256 at or above the logging level) since the Root was made or
+-- ClearLog/HardReset ran, as pyrogue's JSON records (created, name,
+-- message, exception, traceBack, levelName, levelNumber; the name as the
+-- log line shows it; bytes above 127 escaped one by one); they change
+-- without an update notification.
 local sl = require "streamlua"
 local node = require "streamlua.pyrogue.node"
 local variable = require "streamlua.pyrogue.variable"
@@ -58,6 +64,8 @@ local pystr, truthy = localvar.pystr, localvar.truthy
 local function log(name, level, msg)
   sl.logging.log(name, level, msg)
 end
+
+local systemLog
 
 -- Helpers ---------------------------------------------------------------------
 
@@ -384,7 +392,62 @@ local function getPollEn(root)
   return root._pollEnabled and true or false
 end
 
+-- SystemLog --------------------------------------------------------------------
+-- The log records written since the Root was made or its log last cleared,
+-- taken from sl.logging.history (the last 256 records at or above the
+-- logging level), as pyrogue's JSON records.
+
+local LEVELS = {CRITICAL = 50, ERROR = 40, THREAD = 35, WARNING = 30, INFO = 20, DEBUG = 10}
+
+local function jsonString(str)
+  return '"' .. str:gsub('[%c"\\\128-\255]', function(c)
+    local map = {['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r",
+                 ["\t"] = "\\t", ["\b"] = "\\b", ["\f"] = "\\f"}
+    return map[c] or ("\\u%04x"):format(c:byte())
+  end) .. '"'
+end
+
+local function jsonRecord(line)
+  local t, level, name, msg = line:match("^(%d+%.%d+) (%u+) ([^:]*): (.*)$")
+  if t == nil then t, level, name, msg = "0.0", "INFO", "", line end
+  return ('{"created": %s, "name": %s, "message": %s, "exception": null, "traceBack": null, '
+          .. '"levelName": %s, "levelNumber": %d}')
+         :format(t, jsonString(name), jsonString(msg), jsonString(level), LEVELS[level] or 0)
+end
+
+-- The records after the mark, oldest first.
+local function recordsSince(mark)
+  local h = sl.logging.history()
+  local first = 1
+  if mark ~= nil then
+    for i = #h, 1, -1 do
+      if h[i] == mark then first = i + 1; break end
+    end
+  end
+  local out = {}
+  for i = first, #h do out[#out + 1] = h[i] end
+  return out
+end
+
+systemLog = function(root, last)
+  local recs = recordsSince(rawget(root, "_logMark"))
+  if last then
+    return #recs > 0 and jsonRecord(recs[#recs]) or ""
+  end
+  local out = {}
+  for i = math.max(1, #recs - (root.maxLog or 1000) + 1), #recs do
+    out[#out + 1] = jsonRecord(recs[i])
+  end
+  return "[" .. table.concat(out, ", ") .. "]"
+end
+
+local function markLog(root)
+  local h = sl.logging.history(1)
+  rawset(root, "_logMark", h[#h] or false)
+end
+
 function M.addRootNodes(root)
+  markLog(root)
   local LV, LC, Link = localvar.LocalVariable, LocalCommand, localvar.LinkVariable
   rawset(root, "_varListeners", rawget(root, "_varListeners") or {})
   root:add(LV{name = "RogueVersion", value = sl.version, mode = "RO",
@@ -393,9 +456,11 @@ function M.addRootNodes(root)
               description = "Rogue Library Directory"})
   root:add(LV{name = "SystemLog", value = "[]", mode = "RO", hidden = true,
               groups = {"NoStream", "NoSql", "NoState"},
+              localGet = function() return systemLog(root, false) end,
               description = "String containing newline separated system logic entries"})
   root:add(LV{name = "SystemLogLast", value = "", mode = "RO", hidden = true,
               groups = {"NoStream", "NoState"},
+              localGet = function() return systemLog(root, true) end,
               description = "String containing last system log entry"})
   root:add(LV{name = "ForceWrite", value = false, mode = "RW", hidden = true,
               description = "Configuration Flag To Always Write Non Stale Blocks For WriteAll, LoadConfig and setYaml"})
@@ -471,6 +536,7 @@ function M.addRootNodes(root)
 end
 
 function M.clearLog(root)
+  markLog(root)
   root.SystemLog:set("[]")
   root.SystemLogLast:set("")
 end
