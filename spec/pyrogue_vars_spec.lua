@@ -557,7 +557,7 @@ describe("device hooks and the Root's built-in nodes", function()
                  "LocalTime", "PollEn", "WriteAll", "ReadAll", "SaveState", "SaveConfig",
                  "LoadConfig", "RemoteVariableDump", "RemoteConfigDump", "Initialize",
                  "HardReset", "CountReset", "ClearLog", "SetYamlConfig", "GetYamlConfig",
-                 "GetYamlState"}, names)
+                 "GetYamlState", "LoadConfigProcess", "SaveConfigProcess"}, names)
     assert.equal(sl.version, root.RogueVersion:value())
     assert.equal("RO", root.RogueVersion.mode)
     assert.is_true(root.ForceWrite.hidden)
