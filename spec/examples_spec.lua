@@ -44,4 +44,52 @@ describe("examples", function()
     assert.matches("debug: seq %d+, 64 bytes kept of a 4096%-byte frame", out)
     assert.matches("gen %-> main%*, tap", out)
   end)
+
+  it("axiversion.lua drives a register tree over SrpV3 to an emulated firmware", function()
+    local out, rc = example("examples/axiversion.lua 2")
+    assert.are.equal(0, rc, out)
+    assert.matches("FpgaVersion 0x2030400\n", out)
+    assert.matches("BuildStamp  AxiVersion: Vivado v2023.1, emulated, streamlua\n", out)
+    assert.matches("ScratchPad  0x001234 %(read back 0x1234%)\n", out)
+    assert.matches("note: hello from the tree\n", out)
+    assert.matches("%d%d:%d%d:%d%d Top%.AxiVersion: UpTimeCnt=%d+ seconds\n", out)
+    local up = tonumber(out:match("UpTimeCnt   (%d+) seconds %(polled%)"))
+    assert.is_true(up >= 2, out)
+    assert.matches("Device%(Top%.AxiVersion%)\n  enable       True\n  FpgaVersion  0x2030400\n" ..
+                   "  ScratchPad   0x001234\n  UpTimeCnt    %d+ seconds\n  UserReset%(%)\n" ..
+                   "  BuildStamp   AxiVersion: Vivado v2023%.1, emulated, streamlua\n" ..
+                   "  Note         hello from the tree\n", out)
+    assert.matches("\nTop%.AxiVersion %-> SrpV3%*\n", out)
+    assert.matches("\nTop%.AxiVersion@0x800 %-> Top%.AxiVersion%*", out)
+    assert.matches("\nSrpV3 %-> SrpV3Emulation%*", out)
+  end)
+
+  it("axiversion_tcp.lua runs the tree and the firmware in two processes", function()
+    local dir = temp_dir()
+    local srvOut = dir .. "/server.out"
+    -- the server in the background; the client once it listens; then
+    -- SIGTERM to the server (each wait bounded)
+    local p = assert(io.popen(string.format([[
+      timeout 60 %s examples/axiversion_tcp.lua server >%s 2>&1 &
+      pid=$!
+      i=0; until grep -q listening %s || [ $i -ge 3000 ]; do sleep 0.01; i=$((i+1)); done
+      port=$(sed -n 's/^listening //p' %s)
+      timeout 60 %s examples/axiversion_tcp.lua client "$port" 2 2>&1
+      echo "@client=$?"
+      kill -TERM $pid
+      wait $pid; echo "@server=$?"]], shell_quote(bin), shell_quote(srvOut), shell_quote(srvOut),
+      shell_quote(srvOut), shell_quote(bin))))
+    local out = p:read("a")
+    p:close()
+    local srv = slurp(srvOut, "")
+    remove_dir(dir)
+    assert.matches("@client=0\n", out)
+    assert.matches("@server=0\n", out)
+    assert.matches("ScratchPad  0x001234 %(read back 0x1234%)\n", out)
+    assert.matches("UpTimeCnt   %d+ seconds %(polled%)", out)
+    assert.matches("  FpgaVersion  0x2030400\n", out)
+    assert.matches("\nTop%.AxiVersion %-> TcpClient%*\n", out)
+    assert.matches("^listening %d+\nserved (%d+) requests\n$", srv)
+    assert.is_true(tonumber(srv:match("served (%d+)")) >= 10, srv)
+  end)
 end)

@@ -136,6 +136,41 @@ describe("sl.pyrogue at the REPL", function()
       root:stop()
     end)
 
+    it("shows each block to its device's hub; print(dev) makes no bus traffic", function()
+      local count, bytes = 0, {}        -- transactions seen, memory by address
+      local slave = sl.memory.Slave({doTransaction = function(_, t)
+        count = count + 1
+        local a, n = t:address(), t:size()
+        if t:type() == sl.memory.Read or t:type() == sl.memory.Verify then
+          local d = {}
+          for i = 1, n do d[i] = bytes[a + i - 1] or "\0" end
+          t:setData(table.concat(d))
+        else
+          local d = t:getData()
+          for i = 1, n do bytes[a + i - 1] = d:sub(i, i) end
+        end
+        t:done()
+      end}, 4, 0)
+      slave.name = "repl-recorder"
+      local root = pr.Root{name = "Top", pollEn = false}
+      local dev = pr.Device{name = "Regs", offset = 0x100, memBase = slave}
+      dev:add(pr.RemoteVariable{name = "A", offset = 0x4, bitSize = 32, base = pr.UInt,
+                                disp = "{:#x}", units = "V"})
+      dev:add(pr.RemoteVariable{name = "B", offset = 0x10, bitSize = 8, base = pr.UInt})
+      root:add(dev)
+      root:start()
+      dev.A:set(0x55)
+      local before = count
+      assert.equal("Device(Top.Regs)\n  enable  True\n  A       0x55 V\n  B       0x0", tostring(dev))
+      assert.equal("RemoteVariable(Top.Regs.A) = 0x55 V", tostring(dev.A))
+      assert.equal(before, count)
+      local text = tostring(sl.graph())
+      assert.matches("\nTop%.Regs@0x4 %-> Top%.Regs%*", text)
+      assert.matches("\nTop%.Regs@0x10 %-> Top%.Regs%*", text)
+      assert.matches("\nTop%.Regs %-> repl%-recorder%*", text)
+      root:stop()
+    end)
+
     it("keeps a memory master out of sl.monitor's default sinks", function()
       local m, s = sl.stream.Master(), sl.stream.Slave()
       s.name = "repl-sink"
