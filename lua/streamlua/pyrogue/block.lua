@@ -273,11 +273,13 @@ end
 function LocalBlock:setEnable(on) self.enabled = on end
 function LocalBlock:setTimeout() end
 function LocalBlock:startTransaction() end
-function LocalBlock:check()
+function LocalBlock:waitCheck()
   local v = self._var
   local root = v._root
   local q = root and root._queueUpdate
   if q and v.updateNotify then q(root, v) end
+  return nil
 end
+LocalBlock.check = LocalBlock.waitCheck
 
 return M

@@ -340,7 +340,9 @@ local function bulk(self, ttype, force, opts)
     var._block:startTransaction(ttype, force, each, var, opts.index or -1)
     return
   end
-  for _, blk in ipairs(self._blocks) do
+  local blocks = self._blocks
+  for i = 1, #blocks do
+    local blk = blocks[i]
     if blk.bulkOpEn then blk:startTransaction(ttype, force, each, nil, -1) end
   end
   if opts.recurse ~= false then
@@ -369,7 +371,11 @@ function Device:waitBlocks(opts)
   opts = opts or {}
   local var = opts.variable
   if var ~= nil then return var._block:check() end
-  for _, blk in ipairs(self._blocks) do blk:check() end
+  local blocks = self._blocks
+  for i = 1, #blocks do
+    local err = blocks[i]:waitCheck()
+    if err ~= nil then error(err, 0) end
+  end
   if opts.recurse ~= false then
     for _, d in ipairs(self:devices()) do d:waitBlocks(opts) end
   end
