@@ -64,12 +64,16 @@ describe("sl.pyrogue at the REPL", function()
                        "root.AxiVersion.Ch[0].Va\t:get()\n" ..
                        "root.AxiVersion.Sc\t\t\n" ..
                        "root.AxiVersion.Ch[0].Value:getD\t()\n" ..
-                       "root.AxiVersion._n\t\n")
+                       "root.AxiVersion._n\t\n" ..
+                       "root.AxiVersion.Ch[0]\tValue:get() + 100\n" ..
+                       "x = {[tr\t] = 41}; print(x[true])\n")
       assert.matches("\n4660\n", out)                   -- ScratchPad:get()
       assert.matches("\n7\n", out)                      -- Ch[0].Value:get()
       assert.matches("root%.AxiVersion%.Scale +root%.AxiVersion%.ScratchPad", out)
       assert.matches("isp%(%)\n7\n", out)              -- Value:getDisp()
       assert.matches("%._n[^\n]*odes\ntable: ", out)   -- _nodes: asked for with '_'
+      assert.matches("\n107\n", out)                    -- Ch[0]<TAB> adds the '.'
+      assert.matches("\n41\n", out)                     -- [tr<TAB>: the keyword true
       local listed = out:match("root%.AxiVersion%.Scale[^\n]*")
       assert.is_nil(listed:match("_"))
     end)

@@ -601,6 +601,10 @@ static int complete_collect(lua_State *L) {
   lua_settop(L, 1);
   lua_newtable(L);  /* 2: the candidates */
   lua_newtable(L);  /* 3: the candidates already listed */
+  if (part > path && part[-1] == ']')  /* 4: the head of each candidate */
+    lua_pushfstring(L, "%s.", word);   /* `Ch[0]<TAB>` lists `Ch[0].Name` */
+  else
+    lua_pushlstring(L, word, (size_t)(part - word));
   lua_pushglobaltable(L);
   for (p = path; p < part; p++)  /* walk the path */
     if (*p == '.' || *p == ':' || *p == '[') {
@@ -622,14 +626,14 @@ static int complete_collect(lua_State *L) {
             is_name(k, klen) && (!methods || lua_isfunction(L, -1)) &&
             (k[0] != '_' || part[0] == '_') &&
             (strncmp(k, "__", 2) != 0 || strncmp(part, "__", 2) == 0))
-          add_candidate(L, word, (size_t)(part - word), k);
+          add_candidate(L, lua_tostring(L, 4), lua_rawlen(L, 4), k);
         lua_pop(L, 1);
       }
     }
     if (!follow_index(L)) break;
   }
   for (depth = 0; part == path && keywords[depth] != NULL; depth++)
-    if (strncmp(keywords[depth], word, plen) == 0)
+    if (strncmp(keywords[depth], part, plen) == 0)
       add_candidate(L, word, (size_t)(path - word), keywords[depth]);
   lua_settop(L, 2);
   return 1;
