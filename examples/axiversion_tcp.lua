@@ -2,12 +2,13 @@
 -- emulated firmware in another, joined by the memory TCP bridge (the
 -- wire of Rogue's rim.TcpServer / rim.TcpClient).
 --
---   streamlua examples/axiversion_tcp.lua server [port=0]
+--   streamlua examples/axiversion_tcp.lua server [port=0] [seconds]
 --   streamlua examples/axiversion_tcp.lua client PORT [uptime=2]
 --
 -- The server prints "listening <port>" (port 0 picks free ports) and
--- serves SRPv3 requests against the emulated firmware until Ctrl-C or
--- SIGTERM, then prints how many it served. The client builds the tree
+-- serves SRPv3 requests against the emulated firmware until Ctrl-C,
+-- SIGTERM or `seconds` (no bound when not given), then prints how many it
+-- served. The client builds the tree
 -- over a TcpClient and runs axiversion.lua's demonstration.
 local sl = require "streamlua"
 
@@ -24,7 +25,7 @@ if role == "server" then
   local fw = axi.firmware(srp)
   print("listening " .. srv:getPort())
   io.stdout:flush()
-  sl.run()
+  sl.run(tonumber(arg[3]))
   fw.stop()
   print(("served %d requests"):format(emu:counters().rxFrames))
   srv:stop()

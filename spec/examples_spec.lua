@@ -67,16 +67,18 @@ describe("examples", function()
   it("axiversion_tcp.lua runs the tree and the firmware in two processes", function()
     local dir = temp_dir()
     local srvOut = dir .. "/server.out"
-    -- the server in the background; the client once it listens; then
-    -- SIGTERM to the server (each wait bounded)
+    -- the server in the background (it bounds its own run); the client
+    -- once it listens; then SIGTERM to the server (each wait bounded)
     local p = assert(io.popen(string.format([[
-      timeout 60 %s examples/axiversion_tcp.lua server >%s 2>&1 &
+      %s examples/axiversion_tcp.lua server 0 60 >%s 2>&1 &
       pid=$!
       i=0; until grep -q listening %s || [ $i -ge 3000 ]; do sleep 0.01; i=$((i+1)); done
       port=$(sed -n 's/^listening //p' %s)
       timeout 60 %s examples/axiversion_tcp.lua client "$port" 2 2>&1
       echo "@client=$?"
       kill -TERM $pid
+      i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done
+      if kill -0 $pid 2>/dev/null; then kill -9 $pid; fi
       wait $pid; echo "@server=$?"]], shell_quote(bin), shell_quote(srvOut), shell_quote(srvOut),
       shell_quote(srvOut), shell_quote(bin))))
     local out = p:read("a")
