@@ -4,7 +4,9 @@ local testing = require "streamlua.testing"
 local serve_until = testing.serveUntil
 
 -- A started server and client over UDP on 127.0.0.1, each RSSI end with
--- a master feeding its application and a collector behind it.
+-- a master feeding its application and a collector behind it. The client
+-- asks for 255 transmissions of a segment (the server adopts it): 5 s of
+-- a starved thread on a loaded machine, not Rogue's 300 ms, before a reset.
 local function link()
   local us = sl.udp.Server(0, false, "127.0.0.1")
   local uc = sl.udp.Client("127.0.0.1", us:getPort())
@@ -20,6 +22,7 @@ local function link()
   t.at_c, t.got_c = collector("data")
   _ = s:application() >> t.at_s
   _ = c:application() >> t.at_c
+  c:setLocMaxRetran(255)
   s:_start()
   c:_start()
   return t
@@ -129,36 +132,62 @@ describe("sl.rssi.Client / sl.rssi.Server", function()
   end)
 
   it("open over UDP, carry frames both ways in order, and close on stop", function()
+    -- the links' and endpoints' warnings go to the history (not the
+    -- screen), for a failure's message
+    sl.logging.setFilter("rssi", sl.logging.Warning)
+    sl.logging.setFilter("udp", sl.logging.Warning)
+    sl.logging.setEmit(false)
     local t = link()
-    finally(function() close(t) end)
+    finally(function()
+      close(t)
+      sl.logging.setFilter("rssi", sl.logging.Error)
+      sl.logging.setFilter("udp", sl.logging.Error)
+      sl.logging.setEmit(true)
+    end)
     assert.is_true(open(t))
     -- the server adopted the client's values
     assert.are.equal(32, t.s:curMaxBuffers())
     assert.are.equal(1464, t.s:curMaxSegment())
+    assert.are.equal(255, t.s:curMaxRetran())
     for i = 1, 50 do
       t.cm:sendFrame(testing.frame(pattern(i * 29, i)))
       t.sm:sendFrame(testing.frame(pattern(1456 - i, i)))
     end
-    assert.is_true(serve_until(function() return #t.got_s == 50 and #t.got_c == 50 end, 10))
     local function dump(r)
       local t2 = {}
       for k, v in pairs(r:counters()) do t2[#t2 + 1] = k .. "=" .. v end
       table.sort(t2)
       return table.concat(t2, " ")
     end
-    -- what each end counted, for a failure's message
-    local lens = {}
-    for j = 1, 50 do lens[#lens + 1] = #t.got_s[j] .. "/" .. #t.got_c[j] end
-    local diag = "sizes at the server/client " .. table.concat(lens, " ") .. "\nC: " .. dump(t.c) .. "\nS: " .. dump(t.s)
+    -- for a failure's message: what arrived, what each end counted, every
+    -- reset and open logged and the last few lines
+    local function explain()
+      local lens = {}
+      for j = 1, 50 do
+        lens[#lens + 1] = (t.got_s[j] and #t.got_s[j] or "-") .. "/" ..
+          (t.got_c[j] and #t.got_c[j] or "-")
+      end
+      local lines, hist = {}, sl.logging.history()
+      for i, l in ipairs(hist) do
+        if l:match("reset") or l:match("open") or l:match("SYN") or (i > #hist - 8 and
+          (l:match(" rssi%.") or l:match(" udp%."))) then lines[#lines + 1] = l end
+      end
+      return "sizes at the server/client " .. table.concat(lens, " ") .. "\nC: " .. dump(t.c) ..
+        "\nS: " .. dump(t.s) .. "\nUC: " .. dump(t.uc) .. "\nUS: " .. dump(t.us) .. "\n" ..
+        table.concat(lines)
+    end
+    local arrived = serve_until(function() return #t.got_s == 50 and #t.got_c == 50 end, 10)
+    local diag = explain()
+    assert.is_true(arrived, diag)
     for i = 1, 50 do
       assert.is_true(pattern(i * 29, i) == t.got_s[i], diag)
       assert.is_true(pattern(1456 - i, i) == t.got_c[i], diag)
     end
     local c = t.c:counters()
-    assert.are.equal(50, c.txFrames)
-    assert.are.equal(50, c.rxFrames)
-    assert.are.equal(1, c.opens)
-    assert.are.equal(0, t.c:getDownCount())
+    assert.are.equal(50, c.txFrames, diag)
+    assert.are.equal(50, c.rxFrames, diag)
+    assert.are.equal(1, c.opens, diag)
+    assert.are.equal(0, t.c:getDownCount(), diag)
     -- reqFrame: one buffer, at most the segment less the header
     local f = t.cm:reqFrame(5000)
     assert.are.equal(1456, f:getAvailable())

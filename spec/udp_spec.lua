@@ -36,7 +36,7 @@ describe("sl.udp.Server / sl.udp.Client", function()
     local c = srv:counters()
     for _, k in ipairs{"txFrames", "txBytes", "rxFrames", "rxBytes", "drops",
                        "rxDrops", "rxOversize", "oversize", "txDrops", "noPeer",
-                       "errors"} do
+                       "rxForeign", "errors"} do
       assert.are.equal(0, c[k], k)
     end
     -- a frame asked of the endpoint comes from its pool: maxPayload blocks
@@ -235,6 +235,65 @@ describe("sl.udp.Server / sl.udp.Client", function()
     assert.are.equal("to b", got_b[1].data)
     assert.are.equal("127.0.0.1", (srv:peer()))
     a:stop(); b:stop(); srv:stop()
+  end)
+
+  it("a client takes datagrams from its server's port only: others are counted, logged, dropped",
+    function()
+      local srv = sl.udp.Server(0, false, "127.0.0.1")
+      local cli = sl.udp.Client("127.0.0.1", srv:getPort())
+      local at, got = collector()
+      _ = cli >> at
+      local heard = 0
+      _ = srv >> function() heard = heard + 1 end
+      local mc, ms = sl.stream.Master(), sl.stream.Master()
+      _ = mc >> cli
+      _ = ms >> srv
+      mc:sendFrame(testing.frame("hello"))
+      assert.is_true(serve_until(function() return heard == 1 end))
+      local _, cport = srv:peer()                      -- the client's port
+      -- a stranger sends to the client's port from a port of its own
+      local stranger = sl.udp.Client("127.0.0.1", cport)
+      local mx = sl.stream.Master()
+      _ = mx >> stranger
+      sl.logging.setFilter("udp.Client", sl.logging.Warning)
+      sl.logging.setEmit(false)
+      mx:sendFrame(testing.frame("not yours"))
+      mx:sendFrame(testing.frame("nor this"))
+      local settled = serve_until(function() return cli:counters().rxForeign == 2 end)
+      sl.logging.setEmit(true)
+      sl.logging.setFilter("udp.Client", sl.logging.Error)
+      assert.is_true(settled)
+      ms:sendFrame(testing.frame("from the server"))
+      assert.is_true(serve_until(function() return #got == 1 end))
+      assert.are.equal("from the server", got[1].data)
+      local c = cli:counters()
+      assert.are.equal(1, c.rxFrames)
+      assert.are.equal(0, c.drops)                       -- not a loss of its own traffic
+      local line, n = logged("WARNING udp%.Client: %d datagram%(s%) not from the server's port " ..
+        srv:getPort() .. " dropped %(the last from 127%.0%.0%.1:%d+%)", 10)
+      assert.truthy(line)
+      assert.are.equal(1, n)                             -- at most once a second
+      stranger:stop(); cli:stop(); srv:stop()
+    end)
+
+  it("a client hears its server answer from another of the server's addresses", function()
+    -- sent to 127.0.0.2, a server on every interface answers from 127.0.0.1
+    local srv = sl.udp.Server(0, false)
+    local cli = sl.udp.Client("127.0.0.2", srv:getPort())
+    local at, got = collector()
+    _ = cli >> at
+    local heard = 0
+    _ = srv >> function() heard = heard + 1 end
+    local mc, ms = sl.stream.Master(), sl.stream.Master()
+    _ = mc >> cli
+    _ = ms >> srv
+    mc:sendFrame(testing.frame("hello"))
+    assert.is_true(serve_until(function() return heard == 1 end))
+    ms:sendFrame(testing.frame("back"))
+    assert.is_true(serve_until(function() return #got == 1 end))
+    assert.are.equal("back", got[1].data)
+    assert.are.equal(0, cli:counters().rxForeign)
+    cli:stop(); srv:stop()
   end)
 
   it("echo straight back (srv >> srv): batches go out in sendmmsg", function()

@@ -43,6 +43,7 @@ typedef struct lpipe {
   sl_worker w;
   /* what to do with the next segments (mu) */
   int black;                    /* drop everything */
+  int hold;                     /* keep everything queued, in order */
   int drop_data, drop_acks;     /* drop the next n DATA / pure ACKs */
   int swap_data;                /* hold the next DATA until the one after */
   long seen, dropped;
@@ -108,7 +109,7 @@ static int pipe_main(void *arg) {
   lpipe *l = arg;
   pthread_mutex_lock(&l->mu);
   while (!sl_worker_stopping(&l->w)) {
-    if (l->n == 0) {
+    if (l->n == 0 || l->hold) {
       sl_wait_cond(&l->cv, &l->mu, NULL);
       continue;
     }
@@ -168,7 +169,15 @@ static lpipe *pipe_new(void) {
 static void pipe_set(lpipe *l, int *field, int v) {
   pthread_mutex_lock(&l->mu);
   *field = v;
+  pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+}
+
+static long pipe_seen(lpipe *l) {
+  pthread_mutex_lock(&l->mu);
+  long n = l->seen;
+  pthread_mutex_unlock(&l->mu);
+  return n;
 }
 
 /* ---- a client and a server back to back ---- */
@@ -562,6 +571,103 @@ static void test_full_ring_leaves_no_copy(void) {
   sl_object_unref(sl_rssi_object(s));
 }
 
+static int three_syns(void *arg) { return pipe_seen(((pair *)arg)->cs) >= 3; }
+
+static int client_open(void *arg) { return sl_rssi_is_open(((pair *)arg)->c); }
+
+/* The client's SYN retries cross the server's SYN-ACK (slower than the
+** try period): the server, open since the first SYN, answers each retry
+** with the same SYN-ACK and stays open; the client opens on the first;
+** nobody resets and data flows both ways in order. */
+static void test_syn_retry_crossing(void) {
+  pair p;
+  pair_init(&p);
+  sl_rssi_set_loc(p.c, SL_RSSI_P_TRY_PERIOD, 10);
+  pipe_set(p.sc, &p.sc->hold, 1);
+  sl_rssi_start(p.s);
+  sl_rssi_start(p.c);
+  CHECK(ts_wait_until(three_syns, &p, 10));          /* SYN and two retries */
+  sl_rssi_set_loc(p.c, SL_RSSI_P_TRY_PERIOD, 60000);
+  CHECK(sl_rssi_is_open(p.s));
+  pipe_set(p.sc, &p.sc->hold, 0);
+  CHECK(ts_wait_until(both_open, &p, 10));
+  for (uint32_t i = 0; i < 40; i++) {
+    CHECK_EQ(send_pattern(p.cm, i, 1 + i * 30), SL_OK);
+    CHECK_EQ(send_pattern(p.sm, i, 1400 - i * 30), SL_OK);
+  }
+  CHECK(ts_rec_wait(p.srec, 40, 10));
+  CHECK(ts_rec_wait(p.crec, 40, 10));
+  int good = 1;
+  for (uint32_t i = 0; i < 40; i++) {
+    good &= check_pattern(p.srec, i, 1 + i * 30);
+    good &= check_pattern(p.crec, i, 1400 - i * 30);
+  }
+  CHECK(good);
+  CHECK_EQ(stats(p.c).down_count, 0);
+  CHECK_EQ(stats(p.s).down_count, 0);
+  CHECK_EQ(stats(p.c).opens, 1);
+  CHECK_EQ(stats(p.s).opens, 1);
+  pthread_mutex_lock(&p.sc->mu);                     /* the same SYN-ACK again */
+  CHECK(p.sc->nfirst >= 2);
+  CHECK(bytes_equal(&p.sc->first[0], "rssi_synack_server"));
+  CHECK_EQ(p.sc->first[1].n, p.sc->first[0].n);
+  CHECK(memcmp(p.sc->first[1].p, p.sc->first[0].p, p.sc->first[0].n) == 0);
+  pthread_mutex_unlock(&p.sc->mu);
+  pair_fini(&p);
+}
+
+/* The server's SYN-ACK is lost: the client's next SYN brings it again
+** and the link opens without a reset. */
+static void test_synack_lost(void) {
+  pair p;
+  pair_init(&p);
+  sl_rssi_set_loc(p.c, SL_RSSI_P_TRY_PERIOD, 10);
+  pipe_set(p.sc, &p.sc->black, 1);
+  sl_rssi_start(p.s);
+  sl_rssi_start(p.c);
+  CHECK(ts_wait_until(three_syns, &p, 10));
+  pipe_set(p.sc, &p.sc->black, 0);
+  CHECK(ts_wait_until(client_open, &p, 10));
+  CHECK_EQ(send_pattern(p.cm, 0, 99), SL_OK);
+  CHECK(ts_rec_wait(p.srec, 1, 10));
+  CHECK(check_pattern(p.srec, 0, 99));
+  CHECK_EQ(stats(p.c).down_count, 0);
+  CHECK_EQ(stats(p.s).down_count, 0);
+  CHECK_EQ(stats(p.s).opens, 1);
+  pair_fini(&p);
+}
+
+/* A server takes SYNs after its opening SYN as retries (the client's
+** numbers follow the last) until another segment comes; a SYN after that
+** is a restarted peer: reset. */
+static void test_syn_after_traffic_resets(void) {
+  sl_rssi *s = sl_rssi_new(1, 1464, NULL);
+  sl_object *st = sl_rssi_transport(s), *sa = sl_rssi_application(s);
+  ts_rec *rec = ts_rec_on(sa, 16);
+  sl_pool *pool = sl_pool_new();
+  sl_rssi_start(s);
+  peer_push(st, pool, SL_RSSI_SYN, 100, 0);
+  CHECK(sl_rssi_is_open(s));
+  peer_push(st, pool, SL_RSSI_SYN, 101, 0);
+  peer_push(st, pool, SL_RSSI_SYN, 102, 0);
+  CHECK(sl_rssi_is_open(s));
+  CHECK_EQ(stats(s).down_count, 0);
+  peer_push(st, pool, SL_RSSI_ACK, 103, 77);         /* follows the last SYN */
+  CHECK(ts_rec_wait(rec, 1, 10));
+  CHECK_EQ(last_marker(rec), 77);
+  CHECK_EQ(stats(s).drop_count, 0);
+  peer_push(st, pool, SL_RSSI_SYN, 104, 0);
+  CHECK(!sl_rssi_is_open(s));
+  CHECK_EQ(stats(s).down_count, 1);
+  sl_rssi_stop(s);
+  sl_master_clear_slaves(sa->master);
+  sl_pool_unref(pool);
+  sl_object_unref(&rec->obj);
+  sl_object_unref(st);
+  sl_object_unref(sa);
+  sl_object_unref(sl_rssi_object(s));
+}
+
 /* Parameters: defaults, setters, refusals, cur... before negotiation. */
 static void test_parameters(void) {
   sl_rssi *r = sl_rssi_new(1, 1000, NULL);
@@ -587,6 +693,9 @@ static const struct tt_case cases[] = {
     {"bad_segments", test_bad_segments},
     {"stop_every_state", test_stop_every_state},
     {"full_ring_leaves_no_copy", test_full_ring_leaves_no_copy},
+    {"syn_retry_crossing", test_syn_retry_crossing},
+    {"synack_lost", test_synack_lost},
+    {"syn_after_traffic_resets", test_syn_after_traffic_resets},
     {NULL, NULL}};
 
 int main(void) {

@@ -64,6 +64,8 @@ struct sl_udp {
   int64_t rx_drop_checked_ns;
   int64_t rx_drop_logged_ns;
   uint64_t rx_drop_logged;           /* rx_drops at that log */
+  int64_t foreign_logged_ns;
+  uint64_t foreign_logged;           /* rx_foreign at that log */
   atomic_int_least64_t tx_logged_ns; /* senders: last rate-limited log */
   atomic_uint_least64_t tx_drop_since;
   atomic_int warned_rcvbuf;
@@ -72,7 +74,7 @@ struct sl_udp {
   atomic_int senders;                /* graph threads inside a send */
   atomic_int closing;                /* phase two of a stop has begun */
   atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, rx_drops,
-      rx_oversize, oversize, no_peer, tx_drops, errors;
+      rx_oversize, oversize, no_peer, tx_drops, errors, rx_foreign;
 };
 
 static uint64_t peer_word(const struct sockaddr_in *sa) {
@@ -295,6 +297,32 @@ static void learn_peer(udp *u, const struct sockaddr_in *from) {
 }
 
 /*
+** A client takes datagrams from its server's port only: one from another
+** port (another program's stale peer reaching a reused port, say) is
+** counted, logged at most once a second and dropped. The address is not
+** compared: a server with several addresses may answer from another one.
+** Rogue's client takes any source; every server answers from its port.
+*/
+static int foreign(udp *u, const struct sockaddr_in *from) {
+  uint16_t want = (uint16_t)atomic_load(&u->peer);
+  if (ntohs(from->sin_port) == want) return 0;
+  uint64_t n = atomic_fetch_add(&u->rx_foreign, 1) + 1;
+  int64_t t = sl_clock_ns();
+  if (t - u->foreign_logged_ns >= 1000000000) {
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &from->sin_addr, ip, sizeof ip);
+    sl_log_write(u->log, SL_LOG_WARNING,
+                 "%llu datagram(s) not from the server's port %u dropped "
+                 "(the last from %s:%u)",
+                 (unsigned long long)(n - u->foreign_logged), (unsigned)want, ip,
+                 (unsigned)ntohs(from->sin_port));
+    u->foreign_logged = n;
+    u->foreign_logged_ns = t;
+  }
+  return 1;
+}
+
+/*
 ** The kernel's count of datagrams it dropped on this socket for want of
 ** buffer room becomes rxDrops. UDP has no back-pressure, so a receiver
 ** slower than the sender (a slow downstream included) loses datagrams;
@@ -360,6 +388,7 @@ static int receive(udp *u, sl_frame **got) {
     uint32_t len = m[i].msg_len;
     if (len == 0) continue;                  /* ignored, as Rogue */
     if (u->server) learn_peer(u, &from[i]);
+    else if (foreign(u, &from[i])) continue;      /* the frame is reused */
     if (m[i].msg_hdr.msg_flags & MSG_TRUNC) {
       atomic_fetch_add(&u->rx_oversize, 1);
       sl_log_write(u->log, SL_LOG_WARNING,
@@ -451,6 +480,7 @@ static size_t udp_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"oversize", ov},
                     {"txDrops", txd},
                     {"noPeer", atomic_load(&u->no_peer)},
+                    {"rxForeign", atomic_load(&u->rx_foreign)},
                     {"errors", atomic_load(&u->errors)}};
   return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }

@@ -80,6 +80,8 @@ struct sl_rssi {
   uint8_t ack_value;              /* last delivered sequence number */
   uint8_t ack_sent;               /* ack field of our last transmission */
   int loc_busy, rem_busy;
+  int syn_only;                   /* server: only SYNs came since it opened */
+  uint8_t synack_seq;             /* server: the SYN-ACK it opened with */
   int64_t last_tx_ns, state_ns, due_ns;
   tx_entry tx[RING];
   int outstanding;
@@ -323,6 +325,25 @@ static void send_syn(rssi *r, outbox *o, int with_ack) {
   const sl_rssi_params *p = r->server ? &r->cur : &r->loc;
   out_add(o, control_frame(r, flags, r->tx_seq++, r->ack_value, p));
   sent_now(r, r->ack_value);
+}
+
+/*
+** A server that opened on a SYN and has heard nothing but SYNs since
+** takes another SYN (no ACK) as the client's retry, sent before our
+** SYN-ACK reached it, not as a restart: the client's next number follows
+** it, and while nothing has been sent since, the same SYN-ACK goes again
+** (a client that has it ignores it, one that lost it opens). Rogue's
+** server resets instead, and a SYN-ACK slower than the client's try
+** period costs a link reset just after it opened (mu held).
+*/
+static void syn_retry(rssi *r, const sl_rssi_header *h, outbox *o) {
+  r->rx_next = (uint8_t)(h->seq + 1);
+  if ((uint8_t)(r->synack_seq + 1) != r->tx_seq) return;
+  out_add(o, control_frame(r, SL_RSSI_SYN | SL_RSSI_ACK | busy_bit(r), r->synack_seq,
+                           r->ack_value, &r->cur));
+  sent_now(r, r->ack_value);
+  sl_log_write(r->log, SL_LOG_INFO, "SYN again before the handshake ACK: SYN-ACK again. "
+               "Server=1, seq=%u", (unsigned)h->seq);
 }
 
 /* ==== state changes (mu held) ==== */
@@ -624,8 +645,12 @@ static void receive(rssi *r, sl_frame *f, const sl_rssi_header *h, int data,
         r->cur.unit = 3;
         r->cur.conn_id = r->loc.conn_id;
         r->rx_next = (uint8_t)(h->seq + 1);
+        r->synack_seq = r->tx_seq;
         send_syn(r, o, 1);
         go_open(r, o);
+        r->syn_only = 1;
+      } else if (r->state == SL_RSSI_OPEN && !ackf && r->syn_only) {
+        syn_retry(r, h, o);
       } else if (r->state == SL_RSSI_OPEN && !ackf) {
         go_error(r, o, "peer restarted");
       }
@@ -644,6 +669,7 @@ static void receive(rssi *r, sl_frame *f, const sl_rssi_header *h, int data,
     }
     return;
   }
+  r->syn_only = 0;
   if (r->state != SL_RSSI_OPEN || !(data || nul)) return;
   if (receive_data(r, f, h->seq, o)) {
     bump64(&r->reacks);

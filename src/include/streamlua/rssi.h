@@ -136,7 +136,10 @@ const char *sl_rssi_decode_str(int code);
 ** Improvements over Rogue that stay compatible on the wire: an old
 ** duplicate DATA/NUL is re-acknowledged (one lost ACK does not reset the
 ** link); received ack numbers outside the outstanding range are ignored;
-** a repeated SYN-ACK while open is answered with an ACK; busy is set when
+** a repeated SYN-ACK while open is answered with an ACK; a server that has
+** heard nothing but SYNs since it opened takes another SYN as the client's
+** retry (its SYN-ACK was slow or lost) and sends the same SYN-ACK again
+** instead of resetting; busy is set when
 ** half the receive window waits for delivery (Rogue: two segments);
 ** stop never waits for a datagram.
 **

@@ -8,7 +8,8 @@
 **           anyone it has nowhere to send, so frames are dropped, counted
 **           ("noPeer") and logged at most once a second
 **   client: sends to host:port from a port the kernel picks; takes
-**           datagrams from any source
+**           datagrams from that port only: others are counted
+**           ("rxForeign"), logged at most once a second and dropped
 **
 **   graph thread                   receive thread (one per endpoint)
 **   ------------                   ---------------------------------
