@@ -47,6 +47,7 @@ typedef struct lpipe {
   int drop_data, drop_acks;     /* drop the next n DATA / pure ACKs */
   int swap_data;                /* hold the next DATA until the one after */
   long seen, dropped;
+  long busy;                    /* segments seen with BUSY set */
 } lpipe;
 
 static int is_data(const uint8_t *p, uint32_t n) {
@@ -76,6 +77,7 @@ static void pipe_accept(sl_slave *sv, sl_frame *f) {
   pipe_seg s = {p, n};
   pthread_mutex_lock(&l->mu);
   l->seen++;
+  if (n >= 8 && (p[0] & SL_RSSI_BUSY)) l->busy++;
   if (l->nfirst < PIPE_KEEP) {
     uint8_t *c = malloc(n ? n : 1);
     memcpy(c, p, n);
@@ -171,6 +173,13 @@ static void pipe_set(lpipe *l, int *field, int v) {
   *field = v;
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
+}
+
+static long pipe_busy(lpipe *l) {
+  pthread_mutex_lock(&l->mu);
+  long n = l->busy;
+  pthread_mutex_unlock(&l->mu);
+  return n;
 }
 
 static long pipe_seen(lpipe *l) {
@@ -668,6 +677,77 @@ static void test_syn_after_traffic_resets(void) {
   sl_object_unref(sl_rssi_object(s));
 }
 
+typedef struct busy_wait {
+  pair *p;
+  long until;                   /* BUSY segments to have seen */
+} busy_wait;
+
+static int server_busy(void *arg) {
+  pair *p = arg;
+  return stats(p->s).loc_busy && stats(p->c).rem_busy;
+}
+
+static int busy_acks_since(void *arg) {
+  busy_wait *w = arg;
+  return pipe_busy(w->p->sc) >= w->until;
+}
+
+static int server_not_busy(void *arg) {
+  pair *p = arg;
+  return !stats(p->s).loc_busy && !stats(p->c).rem_busy;
+}
+
+/* BUSY flow control: the server's application takes one frame and then
+** nothing. Its delivery queue fills to half the window, it sets BUSY and
+** holds its ack back: the client sends no more than a window past what
+** was acknowledged (its sender waits) and retransmits nothing while the
+** BUSY ACKs keep coming. The application drains: BUSY clears, the sender
+** resumes, and every frame arrives once, in order. */
+static void test_busy_flow_control(void) {
+  enum { N = 100 };
+  pair p;
+  pair_init(&p);
+  CHECK(pair_open(&p));
+  uint32_t window = sl_rssi_get_cur(p.c, SL_RSSI_P_MAX_BUFFERS);
+  ts_rec_shut(p.srec);
+  sender s = {.p = &p};
+  pthread_t t;
+  pthread_create(&t, NULL, send_many, &s);
+  CHECK(ts_wait_until(server_busy, &p, 10));
+  CHECK(stats(p.s).loc_busy_count >= 1);
+  CHECK(stats(p.c).rem_busy_count >= 1);
+  /* BUSY ACKs come one per cumulative ACK timeout (5 ms): after 10 (any
+  ** segment built before BUSY is long through), 80 more are 400 ms, 20
+  ** retransmission timeouts; unsuspended, the 15th transmission of the
+  ** oldest segment would have reset the link */
+  busy_wait w = {.p = &p, .until = pipe_busy(p.sc) + 10};
+  CHECK(ts_wait_until(busy_acks_since, &w, 20));
+  uint32_t retran = stats(p.c).retran_count;
+  w.until += 80;
+  CHECK(ts_wait_until(busy_acks_since, &w, 20));
+  CHECK(stats(p.s).loc_busy);
+  CHECK_EQ(stats(p.c).retran_count, retran);
+  CHECK_EQ(stats(p.c).down_count, 0);
+  /* one frame was taken (and acknowledged): at most a window beyond it */
+  CHECK(stats(p.c).tx_frames <= 1 + window);
+  CHECK(!atomic_load(&s.done));
+  CHECK_EQ(ts_rec_count(p.srec), 1);
+  ts_rec_open(p.srec);
+  CHECK(ts_wait_until(sender_done, &s, 20));
+  pthread_join(t, NULL);
+  CHECK(ts_rec_wait(p.srec, N, 20));
+  int good = 1;
+  for (uint32_t i = 0; i < N; i++) good &= check_pattern(p.srec, i, 20);
+  CHECK(good);
+  CHECK_EQ(ts_rec_count(p.srec), N);
+  CHECK(ts_wait_until(server_not_busy, &p, 10));
+  CHECK_EQ(stats(p.c).tx_frames, N);
+  CHECK_EQ(stats(p.c).tx_drops, 0);
+  CHECK_EQ(stats(p.c).down_count, 0);
+  CHECK_EQ(stats(p.s).down_count, 0);
+  pair_fini(&p);
+}
+
 /* Parameters: defaults, setters, refusals, cur... before negotiation. */
 static void test_parameters(void) {
   sl_rssi *r = sl_rssi_new(1, 1000, NULL);
@@ -694,6 +774,7 @@ static const struct tt_case cases[] = {
     {"stop_every_state", test_stop_every_state},
     {"full_ring_leaves_no_copy", test_full_ring_leaves_no_copy},
     {"syn_retry_crossing", test_syn_retry_crossing},
+    {"busy_flow_control", test_busy_flow_control},
     {"synack_lost", test_synack_lost},
     {"syn_after_traffic_resets", test_syn_after_traffic_resets},
     {NULL, NULL}};

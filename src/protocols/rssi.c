@@ -592,6 +592,10 @@ static int receive_data(rssi *r, sl_frame *f, uint8_t seq, outbox *o) {
       r->nooo--;
       enqueue(r, g, s);
     }
+    /* busy as the queue fills, not at the next timer pass (up to a third
+    ** of the null timeout away: a stalled application would let the
+    ** peer's retransmissions run out first) */
+    sample_busy(r);
     return 0;
   }
   if (r->ooo[seq] != NULL) {
