@@ -134,6 +134,33 @@ describe("sl.batcher", function()
     end
   end)
 
+  it("bound the super-frame at 64 MiB, or lower with setMaxSize: past it a frame is dropped, counted, logged",
+    function()
+      local comb = batcher.CombinerV2()
+      assert.are.equal(64 * 1024 * 1024, comb:getMaxSize())
+      -- the vector's super-frame (35 bytes) fits exactly; a fourth frame does not
+      comb:setMaxSize(#BATCH_V2)
+      assert.are.equal(#BATCH_V2, comb:getMaxSize())
+      local m, got = rig(comb)
+      sl.logging.setFilter("batcher.CombinerV2", sl.logging.Warning)
+      sl.logging.setEmit(false)
+      for _, r in ipairs(RECS) do send(m, table.unpack(r)) end
+      send(m, "x")
+      sl.logging.setEmit(true)
+      sl.logging.setFilter("batcher.CombinerV2", sl.logging.Error)
+      assert.are.equal(3, comb:getCount())
+      assert.are.equal(1, comb:counters().drops)
+      assert.truthy(logged("WARNING batcher%.CombinerV2: Dropping a 1%-byte frame: " ..
+        "the super%-frame would be too large"))
+      comb:sendBatch()
+      assert.are.equal(hex(BATCH_V2), hex(got[1].data))
+      assert.has_error(function() comb:setMaxSize(64 * 1024 * 1024 + 1) end,
+        "bad argument #1 to 'setMaxSize' (bytes from the header's size to 67108864 expected)")
+      assert.has_error(function() comb:setMaxSize(1) end)
+      assert.has_error(function() comb:setMaxSize("big") end)
+      assert.are.equal(#BATCH_V2, comb:getMaxSize())
+    end)
+
   it("raises on misuse, naming the argument", function()
     assert.has_error(function() batcher.CombinerV1(6) end,
       "bad argument #1 to 'CombinerV1' (Invalid width 6 (0 to 5))")

@@ -333,8 +333,60 @@ static void test_combiner(void) {
   sl_log_set_emit(1);
 }
 
+/* The combiner's bound: 64 MiB by default and never more; set lower, a
+** frame that would take the super-frame past it is dropped, counted and
+** logged, what was queued goes out as one super-frame of exactly the
+** bound, and the next batch has the whole bound again. */
+static void test_combiner_bound(void) {
+  for (int version = 1; version <= 2; version++) {
+    uint8_t width = version == 1 ? 2 : 0;
+    sl_batch_combiner *bc = sl_batch_combiner_new(version, width, NULL);
+    sl_object *c = sl_batch_combiner_object(bc);
+    CHECK_EQ(sl_batch_combiner_max(bc), SL_BATCH_COMBINER_MAX);
+    CHECK_EQ(SL_BATCH_COMBINER_MAX, 64u << 20);
+    uint32_t head = sl_batch_header_size(version, width);
+    uint64_t rec = sl_batch_padded(version, width, sizeof R1) +
+                   sl_batch_tail_size(version, width);
+    CHECK_EQ(sl_batch_combiner_set_max(bc, SL_BATCH_COMBINER_MAX + 1ull), SL_EINVAL);
+    CHECK_EQ(sl_batch_combiner_set_max(bc, head - 1), SL_EINVAL);
+    CHECK_EQ(sl_batch_combiner_max(bc), SL_BATCH_COMBINER_MAX);
+    uint64_t bound = head + 3 * rec;
+    CHECK_EQ(sl_batch_combiner_set_max(bc, bound), SL_OK);
+    CHECK_EQ(sl_batch_combiner_max(bc), bound);
+    ts_harness h;
+    ts_harness_init(&h, c, 4);
+    sl_log_set_emit(0);
+    sl_log_set_filter("batcher.Combiner", SL_LOG_WARNING);
+    for (int round = 0; round < 2; round++) {
+      for (int i = 0; i < 5; i++) ts_send(h.master->master, R1, sizeof R1, 1, 0, 0);
+      CHECK_EQ(sl_batch_combiner_count(bc), 3);
+      CHECK_EQ(ts_counter(c, "drops"), 2u * (round + 1));
+      char *lines[2];
+      size_t k = sl_log_history(lines, 2);
+      CHECK_EQ(k, 2);
+      for (size_t i = 0; i < k; i++) {
+        CHECK(strstr(lines[i], version == 1 ? "WARNING batcher.CombinerV1: "
+                                            : "WARNING batcher.CombinerV2: ") != NULL);
+        CHECK(strstr(lines[i], "Dropping a 8-byte frame: the super-frame would be too "
+                               "large") != NULL);
+        free(lines[i]);
+      }
+      CHECK_EQ(sl_batch_combiner_send(bc), SL_OK);
+      ts_got g;
+      uint8_t buf[256];
+      CHECK(ts_rec_last(h.rec, &g, buf, sizeof buf));
+      CHECK_EQ(g.size, bound);
+      CHECK_EQ(sl_batch_combiner_count(bc), 0);
+    }
+    sl_log_set_filter("batcher.Combiner", SL_LOG_ERROR);
+    sl_log_set_emit(1);
+    ts_harness_fini(&h);
+  }
+}
+
 static const struct tt_case cases[] = {
     {"parse_vectors", test_parse_vectors},
+    {"combiner_bound", test_combiner_bound},
     {"combine_vectors", test_combine_vectors},
     {"split_vectors", test_split_vectors},
     {"round_trip", test_round_trip},

@@ -6,7 +6,8 @@
 **   _ = src >> comb;  comb:sendBatch();  print(comb:getCount())
 **
 ** Splitters and inverters are stream masters and slaves with no methods of
-** their own; combiners add sendBatch() and getCount().
+** their own; combiners add sendBatch(), getCount() and setMaxSize(bytes) /
+** getMaxSize(), the bound on the super-frame.
 */
 #include "lsl.h"
 #include "streamlua/batcher.h"
@@ -29,8 +30,25 @@ static int combiner_count(lua_State *L) {
   return 1;
 }
 
+/* comb:setMaxSize(bytes): the bound on the super-frame (default 64 MiB,
+** never more); frames that would pass it are dropped, counted, logged. */
+static int combiner_set_max(lua_State *L) {
+  sl_batch_combiner *c = check_combiner(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  if (n < 0 || sl_batch_combiner_set_max(c, (uint64_t)n) != SL_OK)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "bytes from the header's size to %I expected",
+                                               (lua_Integer)SL_BATCH_COMBINER_MAX));
+  return 0;
+}
+
+static int combiner_get_max(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)sl_batch_combiner_max(check_combiner(L)));
+  return 1;
+}
+
 static const luaL_Reg combiner_methods[] = {
-    {"sendBatch", combiner_send}, {"getCount", combiner_count}, {NULL, NULL}};
+    {"sendBatch", combiner_send}, {"getCount", combiner_count},
+    {"setMaxSize", combiner_set_max}, {"getMaxSize", combiner_get_max}, {NULL, NULL}};
 
 /* Pushes a new node's box, or raises `who: why`. */
 static int push_new(lua_State *L, sl_object *o, const char *who, const sl_error *err) {

@@ -29,8 +29,8 @@
 **                   (sl_batch_combiner_count) and builds one super-frame
 **                   of them on sl_batch_combiner_send. The queue is
 **                   bounded: a frame that would take the super-frame over
-**                   SL_BATCH_COMBINER_MAX bytes, or an empty one, is
-**                   dropped and counted.
+**                   its bound (SL_BATCH_COMBINER_MAX bytes unless set
+**                   lower), or an empty one, is dropped, counted, logged.
 **
 ** Loggers: "batcher.CoreV1"/"batcher.CoreV2" (parse errors),
 ** "batcher.CombinerV1"/"batcher.CombinerV2" (drops).
@@ -145,6 +145,12 @@ size_t sl_batch_combiner_count(sl_batch_combiner *c);
 ** (also when nothing is queued: nothing is sent), SL_ENOMEM when no frame
 ** could be had (the queued frames are dropped and counted). */
 int sl_batch_combiner_send(sl_batch_combiner *c);
+/* The bound on the super-frame the queue makes, header and tails included:
+** SL_BATCH_COMBINER_MAX unless set lower. It applies to frames that come
+** after (those queued stay). SL_EINVAL below the header's size or above
+** SL_BATCH_COMBINER_MAX. */
+int sl_batch_combiner_set_max(sl_batch_combiner *c, uint64_t bytes);
+uint64_t sl_batch_combiner_max(sl_batch_combiner *c);
 
 #pragma GCC visibility pop
 
