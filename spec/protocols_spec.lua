@@ -20,6 +20,8 @@ describe("sl.protocols.UdpRssiPack", function()
     local cli = UdpRssiPack{host = "127.0.0.1", port = srv:getPort(), packVer = 2, timeout = 30}
     assert.is_true(cli:getOpen())                       -- wait = true is the default
     assert.is_true(testing.serveUntil(function() return srv:getOpen() end))
+    -- the open hook (which counts opens) runs just after the state changes
+    assert.is_true(testing.serveUntil(function() return cli:counters().opens >= 1 end))
     assert.are.equal(1, cli:counters().opens)
     assert.are.equal(1, cli:counters().open)
     cli:stop(); srv:stop()
@@ -40,6 +42,54 @@ describe("sl.protocols.UdpRssiPack", function()
       srv:stop()
     end
   end)
+
+  it("has pyrogue's tree variables as fields: read-only counts and cur values, read-write loc values",
+    function()
+      local srv = server()
+      local cli = UdpRssiPack{port = srv:getPort(), timeout = 30}
+      assert.are.same({"rssiOpen", "rssiDownCount", "rssiDropCount", "rssiRetranCount", "locBusy",
+                       "locBusyCnt", "remBusy", "remBusyCnt", "curMaxBuffers", "curMaxSegment",
+                       "curCumAckTout", "curRetranTout", "curNullTout", "curMaxRetran",
+                       "curMaxCumAck", "locTryPeriod", "locMaxBuffers", "locMaxSegment",
+                       "locCumAckTout", "locRetranTout", "locNullTout", "locMaxRetran",
+                       "locMaxCumAck"}, cli:variables())
+      local r = cli:rssi()
+      local getter = {rssiOpen = r.getOpen, rssiDownCount = r.getDownCount,
+                      rssiDropCount = r.getDropCount, rssiRetranCount = r.getRetranCount,
+                      locBusy = r.getLocBusy, locBusyCnt = r.getLocBusyCnt, remBusy = r.getRemBusy,
+                      remBusyCnt = r.getRemBusyCnt}
+      for _, name in ipairs(cli:variables()) do
+        local v = cli[name]
+        assert.are.equal(name, v.name)
+        assert.are.equal(name:match("^loc[A-Z]") and not name:match("Busy") and "RW" or "RO",
+          v.mode, name)
+        assert.are.equal(name == "locBusy" or name == "remBusy", v.hidden, name)
+        local g = getter[name] or r[name] or r["get" .. name:sub(1, 1):upper() .. name:sub(2)]
+        assert.are.equal(g(r), v:get(), name)
+        assert.are.equal(v:get(), v:value(), name)
+        assert.are.equal("UdpRssiPack." .. name .. " (" .. v.mode .. ")", tostring(v))
+      end
+      assert.is_true(cli.rssiOpen:get())
+      assert.are.equal(32, cli.curMaxBuffers:get())
+      assert.are.equal(1464, cli.curMaxSegment:get())
+      -- read-write: the RSSI layer's loc value, effective at the next SYN
+      cli.locMaxBuffers:set(8)
+      cli.locTryPeriod:set(50)
+      assert.are.equal(8, r:getLocMaxBuffers())
+      assert.are.equal(8, cli.locMaxBuffers:get())
+      assert.are.equal(50, cli.locTryPeriod:get())
+      assert.are.equal(32, cli.curMaxBuffers:get())
+      assert.has_error(function() cli.locMaxBuffers:set(0) end, "Invalid LocMaxBuffers Value = 0")
+      assert.has_error(function() cli.rssiOpen:set(false) end,
+        "UdpRssiPack.rssiOpen is read-only (mode RO)")
+      cli:_stop()
+      assert.is_false(cli.rssiOpen:get())
+      cli:_start()
+      assert.is_true(cli:waitOpen(30))
+      assert.are.equal(8, cli.curMaxBuffers:get())
+      assert.is_true(testing.serveUntil(function() return srv.curMaxBuffers:get() == 8 end))
+      cli:stop(); srv:stop()
+    end)
 
   it("application(dest) is the same object each call, for dests 0 to 255", function()
     local srv = server()
@@ -82,6 +132,7 @@ describe("sl.protocols.UdpRssiPack", function()
     cli:_start()
     assert.is_true(cli:waitOpen(30))
     assert.is_true(testing.serveUntil(function() return srv:getOpen() end))
+    assert.is_true(testing.serveUntil(function() return cli:counters().opens >= 2 end))
     assert.are.equal(2, cli:counters().opens)
     cli:countReset()
     assert.are.equal(0, cli:rssi():getDownCount())

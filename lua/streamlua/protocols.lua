@@ -6,6 +6,9 @@ serve the event loop (timers, mailboxes, Ctrl-C) while the link opens.
 
   link:waitOpen([seconds])   -- true once open; false when the time is up
                              -- or the wait was interrupted (Ctrl-C, sl.stop)
+  link.rssiOpen:get()        -- pyrogue's variables of the link (see VARIABLES)
+  link.locMaxBuffers:set(8)  -- read-write ones set the RSSI layer's loc value
+  link:variables()           -- their names, in pyrogue's order
 ]]
 local sl, UdpRssiPack = ...
 if type(sl) ~= "table" or type(UdpRssiPack) ~= "table" then
@@ -46,6 +49,63 @@ local function check_seconds(fn, seconds)
     error(string.format("bad argument #1 to '%s' (positive number of seconds expected, got %s)",
       fn, seconds == nil and "no value" or type(seconds)), 3)
   end
+end
+
+-- pyrogue's tree variables of UdpRssiPack, in its order: name, the RSSI
+-- layer's getter and, for read-write ones, its setter (effective at the
+-- next SYN). locBusy and remBusy are hidden in pyrogue's tree.
+local VARIABLES = {
+  {"rssiOpen", "getOpen"}, {"rssiDownCount", "getDownCount"},
+  {"rssiDropCount", "getDropCount"}, {"rssiRetranCount", "getRetranCount"},
+  {"locBusy", "getLocBusy", hidden = true}, {"locBusyCnt", "getLocBusyCnt"},
+  {"remBusy", "getRemBusy", hidden = true}, {"remBusyCnt", "getRemBusyCnt"},
+  {"curMaxBuffers", "curMaxBuffers"}, {"curMaxSegment", "curMaxSegment"},
+  {"curCumAckTout", "curCumAckTout"}, {"curRetranTout", "curRetranTout"},
+  {"curNullTout", "curNullTout"}, {"curMaxRetran", "curMaxRetran"},
+  {"curMaxCumAck", "curMaxCumAck"},
+  {"locTryPeriod", "getLocTryPeriod", "setLocTryPeriod"},
+  {"locMaxBuffers", "getLocMaxBuffers", "setLocMaxBuffers"},
+  {"locMaxSegment", "getLocMaxSegment", "setLocMaxSegment"},
+  {"locCumAckTout", "getLocCumAckTout", "setLocCumAckTout"},
+  {"locRetranTout", "getLocRetranTout", "setLocRetranTout"},
+  {"locNullTout", "getLocNullTout", "setLocNullTout"},
+  {"locMaxRetran", "getLocMaxRetran", "setLocMaxRetran"},
+  {"locMaxCumAck", "getLocMaxCumAck", "setLocMaxCumAck"},
+}
+
+-- One variable: name, mode ("RO" or "RW"), hidden; get() (value() too)
+-- and, read-write, set(v).
+local Variable = {}
+Variable.__index = Variable
+
+function Variable.get(self) return self._rssi[self._get](self._rssi) end
+Variable.value = Variable.get
+
+function Variable.set(self, v)
+  if not self._set then
+    error(string.format("UdpRssiPack.%s is read-only (mode RO)", self.name), 2)
+  end
+  self._rssi[self._set](self._rssi, v)
+end
+
+function Variable.__tostring(self)
+  return string.format("UdpRssiPack.%s (%s)", self.name, self.mode)
+end
+
+-- Run by the constructor: each variable becomes a field of the link.
+function UdpRssiPack._addVariables(self)
+  local rssi = self:rssi()
+  for _, v in ipairs(VARIABLES) do
+    self[v[1]] = setmetatable({name = v[1], mode = v[3] and "RW" or "RO",
+                               hidden = v.hidden == true, _rssi = rssi, _get = v[2],
+                               _set = v[3]}, Variable)
+  end
+end
+
+function UdpRssiPack.variables(self)
+  local names = {}
+  for i, v in ipairs(VARIABLES) do names[i] = v[1] end
+  return names
 end
 
 function UdpRssiPack.waitOpen(self, seconds)

@@ -216,6 +216,9 @@ static int pack_new(lua_State *L) {
   sl_object_unref(o);
   int self = lua_gettop(L);
   keep_layers(L, self, p);
+  lua_getfield(L, self, "_addVariables");   /* protocols.lua */
+  lua_pushvalue(L, self);
+  lua_call(L, 1, 0);
   if (a.defaults) apply_defaults(L, a.defaults, sl_udp_rssi_pack_rssi(p));
   int rc = sl_udp_rssi_pack_start(p);
   if (rc != SL_OK) {
