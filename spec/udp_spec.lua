@@ -3,6 +3,21 @@ local testing = require "streamlua.testing"
 
 local serve_until = testing.serveUntil
 
+-- The client says hello so the server learns it; what the client gets
+-- next goes to the list returned, with a master feeding the server.
+local function introduce(srv, cli)
+  local at, got = collector()
+  _ = cli >> at
+  local heard = 0
+  _ = srv >> function() heard = heard + 1 end
+  local mc, ms = sl.stream.Master(), sl.stream.Master()
+  _ = mc >> cli
+  _ = ms >> srv
+  mc:sendFrame(testing.frame("hello"))
+  assert.is_true(serve_until(function() return heard == 1 end))
+  return got, ms
+end
+
 -- A server on 127.0.0.1 and a client to it, with room for bursts.
 local function pair(jumbo)
   local srv = sl.udp.Server(0, jumbo, "127.0.0.1")
@@ -241,15 +256,7 @@ describe("sl.udp.Server / sl.udp.Client", function()
     function()
       local srv = sl.udp.Server(0, false, "127.0.0.1")
       local cli = sl.udp.Client("127.0.0.1", srv:getPort())
-      local at, got = collector()
-      _ = cli >> at
-      local heard = 0
-      _ = srv >> function() heard = heard + 1 end
-      local mc, ms = sl.stream.Master(), sl.stream.Master()
-      _ = mc >> cli
-      _ = ms >> srv
-      mc:sendFrame(testing.frame("hello"))
-      assert.is_true(serve_until(function() return heard == 1 end))
+      local got, ms = introduce(srv, cli)
       local _, cport = srv:peer()                      -- the client's port
       -- a stranger sends to the client's port from a port of its own
       local stranger = sl.udp.Client("127.0.0.1", cport)
@@ -280,15 +287,7 @@ describe("sl.udp.Server / sl.udp.Client", function()
     -- sent to 127.0.0.2, a server on every interface answers from 127.0.0.1
     local srv = sl.udp.Server(0, false)
     local cli = sl.udp.Client("127.0.0.2", srv:getPort())
-    local at, got = collector()
-    _ = cli >> at
-    local heard = 0
-    _ = srv >> function() heard = heard + 1 end
-    local mc, ms = sl.stream.Master(), sl.stream.Master()
-    _ = mc >> cli
-    _ = ms >> srv
-    mc:sendFrame(testing.frame("hello"))
-    assert.is_true(serve_until(function() return heard == 1 end))
+    local got, ms = introduce(srv, cli)
     ms:sendFrame(testing.frame("back"))
     assert.is_true(serve_until(function() return #got == 1 end))
     assert.are.equal("back", got[1].data)

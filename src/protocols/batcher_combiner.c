@@ -30,7 +30,7 @@ struct sl_batch_combiner {
   queued *q;
   size_t n, cap;
   uint64_t bytes;              /* the super-frame the queue makes */
-  uint64_t max_bytes;          /* its bound */
+  atomic_uint_least64_t max_bytes;   /* its bound */
   uint8_t seq;
   atomic_uint_least64_t rx, tx, drops;
 };
@@ -58,7 +58,7 @@ static void combiner_accept(sl_slave *s, sl_frame *f) {
   uint64_t add = record_bytes(c, r.size);
   if (r.size == 0) {
     why = "an empty frame makes no record";
-  } else if (c->bytes + add > c->max_bytes) {
+  } else if (c->bytes + add > atomic_load(&c->max_bytes)) {
     why = "the super-frame would be too large";
   } else if (c->n == c->cap) {
     size_t cap = c->cap ? c->cap * 2 : 16;
@@ -155,18 +155,11 @@ size_t sl_batch_combiner_count(sl_batch_combiner *c) {
 int sl_batch_combiner_set_max(sl_batch_combiner *c, uint64_t bytes) {
   if (bytes < sl_batch_header_size(c->version, c->width) || bytes > SL_BATCH_COMBINER_MAX)
     return SL_EINVAL;
-  pthread_mutex_lock(&c->mutex);
-  c->max_bytes = bytes;
-  pthread_mutex_unlock(&c->mutex);
+  atomic_store(&c->max_bytes, bytes);
   return SL_OK;
 }
 
-uint64_t sl_batch_combiner_max(sl_batch_combiner *c) {
-  pthread_mutex_lock(&c->mutex);
-  uint64_t m = c->max_bytes;
-  pthread_mutex_unlock(&c->mutex);
-  return m;
-}
+uint64_t sl_batch_combiner_max(sl_batch_combiner *c) { return atomic_load(&c->max_bytes); }
 
 static size_t combiner_counters(sl_object *obj, sl_counter *out, size_t max) {
   sl_batch_combiner *c = (sl_batch_combiner *)obj;
@@ -208,7 +201,7 @@ sl_batch_combiner *sl_batch_combiner_new(int version, uint8_t width, sl_error *e
   c->version = version;
   c->width = version == 1 ? width : 0;
   c->bytes = sl_batch_header_size(version, c->width);
-  c->max_bytes = SL_BATCH_COMBINER_MAX;
+  atomic_init(&c->max_bytes, SL_BATCH_COMBINER_MAX);
   c->log = sl_log_get(version == 1 ? "batcher.CombinerV1" : "batcher.CombinerV2");
   if (sl_slave_init(&c->slave, &combiner_ops, &c->obj) != SL_OK) goto out_mutex;
   if (sl_master_init(&c->master, &c->obj) != SL_OK) goto out_slave;
