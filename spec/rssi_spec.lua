@@ -132,16 +132,14 @@ describe("sl.rssi.Client / sl.rssi.Server", function()
   end)
 
   it("open over UDP, carry frames both ways in order, and close on stop", function()
-    -- the links' and endpoints' warnings go to the history (not the
-    -- screen), for a failure's message
-    sl.logging.setFilter("rssi", sl.logging.Warning)
-    sl.logging.setFilter("udp", sl.logging.Warning)
+    -- warnings go to the history (not the screen), for a failure's message
+    local level = sl.logging.getLevel()
+    sl.logging.setLevel(sl.logging.Warning)
     sl.logging.setEmit(false)
     local t = link()
     finally(function()
       close(t)
-      sl.logging.setFilter("rssi", sl.logging.Error)
-      sl.logging.setFilter("udp", sl.logging.Error)
+      sl.logging.setLevel(level)
       sl.logging.setEmit(true)
     end)
     assert.is_true(open(t))

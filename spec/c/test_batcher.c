@@ -356,7 +356,8 @@ static void test_combiner_bound(void) {
     ts_harness h;
     ts_harness_init(&h, c, 4);
     sl_log_set_emit(0);
-    sl_log_set_filter("batcher.Combiner", SL_LOG_WARNING);
+    int level = sl_log_get_level();
+    sl_log_set_level(SL_LOG_WARNING);
     for (int round = 0; round < 2; round++) {
       for (int i = 0; i < 5; i++) ts_send(h.master->master, R1, sizeof R1, 1, 0, 0);
       CHECK_EQ(sl_batch_combiner_count(bc), 3);
@@ -378,7 +379,7 @@ static void test_combiner_bound(void) {
       CHECK_EQ(g.size, bound);
       CHECK_EQ(sl_batch_combiner_count(bc), 0);
     }
-    sl_log_set_filter("batcher.Combiner", SL_LOG_ERROR);
+    sl_log_set_level(level);
     sl_log_set_emit(1);
     ts_harness_fini(&h);
   }
