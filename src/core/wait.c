@@ -18,6 +18,8 @@ void sl_wait_set_hook(void (*hook)(void *arg), void *arg) {
   wait_arg = arg;
 }
 
+int sl_wait_has_hook(void) { return wait_hook != NULL; }
+
 /* The one waiting loop: gives up only when `may_cancel` is set. */
 static int wait_loop(int (*cond)(void *arg), void *arg, int may_cancel) {
   for (unsigned spins = 0; !cond(arg); spins++) {

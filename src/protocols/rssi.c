@@ -67,8 +67,9 @@ struct sl_rssi {
   int server;
   sl_log *log;
   pthread_mutex_t mu;
-  pthread_cond_t cv;              /* the delivery ring, state (a window
-                                     wait polls window_full instead) */
+  pthread_cond_t cv;              /* the delivery ring, state */
+  pthread_cond_t tx_cv;           /* window space, state, stop: the sends
+                                     waiting in wait_window */
   sl_rssi_params loc, cur, init;
   uint32_t try_ms;
   uint64_t tx_timeout_us;
@@ -85,6 +86,7 @@ struct sl_rssi {
   int64_t last_tx_ns, state_ns, due_ns;
   tx_entry tx[RING];
   int outstanding;
+  int tx_waiting;                 /* sends asleep on tx_cv */
   sl_frame *ooo[RING];
   int nooo;
   sl_frame *rxq[RING];            /* ring of in-order segments */
@@ -364,6 +366,7 @@ static void clear_queues(rssi *r, outbox *o) {
   r->nooo = 0;
   r->acked = (uint8_t)(r->tx_seq - 1);
   pthread_cond_broadcast(&r->cv);
+  pthread_cond_broadcast(&r->tx_cv);
 }
 
 static void hook_add(outbox *o, int open) {
@@ -418,6 +421,8 @@ static void take_ack(rssi *r, uint8_t ack, outbox *o) {
       r->outstanding--;
     }
   }
+  if (r->tx_waiting > 0 && r->outstanding < r->cur.max_buffers)
+    pthread_cond_broadcast(&r->tx_cv);
 }
 
 /* ==== sending and hooks after the mutex ==== */
@@ -437,13 +442,20 @@ static void patch_header(sl_frame *f, const out_seg *s) {
   sl_frame_unlock(f);
 }
 
+/* Sends the outbox's segments to the transport in one batch (a UDP
+** endpoint sends them with one sendmmsg), releases what it dropped and
+** runs the state hooks. */
 static void flush(rssi *r, outbox *o) {
+  sl_frame *fs[MAX_OUT];
   for (int i = 0; i < o->n; i++) {
     out_seg *s = &o->seg[i];
     if (s->rewrite) patch_header(s->f, s);
-    bump64(&r->tx_segs);
-    sl_master_send_frame(&r->tr.master, s->f);
-    sl_frame_unref(s->f);
+    fs[i] = s->f;
+  }
+  if (o->n > 0) {
+    atomic_fetch_add(&r->tx_segs, (uint64_t)o->n);
+    sl_master_send_frames(&r->tr.master, fs, (size_t)o->n);
+    sl_frame_unref_many(fs, (size_t)o->n);
   }
   o->n = 0;
   sl_frame_unref_many(o->drop, (size_t)o->ndrop);
@@ -823,21 +835,38 @@ static int window_over(void *arg) {
   return !full || sl_deadline_left(&w->deadline) <= 0;
 }
 
-/* Waits for window space (mu held; released while waiting). 0 when a DATA
-** may go now. The wait runs the thread's wait hook (the Lua thread keeps
-** its mailboxes served, so a Lua slave behind the peer can take the
-** frames whose ACKs free the window) and gives up as the thread's waits
-** do (wait.h). */
-static int wait_window(rssi *r) {
+/* One wait of up to tx_timeout_us for window space (mu held; released
+** while waiting): SL_OK, SL_ETIMEDOUT or SL_ECANCELED. A thread with a
+** wait hook polls and runs the hook (the Lua thread keeps its mailboxes
+** served, so a Lua slave behind the peer can take the frames whose ACKs
+** free the window); any other sleeps on tx_cv, which an ACK that frees
+** room, a state change and a stop signal. */
+static int wait_window_once(rssi *r) {
   window_wait w = {.r = r};
-  while (window_full(r)) {
-    sl_deadline_after(&w.deadline, (int64_t)r->tx_timeout_us);
-    uint64_t us = r->tx_timeout_us;
+  sl_deadline_after(&w.deadline, (int64_t)r->tx_timeout_us);
+  if (sl_wait_has_hook()) {
     pthread_mutex_unlock(&r->mu);
     int rc = sl_wait_for(window_over, &w);
     pthread_mutex_lock(&r->mu);
+    return rc == SL_ECANCELED ? rc : window_full(r) ? SL_ETIMEDOUT : SL_OK;
+  }
+  int rc = SL_OK;
+  r->tx_waiting++;
+  while (window_full(r) && rc == SL_OK)
+    rc = sl_wait_cond(&r->tx_cv, &r->mu, &w.deadline);
+  r->tx_waiting--;
+  return rc;
+}
+
+/* Waits for window space (mu held; released while waiting). 0 when a DATA
+** may go now. Gives up when the link closes or stops and as the thread's
+** waits do (wait.h); a critical line each tx_timeout_us of waiting. */
+static int wait_window(rssi *r) {
+  while (window_full(r)) {
+    uint64_t us = r->tx_timeout_us;
+    int rc = wait_window_once(r);
     if (rc == SL_ECANCELED) return -1;
-    if (window_full(r))
+    if (rc == SL_ETIMEDOUT && window_full(r))
       sl_log_write(r->log, SL_LOG_CRITICAL,
                    "Controller::applicationRx: Timeout waiting for outbound queue "
                    "after %" PRIu64 ".%06" PRIu64 " seconds! May be caused by "
@@ -846,8 +875,10 @@ static int wait_window(rssi *r) {
   return r->state == SL_RSSI_OPEN && !r->stopping ? 0 : -1;
 }
 
-static void app_accept(sl_slave *s, sl_frame *f) {
-  rssi *r = ((edge *)s->owner)->link;
+/* The segment for application frame f (a new reference: f itself with
+** the header room taken, or a copy), or NULL when f is dropped (counted,
+** logged as Rogue does). */
+static sl_frame *app_segment(rssi *r, sl_frame *f) {
   sl_frame_lock(f);
   uint32_t n = sl_frame_get_payload(f);
   uint8_t ferr = sl_frame_get_error(f);
@@ -855,7 +886,7 @@ static void app_accept(sl_slave *s, sl_frame *f) {
   if (n == 0 || ferr != 0) {
     tx_drop(r, SL_LOG_WARNING, n == 0 ? "Dropping empty application frame"
                                       : "Dropping errored application frame");
-    return;
+    return NULL;
   }
   pthread_mutex_lock(&r->mu);
   uint32_t max = r->cur.max_segment;
@@ -864,40 +895,87 @@ static void app_accept(sl_slave *s, sl_frame *f) {
   if (!open || n + SL_RSSI_HEADER > max) {   /* closed: silently, as Rogue */
     tx_drop(r, open ? SL_LOG_WARNING : 0,
             "Dropping application frame over the max segment size");
-    return;
+    return NULL;
   }
   sl_frame *g = as_segment(r, f, n);
-  if (g == NULL) {
-    tx_drop(r, SL_LOG_ERROR, "No memory for an RSSI segment");
-    return;
+  if (g == NULL) tx_drop(r, SL_LOG_ERROR, "No memory for an RSSI segment");
+  return g;
+}
+
+/* Drops segment g made from f: f gets its header room back. */
+static void app_unsegment(rssi *r, sl_frame *f, sl_frame *g) {
+  if (g == f) {
+    sl_frame_lock(f);
+    sl_buffer_adjust_header(sl_frame_buffer(f, 0), SL_RSSI_HEADER);
+    sl_frame_unlock(f);
   }
-  outbox o = {.n = 0};
-  pthread_mutex_lock(&r->mu);
-  if (wait_window(r) != 0) {
-    pthread_mutex_unlock(&r->mu);
-    if (g != f) sl_frame_unref(g);
-    else {
-      sl_frame_lock(f);
-      sl_buffer_adjust_header(sl_frame_buffer(f, 0), SL_RSSI_HEADER);
-      sl_frame_unlock(f);
-      sl_frame_unref(g);
-    }
-    tx_drop(r, 0, NULL);
-    return;
-  }
+  sl_frame_unref(g);
+  tx_drop(r, 0, NULL);
+}
+
+/* Numbers segment g as the next DATA and queues it (mu held; g taken). */
+static void app_number(rssi *r, outbox *o, sl_frame *g) {
   uint8_t ack = ack_field(r), seq = r->tx_seq++;
   sl_rssi_header h = {.flags = SL_RSSI_ACK | busy_bit(r), .seq = seq, .ack = ack};
   sl_frame_lock(g);
   sl_rssi_encode(sl_buffer_begin(sl_frame_buffer(g, 0)), &h);
   sl_frame_unlock(g);
   sent_now(r, ack);
-  send_sequenced(r, &o, g, seq);
+  send_sequenced(r, o, g, seq);
+}
+
+/* Sends k segments (seg[j] made from src[j]) as the window allows, in
+** batches to the transport: what is numbered goes out before a wait for
+** window space. When the link closes or the wait gives up, the rest are
+** dropped. */
+static void app_send(rssi *r, sl_frame **src, sl_frame **seg, int k) {
+  outbox o = {.n = 0};
+  int sent = 0, j = 0;
+  pthread_mutex_lock(&r->mu);
+  for (; j < k; j++) {
+    if (o.n > 0 && window_full(r)) {
+      pthread_mutex_unlock(&r->mu);
+      flush(r, &o);
+      pthread_mutex_lock(&r->mu);
+    }
+    if (wait_window(r) != 0) break;
+    app_number(r, &o, seg[j]);
+    sent++;
+  }
   int64_t due = r->last_tx_ns + ms_ns(r->cur.retran_tout);
   pthread_mutex_unlock(&r->mu);
-  bump64(&r->tx_frames);
+  for (; j < k; j++) app_unsegment(r, src[j], seg[j]);
+  atomic_fetch_add(&r->tx_frames, (uint64_t)sent);
   flush(r, &o);
-  timer_arm(r, due);
+  if (sent > 0) timer_arm(r, due);
 }
+
+static int in_batch(sl_frame **fs, int n, const sl_frame *f) {
+  for (int i = 0; i < n; i++)
+    if (fs[i] == f) return 1;
+  return 0;
+}
+
+/* n frames from the application, in order, each one DATA segment. A
+** frame that comes twice in the batch starts a new one (its header room
+** is taken once per send). */
+static void app_accept_many(sl_slave *s, sl_frame **fs, size_t n) {
+  rssi *r = ((edge *)s->owner)->link;
+  size_t i = 0;
+  while (i < n) {
+    sl_frame *src[MAX_OUT], *seg[MAX_OUT];
+    int k = 0;
+    for (; i < n && k < MAX_OUT && !in_batch(src, k, fs[i]); i++) {
+      sl_frame *g = app_segment(r, fs[i]);
+      if (g == NULL) continue;
+      src[k] = fs[i];
+      seg[k++] = g;
+    }
+    app_send(r, src, seg, k);
+  }
+}
+
+static void app_accept(sl_slave *s, sl_frame *f) { app_accept_many(s, &f, 1); }
 
 /* reqFrame: one buffer, 8 bytes of head room, from the transport. */
 static sl_frame *app_req(sl_slave *s, uint32_t size, int zero_copy) {
@@ -936,6 +1014,7 @@ static void edge_cancel(sl_object *obj) {
   pthread_mutex_lock(&r->mu);
   r->stopping = 1;
   pthread_cond_broadcast(&r->cv);
+  pthread_cond_broadcast(&r->tx_cv);
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -950,7 +1029,8 @@ static const sl_class application_class = {.name = "rssi.Application",
 
 static const sl_slave_ops transport_ops = {.accept_frame = transport_accept};
 static const sl_slave_ops application_ops = {.accept_frame = app_accept,
-                                             .accept_req = app_req};
+                                             .accept_req = app_req,
+                                             .accept_frames = app_accept_many};
 
 static void rssi_cancel(sl_object *obj) { edge_cancel(&((rssi *)obj)->tr.obj); }
 static void rssi_stop(sl_object *obj) { sl_rssi_stop((rssi *)obj); }
@@ -965,6 +1045,7 @@ static void rssi_destroy(sl_object *obj) {
   sl_slave_fini(&r->tr.slave);
   sl_master_fini(&r->app.master);
   sl_slave_fini(&r->app.slave);
+  pthread_cond_destroy(&r->tx_cv);
   pthread_cond_destroy(&r->cv);
   pthread_mutex_destroy(&r->mu);
   free(r);
@@ -1002,6 +1083,7 @@ sl_rssi *sl_rssi_new(int server, uint32_t seg_size, sl_error *err) {
   if (r == NULL) return sl_fail(err, SL_ENOMEM, NULL);
   if (pthread_mutex_init(&r->mu, NULL) != 0) goto fail_mu;
   if (sl_cond_init(&r->cv) != 0) goto fail_cv;
+  if (sl_cond_init(&r->tx_cv) != 0) goto fail_tx_cv;
   sl_object_init(&r->obj, server ? &server_class : &client_class);
   if (edge_init(r, &r->tr, &transport_class, &transport_ops) != 0) goto fail_tr;
   if (edge_init(r, &r->app, &application_class, &application_ops) != 0)
@@ -1020,6 +1102,8 @@ fail_app:
   sl_master_fini(&r->tr.master);
   sl_slave_fini(&r->tr.slave);
 fail_tr:
+  pthread_cond_destroy(&r->tx_cv);
+fail_tx_cv:
   pthread_cond_destroy(&r->cv);
 fail_cv:
   pthread_mutex_destroy(&r->mu);

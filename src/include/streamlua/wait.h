@@ -18,6 +18,9 @@
 
 /* Sets the calling thread's hook (NULL clears it). */
 void sl_wait_set_hook(void (*hook)(void *arg), void *arg);
+/* Whether the calling thread has a hook (a wait that cannot run it, a
+** sleep on a condition variable, must not be used there). */
+int sl_wait_has_hook(void);
 
 /* Waits until cond(arg) returns non-zero: yields, then sleeps in short
 ** steps, running the calling thread's hook between checks. */
