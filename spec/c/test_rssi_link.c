@@ -777,6 +777,68 @@ static void test_parameters(void) {
   sl_object_unref(sl_rssi_object(r));
 }
 
+/* n pattern frames (frame i as send_pattern makes it, 1 + i * 11 % 1400
+** bytes) from m's pool, for one sl_master_send_frames call. */
+static void pattern_batch(sl_object *m, sl_frame **fs, uint32_t first, int n) {
+  uint8_t buf[1456];
+  for (int j = 0; j < n; j++) {
+    uint32_t i = first + (uint32_t)j, len = 1 + i * 11 % 1400;
+    for (uint32_t k = 0; k < len; k++) buf[k] = (uint8_t)(i * 7 + k);
+    fs[j] = sl_master_req_frame(m->master, len, 0);
+    sl_frame_write(fs[j], buf, 0, len);
+  }
+}
+
+typedef struct batch_sender {
+  pair *p;
+  sl_frame *fs[100];
+  atomic_int done;
+} batch_sender;
+
+static void *send_batch(void *arg) {
+  batch_sender *b = arg;
+  sl_master_send_frames(b->p->cm->master, b->fs, 100);
+  atomic_store(&b->done, 1);
+  return NULL;
+}
+
+static int batch_done(void *arg) { return atomic_load(&((batch_sender *)arg)->done); }
+
+/* Frames the application hands over in one batch (as a packetizer sends a
+** frame's segments), more than the window: all delivered in order; a
+** batch waiting for window space is freed by stop, and what did not go
+** is counted as dropped. */
+static void test_batch_send(void) {
+  pair p;
+  pair_init(&p);
+  CHECK(pair_open(&p));
+  sl_frame *fs[100];
+  pattern_batch(p.cm, fs, 0, 100);
+  sl_master_send_frames(p.cm->master, fs, 100);
+  sl_frame_unref_many(fs, 100);
+  CHECK(ts_rec_wait(p.srec, 100, 10));
+  int good = 1;
+  for (uint32_t i = 0; i < 100; i++) good &= check_pattern(p.srec, i, 1 + i * 11 % 1400);
+  CHECK(good);
+  CHECK_EQ(stats(p.c).tx_frames, 100);
+  /* the peer gone: the batch fills the window and waits until stop (or
+  ** until the link gives up on the peer) */
+  pipe_set(p.cs, &p.cs->black, 1);
+  pipe_set(p.sc, &p.sc->black, 1);
+  batch_sender b = {.p = &p};
+  pattern_batch(p.cm, b.fs, 100, 100);
+  pthread_t t;
+  pthread_create(&t, NULL, send_batch, &b);
+  sl_rssi_stop(p.c);
+  CHECK(ts_wait_until(batch_done, &b, 10));
+  pthread_join(t, NULL);
+  sl_frame_unref_many(b.fs, 100);
+  sl_rssi_stats st = stats(p.c);   /* at most a window went */
+  CHECK(st.tx_frames <= 100 + 32);
+  CHECK_EQ(st.tx_frames + st.tx_drops, 200);
+  pair_fini(&p);
+}
+
 static const struct tt_case cases[] = {
     {"parameters", test_parameters},
     {"open", test_open},
@@ -791,6 +853,7 @@ static const struct tt_case cases[] = {
     {"busy_flow_control", test_busy_flow_control},
     {"synack_lost", test_synack_lost},
     {"syn_after_traffic_resets", test_syn_after_traffic_resets},
+    {"batch_send", test_batch_send},
     {NULL, NULL}};
 
 int main(void) {

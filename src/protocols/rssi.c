@@ -31,6 +31,8 @@
 #define TX_TIMEOUT_US 1000000u
 #define RING 256                  /* sequence numbers are 8 bits */
 #define MAX_OUT 64                /* segments sent per pass, at most */
+#define RX_CHUNK 32               /* received segments taken per lock */
+#define DELIVER_BATCH 64          /* segments delivered per wake, at most */
 
 typedef struct edge {
   sl_object obj;
@@ -407,6 +409,14 @@ static void adopt(rssi *r, const sl_rssi_params *p) {
   if (r->cur.max_cum_ack == 0) r->cur.max_cum_ack = 1;
 }
 
+/* The room a sleeping send waits for before it is woken: a quarter of
+** the window, so it wakes once per batch of segments rather than per
+** ACK (mu held). */
+static int wake_room(rssi *r) {
+  int room = r->cur.max_buffers / 4;
+  return room > 0 ? room : 1;
+}
+
 /* Releases what the peer acknowledged, if ack is in range (mu held). */
 static void take_ack(rssi *r, uint8_t ack, outbox *o) {
   uint8_t d = (uint8_t)(ack - r->acked);
@@ -421,7 +431,7 @@ static void take_ack(rssi *r, uint8_t ack, outbox *o) {
       r->outstanding--;
     }
   }
-  if (r->tx_waiting > 0 && r->outstanding < r->cur.max_buffers)
+  if (r->tx_waiting > 0 && r->outstanding <= r->cur.max_buffers - wake_room(r))
     pthread_cond_broadcast(&r->tx_cv);
 }
 
@@ -693,10 +703,10 @@ static void receive(rssi *r, sl_frame *f, const sl_rssi_header *h, int data,
   }
 }
 
-static void transport_accept(sl_slave *s, sl_frame *f) {
-  rssi *r = ((edge *)s->owner)->link;
+/* Reads and checks segment f's header: 0 with *h and *data (a DATA
+** segment) set, or -1 when f is dropped (counted, logged). */
+static int segment_header(rssi *r, sl_frame *f, sl_rssi_header *h, int *data) {
   uint8_t head[SL_RSSI_SYN_HEADER];
-  sl_rssi_header h;
   bump64(&r->rx_segs);
   sl_frame_lock(f);
   sl_buffer *b = sl_frame_buffer(f, 0);
@@ -708,40 +718,103 @@ static void transport_accept(sl_slave *s, sl_frame *f) {
   sl_frame_unlock(f);
   if (ferr != 0 || b == NULL) {
     drop_segment(r, ferr ? "errored frame" : "empty frame");
-    return;
+    return -1;
   }
-  int rc = sl_rssi_decode(head, first, &h);
+  int rc = sl_rssi_decode(head, first, h);
   if (rc != SL_RSSI_OK) {
     drop_segment(r, sl_rssi_decode_str(rc));
-    return;
+    return -1;
   }
-  int data = !(h.flags & (SL_RSSI_SYN | SL_RSSI_RST | SL_RSSI_NUL)) &&
-             total > h.length;
-  outbox o = {.n = 0};
-  pthread_mutex_lock(&r->mu);
-  int was = r->state;
-  receive(r, f, &h, data, &o);
-  int rearm = r->state != was;
-  pthread_mutex_unlock(&r->mu);
-  flush(r, &o);
+  *data = !(h->flags & (SL_RSSI_SYN | SL_RSSI_RST | SL_RSSI_NUL)) &&
+          total > h->length;
+  return 0;
+}
+
+/* n segments from the transport, in order: headers checked outside the
+** mutex, then all taken under one lock, and what they make us send goes
+** out in one batch (a state change flushes at once, so every open or
+** close reaches the hook). */
+static void transport_accept_many(sl_slave *s, sl_frame **fs, size_t n) {
+  rssi *r = ((edge *)s->owner)->link;
+  int rearm = 0;
+  for (size_t i = 0; i < n;) {
+    sl_frame *seg[RX_CHUNK];
+    sl_rssi_header h[RX_CHUNK];
+    int data[RX_CHUNK], k = 0;
+    for (; i < n && k < RX_CHUNK; i++)
+      if (segment_header(r, fs[i], &h[k], &data[k]) == 0) seg[k++] = fs[i];
+    outbox o = {.n = 0};
+    pthread_mutex_lock(&r->mu);
+    for (int j = 0; j < k; j++) {
+      int was = r->state;
+      receive(r, seg[j], &h[j], data[j], &o);
+      if (r->state != was) rearm = 1;
+      if (o.nhooks > 0 || o.n > MAX_OUT - 2) {
+        pthread_mutex_unlock(&r->mu);
+        flush(r, &o);
+        pthread_mutex_lock(&r->mu);
+      }
+    }
+    pthread_mutex_unlock(&r->mu);
+    flush(r, &o);
+  }
   if (rearm) timer_arm(r, sl_clock_ns());
+}
+
+static void transport_accept(sl_slave *s, sl_frame *f) {
+  transport_accept_many(s, &f, 1);
 }
 
 /* ==== delivery ("RssiApp") ==== */
 
+/* Takes up to max in-order segments off the ring (mu held) and marks the
+** last one delivered; returns how many. */
+static int take_ring(rssi *r, sl_frame **fs, int max) {
+  int n = 0;
+  while (r->rxq_n > 0 && n < max) {
+    fs[n++] = r->rxq[r->rxq_head];
+    r->ack_value = r->rxq_seq[r->rxq_head];
+    r->rxq_head = (r->rxq_head + 1) % RING;
+    r->rxq_n--;
+  }
+  return n;
+}
+
+/* Strips the headers of n segments and hands the DATA ones to the
+** application in one batch (NULs end here); lets go of all n. */
+static void deliver(rssi *r, sl_frame **fs, int n) {
+  sl_frame *out[DELIVER_BATCH];
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    sl_frame *f = fs[i];
+    sl_frame_lock(f);
+    sl_buffer *b = sl_frame_buffer(f, 0);
+    uint32_t hl = b ? sl_buffer_begin(b)[1] : 0;
+    int nul = b ? (sl_buffer_begin(b)[0] & SL_RSSI_NUL) != 0 : 1;
+    if (!nul) sl_buffer_adjust_header(b, hl);
+    sl_frame_unlock(f);
+    if (nul) sl_frame_unref(f);
+    else out[k++] = f;
+  }
+  if (k == 0) return;
+  atomic_fetch_add(&r->rx_frames, (uint64_t)k);
+  sl_master_send_frames(&r->app.master, out, (size_t)k);
+  sl_frame_unref_many(out, (size_t)k);
+}
+
+/* The delivery thread: wakes when the ring stops being empty, takes what
+** it holds (up to DELIVER_BATCH) under one lock, acknowledges as the
+** rules say, and delivers the batch with no lock held. */
 static int app_main(void *arg) {
   rssi *r = arg;
+  sl_frame *fs[DELIVER_BATCH];
   pthread_mutex_lock(&r->mu);
   while (!sl_worker_stopping(&r->app_worker)) {
     if (r->rxq_n == 0) {
       sl_wait_cond(&r->cv, &r->mu, NULL);
       continue;
     }
-    sl_frame *f = r->rxq[r->rxq_head];
-    uint8_t seq = r->rxq_seq[r->rxq_head];
-    r->rxq_head = (r->rxq_head + 1) % RING;
-    r->rxq_n--;
-    r->ack_value = seq;
+    int n = take_ring(r, fs, DELIVER_BATCH);
     outbox o = {.n = 0};
     int64_t now = sl_clock_ns();
     sample_busy(r);
@@ -754,17 +827,7 @@ static int app_main(void *arg) {
     pthread_mutex_unlock(&r->mu);
     flush(r, &o);
     if (!ack_now) timer_arm(r, due);
-    sl_frame_lock(f);
-    sl_buffer *b = sl_frame_buffer(f, 0);
-    uint32_t hl = b ? sl_buffer_begin(b)[1] : 0;
-    int nul = b ? (sl_buffer_begin(b)[0] & SL_RSSI_NUL) != 0 : 1;
-    if (!nul) sl_buffer_adjust_header(b, hl);
-    sl_frame_unlock(f);
-    if (!nul) {
-      bump64(&r->rx_frames);
-      sl_master_send_frame(&r->app.master, f);
-    }
-    sl_frame_unref(f);
+    deliver(r, fs, n);
     pthread_mutex_lock(&r->mu);
   }
   pthread_mutex_unlock(&r->mu);
@@ -1027,7 +1090,8 @@ static const sl_class application_class = {.name = "rssi.Application",
                                            .stop = edge_stop,
                                            .cancel = edge_cancel};
 
-static const sl_slave_ops transport_ops = {.accept_frame = transport_accept};
+static const sl_slave_ops transport_ops = {.accept_frame = transport_accept,
+                                           .accept_frames = transport_accept_many};
 static const sl_slave_ops application_ops = {.accept_frame = app_accept,
                                              .accept_req = app_req,
                                              .accept_frames = app_accept_many};
