@@ -762,6 +762,57 @@ static void test_busy_flow_control(void) {
   pair_fini(&p);
 }
 
+/* A hand-made client's SYN asking for a window of `window` segments. */
+static void peer_syn(sl_object *t, sl_pool *pool, uint8_t seq, uint8_t window) {
+  sl_rssi_header h;
+  memset(&h, 0, sizeof h);
+  h.flags = SL_RSSI_SYN;
+  h.seq = seq;
+  sl_rssi_default_params(&h.params, 1464);
+  h.params.max_buffers = window;
+  uint8_t seg[SL_RSSI_SYN_HEADER];
+  ts_push(t->slave, pool, seg, sl_rssi_encode(seg, &h));
+}
+
+/* With a window of 128, a retransmission 127 numbers behind is 128 ahead
+** in the 8-bit numbers: it is re-acknowledged and dropped, never held to
+** be delivered in place of the new segment of that number 128 segments
+** later; a new segment 127 ahead is still held. */
+static void test_window_128_old_duplicate(void) {
+  sl_rssi *s = sl_rssi_new(1, 1464, NULL);
+  sl_object *st = sl_rssi_transport(s), *sa = sl_rssi_application(s);
+  ts_rec *rec = ts_rec_on(sa, 512);
+  sl_pool *pool = sl_pool_new();
+  sl_rssi_start(s);
+  peer_syn(st, pool, 100, 128);
+  CHECK(sl_rssi_is_open(s));
+  CHECK_EQ(sl_rssi_get_cur(s, SL_RSSI_P_MAX_BUFFERS), 128);
+  uint8_t seq = 101;
+  for (uint16_t k = 0; k < 128; k++) peer_push(st, pool, SL_RSSI_ACK, seq++, k);
+  CHECK(ts_rec_wait(rec, 128, 10));
+  uint64_t reacks = stats(s).reacks;
+  peer_push(st, pool, SL_RSSI_ACK, (uint8_t)(seq - 128), 9999);   /* 127 behind */
+  CHECK_EQ(stats(s).reacks, reacks + 1);
+  peer_push(st, pool, SL_RSSI_ACK, (uint8_t)(seq + 127), 2127);   /* 127 ahead */
+  for (uint16_t k = 0; k < 127; k++) peer_push(st, pool, SL_RSSI_ACK, seq++, 2000 + k);
+  CHECK(ts_rec_wait(rec, 256, 10));
+  int good = 1;
+  for (long i = 0; i < 256; i++) {
+    ts_got g;
+    good &= ts_rec_frame(rec, i, &g) && g.size == 2 &&
+            (g.data[0] | g.data[1] << 8) == (i < 128 ? i : 2000 + i - 128);
+  }
+  CHECK(good);
+  CHECK_EQ(ts_rec_count(rec), 256);
+  sl_rssi_stop(s);
+  sl_master_clear_slaves(sa->master);
+  sl_pool_unref(pool);
+  sl_object_unref(&rec->obj);
+  sl_object_unref(st);
+  sl_object_unref(sa);
+  sl_object_unref(sl_rssi_object(s));
+}
+
 /* Parameters: defaults, setters, refusals, cur... before negotiation. */
 static void test_parameters(void) {
   sl_rssi *r = sl_rssi_new(1, 1000, NULL);
@@ -854,6 +905,7 @@ static const struct tt_case cases[] = {
     {"synack_lost", test_synack_lost},
     {"syn_after_traffic_resets", test_syn_after_traffic_resets},
     {"batch_send", test_batch_send},
+    {"window_128_old_duplicate", test_window_128_old_duplicate},
     {NULL, NULL}};
 
 int main(void) {

@@ -626,7 +626,12 @@ static int receive_data(rssi *r, sl_frame *f, uint8_t seq, outbox *o) {
                  r->server, (unsigned)seq);
     return 0;
   }
-  if (ahead <= r->cur.max_buffers) {
+  /* Rogue holds up to a window ahead. A peer's new segments are at most
+  ** window - 1 ahead and its retransmissions at most window - 1 behind,
+  ** so from a window of 128 on the two ranges meet in the 8-bit numbers:
+  ** what could be an old duplicate is never held (it would be delivered
+  ** in place of the new segment of that number). */
+  if (ahead <= r->cur.max_buffers && ahead < RING - r->cur.max_buffers) {
     r->ooo[seq] = sl_frame_ref(f);
     r->nooo++;
     sl_log_write(r->log, SL_LOG_INFO, "Adding frame to ooo queue. server=%d, seq=%u",

@@ -141,7 +141,9 @@ const char *sl_rssi_decode_str(int code);
 ** retry (its SYN-ACK was slow or lost) and sends the same SYN-ACK again
 ** instead of resetting; busy is set when
 ** half the receive window waits for delivery (Rogue: two segments);
-** stop never waits for a datagram.
+** stop never waits for a datagram; with a window of 128 or more, a
+** segment whose number could be an old duplicate's is not held out of
+** order (Rogue holds it and later delivers it in the wrong place).
 **
 ** Ownership: sl_rssi_transport and sl_rssi_application return a new
 ** reference on the edge; an edge holds a reference on its link while
