@@ -24,7 +24,9 @@
 ** Best of 3 by rate. BENCH_LINK_MODE (jumbo or standard) and
 ** BENCH_LINK_SIZE (10000, 65536 or 1048576) run one mode or size only;
 ** BENCH_LINK_WINDOW sets both ends' max outstanding segments;
-** BENCH_LINK_NORAW skips the raw loop (for profiling the link alone).
+** BENCH_LINK_NORAW skips the raw loop (for profiling the link alone);
+** BENCH_LINK_LOG shows the server's warnings. A failed run prints what
+** the server counted.
 */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -173,9 +175,28 @@ static void link_close(link_end e) {
   sl_object_unref(sl_udp_rssi_pack_object(e.stack));
 }
 
+/* A failed run: what the server's checker, RSSI and packetizer counted. */
+static void report_failure(link_end *e, uint64_t got, uint64_t errors, uint64_t frames) {
+  sl_rssi_stats rs;
+  sl_rssi_stats_get(sl_udp_rssi_pack_rssi(e->stack), &rs);
+  fprintf(stderr,
+          "server: %llu of %llu frames, %llu checker errors; RSSI drops %u "
+          "(re-acknowledged %llu), retransmissions %u, resets %u, opens %llu, "
+          "segments %llu; packetizer drops %llu\n",
+          (unsigned long long)got, (unsigned long long)frames,
+          (unsigned long long)errors, rs.drop_count, (unsigned long long)rs.reacks,
+          rs.retran_count, rs.down_count, (unsigned long long)rs.opens,
+          (unsigned long long)rs.rx_segments,
+          (unsigned long long)sl_packetizer_drop_count(sl_udp_rssi_pack_packetizer(e->stack)));
+}
+
 /* The child: a server that counts what arrives until `frames` came or
 ** nothing came for a while, then reports. */
 static void link_receive(const mode *m, uint64_t frames, int port_out, int out) {
+  if (getenv("BENCH_LINK_LOG") != NULL) {   /* the server's warnings */
+    sl_log_set_emit(1);
+    sl_log_set_level(SL_LOG_WARNING);
+  }
   link_end e = link_open(0, 1, m->jumbo);
   uint32_t port = sl_udp_port(sl_udp_rssi_pack_udp(e.stack));
   if (write(port_out, &port, sizeof port) != (ssize_t)sizeof port) _exit(1);
@@ -197,6 +218,7 @@ static void link_receive(const mode *m, uint64_t frames, int port_out, int out) 
     if (seen >= frames || t - last_change > 10.0) break;
     bench_sleep_us(500);
   }
+  if (errors > 0 || seen < frames) report_failure(&e, r.frames, errors, frames);
   if (errors > 0) r.frames = 0;          /* a checker error fails the run */
   if (write(out, &r, sizeof r) != (ssize_t)sizeof r) _exit(1);
   link_close(e);
