@@ -772,13 +772,13 @@ static void transport_accept(sl_slave *s, sl_frame *f) {
 
 /* ==== delivery ("RssiApp") ==== */
 
-/* Takes up to max in-order segments off the ring (mu held) and marks the
-** last one delivered; returns how many. */
-static int take_ring(rssi *r, sl_frame **fs, int max) {
+/* Takes up to max in-order segments off the ring (mu held); returns how
+** many, the last one's number in *last. */
+static int take_ring(rssi *r, sl_frame **fs, int max, uint8_t *last) {
   int n = 0;
   while (r->rxq_n > 0 && n < max) {
     fs[n++] = r->rxq[r->rxq_head];
-    r->ack_value = r->rxq_seq[r->rxq_head];
+    *last = r->rxq_seq[r->rxq_head];
     r->rxq_head = (r->rxq_head + 1) % RING;
     r->rxq_n--;
   }
@@ -808,8 +808,9 @@ static void deliver(rssi *r, sl_frame **fs, int n) {
 }
 
 /* The delivery thread: wakes when the ring stops being empty, takes what
-** it holds (up to DELIVER_BATCH) under one lock, acknowledges as the
-** rules say, and delivers the batch with no lock held. */
+** it holds (up to DELIVER_BATCH) under one lock, delivers the batch with
+** no lock held, then marks it delivered and acknowledges as the rules
+** say (what the application has not taken is never acknowledged). */
 static int app_main(void *arg) {
   rssi *r = arg;
   sl_frame *fs[DELIVER_BATCH];
@@ -819,7 +820,15 @@ static int app_main(void *arg) {
       sl_wait_cond(&r->cv, &r->mu, NULL);
       continue;
     }
-    int n = take_ring(r, fs, DELIVER_BATCH);
+    uint8_t last = 0;
+    int n = take_ring(r, fs, DELIVER_BATCH, &last);
+    uint64_t opens = atomic_load(&r->opens);
+    pthread_mutex_unlock(&r->mu);
+    deliver(r, fs, n);
+    pthread_mutex_lock(&r->mu);
+    /* acknowledged once delivered, unless the link reopened meanwhile */
+    if (r->state == SL_RSSI_OPEN && atomic_load(&r->opens) == opens)
+      r->ack_value = last;
     outbox o = {.n = 0};
     int64_t now = sl_clock_ns();
     sample_busy(r);
@@ -832,7 +841,6 @@ static int app_main(void *arg) {
     pthread_mutex_unlock(&r->mu);
     flush(r, &o);
     if (!ack_now) timer_arm(r, due);
-    deliver(r, fs, n);
     pthread_mutex_lock(&r->mu);
   }
   pthread_mutex_unlock(&r->mu);
