@@ -33,6 +33,31 @@ describe("a Lua slave fed from a C thread", function()
     assert.is_true(src:done())
   end)
 
+  it("is not entered again by a wait inside its callback: order holds", function()
+    -- a wait on the main thread serves the other mailboxes (the wait
+    -- hook); this slave's own frames wait until its callback returns
+    local got, depth, deepest = {}, 0, 0
+    local w = sl.utilities.StreamWriter()     -- never opened: waits out 2 ms
+    local s = sl.stream.Slave{acceptFrame = function(self, f)
+      depth = depth + 1
+      deepest = math.max(deepest, depth)
+      local k = seq(f)
+      if k % 100 == 0 then w:waitFrameCount(1, 0.002) end
+      got[#got + 1] = k
+      depth = depth - 1
+    end}
+    local src = testing.source(s, 2000, 16)
+    assert.is_true(until_full(s))             -- queued before the first call
+    assert.is_true(serve_until(function() return #got == 2000 end, 30))
+    src:join()
+    assert.are.equal(1, deepest)
+    local first_bad
+    for i = 1, #got do
+      if got[i] ~= i - 1 then first_bad = first_bad or i - 1 end
+    end
+    assert.is_nil(first_bad)
+  end)
+
   it("a slow slave slows the producer and loses nothing", function()
     local n, order_ok = 0, true
     local s = sl.stream.Slave{acceptFrame = function(self, f)

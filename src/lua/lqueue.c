@@ -15,11 +15,13 @@ void sl_lua_queue_notify(void *arg) {
   event_active(q->ev, EV_READ, 0);
 }
 
-/* Items taken earlier (a nested drain's) go first, then fresh batches. */
+/* Items taken earlier go first, then fresh batches. */
 int sl_lua_queue_drain(sl_lua_queue *q, uint32_t max) {
+  if (q->draining) return 0;
   const sl_lua_queue_ops *ops = q->ops;
   sl_mailbox *mb = q->mb;
   int ctx = 0, open = 0, more = mb != NULL;
+  q->draining = 1;
   for (uint32_t done = 0; more && done < max; done++) {
     if (q->pend_head == q->pend_n) {
       if (open && ops->end != NULL) ops->end(q->owner, ctx);
@@ -38,6 +40,7 @@ int sl_lua_queue_drain(sl_lua_queue *q, uint32_t max) {
     ops->deliver(q->owner, ctx, q->pend[q->pend_head++]);
   }
   if (open && ops->end != NULL) ops->end(q->owner, ctx);
+  q->draining = 0;
   return more;
 }
 

@@ -13,9 +13,12 @@
 **                                     after it; at most max per loop
 **                                     turn, then the loop runs again
 **
-** Items taken but not yet delivered wait in the queue itself, not on the
-** C stack, so a drain nested in a delivery (Lua waiting runs the wait
-** hook) goes on from the same place and keeps the order. deliver owns
+** A drain is never nested in a delivery of the same queue: when Lua,
+** inside a delivery, waits and the wait hook serves the mailboxes, this
+** queue is skipped, so its owner's callback is not entered again and sees
+** its items one at a time, in order (the others are served). A thread
+** blocked on this full mailbox meanwhile gives up at its stop flag.
+** Items taken but not yet delivered wait in the queue itself. deliver owns
 ** the item it is given (what the mailbox's ops held). The owner object is
 ** held for the length of an event-driven drain.
 */
@@ -49,6 +52,7 @@ typedef struct sl_lua_queue {
   sl_object *owner;
   void *pend[SL_LUA_QUEUE_BATCH];
   uint32_t pend_head, pend_n;
+  int draining;                  /* a drain of this queue is on the stack */
 } sl_lua_queue;
 
 /* A queue of capacity items held as item_ops says; both ops tables must
@@ -70,7 +74,8 @@ void sl_lua_queue_fini(sl_lua_queue *q);
 
 /* The mailbox's notify: any thread. arg is the sl_lua_queue. */
 void sl_lua_queue_notify(void *arg);
-/* Delivers up to max items; main thread. 1 if the mailbox may hold more. */
+/* Delivers up to max items; main thread. 1 if the mailbox may hold more.
+** Nested in a delivery of the same queue: does nothing, returns 0. */
 int sl_lua_queue_drain(sl_lua_queue *q, uint32_t max);
 /* Hands every queued item to fn instead (fn takes it); main thread. */
 void sl_lua_queue_flush(sl_lua_queue *q, void (*fn)(void *item));
