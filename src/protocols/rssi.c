@@ -94,6 +94,7 @@ struct sl_rssi {
   sl_frame *rxq[RING];            /* ring of in-order segments */
   uint8_t rxq_seq[RING];
   int rxq_head, rxq_n;
+  int rx_held;                    /* taken by the delivery thread, not yet delivered */
   sl_worker app_worker;
   int worker_running;
   void (*hook)(void *arg, int open);
@@ -487,7 +488,7 @@ static void flush(rssi *r, outbox *o) {
 static void sample_busy(rssi *r) {
   int threshold = r->cur.max_buffers / 2;
   if (threshold < 2) threshold = 2;
-  int busy = r->rxq_n >= threshold;
+  int busy = r->rxq_n + r->rx_held >= threshold;
   if (busy && !r->loc_busy) bump(&r->loc_busy_cnt);
   r->loc_busy = busy;
 }
@@ -823,9 +824,11 @@ static int app_main(void *arg) {
     uint8_t last = 0;
     int n = take_ring(r, fs, DELIVER_BATCH, &last);
     uint64_t opens = atomic_load(&r->opens);
+    r->rx_held = n;               /* still waiting for the application */
     pthread_mutex_unlock(&r->mu);
     deliver(r, fs, n);
     pthread_mutex_lock(&r->mu);
+    r->rx_held = 0;
     /* acknowledged once delivered, unless the link reopened meanwhile */
     if (r->state == SL_RSSI_OPEN && atomic_load(&r->opens) == opens)
       r->ack_value = last;
