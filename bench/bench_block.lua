@@ -21,17 +21,10 @@ _ = blk >> hub
 local m = mem.Master()
 _ = m >> hub
 
+local measure = dofile(((arg and arg[0] or ""):match("^(.*)/") or ".") .. "/cputime.lua")
+
 local function timed(name, f)
-  local n, total, count = 1000, 0, 0
-  f(n)                                   -- warm up
-  while total < seconds do
-    local t0 = os.clock()
-    f(n)
-    total = total + (os.clock() - t0)
-    count = count + n
-    if n < 1000000 then n = n * 2 end
-  end
-  print(string.format("%-46s %8.3f us/call", name, total / count * 1e6))
+  print(string.format("%-46s %8.3f us/call", name, measure(f, seconds) * 1e6))
 end
 
 local Read, Write = mem.Read, mem.Write

@@ -13,17 +13,10 @@ local model = require "streamlua.pyrogue.model"
 
 local seconds = tonumber(arg and arg[1]) or 0.5
 
+local measure = dofile(((arg and arg[0] or ""):match("^(.*)/") or ".") .. "/cputime.lua")
+
 local function run(name, f)
-  local n, total, count = 1000, 0, 0
-  f(n)                                 -- warm up
-  while total < seconds do
-    local t0 = os.clock()
-    f(n)
-    total = total + (os.clock() - t0)
-    count = count + n
-    if n < 1000000 then n = n * 2 end
-  end
-  print(string.format("%-34s %8.1f ns/call", name, total / count * 1e9))
+  print(string.format("%-34s %8.1f ns/call", name, measure(f, seconds) * 1e9))
 end
 
 local u = model.UInt(32)

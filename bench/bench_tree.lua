@@ -17,20 +17,9 @@ local pr = sl.pyrogue
 
 local seconds = tonumber(arg and arg[1]) or 0.5
 
--- Runs f(n) (n operations) until `seconds` of CPU time passed; returns
--- seconds per operation.
-local function measure(f)
-  local n, total, count = 1000, 0, 0
-  f(n)                                   -- warm up
-  while total < seconds do
-    local t0 = os.clock()
-    f(n)
-    total = total + (os.clock() - t0)
-    count = count + n
-    if n < 1000000 then n = n * 2 end
-  end
-  return total / count
-end
+local cputime = dofile(((arg and arg[0] or ""):match("^(.*)/") or ".") .. "/cputime.lua")
+
+local function measure(f) return cputime(f, seconds) end
 
 local function report(name, perOp, pyrogueUs)
   local us = perOp * 1e6
