@@ -23,15 +23,17 @@ static int pyrogue_load(lua_State *L) {
   return 1;
 }
 
-/* The module table's __index: `pyrogue` is required once, then kept. */
+/* The module table's __index: `pyrogue` is whatever require gives now,
+** not a copy kept in the module table, so that sl.pyrogue and the files
+** it requires are always the same load (a test runner that unloads
+** modules between files, while the program keeps the module, would
+** otherwise mix an old tree with new files). */
 static int pyrogue_index(lua_State *L) {
   const char *k = lua_tostring(L, 2);
   if (k == NULL || strcmp(k, "pyrogue") != 0) return 0;
   lua_getglobal(L, "require");
   lua_pushliteral(L, "streamlua.pyrogue.init");
   lua_call(L, 1, 1);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, 1, "pyrogue");
   return 1;
 }
 
