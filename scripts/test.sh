@@ -10,7 +10,14 @@ passed=0
 failed=0
 log_dir=$(mktemp -d)
 
+failures=""
 count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+note_failures() {   # note_failures <label> <lines...>: named again at the end
+  local l
+  while IFS= read -r l; do
+    [ -n "$l" ] && failures="$failures$1: $l"$'\n'
+  done <<<"$2"
+}
 
 build() {   # build <dir> <cmake args...>
   local dir=$1; shift
@@ -20,6 +27,7 @@ build() {   # build <dir> <cmake args...>
     cat "$log_dir/$dir.cmake" "$log_dir/$dir.build" | tail -40
     echo "== build $dir FAILED"
     count 0 1
+    note_failures build "$dir did not build"
     return 1
   fi
 }
@@ -33,11 +41,12 @@ run_ctest() {   # run_ctest <dir>: counts the cases each C test reports
   while read -r p f; do ok=$((ok + p)); nok=$((nok + f)); done < <(
     echo "$out" | sed -nE 's/^[0-9]+: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p')
   line=$(echo "$out" | grep -E 'tests passed, [0-9]+ tests? failed out of' | tail -1)
-  if [ -z "$line" ]; then count 0 1; return; fi
+  if [ -z "$line" ]; then count 0 1; note_failures "ctest $dir" "no tally"; return; fi
   bad=$(echo "$line" | sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/')
   # a test program that died before its tally still counts as a failure
   if [ "$bad" -gt "$nok" ]; then nok=$bad; fi
   count "$ok" "$nok"
+  note_failures "ctest $dir" "$(echo "$out" | grep -E '^[0-9]+: FAIL |\((Failed|SEGFAULT|Timeout|Subprocess aborted|Child aborted|Exception)\)' | head -20)"
 }
 
 run_busted() {   # run_busted <label> <lua interpreter...>
@@ -54,11 +63,12 @@ run_busted() {   # run_busted <label> <lua interpreter...>
   fi
   local line ok bad err
   line=$(echo "$out" | grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' | tail -1)
-  if [ -z "$line" ]; then count 0 1; return; fi
+  if [ -z "$line" ]; then count 0 1; note_failures "busted $label" "no tally (exit $rc)"; return; fi
   ok=$(echo "$line" | sed -E 's/^([0-9]+) success.*/\1/')
   bad=$(echo "$line" | sed -E 's/.* ([0-9]+) failures?.*/\1/')
   err=$(echo "$line" | sed -E 's/.* ([0-9]+) errors?.*/\1/')
   count "$ok" $((bad + err))
+  note_failures "busted $label" "$(echo "$out" | grep -E -A1 '^(Failure|Error) -> ' | grep -v '^--$' | head -20)"
   if [ "$rc" -ne 0 ] && [ $((bad + err)) -eq 0 ]; then count 0 1; fi
 }
 
@@ -85,5 +95,6 @@ if build build-tsan -DSL_SANITIZE=thread -DSL_BUILD_BENCH=OFF; then
 fi
 
 rm -rf "$log_dir"
+if [ -n "$failures" ]; then printf '== what failed\n%s' "$failures"; fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
