@@ -9,8 +9,10 @@
 --
 -- Fields: offset, memBase, hubMin, hubMax, forceWaitEach (false), _hub,
 -- _blocks (built at start, block.lua), _ifaces (addInterface), _defaults,
--- _enableDeps. Children made here: `enable` (§1.5), and ReadDevice /
--- WriteDevice when the command module is present.
+-- _enableDeps, _blocksEn (whether its blocks are enabled now: the enable
+-- follows its enableDeps as their updates are delivered). Children made
+-- here: `enable` (§1.5), and ReadDevice / WriteDevice when the command
+-- module is present.
 -- Hooks to override per instance or per class: initialize(), hardReset(),
 -- countReset(), enableChanged(value), readBlocks/writeBlocks/verifyBlocks/
 -- waitBlocks(opts) (bulk operations, §3.7).
@@ -39,12 +41,19 @@ function EnableVariable:_init(args)
   self._dev = args.dev
 end
 
+-- A dependency's value; one that has none yet (its device's blocks are not
+-- built) counts as false.
+local function depValue(v)
+  local ok, value = pcall(v.value, v)
+  return ok and value
+end
+
 -- The effective value (§1.5): false, 'deps', 'parent', or the own value.
 function EnableVariable:get()
   if not self._value then return false end
   local dev = self._dev
   for _, v in ipairs(dev._enableDeps) do
-    if not v:value() then return "deps" end
+    if not depValue(v) then return "deps" end
   end
   local parent = dev._parent
   if parent == nil or parent == dev or parent._parent == parent then return self._value end
@@ -64,6 +73,30 @@ function EnableVariable:set(value)
 end
 
 function EnableVariable:_finishInit() end
+
+-- At start: each dependency gets the enable as a listener (its update is
+-- the enable's too) and a function that, when the dependency's update is
+-- delivered and the device's effective enable changed with it, sets the
+-- blocks' enable flags here and below and calls enableChanged.
+function EnableVariable:_rootAttached(parent, root)
+  node.Node._rootAttached(self, parent, root)
+  if self._depsHooked then return end
+  self._depsHooked = true
+  for _, v in ipairs(self._dev._enableDeps) do
+    if type(v.addListener) == "function" then
+      v:addListener(function() self:_depUpdate() end)
+      v:addListener(self)
+    end
+  end
+end
+
+function EnableVariable:_depUpdate()
+  local dev = self._dev
+  local en = self:value() == true
+  if en == dev._blocksEn then return end
+  dev:_updateBlockEnable()
+  dev:enableChanged(en)
+end
 
 local function copyArgs(args)
   local t = {}
@@ -204,6 +237,7 @@ end
 -- below.
 function Device:_updateBlockEnable()
   local en = self.enable:value() == true
+  self._blocksEn = en
   for _, b in ipairs(self._blocks) do b:setEnable(en) end
   for _, d in ipairs(self:devices()) do d:_updateBlockEnable() end
 end
@@ -297,6 +331,7 @@ function Device:_buildBlocks()
   local mn, mx = m, self:_blkMaxAccess()
   local base = self:_childAddress()
   local en = self.enable:value() == true
+  self._blocksEn = en
   for _, g in ipairs(groups) do
     if g.size > mx or g.size < mn then memoryError(self, g, mn, mx) end
     local blk = blockmod.Block.new(self, g.offset, g.size, g.vars, base)

@@ -5,6 +5,7 @@
 --
 --   node      Node, class(), isinstance()     variable  BaseVariable, RemoteVariable
 --   device    Device                          root      Root
+--   arraydevice  ArrayDevice
 --   block     the Lua half of register blocks, LocalBlock
 --   model     Models (UInt, Int, Bool, ...), format/parse helpers
 --   localvar  LocalVariable, LinkVariable     command   LocalCommand, RemoteCommand, BaseCommand
@@ -14,7 +15,7 @@ local node = require "streamlua.pyrogue.node"
 
 local pr = {}
 
-local FILES = {"node", "model", "variable", "block", "device", "root", "localvar", "command",
+local FILES = {"node", "model", "variable", "block", "device", "arraydevice", "root", "localvar", "command",
                "yaml", "process", "show"}
 
 for _, f in ipairs(FILES) do

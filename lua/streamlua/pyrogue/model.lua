@@ -357,6 +357,14 @@ local function uint_max(n) if n < 64 then return (1 << n) - 1 end return pow2(n)
 local function int_min(n) if n <= 64 then return -(1 << (n - 1)) end return -pow2(n - 1) end
 local function int_max(n) if n <= 64 then return (1 << (n - 1)) - 1 end return pow2(n - 1) - 1 end
 
+-- Whether integer v is outside [mn, mx], compared as doubles as pyrogue's
+-- C++ block does (Q26: a 64-bit UInt's maximum 2^64-1 is 2^64 there, and
+-- a bound near 2^63 lets through the integers that round onto it).
+local function out_of_range(v, mn, mx)
+  local fv = v + 0.0
+  return fv > mx + 0.0 or fv < mn + 0.0
+end
+
 local function in_range(v, mn, mx)
   mn, mx = mn or 0, mx or 0
   return (mn == 0 and mx == 0) or (v <= mx and v >= mn)
@@ -430,7 +438,7 @@ local function uint_check(self, v, mn, mx, name)
   if v < 0 then error("can't convert negative value to unsigned int", 0) end
   if self.isInt then
     mn, mx = mn or 0, mx or 0
-    if (mn ~= 0 or mx ~= 0) and (v > mx or v < mn) then
+    if (mn ~= 0 or mx ~= 0) and out_of_range(v, mn, mx) then
       range_error("Block::setUInt", name, v, mn, mx)
     end
   end
@@ -445,7 +453,7 @@ local function int_check(self, v, mn, mx, name)
   end
   if type(v) == "string" then error("Python int too large to convert to C long", 0) end
   mn, mx = mn or 0, mx or 0
-  if (mn ~= 0 or mx ~= 0) and (v > mx or v < mn) then
+  if (mn ~= 0 or mx ~= 0) and out_of_range(v, mn, mx) then
     range_error("Block::setInt", name, v, mn, mx)
   end
 end

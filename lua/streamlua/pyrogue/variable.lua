@@ -182,21 +182,21 @@ local function modelFor(base, nbits)
   return model.resolve(base or model.UInt, nbits)
 end
 
-local ND = {UInt = "uint", Int = "int", Bool = "bool", Float = "float", Double = "float",
-            Fixed = "float", UFixed = "float"}
+-- The numpy type of a list's Model, as pyrogue shows it in typeStr
+-- (`uint32(4,)`): UInt/Int are 32-bit up to a 32-bit Model, else 64-bit;
+-- Fixed/UFixed and Double float64, Float float32. Not the type get()
+-- returns (Q10: that follows valueBits).
+local ND = {UInt = "uint", Int = "int", Bool = "bool", Float = "float32", Double = "float64",
+            Fixed = "float64", UFixed = "float64"}
 
--- The numpy dtype name pyrogue shows for a list (uint8/16/32/64 by width).
 local function listTypeStr(m, valueBits, numValues)
-  local kind = ND[m.kind] or ND[(m.kind or ""):gsub("BE$", "")] or "uint"
-  local w
-  if kind == "bool" then
-    return ("bool(%d,)"):format(numValues)
-  elseif kind == "float" then
-    w = (m.kind == "Float" or m.kind == "FloatBE") and 32 or 64
-  else
-    w = valueBits <= 8 and 8 or valueBits <= 16 and 16 or valueBits <= 32 and 32 or 64
+  local kind = ND[m.kind] or ND[(m.kind or ""):gsub("BE$", "")]
+  if kind == "uint" or kind == "int" then
+    kind = kind .. ((m.bitSize or valueBits) <= 32 and "32" or "64")
+  elseif kind == nil then
+    kind = ("uint%d"):format(valueBits <= 8 and 8 or valueBits <= 16 and 16 or valueBits <= 32 and 32 or 64)
   end
-  return ("%s%d(%d,)"):format(kind, w, numValues)
+  return ("%s(%d,)"):format(kind, numValues)
 end
 
 function RemoteVariable:_init(args)
