@@ -9,14 +9,8 @@
 ** the same strings; the Lua state's memory stays within a bound.
 */
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-
-#include "fuzz.h"
+#include "fuzz_lua.h"
 #include "pyrogue_yamltext_lua.h"
 
 /* The check, run on each input; returns nil, or what went wrong. */
@@ -46,39 +40,8 @@ static const char CHECK[] =
     "  return nil\n"
     "end\n";
 
-static lua_State *state(void) {
-  static lua_State *L;
-  if (L != NULL) return L;
-  L = luaL_newstate();
-  FUZZ_CHECK(L != NULL);
-  luaL_openlibs(L);
-  FUZZ_CHECK(luaL_loadbuffer(L, pyrogue_yamltext_lua, sizeof pyrogue_yamltext_lua,
-                             "=yamltext") == LUA_OK);
-  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
-    fprintf(stderr, "yamltext: %s\n", lua_tostring(L, -1));
-    FUZZ_CHECK(0);
-  }
-  FUZZ_CHECK(luaL_loadbuffer(L, CHECK, sizeof CHECK - 1, "=check") == LUA_OK);
-  lua_insert(L, -2);
-  FUZZ_CHECK(lua_pcall(L, 1, 1, 0) == LUA_OK);
-  lua_setfield(L, LUA_REGISTRYINDEX, "fuzz_yaml_check");
-  return L;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  lua_State *L = state();
-  lua_getfield(L, LUA_REGISTRYINDEX, "fuzz_yaml_check");
-  lua_pushlstring(L, (const char *)data, size);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    fprintf(stderr, "check raised: %s\n", lua_tostring(L, -1));
-    FUZZ_CHECK(0);
-  }
-  if (!lua_isnil(L, -1)) {
-    fprintf(stderr, "%s\n", lua_tostring(L, -1));
-    FUZZ_CHECK(0);
-  }
-  lua_pop(L, 1);
-  lua_gc(L, LUA_GCCOLLECT);
-  FUZZ_CHECK(lua_gc(L, LUA_GCCOUNT) < 64 * 1024); /* KiB */
+  fuzz_lua_input("yamltext", pyrogue_yamltext_lua, sizeof pyrogue_yamltext_lua, CHECK,
+                 sizeof CHECK - 1, data, size);
   return 0;
 }

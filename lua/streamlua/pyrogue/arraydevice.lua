@@ -73,11 +73,7 @@ local function className(cls)
   return nil
 end
 
-local function copy(t)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  return c
-end
+local copy = device.copyArgs   -- a shallow copy
 
 -- The args of each element, an array indexed from 1 (element i at i+1).
 local function elementArgs(arrayArgs, number)

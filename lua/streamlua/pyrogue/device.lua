@@ -103,6 +103,7 @@ local function copyArgs(args)
   for k, v in pairs(args) do t[k] = v end
   return t
 end
+M.copyArgs = copyArgs
 
 local function slaveOf(memBase)
   if type(memBase) == "table" and memBase._hub then return memBase._hub end
