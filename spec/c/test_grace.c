@@ -233,7 +233,7 @@ static void test_thread_exit(void) {
 
 /* ---- the asymmetric barrier: store, barrier, load on both sides ---- */
 
-#define ROUNDS 50000
+#define ROUNDS 20000
 static atomic_int x, y, ready, seen_fast, arrived;
 
 /* Spins, yielding now and then: on a loaded machine the other side may

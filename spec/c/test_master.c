@@ -496,7 +496,7 @@ static int wait_sends(toggle_ctx *c, long more) {
   return 1;
 }
 
-#define TOGGLES 1000
+#define TOGGLES 300
 
 static void test_remove_while_sending(void) {
   sl_object *mo = sl_master_new(NULL);
