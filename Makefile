@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: run test fuzz deps test-deps fuzz-deps build bench clean
+.PHONY: run test fuzz deps test-deps fuzz-deps bench-deps build bench clean
 
 run: deps build
 	./$(BUILD)/streamlua examples/demo.lua
@@ -34,8 +34,11 @@ build:
 	cmake -S . -B $(BUILD) -DSL_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
-bench: deps
+bench: bench-deps
 	./bench/run.sh
+
+bench-deps:
+	@./scripts/deps.sh bench
 
 clean:
 	rm -rf build build-asan build-tsan build-bench build-fuzz

@@ -4,7 +4,8 @@
 #
 #   bench/run.sh [seconds-per-measurement]
 #
-# Then every bench/bench_*.lua, run by the streamlua program.
+# Then every bench/bench_*.lua, run by the streamlua program, and
+# bench/footprint.sh (sizes, start-up, resident memory).
 # The optional argument is passed to each benchmark (bench_stream: default
 # 0.5 s per measurement). Environment: BUILD_DIR (default build-bench),
 # JOBS (default 2).
@@ -43,4 +44,6 @@ for src in "$here"/bench_*.lua; do
   "$build/streamlua" "$src" "$@" || status=$?
   echo
 done
+echo "==> footprint.sh"
+"$here/footprint.sh" "$build/streamlua" || status=$?
 exit $status

@@ -3,12 +3,15 @@
 #   scripts/deps.sh            build and run
 #   scripts/deps.sh test       also what the tests need
 #   scripts/deps.sh fuzz       also clang and libFuzzer (make fuzz)
+#   scripts/deps.sh bench      also GNU time (bench/footprint.sh)
 set -e
 pkgs="cmake make gcc pkg-config liblua5.4-dev lua5.4 libevent-dev libedit-dev lua-yaml"
 if [ "${1:-}" = test ]; then
   pkgs="$pkgs lua-busted luarocks libzmq3-dev python3-zmq"
 elif [ "${1:-}" = fuzz ]; then
   pkgs="$pkgs clang libclang-rt-14-dev"
+elif [ "${1:-}" = bench ]; then
+  pkgs="$pkgs time"
 fi
 missing=""
 for p in $pkgs; do
