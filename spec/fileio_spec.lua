@@ -67,10 +67,10 @@ describe("StreamWriter", function()
     m:sendFrame(testing.frame(""))                 -- skipped, still counted
     assert.are.equal(2, c:getFrameCount())
     assert.are.equal(1, w:getFrameCount())
-    assert.is_true(c:waitFrameCount(2, 20))
+    assert.is_true(c:waitFrameCount(2, 20e6))
     c:setFrameCount(10)
     assert.are.equal(10, c:getFrameCount())
-    assert.is_false(c:waitFrameCount(11, 0.05))
+    assert.is_false(c:waitFrameCount(11, 50000))
     w:open(dir .. "/c.dat")                        -- a new session resets
     assert.are.equal(0, c:getFrameCount())
     assert.has_error(function() w:getChannel(256) end)
@@ -194,11 +194,11 @@ describe("StreamWriter", function()
     local m = sl.stream.Master()
     _ = m >> w:getChannel(0)
     local t = sl.every(0.002, function() m:sendFrame(testing.frame("tick")) end)
-    assert.is_true(w:waitFrameCount(20, 20))
+    assert.is_true(w:waitFrameCount(20, 20e6))
     t:cancel()
     local n = w:getFrameCount()
     local t0 = os.time()
-    assert.is_false(w:waitFrameCount(n + 1, 0.1))
+    assert.is_false(w:waitFrameCount(n + 1, 100000))
     assert.is_true(os.time() - t0 <= 30)        -- a bound on a hang
   end)
 
@@ -213,7 +213,7 @@ describe("StreamWriter", function()
     local stage = sl.stream.Slave{acceptFrame = function(self, f) self:sendFrame(f) end}
     _ = r >> stage >> w:getChannel(0)
     r:open(src)                                  -- frames reach `stage` by mailbox
-    assert.is_true(w:waitFrameCount(500, 30))
+    assert.is_true(w:waitFrameCount(500, 30e6))
     r:close()
     w:close()
     assert.are.equal(table.concat(parts), slurp(dir .. "/copy.dat"))
@@ -225,7 +225,7 @@ describe("StreamWriter", function()
     local file = dir .. "/thread.dat"
     w:open(file)
     local src = ctesting.source(w:getChannel(0), 2000, 24, 9)
-    assert.is_true(w:waitFrameCount(2000, 20))
+    assert.is_true(w:waitFrameCount(2000, 20e6))
     src:join()
     w:close()
     local data = slurp(file)
@@ -420,7 +420,7 @@ describe("StreamReader", function()
     os.execute("sleep 0.05")                     -- the mailbox fills up
     local waited, closed
     sl.after(0, function()
-      waited = w:waitFrameCount(2000, 30)        -- mailboxes served by the wait
+      waited = w:waitFrameCount(2000, 30e6)        -- mailboxes served by the wait
       r:close()
       closed = not r:isActive()
     end)

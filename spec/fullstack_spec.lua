@@ -29,7 +29,7 @@ local function say(s)
 end
 
 local srv = sl.memory.TcpServer("127.0.0.1", port)
-srv:setTimeout(20)                -- a loaded machine is slow, not broken
+srv:setTimeout(20e6)                -- a loaded machine is slow, not broken
 local srp, emu = sl.srp.SrpV3(), sl.srp.SrpV3Emulation()
 _ = srv >> srp
 
@@ -87,7 +87,7 @@ say("listening " .. srv:getPort())
 local COMMANDS = {
   ["stop-transport"] = function() far_down() end,
   ["start-transport"] = function() far_up() return link_ready end,
-  ["server-timeout"] = function(s) srv:setTimeout(tonumber(s)) end,
+  ["server-timeout"] = function(s) srv:setTimeout(tonumber(s) * 1e6) end,   -- s
   ["quit"] = function() sl.stop() end,
 }
 local seen, waiting = 0, nil
@@ -213,7 +213,7 @@ for _, mode in ipairs{"tcp", "udp"} do
       m = mem.Master()
       cli = mem.TcpClient("127.0.0.1", port)
       _ = m >> cli
-      m:setTimeout(30)
+      m:setTimeout(30e6)
       assert(cli:waitReady(20, 0.1), "no answer from the far process")
     end)
 
@@ -318,9 +318,11 @@ for _, mode in ipairs{"tcp", "udp"} do
       -- SrpV3 there waits 1 s (the TcpServer's timeout) for a response that
       -- cannot come; that failure comes back as the result text
       local err = raises(function() m:readU32(0x600) end)
-      assert.matches("readU32: 4 bytes at 0x00000600: timed out after 1 s", err, 1, true)
+      assert.matches("readU32: 4 bytes at 0x00000600: Timeout waiting for register transaction",
+                     err, 1, true)
       assert.is_nil(err:find("memory.TcpClient", 1, true))   -- not a local timeout
-      assert.matches("timed out after 1 s", raises(function() m:write(0x604, "abcd") end), 1, true)
+      assert.matches("Timeout waiting for register transaction",
+                     raises(function() m:write(0x604, "abcd") end), 1, true)
       assert.is_true(command(far, "start-transport"))
       assert.is_true(command(far, "server-timeout 20"))
       assert.are.equal(6, m:readU32(0x600))
@@ -331,7 +333,7 @@ for _, mode in ipairs{"tcp", "udp"} do
     it("fails with the connection's cause when the far process dies, and reconnects to a new one",
        function()
       assert.is_true(command(far, "server-timeout 60"))
-      m:setTimeout(3)
+      m:setTimeout(3e6)
       -- a request in flight when the far process dies (held there, unanswered)
       local r = {}
       local id = m:reqTransaction(0xE0003000, 4, mem.Read, function(e) r.err, r.done = e, true end)
@@ -347,9 +349,11 @@ for _, mode in ipairs{"tcp", "udp"} do
       -- with nobody there, a new request is not even sent
       local t1 = sl.now()
       while cli:ready() and sl.now() - t1 < 20 do sl.sleep(0.01) end
-      m:setTimeout(0.5)
+      m:setTimeout(500000)
       local err = raises(function() m:readU32(0x700) end)
-      assert.matches("readU32: 4 bytes at 0x00000700: memory.TcpClient 127.0.0.1:" .. port ..
+      assert.matches("readU32: 4 bytes at 0x00000700: Timeout waiting for register transaction",
+                     err, 1, true)                   -- Rogue's text, then the cause
+      assert.matches("memory.TcpClient 127.0.0.1:" .. port ..
                      ": not connected to the server within 0.5 s", err, 1, true)
       assert.matches("not connected to the server",
         raises(function() m:post(0x700, "abcd") end), 1, true)
@@ -358,7 +362,7 @@ for _, mode in ipairs{"tcp", "udp"} do
       finish_far(far)
       far = start_far(mode, port)
       assert.are.equal(port, far.port, "the far process did not restart: " .. slurp(far.err, ""))
-      m:setTimeout(30)                 -- the first one waits for the connection
+      m:setTimeout(30e6)                 -- the first one waits for the connection
       m:writeU32(0x700, 0x700)
       assert.are.equal(0x700, m:readU32(0x700))
       local d = pattern(4096, 7)

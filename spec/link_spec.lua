@@ -25,7 +25,7 @@ local PATIENT = {locMaxRetran = 255}
 local function users(cli, srv)
   local u = {m = sl.memory.Master(), srp = sl.srp.SrpV3(), emu = sl.srp.SrpV3Emulation(),
              gen = sl.utilities.Prbs(), chk = sl.utilities.Prbs(), small = sl.stream.Master()}
-  u.m:setTimeout(20)
+  u.m:setTimeout(20e6)
   _ = u.m >> u.srp
   _ = u.srp == cli:application(0)
   _ = u.emu == srv:application(0)
@@ -156,7 +156,7 @@ describe("the link with its far side killed and started again", function()
     local pid, port = start_far(0)
     local cli = UdpRssiPack{port = port, packVer = 2, timeout = 30}
     local m, srp = sl.memory.Master(), sl.srp.SrpV3()
-    m:setTimeout(20)
+    m:setTimeout(20e6)
     _ = m >> srp
     _ = srp == cli:application(0)
     local gen, chk = sl.utilities.Prbs(), sl.utilities.Prbs()

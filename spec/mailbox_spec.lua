@@ -42,7 +42,7 @@ describe("a Lua slave fed from a C thread", function()
       depth = depth + 1
       deepest = math.max(deepest, depth)
       local k = seq(f)
-      if k % 100 == 0 then w:waitFrameCount(1, 0.002) end
+      if k % 100 == 0 then w:waitFrameCount(1, 2000) end
       got[#got + 1] = k
       depth = depth - 1
     end}

@@ -27,8 +27,8 @@ describe("sl.memory.Block", function()
     assert.are.equal(string.rep("\0", 12), blk:shadow())
     assert.is_true(rawequal(hub, blk:getSlave()))
     assert.are.equal(4, blk:reqMinAccess())
-    blk:setTimeout(0.25)
-    assert.are.equal(0.25, blk:getTimeout())
+    blk:setTimeout(250000)   -- microseconds, as Rogue's
+    assert.are.equal(250000, blk:getTimeout())
     assert.are.equal(0, blk:read(0, 4):byte(1))   -- the master's own calls work
   end)
 
@@ -174,10 +174,10 @@ describe("sl.memory.Block", function()
     local held
     local blk = mem.Block(0, 4)
     _ = blk >> mem.Slave{doTransaction = function(_, t) held = t end}
-    blk:setTimeout(0.05)
+    blk:setTimeout(50000)
     blk:setShadow(0, "keep")
     blk:start(mem.Read, 0, 4)
-    assert.are.equal("timed out after 0.05 s", blk:wait())
+    assert.matches("^Timeout waiting for register transaction %d+ message response%.$", blk:wait())
     assert.is_true(held:expired())
     held:setData("late")
     held:done()
@@ -203,7 +203,7 @@ describe("sl.memory.Block", function()
   -- exercise(blk, m): transactions that complete on another thread while
   -- this one works other bits of the shadow
   local function exercise(blk, m)
-    blk:setTimeout(20)
+    blk:setTimeout(20e6)
     for i = 1, 200 do
       local low = (i % 2) * 4
       local other = (4 - low) * 8
@@ -231,7 +231,7 @@ describe("sl.memory.Block", function()
     local blk, m = setup(0x8, 8, cli, emu)
     exercise(blk, m)
     -- the bridge stops with a read outstanding: the block's wait ends
-    blk:setTimeout(0.5)
+    blk:setTimeout(500000)
     srv:stop()
     blk:start(mem.Read, 0, 4)
     cli:stop()
@@ -245,7 +245,7 @@ describe("sl.memory.Block", function()
     _ = srp >> down >> emu
     _ = emu >> up >> srp
     local blk, m = setup(0x8, 8, srp)
-    m:setTimeout(20)
+    m:setTimeout(20e6)
     exercise(blk, m)
     for _, n in ipairs{down, up, emu, srp} do n:stop() end   -- the Fifos' threads end
   end)
@@ -256,7 +256,7 @@ describe("sl.memory.Block", function()
       local mem = sl.memory
       local blk = mem.Block(0, 4)
       _ = blk >> mem.Slave{doTransaction = function() print("waiting") io.stdout:flush() end}
-      blk:setTimeout(60)
+      blk:setTimeout(60e6)
       blk:start(mem.Read, 0, 4)
       print(pcall(blk.wait, blk))
       print(blk:wait())

@@ -198,14 +198,15 @@ describe("sl.memory", function()
   it("a Lua slave that never completes times out", function()
     local held
     local m = bus(mem.Slave{doTransaction = function(_, t) held = t end})
-    m:setTimeout(0.1)
-    assert.are.equal(0.1, m:getTimeout())
+    m:setTimeout(100000)
+    assert.are.equal(100000, m:getTimeout())   -- microseconds, as Rogue's
     m:setTimeout(0)   -- ignored, as Rogue
-    assert.are.equal(0.1, m:getTimeout())
+    assert.are.equal(100000, m:getTimeout())
     local t0 = sl.now()
     local ok, err = pcall(m.read, m, 0x1000, 4)
     assert.is_false(ok)
-    assert.are.equal("read: 4 bytes at 0x00001000: timed out after 0.1 s", err)
+    assert.matches("^read: 4 bytes at 0x00001000: Timeout waiting for register transaction " ..
+                   "%d+ message response%.$", err)   -- Rogue's text after ours
     assert.is_true(sl.now() - t0 >= 0.09)
     assert.is_true(held:expired())
     assert.is_false(held:done())   -- too late: already complete
@@ -270,12 +271,13 @@ describe("sl.memory", function()
 
   it("reqTransaction times out when the slave never answers", function()
     local m = bus(mem.Slave{doTransaction = function() end})
-    m:setTimeout(0.05)
+    m:setTimeout(50000)
     local err
     m:reqTransaction(0, 4, mem.Read, function(e) err = e end)
     local t0 = sl.now()
     while err == nil and sl.now() - t0 < 20 do sl.sleep(0.01) end
-    assert.are.equal("read: 4 bytes at 0x00000000: timed out after 0.05 s", err)
+    assert.matches("^read: 4 bytes at 0x00000000: Timeout waiting for register transaction " ..
+                   "%d+ message response%.$", err)
   end)
 
   it("rejects bad arguments", function()

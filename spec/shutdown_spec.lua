@@ -182,7 +182,7 @@ local cli = sl.memory.TcpClient("127.0.0.1", srv:getPort())
 local m = sl.memory.Master()
 _ = m >> cli
 _ = srv >> sl.memory.Slave{doTransaction = function() end}
-m:setTimeout(100)
+m:setTimeout(100e6)
 print("ready"); io.stdout:flush()
 m:readU32(0)]],
       ["removeSlave while a Fifo's delivery waits for a peer"] = [[

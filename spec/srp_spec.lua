@@ -41,7 +41,7 @@ describe("sl.srp.SrpV3", function()
     local cap, got = collector("data")
     _ = m >> srp
     _ = srp >> cap
-    m:setTimeout(0.05)
+    m:setTimeout(50000)
     assert.are.equal(0x0A, srp:getHardwareTimeout())
     assert.are.equal(4, srp:doMinAccess())
     assert.are.equal(4096, srp:doMaxAccess())
@@ -66,7 +66,7 @@ describe("sl.srp.SrpV3", function()
     assert.is_true(wait_for(function() return w.done and r.done and v.done and big.done and w80.done end))
     assert.is_true(p.done)
     assert.is_nil(p.err)
-    assert.matches("timed out", r.err, 1, true)
+    assert.matches("Timeout waiting for register transaction", r.err, 1, true)
     assert.has_error(function() srp:setHardwareTimeout(256) end)
   end)
 
@@ -98,7 +98,7 @@ describe("sl.srp.SrpV3", function()
     _ = m >> srp
     _ = srp >> cap
     _ = src >> srp
-    m:setTimeout(20)                   -- each is answered, however late
+    m:setTimeout(20e6)                   -- each is answered, however late
     -- answer(fn): make a read, build its response with fn(header, data), send it
     local function answer(fn, addr)
       addr = addr or 0x100
@@ -143,9 +143,9 @@ describe("sl.srp.SrpV3", function()
     assert.matches("header size mismatch", answer(function(req, d)
       return req .. d .. "XXXX" .. u32(0) end).err, 1, true)
     -- a 23-byte frame is dropped: the transaction times out
-    m:setTimeout(0.1)
+    m:setTimeout(100000)
     r = answer(function(req) return (req .. u32(0)):sub(1, 23) end)
-    assert.matches("timed out", r.err, 1, true)
+    assert.matches("Timeout waiting for register transaction", r.err, 1, true)
     local c = srp:counters()
     assert.are.equal(1, c.short)
     assert.are.equal(9, c.errors)
@@ -159,7 +159,7 @@ describe("sl.srp.SrpV3", function()
     _ = m >> srp
     _ = srp >> cap
     _ = src >> srp
-    m:setTimeout(20)
+    m:setTimeout(20e6)
     local a = request(m, 0x10, 4, mem.Read)
     local b = request(m, 0x20, 4, mem.Read)
     assert.is_true(wait_for(function() return #got == 2 end))
@@ -228,7 +228,7 @@ describe("SrpV3 with SrpV3Emulation", function()
     local m, srp, emu = mem.Master(), srpmod.SrpV3(), srpmod.SrpV3Emulation()
     _ = m >> srp
     _ = srp == emu
-    m:setTimeout(20)
+    m:setTimeout(20e6)
     m:writeU32(0x100, 0xDEADBEEF)
     assert.are.equal(0xDEADBEEF, m:readU32(0x100))
     assert.are.equal(0, m:readU32(0x5000))
@@ -326,29 +326,29 @@ describe("SrpV3 with SrpV3Emulation", function()
     st.mode = function(b) return {b, b} end
     assert.are.equal(7, st.m:readU32(0x80))
     assert.is_true(counted("unknown", 1))
-    st.m:setTimeout(0.1)
+    st.m:setTimeout(100000)
     -- short: dropped, the transaction times out
     st.mode = function(b) return {b:sub(1, 10)} end
-    assert.matches("timed out", fails(st, st.m.readU32, 0x80), 1, true)
+    assert.matches("Timeout waiting for register transaction", fails(st, st.m.readU32, 0x80), 1, true)
     assert.is_true(counted("short", 1))
     -- unknown id
     st.mode = function(b) return {b:sub(1, 4) .. u32(0x7FFFFF00) .. b:sub(9)} end
-    assert.matches("timed out", fails(st, st.m.readU32, 0x80), 1, true)
+    assert.matches("Timeout waiting for register transaction", fails(st, st.m.readU32, 0x80), 1, true)
     assert.is_true(counted("unknown", 2))
     -- errored frame
     st.mode = function(b) return {b} end
     st.err = 3
-    assert.matches("timed out", fails(st, st.m.readU32, 0x80), 1, true)
+    assert.matches("Timeout waiting for register transaction", fails(st, st.m.readU32, 0x80), 1, true)
     assert.is_true(counted("short", 2))
     st.err = nil
     -- dropped, then delivered after the timeout: late
     st.mode = function(b) st.held[#st.held + 1] = b return {} end
-    assert.matches("timed out", fails(st, st.m.readU32, 0x80), 1, true)
+    assert.matches("Timeout waiting for register transaction", fails(st, st.m.readU32, 0x80), 1, true)
     assert.is_true(wait_for(function() return #st.held == 1 end))
     send(st.out, st.held[1])
     assert.is_true(counted("late", 1))
     -- still works afterwards
-    st.m:setTimeout(20)
+    st.m:setTimeout(20e6)
     st.mode = function(b) return {b} end
     assert.are.equal(7, st.m:readU32(0x80))
     st.emu:stop()

@@ -1,5 +1,6 @@
 /* The register bus core: transactions, Emulate, Hub, masters. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +59,10 @@ static void test_lifecycle(void) {
   CHECK(now_s() - t0 >= 0.015);
   CHECK(sl_transaction_timed_out(t) && sl_transaction_expired(t));
   sl_transaction_get_error(t, e, sizeof e);
-  CHECK_STR(e, "timed out after 0.02 s");
+  char want[96];
+  snprintf(want, sizeof want, "Timeout waiting for register transaction %u message response.",
+           (unsigned)sl_transaction_id(t));
+  CHECK_STR(e, want);   /* Rogue's text */
   sl_transaction_unref(t);
 }
 
@@ -209,7 +213,71 @@ static void test_other_thread(void) {
   sl_object_unref(mn);
 }
 
+/* Polls the clock (no waiting on the transaction) until it reads past t. */
+static void pass_time(double t) {
+  while (now_s() <= t) sleep_ms(1);
+}
+
+static void test_hold(void) {
+  /* a hold keeps the deadline from failing the transaction */
+  sl_transaction *t = sl_transaction_new(0, 8, SL_MEM_READ, NULL, 1000);
+  sl_transaction *part = sl_transaction_new_part(t, 4, 4, 4);
+  sl_transaction_parts_done(t);
+  sl_transaction_start_timer(t);
+  double after = now_s();
+  sl_transaction_hold(part, 1);   /* a part holds its parent */
+  sl_transaction_hold(t, 1);
+  pass_time(after + 0.002);
+  CHECK(!sl_transaction_check_deadline(t));
+  CHECK(!sl_transaction_expired(part));
+  sl_transaction_hold(t, 0);
+  CHECK(!sl_transaction_check_deadline(t));   /* one hold left */
+  sl_transaction_hold(part, 0);
+  sl_transaction_hold(part, 0);               /* more releases than holds: nothing */
+  CHECK(sl_transaction_check_deadline(t));
+  CHECK(sl_transaction_timed_out(t) && sl_transaction_expired(part));
+  /* a give-up still wins over a hold */
+  sl_transaction *u = sl_transaction_new(0, 4, SL_MEM_READ, NULL, 1000000);
+  sl_transaction_start_timer(u);
+  sl_transaction_hold(u, 1);
+  CHECK(sl_transaction_give_up(u, "interrupted"));
+  /* done under a hold */
+  sl_transaction *v = sl_transaction_new(0, 4, SL_MEM_READ, NULL, 1000000);
+  sl_transaction_hold(v, 1);
+  CHECK(sl_transaction_done(v));
+  sl_transaction_hold(v, 0);
+  CHECK_EQ(sl_mem_master_wait(v), SL_OK);
+  sl_transaction_unref(part);
+  sl_transaction_unref(t);
+  sl_transaction_unref(u);
+  sl_transaction_unref(v);
+}
+
+static void test_refresh(void) {
+  sl_transaction *a = sl_transaction_new(0, 4, SL_MEM_READ, NULL, 1000);
+  sl_transaction_start_timer(a);
+  sl_transaction *b = sl_transaction_new(0, 4, SL_MEM_READ, NULL, 1000000);
+  sl_transaction_start_timer(b);
+  double after = now_s();
+  sl_transaction *early = sl_transaction_new(0, 4, SL_MEM_READ, NULL, 1000);
+  sl_transaction_refresh(a, early);           /* early's timer never started */
+  pass_time(after + 1.0);                     /* both deadlines have passed */
+  sl_transaction_refresh(b, a);               /* b started after a: renewed */
+  CHECK(!sl_transaction_check_deadline(b));
+  sl_transaction_refresh(a, b);               /* a started before b: not */
+  CHECK(sl_transaction_check_deadline(a));
+  CHECK(sl_transaction_timed_out(a));
+  CHECK(sl_transaction_done(b));
+  sl_transaction_refresh(b, a);               /* complete: nothing */
+  CHECK(!sl_transaction_failed(b));
+  sl_transaction_unref(a);
+  sl_transaction_unref(b);
+  sl_transaction_unref(early);
+}
+
 static const struct tt_case cases[] = {
+    {"a hold defers the deadline", test_hold},
+    {"Rogue's timer refresh", test_refresh},
     {"transaction lifecycle", test_lifecycle},
     {"emulate sparse memory", test_emulate},
     {"hub split and error propagation", test_hub_split},

@@ -49,13 +49,23 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
   (void)arg;   /* only ends the loop turn */
 }
 
-/* Optional timeout in seconds at i; nil or 0 means no limit (Rogue's 0). */
+/* Optional timeout in seconds at i; nil or 0 means no limit. */
 static double opt_timeout(lua_State *L, int i) {
   if (lua_isnoneornil(L, i)) return 0;
   double s = luaL_checknumber(L, i);
   luaL_argcheck(L, s >= 0 && isfinite(s) && s <= 1e9, i,
                 "non-negative number of seconds expected");
   return s;
+}
+
+/* Optional timeout in microseconds at i (Rogue's unit), as seconds; nil or
+** 0 means no limit (Rogue's 0). */
+static double opt_timeout_us(lua_State *L, int i) {
+  if (lua_isnoneornil(L, i)) return 0;
+  double us = luaL_checknumber(L, i);
+  luaL_argcheck(L, us >= 0 && isfinite(us) && us <= 1e15, i,
+                "non-negative number of microseconds expected");
+  return us / 1e6;
 }
 
 /*
@@ -233,9 +243,11 @@ static int count_done(void *arg) {
   return n >= c->count;
 }
 
+/* waitFrameCount(count [, timeoutUs]) -> true once count is reached, false
+** once timeoutUs microseconds passed (Rogue's unit; nil or 0: no limit). */
 static int wait_count(lua_State *L, sl_stream_writer *w, sl_stream_writer_channel *ch) {
   count_wait c = {w, ch, (uint64_t)sl_check_range(L, 2, 0, LUA_MAXINTEGER)};
-  lua_pushboolean(L, wait_serving(L, count_done, &c, opt_timeout(L, 3)));
+  lua_pushboolean(L, wait_serving(L, count_done, &c, opt_timeout_us(L, 3)));
   return 1;
 }
 

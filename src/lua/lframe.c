@@ -75,17 +75,26 @@ static int frame_write(lua_State *L) {
   return 0;
 }
 
-static int frame_read(lua_State *L) {
+/* The payload bytes [offset, offset+count) as a string; count defaults to
+** the rest, and so does 0 when zero_is_rest (Rogue's getBa). */
+static int read_range(lua_State *L, int zero_is_rest) {
   sl_frame *f = sl_check_frame(L, 1);
   uint32_t payload = sl_frame_get_payload(f);
   lua_Integer off = sl_opt_range(L, 2, 0, 0, payload);
   lua_Integer count = sl_opt_range(L, 3, payload - off, 0, payload - off);
+  if (zero_is_rest && count == 0) count = payload - off;
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, (size_t)count);
   sl_frame_read(f, p, (uint32_t)off, (uint32_t)count);
   luaL_pushresultsize(&b, (size_t)count);
   return 1;
 }
+
+/* frame:read([offset [, count]]) */
+static int frame_read(lua_State *L) { return read_range(L, 0); }
+
+/* frame:getBa([offset [, count]]): Rogue's; count 0 means the rest. */
+static int frame_get_ba(lua_State *L) { return read_range(L, 1); }
 
 static int frame_get_size(lua_State *L) {
   lua_pushinteger(L, sl_frame_get_size(sl_check_frame(L, 1)));
@@ -208,6 +217,7 @@ static int frame_eq(lua_State *L) {
 static const luaL_Reg frame_meth[] = {
     {"write", frame_write},
     {"read", frame_read},
+    {"getBa", frame_get_ba},
     {"getSize", frame_get_size},
     {"getPayload", frame_get_payload},
     {"getAvailable", frame_get_available},
@@ -286,7 +296,7 @@ static const luaL_Reg lock_metameth[] = {
     {"__index", NULL}, {"__gc", lock_gc}, {"__close", lock_unlock},
     {"__tostring", lock_tostring}, {NULL, NULL}};
 
-static void createmeta(lua_State *L, const char *name, const luaL_Reg *meth,
+void sl_lua_createmeta(lua_State *L, const char *name, const luaL_Reg *meth,
                        const luaL_Reg *metameth) {
   luaL_newmetatable(L, name);
   luaL_setfuncs(L, metameth, 0);
@@ -299,9 +309,9 @@ static void createmeta(lua_State *L, const char *name, const luaL_Reg *meth,
 
 /* Sets stream.Frame (the method table) in the table at the top. */
 void sl_open_frame(lua_State *L) {
-  createmeta(L, SL_FRAMELOCK_MT, lock_meth, lock_metameth);
+  sl_lua_createmeta(L, SL_FRAMELOCK_MT, lock_meth, lock_metameth);
   lua_setfield(L, -2, "FrameLock");
-  createmeta(L, SL_FRAME_MT, frame_meth, frame_metameth);
+  sl_lua_createmeta(L, SL_FRAME_MT, frame_meth, frame_metameth);
   luaL_getmetatable(L, SL_FRAME_MT);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &sl_frame_mt_key);
   lua_setfield(L, -2, "Frame");

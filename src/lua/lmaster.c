@@ -53,17 +53,43 @@ static int master_send_frame(lua_State *L) {
   return 0;
 }
 
-/* master:addSlave(slave) and sl.streamConnect(master, slave) -> slave */
-static int master_add_slave(lua_State *L) {
-  sl_check_master(L, 1);
-  luaL_checkany(L, 2);
-  sl_connect(L, 1, 2);
+/* The end at i, unwrapped in place through `hook` (sl_lua_unwrap), must
+** play `role` (a function may be a stream slave); else the error names
+** argument `arg`. */
+static void check_end(lua_State *L, int i, int arg, const char *hook, unsigned role) {
+  sl_lua_unwrap(L, i, hook);
+  if (role == SL_ROLE_STREAM_SLAVE && lua_type(L, i) == LUA_TFUNCTION) return;
+  if (sl_lua_test_role(L, i, role) != NULL) return;
+  if (sl_lua_test_box(L, i) != NULL && sl_lua_test_object(L, i) == NULL)
+    sl_lua_check_object(L, i);   /* raises: closed */
+  const char *got = luaL_typename(L, i);
+  if (luaL_getmetafield(L, i, "__name") == LUA_TSTRING) got = lua_tostring(L, -1);
+  luaL_argerror(L, arg, lua_pushfstring(L, "%s expected, got %s", sl_lua_role_name(role), got));
+}
+
+/* Arguments 1 and 2 as master and slave of a stream link, unwrapped. */
+static void check_pair(lua_State *L) {
   lua_settop(L, 2);
+  check_end(L, 1, 1, "_getStreamMaster", SL_ROLE_STREAM_MASTER);
+  check_end(L, 2, 2, "_getStreamSlave", SL_ROLE_STREAM_SLAVE);
+}
+
+/* master:addSlave(slave) and sl.streamConnect(master, slave) -> slave: a
+** wrapper as given, a function as the slave made of it. */
+static int master_add_slave(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  check_end(L, 1, 1, "_getStreamMaster", SL_ROLE_STREAM_MASTER);
+  check_end(L, 2, 2, "_getStreamSlave", SL_ROLE_STREAM_SLAVE);
+  int wrapped = !lua_rawequal(L, 2, 3);
+  sl_connect(L, 1, 2);
+  lua_settop(L, wrapped ? 3 : 2);
   return 1;
 }
 
 /* Returns true if the slave was connected (and now is not). */
 static int master_remove_slave(lua_State *L) {
+  check_pair(L);
   sl_master *m = sl_check_master(L, 1);
   sl_slave *s = sl_check_slave(L, 2);
   int rc = sl_master_remove_slave(m, s);
@@ -132,12 +158,18 @@ static int master_new(lua_State *L) {
 static const sl_lua_class master_class = {"Master", NULL, master_new,
                                           SL_ROLE_STREAM_MASTER};
 
-/* sl.streamConnectBiDir(a, b): a feeds b, b feeds a. */
+/* sl.streamConnectBiDir(a, b): a feeds b, b feeds a; each end of each
+** link through its wrapper hook, both checked before either is made. */
 static int stream_connect_bidir(lua_State *L) {
-  sl_lua_check_role(L, 1, SL_ROLE_STREAM);
-  sl_lua_check_role(L, 2, SL_ROLE_STREAM);
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 1);
+  check_end(L, 1, 1, "_getStreamMaster", SL_ROLE_STREAM_MASTER);
+  check_end(L, 2, 2, "_getStreamSlave", SL_ROLE_STREAM_SLAVE);
+  check_end(L, 3, 2, "_getStreamMaster", SL_ROLE_STREAM_MASTER);
+  check_end(L, 4, 1, "_getStreamSlave", SL_ROLE_STREAM_SLAVE);
   sl_connect(L, 1, 2);
-  sl_connect(L, 2, 1);
+  sl_connect(L, 3, 4);
   return 0;
 }
 

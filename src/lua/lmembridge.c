@@ -84,22 +84,6 @@ static int client_pending(lua_State *L) {
   return 1;
 }
 
-/* srv:setTimeout(seconds): how long the server waits for its slave. */
-static int server_set_timeout(lua_State *L) {
-  sl_mem_bridge *n = check_kind(L, SERVER_KIND);
-  double s = check_seconds(L, 2, 0);
-  uint64_t us = (uint64_t)(s * 1e6 + 0.5);
-  if (s > 0 && us == 0) us = 1;
-  sl_mem_master_set_timeout(sl_mem_bridge_object(n)->mem_master, us);
-  return 0;
-}
-
-static int server_get_timeout(lua_State *L) {
-  sl_mem_bridge *n = check_kind(L, SERVER_KIND);
-  lua_pushnumber(L, (double)sl_mem_master_get_timeout(sl_mem_bridge_object(n)->mem_master) / 1e6);
-  return 1;
-}
-
 static uint64_t check_bytes(lua_State *L, int i) {
   lua_Integer n = luaL_checkinteger(L, i);
   luaL_argcheck(L, n > 0, i, "positive number of bytes expected");
@@ -154,8 +138,6 @@ static const luaL_Reg server_methods[] = {
     {"getPort", mb_get_port},
     {"close", mb_close},
     {"_start", mb_start},
-    {"setTimeout", server_set_timeout},
-    {"getTimeout", server_get_timeout},
     {"setMaxConnections", mb_set_max_connections},
     {"setHandshakeTimeout", mb_set_handshake_timeout},
     {"setMaxPending", mb_set_max_pending},

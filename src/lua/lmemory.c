@@ -124,6 +124,11 @@ static void wake_loop_when_done(sl_transaction *t, void *arg) {
   sl_transaction_on_done(t, wake_loop, sl_state_ref(arg));
 }
 
+sl_transaction *sl_memory_request(lua_State *L, sl_mem_master *m, uint64_t addr,
+                                  uint32_t size, const void *data, uint32_t type) {
+  return request(L, m, addr, size, data, type, wake_loop_when_done, sl_state_get(L));
+}
+
 static sl_transaction *blocking(lua_State *L, const char *fn, uint64_t addr,
                                 uint32_t size, const void *data, uint32_t type) {
   sl_mem_master *m = check_master_node(L, 1)->mem_master;
@@ -299,7 +304,7 @@ static int req_gc(lua_State *L) {
   return 0;
 }
 
-static uint32_t check_type(lua_State *L, int i) {
+uint32_t sl_memory_check_type(lua_State *L, int i) {
   lua_Integer v = luaL_checkinteger(L, i);
   luaL_argcheck(L, v >= SL_MEM_READ && v <= SL_MEM_VERIFY, i,
                 "transaction type expected (Read, Write, Post or Verify)");
@@ -311,7 +316,7 @@ static uint32_t check_type(lua_State *L, int i) {
 static int master_req_transaction(lua_State *L) {
   sl_mem_master *m = check_master_node(L, 1)->mem_master;
   uint64_t addr = check_addr(L, 2);
-  uint32_t type = check_type(L, 4);
+  uint32_t type = sl_memory_check_type(L, 4);
   luaL_checktype(L, 5, LUA_TFUNCTION);
   size_t n = 0;
   const char *data = NULL;
@@ -359,8 +364,10 @@ static int master_req_transaction(lua_State *L) {
 
 /* ---- the rest of the master role ---- */
 
+/* m:setSlave(s): s through its _getMemorySlave hook; nil disconnects. */
 static int master_set_slave(lua_State *L) {
   sl_mem_master *m = check_master_node(L, 1)->mem_master;
+  sl_lua_unwrap(L, 2, "_getMemorySlave");
   if (lua_isnil(L, 2)) {
     sl_mem_master_set_slave(m, NULL);
     return 0;
@@ -376,20 +383,21 @@ static int master_get_slave(lua_State *L) {
   return 1;
 }
 
-/* m:setTimeout(seconds); 0 keeps the one set (Rogue). */
+/* m:setTimeout(us), Rogue's unit: microseconds; 0 keeps the one set
+** (Rogue). A fraction rounds to the nearest microsecond, at least 1. */
 static int master_set_timeout(lua_State *L) {
   sl_mem_master *m = check_master_node(L, 1)->mem_master;
-  double s = luaL_checknumber(L, 2);
-  luaL_argcheck(L, s >= 0 && s <= 1e9, 2, "non-negative number of seconds expected");
-  uint64_t us = (uint64_t)(s * 1e6 + 0.5);
-  if (s > 0 && us == 0) us = 1;
-  sl_mem_master_set_timeout(m, us);
+  double us = luaL_checknumber(L, 2);
+  luaL_argcheck(L, us >= 0 && us <= 1e15, 2, "non-negative number of microseconds expected");
+  uint64_t v = (uint64_t)(us + 0.5);
+  sl_mem_master_set_timeout(m, us > 0 && v == 0 ? 1 : v);
   return 0;
 }
 
+/* m:getTimeout() -> microseconds, as setTimeout takes them */
 static int master_get_timeout(lua_State *L) {
   sl_mem_master *m = check_master_node(L, 1)->mem_master;
-  lua_pushnumber(L, (double)sl_mem_master_get_timeout(m) / 1e6);
+  lua_pushinteger(L, (lua_Integer)sl_mem_master_get_timeout(m));
   return 1;
 }
 
@@ -424,11 +432,16 @@ const luaL_Reg sl_mem_master_methods[] = {
     {"writeU64", master_write_u64},
     {"reqTransaction", master_req_transaction},
     {"setSlave", master_set_slave},
+    {"_setSlave", master_set_slave},
     {"getSlave", master_get_slave},
+    {"_getSlave", master_get_slave},
     {"setTimeout", master_set_timeout},
+    {"_setTimeout", master_set_timeout},
     {"getTimeout", master_get_timeout},
     {"reqMinAccess", master_req_min_access},
+    {"_reqMinAccess", master_req_min_access},
     {"reqMaxAccess", master_req_max_access},
+    {"_reqMaxAccess", master_req_max_access},
     {NULL, NULL}};
 
 /* ---- the slave role, Hub and Emulate ---- */
@@ -445,7 +458,9 @@ static int slave_max_access(lua_State *L) {
 
 const luaL_Reg sl_mem_slave_methods[] = {
     {"doMinAccess", slave_min_access},
+    {"_doMinAccess", slave_min_access},
     {"doMaxAccess", slave_max_access},
+    {"_doMaxAccess", slave_max_access},
     {NULL, NULL}};
 
 static int hub_get_offset(lua_State *L) {
@@ -496,12 +511,14 @@ static int emulate_new(lua_State *L) {
   return push_new(L, sl_emulate_object(e), "Emulate", &err);
 }
 
-/* sl.busConnect(master, slave), pyrogue's name for master >> slave */
+/* sl.busConnect(master, slave) -> slave: pyrogue's, each end through its
+** _getMemoryMaster/_getMemorySlave hook; always a memory link. */
 static int bus_connect(lua_State *L) {
-  check_master_node(L, 1);
-  check_slave_node(L, 2);
-  sl_link(L, 1, 2);
   lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  sl_lua_unwrap(L, 1, "_getMemoryMaster");
+  sl_lua_unwrap(L, 2, "_getMemorySlave");
+  sl_mem_master_set_slave(check_master_node(L, 1)->mem_master, check_slave_node(L, 2));
   return 1;
 }
 
@@ -511,7 +528,8 @@ static const sl_lua_class hub_class = {"memory.Hub", hub_methods, hub_new,
                                        SL_ROLE_MEMORY};
 static const sl_lua_class emulate_class = {"memory.Emulate", emulate_methods,
                                            emulate_new, SL_ROLE_MEMORY_SLAVE};
-static const sl_lua_class slave_class = {"memory.Slave", NULL, sl_memory_slave_new,
+static const sl_lua_class slave_class = {"memory.Slave", sl_memory_slave_methods,
+                                         sl_memory_slave_new,
                                          SL_ROLE_MEMORY_SLAVE};
 
 static void open_class(lua_State *L, const sl_lua_class *cls, const char *field) {

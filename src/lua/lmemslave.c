@@ -1,10 +1,12 @@
 /*
-** sl.memory's Transaction values (what doTransaction receives) and
-** Lua-defined memory slaves: Slave{doTransaction = function(self, tran)
-** ... end}. Such a slave runs on the main thread only: a transaction
-** arriving from another thread is queued (at most TRAN_QUEUE of them; a
-** transaction finding the queue full fails at once) and handed to Lua by
-** the loop.
+** sl.memory's Transaction values (what doTransaction receives), their
+** locks, and Lua-defined memory slaves: Slave{doTransaction = function(self,
+** tran) ... end} (or Rogue's name, _doTransaction). Such a slave runs on
+** the main thread only: a transaction arriving from another thread is
+** queued (at most TRAN_QUEUE of them; a transaction finding the queue full
+** fails at once) and handed to Lua by the loop. Rogue's table for
+** asynchronous completion (_addTransaction, _getTransaction) is a Lua
+** table per slave.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "streamlua/memory.h"
 
 #define TRAN_MT "streamlua.memory.Transaction"
+#define TRANLOCK_MT "streamlua.memory.TransactionLock"
 #define TRAN_QUEUE 4096          /* transactions waiting for the loop */
 
 /* ---- transactions as Lua values ---- */
@@ -25,14 +28,20 @@ typedef struct tran_box {
   sl_transaction *t;
 } tran_box;
 
-static void push_tran(lua_State *L, sl_transaction *t) {
+void sl_memory_push_transaction(lua_State *L, sl_transaction *t) {
   tran_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->t = sl_transaction_ref(t);
   luaL_setmetatable(L, TRAN_MT);
 }
 
+sl_transaction *sl_memory_check_transaction(lua_State *L, int i) {
+  return ((tran_box *)luaL_checkudata(L, i, TRAN_MT))->t;
+}
+
+#define push_tran sl_memory_push_transaction
+
 static sl_transaction *check_tran(lua_State *L) {
-  return ((tran_box *)luaL_checkudata(L, 1, TRAN_MT))->t;
+  return sl_memory_check_transaction(L, 1);
 }
 
 static int tran_gc(lua_State *L) {
@@ -107,6 +116,63 @@ static int tran_expired(lua_State *L) {
   return 1;
 }
 
+/* ---- Rogue's transaction lock ---- */
+
+typedef struct tranlock_box {
+  sl_transaction *t;
+  int held;
+} tranlock_box;
+
+/* tran:lock() -> a TransactionLock, held: while it is, the waiter's
+** timeout does not complete the transaction (sl_transaction_hold). */
+static int tran_lock(lua_State *L) {
+  sl_transaction *t = check_tran(L);
+  tranlock_box *lb = lua_newuserdatauv(L, sizeof *lb, 0);
+  lb->t = NULL;
+  lb->held = 0;
+  luaL_setmetatable(L, TRANLOCK_MT);
+  lb->t = sl_transaction_ref(t);
+  sl_transaction_hold(t, 1);
+  lb->held = 1;
+  return 1;
+}
+
+static tranlock_box *check_tranlock(lua_State *L) {
+  return luaL_checkudata(L, 1, TRANLOCK_MT);
+}
+
+static int tranlock_unlock(lua_State *L) {
+  tranlock_box *lb = check_tranlock(L);
+  if (lb->t != NULL && lb->held) {
+    lb->held = 0;
+    sl_transaction_hold(lb->t, 0);
+  }
+  return 0;
+}
+
+static int tranlock_lock(lua_State *L) {
+  tranlock_box *lb = check_tranlock(L);
+  if (lb->t != NULL && !lb->held) {
+    sl_transaction_hold(lb->t, 1);
+    lb->held = 1;
+  }
+  return 0;
+}
+
+static int tranlock_gc(lua_State *L) {
+  tranlock_box *lb = check_tranlock(L);
+  tranlock_unlock(L);
+  sl_transaction_unref(lb->t);
+  lb->t = NULL;
+  return 0;
+}
+
+static int tranlock_tostring(lua_State *L) {
+  tranlock_box *lb = check_tranlock(L);
+  lua_pushfstring(L, "TransactionLock(%s)", lb->held ? "held" : "released");
+  return 1;
+}
+
 static int tran_tostring(lua_State *L) {
   sl_transaction *t = check_tran(L);
   char s[128];
@@ -124,7 +190,17 @@ static const luaL_Reg tran_methods[] = {
     {"timeout", tran_timeout}, {"getData", tran_get_data},
     {"setData", tran_set_data}, {"done", tran_done},
     {"error", tran_error},     {"expired", tran_expired},
-    {NULL, NULL}};
+    {"lock", tran_lock},       {NULL, NULL}};
+
+static const luaL_Reg tranlock_methods[] = {
+    {"lock", tranlock_lock}, {"unlock", tranlock_unlock}, {NULL, NULL}};
+
+static const luaL_Reg tranlock_metameth[] = {
+    {"__index", NULL}, {"__gc", tranlock_gc}, {"__close", tranlock_unlock},
+    {"__tostring", tranlock_tostring}, {NULL, NULL}};
+
+static const luaL_Reg tran_metameth[] = {
+    {"__index", NULL}, {"__gc", tran_gc}, {"__tostring", tran_tostring}, {NULL, NULL}};
 
 /* ---- Lua-defined slaves ---- */
 
@@ -147,7 +223,10 @@ static void call_lua(lua_mem_slave *ls, sl_transaction *t) {
   }
   int top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->fields_ref);
-  lua_getfield(L, -1, "doTransaction");
+  if (lua_getfield(L, -1, "doTransaction") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "_doTransaction");   /* Rogue's name */
+  }
   sl_lua_push_object(L, &ls->obj);
   push_tran(L, t);
   if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
@@ -244,9 +323,11 @@ int sl_memory_slave_new(lua_State *L) {
   uint32_t max = sl_memory_opt_access(L, has_table ? 3 : 2, 0);
   if (has_table) {
     lua_getfield(L, 1, "doTransaction");
-    if (!lua_isfunction(L, -1))
-      return luaL_argerror(L, 1, "table with a doTransaction function expected");
-    lua_pop(L, 1);
+    lua_getfield(L, 1, "_doTransaction");
+    if (!lua_isfunction(L, -1) && !lua_isfunction(L, -2))
+      return luaL_argerror(L, 1, "table with a doTransaction (or _doTransaction) "
+                           "function expected");
+    lua_pop(L, 2);
   }
   lua_mem_slave *ls = calloc(1, sizeof *ls);
   if (ls == NULL) return luaL_error(L, "Slave: out of memory");
@@ -270,13 +351,7 @@ int sl_memory_slave_new(lua_State *L) {
 }
 
 void sl_memory_open_transactions(lua_State *L) {
-  luaL_newmetatable(L, TRAN_MT);
-  lua_newtable(L);
-  luaL_setfuncs(L, tran_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, tran_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, tran_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  sl_lua_createmeta(L, TRANLOCK_MT, tranlock_methods, tranlock_metameth);
+  sl_lua_createmeta(L, TRAN_MT, tran_methods, tran_metameth);
+  lua_pop(L, 2);
 }

@@ -155,28 +155,62 @@ static unsigned roles_of(lua_State *L, int i) {
   return sl_object_roles(sl_lua_test_object(L, i));
 }
 
-/* How a >> b links: SL_ROLE_STREAM, SL_ROLE_MEMORY or 0 (it cannot). A stream
-** link wins when both could be made. */
-static unsigned link_kind(lua_State *L, int a, int b) {
-  unsigned ra = roles_of(L, a), rb = roles_of(L, b);
-  if ((ra & SL_ROLE_STREAM_MASTER) && (rb & SL_ROLE_STREAM_SLAVE)) return SL_ROLE_STREAM;
-  if ((ra & SL_ROLE_MEMORY_MASTER) && (rb & SL_ROLE_MEMORY_SLAVE)) return SL_ROLE_MEMORY;
+void sl_lua_unwrap(lua_State *L, int i, const char *hook) {
+  i = lua_absindex(L, i);
+  int t = lua_type(L, i);
+  if (t != LUA_TTABLE && (t != LUA_TUSERDATA || sl_lua_test_box(L, i) == NULL)) return;
+  if (lua_getfield(L, i, hook) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushvalue(L, i);
+  lua_call(L, 1, 1);
+  lua_replace(L, i);
+}
+
+/* Pushes the two ends of a >> b, each replaced by what its wrapper hook
+** returns (_getStreamMaster/_getStreamSlave for a stream link, else
+** _getMemoryMaster/_getMemorySlave), and returns how they link:
+** SL_ROLE_STREAM, SL_ROLE_MEMORY or 0 (it cannot; the memory ends are
+** left). A stream link wins when both could be made. */
+static unsigned resolve(lua_State *L, int a, int b) {
+  static const char *const hooks[2][2] = {{"_getStreamMaster", "_getStreamSlave"},
+                                          {"_getMemoryMaster", "_getMemorySlave"}};
+  static const unsigned need[2][2] = {{SL_ROLE_STREAM_MASTER, SL_ROLE_STREAM_SLAVE},
+                                      {SL_ROLE_MEMORY_MASTER, SL_ROLE_MEMORY_SLAVE}};
+  a = lua_absindex(L, a);
+  b = lua_absindex(L, b);
+  for (int k = 0; k < 2; k++) {
+    if (k > 0) lua_pop(L, 2);
+    lua_pushvalue(L, a);
+    sl_lua_unwrap(L, -1, hooks[k][0]);
+    lua_pushvalue(L, b);
+    sl_lua_unwrap(L, -1, hooks[k][1]);
+    if ((roles_of(L, -2) & need[k][0]) && (roles_of(L, -1) & need[k][1]))
+      return k == 0 ? SL_ROLE_STREAM : SL_ROLE_MEMORY;
+  }
   return 0;
+}
+
+/* Links the ends at a and a + 1 (as resolve() pushed them) by `kind`. */
+static void link_ends(lua_State *L, unsigned kind, int a) {
+  if (kind == SL_ROLE_STREAM)
+    sl_connect(L, a, a + 1);
+  else if (kind == SL_ROLE_MEMORY)
+    sl_mem_master_set_slave(sl_lua_check_object(L, a)->mem_master,
+                            sl_lua_check_object(L, a + 1));
+  else
+    connect_error(L, a, a + 1);
 }
 
 void sl_link(lua_State *L, int a, int b) {
   a = lua_absindex(L, a);
   b = lua_absindex(L, b);
-  switch (link_kind(L, a, b)) {
-    case SL_ROLE_STREAM:
-      sl_connect(L, a, b);
-      break;
-    case SL_ROLE_MEMORY:
-      sl_mem_master_set_slave(sl_lua_check_object(L, a)->mem_master, sl_lua_check_object(L, b));
-      break;
-    default:
-      connect_error(L, a, b);
-  }
+  unsigned kind = resolve(L, a, b);
+  link_ends(L, kind, lua_gettop(L) - 1);
+  if (lua_type(L, b) == LUA_TFUNCTION) lua_replace(L, b);   /* the slave made of it */
+  else lua_pop(L, 1);
+  lua_pop(L, 1);
 }
 
 /* a >> b: links and returns b, so chains read left to right. */
@@ -193,21 +227,23 @@ static int box_shl(lua_State *L) {
   return 1;
 }
 
-/* Can the value at i feed and be fed (a stream or a memory pair)? */
-static void check_bidir(lua_State *L, int i) {
-  unsigned r = roles_of(L, i);
-  if ((r & SL_ROLE_STREAM) != SL_ROLE_STREAM && (r & SL_ROLE_MEMORY) != SL_ROLE_MEMORY)
-    sl_lua_type_error(L, i, sl_lua_role_name(SL_ROLE_STREAM));
+void sl_link_both(lua_State *L, int a, int b) {
+  a = lua_absindex(L, a);
+  b = lua_absindex(L, b);
+  unsigned ab = resolve(L, a, b);
+  int pab = lua_gettop(L) - 1;
+  unsigned ba = resolve(L, b, a);
+  int pba = lua_gettop(L) - 1;
+  if (ab == 0 || ab != ba) connect_error(L, ab == 0 ? pab : pba, ab == 0 ? pab + 1 : pba + 1);
+  link_ends(L, ab, pab);
+  link_ends(L, ba, pba);
+  lua_pop(L, 4);
 }
 
 /* a == b: a feeds b and b feeds a. Lua makes the result a boolean; false
 ** keeps `==` honest as an identity test on two distinct objects. */
 static int box_eq(lua_State *L) {
-  check_bidir(L, 1);
-  check_bidir(L, 2);
-  if (link_kind(L, 1, 2) == 0 || link_kind(L, 2, 1) == 0) connect_error(L, 1, 2);
-  sl_link(L, 1, 2);
-  sl_link(L, 2, 1);
+  sl_link_both(L, 1, 2);
   lua_pushboolean(L, 0);
   return 1;
 }
@@ -260,7 +296,10 @@ void sl_lua_class_new(lua_State *L, const sl_lua_class *cls) {
   luaL_setfuncs(L, object_methods, 0);
   if (cls->roles & SL_ROLE_STREAM_MASTER) luaL_setfuncs(L, sl_master_methods, 0);
   if (cls->roles & SL_ROLE_STREAM_SLAVE) luaL_setfuncs(L, sl_slave_methods, 0);
-  if (cls->roles & SL_ROLE_MEMORY_MASTER) luaL_setfuncs(L, sl_mem_master_methods, 0);
+  if (cls->roles & SL_ROLE_MEMORY_MASTER) {
+    luaL_setfuncs(L, sl_mem_master_methods, 0);
+    luaL_setfuncs(L, sl_mem_master_rogue_methods, 0);
+  }
   if (cls->roles & SL_ROLE_MEMORY_SLAVE) luaL_setfuncs(L, sl_mem_slave_methods, 0);
   if (cls->methods) luaL_setfuncs(L, cls->methods, 0);
   lua_pushfstring(L, "streamlua.%s", cls->name);

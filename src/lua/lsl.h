@@ -94,11 +94,26 @@ void sl_connect(lua_State *L, int mi, int si);
 /* a >> b by whichever roles link them: a stream link when a is a stream
 ** master and b a stream slave (or a function), else b becomes a's memory
 ** slave when a is a memory master and b a memory slave; raises "attempt
-** to connect a 'A' to a 'B'" when neither. */
+** to connect a 'A' to a 'B'" when neither. Wrappers are unwrapped first
+** (sl_lua_unwrap). */
 void sl_link(lua_State *L, int a, int b);
+/* a == b, sl.streamConnectBiDir: a >> b, then b >> a (both the same kind
+** of link), each end through its wrapper hook; raises as sl_link does. */
+void sl_link_both(lua_State *L, int a, int b);
+/* pyrogue's wrapper hooks: when the value at i (a table, or a box whose
+** fields have it) has a method `hook` (_getStreamMaster, _getStreamSlave,
+** _getMemoryMaster, _getMemorySlave), replaces it in place by what
+** hook(value) returns. Every connect path calls it on both ends. */
+void sl_lua_unwrap(lua_State *L, int i, const char *hook);
 
 /* The creation serial of the box at i (0 if it is not one). */
 lua_Integer sl_box_serial(lua_State *L, int i);
+
+/* Metatable `name` with the metamethods `metameth` (its "__index" entry a
+** NULL placeholder) and __index the table of `meth`; leaves that method
+** table on the stack. */
+void sl_lua_createmeta(lua_State *L, const char *name, const luaL_Reg *meth,
+                       const luaL_Reg *metameth);
 
 /* Frames. */
 void sl_push_frame(lua_State *L, sl_frame *f);   /* takes a new ref */
@@ -157,6 +172,24 @@ uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def);
 struct sl_transaction;
 int sl_memory_serve(lua_State *L, struct sl_transaction *t,
                     int (*ready)(void *arg), void *arg);
+/* A transaction from m for the calling Lua thread (a Lua slave reached
+** synchronously runs here) whose completion wakes the loop; the caller
+** owns the reference; NULL when out of memory. */
+struct sl_mem_master;
+struct sl_transaction *sl_memory_request(lua_State *L, struct sl_mem_master *m,
+                                         uint64_t addr, uint32_t size,
+                                         const void *data, uint32_t type);
+/* lmemslave.c: a Transaction value (takes its own reference), and the
+** transaction in the one at i (raises if it is not one). */
+void sl_memory_push_transaction(lua_State *L, struct sl_transaction *t);
+struct sl_transaction *sl_memory_check_transaction(lua_State *L, int i);
+/* lmemory.c: the transaction type at i (Read...Verify), else an argument error. */
+uint32_t sl_memory_check_type(lua_State *L, int i);
+/* lmemrogue.c: Rogue's asynchronous names: the memory master role's
+** (_reqTransaction, _waitTransaction, _getError, _clearError) and a
+** Lua-defined slave's (_addTransaction, _getTransaction). */
+extern const luaL_Reg sl_mem_master_rogue_methods[];
+extern const luaL_Reg sl_memory_slave_methods[];
 /* lblock.c: sets Block and bitCopy in the sl.memory table at the top. */
 void sl_open_block(lua_State *L);
 void sl_open_srp(lua_State *L);

@@ -138,14 +138,16 @@ void mb_sweep_cb(evutil_socket_t fd, short what, void *arg) {
     pend *p = late;
     late = p->next;
     double s = (double)sl_transaction_timeout(p->t) / 1e6;
+    /* Rogue's timeout text first, then the cause */
     if (p->sent)
-      sl_transaction_error(p->t, "memory.TcpClient %s:%u: no response within %g s "
-                           "(request id=%u sent)", b->zb.addr, (unsigned)b->zb.pair.port, s,
-                           (unsigned)p->id);
+      sl_transaction_error(p->t, SL_MEM_TIMEOUT_FMT " memory.TcpClient %s:%u: no "
+                           "response within %g s (request id=%u sent)", (unsigned)p->id,
+                           b->zb.addr, (unsigned)b->zb.pair.port, s, (unsigned)p->id);
     else
-      sl_transaction_error(p->t, "memory.TcpClient %s:%u: not connected to the "
-                           "server within %g s (request id=%u not sent)", b->zb.addr,
-                           (unsigned)b->zb.pair.port, s, (unsigned)p->id);
+      sl_transaction_error(p->t, SL_MEM_TIMEOUT_FMT " memory.TcpClient %s:%u: not "
+                           "connected to the server within %g s (request id=%u not sent)",
+                           (unsigned)p->id, b->zb.addr, (unsigned)b->zb.pair.port, s,
+                           (unsigned)p->id);
     mb_pend_free(p);
   }
 }

@@ -30,7 +30,9 @@ struct sl_transaction {
   char *error;                   /* NULL or appended text */
   size_t error_len;
   struct timespec deadline;
+  struct timespec started;       /* when the timer started */
   int deadline_set;
+  int holds;                     /* sl_transaction_hold: the deadline waits */
   uint32_t parts_pending;        /* parts not yet complete */
   int parts_closed;              /* sl_transaction_parts_done was called */
   char *part_error;              /* the first failed part's error */
@@ -240,12 +242,44 @@ void sl_transaction_on_done(sl_transaction *t,
 }
 
 void sl_transaction_start_timer(sl_transaction *t) {
-  struct timespec ts;
+  struct timespec now, ts;
+  sl_clock_now(&now);
   sl_deadline_after(&ts, (int64_t)t->timeout_us);
   pthread_mutex_lock(&t->mutex);
+  t->started = now;
   t->deadline = ts;
   t->deadline_set = 1;
   pthread_mutex_unlock(&t->mutex);
+}
+
+/* The transaction a part belongs to (itself when it is none): the one a
+** waiter times. */
+static sl_transaction *root_of(sl_transaction *t) {
+  while (t->parent != NULL) t = t->parent;
+  return t;
+}
+
+void sl_transaction_hold(sl_transaction *t, int on) {
+  sl_transaction *r = root_of(t);
+  pthread_mutex_lock(&r->mutex);
+  if (on) r->holds++;
+  else if (r->holds > 0) r->holds--;
+  pthread_mutex_unlock(&r->mutex);
+}
+
+void sl_transaction_refresh(sl_transaction *t, sl_transaction *since) {
+  sl_transaction *r = root_of(t), *s = root_of(since);
+  struct timespec from;
+  pthread_mutex_lock(&s->mutex);
+  int known = s->deadline_set;
+  from = s->started;
+  pthread_mutex_unlock(&s->mutex);
+  if (!known) return;
+  struct timespec ts;
+  sl_deadline_after(&ts, (int64_t)r->timeout_us);
+  pthread_mutex_lock(&r->mutex);
+  if (!r->done && r->deadline_set && sl_ts_cmp(&r->started, &from) >= 0) r->deadline = ts;
+  pthread_mutex_unlock(&r->mutex);
 }
 
 int sl_transaction_check_deadline(sl_transaction *t) {
@@ -253,11 +287,11 @@ int sl_transaction_check_deadline(sl_transaction *t) {
   sl_clock_now(&now);
   pthread_mutex_lock(&t->mutex);
   int done = t->done;
-  int late = !done && t->deadline_set && sl_ts_cmp(&now, &t->deadline) > 0;
+  int late = !done && t->holds == 0 && t->deadline_set && sl_ts_cmp(&now, &t->deadline) > 0;
   if (late) t->gave_up = 1;
   pthread_mutex_unlock(&t->mutex);
   if (late) {
-    sl_transaction_error(t, "timed out after %g s", (double)t->timeout_us / 1e6);
+    sl_transaction_error(t, SL_MEM_TIMEOUT_FMT, (unsigned)t->id);
     return 1;
   }
   return done;

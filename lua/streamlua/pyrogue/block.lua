@@ -115,7 +115,7 @@ function Block.new(dev, offset, size, vars, address)
 end
 
 function Block:setEnable(on) self.enabled = on end
-function Block:setTimeout(s) self._cb:setTimeout(s) end
+function Block:setTimeout(s) self._cb:setTimeout(s * 1e6) end   -- the master's is in us
 
 -- Byte range [low, high] of a Write/Post for var (§3.5 step 2) and the
 -- clearing of every stale flag.

@@ -39,6 +39,8 @@ enum {
 
 #define SL_MEM_DEFAULT_TIMEOUT_US 1000000u   /* a master's default: 1 s */
 #define SL_MEM_UNCONNECTED "Unsupported transaction using unconnected memory bus"
+/* Rogue's text of a transaction whose deadline passed (printf, the id). */
+#define SL_MEM_TIMEOUT_FMT "Timeout waiting for register transaction %u message response."
 
 typedef struct sl_transaction sl_transaction;
 
@@ -105,9 +107,22 @@ void sl_transaction_on_done(sl_transaction *t,
 ** slave's doTransaction returns). */
 void sl_transaction_start_timer(sl_transaction *t);
 
-/* Fails the transaction with "timed out after <s> s" if the deadline has
-** passed. Returns 1 if the transaction is complete now. */
+/* Fails the transaction with Rogue's text (SL_MEM_TIMEOUT_FMT with its id)
+** if the deadline has passed. Returns 1 if the transaction is complete now. */
 int sl_transaction_check_deadline(sl_transaction *t);
+
+/* Rogue's transaction lock, as far as a waiter can see it: while held
+** (on != 0; as many releases as holds, on == 0), the deadline of t's
+** transaction (its parent's, for a part of a split) does not fail it; the
+** waiter keeps waiting, and a give-up (an interrupt, a stop) still wins.
+** done(), error() and the data stay usable under it. */
+void sl_transaction_hold(sl_transaction *t, int on);
+
+/* Rogue's slow-link rule: restarts the timer of t's transaction (deadline
+** = now + its timeout) if it is pending and its timer started no earlier
+** than that of `since`'s transaction. A slave calls it on every other
+** transaction it tracks when one is answered. */
+void sl_transaction_refresh(sl_transaction *t, sl_transaction *since);
 
 /* The waiter gives up before the deadline (it was interrupted): fails
 ** the transaction with `why`, as a timeout would. Returns 1 if this call
