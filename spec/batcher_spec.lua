@@ -151,7 +151,7 @@ describe("sl.batcher", function()
       sl.logging.setLevel(level)
       assert.are.equal(3, comb:getCount())
       assert.are.equal(1, comb:counters().drops)
-      assert.truthy(logged("WARNING batcher%.CombinerV2: Dropping a 1%-byte frame: " ..
+      assert.truthy(logged("ERROR batcher%.CombinerV2: Dropping a 1%-byte frame: " ..
         "the super%-frame would be too large"))
       comb:sendBatch()
       assert.are.equal(hex(BATCH_V2), hex(got[1].data))

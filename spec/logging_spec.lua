@@ -57,6 +57,39 @@ describe("sl.logging", function()
     assert.are.equal(0, #L.history(0))
   end)
 
+  it("log() writes every record: a script's own lines are not limited", function()
+    L.setLevel(L.Error)
+    for i = 1, 3 do L.log("spec.each", L.Error, "attempt " .. i .. " failed") end
+    local h = L.history(3)
+    for i = 1, 3 do assert.matches("ERROR spec.each: attempt " .. i .. " failed$", h[i]) end
+  end)
+
+  it("the repeat window is 1 s by default, can be set, and 0 turns the limit off", function()
+    assert.are.equal(1, L.getRepeatWindow())
+    L.setRepeatWindow(0.25)
+    assert.are.equal(0.25, L.getRepeatWindow())
+    L.setRepeatWindow(0)
+    assert.are.equal(0, L.getRepeatWindow())
+    L.setRepeatWindow(1)
+    assert.are.equal(1, L.getRepeatWindow())
+  end)
+
+  it("alike records from a node are counted and told by flush", function()
+    -- a Lua slave that fails on every frame: the node logs each failure
+    local s = sl.stream.Slave{acceptFrame = function() error("bad frame", 0) end}
+    local m = sl.stream.Master()
+    _ = m >> s
+    L.flush()
+    L.setRepeatWindow(3600)
+    for _ = 1, 5 do m:sendFrame(require("streamlua.testing").frame("x")) end
+    local h = L.history(2)
+    L.flush()
+    L.setRepeatWindow(1)
+    assert.matches("ERROR stream%.Slave: bad frame\n", h[2])
+    assert.matches("ERROR stream%.Slave: bad frame\n.* %(repeated 4 times in the last [%d.]+ s%)$",
+                   L.history(1)[1])
+  end)
+
   it("checks its arguments", function()
     assert.has_error(function() L.setLevel("loud") end,
       "bad argument #1 to 'setLevel' (unknown level 'loud')")
@@ -65,5 +98,9 @@ describe("sl.logging", function()
     assert.has_error(function() L.log("x", L.Error) end)
     assert.has_error(function() L.history(-1) end)
     assert.has_error(function() L.setEmit() end)
+    assert.has_error(function() L.setRepeatWindow(-1) end,
+      "bad argument #1 to 'setRepeatWindow' (seconds in [0, 1e9] expected)")
+    assert.has_error(function() L.setRepeatWindow(0 / 0) end)
+    assert.has_error(function() L.setRepeatWindow() end)
   end)
 end)

@@ -76,10 +76,29 @@ describe("sl.stream.Fifo", function()
       h:push("x")
       assert.is_true(spin_until(function() return fifo:size() == 0 end))
     end
+    sl.logging.flush()                -- no window left open by earlier lines
+    sl.logging.setEmit(false)
+    local mark = "fifo drops " .. tostring(fifo)
+    sl.logging.log("spec.mark", "Critical", mark)
     for i = 1, 15 do h:push("y") end
+    sl.logging.flush()
+    sl.logging.setEmit(true)
     assert.are.equal(5, fifo:size())
     assert.are.equal(10, fifo:dropCnt())
     assert.are.equal(10, fifo:counters().drops)
+    -- each drop is told at Error, the default level: the first as it happens,
+    -- the alike ones after it counted; the last line has the total
+    assert.are.equal(sl.logging.Error, sl.logging.getLevel())
+    local told, last, after = 0, nil, false
+    for _, l in ipairs(sl.logging.history(64)) do
+      if l:find(mark, 1, true) then after = true end
+      if after and l:match("ERROR stream%.Fifo: Frame dropped: the queue is full %(maxDepth 5;") then
+        told = told + (tonumber(l:match("%(repeated (%d+) times?")) or 1)
+        last = l
+      end
+    end
+    assert.are.equal(10, told)
+    assert.matches("; 10 dropped in all%)", last)
     assert.is_true(serve_until(function() return n == 1030 end))
     fifo:clearCnt()
     assert.are.equal(0, fifo:dropCnt())

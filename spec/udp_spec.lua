@@ -177,6 +177,57 @@ describe("sl.udp.Server / sl.udp.Client", function()
     cli:stop(); srv:stop()
   end)
 
+  -- A client fed by a master, after a flush: no window is left open.
+  local function oversize_rig()
+    local _, cli = pair(false)
+    local m = sl.stream.Master()
+    _ = m >> cli
+    sl.logging.flush()
+    return cli, m
+  end
+
+  it("200 oversize frames of different sizes log one line, then the count", function()
+    local cli, m = oversize_rig()
+    local L = sl.logging
+    L.setRepeatWindow(3600)      -- every frame inside one window
+    L.setEmit(false)
+    for i = 1, 200 do m:sendFrame(testing.frame(string.rep("z", 1472 + i))) end
+    L.flush()
+    L.setEmit(true)
+    L.setRepeatWindow(1)
+    local first, n = logged("udp%.Client: frame of %d+ bytes refused", 256)
+    assert.are.equal(2, n)
+    assert.matches("ERROR udp%.Client: frame of 1473 bytes refused", first)
+    local last = L.history(1)[1]
+    assert.matches("ERROR udp%.Client: frame of 1672 bytes refused: over maxPayload 1472 "
+                   .. "%(never truncated%) %(repeated 199 times in the last [%d.]+ s%)$", last)
+    assert.are.equal(200, cli:counters().oversize)
+  end)
+
+  it("a flood at the default window: a line a second at most, every frame told", function()
+    local cli, m = oversize_rig()
+    local L = sl.logging
+    assert.are.equal(1, L.getRepeatWindow())
+    L.setEmit(false)
+    local mark = "udp flood mark " .. tostring(cli)
+    L.log("spec.mark", L.Critical, mark)
+    local t0 = os.time()
+    for i = 1, 200 do m:sendFrame(testing.frame(string.rep("z", 1472 + i))) end
+    local seconds = os.time() - t0 + 1
+    L.flush()
+    L.setEmit(true)
+    local told, lines, after = 0, 0, false
+    for _, l in ipairs(L.history(256)) do
+      if l:find(mark, 1, true) then after = true end
+      if after and l:match("udp%.Client: frame of %d+ bytes refused") then
+        lines = lines + 1
+        told = told + (tonumber(l:match("%(repeated (%d+) times?")) or 1)
+      end
+    end
+    assert.are.equal(200, told)
+    assert.is_true(lines <= 2 * (seconds + 1), lines)
+  end)
+
   it("refuse a frame over maxPayload: counted, logged, never truncated", function()
     local srv, cli = pair(false)
     local at, got = collector()
@@ -188,9 +239,10 @@ describe("sl.udp.Server / sl.udp.Client", function()
     local f = m:reqFrame(3000)                           -- 3 pool buffers
     f:write(string.rep("y", 3000))
     m:sendFrame(f)
+    sl.logging.flush()           -- the second, alike, is counted until now
     sl.logging.setEmit(true)
     assert.truthy(logged("ERROR udp%.Client: frame of 1473 bytes refused"))
-    assert.truthy(logged("ERROR udp%.Client: frame of 3000 bytes refused"))
+    assert.truthy(logged("ERROR udp%.Client: frame of 3000 bytes refused.*%(repeated 1 time"))
     local c = cli:counters()
     assert.are.equal(2, c.oversize)
     assert.are.equal(2, c.drops)
@@ -214,7 +266,7 @@ describe("sl.udp.Server / sl.udp.Client", function()
     assert.are.equal(5, c.noPeer)
     assert.are.equal(5, c.txDrops)
     assert.are.equal(0, c.txFrames)
-    local n = select(2, logged("WARNING udp%.Server: %d+ frame%(s%) dropped: no peer yet", 10))
+    local n = select(2, logged("ERROR udp%.Server: %d+ frame%(s%) dropped: no peer yet .*%(%d+ in all%)$", 10))
     assert.are.equal(1, n)                               -- at most once a second
     srv:stop()
   end)
@@ -277,8 +329,8 @@ describe("sl.udp.Server / sl.udp.Client", function()
       local c = cli:counters()
       assert.are.equal(1, c.rxFrames)
       assert.are.equal(0, c.drops)                       -- not a loss of its own traffic
-      local line, n = logged("WARNING udp%.Client: %d datagram%(s%) not from the server's port " ..
-        srv:getPort() .. " dropped %(the last from 127%.0%.0%.1:%d+%)", 10)
+      local line, n = logged("ERROR udp%.Client: %d datagram%(s%) not from the server's port " ..
+        srv:getPort() .. " dropped %(the last from 127%.0%.0%.1:%d+; %d+ in all%)", 10)
       assert.truthy(line)
       assert.are.equal(1, n)                             -- at most once a second
       stranger:stop(); cli:stop(); srv:stop()
@@ -325,13 +377,13 @@ describe("sl.udp.Server / sl.udp.Client", function()
     list[1]:stop()                                      -- twice is fine
   end)
 
-  it("count and log what the kernel drops when the receiver falls behind", function()
+  it("count and log what the kernel drops when the receiver falls behind, at the default level", function()
     local srv, cli = pair(false)
     local got = 0
     _ = srv >> function() got = got + 1 end             -- served by the loop only
     local m = sl.stream.Master()
     _ = m >> cli
-    sl.logging.setFilter("udp.Server", sl.logging.Warning)
+    assert.are.equal(sl.logging.Error, sl.logging.getLevel())
     sl.logging.setEmit(false)
     for _ = 1, 8000 do m:sendFrame(testing.frame("d")) end
     os.execute("sleep 0.5")     -- the loop does not run: the mailbox fills,
@@ -340,12 +392,12 @@ describe("sl.udp.Server / sl.udp.Client", function()
       return got + srv:counters().rxDrops == 8000
         and logged("dropped by the kernel") ~= nil end)
     sl.logging.setEmit(true)
-    sl.logging.setFilter("udp.Server", sl.logging.Error)
     assert.is_true(done)                                -- nothing lost unseen
     local c = srv:counters()
     assert.is_true(c.rxDrops > 0)
     assert.are.equal(got, c.rxFrames)
-    assert.truthy(logged("WARNING udp%.Server: %d+ datagram%(s%) dropped by the kernel: its receive buffer"))
+    -- at Error, the default level: seen without any filter
+    assert.truthy(logged("ERROR udp%.Server: %d+ datagram%(s%) dropped by the kernel: its receive buffer"))
     cli:stop(); srv:stop()
   end)
 

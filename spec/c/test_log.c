@@ -9,10 +9,12 @@
 ** filters that match everything come last.
 */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "streamlua/log.h"
@@ -138,7 +140,10 @@ static void test_below_level_not_written(void) {
   CHECK(!newest_is_marker("below"));
 }
 
+/* The ring itself: every one of 300 alike lines, so the repeat limit is
+** off for this case. */
 static void test_history(void) {
+  sl_log_set_repeat_window(0);
   sl_log *l = sl_log_get("t.hist");
   for (int i = 0; i < 300; i++) sl_log_write(l, SL_LOG_ERROR, "line %d", i);
   char *out[400];
@@ -157,6 +162,7 @@ static void test_history(void) {
   char *third = after_time(out[0], &sec);
   CHECK(third != NULL && strcmp(third, "ERROR t.hist: line 297") == 0);
   for (size_t i = 0; i < n; i++) free(out[i]);
+  sl_log_set_repeat_window(1000000000LL);
 }
 
 static void test_truncation(void) {
@@ -297,8 +303,10 @@ static void *log_writer(void *arg) {
 }
 
 /* Writers on several threads while the level changes: every history
-** line stays whole (TSan checks the rest). */
+** line stays whole (TSan checks the rest). Every line is written: the
+** repeat limit is off for this case. */
 static void test_threads(void) {
+  sl_log_set_repeat_window(0);
   pthread_t t[LOG_THREADS];
   for (long i = 0; i < LOG_THREADS; i++)
     pthread_create(&t[i], NULL, log_writer, (void *)i);
@@ -318,6 +326,318 @@ static void test_threads(void) {
   }
   CHECK_EQ(bad, 0);
   CHECK_EQ(sl_log_level(sl_log_get("t.thread.0")), 40);
+  sl_log_set_repeat_window(1000000000LL);
+}
+
+/* ---- the repeat limit, on a clock the cases step ---- */
+
+static atomic_llong fake_ns;
+
+static long long fake_clock(void) { return atomic_load(&fake_ns); }
+
+static void step_ms(long long ms) { atomic_fetch_add(&fake_ns, ms * 1000000LL); }
+
+/* A marker line no other is alike: its text has no digits and is new. */
+static char mark_text[32];
+
+static void mark(void) {
+  static unsigned n;
+  unsigned v = ++n;
+  char *p = mark_text + snprintf(mark_text, sizeof mark_text, "mark-");
+  do *p++ = (char)('a' + v % 26); while ((v /= 26) != 0 && p < mark_text + 30);
+  *p = '\0';
+  marker(mark_text);
+}
+
+/* The history lines after the last mark, without their time (each freed
+** by the caller); returns the count. */
+static size_t since_mark(char **rest, size_t max) {
+  char *out[256];
+  size_t n = sl_log_history(out, 256), start = n, got = 0;
+  char want[64];
+  snprintf(want, sizeof want, "CRITICAL t.marker: %s", mark_text);
+  long sec;
+  char *rests[256];
+  for (size_t i = 0; i < n; i++) {
+    rests[i] = after_time(out[i], &sec);
+    if (rests[i] != NULL && strcmp(rests[i], want) == 0) start = i + 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (i >= start && got < max) rest[got++] = strdup(rests[i] != NULL ? rests[i] : "?");
+    free(out[i]);
+  }
+  return got;
+}
+
+static void free_all(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++) free(v[i]);
+}
+
+/* The lines after the mark are want[0..n), in order. */
+static void expect_since_mark(const char *const *want, size_t n) {
+  char *r[64];
+  size_t got = since_mark(r, 64);
+  CHECK_EQ(got, n);
+  for (size_t i = 0; i < got && i < n; i++) CHECK_STR(r[i], want[i]);
+  free_all(r, got);
+}
+
+/* N of a "(repeated N time(s) in the last T s)" line, 0 if not one. */
+static unsigned long long repeated(const char *line) {
+  const char *p = strstr(line, " (repeated ");
+  unsigned long long n = 0;
+  return p != NULL && sscanf(p, " (repeated %llu time", &n) == 1 ? n : 0;
+}
+
+static void repeat_setup(void) {
+  atomic_store(&fake_ns, 1000000000000LL);
+  sl_log_set_clock(fake_clock);
+  sl_log_set_repeat_window(1000000000LL);
+  sl_log_set_emit(0);
+}
+
+/* The stepped clock, a 1 s window, a mark; the logger of that name. */
+static sl_log *repeat_start(const char *name) {
+  repeat_setup();
+  sl_log *l = sl_log_get(name);
+  mark();
+  return l;
+}
+
+/* 200 alike records (numbers differ) within a second: one line; a second
+** later the next log call tells the other 199 with the last one's text. */
+static void test_repeat_once_then_count(void) {
+  sl_log *l = repeat_start("t.rep.udp");
+  for (unsigned i = 0; i < 200; i++) {
+    sl_log_write(l, SL_LOG_ERROR, "frame of %u bytes refused: over %u", 1500 + i, 1472);
+    step_ms(1);
+  }
+  char *r[16];
+  size_t n = since_mark(r, 16);
+  CHECK_EQ(n, 1);
+  if (n >= 1) CHECK_STR(r[0], "ERROR t.rep.udp: frame of 1500 bytes refused: over 1472");
+  free_all(r, n);
+  step_ms(800);                        /* 1.0 s after the first */
+  sl_log_flush_due();
+  n = since_mark(r, 16);
+  CHECK_EQ(n, 2);
+  if (n >= 2)
+    CHECK_STR(r[1], "ERROR t.rep.udp: frame of 1699 bytes refused: over 1472 "
+                    "(repeated 199 times in the last 1.0 s)");
+  free_all(r, n);
+  sl_log_flush_due();                  /* nothing left: nothing more */
+  sl_log_flush();
+  CHECK_EQ(since_mark(r, 16), 2);
+  free_all(r, 2);
+}
+
+/* A steady flood: one line a second, and the counts add up to every record. */
+static void test_repeat_flood(void) {
+  sl_log *l = repeat_start("t.rep.flood");
+  for (int i = 0; i < 1000; i++) {     /* 10 s, a record every 10 ms */
+    sl_log_write(l, SL_LOG_ERROR, "seq gap %d", i);
+    step_ms(10);
+  }
+  sl_log_flush();
+  char *r[64];
+  size_t n = since_mark(r, 64);
+  CHECK(n >= 10 && n <= 12);
+  unsigned long long total = 0;
+  for (size_t i = 0; i < n; i++) total += repeated(r[i]) + (i == 0);
+  CHECK_EQ(total, 1000);
+  CHECK(repeated(r[0]) == 0);
+  if (n >= 2) CHECK(strstr(r[1], "(repeated 99 times in the last 1.0 s)") != NULL);
+  free_all(r, n);
+}
+
+/* Alike means same logger, level and shape: change any and it is written. */
+static void test_repeat_what_is_alike(void) {
+  repeat_setup();
+  sl_log *a = sl_log_get("t.rep.a"), *b = sl_log_get("t.rep.b");
+  mark();
+  sl_log_write(a, SL_LOG_ERROR, "lost %d of %d", 3, 10);
+  sl_log_write(b, SL_LOG_ERROR, "lost %d of %d", 3, 10);        /* logger */
+  sl_log_write(a, SL_LOG_CRITICAL, "lost %d of %d", 3, 10);     /* level */
+  sl_log_write(a, SL_LOG_ERROR, "lost %d of %d frames", 3, 10); /* text */
+  sl_log_write(a, SL_LOG_ERROR, "lost %s", "0x1f");             /* hex is a number */
+  sl_log_write(a, SL_LOG_ERROR, "lost %s", "12");
+  sl_log_write(a, SL_LOG_ERROR, "lost %d of %d", 7, 100000);    /* alike */
+  const char *const written[] = {"ERROR t.rep.a: lost 3 of 10", "ERROR t.rep.b: lost 3 of 10",
+                                 "CRITICAL t.rep.a: lost 3 of 10",
+                                 "ERROR t.rep.a: lost 3 of 10 frames", "ERROR t.rep.a: lost 0x1f"};
+  expect_since_mark(written, 5);
+  sl_log_flush();                      /* tells both counts at once */
+  char *r[16];
+  size_t n = since_mark(r, 16);
+  CHECK_EQ(n, 7);
+  if (n == 7) {                        /* in the table's order */
+    const char *one = "ERROR t.rep.a: lost 12 (repeated 1 time in the last 0.0 s)";
+    const char *two = "ERROR t.rep.a: lost 7 of 100000 (repeated 1 time in the last 0.0 s)";
+    CHECK((strcmp(r[5], one) == 0 && strcmp(r[6], two) == 0) ||
+          (strcmp(r[5], two) == 0 && strcmp(r[6], one) == 0));
+  }
+  free_all(r, n);
+}
+
+/* A record below the level is not counted; window 0 writes every record and
+** first tells what was counted. */
+static void test_repeat_window_off(void) {
+  sl_log *l = repeat_start("t.rep.off");
+  sl_log_write(l, SL_LOG_WARNING, "below %d", 1);
+  sl_log_write(l, SL_LOG_ERROR, "x %d", 1);
+  sl_log_write(l, SL_LOG_ERROR, "x %d", 2);
+  sl_log_write(l, SL_LOG_WARNING, "below %d", 2);
+  sl_log_set_repeat_window(0);
+  CHECK_EQ(sl_log_get_repeat_window(), 0);
+  sl_log_write(l, SL_LOG_ERROR, "x %d", 3);
+  sl_log_write(l, SL_LOG_ERROR, "x %d", 4);
+  const char *const want[] = {"ERROR t.rep.off: x 1",
+                              "ERROR t.rep.off: x 2 (repeated 1 time in the last 0.0 s)",
+                              "ERROR t.rep.off: x 3", "ERROR t.rep.off: x 4"};
+  expect_since_mark(want, 4);
+  sl_log_set_repeat_window(1000000000LL);
+  CHECK_EQ(sl_log_get_repeat_window(), 1000000000LL);
+}
+
+/* A logger set to write every record is out of the limit; others are not. */
+static void test_repeat_every(void) {
+  repeat_setup();
+  sl_log *dump = sl_log_get("t.rep.dump"), *other = sl_log_get("t.rep.other");
+  sl_log_set_every(dump, 1);
+  mark();
+  for (int i = 0; i < 5; i++) {
+    sl_log_write(dump, SL_LOG_CRITICAL, "     0x%02x 0x%02x", i, i + 1);
+    sl_log_write(other, SL_LOG_CRITICAL, "     0x%02x 0x%02x", i, i + 1);
+  }
+  char *r[16];
+  size_t n = since_mark(r, 16);
+  CHECK_EQ(n, 6);
+  if (n == 6) CHECK_STR(r[5], "CRITICAL t.rep.dump:      0x04 0x05");
+  free_all(r, n);
+  sl_log_set_every(dump, 0);
+  sl_log_write(dump, SL_LOG_CRITICAL, "     0x%02x 0x%02x", 9, 9);
+  sl_log_flush();
+  n = since_mark(r, 16);
+  CHECK_EQ(n, 8);                      /* dump's new one, other's count */
+  free_all(r, n);
+  sl_log_flush();
+}
+
+/* sl_log_write_each is outside the limit; sl_log_flush ends the windows. */
+static void test_repeat_each_and_flush(void) {
+  sl_log *l = repeat_start("t.rep.each");
+  sl_log_write(l, SL_LOG_ERROR, "try %d failed", 1);
+  sl_log_write_each(l, SL_LOG_ERROR, "try %d failed", 2);
+  sl_log_write_each(l, SL_LOG_ERROR, "try %d failed", 3);
+  sl_log_write(l, SL_LOG_ERROR, "try %d failed", 4);      /* counted */
+  sl_log_write_each(l, SL_LOG_WARNING, "below %d", 1);   /* still filtered */
+  char *r[16];
+  size_t n = since_mark(r, 16);
+  CHECK_EQ(n, 3);
+  if (n == 3) CHECK_STR(r[2], "ERROR t.rep.each: try 3 failed");
+  free_all(r, n);
+  sl_log_flush();
+  sl_log_write(l, SL_LOG_ERROR, "try %d failed", 5);      /* a new window */
+  n = since_mark(r, 16);
+  CHECK_EQ(n, 5);
+  if (n == 5) {
+    CHECK_STR(r[3], "ERROR t.rep.each: try 4 failed (repeated 1 time in the last 0.0 s)");
+    CHECK_STR(r[4], "ERROR t.rep.each: try 5 failed");
+  }
+  free_all(r, n);
+  sl_log_flush();
+}
+
+/* More shapes than the table holds: a shape pushed out is told first, so
+** the counts still add up. */
+static void test_repeat_table_bound(void) {
+  sl_log *l = repeat_start("t.rep.many");
+  unsigned long long sent = 0;
+  for (int k = 0; k < 70; k++)         /* 70 shapes, "shape aa"..., twice each */
+    for (int twice = 0; twice < 2; twice++) {
+      sl_log_write(l, SL_LOG_ERROR, "shape %c%c", 'a' + k / 26, 'a' + k % 26);
+      sent++;
+    }
+  sl_log_flush();
+  char *r[256];
+  size_t n = since_mark(r, 256);
+  unsigned long long total = 0;
+  for (size_t i = 0; i < n; i++) total += repeated(r[i]) ? repeated(r[i]) : 1;
+  CHECK_EQ(total, sent);
+  CHECK_EQ(n, 140);                    /* each shape: its line and its count */
+  free_all(r, n);
+}
+
+#define REP_THREADS 4
+#define REP_ROUNDS 5000
+
+static void *rep_writer(void *arg) {
+  sl_log *l = sl_log_get("t.rep.threads");
+  for (int i = 0; i < REP_ROUNDS; i++)
+    sl_log_write(l, SL_LOG_ERROR, "thread %ld frame %d dropped", (long)arg, i);
+  return NULL;
+}
+
+/* Writers on several threads, one shape, inside one window: one line, then
+** one count of every other record. */
+static void test_repeat_threads(void) {
+  repeat_setup();
+  mark();
+  pthread_t t[REP_THREADS];
+  for (long i = 0; i < REP_THREADS; i++) pthread_create(&t[i], NULL, rep_writer, (void *)i);
+  for (int i = 0; i < REP_THREADS; i++) pthread_join(t[i], NULL);
+  sl_log_flush();
+  char *r[16];
+  size_t n = since_mark(r, 16);
+  CHECK_EQ(n, 2);
+  if (n == 2) CHECK_EQ(repeated(r[1]), REP_THREADS * REP_ROUNDS - 1);
+  free_all(r, n);
+}
+
+/* What is counted when the program exits is told then. */
+static void test_repeat_told_at_exit(void) {
+  int fd[2];
+  if (!CHECK(pipe(fd) == 0)) return;
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    dup2(fd[1], 2);
+    sl_log_set_emit(1);
+    sl_log *l = sl_log_get("t.rep.exit");
+    for (int i = 0; i < 3; i++) sl_log_write(l, SL_LOG_ERROR, "gone %d", i);
+    exit(0);
+  }
+  close(fd[1]);
+  char buf[1024] = {0};
+  size_t got = 0;
+  ssize_t k;
+  while (got < sizeof buf - 1 && (k = read(fd[0], buf + got, sizeof buf - 1 - got)) > 0)
+    got += (size_t)k;
+  close(fd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK(strstr(buf, "ERROR t.rep.exit: gone 0\n") != NULL);
+  CHECK(strstr(buf, "ERROR t.rep.exit: gone 2 (repeated 2 times in the last ") != NULL);
+}
+
+static void test_repeat_restore(void) {
+  sl_log_set_clock(NULL);
+  sl_log_set_emit(1);
+  sl_log *l = sl_log_get("t.rep.real");
+  mark();
+  sl_log_write(l, SL_LOG_ERROR, "real %d", 1);
+  sl_log_write(l, SL_LOG_ERROR, "real %d", 2);
+  sl_log_set_emit(0);
+  sl_log_flush();
+  char *r[16];
+  size_t n = since_mark(r, 16);       /* 2 lines, whether or not 1 s passed */
+  CHECK_EQ(n, 2);
+  unsigned long long total = 0;
+  for (size_t i = 0; i < n; i++) total += repeated(r[i]) ? repeated(r[i]) : 1;
+  CHECK_EQ(total, 2);
+  free_all(r, n);
 }
 
 /* Last: "pyrogue" (the root) and "" match every logger, old and new. */
@@ -348,6 +668,16 @@ static const struct tt_case cases[] = {
   {"a filter only makes more verbose", test_filter_only_more_verbose},
   {"min of global and every matching filter", test_min_of_filters},
   {"threads", test_threads},
+  {"repeat: one line, then the count a second later", test_repeat_once_then_count},
+  {"repeat: a flood is a line a second, counts add up", test_repeat_flood},
+  {"repeat: same logger, level and shape", test_repeat_what_is_alike},
+  {"repeat: below the level, window 0", test_repeat_window_off},
+  {"repeat: a logger that writes every record", test_repeat_every},
+  {"repeat: write_each, flush ends the windows", test_repeat_each_and_flush},
+  {"repeat: more shapes than the table", test_repeat_table_bound},
+  {"repeat: threads", test_repeat_threads},
+  {"repeat: told at exit", test_repeat_told_at_exit},
+  {"repeat: the default clock", test_repeat_restore},
   {"root filter matches everything", test_root_filter},
   {NULL, NULL}
 };

@@ -3,9 +3,17 @@
 ** name and never freed, so a pointer taken once stays valid; their
 ** effective level is recomputed whenever the global level or a filter
 ** changes, and read with one relaxed atomic load on the hot path.
+**
+** Repeats: a record that passes its level is formatted, reduced to a shape
+** hash (numbers taken as one) and looked up, with its logger and level, in
+** a fixed table under one mutex; the table says whether it is written or
+** counted (see log.h). Lines are written under that mutex, so they never
+** interleave and a summary never overtakes the line it follows.
 */
 #include "streamlua/log.h"
 
+#include <ctype.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -14,12 +22,17 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "clock.h"
+
 #define LOG_MSG_MAX 1000
 #define LOG_HISTORY 256
+#define REPEAT_SLOTS 64
+#define REPEAT_WINDOW_NS 1000000000LL
 
 struct sl_log {
   struct sl_log *next;
   atomic_int level;            /* effective level */
+  atomic_int every;            /* 1: out of the repeat limit */
   char name[];
 };
 
@@ -34,6 +47,25 @@ static int log_global = SL_LOG_ERROR;
 static log_filter *log_filters;
 static size_t log_nfilters;
 static atomic_int log_emit = 1;
+
+/* One shape of record, written at since_ns; alike records until until_ns
+** are counted, the last one's text kept for the summary. */
+typedef struct repeat_slot {
+  const sl_log *log;           /* NULL: free */
+  unsigned long long shape;
+  int level;
+  long long since_ns;
+  long long until_ns;
+  unsigned long long count;
+  char last[LOG_MSG_MAX];
+} repeat_slot;
+
+static pthread_mutex_t rep_mutex = PTHREAD_MUTEX_INITIALIZER;
+static repeat_slot rep[REPEAT_SLOTS];
+static long long rep_window = REPEAT_WINDOW_NS;
+static long long rep_due = LLONG_MAX;      /* earliest until_ns with a count */
+static long long (*rep_clock)(void);       /* NULL: the coarse clock */
+static pthread_once_t rep_once = PTHREAD_ONCE_INIT;
 
 static pthread_mutex_t hist_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char *hist[LOG_HISTORY];
@@ -76,6 +108,7 @@ sl_log *sl_log_get(const char *name) {
   if (l == NULL) goto out;
   memcpy(l->name, name, n + 1);
   atomic_init(&l->level, effective_nolock_(l->name));
+  atomic_init(&l->every, 0);
   l->next = log_list;
   log_list = l;
 out:
@@ -113,13 +146,8 @@ static void history_add(const char *line) {
   pthread_mutex_unlock(&hist_mutex);
 }
 
-void sl_log_write(sl_log *log, int level, const char *fmt, ...) {
-  if (!sl_log_enabled(log, level)) return;
-  char msg[LOG_MSG_MAX];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
+/* Writes one line now; caller holds rep_mutex. */
+static void emit_nolock(const sl_log *log, int level, const char *msg) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
   char line[LOG_MSG_MAX + 256];
@@ -128,6 +156,168 @@ void sl_log_write(sl_log *log, int level, const char *fmt, ...) {
   if (atomic_load_explicit(&log_emit, memory_order_relaxed))
     fputs(line, stderr);
   history_add(line);
+}
+
+/* A hash of the level and of the text with each number (a run of letters
+** and digits that starts with a digit: 42, 0x1f, 9000) taken as one. */
+static unsigned long long shape_of(int level, const char *msg) {
+  unsigned long long h = 1469598103934665603ULL ^ (unsigned)level;
+  for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+    unsigned char c = *p;
+    if (isdigit(c)) {
+      c = '#';
+      while (isalnum(p[1])) p++;
+    }
+    h = (h ^ c) * 1099511628211ULL;
+  }
+  return h;
+}
+
+static long long rep_now_nolock(void) {
+  return rep_clock ? rep_clock() : (long long)sl_clock_coarse_ns();
+}
+
+/* Writes the summary of a slot's counted records and starts a new window. */
+static void tell_nolock(repeat_slot *s, long long now) {
+  char msg[LOG_MSG_MAX + 64];
+  snprintf(msg, sizeof msg, "%s (repeated %llu time%s in the last %.1f s)",
+           s->last, s->count, s->count == 1 ? "" : "s",
+           (double)(now - s->since_ns) * 1e-9);
+  emit_nolock(s->log, s->level, msg);
+  s->count = 0;
+  s->since_ns = now;
+  s->until_ns = now + rep_window;
+}
+
+/* Tells every slot with a count (all) or those whose window has ended. */
+static void flush_nolock(long long now, int all) {
+  long long due = LLONG_MAX;
+  for (size_t i = 0; i < REPEAT_SLOTS; i++) {
+    repeat_slot *s = &rep[i];
+    if (s->count == 0) continue;
+    if (all || now >= s->until_ns) tell_nolock(s, now);
+    else if (s->until_ns < due) due = s->until_ns;
+  }
+  rep_due = due;
+}
+
+static void flush_at_exit(void) { sl_log_flush(); }
+
+static void register_exit_flush(void) { atexit(flush_at_exit); }
+
+/* A slot for a new shape: a free one, else the idle one whose window ended
+** first, else the oldest counting one, told first. */
+static repeat_slot *claim_nolock(long long now) {
+  repeat_slot *idle = NULL, *busy = NULL;
+  for (size_t i = 0; i < REPEAT_SLOTS; i++) {
+    repeat_slot *s = &rep[i];
+    if (s->log == NULL) return s;
+    repeat_slot **pick = s->count == 0 ? &idle : &busy;
+    if (*pick == NULL || s->until_ns < (*pick)->until_ns) *pick = s;
+  }
+  if (idle != NULL) return idle;
+  tell_nolock(busy, now);
+  return busy;
+}
+
+/* 1 if the record is counted rather than written. */
+static int repeat_nolock(const sl_log *log, int level, unsigned long long shape,
+                         const char *msg, long long now) {
+  repeat_slot *s = NULL;
+  for (size_t i = 0; i < REPEAT_SLOTS && s == NULL; i++)
+    if (rep[i].log == log && rep[i].shape == shape && rep[i].level == level)
+      s = &rep[i];
+  if (s != NULL && now < s->until_ns) {
+    s->count++;
+    snprintf(s->last, sizeof s->last, "%s", msg);
+    if (s->until_ns < rep_due) rep_due = s->until_ns;
+    pthread_once(&rep_once, register_exit_flush);
+    return 1;
+  }
+  if (s == NULL) s = claim_nolock(now);
+  s->log = log;
+  s->shape = shape;
+  s->level = level;
+  s->count = 0;
+  s->since_ns = now;
+  s->until_ns = now + rep_window;
+  return 0;
+}
+
+static void log_vwrite(sl_log *log, int level, int limited, const char *fmt,
+                       va_list ap) {
+  char msg[LOG_MSG_MAX];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  limited = limited && !atomic_load_explicit(&log->every, memory_order_relaxed);
+  unsigned long long shape = limited ? shape_of(level, msg) : 0;
+  pthread_mutex_lock(&rep_mutex);
+  long long now = rep_now_nolock();
+  if (now >= rep_due) flush_nolock(now, 0);
+  if (!limited || rep_window == 0 || !repeat_nolock(log, level, shape, msg, now))
+    emit_nolock(log, level, msg);
+  pthread_mutex_unlock(&rep_mutex);
+}
+
+void sl_log_write(sl_log *log, int level, const char *fmt, ...) {
+  if (!sl_log_enabled(log, level)) return;
+  va_list ap;
+  va_start(ap, fmt);
+  log_vwrite(log, level, 1, fmt, ap);
+  va_end(ap);
+}
+
+void sl_log_write_each(sl_log *log, int level, const char *fmt, ...) {
+  if (!sl_log_enabled(log, level)) return;
+  va_list ap;
+  va_start(ap, fmt);
+  log_vwrite(log, level, 0, fmt, ap);
+  va_end(ap);
+}
+
+void sl_log_set_every(sl_log *log, int every) {
+  atomic_store_explicit(&log->every, every != 0, memory_order_relaxed);
+}
+
+/* Ends every window: the next record of each shape is written. */
+static void forget_nolock(void) {
+  for (size_t i = 0; i < REPEAT_SLOTS; i++) rep[i].until_ns = LLONG_MIN;
+}
+
+void sl_log_flush(void) {
+  pthread_mutex_lock(&rep_mutex);
+  flush_nolock(rep_now_nolock(), 1);
+  forget_nolock();
+  pthread_mutex_unlock(&rep_mutex);
+}
+
+void sl_log_flush_due(void) {
+  pthread_mutex_lock(&rep_mutex);
+  long long now = rep_now_nolock();
+  if (now >= rep_due) flush_nolock(now, 0);
+  pthread_mutex_unlock(&rep_mutex);
+}
+
+void sl_log_set_repeat_window(long long ns) {
+  pthread_mutex_lock(&rep_mutex);
+  flush_nolock(rep_now_nolock(), 1);
+  rep_window = ns > 0 ? ns : 0;
+  forget_nolock();
+  pthread_mutex_unlock(&rep_mutex);
+}
+
+long long sl_log_get_repeat_window(void) {
+  pthread_mutex_lock(&rep_mutex);
+  long long ns = rep_window;
+  pthread_mutex_unlock(&rep_mutex);
+  return ns;
+}
+
+void sl_log_set_clock(long long (*now_ns)(void)) {
+  pthread_mutex_lock(&rep_mutex);
+  flush_nolock(rep_now_nolock(), 1);
+  rep_clock = now_ns;
+  forget_nolock();
+  pthread_mutex_unlock(&rep_mutex);
 }
 
 void sl_log_set_level(int level) {

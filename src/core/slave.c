@@ -91,6 +91,7 @@ int sl_slave_set_debug(sl_slave *s, uint32_t max_bytes, const char *name) {
   if (max_bytes > 0) {
     sl_log *log = sl_log_get(name);
     if (log == NULL) return SL_ENOMEM;
+    sl_log_set_every(log, 1);            /* a dump of every frame, as asked */
     sl_log_write(log, SL_LOG_WARNING, "Starting logger with level = %d",
                  sl_log_level(log));
     atomic_store_explicit(&s->debug_log, log, memory_order_release);

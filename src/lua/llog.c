@@ -2,6 +2,7 @@
 ** sl.logging: Rogue's logging model (levels, global level, prefix filters)
 ** for Lua, plus writing records from Lua and reading the recent ones back.
 */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -45,12 +46,13 @@ static int log_set_filter(lua_State *L) {
   return 0;
 }
 
-/* sl.logging.log(name, level, message) */
+/* sl.logging.log(name, level, message): every record is written (Python's
+** logging has no repeat limit). */
 static int log_log(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   int level = check_level(L, 2);
   const char *msg = luaL_checkstring(L, 3);
-  sl_log_write(sl_log_get(name), level, "%s", msg);
+  sl_log_write_each(sl_log_get(name), level, "%s", msg);
   return 0;
 }
 
@@ -63,6 +65,26 @@ static int log_level_of(lua_State *L) {
 static int log_set_emit(lua_State *L) {
   luaL_checkany(L, 1);
   sl_log_set_emit(lua_toboolean(L, 1));
+  return 0;
+}
+
+/* sl.logging.setRepeatWindow(seconds): 0 writes every record. */
+static int log_set_repeat_window(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  luaL_argcheck(L, isfinite(s) && s >= 0 && s <= 1e9, 1,
+                "seconds in [0, 1e9] expected");
+  sl_log_set_repeat_window((long long)(s * 1e9));
+  return 0;
+}
+
+static int log_get_repeat_window(lua_State *L) {
+  lua_pushnumber(L, (double)sl_log_get_repeat_window() * 1e-9);
+  return 1;
+}
+
+static int log_flush(lua_State *L) {
+  (void)L;
+  sl_log_flush();
   return 0;
 }
 
@@ -88,7 +110,9 @@ static const luaL_Reg log_funcs[] = {
     {"setLevel", log_set_level},   {"getLevel", log_get_level},
     {"setFilter", log_set_filter}, {"log", log_log},
     {"levelOf", log_level_of},     {"setEmit", log_set_emit},
-    {"history", log_history},      {NULL, NULL}};
+    {"history", log_history},      {"setRepeatWindow", log_set_repeat_window},
+    {"getRepeatWindow", log_get_repeat_window},
+    {"flush", log_flush},          {NULL, NULL}};
 
 /* Sets sl.logging in the module table at the top. */
 void sl_open_logging(lua_State *L) {

@@ -139,6 +139,14 @@ static volatile sig_atomic_t looping;   /* read by the host's SIGINT handler */
 
 int sl_lua_loop_active(void) { return looping != 0; }
 
+/* Once a second while the loop runs: the log's counted repeats get told. */
+static void log_tick_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  (void)arg;
+  sl_log_flush_due();
+}
+
 static void break_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
@@ -199,6 +207,9 @@ static void serve(lua_State *L, const char *fn, double seconds) {
   if (sigint) event_add(sigint, NULL);
   if (sigterm) event_add(sigterm, NULL);
   int fronted = sigint != NULL && sigterm != NULL;
+  struct event *tick = event_new(st->base, -1, EV_PERSIST, log_tick_cb, NULL);
+  struct timeval second = {1, 0};
+  if (tick) event_add(tick, &second);
   if (fronted) front_handlers(1);
   /* A timer of our own, not event_base_loopexit: a loopexit left pending
   ** by a serve that ended early would end the next serve too. */
@@ -222,6 +233,7 @@ static void serve(lua_State *L, const char *fn, double seconds) {
   if (fronted) front_handlers(0);
   if (sigint) event_free(sigint);
   if (sigterm) event_free(sigterm);
+  if (tick) event_free(tick);
   if (timeout) event_free(timeout);
   sl_state_run_deferred(st);
 }
@@ -251,6 +263,10 @@ int sl_lua_serve_once(lua_State *L, int timeout_ms) {
     struct timeval tv = sl_tv_from_us((int64_t)timeout_ms * 1000);
     timeout = evtimer_new(st->base, break_cb, st);
     if (timeout) evtimer_add(timeout, &tv);
+  } else {                     /* an idle wait still tells counted repeats */
+    struct timeval second = {1, 0};
+    timeout = evtimer_new(st->base, log_tick_cb, NULL);
+    if (timeout) evtimer_add(timeout, &second);
   }
   st->in_loop = 1;
   looping = 1;
@@ -259,6 +275,7 @@ int sl_lua_serve_once(lua_State *L, int timeout_ms) {
   st->in_loop = 0;
   if (timeout) event_free(timeout);
   sl_state_run_deferred(st);
+  sl_log_flush_due();
   return 0;
 }
 

@@ -158,7 +158,10 @@ static int rx_flush(bridge *b, rx_batch *rb) {
   uint32_t left = rb->n - put;
   if (left > 0) {
     sl_frame_unref_many(rb->f + put, left);
-    atomic_fetch_add(&b->drops, left);
+    uint64_t all = atomic_fetch_add(&b->drops, left) + left;
+    sl_log_write(b->zb.log, SL_LOG_ERROR, "%u received frame(s) dropped: out of memory "
+                 "for the queue (%llu dropped in all)", (unsigned)left,
+                 (unsigned long long)all);
   }
   rb->n = 0;
   rb->bytes = 0;

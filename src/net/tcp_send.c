@@ -195,6 +195,8 @@ static void conn_write_held(conn *c) {
 ** other thread reaches the queue once the connection is off the list). */
 void tcp_conn_closed(sl_zconn *zc) {
   conn *c = (conn *)zc;
+  bridge *b = tcp_bridge_of(zc);
+  uint32_t lost = c->ocount;
   while (c->ocount > 0) {
     out_done d = {.n = 0, .bytes = 0};
     while (c->ocount > 0 && d.n < WRITE_MSGS) {
@@ -202,8 +204,16 @@ void tcp_conn_closed(sl_zconn *zc) {
       c->ohead = (c->ohead + 1) % OUT_FRAMES;
       c->ocount--;
     }
-    out_release(tcp_bridge_of(zc), d.f, d.n, 0, 0);
+    out_release(b, d.f, d.n, 0, 0);
   }
+  if (lost == 0) return;
+  pthread_mutex_lock(&b->zb.mutex);
+  int stopping = b->zb.stopping;
+  pthread_mutex_unlock(&b->zb.mutex);
+  sl_log_write(b->zb.log, stopping ? SL_LOG_DEBUG : SL_LOG_ERROR,
+               "%u frame(s) dropped with the connection on the %s side "
+               "(%llu dropped in all)", (unsigned)lost, sl_zconn_side(zc),
+               (unsigned long long)atomic_load(&b->drops));
 }
 
 /* ---- senders ---- */
@@ -302,7 +312,7 @@ out_drop:;
   int stopping = b->zb.stopping;
   pthread_mutex_unlock(&b->zb.mutex);
   atomic_fetch_add(&b->drops, 1);
-  sl_log_write(b->zb.log, stopping ? SL_LOG_DEBUG : SL_LOG_WARNING,
+  sl_log_write(b->zb.log, stopping ? SL_LOG_DEBUG : SL_LOG_ERROR,
                "frame dropped: %s",
                stopping ? "bridge stopped"
                : rc == SL_ECANCELED ? "the sender was stopped or interrupted"

@@ -104,8 +104,9 @@ static void tx_lost(udp *u, uint64_t n, const char *why) {
       !atomic_compare_exchange_strong(&u->tx_logged_ns, &last, t))
     return;
   since = atomic_exchange(&u->tx_drop_since, 0);
-  sl_log_write(u->log, sl_worker_stopping(&u->rx) ? SL_LOG_DEBUG : SL_LOG_WARNING,
-               "%llu frame(s) dropped: %s", (unsigned long long)since, why);
+  sl_log_write(u->log, sl_worker_stopping(&u->rx) ? SL_LOG_DEBUG : SL_LOG_ERROR,
+               "%llu frame(s) dropped: %s (%llu in all)", (unsigned long long)since,
+               why, (unsigned long long)atomic_load(&u->tx_drops));
 }
 
 /* Describes f's payload as iovecs; a frame of many buffers is copied into
@@ -166,7 +167,7 @@ static int sendable(udp *u, sl_frame *f) {
   }
   if (sl_frame_get_error(f) != 0) {
     atomic_fetch_add(&u->tx_drops, 1);
-    sl_log_write(u->log, SL_LOG_WARNING, "frame with error 0x%x dropped",
+    sl_log_write(u->log, SL_LOG_ERROR, "frame with error 0x%x dropped",
                  (unsigned)sl_frame_get_error(f));
     return 0;
   }
@@ -311,11 +312,11 @@ static int foreign(udp *u, const struct sockaddr_in *from) {
   if (t - u->foreign_logged_ns >= 1000000000) {
     char ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &from->sin_addr, ip, sizeof ip);
-    sl_log_write(u->log, SL_LOG_WARNING,
+    sl_log_write(u->log, SL_LOG_ERROR,
                  "%llu datagram(s) not from the server's port %u dropped "
-                 "(the last from %s:%u)",
+                 "(the last from %s:%u; %llu in all)",
                  (unsigned long long)(n - u->foreign_logged), (unsigned)want, ip,
-                 (unsigned)ntohs(from->sin_port));
+                 (unsigned)ntohs(from->sin_port), (unsigned long long)n);
     u->foreign_logged = n;
     u->foreign_logged_ns = t;
   }
@@ -346,12 +347,13 @@ static void check_drops(udp *u) {
   read_kernel_drops(u);
   uint64_t d = atomic_load(&u->rx_drops);
   if (d == u->rx_drop_logged || t - u->rx_drop_logged_ns < 1000000000) return;
-  sl_log_write(u->log, SL_LOG_WARNING,
+  sl_log_write(u->log, SL_LOG_ERROR,
                "%llu datagram(s) dropped by the kernel: its receive buffer "
                "(%u bytes) was full (this endpoint or its downstream is slower "
-               "than the sender; a Fifo after it, or setRxBufferCount, helps)",
+               "than the sender; a Fifo after it, or setRxBufferCount, helps; "
+               "%llu in all)",
                (unsigned long long)(d - u->rx_drop_logged),
-               (unsigned)sl_udp_rx_buffer_size(u));
+               (unsigned)sl_udp_rx_buffer_size(u), (unsigned long long)d);
   u->rx_drop_logged = d;
   u->rx_drop_logged_ns = t;
 }
@@ -391,7 +393,7 @@ static int receive(udp *u, sl_frame **got) {
     else if (foreign(u, &from[i])) continue;      /* the frame is reused */
     if (m[i].msg_hdr.msg_flags & MSG_TRUNC) {
       atomic_fetch_add(&u->rx_oversize, 1);
-      sl_log_write(u->log, SL_LOG_WARNING,
+      sl_log_write(u->log, SL_LOG_ERROR,
                    "Receive data was too large (over %u bytes). Dropping.",
                    (unsigned)sl_frame_get_size(u->spare[i]));
       continue;                              /* the frame is reused */

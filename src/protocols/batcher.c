@@ -42,9 +42,7 @@ static int take(batch_node *b, sl_frame *f, sl_batch_parsed *p) {
   if (e == SL_BATCH_OK) return 1;
   bump(&b->drops, 1);
   bump(&b->why[e], 1);
-  int level = e == SL_BATCH_ERRORED || e == SL_BATCH_SHORT ? SL_LOG_WARNING
-                                                            : SL_LOG_ERROR;
-  sl_log_write(b->log, level, "%s", err);
+  sl_log_write(b->log, SL_LOG_ERROR, "%s", err);   /* a loss: seen by default */
   return 0;
 }
 

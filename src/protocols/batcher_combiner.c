@@ -77,7 +77,7 @@ static void combiner_accept(sl_slave *s, sl_frame *f) {
   pthread_mutex_unlock(&c->mutex);
   if (why != NULL) {
     bump(&c->drops, 1);
-    sl_log_write(c->log, SL_LOG_WARNING, "Dropping a %" PRIu32 "-byte frame: %s",
+    sl_log_write(c->log, SL_LOG_ERROR, "Dropping a %" PRIu32 "-byte frame: %s",
                  r.size, why);
   }
 }

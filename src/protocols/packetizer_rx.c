@@ -26,7 +26,7 @@ static void drop(sl_packetizer *p, atomic_uint_least64_t *why, const char *fmt, 
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  sl_log_write(p->log, SL_LOG_WARNING, "%s", msg);
+  sl_log_write(p->log, SL_LOG_ERROR, "%s", msg);   /* a loss: seen by default */
 }
 
 /* Forgets the slot's frame; caller holds rx_mu. */
@@ -125,7 +125,7 @@ static sl_frame *rx_v1(sl_packetizer *p, sl_frame *seg, sl_buffer *b,
   if (segn == 0) {
     if (s->f != NULL) {   /* not a drop in Rogue's count: only logged */
       pk_bump(&p->replaced);
-      sl_log_write(p->log, SL_LOG_WARNING, "Dropping frame due to new incoming "
+      sl_log_write(p->log, SL_LOG_ERROR, "Dropping frame due to new incoming "
                    "frame: expIdx=%" PRIu32 ", expCount=%" PRIu32, s->frame_num,
                    s->next_seg);
       slot_discard(p, s);

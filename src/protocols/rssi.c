@@ -889,9 +889,13 @@ static sl_frame *as_segment(rssi *r, sl_frame *f, uint32_t n) {
   return g;
 }
 
+/* Counts an application frame dropped and logs it: a loss of data is at
+** Error, seen at the default level (the log's repeat limit keeps a flood
+** to a line a second). */
 static void tx_drop(rssi *r, int level, const char *msg) {
   bump64(&r->tx_drops);
-  if (level > 0) sl_log_write(r->log, level, "%s", msg);
+  sl_log_write(r->log, level, "%s (%llu dropped in all)", msg,
+               (unsigned long long)atomic_load(&r->tx_drops));
 }
 
 /* A send's wait: over when the window has room, the link is not open or
@@ -963,17 +967,18 @@ static sl_frame *app_segment(rssi *r, sl_frame *f) {
   uint8_t ferr = sl_frame_get_error(f);
   sl_frame_unlock(f);
   if (n == 0 || ferr != 0) {
-    tx_drop(r, SL_LOG_WARNING, n == 0 ? "Dropping empty application frame"
-                                      : "Dropping errored application frame");
+    tx_drop(r, n == 0 ? SL_LOG_WARNING : SL_LOG_ERROR,
+            n == 0 ? "Dropping empty application frame" : "Dropping errored application frame");
     return NULL;
   }
   pthread_mutex_lock(&r->mu);
   uint32_t max = r->cur.max_segment;
-  int open = r->state == SL_RSSI_OPEN;
+  int open = r->state == SL_RSSI_OPEN, stopping = r->stopping;
   pthread_mutex_unlock(&r->mu);
-  if (!open || n + SL_RSSI_HEADER > max) {   /* closed: silently, as Rogue */
-    tx_drop(r, open ? SL_LOG_WARNING : 0,
-            "Dropping application frame over the max segment size");
+  if (!open || n + SL_RSSI_HEADER > max) {   /* Rogue: closed silently */
+    tx_drop(r, stopping ? SL_LOG_DEBUG : SL_LOG_ERROR,
+            open ? "Dropping application frame over the max segment size"
+                 : "Dropping application frame: the link is not open");
     return NULL;
   }
   sl_frame *g = as_segment(r, f, n);
@@ -981,15 +986,17 @@ static sl_frame *app_segment(rssi *r, sl_frame *f) {
   return g;
 }
 
-/* Drops segment g made from f: f gets its header room back. */
-static void app_unsegment(rssi *r, sl_frame *f, sl_frame *g) {
+/* Drops segment g made from f: f gets its header room back. A drop at
+** stop is at Debug. */
+static void app_unsegment(rssi *r, sl_frame *f, sl_frame *g, int stopping) {
   if (g == f) {
     sl_frame_lock(f);
     sl_buffer_adjust_header(sl_frame_buffer(f, 0), SL_RSSI_HEADER);
     sl_frame_unlock(f);
   }
   sl_frame_unref(g);
-  tx_drop(r, 0, NULL);
+  tx_drop(r, stopping ? SL_LOG_DEBUG : SL_LOG_ERROR,
+          "Dropping application frame: the link closed before it was sent");
 }
 
 /* Numbers segment g as the next DATA and queues it (mu held; g taken). */
@@ -1022,8 +1029,9 @@ static void app_send(rssi *r, sl_frame **src, sl_frame **seg, int k) {
     sent++;
   }
   int64_t due = r->last_tx_ns + ms_ns(r->cur.retran_tout);
+  int stopping = r->stopping;
   pthread_mutex_unlock(&r->mu);
-  for (; j < k; j++) app_unsegment(r, src[j], seg[j]);
+  for (; j < k; j++) app_unsegment(r, src[j], seg[j], stopping);
   atomic_fetch_add(&r->tx_frames, (uint64_t)sent);
   flush(r, &o);
   if (sent > 0) timer_arm(r, due);

@@ -43,6 +43,7 @@ struct sl_fifo {
   sl_slave slave;
   uint32_t max_depth, trim_size;
   int no_copy;
+  sl_log *log;                 /* "stream.Fifo": where drops are told */
   int self_free;               /* destroyed from its own thread: it frees */
   int spin_polls;              /* 0 on a single CPU: polling cannot help */
   sl_worker out;               /* the output thread; its stop flag is the
@@ -143,18 +144,31 @@ static void count_rx_nolock_(sl_fifo *q, uint32_t bytes) {
   atomic_store_explicit(&q->rx_bytes, b + bytes, memory_order_relaxed);
 }
 
+/* Counts a dropped frame and tells it: at Error (the default level) while
+** running, the log's repeat limit keeping a flood to a line a second; at
+** Debug once the Fifo is stopped (its frames go with it). */
+static void dropped(sl_fifo *q, const char *why) {
+  uint64_t all = atomic_fetch_add_explicit(&q->drops, 1, memory_order_relaxed) + 1;
+  if (atomic_load_explicit(&q->out.stop, memory_order_relaxed))
+    sl_log_write(q->log, SL_LOG_DEBUG, "Frame dropped: the Fifo is stopped");
+  else
+    sl_log_write(q->log, SL_LOG_ERROR, "Frame dropped: %s (maxDepth %u; %llu dropped in all)",
+                 why, (unsigned)q->max_depth, (unsigned long long)all);
+}
+
 /* Counts a frame received and dropped before it was queued. */
-static void count_rx_dropped(sl_fifo *q, uint32_t bytes) {
+static void count_rx_dropped(sl_fifo *q, uint32_t bytes, const char *why) {
   uint64_t v = push_lock(q);
   count_rx_nolock_(q, bytes);
   push_unlock(q, v);
-  atomic_fetch_add_explicit(&q->drops, 1, memory_order_relaxed);
+  dropped(q, why);
 }
 
 /* Counts f as received (`bytes` long) and queues it (transfer full);
 ** drops and counts it when full or stopped. */
 static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
   uint64_t v = push_lock(q), n = v >> 1;
+  const char *why = "the queue is full";
   count_rx_nolock_(q, bytes);
   if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) goto out_drop;
   if (q->max_depth > 0 && n - q->popped_seen >= q->max_depth) {
@@ -163,6 +177,7 @@ static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
   }
   if (q->tail_used == SEG_SLOTS) {
     segment *s = segment_get(q);
+    why = "out of memory";
     if (s == NULL) goto out_drop;
     q->tail->next = s;
     q->tail = s;
@@ -176,8 +191,8 @@ static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
   return;
 out_drop:
   push_unlock(q, v);
-  atomic_fetch_add_explicit(&q->drops, 1, memory_order_relaxed);
   sl_frame_unref(f);
+  dropped(q, why);
 }
 
 /* A copy of the first n bytes of f with its metadata, from downstream. */
@@ -210,7 +225,7 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
   int busy = atomic_load_explicit(&q->out.stop, memory_order_relaxed) ||
              (q->max_depth > 0 && depth(q) >= q->max_depth);
   if (busy) {
-    count_rx_dropped(q, sl_frame_get_payload(f));
+    count_rx_dropped(q, sl_frame_get_payload(f), "the queue is full");
     return;
   }
   sl_frame_lock(f);
@@ -218,7 +233,7 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
   sl_frame *nf = copy_frame(q, f);
   sl_frame_unlock(f);
   if (nf == NULL) {
-    count_rx_dropped(q, bytes);
+    count_rx_dropped(q, bytes, "no frame for its copy");
     return;
   }
   push(q, nf, bytes);
@@ -408,6 +423,7 @@ sl_fifo *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
   q->max_depth = max_depth;
   q->trim_size = trim_size;
   q->no_copy = no_copy != 0;
+  q->log = sl_log_get("stream.Fifo");
   q->spin_polls = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? SPIN_POLLS : 0;
   pthread_mutex_init(&q->head_mutex, NULL);
   pthread_mutex_init(&q->sleep_mutex, NULL);
