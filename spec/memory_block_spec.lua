@@ -170,6 +170,124 @@ describe("sl.memory.Block", function()
     assert.are.equal("WXwx", blk:shadow())
   end)
 
+  -- A Lua slave over an 8-byte memory that answers from a timer (or at
+  -- once, or with an error from `fail`), logging every transaction.
+  local function laterSlave(fail)
+    local memory, log = {string.rep("\0", 8)}, {}
+    local slave = mem.Slave{doTransaction = function(_, t)
+      local a, n, ty = t:address(), t:size(), t:type()
+      log[#log + 1] = {ty, a, n}
+      sl.after(0, function()
+        local e = fail and fail(ty, a)
+        if e then return t:error(e) end
+        local m = memory[1]
+        if ty == mem.Write or ty == mem.Post then
+          m = m:sub(1, a) .. t:getData() .. m:sub(a + n + 1)
+          memory[1] = m
+        else
+          t:setData(m:sub(a + 1, a + n))
+        end
+        t:done()
+      end)
+    end}
+    return slave, memory, log
+  end
+
+  it("readUInt and writeUInt issue the calls they stand for in one", function()
+    local blk = mem.Block(0, 8)
+    local slave, memory, log = laterSlave()
+    _ = blk >> slave
+    memory[1] = "\1\2\3\4\5\6\7\8"
+    assert.are.equal(0x0605, blk:readUInt(4, 4, 32, 16))
+    assert.are.same({{mem.Read, 4, 4}}, log)
+    assert.are.equal("\0\0\0\0\5\6\7\8", blk:shadow())
+    assert.is_nil(blk:wait())   -- taken off already
+    -- a Write without a mask; with one, its Verify of the same bytes
+    assert.are.equal(0, select("#", blk:writeUInt(8, 8, 0x1AB, 0, 4)))
+    assert.are.equal("\0\171\0\0\5\6\7\8", memory[1])
+    assert.are.same({0, 4}, {blk:verifyRange()})
+    assert.are.equal(0, select("#", blk:writeUInt(0, 8, 0x11, 0, 2, FF8)))
+    assert.are.same({{mem.Read, 4, 4}, {mem.Write, 0, 4}, {mem.Write, 0, 2},
+                     {mem.Verify, 0, 2}}, log)
+    -- a verify mismatch as verifyCheck gives it
+    local stuck = mem.Block(0, 4)
+    local hold = mem.Slave{doTransaction = function(_, t)
+      if t:type() == mem.Verify then t:setData("\0\0\0\0") end
+      t:done()
+    end}
+    _ = stuck >> hold
+    assert.are.same({1, 0, 0x42, 0xff},
+                    {stuck:writeUInt(8, 8, 0x42, 0, 4, string.rep("\255", 4))})
+  end)
+
+  it("readUInt and writeUInt give the error of the transaction waited for", function()
+    local blk = mem.Block(0, 8)
+    local slave, _, log = laterSlave(function(ty)
+      return ty == mem.Read and "no read" or ty == mem.Write and "no write" or nil
+    end)
+    _ = blk >> slave
+    blk:setShadow(0, "abcdefgh")
+    assert.are.same({nil, "no read"}, {blk:readUInt(0, 4, 0, 8)})
+    assert.are.equal("abcdefgh", blk:shadow())   -- a failed Read lands nothing
+    assert.are.equal("no write", blk:writeUInt(0, 8, 1, 0, 4))
+    -- the Verify's start drops the Write's error; the Verify's mismatch
+    assert.are.same({0, 0, 1, 0xff}, {blk:writeUInt(0, 8, 1, 0, 4, FF8)})
+    assert.are.equal(4, #log)   -- Read, Write, Write, Verify
+    local ok, e = pcall(function() blk:writeUInt(0, 8, 1, 0, 4, "\255") end)
+    assert.is_false(ok)
+    assert.matches("'writeUInt'.*mask of 8 bytes", e)
+    ok, e = pcall(function() blk:readUInt(0, 9, 0, 8) end)
+    assert.is_false(ok)
+    assert.matches("'readUInt'.*out of range", e)
+    ok, e = pcall(function() blk:readUInt(0, 4, 60, 8) end)
+    assert.is_false(ok)
+    assert.matches("'readUInt'.*beyond the shadow's 64 bits", e)
+  end)
+
+  it("startBlocks and waitBlocks start every block, then wait in order", function()
+    local slave, memory, log = laterSlave()
+    memory[1] = "ABCDEFGH"
+    local a, b, c = mem.Block(0, 4), mem.Block(4, 2), mem.Block(6, 2)
+    for _, x in ipairs{a, b, c} do _ = x >> slave end
+    local list = {a, b, c}
+    sl.memory.startBlocks(list, mem.Read)
+    assert.are.same({{mem.Read, 0, 4}, {mem.Read, 4, 2}, {mem.Read, 6, 2}}, log)
+    assert.are.same({}, {sl.memory.waitBlocks(list)})   -- all three landed
+    assert.are.same({"ABCD", "EF", "GH"}, {a:shadow(), b:shadow(), c:shadow()})
+    -- count; a Verify goes over each block's verify range
+    a:setShadow(0, "abcd")
+    a:start(mem.Write, 1, 2)
+    b:start(mem.Write, 0, 2)
+    sl.memory.startBlocks(list, mem.Verify, 2)
+    assert.are.same({mem.Verify, 1, 2}, log[#log - 1])
+    assert.are.same({mem.Verify, 4, 2}, log[#log])
+    memory[1] = "aXcdEFGH"
+    assert.are.same({1, 1, 0x58, 0x62, 0xff},
+                    {sl.memory.waitBlocks(list, {FF8:sub(1, 4), FF8:sub(1, 2)}, 2)})
+    assert.is_nil(b:wait())   -- after the failure: not waited for
+  end)
+
+  it("waitBlocks stops at the first failed block", function()
+    local slave = laterSlave(function(_, a) return a == 2 and "second" or nil end)
+    local list = {}
+    for i = 1, 3 do list[i] = mem.Block(2 * (i - 1), 2); _ = list[i] >> slave end
+    sl.memory.startBlocks(list, mem.Read)
+    assert.are.same({2, "second"}, {sl.memory.waitBlocks(list)})
+    assert.is_nil(list[3]:wait())   -- the third one, still outstanding, goes through
+    local ok, e = pcall(sl.memory.startBlocks, {list[1], 5}, mem.Read)
+    assert.is_false(ok)
+    assert.matches("startBlocks: item 2 is not a streamlua.memory.Block", e)
+    ok, e = pcall(sl.memory.startBlocks, list, 9)
+    assert.is_false(ok)
+    assert.matches("transaction type", e)
+    ok, e = pcall(sl.memory.startBlocks, list, mem.Verify)   -- no Write yet
+    assert.is_false(ok)
+    assert.matches("startBlocks: item 1 has no Write to verify", e)
+    ok, e = pcall(sl.memory.waitBlocks, list, nil, 4)
+    assert.is_false(ok)
+    assert.matches("out of range", e)
+  end)
+
   it("times out when the slave never answers", function()
     local held
     local blk = mem.Block(0, 4)

@@ -854,3 +854,104 @@ describe("update notification", function()
     assert.equal(0, seen)
   end)
 end)
+
+-- The short paths of remote get/set and of the bulk operations do what the
+-- general ones do: the same bus traffic, errors, flags and listener
+-- updates, whether the options are given or not.
+describe("sl.pyrogue remote access", function()
+  it("set with the default options is the set without options", function()
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.RemoteVariable{name = "A", offset = 0x0, bitSize = 16})
+      dev:add(pr.RemoteVariable{name = "B", offset = 0x0, bitOffset = 16, bitSize = 16})
+    end)
+    dev.A:set(5)
+    dev.A:set(6, {})
+    dev.A:set(7, {write = true, verify = true, wait = true, index = -1})
+    assert.same({"W 0x1000 4 05000000", "V 0x1000 4 05000000",
+                 "W 0x1000 4 06000000", "V 0x1000 4 06000000",
+                 "W 0x1000 4 07000000", "V 0x1000 4 07000000"}, rec:take())
+    dev.A:set(8, {verify = false})
+    assert.same({"W 0x1000 4 08000000"}, rec:take())
+    -- the block's verify is still pending: a bulk verify issues it
+    dev:verifyBlocks()
+    dev:waitBlocks()
+    assert.same({"V 0x1000 4 08000000"}, rec:take())
+    dev:verifyBlocks()
+    assert.same({}, rec:take())
+    -- a staged neighbour widens the write to the block's stale range
+    dev.B:set(3, {write = false})
+    dev.A:set(9)
+    assert.same({"W 0x1000 4 09000300", "V 0x1000 4 09000300"}, rec:take())
+    root:stop()
+  end)
+
+  it("a verify mismatch and a failed transaction raise pyrogue's texts", function()
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.RemoteVariable{name = "A", offset = 0x4})
+    end)
+    rec.corrupt = function(ty, _, d) if ty == sl.memory.Verify then return "\0\0\0\0" end end
+    assert.equal("Block::checkTransaction: General Error: Verify error for block Top.Dev.A with address 0x00001004. Byte: 0. Got: 0x00, Exp: 0x05, Mask: 0xff",
+                 errorOf(dev.A.set, dev.A, 5))
+    assert.same({"W 0x1004 4 05000000", "V 0x1004 4 00000000"}, rec:take())
+    rec.corrupt = nil
+    dev:verifyBlocks()
+    assert.same({}, rec:take())   -- the mismatch ended the pending verify
+    rec.fail = function(ty) if ty == sl.memory.Read then return "no read" end end
+    assert.equal("Block::checkTransaction: General Error: Transaction error for block Top.Dev.A with address 0x00001004. Error no read",
+                 errorOf(dev.A.get, dev.A))
+    rec.fail = function(ty) if ty == sl.memory.Write then return "no write" end end
+    assert.equal("Block::checkTransaction: General Error: Transaction error for block Top.Dev.A with address 0x00001004. Error no write",
+                 errorOf(dev.A.set, dev.A, 6, {verify = false}))
+    rec.fail = nil
+    -- the failed write left its verify pending: it finds the old value
+    dev:verifyBlocks()
+    assert.matches("Verify error for block Top.Dev.A with address 0x00001004. Byte: 0. Got: 0x05, Exp: 0x06",
+                   errorOf(dev.waitBlocks, dev))
+    assert.same({"R 0x1004 4", "W 0x1004 4 06000000", "V 0x1004 4 05000000"}, rec:take())
+    root:stop()
+  end)
+
+  it("a variable's own listener hears get, set and ReadAll", function()
+    local seen = {}
+    local root, dev, rec = tree(function(dev)
+      dev:add(pr.RemoteVariable{name = "A", offset = 0x0})
+      dev:add(pr.RemoteVariable{name = "B", offset = 0x4})
+    end)
+    local function hear(p, v) seen[#seen + 1] = p .. "=" .. tostring(v.value) end
+    dev.B:addListener(hear)
+    rec:poke(0x1004, "\7\0\0\0")
+    dev.A:get()
+    dev.B:get()
+    root:waitOnUpdate()
+    dev.B:set(8, {verify = false})
+    root:waitOnUpdate()
+    assert.same({"Top.Dev.B=7", "Top.Dev.B=8"}, seen)
+    root.ReadAll()
+    root:waitOnUpdate()
+    assert.same({"Top.Dev.B=7", "Top.Dev.B=8", "Top.Dev.B=8"}, seen)
+    dev.B:delListener(hear)
+    dev.B:get()
+    root.ReadAll()
+    root:waitOnUpdate()
+    assert.equal(3, #seen)
+    rec:take()
+    root:stop()
+  end)
+
+  it("ReadAll and WriteAll stop at the first failed block, in block order", function()
+    local root, dev, rec = tree(function(dev)
+      for i = 0, 3 do dev:add(pr.RemoteVariable{name = "R" .. i, offset = 4 * i}) end
+    end)
+    rec.fail = function(ty, a) if a == 0x1008 then return "bad" end end
+    assert.matches("Transaction error for block Top.Dev.R2 with address 0x00001008. Error bad",
+                   errorOf(root.ReadAll))
+    assert.same({"R 0x1000 4", "R 0x1004 4", "R 0x1008 4", "R 0x100c 4"}, rec:take())
+    rec.fail = nil
+    rec.corrupt = function(ty, a, d) if ty == sl.memory.Verify and a == 0x1004 then return "\1\2\3\4" end end
+    assert.matches("Verify error for block Top.Dev.R1 with address 0x00001004. Byte: 0. Got: 0x01, Exp: 0x00",
+                   errorOf(root._writeAll, root, true))
+    local log = rec:take()
+    assert.equal(8, #log)   -- every write and verify was issued first
+    root:stop()
+  end)
+end)

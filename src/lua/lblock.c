@@ -174,33 +174,117 @@ static void await_landed(lua_State *L, sl_block *b) {
   }
 }
 
-/* blk:start(type, low, n): waits for the block's outstanding transaction
-** (dropping its error), then issues one of type over shadow [low, low+n). */
-static int block_start(lua_State *L) {
-  sl_block *b = check_block(L);
-  lua_Integer type = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, type >= SL_MEM_READ && type <= SL_MEM_VERIFY, 2,
-                "transaction type expected (Read, Write, Post or Verify)");
-  uint32_t low, n;
-  check_bytes(L, b, 3, 1, &low, &n);
+/* Waits for b's outstanding transaction (dropping its error), then issues
+** one of type over shadow [low, low+n); fn names the caller in errors. */
+static void start_one(lua_State *L, sl_block *b, const char *fn, uint32_t type,
+                      uint32_t low, uint32_t n) {
   await_landed(L, b);
   sl_state *st = sl_state_get(L);
   lua_State *outer = st->cur;
   st->cur = L;   /* a Lua slave reached synchronously runs on this thread */
-  int rc = sl_block_start(b, (uint32_t)type, low, n);
+  int rc = sl_block_start(b, type, low, n);
   st->cur = outer;
-  if (rc != SL_OK) return sl_status_error(L, "start", rc);
-  return 0;
+  if (rc != SL_OK) sl_status_error(L, fn, rc);
 }
 
-/* blk:wait() -> nil, or the outstanding transaction's error text. */
-static int block_wait(lua_State *L) {
-  sl_block *b = check_block(L);
+/* Waits for b's outstanding transaction and takes it off: 0, or 1 with its
+** error text pushed. */
+static int finish_one(lua_State *L, sl_block *b) {
   await_landed(L, b);
   char err[1024];
   if (sl_block_finish(b, err, sizeof err) == SL_OK) return 0;
   lua_pushstring(L, err);
   return 1;
+}
+
+static lua_Integer check_type(lua_State *L, int i) {
+  lua_Integer type = luaL_checkinteger(L, i);
+  luaL_argcheck(L, type >= SL_MEM_READ && type <= SL_MEM_VERIFY, i,
+                "transaction type expected (Read, Write, Post or Verify)");
+  return type;
+}
+
+/* blk:start(type, low, n): waits for the block's outstanding transaction
+** (dropping its error), then issues one of type over shadow [low, low+n). */
+static int block_start(lua_State *L) {
+  sl_block *b = check_block(L);
+  lua_Integer type = check_type(L, 2);
+  uint32_t low, n;
+  check_bytes(L, b, 3, 1, &low, &n);
+  start_one(L, b, "start", (uint32_t)type, low, n);
+  return 0;
+}
+
+/* blk:wait() -> nil, or the outstanding transaction's error text. */
+static int block_wait(lua_State *L) {
+  return finish_one(L, check_block(L));
+}
+
+/* blk:readUInt(low, n, bitOffset, bitSize) -> the field's value after a
+** Read of shadow [low, low+n), waited for (start, wait and getUInt in one
+** call); nil and the error text when the Read failed. */
+static int block_read_uint(lua_State *L) {
+  sl_block *b = check_block(L);
+  uint32_t low, n;
+  check_bytes(L, b, 2, 1, &low, &n);
+  uint64_t bit, nbits, v = 0;
+  check_field(L, b, 4, 64, &bit, &nbits);
+  start_one(L, b, "readUInt", SL_MEM_READ, low, n);
+  if (finish_one(L, b)) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  sl_block_get_uint(b, bit, (uint32_t)nbits, &v);
+  lua_pushinteger(L, (lua_Integer)v);
+  return 1;
+}
+
+/* Pushes the first verify mismatch under mask (4 values) or nothing. */
+static int push_mismatch(lua_State *L, sl_block *b, const char *mask) {
+  uint32_t index;
+  uint8_t got, exp, m;
+  if (!sl_block_verify_check(b, (const uint8_t *)mask, &index, &got, &exp, &m)) return 0;
+  lua_pushinteger(L, index);
+  lua_pushinteger(L, got);
+  lua_pushinteger(L, exp);
+  lua_pushinteger(L, m);
+  return 4;
+}
+
+/* The verify mask at i: a string of the block's size. */
+static const char *check_mask(lua_State *L, sl_block *b, int i) {
+  size_t n;
+  const char *mask = luaL_checklstring(L, i, &n);
+  if (n != sl_block_size(b))
+    luaL_argerror(L, i, lua_pushfstring(L, "mask of %I bytes expected, got %I",
+                                        (lua_Integer)sl_block_size(b), (lua_Integer)n));
+  return mask;
+}
+
+/* The same, or NULL when nil or absent. */
+static const char *opt_mask(lua_State *L, sl_block *b, int i) {
+  return lua_isnoneornil(L, i) ? NULL : check_mask(L, b, i);
+}
+
+/* blk:writeUInt(bitOffset, bitSize, raw, low, n [, mask]): setUInt, then a
+** Write of shadow [low, low+n) and, with a mask, a Verify of the same
+** bytes (its start drops the Write's error), waited for. Returns nothing
+** when it went through, the error text of the transaction waited for, or
+** the first verify mismatch under mask as verifyCheck does. */
+static int block_write_uint(lua_State *L) {
+  sl_block *b = check_block(L);
+  uint64_t bit, nbits;
+  check_field(L, b, 2, 64, &bit, &nbits);
+  lua_Integer raw = luaL_checkinteger(L, 4);
+  uint32_t low, n;
+  check_bytes(L, b, 5, 1, &low, &n);
+  const char *mask = opt_mask(L, b, 7);
+  sl_block_set_uint(b, bit, (uint32_t)nbits, (uint64_t)raw);
+  start_one(L, b, "writeUInt", SL_MEM_WRITE, low, n);
+  if (mask != NULL) start_one(L, b, "writeUInt", SL_MEM_VERIFY, low, n);
+  if (finish_one(L, b)) return 1;
+  return mask != NULL ? push_mismatch(L, b, mask) : 0;
 }
 
 /* blk:verifyRange() -> low, n of the last Write. */
@@ -217,19 +301,7 @@ static int block_verify_range(lua_State *L) {
 ** under mask (a string of the block's size). */
 static int block_verify_check(lua_State *L) {
   sl_block *b = check_block(L);
-  size_t n;
-  const char *mask = luaL_checklstring(L, 2, &n);
-  if (n != sl_block_size(b))
-    luaL_argerror(L, 2, lua_pushfstring(L, "mask of %I bytes expected, got %I",
-                                        (lua_Integer)sl_block_size(b), (lua_Integer)n));
-  uint32_t index;
-  uint8_t got, exp, m;
-  if (!sl_block_verify_check(b, (const uint8_t *)mask, &index, &got, &exp, &m)) return 0;
-  lua_pushinteger(L, index);
-  lua_pushinteger(L, got);
-  lua_pushinteger(L, exp);
-  lua_pushinteger(L, m);
-  return 4;
+  return push_mismatch(L, b, check_mask(L, b, 2));
 }
 
 static const luaL_Reg block_methods[] = {
@@ -244,6 +316,8 @@ static const luaL_Reg block_methods[] = {
     {"size", block_size},
     {"start", block_start},
     {"wait", block_wait},
+    {"readUInt", block_read_uint},
+    {"writeUInt", block_write_uint},
     {"verifyRange", block_verify_range},
     {"verifyCheck", block_verify_check},
     {NULL, NULL}};
@@ -275,6 +349,82 @@ static int block_new(lua_State *L) {
   sl_lua_push_object(L, sl_block_object(b));
   sl_object_unref(sl_block_object(b));
   return 1;
+}
+
+/* ---- many blocks at once ---- */
+
+/* The block at list[i] (the list at argument 1); fn names the caller. */
+static sl_block *list_block(lua_State *L, const char *fn, lua_Integer i) {
+  lua_rawgeti(L, 1, i);
+  sl_block *b = sl_block_from_object(sl_lua_test_object(L, -1));
+  lua_pop(L, 1);   /* the list holds it */
+  if (b == NULL)
+    luaL_argerror(L, 1, lua_pushfstring(L, "%s: item %I is not a streamlua.memory.Block",
+                                        fn, i));
+  return b;
+}
+
+/* The count at argument i: 0..#list (the list's length by default). */
+static lua_Integer list_count(lua_State *L, int i) {
+  lua_Integer len = (lua_Integer)lua_rawlen(L, 1);
+  return sl_opt_range(L, i, len, 0, len);
+}
+
+/* sl.memory.startBlocks(list, type [, count]): blk:start(type, 0, size)
+** of the first count blocks of list in order (a Verify: over the block's
+** verify range), each first waiting for its block's outstanding
+** transaction; nothing is waited for after. */
+static int start_blocks(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  uint32_t type = (uint32_t)check_type(L, 2);
+  lua_Integer count = list_count(L, 3);
+  for (lua_Integer i = 1; i <= count; i++) {
+    sl_block *b = list_block(L, "startBlocks", i);
+    uint32_t low = 0, n = sl_block_size(b);
+    if (type == SL_MEM_VERIFY) sl_block_verify_range(b, &low, &n);
+    if (n == 0)
+      luaL_argerror(L, 1, lua_pushfstring(L, "startBlocks: item %I has no Write to verify",
+                                          i));
+    start_one(L, b, "startBlocks", type, low, n);
+  }
+  return 0;
+}
+
+/* sl.memory.waitBlocks(list [, masks [, count]]) -> nothing when the
+** outstanding transactions of the first count blocks of list went
+** through, else the position of the first that failed and what blk:wait
+** returns for it, or of the first whose verify data differs under its
+** mask (masks[i], a string: checked as blk:verifyCheck(masks[i]) after
+** the wait) and what verifyCheck returns. Waits in list order and stops
+** at the first failure: the blocks after it keep their transactions. */
+static int wait_blocks(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int masks = !lua_isnoneornil(L, 2);
+  if (masks) luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer count = list_count(L, 3);
+  for (lua_Integer i = 1; i <= count; i++) {
+    sl_block *b = list_block(L, "waitBlocks", i);
+    if (finish_one(L, b)) {
+      lua_pushinteger(L, i);
+      lua_insert(L, -2);
+      return 2;
+    }
+    if (!masks || lua_rawgeti(L, 2, i) != LUA_TSTRING) {
+      if (masks) lua_pop(L, 1);
+      continue;
+    }
+    size_t len;
+    const char *mask = lua_tolstring(L, -1, &len);
+    if (len != sl_block_size(b))
+      luaL_argerror(L, 2, lua_pushfstring(L, "waitBlocks: mask %I of %I bytes, block of %I",
+                                          i, (lua_Integer)len,
+                                          (lua_Integer)sl_block_size(b)));
+    lua_pushinteger(L, i);
+    int got = push_mismatch(L, b, mask);
+    if (got > 0) return got + 1;
+    lua_pop(L, 2);
+  }
+  return 0;
 }
 
 /* sl.memory.bitCopy(dst, dstBit, src, srcBit, nbits) -> a new string:
@@ -310,4 +460,8 @@ void sl_open_block(lua_State *L) {
   lua_setfield(L, -2, "Block");
   lua_pushcfunction(L, bit_copy);
   lua_setfield(L, -2, "bitCopy");
+  lua_pushcfunction(L, start_blocks);
+  lua_setfield(L, -2, "startBlocks");
+  lua_pushcfunction(L, wait_blocks);
+  lua_setfield(L, -2, "waitBlocks");
 }

@@ -67,6 +67,16 @@ local function eachPiece(var, f)
   end
 end
 
+-- How many of vars have a listener (kept up to date by addListener and
+-- delListener once the block is built).
+local function listenedVars(vars)
+  local n = 0
+  for i = 1, #vars do
+    if vars[i]._listeners[1] ~= nil then n = n + 1 end
+  end
+  return n
+end
+
 -- Binds vars (sorted) to the block: attributes §3.3, overlap checks, mask.
 function Block:_addVariables(vars)
   local bits = {}
@@ -97,6 +107,10 @@ function Block:_addVariables(vars)
   end
   self._mask = string.char(table.unpack(mask))
   self._vars = vars
+  -- the bulk start serves the block itself (no retries; startBlocks)
+  self._bulkPlain = self.bulkOpEn and self.retryCount == 0
+  self._bulkRead = self._bulkPlain and self.mode ~= "WO"
+  self._listened = listenedVars(vars)
   -- a Read needs no more than the start and the wait (no retries, not WO)
   self._plainRead = self.mode ~= "WO" and self.retryCount == 0
 end
@@ -133,6 +147,8 @@ local function writeRange(self, var)
   self.stale = false
   return low, high
 end
+
+Block._writeRange = writeRange
 
 local function clearStale(self)
   local vars = self._vars
@@ -186,18 +202,32 @@ end
 -- Queues the listener updates of the block's variables (§1.8); skipped
 -- while nobody listens (no Root listener, notify.lua's _varListeners, and
 -- none on the variable): the update would call nothing.
+local function queueUpdates(vars, root, q, anyRoot)
+  for i = 1, #vars do
+    local v = vars[i]
+    if v.updateNotify and (anyRoot or v._listeners[1] ~= nil) then q(root, v) end
+  end
+end
+
 function Block:_notify()
   local root = self._dev._root
   local q = root and root._queueUpdate
   if q then
-    local rl = rawget(root, "_varListeners")
-    local anyRoot = rl ~= nil and #rl > 0
-    local vars = self._vars
-    for i = 1, #vars do
-      local v = vars[i]
-      if v.updateNotify and (anyRoot or #v._listeners > 0) then q(root, v) end
-    end
+    local rl = root._varListeners
+    local anyRoot = rl ~= nil and rl[1] ~= nil
+    if anyRoot or self._listened > 0 then queueUpdates(self._vars, root, q, anyRoot) end
   end
+end
+
+-- pyrogue's texts of a failed transaction and of a verify mismatch.
+function Block:_transactionError(err)
+  return ("Block::checkTransaction: General Error: Transaction error for block %s with address 0x%08x. Error %s")
+         :format(self.path, self.address & 0xffffffff, err)
+end
+
+function Block:_verifyError(i, got, exp, m)
+  return ("Block::checkTransaction: General Error: Verify error for block %s with address 0x%08x. Byte: %d. Got: 0x%02x, Exp: 0x%02x, Mask: 0x%02x")
+         :format(self.path, self.address & 0xffffffff, i, got, exp, m)
 end
 
 -- §3.6: wait for the outstanding transaction; its error, a verify
@@ -206,18 +236,14 @@ function Block:waitCheck()
   local err = self._cb:wait()
   if err ~= nil then
     self._doVerify = false
-    return ("Block::checkTransaction: General Error: Transaction error for block %s with address 0x%08x. Error %s")
-           :format(self.path, self.address & 0xffffffff, err)
+    return self:_transactionError(err)
   end
   if not self.enabled then return nil end
   if self._doVerify then
     self._doVerify = false
     self._verifyPending = false
     local i, got, exp, m = self._cb:verifyCheck(self._mask)
-    if i then
-      return ("Block::checkTransaction: General Error: Verify error for block %s with address 0x%08x. Byte: %d. Got: 0x%02x, Exp: 0x%02x, Mask: 0x%02x")
-             :format(self.path, self.address & 0xffffffff, i, got, exp, m)
-    end
+    if i then return self:_verifyError(i, got, exp, m) end
   end
   if self.updateNotify then self:_notify() end
   return nil
@@ -258,6 +284,100 @@ function Block:_checkRetry()
   end
 end
 
+-- Bulk operations ------------------------------------------------------------
+
+local mem_startBlocks, mem_waitBlocks = mem.startBlocks, mem.waitBlocks
+-- scratch lists of the C calls (main thread only; filled, then used at once)
+local scratchList, scratchMasks, scratchAt = {}, {}, {}
+
+-- startTransaction(ttype, force, each, nil, -1) of every bulk-enabled block
+-- of `blocks` in order: the rules of §3.5 here, the transactions of the
+-- blocks that need no wait of their own issued by one C call per run.
+function M.startBlocks(blocks, ttype, force, each)
+  local list, n = scratchList, 0
+  local writing = ttype == WRITE or ttype == POST
+  for i = 1, #blocks do
+    local blk = blocks[i]
+    if each or not blk._bulkPlain then
+      if blk.bulkOpEn and not blk._local then
+        if n > 0 then mem_startBlocks(list, ttype, n); n = 0 end
+        blk:startTransaction(ttype, force, each, nil, -1)
+      end
+    elseif ttype == READ then
+      if blk._bulkRead and not blk.stale and blk.enabled then
+        n = n + 1
+        list[n] = blk._cb
+      end
+    else
+      local mode, go = blk.mode, false
+      if ttype == WRITE then go = mode ~= "RO" and (blk.stale or force)
+      elseif ttype == POST then go = mode ~= "RO"
+      elseif ttype == VERIFY then
+        go = mode == "RW" and not blk.stale and blk._verifyPending and blk.verifyEn
+      end
+      if go then
+        if writing then clearStale(blk) end
+        if blk.enabled then
+          if ttype == VERIFY then blk._doVerify = true
+          elseif ttype == WRITE then blk._verifyPending = blk.verifyEn end
+          n = n + 1
+          list[n] = blk._cb
+        end
+      end
+    end
+  end
+  if n > 0 then mem_startBlocks(list, ttype, n) end
+end
+
+-- waitCheck() of every block of `blocks` (a device's, of Root `root`) in
+-- order, raising the first error: the waits and verify checks by one C
+-- call, then the listener updates of the blocks that went through.
+function M.waitBlocks(blocks, root)
+  local list, masks, at, n = scratchList, scratchMasks, scratchAt, 0
+  local verify, locals, listened = false, false, false
+  for i = 1, #blocks do
+    local blk = blocks[i]
+    local cb = blk._cb
+    if cb then
+      n = n + 1
+      list[n], at[n] = cb, i
+      local mask = blk._doVerify and blk.enabled and blk._mask
+      masks[n] = mask
+      if mask then verify = true end
+      if blk._listened > 0 then listened = true end
+    else
+      locals = true
+    end
+  end
+  local k, a, got, exp, m = mem_waitBlocks(list, masks, n)
+  -- _notify's tests of the Root, once
+  local q = root and root._queueUpdate
+  local rl = q and root._varListeners
+  local anyRoot = rl ~= nil and rl ~= false and rl[1] ~= nil
+  local notify = q and (anyRoot or listened)
+  if not (k or verify or locals or notify) then return end
+  local last = k and at[k] or #blocks
+  for i = 1, last do
+    local blk = blocks[i]
+    if not blk._cb then
+      blk:waitCheck()
+    elseif i == last and k then
+      blk._doVerify = false
+      if type(a) == "string" then error(blk:_transactionError(a), 0) end
+      blk._verifyPending = false
+      error(blk:_verifyError(a, got, exp, m), 0)
+    elseif blk.enabled then
+      if blk._doVerify then
+        blk._doVerify = false
+        blk._verifyPending = false
+      end
+      if notify and blk.updateNotify and (anyRoot or blk._listened > 0) then
+        queueUpdates(blk._vars, root, q, anyRoot)
+      end
+    end
+  end
+end
+
 -- LocalBlock -----------------------------------------------------------------
 
 local LocalBlock = {}
@@ -267,7 +387,8 @@ M.LocalBlock = LocalBlock
 function LocalBlock.new(var)
   return setmetatable({_var = var, _vars = {var}, path = var.path, bulkOpEn = true,
                        stale = false, enabled = true, mode = var.mode, size = 0,
-                       offset = 0, _local = true}, LocalBlock)
+                       offset = 0, _local = true, _listened = listenedVars{var}},
+                      LocalBlock)
 end
 
 function LocalBlock:setEnable(on) self.enabled = on end

@@ -261,6 +261,12 @@ function Device:_rootAttached(parent, root)
   self:_buildBlocks()
   self:_finishBlocks()
   self:_applyDefaults()
+  rawset(self, "_devList", self:devices())   -- no child is added once started
+end
+
+-- The child devices (the list kept at start, before it a new one).
+function Device:_devices()
+  return rawget(self, "_devList") or self:devices()
 end
 
 -- Access sizes for block building (§1.4).
@@ -376,13 +382,9 @@ local function bulk(self, ttype, force, opts)
     var._block:startTransaction(ttype, force, each, var, opts.index or -1)
     return
   end
-  local blocks = self._blocks
-  for i = 1, #blocks do
-    local blk = blocks[i]
-    if blk.bulkOpEn then blk:startTransaction(ttype, force, each, nil, -1) end
-  end
+  blockmod.startBlocks(self._blocks, ttype, force, each)
   if opts.recurse ~= false then
-    for _, d in ipairs(self:devices()) do
+    for _, d in ipairs(self:_devices()) do
       if ttype == WRITE then d:writeBlocks(opts)
       elseif ttype == READ then d:readBlocks(opts)
       else d:verifyBlocks(opts) end
@@ -407,13 +409,9 @@ function Device:waitBlocks(opts)
   opts = opts or {}
   local var = opts.variable
   if var ~= nil then return var._block:check() end
-  local blocks = self._blocks
-  for i = 1, #blocks do
-    local err = blocks[i]:waitCheck()
-    if err ~= nil then error(err, 0) end
-  end
+  blockmod.waitBlocks(self._blocks, self._root)
   if opts.recurse ~= false then
-    for _, d in ipairs(self:devices()) do d:waitBlocks(opts) end
+    for _, d in ipairs(self:_devices()) do d:waitBlocks(opts) end
   end
 end
 Device.checkBlocks = Device.waitBlocks

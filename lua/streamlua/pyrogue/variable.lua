@@ -124,14 +124,28 @@ function BaseVariable:setDisp(s, opts)
   return self:set(v, opts)
 end
 
+-- A built block counts its variables that have a listener (block.lua:
+-- while none has and the Root has no listener, an update would call
+-- nobody); a block is built at start from the variables' lists.
+local function countListened(self, d)
+  local blk = self._block
+  local n = blk and blk._listened
+  if n then blk._listened = n + d end
+end
+
 function BaseVariable:addListener(f)
-  self._listeners[#self._listeners + 1] = f
+  local l = self._listeners
+  if l[1] == nil then countListened(self, 1) end
+  l[#l + 1] = f
 end
 
 function BaseVariable:delListener(f)
-  for i = #self._listeners, 1, -1 do
-    if self._listeners[i] == f then table.remove(self._listeners, i) end
+  local l = self._listeners
+  local had = l[1] ~= nil
+  for i = #l, 1, -1 do
+    if l[i] == f then table.remove(l, i) end
   end
+  if had and l[1] == nil then countListened(self, -1) end
 end
 
 function BaseVariable:addDependency(v)
@@ -161,6 +175,9 @@ end
 
 local blockmod = require "streamlua.pyrogue.block"
 local READ, WRITE, POST, VERIFY = blockmod.READ, blockmod.WRITE, blockmod.POST, blockmod.VERIFY
+-- the C block's calls of the fast paths, taken from its class (a method
+-- looked up on the block itself is a call into C of its own)
+local cb_readUInt, cb_writeUInt = sl.memory.Block.readUInt, sl.memory.Block.writeUInt
 local generalError = blockmod.generalError
 
 local RemoteVariable = node.class("RemoteVariable", BaseVariable)
@@ -485,7 +502,48 @@ end
 -- one Read of the variable's range; set of an in-range integer into a plain
 -- unsigned field is the forced Write of the stale range and its Verify.
 -- Both then wait and check (Block:waitCheck, which returns the error text).
+-- An options table the fast set path serves: the defaults, verify aside.
+local function plainSetOpts(opts)
+  local index = opts.index
+  return opts.write ~= false and opts.wait ~= false and opts.check ~= false
+     and (index == nil or index == -1)
+end
+
+-- The fast set of an enabled, writable block with no verify pending a
+-- check: value into the shadow, the forced Write of the stale range and
+-- (verify) its Verify, waited for and checked, in one call to the block.
+local function quickSet(self, blk, value, verify)
+  local low, high = self._low, self._high
+  self._staleLow, self._staleHigh = low, high
+  if blk.stale then
+    self._stale = true
+    low, high = blk:_writeRange(self)
+  end
+  blk.stale = false
+  local verifyEn = blk.verifyEn
+  verify = verify and verifyEn and blk.mode == "RW"
+  blk._verifyPending = verifyEn
+  local a, got, exp, m = cb_writeUInt(blk._cb, self._bo, self._nbits, value, low,
+                                      high - low + 1, verify and blk._mask or nil)
+  if a == nil then
+    if verify then blk._verifyPending = false end
+    if blk.updateNotify then blk:_notify() end
+    return
+  end
+  if type(a) == "string" then setFailed(self, value, blk:_transactionError(a)) end
+  blk._verifyPending = false
+  setFailed(self, value, blk:_verifyError(a, got, exp, m))
+end
+
 function RemoteVariable:set(value, opts)
+  if self._quick and self._ident and math_type(value) == "integer"
+     and value >= self._imin and value <= self._imax
+     and (opts == nil or plainSetOpts(opts)) then
+    local blk = self._block
+    if blk.enabled and not blk._doVerify and self.mode ~= "RO" and blk.mode ~= "RO" then
+      return quickSet(self, blk, value, opts == nil or opts.verify ~= false)
+    end
+  end
   if opts == nil and self._quick and self._ident and math_type(value) == "integer"
      and value >= self._imin and value <= self._imax then
     local blk = self._block
@@ -519,12 +577,11 @@ function RemoteVariable:get(opts)
   local blk = self._block
   if opts == nil and self._quick and self._fast and blk._plainRead and not blk.stale
      and blk.enabled and not blk._doVerify then
-    local cb = blk._cb
-    cb:start(READ, self._low, self._n)
-    local err = blk:waitCheck()
-    if err ~= nil then getFailed(self, err) end
-    if self._ident then return cb:getUInt(self._bo, self._nbits) end
-    return self._model:fromRaw(cb:getUInt(self._bo, self._nbits), self._nbits)
+    local raw, err = cb_readUInt(blk._cb, self._low, self._n, self._bo, self._nbits)
+    if raw == nil then getFailed(self, blk:_transactionError(err)) end
+    if blk.updateNotify then blk:_notify() end
+    if self._ident then return raw end
+    return self._model:fromRaw(raw, self._nbits)
   end
   local read, wait, index = true, true, -1
   if opts ~= nil then
