@@ -4,6 +4,7 @@
 #   scripts/deps.sh test       also what the tests need
 #   scripts/deps.sh fuzz       also clang and libFuzzer (make fuzz)
 #   scripts/deps.sh bench      also GNU time (bench/footprint.sh)
+#   scripts/deps.sh rock       also luarocks (make rock)
 set -e
 pkgs="cmake make gcc pkg-config liblua5.4-dev lua5.4 libevent-dev libedit-dev lua-yaml"
 if [ "${1:-}" = test ]; then
@@ -12,6 +13,8 @@ elif [ "${1:-}" = fuzz ]; then
   pkgs="$pkgs clang libclang-rt-14-dev"
 elif [ "${1:-}" = bench ]; then
   pkgs="$pkgs time"
+elif [ "${1:-}" = rock ]; then
+  pkgs="$pkgs luarocks"
 fi
 missing=""
 for p in $pkgs; do

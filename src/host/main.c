@@ -4,6 +4,7 @@
 ** table follow the stock `lua` interpreter, so a script behaves the same
 ** under both.
 */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +192,53 @@ static int open_module(lua_State *L) {
 }
 
 
+/*
+** The program's own pure-Lua modules (streamlua.testing, anything in
+** lua/streamlua/) are found from where the executable is, wherever it was
+** installed or moved, without LUA_PATH: package.path starts with the first
+** of these directories, relative to the executable's, that holds streamlua/
+** (installed: the Lua module directory; in the build tree: the source's
+** lua/).
+*/
+#ifndef SL_HOST_LUA_INSTALLED
+#define SL_HOST_LUA_INSTALLED "../share/lua/5.4"
+#endif
+#ifndef SL_HOST_LUA_BUILD
+#define SL_HOST_LUA_BUILD "../lua"
+#endif
+
+/* Fills dir (PATH_MAX bytes) with the real path of `rel`, taken from the
+** executable's directory, if it holds streamlua/. */
+static int find_lua_dir(const char *exe_dir, const char *rel, char *dir) {
+  char path[PATH_MAX];
+  int n = snprintf(path, sizeof path, "%s/%s/streamlua", exe_dir, rel);
+  if (n < 0 || (size_t)n >= sizeof path || realpath(path, dir) == NULL)
+    return 0;
+  *strrchr(dir, '/') = '\0';  /* the directory that holds streamlua/ */
+  return 1;
+}
+
+static void add_own_path(lua_State *L) {
+  static const char *const rels[] = {SL_HOST_LUA_INSTALLED, SL_HOST_LUA_BUILD};
+  char exe[PATH_MAX], dir[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0)
+    return;
+  exe[n] = '\0';
+  *strrchr(exe, '/') = '\0';  /* an absolute path: there is a slash */
+  for (size_t i = 0; i < sizeof rels / sizeof rels[0]; i++) {
+    if (find_lua_dir(exe, rels[i], dir)) {
+      lua_getglobal(L, LUA_LOADLIBNAME);
+      lua_getfield(L, -1, "path");
+      lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+      lua_setfield(L, -3, "path");
+      lua_pop(L, 2);
+      return;
+    }
+  }
+}
+
+
 /* arg[0] is the script, arg[1..n] its arguments, options and the program
 ** name at negative indices: the layout of the stock interpreter */
 static void create_arg_table(lua_State *L, const struct host_args *a) {
@@ -257,6 +305,7 @@ static int pmain(lua_State *L) {
   luaL_openlibs(L);
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCGEN, 0, 0);  /* the mode the stock interpreter uses */
+  add_own_path(L);
   create_arg_table(L, a);
   if (open_module(L) != LUA_OK) {
     lua_pushinteger(L, HOST_FAILED);
