@@ -57,7 +57,7 @@ build:
 # shown if the build fails. A new build dir is configured without -Werror;
 # one make test configured keeps its settings (no rebuild of everything).
 program:
-	@mkdir -p $(BUILD)
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/build.log
 	@echo "streamlua: building $(BUILD)/streamlua (log: $(BUILD)/build.log)"
 	@{ if [ ! -f $(BUILD)/CMakeCache.txt ]; then \
 	     cmake -S . -B $(BUILD) -DSL_WERROR=OFF $(CMAKE_FLAGS); \

@@ -25,7 +25,7 @@ install_tree() {
   # The directories the install will write into, found by installing into a
   # scratch tree first; those missing now are ours to remove later.
   stage=$(mktemp -d)
-  trap 'rm -rf "$stage"' EXIT
+  trap 'rm -rf "$stage" "$stage.dirs"' EXIT
   DESTDIR=$stage cmake --install "$build" --prefix "$prefix" >/dev/null
   mkdir -p "$build/installed"
   [ -f "$record.dirs" ] && cp "$record.dirs" "$stage.dirs" || : >"$stage.dirs"
@@ -34,7 +34,6 @@ install_tree() {
   done >>"$stage.dirs"
   DESTDIR=$destdir cmake --install "$build" --prefix "$prefix"
   sort -u "$stage.dirs" >"$record.dirs"
-  rm -f "$stage.dirs"
   # cmake's manifest leaves DESTDIR out; a second install into the same
   # place adds to what the first wrote
   touch "$record.files"
