@@ -3,16 +3,28 @@
 -- (luarocks make --tree). Against each, the installed program runs a script
 -- with no LUA_PATH, and a C program is built with `pkg-config streamlua`
 -- and run. Installing is the same in every build: the sanitizer passes
--- skip this file (cmodule_spec builds against their install), and
+-- skip all but the first case (cmodule_spec builds against their install), and
 -- STREAMLUA_ROCK_TEST=0 skips the rock, which builds the library again.
+local bin = os.getenv("STREAMLUA_BIN") or "build/streamlua"
+-- the environment of a user who set no Lua paths
+local bare = "env -u LUA_PATH -u LUA_PATH_5_4 -u LUA_CPATH -u LUA_CPATH_5_4 "
+
+describe("the program in the build tree", function()
+  it("finds its pure-Lua modules in the checkout's lua/, run from anywhere", function()
+    local cwd = run("pwd"):gsub("\n$", "")
+    local abs = bin:sub(1, 1) == "/" and bin or cwd .. "/" .. bin
+    local out, err, rc = run(bare .. "-C / " .. shell_quote(abs) .. " " ..
+      shell_quote(cwd .. "/spec/install/script.lua"), {timeout = 120})
+    assert.are.equal(0, rc, out .. err)
+    assert.are.equal(cwd .. "/lua/streamlua/testing.lua", out:match("^[^\n]*"))
+  end)
+end)
+
 if os.getenv("STREAMLUA_SANITIZED") == "1" then return end
 
 local build = os.getenv("STREAMLUA_BUILD") or "build"
 local version = require("streamlua").version
 local hello_out = "streamlua " .. version .. " frames 1 bytes 5\n"
-
--- the environment of a user who set no Lua paths
-local bare = "env -u LUA_PATH -u LUA_PATH_5_4 -u LUA_CPATH -u LUA_CPATH_5_4 "
 
 -- runs spec/install/script.lua under `program`; returns the file that
 -- require found for streamlua.testing and the script's last line
