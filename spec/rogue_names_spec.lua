@@ -332,6 +332,25 @@ describe("pyrogue's wrapper hooks", function()
     assert.are.equal(0, emu:_doMaxAccess())
   end)
 
+  it("make a register tree Device stand for its hub; pyrogue's helpers are in sl.pyrogue", function()
+    local pr = sl.pyrogue
+    assert.are.equal(sl.streamConnect, pr.streamConnect)
+    assert.are.equal(sl.streamConnectBiDir, pr.streamConnectBiDir)
+    assert.are.equal(sl.busConnect, pr.busConnect)
+    local dev = pr.Device{name = "Dev", offset = 0x100}
+    assert.is_true(rawequal(dev._hub, dev:_getMemorySlave()))
+    assert.is_true(rawequal(dev._hub, dev:_getMemoryMaster()))
+    local emu = mem.Emulate(4, 0)
+    local m = mem.Master()
+    assert.is_true(rawequal(dev, m >> dev))
+    assert.is_true(rawequal(dev._hub, m:getSlave()))
+    pr.busConnect(dev, emu)
+    m:writeU32(0x4, 5)
+    local peek = mem.Master()
+    _ = peek >> emu
+    assert.are.equal(5, peek:readU32(0x104))            -- through the device's offset
+  end)
+
   it("raise what the hook raises, and refuse what still cannot connect", function()
     local m = sl.stream.Master()
     assert.has_error(function() return m >> {_getStreamSlave = function() error("no slave") end} end)

@@ -202,6 +202,11 @@ end
 function Device:hardReset()
   for _, d in ipairs(self:devices()) do d:hardReset() end
 end
+-- pyrogue's wrapper hooks: on the memory bus a Device stands for its hub
+-- (m >> dev, sl.busConnect(dev, slave), dev >> slave).
+function Device:_getMemorySlave() return self._hub end
+function Device:_getMemoryMaster() return self._hub end
+
 function Device:countReset()
   for _, d in ipairs(self:devices()) do d:countReset() end
 end

@@ -11,6 +11,7 @@
 --   localvar  LocalVariable, LinkVariable     command   LocalCommand, RemoteCommand, BaseCommand
 --   yaml      YAML configuration                process   Process, LoadConfigProcess, SaveConfigProcess
 --   show      the tree at the REPL (tostring, sl.graph names, sl.monitor lines)
+--   streamConnect, streamConnectBiDir, busConnect: the module's
 local node = require "streamlua.pyrogue.node"
 
 local pr = {}
@@ -30,5 +31,11 @@ end
 
 pr.class = node.class
 pr.isinstance = node.isinstance
+
+-- pyrogue's connect helpers: the module's, which honour the wrapper hooks
+-- (_getStreamMaster, ..., _getMemorySlave; a Device has the memory ones).
+local sl = require "streamlua"
+pr.streamConnect, pr.streamConnectBiDir = sl.streamConnect, sl.streamConnectBiDir
+pr.busConnect = sl.busConnect
 
 return pr
