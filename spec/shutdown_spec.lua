@@ -185,6 +185,13 @@ _ = srv >> sl.memory.Slave{doTransaction = function() end}
 m:setTimeout(100e6)
 print("ready"); io.stdout:flush()
 m:readU32(0)]],
+      ["a memory _waitTransaction whose slave never answers"] = [[
+local m = sl.memory.Master()
+_ = m >> sl.memory.Slave{doTransaction = function() end}
+m:setTimeout(100e6)
+local id = m:_reqTransaction(0, 4, sl.memory.Read)
+print("ready"); io.stdout:flush()
+m:_waitTransaction(id)]],
       ["removeSlave while a Fifo's delivery waits for a peer"] = [[
 local cli = sl.stream.TcpClient("127.0.0.1", 1)
 local fifo = sl.stream.Fifo(10, 0, true)
