@@ -90,6 +90,21 @@ describe("sl.logging", function()
                    L.history(1)[1])
   end)
 
+  it("the running loop tells a count once its window has passed, without flush()", function()
+    local testing = require "streamlua.testing"
+    local s = sl.stream.Slave{acceptFrame = function() error("tick frame", 0) end}
+    local m = sl.stream.Master()
+    _ = m >> s
+    L.flush()
+    L.setRepeatWindow(0.2)
+    for _ = 1, 3 do m:sendFrame(testing.frame("x")) end
+    local told = testing.serveUntil(function()
+      return (L.history(1)[1] or ""):match("tick frame\n.*%(repeated 2 times in the last") ~= nil
+    end, 30)
+    L.setRepeatWindow(1)
+    assert.is_true(told)
+  end)
+
   it("checks its arguments", function()
     assert.has_error(function() L.setLevel("loud") end,
       "bad argument #1 to 'setLevel' (unknown level 'loud')")
