@@ -422,6 +422,31 @@ describe("a TcpServer against hostile peers", function()
     sl.logging.setEmit(true)
   end)
 
+  it("bound their queues in bytes: setMaxQueueBytes, and frames over it pass alone", function()
+    local srv, cli = pair()
+    local c = srv:counters()
+    assert.equals(8 << 20, c.maxQueueBytes)
+    assert.equals(0, c.rxQueueBytes)
+    assert.equals(0, c.txQueueBytes)
+    srv:setMaxQueueBytes(1000)
+    cli:setMaxQueueBytes(1000)
+    assert.equals(1000, srv:counters().maxQueueBytes)
+    assert.has_error(function() srv:setMaxQueueBytes(0) end,
+      "bad argument #1 to 'setMaxQueueBytes' (positive number of bytes expected)")
+    local at_srv, got = collector()
+    _ = srv >> at_srv
+    local up = sl.stream.Master()
+    _ = up >> cli
+    for i = 1, 5 do up:sendFrame(testing.frame(string.rep(string.char(i), 70000))) end
+    assert.is_true(serve_until(function() return #got == 5 end, 30))
+    for i = 1, 5 do assert.equals(string.rep(string.char(i), 70000), got[i].data) end
+    assert.equals(0, srv:counters().drops)
+    assert.equals(0, cli:counters().drops)
+    assert.is_true(serve_until(function() return srv:counters().rxQueueBytes == 0 end, 30))
+    cli:stop()
+    srv:stop()
+  end)
+
   it("counts what unfinished messages hold, and checks its settings", function()
     local srv = sl.stream.TcpServer("127.0.0.1", 0)
     local c = srv:counters()

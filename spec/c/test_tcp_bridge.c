@@ -336,7 +336,12 @@ static void test_big_frames_in_order(void) {
   for (int slow = 0; slow < 2; slow++) {
     fixture fx;
     setup(&fx);
-    if (slow) sl_tcp_bridge_set_timeout(sl_tcp_bridge_from_object(fx.srv), 20000);
+    if (slow) {
+      sl_tcp_bridge_set_timeout(sl_tcp_bridge_from_object(fx.srv), 20000);
+      /* room for all 16 in the send queue: a sender past its timeout
+      ** hands its message over and is not held for room */
+      sl_tcp_bridge_set_max_queue_bytes(sl_tcp_bridge_from_object(fx.srv), 64u << 20);
+    }
     int fd = dial_puller(fx.port);
     CHECK(fd >= 0);
     CHECK(await_ready(fx.srv));
@@ -419,6 +424,186 @@ static void test_stop_during_write(void) {
   teardown(&fx);
 }
 
+/* ---- byte limits of the queues ---- */
+
+/* A crafted PUSH peer that writes `frames` messages of `size` bytes
+** (channel k, payload bytes k) from its own thread, blocking while the
+** bridge does not read. */
+typedef struct pusher {
+  int fd;
+  int frames;
+  uint32_t size;
+  atomic_int sent;
+  pthread_t t;
+} pusher;
+
+static void *push_main(void *arg) {
+  pusher *p = arg;
+  uint8_t hello[128], h[19];
+  size_t n = ts_zmtp_hello(hello, SL_ZMTP_PUSH);
+  if (!ts_send_all(p->fd, hello, n)) return NULL;
+  uint8_t *body = malloc(p->size);
+  for (int k = 0; k < p->frames; k++) {
+    memset(body, k, p->size);
+    large_head(h, (uint8_t)k, p->size);
+    if (!ts_send_all(p->fd, h, sizeof h) || !ts_send_all(p->fd, body, p->size)) break;
+    atomic_fetch_add(&p->sent, 1);
+  }
+  free(body);
+  return NULL;
+}
+
+static void pusher_start(pusher *p, uint32_t port, int frames, uint32_t size) {
+  p->fd = ts_dial(port);
+  p->frames = frames;
+  p->size = size;
+  atomic_init(&p->sent, 0);
+  pthread_create(&p->t, NULL, push_main, p);
+}
+
+static sl_tcp_bridge *bridge_of(fixture *fx) { return sl_tcp_bridge_from_object(fx->srv); }
+
+static int rx_queue_empty(void *arg) {
+  return ts_counter(((fixture *)arg)->srv, "rxQueueBytes") == 0;
+}
+
+/* The delivery queue's bytes fall to 0 once everything is delivered. */
+static int queue_empties(fixture *fx) { return ts_wait_until(rx_queue_empty, fx, 30); }
+
+/* A fixture whose recorder keeps the first `keep` frames. */
+static void setup_keep(fixture *fx, long keep) {
+  setup(fx);
+  sl_object *old = ts_rec_object(fx->r);
+  fx->r = ts_rec_on(fx->srv, keep);
+  sl_master_remove_slave(fx->srv->master, old->slave);
+  sl_object_unref(old);
+}
+
+/* Every frame arrived in order on channels 0, 1, ... */
+static int all_in_order(fixture *fx, int frames, uint32_t size) {
+  if (!ts_rec_wait(fx->r, frames, 60)) return 0;
+  for (long i = 0; i < frames; i++) {
+    ts_got g;
+    if (!ts_rec_frame(fx->r, i, &g) || g.channel != (uint8_t)i || g.size != size) return 0;
+  }
+  return 1;
+}
+
+/* Large frames fill the delivery queue to its byte limit and no further
+** (reading pauses), then all arrive in order once downstream takes them. */
+static void test_rx_byte_limit(void) {
+  fixture fx;
+  setup_keep(&fx, 16);
+  ts_rec_shut(fx.r);
+  uint64_t limit = 4u << 20;
+  sl_tcp_bridge_set_max_queue_bytes(bridge_of(&fx), limit);
+  CHECK_EQ(ts_counter(fx.srv, "maxQueueBytes"), limit);
+  pusher p;
+  pusher_start(&p, fx.port, 16, BIG);
+  CHECK(ts_counter_reaches(fx.srv, "rxQueueBytes", limit, 30));
+  sleep_ms(200);                            /* reading has paused */
+  CHECK(ts_counter(fx.srv, "rxQueueBytes") < limit + BIG);
+  CHECK_EQ(ts_counter(fx.srv, "rxFrames"), 4);   /* 4 x BIG >= 4 MiB */
+  ts_rec_open(fx.r);
+  CHECK(all_in_order(&fx, 16, BIG));
+  pthread_join(p.t, NULL);
+  CHECK_EQ(ts_counter(fx.srv, "drops"), 0);
+  CHECK(queue_empties(&fx));
+  close(p.fd);
+  teardown(&fx);
+}
+
+/* Small frames: the frame limit (1,024, past it by at most one read of
+** 256 KiB) still holds under the byte limit. */
+static void test_rx_frame_limit(void) {
+  fixture fx;
+  setup_keep(&fx, 6000);
+  ts_rec_shut(fx.r);
+  pusher p;
+  pusher_start(&p, fx.port, 6000, 1000);
+  CHECK(ts_counter_reaches(fx.srv, "rxFrames", 1024, 30));
+  sleep_ms(200);
+  CHECK(ts_counter(fx.srv, "rxFrames") <= 1024 + 262 + 1);
+  CHECK(ts_counter(fx.srv, "rxQueueBytes") < (8u << 20));
+  ts_rec_open(fx.r);
+  CHECK(all_in_order(&fx, 6000, 1000));
+  pthread_join(p.t, NULL);
+  CHECK_EQ(ts_counter(fx.srv, "drops"), 0);
+  close(p.fd);
+  teardown(&fx);
+}
+
+/* A frame larger than the byte limit passes alone. */
+static void test_rx_frame_over_limit(void) {
+  fixture fx;
+  setup_keep(&fx, 3);
+  ts_rec_shut(fx.r);
+  sl_tcp_bridge_set_max_queue_bytes(bridge_of(&fx), 1000);
+  pusher p;
+  pusher_start(&p, fx.port, 3, BIG);
+  CHECK(ts_counter_reaches(fx.srv, "rxFrames", 1, 30));
+  sleep_ms(200);
+  CHECK_EQ(ts_counter(fx.srv, "rxFrames"), 1);
+  CHECK_EQ(ts_counter(fx.srv, "rxQueueBytes"), BIG);
+  ts_rec_open(fx.r);
+  CHECK(all_in_order(&fx, 3, BIG));
+  pthread_join(p.t, NULL);
+  close(p.fd);
+  teardown(&fx);
+}
+
+/* Holds each delivery until its thread is told to give up. */
+static void hold_until_cancelled(ts_rec *r, sl_frame *f) {
+  (void)r;
+  (void)f;
+  while (!sl_wait_cancelled()) sleep_ms(1);
+}
+
+/* stop() with the delivery queue full at its byte limit and downstream
+** held: it returns, the peer's writes end, the queued frames are drops. */
+static void test_stop_with_full_queue(void) {
+  fixture fx;
+  setup(&fx);
+  fx.r->hook = hold_until_cancelled;
+  sl_tcp_bridge_set_max_queue_bytes(bridge_of(&fx), 2u << 20);
+  pusher p;
+  pusher_start(&p, fx.port, 16, BIG);
+  CHECK(ts_counter_reaches(fx.srv, "rxQueueBytes", 2u << 20, 30));
+  sl_object_stop(fx.srv);
+  pthread_join(p.t, NULL);               /* the peer's socket was closed */
+  CHECK_EQ(ts_counter(fx.srv, "rxQueueBytes"), 0);
+  CHECK(ts_counter(fx.srv, "drops") >= 1);
+  close(p.fd);
+  teardown(&fx);
+}
+
+/* A reader that reads nothing: the send queue holds up to its byte limit
+** (message headers included), and what finds no room in time is dropped
+** and counted. */
+static void test_tx_byte_limit(void) {
+  fixture fx;
+  setup(&fx);
+  uint64_t limit = 3u << 20;
+  sl_tcp_bridge_set_max_queue_bytes(bridge_of(&fx), limit);
+  sl_tcp_bridge_set_timeout(bridge_of(&fx), 50000);
+  int fd = dial_puller(fx.port);
+  CHECK(fd >= 0);
+  CHECK(await_ready(fx.srv));
+  big_sender bs = {sl_master_new(NULL), 24, 3, 0};   /* more than the socket
+                                                 buffers and the queue hold */
+  sl_master_add_slave(bs.m->master, fx.srv->slave);
+  pthread_t t;
+  pthread_create(&t, NULL, send_bigs, &bs);
+  pthread_join(t, NULL);                 /* each frame queued or dropped */
+  uint64_t q = ts_counter(fx.srv, "txQueueBytes");
+  CHECK(q > 0);
+  CHECK(q <= limit);
+  CHECK(ts_counter(fx.srv, "drops") >= 1);
+  close(fd);
+  sl_object_unref(bs.m);
+  teardown(&fx);
+}
+
 static const struct tt_case cases[] = {
     {"garbage is closed and logged", test_garbage},
     {"a bad greeting signature", test_bad_signature},
@@ -435,6 +620,11 @@ static const struct tt_case cases[] = {
      test_big_frames_in_order},
     {"a reader gone while a sender writes: a counted drop", test_reader_gone_mid_write},
     {"stop() while a sender writes into a full socket", test_stop_during_write},
+    {"the delivery queue fills to its byte limit and no further", test_rx_byte_limit},
+    {"the delivery queue's frame limit holds with small frames", test_rx_frame_limit},
+    {"a frame larger than the byte limit passes alone", test_rx_frame_over_limit},
+    {"stop() with the delivery queue full at its byte limit", test_stop_with_full_queue},
+    {"the send queue holds up to its byte limit", test_tx_byte_limit},
     {NULL, NULL}};
 
 int main(void) { return tt_main(cases); }

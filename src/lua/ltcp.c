@@ -73,6 +73,16 @@ static int tcp_set_max_pending(lua_State *L) {
   return 0;
 }
 
+/* bridge:setMaxQueueBytes(bytes): the byte limit of the delivery queue
+** and of each connection's send queue. */
+static int tcp_set_max_queue_bytes(lua_State *L) {
+  sl_tcp_bridge *obj = check_bridge(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n > 0, 2, "positive number of bytes expected");
+  sl_tcp_bridge_set_max_queue_bytes(obj, (uint64_t)n);
+  return 0;
+}
+
 static int tcp_get_port(lua_State *L) {
   lua_pushinteger(L, sl_tcp_bridge_port(check_bridge(L)));
   return 1;
@@ -96,6 +106,7 @@ static const luaL_Reg tcp_meth[] = {
     {"setMaxConnections", tcp_set_max_connections},
     {"setHandshakeTimeout", tcp_set_handshake_timeout},
     {"setMaxPending", tcp_set_max_pending},
+    {"setMaxQueueBytes", tcp_set_max_queue_bytes},
     {"getPort", tcp_get_port},
     {"connections", tcp_connections},
     {"close", tcp_close},

@@ -67,17 +67,23 @@ static int delivery_main(void *arg) {
       pthread_cond_wait(&b->rx_cv, &b->zb.mutex);
     if (b->zb.stopping) break;
     uint32_t n = b->rx_count < RX_BATCH ? b->rx_count : RX_BATCH;
+    uint64_t bytes = 0;
     for (uint32_t i = 0; i < n; i++) {
       batch[i] = b->rx[b->rx_head];
+      bytes += sl_frame_get_payload(batch[i]);
       b->rx_head = (b->rx_head + 1) % b->rx_cap;
     }
     b->rx_count -= n;
-    if (b->rx_paused && b->rx_count < RX_FRAMES / 2)
+    if (b->rx_paused && tcp_rx_room_nolock(b))
       event_active(b->resume_ev, EV_READ, 0);   /* under the lock: see stop */
     pthread_mutex_unlock(&b->zb.mutex);
     sl_master_send_frames(&b->master, batch, n);
     sl_frame_unref_many(batch, n);
     pthread_mutex_lock(&b->zb.mutex);
+    /* The batch counted toward the byte limit until it was delivered. */
+    b->rx_qbytes -= bytes;
+    if (b->rx_paused && !b->zb.stopping && tcp_rx_room_nolock(b))
+      event_active(b->resume_ev, EV_READ, 0);
   }
   pthread_mutex_unlock(&b->zb.mutex);
   return 0;
@@ -130,6 +136,7 @@ static void bridge_stop(sl_object *obj) {
   uint32_t n = b->rx_count;
   for (uint32_t i = 0; i < n; i++) sl_frame_unref(b->rx[(b->rx_head + i) % b->rx_cap]);
   b->rx_count = 0;
+  b->rx_qbytes = 0;
   pthread_mutex_unlock(&b->zb.mutex);
   atomic_fetch_add(&b->drops, n);
 }
@@ -143,8 +150,18 @@ static void bridge_destroy(sl_object *obj) {
   bridge_free(b);
 }
 
+/* Bytes queued to send, all connections (lock held). */
+static uint64_t tx_queued_nolock(bridge *b) {
+  uint64_t n = 0;
+  for (sl_zconn *c = b->zb.conns; c != NULL; c = c->next) n += ((conn *)c)->obytes;
+  return n;
+}
+
 static size_t bridge_counters(sl_object *obj, sl_counter *out, size_t max) {
   bridge *b = (bridge *)obj;
+  pthread_mutex_lock(&b->zb.mutex);
+  uint64_t limit = b->max_queue_bytes, rxq = b->rx_qbytes, txq = tx_queued_nolock(b);
+  pthread_mutex_unlock(&b->zb.mutex);
   sl_counter c[] = {{"txFrames", atomic_load(&b->tx_frames)},
                     {"txBytes", atomic_load(&b->tx_bytes)},
                     {"rxFrames", atomic_load(&b->rx_frames)},
@@ -156,7 +173,10 @@ static size_t bridge_counters(sl_object *obj, sl_counter *out, size_t max) {
                     {"handshakeTimeouts", atomic_load(&b->zb.pair.notes[SL_NOTE_HANDSHAKE])},
                     {"pendingBytes", atomic_load(&b->zb.pair.pending)},
                     {"pendingCloses", atomic_load(&b->zb.pair.notes[SL_NOTE_PENDING])},
-                    {"acceptErrors", atomic_load(&b->zb.pair.notes[SL_NOTE_ACCEPT])}};
+                    {"acceptErrors", atomic_load(&b->zb.pair.notes[SL_NOTE_ACCEPT])},
+                    {"maxQueueBytes", limit},
+                    {"rxQueueBytes", rxq},
+                    {"txQueueBytes", txq}};
   return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
@@ -189,6 +209,7 @@ sl_tcp_bridge *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   }
   sl_object_init(&b->obj, server ? &server_class : &client_class);
   b->timeout_us = -1;
+  b->max_queue_bytes = QUEUE_BYTES;
   b->zb.split_loops = 1;
   b->zb.sockbuf = 4 << 20;
   b->zb.bulk = 1;
@@ -248,6 +269,15 @@ void sl_tcp_bridge_set_max_size(sl_tcp_bridge *b, uint64_t bytes) {
   if (bytes > UINT32_MAX) bytes = UINT32_MAX;   /* one frame holds the message */
   pthread_mutex_lock(&b->zb.mutex);
   b->zb.max_size = bytes;
+  pthread_mutex_unlock(&b->zb.mutex);
+}
+
+void sl_tcp_bridge_set_max_queue_bytes(sl_tcp_bridge *b, uint64_t bytes) {
+  pthread_mutex_lock(&b->zb.mutex);
+  b->max_queue_bytes = bytes > 0 ? bytes : 1;
+  pthread_cond_broadcast(&b->send_cv);          /* room, if it grew */
+  if (b->rx_paused && !b->zb.stopping && b->resume_ev != NULL && tcp_rx_room_nolock(b))
+    event_active(b->resume_ev, EV_READ, 0);
   pthread_mutex_unlock(&b->zb.mutex);
 }
 

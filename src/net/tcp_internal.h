@@ -32,8 +32,8 @@
 #include "zmtp_conn.h"
 
 #define OUT_FRAMES 1000               /* libzmq's default HWM */
-#define OUT_BYTES (64u << 20)
 #define RX_FRAMES 1024                /* reading pauses at this many queued */
+#define QUEUE_BYTES (8u << 20)        /* default byte limit of each queue */
 #define RX_BATCH 64
 #define WRITE_MSGS 64                 /* messages per writev */
 #define ADOPT_MIN (16u * 1024)         /* payloads kept in place, not copied */
@@ -76,6 +76,9 @@ struct sl_tcp_bridge {
   ** RX_FRAMES by what one read brings, since reading pauses at RX_FRAMES. */
   sl_frame **rx;
   uint32_t rx_cap, rx_head, rx_count;
+  uint64_t rx_qbytes;          /* payload bytes queued or being delivered */
+  uint64_t max_queue_bytes;    /* byte limit of the delivery queue and of
+                                  each connection's send queue */
   int rx_paused;
   struct event *resume_ev;     /* the delivery thread asks to read again */
   block_cache *blocks;         /* received-message buffers, recycled */
@@ -107,6 +110,9 @@ void tcp_bridge_accept(sl_slave *s, sl_frame *f);
 int tcp_conn_message(sl_zconn *c, const sl_zmtp_event *ev);
 int tcp_conn_read_done(sl_zconn *c);
 void tcp_resume_cb(evutil_socket_t fd, short what, void *arg);
+/* Whether the delivery queue has room enough to read again (lock held):
+** under half its frame and byte limits. */
+int tcp_rx_room_nolock(const bridge *b);
 /* Doubles the delivery ring (lock held); 0, or -1 if out of memory. */
 int tcp_rx_grow_nolock(bridge *b);
 block_cache *tcp_cache_new(void);

@@ -30,9 +30,13 @@ void tcp_resume_cb(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   bridge *b = arg;
   pthread_mutex_lock(&b->zb.mutex);
-  if (b->rx_paused && !b->zb.stopping && b->rx_count < RX_FRAMES / 2)
+  if (b->rx_paused && !b->zb.stopping && tcp_rx_room_nolock(b))
     pause_reads_nolock_(b, 0);
   pthread_mutex_unlock(&b->zb.mutex);
+}
+
+int tcp_rx_room_nolock(const bridge *b) {
+  return b->rx_count < RX_FRAMES / 2 && b->rx_qbytes <= b->max_queue_bytes / 2;
 }
 
 int tcp_rx_grow_nolock(bridge *b) {
@@ -151,9 +155,14 @@ static int rx_flush(bridge *b, rx_batch *rb) {
     b->rx[(b->rx_head + b->rx_count) % b->rx_cap] = rb->f[put++];
     b->rx_count++;
   }
+  if (put == rb->n) b->rx_qbytes += rb->bytes;
+  else for (uint32_t i = 0; i < put; i++) b->rx_qbytes += sl_frame_get_payload(rb->f[i]);
   if (was_empty && put > 0) pthread_cond_signal(&b->rx_cv);
-  if (b->rx_count >= RX_FRAMES && !b->rx_paused)
-    pause_reads_nolock_(b, 1);   /* back-pressure reaches the sender over TCP */
+  /* Back-pressure reaches the sender over TCP: reading pauses at either
+  ** limit, past it by at most one read, so a frame larger than the byte
+  ** limit still passes alone. */
+  if ((b->rx_count >= RX_FRAMES || b->rx_qbytes >= b->max_queue_bytes) && !b->rx_paused)
+    pause_reads_nolock_(b, 1);
   pthread_mutex_unlock(&b->zb.mutex);
   uint32_t left = rb->n - put;
   if (left > 0) {

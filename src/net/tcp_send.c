@@ -228,7 +228,7 @@ static conn *pick_nolock_(bridge *b, uint64_t need) {
     while (j++ < want) zc = zc->next;
     conn *c = (conn *)zc;
     if (zc->push && zc->ready && c->ocount < OUT_FRAMES &&
-        (c->obytes + need <= OUT_BYTES || c->ocount == 0)) {
+        (c->obytes + need <= b->max_queue_bytes || c->ocount == 0)) {
       b->rr = want + 1;
       return c;
     }
