@@ -105,6 +105,35 @@ describe("sl.stream.Fifo", function()
     assert.are.equal(5, fifo:maxDepth())
   end)
 
+  it("bounds what it holds in bytes: setMaxQueueBytes, maxQueueBytes", function()
+    collectgarbage(); collectgarbage()
+    local fifo = sl.stream.Fifo(0, 0, true)
+    assert.are.equal(8 << 20, fifo:maxQueueBytes())
+    assert.are.equal(8 << 20, fifo:counters().maxQueueBytes)
+    local n = 0
+    _ = fifo >> sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+    local h = testing.harness(fifo)
+    for i = 1, 1025 do        -- 1024 fill the mailbox, the last one blocks
+      h:push("x")
+      assert.is_true(spin_until(function() return fifo:size() == 0 end))
+    end
+    fifo:setMaxQueueBytes(10000)
+    assert.are.equal(10000, fifo:maxQueueBytes())
+    for i = 1, 5 do h:push(string.rep("y", 3000)) end
+    assert.are.equal(3, fifo:size())             -- 1 + 3 x 3000 held
+    assert.are.equal(2, fifo:dropCnt())
+    local c = fifo:counters()
+    assert.are.equal(9001, c.queueBytes)
+    assert.are.equal(10000, c.maxQueueBytes)
+    assert.is_true(serve_until(function() return n == 1028 end))
+    assert.is_true(serve_until(function() return fifo:counters().queueBytes == 0 end))
+    fifo:setMaxQueueBytes(0)                     -- no byte limit
+    assert.are.equal(0, fifo:maxQueueBytes())
+    assert.has_error(function() fifo:setMaxQueueBytes(-1) end,
+      "bad argument #1 to 'setMaxQueueBytes' (non-negative number of bytes expected)")
+    fifo:stop()
+  end)
+
   it("stop ends the thread and drops what is queued", function()
     collectgarbage(); collectgarbage()
     local before = fifo_threads(0)

@@ -364,10 +364,12 @@ static void test_counters(void) {
     while (ts_counter(q, "txFrames") != 3 && now_s() < end) sleep_ms(1);
     sl_counter c[SL_COUNTERS_MAX];
     size_t n = sl_object_counters(q, c, SL_COUNTERS_MAX);
-    CHECK_EQ(n, 6);
-    static const char *names[] = {"rxFrames", "rxBytes", "txFrames",
-                                  "txBytes", "drops", "depth"};
-    for (size_t i = 0; i < 6 && i < n; i++) CHECK_STR(c[i].name, names[i]);
+    CHECK_EQ(n, 8);
+    static const char *names[] = {"rxFrames", "rxBytes", "txFrames", "txBytes",
+                                  "drops", "depth", "maxQueueBytes", "queueBytes"};
+    for (size_t i = 0; i < 8 && i < n; i++) CHECK_STR(c[i].name, names[i]);
+    CHECK_EQ(ts_counter(q, "maxQueueBytes"), 8u << 20);   /* the default */
+    CHECK_EQ(ts_counter(q, "queueBytes"), 0);
     CHECK_EQ(ts_counter(q, "rxFrames"), 3);
     CHECK_EQ(ts_counter(q, "rxBytes"), 60);
     CHECK_EQ(ts_counter(q, "txFrames"), 3);
@@ -380,6 +382,132 @@ static void test_counters(void) {
     sl_pool_unref(p);
     sl_object_unref(&g->obj);
   }
+  alarm(0);
+}
+
+/* Pushes a frame of `len` bytes (transfer none). */
+static void push_len(sl_object *q, sl_pool *p, uint32_t len) {
+  sl_frame *f = sl_pool_req_frame(p, len);
+  sl_frame_set_payload(f, len);
+  push(q, f);
+  sl_frame_unref(f);
+}
+
+static int tx_reaches(sl_object *q, uint64_t n) {
+  return ts_counter_reaches(q, "txFrames", n, 20);
+}
+
+/* Large frames: the Fifo holds up to its byte limit (the frame being
+** delivered included) and drops the rest, counted; then empties. */
+static void test_byte_limit(void) {
+  watchdog(60);
+  for (int no_copy = 0; no_copy <= 1; no_copy++) {
+    ts_rec *g = gate_new(1);
+    sl_object *q = fifo_to(g, 0, 0, no_copy);
+    sl_fifo_set_max_queue_bytes(sl_fifo_from_object(q), 10000);
+    CHECK_EQ(ts_counter(q, "maxQueueBytes"), 10000);
+    sl_pool *p = sl_pool_new();
+    push_len(q, p, 1000);
+    CHECK(gate_await(g, 1, 1, 0));          /* held downstream, still counted */
+    for (int i = 0; i < 20; i++) push_len(q, p, 1000);
+    CHECK_EQ(ts_counter(q, "queueBytes"), 10000);
+    CHECK_EQ(ts_counter(q, "depth"), 9);
+    CHECK_EQ(ts_counter(q, "drops"), 11);
+    CHECK_EQ(ts_counter(q, "rxFrames"), 21);
+    ts_rec_open(g);
+    CHECK(gate_await(g, 10, 0, 10));
+    CHECK(tx_reaches(q, 10));
+    CHECK_EQ(ts_counter(q, "queueBytes"), 0);
+    push_len(q, p, 1000);                   /* room again */
+    CHECK(gate_await(g, 11, 0, 11));
+    CHECK_EQ(ts_counter(q, "drops"), 11);
+    sl_object_unref(q);
+    sl_pool_unref(p);
+    sl_object_unref(&g->obj);
+  }
+  alarm(0);
+}
+
+/* Small frames: the depth limit still holds under the byte limit. */
+static void test_depth_under_byte_limit(void) {
+  watchdog(60);
+  ts_rec *g = gate_new(1);
+  sl_object *q = fifo_to(g, 5, 0, 1);
+  sl_fifo_set_max_queue_bytes(sl_fifo_from_object(q), 1u << 20);
+  sl_pool *p = sl_pool_new();
+  push_len(q, p, 100);
+  CHECK(gate_await(g, 1, 1, 0));
+  for (int i = 0; i < 20; i++) push_len(q, p, 100);
+  CHECK_EQ(ts_counter(q, "depth"), 5);
+  CHECK_EQ(ts_counter(q, "drops"), 15);
+  CHECK_EQ(ts_counter(q, "queueBytes"), 600);
+  ts_rec_open(g);
+  CHECK(gate_await(g, 6, 0, 6));
+  sl_object_unref(q);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
+  alarm(0);
+}
+
+/* A frame larger than the byte limit passes when the queue is empty;
+** another behind it is dropped; limit 0 is none. */
+static void test_frame_over_byte_limit(void) {
+  watchdog(60);
+  for (int no_copy = 0; no_copy <= 1; no_copy++) {
+    ts_rec *g = gate_new(1);
+    sl_object *q = fifo_to(g, 0, 0, no_copy);
+    sl_fifo_set_max_queue_bytes(sl_fifo_from_object(q), 100);
+    sl_pool *p = sl_pool_new();
+    push_len(q, p, 5000);
+    CHECK(gate_await(g, 1, 1, 0));
+    push_len(q, p, 5000);
+    CHECK_EQ(ts_counter(q, "drops"), 1);
+    CHECK_EQ(ts_counter(q, "queueBytes"), 5000);
+    ts_rec_open(g);
+    CHECK(tx_reaches(q, 1));
+    push_len(q, p, 5000);
+    CHECK(gate_await(g, 2, 0, 2));
+    CHECK_EQ(ts_counter(q, "drops"), 1);
+    ts_rec_shut(g);
+    sl_fifo_set_max_queue_bytes(sl_fifo_from_object(q), 0);
+    for (int i = 0; i < 10; i++) push_len(q, p, 5000);
+    CHECK(gate_await(g, 3, 1, 2));
+    CHECK_EQ(ts_counter(q, "drops"), 1);
+    CHECK_EQ(ts_counter(q, "queueBytes"), 50000);
+    ts_rec_open(g);
+    CHECK(gate_await(g, 12, 0, 12));
+    sl_object_unref(q);
+    sl_pool_unref(p);
+    sl_object_unref(&g->obj);
+  }
+  alarm(0);
+}
+
+/* stop() with the queue full at its byte limit and the output thread
+** held downstream: it returns, and the queued frames are drops. */
+static void hold_until_cancelled(ts_rec *r, sl_frame *f) {
+  (void)r;
+  (void)f;
+  while (!sl_wait_cancelled()) sleep_ms(1);
+}
+
+static void test_stop_at_byte_limit(void) {
+  watchdog(60);
+  ts_rec *g = gate_new(0);
+  g->hook = hold_until_cancelled;
+  sl_object *q = fifo_to(g, 0, 0, 1);
+  sl_fifo_set_max_queue_bytes(sl_fifo_from_object(q), 4000);
+  sl_pool *p = sl_pool_new();
+  push_len(q, p, 1000);
+  CHECK(gate_await(g, 1, 0, 0));
+  for (int i = 0; i < 10; i++) push_len(q, p, 1000);
+  CHECK_EQ(ts_counter(q, "queueBytes"), 4000);
+  sl_object_stop(q);
+  CHECK_EQ(ts_counter(q, "queueBytes"), 0);
+  CHECK_EQ(ts_counter(q, "drops"), 7 + 3);
+  sl_object_unref(q);
+  sl_pool_unref(p);
+  sl_object_unref(&g->obj);
   alarm(0);
 }
 
@@ -760,6 +888,10 @@ static const struct tt_case cases[] = {
   {"several producers at once", test_many_producers},
   {"stop runs the wait hook while it waits", test_stop_runs_wait_hook},
   {"stop frees the thread from a library wait downstream", test_stop_frees_thread_from_waits},
+  {"the byte limit: large frames fill it and no further", test_byte_limit},
+  {"the depth limit holds under the byte limit", test_depth_under_byte_limit},
+  {"a frame over the byte limit passes alone", test_frame_over_byte_limit},
+  {"stop() with the queue full at its byte limit", test_stop_at_byte_limit},
   {NULL, NULL}
 };
 

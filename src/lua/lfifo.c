@@ -30,11 +30,27 @@ static int fifo_max_depth(lua_State *L) {
   return 1;
 }
 
+/* fifo:setMaxQueueBytes(bytes): the byte limit; 0: none. */
+static int fifo_set_max_queue_bytes(lua_State *L) {
+  sl_fifo *q = check_fifo(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "non-negative number of bytes expected");
+  sl_fifo_set_max_queue_bytes(q, (uint64_t)n);
+  return 0;
+}
+
+static int fifo_max_queue_bytes(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)sl_fifo_max_queue_bytes(check_fifo(L)));
+  return 1;
+}
+
 static const luaL_Reg fifo_meth[] = {
     {"size", fifo_size},
     {"dropCnt", fifo_drop_cnt},
     {"clearCnt", fifo_clear_cnt},
     {"maxDepth", fifo_max_depth},
+    {"setMaxQueueBytes", fifo_set_max_queue_bytes},
+    {"maxQueueBytes", fifo_max_queue_bytes},
     {NULL, NULL}};
 
 static int fifo_new(lua_State *L) {

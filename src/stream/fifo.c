@@ -28,13 +28,15 @@
 
 #define FIFO_BATCH 256
 #define FIFO_SLICE 16      /* frames sent between two looks at the stop */
-#define SEG_SLOTS 1022     /* a segment is 8 KiB */
+#define SEG_SLOTS 682      /* a segment (frames and sizes) is 8 KiB */
+#define FIFO_BYTES (8u << 20)  /* the default byte limit */
 #define SPIN_POLLS 16      /* polls of an empty queue before sleeping, */
 #define POLL_PAUSES 8      /* each this many pauses apart */
 
 typedef struct segment {
   struct segment *next;    /* written before the count that publishes it */
   sl_frame *slot[SEG_SLOTS];
+  uint32_t size[SEG_SLOTS];   /* each frame's payload as it was queued */
 } segment;
 
 struct sl_fifo {
@@ -42,6 +44,7 @@ struct sl_fifo {
   sl_master master;
   sl_slave slave;
   uint32_t max_depth, trim_size;
+  atomic_uint_least64_t max_bytes;   /* 0: no byte limit */
   int no_copy;
   sl_log *log;                 /* "stream.Fifo": where drops are told */
   int self_free;               /* destroyed from its own thread: it frees */
@@ -53,6 +56,8 @@ struct sl_fifo {
   _Alignas(64) segment *tail;
   uint32_t tail_used;          /* slots filled in tail */
   uint64_t popped_seen;        /* a recent `popped`, for bounded Fifos */
+  uint64_t in_bytes;           /* payload bytes ever queued */
+  uint64_t out_seen;           /* a recent `out_bytes` */
   atomic_uint_least64_t drops, rx_frames, rx_bytes;
   /* Frames ever queued, shifted left by one; the low bit is the
   ** producers' lock. The output thread's one look at the producers. */
@@ -63,6 +68,9 @@ struct sl_fifo {
   segment *head;
   uint32_t head_used;          /* slots taken from head */
   atomic_uint_least64_t popped;
+  /* Payload bytes that left the queue: delivered, or dropped once taken.
+  ** Frames being delivered still count toward the byte limit. */
+  atomic_uint_least64_t out_bytes;
   atomic_uint_least64_t tx_frames, tx_bytes;
   /* Sleeping. */
   _Alignas(64) atomic_int sleeping;
@@ -164,16 +172,31 @@ static void count_rx_dropped(sl_fifo *q, uint32_t bytes, const char *why) {
   dropped(q, why);
 }
 
+/* Whether `size` more bytes go over the byte limit (producers' lock
+** held). A frame finding the queue empty of bytes passes, however large. */
+static int over_bytes_nolock_(sl_fifo *q, uint32_t size) {
+  uint64_t max = atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
+  if (max == 0 || q->in_bytes - q->out_seen + size <= max) return 0;
+  q->out_seen = atomic_load_explicit(&q->out_bytes, memory_order_acquire);
+  uint64_t held = q->in_bytes - q->out_seen;
+  return held > 0 && held + size > max;
+}
+
 /* Counts f as received (`bytes` long) and queues it (transfer full);
-** drops and counts it when full or stopped. */
+** drops and counts it when full (in frames or bytes) or stopped. */
 static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
   uint64_t v = push_lock(q), n = v >> 1;
   const char *why = "the queue is full";
+  uint32_t size = sl_frame_get_payload(f);
   count_rx_nolock_(q, bytes);
   if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) goto out_drop;
   if (q->max_depth > 0 && n - q->popped_seen >= q->max_depth) {
     q->popped_seen = atomic_load_explicit(&q->popped, memory_order_acquire);
     if (n - q->popped_seen >= q->max_depth) goto out_drop;
+  }
+  if (over_bytes_nolock_(q, size)) {
+    why = "the queue is at its byte limit";
+    goto out_drop;
   }
   if (q->tail_used == SEG_SLOTS) {
     segment *s = segment_get(q);
@@ -183,7 +206,9 @@ static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
     q->tail = s;
     q->tail_used = 0;
   }
+  q->tail->size[q->tail_used] = size;
   q->tail->slot[q->tail_used++] = f;
+  q->in_bytes += size;
   /* Publishes the frame and unlocks; sequentially consistent, so ordered
   ** before the look at `sleeping`. */
   atomic_store(&q->pushed, v + 2);
@@ -215,6 +240,19 @@ static sl_frame *copy_frame(sl_fifo *q, sl_frame *f) {
   return nf;
 }
 
+/* The byte limit as a copy of f would meet it: looked at before copying,
+** as the depth is (a racy look; push decides). */
+static int over_bytes(sl_fifo *q, sl_frame *f) {
+  uint64_t max = atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
+  if (max == 0) return 0;
+  uint64_t v = push_lock(q);
+  uint32_t size = sl_frame_get_payload(f);
+  if (q->trim_size != 0 && q->trim_size < size) size = q->trim_size;
+  int over = over_bytes_nolock_(q, size);
+  push_unlock(q, v);
+  return over;
+}
+
 static void fifo_accept(sl_slave *s, sl_frame *f) {
   sl_fifo *q = as_fifo(s->owner);
   if (q->no_copy) {
@@ -223,7 +261,7 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
   }
   /* Rogue checks "busy" before copying. */
   int busy = atomic_load_explicit(&q->out.stop, memory_order_relaxed) ||
-             (q->max_depth > 0 && depth(q) >= q->max_depth);
+             (q->max_depth > 0 && depth(q) >= q->max_depth) || over_bytes(q, f);
   if (busy) {
     count_rx_dropped(q, sl_frame_get_payload(f), "the queue is full");
     return;
@@ -239,8 +277,9 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
   push(q, nf, bytes);
 }
 
-/* Takes up to max published frames off the head. */
-static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t max) {
+/* Takes up to max published frames off the head, with the sizes they
+** were queued with. */
+static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t *size, uint32_t max) {
   pthread_mutex_lock(&q->head_mutex);
   uint64_t popped = atomic_load_explicit(&q->popped, memory_order_relaxed);
   uint64_t avail = published(q) - popped;
@@ -252,6 +291,7 @@ static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t max) {
       q->head_used = 0;
       segment_put(q, done);
     }
+    size[i] = q->head->size[q->head_used];
     out[i] = q->head->slot[q->head_used++];
   }
   atomic_store_explicit(&q->popped, popped + n, memory_order_release);
@@ -259,12 +299,25 @@ static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t max) {
   return n;
 }
 
+static uint64_t sum(const uint32_t *size, uint32_t n) {
+  uint64_t t = 0;
+  for (uint32_t i = 0; i < n; i++) t += size[i];
+  return t;
+}
+
+/* Frames taken leave the count of queued bytes. */
+static void left_queue(sl_fifo *q, const uint32_t *size, uint32_t n) {
+  atomic_fetch_add_explicit(&q->out_bytes, sum(size, n), memory_order_release);
+}
+
 /* Frees what is queued, counting it as dropped. */
 static void drain(sl_fifo *q) {
   sl_frame *batch[FIFO_BATCH];
+  uint32_t size[FIFO_BATCH];
   uint32_t n;
-  while ((n = take(q, batch, FIFO_BATCH)) > 0) {
+  while ((n = take(q, batch, size, FIFO_BATCH)) > 0) {
     sl_frame_unref_many(batch, n);
+    left_queue(q, size, n);
     atomic_fetch_add_explicit(&q->drops, n, memory_order_relaxed);
   }
 }
@@ -312,10 +365,11 @@ static void await_frames(sl_fifo *q) {
 static int fifo_main(void *arg) {
   sl_fifo *q = arg;
   sl_frame *batch[FIFO_BATCH];
+  uint32_t size[FIFO_BATCH];
   for (;;) {
     await_frames(q);
     if (is_closing(q)) break;
-    uint32_t n = take(q, batch, FIFO_BATCH);
+    uint32_t n = take(q, batch, size, FIFO_BATCH);
     /* Sent in slices, so a stop is noticed within a few frames; frames
     ** taken but not sent are dropped as the queued ones are. */
     uint32_t sent = 0;
@@ -323,6 +377,7 @@ static int fifo_main(void *arg) {
     while (sent < n) {
       if (is_closing(q)) {
         sl_frame_unref_many(batch + sent, n - sent);
+        left_queue(q, size + sent, n - sent);
         atomic_fetch_add_explicit(&q->drops, n - sent, memory_order_relaxed);
         break;
       }
@@ -336,6 +391,7 @@ static int fifo_main(void *arg) {
       for (uint32_t i = sent; i < sent + k; i++)
         bytes += sl_frame_get_payload(batch[i]);
       sl_master_send_frames(&q->master, batch + sent, k);
+      left_queue(q, size + sent, k);
       sent += k;
     }
     sl_frame_unref_many(batch, sent);   /* back to their pools in runs */
@@ -401,7 +457,9 @@ static size_t fifo_counters(sl_object *obj, sl_counter *out, size_t max) {
       {"txFrames", atomic_load(&q->tx_frames)},
       {"txBytes", atomic_load(&q->tx_bytes)},
       {"drops", atomic_load(&q->drops)},
-      {"depth", sl_fifo_size(q)}};
+      {"depth", sl_fifo_size(q)},
+      {"maxQueueBytes", sl_fifo_max_queue_bytes(q)},
+      {"queueBytes", sl_fifo_queue_bytes(q)}};
   return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
@@ -421,6 +479,7 @@ sl_fifo *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
   memset(q, 0, sizeof *q);
   sl_object_init(&q->obj, &fifo_class);
   q->max_depth = max_depth;
+  atomic_init(&q->max_bytes, FIFO_BYTES);
   q->trim_size = trim_size;
   q->no_copy = no_copy != 0;
   q->log = sl_log_get("stream.Fifo");
@@ -469,3 +528,18 @@ void sl_fifo_clear_count(sl_fifo *q) {
 }
 
 uint32_t sl_fifo_max_depth(sl_fifo *q) { return q->max_depth; }
+
+void sl_fifo_set_max_queue_bytes(sl_fifo *q, uint64_t bytes) {
+  atomic_store_explicit(&q->max_bytes, bytes, memory_order_relaxed);
+}
+
+uint64_t sl_fifo_max_queue_bytes(sl_fifo *q) {
+  return atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
+}
+
+uint64_t sl_fifo_queue_bytes(sl_fifo *q) {
+  uint64_t v = push_lock(q);
+  uint64_t held = q->in_bytes - atomic_load_explicit(&q->out_bytes, memory_order_acquire);
+  push_unlock(q, v);
+  return held;
+}

@@ -5,7 +5,8 @@
 **   ---------------------               -------------
 **   accept_frame(f)                     takes everything queued (up to 256)
 **     full (max_depth > 0 and depth       at once and sends it downstream;
-**     >= max_depth): drop, counted        polls an empty queue briefly (on
+**     >= max_depth, or the byte limit     polls an empty queue briefly (on
+**     reached): drop, counted
 **     no_copy: queues f itself             more than one CPU), then sleeps
 **     else: queues a copy of the first     until a producer signals it
 **     trim_size bytes (0: all), with
@@ -14,7 +15,10 @@
 ** Producers append to a chain of segments under a mutex of their own and
 ** publish a count; the output thread shares no lock with them.
 ** The producer never waits: a full Fifo drops the newest frame and counts
-** it (Rogue's policy). max_depth 0 is unbounded. Stopping (or dropping the
+** it (Rogue's policy). max_depth 0 is unbounded in frames. The bytes
+** queued (payloads as queued, frames being delivered included) are bounded
+** too: 8 MiB by default; a frame that finds the queue empty passes however
+** large it is. Stopping (or dropping the
 ** last reference) ends the thread and frees the frames still queued,
 ** counting them as drops; the thread finishes the slice (at most 16
 ** frames) it is sending, and drops the rest it had taken. Thread-safe.
@@ -43,6 +47,11 @@ uint32_t sl_fifo_size(sl_fifo *q);
 uint64_t sl_fifo_drop_count(sl_fifo *q);
 void sl_fifo_clear_count(sl_fifo *q);
 uint32_t sl_fifo_max_depth(sl_fifo *q);
+/* The byte limit (0: none; default 8 MiB), and the payload bytes queued
+** or being delivered now (counters "maxQueueBytes" and "queueBytes"). */
+void sl_fifo_set_max_queue_bytes(sl_fifo *q, uint64_t bytes);
+uint64_t sl_fifo_max_queue_bytes(sl_fifo *q);
+uint64_t sl_fifo_queue_bytes(sl_fifo *q);
 
 #pragma GCC visibility pop
 
