@@ -58,6 +58,30 @@ describe("a Lua slave fed from a C thread", function()
     assert.is_nil(first_bad)
   end)
 
+  it("holds frames up to its byte limit (setMaxQueueBytes), then the sender waits", function()
+    local n, bad = 0, 0
+    local s = sl.stream.Slave{acceptFrame = function(self, f)
+      if seq(f) ~= n then bad = bad + 1 end
+      n = n + 1
+    end}
+    assert.are.equal(8 << 20, s:counters().maxQueueBytes)
+    s:setMaxQueueBytes(10000)
+    assert.are.equal(10000, s:counters().maxQueueBytes)
+    assert.has_error(function() s:setMaxQueueBytes(0) end,
+      "bad argument #1 to 'setMaxQueueBytes' (positive number of bytes expected)")
+    local src = testing.source(s, 50, 3000)
+    assert.is_true(until_full(s))              -- 3 x 3000 queued, the sender waits
+    local c = s:counters()
+    assert.are.equal(3, c.queued)
+    assert.are.equal(9000, c.queueBytes)
+    assert.is_true(serve_until(function() return n == 50 end, 30))
+    src:join()
+    assert.are.equal(0, bad)
+    assert.are.equal(0, s:counters().drops)
+    assert.are.equal(0, s:counters().queueBytes)
+    assert.is_nil(sl.stream.Slave().setMaxQueueBytes)   -- a counting slave has no mailbox
+  end)
+
   it("a slow slave slows the producer and loses nothing", function()
     local n, order_ok = 0, true
     local s = sl.stream.Slave{acceptFrame = function(self, f)

@@ -432,8 +432,8 @@ typedef struct item {
 
 static void item_hold(void *p) { ((item *)p)->holds++; }
 static void item_release(void *p) { ((item *)p)->releases++; }
-static const sl_mailbox_ops counted = {item_hold, item_release};
-static const sl_mailbox_ops handed = {NULL, item_release};
+static const sl_mailbox_ops counted = {item_hold, item_release, NULL};
+static const sl_mailbox_ops handed = {NULL, item_release, NULL};
 
 static void test_any_item(void) {
   CHECK(sl_mailbox_new(4, NULL, NULL, NULL) == NULL);
@@ -476,6 +476,118 @@ static void test_try_put(void) {
   CHECK_EQ(it[0].holds, 1);
 }
 
+/* ---- the byte limit ---- */
+
+static sl_frame *sized(sl_pool *p, uint32_t len) {
+  sl_frame *f = sl_pool_req_frame(p, len);
+  sl_frame_set_payload(f, len);
+  return f;
+}
+
+static void take_unref(sl_mailbox *mb, uint32_t n) {
+  void *out[16];
+  CHECK_EQ(sl_mailbox_take(mb, out, n), n);
+  for (uint32_t i = 0; i < n; i++) sl_frame_unref(out[i]);
+}
+
+/* Large frames fill it to its byte limit and no further; small ones meet
+** the item limit first; one larger than the limit passes alone. */
+static void test_byte_limit(void) {
+  sl_pool *p = sl_pool_new();
+  sl_mailbox *mb = sl_mailbox_new(100, &sl_mailbox_frames, NULL, NULL);
+  CHECK_EQ(sl_mailbox_max_bytes(mb), 0);
+  sl_mailbox_set_max_bytes(mb, 10000);
+  CHECK_EQ(sl_mailbox_max_bytes(mb), 10000);
+  sl_frame *f[5];
+  for (int i = 0; i < 5; i++) f[i] = sized(p, 3000);
+  for (int i = 0; i < 3; i++) CHECK_EQ(sl_mailbox_try_put(mb, f[i]), SL_OK);
+  CHECK_EQ(sl_mailbox_try_put(mb, f[3]), SL_EBUSY);
+  CHECK_EQ(sl_mailbox_put_timed(mb, f[3], 0), SL_ETIMEDOUT);
+  CHECK_EQ(sl_mailbox_bytes(mb), 9000);
+  CHECK_EQ(sl_mailbox_size(mb), 3);
+  take_unref(mb, 1);
+  CHECK_EQ(sl_mailbox_bytes(mb), 6000);
+  CHECK_EQ(sl_mailbox_try_put(mb, f[3]), SL_OK);
+  take_unref(mb, 3);
+  CHECK_EQ(sl_mailbox_bytes(mb), 0);
+  /* larger than the limit: alone */
+  sl_frame *big = sized(p, 50000);
+  CHECK_EQ(sl_mailbox_try_put(mb, big), SL_OK);
+  CHECK_EQ(sl_mailbox_try_put(mb, f[4]), SL_EBUSY);
+  take_unref(mb, 1);
+  CHECK_EQ(sl_mailbox_try_put(mb, f[4]), SL_OK);
+  take_unref(mb, 1);
+  sl_mailbox_free(mb);
+  /* small frames: the item limit still holds */
+  mb = sl_mailbox_new(4, &sl_mailbox_frames, NULL, NULL);
+  sl_mailbox_set_max_bytes(mb, 1u << 20);
+  for (int i = 0; i < 4; i++) CHECK_EQ(sl_mailbox_try_put(mb, f[0]), SL_OK);
+  CHECK_EQ(sl_mailbox_try_put(mb, f[1]), SL_EBUSY);
+  sl_mailbox_free(mb);
+  sl_frame_unref(big);
+  for (int i = 0; i < 5; i++) sl_frame_unref(f[i]);
+  CHECK_EQ(sl_pool_get_alloc_count(p), 0);
+  sl_pool_unref(p);
+}
+
+typedef struct many_ctx {
+  sl_mailbox *mb;
+  sl_frame **f;
+  uint32_t n, done;
+  int rc;
+  atomic_int over;
+} many_ctx;
+
+static void *put_many_main(void *arg) {
+  many_ctx *m = arg;
+  m->rc = sl_mailbox_put_many(m->mb, (void *const *)m->f, m->n, &m->done);
+  atomic_store(&m->over, 1);
+  return NULL;
+}
+
+static int many_over(many_ctx *m) {
+  double deadline = now_s() + 20.0;
+  while (!atomic_load(&m->over) && now_s() < deadline) sched_yield();
+  return atomic_load(&m->over);
+}
+
+/* A put at the byte limit waits for room (back-pressure, no drop), and
+** close frees it; put_many waits there too. */
+static void test_byte_limit_waits(void) {
+  sl_pool *p = sl_pool_new();
+  sl_mailbox *mb = sl_mailbox_new(100, &sl_mailbox_frames, NULL, NULL);
+  sl_mailbox_set_max_bytes(mb, 10000);
+  sl_frame *f[5];
+  for (int i = 0; i < 5; i++) f[i] = sized(p, 3000);
+  many_ctx m = {.mb = mb, .f = f, .n = 5};
+  atomic_init(&m.over, 0);
+  pthread_t t;
+  pthread_create(&t, NULL, put_many_main, &m);
+  CHECK(wait_for_waits(mb, 1));
+  CHECK_EQ(sl_mailbox_size(mb), 3);
+  CHECK_EQ(sl_mailbox_bytes(mb), 9000);
+  take_unref(mb, 2);                 /* room for the other two */
+  CHECK(many_over(&m));
+  pthread_join(t, NULL);
+  CHECK_EQ(m.rc, SL_OK);
+  CHECK_EQ(m.done, 5);
+  CHECK_EQ(sl_mailbox_bytes(mb), 9000);
+  /* a single put at the limit, freed by close */
+  producer_ctx q = {.mb = mb, .f = f[0], .timeout_us = -1};
+  atomic_init(&q.done, 0);
+  pthread_create(&t, NULL, producer_once, &q);
+  CHECK(wait_for_waits(mb, 2));
+  sl_mailbox_close(mb);
+  CHECK(join_producer(t, &q));
+  CHECK_EQ(q.rc, SL_ECLOSED);
+  sl_mailbox_free(mb);
+  for (int i = 0; i < 5; i++) {
+    CHECK_EQ(sl_frame_refcount(f[i]), 1);
+    sl_frame_unref(f[i]);
+  }
+  sl_pool_unref(p);
+}
+
 static const struct tt_case cases[] = {
   {"new, capacity, empty take", test_new},
   {"FIFO order; take returns at most max", test_fifo_and_take_max},
@@ -489,6 +601,8 @@ static const struct tt_case cases[] = {
   {"put_many on a closed mailbox", test_put_many_closed},
   {"items of any kind, through their ops", test_any_item},
   {"try_put never waits", test_try_put},
+  {"the byte limit: big items up to it, small ones to the capacity", test_byte_limit},
+  {"a put at the byte limit waits; close frees it", test_byte_limit_waits},
   {NULL, NULL}
 };
 

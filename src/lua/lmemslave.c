@@ -254,7 +254,7 @@ static const sl_mem_slave_ops lua_mem_ops = {.do_transaction = lua_mem_do};
 
 static void tran_hold(void *t) { sl_transaction_ref(t); }
 static void tran_release(void *t) { sl_transaction_unref(t); }
-static const sl_mailbox_ops tran_items = {tran_hold, tran_release};
+static const sl_mailbox_ops tran_items = {tran_hold, tran_release, NULL};
 
 static void tran_deliver(void *owner, int ctx, void *item) {
   (void)ctx;

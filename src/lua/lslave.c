@@ -6,7 +6,7 @@
 ** A Lua-defined slave runs its acceptFrame on the main thread only. Called
 ** there (a Lua sendFrame, a timer), it runs at once. Called from any other
 ** thread, the frame goes into the slave's bounded mailbox and the sender
-** waits while the mailbox is full; the loop hands queued frames to Lua in
+** waits while the mailbox is full (1,024 frames, or its byte limit); the loop hands queued frames to Lua in
 ** batches. No lock is held while Lua runs.
 */
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #include "lsl.h"
 
 #define MAILBOX_FRAMES 1024
+#define MAILBOX_BYTES (8u << 20)   /* the mailbox's default byte limit */
 
 typedef struct lua_slave {
   sl_object obj;                   /* first: the node is cast from it */
@@ -207,7 +208,9 @@ static size_t lua_slave_counters(sl_object *obj, sl_counter *out, size_t max) {
       {"rxBytes", atomic_load(&ls->rx_bytes)},
       {"queued", sl_mailbox_size(ls->q.mb)},
       {"waits", sl_mailbox_wait_count(ls->q.mb)},
-      {"drops", atomic_load(&ls->dropped)}};
+      {"drops", atomic_load(&ls->dropped)},
+      {"maxQueueBytes", sl_mailbox_max_bytes(ls->q.mb)},
+      {"queueBytes", sl_mailbox_bytes(ls->q.mb)}};
   return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
 }
 
@@ -263,6 +266,7 @@ void sl_lua_slave_new(lua_State *L, int i) {
     free(ls);
     luaL_error(L, "Slave: out of memory");
   }
+  sl_mailbox_set_max_bytes(ls->q.mb, MAILBOX_BYTES);
   ls->fields_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* pops the fields */
   ls->next = st->lua_slaves;
   if (ls->next) ls->next->prev = ls;
@@ -394,7 +398,23 @@ static int slave_new(lua_State *L) {
 
 static const sl_lua_class slave_class = {"Slave", NULL, slave_new,
                                          SL_ROLE_STREAM_SLAVE};
-static const sl_lua_class lua_slave_class = {"LuaSlave", NULL, NULL, SL_ROLE_STREAM};
+/* slave:setMaxQueueBytes(bytes): the byte limit of a Lua-defined slave's
+** mailbox (frames from other threads); senders wait while it is over. */
+static int lua_slave_set_max_queue_bytes(lua_State *L) {
+  lua_slave *ls = as_lua_slave(sl_lua_check_object(L, 1));
+  if (ls == NULL) return luaL_argerror(L, 1, "Lua-defined Slave expected");
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n > 0, 2, "positive number of bytes expected");
+  sl_mailbox_set_max_bytes(ls->q.mb, (uint64_t)n);
+  return 0;
+}
+
+static const luaL_Reg lua_slave_meth[] = {
+    {"setMaxQueueBytes", lua_slave_set_max_queue_bytes},
+    {NULL, NULL}};
+
+static const sl_lua_class lua_slave_class = {"LuaSlave", lua_slave_meth, NULL,
+                                             SL_ROLE_STREAM};
 
 /* Lua-defined slaves: both roles, so a Lua stage can sendFrame onwards. */
 void sl_open_slave(lua_State *L) {

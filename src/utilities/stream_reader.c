@@ -274,7 +274,7 @@ static void replay(sl_stream_reader *r, sl_stream_reader_result *res) {
 
 static void result_free(void *item) { free(item); }
 
-static const sl_mailbox_ops result_items = {NULL, result_free};
+static const sl_mailbox_ops result_items = {NULL, result_free, NULL};
 
 /* The results mailbox's notify: the hook set now, called unlocked. */
 static void results_notify(void *arg) {

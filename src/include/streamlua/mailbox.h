@@ -7,10 +7,10 @@
 **   ---------------------            ------------------------------------
 **   sl_mailbox_put(mb, item)         notify(arg) says "look at the queue"
 **     ops->hold(item) when queued;   sl_mailbox_take(mb, out, max)
-**     waits while full (back-          hands over what was held, oldest
-**     pressure, never a drop);         first; when it leaves the queue
-**     calls notify when the queue      empty the next put notifies again
-**     was idle                       sl_mailbox_close(mb): puts fail with
+**     waits while full, in items or    hands over what was held, oldest
+**     in bytes (back-pressure, never   first; when it leaves the queue
+**     a drop); calls notify when the   empty the next put notifies again
+**     queue was idle                 sl_mailbox_close(mb): puts fail with
 **   sl_mailbox_try_put: never          SL_ECLOSED, waiters wake
 **     waits (SL_EBUSY when full)
 **
@@ -29,13 +29,17 @@ typedef struct sl_mailbox sl_mailbox;
 
 /* How a mailbox holds its items. hold is called (under the mailbox lock)
 ** when an item is queued: NULL means the put hands the item over.
-** release drops an item the mailbox still holds when it is freed. */
+** release drops an item the mailbox still holds when it is freed. size
+** (NULL: items weigh nothing) is what an item counts toward the byte
+** limit, asked once as it is queued. */
 typedef struct sl_mailbox_ops {
   void (*hold)(void *item);
   void (*release)(void *item);
+  uint64_t (*size)(const void *item);
 } sl_mailbox_ops;
 
-/* Frames: put takes its own ref, take hands that ref over. */
+/* Frames: put takes its own ref, take hands that ref over; a frame weighs
+** its payload. */
 extern const sl_mailbox_ops sl_mailbox_frames;
 
 /* ops (transfer none) must outlive the mailbox. */
@@ -62,6 +66,13 @@ uint32_t sl_mailbox_take(sl_mailbox *mb, void **out, uint32_t max);
 void sl_mailbox_close(sl_mailbox *mb);
 uint32_t sl_mailbox_size(sl_mailbox *mb);
 uint32_t sl_mailbox_capacity(const sl_mailbox *mb);
+/* The byte limit beside the capacity (0, the default: none): a put waits
+** while the queued sizes plus its item's would pass it, unless nothing
+** with a size is queued (an item over the limit passes alone). */
+void sl_mailbox_set_max_bytes(sl_mailbox *mb, uint64_t bytes);
+uint64_t sl_mailbox_max_bytes(sl_mailbox *mb);
+/* The sizes of the items queued now. */
+uint64_t sl_mailbox_bytes(sl_mailbox *mb);
 /* Times a producer had to wait because the queue was full. */
 uint64_t sl_mailbox_wait_count(sl_mailbox *mb);
 
