@@ -16,6 +16,21 @@ local function spin_until(cond)
 end
 
 
+-- Holds a Fifo's output thread in a Lua slave's full mailbox (the loop is
+-- not served here): 1024 frames fill the mailbox, the last one blocks.
+-- Returns the harness that feeds the Fifo and the count of frames that
+-- reached the slave.
+local function hold_output(fifo)
+  local n = 0
+  _ = fifo >> sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+  local h = testing.harness(fifo)
+  for _ = 1, 1025 do
+    h:push("x")
+    assert.is_true(spin_until(function() return fifo:size() == 0 end))
+  end
+  return h, function() return n end
+end
+
 describe("sl.stream.Fifo", function()
   it("passes frames on its own thread, in order", function()
     local fifo = sl.stream.Fifo(0, 0, true)
@@ -69,13 +84,7 @@ describe("sl.stream.Fifo", function()
     -- serves every Lua slave's mailbox.
     collectgarbage(); collectgarbage()
     local fifo = sl.stream.Fifo(5, 0, true)
-    local n = 0
-    _ = fifo >> sl.stream.Slave{acceptFrame = function() n = n + 1 end}
-    local h = testing.harness(fifo)
-    for i = 1, 1025 do        -- 1024 fill the mailbox, the last one blocks
-      h:push("x")
-      assert.is_true(spin_until(function() return fifo:size() == 0 end))
-    end
+    local h, count = hold_output(fifo)
     sl.logging.flush()                -- no window left open by earlier lines
     sl.logging.setEmit(false)
     local mark = "fifo drops " .. tostring(fifo)
@@ -99,7 +108,7 @@ describe("sl.stream.Fifo", function()
     end
     assert.are.equal(10, told)
     assert.matches("; 10 dropped in all%)", last)
-    assert.is_true(serve_until(function() return n == 1030 end))
+    assert.is_true(serve_until(function() return count() == 1030 end))
     fifo:clearCnt()
     assert.are.equal(0, fifo:dropCnt())
     assert.are.equal(5, fifo:maxDepth())
@@ -110,13 +119,7 @@ describe("sl.stream.Fifo", function()
     local fifo = sl.stream.Fifo(0, 0, true)
     assert.are.equal(8 << 20, fifo:maxQueueBytes())
     assert.are.equal(8 << 20, fifo:counters().maxQueueBytes)
-    local n = 0
-    _ = fifo >> sl.stream.Slave{acceptFrame = function() n = n + 1 end}
-    local h = testing.harness(fifo)
-    for i = 1, 1025 do        -- 1024 fill the mailbox, the last one blocks
-      h:push("x")
-      assert.is_true(spin_until(function() return fifo:size() == 0 end))
-    end
+    local h, count = hold_output(fifo)
     fifo:setMaxQueueBytes(10000)
     assert.are.equal(10000, fifo:maxQueueBytes())
     for i = 1, 5 do h:push(string.rep("y", 3000)) end
@@ -125,7 +128,7 @@ describe("sl.stream.Fifo", function()
     local c = fifo:counters()
     assert.are.equal(9001, c.queueBytes)
     assert.are.equal(10000, c.maxQueueBytes)
-    assert.is_true(serve_until(function() return n == 1028 end))
+    assert.is_true(serve_until(function() return count() == 1028 end))
     assert.is_true(serve_until(function() return fifo:counters().queueBytes == 0 end))
     fifo:setMaxQueueBytes(0)                     -- no byte limit
     assert.are.equal(0, fifo:maxQueueBytes())

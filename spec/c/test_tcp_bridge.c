@@ -433,7 +433,6 @@ typedef struct pusher {
   int fd;
   int frames;
   uint32_t size;
-  atomic_int sent;
   pthread_t t;
 } pusher;
 
@@ -447,7 +446,6 @@ static void *push_main(void *arg) {
     memset(body, k, p->size);
     large_head(h, (uint8_t)k, p->size);
     if (!ts_send_all(p->fd, h, sizeof h) || !ts_send_all(p->fd, body, p->size)) break;
-    atomic_fetch_add(&p->sent, 1);
   }
   free(body);
   return NULL;
@@ -457,7 +455,6 @@ static void pusher_start(pusher *p, uint32_t port, int frames, uint32_t size) {
   p->fd = ts_dial(port);
   p->frames = frames;
   p->size = size;
-  atomic_init(&p->sent, 0);
   pthread_create(&p->t, NULL, push_main, p);
 }
 

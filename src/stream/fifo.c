@@ -260,10 +260,11 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
     return;
   }
   /* Rogue checks "busy" before copying. */
-  int busy = atomic_load_explicit(&q->out.stop, memory_order_relaxed) ||
-             (q->max_depth > 0 && depth(q) >= q->max_depth) || over_bytes(q, f);
-  if (busy) {
-    count_rx_dropped(q, sl_frame_get_payload(f), "the queue is full");
+  int full = atomic_load_explicit(&q->out.stop, memory_order_relaxed) ||
+             (q->max_depth > 0 && depth(q) >= q->max_depth);
+  if (full || over_bytes(q, f)) {
+    count_rx_dropped(q, sl_frame_get_payload(f),
+                     full ? "the queue is full" : "the queue is at its byte limit");
     return;
   }
   sl_frame_lock(f);
