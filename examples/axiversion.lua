@@ -81,7 +81,11 @@ local function demo(memBase, uptime, timeout)
   mon:cancel()
   print(("UpTimeCnt   %d seconds (polled)"):format(seen))
   print(dev)
-  root:stop()
+  if sl.interactive() then
+    _G.root = root                 -- streamlua -i: the tree stays up at the prompt
+  else
+    root:stop()
+  end
   print(sl.graph())
   return seen
 end
@@ -96,4 +100,4 @@ srp.name, emu.name = "SrpV3", "SrpV3Emulation"
 _ = srp == emu                  -- requests to the emulation, responses back
 local fw = firmware(srp)
 demo(srp, uptime)
-fw.stop()
+if not sl.interactive() then fw.stop() end

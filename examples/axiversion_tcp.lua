@@ -26,14 +26,16 @@ if role == "server" then
   print("listening " .. srv:getPort())
   io.stdout:flush()
   sl.run(tonumber(arg[3]))
-  fw.stop()
   print(("served %d requests"):format(emu:counters().rxFrames))
-  srv:stop()
+  if not sl.interactive() then   -- streamlua -i: keep serving at the prompt
+    fw.stop()
+    srv:stop()
+  end
 elseif role == "client" and tonumber(arg[2]) then
   local cli = sl.memory.TcpClient("127.0.0.1", tonumber(arg[2]))
   cli.name = "TcpClient"
   axi.demo(cli, tonumber(arg[3]) or 2, 5.0)   -- the first request waits for the connection
-  cli:stop()
+  if not sl.interactive() then cli:stop() end
 else
   io.stderr:write("usage: axiversion_tcp.lua server [port] | client PORT [uptime]\n")
   os.exit(2)

@@ -61,3 +61,7 @@ print(sl.graph())
 if check:getRxErrors() > 0 or check:getRxCount() ~= gen:getTxCount() then
   os.exit(1)
 end
+if sl.interactive() then            -- streamlua -i: the graph runs on at the prompt
+  gen:enable(size)
+  _G.gen, _G.check, _G.main, _G.tap, _G.rate = gen, check, main, tap, rate
+end

@@ -29,4 +29,6 @@ print("listening " .. srv:getPort())
 io.stdout:flush()
 sl.run(seconds)
 print(string.format("echoed %d frames%s", echoed, done and "" or " (timed out)"))
-srv:stop()
+if not sl.interactive() then      -- streamlua -i: keep echoing at the prompt
+  srv:stop()
+end

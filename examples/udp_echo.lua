@@ -31,5 +31,7 @@ print("listening " .. srv:getPort())
 io.stdout:flush()
 sl.run(seconds)
 print(string.format("echoed %d frames%s", echoed, done and "" or " (timed out)"))
-srv:stop()
-srv:removeSlave(stage)                -- the loop srv >> stage >> srv held itself
+if not sl.interactive() then      -- streamlua -i: keep echoing at the prompt
+  srv:stop()
+  srv:removeSlave(stage)                -- the loop srv >> stage >> srv held itself
+end

@@ -83,7 +83,7 @@ describe("sl.memory", function()
     m:setSlave(nil)
     assert.is_nil(m:getSlave())
     assert.are.equal("memory.Hub", hub:kind())
-    assert.matches("^streamlua.memory.Master", tostring(m))
+    assert.matches("^memory.Master#%d+", tostring(m))
   end)
 
   it("an unconnected master fails with Rogue's message", function()

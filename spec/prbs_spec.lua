@@ -32,7 +32,7 @@ describe("sl.utilities.Prbs", function()
   it("is a master and a slave of kind Prbs", function()
     local p = Prbs()
     assert.are.equal("Prbs", p:kind())
-    assert.matches("^streamlua.Prbs", tostring(p))
+    assert.matches("^Prbs#%d+ rxFrames 0 txFrames 0 drops 0 errors 0$", tostring(p))
     local a, b = Prbs(), Prbs()
     _ = a == b                            -- both directions
     a:genFrame(16)

@@ -153,4 +153,42 @@ local function monitor(period, watch, output)
     ;(output or print)(line)
   end)
 end
-return graph, monitor
+local SHOW_MAX = 40    -- entries show() lists of one table
+-- The text of a value inside a table: strings quoted, tables not opened.
+local function brief(v)
+  if type(v) == 'string' then return string.format('%q', v) end
+  if type(v) == 'table' and not (getmetatable(v) and getmetatable(v).__tostring) then
+    return next(v) == nil and '{}' or '{...}'
+  end
+  return tostring(v)
+end
+local function key_text(k)
+  if type(k) == 'string' and k:match('^[%a_][%w_]*$') then return k end
+  return '[' .. brief(k) .. ']'
+end
+-- show(v): the text the prompt echoes. A table without __tostring is
+-- listed one level deep (its sequence, then its other keys sorted);
+-- anything else is tostring(v), so objects show their name and counters.
+local function show(v)
+  local mt = getmetatable(v)
+  if type(v) ~= 'table' or (type(mt) == 'table' and mt.__tostring) then return tostring(v) end
+  local parts, n = {}, rawlen(v)
+  for i = 1, math.min(n, SHOW_MAX) do parts[i] = brief(rawget(v, i)) end
+  local keys = {}
+  for k in next, v do
+    if not (math.type(k) == 'integer' and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b)
+    if type(a) ~= type(b) then return type(a) < type(b) end
+    if type(a) == 'number' or type(a) == 'string' then return a < b end
+    return tostring(a) < tostring(b)
+  end)
+  for _, k in ipairs(keys) do
+    if #parts >= SHOW_MAX then break end
+    parts[#parts + 1] = key_text(k) .. ' = ' .. brief(rawget(v, k))
+  end
+  local more = n + #keys - #parts
+  if more > 0 then parts[#parts + 1] = ('... (%d more)'):format(more) end
+  return '{' .. table.concat(parts, ', ') .. '}'
+end
+return graph, monitor, show

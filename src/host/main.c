@@ -312,6 +312,8 @@ static int pmain(lua_State *L) {
     return 1;
   }
   a->loaded = 1;
+  sl_lua_set_interactive(L, (a->flags & ARG_I) ||
+                            (a->script == a->argc && !(a->flags & ARG_E)));
   if (!run_options(L, a)) {
     lua_pushinteger(L, HOST_FAILED);
     return 1;
@@ -419,6 +421,9 @@ int main(int argc, char **argv) {
   if (action == HOST_REPL) {
     if (isatty(STDIN_FILENO) && a.script == argc)
       print_version();  /* a banner for a session that starts bare */
+    else if (isatty(STDIN_FILENO))
+      puts("the graph runs on: sl.graph() lists it, sl.top() watches it, "
+           "sl.monitor(1) prints its rates");
     sl_repl_run(L);
     action = HOST_DONE;
   }

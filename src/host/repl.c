@@ -55,6 +55,7 @@ struct repl {
   struct text stmt; /* an incomplete statement waiting for more lines */
   char *histfile;   /* where libedit keeps the history, or NULL */
   int comp_next;    /* next completion candidate to hand out */
+  int eval_ref;     /* registry: repl_eval with the prompt's environment */
 };
 
 static void edit_open(struct repl *r);
@@ -246,11 +247,33 @@ static int incomplete(lua_State *L, int status) {
 }
 
 
+/* Replaces each value from index `first` up with its text by the
+** module's show() (objects with their counters, tables one level deep),
+** when the module is loaded; values it fails on stay as they are. */
+static void show_results(lua_State *L, int first) {
+  int i, top = lua_gettop(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "streamlua") == LUA_TTABLE &&
+      lua_getfield(L, -1, "show") == LUA_TFUNCTION) {
+    for (i = first; i <= top; i++) {
+      lua_pushvalue(L, -1);
+      lua_pushvalue(L, i);
+      if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
+        lua_replace(L, i);
+      else
+        lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, top);
+}
+
+
 /* print(...) over the results from index `first` up */
 static void print_results(lua_State *L, int first) {
   int n = lua_gettop(L) - first + 1;
   if (n > 0) {
     luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+    show_results(L, first);
     lua_getglobal(L, "print");
     lua_insert(L, first);
     if (lua_pcall(L, n, 0, 0) != LUA_OK) {
@@ -261,17 +284,103 @@ static void print_results(lua_State *L, int first) {
 }
 
 
+/* Names other languages give Lua's constants: read as undefined globals
+** at the prompt, they earn a hint. */
+static const char *const other_names[][2] = {
+    {"True", "true"}, {"False", "false"}, {"None", "nil"}, {"null", "nil"}};
+#define NOTHER (sizeof(other_names) / sizeof(other_names[0]))
+
+/* __index of the prompt's environment: the global's value; a hint on
+** stderr (once per statement) when it is nil and one of other_names.
+** Upvalues: the global table, the names hinted for this statement. */
+static int env_index(lua_State *L) {
+  size_t i;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_gettable(L, lua_upvalueindex(1)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
+    return 1;
+  for (i = 0; i < NOTHER; i++)
+    if (strcmp(lua_tostring(L, 2), other_names[i][0]) == 0) {
+      lua_pushvalue(L, 2);
+      if (lua_rawget(L, lua_upvalueindex(2)) == LUA_TNIL) {
+        fflush(stdout);
+        fprintf(stderr, SL_HOST_NAME ": hint: '%s' is not defined (nil); Lua writes %s\n",
+                other_names[i][0], other_names[i][1]);
+        fflush(stderr);
+        lua_pushvalue(L, 2);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, lua_upvalueindex(2));
+      }
+      lua_pop(L, 1);
+    }
+  return 1;
+}
+
+static int env_pairs(lua_State *L) {
+  lua_getglobal(L, "next");
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushnil(L);
+  return 3;
+}
+
+/* Pushes the environment of what is typed at the prompt: a table that
+** reads and writes the global table (a script's globals stay visible
+** under -i), with env_index's hints. Pushes its hint set too. */
+static void push_env(lua_State *L) {
+  lua_newtable(L);                   /* the environment */
+  lua_newtable(L);                   /* its metatable */
+  lua_pushglobaltable(L);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushglobaltable(L);
+  lua_pushcclosure(L, env_pairs, 1);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushglobaltable(L);
+  lua_newtable(L);                   /* the names hinted */
+  lua_pushvalue(L, -1);
+  lua_insert(L, -5);                 /* env, hinted, mt, G, hinted */
+  lua_pushcclosure(L, env_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);           /* hinted, env */
+  lua_insert(L, -2);                 /* env, hinted */
+}
+
+
+/* A statement such as `a >> b` is not Lua; say what is. */
+static void hint_syntax(lua_State *L) {
+  static const char *const ops[] = {">>", "<<", "=="};
+  size_t i;
+  const char *msg = lua_tostring(L, -1);
+  for (i = 0; msg != NULL && i < sizeof(ops) / sizeof(ops[0]); i++) {
+    char near[16];
+    snprintf(near, sizeof near, "near '%s'", ops[i]);
+    if (strstr(msg, near) != NULL) {
+      lua_pushfstring(L, "%s\n  hint: Lua takes 'a %s b' only as a value: "
+                      "write '_ = a %s b'", msg, ops[i], ops[i]);
+      lua_remove(L, -2);
+      return;
+    }
+  }
+}
+
+
 /*
 ** repl_eval(chunk, firstline, final): runs the statement typed so far.
 ** A first line is tried as `return <line>;` first, so an expression shows
 ** its values. Returns true when the chunk is incomplete and more lines
-** may finish it (never when `final`, at end of input).
+** may finish it (never when `final`, at end of input). The chunk runs in
+** the prompt's environment, upvalue 1 (push_env); upvalue 2 is its hint
+** set, cleared for each statement.
 */
 static int repl_eval(lua_State *L) {
   size_t len;
   const char *chunk = luaL_checklstring(L, 1, &len);
   int firstline = lua_toboolean(L, 2);
   int status = LUA_ERRSYNTAX;
+  size_t i;
+  for (i = 0; i < NOTHER; i++) {
+    lua_pushnil(L);
+    lua_setfield(L, lua_upvalueindex(2), other_names[i][0]);
+  }
   lua_settop(L, 3);
   if (firstline) {
     const char *retline;
@@ -290,9 +399,14 @@ static int repl_eval(lua_State *L) {
       lua_pushboolean(L, 1);
       return 1;
     }
+    if (status == LUA_ERRSYNTAX)
+      hint_syntax(L);
   }
   if (status == LUA_OK) {
     int first = lua_gettop(L);  /* the function, then its results */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    if (lua_setupvalue(L, first, 1) == NULL)  /* its _ENV */
+      lua_pop(L, 1);
     status = sl_host_docall(L, 0, LUA_MULTRET);
     if (status == LUA_OK)
       print_results(L, first);
@@ -307,7 +421,7 @@ static int repl_eval(lua_State *L) {
 static void eval_stmt(struct repl *r, int final) {
   lua_State *L = r->L;
   int more = 0;
-  lua_pushcfunction(L, repl_eval);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->eval_ref);
   lua_pushlstring(L, r->stmt.p, r->stmt.n);
   lua_pushboolean(L, strchr(r->stmt.p, '\n') == NULL);
   lua_pushboolean(L, final);
@@ -347,6 +461,7 @@ static int repl_open(struct repl *r, lua_State *L) {
   struct stat st;
   int i;
   memset(r, 0, sizeof(*r));
+  r->eval_ref = LUA_NOREF;
   r->L = L;
   r->tty = isatty(STDIN_FILENO);
   r->ev_in = event_new(base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, r);
@@ -362,12 +477,16 @@ static int repl_open(struct repl *r, lua_State *L) {
     r->watch = r->tty || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
   if (r->tty)
     edit_open(r);
+  push_env(L);
+  lua_pushcclosure(L, repl_eval, 2);
+  r->eval_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
 }
 
 
 static void repl_close(struct repl *r) {
   int i;
+  luaL_unref(r->L, LUA_REGISTRYINDEX, r->eval_ref);
   wait_stop(r);
   edit_close(r);
   if (r->ev_in != NULL)
@@ -489,15 +608,32 @@ static char *history_path(void) {
 
 
 /* Replaces the value on the top with its metatable's __index when that
-** is a table: 1, or 0 (the value stays) when it is not. */
+** is a table, or else with its __class (a streamlua object's methods, whose
+** __index is a function): 1, or 0 (the value stays) when neither is. */
 static int follow_index(lua_State *L) {
   int t = luaL_getmetafield(L, -1, "__index");
   if (t != LUA_TTABLE) {
     if (t != LUA_TNIL) lua_pop(L, 1);
-    return 0;
+    t = luaL_getmetafield(L, -1, "__class");
+    if (t != LUA_TTABLE) {
+      if (t != LUA_TNIL) lua_pop(L, 1);
+      return 0;
+    }
   }
   lua_remove(L, -2);
   return 1;
+}
+
+/* Pushes the own fields of the streamlua object on the top (its first user
+** value): 1, or 0 (nothing pushed) when it is not one or has none. */
+static int push_fields(lua_State *L) {
+  if (lua_type(L, -1) != LUA_TUSERDATA || luaL_getmetafield(L, -1, "__class") == LUA_TNIL)
+    return 0;
+  lua_pop(L, 1);
+  if (lua_getiuservalue(L, -1, 1) == LUA_TTABLE)
+    return 1;
+  lua_pop(L, 1);
+  return 0;
 }
 
 /* Replaces the value on the top with its field `k` (an integer key when
@@ -505,6 +641,15 @@ static int follow_index(lua_State *L) {
 ** is followed only through tables. */
 static void field_raw(lua_State *L, const char *k, size_t len, int index) {
   int depth;
+  if (!index && push_fields(L)) {
+    lua_pushlstring(L, k, len);
+    if (lua_rawget(L, -2) != LUA_TNIL) {
+      lua_replace(L, -3);
+      lua_pop(L, 1);
+      return;
+    }
+    lua_pop(L, 2);
+  }
   for (depth = 0; depth < CHAIN_MAX; depth++) {
     if (lua_istable(L, -1)) {
       if (index)
@@ -552,6 +697,25 @@ static void add_candidate(lua_State *L, const char *head, size_t hlen,
   }
   else
     lua_pop(L, 2);
+}
+
+
+/* Adds the names in the table on the top that start with `part` (plen
+** bytes); only functions when `methods`; names starting with '_' (and
+** '__') only when `part` does. Stack: result, seen, head, ..., table. */
+static void add_keys(lua_State *L, const char *part, size_t plen, int methods) {
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {  /* key at -2, value at -1 */
+    size_t klen;
+    const char *k = (lua_type(L, -2) == LUA_TSTRING) ?
+                    lua_tolstring(L, -2, &klen) : NULL;
+    if (k != NULL && klen >= plen && memcmp(k, part, plen) == 0 &&
+        is_name(k, klen) && (!methods || lua_isfunction(L, -1)) &&
+        (k[0] != '_' || part[0] == '_') &&
+        (strncmp(k, "__", 2) != 0 || strncmp(part, "__", 2) == 0))
+      add_candidate(L, lua_tostring(L, 4), lua_rawlen(L, 4), k);
+    lua_pop(L, 1);
+  }
 }
 
 
@@ -615,21 +779,13 @@ static int complete_collect(lua_State *L) {
       field_raw(L, seg, (size_t)(p - seg), 1);
       seg = p + 1;
     }
+  if (push_fields(L)) {
+    add_keys(L, part, plen, methods);
+    lua_pop(L, 1);
+  }
   for (depth = 0; depth < CHAIN_MAX; depth++) {
-    if (lua_istable(L, -1)) {
-      lua_pushnil(L);
-      while (lua_next(L, -2)) {  /* key at -2, value at -1 */
-        size_t klen;
-        const char *k = (lua_type(L, -2) == LUA_TSTRING) ?
-                        lua_tolstring(L, -2, &klen) : NULL;
-        if (k != NULL && klen >= plen && memcmp(k, part, plen) == 0 &&
-            is_name(k, klen) && (!methods || lua_isfunction(L, -1)) &&
-            (k[0] != '_' || part[0] == '_') &&
-            (strncmp(k, "__", 2) != 0 || strncmp(part, "__", 2) == 0))
-          add_candidate(L, lua_tostring(L, 4), lua_rawlen(L, 4), k);
-        lua_pop(L, 1);
-      }
-    }
+    if (lua_istable(L, -1))
+      add_keys(L, part, plen, methods);
     if (!follow_index(L)) break;
   }
   for (depth = 0; part == path && keywords[depth] != NULL; depth++)

@@ -37,16 +37,35 @@ static int graph_now(lua_State *L) {
   return 1;
 }
 
-/* Sets sl.graph, sl.monitor and sl.now in the module table at the top. */
+/* Registry key: true when the host opens its prompt after the script. */
+static const char interactive_key = 0;
+
+void sl_lua_set_interactive(lua_State *L, int on) {
+  lua_pushboolean(L, on);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &interactive_key);
+}
+
+/* sl.interactive(): will a prompt follow this script (streamlua -i, or
+** the prompt itself)? Scripts keep their graph running when it will. */
+static int graph_interactive(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &interactive_key);
+  lua_pushboolean(L, lua_toboolean(L, -1));
+  return 1;
+}
+
+/* Sets sl.graph, sl.monitor, sl.show, sl.interactive and sl.now in the module table at the top. */
 void sl_open_graph(lua_State *L) {
   lua_pushcfunction(L, graph_now);
   lua_setfield(L, -2, "now");
+  lua_pushcfunction(L, graph_interactive);
+  lua_setfield(L, -2, "interactive");
   if (luaL_loadbuffer(L, graph_lua, sizeof graph_lua, "=streamlua.graph") != LUA_OK)
     lua_error(L);
   lua_pushvalue(L, -2);
   lua_pushcfunction(L, graph_objects);
   lua_pushcfunction(L, graph_serial);
-  lua_call(L, 3, 2);
+  lua_call(L, 3, 3);
+  lua_setfield(L, -4, "show");
   lua_setfield(L, -3, "monitor");
   lua_setfield(L, -2, "graph");
 }

@@ -7,6 +7,7 @@
 ** master feeds, so Lua reachability follows the graph.
 */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lsl.h"
@@ -58,13 +59,45 @@ static int box_gc(lua_State *L) {
   return 0;
 }
 
+/* The counters a one-line description shows, in this order, when the
+** class has them. */
+static const char *const tostring_counters[] = {
+    "rxFrames", "txFrames", "depth", "drops", "errors", "connections", "open", NULL};
+
+/* Pushes " rxFrames 9 txFrames 6 ..." for the counters obj has. */
+static void push_counters(lua_State *L, sl_object *obj) {
+  sl_counter c[SL_COUNTERS_MAX];
+  size_t n = sl_object_counters(obj, c, SL_COUNTERS_MAX);
+  char text[256];
+  size_t used = 0;
+  text[0] = '\0';
+  for (const char *const *k = tostring_counters; *k != NULL; k++)
+    for (size_t i = 0; i < n && used < sizeof text; i++)
+      if (strcmp(c[i].name, *k) == 0) {
+        int w = snprintf(text + used, sizeof text - used, " %s %llu", *k,
+                         (unsigned long long)c[i].value);
+        used += (w > 0) ? (size_t)w : 0;
+        break;
+      }
+  lua_pushstring(L, text);
+}
+
+/* `Fifo "tap" rxFrames 9 txFrames 6 depth 3 drops 0`: the kind, the name
+** (its `name` field, read raw), the key counters; `Fifo#12` when unnamed. */
 static int box_tostring(lua_State *L) {
   box *b = lua_touserdata(L, 1);
-  luaL_getmetafield(L, 1, "__name");
-  if (b->obj == NULL)
+  if (b->obj == NULL) {
+    luaL_getmetafield(L, 1, "__name");
     lua_pushfstring(L, "%s (closed)", lua_tostring(L, -1));
+    return 1;
+  }
+  lua_settop(L, 1);
+  if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE && lua_getfield(L, 2, "name") == LUA_TSTRING)
+    lua_pushfstring(L, "%s \"%s\"", sl_object_kind(b->obj), lua_tostring(L, 3));
   else
-    lua_pushfstring(L, "%s: %p", lua_tostring(L, -1), (void *)b->obj);
+    lua_pushfstring(L, "%s#%I", sl_object_kind(b->obj), b->serial);
+  push_counters(L, b->obj);
+  lua_concat(L, 2);
   return 1;
 }
 
@@ -308,6 +341,8 @@ void sl_lua_class_new(lua_State *L, const sl_lua_class *cls) {
   lua_pushvalue(L, ct);
   lua_pushcclosure(L, box_index, 1);
   lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, ct);                              /* for the REPL's completion */
+  lua_setfield(L, -2, "__class");
   lua_pushboolean(L, 1);
   lua_rawseti(L, -2, SL_LUA_TAG);
   lua_pop(L, 2);                                     /* metatable, name */

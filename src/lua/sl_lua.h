@@ -36,6 +36,10 @@ int sl_lua_serve_once(lua_State *L, int timeout_ms);
 ** SIGTERM itself, as a clean stop. */
 int sl_lua_loop_active(void);
 
+/* What sl.interactive() answers: a host that opens a prompt once the
+** script has run says so before running it. */
+void sl_lua_set_interactive(lua_State *L, int on);
+
 /* Stops every object the module started (threads end, sockets close) and
 ** serves what is left in the mailboxes. Idempotent; a host calls it before
 ** lua_close. */

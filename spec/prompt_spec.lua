@@ -1,0 +1,174 @@
+-- The prompt: objects and tables as text (tostring, sl.show), completion of
+-- objects' methods, hints for other languages' habits, sl.interactive()
+-- and -i. The REPL runs on a pseudo-terminal made by script(1).
+local sl = require "streamlua"
+
+local bin = STREAMLUA_BIN
+
+-- Runs `streamlua -i init.lua` on a pseudo-terminal; once the script's
+-- loop turn has come (it leaves a file then), types `keys` and then
+-- os.exit(0). Returns what the terminal showed, without carriage returns.
+local function pty(dir, init, keys, opts)
+  opts = opts or {}
+  local ready = dir .. "/ready"
+  os.remove(ready)
+  local path = dir .. "/init.lua"
+  spit(path, init .. ("\nsl.after(0, function() io.open(%q, 'w'):close() end)\n"):format(ready))
+  local feed = ("i=0; while [ ! -e %s ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; " ..
+                "printf %s"):format(shell_quote(ready), shell_quote(keys .. (opts.tail or "os.exit(0)\n")))
+  local out, err, rc = run("env STREAMLUA_HISTORY= script -qec " ..
+    shell_quote(shell_quote(bin) .. " -i " .. shell_quote(path)) .. " /dev/null",
+    {feed = "sh -c " .. shell_quote(feed)})
+  assert.are.equal(0, rc, err .. out)
+  return (out:gsub("\r", ""))
+end
+
+describe("the prompt", function()
+  describe("tostring of an object", function()
+    it("gives its kind, its name and its key counters", function()
+      local f = sl.stream.Fifo(4, 0, false)
+      assert.matches("^Fifo#%d+ rxFrames 0 txFrames 0 depth 0 drops 0$", tostring(f))
+      f.name = "tap"
+      local m = sl.stream.Master()
+      _ = m >> f
+      local fr = m:reqFrame(8, true)
+      fr:write("12345678")
+      m:sendFrame(fr)
+      assert.equal('Fifo "tap" rxFrames 1 txFrames 0 depth 1 drops 0', tostring(f))
+      assert.matches("^Master#%d+$", tostring(m))
+      assert.matches('^RateDrop#%d+ txFrames 0 drops 0$', tostring(sl.stream.RateDrop(true, 1)))
+      f:stop()
+    end)
+
+    it("says when the object is closed", function()
+      local s = sl.stream.Slave()
+      getmetatable(s).__close(s)
+      assert.equal("streamlua.Slave (closed)", tostring(s))
+    end)
+  end)
+
+  describe("sl.show", function()
+    it("lists a table one level deep: its sequence, then its keys sorted", function()
+      local f = sl.stream.Fifo(4, 0, false)
+      f.name = "q"
+      assert.equal('{1, "two", {...}, {}, [true] = 1, b = true, q = Fifo "q" rxFrames 0 ' ..
+                   'txFrames 0 depth 0 drops 0, ["x y"] = 3}',
+                   sl.show({1, "two", {5}, {}, q = f, b = true, ["x y"] = 3, [true] = 1}))
+      assert.equal("{}", sl.show({}))
+    end)
+
+    it("leaves anything else, and tables that print themselves, to tostring", function()
+      assert.equal("abc", sl.show("abc"))
+      assert.equal("12", sl.show(12))
+      assert.equal("nil", sl.show(nil))
+      assert.equal("me", sl.show(setmetatable({}, {__tostring = function() return "me" end})))
+    end)
+
+    it("lists at most 40 entries and counts the rest", function()
+      local t = {}
+      for i = 1, 45 do t[i] = i end
+      t.x = 1
+      local text = sl.show(t)
+      assert.matches("^{1, 2, 3, ", text)
+      assert.matches(", 40, %.%.%. %(6 more%)}$", text)
+    end)
+  end)
+
+  describe("sl.interactive", function()
+    it("is false under a plain script and -e, true under -i and the prompt", function()
+      assert.is_false(sl.interactive())
+      local out = run(shell_quote(bin) .. " -e 'print(sl.interactive())'")
+      assert.equal("false\n", out)
+      out = run(shell_quote(bin) .. " -i -e 'x = sl.interactive()'", {input = "print(x)\n"})
+      assert.equal("true\n", out)
+      out = run(shell_quote(bin), {input = "print(sl.interactive())\n"})
+      assert.equal("true\n", out)
+    end)
+  end)
+
+  describe("typed at the prompt", function()
+    it("echoes objects and tables by sl.show", function()
+      local out = run(shell_quote(bin), {input =
+        "f = sl.stream.Fifo(4, 0, false); f.name = 'tap'\nf\n{1, a = f}\n'text'\n"})
+      assert.equal('Fifo "tap" rxFrames 0 txFrames 0 depth 0 drops 0\n' ..
+                   '{1, a = Fifo "tap" rxFrames 0 txFrames 0 depth 0 drops 0}\ntext\n', out)
+    end)
+
+    it("hints at '_ = a >> b' when a link is written as a statement", function()
+      local out, err = run(shell_quote(bin), {input =
+        "m, s = sl.stream.Master(), sl.stream.Slave()\nm >> s; m >> s\nm >> s\nprint(m:_slaveCount())\n"})
+      assert.matches("syntax error near '>>'\n  hint: Lua takes 'a >> b' only as a value: " ..
+                     "write '_ = a >> b'", err, 1, true)
+      assert.matches("Slave#%d+ rxFrames 0\n1\n", out)   -- one line is a value: it links
+    end)
+
+    it("hints at true, false and nil for True, False and None, once a statement", function()
+      local out, err = run(shell_quote(bin), {input =
+        "x = True\nprint(x, None, None)\nfunction f() return False end\nprint(f())\n" ..
+        "True = 1\nprint(True)\n"})
+      assert.equal("nil\tnil\tnil\nnil\n1\n", out)
+      local _, n = err:gsub("hint: 'None' is not defined %(nil%); Lua writes nil", "")
+      assert.equal(1, n)
+      assert.matches("hint: 'True' is not defined %(nil%); Lua writes true", err)
+      assert.matches("hint: 'False' is not defined %(nil%); Lua writes false", err)
+    end)
+
+    it("reads and writes the script's globals; a script gets no hint", function()
+      local dir = temp_dir()
+      spit(dir .. "/s.lua", "answer = 41\nprint(True)\n")
+      local out, err = run(shell_quote(bin) .. " -i " .. shell_quote(dir .. "/s.lua"),
+        {input = "answer = answer + 1\nprint(answer, rawget(_G, 'answer'))\n" ..
+                 "for k in pairs(_ENV) do if k == 'answer' then print('listed') end end\n"})
+      remove_dir(dir)
+      assert.equal("nil\n42\t42\nlisted\n", out)
+      assert.equal("", err)
+    end)
+  end)
+
+  describe("on a terminal", function()
+    local dir
+    setup(function() dir = temp_dir() end)
+    teardown(function() remove_dir(dir) end)
+
+    it("completes an object's methods and fields, and a table's fields", function()
+      local out = pty(dir, [[
+        gen = sl.utilities.Prbs()
+        fifo = sl.stream.Fifo(4, 0, false)
+        fifo.name = "tap"
+        sink = sl.stream.Slave()
+        t = {alpha = 1, beta = {gamma = 2}}
+      ]], "gen:getTxC\t()\n" ..
+          "fifo:dropC\t()\n" ..
+          "sink:getFrameC\t()\n" ..
+          "fifo.na\t\n" ..
+          "t.al\t + t.beta.gam\t\n" ..
+          "fifo:s\t\tize() + 5\n")
+      -- the terminal shows each completion as the rest of the word
+      assert.matches("> gen:getTxC[^\n]*ount%(%)\n0\n", out)
+      assert.matches("> fifo:dropC[^\n]*nt%(%)\n0\n", out)
+      assert.matches("> sink:getFrameC[^\n]*ount%(%)\n0\n", out)
+      assert.matches("> fifo%.na[^\n]*me\ntap\n", out)
+      assert.matches("> t%.al[^\n]*pha %+ t%.beta%.gam[^\n]*ma\n3\n", out)
+      assert.matches("fifo:setDebug +fifo:setMaxFrameSize +fifo:slaveCount", out)  -- the choices
+      assert.matches("ize%(%) %+ 5\n5\n", out)
+      assert.is_nil(out:find("fifo:_", 1, true))                   -- no private names
+    end)
+
+    it("after a script, points to sl.graph, sl.top and sl.monitor and echoes objects", function()
+      local out = pty(dir, [[
+        q = sl.stream.Fifo(100, 0, false)
+        q.name = "tap"
+      ]], "q\n")
+      assert.matches("the graph runs on: sl%.graph%(%) lists it, sl%.top%(%) watches it, " ..
+                     "sl%.monitor%(1%) prints its rates\n", out)
+      assert.matches('\nFifo "tap" rxFrames 0 txFrames 0 depth 0 drops 0\n', out)
+    end)
+
+    it("shows the hints", function()
+      local out = pty(dir, "m, s = sl.stream.Master(), sl.stream.Slave()",
+                      "m >> s; m >> s\nx = None\n")
+      assert.matches("hint: Lua takes 'a >> b' only as a value", out, 1, true)
+      assert.matches("hint: 'None' is not defined (nil); Lua writes nil", out, 1, true)
+    end)
+  end)
+end)
