@@ -125,6 +125,24 @@ describe("the prompt", function()
     end)
   end)
 
+  describe("examples under -i", function()
+    it("monitor_tap.lua leaves its generator running and its nodes in globals", function()
+      local out, err, rc = run(shell_quote(bin) .. " -i examples/monitor_tap.lua 0.3 4096",
+        {input = "local a, t0 = check:getRxCount(), sl.now(); " ..
+                 "while check:getRxCount() <= a and sl.now() - t0 < 20 do sl.sleep(0.01) end; " ..
+                 "print('moving', check:getRxCount() > a)\n"})
+      assert.are.equal(0, rc, err)
+      assert.matches("\nmoving\ttrue\n", out)
+    end)
+
+    it("axiversion.lua leaves its tree started", function()
+      local out, err, rc = run(shell_quote(bin) .. " -i examples/axiversion.lua 1",
+        {input = "print(root.AxiVersion.ScratchPad:get())\n"})
+      assert.are.equal(0, rc, err)
+      assert.matches("\n4660\n$", out)
+    end)
+  end)
+
   describe("on a terminal", function()
     local dir
     setup(function() dir = temp_dir() end)
