@@ -71,7 +71,7 @@ describe("sl.pyrogue at the REPL", function()
       assert.matches("\n7\n", out)                      -- Ch[0].Value:get()
       assert.matches("root%.AxiVersion%.Scale +root%.AxiVersion%.ScratchPad", out)
       assert.matches("isp%(%)\n7\n", out)              -- Value:getDisp()
-      assert.matches("%._n[^\n]*odes\ntable: ", out)   -- _nodes: asked for with '_'
+      assert.matches("%._n[^\n]*odes\n{EnableVariable%(Top%.AxiVersion%.enable%)", out)  -- _nodes
       assert.matches("\n107\n", out)                    -- Ch[0]<TAB> adds the '.'
       assert.matches("\n41\n", out)                     -- [tr<TAB>: the keyword true
       local listed = out:match("root%.AxiVersion%.Scale[^\n]*")
