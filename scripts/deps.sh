@@ -8,7 +8,7 @@
 set -e
 pkgs="cmake make gcc pkg-config liblua5.4-dev lua5.4 libevent-dev libedit-dev lua-yaml"
 if [ "${1:-}" = test ]; then
-  pkgs="$pkgs lua-busted luarocks libzmq3-dev python3-zmq"
+  pkgs="$pkgs lua-busted luarocks libzmq3-dev python3-zmq graphviz"
 elif [ "${1:-}" = fuzz ]; then
   pkgs="$pkgs clang libclang-rt-14-dev"
 elif [ "${1:-}" = bench ]; then

@@ -8,17 +8,31 @@ local bin = STREAMLUA_BIN
 -- Runs `streamlua -i init.lua` on a pseudo-terminal; once the script's
 -- loop turn has come (it leaves a file then), types `keys` and then
 -- os.exit(0). Returns what the terminal showed, without carriage returns.
-local function pty(dir, init, keys, opts)
-  opts = opts or {}
-  local ready = dir .. "/ready"
+-- `keys` may be a list: strings are typed, {touch = f} makes file f,
+-- {file = f} waits (60 s at most) until file f exists, {shown = text,
+-- times = n} until the terminal has shown text n times.
+local function pty(dir, init, keys)
+  local ready, log = dir .. "/ready", dir .. "/typescript"
   os.remove(ready)
+  os.remove(log)
   local path = dir .. "/init.lua"
   spit(path, init .. ("\nsl.after(0, function() io.open(%q, 'w'):close() end)\n"):format(ready))
-  local feed = ("i=0; while [ ! -e %s ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; " ..
-                "printf %s"):format(shell_quote(ready), shell_quote(keys .. (opts.tail or "os.exit(0)\n")))
-  local out, err, rc = run("env STREAMLUA_HISTORY= script -qec " ..
-    shell_quote(shell_quote(bin) .. " -i " .. shell_quote(path)) .. " /dev/null",
-    {feed = "sh -c " .. shell_quote(feed)})
+  if type(keys) == "string" then keys = {keys} end
+  local steps = {{file = ready}}
+  for _, k in ipairs(keys) do steps[#steps + 1] = k end
+  steps[#steps + 1] = "os.exit(0)\n"
+  local feed = {}
+  for _, k in ipairs(steps) do
+    local cond = type(k) == "table" and not k.touch and (k.file and ("[ -e %s ]"):format(shell_quote(k.file)) or
+      ('[ "$(grep -o -F %s %s 2>/dev/null | wc -l)" -ge %d ]'):format(
+        shell_quote(k.shown), shell_quote(log), k.times or 1))
+    feed[#feed + 1] = cond and ("i=0; until %s || [ $i -ge 1200 ]; do sleep 0.05; i=$((i+1)); done"):format(cond)
+                      or type(k) == "table" and ("touch %s"):format(shell_quote(k.touch))
+                      or ("printf %s"):format(shell_quote(k))
+  end
+  local out, err, rc = run("env STREAMLUA_HISTORY= script -qfec " ..
+    shell_quote(shell_quote(bin) .. " -i " .. shell_quote(path)) .. " " .. shell_quote(log),
+    {feed = "sh -c " .. shell_quote(table.concat(feed, "; "))})
   assert.are.equal(0, rc, err .. out)
   return (out:gsub("\r", ""))
 end
@@ -34,7 +48,7 @@ describe("the prompt", function()
       local fr = m:reqFrame(8, true)
       fr:write("12345678")
       m:sendFrame(fr)
-      assert.equal('Fifo "tap" rxFrames 1 txFrames 0 depth 1 drops 0', tostring(f))
+      assert.matches('^Fifo "tap" rxFrames 1 txFrames [01] depth [01] drops 0$', tostring(f))
       assert.matches("^Master#%d+$", tostring(m))
       assert.matches('^RateDrop#%d+ txFrames 0 drops 0$', tostring(sl.stream.RateDrop(true, 1)))
       f:stop()
@@ -180,6 +194,57 @@ describe("the prompt", function()
       assert.matches("the graph runs on: sl%.graph%(%) lists it, sl%.top%(%) watches it, " ..
                      "sl%.monitor%(1%) prints its rates\n", out)
       assert.matches('\nFifo "tap" rxFrames 0 txFrames 0 depth 0 drops 0\n', out)
+    end)
+
+    it("sl.top() draws every node each period until a key, and gives the terminal back", function()
+      local out = pty(dir, [[
+        gen, q = sl.utilities.Prbs(), sl.stream.Fifo(100, 0, false)
+        gen.name, q.name = "top-gen", "top-q"
+        _ = gen >> q
+        gen:setTxPeriod(1000)
+        gen:enable(1000)
+        function modes()   -- the terminal's line editing and echo, then a mark
+          os.execute("stty -a | grep -o -e -icanon -e icanon -e -echo -e echo | head -2")
+          print("modes shown")
+        end
+      ]], {"sl.top(0.05); modes()\n", {shown = "any key quits", times = 3}, "q",
+           {shown = "modes shown"},
+           "sl.top(0.05); print('after Ctrl-C')\n", {shown = "any key quits", times = 5}, "\3",
+           {shown = "after Ctrl-C", times = 2},
+           "sl.after(0, function() print(pcall(sl.top, 0.05)) end); sl.sleep(0.05)\n",
+           {shown = "already running"}, "modes()\n", {shown = "modes shown", times = 2}})
+      assert.matches("\027%[%?1049h", out)                      -- a screen of its own
+      assert.matches("streamlua top  %d%d:%d%d:%d%d  every 0%.05 s  any key quits\n" ..
+                     "NAME +CLASS +FR/S +MB/S +DROPS +DEPTH\n", out)
+      assert.matches("\ntop%-gen +Prbs +[%d%.]+k? +[%d%.]+ +0 +%-", out)
+      assert.matches("\ntop%-q +Fifo +[%d%.]+k? +[%d%.]+ +0 +%d+", out)
+      assert.matches("\027%[%?1049licanon\necho\nmodes shown\n", out)   -- cooked after a key
+      assert.matches("\027%[%?1049lafter Ctrl%-C\n", out)        -- Ctrl-C is a key too
+      assert.matches("false\t[^\n]*the loop is already running", out)   -- an error
+      assert.matches("\nicanon\necho\nmodes shown\n> os%.exit%(0%)\n$", out)   -- after the error too
+    end)
+
+    it("prints sl.monitor's lines above the line being typed", function()
+      local out = pty(dir, ([[
+        q = sl.stream.Fifo(4, 0, false)
+        q.name = "mon-q"
+        local started
+        local function exists(p) local f = io.open(p) if f then f:close() return true end end
+        sl.every(0.05, function()
+          if not started and exists(%q) then
+            started = true
+            local lines = 0
+            sl.monitor(0.05, nil, function(l)
+              print(l)
+              lines = lines + 1
+              if lines == 3 then io.open(%q, "w"):close() end
+            end)
+          end
+        end)
+      ]]):format(dir .. "/typed", dir .. "/printed"),
+        {"x = 4", {touch = dir .. "/typed"}, {file = dir .. "/printed"}, " + 1\nprint(x)\n"})
+      assert.matches("> x = 4\027%[K%d%d:%d%d:%d%d [^\n]*mon%-q 0 fr/s 0%.0 MB/s drops 0\n> x = 4", out)
+      assert.matches("\n> x = 4 %+ 1\n> print%(x%)\n5\n", out)
     end)
 
     it("shows the hints", function()

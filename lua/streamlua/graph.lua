@@ -2,15 +2,18 @@
 streamlua.graph: sl.graph() and sl.monitor(). The streamlua module embeds
 this file at build time and runs it once as it opens, handing it the module
 table, a function listing the live objects (after a full collection) and
-one giving each object's creation serial; it returns graph and monitor,
-which the module sets as sl.graph and sl.monitor. It is not for require:
-use the module's functions.
+one giving each object's creation serial; it returns graph, monitor, show
+and top, which the module sets as sl.graph, sl.monitor, sl.show and (with
+the terminal it passes as top's first argument) sl.top. It is not for
+require: use the module's functions.
 
   local g = sl.graph()         -- nodes {id, object, kind, name, counters}
                                -- and links {from, to, primary}
   print(g)                     -- one line per node: name -> slaves [counters]
-  g:dot()                      -- Graphviz text
-  local t = sl.monitor(2)      -- a rate line every 2 s for each sink
+  g:dot()                      -- Graphviz text; g:svg([path]) drawn by dot
+  local t = sl.monitor(2)      -- a rate line every 2 s, every node moving frames
+  sl.top()                     -- a live table until a key is pressed
+  sl.show({1, a = fifo})       -- the prompt's echo: one level deep
   sl.monitor(1, {dev, sink})   -- an entry with a monitorText method (a
                                -- register tree Device) shows that text
   links of memory masters (getSlave) have memory = true
@@ -64,20 +67,58 @@ local function counters_text(c)
   for i, k in ipairs(keys) do keys[i] = k .. '=' .. c[k] end
   return table.concat(keys, ' ')
 end
+-- A Graphviz double-quoted string's contents: quotes and backslashes escaped.
+local function dot_quote(text)
+  return (text:gsub('[\\"]', '\\%0'))
+end
 function Graph:dot()
   local out = {'digraph streamlua {', '  rankdir=LR;', '  node [shape=box];'}
   for _, n in ipairs(self.nodes) do
-    local label = n.name
+    local label = dot_quote(n.name)
     local c = counters_text(n.counters)
     if c ~= '' then label = label .. '\\n' .. c end
     out[#out + 1] = string.format('  n%d [label="%s"];', n.id, label)
   end
-  for _, l in ipairs(self.links) do
+  for _, l in ipairs(self.links) do      -- memory-bus links dashed
+    local style = {}
+    if l.primary then style[#style + 1] = 'style=bold' end
+    if l.memory then style = {'style=dashed', 'label="mem"'} end
     out[#out + 1] = string.format('  n%d -> n%d%s;', l.from, l.to,
-      l.primary and ' [style=bold]' or '')
+      #style > 0 and (' [' .. table.concat(style, ', ') .. ']') or '')
   end
   out[#out + 1] = '}'
   return table.concat(out, '\n') .. '\n'
+end
+-- g:svg([path]): the graph drawn by Graphviz's `dot`, as SVG text; also
+-- written to path when given.
+function Graph:svg(path)
+  if path ~= nil and type(path) ~= 'string' then
+    error("bad argument #1 to 'svg' (string expected, got " .. type(path) .. ")", 2)
+  end
+  local probe = io.popen('command -v dot 2>/dev/null')
+  local found = probe and probe:read('l')
+  if probe then probe:close() end
+  if not found or found == '' then
+    error("svg: Graphviz's 'dot' program was not found on PATH " ..
+          "(install Graphviz, e.g. apt-get install graphviz)", 2)
+  end
+  local src, out = os.tmpname(), os.tmpname()
+  local f = assert(io.open(src, 'w'))
+  f:write(self:dot())
+  f:close()
+  local ok = os.execute(string.format("dot -Tsvg -o '%s' '%s' 2>/dev/null", out, src))
+  os.remove(src)
+  f = io.open(out, 'r')
+  local svg = f and f:read('a')
+  if f then f:close() end
+  os.remove(out)
+  if not ok or not svg or svg == '' then error("svg: 'dot' could not draw the graph", 2) end
+  if path then
+    f = assert(io.open(path, 'w'))
+    f:write(svg)
+    f:close()
+  end
+  return svg
 end
 function Graph:__tostring()
   local out = {}
@@ -102,6 +143,19 @@ local function si(v)
   if v >= 1e3 then return string.format('%.2fk', v / 1e3) end
   return string.format('%.0f', v)
 end
+-- Does a node with counters c move frames (receive, send, or both)?
+local function moves_frames(c)
+  return c.rxFrames ~= nil or c.txFrames ~= nil
+end
+-- What a node moves: the larger of what it receives and what it sends (a
+-- sink only receives, a source or a TCP client may only send, a Fifo does
+-- both with the same frames), and its drops and queue depth.
+local function sample(o)
+  local c = o:counters()
+  return {t = sl.now(), frames = math.max(c.rxFrames or 0, c.txFrames or 0),
+          bytes = math.max(c.rxBytes or 0, c.txBytes or 0), drops = c.drops,
+          depth = c.depth or c.queued}
+end
 local function monitor(period, watch, output)
   if type(period) ~= 'number' or not (period > 0) then
     error("bad argument #1 to 'monitor' (positive number of seconds expected)", 2)
@@ -114,24 +168,16 @@ local function monitor(period, watch, output)
     error("bad argument #3 to 'monitor' (function expected)", 2)
   end
   local names = setmetatable({}, {__mode = 'k'})
-  if not watch then
-    local g = graph()
+  if not watch then             -- every node that moves frames, bridges included
     watch = {}
-    for _, n in ipairs(g.nodes) do
-      local feeds = false
-      for _, l in ipairs(g.links) do feeds = feeds or (l.from == n.id and not l.memory) end
-      if not feeds and n.counters.rxFrames then
+    for _, n in ipairs(graph().nodes) do
+      if moves_frames(n.counters) then
         watch[#watch + 1] = n.object
         names[n.object] = n.name
       end
     end
   end
   local last = setmetatable({}, {__mode = 'k'})
-  local function sample(o)
-    local c = o:counters()
-    return {t = sl.now(), frames = c.rxFrames or c.txFrames or 0,
-            bytes = c.rxBytes or c.txBytes or 0, drops = c.drops or 0}
-  end
   for _, o in ipairs(watch) do
     if not o.monitorText then last[o] = sample(o) end
   end
@@ -145,7 +191,7 @@ local function monitor(period, watch, output)
         local dt = math.max(now.t - prev.t, 1e-9)
         parts[#parts + 1] = string.format('%s %s fr/s %.1f MB/s drops %d',
           names[o] or name_of(o, i), si((now.frames - prev.frames) / dt),
-          (now.bytes - prev.bytes) / dt / 1e6, now.drops)
+          (now.bytes - prev.bytes) / dt / 1e6, now.drops or 0)
         last[o] = now
       end
     end
@@ -191,4 +237,75 @@ local function show(v)
   if more > 0 then parts[#parts + 1] = ('... (%d more)'):format(more) end
   return '{' .. table.concat(parts, ', ') .. '}'
 end
-return graph, monitor, show
+-- The rows of sl.top: every node with its rates since `prev` (a weak
+-- table of the last samples, updated here).
+local function top_rows(prev)
+  local rows = {}
+  for _, n in ipairs(graph().nodes) do
+    local row = {name = n.name, kind = n.kind}
+    if moves_frames(n.counters) then
+      local now, was = sample(n.object), prev[n.object]
+      if was then
+        local dt = math.max(now.t - was.t, 1e-9)
+        row.fps, row.mbps = (now.frames - was.frames) / dt, (now.bytes - was.bytes) / dt / 1e6
+      end
+      row.drops, row.depth = now.drops, now.depth
+      prev[n.object] = now
+    end
+    rows[#rows + 1] = row
+  end
+  return rows
+end
+local function cell(v, fmt)
+  if v == nil then return '-' end
+  return fmt and string.format(fmt, v) or si(v)
+end
+-- The table sl.top shows: a header, then one line per node (at most
+-- `height` lines in all when given), each cut to `width` columns.
+local function top_text(rows, width, height)
+  local w = 4
+  for _, r in ipairs(rows) do w = math.max(w, #r.name) end
+  w = math.min(w, 40)
+  local fmt = '%-' .. w .. 's  %-22s %9s %9s %10s %7s'
+  local lines = {string.format(fmt, 'NAME', 'CLASS', 'FR/S', 'MB/S', 'DROPS', 'DEPTH')}
+  for _, r in ipairs(rows) do
+    if height and #lines >= height then break end
+    lines[#lines + 1] = string.format(fmt, r.name:sub(1, w), r.kind:sub(1, 22), cell(r.fps),
+      cell(r.mbps, '%.1f'), cell(r.drops, '%d'), cell(r.depth, '%d'))
+  end
+  if width then
+    for i, l in ipairs(lines) do lines[i] = l:sub(1, width) end
+  end
+  return table.concat(lines, '\n')
+end
+-- sl.top([period]): the table, redrawn every period (1 s) on the whole
+-- terminal until a key is pressed; `term` (C) switches the terminal to raw
+-- mode and back, waits for a key while serving the loop, and gives the
+-- window's size. Without a terminal: one table of rates over one period.
+local function top(term, period)
+  if period == nil then period = 1 end
+  if type(period) ~= 'number' or not (period > 0) or period > 3600 then
+    error("bad argument #1 to 'top' (number of seconds in (0, 3600] expected)", 2)
+  end
+  local prev = setmetatable({}, {__mode = 'k'})
+  if not term.tty() then
+    top_rows(prev)
+    sl.sleep(period)
+    io.write(top_text(top_rows(prev)), '\n')
+    return
+  end
+  term.raw(true)
+  local ok, err = pcall(function()
+    repeat
+      local rows, cols = term.size()
+      local head = os.date('streamlua top  %H:%M:%S') ..
+        string.format('  every %g s  any key quits', period)
+      io.write('\27[H\27[2J', head:sub(1, cols), '\n',
+        (top_text(top_rows(prev), cols, rows - 1)))
+      io.flush()
+    until term.key(period)
+  end)
+  term.raw(false)
+  if not ok then error(err, 0) end
+end
+return graph, monitor, show, top

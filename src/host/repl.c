@@ -56,6 +56,7 @@ struct repl {
   char *histfile;   /* where libedit keeps the history, or NULL */
   int comp_next;    /* next completion candidate to hand out */
   int eval_ref;     /* registry: repl_eval with the prompt's environment */
+  int print_ref;    /* registry: prompt_print while it stands in for print */
 };
 
 static void edit_open(struct repl *r);
@@ -64,6 +65,7 @@ static void edit_start(const char *prompt);
 static void edit_stop(void);
 static void edit_read(struct repl *r);
 static void edit_signal(int sig);
+static void edit_redraw(void);
 static void edit_save(struct repl *r, const char *stmt);
 
 
@@ -171,6 +173,60 @@ static const char *get_prompt(lua_State *L, int firstline) {
 }
 
 
+/*
+** While the prompt waits, callbacks that print (sl.monitor, timers) go
+** through prompt_print, which stands in for the global print: the line
+** being typed is cleared, the text printed, and the prompt and the line
+** drawn again below it (without libedit: the text on a fresh line, then
+** the prompt again). Upvalues: the print it stands for, the session.
+*/
+static int prompt_print(lua_State *L) {
+  struct repl *r = lua_touserdata(L, lua_upvalueindex(2));
+  fputs(r->edit ? "\r\033[K" : "\n", stdout);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 0);
+  fflush(stdout);
+  if (r->edit)
+    edit_redraw();
+  else
+    fputs(get_prompt(L, r->stmt.n == 0), stdout);
+  fflush(stdout);
+  return 0;
+}
+
+static void print_wrap(struct repl *r) {
+  lua_State *L = r->L;
+  if (!r->tty)
+    return;
+  if (lua_getglobal(L, "print") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushlightuserdata(L, r);
+  lua_pushcclosure(L, prompt_print, 2);
+  lua_pushvalue(L, -1);
+  lua_setglobal(L, "print");
+  r->print_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Puts the global print back, unless a callback has replaced it since. */
+static void print_unwrap(struct repl *r) {
+  lua_State *L = r->L;
+  if (r->print_ref == LUA_NOREF)
+    return;
+  lua_getglobal(L, "print");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->print_ref);
+  if (lua_rawequal(L, -1, -2)) {
+    lua_getupvalue(L, -1, 1);
+    lua_setglobal(L, "print");
+  }
+  lua_pop(L, 2);
+  luaL_unref(L, LUA_REGISTRYINDEX, r->print_ref);
+  r->print_ref = LUA_NOREF;
+}
+
+
 static void wait_start(struct repl *r) {
   int i;
   const char *prompt = get_prompt(r->L, r->stmt.n == 0);
@@ -184,6 +240,7 @@ static void wait_start(struct repl *r) {
     event_add(r->ev_in, NULL);
   for (i = 0; i < NSIGNALS; i++)
     event_add(r->ev_sig[i], NULL);
+  print_wrap(r);
   r->waiting = 1;
 }
 
@@ -195,6 +252,7 @@ static void wait_stop(struct repl *r) {
   event_del(r->ev_in);
   for (i = 0; i < NSIGNALS; i++)
     event_del(r->ev_sig[i]);  /* Ctrl-C while a line runs is not ours */
+  print_unwrap(r);
   if (r->edit)
     edit_stop();
   r->waiting = 0;
@@ -462,6 +520,7 @@ static int repl_open(struct repl *r, lua_State *L) {
   int i;
   memset(r, 0, sizeof(*r));
   r->eval_ref = LUA_NOREF;
+  r->print_ref = LUA_NOREF;
   r->L = L;
   r->tty = isatty(STDIN_FILENO);
   r->ev_in = event_new(base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, r);
@@ -581,6 +640,11 @@ static void edit_signal(int sig) {
     rl_prep_terminal(0);
     rl_forced_update_display();
   }
+}
+
+
+static void edit_redraw(void) {
+  rl_forced_update_display();
 }
 
 
@@ -856,6 +920,7 @@ static void edit_start(const char *prompt) { (void)prompt; }
 static void edit_stop(void) { }
 static void edit_read(struct repl *r) { (void)r; }
 static void edit_signal(int sig) { (void)sig; }
+static void edit_redraw(void) { }
 static void edit_save(struct repl *r, const char *s) { (void)r; (void)s; }
 
 #endif
