@@ -18,13 +18,14 @@ describe("sl.monitor by default", function()
     local srv = sl.stream.TcpServer("127.0.0.1", 0)
     local cli = sl.stream.TcpClient("127.0.0.1", srv:getPort())
     assert.is_true(serve_until(function() return cli:ready() and srv:ready() end, 20))
-    srv.name, cli.name = "mon-tcp-server", "mon-tcp-client"
+    srv.name, cli.name = "view-tcp-server", "view-tcp-client"
     local src, fifo, sink = sl.stream.Master(), sl.stream.Fifo(0, 0, true), sl.stream.Slave()
-    fifo.name, sink.name = "mon-fifo", "mon-sink"
+    fifo.name, sink.name = "view-fifo", "view-sink"
     _ = src >> fifo >> cli
     _ = srv >> sink
     local lines = {}
     local t = sl.monitor(0.05, nil, function(l) lines[#lines + 1] = l end)
+    finally(function() t:cancel(); cli:stop(); srv:stop(); fifo:stop() end)
     local function moving(name)
       for _, l in ipairs(lines) do
         local p = part(l, name)
@@ -38,14 +39,13 @@ describe("sl.monitor by default", function()
         src:sendFrame(testing.frame(string.rep("x", 4096)))
         sent = sent + 1
       end
-      return moving("mon-tcp-client") and moving("mon-fifo") and moving("mon-sink")
+      return moving("view-tcp-client") and moving("view-fifo") and moving("view-sink")
     end, 30))
     t:cancel()
-    assert.matches("^mon%-tcp%-client [%d%.]+[kMG]? fr/s [%d%.]+ MB/s drops 0$", moving("mon-tcp-client"))
-    assert.matches("^mon%-fifo [%d%.]+[kMG]? fr/s [%d%.]+ MB/s drops 0$", moving("mon-fifo"))
-    assert.is_truthy(part(lines[1], "mon-tcp-server"))   -- a bridge, even when idle
+    assert.matches("^view%-tcp%-client [%d%.]+[kMG]? fr/s [%d%.]+ MB/s drops 0$", moving("view-tcp-client"))
+    assert.matches("^view%-fifo [%d%.]+[kMG]? fr/s [%d%.]+ MB/s drops 0$", moving("view-fifo"))
+    assert.is_truthy(part(lines[1], "view-tcp-server"))   -- a bridge, even when idle
     assert.is_nil(part(lines[1], "Master#"))             -- moves nothing it counts
-    cli:stop(); srv:stop()
   end)
 end)
 

@@ -174,9 +174,13 @@ static int graph_top(lua_State *L) {
 /* Pushes the terminal table graph.lua's top uses; sl.sleep is the
 ** module's (the table at -2). */
 static void push_term(lua_State *L) {
-  static const luaL_Reg fns[] = {
-      {"raw", term_raw}, {"tty", term_tty}, {"size", term_size}, {NULL, NULL}};
-  luaL_newlib(L, fns);
+  lua_createtable(L, 0, 4);   /* not the user's: only sl.top holds it */
+  lua_pushcfunction(L, term_raw);
+  lua_setfield(L, -2, "raw");
+  lua_pushcfunction(L, term_tty);
+  lua_setfield(L, -2, "tty");
+  lua_pushcfunction(L, term_size);
+  lua_setfield(L, -2, "size");
   lua_getfield(L, -2, "sleep");
   lua_pushcclosure(L, term_key, 1);
   lua_setfield(L, -2, "key");
