@@ -55,7 +55,7 @@ struct repl {
   struct text stmt; /* an incomplete statement waiting for more lines */
   char *histfile;   /* where libedit keeps the history, or NULL */
   int comp_next;    /* next completion candidate to hand out */
-  int eval_ref;     /* registry: repl_eval with the prompt's environment */
+  int eval_ref;     /* registry: repl_eval with its hints */
   int print_ref;    /* registry: prompt_print while it stands in for print */
 };
 
@@ -348,58 +348,61 @@ static const char *const other_names[][2] = {
     {"True", "true"}, {"False", "false"}, {"None", "nil"}, {"null", "nil"}};
 #define NOTHER (sizeof(other_names) / sizeof(other_names[0]))
 
-/* __index of the prompt's environment: the global's value; a hint on
-** stderr (once per statement) when it is nil and one of other_names.
-** Upvalues: the global table, the names hinted for this statement. */
-static int env_index(lua_State *L) {
+/* __index of the global table while a statement typed at the prompt runs
+** (it is called for globals that are not there): a hint on stderr, once
+** per statement, when the name is one of other_names. Upvalue: the names
+** hinted for this statement. */
+static int hint_index(lua_State *L) {
   size_t i;
-  lua_settop(L, 2);
-  lua_pushvalue(L, 2);
-  if (lua_gettable(L, lua_upvalueindex(1)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
-    return 1;
-  for (i = 0; i < NOTHER; i++)
+  for (i = 0; i < NOTHER && lua_type(L, 2) == LUA_TSTRING; i++)
     if (strcmp(lua_tostring(L, 2), other_names[i][0]) == 0) {
       lua_pushvalue(L, 2);
-      if (lua_rawget(L, lua_upvalueindex(2)) == LUA_TNIL) {
+      if (lua_rawget(L, lua_upvalueindex(1)) == LUA_TNIL) {
         fflush(stdout);
         fprintf(stderr, SL_HOST_NAME ": hint: '%s' is not defined (nil); Lua writes %s\n",
                 other_names[i][0], other_names[i][1]);
         fflush(stderr);
         lua_pushvalue(L, 2);
         lua_pushboolean(L, 1);
-        lua_rawset(L, lua_upvalueindex(2));
+        lua_rawset(L, lua_upvalueindex(1));
       }
-      lua_pop(L, 1);
     }
+  lua_pushnil(L);
   return 1;
 }
 
-static int env_pairs(lua_State *L) {
-  lua_getglobal(L, "next");
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushnil(L);
-  return 3;
-}
-
-/* Pushes the environment of what is typed at the prompt: a table that
-** reads and writes the global table (a script's globals stay visible
-** under -i), with env_index's hints. Pushes its hint set too. */
-static void push_env(lua_State *L) {
-  lua_newtable(L);                   /* the environment */
-  lua_newtable(L);                   /* its metatable */
-  lua_pushglobaltable(L);
-  lua_setfield(L, -2, "__newindex");
-  lua_pushglobaltable(L);
-  lua_pushcclosure(L, env_pairs, 1);
-  lua_setfield(L, -2, "__pairs");
-  lua_pushglobaltable(L);
+/* Pushes the metatable the global table wears while a statement typed at
+** the prompt runs, and its set of names hinted. */
+static void push_hints(lua_State *L) {
+  lua_newtable(L);                   /* the metatable */
   lua_newtable(L);                   /* the names hinted */
   lua_pushvalue(L, -1);
-  lua_insert(L, -5);                 /* env, hinted, mt, G, hinted */
-  lua_pushcclosure(L, env_index, 2);
-  lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, -2);           /* hinted, env */
-  lua_insert(L, -2);                 /* env, hinted */
+  lua_pushcclosure(L, hint_index, 1);
+  lua_setfield(L, -3, "__index");
+}
+
+/* Gives the global table the hints' metatable (upvalue 1) when it has
+** none, or takes it back (unless the statement replaced it): 1 when it is
+** on. */
+static int hints_on(lua_State *L, int on) {
+  int done = 0;
+  lua_pushglobaltable(L);
+  if (!lua_getmetatable(L, -1)) {
+    if (on) {
+      lua_pushvalue(L, lua_upvalueindex(1));
+      lua_setmetatable(L, -2);
+      done = 1;
+    }
+  }
+  else {  /* the statement's own, or one the globals had: left alone */
+    if (!on && lua_rawequal(L, -1, lua_upvalueindex(1))) {
+      lua_pushnil(L);
+      lua_setmetatable(L, -3);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return done;
 }
 
 
@@ -425,9 +428,9 @@ static void hint_syntax(lua_State *L) {
 ** repl_eval(chunk, firstline, final): runs the statement typed so far.
 ** A first line is tried as `return <line>;` first, so an expression shows
 ** its values. Returns true when the chunk is incomplete and more lines
-** may finish it (never when `final`, at end of input). The chunk runs in
-** the prompt's environment, upvalue 1 (push_env); upvalue 2 is its hint
-** set, cleared for each statement.
+** may finish it (never when `final`, at end of input). While it runs, the
+** global table wears the hints' metatable (upvalue 1, push_hints) unless
+** it has one; upvalue 2 is its hint set, cleared for each statement.
 */
 static int repl_eval(lua_State *L) {
   size_t len;
@@ -462,10 +465,10 @@ static int repl_eval(lua_State *L) {
   }
   if (status == LUA_OK) {
     int first = lua_gettop(L);  /* the function, then its results */
-    lua_pushvalue(L, lua_upvalueindex(1));
-    if (lua_setupvalue(L, first, 1) == NULL)  /* its _ENV */
-      lua_pop(L, 1);
+    int hinting = hints_on(L, 1);
     status = sl_host_docall(L, 0, LUA_MULTRET);
+    if (hinting)
+      hints_on(L, 0);
     if (status == LUA_OK)
       print_results(L, first);
   }
@@ -536,7 +539,7 @@ static int repl_open(struct repl *r, lua_State *L) {
     r->watch = r->tty || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
   if (r->tty)
     edit_open(r);
-  push_env(L);
+  push_hints(L);
   lua_pushcclosure(L, repl_eval, 2);
   r->eval_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
