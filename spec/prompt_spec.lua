@@ -181,7 +181,11 @@ describe("the prompt", function()
       assert.matches("> sink:getFrameC[^\n]*ount%(%)\n0\n", out)
       assert.matches("> fifo%.na[^\n]*me\ntap\n", out)
       assert.matches("> t%.al[^\n]*pha %+ t%.beta%.gam[^\n]*ma\n3\n", out)
-      assert.matches("fifo:setDebug +fifo:setMaxFrameSize +fifo:slaveCount", out)  -- the choices
+      local listed = out:match("> fifo:s[^\n]*\n(.-)\n[^\n]*> fifo:s") or ""   -- the choices
+      for _, m in ipairs({"sendFrame", "setDebug", "size", "slaveCount", "stop"}) do
+        assert.matches("fifo:" .. m .. "%f[%s]", listed)
+      end
+      assert.is_nil(listed:find("fifo:dropCnt", 1, true))
       assert.matches("ize%(%) %+ 5\n5\n", out)
       assert.is_nil(out:find("fifo:_", 1, true))                   -- no private names
     end)
