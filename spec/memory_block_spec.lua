@@ -368,6 +368,38 @@ describe("sl.memory.Block", function()
     for _, n in ipairs{down, up, emu, srp} do n:stop() end   -- the Fifos' threads end
   end)
 
+  it("many blocks behind SrpV3 and Fifo threads: one start, one wait", function()
+    local srp, emu = sl.srp.SrpV3(), sl.srp.SrpV3Emulation()
+    local down, up = sl.stream.Fifo(0), sl.stream.Fifo(0)
+    _ = srp >> down >> emu
+    _ = emu >> up >> srp
+    local hub = mem.Hub(0x1000)
+    _ = hub >> srp
+    local m = mem.Master()
+    _ = m >> srp
+    m:setTimeout(20e6)
+    local list = {}
+    for i = 1, 16 do
+      list[i] = mem.Block(4 * (i - 1), 4)
+      list[i]:setTimeout(20e6)
+      _ = list[i] >> hub
+    end
+    for round = 1, 20 do
+      for i = 1, 16 do list[i]:setUInt(0, 32, round * 100 + i) end
+      mem.startBlocks(list, mem.Write)
+      mem.startBlocks(list, mem.Verify)
+      local masks = {}
+      for i = 1, 16 do masks[i] = "\255\255\255\255" end
+      assert.are.same({}, {mem.waitBlocks(list, masks)})
+      for i = 1, 16 do list[i]:setUInt(0, 32, 0) end
+      mem.startBlocks(list, mem.Read)
+      assert.are.same({}, {mem.waitBlocks(list)})
+      for i = 1, 16 do assert.are.equal(round * 100 + i, list[i]:getUInt(0, 32)) end
+    end
+    assert.are.equal(2016, m:readU32(0x103c))
+    for _, n in ipairs{down, up, emu, srp} do n:stop() end   -- the Fifos' threads end
+  end)
+
   it("a wait gives up on Ctrl-C and the block goes on", function()
     local script, outf = os.tmpname(), os.tmpname()
     spit(script, [[
