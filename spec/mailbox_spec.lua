@@ -64,7 +64,7 @@ describe("a Lua slave fed from a C thread", function()
       if seq(f) ~= n then bad = bad + 1 end
       n = n + 1
     end}
-    assert.are.equal(8 << 20, s:counters().maxQueueBytes)
+    assert.are.equal(4 << 20, s:counters().maxQueueBytes)
     s:setMaxQueueBytes(10000)
     assert.are.equal(10000, s:counters().maxQueueBytes)
     assert.has_error(function() s:setMaxQueueBytes(0) end,

@@ -18,7 +18,7 @@
 #include "lsl.h"
 
 #define MAILBOX_FRAMES 1024
-#define MAILBOX_BYTES (8u << 20)   /* the mailbox's default byte limit */
+#define MAILBOX_BYTES (4u << 20)   /* the mailbox's default byte limit */
 
 typedef struct lua_slave {
   sl_object obj;                   /* first: the node is cast from it */

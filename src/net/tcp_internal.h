@@ -33,7 +33,7 @@
 
 #define OUT_FRAMES 1000               /* libzmq's default HWM */
 #define RX_FRAMES 1024                /* reading pauses at this many queued */
-#define QUEUE_BYTES (8u << 20)        /* default byte limit of each queue */
+#define QUEUE_BYTES (4u << 20)        /* default byte limit of each queue */
 #define RX_BATCH 64
 #define WRITE_MSGS 64                 /* messages per writev */
 #define ADOPT_MIN (16u * 1024)         /* payloads kept in place, not copied */

@@ -29,7 +29,7 @@
 #define FIFO_BATCH 256
 #define FIFO_SLICE 16      /* frames sent between two looks at the stop */
 #define SEG_SLOTS 682      /* a segment (frames and sizes) is 8 KiB */
-#define FIFO_BYTES (8u << 20)  /* the default byte limit */
+#define FIFO_BYTES (4u << 20)  /* the default byte limit */
 #define SPIN_POLLS 16      /* polls of an empty queue before sleeping, */
 #define POLL_PAUSES 8      /* each this many pauses apart */
 

@@ -52,7 +52,7 @@ void sl_tcp_bridge_set_timeout(sl_tcp_bridge *b, int64_t us);
 /* Largest message accepted from a peer (bytes; default 64 MiB; at most
 ** 2^32 - 1, since a message becomes one frame). */
 void sl_tcp_bridge_set_max_size(sl_tcp_bridge *b, uint64_t bytes);
-/* Bytes of payload each queue may hold (default 8 MiB; 0 counts as 1):
+/* Bytes of payload each queue may hold (default 4 MiB; 0 counts as 1):
 ** the delivery queue of received frames (frames being delivered count
 ** until they are delivered), where reading pauses at this or at 1,024
 ** frames and resumes under half of both; and each connection's send
