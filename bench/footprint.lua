@@ -5,7 +5,8 @@
 --     n idle TCP bridge pairs (client and server) in one process
 --   streamlua bench/footprint.lua link <size> [seconds=2]
 --     PRBS -> UdpRssiPack client -> UdpRssiPack server -> PRBS, one process
--- Prints one line: what moved, and the thread and descriptor counts.
+-- Prints one line: what moved, the thread and descriptor counts, and the
+-- bytes the graph's queues may hold, computed from their limits.
 local what = assert(arg[1], "usage: footprint.lua tcp|pairs|link N [seconds]")
 local n = assert(tonumber(arg[2]), "footprint.lua: N must be a number")
 local secs = tonumber(arg[3] or "2")
@@ -19,9 +20,21 @@ local function count(dir)
   return c
 end
 
-local function report(moved)
-  print(string.format("%s %d: %s, threads %d, fds %d", what, n, moved,
-    count("task"), count("fd")))
+local function report(moved, queues)
+  print(string.format("%s %d: %s, threads %d, fds %d, queues %s", what, n, moved,
+    count("task"), count("fd"), queues and string.format("%d KiB", queues // 1024) or "-"))
+end
+
+local min, max = math.min, math.max
+local READ = 256 * 1024         -- what one read may add past the delivery limit
+local HEAD = 19                 -- a message's headers on the send queue
+
+-- What a bridge's two queues may hold for frames of `size` bytes: the send
+-- queue (1,000 messages, or its byte limit but at least one message) and
+-- the delivery queue (1,024 frames, or its byte limit, plus one read).
+local function bridge_bytes(tx_end, rx_end, size)
+  return min(1000 * (size + HEAD), max(tx_end:counters().maxQueueBytes, size + HEAD)) +
+         min(1024 * size, rx_end:counters().maxQueueBytes) + max(size, READ)
 end
 
 if what == "tcp" then
@@ -34,8 +47,11 @@ if what == "tcp" then
   gen:enable(n)
   sl.sleep(secs)
   gen:disable()
+  -- the Fifo: its depth queued and as much again taken by its thread, or
+  -- its byte limit (a frame alone passes it)
+  local fifo_b = min(200 * n, max(fifo:maxQueueBytes(), n))
   report(string.format("%d frames in, %d dropped by the Fifo, %d received", gen:getTxCount(),
-    fifo:dropCnt(), chk:getRxCount()))
+    fifo:dropCnt(), chk:getRxCount()), fifo_b + bridge_bytes(cli, srv, n))
   cli:stop(); srv:stop(); fifo:stop()
 elseif what == "pairs" then
   local keep = {}
@@ -45,7 +61,10 @@ elseif what == "pairs" then
     keep[i] = {srv, cli}
   end
   sl.sleep(secs)
-  report(string.format("%d pairs", n))
+  -- each pair's two bridges, either direction, frames of the byte limit
+  local p = keep[1]
+  report(string.format("%d pairs", n),
+    n * 2 * bridge_bytes(p[2], p[1], p[1]:counters().maxQueueBytes))
   for _, p in ipairs(keep) do p[2]:stop(); p[1]:stop() end
 elseif what == "link" then
   local gen, chk = sl.utilities.Prbs(), sl.utilities.Prbs()

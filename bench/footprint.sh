@@ -31,19 +31,20 @@ peak_kb() {   # peak_kb <command...>: peak resident set in KiB (last line: what 
   cat "$tmp/peak"
 }
 
-printf '| what | streamlua | baseline (%s) |\n|---|---|---|\n' "$LUA"
-printf '| program and its own libraries, stripped | %d KiB; also loads %s| |\n' "$size_kb" "$libs"
+printf '| what | streamlua | its queues may hold | baseline (%s) |\n|---|---|---|---|\n' "$LUA"
+printf '| program and its own libraries, stripped | %d KiB; also loads %s| | |\n' "$size_kb" "$libs"
 startup=$(bench/startup.sh "$BIN" 200)
 sl_ms=$(echo "$startup" | awk '/^streamlua -e/ { print $4 }')
 lua_ms=$(echo "$startup" | awk -v l="$LUA -e" 'index($0, l) == 1 { print $4 }')
-printf '| start-up of an empty chunk | %s ms | %s ms |\n' "$sl_ms" "$lua_ms"
-printf '| resident, idle | %d KiB | %d KiB |\n' \
+printf '| start-up of an empty chunk | %s ms | | %s ms |\n' "$sl_ms" "$lua_ms"
+printf '| resident, idle | %d KiB | | %d KiB |\n' \
   "$(peak_kb "$BIN" -e 'sl.sleep(0.5)')" "$(peak_kb "$LUA" -e 'local t = os.time() + 1 while os.time() < t do end')"
 
 graph() {   # graph <label> <footprint.lua args...>
   label=$1; shift
   kb=$(peak_kb "$BIN" bench/footprint.lua "$@" "$SECS")
-  printf '| %s | peak %d KiB (%s) | |\n' "$label" "$kb" "$(tail -1 "$tmp/out")"
+  line=$(grep "^$1 " "$tmp/out" | tail -1)     # the report, not the log lines
+  printf '| %s | peak %d KiB (%s) | %s | |\n' "$label" "$kb" "${line%, queues *}" "${line##*, queues }"
 }
 graph "PRBS -> Fifo(100,0,true) -> TCP bridge -> PRBS, 1 KiB" tcp 1024
 graph "same, 16 KiB" tcp 16384
