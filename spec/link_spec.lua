@@ -82,6 +82,29 @@ describe("the link over UDP on 127.0.0.1", function()
       end)
   end
 
+  it("a generator thread disabled while the window is full: its last frame arrives whole", function()
+    local srv = UdpRssiPack{port = 0, server = true, packVer = 2, jumbo = true, defaults = PATIENT}
+    local cli = UdpRssiPack{port = srv:getPort(), packVer = 2, jumbo = true, timeout = 30,
+                            defaults = PATIENT}
+    local gen, chk = sl.utilities.Prbs(), sl.utilities.Prbs()
+    _ = gen >> cli:application(1)
+    _ = srv:application(1) >> chk
+    for _ = 1, 5 do             -- 64 KiB frames are 8 segments: some sends wait for the window
+      gen:enable(65536)
+      assert.is_true(serve_until(function() return chk:getRxCount() >= 50 end, 60))
+      gen:disable()
+      assert.is_true(serve_until(function()
+        return chk:getRxCount() + chk:getRxErrors() >= gen:getTxCount()
+      end, 60))
+      assert.are.equal(gen:getTxCount(), chk:getRxCount())
+      assert.are.equal(0, chk:getRxErrors())
+      assert.are.equal(0, cli:rssi():counters().txDrops)
+      chk:resetCount(); gen:resetCount()
+    end
+    assert.are.equal(0, srv:counters().packDropCount)
+    cli:stop(); srv:stop()
+  end)
+
   it("through a relay that drops and reorders 3 % each way: nothing lost, retransmissions counted",
     function()
       for _, ver in ipairs{1, 2} do

@@ -16,6 +16,7 @@
 #include "streamlua/master.h"
 #include "streamlua/prbs.h"
 #include "streamlua/slave.h"
+#include "streamlua/wait.h"
 #include "streamlua/status.h"
 #include "support.h"
 #include "tt.h"
@@ -634,8 +635,72 @@ static void test_enable_disable_churn(void) {
   unref_prbs(chk);
 }
 
+/* disable lets the frame being sent finish: a slave holding the first
+** frame in a wait that gives up with the generator's waits returns it
+** when the generator has been asked to end, not cancelled. */
+typedef struct hold {
+  sl_prbs *gen;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int held, cancelled;
+} hold;
+
+static void hold_first(ts_rec *r, sl_frame *f) {
+  (void)f;
+  hold *h = r->ctx;
+  pthread_mutex_lock(&h->mu);
+  if (!h->held) {
+    h->held = 1;
+    struct timespec until;
+    sl_deadline_after(&until, 20000000);
+    int rc = SL_OK;
+    while (sl_prbs_tx_enabled(h->gen) && rc == SL_OK)
+      rc = sl_wait_cond(&h->cv, &h->mu, &until);
+    h->cancelled = rc == SL_ECANCELED;
+  }
+  pthread_mutex_unlock(&h->mu);
+}
+
+static void *disable_main(void *arg) {
+  sl_prbs_disable(arg);
+  return NULL;
+}
+
+static int hold_held(hold *h) {
+  pthread_mutex_lock(&h->mu);
+  int held = h->held;
+  pthread_mutex_unlock(&h->mu);
+  return held;
+}
+
+static void test_disable_finishes_frame(void) {
+  sl_prbs *gen = sl_prbs_new(NULL);
+  hold h = {.gen = gen};
+  pthread_mutex_init(&h.mu, NULL);
+  CHECK_EQ(sl_cond_init(&h.cv), 0);
+  ts_rec *r = ts_rec_new(4);
+  r->hook = hold_first;
+  r->ctx = &h;
+  sl_master_add_slave(sl_prbs_object(gen)->master, &r->slave);
+  CHECK_EQ(sl_prbs_enable(gen, 64), SL_OK);
+  double t0 = now_s();
+  while (!hold_held(&h) && now_s() - t0 < 20) sleep_ms(1);
+  CHECK(hold_held(&h));
+  pthread_t t;
+  pthread_create(&t, NULL, disable_main, gen);
+  pthread_join(t, NULL);
+  CHECK(gen_threads(0));
+  CHECK_EQ(h.cancelled, 0);
+  CHECK(ts_rec_count(r) >= 1);
+  unref_prbs(gen);
+  sl_object_unref(ts_rec_object(r));
+  pthread_cond_destroy(&h.cv);
+  pthread_mutex_destroy(&h.mu);
+}
+
 static const struct tt_case cases[] = {
     {"reference frames, fast and plain", test_reference_frames},
+    {"disable lets the frame being sent finish", test_disable_finishes_frame},
     {"reference frames accepted, a changed byte rejected", test_reference_frames_checked},
     {"bad sizes and widths", test_bad_sizes_and_widths},
     {"fast path equals plain path", test_fast_equals_plain},

@@ -13,6 +13,7 @@
 */
 #include <string.h>
 
+#include "../core/clock.h"
 #include "lsl.h"
 #include "streamlua/prbs.h"
 
@@ -82,7 +83,9 @@ static int prbs_enable(lua_State *L) {
 /*
 ** The generator may be waiting for this very thread: a Lua-defined slave
 ** downstream takes frames from it through a mailbox the loop drains. So
-** while the thread winds down the loop is served, as sl.sleep does. Inside
+** while the thread winds down the loop is served, as sl.sleep does: the
+** frame being sent is finished (up to SL_PRBS_DISABLE_GRACE_US), then a
+** send still waiting downstream is told to give up. Inside
 ** a callback the loop cannot be served; then disable asks, waits briefly,
 ** and returns; the thread ends once the loop drains, and is joined by the
 ** next enable, stop or collection.
@@ -90,6 +93,17 @@ static int prbs_enable(lua_State *L) {
 static int prbs_disable(lua_State *L) {
   sl_prbs *p = check_prbs(L);
   sl_state *st = sl_state_get(L);
+  if (!st->in_loop) {   /* the frame being sent is finished, for a while */
+    sl_prbs_finish(p);
+    int64_t until = sl_clock_us() + SL_PRBS_DISABLE_GRACE_US;
+    while (sl_prbs_tx_wait(p, 2000) == SL_ETIMEDOUT && sl_clock_us() < until) {
+      if (sl_wait_cancelled()) {
+        sl_prbs_disable_nowait(p);
+        sl_lua_interrupted(L);
+      }
+      sl_lua_serve_once(L, 0);
+    }
+  }
   sl_prbs_disable_nowait(p);
   while (sl_prbs_tx_wait(p, 2000) == SL_ETIMEDOUT) {
     if (st->in_loop) {

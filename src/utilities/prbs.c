@@ -342,6 +342,13 @@ void sl_prbs_disable_nowait(sl_prbs *p) {
   gate_wake();                     /* our thread may wait in a checker */
 }
 
+void sl_prbs_finish(sl_prbs *p) {
+  pthread_mutex_lock(&p->tx);
+  atomic_store(&p->run, 0);
+  pthread_cond_broadcast(&p->tx_cond);   /* its period sleep ends */
+  pthread_mutex_unlock(&p->tx);
+}
+
 void sl_prbs_disable(sl_prbs *p) {
   if (gen_self == p) {             /* cannot join ourselves: joined later */
     sl_prbs_disable_nowait(p);
@@ -350,8 +357,11 @@ void sl_prbs_disable(sl_prbs *p) {
   pthread_mutex_lock(&p->tx);
   p->hold_off++;                   /* the thread may not revive itself */
   pthread_mutex_unlock(&p->tx);
-  sl_prbs_disable_nowait(p);
-  sl_prbs_tx_wait(p, -1);
+  sl_prbs_finish(p);
+  if (sl_prbs_tx_wait(p, SL_PRBS_DISABLE_GRACE_US) != SL_OK) {
+    sl_prbs_disable_nowait(p);
+    sl_prbs_tx_wait(p, -1);
+  }
   pthread_mutex_lock(&p->tx);
   p->hold_off--;
   pthread_mutex_unlock(&p->tx);

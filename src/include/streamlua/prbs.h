@@ -78,8 +78,13 @@ uint32_t sl_prbs_get_tx_seq(sl_prbs *p);
 ** The generator thread. enable starts it (SL_EINVAL for a bad size,
 ** SL_ENOMEM if no thread); while it runs (or is still winding down after
 ** disable_nowait), enable only changes the size and keeps it going.
-** disable asks it to stop and joins it: call it from a thread the
-** generator's downstream does not wait on. disable_nowait only asks;
+** disable lets it finish the frame it is sending and joins it; a send
+** still waiting downstream after SL_PRBS_DISABLE_GRACE_US (a full link
+** window, a checker with rx disabled) is told to give up, so the frame may
+** go out in part: call it from a thread the generator's downstream does
+** not wait on. finish only asks for the end after the current frame (its
+** send goes on as long as it takes); disable_nowait asks for the end now
+** (the waits downstream give up);
 ** tx_wait then waits up to timeout_us (< 0: no limit) for the thread to
 ** end and joins it: SL_OK once no generator is stopping any more (it ended,
 ** or was enabled again), SL_ETIMEDOUT otherwise. On the generator thread
@@ -88,9 +93,11 @@ uint32_t sl_prbs_get_tx_seq(sl_prbs *p);
 ** enable keeps it going unless a disable is waiting (SL_EBUSY), and
 ** tx_wait returns SL_EBUSY.
 */
+#define SL_PRBS_DISABLE_GRACE_US 1000000
 int sl_prbs_enable(sl_prbs *p, uint32_t size);
 void sl_prbs_disable(sl_prbs *p);
 void sl_prbs_disable_nowait(sl_prbs *p);
+void sl_prbs_finish(sl_prbs *p);
 int sl_prbs_tx_wait(sl_prbs *p, int64_t timeout_us);
 /* 1 while the generator is enabled. */
 int sl_prbs_tx_enabled(sl_prbs *p);
