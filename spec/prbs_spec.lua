@@ -216,9 +216,17 @@ describe("sl.utilities.Prbs", function()
     sl.logging.setEmit(false)
     gen:genFrame(64)                         -- would wait forever in Rogue
     send(chk, bytes(1,0,0,0, 3,0,0,0, 2,0,0,0, 5,0,0,0))
+    sl.logging.flush()
     sl.logging.setEmit(true)
     assert.are.equal(0, chk:getRxCount())
     assert.are.equal(2, chk:counters().drops)
+    -- a loss, told at the default level with its total
+    assert.are.equal(sl.logging.Error, sl.logging.getLevel())
+    local last
+    for _, l in ipairs(sl.logging.history(16)) do
+      if l:match("ERROR prbs%.rx: Rx is disabled: a frame from the thread") then last = l end
+    end
+    assert.matches("%(2 in all%)", last)
     chk:setRxEnable(true)
     gen:genFrame(64)
     assert.are.equal(1, chk:getRxCount())

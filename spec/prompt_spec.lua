@@ -41,14 +41,15 @@ describe("the prompt", function()
   describe("tostring of an object", function()
     it("gives its kind, its name and its key counters", function()
       local f = sl.stream.Fifo(4, 0, false)
-      assert.matches("^Fifo#%d+ rxFrames 0 txFrames 0 depth 0 drops 0$", tostring(f))
+      assert.matches("^Fifo#%d+ rxFrames 0 txFrames 0 depth 0/4 drops 0$", tostring(f))
       f.name = "tap"
       local m = sl.stream.Master()
       _ = m >> f
       local fr = m:reqFrame(8, true)
       fr:write("12345678")
       m:sendFrame(fr)
-      assert.matches('^Fifo "tap" rxFrames 1 txFrames [01] depth [01] drops 0$', tostring(f))
+      assert.matches('^Fifo "tap" rxFrames 1 txFrames [01] depth [01]/4 drops 0$', tostring(f))
+      assert.matches('^Fifo#%d+ rxFrames 0 txFrames 0 depth 0 drops 0$', tostring(sl.stream.Fifo(0)))
       assert.matches("^Master#%d+$", tostring(m))
       assert.matches('^RateDrop#%d+ txFrames 0 drops 0$', tostring(sl.stream.RateDrop(true, 1)))
       f:stop()
@@ -66,7 +67,7 @@ describe("the prompt", function()
       local f = sl.stream.Fifo(4, 0, false)
       f.name = "q"
       assert.equal('{1, "two", {...}, {}, [true] = 1, b = true, q = Fifo "q" rxFrames 0 ' ..
-                   'txFrames 0 depth 0 drops 0, ["x y"] = 3}',
+                   'txFrames 0 depth 0/4 drops 0, ["x y"] = 3}',
                    sl.show({1, "two", {5}, {}, q = f, b = true, ["x y"] = 3, [true] = 1}))
       assert.equal("{}", sl.show({}))
     end)
@@ -104,8 +105,8 @@ describe("the prompt", function()
     it("echoes objects and tables by sl.show", function()
       local out = run(shell_quote(bin), {input =
         "f = sl.stream.Fifo(4, 0, false); f.name = 'tap'\nf\n{1, a = f}\n'text'\n"})
-      assert.equal('Fifo "tap" rxFrames 0 txFrames 0 depth 0 drops 0\n' ..
-                   '{1, a = Fifo "tap" rxFrames 0 txFrames 0 depth 0 drops 0}\ntext\n', out)
+      assert.equal('Fifo "tap" rxFrames 0 txFrames 0 depth 0/4 drops 0\n' ..
+                   '{1, a = Fifo "tap" rxFrames 0 txFrames 0 depth 0/4 drops 0}\ntext\n', out)
     end)
 
     it("hints at '_ = a >> b' when a link is written as a statement", function()
@@ -197,7 +198,7 @@ describe("the prompt", function()
       ]], "q\n")
       assert.matches("the graph runs on: sl%.graph%(%) lists it, sl%.top%(%) watches it, " ..
                      "sl%.monitor%(1%) prints its rates\n", out)
-      assert.matches('\nFifo "tap" rxFrames 0 txFrames 0 depth 0 drops 0\n', out)
+      assert.matches('\nFifo "tap" rxFrames 0 txFrames 0 depth 0/100 drops 0\n', out)
     end)
 
     it("sl.top() draws every node each period until a key, and gives the terminal back", function()

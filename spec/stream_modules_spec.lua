@@ -46,6 +46,10 @@ describe("sl.stream.Fifo", function()
     assert.are.equal(100, c.txFrames)
     assert.are.equal(400, c.txBytes)
     assert.are.equal(0, c.depth)
+    assert.are.equal(0, c.maxDepth)
+    local bounded = sl.stream.Fifo(100)
+    assert.are.equal(100, bounded:counters().maxDepth)
+    bounded:stop()
     assert.are.equal(0, fifo:getFrameCount())   -- as Rogue: no base counting
   end)
 

@@ -64,10 +64,19 @@ static int box_gc(lua_State *L) {
 static const char *const tostring_counters[] = {
     "rxFrames", "txFrames", "depth", "drops", "errors", "connections", "open", NULL};
 
-/* Pushes " rxFrames 9 txFrames 6 ..." for the counters obj has. */
+/* The value of counter `name` among c[0..n), or 0. */
+static uint64_t counter_value(const sl_counter *c, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(c[i].name, name) == 0) return c[i].value;
+  return 0;
+}
+
+/* Pushes " rxFrames 9 txFrames 6 ..." for the counters obj has; a depth
+** with a bound (`maxDepth` > 0) shows as "depth 3/100". */
 static void push_counters(lua_State *L, sl_object *obj) {
   sl_counter c[SL_COUNTERS_MAX];
   size_t n = sl_object_counters(obj, c, SL_COUNTERS_MAX);
+  uint64_t max_depth = counter_value(c, n, "maxDepth");
   char text[256];
   size_t used = 0;
   text[0] = '\0';
@@ -77,6 +86,10 @@ static void push_counters(lua_State *L, sl_object *obj) {
         int w = snprintf(text + used, sizeof text - used, " %s %llu", *k,
                          (unsigned long long)c[i].value);
         used += (w > 0) ? (size_t)w : 0;
+        if (max_depth > 0 && strcmp(*k, "depth") == 0 && used < sizeof text) {
+          w = snprintf(text + used, sizeof text - used, "/%llu", (unsigned long long)max_depth);
+          used += (w > 0) ? (size_t)w : 0;
+        }
         break;
       }
   lua_pushstring(L, text);

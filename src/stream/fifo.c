@@ -459,6 +459,7 @@ static size_t fifo_counters(sl_object *obj, sl_counter *out, size_t max) {
       {"txBytes", atomic_load(&q->tx_bytes)},
       {"drops", atomic_load(&q->drops)},
       {"depth", sl_fifo_size(q)},
+      {"maxDepth", q->max_depth},
       {"maxQueueBytes", sl_fifo_max_queue_bytes(q)},
       {"queueBytes", sl_fifo_queue_bytes(q)}};
   return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);

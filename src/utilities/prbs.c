@@ -221,11 +221,14 @@ static int rx_gate(sl_prbs *p) {
   pthread_mutex_unlock(&gate_mutex);
   if (on) return 1;
   pthread_mutex_lock(&p->rx);
-  p->rx_drops++;
+  uint64_t all = ++p->rx_drops;
   pthread_mutex_unlock(&p->rx);
-  if (nowait)
-    sl_log_write(p->rx_log, SL_LOG_WARNING, "Rx is disabled: a frame from the "
-                 "thread that would have to enable it was dropped, not waited on");
+  /* a loss: told at the default level, except while stopping */
+  sl_log_write(p->rx_log, atomic_load(&p->stopped) ? SL_LOG_DEBUG : SL_LOG_ERROR,
+               "Rx is disabled: a frame %s was dropped unchecked (%llu in all)",
+               nowait ? "from the thread that would have to enable it (not waited on)"
+                      : "whose sender gave up waiting",
+               (unsigned long long)all);
   return 0;
 }
 
