@@ -293,6 +293,7 @@ static void depth_case(int no_copy) {
   CHECK_EQ(ts_counter(q, "rxFrames"), 1 + DEPTH + EXTRA);
   CHECK_EQ(ts_counter(q, "drops"), EXTRA);
   CHECK_EQ(ts_counter(q, "depth"), DEPTH);
+  CHECK_EQ(ts_counter(q, "maxDepth"), DEPTH);
   sl_fifo_clear_count(sl_fifo_from_object(q));
   CHECK_EQ(sl_fifo_drop_count(sl_fifo_from_object(q)), 0);
   CHECK_EQ(sl_fifo_size(sl_fifo_from_object(q)), DEPTH);       /* clearing counts keeps frames */
@@ -364,10 +365,11 @@ static void test_counters(void) {
     while (ts_counter(q, "txFrames") != 3 && now_s() < end) sleep_ms(1);
     sl_counter c[SL_COUNTERS_MAX];
     size_t n = sl_object_counters(q, c, SL_COUNTERS_MAX);
-    CHECK_EQ(n, 8);
-    static const char *names[] = {"rxFrames", "rxBytes", "txFrames", "txBytes",
-                                  "drops", "depth", "maxQueueBytes", "queueBytes"};
-    for (size_t i = 0; i < 8 && i < n; i++) CHECK_STR(c[i].name, names[i]);
+    CHECK_EQ(n, 9);
+    static const char *names[] = {"rxFrames", "rxBytes", "txFrames", "txBytes", "drops",
+                                  "depth", "maxDepth", "maxQueueBytes", "queueBytes"};
+    for (size_t i = 0; i < 9 && i < n; i++) CHECK_STR(c[i].name, names[i]);
+    CHECK_EQ(ts_counter(q, "maxDepth"), 0);
     CHECK_EQ(ts_counter(q, "maxQueueBytes"), 4u << 20);   /* the default */
     CHECK_EQ(ts_counter(q, "queueBytes"), 0);
     CHECK_EQ(ts_counter(q, "rxFrames"), 3);
