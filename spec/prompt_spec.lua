@@ -247,7 +247,9 @@ describe("the prompt", function()
           end
         end)
       ]]):format(dir .. "/typed", dir .. "/printed"),
-        {"x = 4", {touch = dir .. "/typed"}, {file = dir .. "/printed"}, " + 1\nprint(x)\n"})
+        -- typed and echoed, then the monitor starts
+        {"x = 4", {shown = "x = 4"}, {touch = dir .. "/typed"}, {file = dir .. "/printed"},
+         " + 1\nprint(x)\n"})
       assert.matches("> x = 4\027%[K%d%d:%d%d:%d%d [^\n]*mon%-q 0 fr/s 0%.0 MB/s drops 0\n> x = 4", out)
       assert.matches("\n> x = 4 %+ 1\n> print%(x%)\n5\n", out)
     end)
