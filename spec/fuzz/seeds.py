@@ -54,6 +54,12 @@ def zmtp():
     put("zmtp", "zero-copy", bytes([0x1d, 255]) + pull + message(b"y" * 2000) +
         message(b"z" * 5000))
     put("zmtp", "push-side", bytes([0, 7]) + push + message(b"to a push"))
+    put("zmtp", "borrowed", bytes([0x21, 255]) + pull +
+        b"".join(message(b"\x01\x00", b"\x02", b"\x00", b"m" * (7 * i)) for i in range(40)))
+    put("zmtp", "borrowed-split", bytes([0x21, 60]) + pull +
+        message(b"\x01\x00", b"\x02", b"\x00", b"s" * 100) +
+        command(b"PING", b"\x00\x0a" + b"c") +
+        message(b"\x01\x00", b"\x02", b"\x00", b"b" * 400) + message(b"", b"t" * 50))
     put("zmtp", "ping-pong", bytes([9, 255]) + pull +
         command(b"PING", b"\x00\x0a" + b"ctx") + command(b"PONG", b"ctx") +
         message(b"after"))

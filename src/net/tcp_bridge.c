@@ -213,6 +213,7 @@ sl_tcp_bridge *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   b->zb.split_loops = 1;
   b->zb.sockbuf = 4 << 20;
   b->zb.bulk = 1;
+  b->zb.borrow_max = ADOPT_MIN - 1;     /* copied once, into the frame */
   sl_cond_init(&b->send_cv);
   pthread_cond_init(&b->rx_cv, NULL);
   b->blocks = tcp_cache_new();

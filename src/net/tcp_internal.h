@@ -35,7 +35,11 @@
 #define RX_FRAMES 1024                /* reading pauses at this many queued */
 #define QUEUE_BYTES (4u << 20)        /* default byte limit of each queue */
 #define RX_BATCH 64
-#define WRITE_MSGS 64                 /* messages per writev */
+#define WRITE_MSGS 1024               /* messages per writev */
+#define WRITE_IOV 256                 /* iovecs per writev */
+#define STAGE_BYTES (64u * 1024)      /* small messages copied to one span
+                                         (in the I/O thread's scratch) */
+#define STAGE_COPY_MAX 512u           /* payloads copied into the stage */
 #define ADOPT_MIN (16u * 1024)         /* payloads kept in place, not copied */
 #define DIRECT_SEND_MIN (256u * 1024)   /* messages a sender may write itself */
 #define DIRECT_IOV 64

@@ -158,26 +158,69 @@ void tcp_conn_writable(sl_zconn *zc) {
   pthread_mutex_unlock(mu);
 }
 
+/*
+** Builds one write from the head of c's queue (up to `avail` messages,
+** `skip` bytes of the first already sent) and returns its iovec count:
+** small messages are copied whole into the stage, so many go out as one
+** span; a larger one gives its header from the stage and its payload
+** buffers as they are, and one with more buffers than DIRECT_IOV may be
+** cut, so it ends the write. The queue's first avail slots are the
+** writer's alone, so no lock is held.
+*/
+static int build_write(conn *c, uint8_t *st, uint32_t avail, uint64_t skip,
+                       struct iovec *iov) {
+  size_t used = 0;
+  int niov = 0;
+  uint32_t k = 0;
+  for (; k < avail && k < WRITE_MSGS && niov <= WRITE_IOV - DIRECT_IOV; k++) {
+    sl_frame *f = c->out[(c->ohead + k) % OUT_FRAMES];
+    uint32_t pay = sl_frame_get_payload(f);
+    size_t size = (size_t)msg_size(f);
+    if (k == 0 && skip > 0) {
+      niov += msg_iov(f, st + used, skip, iov + niov, DIRECT_IOV);
+      used += 20;
+      if (sl_frame_buffer_count(f) >= DIRECT_IOV) return niov;   /* maybe cut */
+      continue;
+    }
+    if (pay <= STAGE_COPY_MAX && used + size <= STAGE_BYTES) {
+      uint8_t *d = st + used;
+      size_t hl = msg_headers(f, d);
+      sl_frame_read(f, d + hl, 0, pay);
+      if (niov > 0 && (uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len == d)
+        iov[niov - 1].iov_len += size;
+      else
+        iov[niov++] = (struct iovec){d, size};
+      used += size;
+      continue;
+    }
+    if (used + 20 > STAGE_BYTES) break;
+    niov += msg_iov(f, st + used, 0, iov + niov, DIRECT_IOV);
+    used += 20;
+    if (sl_frame_buffer_count(f) >= DIRECT_IOV) break;  /* maybe cut: last */
+  }
+  return niov;
+}
+
 static void conn_write_held(conn *c) {
   bridge *b = tcp_bridge_of(&c->zc);
   if (c->msg_off == 0 && sl_zconn_drain(&c->zc, 0, NULL) != 1) return;
-  struct iovec iov[WRITE_MSGS * 4];
-  uint8_t hdr[WRITE_MSGS][20];
-  pthread_mutex_lock(&b->zb.mutex);
-  int niov = 0;
-  uint32_t k = 0;
-  for (; k < c->ocount && k < WRITE_MSGS && niov < WRITE_MSGS * 4 - 4; k++) {
-    sl_frame *f = c->out[(c->ohead + k) % OUT_FRAMES];
-    niov += msg_iov(f, hdr[k], k == 0 ? c->msg_off : 0, iov + niov,
-                    WRITE_MSGS * 4 - niov);
+  uint8_t *stage = sl_zconn_scratch();
+  if (stage == NULL) {
+    sl_zconn_close(&c->zc, SL_ZCLOSE_PROTOCOL, "out of memory for sending");
+    return;
   }
-  if (k == 0) {
+  pthread_mutex_lock(&b->zb.mutex);
+  uint32_t avail = c->ocount;
+  uint64_t skip = c->msg_off;
+  if (avail == 0) {
     c->zc.kicked = 0;
     event_del(c->zc.wev);
     pthread_mutex_unlock(&b->zb.mutex);
     return;
   }
   pthread_mutex_unlock(&b->zb.mutex);
+  struct iovec iov[WRITE_IOV];
+  int niov = build_write(c, stage, avail, skip, iov);
   ssize_t w = send_iov(c->zc.fd, iov, niov);
   if (w < 0) {
     if (errno != EAGAIN && errno != EINTR) sl_zconn_close(&c->zc, SL_ZCLOSE_PEER, strerror(errno));

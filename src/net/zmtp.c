@@ -5,7 +5,11 @@
 ** libzmq would refuse it. After the greeting every frame is read as
 ** flags -> size -> body. Message bodies are appended to one growing
 ** buffer; pointers to the parts are only taken once the message is whole,
-** since the buffer may move. Command bodies go to a fixed buffer, and the
+** since the buffer may move. With borrowing on, a message whose parts all
+** lie in the bytes of one feed is handed out pointing into them, with no
+** copy; one that does not (a part split across feeds, or larger than the
+** borrow limit) is copied into the buffer as soon as that shows, and at
+** the latest before feed returns. Command bodies go to a fixed buffer, and the
 ** bytes of a command past SL_ZMTP_COMMAND_MAX are skipped, not stored.
 */
 #include "streamlua/zmtp.h"
@@ -44,6 +48,9 @@ struct sl_zmtp {
   sl_zmtp_part *parts;             /* data set when the message is whole */
   uint32_t nparts, parts_cap;
   int msg_handed;                  /* reset the message on the next feed */
+  size_t borrow_max;               /* largest part borrowed (0: none) */
+  int borrowed;                    /* the parts so far point into the
+                                      caller's bytes of this feed */
   /* the event waiting to be popped */
   sl_zmtp_event ev;
   int ev_pending;
@@ -86,6 +93,7 @@ static void release_message(sl_zmtp *z) {
   z->msg_len = z->msg_cap = 0;
   z->nparts = z->parts_cap = 0;
   z->msg_handed = 0;
+  z->borrowed = 0;
 }
 
 /*
@@ -357,14 +365,34 @@ static int add_part(sl_zmtp *z) {
     z->parts = pt;
     z->parts_cap = cap;
   }
+  if (z->nparts == 0) z->borrowed = z->borrow_max > 0;
+  z->parts[z->nparts].data = empty_part;
   z->parts[z->nparts++].size = (size_t)z->body_size;
   return 1;
 }
 
-/* Parts lie back to back in msg, so their sizes give their places. */
-static void deliver_message(sl_zmtp *z) {
+/* The borrowed parts so far are copied into msg, back to back (msg_len
+** counts them already); from here on the message is copied. 0 if out of
+** memory. */
+static int unborrow(sl_zmtp *z) {
+  z->borrowed = 0;
+  if (z->msg_len == 0) return 1;
+  if (!reserve(z, z->msg_len)) return 0;
   size_t off = 0;
   for (uint32_t i = 0; i < z->nparts; i++) {
+    size_t k = z->parts[i].size;
+    if (i == z->nparts - 1 && z->rd == RD_BODY) k = (size_t)z->body_got;
+    if (k > 0) memcpy(z->msg + off, z->parts[i].data, k);
+    off += k;
+  }
+  return 1;
+}
+
+/* Parts lie back to back in msg, so their sizes give their places
+** (borrowed parts already point where they lie). */
+static void deliver_message(sl_zmtp *z) {
+  size_t off = 0;
+  for (uint32_t i = 0; i < z->nparts && !z->borrowed; i++) {
     z->parts[i].data = z->msg != NULL ? z->msg + off : empty_part;
     off += z->parts[i].size;
   }
@@ -436,8 +464,11 @@ static size_t body_step(sl_zmtp *z, const uint8_t *p, size_t n) {
       size_t keep = z->cmd_kept - (size_t)z->body_got;
       memcpy(z->cmd + z->body_got, p, keep < take ? keep : take);
     }
+  } else if (z->borrowed && take == z->body_size && take <= z->borrow_max) {
+    z->parts[z->nparts - 1].data = p;        /* the whole body is here */
+    z->msg_len += take;
   } else {
-    if (!reserve(z, z->msg_len + take)) {
+    if ((z->borrowed && !unborrow(z)) || !reserve(z, z->msg_len + take)) {
       die(z, SL_ZMTP_FATAL, "out of memory");
       return take;
     }
@@ -494,6 +525,7 @@ sl_zmtp_kind sl_zmtp_feed(sl_zmtp *z, const uint8_t *data, size_t len,
     z->msg_len = 0;
     z->nparts = 0;
     z->msg_handed = 0;
+    z->borrowed = 0;
   }
   while (used < len && !z->ev_pending) {
     if (z->stage == SL_ZMTP_STAGE_GREETING)
@@ -501,6 +533,9 @@ sl_zmtp_kind sl_zmtp_feed(sl_zmtp *z, const uint8_t *data, size_t len,
     else
       used += frame_step(z, data + used, len - used);
   }
+  /* Nothing half-received may point into bytes the caller reuses. */
+  if (z->borrowed && !z->msg_handed && !unborrow(z))
+    die(z, SL_ZMTP_FATAL, "out of memory");
 out:
   if (consumed != NULL) *consumed = used;
   return z->ev_pending ? z->ev.kind : SL_ZMTP_NONE;
@@ -520,6 +555,7 @@ size_t sl_zmtp_body_space(sl_zmtp *z, size_t want, uint8_t **dst) {
     z->msg_len = 0;
     z->nparts = 0;
     z->msg_handed = 0;
+    z->borrowed = 0;
   }
   uint64_t left = z->body_size - z->body_got;
   size_t k = left < want ? (size_t)left : want;
@@ -543,7 +579,7 @@ int sl_zmtp_give_buffer(sl_zmtp *z, uint8_t *buf, size_t cap) {
 }
 
 uint8_t *sl_zmtp_take_message(sl_zmtp *z, size_t *cap) {
-  if (!z->msg_handed || z->msg == NULL) return NULL;
+  if (!z->msg_handed || z->borrowed || z->msg == NULL) return NULL;
   uint8_t *m = z->msg;
   *cap = z->msg_cap;
   z->msg = NULL;
@@ -562,6 +598,8 @@ int sl_zmtp_pop(sl_zmtp *z, sl_zmtp_event *ev) {
   z->ev_pending = 0;
   return 1;
 }
+
+void sl_zmtp_set_borrow(sl_zmtp *z, size_t max_part) { z->borrow_max = max_part; }
 
 sl_zmtp_stage sl_zmtp_get_stage(const sl_zmtp *z) { return z->stage; }
 

@@ -177,7 +177,7 @@ static pthread_once_t rbuf_once = PTHREAD_ONCE_INIT;
 
 static void rbuf_key_make(void) { pthread_key_create(&rbuf_key, free); }
 
-static uint8_t *read_buffer(void) {
+uint8_t *sl_zconn_scratch(void) {
   pthread_once(&rbuf_once, rbuf_key_make);
   uint8_t *p = pthread_getspecific(rbuf_key);
   if (p == NULL) {
@@ -215,7 +215,7 @@ static void read_once(sl_zconn *c) {
     pump(c, NULL, 0);
     return;
   }
-  uint8_t *rbuf = read_buffer();
+  uint8_t *rbuf = sl_zconn_scratch();
   if (rbuf == NULL) {
     sl_zconn_close(c, SL_ZCLOSE_PROTOCOL, "out of memory for reading");
     return;
@@ -356,6 +356,7 @@ static sl_zconn *conn_new(sl_zbridge *b, int fd, int push) {
   struct event_base *base = sl_io_base(b->io, c->loop);
   sl_zmtp_config cfg = {push ? SL_ZMTP_PUSH : SL_ZMTP_PULL, b->max_size, b->max_parts};
   c->z = sl_zmtp_new(&cfg);
+  if (c->z != NULL) sl_zmtp_set_borrow(c->z, b->borrow_max);
   c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_cb, c);
   c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_cb, c);
   if (c->z == NULL || c->rev == NULL || c->wev == NULL) goto out_free;

@@ -118,6 +118,9 @@ struct sl_zbridge {
   int bulk;                    /* bodies of 16 KiB and more read straight
                                   into place and buffers kept (streams);
                                   else large buffers let go when idle */
+  size_t borrow_max;           /* messages of parts up to this size are
+                                  handed out in the read buffer
+                                  (sl_zmtp_set_borrow; 0: copied) */
   atomic_uint_least64_t errors;   /* protocol errors */
 };
 
@@ -172,6 +175,11 @@ int sl_zconn_send_nolock(sl_zconn *c, const uint8_t *p, size_t n);
 int sl_zconn_drain(sl_zconn *c, int idle_off, size_t *wrote);
 /* Bytes queued on c (lock held). */
 static inline size_t sl_zconn_queued(const sl_zconn *c) { return c->olen - c->ooff; }
+
+/* The calling I/O thread's buffer of SL_ZCONN_READ_CHUNK bytes, or NULL
+** if out of memory. A read's bytes lie in it while its messages are
+** handled; between callbacks it is free, and a write may build in it. */
+uint8_t *sl_zconn_scratch(void);
 
 /* Reading stops after the message being handled (its loop, lock held);
 ** bytes read past it wait in the connection until resumed. */

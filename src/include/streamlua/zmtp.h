@@ -92,7 +92,8 @@ typedef struct sl_zmtp_part {
 /*
 ** An event popped from a session. Every pointer in it is borrowed from the
 ** session (transfer none) and stays valid until the next sl_zmtp_feed,
-** sl_zmtp_trim or sl_zmtp_free on that session.
+** sl_zmtp_trim or sl_zmtp_free on that session (with borrowing on, a
+** message's parts may point into the data fed: see sl_zmtp_set_borrow).
 */
 typedef struct sl_zmtp_event {
   sl_zmtp_kind kind;
@@ -132,6 +133,15 @@ void sl_zmtp_free(sl_zmtp *z);
 */
 sl_zmtp_kind sl_zmtp_feed(sl_zmtp *z, const uint8_t *data, size_t len,
                           size_t *consumed);
+/*
+** Borrowing: a message whose parts are each at most max_part bytes and all
+** lie in the data of one sl_zmtp_feed call is handed out pointing into
+** that data, not copied (0, the default: every message is copied). The
+** caller then keeps the data unchanged until it is done with the event.
+** Nothing else changes: a message that is not whole when feed returns is
+** copied before it does, and take_message returns NULL for a borrowed one.
+*/
+void sl_zmtp_set_borrow(sl_zmtp *z, size_t max_part);
 /* Takes the waiting event into *ev: 1, or 0 (ev->kind NONE) if none. */
 int sl_zmtp_pop(sl_zmtp *z, sl_zmtp_event *ev);
 
