@@ -11,6 +11,12 @@
 ** other end closed (reading and dropping what comes), close(fd).
 **
 ** relay(farPort, drop, reorder, seed): the lossy UDP relay (lrelay.c).
+**
+** writes(memSlave, count, size) starts a C thread that hands `count`
+** Write transactions of `size` bytes to a memory slave one after another
+** without waiting for any (as several bus masters would); w:done() once
+** all are handed, w:results() -> a list of error texts ("" for success),
+** or nil while any is pending.
 */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,11 +33,13 @@
 #include <lua.h>
 
 #include "streamlua/lua.h"
+#include "streamlua/memory.h"
 #include "streamlua/streamlua.h"
 
 #include "../../src/core/clock.h"
 
 #define SOURCE_MT "streamlua_testing.Source"
+#define WRITES_MT "streamlua_testing.Writes"
 
 typedef struct source {
   pthread_t thread;
@@ -180,6 +188,82 @@ static int l_close(lua_State *L) {
   return 0;
 }
 
+typedef struct writes {
+  pthread_t thread;
+  int started;
+  sl_object *target;
+  lua_Integer count;
+  uint32_t size;
+  sl_transaction **t;
+  atomic_int done;
+} writes;
+
+static void *writes_main(void *arg) {
+  writes *w = arg;
+  for (lua_Integer i = 0; i < w->count; i++) {
+    w->t[i] = sl_transaction_new(0x1000 + (uint64_t)i * w->size, w->size,
+                                 SL_MEM_WRITE, NULL, 30000000);
+    if (w->t[i] != NULL) sl_mem_slave_do_transaction(w->target->mem_slave, w->t[i]);
+  }
+  atomic_store(&w->done, 1);
+  return NULL;
+}
+
+static int l_writes(lua_State *L) {
+  sl_object *target = sl_lua_check_role(L, 1, SL_ROLE_MEMORY_SLAVE);
+  lua_Integer count = luaL_checkinteger(L, 2);
+  lua_Integer size = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, count > 0 && count <= 100000, 2, "1 to 100000 expected");
+  writes *w = lua_newuserdatauv(L, sizeof *w, 1);
+  memset(w, 0, sizeof *w);
+  luaL_setmetatable(L, WRITES_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  w->t = calloc((size_t)count, sizeof *w->t);
+  if (w->t == NULL) return luaL_error(L, "writes: out of memory");
+  w->target = sl_object_ref(target);
+  w->count = count;
+  w->size = (uint32_t)size;
+  if (pthread_create(&w->thread, NULL, writes_main, w) != 0)
+    return luaL_error(L, "writes: cannot start a thread");
+  w->started = 1;
+  return 1;
+}
+
+static int l_writes_done(lua_State *L) {
+  writes *w = luaL_checkudata(L, 1, WRITES_MT);
+  lua_pushboolean(L, atomic_load(&w->done));
+  return 1;
+}
+
+static int l_writes_results(lua_State *L) {
+  writes *w = luaL_checkudata(L, 1, WRITES_MT);
+  if (!atomic_load(&w->done)) return 0;
+  for (lua_Integer i = 0; i < w->count; i++)
+    if (w->t[i] != NULL && !sl_transaction_is_done(w->t[i])) return 0;
+  lua_createtable(L, (int)w->count, 0);
+  for (lua_Integer i = 0; i < w->count; i++) {
+    char e[256] = "out of memory";
+    if (w->t[i] != NULL) sl_transaction_get_error(w->t[i], e, sizeof e);
+    lua_pushstring(L, e);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static int l_writes_gc(lua_State *L) {
+  writes *w = luaL_checkudata(L, 1, WRITES_MT);
+  if (w->started) pthread_join(w->thread, NULL);   /* never waits long */
+  w->started = 0;
+  for (lua_Integer i = 0; w->t != NULL && i < w->count; i++)
+    sl_transaction_unref(w->t[i]);
+  free(w->t);
+  w->t = NULL;
+  if (w->target) sl_object_unref(w->target);
+  w->target = NULL;
+  return 0;
+}
+
 void ts_open_relay(lua_State *L);   /* lrelay.c */
 
 int luaopen_streamlua_testing(lua_State *L);
@@ -198,11 +282,22 @@ int luaopen_streamlua_testing(lua_State *L) {
   lua_setfield(L, -2, "sent");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
+  static const luaL_Reg writes_meth[] = {{"done", l_writes_done},
+                                         {"results", l_writes_results},
+                                         {NULL, NULL}};
+  luaL_newmetatable(L, WRITES_MT);
+  lua_pushcfunction(L, l_writes_gc);
+  lua_setfield(L, -2, "__gc");
+  luaL_newlib(L, writes_meth);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
   lua_newtable(L);
   lua_pushcfunction(L, l_source);
   lua_setfield(L, -2, "source");
   lua_pushcfunction(L, l_refcount);
   lua_setfield(L, -2, "refcount");
+  lua_pushcfunction(L, l_writes);
+  lua_setfield(L, -2, "writes");
   static const luaL_Reg net[] = {{"dial", l_dial}, {"send", l_send},
                                  {"closed", l_closed}, {"close", l_close},
                                  {NULL, NULL}};

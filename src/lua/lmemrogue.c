@@ -241,4 +241,5 @@ static int slave_get_transaction(lua_State *L) {
 const luaL_Reg sl_memory_slave_methods[] = {
     {"_addTransaction", slave_add_transaction},
     {"_getTransaction", slave_get_transaction},
+    {"setMaxQueueBytes", sl_memory_slave_set_max_queue_bytes},
     {NULL, NULL}};

@@ -3,11 +3,14 @@
 ** locks, and Lua-defined memory slaves: Slave{doTransaction = function(self,
 ** tran) ... end} (or Rogue's name, _doTransaction). Such a slave runs on
 ** the main thread only: a transaction arriving from another thread is
-** queued (at most TRAN_QUEUE of them; a transaction finding the queue full
-** fails at once) and handed to Lua by the loop. Rogue's table for
+** queued (at most TRAN_QUEUE of them and TRAN_QUEUE_BYTES of their data,
+** setMaxQueueBytes; a transaction finding the queue full fails at once
+** with the reason, counted as refused and logged) and handed to Lua by the
+** loop. Rogue's table for
 ** asynchronous completion (_addTransaction, _getTransaction) is a Lua
 ** table per slave.
 */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +19,13 @@
 
 #include "lqueue.h"
 #include "lsl.h"
+#include "streamlua/log.h"
 #include "streamlua/memory.h"
 
 #define TRAN_MT "streamlua.memory.Transaction"
 #define TRANLOCK_MT "streamlua.memory.TransactionLock"
 #define TRAN_QUEUE 4096          /* transactions waiting for the loop */
+#define TRAN_QUEUE_BYTES (4u << 20)   /* their data bytes, by default */
 
 /* ---- transactions as Lua values ---- */
 
@@ -210,6 +215,7 @@ typedef struct lua_mem_slave {
   sl_state *st;
   int fields_ref;                /* registry ref to the callbacks table */
   sl_lua_queue q;                /* transactions from other threads */
+  atomic_uint_least64_t refused; /* failed: the queue was full */
 } lua_mem_slave;
 
 
@@ -236,6 +242,29 @@ static void call_lua(lua_mem_slave *ls, sl_transaction *t) {
   lua_settop(L, top);
 }
 
+/*
+** A transaction that finds the queue full (in count or in bytes) fails at
+** once with the reason, is counted and logged (the log limits repeats).
+*/
+static void refuse(lua_mem_slave *ls, sl_transaction *t) {
+  sl_mailbox *mb = ls->q.mb;
+  uint32_t queued = sl_mailbox_size(mb);
+  uint64_t bytes = sl_mailbox_bytes(mb), max = sl_mailbox_max_bytes(mb);
+  uint64_t n = atomic_fetch_add(&ls->refused, 1) + 1;
+  char why[96];
+  if (queued >= sl_mailbox_capacity(mb))
+    snprintf(why, sizeof why, "%u transactions already queued", (unsigned)queued);
+  else
+    snprintf(why, sizeof why, "%llu of %llu queue bytes taken",
+             (unsigned long long)bytes, (unsigned long long)max);
+  sl_transaction_error(t, "memory.Slave: queue full (%s), transaction of %u "
+                       "bytes refused", why, (unsigned)sl_transaction_size(t));
+  sl_log_write(sl_log_get("memory.Slave"), SL_LOG_ERROR,
+               "transaction of %u bytes refused: queue full (%s; %llu refused "
+               "in all)", (unsigned)sl_transaction_size(t), why,
+               (unsigned long long)n);
+}
+
 static void lua_mem_do(sl_mem_slave *s, sl_transaction *t) {
   lua_mem_slave *ls = (lua_mem_slave *)s->owner;
   if (sl_state_on_main(ls->st)) {
@@ -243,18 +272,16 @@ static void lua_mem_do(sl_mem_slave *s, sl_transaction *t) {
     return;
   }
   int rc = sl_mailbox_try_put(ls->q.mb, t);
-  if (rc == SL_EBUSY)
-    sl_transaction_error(t, "memory.Slave: %u transactions already queued",
-                         (unsigned)TRAN_QUEUE);
-  else if (rc != SL_OK)
-    sl_transaction_error(t, "memory.Slave: stopped");
+  if (rc == SL_EBUSY) refuse(ls, t);
+  else if (rc != SL_OK) sl_transaction_error(t, "memory.Slave: stopped");
 }
 
 static const sl_mem_slave_ops lua_mem_ops = {.do_transaction = lua_mem_do};
 
 static void tran_hold(void *t) { sl_transaction_ref(t); }
 static void tran_release(void *t) { sl_transaction_unref(t); }
-static const sl_mailbox_ops tran_items = {tran_hold, tran_release, NULL};
+static uint64_t tran_bytes(const void *t) { return sl_transaction_size(t); }
+static const sl_mailbox_ops tran_items = {tran_hold, tran_release, tran_bytes};
 
 static void tran_deliver(void *owner, int ctx, void *item) {
   (void)ctx;
@@ -310,9 +337,33 @@ uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def) {
   return (uint32_t)sl_opt_range(L, i, def, 0, UINT32_MAX);
 }
 
+/* The queue of transactions from other threads, and what it refused. */
+static size_t lua_mem_counters(sl_object *obj, sl_counter *out, size_t max) {
+  lua_mem_slave *ls = (lua_mem_slave *)obj;
+  sl_counter c[] = {{"queued", sl_mailbox_size(ls->q.mb)},
+                    {"queueBytes", sl_mailbox_bytes(ls->q.mb)},
+                    {"maxQueued", sl_mailbox_capacity(ls->q.mb)},
+                    {"maxQueueBytes", sl_mailbox_max_bytes(ls->q.mb)},
+                    {"refused", atomic_load(&ls->refused)}};
+  return sl_counters_put(out, max, c, sizeof c / sizeof c[0]);
+}
+
 static const sl_class lua_mem_class = {.name = "memory.Slave",
                                        .destroy = lua_mem_destroy,
-                                       .stop = lua_mem_stop};
+                                       .stop = lua_mem_stop,
+                                       .counters = lua_mem_counters};
+
+/* s:setMaxQueueBytes(bytes): the data bytes of the transactions queued
+** from other threads (default 4 MiB); one that would pass it fails at
+** once. A transaction larger than the limit passes alone. */
+int sl_memory_slave_set_max_queue_bytes(lua_State *L) {
+  sl_object *o = sl_lua_test_class(L, 1, &lua_mem_class);
+  if (o == NULL) return sl_lua_type_error(L, 1, "memory.Slave");
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n > 0, 2, "positive number of bytes expected");
+  sl_mailbox_set_max_bytes(((lua_mem_slave *)o)->q.mb, (uint64_t)n);
+  return 0;
+}
 
 /* Slave{doTransaction = f, ...} [, min, max]; Slave(min, max) is Rogue's
 ** base slave, which fails every transaction. */
@@ -336,6 +387,7 @@ int sl_memory_slave_new(lua_State *L) {
     free(ls);
     return luaL_error(L, "Slave: out of memory");
   }
+  sl_mailbox_set_max_bytes(ls->q.mb, TRAN_QUEUE_BYTES);
   sl_object_init(&ls->obj, &lua_mem_class);
   sl_mem_slave_init(&ls->slave, has_table ? &lua_mem_ops : NULL, &ls->obj,
                     min, max);

@@ -165,6 +165,7 @@ int sl_memory_slave_new(lua_State *L);
 ** one. sl_lua_push_object gives a new box these fields. */
 int sl_memory_slave_fields(lua_State *L, sl_object *obj);
 uint32_t sl_memory_opt_access(lua_State *L, int i, uint32_t def);
+int sl_memory_slave_set_max_queue_bytes(lua_State *L);
 /* Serves the loop (or, where it cannot, waits) until t is complete and
 ** then until ready(arg) holds (when ready is set); t fails with its
 ** timeout at its deadline. SL_OK, or SL_ECANCELED when the thread's waits
