@@ -2,8 +2,9 @@
 ** The UDP endpoints (see udp.h). Each endpoint has one receive thread: it
 ** takes datagrams in batches straight into pool frames and hands them
 ** downstream itself, like a plain blocking receiver, so a datagram costs
-** no hand-off between threads; it sleeps in poll() when the socket is
-** empty. What the kernel drops because the receiver fell behind is read
+** no hand-off between threads: it sleeps in recvmmsg itself until the
+** first datagram of a batch (one system call per wake), and a stop ends
+** that wait by shutting the socket's receive side. What the kernel drops because the receiver fell behind is read
 ** from the socket (SO_MEMINFO), counted and logged. Graph threads send on the socket
 ** directly (a datagram is atomic, so no lock is needed around sendmsg).
 ** The server's peer is one atomic word, so a send never takes a lock to
@@ -22,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sock_diag.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -43,6 +43,7 @@
 #define TX_BATCH 32                  /* datagrams per sendmmsg */
 #define MAX_IOV 8                    /* buffers per datagram before copying */
 #define POLL_SLICE_MS 100            /* a waiting sender checks stop this often */
+#define RX_WAIT_S 1                  /* an idle receiver looks at drops this often */
 #define PEER_VALID (1ull << 48)      /* peer word: valid | ip << 16 | port */
 
 typedef struct sl_udp udp;
@@ -58,9 +59,15 @@ struct sl_udp {
   uint32_t mtu, max_payload;
   atomic_uint_least64_t peer;        /* PEER_VALID set once known */
   atomic_uint_least64_t timeout_us;
-  int wake_fd;                       /* eventfd: stop() wakes the receiver */
-  /* Receive thread only: frames waiting for the next datagrams. */
+  atomic_int woken;                  /* the stop's wake has shut the receive
+                                     ** side: the socket may be closed */
+  /* Receive thread only: frames waiting for the next datagrams, and the
+  ** recvmmsg vector describing them (kept: a slot is described again
+  ** only when its frame is replaced). */
   sl_frame *spare[RX_BATCH];
+  struct mmsghdr rx_msg[RX_BATCH];
+  struct iovec rx_iov[RX_BATCH][MAX_IOV];
+  struct sockaddr_in rx_from[RX_BATCH];
   int64_t rx_drop_checked_ns;
   int64_t rx_drop_logged_ns;
   uint64_t rx_drop_logged;           /* rx_drops at that log */
@@ -277,18 +284,37 @@ static void udp_accept_many(sl_slave *s, sl_frame **fs, size_t n) {
 
 /* ---- receive path (the receive thread) ---- */
 
-/* Fills the spare frames (pool frames of max_payload bytes). */
+/* Points receive slot i at spare frame f's buffers. */
+static void describe_slot(udp *u, int i, sl_frame *f) {
+  size_t nb = sl_frame_buffer_count(f), k = 0;
+  for (size_t j = 0; j < nb && k < MAX_IOV; j++) {
+    sl_buffer *b = sl_frame_buffer(f, j);
+    u->rx_iov[i][k].iov_base = sl_buffer_begin(b);
+    u->rx_iov[i][k++].iov_len = sl_buffer_get_size(b);
+  }
+  struct msghdr *h = &u->rx_msg[i].msg_hdr;
+  memset(h, 0, sizeof *h);
+  h->msg_iov = u->rx_iov[i];
+  h->msg_iovlen = k;
+  h->msg_name = &u->rx_from[i];
+  h->msg_namelen = sizeof u->rx_from[i];
+}
+
+/* Fills the empty receive slots (pool frames of max_payload bytes). */
 static int refill(udp *u) {
   for (int i = 0; i < RX_BATCH; i++)
     if (u->spare[i] == NULL) {
       u->spare[i] = sl_slave_req_local_frame(&u->slave, u->max_payload);
       if (u->spare[i] == NULL) return -1;
+      describe_slot(u, i, u->spare[i]);
     }
   return 0;
 }
 
+/* The peer word is written only when it changes: the senders read it. */
 static void learn_peer(udp *u, const struct sockaddr_in *from) {
   uint64_t w = peer_word(from);
+  if (atomic_load_explicit(&u->peer, memory_order_relaxed) == w) return;
   if (atomic_exchange(&u->peer, w) != w && sl_log_enabled(u->log, SL_LOG_DEBUG)) {
     char ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &from->sin_addr, ip, sizeof ip);
@@ -328,7 +354,7 @@ static int foreign(udp *u, const struct sockaddr_in *from) {
 ** buffer room becomes rxDrops. UDP has no back-pressure, so a receiver
 ** slower than the sender (a slow downstream included) loses datagrams;
 ** the receive thread looks at the count at most every 100 ms (an idle
-** socket's poll ends each second, so it looks then too), and logs a rise
+** socket's wait ends each second, so it looks then too), and logs a rise
 ** at most once a second. Not on every wake: a link's receiver runs dry
 ** after each few datagrams.
 */
@@ -358,40 +384,29 @@ static void check_drops(udp *u) {
   u->rx_drop_logged_ns = t;
 }
 
-/* Takes up to RX_BATCH datagrams into frames (got[]); -1 when the socket
-** is empty. */
+/*
+** Takes up to RX_BATCH datagrams into frames (got[]), waiting up to
+** RX_WAIT_S for the first; -1 when none came (the wait ended, a stop),
+** -2 when there was no memory for the frames.
+*/
 static int receive(udp *u, sl_frame **got) {
   if (refill(u) != 0) {
     sl_log_write(u->log, SL_LOG_ERROR, "out of memory for receive frames");
-    return -1;
+    return -2;
   }
-  struct mmsghdr m[RX_BATCH];
-  struct iovec iov[RX_BATCH][MAX_IOV];
-  struct sockaddr_in from[RX_BATCH];
-  for (int i = 0; i < RX_BATCH; i++) {
-    sl_frame *f = u->spare[i];
-    size_t nb = sl_frame_buffer_count(f), k = 0;
-    for (size_t j = 0; j < nb && k < MAX_IOV; j++) {
-      sl_buffer *b = sl_frame_buffer(f, j);
-      iov[i][k].iov_base = sl_buffer_begin(b);
-      iov[i][k++].iov_len = sl_buffer_get_size(b);
-    }
-    memset(&m[i], 0, sizeof m[i]);
-    m[i].msg_hdr.msg_iov = iov[i];
-    m[i].msg_hdr.msg_iovlen = k;
-    m[i].msg_hdr.msg_name = &from[i];
-    m[i].msg_hdr.msg_namelen = sizeof from[i];
-  }
-  int n = recvmmsg(u->fd, m, RX_BATCH, MSG_DONTWAIT, NULL);
+  int n = recvmmsg(u->fd, u->rx_msg, RX_BATCH, MSG_WAITFORONE, NULL);
   if (n <= 0) return -1;
   int ng = 0;
   uint64_t bytes = 0;
   for (int i = 0; i < n; i++) {
-    uint32_t len = m[i].msg_len;
+    struct msghdr *h = &u->rx_msg[i].msg_hdr;
+    uint32_t len = u->rx_msg[i].msg_len;
+    int flags = h->msg_flags;
+    h->msg_namelen = sizeof u->rx_from[i];     /* the slot is ready again */
     if (len == 0) continue;                  /* ignored, as Rogue */
-    if (u->server) learn_peer(u, &from[i]);
-    else if (foreign(u, &from[i])) continue;      /* the frame is reused */
-    if (m[i].msg_hdr.msg_flags & MSG_TRUNC) {
+    if (u->server) learn_peer(u, &u->rx_from[i]);
+    else if (foreign(u, &u->rx_from[i])) continue;  /* the frame is reused */
+    if (flags & MSG_TRUNC) {
       atomic_fetch_add(&u->rx_oversize, 1);
       sl_log_write(u->log, SL_LOG_ERROR,
                    "Receive data was too large (over %u bytes). Dropping.",
@@ -403,8 +418,10 @@ static int receive(udp *u, sl_frame **got) {
     u->spare[i] = NULL;
     bytes += len;
   }
-  atomic_fetch_add(&u->rx_frames, (uint64_t)ng);
-  atomic_fetch_add(&u->rx_bytes, bytes);
+  if (ng > 0) {
+    atomic_fetch_add_explicit(&u->rx_frames, (uint64_t)ng, memory_order_relaxed);
+    atomic_fetch_add_explicit(&u->rx_bytes, bytes, memory_order_relaxed);
+  }
   return ng;
 }
 
@@ -417,9 +434,8 @@ static int receive_main(void *arg) {
     if (n > 0) {
       sl_master_send_frames(&u->master, got, (size_t)n);
       sl_frame_unref_many(got, (size_t)n);
-    } else if (n < 0) {
-      struct pollfd pfd[2] = {{u->fd, POLLIN, 0}, {u->wake_fd, POLLIN, 0}};
-      poll(pfd, 2, 1000);        /* a second at most: drops get logged */
+    } else if (n == -2) {
+      sl_sleep_us(10000);      /* the kernel keeps (or drops, counted) meanwhile */
     }
   }
   sl_frame_unref_many(u->spare, RX_BATCH);
@@ -427,15 +443,20 @@ static int receive_main(void *arg) {
   return 0;
 }
 
-/* The receive thread's wake: its poll ends. */
+/* The receive thread's wake: shutting the receive side ends its recvmmsg
+** at once (every later one returns empty datagrams). Sending still works. */
 static void wake_receiver(void *arg) {
   udp *u = arg;
-  uint64_t one = 1;
-  if (write(u->wake_fd, &one, sizeof one) < 0) { /* the poll ends in 1 s */ }
+  shutdown(u->fd, SHUT_RD);
+  atomic_store(&u->woken, 1);
 }
 
 static int no_senders(void *arg) {
   return atomic_load(&((udp *)arg)->senders) == 0;
+}
+
+static int receiver_woken(void *arg) {
+  return atomic_load(&((udp *)arg)->woken);
 }
 
 /* ---- the object ---- */
@@ -452,7 +473,9 @@ static void udp_stop(sl_object *obj) {
   /* The receive thread may be waiting on a full Lua mailbox: wait with
   ** the caller's wait hook, which keeps Lua slaves fed, then join. */
   sl_worker_join(&u->rx);
-  /* A sender in its poll sees stopping within one slice. */
+  /* The wake (another thread's cancel, maybe) is done with the socket;
+  ** a sender in its poll sees stopping within one slice. */
+  sl_wait_until(receiver_woken, u);
   sl_wait_until(no_senders, u);
   close(u->fd);
   u->fd = -1;
@@ -461,7 +484,6 @@ static void udp_stop(sl_object *obj) {
 static void udp_destroy(sl_object *obj) {
   udp *u = (udp *)obj;
   udp_stop(obj);
-  close(u->wake_fd);
   sl_master_fini(&u->master);
   sl_slave_fini(&u->slave);
   free(u);
@@ -491,10 +513,14 @@ static const sl_slave_ops udp_ops = {.accept_frame = udp_accept,
                                      .accept_frames = udp_accept_many};
 
 
-/* Opens, binds (server) and sets up the socket. 0, or an errno. */
+/* Opens, binds (server) and sets up the socket: blocking, for the
+** receive thread's recvmmsg, which gives up after RX_WAIT_S (sends never
+** block: MSG_DONTWAIT). 0, or an errno. */
 static int open_socket(udp *u, const struct sockaddr_in *sa) {
-  u->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  u->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (u->fd < 0) return errno;
+  struct timeval tv = {RX_WAIT_S, 0};
+  if (setsockopt(u->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) return errno;
   if (u->server) {
     struct sockaddr_in b = *sa;
     socklen_t len = sizeof b;
@@ -535,11 +561,6 @@ sl_udp *sl_udp_new(const char *host, uint32_t port, int server, int jumbo,
   u->mtu = jumbo ? 9000 : 1500;
   u->max_payload = jumbo ? SL_UDP_JUMBO_MAX_PAYLOAD : SL_UDP_MAX_PAYLOAD;
   atomic_init(&u->timeout_us, 1000000);
-  u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (u->wake_fd < 0) {
-    sl_sock_error(text, sizeof text, "cannot start", shown, port, errno);
-    goto out_free;
-  }
   if (sl_slave_init(&u->slave, &udp_ops, &u->obj) != SL_OK) goto out_free;
   if (sl_master_init(&u->master, &u->obj) != SL_OK) goto out_slave;
   /* Rogue's pool: blocks of maxPayload, 10000 kept. */
@@ -573,7 +594,6 @@ out_master:
 out_slave:
   sl_slave_fini(&u->slave);
 out_free:
-  if (u->wake_fd >= 0) close(u->wake_fd);
   free(u);
   if (text[0] == '\0') return sl_fail(err, SL_ENOMEM, NULL);
   return sl_fail(err, SL_EIO, "%s", text);
