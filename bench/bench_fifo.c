@@ -1,8 +1,9 @@
 /*
 ** bench_fifo: frames per second across a thread boundary.
 **
-**   bench_fifo [seconds-per-measurement]      (default 0.5)
+**   bench_fifo [seconds-per-measurement [wait [size]]]   (default 0.5)
 **
+** (`wait`: the rows of 4. only, or the one row of `size` bytes.)
 ** Measures, in one run:
 **   1. Fifo hop: a producer thread (reqFrame, write, sendFrame, unref into a
 **      C master whose primary slave is a Fifo(0, 0, noCopy)) -> the Fifo's
@@ -14,7 +15,12 @@
 **   3. a Lua-defined slave fed from a Fifo thread: a C producer thread into
 **      Lua's `fifo = sl.stream.Fifo(0, 0, true)`, whose output is
 **      `sl.stream.Slave{acceptFrame = function(self, frame) n = n + 1 end}`,
-**      with the main thread in sl.run() until n reaches the target.
+**      with the main thread in sl.run() until n reaches the target;
+**   4. a producer that waits (no drops): a Fifo(64, 0, noCopy) set to wait
+**      when full, at 64 B and 1 KiB copying, at 64 KiB and 1 MiB noCopy
+**      (the payload is not touched), its pools at their defaults and then
+**      cached, against a ring of 64 pointers between two threads that wait
+**      the same way (no frames, no malloc, no copy).
 **
 ** Each measurement is calibrated to last about the requested time, run 3
 ** times (Fifo and queue alternating), and the best run is reported. Every
@@ -40,6 +46,8 @@
 #include "bench.h"
 
 #define REPEATS 3
+
+static void fmt_size(char *buf, size_t n, uint32_t size);
 #define POOL_BYTES (512u << 10) /* the Fifo's pool keeps this much, */
 #define POOL_MIN 16             /* and this many blocks at least, */
 #define POOL_MAX 8192           /* and at most */
@@ -49,6 +57,7 @@
 #define LUA_LOW 8192
 
 static double seconds_per_run = 0.5;
+static uint32_t only_size;   /* the waiting rows of this size only (0: all) */
 
 /* ------------------------------------------------------------- Fifo hop */
 
@@ -246,6 +255,275 @@ static double queue_run(void *arg, uint64_t iters) {
   return dt;
 }
 
+/* ------------------------------------------- a producer that waits at 64 */
+
+/*
+** The hop with a producer that never drops: a Fifo(64, 0, noCopy) set to
+** wait when full, its pools left at their defaults (or, `cached`, both the
+** Fifo's pool and the counting slave's fixed-size with blocks kept). At
+** 64 B and 1 KiB the Fifo copies (its default); at 64 KiB and 1 MiB it
+** hands on the frame itself and nobody touches the payload.
+*/
+
+#define WAIT_DEPTH 64
+
+typedef struct wait_ctx {
+  sl_object *mobj, *fifo, *sobj;
+  sl_master *m;
+  sl_slave *s;
+  const uint8_t *src;
+  uint32_t size;
+  int no_copy;
+  uint64_t iters;
+  int err;
+} wait_ctx;
+
+static void *wait_producer(void *arg) {
+  wait_ctx *c = arg;
+  sl_master *m = c->m;
+  int err = 0;
+  for (uint64_t i = 0; i < c->iters; i++) {
+    sl_frame *f = sl_master_req_frame(m, c->size, 1);
+    if (f == NULL) {
+      err = -1;
+      break;
+    }
+    if (c->no_copy) err |= sl_frame_set_payload(f, c->size);
+    else err |= sl_frame_write(f, c->src, 0, c->size);
+    sl_master_send_frame(m, f);
+    sl_frame_unref(f);
+  }
+  c->err = err;
+  return NULL;
+}
+
+static double wait_run(void *arg, uint64_t iters) {
+  wait_ctx *c = arg;
+  c->iters = iters;
+  uint64_t f0 = sl_slave_get_frame_count(c->s);
+  uint64_t d0 = sl_fifo_drop_count(sl_fifo_from_object(c->fifo));
+  pthread_t t;
+  double t0 = bench_now();
+  if (pthread_create(&t, NULL, wait_producer, c) != 0) {
+    bench_fail("wait: pthread_create", 1, 0);
+    return 1.0;
+  }
+  pthread_join(t, NULL);
+  await_count(c->s, f0 + iters);
+  double dt = bench_now() - t0;
+  if (c->err != 0) bench_fail("wait: producer status", (unsigned long long)-c->err, 0);
+  uint64_t got = sl_slave_get_frame_count(c->s) - f0;
+  uint64_t drops = sl_fifo_drop_count(sl_fifo_from_object(c->fifo)) - d0;
+  if (got != iters) bench_fail("wait: slave frame count", got, iters);
+  if (drops != 0) bench_fail("wait: drops with a waiting producer", drops, 0);
+  return dt;
+}
+
+static void cache_pool(sl_pool *p, uint32_t size) {
+  uint32_t blocks = size >= (64u << 10) ? (4u << 20) / size + 8 : 1024;
+  sl_pool_set_fixed_size(p, size);
+  sl_pool_set_pool_size(p, blocks);
+}
+
+static int wait_setup(wait_ctx *c, uint32_t size, int no_copy, int cached,
+                      const uint8_t *src) {
+  memset(c, 0, sizeof *c);
+  c->mobj = sl_master_new(NULL);
+  sl_fifo *q = sl_fifo_new(WAIT_DEPTH, 0, no_copy, NULL);
+  c->fifo = sl_fifo_object(q);
+  c->sobj = sl_slave_new(NULL);
+  if (c->mobj == NULL || c->fifo == NULL || c->sobj == NULL) return -1;
+  sl_fifo_set_wait_when_full(q, 1);
+  c->m = c->mobj->master;
+  c->s = c->sobj->slave;
+  if (cached) {
+    cache_pool(c->fifo->slave->pool, size);
+    cache_pool(c->s->pool, size);
+  }
+  if (sl_master_add_slave(c->m, c->fifo->slave) != SL_OK) return -1;
+  if (sl_master_add_slave(c->fifo->master, c->s) != SL_OK) return -1;
+  c->src = src;
+  c->size = size;
+  c->no_copy = no_copy;
+  return 0;
+}
+
+static void wait_teardown(wait_ctx *c) {
+  sl_object_unref(c->mobj);
+  sl_object_unref(c->fifo);
+  sl_object_unref(c->sobj);
+}
+
+/*
+** The baseline: a ring of pointers between two threads, nothing else. The
+** producer waits while WAIT_DEPTH are queued; the consumer takes all that
+** is queued at once. Each side polls briefly, then sleeps on a condition
+** variable, and is signalled only when asleep: the Fifo's way of waiting.
+*/
+
+#define RING_POLLS 64
+#define RING_PAUSES 8
+
+typedef struct ring_side {
+  _Alignas(64) atomic_uint_least64_t count;   /* pushed, or popped */
+  atomic_int sleeping;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} ring_side;
+
+typedef struct ring_ctx {
+  ring_side in, out;
+  _Alignas(64) void *slot[WAIT_DEPTH];
+  void *items[WAIT_DEPTH];
+  uint64_t iters;
+  uint64_t got;
+} ring_ctx;
+
+static inline void ring_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* Waits until ready(c) holds, sleeping on `self` after a short poll. */
+static void ring_await(ring_ctx *c, ring_side *self, int (*ready)(ring_ctx *c)) {
+  for (int i = 0; i < RING_POLLS; i++) {
+    if (ready(c)) return;
+    for (int j = 0; j < RING_PAUSES; j++) ring_relax();
+  }
+  pthread_mutex_lock(&self->mu);
+  for (;;) {
+    atomic_store(&self->sleeping, 1);
+    if (ready(c)) break;
+    pthread_cond_wait(&self->cv, &self->mu);
+  }
+  atomic_store_explicit(&self->sleeping, 0, memory_order_relaxed);
+  pthread_mutex_unlock(&self->mu);
+}
+
+static void ring_wake(ring_side *other) {
+  if (atomic_load(&other->sleeping) == 0) return;
+  pthread_mutex_lock(&other->mu);
+  pthread_cond_signal(&other->cv);
+  pthread_mutex_unlock(&other->mu);
+}
+
+static int ring_has_room(ring_ctx *c) {
+  return atomic_load(&c->in.count) - atomic_load(&c->out.count) < WAIT_DEPTH;
+}
+
+static int ring_has_items(ring_ctx *c) {
+  return atomic_load(&c->in.count) != atomic_load(&c->out.count);
+}
+
+static void *ring_producer(void *arg) {
+  ring_ctx *c = arg;
+  uint64_t n = atomic_load_explicit(&c->in.count, memory_order_relaxed);
+  for (uint64_t i = 0; i < c->iters; i++) {
+    if (!ring_has_room(c)) ring_await(c, &c->in, ring_has_room);
+    c->slot[n % WAIT_DEPTH] = c->items[i % WAIT_DEPTH];
+    atomic_store(&c->in.count, ++n);
+    ring_wake(&c->out);
+  }
+  return NULL;
+}
+
+static void *ring_consumer(void *arg) {
+  ring_ctx *c = arg;
+  uint64_t n = atomic_load_explicit(&c->out.count, memory_order_relaxed);
+  uint64_t got = 0;
+  uintptr_t sink = 0;
+  while (got < c->iters) {
+    ring_await(c, &c->out, ring_has_items);
+    uint64_t end = atomic_load_explicit(&c->in.count, memory_order_acquire);
+    for (; n != end; n++, got++) sink += (uintptr_t)c->slot[n % WAIT_DEPTH];
+    atomic_store(&c->out.count, n);
+    ring_wake(&c->in);
+  }
+  c->got += got + (sink == 1);   /* keeps the loads */
+  return NULL;
+}
+
+static double ring_run(void *arg, uint64_t iters) {
+  ring_ctx *c = arg;
+  c->iters = iters;
+  uint64_t g0 = c->got;
+  pthread_t p, q;
+  double t0 = bench_now();
+  pthread_create(&q, NULL, ring_consumer, c);
+  pthread_create(&p, NULL, ring_producer, c);
+  pthread_join(p, NULL);
+  pthread_join(q, NULL);
+  double dt = bench_now() - t0;
+  if (c->got - g0 != iters) bench_fail("ring: items", c->got - g0, iters);
+  return dt;
+}
+
+static ring_ctx *ring_new(void) {
+  ring_ctx *c = aligned_alloc(64, (sizeof(ring_ctx) + 63) & ~(size_t)63);
+  if (c == NULL) return NULL;
+  memset(c, 0, sizeof *c);
+  ring_side *sides[] = {&c->in, &c->out};
+  for (int i = 0; i < 2; i++) {
+    pthread_mutex_init(&sides[i]->mu, NULL);
+    pthread_cond_init(&sides[i]->cv, NULL);
+  }
+  for (int i = 0; i < WAIT_DEPTH; i++) c->items[i] = &c->items[i];
+  return c;
+}
+
+static void ring_free(ring_ctx *c) {
+  ring_side *sides[] = {&c->in, &c->out};
+  for (int i = 0; i < 2; i++) {
+    pthread_cond_destroy(&sides[i]->cv);
+    pthread_mutex_destroy(&sides[i]->mu);
+  }
+  free(c);
+}
+
+static void wait_rows(const uint8_t *src, int cached) {
+  static const struct {
+    uint32_t size;
+    int no_copy;
+  } rows[] = {{64, 0}, {1024, 0}, {64u << 10, 1}, {1u << 20, 1}};
+  printf("\nproducer thread -> Fifo(%d, 0, noCopy) waiting when full -> output "
+         "thread -> counting slave,\npools %s, vs a ring of %d pointers between "
+         "two threads waiting the same way\n",
+         WAIT_DEPTH, cached ? "fixed-size with blocks kept" : "at their defaults",
+         WAIT_DEPTH);
+  printf("%-8s %-6s | %13s %9s | %13s %9s | %10s\n", "size", "noCopy",
+         "fifo frame/s", "ns/frame", "ring item/s", "ns/item", "fifo/ring");
+  printf("----------------+-------------------------+-------------------------+-----------\n");
+  for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+    if (only_size != 0 && rows[r].size != only_size) continue;
+    wait_ctx wc;
+    ring_ctx *rc = ring_new();
+    if (rc == NULL || wait_setup(&wc, rows[r].size, rows[r].no_copy, cached, src) != 0) {
+      fprintf(stderr, "wait setup failed\n");
+      exit(1);
+    }
+    double fb = 1e30, rb = 1e30;
+    uint64_t fi = bench_calibrate(wait_run, &wc, seconds_per_run, 1024, 10.0);
+    uint64_t ri = bench_calibrate(ring_run, rc, seconds_per_run, 1024, 10.0);
+    for (int k = 0; k < REPEATS; k++) {
+      double t = wait_run(&wc, fi);
+      if (t < fb) fb = t;
+      t = ring_run(rc, ri);
+      if (t < rb) rb = t;
+    }
+    wait_teardown(&wc);
+    ring_free(rc);
+    char sz[16];
+    fmt_size(sz, sizeof sz, rows[r].size);
+    double fr = (double)fi / fb, rr = (double)ri / rb;
+    printf("%-8s %-6s | %13.0f %9.1f | %13.0f %9.1f | %9.2fx\n", sz,
+           rows[r].no_copy ? "yes" : "no", fr, 1e9 / fr, rr, 1e9 / rr, fr / rr);
+    fflush(stdout);
+  }
+}
+
 /* ------------------------------------------------ Lua slave behind a Fifo */
 
 typedef struct lua_ctx {
@@ -382,7 +660,8 @@ typedef struct result {
 static double rate(const result *r) { return (double)r->iters / r->best_s; }
 
 static void fmt_size(char *buf, size_t n, uint32_t size) {
-  if (size >= 1024) snprintf(buf, n, "%u KiB", size >> 10);
+  if (size >= (1u << 20)) snprintf(buf, n, "%u MiB", size >> 20);
+  else if (size >= 1024) snprintf(buf, n, "%u KiB", size >> 10);
   else snprintf(buf, n, "%u B", size);
 }
 
@@ -391,12 +670,14 @@ int main(int argc, char **argv) {
     char *end;
     double s = strtod(argv[1], &end);
     if (*end != '\0' || !(s > 0.0) || s > 60.0) {
-      fprintf(stderr, "usage: %s [seconds-per-measurement]  (0 < s <= 60)\n",
+      fprintf(stderr, "usage: %s [seconds-per-measurement [wait [size]]]  (0 < s <= 60)\n",
               argv[0]);
       return 2;
     }
     seconds_per_run = s;
   }
+  int only_wait = argc > 2 && strcmp(argv[2], "wait") == 0;
+  if (only_wait && argc > 3) only_size = (uint32_t)strtoul(argv[3], NULL, 0);
   static const uint32_t sizes[] = {64, 1024, 64 * 1024};
   enum { NSIZES = sizeof sizes / sizeof sizes[0] };
   uint32_t max = sizes[NSIZES - 1];
@@ -407,6 +688,12 @@ int main(int argc, char **argv) {
   printf("streamlua %s: frames across a thread boundary\n", SL_VERSION);
   printf("each figure: best of %d runs of ~%.2f s (CLOCK_MONOTONIC)\n\n", REPEATS,
          seconds_per_run);
+  if (only_wait) {
+    wait_rows(src, 0);
+    wait_rows(src, 1);
+    free(src);
+    return bench_failures == 0 ? 0 : 1;
+  }
   printf("producer thread -> Fifo(depth, 0, noCopy) -> output thread -> counting slave,\n"
          "vs a textbook two-thread queue (mutex + condvars + ring, malloc/memcpy/free)\n");
   printf("%-8s %-6s | %13s %9s %9s | %13s %9s | %10s\n", "size", "depth",
@@ -469,6 +756,8 @@ int main(int argc, char **argv) {
   printf("(depth %u: the producer sends until the slave has N frames; frame/s "
          "counts delivered frames, drops are those of the best run)\n",
          BOUNDED_DEPTH);
+  wait_rows(src, 0);
+  wait_rows(src, 1);
 
   lua_ctx lc;
   if (lua_setup(&lc, src) != 0) {

@@ -141,6 +141,58 @@ describe("sl.stream.Fifo", function()
     fifo:stop()
   end)
 
+  it("setWaitWhenFull: a producer thread waits for room instead of dropping", function()
+    collectgarbage(); collectgarbage()
+    local fifo = sl.stream.Fifo(4, 0, true)
+    assert.is_false(fifo:waitWhenFull())
+    fifo:setWaitWhenFull(true)
+    assert.is_true(fifo:waitWhenFull())
+    local got = {}
+    _ = fifo >> sl.stream.Slave{acceptFrame = function(self, frame)
+      got[#got + 1] = string.unpack("<I4", frame:read(0, 4))
+    end}
+    local src = tsrc.source(fifo, 3000, 8)
+    assert.is_true(serve_until(function() return #got == 3000 end))
+    src:join()
+    assert.are.equal(0, fifo:dropCnt())
+    for i = 1, 3000 do assert.are.equal(i - 1, got[i]) end
+    assert.has_error(function() fifo:setWaitWhenFull(1) end,
+      "bad argument #1 to 'setWaitWhenFull' (boolean expected, got number)")
+    fifo:setWaitWhenFull(false)
+    assert.is_false(fifo:waitWhenFull())
+    fifo:stop()
+  end)
+
+  it("setWaitWhenFull: the Lua thread waiting for room keeps Lua slaves served", function()
+    collectgarbage(); collectgarbage()
+    local fifo = sl.stream.Fifo(2, 0, false)
+    fifo:setWaitWhenFull(true)
+    local n = 0
+    _ = fifo >> sl.stream.Slave{acceptFrame = function() n = n + 1 end}
+    local h = testing.harness(fifo)
+    -- far more than the Fifo and the slave's mailbox hold: the pushes wait,
+    -- and the waits hand the mailbox's frames to the slave
+    for i = 1, 3000 do h:push(string.pack("<I4", i)) end
+    assert.is_true(serve_until(function() return n == 3000 end))
+    assert.are.equal(0, fifo:dropCnt())
+    fifo:stop()
+  end)
+
+  it("setWaitWhenFull: stop lets a waiting producer go, its frames counted", function()
+    collectgarbage(); collectgarbage()
+    local fifo = sl.stream.Fifo(2, 0, true)
+    local _, count = hold_output(fifo)
+    fifo:setWaitWhenFull(true)
+    local src = tsrc.source(fifo, 100, 8)
+    assert.is_true(spin_until(function() return fifo:size() == 2 end))
+    fifo:stop()
+    assert.is_true(spin_until(function() return src:done() end))
+    src:join()
+    -- the held frame is the slave's; the two queued and the 98 refused are drops
+    assert.are.equal(100, fifo:dropCnt())
+    assert.is_true(serve_until(function() return count() >= 1024 end))
+  end)
+
   it("stop ends the thread and drops what is queued", function()
     collectgarbage(); collectgarbage()
     local before = fifo_threads(0)

@@ -874,6 +874,170 @@ static void test_stop_frees_thread_from_waits(void) {
   alarm(0);
 }
 
+/* A producer thread pushing frames `first` .. `count` - 1: sequence
+** frames, or frames of `len` bytes when len > 0. The tests push frame 0
+** themselves and wait until it is held downstream, so that the output
+** thread holds that one alone. */
+typedef struct feeder {
+  sl_object *q;
+  sl_pool *p;
+  uint64_t first, count;        /* sequence numbers first .. count - 1 */
+  uint32_t len;
+  atomic_int done;
+} feeder;
+
+static void *feed_thread(void *arg) {
+  feeder *fd = arg;
+  for (uint64_t i = fd->first; i < fd->count; i++) {
+    if (fd->len > 0) push_len(fd->q, fd->p, fd->len);
+    else push_seq(fd->q, fd->p, 0, i);
+  }
+  atomic_store(&fd->done, 1);
+  return NULL;
+}
+
+static int counter_is(sl_object *q, const char *name, uint64_t want) {
+  double end = now_s() + 20;
+  while (ts_counter(q, name) != want && now_s() < end) sleep_ms(1);
+  return ts_counter(q, name) == want;
+}
+
+/* A Fifo set to wait when full behind a shut gate that holds its frame 0,
+** and a feeder thread pushing the rest. */
+typedef struct waiting {
+  ts_rec *g;
+  sl_object *q;
+  feeder fd;
+  pthread_t t;
+} waiting;
+
+static void waiting_start(waiting *w, uint32_t depth, int no_copy,
+                          uint64_t max_bytes, uint64_t count, uint32_t len) {
+  w->g = gate_new(1);
+  w->q = fifo_to(w->g, depth, 0, no_copy);
+  sl_fifo *q = sl_fifo_from_object(w->q);
+  sl_fifo_set_max_queue_bytes(q, max_bytes);
+  CHECK_EQ(sl_fifo_wait_when_full(q), 0);
+  sl_fifo_set_wait_when_full(q, 1);
+  CHECK_EQ(sl_fifo_wait_when_full(q), 1);
+  w->fd = (feeder){w->q, sl_pool_new(), 1, count, len, 0};
+  if (len > 0) push_len(w->q, w->fd.p, len);
+  else push_seq(w->q, w->fd.p, 0, 0);
+  CHECK(gate_await(w->g, 1, 1, 0));        /* held alone, counted */
+  pthread_create(&w->t, NULL, feed_thread, &w->fd);
+}
+
+static void waiting_end(waiting *w) {
+  sl_object_unref(w->q);
+  sl_pool_unref(w->fd.p);
+  sl_object_unref(&w->g->obj);
+}
+
+/* Set to wait when full, a producer finding maxDepth frames queued waits
+** for room: nothing is dropped, order holds (copy mode and noCopy). */
+static void test_wait_when_full(void) {
+  watchdog(60);
+  enum { N = 2000 };
+  for (int no_copy = 0; no_copy <= 1; no_copy++) {
+    waiting w;
+    waiting_start(&w, 2, no_copy, 4u << 20, N, 0);
+    CHECK(counter_is(w.q, "depth", 2));
+    CHECK_EQ(ts_counter(w.q, "rxFrames"), 3);   /* the fourth waits */
+    CHECK_EQ(atomic_load(&w.fd.done), 0);
+    CHECK_EQ(ts_counter(w.q, "drops"), 0);
+    ts_rec_open(w.g);
+    pthread_join(w.t, NULL);
+    CHECK(gate_await(w.g, N, 0, N));
+    CHECK_EQ(ts_counter(w.q, "drops"), 0);
+    CHECK_EQ(gate_get(w.g, &order_of(w.g)->out_of_order), 0);
+    CHECK_EQ(order_of(w.g)->next_seq[0], N);
+    waiting_end(&w);
+  }
+  alarm(0);
+}
+
+/* The byte limit holds a waiting producer as the depth does. */
+static void test_wait_at_byte_limit(void) {
+  watchdog(60);
+  enum { N = 500 };
+  for (int no_copy = 0; no_copy <= 1; no_copy++) {
+    waiting w;
+    waiting_start(&w, 0, no_copy, 3000, N, 1000);
+    CHECK(counter_is(w.q, "depth", 2));
+    CHECK_EQ(ts_counter(w.q, "queueBytes"), 3000);
+    CHECK_EQ(ts_counter(w.q, "rxFrames"), 3);
+    CHECK_EQ(ts_counter(w.q, "drops"), 0);
+    ts_rec_open(w.g);
+    pthread_join(w.t, NULL);
+    CHECK(gate_await(w.g, N, 0, N));
+    CHECK_EQ(ts_counter(w.q, "drops"), 0);
+    CHECK(counter_is(w.q, "queueBytes", 0));
+    waiting_end(&w);
+  }
+  alarm(0);
+}
+
+/* A stop lets a waiting producer go: its frame and every later one are
+** dropped and counted, and the producer finishes with the output thread
+** still held downstream. */
+static void test_stop_frees_waiting_producer(void) {
+  watchdog(60);
+  enum { N = 100 };
+  for (int no_copy = 0; no_copy <= 1; no_copy++) {
+    waiting w;
+    waiting_start(&w, 2, no_copy, 4u << 20, N, 0);
+    CHECK(counter_is(w.q, "depth", 2));
+    sl_object_cancel(w.q);                    /* phase one: never waits */
+    pthread_join(w.t, NULL);                  /* the producer is let go */
+    CHECK_EQ(atomic_load(&w.fd.done), 1);
+    CHECK_EQ(ts_counter(w.q, "rxFrames"), N);
+    CHECK_EQ(ts_counter(w.q, "drops"), N - 3);  /* the queued two go at stop */
+    ts_rec_open(w.g);
+    sl_object_stop(w.q);
+    CHECK_EQ(ts_counter(w.q, "drops"), N - 1);
+    CHECK_EQ(gate_get(w.g, &w.g->done), 1);
+    waiting_end(&w);
+  }
+  alarm(0);
+}
+
+/* The Fifo's own output thread sending into its Fifo never waits (it
+** would wait for itself): its frame is dropped when full. */
+typedef struct resender {
+  sl_object *q;
+  atomic_int calls;
+} resender;
+
+static void resend_twice(ts_rec *r, sl_frame *f) {
+  resender *rs = r->ctx;
+  if (atomic_fetch_add(&rs->calls, 1) == 0) {
+    sl_slave_accept(rs->q->slave, f);       /* queued */
+    sl_slave_accept(rs->q->slave, f);       /* full: dropped, not waited */
+  }
+}
+
+static void test_own_thread_never_waits(void) {
+  watchdog(60);
+  ts_rec *r = ts_rec_new(0);
+  resender rs = {NULL, 0};
+  r->ctx = &rs;
+  r->hook = resend_twice;
+  sl_object *q = sl_fifo_object(sl_fifo_new(1, 0, 1, NULL));
+  rs.q = q;
+  sl_fifo_set_wait_when_full(sl_fifo_from_object(q), 1);
+  CHECK_EQ(sl_master_add_slave(q->master, &r->slave), SL_OK);
+  sl_pool *p = sl_pool_new();
+  push_len(q, p, 10);
+  CHECK(ts_rec_await(r, 2, 0, 2, 20));
+  CHECK_EQ(ts_counter(q, "drops"), 1);
+  CHECK_EQ(ts_counter(q, "rxFrames"), 3);
+  sl_object_stop(q);
+  sl_object_unref(q);
+  sl_pool_unref(p);
+  sl_object_unref(&r->obj);
+  alarm(0);
+}
+
 static const struct tt_case cases[] = {
   {"new: kind, roles, depth", test_new},
   {"order preserved across the thread", test_order},
@@ -894,6 +1058,10 @@ static const struct tt_case cases[] = {
   {"the depth limit holds under the byte limit", test_depth_under_byte_limit},
   {"a frame over the byte limit passes alone", test_frame_over_byte_limit},
   {"stop() with the queue full at its byte limit", test_stop_at_byte_limit},
+  {"wait when full: no drops, order holds", test_wait_when_full},
+  {"wait when full at the byte limit", test_wait_at_byte_limit},
+  {"stop lets a waiting producer go", test_stop_frees_waiting_producer},
+  {"the output thread's own sends never wait", test_own_thread_never_waits},
   {NULL, NULL}
 };
 

@@ -44,6 +44,20 @@ static int fifo_max_queue_bytes(lua_State *L) {
   return 1;
 }
 
+/* fifo:setWaitWhenFull(on): a producer finding the Fifo full waits for
+** room (true) or drops its frame (false, the default). */
+static int fifo_set_wait_when_full(lua_State *L) {
+  sl_fifo *q = check_fifo(L);
+  luaL_checktype(L, 2, LUA_TBOOLEAN);
+  sl_fifo_set_wait_when_full(q, lua_toboolean(L, 2));
+  return 0;
+}
+
+static int fifo_wait_when_full(lua_State *L) {
+  lua_pushboolean(L, sl_fifo_wait_when_full(check_fifo(L)));
+  return 1;
+}
+
 static const luaL_Reg fifo_meth[] = {
     {"size", fifo_size},
     {"dropCnt", fifo_drop_cnt},
@@ -51,6 +65,8 @@ static const luaL_Reg fifo_meth[] = {
     {"maxDepth", fifo_max_depth},
     {"setMaxQueueBytes", fifo_set_max_queue_bytes},
     {"maxQueueBytes", fifo_max_queue_bytes},
+    {"setWaitWhenFull", fifo_set_wait_when_full},
+    {"waitWhenFull", fifo_wait_when_full},
     {NULL, NULL}};
 
 static int fifo_new(lua_State *L) {

@@ -8,6 +8,12 @@
 ** head of the chain. An idle output thread polls briefly before
 ** it sleeps, since waking a sleeping thread costs far more here than a
 ** short poll; a producer signals only a thread that has gone to sleep.
+**
+** A Fifo set to wait when full holds a producer that finds it full (in
+** frames or bytes) instead of dropping its frame: the producer polls
+** briefly, then sleeps until the output thread has taken what was queued
+** (one look per batch, a signal only when a producer sleeps) or the Fifo
+** stops.
 */
 #include "streamlua/fifo.h"
 
@@ -32,6 +38,9 @@
 #define FIFO_BYTES (4u << 20)  /* the default byte limit */
 #define SPIN_POLLS 16      /* polls of an empty queue before sleeping, */
 #define POLL_PAUSES 8      /* each this many pauses apart */
+#define ROOM_POLLS 64      /* a waiting producer's polls before it sleeps */
+#define YIELD_US 200       /* then, when the other side is known to come
+                           ** soon, looks between yields this long */
 
 typedef struct segment {
   struct segment *next;    /* written before the count that publishes it */
@@ -46,6 +55,7 @@ struct sl_fifo {
   uint32_t max_depth, trim_size;
   atomic_uint_least64_t max_bytes;   /* 0: no byte limit */
   int no_copy;
+  atomic_int wait_full;        /* producers wait for room instead of dropping */
   sl_log *log;                 /* "stream.Fifo": where drops are told */
   int self_free;               /* destroyed from its own thread: it frees */
   int spin_polls;              /* 0 on a single CPU: polling cannot help */
@@ -56,8 +66,11 @@ struct sl_fifo {
   _Alignas(64) segment *tail;
   uint32_t tail_used;          /* slots filled in tail */
   uint64_t popped_seen;        /* a recent `popped`, for bounded Fifos */
-  uint64_t in_bytes;           /* payload bytes ever queued */
-  uint64_t out_seen;           /* a recent `out_bytes` */
+  /* Payload bytes ever queued (one writer: the lock holder; read without
+  ** the lock by waiting producers). */
+  atomic_uint_least64_t in_bytes;
+  atomic_uint_least64_t out_seen;  /* a recent `out_bytes` (written under
+                                  ** the lock, read without it) */
   atomic_uint_least64_t drops, rx_frames, rx_bytes;
   /* Frames ever queued, shifted left by one; the low bit is the
   ** producers' lock. The output thread's one look at the producers. */
@@ -76,6 +89,10 @@ struct sl_fifo {
   _Alignas(64) atomic_int sleeping;
   pthread_mutex_t sleep_mutex;
   pthread_cond_t wake;
+  /* Producers asleep waiting for room (wait_full). */
+  _Alignas(64) atomic_int room_waiters;
+  pthread_mutex_t room_mutex;
+  pthread_cond_t room;
 };
 
 static sl_fifo *as_fifo(sl_object *obj) { return (sl_fifo *)obj; }
@@ -176,45 +193,159 @@ static void count_rx_dropped(sl_fifo *q, uint32_t bytes, const char *why) {
 ** held). A frame finding the queue empty of bytes passes, however large. */
 static int over_bytes_nolock_(sl_fifo *q, uint32_t size) {
   uint64_t max = atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
-  if (max == 0 || q->in_bytes - q->out_seen + size <= max) return 0;
-  q->out_seen = atomic_load_explicit(&q->out_bytes, memory_order_acquire);
-  uint64_t held = q->in_bytes - q->out_seen;
+  uint64_t in = atomic_load_explicit(&q->in_bytes, memory_order_relaxed);
+  if (max == 0 ||
+      in - atomic_load_explicit(&q->out_seen, memory_order_relaxed) + size <= max)
+    return 0;
+  uint64_t out = atomic_load_explicit(&q->out_bytes, memory_order_acquire);
+  atomic_store_explicit(&q->out_seen, out, memory_order_release);
+  uint64_t held = in - out;
   return held > 0 && held + size > max;
 }
 
-/* Counts f as received (`bytes` long) and queues it (transfer full);
-** drops and counts it when full (in frames or bytes) or stopped. */
-static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
-  uint64_t v = push_lock(q), n = v >> 1;
-  const char *why = "the queue is full";
-  uint32_t size = sl_frame_get_payload(f);
-  count_rx_nolock_(q, bytes);
-  if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) goto out_drop;
+static const char full_frames[] = "the queue is full";
+static const char full_bytes[] = "the queue is at its byte limit";
+static const char stopped[] = "the Fifo is stopped";
+
+/* Why a frame of `size` bytes cannot be queued now, or NULL (producers'
+** lock held, taken as `v`). */
+static const char *no_room_nolock_(sl_fifo *q, uint64_t v, uint32_t size) {
+  uint64_t n = v >> 1;
+  if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) return stopped;
   if (q->max_depth > 0 && n - q->popped_seen >= q->max_depth) {
     q->popped_seen = atomic_load_explicit(&q->popped, memory_order_acquire);
-    if (n - q->popped_seen >= q->max_depth) goto out_drop;
+    if (n - q->popped_seen >= q->max_depth) return full_frames;
   }
-  if (over_bytes_nolock_(q, size)) {
-    why = "the queue is at its byte limit";
-    goto out_drop;
+  return over_bytes_nolock_(q, size) ? full_bytes : NULL;
+}
+
+/* Whether a frame of `size` bytes finds room or the Fifo stopped: a look
+** without the lock, for a waiting producer (the push decides). */
+static int room_or_stop(sl_fifo *q, uint32_t size) {
+  if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) return 1;
+  if (q->max_depth > 0 && depth(q) >= q->max_depth) return 0;
+  uint64_t max = atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
+  if (max == 0) return 1;
+  /* out_seen is at most out_bytes: a first look on the producers' line.
+  ** Each `out` is loaded before `in`, which then counts its frames. */
+  uint64_t out = atomic_load_explicit(&q->out_seen, memory_order_acquire);
+  uint64_t in = atomic_load_explicit(&q->in_bytes, memory_order_relaxed);
+  if (in - out + size <= max) return 1;
+  out = atomic_load_explicit(&q->out_bytes, memory_order_acquire);
+  in = atomic_load_explicit(&q->in_bytes, memory_order_relaxed);
+  return in == out || in - out + size <= max;
+}
+
+typedef struct room_wait {
+  sl_fifo *q;
+  uint32_t size;
+} room_wait;
+
+static int room_cond(void *arg) {
+  room_wait *w = arg;
+  return room_or_stop(w->q, w->size);
+}
+
+/* Whether a producer that found the Fifo full waits for room: set to, and
+** not the output thread itself (it would wait for its own delivery). */
+static int waits_for_room(sl_fifo *q) {
+  return atomic_load_explicit(&q->wait_full, memory_order_relaxed) &&
+         !sl_worker_is_self(&q->out);
+}
+
+/* Waits until a frame of `size` bytes may find room: polls, then sleeps
+** (a thread with a wait hook polls and runs it instead). SL_OK to try
+** again; SL_ECANCELED when the Fifo stopped or the thread's waits give up. */
+static int await_room(sl_fifo *q, uint32_t size) {
+  room_wait w = {q, size};
+  for (int i = 0; i < q->spin_polls * (ROOM_POLLS / SPIN_POLLS); i++) {
+    if (room_or_stop(q, size)) goto out;
+    for (int j = 0; j < POLL_PAUSES; j++) cpu_relax();
   }
+  /* The output thread is at work on a full queue: room comes once it has
+  ** taken it, unless it is held downstream. */
+  if (q->spin_polls > 0 && sl_wait_briefly(room_cond, &w, YIELD_US)) goto out;
+  if (sl_wait_has_hook()) {
+    if (sl_wait_for(room_cond, &w) != SL_OK) return SL_ECANCELED;
+    goto out;
+  }
+  int rc = SL_OK;
+  pthread_mutex_lock(&q->room_mutex);
+  atomic_fetch_add(&q->room_waiters, 1);   /* sequentially consistent, then */
+  while (rc == SL_OK && !room_or_stop(q, size))  /* the look at the room */
+    rc = sl_wait_cond(&q->room, &q->room_mutex, NULL);
+  atomic_fetch_sub(&q->room_waiters, 1);
+  pthread_mutex_unlock(&q->room_mutex);
+  if (rc != SL_OK) return SL_ECANCELED;
+out:
+  return atomic_load_explicit(&q->out.stop, memory_order_relaxed) ? SL_ECANCELED
+                                                                  : SL_OK;
+}
+
+/* Whether the queue is well below its limits: half the depth, half the
+** bytes. Producers waiting for room are woken only then, so that they
+** come back to a queue with room for a batch. */
+static int well_below(sl_fifo *q) {
+  if (q->max_depth > 0 && depth(q) > q->max_depth / 2) return 0;
+  uint64_t max = atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
+  return max == 0 ||
+         atomic_load_explicit(&q->in_bytes, memory_order_relaxed) -
+                 atomic_load_explicit(&q->out_bytes, memory_order_relaxed) <=
+             max / 2;
+}
+
+/* Wakes the producers asleep for room, if any and the queue is well below
+** its limits: after frames or bytes left the queue (their store
+** sequentially consistent, before this look). A producer that waits longer
+** looks again each slice of its wait (wait.h). Returns whether one was
+** woken. */
+static int room_made(sl_fifo *q) {
+  if (atomic_load(&q->room_waiters) == 0 || !well_below(q)) return 0;
+  pthread_mutex_lock(&q->room_mutex);
+  pthread_cond_broadcast(&q->room);
+  pthread_mutex_unlock(&q->room_mutex);
+  return 1;
+}
+
+/* Counts f as received (`bytes` long) and queues it (transfer full);
+** drops and counts it when stopped, or full (in frames or bytes) and the
+** producer does not wait or its wait gave up. */
+static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
+  uint32_t size = sl_frame_get_payload(f);
+  uint64_t v = push_lock(q);
+  const char *why;
+  while ((why = no_room_nolock_(q, v, size)) != NULL) {
+    if (why == stopped || !waits_for_room(q)) goto out_drop;
+    push_unlock(q, v);
+    int rc = await_room(q, size);
+    v = push_lock(q);
+    if (rc != SL_OK) {
+      if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) why = stopped;
+      goto out_drop;
+    }
+  }
+  count_rx_nolock_(q, bytes);
   if (q->tail_used == SEG_SLOTS) {
     segment *s = segment_get(q);
     why = "out of memory";
-    if (s == NULL) goto out_drop;
+    if (s == NULL) goto out_drop_counted;
     q->tail->next = s;
     q->tail = s;
     q->tail_used = 0;
   }
   q->tail->size[q->tail_used] = size;
   q->tail->slot[q->tail_used++] = f;
-  q->in_bytes += size;
+  atomic_store_explicit(&q->in_bytes,
+                        atomic_load_explicit(&q->in_bytes, memory_order_relaxed) + size,
+                        memory_order_relaxed);
   /* Publishes the frame and unlocks; sequentially consistent, so ordered
   ** before the look at `sleeping`. */
   atomic_store(&q->pushed, v + 2);
   if (atomic_load(&q->sleeping) == 1) wake_thread(q);
   return;
 out_drop:
+  count_rx_nolock_(q, bytes);
+out_drop_counted:
   push_unlock(q, v);
   sl_frame_unref(f);
   dropped(q, why);
@@ -240,17 +371,20 @@ static sl_frame *copy_frame(sl_fifo *q, sl_frame *f) {
   return nf;
 }
 
-/* The byte limit as a copy of f would meet it: looked at before copying,
-** as the depth is (a racy look; push decides). */
-static int over_bytes(sl_fifo *q, sl_frame *f) {
-  uint64_t max = atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
-  if (max == 0) return 0;
-  uint64_t v = push_lock(q);
-  uint32_t size = sl_frame_get_payload(f);
-  if (q->trim_size != 0 && q->trim_size < size) size = q->trim_size;
-  int over = over_bytes_nolock_(q, size);
-  push_unlock(q, v);
-  return over;
+/* Why a copy of `size` bytes would not be queued now, or NULL: Rogue
+** checks "busy" before copying (a look without the lock; push decides).
+** A producer that waits for room waits here, before it copies. */
+static const char *busy(sl_fifo *q, uint32_t size) {
+  for (;;) {
+    const char *why = NULL;
+    if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) why = stopped;
+    else if (q->max_depth > 0 && depth(q) >= q->max_depth) why = full_frames;
+    else if (!room_or_stop(q, size)) why = full_bytes;
+    if (why == NULL || why == stopped || !waits_for_room(q)) return why;
+    if (await_room(q, size) != SL_OK) {
+      return atomic_load_explicit(&q->out.stop, memory_order_relaxed) ? stopped : why;
+    }
+  }
 }
 
 static void fifo_accept(sl_slave *s, sl_frame *f) {
@@ -259,12 +393,11 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
     push(q, sl_frame_ref(f), sl_frame_get_payload(f));
     return;
   }
-  /* Rogue checks "busy" before copying. */
-  int full = atomic_load_explicit(&q->out.stop, memory_order_relaxed) ||
-             (q->max_depth > 0 && depth(q) >= q->max_depth);
-  if (full || over_bytes(q, f)) {
-    count_rx_dropped(q, sl_frame_get_payload(f),
-                     full ? "the queue is full" : "the queue is at its byte limit");
+  uint32_t size = sl_frame_get_payload(f);
+  if (q->trim_size != 0 && q->trim_size < size) size = q->trim_size;
+  const char *why = busy(q, size);
+  if (why != NULL) {
+    count_rx_dropped(q, sl_frame_get_payload(f), why);
     return;
   }
   sl_frame_lock(f);
@@ -280,7 +413,8 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
 
 /* Takes up to max published frames off the head, with the sizes they
 ** were queued with. */
-static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t *size, uint32_t max) {
+static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t *size, uint32_t max,
+                     int *woke) {
   pthread_mutex_lock(&q->head_mutex);
   uint64_t popped = atomic_load_explicit(&q->popped, memory_order_relaxed);
   uint64_t avail = published(q) - popped;
@@ -295,8 +429,10 @@ static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t *size, uint32_t max) {
     size[i] = q->head->size[q->head_used];
     out[i] = q->head->slot[q->head_used++];
   }
-  atomic_store_explicit(&q->popped, popped + n, memory_order_release);
+  atomic_store(&q->popped, popped + n);   /* sequentially consistent, */
   pthread_mutex_unlock(&q->head_mutex);
+  int w = n > 0 && room_made(q);         /* then the look at the waiters */
+  if (woke != NULL) *woke = w;
   return n;
 }
 
@@ -306,9 +442,11 @@ static uint64_t sum(const uint32_t *size, uint32_t n) {
   return t;
 }
 
-/* Frames taken leave the count of queued bytes. */
-static void left_queue(sl_fifo *q, const uint32_t *size, uint32_t n) {
-  atomic_fetch_add_explicit(&q->out_bytes, sum(size, n), memory_order_release);
+/* Frames taken leave the count of queued bytes; whether a producer waiting
+** for room was woken. */
+static int left_queue(sl_fifo *q, const uint32_t *size, uint32_t n) {
+  atomic_fetch_add(&q->out_bytes, sum(size, n));
+  return room_made(q);
 }
 
 /* Frees what is queued, counting it as dropped. */
@@ -316,7 +454,7 @@ static void drain(sl_fifo *q) {
   sl_frame *batch[FIFO_BATCH];
   uint32_t size[FIFO_BATCH];
   uint32_t n;
-  while ((n = take(q, batch, size, FIFO_BATCH)) > 0) {
+  while ((n = take(q, batch, size, FIFO_BATCH, NULL)) > 0) {
     sl_frame_unref_many(batch, n);
     left_queue(q, size, n);
     atomic_fetch_add_explicit(&q->drops, n, memory_order_relaxed);
@@ -330,6 +468,8 @@ static void free_fifo(sl_fifo *q) {
   sl_master_fini(&q->master);
   sl_slave_fini(&q->slave);
   pthread_cond_destroy(&q->wake);
+  pthread_cond_destroy(&q->room);
+  pthread_mutex_destroy(&q->room_mutex);
   pthread_mutex_destroy(&q->sleep_mutex);
   pthread_mutex_destroy(&q->head_mutex);
   free(q);
@@ -344,15 +484,23 @@ static int queue_empty(sl_fifo *q) {
          atomic_load_explicit(&q->popped, memory_order_relaxed);
 }
 
+static int frames_or_closing(void *arg) {
+  sl_fifo *q = arg;
+  return !queue_empty(q) || is_closing(q);
+}
+
 /* Returns when there is something to take or the Fifo is closing. A
 ** producer that queues after the last store of 1 here sees it and
 ** signals; the store is renewed on every wake-up, so a signal meant for an
-** earlier sleep (its frame already taken) cannot leave the flag cleared. */
-static void await_frames(sl_fifo *q) {
+** earlier sleep (its frame already taken) cannot leave the flag cleared.
+** `expect`: a producer was just woken, its frames are on their way. */
+static void await_frames(sl_fifo *q, int expect) {
   for (int i = 0; i < q->spin_polls; i++) {
-    if (!queue_empty(q) || is_closing(q)) return;
+    if (frames_or_closing(q)) return;
     for (int j = 0; j < POLL_PAUSES; j++) cpu_relax();
   }
+  if (expect && q->spin_polls > 0 && sl_wait_briefly(frames_or_closing, q, YIELD_US))
+    return;
   pthread_mutex_lock(&q->sleep_mutex);
   for (;;) {
     atomic_store(&q->sleeping, 1);      /* sequentially consistent, then */
@@ -367,10 +515,11 @@ static int fifo_main(void *arg) {
   sl_fifo *q = arg;
   sl_frame *batch[FIFO_BATCH];
   uint32_t size[FIFO_BATCH];
+  int woke = 0;                         /* a producer waiting for room */
   for (;;) {
-    await_frames(q);
+    await_frames(q, woke);
     if (is_closing(q)) break;
-    uint32_t n = take(q, batch, size, FIFO_BATCH);
+    uint32_t n = take(q, batch, size, FIFO_BATCH, &woke);
     /* Sent in slices, so a stop is noticed within a few frames; frames
     ** taken but not sent are dropped as the queued ones are. */
     uint32_t sent = 0;
@@ -392,7 +541,7 @@ static int fifo_main(void *arg) {
       for (uint32_t i = sent; i < sent + k; i++)
         bytes += sl_frame_get_payload(batch[i]);
       sl_master_send_frames(&q->master, batch + sent, k);
-      left_queue(q, size + sent, k);
+      woke |= left_queue(q, size + sent, k);
       sent += k;
     }
     sl_frame_unref_many(batch, sent);   /* back to their pools in runs */
@@ -423,6 +572,9 @@ static void close_queue(sl_fifo *q) {
   uint64_t v = push_lock(q);            /* no push completes after this */
   sl_worker_request_stop(&q->out);
   push_unlock(q, v);
+  pthread_mutex_lock(&q->room_mutex);   /* nor does a producer wait on */
+  pthread_cond_broadcast(&q->room);
+  pthread_mutex_unlock(&q->room_mutex);
 }
 
 static void fifo_cancel(sl_object *obj) { close_queue(as_fifo(obj)); }
@@ -489,6 +641,15 @@ sl_fifo *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
   pthread_mutex_init(&q->head_mutex, NULL);
   pthread_mutex_init(&q->sleep_mutex, NULL);
   pthread_cond_init(&q->wake, NULL);
+  pthread_mutex_init(&q->room_mutex, NULL);
+  if (sl_cond_init(&q->room) != 0) {
+    pthread_mutex_destroy(&q->room_mutex);
+    pthread_cond_destroy(&q->wake);
+    pthread_mutex_destroy(&q->sleep_mutex);
+    pthread_mutex_destroy(&q->head_mutex);
+    free(q);
+    return sl_fail(err, SL_ENOMEM, NULL);
+  }
   q->head = q->tail = segment_get(q);
   if (q->head == NULL) goto out_seg;
   if (sl_slave_init(&q->slave, &fifo_slave_ops, &q->obj) != SL_OK) goto out_seg;
@@ -505,6 +666,8 @@ out_slave:
   sl_slave_fini(&q->slave);
 out_seg:
   free(q->head);
+  pthread_cond_destroy(&q->room);
+  pthread_mutex_destroy(&q->room_mutex);
   pthread_cond_destroy(&q->wake);
   pthread_mutex_destroy(&q->sleep_mutex);
   pthread_mutex_destroy(&q->head_mutex);
@@ -539,9 +702,18 @@ uint64_t sl_fifo_max_queue_bytes(sl_fifo *q) {
   return atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
 }
 
+void sl_fifo_set_wait_when_full(sl_fifo *q, int on) {
+  atomic_store_explicit(&q->wait_full, on != 0, memory_order_relaxed);
+}
+
+int sl_fifo_wait_when_full(sl_fifo *q) {
+  return atomic_load_explicit(&q->wait_full, memory_order_relaxed);
+}
+
 uint64_t sl_fifo_queue_bytes(sl_fifo *q) {
   uint64_t v = push_lock(q);
-  uint64_t held = q->in_bytes - atomic_load_explicit(&q->out_bytes, memory_order_acquire);
+  uint64_t held = atomic_load_explicit(&q->in_bytes, memory_order_relaxed) -
+                  atomic_load_explicit(&q->out_bytes, memory_order_acquire);
   push_unlock(q, v);
   return held;
 }

@@ -12,10 +12,15 @@
 **     trim_size bytes (0: all), with
 **     channel, error and flags
 **
-** Producers append to a chain of segments under a mutex of their own and
+** Producers append to a chain of segments under a lock of their own and
 ** publish a count; the output thread shares no lock with them.
-** The producer never waits: a full Fifo drops the newest frame and counts
-** it (Rogue's policy). max_depth 0 is unbounded in frames. The bytes
+** By default the producer never waits: a full Fifo drops the newest frame
+** and counts it (Rogue's policy). Set to wait when full, a producer that
+** finds it full (max_depth frames queued, or the byte limit reached) waits
+** for room instead, until the output thread has taken what is queued; it
+** drops (and counts) the frame only if the Fifo stops or its own waits
+** give up (wait.h). The output thread's own sends into its Fifo never
+** wait. max_depth 0 is unbounded in frames. The bytes
 ** queued (payloads as queued, frames being delivered included) are bounded
 ** too: 4 MiB by default; a frame that finds the queue empty passes however
 ** large it is. Stopping (or dropping the
@@ -52,6 +57,10 @@ uint32_t sl_fifo_max_depth(sl_fifo *q);
 void sl_fifo_set_max_queue_bytes(sl_fifo *q, uint64_t bytes);
 uint64_t sl_fifo_max_queue_bytes(sl_fifo *q);
 uint64_t sl_fifo_queue_bytes(sl_fifo *q);
+/* Whether a producer finding the Fifo full waits for room (on != 0) or
+** drops its frame (0, the default). */
+void sl_fifo_set_wait_when_full(sl_fifo *q, int on);
+int sl_fifo_wait_when_full(sl_fifo *q);
 
 #pragma GCC visibility pop
 
