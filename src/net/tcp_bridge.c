@@ -57,33 +57,39 @@ static const sl_zconn_ops conn_ops = {
 
 /* ---- delivery thread ---- */
 
-/* A worker: a stop frees it from waits downstream. */
+/*
+** A worker: a stop frees it from waits downstream. It takes up to half
+** the queue's frame limit at once (one lock per batch, and the pool's
+** returns batched as large); frames it holds count toward the limits
+** until they are delivered.
+*/
 static int delivery_main(void *arg) {
   bridge *b = arg;
-  sl_frame *batch[RX_BATCH];
+  sl_frame *batch[DELIVER_MAX];
+  uint64_t bytes = 0;
+  uint32_t n = 0;
   pthread_mutex_lock(&b->zb.mutex);
   for (;;) {
+    b->rx_qbytes -= bytes;          /* the last batch, delivered */
+    b->rx_busy -= n;
+    if (b->rx_paused && !b->zb.stopping && tcp_rx_room_nolock(b))
+      event_active(b->resume_ev, EV_READ, 0);   /* under the lock: see stop */
     while (b->rx_count == 0 && !b->zb.stopping)
       pthread_cond_wait(&b->rx_cv, &b->zb.mutex);
     if (b->zb.stopping) break;
-    uint32_t n = b->rx_count < RX_BATCH ? b->rx_count : RX_BATCH;
-    uint64_t bytes = 0;
+    n = b->rx_count < DELIVER_MAX ? b->rx_count : DELIVER_MAX;
+    bytes = 0;
     for (uint32_t i = 0; i < n; i++) {
       batch[i] = b->rx[b->rx_head];
       bytes += sl_frame_get_payload(batch[i]);
       b->rx_head = (b->rx_head + 1) % b->rx_cap;
     }
     b->rx_count -= n;
-    if (b->rx_paused && tcp_rx_room_nolock(b))
-      event_active(b->resume_ev, EV_READ, 0);   /* under the lock: see stop */
+    b->rx_busy += n;
     pthread_mutex_unlock(&b->zb.mutex);
     sl_master_send_frames(&b->master, batch, n);
     sl_frame_unref_many(batch, n);
     pthread_mutex_lock(&b->zb.mutex);
-    /* The batch counted toward the byte limit until it was delivered. */
-    b->rx_qbytes -= bytes;
-    if (b->rx_paused && !b->zb.stopping && tcp_rx_room_nolock(b))
-      event_active(b->resume_ev, EV_READ, 0);
   }
   pthread_mutex_unlock(&b->zb.mutex);
   return 0;
@@ -136,6 +142,7 @@ static void bridge_stop(sl_object *obj) {
   uint32_t n = b->rx_count;
   for (uint32_t i = 0; i < n; i++) sl_frame_unref(b->rx[(b->rx_head + i) % b->rx_cap]);
   b->rx_count = 0;
+  b->rx_busy = 0;
   b->rx_qbytes = 0;
   pthread_mutex_unlock(&b->zb.mutex);
   atomic_fetch_add(&b->drops, n);

@@ -34,7 +34,8 @@
 #define OUT_FRAMES 1000               /* libzmq's default HWM */
 #define RX_FRAMES 1024                /* reading pauses at this many queued */
 #define QUEUE_BYTES (4u << 20)        /* default byte limit of each queue */
-#define RX_BATCH 64
+#define RX_BATCH 64                   /* frames queued per lock (I/O thread) */
+#define DELIVER_MAX (RX_FRAMES / 2)   /* frames taken per lock (delivery) */
 #define WRITE_MSGS 1024               /* messages per writev */
 #define WRITE_IOV 256                 /* iovecs per writev */
 #define STAGE_BYTES (64u * 1024)      /* small messages copied to one span
@@ -77,9 +78,11 @@ struct sl_tcp_bridge {
   pthread_cond_t rx_cv;        /* delivery thread: frames or stop */
   uint32_t rr;                 /* round-robin cursor over push peers */
   /* Received frames for the delivery thread: a ring that may grow past
-  ** RX_FRAMES by what one read brings, since reading pauses at RX_FRAMES. */
+  ** RX_FRAMES by one batch, since reading pauses at RX_FRAMES. */
   sl_frame **rx;
   uint32_t rx_cap, rx_head, rx_count;
+  uint32_t rx_busy;            /* frames taken by the delivery thread, not
+                                  yet delivered (they count as queued) */
   uint64_t rx_qbytes;          /* payload bytes queued or being delivered */
   uint64_t max_queue_bytes;    /* byte limit of the delivery queue and of
                                   each connection's send queue */

@@ -16,12 +16,16 @@
 
 #include "../core/bytes.h"
 
+/* Receiving connections all live on loop 0, as the resume event does: a
+** pause stops the read being pumped after the message at hand (what is
+** left of it waits in the connection), so one read cannot take the queue
+** far past its limits. */
 static void pause_reads_nolock_(bridge *b, int pause) {
   b->rx_paused = pause;
   for (sl_zconn *c = b->zb.conns; c != NULL; c = c->next)
     if (!c->push && !c->dead) {
-      if (pause) event_del(c->rev);
-      else event_add(c->rev, NULL);
+      if (pause) sl_zconn_pause_nolock(c);
+      else sl_zconn_resume_nolock(c);
     }
 }
 
@@ -36,7 +40,8 @@ void tcp_resume_cb(evutil_socket_t fd, short what, void *arg) {
 }
 
 int tcp_rx_room_nolock(const bridge *b) {
-  return b->rx_count < RX_FRAMES / 2 && b->rx_qbytes <= b->max_queue_bytes / 2;
+  return b->rx_count + b->rx_busy < RX_FRAMES / 2 &&
+         b->rx_qbytes <= b->max_queue_bytes / 2;
 }
 
 int tcp_rx_grow_nolock(bridge *b) {
@@ -159,9 +164,10 @@ static int rx_flush(bridge *b, rx_batch *rb) {
   else for (uint32_t i = 0; i < put; i++) b->rx_qbytes += sl_frame_get_payload(rb->f[i]);
   if (was_empty && put > 0) pthread_cond_signal(&b->rx_cv);
   /* Back-pressure reaches the sender over TCP: reading pauses at either
-  ** limit, past it by at most one read, so a frame larger than the byte
+  ** limit, past it by at most one batch, so a frame larger than the byte
   ** limit still passes alone. */
-  if ((b->rx_count >= RX_FRAMES || b->rx_qbytes >= b->max_queue_bytes) && !b->rx_paused)
+  if ((b->rx_count + b->rx_busy >= RX_FRAMES || b->rx_qbytes >= b->max_queue_bytes) &&
+      !b->rx_paused)
     pause_reads_nolock_(b, 1);
   pthread_mutex_unlock(&b->zb.mutex);
   uint32_t left = rb->n - put;

@@ -135,30 +135,6 @@ static void writer_give_nolock(conn *c) {
 /* ---- the I/O thread's writes ---- */
 
 /*
-** Writes what a connection has: its queued bytes first (greeting, READY,
-** PONGs: only between messages), then queued messages, many per writev.
-*/
-static void conn_write_held(conn *c);
-
-void tcp_conn_writable(sl_zconn *zc) {
-  conn *c = (conn *)zc;
-  pthread_mutex_t *mu = &zc->b->mutex;
-  pthread_mutex_lock(mu);
-  if (!writer_take_nolock(c, WRITER_IO)) {   /* a sender kicks us when done */
-    c->want_write = 1;
-    zc->kicked = 0;
-    event_del(zc->wev);
-    pthread_mutex_unlock(mu);
-    return;
-  }
-  pthread_mutex_unlock(mu);
-  conn_write_held(c);
-  pthread_mutex_lock(mu);
-  writer_give_nolock(c);
-  pthread_mutex_unlock(mu);
-}
-
-/*
 ** Builds one write from the head of c's queue (up to `avail` messages,
 ** `skip` bytes of the first already sent) and returns its iovec count:
 ** small messages are copied whole into the stage, so many go out as one
@@ -201,37 +177,62 @@ static int build_write(conn *c, uint8_t *st, uint32_t avail, uint64_t skip,
   return niov;
 }
 
-static void conn_write_held(conn *c) {
-  bridge *b = tcp_bridge_of(&c->zc);
-  if (c->msg_off == 0 && sl_zconn_drain(&c->zc, 0, NULL) != 1) return;
-  uint8_t *stage = sl_zconn_scratch();
-  if (stage == NULL) {
-    sl_zconn_close(&c->zc, SL_ZCLOSE_PROTOCOL, "out of memory for sending");
+/*
+** The write event's work: the connection's queued bytes first (greeting,
+** READY, PONGs: only between messages), then queued messages, many per
+** writev. The lock is taken twice per write: to take the writer token and
+** see the queue, and to advance it and give the token back.
+*/
+void tcp_conn_writable(sl_zconn *zc) {
+  conn *c = (conn *)zc;
+  bridge *b = tcp_bridge_of(zc);
+  pthread_mutex_t *mu = &zc->b->mutex;
+  pthread_mutex_lock(mu);
+  if (!writer_take_nolock(c, WRITER_IO)) {   /* a sender kicks us when done */
+    c->want_write = 1;
+    zc->kicked = 0;
+    event_del(zc->wev);
+    pthread_mutex_unlock(mu);
     return;
   }
-  pthread_mutex_lock(&b->zb.mutex);
+  int bytes_first = c->msg_off == 0 && sl_zconn_queued(zc) > 0;
   uint32_t avail = c->ocount;
-  uint64_t skip = c->msg_off;
-  if (avail == 0) {
-    c->zc.kicked = 0;
-    event_del(c->zc.wev);
-    pthread_mutex_unlock(&b->zb.mutex);
-    return;
+  pthread_mutex_unlock(mu);
+  uint8_t *stage = sl_zconn_scratch();
+  if (bytes_first && sl_zconn_drain(zc, 0, NULL) != 1) goto out;
+  if (stage == NULL) {
+    sl_zconn_close(zc, SL_ZCLOSE_PROTOCOL, "out of memory for sending");
+    goto out;
   }
-  pthread_mutex_unlock(&b->zb.mutex);
-  struct iovec iov[WRITE_IOV];
-  int niov = build_write(c, stage, avail, skip, iov);
-  ssize_t w = send_iov(c->zc.fd, iov, niov);
-  if (w < 0) {
-    if (errno != EAGAIN && errno != EINTR) sl_zconn_close(&c->zc, SL_ZCLOSE_PEER, strerror(errno));
-    return;
+  if (bytes_first) {               /* messages queued meanwhile go too */
+    pthread_mutex_lock(mu);
+    avail = c->ocount;
+    pthread_mutex_unlock(mu);
   }
   out_done d = {.n = 0, .bytes = 0};
-  pthread_mutex_lock(&b->zb.mutex);
-  out_advance_nolock(c, (uint64_t)w, &d);
+  ssize_t w = 0;
+  if (avail > 0) {
+    struct iovec iov[WRITE_IOV];
+    int niov = build_write(c, stage, avail, c->msg_off, iov);
+    w = send_iov(zc->fd, iov, niov);
+    if (w < 0 && errno != EAGAIN && errno != EINTR)
+      sl_zconn_close(zc, SL_ZCLOSE_PEER, strerror(errno));
+  }
+  pthread_mutex_lock(mu);
+  if (avail == 0 && c->ocount == 0 && sl_zconn_queued(zc) == 0) {   /* idle */
+    zc->kicked = 0;
+    event_del(zc->wev);
+  }
+  if (w > 0 && !zc->dead) out_advance_nolock(c, (uint64_t)w, &d);
   if (d.n > 0) pthread_cond_broadcast(&b->send_cv);   /* room */
-  pthread_mutex_unlock(&b->zb.mutex);
+  writer_give_nolock(c);
+  pthread_mutex_unlock(mu);
   out_release(b, d.f, d.n, d.bytes, 1);
+  return;
+out:
+  pthread_mutex_lock(mu);
+  writer_give_nolock(c);
+  pthread_mutex_unlock(mu);
 }
 
 /* A closed connection's queued frames are dropped (its I/O thread; no
