@@ -6,6 +6,8 @@
 ** Measures, in one run:
 **   1. engine: C master -> plain pooled slave (fixed-size pool, 64 cached
 **      blocks); per frame: reqFrame, write `size` bytes, sendFrame, unref;
+**   1b. defaults: the same into a plain slave left at its defaults (no
+**      fixed size, no pool size: the pool's default cache);
 **   2. raw: the same memory work without the engine (memcpy into a reused
 **      block, count frames and bytes);
 **   3. a Lua-defined slave on the same thread, fed from a C loop and from
@@ -69,14 +71,18 @@ static double engine_run(void *arg, uint64_t iters) {
   return t;
 }
 
-static int engine_setup(engine_ctx *c, uint32_t size, const uint8_t *src) {
+/* defaults: the slave's pool as sl_slave_new leaves it. */
+static int engine_setup(engine_ctx *c, uint32_t size, const uint8_t *src,
+                        int defaults) {
   c->mobj = sl_master_new(NULL);
   c->sobj = sl_slave_new(NULL);
   if (c->mobj == NULL || c->sobj == NULL) return -1;
   c->m = c->mobj->master;
   c->s = c->sobj->slave;
-  sl_pool_set_fixed_size(c->s->pool, size);
-  sl_pool_set_pool_size(c->s->pool, POOL_BLOCKS);
+  if (!defaults) {
+    sl_pool_set_fixed_size(c->s->pool, size);
+    sl_pool_set_pool_size(c->s->pool, POOL_BLOCKS);
+  }
   if (sl_master_add_slave(c->m, c->s) != SL_OK) return -1;
   c->src = src;
   c->size = size;
@@ -240,23 +246,17 @@ typedef struct result {
 
 static double rate(const result *r) { return (double)r->iters / r->best_s; }
 
-/* Calibrates both cases, then alternates a and b REPEATS times. */
-static void measure_pair(bench_run_fn a, void *actx, result *ra, bench_run_fn b, void *bctx,
-                         result *rb) {
-  ra->iters = bench_calibrate(a, actx, seconds_per_run, 16, 20.0);
-  ra->best_s = 1e30;
-  if (b) {
-    rb->iters = bench_calibrate(b, bctx, seconds_per_run, 16, 20.0);
-    rb->best_s = 1e30;
+/* Calibrates the n cases, then runs them in turn REPEATS times. */
+static void measure(size_t n, bench_run_fn *fn, void **ctx, result *r) {
+  for (size_t i = 0; i < n; i++) {
+    r[i].iters = bench_calibrate(fn[i], ctx[i], seconds_per_run, 16, 20.0);
+    r[i].best_s = 1e30;
   }
-  for (int k = 0; k < REPEATS; k++) {
-    double t = a(actx, ra->iters);
-    if (t < ra->best_s) ra->best_s = t;
-    if (b) {
-      t = b(bctx, rb->iters);
-      if (t < rb->best_s) rb->best_s = t;
+  for (int k = 0; k < REPEATS; k++)
+    for (size_t i = 0; i < n; i++) {
+      double t = fn[i](ctx[i], r[i].iters);
+      if (t < r[i].best_s) r[i].best_s = t;
     }
-  }
 }
 
 static void fmt_size(char *buf, size_t n, uint32_t size) {
@@ -288,29 +288,38 @@ int main(int argc, char **argv) {
   printf("streamlua %s stream engine, in process, one thread\n", SL_VERSION);
   printf("each figure: best of %d runs of ~%.2f s; GB/s = 1e9 payload bytes/s\n\n",
          REPEATS, seconds_per_run);
-  printf("%-8s | %14s %9s %9s | %14s %9s %9s | %10s\n", "size",
-         "engine frame/s", "ns/frame", "GB/s", "raw frame/s", "ns/frame",
-         "GB/s", "engine/raw");
+  printf("engine: fixed-size pool, %d cached; defaults: a plain slave's pool "
+         "as made\n\n", POOL_BLOCKS);
+  printf("%-8s | %14s %9s %9s | %14s %9s | %14s %9s %9s | %10s %10s\n", "size",
+         "engine frame/s", "ns/frame", "GB/s", "dflt frame/s", "ns/frame",
+         "raw frame/s", "ns/frame", "GB/s", "engine/raw", "dflt/raw");
   printf("---------+-------------------------------------+"
-         "-------------------------------------+-----------\n");
+         "--------------------------+"
+         "-------------------------------------+----------------------\n");
 
   for (int i = 0; i < NSIZES; i++) {
-    engine_ctx ec;
+    engine_ctx ec, dc;
     memset(&ec, 0, sizeof ec);
-    if (engine_setup(&ec, sizes[i], src) != 0) {
+    memset(&dc, 0, sizeof dc);
+    if (engine_setup(&ec, sizes[i], src, 0) != 0 ||
+        engine_setup(&dc, sizes[i], src, 1) != 0) {
       fprintf(stderr, "engine setup failed\n");
       return 1;
     }
     raw_ctx rc = {src, dst, sizes[i], 0, 0};
-    result re, rr;
-    measure_pair(engine_run, &ec, &re, raw_run, &rc, &rr);
+    result r[3];
+    bench_run_fn fns[3] = {engine_run, engine_run, raw_run};
+    void *ctxs[3] = {&ec, &dc, &rc};
+    measure(3, fns, ctxs, r);
     engine_teardown(&ec);
-    double er = rate(&re), rrate = rate(&rr);
+    engine_teardown(&dc);
+    double er = rate(&r[0]), dr = rate(&r[1]), rrate = rate(&r[2]);
     char sz[16];
     fmt_size(sz, sizeof sz, sizes[i]);
-    printf("%-8s | %14.0f %9.1f %9.2f | %14.0f %9.1f %9.2f | %9.1f%%\n", sz,
-           er, 1e9 / er, er * sizes[i] / 1e9, rrate, 1e9 / rrate,
-           rrate * sizes[i] / 1e9, 100.0 * er / rrate);
+    printf("%-8s | %14.0f %9.1f %9.2f | %14.0f %9.1f | %14.0f %9.1f %9.2f | %9.1f%% %9.1f%%\n",
+           sz, er, 1e9 / er, er * sizes[i] / 1e9, dr, 1e9 / dr, rrate,
+           1e9 / rrate, rrate * sizes[i] / 1e9, 100.0 * er / rrate,
+           100.0 * dr / rrate);
     fflush(stdout);
   }
   /* Keep the raw destination observable. */
@@ -339,7 +348,9 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof lua_cases / sizeof lua_cases[0]; i++) {
     lc.mode = lua_cases[i].mode;
     result r;
-    measure_pair(lua_cases[i].fn, &lc, &r, NULL, NULL, NULL);
+    bench_run_fn fn = lua_cases[i].fn;
+    void *ctx = &lc;
+    measure(1, &fn, &ctx, &r);
     printf("%-38s | %14.0f %9.1f\n", lua_cases[i].label, rate(&r),
            1e9 / rate(&r));
     fflush(stdout);

@@ -182,6 +182,45 @@ describe("sl.stream.Master and sl.stream.Slave", function()
     assert.has_error(function() s:setPoolSize("a") end)
   end)
 
+  it("a slave's pool keeps released frames, bounded in bytes, given back when idle", function()
+    local testing = require "streamlua.testing"
+    local idle = sl.poolIdleMs()
+    assert.are.equal(1000, idle)
+    sl.setPoolIdleMs(0)                -- never, while the counts are read
+    local s, m = sl.stream.Slave(), sl.stream.Master()
+    _ = m >> s
+    assert.are.equal(2 * 1024 * 1024, s:getCacheBytes())
+    local f = m:reqFrame(1000)
+    assert.are.equal(1000, s:getAllocBytes())
+    assert.are.equal(0, s:getCachedBytes())
+    f = nil
+    collectgarbage(); collectgarbage()
+    assert.are.equal(0, s:getAllocCount())
+    assert.are.equal(0, s:getAllocBytes())
+    assert.are.equal(1024, s:getCachedBytes())   -- 1000 in its size class
+    assert.are.equal(1024, s:counters().cachedBytes)
+    s:setCacheBytes(512)                         -- lowering gives back
+    assert.are.equal(512, s:getCacheBytes())
+    assert.are.equal(0, s:getCachedBytes())
+    f = m:reqFrame(100)
+    f = nil
+    collectgarbage(); collectgarbage()
+    assert.are.equal(112, s:getCachedBytes())
+    sl.setPoolIdleMs(5)
+    assert.are.equal(5, sl.poolIdleMs())
+    testing.serveUntil(function() return s:getCachedBytes() == 0 end, 20)
+    sl.setPoolIdleMs(idle)
+    assert.are.equal(0, s:getCachedBytes())
+    s:setCacheBytes(0)                           -- keeps nothing
+    f = m:reqFrame(100)
+    f = nil
+    collectgarbage(); collectgarbage()
+    assert.are.equal(0, s:getCachedBytes())
+    assert.has_error(function() s:setCacheBytes(-1) end)
+    assert.has_error(function() sl.setPoolIdleMs("a") end)
+    assert.has_error(function() sl.setPoolIdleMs(-1) end)
+  end)
+
   it("a frame beyond the pool's limit is refused with the limit named", function()
     local s = sl.stream.Slave()
     assert.are.equal(1 << 30, s:getMaxFrameSize())
@@ -256,7 +295,7 @@ describe("methods every object has", function()
     local m, s = sl.stream.Master(), sl.stream.Slave()
     _ = m >> s
     local f = m:reqFrame(6); f:write("abcdef"); m:sendFrame(f)
-    assert.are.same({rxFrames = 1, rxBytes = 6}, s:counters())
+    assert.are.same({rxFrames = 1, rxBytes = 6, cachedBytes = 0}, s:counters())
     assert.are.same({}, m:counters())
   end)
 

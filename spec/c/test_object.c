@@ -89,14 +89,17 @@ static void test_optional_hooks(void) {
   sl_object_cancel(&p->obj);
   sl_counter c[4];
   CHECK_EQ(sl_object_counters(&p->obj, c, 4), 0);
-  /* a slave without a counters hook reports the base slave's two */
+  /* a slave without a counters hook reports the base slave's two and its
+  ** pool's cached bytes */
   CHECK_EQ(sl_slave_init(&p->slave, &sl_slave_base_ops, &p->obj), SL_OK);
   CHECK(p->obj.slave == &p->slave);
   CHECK_EQ(sl_object_roles(&p->obj), SL_ROLE_STREAM_SLAVE);
-  CHECK_EQ(sl_object_counters(&p->obj, c, 4), 2);
+  CHECK_EQ(sl_object_counters(&p->obj, c, 4), 3);
   CHECK_STR(c[0].name, "rxFrames");
   CHECK_STR(c[1].name, "rxBytes");
-  CHECK_EQ(sl_object_counters(&p->obj, c, 1), 0);
+  CHECK_STR(c[2].name, "cachedBytes");
+  CHECK(c[2].value == 0);
+  CHECK_EQ(sl_object_counters(&p->obj, c, 2), 0);
   sl_object_unref(&p->obj);
   CHECK_EQ(destroyed, 1);
 }

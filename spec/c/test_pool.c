@@ -11,6 +11,7 @@
 #include "streamlua/frame.h"
 #include "streamlua/pool.h"
 #include "streamlua/status.h"
+#include "support.h"
 #include "tt.h"
 
 #define CHECK_COUNTERS(p, count, bytes)              \
@@ -120,7 +121,8 @@ static void test_counters_live_only(void) {
   sl_pool_unref(p);
 }
 
-/* Caching needs a fixed size and a pool size; either alone keeps nothing. */
+/* A bare block (not a whole frame) is kept only with a fixed size and a
+** pool size; either alone keeps nothing. */
 static void test_cache_needs_both(void) {
   sl_pool *p = sl_pool_new();
   sl_pool_set_pool_size(p, 4);              /* variable mode */
@@ -201,7 +203,13 @@ static void test_cache_bounded(void) {
   CHECK_EQ(sl_pool_get_cached_count(p), 5);
   sl_pool_set_pool_size(p, 1);              /* shrinking trims the cache */
   CHECK_EQ(sl_pool_get_cached_count(p), 1);
-  sl_pool_set_pool_size(p, 0);
+  sl_pool_set_pool_size(p, 0);              /* the default count */
+  CHECK_EQ(sl_pool_get_cached_count(p), 1);
+  sl_pool_set_cache_bytes(p, 0);            /* nothing kept */
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  CHECK(sl_pool_get_cached_bytes(p) == 0);
+  f = sl_pool_req_frame(p, 8);
+  sl_frame_unref(f);
   CHECK_EQ(sl_pool_get_cached_count(p), 0);
   sl_pool_unref(p);
 }
@@ -374,7 +382,18 @@ static void test_concurrent_alloc_free(void) {
   CHECK(sl_pool_get_cached_count(p) >= 4);  /* a 13-byte frame filled it */
   sl_pool_unref(p);
 
+  p = sl_pool_new();                        /* variable mode, defaults */
+  pthread_create(&a, NULL, churn, p);
+  pthread_create(&b, NULL, churn, p);
+  pthread_join(a, NULL);
+  pthread_join(b, NULL);
+  CHECK_COUNTERS(p, 0, 0);
+  CHECK(sl_pool_get_cached_count(p) >= 1);  /* 1..13 bytes: one class */
+  CHECK(sl_pool_get_cached_count(p) <= 2);
+  sl_pool_unref(p);
+
   p = sl_pool_new();                        /* variable mode, no cache */
+  sl_pool_set_cache_bytes(p, 0);
   pthread_create(&a, NULL, churn, p);
   pthread_create(&b, NULL, churn, p);
   pthread_join(a, NULL);
@@ -426,12 +445,190 @@ static void test_frame_limits(void) {
   sl_pool_unref(p);
 }
 
+
+/* Defaults: a released one-block frame is kept whole and serves the next
+** request of its size class; the counters follow live buffers only. */
+static void test_default_cache(void) {
+  sl_pool *p = sl_pool_new();
+  CHECK_EQ(sl_pool_get_cache_bytes(p), SL_POOL_CACHE_BYTES_DEFAULT);
+  sl_frame *f = sl_pool_req_frame(p, 1000);
+  sl_buffer *b = sl_frame_buffer(f, 0);
+  CHECK_EQ(sl_buffer_set_payload(b, 10), SL_OK);
+  sl_frame_set_channel(f, 5);
+  sl_frame_unref(f);
+  CHECK_COUNTERS(p, 0, 0);
+  CHECK_EQ(sl_pool_get_cached_count(p), 1);
+  CHECK(sl_pool_get_cached_bytes(p) == 1024);   /* 1000 in its class */
+  sl_frame *g = sl_pool_req_frame(p, 970);     /* same class: 961..1024 */
+  CHECK(g == f);
+  CHECK(sl_frame_buffer(g, 0) == b);
+  CHECK_EQ(b->alloc_size, 970);                /* what was asked */
+  CHECK_EQ(b->raw_size, 970);
+  CHECK_EQ(b->payload, 0);
+  CHECK_EQ(sl_frame_get_channel(g), 0);
+  CHECK_EQ(sl_frame_get_payload(g), 0);
+  CHECK_COUNTERS(p, 1, 970);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  CHECK(sl_pool_get_cached_bytes(p) == 0);
+  memset(b->data, 0x33, 970);
+  sl_frame *h = sl_pool_req_frame(p, 1025);    /* another class: new */
+  CHECK(h != g);
+  sl_frame_unref(g);
+  sl_frame_unref(h);
+  CHECK_EQ(sl_pool_get_cached_count(p), 2);
+  CHECK(sl_pool_get_cached_bytes(p) == 1024 + 1152);
+  f = sl_pool_req_frame(p, 1024);              /* the largest of a class */
+  memset(sl_frame_buffer(f, 0)->data, 0x44, 1024);   /* ASan: all real */
+  sl_frame_unref(f);
+  sl_pool_unref(p);
+}
+
+/* The cache is bounded in bytes and, by default, in blocks. */
+static void test_cache_bytes_bound(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_cache_bytes(p, 3000);
+  CHECK_EQ(sl_pool_get_cache_bytes(p), 3000);
+  sl_frame *fs[300];
+  for (int i = 0; i < 4; i++) fs[i] = sl_pool_req_frame(p, 1000);
+  CHECK_COUNTERS(p, 4, 4000);
+  for (int i = 0; i < 4; i++) sl_frame_unref(fs[i]);
+  CHECK_COUNTERS(p, 0, 0);
+  CHECK_EQ(sl_pool_get_cached_count(p), 2);   /* 2 x 1024 <= 3000 */
+  CHECK(sl_pool_get_cached_bytes(p) == 2048);
+  sl_pool_set_cache_bytes(p, 1024);            /* lowering gives back */
+  CHECK_EQ(sl_pool_get_cached_count(p), 1);
+  CHECK(sl_pool_get_cached_bytes(p) == 1024);
+  sl_pool_set_cache_bytes(p, 0);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  CHECK(sl_pool_get_cached_bytes(p) == 0);
+
+  sl_pool_set_cache_bytes(p, SL_POOL_CACHE_BYTES_DEFAULT);
+  for (int i = 0; i < 300; i++) fs[i] = sl_pool_req_frame(p, 16);
+  for (int i = 0; i < 300; i++) sl_frame_unref(fs[i]);
+  CHECK_EQ(sl_pool_get_cached_count(p), SL_POOL_CACHE_COUNT_DEFAULT);
+  CHECK(sl_pool_get_cached_bytes(p) == 16u * SL_POOL_CACHE_COUNT_DEFAULT);
+
+  /* A large fixed-size cache is bounded in bytes too. */
+  sl_pool_set_fixed_size(p, 16384);
+  sl_pool_set_pool_size(p, 1024);
+  for (int i = 0; i < 200; i++) fs[i] = sl_pool_req_frame(p, 16384);
+  for (int i = 0; i < 200; i++) sl_frame_unref(fs[i]);
+  CHECK_EQ(sl_pool_get_cached_count(p), SL_POOL_CACHE_BYTES_DEFAULT / 16384);
+  CHECK(sl_pool_get_cached_bytes(p) == SL_POOL_CACHE_BYTES_DEFAULT);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
+/* Up to four classes are kept at once; a fifth is freed. */
+static void test_cache_classes(void) {
+  sl_pool *p = sl_pool_new();
+  static const uint32_t sizes[] = {16, 200, 1000, 5000, 20000};
+  sl_frame *fs[5];
+  for (int i = 0; i < 5; i++) fs[i] = sl_pool_req_frame(p, sizes[i]);
+  for (int i = 0; i < 5; i++) sl_frame_unref(fs[i]);
+  CHECK_EQ(sl_pool_get_cached_count(p), 4);
+  for (int i = 0; i < 4; i++) {
+    sl_frame *f = sl_pool_req_frame(p, sizes[i]);
+    CHECK(f == fs[i]);
+    memset(sl_frame_buffer(f, 0)->data, 0x55, sizes[i]);
+    fs[i] = f;
+  }
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  for (int i = 0; i < 4; i++) sl_frame_unref(fs[i]);
+  sl_pool_unref(p);
+}
+
+/* A block made in fixed mode and released after a change to variable mode
+** is kept for its class, with all the bytes of that class. */
+static void test_mode_change_keeps_size(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 100);
+  sl_frame *f = sl_pool_req_frame(p, 100);
+  sl_pool_set_fixed_size(p, 0);
+  sl_frame_unref(f);
+  CHECK_EQ(sl_pool_get_cached_count(p), 1);
+  sl_frame *g = sl_pool_req_frame(p, 112);     /* 100 and 112: one class */
+  CHECK(g == f);
+  memset(sl_frame_buffer(g, 0)->data, 0x66, 112);
+  CHECK_COUNTERS(p, 1, 112);
+  sl_frame_unref(g);
+  sl_pool_unref(p);
+}
+
+static int cache_empty(void *arg) { return sl_pool_get_cached_bytes(arg) == 0; }
+
+/* An idle pool gives its cache back; the sweeper comes again for a cache
+** filled after it (it may have ended in between). */
+static void test_idle_release(void) {
+  sl_pool_set_idle_ms(5);
+  sl_pool *p = sl_pool_new();
+  sl_pool *busy = sl_pool_new();
+  for (int round = 0; round < 3; round++) {
+    sl_frame *f = sl_pool_req_frame(p, 64 << round);
+    sl_frame_unref(f);
+    CHECK_EQ(sl_pool_get_cached_count(p), 1);
+    CHECK(ts_wait_until(cache_empty, p, 10.0));
+    CHECK_EQ(sl_pool_get_cached_count(p), 0);
+    CHECK_COUNTERS(p, 0, 0);
+  }
+  sl_pool_set_fixed_size(p, 32);               /* kept blocks too */
+  sl_pool_set_pool_size(p, 4);
+  uint32_t raw;
+  sl_buffer *b = sl_pool_alloc_buffer(p, 32, &raw);
+  sl_pool_ret_buffer(b);
+  CHECK(ts_wait_until(cache_empty, p, 10.0));
+  sl_pool_set_idle_ms(0);                      /* never */
+  sl_frame *f = sl_pool_req_frame(busy, 64);
+  sl_frame_unref(f);
+  CHECK_EQ(sl_pool_get_cached_count(busy), 1);
+  sl_pool_unref(busy);
+  sl_pool_unref(p);
+}
+
+/* Pools made, used and freed on two threads while the sweeper gives back
+** every millisecond (TSan, ASan). */
+static void *sweep_churn(void *arg) {
+  (void)arg;
+  for (int k = 0; k < 200; k++) {
+    sl_pool *p = sl_pool_new();
+    if (k % 2) sl_pool_set_fixed_size(p, 48);
+    for (int i = 0; i < 200; i++) {
+      sl_frame *f = sl_pool_req_frame(p, (uint32_t)(1 + (i * 37) % 300));
+      if (f == NULL) break;
+      sl_frame_unref(f);
+    }
+    sl_frame *live = sl_pool_req_frame(p, 40);
+    sl_pool_unref(p);                         /* goes with the frame */
+    sl_frame_unref(live);
+  }
+  return NULL;
+}
+
+static void test_sweeper_races(void) {
+  sl_pool_set_idle_ms(1);
+  pthread_t a, b;
+  pthread_create(&a, NULL, sweep_churn, NULL);
+  pthread_create(&b, NULL, sweep_churn, NULL);
+  pthread_join(a, NULL);
+  pthread_join(b, NULL);
+  sl_pool_set_idle_ms(0);
+}
+
+/* The cases read cached counts with no idle release (a loaded machine may
+** pause a thread for longer than a period); the ones about it set their
+** own period. */
+static void test_idle_default(void) {
+  CHECK_EQ(sl_pool_get_idle_ms(), SL_POOL_IDLE_MS_DEFAULT);
+  sl_pool_set_idle_ms(0);
+}
+
 static const struct tt_case cases[] = {
+  {"idle release: 1 s by default (off for these cases)", test_idle_default},
   {"variable mode: one buffer of exactly the size", test_variable_mode},
   {"fixed mode: ceil(size/fixed) buffers", test_fixed_mode},
   {"size 0: no buffers", test_zero_request},
   {"counters count live buffers only", test_counters_live_only},
-  {"caching needs fixed size and pool size", test_cache_needs_both},
+  {"a bare block is kept with fixed size and pool size", test_cache_needs_both},
   {"cache reuses the same block", test_cache_reuses_block},
   {"cache never exceeds pool size", test_cache_bounded},
   {"changing the fixed size drops the cache", test_fixed_change_drops_cache},
@@ -440,6 +637,12 @@ static const struct tt_case cases[] = {
   {"pool outlives its last reference", test_pool_outlives_last_ref},
   {"concurrent alloc/free", test_concurrent_alloc_free},
   {"frame limits: bytes, and blocks in fixed mode", test_frame_limits},
+  {"defaults keep released frames for their class", test_default_cache},
+  {"the cache is bounded in bytes and blocks", test_cache_bytes_bound},
+  {"four size classes kept at once", test_cache_classes},
+  {"a block keeps its size across a mode change", test_mode_change_keeps_size},
+  {"an idle pool gives its cache back", test_idle_release},
+  {"sweeper and pools on other threads", test_sweeper_races},
   {NULL, NULL}
 };
 

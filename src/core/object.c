@@ -48,10 +48,12 @@ void sl_object_cancel(sl_object *obj) {
 
 size_t sl_object_counters(sl_object *obj, sl_counter *out, size_t max) {
   if (obj->cls->counters != NULL) return obj->cls->counters(obj, out, max);
-  if (obj->slave == NULL || max < 2) return 0;
+  if (obj->slave == NULL || max < 3) return 0;
   out[0].name = "rxFrames";
   out[0].value = sl_slave_get_frame_count(obj->slave);
   out[1].name = "rxBytes";
   out[1].value = sl_slave_get_byte_count(obj->slave);
-  return 2;
+  out[2].name = "cachedBytes";     /* the pool's kept blocks, not live */
+  out[2].value = sl_pool_get_cached_bytes(obj->slave->pool);
+  return 3;
 }

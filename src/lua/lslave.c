@@ -362,6 +362,22 @@ static int slave_get_pool_size(lua_State *L) {
   return 1;
 }
 
+static int slave_set_cache_bytes(lua_State *L) {
+  sl_slave *s = sl_check_slave(L, 1);
+  sl_pool_set_cache_bytes(s->pool, (uint32_t)sl_check_range(L, 2, 0, UINT32_MAX));
+  return 0;
+}
+
+static int slave_get_cache_bytes(lua_State *L) {
+  lua_pushinteger(L, sl_pool_get_cache_bytes(sl_check_slave(L, 1)->pool));
+  return 1;
+}
+
+static int slave_get_cached_bytes(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)sl_pool_get_cached_bytes(sl_check_slave(L, 1)->pool));
+  return 1;
+}
+
 const luaL_Reg sl_slave_methods[] = {
     {"acceptFrame", slave_accept_frame},
     {"_acceptFrame", slave_accept_frame},
@@ -378,6 +394,9 @@ const luaL_Reg sl_slave_methods[] = {
     {"getMaxFrameSize", slave_get_max_frame_size},
     {"setMaxBuffers", slave_set_max_buffers},
     {"getMaxBuffers", slave_get_max_buffers},
+    {"setCacheBytes", slave_set_cache_bytes},
+    {"getCacheBytes", slave_get_cache_bytes},
+    {"getCachedBytes", slave_get_cached_bytes},
     {NULL, NULL}};
 
 /* Slave() is a counting slave; Slave{acceptFrame = f, ...} is Lua-defined. */
@@ -416,10 +435,30 @@ static const luaL_Reg lua_slave_meth[] = {
 static const sl_lua_class lua_slave_class = {"LuaSlave", lua_slave_meth, NULL,
                                              SL_ROLE_STREAM};
 
-/* Lua-defined slaves: both roles, so a Lua stage can sendFrame onwards. */
+/* sl.setPoolIdleMs(ms), sl.poolIdleMs(): every pool's idle release. */
+static int set_pool_idle_ms(lua_State *L) {
+  sl_pool_set_idle_ms((uint32_t)sl_check_range(L, 1, 0, UINT32_MAX));
+  return 0;
+}
+
+static int pool_idle_ms(lua_State *L) {
+  lua_pushinteger(L, sl_pool_get_idle_ms());
+  return 1;
+}
+
+static const luaL_Reg pool_funcs[] = {
+    {"setPoolIdleMs", set_pool_idle_ms},
+    {"poolIdleMs", pool_idle_ms},
+    {NULL, NULL}};
+
+/* Lua-defined slaves: both roles, so a Lua stage can sendFrame onwards.
+** Expects the module table at -2 and the stream table at -1. */
 void sl_open_slave(lua_State *L) {
   sl_lua_class_new(L, &lua_slave_class);
   lua_pop(L, 1);
   sl_lua_class_new(L, &slave_class);
   lua_setfield(L, -2, "Slave");
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, pool_funcs, 0);
+  lua_pop(L, 1);
 }

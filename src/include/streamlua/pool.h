@@ -3,8 +3,18 @@
 **
 ** Variable mode (fixed size 0): a request for n bytes is one buffer of n
 ** bytes. Fixed mode: ceil(n / fixed) buffers of min(n, fixed) raw bytes,
-** each a block of `fixed` bytes; with a pool size > 0 returned blocks are
-** kept for reuse. The counters count live buffers only. Thread-safe.
+** each a block of `fixed` bytes. The counters count live buffers only.
+** Thread-safe.
+**
+** The cache: a released frame of one block from this pool is kept whole
+** and serves a later request of the same size class (n rounded up by at
+** most 12.5 %; up to four classes at once), in either mode, so a pool left
+** at its defaults reuses its memory. Bounded: at most the pool size (if
+** set, else SL_POOL_CACHE_COUNT_DEFAULT) blocks and at most the cache
+** bytes of block data; 0 cache bytes keeps nothing. In fixed mode with a
+** pool size > 0 a returned single block is kept too (Rogue's free list).
+** Kept blocks are not in the alloc counters: the cached counters tell
+** them. A pool not used for an idle period gives its cache back.
 **
 ** The pool lives until its last reference is gone and its last buffer is
 ** back, so frames may outlive the slave that made them.
@@ -65,12 +75,32 @@ void sl_pool_ret_buffer(sl_buffer *b);
 /* Changing the fixed size drops the cached blocks (they have the old size). */
 void sl_pool_set_fixed_size(sl_pool *p, uint32_t size);
 uint32_t sl_pool_get_fixed_size(sl_pool *p);
+/* The most blocks kept (0: SL_POOL_CACHE_COUNT_DEFAULT); lowering it frees
+** what is kept over it. */
 void sl_pool_set_pool_size(sl_pool *p, uint32_t count);
 uint32_t sl_pool_get_pool_size(sl_pool *p);
 uint32_t sl_pool_get_alloc_count(sl_pool *p);
 uint32_t sl_pool_get_alloc_bytes(sl_pool *p);
-/* Blocks waiting in the free list. */
+
+#define SL_POOL_CACHE_COUNT_DEFAULT 256u
+#define SL_POOL_CACHE_BYTES_DEFAULT (2u << 20)   /* 2 MiB a pool */
+/* The most bytes of block data kept for reuse; 0 keeps nothing. Lowering
+** it frees what is kept over it. */
+void sl_pool_set_cache_bytes(sl_pool *p, uint32_t bytes);
+uint32_t sl_pool_get_cache_bytes(sl_pool *p);
+/* Blocks kept (whole frames and free blocks), and their data bytes. */
 uint32_t sl_pool_get_cached_count(sl_pool *p);
+uint64_t sl_pool_get_cached_bytes(sl_pool *p);
+
+/*
+** Idle release, for every pool of the process: a pool neither asked for
+** nor given back a frame for between `ms` and 2 `ms` gives its cache back.
+** One sweeper thread does it, running only while some pool keeps
+** something. 0 never gives back. Any thread.
+*/
+#define SL_POOL_IDLE_MS_DEFAULT 1000u
+void sl_pool_set_idle_ms(uint32_t ms);
+uint32_t sl_pool_get_idle_ms(void);
 
 #pragma GCC visibility pop
 
