@@ -14,15 +14,27 @@
 ** raw: one thread writes a 24-byte request and reads a 24-byte answer that
 **   a second thread sends back, over a loopback TCP connection.
 ** Best of 3 runs each. Checks: every read returned the value written.
+**
+** Two processes (first, before this process starts any thread): a child
+** forked at start holds memory TcpServer -> Emulate, this process Master
+** -> memory TcpClient; against a raw ping-pong of the same shape (a forked
+** child echoes 24 bytes; both ends read with MSG_DONTWAIT in a spin that
+** yields the CPU between looks, as the bridge's polls do), alternated,
+** best of 3. CPU per transaction: the task time of both
+** processes (getrusage, the child's sent over a pipe) over the round trips.
 */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,6 +96,226 @@ static double run_raw(uint64_t trips) {
   pthread_join(t, NULL);
   close(sfd);
   return dt;
+}
+
+/* ---- two processes ---- */
+
+/* A forked child: `cmd` carries requests to it, `rep` its replies. */
+typedef struct child {
+  pid_t pid;
+  int cmd, rep;
+  uint32_t port;
+} child;
+
+static uint64_t cpu_us_self(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+         (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static int put_u64(int fd, uint64_t v) {
+  return write(fd, &v, sizeof v) == (ssize_t)sizeof v ? 0 : -1;
+}
+
+static int get_u64(int fd, uint64_t *v) {
+  return read(fd, v, sizeof *v) == (ssize_t)sizeof *v ? 0 : -1;
+}
+
+/* The child's CPU time so far (it answers between runs). */
+static uint64_t child_cpu_us(child *c) {
+  uint64_t us = 0;
+  if (write(c->cmd, "u", 1) != 1 || get_u64(c->rep, &us) != 0) {
+    fprintf(stderr, "bench: the child process is gone\n");
+    exit(1);
+  }
+  return us;
+}
+
+/* The raw echo's child: one connection per run, echoed with a spinning
+** non-blocking read; between runs it answers the CPU question. */
+static void raw_child(int cmd, int rep) {
+  struct sockaddr_in sa;
+  int lfd = bench_loopback_socket(SOCK_STREAM, &sa);
+  listen(lfd, 1);
+  put_u64(rep, ntohs(sa.sin_port));
+  for (;;) {
+    char op;
+    if (read(cmd, &op, 1) != 1) _exit(0);
+    if (op == 'u') {
+      put_u64(rep, cpu_us_self());
+      continue;
+    }
+    int fd = accept(lfd, NULL, NULL);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    uint8_t buf[24];
+    for (;;) {
+      size_t got = 0;
+      while (got < sizeof buf) {
+        ssize_t n = recv(fd, buf + got, sizeof buf - got, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) break;
+        if (n > 0) got += (size_t)n;
+        else sched_yield();
+      }
+      if (got < sizeof buf || write(fd, buf, sizeof buf) != (ssize_t)sizeof buf) break;
+    }
+    close(fd);
+  }
+}
+
+/* The bridge's child: memory TcpServer -> Emulate until told to end. */
+static void bridge_child(int cmd, int rep) {
+  sl_error err;
+  sl_mem_bridge *srv = sl_mem_server_new("127.0.0.1", 0, &err);
+  if (srv == NULL) {
+    fprintf(stderr, "server: %s\n", err.msg);
+    _exit(1);
+  }
+  sl_object *emulate = sl_emulate_object(sl_emulate_new(4, 4096, NULL));
+  sl_mem_master_set_slave(sl_mem_bridge_object(srv)->mem_master, emulate);
+  put_u64(rep, sl_mem_bridge_port(srv));
+  char op;
+  while (read(cmd, &op, 1) == 1) put_u64(rep, cpu_us_self());
+  sl_object_stop(sl_mem_bridge_object(srv));
+  sl_object_unref(sl_mem_bridge_object(srv));
+  sl_object_unref(emulate);
+  _exit(0);
+}
+
+static int inherited[4], ninherited;   /* earlier children's pipe ends */
+
+static int spawn(child *c, void (*body)(int cmd, int rep)) {
+  int a[2], b[2];
+  if (pipe(a) != 0 || pipe(b) != 0) return -1;
+  fflush(NULL);
+  c->pid = fork();
+  if (c->pid < 0) return -1;
+  if (c->pid == 0) {
+    for (int i = 0; i < ninherited; i++) close(inherited[i]);
+    close(a[1]);
+    close(b[0]);
+    body(a[0], b[1]);
+    _exit(0);
+  }
+  close(a[0]);
+  close(b[1]);
+  c->cmd = a[1];
+  c->rep = b[0];
+  if (ninherited + 2 <= 4) {
+    inherited[ninherited++] = c->cmd;
+    inherited[ninherited++] = c->rep;
+  }
+  uint64_t port = 0;
+  if (get_u64(c->rep, &port) != 0) return -1;
+  c->port = (uint32_t)port;
+  return 0;
+}
+
+static void reap(child *c) {
+  close(c->cmd);
+  close(c->rep);
+  waitpid(c->pid, NULL, 0);
+}
+
+/* Seconds for `trips` raw round trips with the echo child. */
+static double raw_trips_2p(child *c, uint64_t trips) {
+  if (write(c->cmd, "c", 1) != 1) return -1;
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  uint8_t buf[24] = {0};
+  double t0 = bench_now();
+  for (uint64_t i = 0; i < trips; i++) {
+    memcpy(buf, &i, sizeof i);
+    if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf) break;
+    size_t got = 0;
+    while (got < sizeof buf) {
+      ssize_t n = recv(fd, buf + got, sizeof buf - got, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) break;
+      if (n > 0) got += (size_t)n;
+      else sched_yield();
+    }
+  }
+  double dt = bench_now() - t0;
+  close(fd);
+  return dt;
+}
+
+/* One measurement: rate and CPU microseconds per transaction. */
+typedef struct meas {
+  double rate, cpu_us;
+} meas;
+
+static int round_trips(sl_mem_master *m, uint64_t trips, double *dt);
+
+static meas measure_2p(child *c, sl_mem_master *m, uint64_t trips) {
+  uint64_t c0 = child_cpu_us(c), s0 = cpu_us_self();
+  double dt;
+  uint64_t n = trips;
+  if (m != NULL) {
+    if (round_trips(m, trips / 2, &dt) != 0) {
+      fprintf(stderr, "a register round trip failed\n");
+      exit(1);
+    }
+    n = trips / 2 * 2;
+  } else {
+    dt = raw_trips_2p(c, trips);
+  }
+  uint64_t s1 = cpu_us_self(), c1 = child_cpu_us(c);
+  meas r = {(double)n / dt, (double)(s1 - s0 + c1 - c0) / (double)n};
+  return r;
+}
+
+static void load_avg(double *l) {
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f == NULL || fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) != 3) l[0] = l[1] = l[2] = -1;
+  if (f) fclose(f);
+}
+
+/* Memory bridge and raw ping-pong between two processes, alternated. */
+static void run_two_processes(child *srv, child *echo, double secs) {
+  sl_error err;
+  sl_mem_bridge *cli = sl_mem_client_new("127.0.0.1", srv->port, &err);
+  if (cli == NULL) {
+    fprintf(stderr, "client: %s\n", err.msg);
+    exit(1);
+  }
+  sl_object *m = sl_mem_master_node_new(NULL);
+  sl_mem_master_set_timeout(m->mem_master, 1000000);
+  sl_mem_master_set_slave(m->mem_master, sl_mem_bridge_object(cli));
+  sl_mem_client_wait_ready(cli, 5000000, 100000);
+  double dt;
+  if (round_trips(m->mem_master, 200, &dt) != 0) {
+    fprintf(stderr, "a register round trip failed\n");
+    exit(1);
+  }
+  uint64_t trips = (uint64_t)(400.0 * secs / (dt > 1e-6 ? dt : 1e-6));
+  if (trips < 400) trips = 400;
+  double la[3];
+  load_avg(la);
+  meas best = {0, 0}, raw = {0, 0};
+  for (int r = 0; r < 3; r++) {
+    meas a = measure_2p(srv, m->mem_master, trips);
+    if (a.rate > best.rate) best = a;
+    meas b = measure_2p(echo, NULL, trips);
+    if (b.rate > raw.rate) raw = b;
+  }
+  double lb[3];
+  load_avg(lb);
+  printf("two processes (load average %.2f before, %.2f after)\n", la[0], lb[0]);
+  printf("path                                      | round trips/s | vs raw | CPU us/trip | cores\n");
+  printf("------------------------------------------+---------------+--------+-------------+------\n");
+  printf("memory TcpClient -> TcpServer -> Emulate  | %13.0f | %5.1f%% | %11.2f | %4.2f\n",
+         best.rate, 100.0 * best.rate / raw.rate, best.cpu_us, best.rate * best.cpu_us / 1e6);
+  printf("raw TCP ping-pong, both ends spinning     | %13.0f |   100%% | %11.2f | %4.2f\n\n",
+         raw.rate, raw.cpu_us, raw.rate * raw.cpu_us / 1e6);
+  sl_object_stop(sl_mem_bridge_object(cli));
+  sl_object_unref(m);
+  sl_object_unref(sl_mem_bridge_object(cli));
 }
 
 /* ---- register round trips through a memory master ---- */
@@ -193,6 +425,16 @@ int main(int argc, char **argv) {
   printf("streamlua %s register round trips (4 bytes: write, then read back)\n",
          SL_VERSION);
   printf("best of 3 runs of ~%.2f s; a round trip here is one transaction\n\n", secs);
+
+  /* the children first, while this process has one thread */
+  child srv2, echo2;
+  if (spawn(&srv2, bridge_child) != 0 || spawn(&echo2, raw_child) != 0) {
+    fprintf(stderr, "bench: cannot start the child processes\n");
+    return 1;
+  }
+  run_two_processes(&srv2, &echo2, secs);
+  reap(&srv2);
+  reap(&echo2);
 
   /* in process: Master -> SrpV3 == SrpV3Emulation */
   sl_object *m1 = sl_mem_master_node_new(NULL);

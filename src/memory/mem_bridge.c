@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,7 +133,8 @@ static void mb_stop(sl_object *obj) {
   pthread_mutex_unlock(&b->zb.mutex);
   if (was) return;
   sl_zbridge_stop_io(&b->zb);
-  sl_worker_join(&b->server);   /* with the caller's wait hook */
+  sl_worker_join(&b->server);   /* with the caller's wait hook; it gives
+                                   back the reading it held */
   pthread_mutex_lock(&b->zb.mutex);
   pend *left = b->pend;
   b->pend = NULL;
@@ -153,6 +155,7 @@ static void mb_stop(sl_object *obj) {
     free(r->data);
     free(r);
   }
+  while (atomic_load(&b->helper.users) > 0) sched_yield();   /* waiters reading */
 }
 
 static void mb_destroy(sl_object *obj) {
@@ -214,6 +217,8 @@ static mb *mb_new(const char *addr, uint32_t port, int server, sl_error *err) {
   b->zb.max_parts = 8;
   sl_object_init(&b->obj, server ? &server_class : &client_class);
   atomic_init(&b->max_requests, MAX_REQUESTS);
+  b->helper.help = mb_client_help;
+  atomic_init(&b->helper.users, 0);
   atomic_init(&b->max_request_bytes, MAX_REQUEST_BYTES);
   atomic_init(&b->max_response_bytes, MAX_RESPONSE_BYTES);
   if (pthread_cond_init(&b->cv, NULL) != 0) goto out_base;

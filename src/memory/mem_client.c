@@ -4,6 +4,7 @@
 ** its response) until its response, its deadline or stop() ends it.
 */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,7 @@ void mb_sweep_cb(evutil_socket_t fd, short what, void *arg) {
       pp = &p->next;
     }
   }
+  mb_client_unpark_nolock(b);
   pthread_mutex_unlock(&b->zb.mutex);
   while (late != NULL) {
     pend *p = late;
@@ -198,12 +200,51 @@ void mb_client_do(sl_mem_slave *s, sl_transaction *t) {
   *pp = p;
   b->npend++;
   pthread_mutex_unlock(&b->zb.mutex);
+  sl_transaction_set_helper(t, &b->helper);
   return;
 out_stopped:
   pthread_mutex_unlock(&b->zb.mutex);
   free(msg);
   free(p);
   sl_transaction_error(t, "memory.TcpClient %s:%u: stopped", b->zb.addr, (unsigned)b->zb.pair.port);
+}
+
+void mb_client_unpark_nolock(mb *b) {
+  for (sl_zconn *z = b->zb.conns; z != NULL; z = z->next) {
+    if (atomic_load(&z->reading) != SL_ZREAD_PARKED) continue;
+    if (z->parked_seen) sl_zconn_unpark_nolock(z);
+    else z->parked_seen = 1;
+  }
+}
+
+static int tran_done(void *arg) { return sl_transaction_is_done(arg); }
+
+int mb_client_help(sl_tran_helper *h, sl_transaction *t, long us) {
+  mb *b = (mb *)(void *)((char *)h - offsetof(mb, helper));
+  sl_zconn *c = NULL;
+  pthread_mutex_lock(&b->zb.mutex);
+  for (sl_zconn *z = b->zb.conns; z != NULL && !b->zb.stopping; z = z->next) {
+    if (!z->push && sl_zconn_take_reading_nolock(z)) {
+      c = z;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&b->zb.mutex);
+  if (c == NULL) return sl_wait_briefly(tran_done, t, us);   /* another reads */
+  uint8_t buf[DIRECT_READ];
+  struct timespec end, now;
+  sl_deadline_after(&end, us);
+  int done;
+  while (!(done = sl_transaction_is_done(t))) {
+    int n = sl_zconn_read_direct(c, buf, sizeof buf);
+    if (n < 0) break;
+    if (n > 0) continue;
+    sl_clock_now(&now);
+    if (sl_ts_cmp(&now, &end) >= 0) break;
+    sched_yield();
+  }
+  sl_zconn_give_reading(c, done);   /* parked while answers come in time */
+  return done || sl_transaction_is_done(t);
 }
 
 size_t sl_mem_bridge_pending(sl_mem_bridge *b) {

@@ -11,6 +11,17 @@
 ** table of waiting transactions and the server's request queue. The I/O
 ** thread (loop 0) owns sockets, events and codec sessions; other threads
 ** send whole messages under the mutex (sl_zconn_send_nolock).
+**
+** Reading off the loop (zmtp_conn.h): while register traffic flows, a
+** round trip passes no thread hand-off. The server's thread reads the
+** connection its last request came from itself (for SERVER_POLL_US after
+** each answer, then the I/O thread reads again), so a request is read, run
+** and answered on that one thread; the I/O thread still never runs graph
+** code. A caller waiting for its transaction (sl_transaction_help) reads
+** the responses itself for a while, handling any that come (they complete
+** their own transactions), and leaves the connection parked when it got
+** its answer; the sweep gives a connection parked that long back to the
+** I/O thread, which reads whenever no caller does.
 */
 #ifndef STREAMLUA_MEM_INTERNAL_H_INCLUDED_
 #define STREAMLUA_MEM_INTERNAL_H_INCLUDED_
@@ -36,6 +47,7 @@
 #define PEER_WAIT_US 1000000    /* the server waits this long for a peer */
 #define MAX_MSG (64u << 20)
 #define SERVER_POLL_US 80        /* the server's look for the next request */
+#define DIRECT_READ 16384        /* bytes a reader off the loop asks of a recv */
 #define MAX_REQUESTS 64          /* server: requests queued, at most */
 #define MAX_REQUEST_BYTES (16u << 20)    /* their data, written or to read */
 #define MAX_RESPONSE_BYTES (16u << 20)   /* responses queued per connection */
@@ -91,6 +103,7 @@ struct sl_mem_bridge {
   atomic_uint_least64_t max_request_bytes, max_response_bytes;
   sl_worker server;             /* server: the thread that serves requests;
                                   its stop flag is set with zb.stopping */
+  sl_tran_helper helper;        /* client: its waiters read their responses */
 };
 
 static inline mb *mb_of(const mconn *c) {
@@ -128,6 +141,11 @@ void mb_pend_free(pend *p);
 int mb_client_message(mconn *c, const mb_msg *m);
 void mb_sweep_cb(evutil_socket_t fd, short what, void *arg);
 void mb_client_do(sl_mem_slave *s, sl_transaction *t);
+/* A waiter reads the responses itself for up to `us` (sl_tran_helper). */
+int mb_client_help(sl_tran_helper *h, sl_transaction *t, long us);
+/* Parked receiving connections back to the I/O thread after a sweep's
+** time idle (the I/O thread, lock held). */
+void mb_client_unpark_nolock(mb *b);
 
 /* mem_route.c: which connection answers a request, and when reading
 ** requests pauses (all on the I/O thread, lock held, unless told). */

@@ -4,6 +4,7 @@
 ** and each gets its response.
 */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,15 +152,49 @@ static int request_waits(void *arg) {
   return atomic_load_explicit(&((mb *)arg)->rq_any, memory_order_relaxed);
 }
 
+/* Takes the reading of the receiving connection `serial` (lock held). */
+static sl_zconn *take_nolock(mb *b, uint64_t serial) {
+  for (sl_zconn *z = b->zb.conns; z != NULL; z = z->next)
+    if (((mconn *)z)->serial == serial)
+      return sl_zconn_take_reading_nolock(z) ? z : NULL;
+  return NULL;
+}
+
+/* Reads c's requests (their hook queues them) until one waits: 1, or 0
+** after SERVER_POLL_US without any, or when c cannot be read here. */
+static int read_requests(mb *b, sl_zconn *c, uint8_t *buf) {
+  struct timespec end, now;
+  sl_deadline_after(&end, SERVER_POLL_US);
+  for (;;) {
+    int n = sl_zconn_read_direct(c, buf, DIRECT_READ);
+    if (request_waits(b)) return 1;
+    if (n < 0) return 0;
+    if (n > 0) continue;
+    sl_clock_now(&now);
+    if (sl_ts_cmp(&now, &end) >= 0) return 0;
+    sched_yield();
+  }
+}
+
 int mb_server_main(void *arg) {
   mb *b = arg;
+  uint8_t buf[DIRECT_READ];
+  sl_zconn *own = NULL;        /* the connection whose reading we hold */
+  uint64_t last = 0;           /* where the last request came from */
   pthread_mutex_lock(&b->zb.mutex);
   for (;;) {
     if (b->rq_head == NULL && !b->zb.stopping) {
       /* The next request of a client that reads back what it wrote comes
-      ** one round trip after our answer: a short poll saves the wake-up. */
+      ** one round trip after our answer: we read it ourselves. */
+      if (own == NULL && last != 0) own = take_nolock(b, last);
       pthread_mutex_unlock(&b->zb.mutex);
-      sl_wait_briefly(request_waits, b, SERVER_POLL_US);
+      if (own == NULL) {
+        sl_wait_briefly(request_waits, b, SERVER_POLL_US);
+      } else if (!read_requests(b, own, buf)) {
+        sl_zconn_give_reading(own, 0);   /* the I/O thread reads again */
+        own = NULL;
+        last = 0;
+      }
       pthread_mutex_lock(&b->zb.mutex);
     }
     while (b->rq_head == NULL && !b->zb.stopping) pthread_cond_wait(&b->cv, &b->zb.mutex);
@@ -170,11 +205,13 @@ int mb_server_main(void *arg) {
       b->rq_tail = NULL;
       atomic_store_explicit(&b->rq_any, 0, memory_order_relaxed);
     }
+    if (own == NULL) last = r->from;
     pthread_mutex_unlock(&b->zb.mutex);
     server_serve(b, r);
     mb_server_done(b, r);
     pthread_mutex_lock(&b->zb.mutex);
   }
   pthread_mutex_unlock(&b->zb.mutex);
+  if (own != NULL) sl_zconn_give_reading(own, 0);
   return 0;
 }

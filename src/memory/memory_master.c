@@ -121,9 +121,11 @@ static int tran_done(void *arg) { return sl_transaction_is_done(arg); }
 
 int sl_mem_master_wait(sl_transaction *t) {
   /* A round trip over a bridge takes tens of microseconds: the caller
-  ** looks for its answer that long, yielding its CPU, before it sleeps. */
-  if (!sl_wait_briefly(tran_done, t, WAIT_LOOK_US) &&
-      sl_wait_for(tran_complete, t) == SL_ECANCELED &&
+  ** looks for its answer that long (its slave's help, or yielding its
+  ** CPU), before it sleeps. */
+  int done = sl_transaction_help(t, WAIT_LOOK_US);
+  if (done < 0) done = sl_wait_briefly(tran_done, t, WAIT_LOOK_US);
+  if (!done && sl_wait_for(tran_complete, t) == SL_ECANCELED &&
       sl_transaction_give_up(t, "interrupted"))
     return SL_ECANCELED;
   if (!sl_transaction_failed(t)) return SL_OK;

@@ -38,6 +38,7 @@ struct sl_transaction {
   char *part_error;              /* the first failed part's error */
   void (*on_done)(sl_transaction *t, void *arg);
   void *on_done_arg;
+  sl_tran_helper *helper;        /* while pending */
 };
 
 static pthread_mutex_t id_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -155,6 +156,7 @@ static int complete(sl_transaction *t, const char *error) {
   void (*fn)(sl_transaction *, void *) = t->on_done;
   void *arg = t->on_done_arg;
   t->on_done = NULL;
+  t->helper = NULL;
   pthread_cond_broadcast(&t->cond);
   pthread_mutex_unlock(&t->mutex);
   sl_transaction_ref(t);            /* the hook may drop the last other ref */
@@ -239,6 +241,24 @@ void sl_transaction_on_done(sl_transaction *t,
   }
   pthread_mutex_unlock(&t->mutex);
   if (d) fn(t, arg);
+}
+
+void sl_transaction_set_helper(sl_transaction *t, sl_tran_helper *h) {
+  pthread_mutex_lock(&t->mutex);
+  if (!t->done) t->helper = h;
+  pthread_mutex_unlock(&t->mutex);
+}
+
+int sl_transaction_help(sl_transaction *t, long us) {
+  pthread_mutex_lock(&t->mutex);
+  sl_tran_helper *h = t->done ? NULL : t->helper;
+  int done = t->done;
+  if (h != NULL) atomic_fetch_add(&h->users, 1);   /* its slave is still there */
+  pthread_mutex_unlock(&t->mutex);
+  if (h == NULL) return done ? 1 : -1;
+  int rc = h->help(h, t, us);
+  atomic_fetch_sub(&h->users, 1);
+  return rc;
 }
 
 void sl_transaction_start_timer(sl_transaction *t) {

@@ -95,13 +95,17 @@ int sl_zconn_drain(sl_zconn *c, int idle_off, size_t *wrote) {
 
 /* ---- the read pump ---- */
 
+/* The connection the calling thread reads off the loop, while it does. */
+static _Thread_local sl_zconn *direct_conn;
+
 void sl_zconn_pause_nolock(sl_zconn *c) {
   c->paused = 1;
-  event_del(c->rev);
+  if (atomic_load(&c->reading) == SL_ZREAD_LOOP) event_del(c->rev);
 }
 
 void sl_zconn_resume_nolock(sl_zconn *c) {
   c->paused = 0;
+  if (atomic_load(&c->reading) != SL_ZREAD_LOOP) return;   /* its reader goes on */
   event_add(c->rev, NULL);
   if (c->stash_len > 0) event_active(c->rev, EV_READ, 0);   /* what waited */
 }
@@ -244,7 +248,15 @@ static void set_lowat(sl_zconn *c) {
 static int hold(sl_zconn *c) {
   sl_zbridge *b = c->b;
   if (!b->bulk && sl_zmtp_buffered(c->z) > SL_ZCONN_READ_CHUNK) sl_zmtp_trim(c->z);
-  if (sl_pair_hold(&b->pair, &c->held, sl_zmtp_partial(c->z))) return 1;
+  int ok;
+  if (direct_conn == c) {      /* its reader: after a close, nothing is held */
+    pthread_mutex_lock(&b->mutex);
+    ok = c->dead || sl_pair_hold(&b->pair, &c->held, sl_zmtp_partial(c->z));
+    pthread_mutex_unlock(&b->mutex);
+  } else {
+    ok = sl_pair_hold(&b->pair, &c->held, sl_zmtp_partial(c->z));
+  }
+  if (ok) return 1;
   sl_pair_note(&b->pair, SL_NOTE_PENDING, SL_LOG_ERROR,
                "connection on the %s side closed: unfinished messages would "
                "hold more than %llu bytes", sl_zconn_side(c),
@@ -254,6 +266,11 @@ static int hold(sl_zconn *c) {
 }
 
 static void conn_read(sl_zconn *c) {
+  if (atomic_load(&c->reading) != SL_ZREAD_LOOP) return;   /* another reads */
+  if (atomic_load(&c->failed)) {                  /* a close its reader met */
+    sl_zconn_close(c, c->fail_kind, c->fail_why);
+    return;
+  }
   read_once(c);
   if (!c->dead && hold(c) && c->b->bulk) set_lowat(c);
 }
@@ -270,30 +287,38 @@ static void conn_cb(evutil_socket_t fd, short what, void *arg) {
 
 void sl_zconn_pin_nolock(sl_zconn *c) { c->pins++; }
 
+/* What a reader may still use: the codec, the stash, the read event. */
+static void free_reading(sl_zconn *c) {
+  if (c->z) sl_zmtp_free(c->z);
+  c->z = NULL;
+  free(c->stash);
+  c->stash = NULL;
+  if (c->rev) event_free(c->rev);
+  c->rev = NULL;
+}
+
 void sl_zconn_unpin(sl_zconn *c) {
   pthread_mutex_lock(&c->b->mutex);
   int last = --c->pins == 0 && c->freed;
   pthread_mutex_unlock(&c->b->mutex);
   if (!last) return;
+  free_reading(c);             /* left by a free while a reader held c */
   close(c->fd);
   free(c);
 }
 
 void sl_zconn_free(sl_zconn *c) {
-  sl_zmtp_free(c->z);
-  event_free(c->rev);
   event_free(c->wev);
   if (c->hev) event_free(c->hev);
   c->hev = NULL;
-  c->z = NULL;
-  free(c->stash);
-  c->stash = NULL;
   pthread_mutex_lock(&c->b->mutex);
   int keep = c->pins > 0;
+  int read_on = atomic_load(&c->reading) == SL_ZREAD_TAKEN;
   c->freed = 1;
   free(c->obuf);
   c->obuf = NULL;
   pthread_mutex_unlock(&c->b->mutex);
+  if (!read_on) free_reading(c);   /* else the reader's unpin does */
   if (keep) return;
   if (c->orphan) close(c->fd);
   free(c);
@@ -301,6 +326,14 @@ void sl_zconn_free(sl_zconn *c) {
 
 void sl_zconn_close(sl_zconn *c, sl_zclose kind, const char *why) {
   sl_zbridge *b = c->b;
+  if (direct_conn == c) {      /* its reader's thread: the loop closes it */
+    if (!atomic_load(&c->failed)) {
+      c->fail_kind = kind;
+      snprintf(c->fail_why, sizeof c->fail_why, "%s", why != NULL ? why : "");
+      atomic_store(&c->failed, 1);
+    }
+    return;
+  }
   if (c->dead) return;
   pthread_mutex_lock(&b->mutex);
   sl_zconn **pp = &b->conns;
@@ -386,6 +419,77 @@ out_close:
 static void on_socket(void *owner, int fd, int push) {
   sl_zbridge *b = owner;
   if (conn_new(b, fd, push) == NULL) sl_pair_lost(&b->pair, push);
+}
+
+/* ---- reading off the loop ---- */
+
+int sl_zconn_take_reading_nolock(sl_zconn *c) {
+  int st = atomic_load(&c->reading);
+  if (c->push || c->dead || !c->ready || c->paused || st == SL_ZREAD_TAKEN ||
+      atomic_load(&c->failed))
+    return 0;
+  c->rev_on = st == SL_ZREAD_LOOP;
+  c->parked_seen = 0;
+  atomic_store(&c->reading, SL_ZREAD_TAKEN);
+  sl_zconn_pin_nolock(c);
+  return 1;
+}
+
+int sl_zconn_read_direct(sl_zconn *c, uint8_t *buf, size_t len) {
+  if (c->rev_on) {             /* waits for a read callback running on it */
+    event_del(c->rev);
+    c->rev_on = 0;
+  }
+  pthread_mutex_lock(&c->b->mutex);
+  int stop = c->dead || c->paused;
+  pthread_mutex_unlock(&c->b->mutex);
+  if (stop || atomic_load(&c->failed)) return -1;
+  direct_conn = c;
+  int rc = 1;
+  if (c->stash_len > 0) {      /* what waited while reading was paused */
+    uint8_t *p = c->stash;
+    size_t n = c->stash_len;
+    c->stash = NULL;
+    c->stash_len = 0;
+    pump(c, p, n);
+    free(p);
+  } else {
+    ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) rc = 0;
+    else if (!got_bytes(c, n)) rc = -1;
+    else pump(c, buf, (size_t)n);
+  }
+  if (rc > 0 && !atomic_load(&c->failed)) hold(c);
+  direct_conn = NULL;
+  return atomic_load(&c->failed) ? -1 : rc;
+}
+
+void sl_zconn_give_reading(sl_zconn *c, int park) {
+  int was_on = c->rev_on;
+  c->rev_on = 0;
+  pthread_mutex_lock(&c->b->mutex);
+  if (c->dead) {
+    atomic_store(&c->reading, SL_ZREAD_LOOP);
+  } else if (atomic_load(&c->failed)) {
+    atomic_store(&c->reading, SL_ZREAD_LOOP);
+    event_active(c->rev, EV_READ, 0);             /* the loop closes it */
+  } else if (park && !was_on && !c->paused && c->stash_len == 0) {
+    atomic_store(&c->reading, SL_ZREAD_PARKED);
+  } else {
+    atomic_store(&c->reading, SL_ZREAD_LOOP);
+    if (!was_on && !c->paused) {
+      event_add(c->rev, NULL);
+      if (c->stash_len > 0) event_active(c->rev, EV_READ, 0);
+    }
+  }
+  pthread_mutex_unlock(&c->b->mutex);
+  sl_zconn_unpin(c);
+}
+
+void sl_zconn_unpark_nolock(sl_zconn *c) {
+  if (atomic_load(&c->reading) != SL_ZREAD_PARKED) return;
+  atomic_store(&c->reading, SL_ZREAD_LOOP);
+  if (!c->paused) event_add(c->rev, NULL);
 }
 
 /* ---- the bridge base ---- */

@@ -72,7 +72,19 @@ struct sl_zconn {
   size_t stash_len;
   uint8_t *obuf;               /* outbound bytes, whole messages (mutex) */
   size_t olen, ooff, ocap;
+  /* reading off the loop (sl_zconn_take_reading) */
+  atomic_int reading;          /* SL_ZREAD_*: who reads (set under mutex) */
+  int rev_on;                  /* the read event is still on (the reader) */
+  int parked_seen;             /* parked at the last look (mutex) */
+  atomic_int failed;           /* the reader met a close: the loop does it */
+  sl_zclose fail_kind;
+  char fail_why[120];
 };
+
+/* Who reads a receiving connection: its loop; a thread that took the
+** reading; or nobody for now (parked: the read event off until a thread
+** takes it again or the bridge gives it back to the loop). */
+enum { SL_ZREAD_LOOP, SL_ZREAD_TAKEN, SL_ZREAD_PARKED };
 
 /* What a bridge does with its connections. Every hook runs on the
 ** connection's I/O loop; "_nolock" ones with the bridge mutex held. */
@@ -181,10 +193,34 @@ static inline size_t sl_zconn_queued(const sl_zconn *c) { return c->olen - c->oo
 ** handled; between callbacks it is free, and a write may build in it. */
 uint8_t *sl_zconn_scratch(void);
 
-/* Reading stops after the message being handled (its loop, lock held);
-** bytes read past it wait in the connection until resumed. */
+/* Reading stops after the message being handled (its loop or its
+** reader, lock held); bytes read past it wait in the connection until
+** resumed. */
 void sl_zconn_pause_nolock(sl_zconn *c);
 void sl_zconn_resume_nolock(sl_zconn *c);
+
+/*
+** Reading off the loop. A thread that expects a message soon (a caller
+** waiting for its response, a server's thread for the next request) may
+** take a ready receiving connection's reading (lock held; 1 if taken,
+** never while paused): the connection is pinned, the loop's read event
+** goes off, and the thread reads and handles messages itself with
+** sl_zconn_read_direct (no lock held; the bridge's on_message runs on
+** it), then gives the reading back: to the loop, or parked (the event
+** stays off, so the next take costs no call into the loop; the bridge
+** gives a parked connection back to the loop on its loop with
+** sl_zconn_unpark_nolock). A close on the reader's thread (a hostile
+** peer, the end of the stream) is left to the loop, which does it when
+** the reading comes back; a close on the loop meanwhile only shuts the
+** socket down and the last of the two frees the connection.
+*/
+int sl_zconn_take_reading_nolock(sl_zconn *c);
+/* One non-blocking read handled into buf: 1 if bytes came, 0 if none
+** were there, -1 if reading must stop (closed, paused). */
+int sl_zconn_read_direct(sl_zconn *c, uint8_t *buf, size_t len);
+void sl_zconn_give_reading(sl_zconn *c, int park);
+/* A parked connection back to its loop (its loop, lock held). */
+void sl_zconn_unpark_nolock(sl_zconn *c);
 
 /* "sending" or "receiving". */
 static inline const char *sl_zconn_side(const sl_zconn *c) {

@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -102,6 +103,26 @@ size_t sl_transaction_get_error(sl_transaction *t, char *buf, size_t n);
 void sl_transaction_on_done(sl_transaction *t,
                             void (*fn)(sl_transaction *t, void *arg),
                             void *arg);
+
+/*
+** A slave's help for a waiter: a thread about to wait for t may bring
+** t's answer itself for a while (a bridge's caller reading its response
+** straight off the socket) instead of being woken by the thread that
+** would. The slave sets it before t can complete elsewhere; completion
+** clears it. `users` counts the calls of help() under way: the slave
+** waits until none is before it goes (a call starts only while t is
+** pending, so only while the slave is still there).
+*/
+typedef struct sl_tran_helper {
+  /* Works toward t's completion for up to `us` microseconds; 1 if t is
+  ** complete after. */
+  int (*help)(struct sl_tran_helper *h, sl_transaction *t, long us);
+  atomic_int users;
+} sl_tran_helper;
+void sl_transaction_set_helper(sl_transaction *t, sl_tran_helper *h);
+/* Calls t's helper for up to `us` microseconds: 1 if t is complete after,
+** 0 if not, -1 if t is pending without a helper. */
+int sl_transaction_help(sl_transaction *t, long us);
 
 /* Starts the timer: deadline = now + timeout (Rogue starts it after the
 ** slave's doTransaction returns). */
