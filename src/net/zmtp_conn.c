@@ -313,12 +313,12 @@ void sl_zconn_free(sl_zconn *c) {
   c->hev = NULL;
   pthread_mutex_lock(&c->b->mutex);
   int keep = c->pins > 0;
-  int read_on = atomic_load(&c->reading) == SL_ZREAD_TAKEN;
+  if (atomic_load(&c->reading) != SL_ZREAD_TAKEN)
+    free_reading(c);           /* else the reader's last unpin does */
   c->freed = 1;
   free(c->obuf);
   c->obuf = NULL;
   pthread_mutex_unlock(&c->b->mutex);
-  if (!read_on) free_reading(c);   /* else the reader's unpin does */
   if (keep) return;
   if (c->orphan) close(c->fd);
   free(c);
