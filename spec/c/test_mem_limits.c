@@ -231,7 +231,44 @@ static void test_no_response_connection(void) {
   done(srv, emu);
 }
 
+/* A malformed request right behind an answer (read by the server's own
+** thread while it looks for the next request): the connection is closed,
+** counted and logged, and a well-behaved client is served after it. */
+static void test_hostile_behind_answers(void) {
+  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
+  sl_mem_bridge *srv = server(emu);
+  sl_object *o = sl_mem_bridge_object(srv);
+  raw_cli c;
+  raw_open(&c, sl_mem_bridge_port(srv));
+  uint8_t buf[128];
+  static uint8_t rb[4096];
+  size_t want = 64 + 28, got = 0;     /* greeting and READY */
+  for (uint32_t i = 0; i < 20; i++) {
+    CHECK(ts_send_all(c.req, buf, request(buf, sizeof buf, i + 1, 4, SL_MEM_WRITE)));
+    want += 38;                       /* six parts: 22 bytes and six headers */
+    for (ssize_t n; got < want && (n = recv(c.rsp, rb, sizeof rb, 0)) > 0;) got += (size_t)n;
+  }
+  CHECK_EQ(got, want);
+  static const uint8_t junk[] = {0x00, 0x02, 'x', 'y'};   /* a one-part message */
+  CHECK(ts_send_all(c.req, junk, sizeof junk));
+  CHECK(ts_counter_reaches(o, "errors", 1, 20));
+  ssize_t n;
+  size_t hello = 0;                   /* the server's greeting and READY, then the end */
+  while ((n = recv(c.req, rb, sizeof rb, 0)) > 0) hello += (size_t)n;
+  CHECK_EQ(n, 0);
+  CHECK_EQ(hello, 64 + 28);
+  raw_close(&c);
+  cli a;
+  cli_open(&a, sl_mem_bridge_port(srv));
+  CHECK(roundtrip(&a, 0x100, 0x12345678));
+  cli_close(&a);
+  CHECK_EQ(ts_counter(o, "errors"), 1);
+  done(srv, emu);
+}
+
 static const struct tt_case cases[] = {
+    {"a malformed request behind answers: closed, counted, others served",
+     test_hostile_behind_answers},
     {"a client that never reads its responses: reading stops, nothing lost",
      test_unread_responses},
     {"a slave slower than the requests: the queue stops at its bound", test_slow_slave},

@@ -275,7 +275,40 @@ static void test_refresh(void) {
   sl_transaction_unref(early);
 }
 
+/* A slave's help for a waiter: called while the transaction is pending,
+** counted while it runs, cleared by the completion. */
+typedef struct fake_helper {
+  sl_tran_helper h;
+  int calls;
+} fake_helper;
+
+static int fake_help(sl_tran_helper *h, sl_transaction *t, long us) {
+  fake_helper *f = (fake_helper *)(void *)h;
+  f->calls++;
+  CHECK_EQ(atomic_load(&h->users), 1);
+  CHECK_EQ(us, 50);
+  sl_transaction_done(t);
+  return sl_transaction_is_done(t);
+}
+
+static void test_helper(void) {
+  sl_transaction *t = sl_transaction_new(0, 4, SL_MEM_READ, NULL, 1000000);
+  CHECK_EQ(sl_transaction_help(t, 50), -1);    /* pending, nobody helps */
+  fake_helper f = {.h.help = fake_help};
+  atomic_init(&f.h.users, 0);
+  sl_transaction_set_helper(t, &f.h);
+  CHECK_EQ(sl_transaction_help(t, 50), 1);
+  CHECK_EQ(f.calls, 1);
+  CHECK_EQ(atomic_load(&f.h.users), 0);
+  CHECK_EQ(sl_transaction_help(t, 50), 1);     /* complete: not called again */
+  sl_transaction_set_helper(t, &f.h);          /* complete: not set */
+  CHECK_EQ(sl_transaction_help(t, 50), 1);
+  CHECK_EQ(f.calls, 1);
+  sl_transaction_unref(t);
+}
+
 static const struct tt_case cases[] = {
+    {"a slave's help for a waiter", test_helper},
     {"a hold defers the deadline", test_hold},
     {"Rogue's timer refresh", test_refresh},
     {"transaction lifecycle", test_lifecycle},

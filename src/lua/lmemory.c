@@ -78,9 +78,14 @@ static void push_tran_error(lua_State *L, const char *fn, sl_transaction *t) {
   lua_concat(L, 2);
 }
 
+/* A round trip over a bridge takes tens of microseconds: a blocking call
+** first lets its slave bring the answer to this thread that long. */
+#define SERVE_HELP_US 80
+
 int sl_memory_serve(lua_State *L, sl_transaction *t, int (*ready)(void *arg),
                     void *arg) {
   sl_state *st = sl_state_get(L);
+  sl_transaction_help(t, SERVE_HELP_US);   /* its slave may bring the answer here */
   for (;;) {
     int done = sl_transaction_check_deadline(t);
     if (done && (ready == NULL || ready(arg))) return SL_OK;

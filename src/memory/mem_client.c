@@ -4,7 +4,6 @@
 ** its response) until its response, its deadline or stop() ends it.
 */
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,18 +230,7 @@ int mb_client_help(sl_tran_helper *h, sl_transaction *t, long us) {
   }
   pthread_mutex_unlock(&b->zb.mutex);
   if (c == NULL) return sl_wait_briefly(tran_done, t, us);   /* another reads */
-  uint8_t buf[DIRECT_READ];
-  struct timespec end, now;
-  sl_deadline_after(&end, us);
-  int done;
-  while (!(done = sl_transaction_is_done(t))) {
-    int n = sl_zconn_read_direct(c, buf, sizeof buf);
-    if (n < 0) break;
-    if (n > 0) continue;
-    sl_clock_now(&now);
-    if (sl_ts_cmp(&now, &end) >= 0) break;
-    sched_yield();
-  }
+  int done = sl_zconn_read_until(c, tran_done, t, DIRECT_SPIN_US, us) == 1;
   sl_zconn_give_reading(c, done);   /* parked while answers come in time */
   return done || sl_transaction_is_done(t);
 }

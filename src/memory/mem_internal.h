@@ -47,7 +47,8 @@
 #define PEER_WAIT_US 1000000    /* the server waits this long for a peer */
 #define MAX_MSG (64u << 20)
 #define SERVER_POLL_US 80        /* the server's look for the next request */
-#define DIRECT_READ 16384        /* bytes a reader off the loop asks of a recv */
+#define DIRECT_SPIN_US 30        /* such a reader looks, yielding, this long,
+                                    then sleeps in poll */
 #define MAX_REQUESTS 64          /* server: requests queued, at most */
 #define MAX_REQUEST_BYTES (16u << 20)    /* their data, written or to read */
 #define MAX_RESPONSE_BYTES (16u << 20)   /* responses queued per connection */

@@ -4,7 +4,6 @@
 ** and each gets its response.
 */
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,25 +159,8 @@ static sl_zconn *take_nolock(mb *b, uint64_t serial) {
   return NULL;
 }
 
-/* Reads c's requests (their hook queues them) until one waits: 1, or 0
-** after SERVER_POLL_US without any, or when c cannot be read here. */
-static int read_requests(mb *b, sl_zconn *c, uint8_t *buf) {
-  struct timespec end, now;
-  sl_deadline_after(&end, SERVER_POLL_US);
-  for (;;) {
-    int n = sl_zconn_read_direct(c, buf, DIRECT_READ);
-    if (request_waits(b)) return 1;
-    if (n < 0) return 0;
-    if (n > 0) continue;
-    sl_clock_now(&now);
-    if (sl_ts_cmp(&now, &end) >= 0) return 0;
-    sched_yield();
-  }
-}
-
 int mb_server_main(void *arg) {
   mb *b = arg;
-  uint8_t buf[DIRECT_READ];
   sl_zconn *own = NULL;        /* the connection whose reading we hold */
   uint64_t last = 0;           /* where the last request came from */
   pthread_mutex_lock(&b->zb.mutex);
@@ -190,7 +172,8 @@ int mb_server_main(void *arg) {
       pthread_mutex_unlock(&b->zb.mutex);
       if (own == NULL) {
         sl_wait_briefly(request_waits, b, SERVER_POLL_US);
-      } else if (!read_requests(b, own, buf)) {
+      } else if (sl_zconn_read_until(own, request_waits, b, DIRECT_SPIN_US,
+                                     SERVER_POLL_US) != 1) {
         sl_zconn_give_reading(own, 0);   /* the I/O thread reads again */
         own = NULL;
         last = 0;

@@ -4,6 +4,8 @@
 #include "zmtp_conn.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "../core/clock.h"
 #include "sock.h"
 
 #define BULK_MIN (16u * 1024)    /* bodies read straight into place */
@@ -462,6 +465,34 @@ int sl_zconn_read_direct(sl_zconn *c, uint8_t *buf, size_t len) {
   if (rc > 0 && !atomic_load(&c->failed)) hold(c);
   direct_conn = NULL;
   return atomic_load(&c->failed) ? -1 : rc;
+}
+
+#define DIRECT_READ 16384          /* bytes a reader off the loop asks of a recv */
+
+int sl_zconn_read_until(sl_zconn *c, int (*until)(void *arg), void *arg, long spin_us,
+                        long us) {
+  uint8_t buf[DIRECT_READ];
+  struct timespec now, spin_end, end;
+  sl_clock_now(&now);
+  spin_end = end = now;
+  sl_ts_add_us(&spin_end, spin_us);
+  sl_ts_add_us(&end, us);
+  for (;;) {
+    int n = sl_zconn_read_direct(c, buf, sizeof buf);
+    if (until(arg)) return 1;
+    if (n < 0) return -1;
+    if (n > 0) continue;
+    sl_clock_now(&now);
+    if (sl_ts_cmp(&now, &end) >= 0) return 0;
+    if (sl_ts_cmp(&now, &spin_end) < 0) {
+      sched_yield();
+      continue;
+    }
+    struct pollfd pfd = {c->fd, POLLIN, 0};
+    int64_t left = sl_ts_diff_us(&end, &now);
+    struct timespec ts = {0, (long)(left > 0 ? left : 1) * 1000};
+    ppoll(&pfd, 1, &ts, NULL);
+  }
 }
 
 void sl_zconn_give_reading(sl_zconn *c, int park) {

@@ -219,6 +219,11 @@ int sl_zconn_take_reading_nolock(sl_zconn *c);
 ** were there, -1 if reading must stop (closed, paused). */
 int sl_zconn_read_direct(sl_zconn *c, uint8_t *buf, size_t len);
 void sl_zconn_give_reading(sl_zconn *c, int park);
+/* Reads c (taken) until until(arg) holds: looking with the CPU yielded
+** between looks for `spin_us`, then sleeping in the kernel until bytes
+** come, for `us` in all. Returns until(arg), or -1 if reading must stop. */
+int sl_zconn_read_until(sl_zconn *c, int (*until)(void *arg), void *arg, long spin_us,
+                        long us);
 /* A parked connection back to its loop (its loop, lock held). */
 void sl_zconn_unpark_nolock(sl_zconn *c);
 
