@@ -51,6 +51,25 @@
 
 /* ---- raw ping-pong ---- */
 
+/* Seconds for `trips` 24-byte requests on fd, each answer read whole:
+** blocking reads, or (spin) non-blocking ones yielding between looks. */
+static double ping_pong(int fd, uint64_t trips, int spin) {
+  uint8_t buf[24] = {0};
+  double t0 = bench_now();
+  for (uint64_t i = 0; i < trips; i++) {
+    memcpy(buf, &i, sizeof i);
+    if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf) break;
+    size_t got = 0;
+    while (got < sizeof buf) {
+      ssize_t n = recv(fd, buf + got, sizeof buf - got, spin ? MSG_DONTWAIT : 0);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return -1;
+      if (n > 0) got += (size_t)n;
+      else sched_yield();
+    }
+  }
+  return bench_now() - t0;
+}
+
 static void *echo_main(void *arg) {
   int fd = *(int *)arg;
   uint8_t buf[24];
@@ -78,19 +97,7 @@ static double run_raw(uint64_t trips) {
   setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   pthread_t t;
   pthread_create(&t, NULL, echo_main, &sfd);
-  uint8_t buf[24] = {0};
-  double t0 = bench_now();
-  for (uint64_t i = 0; i < trips; i++) {
-    memcpy(buf, &i, sizeof i);
-    if (write(cfd, buf, sizeof buf) != (ssize_t)sizeof buf) break;
-    size_t got = 0;
-    while (got < sizeof buf) {
-      ssize_t n = read(cfd, buf + got, sizeof buf - got);
-      if (n <= 0) break;
-      got += (size_t)n;
-    }
-  }
-  double dt = bench_now() - t0;
+  double dt = ping_pong(cfd, trips, 0);
   shutdown(cfd, SHUT_RDWR);
   close(cfd);
   pthread_join(t, NULL);
@@ -227,20 +234,7 @@ static double raw_trips_2p(child *c, uint64_t trips) {
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) return -1;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  uint8_t buf[24] = {0};
-  double t0 = bench_now();
-  for (uint64_t i = 0; i < trips; i++) {
-    memcpy(buf, &i, sizeof i);
-    if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf) break;
-    size_t got = 0;
-    while (got < sizeof buf) {
-      ssize_t n = recv(fd, buf + got, sizeof buf - got, MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) break;
-      if (n > 0) got += (size_t)n;
-      else sched_yield();
-    }
-  }
-  double dt = bench_now() - t0;
+  double dt = ping_pong(fd, trips, 1);
   close(fd);
   return dt;
 }
@@ -264,6 +258,10 @@ static meas measure_2p(child *c, sl_mem_master *m, uint64_t trips) {
     n = trips / 2 * 2;
   } else {
     dt = raw_trips_2p(c, trips);
+    if (dt <= 0) {
+      fprintf(stderr, "the raw ping-pong failed\n");
+      exit(1);
+    }
   }
   uint64_t s1 = cpu_us_self(), c1 = child_cpu_us(c);
   meas r = {(double)n / dt, (double)(s1 - s0 + c1 - c0) / (double)n};

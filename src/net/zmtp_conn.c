@@ -202,14 +202,19 @@ static int got_bytes(sl_zconn *c, ssize_t n) {
   return n > 0;
 }
 
+/* Handles what waited while reading was paused. */
+static void pump_stash(sl_zconn *c) {
+  uint8_t *p = c->stash;
+  size_t len = c->stash_len;
+  c->stash = NULL;
+  c->stash_len = 0;
+  pump(c, p, len);
+  free(p);
+}
+
 static void read_once(sl_zconn *c) {
-  if (c->stash_len > 0) {       /* what waited while reading was paused */
-    uint8_t *p = c->stash;
-    size_t len = c->stash_len;
-    c->stash = NULL;
-    c->stash_len = 0;
-    pump(c, p, len);
-    free(p);
+  if (c->stash_len > 0) {
+    pump_stash(c);
     return;
   }
   if (c->paused) return;
@@ -449,13 +454,8 @@ int sl_zconn_read_direct(sl_zconn *c, uint8_t *buf, size_t len) {
   if (stop || atomic_load(&c->failed)) return -1;
   direct_conn = c;
   int rc = 1;
-  if (c->stash_len > 0) {      /* what waited while reading was paused */
-    uint8_t *p = c->stash;
-    size_t n = c->stash_len;
-    c->stash = NULL;
-    c->stash_len = 0;
-    pump(c, p, n);
-    free(p);
+  if (c->stash_len > 0) {
+    pump_stash(c);
   } else {
     ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) rc = 0;
