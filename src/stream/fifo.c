@@ -542,9 +542,9 @@ static int fifo_main(void *arg) {
         bytes += sl_frame_get_payload(batch[i]);
       sl_master_send_frames(&q->master, batch + sent, k);
       woke |= left_queue(q, size + sent, k);
+      sl_frame_unref_many(batch + sent, k);   /* back to their pools */
       sent += k;
     }
-    sl_frame_unref_many(batch, sent);   /* back to their pools in runs */
     atomic_fetch_add_explicit(&q->tx_frames, sent, memory_order_relaxed);
     atomic_fetch_add_explicit(&q->tx_bytes, bytes, memory_order_relaxed);
   }
