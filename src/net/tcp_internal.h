@@ -75,6 +75,7 @@ struct sl_tcp_bridge {
   sl_slave slave;
   sl_zbridge zb;               /* ports, connections, I/O, the mutex */
   pthread_cond_t send_cv;      /* senders: a peer or room appeared */
+  uint32_t send_waiters;       /* senders waiting on send_cv (mutex) */
   pthread_cond_t rx_cv;        /* delivery thread: frames or stop */
   uint32_t rr;                 /* round-robin cursor over push peers */
   /* Received frames for the delivery thread: a ring that may grow past

@@ -224,7 +224,11 @@ void tcp_conn_writable(sl_zconn *zc) {
     event_del(zc->wev);
   }
   if (w > 0 && !zc->dead) out_advance_nolock(c, (uint64_t)w, &d);
-  if (d.n > 0) pthread_cond_broadcast(&b->send_cv);   /* room */
+  /* Senders waiting for room wake once the queue is down to half its
+  ** limits, not after every write: one wake-up per half queue. */
+  if (d.n > 0 && b->send_waiters > 0 && c->ocount <= OUT_FRAMES / 2 &&
+      c->obytes <= b->max_queue_bytes / 2)
+    pthread_cond_broadcast(&b->send_cv);
   writer_give_nolock(c);
   pthread_mutex_unlock(mu);
   out_release(b, d.f, d.n, d.bytes, 1);
@@ -338,8 +342,11 @@ void tcp_bridge_accept(sl_slave *s, sl_frame *f) {
   if (timeout >= 0) sl_deadline_after(&dl, timeout);
   conn *c;
   int rc = SL_OK;
-  while ((c = pick_nolock_(b, need)) == NULL && !b->zb.stopping && rc == SL_OK)
+  while ((c = pick_nolock_(b, need)) == NULL && !b->zb.stopping && rc == SL_OK) {
+    b->send_waiters++;
     rc = sl_wait_cond(&b->send_cv, &b->zb.mutex, timeout >= 0 ? &dl : NULL);
+    b->send_waiters--;
+  }
   if (c == NULL) goto out_drop;
   c->out[(c->ohead + c->ocount) % OUT_FRAMES] = sl_frame_ref(f);
   c->ocount++;
