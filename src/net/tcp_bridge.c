@@ -231,6 +231,7 @@ sl_tcp_bridge *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   ** fixed-size blocks (large ones keep the memory they arrived in). */
   sl_pool_set_fixed_size(b->slave.pool, ADOPT_MIN);
   sl_pool_set_pool_size(b->slave.pool, 1024);
+  sl_pool_set_cache_bytes(b->slave.pool, 1024 * ADOPT_MIN);   /* given back idle */
   if (sl_zbridge_open(&b->zb, port, server, why, sizeof why) != 0) goto out_master;
   char name[128];
   snprintf(name, sizeof name, "stream.TcpCore.%s.%s.%u", b->zb.addr,
