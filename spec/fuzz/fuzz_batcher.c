@@ -36,6 +36,12 @@ static sl_batch_error parse_frame(sl_batch_parsed *p, int version, sl_pool *pool
   return e;
 }
 
+/* Field by field: a record's padding bytes are not part of its value. */
+static int same_record(const sl_batch_record *a, const sl_batch_record *b) {
+  return a->offset == b->offset && a->size == b->size && a->dest == b->dest &&
+         a->first_user == b->first_user && a->last_user == b->last_user;
+}
+
 static void check_tiling(const sl_batch_parsed *p, const uint8_t *b, uint32_t n) {
   uint64_t at = p->header_size;
   for (size_t i = 0; i < p->count; i++) {
@@ -153,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_tiling(&p, b, n);
     if (ferr == 0) {
       FUZZ_CHECK(pf.count == p.count);
-      FUZZ_CHECK(memcmp(pf.records, p.records, p.count * sizeof *p.records) == 0);
+      for (size_t i = 0; i < p.count; i++) FUZZ_CHECK(same_record(&pf.records[i], &p.records[i]));
     }
   } else {
     FUZZ_CHECK(p.count == 0);

@@ -14,14 +14,13 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define HAVE_CLMUL_PATH 1
+static int use_clmul;   /* set once by table_build */
 #endif
 
 #define POLY 0xEDB88320u   /* 0x04C11DB7 reflected */
 
 static uint32_t table[8][256];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
-
-static int use_clmul;
 
 static void table_build(void) {
   for (uint32_t i = 0; i < 256; i++) {

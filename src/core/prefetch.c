@@ -1,10 +1,10 @@
 /* Whether the CPU has PREFETCHW (prefetch.h), read once at load time. */
 #include "streamlua/prefetch.h"
 
+int sl_prefetchw_ok;
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
-
-int sl_prefetchw_ok;
 
 __attribute__((constructor)) static void detect_prefetchw(void) {
   unsigned a, b, c, d;

@@ -6,7 +6,9 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /*
@@ -105,4 +107,39 @@ void sl_sock_error_text(char *err, size_t len, const char *what,
                         const char *addr, uint32_t port, const char *why) {
   if (err != NULL && len > 0)
     snprintf(err, len, "%s %s:%u: %s", what, addr, (unsigned)port, why);
+}
+
+int sl_sock_udp_drops(int fd, uint32_t *drops) {
+  uint32_t mi[SK_MEMINFO_VARS] = {0};
+  socklen_t len = sizeof mi;
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &len) == 0 &&
+      len > SK_MEMINFO_DROPS * sizeof mi[0]) {
+    *drops = mi[SK_MEMINFO_DROPS];
+    return 0;
+  }
+  return sl_sock_udp_drops_proc(fd, drops);
+}
+
+/*
+** A line of /proc/net/udp: "sl local remote st tx:rx tr:when retrnsmt uid
+** timeout inode ref pointer drops"; the socket's is the one with its inode.
+*/
+int sl_sock_udp_drops_proc(int fd, uint32_t *drops) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -1;
+  FILE *fp = fopen("/proc/self/net/udp", "r");
+  if (fp == NULL) return -1;
+  char line[512];
+  int found = -1;
+  while (found != 0 && fgets(line, sizeof line, fp) != NULL) {
+    unsigned long long ino;
+    unsigned d;
+    if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %*s %*s %u", &ino, &d) == 2 &&
+        ino == (unsigned long long)st.st_ino) {
+      *drops = d;
+      found = 0;
+    }
+  }
+  fclose(fp);
+  return found;
 }

@@ -30,6 +30,13 @@ uint32_t sl_sock_port(int fd);
 int sl_sock_listen_pair(const struct sockaddr_in *sa, uint32_t *port, int fd[2],
                         uint32_t *failed);
 
+/* The count of datagrams the kernel dropped on UDP socket fd for want of
+** buffer room: from SO_MEMINFO, or where that is missing (kernels before
+** 4.6, qemu-user) from the socket's line in /proc/self/net/udp, which
+** sl_sock_udp_drops_proc reads alone. 0, or -1 if neither tells it. */
+int sl_sock_udp_drops(int fd, uint32_t *drops);
+int sl_sock_udp_drops_proc(int fd, uint32_t *drops);
+
 /* err = "<what> <addr>:<port>: <strerror(e)>" (nothing if err is NULL). */
 void sl_sock_error(char *err, size_t len, const char *what, const char *addr,
                    uint32_t port, int e);

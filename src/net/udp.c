@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sock_diag.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -359,11 +358,8 @@ static int foreign(udp *u, const struct sockaddr_in *from) {
 ** after each few datagrams.
 */
 static void read_kernel_drops(udp *u) {
-  uint32_t mi[SK_MEMINFO_VARS] = {0};
-  socklen_t len = sizeof mi;
-  if (u->fd >= 0 && getsockopt(u->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) == 0 &&
-      len > SK_MEMINFO_DROPS * sizeof mi[0])
-    atomic_store(&u->rx_drops, mi[SK_MEMINFO_DROPS]);
+  uint32_t d;
+  if (u->fd >= 0 && sl_sock_udp_drops(u->fd, &d) == 0) atomic_store(&u->rx_drops, d);
 }
 
 static void check_drops(udp *u) {

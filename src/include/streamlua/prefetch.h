@@ -9,9 +9,11 @@
 
 #pragma GCC visibility push(default)   /* the public API; the rest is hidden */
 
-#if defined(__x86_64__) || defined(__i386__)
-/* Set at load time from CPUID (core/prefetch.c). */
+/* 1 when the CPU has x86 PREFETCHW: set at load time from CPUID
+** (core/prefetch.c); 0 on other architectures, where the API is the same. */
 extern int sl_prefetchw_ok;
+
+#if defined(__x86_64__) || defined(__i386__)
 
 static inline void sl_prefetch_write(const void *p) {
   if (sl_prefetchw_ok)
