@@ -1,6 +1,8 @@
 # streamlua: two commands, and a third for fuzzing.
 #   make run    installs what is missing, builds, runs examples/demo.lua
 #   make test   installs what is missing, builds, runs every test
+#   make test-arm  the ARM pass alone: cross builds for arm64 and armhf,
+#               their C tests and Lua specs under qemu-user
 #   make fuzz   installs clang and libFuzzer if missing, builds the fuzz
 #               harnesses, runs each for FUZZ_SECONDS (spec/fuzz/README.md)
 # Installing:
@@ -24,14 +26,17 @@ ROCK_SPEC = rocks/streamlua-scm-1.rockspec
 PROGRAM_TARGETS = streamlua streamlua_module streamlua_static
 MAKEFLAGS += --no-print-directory
 
-.PHONY: run test fuzz deps test-deps fuzz-deps bench-deps rock-deps build program bench \
-	clean install uninstall rock
+.PHONY: run test test-arm fuzz deps test-deps arm-deps fuzz-deps bench-deps rock-deps build \
+	program bench clean install uninstall rock
 
 run: deps program
 	./$(BUILD)/streamlua examples/demo.lua
 
 test: test-deps
 	./scripts/test.sh
+
+test-arm: arm-deps
+	./scripts/test-arm.sh
 
 fuzz: fuzz-deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
@@ -41,6 +46,10 @@ deps:
 
 test-deps:
 	@./scripts/deps.sh test
+
+# after test-deps: one apt-get at a time, even under make -j
+arm-deps: test-deps
+	@./scripts/deps.sh arm
 
 fuzz-deps:
 	@./scripts/deps.sh fuzz
@@ -90,4 +99,5 @@ bench-deps:
 	@./scripts/deps.sh bench
 
 clean:
-	rm -rf build build-asan build-tsan build-bench build-fuzz build.luarocks
+	rm -rf build build-asan build-tsan build-bench build-fuzz build.luarocks \
+	  build-arm64 build-armhf build-cross

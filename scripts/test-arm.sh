@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The ARM pass (make test-arm; scripts/test.sh runs it after the x86-64
+# passes): arm64 and armhf, each cross-built with Debian's cross compiler
+# and multiarch libraries (cmake/toolchain-ARCH.cmake; scripts/deps.sh arm
+# installs what it needs), warnings as errors. Its C tests run under
+# qemu-user (ctest runs each through the toolchain's
+# CMAKE_CROSSCOMPILING_EMULATOR), then the Lua specs under the ARM
+# streamlua program in qemu-user, as the sanitizer passes run them under
+# theirs (STREAMLUA_SANITIZED: the host's lua5.4 cannot load the ARM
+# module, so the cases that load it there are left out).
+# Run alone, it ends with the tally line of scripts/test.sh.
+set -u
+
+# build-ARCH/streamlua-qemu: the ARM program under qemu-user, for the specs
+# that start the program (STREAMLUA_BIN); it sees its name as given.
+arm_wrapper() {   # arm_wrapper <dir> <qemu>
+  local dir=$1 qemu=$2
+  cat >"$dir/streamlua-qemu" <<WRAP
+#!/bin/sh
+exec $qemu -0 "\$0" "$PWD/$dir/streamlua" "\$@"
+WRAP
+  chmod +x "$dir/streamlua-qemu"
+}
+
+arm_pass() {
+  local arch qemu triplet dir
+  for arch in arm64 armhf; do
+    case $arch in
+      arm64) qemu=qemu-aarch64 triplet=aarch64-linux-gnu ;;
+      armhf) qemu=qemu-arm triplet=arm-linux-gnueabihf ;;
+    esac
+    dir=build-$arch
+    build "$dir" -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-$arch.cmake -DSL_BUILD_BENCH=OFF ||
+      continue
+    run_ctest "$dir"
+    arm_wrapper "$dir" "$qemu"
+    # the ARM Lua modules busted loads: the multiarch ones are on the ARM
+    # interpreter's default path, term.core was unpacked by scripts/deps.sh
+    LUA_CPATH_5_4="$PWD/build-cross/$arch/usr/lib/$triplet/lua/5.4/?.so;;" \
+      STREAMLUA_SANITIZED=1 STREAMLUA_ROCK_TEST=0 STREAMLUA_BUILD=$dir \
+      STREAMLUA_BIN=$dir/streamlua-qemu run_busted "$arch" "$dir/streamlua-qemu"
+  done
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then   # run, not sourced by scripts/test.sh
+  cd "$(dirname "$0")/.."
+  . scripts/test-lib.sh
+  arm_pass
+  finish
+fi
