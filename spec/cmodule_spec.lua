@@ -5,6 +5,10 @@
 -- same sanitizer as the library it joins.
 local build = os.getenv("STREAMLUA_BUILD") or "build"
 local sanitized = os.getenv("STREAMLUA_SANITIZED") == "1"
+-- a cross build's installed program runs under this (qemu-user); CC and
+-- PKG_CONFIG_LIBDIR in the environment build the module for it
+local emulator = os.getenv("STREAMLUA_EMULATOR")
+emulator = emulator and (shell_quote(emulator) .. " ") or ""
 
 describe("a C module built against the installed streamlua", function()
   local prefix, mod, make_out
@@ -51,14 +55,14 @@ describe("a C module built against the installed streamlua", function()
 
   it("passes frames through it in a graph run by the installed program", function()
     local out, err, rc = run(lua_env(mod .. "/?.so") .. " " ..
-      shell_quote(prefix .. "/bin/streamlua") .. " spec/cmodule/graph.lua", {timeout = 300})
+      emulator .. shell_quote(prefix .. "/bin/streamlua") .. " spec/cmodule/graph.lua", {timeout = 300})
     assert.are.equal(0, rc, out .. err)
     assert.are.equal("ok\n", out)
   end)
 
   it("runs its example", function()
     local out, err, rc = run(lua_env(mod .. "/?.so") .. " " ..
-      shell_quote(prefix .. "/bin/streamlua") .. " examples/cmodule/demo.lua 200 256",
+      emulator .. shell_quote(prefix .. "/bin/streamlua") .. " examples/cmodule/demo.lua 200 256",
       {timeout = 300})
     assert.are.equal(0, rc, out .. err)
     assert.are.equal("swapped\t0403020108070605090a\n" ..
