@@ -167,6 +167,9 @@ static int fifo_setup(fifo_ctx *c, uint32_t depth, uint32_t size,
   c->src = src;
   c->size = size;
   c->until_delivered = depth > 0;
+  /* An unbounded row is unbounded in bytes too: a producer running ahead
+  ** would otherwise meet the default byte limit and see drops. */
+  if (depth == 0) sl_fifo_set_max_queue_bytes(sl_fifo_from_object(c->fifo), 0);
   return 0;
 }
 
