@@ -262,6 +262,60 @@ static void test_stop_prompt(void) {
   sl_log_set_emit(1);
 }
 
+/* The hook of test_kept_frames: marks every frame and keeps every even
+** one (a reference), as a downstream that queues some frames would. */
+#define KEPT_N 64
+static sl_frame *kept[KEPT_N];
+static long hooked;
+
+static void mark_and_keep(ts_rec *r, sl_frame *f) {
+  (void)r;
+  long i = hooked++;                    /* one receive thread delivers */
+  sl_frame_set_channel(f, 9);
+  sl_frame_set_error(f, 3);
+  sl_frame_set_flags(f, 0x55);
+  if (i % 2 == 0 && i < KEPT_N) kept[i] = sl_frame_ref(f);
+}
+
+/*
+** The receive thread reuses a frame nobody kept for the next datagram: a
+** frame kept downstream is never written again, and a reused one arrives
+** with the marks of its last trip cleared.
+*/
+static void test_kept_frames(void) {
+  sl_object *s = server(0);
+  ts_rec *r = ts_rec_new(KEPT_N);
+  r->hook = mark_and_keep;
+  CHECK_EQ(sl_master_add_slave(s->master, &r->slave), SL_OK);
+  uint32_t rport;
+  int fd = ts_udp_socket(&rport);
+  uint8_t b[200];
+  for (long i = 0; i < KEPT_N; i++) {        /* one at a time: none dropped */
+    fill(b, sizeof b, (unsigned)i);
+    ts_udp_send(fd, sl_udp_port(sl_udp_from_object(s)), b, sizeof b);
+    CHECK(ts_rec_wait(r, i + 1, 30));
+  }
+  for (long i = 0; i < KEPT_N; i++) {
+    ts_got g;
+    CHECK(ts_rec_frame(r, i, &g));
+    CHECK_EQ(g.channel, 0);
+    CHECK_EQ(g.error, 0);
+    CHECK_EQ(g.flags, 0);
+    CHECK_EQ(g.size, sizeof b);
+    if (kept[i] == NULL) continue;
+    fill(b, sizeof b, (unsigned)i);
+    uint8_t got[sizeof b];
+    sl_frame_read(kept[i], got, 0, sizeof got);
+    CHECK(memcmp(got, b, sizeof b) == 0);   /* never overwritten */
+    sl_frame_unref(kept[i]);
+    kept[i] = NULL;
+  }
+  close(fd);
+  sl_object_stop(s);
+  sl_object_unref(s);
+  sl_object_unref(ts_rec_object(r));
+}
+
 static void test_errors(void) {
   sl_error err;
   CHECK(sl_udp_object(sl_udp_new("127.0.0.1", 0, 0, 0, &err)) == NULL);
@@ -286,6 +340,8 @@ static const struct tt_case cases[] = {
     {"the receive buffer holds the count asked, never under the default",
      test_rx_buffer_holds_count},
     {"stop is prompt, idle or busy", test_stop_prompt},
+    {"a frame kept downstream is never reused; a reused one comes clean",
+     test_kept_frames},
     {"bad arguments and a port in use", test_errors},
     {NULL, NULL}};
 

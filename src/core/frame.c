@@ -79,6 +79,10 @@ int sl_frame_refcount(const sl_frame *f) {
   return atomic_load_explicit(&f->refs, memory_order_relaxed);
 }
 
+int sl_frame_is_sole(const sl_frame *f) {
+  return atomic_load_explicit(&f->refs, memory_order_acquire) == 1;
+}
+
 uint32_t sl_frame_get_size(const sl_frame *f) {
   uint32_t n = 0;
   for (uint32_t i = 0; i < f->nbuf; i++) n += sl_buffer_get_size(f->bufs[i]);

@@ -385,7 +385,7 @@ static void check_drops(udp *u) {
 ** RX_WAIT_S for the first; -1 when none came (the wait ended, a stop),
 ** -2 when there was no memory for the frames.
 */
-static int receive(udp *u, sl_frame **got) {
+static int receive(udp *u, sl_frame **got, int *slot) {
   if (refill(u) != 0) {
     sl_log_write(u->log, SL_LOG_ERROR, "out of memory for receive frames");
     return -2;
@@ -410,6 +410,7 @@ static int receive(udp *u, sl_frame **got) {
       continue;                              /* the frame is reused */
     }
     sl_frame_set_payload(u->spare[i], len);
+    slot[ng] = i;
     got[ng++] = u->spare[i];
     u->spare[i] = NULL;
     bytes += len;
@@ -421,15 +422,43 @@ static int receive(udp *u, sl_frame **got) {
   return ng;
 }
 
+/*
+** After delivery, a frame that nobody downstream kept and whose buffer
+** is still the one its slot describes goes back to that slot as it is
+** (flags, error and channel cleared): the next datagram lands in the same
+** memory, as a plain receiver's does, with no trip through the pool. The
+** others are let go.
+*/
+static void reuse_or_release(udp *u, sl_frame **got, const int *slot, int n) {
+  sl_frame *drop[RX_BATCH];
+  size_t nd = 0;
+  for (int i = 0; i < n; i++) {
+    sl_frame *f = got[i];
+    const struct iovec *io = &u->rx_iov[slot[i]][0];
+    sl_buffer *b = sl_frame_buffer_count(f) == 1 ? sl_frame_buffer(f, 0) : NULL;
+    if (b == NULL || !sl_frame_is_sole(f) || sl_buffer_begin(b) != io->iov_base ||
+        sl_buffer_get_size(b) != io->iov_len) {
+      drop[nd++] = f;
+      continue;
+    }
+    sl_frame_set_flags(f, 0);
+    sl_frame_set_error(f, 0);
+    sl_frame_set_channel(f, 0);
+    u->spare[slot[i]] = f;
+  }
+  sl_frame_unref_many(drop, nd);
+}
+
 static int receive_main(void *arg) {
   udp *u = arg;
   sl_frame *got[RX_BATCH];
+  int slot[RX_BATCH];
   while (!sl_worker_stopping(&u->rx)) {
-    int n = receive(u, got);
+    int n = receive(u, got, slot);
     check_drops(u);
     if (n > 0) {
       sl_master_send_frames(&u->master, got, (size_t)n);
-      sl_frame_unref_many(got, (size_t)n);
+      reuse_or_release(u, got, slot, n);
     } else if (n == -2) {
       sl_sleep_us(10000);      /* the kernel keeps (or drops, counted) meanwhile */
     }

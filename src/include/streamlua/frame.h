@@ -31,6 +31,9 @@ void sl_frame_unref(sl_frame *f);
 ** frames back to their pools in runs, one lock per run. */
 void sl_frame_unref_many(sl_frame **fs, size_t n);
 int sl_frame_refcount(const sl_frame *f);
+/* 1 when the caller's reference is f's only one (acquire: what the other
+** holders did to f before they let it go is visible), so it may reuse f. */
+int sl_frame_is_sole(const sl_frame *f);
 
 /* Capacity, valid bytes, and capacity - valid bytes. */
 uint32_t sl_frame_get_size(const sl_frame *f);
