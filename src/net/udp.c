@@ -435,8 +435,10 @@ static void reuse_or_release(udp *u, sl_frame **got, const int *slot, int n) {
   for (int i = 0; i < n; i++) {
     sl_frame *f = got[i];
     const struct iovec *io = &u->rx_iov[slot[i]][0];
-    sl_buffer *b = sl_frame_buffer_count(f) == 1 ? sl_frame_buffer(f, 0) : NULL;
-    if (b == NULL || !sl_frame_is_sole(f) || sl_buffer_begin(b) != io->iov_base ||
+    /* Sole first: a frame held elsewhere may be changing under us. */
+    sl_buffer *b = sl_frame_is_sole(f) && sl_frame_buffer_count(f) == 1
+                       ? sl_frame_buffer(f, 0) : NULL;
+    if (b == NULL || sl_buffer_begin(b) != io->iov_base ||
         sl_buffer_get_size(b) != io->iov_len) {
       drop[nd++] = f;
       continue;
