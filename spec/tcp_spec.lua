@@ -152,26 +152,80 @@ describe("sl.stream.TcpServer / TcpClient", function()
     srv:stop()
   end)
 
-  it("many bridges share one I/O thread", function()
+  it("many bridges share one I/O thread and the delivery threads", function()
     local first = sl.stream.TcpServer("127.0.0.1", 0)   -- the I/O thread runs now
-    -- delivery threads of bridges stopped before may end a moment late:
-    -- count once the number holds still
-    local before, same = testing.threads("sl-tcp-rx"), 0
-    assert.is_true(serve_until(function()
-      local n = testing.threads("sl-tcp-rx")
-      same = n == before and same + 1 or 0
-      before = n
-      return same >= 10
-    end, 20))
     local list = {}
     for i = 1, 20 do list[i] = sl.stream.TcpServer("127.0.0.1", 0) end
-    -- one delivery thread each, no more I/O threads
+    -- no delivery thread each: the pool's few (threads started while an
+    -- earlier delivery waited end once idle)
     assert.is_true(serve_until(function()
-      return testing.threads("sl-tcp-rx") == before + 20 end, 20))
+      return testing.threads("sl-tcp-rx") <= sl.tcpDeliveryThreads() end, 20))
+    assert.is_true(testing.threads("sl-tcp-rx") >= 1)
     assert.are.equal(1, sl.ioThreads())
     assert.are.equal(1, testing.threads("sl-io"))
     for _, s in ipairs(list) do s:stop() end
     first:stop()
+  end)
+end)
+
+describe("sl.setTcpDeliveryThreads / sl.tcpDeliveryThreads", function()
+  it("sets how many threads deliver for every bridge, checked", function()
+    local was = sl.tcpDeliveryThreads()
+    assert.is_true(was >= 1 and was <= 4)          -- the CPUs, at most 4
+    local ok, err = pcall(sl.setTcpDeliveryThreads, 0)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to '[%w%.]*setTcpDeliveryThreads' %(1 to 16 threads expected%)", err)
+    assert.has_error(function() sl.setTcpDeliveryThreads(17) end)
+    assert.has_error(function() sl.setTcpDeliveryThreads("x") end)
+    sl.setTcpDeliveryThreads(3)
+    assert.are.equal(3, sl.tcpDeliveryThreads())
+    local srv, cli = pair()                        -- the pool grows to 3
+    assert.is_true(serve_until(function() return testing.threads("sl-tcp-rx") >= 3 end, 20))
+    sl.setTcpDeliveryThreads(1)                    -- and shrinks once idle
+    assert.is_true(serve_until(function() return testing.threads("sl-tcp-rx") <= 1 end, 20))
+    -- still delivering
+    local got = 0
+    _ = srv >> function() got = got + 1 end
+    local m = sl.stream.Master()
+    _ = m >> cli
+    for _ = 1, 50 do m:sendFrame(testing.frame("d")) end
+    assert.is_true(serve_until(function() return got == 50 end, 20))
+    sl.setTcpDeliveryThreads(was)
+    cli:stop(); srv:stop()
+  end)
+
+  it("a consumer that blocks holds up its own bridge only", function()
+    local was = sl.tcpDeliveryThreads()
+    sl.setTcpDeliveryThreads(1)                    -- one thread, made to wait
+    sl.logging.setEmit(false)
+    local gone = sl.stream.TcpServer("127.0.0.1", 0)
+    local nowhere = gone:getPort()
+    gone:stop()
+    -- bridge A feeds a client whose server is absent: with no timeout its
+    -- sender (the delivery under way) waits for a peer, until a stop
+    local a_srv, a_cli = pair()
+    local dead = sl.stream.TcpClient("127.0.0.1", nowhere)
+    _ = a_srv >> dead
+    local b_srv, b_cli = pair()
+    local got = 0
+    _ = b_srv >> function() got = got + 1 end
+    local ma, mb = sl.stream.Master(), sl.stream.Master()
+    _ = ma >> a_cli
+    _ = mb >> b_cli
+    for _ = 1, 10 do ma:sendFrame(testing.frame("to nowhere")) end
+    assert.is_true(serve_until(function()
+      return a_srv:counters().rxFrames == 10 end, 20))
+    for _ = 1, 100 do mb:sendFrame(testing.frame("b")) end
+    -- B's frames arrive while A's delivery still waits
+    assert.is_true(serve_until(function() return got == 100 end, 20))
+    assert.are.equal(0, dead:counters().txFrames)
+    assert.is_true(a_srv:counters().rxQueueBytes > 0)  -- held, not delivered
+    a_srv:stop()                                  -- returns: the wait gives up
+    assert.is_true(dead:counters().drops >= 1)
+    assert.are.equal(0, a_srv:counters().rxQueueBytes)
+    sl.setTcpDeliveryThreads(was)
+    sl.logging.setEmit(true)
+    for _, o in ipairs{dead, a_cli, b_srv, b_cli} do o:stop() end
   end)
 end)
 
@@ -253,9 +307,9 @@ describe("the TCP bridge across processes", function()
       for _, p in ipairs(list) do p.m:sendFrame(testing.frame(string.rep("x", 100))) end
     end
     assert.is_true(serve_until(function() return got == N * 10 end, 30))
-    -- one delivery thread per bridge, one I/O thread for all their sockets
+    -- a few delivery threads and one I/O thread for all their sockets
     print(string.format("\n  %d pairs: %d threads (%d before)", N, t, base))
-    assert.is_true(t <= base + 2 * N + 1)
+    assert.is_true(t <= base + sl.tcpDeliveryThreads() + 2)
     for _, p in ipairs(list) do p.c:stop(); p.s:stop() end
   end)
 end)

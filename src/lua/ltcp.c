@@ -151,12 +151,32 @@ static int io_threads(lua_State *L) {
   return 1;
 }
 
-/* Sets setIoThreads and ioThreads in the module table at the top. */
+/* sl.setTcpDeliveryThreads(n): the threads that hand every TCP bridge's
+** received frames downstream (1 to 16), from now on. */
+static int tcp_set_delivery_threads(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 1 && n <= 16, 1, "1 to 16 threads expected");
+  sl_tcp_set_delivery_threads((int)n);
+  return 0;
+}
+
+/* sl.tcpDeliveryThreads() -> the number set (or the default) */
+static int tcp_delivery_threads(lua_State *L) {
+  lua_pushinteger(L, sl_tcp_delivery_threads());
+  return 1;
+}
+
+/* Sets setIoThreads, ioThreads, setTcpDeliveryThreads and
+** tcpDeliveryThreads in the module table at the top. */
 void sl_open_io(lua_State *L) {
   lua_pushcfunction(L, io_set_threads);
   lua_setfield(L, -2, "setIoThreads");
   lua_pushcfunction(L, io_threads);
   lua_setfield(L, -2, "ioThreads");
+  lua_pushcfunction(L, tcp_set_delivery_threads);
+  lua_setfield(L, -2, "setTcpDeliveryThreads");
+  lua_pushcfunction(L, tcp_delivery_threads);
+  lua_setfield(L, -2, "tcpDeliveryThreads");
 }
 
 void sl_open_tcp(lua_State *L) {

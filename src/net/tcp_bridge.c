@@ -1,6 +1,6 @@
 /*
 ** The stream TCP bridge (see tcp_bridge.h and tcp_internal.h): the object,
-** its connection hooks, and the delivery thread.
+** its connection hooks, and its delivery (a task of the delivery pool).
 */
 #include "streamlua/tcp_bridge.h"
 
@@ -55,52 +55,44 @@ static const sl_zconn_ops conn_ops = {
     .on_stop = bridge_stop_io,
 };
 
-/* ---- delivery thread ---- */
+/* ---- delivery (deliver.h) ---- */
 
 /*
-** A worker: a stop frees it from waits downstream. It takes up to half
-** the queue's frame limit at once (one lock per batch, and the pool's
-** returns batched as large); frames it holds count toward the limits
-** until they are delivered.
+** One run of the delivery pool: takes up to half the queue's frame limit
+** (one lock; the pool's returns batched as large), hands them downstream
+** as they are, and counts them delivered. Frames taken count toward the
+** limits until then. Returns whether more wait.
 */
-static int delivery_main(void *arg) {
-  bridge *b = arg;
+static int delivery_run(sl_deliver_task *t) {
+  bridge *b = (bridge *)((char *)t - offsetof(bridge, delivery));
   sl_frame *batch[DELIVER_MAX];
   uint64_t bytes = 0;
-  uint32_t n = 0;
   pthread_mutex_lock(&b->zb.mutex);
-  for (;;) {
-    b->rx_qbytes -= bytes;          /* the last batch, delivered */
-    b->rx_busy -= n;
-    if (b->rx_paused && !b->zb.stopping && tcp_rx_room_nolock(b))
-      event_active(b->resume_ev, EV_READ, 0);   /* under the lock: see stop */
-    while (b->rx_count == 0 && !b->zb.stopping)
-      pthread_cond_wait(&b->rx_cv, &b->zb.mutex);
-    if (b->zb.stopping) break;
-    n = b->rx_count < DELIVER_MAX ? b->rx_count : DELIVER_MAX;
-    bytes = 0;
-    for (uint32_t i = 0; i < n; i++) {
-      batch[i] = b->rx[b->rx_head];
-      bytes += sl_frame_get_payload(batch[i]);
-      b->rx_head = (b->rx_head + 1) % b->rx_cap;
-    }
-    b->rx_count -= n;
-    b->rx_busy += n;
+  if (b->zb.stopping || b->rx_count == 0) {
     pthread_mutex_unlock(&b->zb.mutex);
-    sl_master_send_frames(&b->master, batch, n);
-    sl_frame_unref_many(batch, n);
-    pthread_mutex_lock(&b->zb.mutex);
+    return 0;
   }
+  uint32_t n = b->rx_count < DELIVER_MAX ? b->rx_count : DELIVER_MAX;
+  for (uint32_t i = 0; i < n; i++) {
+    batch[i] = b->rx[b->rx_head];
+    bytes += sl_frame_get_payload(batch[i]);
+    b->rx_head = (b->rx_head + 1) % b->rx_cap;
+  }
+  b->rx_count -= n;
+  b->rx_busy += n;
   pthread_mutex_unlock(&b->zb.mutex);
-  return 0;
-}
-
-/* The delivery thread's wake: its wait for frames ends. */
-static void delivery_wake(void *arg) {
-  bridge *b = arg;
+  sl_master_send_frames(&b->master, batch, n);
+  sl_frame_unref_many(batch, n);
   pthread_mutex_lock(&b->zb.mutex);
-  pthread_cond_broadcast(&b->rx_cv);
+  if (!b->closing) {        /* else the stop empties the queue after us */
+    b->rx_qbytes -= bytes;
+    b->rx_busy -= n;
+  }
+  if (b->rx_paused && !b->zb.stopping && tcp_rx_room_nolock(b))
+    event_active(b->resume_ev, EV_READ, 0);   /* under the lock: see stop */
+  int more = b->rx_count > 0 && !b->zb.stopping;
   pthread_mutex_unlock(&b->zb.mutex);
+  return more;
 }
 
 /* ---- the object ---- */
@@ -109,21 +101,20 @@ static void delivery_wake(void *arg) {
 static void bridge_free(bridge *b) {
   sl_zbridge_fini(&b->zb);
   pthread_cond_destroy(&b->send_cv);
-  pthread_cond_destroy(&b->rx_cv);
   free(b->rx);
   tcp_cache_unref(b->blocks);
   free(b);
 }
 
 
-/* Phase one of a stop: senders and the delivery thread give up. */
+/* Phase one of a stop: senders and a delivery under way give up. */
 static void bridge_cancel(sl_object *obj) {
   bridge *b = (bridge *)obj;
   pthread_mutex_lock(&b->zb.mutex);
   b->zb.stopping = 1;
   pthread_cond_broadcast(&b->send_cv);
   pthread_mutex_unlock(&b->zb.mutex);
-  sl_worker_request_stop(&b->delivery);
+  sl_deliver_cancel(&b->delivery);
 }
 
 static void bridge_stop(sl_object *obj) {
@@ -135,9 +126,10 @@ static void bridge_stop(sl_object *obj) {
   pthread_mutex_unlock(&b->zb.mutex);
   if (was) return;
   sl_zbridge_stop_io(&b->zb);
-  /* The delivery thread may be waiting on a full Lua mailbox: wait with
-  ** the caller's wait hook, which keeps Lua slaves fed, then join. */
-  sl_worker_join(&b->delivery);
+  /* A pool thread may be delivering, waiting on a full Lua mailbox: it
+  ** gives up, and the caller waits with its wait hook, which keeps Lua
+  ** slaves fed. Frames still queued are dropped, counted. */
+  sl_deliver_detach(&b->delivery);
   pthread_mutex_lock(&b->zb.mutex);
   uint32_t n = b->rx_count;
   for (uint32_t i = 0; i < n; i++) sl_frame_unref(b->rx[(b->rx_head + i) % b->rx_cap]);
@@ -222,7 +214,6 @@ sl_tcp_bridge *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   b->zb.bulk = 1;
   b->zb.borrow_max = ADOPT_MIN - 1;     /* copied once, into the frame */
   sl_cond_init(&b->send_cv);
-  pthread_cond_init(&b->rx_cv, NULL);
   b->blocks = tcp_cache_new();
   if (b->blocks == NULL || tcp_rx_grow_nolock(b) != 0 || sl_slave_init(&b->slave, &bridge_ops, &b->obj) != SL_OK)
     goto out_free;
@@ -237,10 +228,9 @@ sl_tcp_bridge *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
   snprintf(name, sizeof name, "stream.TcpCore.%s.%s.%u", b->zb.addr,
            server ? "Server" : "Client", (unsigned)b->zb.pair.port);
   if (sl_zbridge_start(&b->zb, name, why, sizeof why) != 0) goto out_master;
-  /* The delivery thread only hands frames on: a small stack does, and
-  ** hundreds of bridges then cost little memory. */
-  if (sl_worker_start(&b->delivery, "sl-tcp-rx", 256 * 1024, delivery_main,
-                      delivery_wake, b) != 0) {
+  /* Received frames go downstream on the process's delivery pool: a few
+  ** threads for every bridge, not one each. */
+  if (sl_deliver_attach(&b->delivery, delivery_run) != 0) {
     sl_sock_error(why, sizeof why, "cannot start", addr, port, EAGAIN);
     sl_zbridge_stop_io(&b->zb);
     sl_zbridge_release(&b->zb);
@@ -301,6 +291,10 @@ void sl_tcp_bridge_set_handshake_timeout(sl_tcp_bridge *b, int64_t us) {
 void sl_tcp_bridge_set_max_pending(sl_tcp_bridge *b, uint64_t bytes) {
   atomic_store(&b->zb.pair.max_pending, bytes);
 }
+
+void sl_tcp_set_delivery_threads(int n) { sl_deliver_set_threads(n); }
+
+int sl_tcp_delivery_threads(void) { return sl_deliver_threads(); }
 
 uint32_t sl_tcp_bridge_port(sl_tcp_bridge *b) { return b->zb.pair.port; }
 

@@ -10,8 +10,8 @@
 ** token, and the delivery queue. The I/O threads own sockets, events and
 ** the codec sessions; graph threads queue frames and kick a connection's
 ** write event, except that a sender holding the writer token writes its
-** large message itself (tcp_send.c); the delivery thread only takes
-** frames.
+** large message itself (tcp_send.c); the delivery pool's thread running
+** the bridge (deliver.h) only takes frames.
 */
 #ifndef STREAMLUA_TCP_INTERNAL_H_INCLUDED_
 #define STREAMLUA_TCP_INTERNAL_H_INCLUDED_
@@ -29,13 +29,14 @@
 #include "streamlua/slave.h"
 #include "streamlua/worker.h"
 #include "streamlua/zmtp.h"
+#include "deliver.h"
 #include "zmtp_conn.h"
 
 #define OUT_FRAMES 1000               /* libzmq's default HWM */
 #define RX_FRAMES 1024                /* reading pauses at this many queued */
 #define QUEUE_BYTES (4u << 20)        /* default byte limit of each queue */
 #define RX_BATCH 64                   /* frames queued per lock (I/O thread) */
-#define DELIVER_MAX (RX_FRAMES / 2)   /* frames taken per lock (delivery) */
+#define DELIVER_MAX (RX_FRAMES / 2)   /* frames delivered per run (one lock) */
 #define WRITE_MSGS 1024               /* messages per writev */
 #define WRITE_IOV 256                 /* iovecs per writev */
 #define STAGE_BYTES (64u * 1024)      /* small messages copied to one span
@@ -76,25 +77,24 @@ struct sl_tcp_bridge {
   sl_zbridge zb;               /* ports, connections, I/O, the mutex */
   pthread_cond_t send_cv;      /* senders: a peer or room appeared */
   uint32_t send_waiters;       /* senders waiting on send_cv (mutex) */
-  pthread_cond_t rx_cv;        /* delivery thread: frames or stop */
   uint32_t rr;                 /* round-robin cursor over push peers */
-  /* Received frames for the delivery thread: a ring that may grow past
+  /* Received frames for the delivery pool: a ring that may grow past
   ** RX_FRAMES by one batch, since reading pauses at RX_FRAMES. */
   sl_frame **rx;
   uint32_t rx_cap, rx_head, rx_count;
-  uint32_t rx_busy;            /* frames taken by the delivery thread, not
+  uint32_t rx_busy;            /* frames taken by the delivering thread, not
                                   yet delivered (they count as queued) */
   uint64_t rx_qbytes;          /* payload bytes queued or being delivered */
   uint64_t max_queue_bytes;    /* byte limit of the delivery queue and of
                                   each connection's send queue */
   int rx_paused;
-  struct event *resume_ev;     /* the delivery thread asks to read again */
+  struct event *resume_ev;     /* the delivering thread asks to read again */
   block_cache *blocks;         /* received-message buffers, recycled */
   int closing;                 /* phase two of a stop: sockets closed,
-                                  thread joined (phase one: zb.stopping) */
+                                  out of the pool (phase one: zb.stopping) */
   int64_t timeout_us;
-  sl_worker delivery;          /* the delivery thread; its stop flag is set
-                                  with zb.stopping */
+  sl_deliver_task delivery;    /* in the delivery pool; its stop flag is
+                                  set with zb.stopping */
   atomic_uint_least64_t tx_frames, tx_bytes, rx_frames, rx_bytes, drops;
 };
 
@@ -113,7 +113,7 @@ void tcp_conn_writable(sl_zconn *c);
 void tcp_conn_closed(sl_zconn *c);
 void tcp_bridge_accept(sl_slave *s, sl_frame *f);
 
-/* tcp_recv.c: a message, the end of a read (I/O thread); the delivery
+/* tcp_recv.c: a message, the end of a read (I/O thread); the delivering
 ** thread's request to read again; the cache of received-message buffers. */
 int tcp_conn_message(sl_zconn *c, const sl_zmtp_event *ev);
 int tcp_conn_read_done(sl_zconn *c);

@@ -1,7 +1,7 @@
 /*
 ** The stream TCP bridge, receiving side: the codec's events become frames
 ** (small payloads copied into kept blocks, large ones keeping the buffer
-** they were read into), queued for the delivery thread one read at a time;
+** they were read into), queued for the delivery pool one read at a time;
 ** a full queue pauses reading, so back-pressure reaches the sender.
 */
 #include <errno.h>
@@ -162,7 +162,7 @@ static int rx_flush(bridge *b, rx_batch *rb) {
   }
   if (put == rb->n) b->rx_qbytes += rb->bytes;
   else for (uint32_t i = 0; i < put; i++) b->rx_qbytes += sl_frame_get_payload(rb->f[i]);
-  if (was_empty && put > 0) pthread_cond_signal(&b->rx_cv);
+  int wake = was_empty && put > 0;
   /* Back-pressure reaches the sender over TCP: reading pauses at either
   ** limit, past it by at most one batch, so a frame larger than the byte
   ** limit still passes alone. */
@@ -170,6 +170,7 @@ static int rx_flush(bridge *b, rx_batch *rb) {
       !b->rx_paused)
     pause_reads_nolock_(b, 1);
   pthread_mutex_unlock(&b->zb.mutex);
+  if (wake) sl_deliver_notify(&b->delivery);
   uint32_t left = rb->n - put;
   if (left > 0) {
     sl_frame_unref_many(rb->f + put, left);
@@ -220,7 +221,7 @@ int tcp_conn_message(sl_zconn *zc, const sl_zmtp_event *ev) {
   return 1;
 }
 
-/* The end of a read: its frames go to the delivery thread together. */
+/* The end of a read: its frames go to the delivery pool together. */
 int tcp_conn_read_done(sl_zconn *zc) {
   if (rx_flush(tcp_bridge_of(zc), &((conn *)zc)->rb)) return 1;
   sl_zconn_close(zc, SL_ZCLOSE_PROTOCOL, "out of memory for the delivery queue");

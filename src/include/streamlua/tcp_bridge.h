@@ -77,6 +77,14 @@ uint32_t sl_tcp_bridge_port(sl_tcp_bridge *b);
 /* Connections now open (handshaken or not). */
 uint32_t sl_tcp_bridge_connections(sl_tcp_bridge *b);
 
+/* The delivery threads every bridge of the process shares: the number
+** kept (1 to 16; default the online CPUs, at most 4), effective at once;
+** threads beyond it end once idle. More start, up to 64 in all, while
+** deliveries wait downstream (a full Fifo, a full Lua mailbox), so one
+** blocked consumer does not hold up the other bridges. */
+void sl_tcp_set_delivery_threads(int n);
+int sl_tcp_delivery_threads(void);
+
 #pragma GCC visibility pop
 
 #endif
