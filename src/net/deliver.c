@@ -20,6 +20,9 @@ enum { T_IDLE, T_QUEUED, T_RUNNING, T_DETACHED };
 /* A pool thread, on its own stack; listed for the watcher. */
 typedef struct dthread {
   struct dthread *next;
+  struct dthread *idle_next; /* in the idle stack */
+  pthread_cond_t cv;         /* its own: the last one idle is woken first */
+  int woken;                 /* taken off the idle stack for a task */
   sl_deliver_task *task;     /* running now, or NULL */
   uint64_t seq, seen;        /* batches run; seq at the watcher's last look */
   int waiting;               /* counted in nwaiting */
@@ -27,10 +30,10 @@ typedef struct dthread {
 
 static struct {
   pthread_mutex_t mu;
-  pthread_cond_t work;       /* idle threads: a task queued, or an end */
   pthread_cond_t watch;      /* the watcher */
   sl_deliver_task *head, *tail;
   dthread *threads;
+  dthread *idle;             /* idle threads, the latest first */
   int nthreads, nidle, nwaiting;
   int set;                   /* threads kept; 0: not decided yet */
   int users;                 /* tasks attached */
@@ -41,9 +44,11 @@ static struct {
 
 /* The condition variables wait on the monotonic clock, as deadlines do. */
 static pthread_once_t conds_once = PTHREAD_ONCE_INIT;
-static void conds_init(void) {
-  sl_cond_init(&P.work);
-  sl_cond_init(&P.watch);
+static void conds_init(void) { sl_cond_init(&P.watch); }
+
+/* Every idle thread looks at its conditions again. */
+static void wake_idle_nolock(void) {
+  for (dthread *d = P.idle; d != NULL; d = d->idle_next) pthread_cond_signal(&d->cv);
 }
 
 static _Thread_local sl_deliver_task *running_here;   /* this thread's run */
@@ -84,10 +89,19 @@ static void unlink_nolock(sl_deliver_task *t) {
   t->next = NULL;
 }
 
-/* A task waits and no thread is free: wake the watcher. */
+/* A task was queued: the thread idle last (its cache the warmest: often
+** the one that ran this task before) takes it; if none is idle, the
+** watcher looks. */
 static void queued_nolock(void) {
-  if (P.nidle > 0) pthread_cond_signal(&P.work);
-  else if (P.watcher_asleep) pthread_cond_signal(&P.watch);
+  dthread *d = P.idle;
+  if (d != NULL) {
+    P.idle = d->idle_next;
+    P.nidle--;
+    d->woken = 1;
+    pthread_cond_signal(&d->cv);
+  } else if (P.watcher_asleep) {
+    pthread_cond_signal(&P.watch);
+  }
 }
 
 static void run_task(dthread *me, sl_deliver_task *t);
@@ -96,6 +110,7 @@ static void *pool_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "sl-tcp-rx");
   dthread me = {0};
+  sl_cond_init(&me.cv);
   pthread_mutex_lock(&P.mu);
   me.next = P.threads;
   P.threads = &me;
@@ -108,15 +123,24 @@ static void *pool_main(void *arg) {
     /* idle: surplus threads, and all once no task is attached, end after a
     ** while without work */
     int surplus = P.nthreads > P.set || P.users == 0;
+    me.idle_next = P.idle;
+    P.idle = &me;
     P.nidle++;
     int rc = 0;
     if (surplus) {
       struct timespec dl;
       sl_deadline_after(&dl, IDLE_EXIT_US);
-      rc = pthread_cond_timedwait(&P.work, &P.mu, &dl);
+      rc = pthread_cond_timedwait(&me.cv, &P.mu, &dl);
     } else {
-      pthread_cond_wait(&P.work, &P.mu);
+      pthread_cond_wait(&me.cv, &P.mu);
     }
+    if (me.woken) {              /* the waker took it off the stack */
+      me.woken = 0;
+      continue;
+    }
+    dthread **ip = &P.idle;      /* a look, a timeout or a spurious wake */
+    while (*ip != &me) ip = &(*ip)->idle_next;
+    *ip = me.idle_next;
     P.nidle--;
     if (rc == ETIMEDOUT && P.head == NULL && (P.nthreads > P.set || P.users == 0)) break;
   }
@@ -125,6 +149,7 @@ static void *pool_main(void *arg) {
   *pp = me.next;
   P.nthreads--;
   pthread_mutex_unlock(&P.mu);
+  pthread_cond_destroy(&me.cv);
   return NULL;
 }
 
@@ -289,7 +314,7 @@ void sl_deliver_detach(sl_deliver_task *t) {
   if (t->attached) {
     t->attached = 0;
     if (--P.users == 0) {        /* idle threads and the watcher may end */
-      pthread_cond_broadcast(&P.work);
+      wake_idle_nolock();
       pthread_cond_signal(&P.watch);
     }
   }
@@ -316,7 +341,7 @@ void sl_deliver_set_threads(int n) {
     start_thread_nolock();
     if (P.nthreads == before) break;
   }
-  pthread_cond_broadcast(&P.work);   /* surplus idle threads look again */
+  wake_idle_nolock();                 /* surplus idle threads look again */
   pthread_mutex_unlock(&P.mu);
 }
 
