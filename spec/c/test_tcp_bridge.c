@@ -557,7 +557,10 @@ static void hold_until_cancelled(ts_rec *r, sl_frame *f) {
 }
 
 /* stop() with the delivery queue full at its byte limit and downstream
-** held: it returns, the peer's writes end, the queued frames are drops. */
+** held: it returns, the peer's writes end, the queued frames are drops.
+** The delivery under way may have taken every frame queued when it began,
+** so the limit is raised once it holds one: reading goes on, and the
+** frames queued then wait behind it. */
 static void test_stop_with_full_queue(void) {
   fixture fx;
   setup(&fx);
@@ -566,6 +569,9 @@ static void test_stop_with_full_queue(void) {
   pusher p;
   pusher_start(&p, fx.port, 16, BIG);
   CHECK(ts_counter_reaches(fx.srv, "rxQueueBytes", 2u << 20, 30));
+  CHECK(ts_rec_await(fx.r, 1, 0, 0, 30));          /* one frame held */
+  sl_tcp_bridge_set_max_queue_bytes(bridge_of(&fx), 5u << 20);
+  CHECK(ts_counter_reaches(fx.srv, "rxQueueBytes", 5u << 20, 30));
   sl_object_stop(fx.srv);
   pthread_join(p.t, NULL);               /* the peer's socket was closed */
   CHECK_EQ(ts_counter(fx.srv, "rxQueueBytes"), 0);
