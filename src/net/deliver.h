@@ -51,7 +51,7 @@ struct sl_deliver_task {
 };
 
 /* Joins the pool (starting its threads on first need): 0, or an errno
-** (EAGAIN: no thread could start). Any thread but a pool thread. */
+** (EAGAIN: no thread could start). Any thread. */
 int sl_deliver_attach(sl_deliver_task *t, int (*run)(sl_deliver_task *t));
 
 /* Frames arrived for t: a pool thread will run it. Any thread. */
@@ -72,7 +72,7 @@ void sl_deliver_set_threads(int n);
 int sl_deliver_threads(void);
 
 /* Pool threads alive now, and how many were ever started to replace a
-** waiting delivery (for tests and the bench). */
+** waiting delivery (for the tests). */
 int sl_deliver_running(void);
 unsigned long sl_deliver_replaced(void);
 
