@@ -133,6 +133,9 @@ static void trace_free(trace *t) {
 }
 
 enum { WHOLE, BYTEWISE, RANDOM };
+#define COPIED 8   /* with a mode: each chunk fed from a copy scribbled over
+                      once its events are popped (what a borrowing caller
+                      does with its read buffer) */
 
 /*
 ** Feeds in whole, one byte at a time or in random chunks, popping every
@@ -143,6 +146,9 @@ enum { WHOLE, BYTEWISE, RANDOM };
 static void drive(sl_zmtp *z, const uint8_t *in, size_t n, int mode,
                   uint64_t *rng, trace *t) {
   static const size_t spans[] = {2, 7, 64, 1000};
+  int copied = mode & COPIED;
+  mode &= ~COPIED;
+  uint8_t *copy = copied ? malloc(n + 1) : NULL;
   size_t pos = 0;
   for (size_t round = 0; round < 4 * n + 100; round++) {
     size_t left = n - pos, chunk = left;
@@ -152,20 +158,26 @@ static void drive(sl_zmtp *z, const uint8_t *in, size_t n, int mode,
       if (chunk > left) chunk = left;
     }
     size_t used = (size_t)-1;
-    sl_zmtp_kind k = sl_zmtp_feed(z, in + pos, chunk, &used);
+    const uint8_t *at = in + pos;
+    if (copied && chunk > 0) at = memcpy(copy, in + pos, chunk);
+    sl_zmtp_kind k = sl_zmtp_feed(z, at, chunk, &used);
+    sl_zmtp_event ev;
+    int popped = k != SL_ZMTP_NONE && sl_zmtp_pop(z, &ev);
+    if (popped && ev.kind == k) record(t, &ev, pos + used);
+    if (copied) memset(copy, 0xEE, n + 1);
     if (used > chunk) break;
     pos += used;
     if (k == SL_ZMTP_NONE) {
       if (used != chunk) break;
-      if (pos == n) return;
+      if (pos == n) goto out;
       continue;
     }
-    sl_zmtp_event ev;
-    if (!sl_zmtp_pop(z, &ev) || ev.kind != k) break;
-    record(t, &ev, pos);
-    if (k == SL_ZMTP_FATAL || k == SL_ZMTP_PEER_ERROR) return;
+    if (!popped || ev.kind != k) break;
+    if (k == SL_ZMTP_FATAL || k == SL_ZMTP_PEER_ERROR) goto out;
   }
   t->stuck = 1;
+out:
+  free(copy);
 }
 
 static int same_event(const evrec *a, const evrec *b) {
@@ -196,6 +208,17 @@ static sl_zmtp *mk(sl_zmtp_role role, uint64_t max_msg, uint32_t max_parts) {
   return sl_zmtp_new(&cfg);
 }
 
+/* A session that borrows parts up to `borrow` bytes (0: none). */
+static sl_zmtp *mk_borrowing(const sl_zmtp_config *cfg, size_t borrow) {
+  sl_zmtp *z = sl_zmtp_new(cfg);
+  if (z != NULL) sl_zmtp_set_borrow(z, borrow);
+  return z;
+}
+
+/* Borrow limits the tests run with: parts up to a byte, a short frame's
+** size, past it (long frames), and everything. */
+static const size_t borrows[] = {1, 255, 300, (size_t)-1};
+
 /* One whole-input run as a PULL with default limits. */
 static void run_pull(const bytes *in, trace *t) {
   sl_zmtp *z = mk(SL_ZMTP_PULL, 0, 0);
@@ -212,17 +235,18 @@ static const evrec *nth_message(const trace *t, size_t nth) {
 
 /*
 ** The session must die with kind (FATAL or PEER_ERROR), text containing
-** want, after exactly msgs messages, identically in every chunking, and
-** keep saying so without taking more bytes.
+** want, after exactly msgs messages, identically in every chunking, with
+** borrowing off and on, and keep saying so without taking more bytes.
 */
 static void expect_death(const sl_zmtp_config *cfg, const bytes *in,
                          sl_zmtp_kind kind, const char *want, size_t msgs) {
   uint64_t rng = 0x9E3779B97F4A7C15u;
   trace first = {0};
-  for (int round = 0; round < 8; round++) {
+  for (int round = 0; round < 16; round++) {
     trace t = {0};
-    sl_zmtp *z = sl_zmtp_new(cfg);
-    drive(z, in->p, in->n, round < 2 ? round : RANDOM, &rng, &t);
+    sl_zmtp *z = mk_borrowing(cfg, round < 8 ? 0 : borrows[round % 4]);
+    int mode = round % 8 < 2 ? round % 8 : RANDOM;
+    drive(z, in->p, in->n, round < 8 ? mode : mode | COPIED, &rng, &t);
     CHECK(t.n > 0 && !t.stuck);
     if (t.n == 0) goto next;
     CHECK_EQ(t.ev[t.n - 1].kind, kind);
@@ -806,6 +830,18 @@ static void test_chunkings(void) {
     trace_free(&t);
   }
   CHECK_EQ(differ, 0);
+  /* Borrowing: parts handed out pointing into the bytes fed, whole
+  ** messages in one feed read a frame at a time; the same events. */
+  sl_zmtp_config cfg = {SL_ZMTP_PULL, 0, 0};
+  for (int round = 0; round < 404; round++) {
+    z = mk_borrowing(&cfg, borrows[round % 4]);
+    int mode = round < 4 ? WHOLE : round < 8 ? BYTEWISE : RANDOM;
+    drive(z, s.in.p, s.in.n, mode | COPIED, &rng, &t);
+    differ += !same_trace(&whole, &t);
+    sl_zmtp_free(z);
+    trace_free(&t);
+  }
+  CHECK_EQ(differ, 0);
   trace_free(&whole);
   free(s.in.p);
 }
@@ -828,18 +864,26 @@ static int messages_from_input(const trace *t, const bytes *in) {
   return 1;
 }
 
-/* Runs in whole and in random chunks; returns 0 if they disagree. */
+/* Runs in whole, in random chunks, and borrowing in whole or random
+** chunks; returns 0 if they disagree. */
 static int fuzz_one(const bytes *in, sl_zmtp_role role, uint64_t *rng,
                     trace *whole) {
-  trace t = {0};
+  trace t = {0}, b = {0};
+  sl_zmtp_config cfg = {role, 4096, 16};
   sl_zmtp *z = mk(role, 4096, 16);
   drive(z, in->p, in->n, WHOLE, NULL, whole);
   sl_zmtp_free(z);
   z = mk(role, 4096, 16);
   drive(z, in->p, in->n, RANDOM, rng, &t);
   sl_zmtp_free(z);
-  int ok = same_trace(whole, &t) && messages_from_input(whole, in);
+  uint64_t r = rnd(rng);
+  z = mk_borrowing(&cfg, borrows[r % 4]);
+  drive(z, in->p, in->n, ((r >> 8) % 2 ? RANDOM : WHOLE) | COPIED, rng, &b);
+  sl_zmtp_free(z);
+  int ok = same_trace(whole, &t) && same_trace(whole, &b) &&
+           messages_from_input(whole, in);
   trace_free(&t);
+  trace_free(&b);
   return ok;
 }
 

@@ -371,6 +371,10 @@ static int add_part(sl_zmtp *z) {
   return 1;
 }
 
+static int is_command(const sl_zmtp *z) {
+  return (z->flags & SL_ZMTP_FLAG_COMMAND) != 0;
+}
+
 /* The borrowed parts so far are copied into msg, back to back (msg_len
 ** counts them already); from here on the message is copied. 0 if out of
 ** memory. */
@@ -381,7 +385,8 @@ static int unborrow(sl_zmtp *z) {
   size_t off = 0;
   for (uint32_t i = 0; i < z->nparts; i++) {
     size_t k = z->parts[i].size;
-    if (i == z->nparts - 1 && z->rd == RD_BODY) k = (size_t)z->body_got;
+    if (i == z->nparts - 1 && z->rd == RD_BODY && !is_command(z))
+      k = (size_t)z->body_got;                 /* the part being read */
     if (k > 0) memcpy(z->msg + off, z->parts[i].data, k);
     off += k;
   }
@@ -404,10 +409,6 @@ static void deliver_message(sl_zmtp *z) {
 }
 
 /* ---- frames ---------------------------------------------------------- */
-
-static int is_command(const sl_zmtp *z) {
-  return (z->flags & SL_ZMTP_FLAG_COMMAND) != 0;
-}
 
 static void frame_done(sl_zmtp *z) {
   z->rd = RD_FLAGS;
@@ -512,6 +513,47 @@ static size_t frame_step(sl_zmtp *z, const uint8_t *p, size_t n) {
   return n;
 }
 
+/*
+** The common case in one step per frame: message frames lying whole in
+** the bytes at hand, each borrowed (see body_step), their header and body
+** taken at once with the state machine's checks and results. It stops at
+** a message's end (its event is posted) and leaves anything else to the
+** state machine: a command, a frame cut short, a body past the borrow
+** limit, a message already copied, a limit broken (there it dies with the
+** reason). Returns the bytes used; 0 when the next frame is not of this
+** kind.
+*/
+static size_t whole_frames(sl_zmtp *z, const uint8_t *p, size_t n) {
+  size_t at = 0;
+  while (n - at >= 2) {
+    uint8_t fl = p[at];
+    if ((fl & SL_ZMTP_FLAG_COMMAND) || z->borrow_max == 0 ||
+        (z->nparts > 0 && !z->borrowed))
+      break;
+    size_t hl = 2;
+    uint64_t size = p[at + 1];
+    if (fl & SL_ZMTP_FLAG_LONG) {
+      if (n - at < 9) break;
+      hl = 9;
+      size = sl_load_be64(p + at + 1);
+    }
+    if (size > z->borrow_max || size > n - at - hl || z->nparts >= z->max_parts ||
+        size > z->max_msg - z->msg_len)
+      break;
+    z->flags = fl & (SL_ZMTP_FLAG_MORE | SL_ZMTP_FLAG_LONG);
+    z->body_size = z->body_got = size;
+    if (!add_part(z)) break;
+    if (size > 0) z->parts[z->nparts - 1].data = p + at + hl;
+    z->msg_len += (size_t)size;
+    at += hl + (size_t)size;
+    if ((fl & SL_ZMTP_FLAG_MORE) == 0) {
+      deliver_message(z);
+      break;
+    }
+  }
+  return at;
+}
+
 sl_zmtp_kind sl_zmtp_feed(sl_zmtp *z, const uint8_t *data, size_t len,
                           size_t *consumed) {
   size_t used = 0;
@@ -528,6 +570,11 @@ sl_zmtp_kind sl_zmtp_feed(sl_zmtp *z, const uint8_t *data, size_t len,
     z->borrowed = 0;
   }
   while (used < len && !z->ev_pending) {
+    if (z->stage == SL_ZMTP_STAGE_OPEN && z->rd == RD_FLAGS) {
+      size_t k = whole_frames(z, data + used, len - used);
+      used += k;
+      if (k > 0) continue;
+    }
     if (z->stage == SL_ZMTP_STAGE_GREETING)
       used += greeting_step(z, data + used, len - used);
     else
