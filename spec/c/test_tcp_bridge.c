@@ -607,6 +607,162 @@ static void test_tx_byte_limit(void) {
   teardown(&fx);
 }
 
+
+/* ---- small messages: many per write, many per read ---- */
+
+#define SMALL_N 20000   /* received */
+#define SMALL_TX 60000  /* sent: ~22 MB, more than the socket buffers (8 MiB
+                           and 64 KiB) hold, so the send queue fills */
+
+/* The kth small frame's payload size (0 to 700: both sides of the size
+** copied into one span with the headers) and its bytes. */
+static uint32_t small_size(int k) { return (uint32_t)((k * 37) % 701); }
+static uint8_t small_byte(int k, uint32_t i) { return (uint8_t)(k * 5 + i * 3); }
+
+typedef struct small_sender {
+  sl_object *m;
+  int frames;
+  atomic_int sent;
+} small_sender;
+
+static void *send_smalls(void *arg) {
+  small_sender *ss = arg;
+  uint8_t p[701];
+  for (int k = 0; k < ss->frames; k++) {
+    uint32_t n = small_size(k);
+    sl_frame *f = sl_master_req_frame(ss->m->master, n > 0 ? n : 1, 1);
+    for (uint32_t i = 0; i < n; i++) p[i] = small_byte(k, i);
+    sl_frame_write(f, p, 0, n);
+    sl_frame_set_payload(f, n);
+    sl_frame_set_flags(f, (uint16_t)(k * 11));
+    sl_frame_set_channel(f, (uint8_t)k);
+    sl_frame_set_error(f, (uint8_t)(k >> 8));
+    sl_master_send_frame(ss->m->master, f);
+    sl_frame_unref(f);
+    atomic_fetch_add(&ss->sent, 1);
+  }
+  return NULL;
+}
+
+/* Reads the kth small message (short or long size form) and checks it
+** byte for byte. */
+static int read_small(int fd, int k) {
+  uint8_t h[10], sh[9], p[701];
+  uint32_t n = small_size(k);
+  if (!ts_read_exact(fd, h, 10) || !ts_read_exact(fd, sh, 2)) return 0;
+  if (h[0] != 1 || h[1] != 2 || sl_load_le16(h + 2) != (uint16_t)(k * 11) ||
+      h[4] != 1 || h[5] != 1 || h[6] != (uint8_t)k || h[7] != 1 || h[8] != 1 ||
+      h[9] != (uint8_t)(k >> 8))
+    return 0;
+  uint64_t size = sh[1];
+  if (sh[0] == 2) {               /* long: 8 bytes of size */
+    if (!ts_read_exact(fd, sh + 2, 7)) return 0;
+    size = sl_load_be64(sh + 1);
+  } else if (sh[0] != 0) {
+    return 0;
+  }
+  if (size != n || !ts_read_exact(fd, p, n)) return 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (p[i] != small_byte(k, i)) return 0;
+  return 1;
+}
+
+/* Small frames sent while the reader does not read: the socket and the
+** send queue fill, writes go out in part, and each later write resumes
+** where the last stopped. Every message arrives whole, in order, with its
+** metadata; each is counted as sent. */
+static void test_small_frames_coalesced(void) {
+  fixture fx;
+  setup(&fx);
+  int fd = dial_puller(fx.port);
+  CHECK(fd >= 0);
+  CHECK(await_ready(fx.srv));
+  small_sender ss = {sl_master_new(NULL), SMALL_TX, 0};
+  sl_master_add_slave(ss.m->master, fx.srv->slave);
+  pthread_t t;
+  pthread_create(&t, NULL, send_smalls, &ss);
+  /* the sender waits for room until the reads below */
+  CHECK(ts_counter_reaches(fx.srv, "txQueueBytes", 100000, 30));
+  int bad = 0;
+  for (int k = 0; k < SMALL_TX && !bad; k++) bad = !read_small(fd, k);
+  CHECK_EQ(bad, 0);
+  if (bad) sl_object_stop(fx.srv);       /* the sender's waits end */
+  pthread_join(t, NULL);
+  CHECK(ts_counter_reaches(fx.srv, "txFrames", SMALL_TX, 30));
+  uint64_t bytes = 0;
+  for (int k = 0; k < SMALL_TX; k++) bytes += small_size(k);
+  CHECK_EQ(ts_counter(fx.srv, "txBytes"), bytes);
+  CHECK_EQ(ts_counter(fx.srv, "drops"), 0);
+  CHECK_EQ(ts_counter(fx.srv, "txQueueBytes"), 0);
+  close(fd);
+  sl_object_unref(ss.m);
+  teardown(&fx);
+}
+
+/* stop() with small frames queued behind a write the reader never takes:
+** it returns, the sender returns, and every frame is sent or a counted
+** drop. */
+static void test_stop_with_small_frames_queued(void) {
+  fixture fx;
+  setup(&fx);
+  int fd = dial_puller(fx.port);
+  CHECK(fd >= 0);
+  CHECK(await_ready(fx.srv));
+  small_sender ss = {sl_master_new(NULL), SMALL_TX, 0};
+  sl_master_add_slave(ss.m->master, fx.srv->slave);
+  pthread_t t;
+  pthread_create(&t, NULL, send_smalls, &ss);
+  CHECK(ts_counter_reaches(fx.srv, "txQueueBytes", 100000, 30));
+  sl_object_stop(fx.srv);
+  for (int i = 0; i < 3000 && atomic_load(&ss.sent) < SMALL_TX; i++) sleep_ms(10);
+  if (!CHECK_EQ(atomic_load(&ss.sent), SMALL_TX)) return;   /* the sender is stuck */
+  pthread_join(t, NULL);
+  CHECK(ts_counter(fx.srv, "drops") > 0);
+  CHECK_EQ(ts_counter(fx.srv, "txFrames") + ts_counter(fx.srv, "drops"), SMALL_TX);
+  CHECK_EQ(ts_counter(fx.srv, "txQueueBytes"), 0);
+  close(fd);
+  sl_object_unref(ss.m);
+  teardown(&fx);
+}
+
+/* Small messages arriving far faster than they are delivered: one read
+** holds thousands, reading pauses at the delivery queue's frame limit
+** several times within it, and each time resumes where it stopped.
+** Every frame arrives once, in order, whole. */
+static void test_small_frames_paused_reads(void) {
+  fixture fx;
+  setup_keep(&fx, SMALL_N);
+  ts_rec_shut(fx.r);
+  int fd = ts_dial(fx.port);
+  CHECK(fd >= 0);
+  size_t cap = 128 + (size_t)SMALL_N * 80;
+  uint8_t *b = malloc(cap);
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PUSH);
+  for (int k = 0; k < SMALL_N; k++) {
+    char pay[64];
+    memset(pay, 'a' + k % 26, sizeof pay);
+    pay[63] = '\0';
+    n += rogue_msg(b + n, (uint16_t)k, (uint8_t)k, 0, pay + (k % 3) * 20);
+  }
+  CHECK(ts_send_all(fd, b, n));
+  CHECK(ts_counter_reaches(fx.srv, "rxFrames", 1024, 30));
+  ts_rec_open(fx.r);
+  CHECK(ts_rec_wait(fx.r, SMALL_N, 60));
+  int bad = 0;
+  for (long i = 0; i < SMALL_N; i++) {
+    ts_got g;
+    if (!ts_rec_frame(fx.r, i, &g) || g.channel != (uint8_t)i || g.flags != (uint16_t)i ||
+        g.size != 63 - (uint32_t)(i % 3) * 20 || g.data == NULL ||
+        g.data[0] != (uint8_t)('a' + i % 26))
+      bad++;
+  }
+  CHECK_EQ(bad, 0);
+  CHECK_EQ(ts_counter(fx.srv, "drops"), 0);
+  free(b);
+  close(fd);
+  teardown(&fx);
+}
+
 static const struct tt_case cases[] = {
     {"garbage is closed and logged", test_garbage},
     {"a bad greeting signature", test_bad_signature},
@@ -628,6 +784,12 @@ static const struct tt_case cases[] = {
     {"a frame larger than the byte limit passes alone", test_rx_frame_over_limit},
     {"stop() with the delivery queue full at its byte limit", test_stop_with_full_queue},
     {"the send queue holds up to its byte limit", test_tx_byte_limit},
+    {"small frames, many per write, partial writes: whole and in order",
+     test_small_frames_coalesced},
+    {"stop() with small frames queued behind a full socket",
+     test_stop_with_small_frames_queued},
+    {"small frames: a read paused many times delivers each once, in order",
+     test_small_frames_paused_reads},
     {NULL, NULL}};
 
 int main(void) { return tt_main(cases); }

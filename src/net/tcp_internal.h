@@ -61,6 +61,7 @@ typedef struct conn {
   rx_batch rb;                 /* receiving side */
   /* outbound frames (sending side, mutex; after the close, the loop's) */
   sl_frame *out[OUT_FRAMES];
+  uint32_t opay[OUT_FRAMES];   /* each one's payload bytes, taken once */
   uint32_t ohead, ocount;
   uint64_t obytes;
   uint64_t msg_off;            /* bytes of the head message already written */

@@ -26,26 +26,26 @@ static ssize_t send_iov(int fd, struct iovec *iov, int niov) {
   return sendmsg(fd, &mh, MSG_NOSIGNAL);
 }
 
-/* Bytes the 4-part message for f takes on the wire. */
-static uint64_t msg_size(sl_frame *f) {
-  uint64_t n = sl_frame_get_payload(f);
+/* Bytes the 4-part message for a payload of n bytes takes on the wire. */
+static uint64_t msg_size(uint64_t n) {
   return 4 + 3 + 3 + (n <= SL_ZMTP_SHORT_MAX ? 2 : 9) + n;
 }
 
-/* Writes the three small parts and part 3's header for f into h (<= 19). */
-static size_t msg_headers(sl_frame *f, uint8_t *h) {
+/* Writes the three small parts and part 3's header for f, whose payload
+** is pay bytes, into h (<= 19). */
+static size_t msg_headers(sl_frame *f, uint32_t pay, uint8_t *h) {
   h[0] = SL_ZMTP_FLAG_MORE; h[1] = 2;
   sl_store_le16(h + 2, sl_frame_get_flags(f));
   h[4] = SL_ZMTP_FLAG_MORE; h[5] = 1; h[6] = sl_frame_get_channel(f);
   h[7] = SL_ZMTP_FLAG_MORE; h[8] = 1; h[9] = sl_frame_get_error(f);
-  return 10 + sl_zmtp_frame_header(h + 10, sl_frame_get_payload(f), 0);
+  return 10 + sl_zmtp_frame_header(h + 10, pay, 0);
 }
 
 /* Adds iovecs for f's message from byte `skip` on; returns the count. */
-static int msg_iov(sl_frame *f, uint8_t *h, uint64_t skip, struct iovec *iov,
-                   int max) {
+static int msg_iov(sl_frame *f, uint32_t pay, uint8_t *h, uint64_t skip,
+                   struct iovec *iov, int max) {
   int n = 0;
-  size_t hl = msg_headers(f, h);
+  size_t hl = msg_headers(f, pay, h);
   if (skip < hl) {
     iov[n].iov_base = h + skip;
     iov[n++].iov_len = hl - skip;
@@ -94,19 +94,19 @@ static void out_release(bridge *b, sl_frame **f, uint32_t n, uint64_t bytes,
 ** messages leave the queue into *d. */
 static void out_advance_nolock(conn *c, uint64_t w, out_done *d) {
   while (c->ocount > 0) {
-    sl_frame *f = c->out[c->ohead];
-    uint64_t size = msg_size(f), rest = size - c->msg_off;
+    uint32_t pay = c->opay[c->ohead];
+    uint64_t size = msg_size(pay), rest = size - c->msg_off;
     if (w < rest) {
       c->msg_off += w;
       break;
     }
     w -= rest;
     c->msg_off = 0;
-    d->bytes += sl_frame_get_payload(f);
+    d->bytes += pay;
     c->obytes -= size;
-    c->ohead = (c->ohead + 1) % OUT_FRAMES;
+    d->f[d->n++] = c->out[c->ohead];
+    c->ohead = c->ohead + 1 == OUT_FRAMES ? 0 : c->ohead + 1;
     c->ocount--;
-    d->f[d->n++] = f;
   }
 }
 
@@ -147,30 +147,36 @@ static int build_write(conn *c, uint8_t *st, uint32_t avail, uint64_t skip,
                        struct iovec *iov) {
   size_t used = 0;
   int niov = 0;
-  uint32_t k = 0;
-  for (; k < avail && k < WRITE_MSGS && niov <= WRITE_IOV - DIRECT_IOV; k++) {
-    sl_frame *f = c->out[(c->ohead + k) % OUT_FRAMES];
-    uint32_t pay = sl_frame_get_payload(f);
-    size_t size = (size_t)msg_size(f);
+  uint32_t k = 0, slot = c->ohead;
+  for (; k < avail && k < WRITE_MSGS && niov <= WRITE_IOV - DIRECT_IOV;
+       k++, slot = slot + 1 == OUT_FRAMES ? 0 : slot + 1) {
+    sl_frame *f = c->out[slot];
+    uint32_t pay = c->opay[slot];
+    size_t size = (size_t)msg_size(pay);
     if (k == 0 && skip > 0) {
-      niov += msg_iov(f, st + used, skip, iov + niov, DIRECT_IOV);
+      niov += msg_iov(f, pay, st + used, skip, iov + niov, DIRECT_IOV);
       used += 20;
       if (sl_frame_buffer_count(f) >= DIRECT_IOV) return niov;   /* maybe cut */
       continue;
     }
     if (pay <= STAGE_COPY_MAX && used + size <= STAGE_BYTES) {
       uint8_t *d = st + used;
-      size_t hl = msg_headers(f, d);
-      sl_frame_read(f, d + hl, 0, pay);
       if (niov > 0 && (uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len == d)
         iov[niov - 1].iov_len += size;
       else
         iov[niov++] = (struct iovec){d, size};
       used += size;
+      d += msg_headers(f, pay, d);
+      for (size_t i = 0, nb = sl_frame_buffer_count(f); i < nb; i++) {
+        sl_buffer *bf = sl_frame_buffer(f, i);
+        uint32_t len = sl_buffer_get_payload(bf);
+        memcpy(d, sl_buffer_begin(bf), len);
+        d += len;
+      }
       continue;
     }
     if (used + 20 > STAGE_BYTES) break;
-    niov += msg_iov(f, st + used, 0, iov + niov, DIRECT_IOV);
+    niov += msg_iov(f, pay, st + used, 0, iov + niov, DIRECT_IOV);
     used += 20;
     if (sl_frame_buffer_count(f) >= DIRECT_IOV) break;  /* maybe cut: last */
   }
@@ -209,7 +215,9 @@ void tcp_conn_writable(sl_zconn *zc) {
     avail = c->ocount;
     pthread_mutex_unlock(mu);
   }
-  out_done d = {.n = 0, .bytes = 0};
+  out_done d;                     /* no initializer: 8 KiB not cleared */
+  d.n = 0;
+  d.bytes = 0;
   ssize_t w = 0;
   if (avail > 0) {
     struct iovec iov[WRITE_IOV];
@@ -246,7 +254,8 @@ void tcp_conn_closed(sl_zconn *zc) {
   bridge *b = tcp_bridge_of(zc);
   uint32_t lost = c->ocount;
   while (c->ocount > 0) {
-    out_done d = {.n = 0, .bytes = 0};
+    out_done d;
+    d.n = 0;
     while (c->ocount > 0 && d.n < WRITE_MSGS) {
       d.f[d.n++] = c->out[c->ohead];
       c->ohead = (c->ohead + 1) % OUT_FRAMES;
@@ -266,8 +275,17 @@ void tcp_conn_closed(sl_zconn *zc) {
 
 /* ---- senders ---- */
 
+/* Whether c takes a message of `need` bytes now (lock held). */
+static int room_nolock_(const bridge *b, const conn *c, uint64_t need) {
+  return c->zc.push && c->zc.ready && c->ocount < OUT_FRAMES &&
+         (c->obytes + need <= b->max_queue_bytes || c->ocount == 0);
+}
+
 /* A ready push connection with room, round robin (lock held). */
 static conn *pick_nolock_(bridge *b, uint64_t need) {
+  sl_zconn *one = b->zb.conns;
+  if (one != NULL && one->next == NULL)          /* one peer: no turns */
+    return room_nolock_(b, (conn *)one, need) ? (conn *)one : NULL;
   uint32_t n = 0;
   for (sl_zconn *c = b->zb.conns; c != NULL; c = c->next) n++;
   for (uint32_t i = 0; i < n; i++) {
@@ -275,8 +293,7 @@ static conn *pick_nolock_(bridge *b, uint64_t need) {
     sl_zconn *zc = b->zb.conns;
     while (j++ < want) zc = zc->next;
     conn *c = (conn *)zc;
-    if (zc->push && zc->ready && c->ocount < OUT_FRAMES &&
-        (c->obytes + need <= b->max_queue_bytes || c->ocount == 0)) {
+    if (room_nolock_(b, c, need)) {
       b->rr = want + 1;
       return c;
     }
@@ -292,14 +309,14 @@ static conn *pick_nolock_(bridge *b, uint64_t need) {
 ** write that failed (the I/O thread sees the error and closes). A
 ** connection closed meanwhile has dropped f with its queue.
 */
-static void send_direct(conn *c, sl_frame *f, uint64_t need,
+static void send_direct(conn *c, sl_frame *f, uint32_t pay, uint64_t need,
                         const struct timespec *dl) {
   bridge *b = tcp_bridge_of(&c->zc);
   uint8_t h[20];
   struct iovec iov[DIRECT_IOV];
   uint64_t off = 0;
   while (off < need) {
-    int niov = msg_iov(f, h, off, iov, DIRECT_IOV);
+    int niov = msg_iov(f, pay, h, off, iov, DIRECT_IOV);
     ssize_t w = send_iov(c->zc.fd, iov, niov);
     if (w > 0) {
       off += (uint64_t)w;
@@ -320,7 +337,9 @@ static void send_direct(conn *c, sl_frame *f, uint64_t need,
     if (poll(&pfd, 1, ms) < 0 && errno != EINTR) break;
     if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) break;
   }
-  out_done d = {.n = 0, .bytes = 0};
+  out_done d;
+  d.n = 0;
+  d.bytes = 0;
   pthread_mutex_lock(&b->zb.mutex);
   if (!c->zc.dead) out_advance_nolock(c, off, &d);
   writer_give_nolock(c);
@@ -335,7 +354,8 @@ static void send_direct(conn *c, sl_frame *f, uint64_t need,
 ** and write a large message straight away. */
 void tcp_bridge_accept(sl_slave *s, sl_frame *f) {
   bridge *b = (bridge *)s->owner;
-  uint64_t need = msg_size(f);
+  uint32_t pay = sl_frame_get_payload(f);
+  uint64_t need = msg_size(pay);
   struct timespec dl;
   pthread_mutex_lock(&b->zb.mutex);
   int64_t timeout = b->timeout_us;
@@ -348,12 +368,14 @@ void tcp_bridge_accept(sl_slave *s, sl_frame *f) {
     b->send_waiters--;
   }
   if (c == NULL) goto out_drop;
-  c->out[(c->ohead + c->ocount) % OUT_FRAMES] = sl_frame_ref(f);
+  uint32_t slot = (c->ohead + c->ocount) % OUT_FRAMES;
+  c->out[slot] = sl_frame_ref(f);
+  c->opay[slot] = pay;
   c->ocount++;
   c->obytes += need;
   if (c->ocount == 1 && need >= DIRECT_SEND_MIN && writer_take_nolock(c, WRITER_SENDER)) {
     pthread_mutex_unlock(&b->zb.mutex);
-    send_direct(c, f, need, timeout >= 0 ? &dl : NULL);
+    send_direct(c, f, pay, need, timeout >= 0 ? &dl : NULL);
     return;
   }
   if (c->writer != WRITER_SENDER) sl_zconn_kick_nolock(&c->zc);

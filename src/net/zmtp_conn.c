@@ -113,11 +113,21 @@ void sl_zconn_resume_nolock(sl_zconn *c) {
   if (c->stash_len > 0) event_active(c->rev, EV_READ, 0);   /* what waited */
 }
 
-/* Keeps bytes not fed yet while reading is paused; 0 if out of memory. */
+/* Keeps bytes not fed yet while reading is paused; 0 if out of memory.
+** Bytes fed from the stash itself stay where they are (a read of small
+** messages may pause many times: its rest is not copied each time). */
 static int stash(sl_zconn *c, const uint8_t *p, size_t n) {
+  if (c->stash != NULL && p >= c->stash && p < c->stash + c->stash_cap) {
+    c->stash_off = (size_t)(p - c->stash);
+    c->stash_len = n;
+    return 1;
+  }
+  free(c->stash);
   c->stash = malloc(n);
   if (c->stash == NULL) return 0;
   memcpy(c->stash, p, n);
+  c->stash_cap = n;
+  c->stash_off = 0;
   c->stash_len = n;
   return 1;
 }
@@ -206,10 +216,12 @@ static int got_bytes(sl_zconn *c, ssize_t n) {
 static void pump_stash(sl_zconn *c) {
   uint8_t *p = c->stash;
   size_t len = c->stash_len;
-  c->stash = NULL;
-  c->stash_len = 0;
-  pump(c, p, len);
+  c->stash_len = 0;            /* the buffer stays: a pause keeps its rest */
+  pump(c, p + c->stash_off, len);
+  if (c->stash_len > 0 || c->stash != p) return;
   free(p);
+  c->stash = NULL;
+  c->stash_off = c->stash_cap = 0;
 }
 
 static void read_once(sl_zconn *c) {

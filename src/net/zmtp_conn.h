@@ -69,7 +69,8 @@ struct sl_zconn {
   struct event *hev;           /* handshake timer, until READY */
   uint64_t held;               /* bytes of an unfinished message (pair.h) */
   uint8_t *stash;              /* bytes read but not fed while paused */
-  size_t stash_len;
+  size_t stash_cap, stash_off, stash_len;   /* its size; where the bytes
+                                              start in it, how many */
   uint8_t *obuf;               /* outbound bytes, whole messages (mutex) */
   size_t olen, ooff, ocap;
   /* reading off the loop (sl_zconn_take_reading) */
