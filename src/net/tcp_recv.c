@@ -208,7 +208,14 @@ int tcp_conn_message(sl_zconn *zc, const sl_zmtp_event *ev) {
     sl_zconn_close(zc, SL_ZCLOSE_PROTOCOL, "out of memory for a frame");
     return 0;
   }
-  if (p[3].size < ADOPT_MIN) sl_frame_write(f, p[3].data, 0, (uint32_t)p[3].size);
+  if (p[3].size < ADOPT_MIN) {     /* one kept block: filled in place */
+    uint32_t n = (uint32_t)p[3].size;
+    sl_buffer *bf = sl_frame_buffer_count(f) == 1 ? sl_frame_buffer(f, 0) : NULL;
+    if (bf != NULL && sl_buffer_set_payload(bf, n) == SL_OK)
+      memcpy(sl_buffer_begin(bf), p[3].data, n);
+    else
+      sl_frame_write(f, p[3].data, 0, n);
+  }
   sl_frame_set_flags(f, sl_load_le16(p[0].data));
   sl_frame_set_channel(f, p[1].data[0]);
   sl_frame_set_error(f, p[2].data[0]);
