@@ -44,6 +44,7 @@
 #include "streamlua/fifo.h"
 #include "streamlua/streamlua.h"
 #include "bench.h"
+#include "../src/core/futex.h"
 
 #define REPEATS 3
 
@@ -360,18 +361,17 @@ static void wait_teardown(wait_ctx *c) {
 /*
 ** The baseline: a ring of pointers between two threads, nothing else. The
 ** producer waits while WAIT_DEPTH are queued; the consumer takes all that
-** is queued at once. Each side polls briefly, then sleeps on a condition
-** variable, and is signalled only when asleep: the Fifo's way of waiting.
+** is queued at once. Each side polls briefly (as long as the Fifo's
+** sides), then sleeps on a futex word, and is woken only when asleep: the
+** Fifo's way of waiting.
 */
 
-#define RING_POLLS 64
+#define RING_POLLS 256
 #define RING_PAUSES 8
 
 typedef struct ring_side {
   _Alignas(64) atomic_uint_least64_t count;   /* pushed, or popped */
-  atomic_int sleeping;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
+  atomic_int sleeping;                        /* its futex word */
 } ring_side;
 
 typedef struct ring_ctx {
@@ -396,21 +396,17 @@ static void ring_await(ring_ctx *c, ring_side *self, int (*ready)(ring_ctx *c)) 
     if (ready(c)) return;
     for (int j = 0; j < RING_PAUSES; j++) ring_relax();
   }
-  pthread_mutex_lock(&self->mu);
   for (;;) {
     atomic_store(&self->sleeping, 1);
     if (ready(c)) break;
-    pthread_cond_wait(&self->cv, &self->mu);
+    sl_futex_wait(&self->sleeping, 1, -1);
   }
   atomic_store_explicit(&self->sleeping, 0, memory_order_relaxed);
-  pthread_mutex_unlock(&self->mu);
 }
 
 static void ring_wake(ring_side *other) {
-  if (atomic_load(&other->sleeping) == 0) return;
-  pthread_mutex_lock(&other->mu);
-  pthread_cond_signal(&other->cv);
-  pthread_mutex_unlock(&other->mu);
+  if (atomic_load(&other->sleeping) == 1 && atomic_exchange(&other->sleeping, 0) == 1)
+    sl_futex_wake(&other->sleeping, 1);
 }
 
 static int ring_has_room(ring_ctx *c) {
@@ -468,23 +464,11 @@ static ring_ctx *ring_new(void) {
   ring_ctx *c = aligned_alloc(64, (sizeof(ring_ctx) + 63) & ~(size_t)63);
   if (c == NULL) return NULL;
   memset(c, 0, sizeof *c);
-  ring_side *sides[] = {&c->in, &c->out};
-  for (int i = 0; i < 2; i++) {
-    pthread_mutex_init(&sides[i]->mu, NULL);
-    pthread_cond_init(&sides[i]->cv, NULL);
-  }
   for (int i = 0; i < WAIT_DEPTH; i++) c->items[i] = &c->items[i];
   return c;
 }
 
-static void ring_free(ring_ctx *c) {
-  ring_side *sides[] = {&c->in, &c->out};
-  for (int i = 0; i < 2; i++) {
-    pthread_cond_destroy(&sides[i]->cv);
-    pthread_mutex_destroy(&sides[i]->mu);
-  }
-  free(c);
-}
+static void ring_free(ring_ctx *c) { free(c); }
 
 static void wait_rows(const uint8_t *src, int cached) {
   static const struct {

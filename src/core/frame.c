@@ -5,13 +5,11 @@
 */
 #include "streamlua/frame.h"
 
-#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "futex.h"
 #include "recycle.h"
 #include "streamlua/pool.h"
 #include "streamlua/status.h"
@@ -22,14 +20,6 @@
 
 /* The address of a thread-local byte names the calling thread. */
 static _Thread_local char thread_token;
-
-static void futex_wait(atomic_int *addr, int val) {
-  syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static void futex_wake(atomic_int *addr) {
-  syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
 
 sl_frame *sl_frame_new(void) {
   sl_frame *f = malloc(sizeof *f);
@@ -247,7 +237,7 @@ void sl_frame_lock(sl_frame *f) {
                                                memory_order_relaxed)) {
     if (c != 2) c = atomic_exchange_explicit(&f->lock, 2, memory_order_acquire);
     while (c != 0) {
-      futex_wait(&f->lock, 2);
+      sl_futex_wait(&f->lock, 2, -1);
       c = atomic_exchange_explicit(&f->lock, 2, memory_order_acquire);
     }
   }
@@ -259,7 +249,7 @@ void sl_frame_unlock(sl_frame *f) {
   atomic_store_explicit(&f->owner, 0, memory_order_relaxed);
   if (atomic_fetch_sub_explicit(&f->lock, 1, memory_order_release) != 1) {
     atomic_store_explicit(&f->lock, 0, memory_order_release);
-    futex_wake(&f->lock);
+    sl_futex_wake(&f->lock, 1);
   }
 }
 

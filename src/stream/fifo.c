@@ -7,13 +7,17 @@
 ** orders producers among themselves only, and the output thread owns the
 ** head of the chain. An idle output thread polls briefly before
 ** it sleeps, since waking a sleeping thread costs far more here than a
-** short poll; a producer signals only a thread that has gone to sleep.
+** short poll; a producer wakes only a thread that has gone to sleep.
 **
 ** A Fifo set to wait when full holds a producer that finds it full (in
 ** frames or bytes) instead of dropping its frame: the producer polls
 ** briefly, then sleeps until the output thread has taken what was queued
-** (one look per batch, a signal only when a producer sleeps) or the Fifo
+** (one look per batch, a wake only when a producer sleeps) or the Fifo
 ** stops.
+**
+** Both sides sleep on futex words, not on a mutex and a condition
+** variable: a wake is one system call, and the woken thread does not
+** then queue for a mutex its waker still holds.
 */
 #include "streamlua/fifo.h"
 
@@ -23,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/futex.h"
 #include "streamlua/frame.h"
 #include "streamlua/log.h"
 #include "streamlua/master.h"
@@ -36,11 +41,13 @@
 #define FIFO_SLICE 16      /* frames sent between two looks at the stop */
 #define SEG_SLOTS 682      /* a segment (frames and sizes) is 8 KiB */
 #define FIFO_BYTES (4u << 20)  /* the default byte limit */
-#define SPIN_POLLS 16      /* polls of an empty queue before sleeping, */
+#define SPIN_POLLS 256     /* polls of an empty queue, or of a full one by
+                           ** a waiting producer, before sleeping (about
+                           ** 40 us: what waking a sleeping thread takes
+                           ** on a 2-vCPU VM), */
 #define POLL_PAUSES 8      /* each this many pauses apart */
-#define ROOM_POLLS 64      /* a waiting producer's polls before it sleeps */
-#define YIELD_US 200       /* then, when the other side is known to come
-                           ** soon, looks between yields this long */
+#define ROOM_SLICE_US 20000  /* a producer asleep for room looks whether
+                             ** its waits give up this often */
 
 typedef struct segment {
   struct segment *next;    /* written before the count that publishes it */
@@ -85,14 +92,13 @@ struct sl_fifo {
   ** Frames being delivered still count toward the byte limit. */
   atomic_uint_least64_t out_bytes;
   atomic_uint_least64_t tx_frames, tx_bytes;
-  /* Sleeping. */
+  /* The output thread's futex word: 1 while it sleeps (or is about to). */
   _Alignas(64) atomic_int sleeping;
-  pthread_mutex_t sleep_mutex;
-  pthread_cond_t wake;
-  /* Producers asleep waiting for room (wait_full). */
-  _Alignas(64) atomic_int room_waiters;
-  pthread_mutex_t room_mutex;
-  pthread_cond_t room;
+  /* Producers waiting for room (wait_full): 1 while one sleeps or is
+  ** about to, cleared by the one wake it gets; they sleep on room_seq,
+  ** which each wake changes. */
+  _Alignas(64) atomic_int room_wanted;
+  atomic_int room_seq;
 };
 
 static sl_fifo *as_fifo(sl_object *obj) { return (sl_fifo *)obj; }
@@ -149,15 +155,10 @@ static uint64_t depth(sl_fifo *q) {
   return published(q) - atomic_load_explicit(&q->popped, memory_order_acquire);
 }
 
-/* Wakes the output thread if it sleeps: `sleeping` is 0 (awake), 1
-** (waiting, or about to) or 2 (a producer is signalling it). */
+/* Wakes the output thread if it sleeps: `sleeping` is 1 while it sleeps
+** or is about to; the first to clear it wakes it. */
 static void wake_thread(sl_fifo *q) {
-  int one = 1;
-  if (atomic_compare_exchange_strong(&q->sleeping, &one, 2)) {
-    pthread_mutex_lock(&q->sleep_mutex);
-    pthread_cond_signal(&q->wake);
-    pthread_mutex_unlock(&q->sleep_mutex);
-  }
+  if (atomic_exchange(&q->sleeping, 0) == 1) sl_futex_wake(&q->sleeping, 1);
 }
 
 /* Counts a frame received (producers' lock held). The counters have one
@@ -222,8 +223,11 @@ static const char *no_room_nolock_(sl_fifo *q, uint64_t v, uint32_t size) {
 /* Whether a frame of `size` bytes finds room or the Fifo stopped: a look
 ** without the lock, for a waiting producer (the push decides). */
 static int room_or_stop(sl_fifo *q, uint32_t size) {
-  if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) return 1;
-  if (q->max_depth > 0 && depth(q) >= q->max_depth) return 0;
+  /* The stop, `popped` and out_bytes are loaded sequentially consistent:
+  ** await_room's sleep pairs them with the output thread's stores. */
+  if (atomic_load(&q->out.stop)) return 1;
+  if (q->max_depth > 0 && published(q) - atomic_load(&q->popped) >= q->max_depth)
+    return 0;
   uint64_t max = atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
   if (max == 0) return 1;
   /* out_seen is at most out_bytes: a first look on the producers' line.
@@ -231,7 +235,7 @@ static int room_or_stop(sl_fifo *q, uint32_t size) {
   uint64_t out = atomic_load_explicit(&q->out_seen, memory_order_acquire);
   uint64_t in = atomic_load_explicit(&q->in_bytes, memory_order_relaxed);
   if (in - out + size <= max) return 1;
-  out = atomic_load_explicit(&q->out_bytes, memory_order_acquire);
+  out = atomic_load(&q->out_bytes);
   in = atomic_load_explicit(&q->in_bytes, memory_order_relaxed);
   return in == out || in - out + size <= max;
 }
@@ -254,29 +258,32 @@ static int waits_for_room(sl_fifo *q) {
 }
 
 /* Waits until a frame of `size` bytes may find room: polls, then sleeps
-** (a thread with a wait hook polls and runs it instead). SL_OK to try
-** again; SL_ECANCELED when the Fifo stopped or the thread's waits give up. */
+** on a futex word until the output thread has taken the queue well below
+** its limits (a thread with a wait hook polls and runs it instead). SL_OK
+** to try again; SL_ECANCELED when the Fifo stopped or the thread's waits
+** give up. */
 static int await_room(sl_fifo *q, uint32_t size) {
   room_wait w = {q, size};
-  for (int i = 0; i < q->spin_polls * (ROOM_POLLS / SPIN_POLLS); i++) {
+  for (int i = 0; i < q->spin_polls; i++) {
     if (room_or_stop(q, size)) goto out;
     for (int j = 0; j < POLL_PAUSES; j++) cpu_relax();
   }
-  /* The output thread is at work on a full queue: room comes once it has
-  ** taken it, unless it is held downstream. */
-  if (q->spin_polls > 0 && sl_wait_briefly(room_cond, &w, YIELD_US)) goto out;
   if (sl_wait_has_hook()) {
     if (sl_wait_for(room_cond, &w) != SL_OK) return SL_ECANCELED;
     goto out;
   }
-  int rc = SL_OK;
-  pthread_mutex_lock(&q->room_mutex);
-  atomic_fetch_add(&q->room_waiters, 1);   /* sequentially consistent, then */
-  while (rc == SL_OK && !room_or_stop(q, size))  /* the look at the room */
-    rc = sl_wait_cond(&q->room, &q->room_mutex, NULL);
-  atomic_fetch_sub(&q->room_waiters, 1);
-  pthread_mutex_unlock(&q->room_mutex);
-  if (rc != SL_OK) return SL_ECANCELED;
+  /* Asleep on room_seq, read before the look at the room: a wake after
+  ** the look changes it, so the sleep ends at once. room_wanted is stored
+  ** before the look, and what the output thread took before its look at
+  ** room_wanted, all sequentially consistent: one of the two sees the
+  ** other. */
+  for (;;) {
+    int seq = atomic_load(&q->room_seq);
+    atomic_store(&q->room_wanted, 1);
+    if (room_or_stop(q, size)) break;
+    if (sl_wait_cancelled()) return SL_ECANCELED;
+    sl_futex_wait(&q->room_seq, seq, ROOM_SLICE_US);
+  }
 out:
   return atomic_load_explicit(&q->out.stop, memory_order_relaxed) ? SL_ECANCELED
                                                                   : SL_OK;
@@ -294,17 +301,21 @@ static int well_below(sl_fifo *q) {
              max / 2;
 }
 
+/* Wakes every producer asleep on room_seq. */
+static void wake_room(sl_fifo *q) {
+  atomic_fetch_add(&q->room_seq, 1);
+  sl_futex_wake(&q->room_seq, INT32_MAX);
+}
+
 /* Wakes the producers asleep for room, if any and the queue is well below
-** its limits: after frames or bytes left the queue (their store
-** sequentially consistent, before this look). A producer that waits longer
-** looks again each slice of its wait (wait.h). Returns whether one was
-** woken. */
-static int room_made(sl_fifo *q) {
-  if (atomic_load(&q->room_waiters) == 0 || !well_below(q)) return 0;
-  pthread_mutex_lock(&q->room_mutex);
-  pthread_cond_broadcast(&q->room);
-  pthread_mutex_unlock(&q->room_mutex);
-  return 1;
+** its limits: after frames or bytes left the queue (their stores
+** sequentially consistent, before this look). One wake per sleep: the
+** first to clear room_wanted wakes them. A producer that waits longer
+** looks again each slice of its wait. */
+static void room_made(sl_fifo *q) {
+  if (atomic_load(&q->room_wanted) != 0 && well_below(q) &&
+      atomic_exchange(&q->room_wanted, 0) != 0)
+    wake_room(q);
 }
 
 /* Counts f as received (`bytes` long) and queues it (transfer full);
@@ -413,8 +424,7 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
 
 /* Takes up to max published frames off the head, with the sizes they
 ** were queued with. */
-static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t *size, uint32_t max,
-                     int *woke) {
+static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t *size, uint32_t max) {
   pthread_mutex_lock(&q->head_mutex);
   uint64_t popped = atomic_load_explicit(&q->popped, memory_order_relaxed);
   uint64_t avail = published(q) - popped;
@@ -431,8 +441,7 @@ static uint32_t take(sl_fifo *q, sl_frame **out, uint32_t *size, uint32_t max,
   }
   atomic_store(&q->popped, popped + n);   /* sequentially consistent, */
   pthread_mutex_unlock(&q->head_mutex);
-  int w = n > 0 && room_made(q);         /* then the look at the waiters */
-  if (woke != NULL) *woke = w;
+  if (n > 0) room_made(q);               /* then the look at the waiters */
   return n;
 }
 
@@ -442,11 +451,10 @@ static uint64_t sum(const uint32_t *size, uint32_t n) {
   return t;
 }
 
-/* Frames taken leave the count of queued bytes; whether a producer waiting
-** for room was woken. */
-static int left_queue(sl_fifo *q, const uint32_t *size, uint32_t n) {
+/* Frames taken leave the count of queued bytes. */
+static void left_queue(sl_fifo *q, const uint32_t *size, uint32_t n) {
   atomic_fetch_add(&q->out_bytes, sum(size, n));
-  return room_made(q);
+  room_made(q);
 }
 
 /* Frees what is queued, counting it as dropped. */
@@ -454,7 +462,7 @@ static void drain(sl_fifo *q) {
   sl_frame *batch[FIFO_BATCH];
   uint32_t size[FIFO_BATCH];
   uint32_t n;
-  while ((n = take(q, batch, size, FIFO_BATCH, NULL)) > 0) {
+  while ((n = take(q, batch, size, FIFO_BATCH)) > 0) {
     sl_frame_unref_many(batch, n);
     left_queue(q, size, n);
     atomic_fetch_add_explicit(&q->drops, n, memory_order_relaxed);
@@ -467,10 +475,6 @@ static void free_fifo(sl_fifo *q) {
   free(atomic_load(&q->spare));
   sl_master_fini(&q->master);
   sl_slave_fini(&q->slave);
-  pthread_cond_destroy(&q->wake);
-  pthread_cond_destroy(&q->room);
-  pthread_mutex_destroy(&q->room_mutex);
-  pthread_mutex_destroy(&q->sleep_mutex);
   pthread_mutex_destroy(&q->head_mutex);
   free(q);
 }
@@ -490,36 +494,33 @@ static int frames_or_closing(void *arg) {
 }
 
 /* Returns when there is something to take or the Fifo is closing. A
-** producer that queues after the last store of 1 here sees it and
-** signals; the store is renewed on every wake-up, so a signal meant for an
-** earlier sleep (its frame already taken) cannot leave the flag cleared.
-** `expect`: a producer was just woken, its frames are on their way. */
-static void await_frames(sl_fifo *q, int expect) {
+** producer that queues after the last store of 1 here sees it and wakes
+** the thread; the store is renewed on every wake-up, so a wake meant for
+** an earlier sleep (its frame already taken) cannot leave the word
+** cleared. The stop is looked at sequentially consistent, after the
+** store of 1, as wake_output reads it before it looks at the word. */
+static void await_frames(sl_fifo *q) {
   for (int i = 0; i < q->spin_polls; i++) {
     if (frames_or_closing(q)) return;
     for (int j = 0; j < POLL_PAUSES; j++) cpu_relax();
   }
-  if (expect && q->spin_polls > 0 && sl_wait_briefly(frames_or_closing, q, YIELD_US))
-    return;
-  pthread_mutex_lock(&q->sleep_mutex);
   for (;;) {
     atomic_store(&q->sleeping, 1);      /* sequentially consistent, then */
-    if (!queue_empty(q) || is_closing(q)) break;  /* the look at `pushed` */
-    pthread_cond_wait(&q->wake, &q->sleep_mutex);
+    if (!queue_empty(q) || atomic_load(&q->out.stop))  /* the looks */
+      break;
+    sl_futex_wait(&q->sleeping, 1, -1);
   }
   atomic_store_explicit(&q->sleeping, 0, memory_order_relaxed);
-  pthread_mutex_unlock(&q->sleep_mutex);
 }
 
 static int fifo_main(void *arg) {
   sl_fifo *q = arg;
   sl_frame *batch[FIFO_BATCH];
   uint32_t size[FIFO_BATCH];
-  int woke = 0;                         /* a producer waiting for room */
   for (;;) {
-    await_frames(q, woke);
+    await_frames(q);
     if (is_closing(q)) break;
-    uint32_t n = take(q, batch, size, FIFO_BATCH, &woke);
+    uint32_t n = take(q, batch, size, FIFO_BATCH);
     /* Sent in slices, so a stop is noticed within a few frames; frames
     ** taken but not sent are dropped as the queued ones are. */
     uint32_t sent = 0;
@@ -541,7 +542,7 @@ static int fifo_main(void *arg) {
       for (uint32_t i = sent; i < sent + k; i++)
         bytes += sl_frame_get_payload(batch[i]);
       sl_master_send_frames(&q->master, batch + sent, k);
-      woke |= left_queue(q, size + sent, k);
+      left_queue(q, size + sent, k);
       sl_frame_unref_many(batch + sent, k);   /* back to their pools */
       sent += k;
     }
@@ -558,12 +559,17 @@ static int fifo_main(void *arg) {
   return 0;
 }
 
-/* The output thread's wake: out of its sleep, to see the stop. */
+/* Reads the stop flag (already set) by a sequentially consistent
+** read-modify-write, so that the stop is ordered before what follows with
+** the sleeping threads' sequentially consistent looks at it. */
+static void stop_seen(sl_fifo *q) { atomic_fetch_or(&q->out.stop, 0); }
+
+/* The output thread's wake: out of its sleep, to see the stop (set
+** before this is called). */
 static void wake_output(void *arg) {
   sl_fifo *q = arg;
-  pthread_mutex_lock(&q->sleep_mutex);
-  pthread_cond_signal(&q->wake);
-  pthread_mutex_unlock(&q->sleep_mutex);
+  stop_seen(q);
+  wake_thread(q);
 }
 
 /* Phase one of a stop (and the Fifo's cancel hook): queues nothing more
@@ -572,9 +578,9 @@ static void close_queue(sl_fifo *q) {
   uint64_t v = push_lock(q);            /* no push completes after this */
   sl_worker_request_stop(&q->out);
   push_unlock(q, v);
-  pthread_mutex_lock(&q->room_mutex);   /* nor does a producer wait on */
-  pthread_cond_broadcast(&q->room);
-  pthread_mutex_unlock(&q->room_mutex);
+  stop_seen(q);                         /* nor does a producer wait on */
+  atomic_store(&q->room_wanted, 0);
+  wake_room(q);
 }
 
 static void fifo_cancel(sl_object *obj) { close_queue(as_fifo(obj)); }
@@ -639,17 +645,6 @@ sl_fifo *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
   q->log = sl_log_get("stream.Fifo");
   q->spin_polls = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? SPIN_POLLS : 0;
   pthread_mutex_init(&q->head_mutex, NULL);
-  pthread_mutex_init(&q->sleep_mutex, NULL);
-  pthread_cond_init(&q->wake, NULL);
-  pthread_mutex_init(&q->room_mutex, NULL);
-  if (sl_cond_init(&q->room) != 0) {
-    pthread_mutex_destroy(&q->room_mutex);
-    pthread_cond_destroy(&q->wake);
-    pthread_mutex_destroy(&q->sleep_mutex);
-    pthread_mutex_destroy(&q->head_mutex);
-    free(q);
-    return sl_fail(err, SL_ENOMEM, NULL);
-  }
   q->head = q->tail = segment_get(q);
   if (q->head == NULL) goto out_seg;
   if (sl_slave_init(&q->slave, &fifo_slave_ops, &q->obj) != SL_OK) goto out_seg;
@@ -666,10 +661,6 @@ out_slave:
   sl_slave_fini(&q->slave);
 out_seg:
   free(q->head);
-  pthread_cond_destroy(&q->room);
-  pthread_mutex_destroy(&q->room_mutex);
-  pthread_cond_destroy(&q->wake);
-  pthread_mutex_destroy(&q->sleep_mutex);
   pthread_mutex_destroy(&q->head_mutex);
   free(q);
   if (trc == 0) sl_error_set(err, SL_ENOMEM, NULL);
