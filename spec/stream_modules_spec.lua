@@ -141,6 +141,22 @@ describe("sl.stream.Fifo", function()
     fifo:stop()
   end)
 
+  it("a noCopy Fifo's pool keeps what its queue may hold: maxQueueBytes + 2 MiB", function()
+    local fifo = sl.stream.Fifo(0, 0, true)
+    assert.are.equal((4 << 20) + (2 << 20), fifo:getCacheBytes())
+    fifo:setMaxQueueBytes(1 << 20)
+    assert.are.equal((1 << 20) + (2 << 20), fifo:getCacheBytes())
+    fifo:setMaxQueueBytes(0)                     -- no byte limit: the default
+    assert.are.equal(2 << 20, fifo:getCacheBytes())
+    fifo:setCacheBytes(4096)                     -- set by hand: kept
+    fifo:setMaxQueueBytes(8 << 20)
+    assert.are.equal(4096, fifo:getCacheBytes())
+    fifo:stop()
+    local copying = sl.stream.Fifo(0, 0, false)
+    assert.are.equal(2 << 20, copying:getCacheBytes())
+    copying:stop()
+  end)
+
   it("setWaitWhenFull: a producer thread waits for room instead of dropping", function()
     collectgarbage(); collectgarbage()
     local fifo = sl.stream.Fifo(4, 0, true)

@@ -1069,6 +1069,29 @@ static void test_lone_frames_wake_output(void) {
   alarm(0);
 }
 
+/* A noCopy Fifo's own pool keeps what its queue may hold: its byte limit
+** and the pool's default beside it, following setMaxQueueBytes; a cache
+** size set on the pool by hand stays, and a copying Fifo's pool keeps
+** the default (its frames go back as soon as they are copied). */
+static void test_pool_cache_fits_limit(void) {
+  const uint32_t def = SL_POOL_CACHE_BYTES_DEFAULT;
+  sl_object *q = sl_fifo_object(sl_fifo_new(0, 0, 1, NULL));
+  sl_fifo *f = sl_fifo_from_object(q);
+  sl_pool *p = q->slave->pool;
+  CHECK_EQ(sl_pool_get_cache_bytes(p), def + sl_fifo_max_queue_bytes(f));
+  sl_fifo_set_max_queue_bytes(f, 1u << 20);
+  CHECK_EQ(sl_pool_get_cache_bytes(p), def + (1u << 20));
+  sl_fifo_set_max_queue_bytes(f, 0);                 /* no limit: the default */
+  CHECK_EQ(sl_pool_get_cache_bytes(p), def);
+  sl_pool_set_cache_bytes(p, 12345);                 /* by hand: kept */
+  sl_fifo_set_max_queue_bytes(f, 8u << 20);
+  CHECK_EQ(sl_pool_get_cache_bytes(p), 12345);
+  sl_object_unref(q);
+  q = sl_fifo_object(sl_fifo_new(0, 0, 0, NULL));
+  CHECK_EQ(sl_pool_get_cache_bytes(q->slave->pool), def);
+  sl_object_unref(q);
+}
+
 /* The Fifo's own output thread sending into its Fifo never waits (it
 ** would wait for itself): its frame is dropped when full. */
 typedef struct resender {
@@ -1132,6 +1155,7 @@ static const struct tt_case cases[] = {
   {"the output thread's own sends never wait", test_own_thread_never_waits},
   {"wait when full: several producers waiting at once", test_wait_many_producers},
   {"a lone frame wakes a sleeping output thread", test_lone_frames_wake_output},
+  {"a noCopy Fifo's pool keeps what its queue may hold", test_pool_cache_fits_limit},
   {NULL, NULL}
 };
 

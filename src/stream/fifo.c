@@ -31,6 +31,7 @@
 #include "streamlua/frame.h"
 #include "streamlua/log.h"
 #include "streamlua/master.h"
+#include "streamlua/pool.h"
 #include "streamlua/prefetch.h"
 #include "streamlua/slave.h"
 #include "streamlua/status.h"
@@ -61,6 +62,7 @@ struct sl_fifo {
   sl_slave slave;
   uint32_t max_depth, trim_size;
   atomic_uint_least64_t max_bytes;   /* 0: no byte limit */
+  atomic_uint cache_set;       /* the cache bytes fit_cache gave the pool */
   int no_copy;
   atomic_int wait_full;        /* producers wait for room instead of dropping */
   sl_log *log;                 /* "stream.Fifo": where drops are told */
@@ -631,6 +633,29 @@ static const sl_class fifo_class = {.name = "Fifo",
                                     .cancel = fifo_cancel,
                                     .counters = fifo_counters};
 
+/*
+** In noCopy mode the frames a Fifo holds are those of its own pool (a
+** master whose primary slave is the Fifo asks it for them): up to the
+** byte limit queued or in delivery, and one more being filled. The pool
+** keeps that much of what comes back, so a stream of large frames is not
+** a malloc, a free and page faults per frame (with 1 MiB frames and the
+** defaults, the limit holds four while the pool kept two). Bounded as the
+** queue is; an idle pool gives it back (pool.h). A cache size set on the
+** pool by hand (anything but the default or what this last set) stays.
+*/
+static void fit_cache(sl_fifo *q) {
+  if (!q->no_copy) return;
+  sl_pool *p = q->slave.pool;
+  uint64_t max = atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
+  uint64_t want = SL_POOL_CACHE_BYTES_DEFAULT;
+  if (max > 0) want += max;
+  if (want > UINT32_MAX) want = UINT32_MAX;
+  uint32_t now = sl_pool_get_cache_bytes(p);
+  if (now != SL_POOL_CACHE_BYTES_DEFAULT && now != atomic_load(&q->cache_set)) return;
+  atomic_store(&q->cache_set, (uint32_t)want);
+  sl_pool_set_cache_bytes(p, (uint32_t)want);
+}
+
 sl_fifo *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
                      sl_error *err) {
   int trc = 0;
@@ -649,6 +674,7 @@ sl_fifo *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
   if (q->head == NULL) goto out_seg;
   if (sl_slave_init(&q->slave, &fifo_slave_ops, &q->obj) != SL_OK) goto out_seg;
   if (sl_master_init(&q->master, &q->obj) != SL_OK) goto out_slave;
+  fit_cache(q);
   trc = sl_worker_start(&q->out, "sl-fifo", 0, fifo_main, wake_output, q);
   if (trc != 0) {
     sl_error_set(err, SL_EIO, "cannot start its thread: %s", strerror(trc));
@@ -687,6 +713,7 @@ uint32_t sl_fifo_max_depth(sl_fifo *q) { return q->max_depth; }
 
 void sl_fifo_set_max_queue_bytes(sl_fifo *q, uint64_t bytes) {
   atomic_store_explicit(&q->max_bytes, bytes, memory_order_relaxed);
+  fit_cache(q);
 }
 
 uint64_t sl_fifo_max_queue_bytes(sl_fifo *q) {
