@@ -7,6 +7,9 @@
 ** client that asked: a second client, or a bare listener on port P+1
 ** connected last, gets none of it. Every wait is bounded.
 */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +190,71 @@ static int roundtrip(cli *c, uint64_t addr, uint32_t value) {
   return ok && back == value;
 }
 
+/* One write, waited for. */
+static int write_one(cli *c, uint64_t addr, uint32_t value) {
+  sl_transaction *t = sl_mem_master_request(&c->mm, addr, 4, &value, SL_MEM_WRITE, NULL, NULL);
+  int ok = t != NULL && sl_mem_master_wait(t) == SL_OK;
+  sl_transaction_unref(t);
+  return ok;
+}
+
+/* A connected TCP socket of this process with local port `local` (0: any)
+** and peer port `peer` (0: any), or -1. */
+static int socket_of(uint32_t local, uint32_t peer) {
+  for (int fd = 3; fd < 4096; fd++) {
+    struct sockaddr_in a, b;
+    socklen_t la = sizeof a, lb = sizeof b;
+    int type = 0;
+    socklen_t lt = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &lt) != 0 || type != SOCK_STREAM ||
+        getsockname(fd, (struct sockaddr *)&a, &la) != 0 ||
+        getpeername(fd, (struct sockaddr *)&b, &lb) != 0 || a.sin_family != AF_INET)
+      continue;
+    if ((local == 0 || ntohs(a.sin_port) == local) && (peer == 0 || ntohs(b.sin_port) == peer))
+      return fd;
+  }
+  return -1;
+}
+
+#ifdef TCP_QUICKACK
+static int acks_at_once(int fd) {
+  int v = -1;
+  socklen_t n = sizeof v;
+  return getsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &v, &n) == 0 ? v : -1;
+}
+
+/* Both receiving sockets (the server's requests, the client's responses)
+** leave a small message's ACK for later once they have read one: set to
+** ACK at once here (as a delayed-ACK timer that fired leaves them), each
+** is back in the kernel's ping-pong mode after its next read. One write
+** per look: after its first read a socket owes no ACK, so no timer can
+** end the mode before we look. */
+static void test_late_acks(void) {
+  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
+  sl_mem_bridge *srv = server(emu);
+  uint32_t port = sl_mem_bridge_port(srv);
+  cli a;
+  cli_open(&a, port);
+  CHECK(write_one(&a, 0x100, 1));
+  int srx = socket_of(port, 0), crx = socket_of(0, port + 1);
+  CHECK(srx >= 0 && crx >= 0);
+  int late = 0;
+  for (uint32_t i = 0; i < 10 && !late; i++) {
+    int on = 1;
+    CHECK_EQ(setsockopt(srx, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on), 0);
+    CHECK_EQ(setsockopt(crx, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on), 0);
+    CHECK_EQ(acks_at_once(srx), 1);
+    CHECK_EQ(acks_at_once(crx), 1);
+    sleep_ms(20);                     /* past the readers' interval between asks */
+    CHECK(write_one(&a, 0x100, i));
+    late = acks_at_once(srx) == 0 && acks_at_once(crx) == 0;
+  }
+  CHECK(late);
+  cli_close(&a);
+  done(srv, emu);
+}
+#endif
+
 static void test_each_client_gets_its_own(void) {
   sl_object *emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
   sl_mem_bridge *srv = server(emu);
@@ -276,6 +344,9 @@ static const struct tt_case cases[] = {
      test_each_client_gets_its_own},
     {"a request with no response connection is dropped and counted",
      test_no_response_connection},
+#ifdef TCP_QUICKACK
+    {"both receiving sockets ACK small messages late after a read", test_late_acks},
+#endif
     {NULL, NULL}};
 
 int main(void) { return tt_main(cases); }

@@ -61,6 +61,8 @@ struct sl_zconn {
   int kicked;                  /* the write event is on (mutex) */
   int paused;                  /* reading paused by the bridge (loop) */
   int lowat;                   /* SO_RCVLOWAT set on fd (0: the default) */
+  int64_t acks_armed;          /* when late ACKs were last asked for (its
+                                  reader; coarse clock, ns) */
   int pins;                    /* writers off the loop (mutex) */
   int orphan;                  /* closed while pinned: fd only shut down */
   int freed;                   /* the loop let go (mutex) */
@@ -134,6 +136,8 @@ struct sl_zbridge {
   size_t borrow_max;           /* messages of parts up to this size are
                                   handed out in the read buffer
                                   (sl_zmtp_set_borrow; 0: copied) */
+  int late_acks;               /* receiving sockets ACK small messages
+                                  late (see acks_late in zmtp_conn.c) */
   atomic_uint_least64_t errors;   /* protocol errors */
 };
 
