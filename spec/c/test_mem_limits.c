@@ -9,8 +9,9 @@
 */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>   /* struct tcp_info with tcpi_segs_in */
 #include <pthread.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -253,6 +254,46 @@ static void test_late_acks(void) {
   cli_close(&a);
   done(srv, emu);
 }
+
+static uint32_t tcp_info_of(int fd, int segs_in) {
+  struct tcp_info ti;
+  socklen_t n = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) != 0) return 0;
+  return segs_in ? ti.tcpi_segs_in : ti.tcpi_unacked;
+}
+
+static int all_acked(void *arg) { return tcp_info_of(*(int *)arg, 0) == 0; }
+
+/* A reader that has answered (the server's thread) or sent its next
+** request (a caller) first sends the ACK it owes for what it read, not
+** with its next read: each small message gets its own ACK (without that,
+** Linux sends one per two, from the read of the second). Counted on the
+** sending sockets of both sides (their segments in are those ACKs). */
+static void test_acks_after_answers(void) {
+  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
+  sl_mem_bridge *srv = server(emu);
+  uint32_t port = sl_mem_bridge_port(srv);
+  cli a;
+  cli_open(&a, port);
+  CHECK(write_one(&a, 0x100, 1));
+  int ctx = socket_of(0, port), stx = socket_of(port + 1, 0);
+  CHECK(ctx >= 0 && stx >= 0);
+  CHECK(ts_wait_until(all_acked, &ctx, 20));
+  CHECK(ts_wait_until(all_acked, &stx, 20));
+  uint32_t c0 = tcp_info_of(ctx, 1), s0 = tcp_info_of(stx, 1);
+  enum { N = 64 };
+  for (uint32_t i = 0; i < N; i++) CHECK(write_one(&a, 0x100, i));
+  CHECK(ts_wait_until(all_acked, &ctx, 20));
+  CHECK(ts_wait_until(all_acked, &stx, 20));
+  uint32_t creq = tcp_info_of(ctx, 1) - c0, sresp = tcp_info_of(stx, 1) - s0;
+  printf("  ACKs for %d requests: %u; for their responses: %u\n", N, (unsigned)creq,
+         (unsigned)sresp);
+  CHECK(creq >= N * 3 / 4);           /* one each, less a few a loaded machine delays */
+  CHECK(sresp >= N * 3 / 4);
+  cli_close(&a);
+  done(srv, emu);
+}
 #endif
 
 static void test_each_client_gets_its_own(void) {
@@ -346,6 +387,8 @@ static const struct tt_case cases[] = {
      test_no_response_connection},
 #ifdef TCP_QUICKACK
     {"both receiving sockets ACK small messages late after a read", test_late_acks},
+    {"a reader ACKs each message once it has answered or asked again",
+     test_acks_after_answers},
 #endif
     {NULL, NULL}};
 

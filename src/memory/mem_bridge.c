@@ -215,7 +215,7 @@ static mb *mb_new(const char *addr, uint32_t port, int server, sl_error *err) {
   if (sl_zbridge_init(&b->zb, &conn_ops, addr) != 0) goto out_free;
   b->zb.max_size = MAX_MSG;
   b->zb.max_parts = 8;
-  b->zb.late_acks = 1;         /* small messages each way, one per trip */
+  b->zb.late_acks = 1;         /* small messages each way (mem_internal.h) */
   sl_object_init(&b->obj, server ? &server_class : &client_class);
   atomic_init(&b->max_requests, MAX_REQUESTS);
   b->helper.help = mb_client_help;

@@ -22,6 +22,10 @@
 ** their own transactions), and leaves the connection parked when it got
 ** its answer; the sweep gives a connection parked that long back to the
 ** I/O thread, which reads whenever no caller does.
+**
+** ACKs (late_acks, zmtp_conn.c): the receiving sockets leave a small
+** message's ACK for later, and a reader sends the one it owes once it has
+** answered or sent its next request, off the round trip's path.
 */
 #ifndef STREAMLUA_MEM_INTERNAL_H_INCLUDED_
 #define STREAMLUA_MEM_INTERNAL_H_INCLUDED_

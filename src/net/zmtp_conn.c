@@ -219,11 +219,31 @@ uint8_t *sl_zconn_scratch(void) {
 static void acks_late(sl_zconn *c) {
 #ifdef TCP_QUICKACK
   if (!c->b->late_acks) return;
+  c->ack_owed = 1;
   int64_t now = sl_clock_coarse_ns();
   if (now - c->acks_armed < ACK_REARM_NS) return;
   c->acks_armed = now;
   int off = 0;
   setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
+#else
+  (void)c;
+#endif
+}
+
+/*
+** A reader that has answered (or sent its next request) owes the peer an
+** ACK for what it read; sending it now, while the peer works on our
+** message, keeps it off the next read, where Linux sends it with the
+** second small message in a row, before the read returns.
+*/
+static void ack_now(sl_zconn *c) {
+#ifdef TCP_QUICKACK
+  if (!c->ack_owed) return;
+  c->ack_owed = 0;
+  int v = 1;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v);
+  v = 0;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v);
 #else
   (void)c;
 #endif
@@ -481,11 +501,16 @@ int sl_zconn_take_reading_nolock(sl_zconn *c) {
   return 1;
 }
 
+/* The loop's read event off, once a reader has taken c: event_del waits
+** for a read callback running on it. */
+static void loop_off(sl_zconn *c) {
+  if (!c->rev_on) return;
+  event_del(c->rev);
+  c->rev_on = 0;
+}
+
 int sl_zconn_read_direct(sl_zconn *c, uint8_t *buf, size_t len) {
-  if (c->rev_on) {             /* waits for a read callback running on it */
-    event_del(c->rev);
-    c->rev_on = 0;
-  }
+  loop_off(c);
   pthread_mutex_lock(&c->b->mutex);
   int stop = c->dead || c->paused;
   pthread_mutex_unlock(&c->b->mutex);
@@ -511,6 +536,8 @@ int sl_zconn_read_until(sl_zconn *c, int (*until)(void *arg), void *arg, long sp
                         long us) {
   uint8_t buf[DIRECT_READ];
   struct timespec now, spin_end, end;
+  loop_off(c);
+  ack_now(c);
   sl_clock_now(&now);
   spin_end = end = now;
   sl_ts_add_us(&spin_end, spin_us);

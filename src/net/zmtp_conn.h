@@ -63,6 +63,7 @@ struct sl_zconn {
   int lowat;                   /* SO_RCVLOWAT set on fd (0: the default) */
   int64_t acks_armed;          /* when late ACKs were last asked for (its
                                   reader; coarse clock, ns) */
+  int ack_owed;                /* read since the last ACK sent (its reader) */
   int pins;                    /* writers off the loop (mutex) */
   int orphan;                  /* closed while pinned: fd only shut down */
   int freed;                   /* the loop let go (mutex) */
