@@ -614,6 +614,194 @@ static void test_sweeper_races(void) {
   sl_pool_set_idle_ms(0);
 }
 
+/* ---- thread caches: a thread using one pool many times in a row keeps a
+** few of its frames itself (pool.c) ---- */
+
+#define HOT_ROUNDS 1000               /* well past the uses that attach one */
+
+static void hot_loop(sl_pool *p, uint32_t size) {
+  for (int i = 0; i < HOT_ROUNDS; i++) sl_frame_unref(sl_pool_req_frame(p, size));
+}
+
+/* Counters and bounds hold while a thread keeps frames: a lowered bound
+** takes back what the thread keeps at once. */
+static void test_tcache_counts_and_bounds(void) {
+  sl_pool *p = sl_pool_new();
+  hot_loop(p, 64);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_frame *fs[40];
+  for (int i = 0; i < 40; i++) fs[i] = sl_pool_req_frame(p, 60);
+  CHECK_COUNTERS(p, 40, 40 * 60);
+  for (int i = 0; i < 40; i++) sl_frame_unref(fs[i]);
+  CHECK_COUNTERS(p, 0, 0);
+  uint32_t n = sl_pool_get_cached_count(p);
+  CHECK(n >= 40);                              /* none was lost */
+  CHECK(sl_pool_get_cached_bytes(p) == 64u * n);
+  sl_pool_set_pool_size(p, 2);
+  CHECK(sl_pool_get_cached_count(p) <= 2);
+  hot_loop(p, 64);
+  CHECK(sl_pool_get_cached_count(p) <= 2);
+  sl_pool_set_pool_size(p, 0);
+  sl_pool_set_cache_bytes(p, 0);               /* keeps nothing */
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  hot_loop(p, 64);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  CHECK(sl_pool_get_cached_bytes(p) == 0);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
+/* Frames requested on one thread and released on another (a hop), both
+** keeping frames of the pool: the live counters and the byte bound hold. */
+typedef struct hop {
+  sl_pool *p;
+  sl_frame *q[64];
+  int head, tail;                 /* q[head..tail) full; under mu */
+  int done;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} hop;
+
+static void *hop_consumer(void *arg) {
+  hop *h = arg;
+  pthread_mutex_lock(&h->mu);
+  for (;;) {
+    while (h->head == h->tail && !h->done) pthread_cond_wait(&h->cv, &h->mu);
+    if (h->head == h->tail) break;
+    sl_frame *f = h->q[h->head++ % 64];
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    sl_frame_unref(f);
+    pthread_mutex_lock(&h->mu);
+  }
+  pthread_mutex_unlock(&h->mu);
+  return NULL;
+}
+
+static void test_tcache_hop(void) {
+  hop h = {.p = sl_pool_new()};
+  pthread_mutex_init(&h.mu, NULL);
+  pthread_cond_init(&h.cv, NULL);
+  sl_pool_set_cache_bytes(h.p, 4096);          /* 64 blocks of 64 B */
+  pthread_t t;
+  pthread_create(&t, NULL, hop_consumer, &h);
+  for (int i = 0; i < 20000; i++) {
+    sl_frame *f = sl_pool_req_frame(h.p, 64);
+    pthread_mutex_lock(&h.mu);
+    while (h.tail - h.head == 64) pthread_cond_wait(&h.cv, &h.mu);
+    h.q[h.tail++ % 64] = f;
+    pthread_cond_broadcast(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+  }
+  pthread_mutex_lock(&h.mu);
+  h.done = 1;
+  pthread_cond_broadcast(&h.cv);
+  pthread_mutex_unlock(&h.mu);
+  pthread_join(t, NULL);
+  CHECK_COUNTERS(h.p, 0, 0);
+  CHECK(sl_pool_get_cached_bytes(h.p) <= 4096);
+  CHECK(sl_pool_get_cached_bytes(h.p) == 64u * sl_pool_get_cached_count(h.p));
+  sl_pool_unref(h.p);
+  pthread_cond_destroy(&h.cv);
+  pthread_mutex_destroy(&h.mu);
+}
+
+/* A thread that ends gives what it keeps to the pool (ASan: none lost). */
+static void *hot_thread(void *arg) {
+  hot_loop(arg, 64);
+  return NULL;
+}
+
+static void test_tcache_thread_exit(void) {
+  sl_pool *p = sl_pool_new();
+  pthread_t t;
+  pthread_create(&t, NULL, hot_thread, p);
+  pthread_join(t, NULL);
+  CHECK(sl_pool_get_cached_count(p) >= 1);     /* its frames came back */
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_set_cache_bytes(p, 0);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  sl_pool_unref(p);
+}
+
+/* The pool's last reference goes while another thread keeps frames of it:
+** they are freed at once, and the pool when that thread lets go (ASan). */
+typedef struct holder {
+  sl_pool *p;
+  int stage;                     /* 1: attached; 2: may end; under mu */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} holder;
+
+static void *holder_thread(void *arg) {
+  holder *h = arg;
+  hot_loop(h->p, 64);
+  pthread_mutex_lock(&h->mu);
+  h->stage = 1;
+  pthread_cond_broadcast(&h->cv);
+  while (h->stage != 2) pthread_cond_wait(&h->cv, &h->mu);
+  pthread_mutex_unlock(&h->mu);
+  return NULL;
+}
+
+static void test_tcache_pool_gone(void) {
+  holder h = {.p = sl_pool_new()};
+  pthread_mutex_init(&h.mu, NULL);
+  pthread_cond_init(&h.cv, NULL);
+  sl_frame *live = sl_pool_req_frame(h.p, 64);
+  pthread_t t;
+  pthread_create(&t, NULL, holder_thread, &h);
+  pthread_mutex_lock(&h.mu);
+  while (h.stage != 1) pthread_cond_wait(&h.cv, &h.mu);
+  pthread_mutex_unlock(&h.mu);
+  CHECK(sl_pool_get_cached_count(h.p) >= 1);
+  sl_pool_unref(h.p);                          /* the thread's frames go */
+  sl_frame_unref(live);                        /* not kept: no reference */
+  pthread_mutex_lock(&h.mu);
+  h.stage = 2;
+  pthread_cond_broadcast(&h.cv);
+  pthread_mutex_unlock(&h.mu);
+  pthread_join(t, NULL);                       /* and the pool with it */
+  pthread_cond_destroy(&h.cv);
+  pthread_mutex_destroy(&h.mu);
+}
+
+/* Bounds changed and counters read while another thread uses its cache
+** (TSan: the revoking handshake). */
+static void *hot_many(void *arg) {
+  for (int k = 0; k < 20; k++) hot_loop(arg, 64);
+  return NULL;
+}
+
+static void test_tcache_revoke_race(void) {
+  sl_pool *p = sl_pool_new();
+  pthread_t t;
+  pthread_create(&t, NULL, hot_many, p);
+  for (int k = 0; k < 200; k++) {
+    sl_pool_set_cache_bytes(p, k % 2 ? 0 : SL_POOL_CACHE_BYTES_DEFAULT);
+    CHECK(sl_pool_get_alloc_count(p) <= 1);
+    CHECK(sl_pool_get_cached_bytes(p) <= SL_POOL_CACHE_BYTES_DEFAULT);
+  }
+  pthread_join(t, NULL);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
+/* An idle pool takes back what a thread keeps of it too. */
+static void test_tcache_idle(void) {
+  sl_pool *p = sl_pool_new();
+  hot_loop(p, 64);
+  CHECK(sl_pool_get_cached_count(p) >= 1);
+  sl_pool_set_idle_ms(5);
+  CHECK(ts_wait_until(cache_empty, p, 10.0));
+  sl_pool_set_idle_ms(0);
+  CHECK_COUNTERS(p, 0, 0);
+  hot_loop(p, 64);                             /* and keeps again after */
+  CHECK(sl_pool_get_cached_count(p) >= 1);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
 /* The cases read cached counts with no idle release (a loaded machine may
 ** pause a thread for longer than a period); the ones about it set their
 ** own period. */
@@ -643,6 +831,12 @@ static const struct tt_case cases[] = {
   {"a block keeps its size across a mode change", test_mode_change_keeps_size},
   {"an idle pool gives its cache back", test_idle_release},
   {"sweeper and pools on other threads", test_sweeper_races},
+  {"thread cache: counters, bounds lowered at once", test_tcache_counts_and_bounds},
+  {"thread cache: frames released on another thread", test_tcache_hop},
+  {"thread cache: given back when its thread ends", test_tcache_thread_exit},
+  {"thread cache: the pool's last reference goes first", test_tcache_pool_gone},
+  {"thread cache: bounds changed while in use", test_tcache_revoke_race},
+  {"thread cache: taken back from an idle pool", test_tcache_idle},
   {NULL, NULL}
 };
 

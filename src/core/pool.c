@@ -23,10 +23,12 @@
 #include "streamlua/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "barrier.h"
 #include "recycle.h"
 #include "streamlua/prefetch.h"
 #include "streamlua/status.h"
@@ -62,6 +64,9 @@ struct sl_pool {
   uint32_t alloc_count;       /* live buffers */
   uint32_t alloc_bytes;
   uint32_t alloc_meta;        /* 24-bit rolling sequence */
+  uint32_t tc_count;          /* blocks reserved by the thread caches */
+  uint64_t tc_bytes;          /* and their data bytes */
+  struct tcache *tcs;         /* thread caches attached to this pool */
   sl_pool *reg_prev, *reg_next;   /* the list of pools (reg_mu) */
 };
 
@@ -158,6 +163,11 @@ static int has_kept_nolock_(const sl_pool *p) {
   return p->cached + p->cached_frames > 0;
 }
 
+static void tc_revoke_all_nolock_(sl_pool *p);
+static int tc_used_nolock_(sl_pool *p);
+static int tc_armed_nolock_(const sl_pool *p);
+static int last_nolock_(const sl_pool *p);
+
 /* The oldest frame of ring r, out of the cache. */
 static sl_frame *ring_pop_nolock_(sl_pool *p, ring *r) {
   sl_frame *f = r->slot[r->head];
@@ -196,12 +206,14 @@ static int sweep_nolock_(void) {
     taken t;
     int idle = 0;
     pthread_mutex_lock(&p->mutex);
-    if (!p->used && has_kept_nolock_(p)) {
+    int used = tc_used_nolock_(p) | p->used;   /* both looked at and cleared */
+    if (!used && (has_kept_nolock_(p) || tc_armed_nolock_(p))) {
       take_all_nolock_(p, &t);
+      tc_revoke_all_nolock_(p);
       idle = 1;
     }
     p->used = 0;
-    any |= has_kept_nolock_(p);
+    any |= has_kept_nolock_(p) || tc_armed_nolock_(p);
     pthread_mutex_unlock(&p->mutex);
     if (idle) free_taken(&t);
   }
@@ -311,7 +323,8 @@ void sl_pool_unref(sl_pool *p) {
     return;
   pthread_mutex_lock(&p->mutex);
   p->unreferenced = 1;
-  int last = p->alloc_count == 0;
+  tc_revoke_all_nolock_(p);
+  int last = last_nolock_(p);
   pthread_mutex_unlock(&p->mutex);
   if (last) pool_destroy(p);
 }
@@ -437,8 +450,8 @@ static sl_frame *pop_frame(sl_pool *p, uint32_t size, uint64_t *lim) {
 /* Room for one more kept block of `block` bytes (lock held). */
 static int room_nolock_(const sl_pool *p, uint32_t block) {
   uint32_t most = p->pool_size > 0 ? p->pool_size : SL_POOL_CACHE_COUNT_DEFAULT;
-  return !p->unreferenced && p->cached + p->cached_frames < most &&
-         p->kept_bytes + block <= p->cache_bytes;
+  return !p->unreferenced && p->cached + p->cached_frames + p->tc_count < most &&
+         p->kept_bytes + p->tc_bytes + block <= p->cache_bytes;
 }
 
 /* The ring for blocks of `block` bytes: the one keeping them, or an empty
@@ -464,11 +477,10 @@ static ring *ring_for(sl_pool *p, uint32_t block) {
   return r;
 }
 
-/* Keeps dead frame f (lock held) if it fits the cache; *first is set when
-** the pool kept nothing before. */
-static int keep_nolock_(sl_pool *p, sl_frame *f, int *first) {
+/* Puts dead frame f, whose block is no longer counted live, in the cache
+** if it fits (lock held); *first is set when the pool kept nothing before. */
+static int put_nolock_(sl_pool *p, sl_frame *f, int *first) {
   sl_buffer *b = f->bufs[0];
-  p->used = 1;
   if (!keepable(b->alloc_size) || (p->fixed_size > 0 && b->alloc_size != p->fixed_size))
     return 0;
   uint32_t block = block_bytes(b->alloc_size);
@@ -476,8 +488,6 @@ static int keep_nolock_(sl_pool *p, sl_frame *f, int *first) {
   ring *r = ring_for(p, block);
   if (r == NULL) return 0;
   if (!has_kept_nolock_(p)) *first = 1;
-  p->alloc_bytes -= b->alloc_size;
-  p->alloc_count -= 1;
   r->slot[(r->head + r->n) % r->cap] = f;
   r->n++;
   p->cached_frames++;
@@ -485,10 +495,397 @@ static int keep_nolock_(sl_pool *p, sl_frame *f, int *first) {
   return 1;
 }
 
+/* Keeps dead frame f, still counted live (lock held), if it fits. */
+static int keep_nolock_(sl_pool *p, sl_frame *f, int *first) {
+  p->used = 1;
+  if (!put_nolock_(p, f, first)) return 0;
+  p->alloc_bytes -= f->bufs[0]->alloc_size;
+  p->alloc_count -= 1;
+  return 1;
+}
+
 /* After a pool began to keep: the sweeper must be running to give it back
 ** when idle. */
 static void kept_first(void) {
   if (!atomic_load_explicit(&sweeper_on, memory_order_seq_cst)) sweeper_ensure();
+}
+
+/* ------------------------------------------------------- thread caches */
+
+/*
+** A thread that requests or releases frames of one pool many times in a
+** row keeps a few of them itself: at most TC_FRAMES of one size class, of
+** at most TC_BLOCK_MAX bytes each, taken and given back with no lock and
+** no locked instruction (the common request and release write only lines
+** of the thread's own). Frames move between such a cache and its pool
+** TC_MOVE at a time under the pool's lock, so frames released on another
+** thread reach the requesting one in batches.
+**
+** Bounds: attaching reserves TC_FRAMES blocks of the pool's count and
+** bytes, so the pool's kept frames and its caches' together stay within
+** the pool size and the cache bytes. Counters: each cache holds its
+** owner's change to the live counters (only the owner writes it); readers
+** add them under the pool's lock, and the cached counters add what the
+** caches hold.
+**
+** Taking back: another thread (the sweeper, a changed bound or size, the
+** pool's last reference gone) revokes the caches under the pool's lock:
+** it sets `take`, then waits until the owner is not `busy` (the
+** asymmetric barrier of barrier.h orders the owner's store of busy and
+** load of take against it), frees the frames, folds the counters into the
+** pool's and gives back the reservation. A revoked cache stays on the
+** pool's list holding nothing until its owner detaches it (when it next
+** attaches, or at its exit); the pool is freed once none is attached.
+*/
+
+#define TC_FRAMES 16
+#define TC_MOVE 8             /* frames moved to or from the pool at once */
+#define TC_BLOCK_MAX 2048u
+#define TC_HOT 64             /* locked uses of one pool in a row to attach */
+#define TC_META 256           /* sequence numbers taken at once */
+
+typedef struct tcache {
+  /* The owner's alone (pool and block written under the pool's lock). */
+  sl_pool *pool;              /* attached to, or NULL */
+  uint32_t block;             /* data bytes of each block kept */
+  uint32_t fixed;             /* the pool's fixed size when attached */
+  uint64_t lim;               /* the pool's request limit when attached */
+  uint32_t meta, meta_left;   /* sequence numbers taken from the pool */
+  int reserved;               /* holds a reservation (the pool's lock) */
+  /* The owner's while busy; a revoker's once the owner is not. */
+  uint32_t n;
+  sl_frame *slot[TC_FRAMES];
+  /* Shared. */
+  atomic_int busy;            /* the owner is using n and slot */
+  atomic_int take;            /* revoked: the owner must not use them */
+  atomic_uint held;           /* n, for readers */
+  atomic_uint dcount, dbytes; /* the owner's change to the live counters */
+  atomic_int used;            /* used since the sweeper's last look */
+  struct tcache *next, *prev;           /* the pool's list (its lock) */
+  struct tcache *all_next, *all_prev;   /* every cache (tc_mu) */
+} tcache;
+
+static _Thread_local tcache *my_tc;
+static _Thread_local int tc_gone;          /* the thread is ending */
+static _Thread_local sl_pool *tc_last;     /* pool of the last locked use */
+static _Thread_local uint32_t tc_streak;   /* such uses in a row */
+static pthread_mutex_t tc_mu = PTHREAD_MUTEX_INITIALIZER;
+static tcache *tc_all;        /* reachable from here until its thread ends */
+static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
+static pthread_key_t tc_key;
+static int tc_key_ok;
+
+static void tc_thread_end(void *arg);
+static void tc_init(void) {
+  tc_key_ok = pthread_key_create(&tc_key, tc_thread_end) == 0;
+}
+
+/* The owner starts using n and slot; 0 if its cache is revoked. */
+static int tc_enter(tcache *tc) {
+  if (sl_barrier_asym) {
+    atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
+    sl_barrier_fast();
+  } else {
+    atomic_exchange(&tc->busy, 1);
+  }
+  if (!atomic_load(&tc->take)) return 1;
+  atomic_store_explicit(&tc->busy, 0, memory_order_release);
+  return 0;
+}
+
+static void tc_exit(tcache *tc) {
+  atomic_store_explicit(&tc->busy, 0, memory_order_release);
+}
+
+/* Owner-only writers of shared words: a load and a store, no RMW. */
+static void tc_add(atomic_uint *w, uint32_t d) {
+  atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) + d,
+                        memory_order_relaxed);
+}
+
+static void tc_mark_used(tcache *tc) {
+  if (!atomic_load_explicit(&tc->used, memory_order_relaxed))
+    atomic_store_explicit(&tc->used, 1, memory_order_relaxed);
+}
+
+static void tc_set_n(tcache *tc, uint32_t n) {
+  tc->n = n;
+  atomic_store_explicit(&tc->held, n, memory_order_relaxed);
+}
+
+/* Folds a cache's counters into the pool's (lock held; owner not busy). */
+static void tc_fold_nolock_(sl_pool *p, tcache *tc) {
+  p->alloc_count += atomic_exchange_explicit(&tc->dcount, 0, memory_order_relaxed);
+  p->alloc_bytes += atomic_exchange_explicit(&tc->dbytes, 0, memory_order_relaxed);
+}
+
+static void tc_unreserve_nolock_(sl_pool *p, tcache *tc) {
+  tc->reserved = 0;
+  p->tc_count -= TC_FRAMES;
+  p->tc_bytes -= (uint64_t)TC_FRAMES * tc->block;
+}
+
+static void tc_revoke_all_nolock_(sl_pool *p) {
+  int any = 0;
+  for (tcache *tc = p->tcs; tc != NULL; tc = tc->next)
+    if (!atomic_load_explicit(&tc->take, memory_order_relaxed)) {
+      atomic_store(&tc->take, 1);
+      any = 1;
+    }
+  if (!any) return;
+  sl_barrier_slow();
+  for (tcache *tc = p->tcs; tc != NULL; tc = tc->next) {
+    if (!tc->reserved) continue;               /* revoked before */
+    while (atomic_load(&tc->busy)) sched_yield();   /* a few instructions */
+    for (uint32_t i = 0; i < tc->n; i++) destroy_cached(tc->slot[i]);
+    tc_set_n(tc, 0);
+    tc_fold_nolock_(p, tc);
+    tc_unreserve_nolock_(p, tc);
+  }
+}
+
+/* Whether a cache of p was used since the last look; clears the marks. */
+static int tc_used_nolock_(sl_pool *p) {
+  int used = 0;
+  for (tcache *tc = p->tcs; tc != NULL; tc = tc->next)
+    used |= atomic_exchange_explicit(&tc->used, 0, memory_order_relaxed);
+  return used;
+}
+
+/* Whether some cache of p may keep frames. */
+static int tc_armed_nolock_(const sl_pool *p) {
+  for (const tcache *tc = p->tcs; tc != NULL; tc = tc->next)
+    if (!atomic_load_explicit(&tc->take, memory_order_relaxed)) return 1;
+  return 0;
+}
+
+static uint32_t live_count_nolock_(const sl_pool *p) {
+  uint32_t n = p->alloc_count;
+  for (const tcache *tc = p->tcs; tc != NULL; tc = tc->next)
+    n += atomic_load_explicit(&tc->dcount, memory_order_relaxed);
+  return n;
+}
+
+static uint32_t live_bytes_nolock_(const sl_pool *p) {
+  uint32_t n = p->alloc_bytes;
+  for (const tcache *tc = p->tcs; tc != NULL; tc = tc->next)
+    n += atomic_load_explicit(&tc->dbytes, memory_order_relaxed);
+  return n;
+}
+
+/* The pool is done: no reference, no live buffer, no cache attached. */
+static int last_nolock_(const sl_pool *p) {
+  return p->unreferenced && p->alloc_count == 0 && p->tcs == NULL;
+}
+
+static void tc_take_meta_nolock_(sl_pool *p, tcache *tc) {
+  tc->meta = p->alloc_meta;
+  tc->meta_left = TC_META;
+  p->alloc_meta = (p->alloc_meta + TC_META) & 0xffffffu;
+}
+
+/* Attaches the owner's detached cache to p for blocks of `block` bytes if
+** the pool has room for the reservation (lock held). */
+static int tc_attach_nolock_(tcache *tc, sl_pool *p, uint32_t block) {
+  uint32_t most = p->pool_size > 0 ? p->pool_size : SL_POOL_CACHE_COUNT_DEFAULT;
+  if (tc->pool != NULL || p->unreferenced || block == 0 || block > TC_BLOCK_MAX ||
+      p->cached + p->cached_frames + p->tc_count + TC_FRAMES > most ||
+      p->kept_bytes + p->tc_bytes + (uint64_t)TC_FRAMES * block > p->cache_bytes)
+    return 0;
+  p->tc_count += TC_FRAMES;
+  p->tc_bytes += (uint64_t)TC_FRAMES * block;
+  tc->block = block;
+  tc->reserved = 1;
+  tc->fixed = p->fixed_size;
+  tc->lim = limit_nolock_(p);
+  tc_take_meta_nolock_(p, tc);
+  atomic_store_explicit(&tc->take, 0, memory_order_relaxed);
+  atomic_store_explicit(&tc->used, 1, memory_order_relaxed);
+  tc->prev = NULL;
+  tc->next = p->tcs;
+  if (p->tcs != NULL) p->tcs->prev = tc;
+  p->tcs = tc;
+  tc->pool = p;
+  return 1;
+}
+
+/* The owner takes its cache off its pool, giving the frames to the pool. */
+static void tc_detach(tcache *tc) {
+  sl_pool *p = tc->pool;
+  if (p == NULL) return;
+  sl_frame *fs[TC_FRAMES];
+  uint32_t k = 0;
+  if (tc_enter(tc)) {
+    k = tc->n;
+    memcpy(fs, tc->slot, k * sizeof fs[0]);
+    tc_set_n(tc, 0);
+    tc_exit(tc);
+  }
+  int first = 0;
+  uint32_t left = 0;
+  pthread_mutex_lock(&p->mutex);
+  tc_fold_nolock_(p, tc);
+  if (tc->reserved) tc_unreserve_nolock_(p, tc);   /* not revoked */
+  if (tc->prev != NULL) tc->prev->next = tc->next;
+  else p->tcs = tc->next;
+  if (tc->next != NULL) tc->next->prev = tc->prev;
+  tc->pool = NULL;
+  atomic_store_explicit(&tc->take, 0, memory_order_relaxed);
+  for (uint32_t i = 0; i < k; i++)
+    if (!put_nolock_(p, fs[i], &first)) fs[left++] = fs[i];
+  int last = last_nolock_(p);
+  pthread_mutex_unlock(&p->mutex);
+  if (first) kept_first();
+  for (uint32_t i = 0; i < left; i++) destroy_cached(fs[i]);
+  if (last) pool_destroy(p);
+}
+
+static void tc_thread_end(void *arg) {
+  tcache *tc = arg;
+  tc_gone = 1;
+  tc_detach(tc);
+  my_tc = NULL;
+  pthread_mutex_lock(&tc_mu);
+  if (tc->all_prev != NULL) tc->all_prev->all_next = tc->all_next;
+  else tc_all = tc->all_next;
+  if (tc->all_next != NULL) tc->all_next->all_prev = tc->all_prev;
+  pthread_mutex_unlock(&tc_mu);
+  free(tc);
+}
+
+static tcache *tc_get(void) {
+  if (my_tc != NULL) return my_tc;
+  pthread_once(&tc_once, tc_init);
+  if (!tc_key_ok) return NULL;        /* it could not be given back at exit */
+  tcache *tc = calloc(1, sizeof *tc);
+  if (tc == NULL) return NULL;
+  if (pthread_setspecific(tc_key, tc) != 0) {
+    free(tc);
+    return NULL;
+  }
+  pthread_mutex_lock(&tc_mu);
+  tc->all_next = tc_all;
+  if (tc_all != NULL) tc_all->all_prev = tc;
+  tc_all = tc;
+  pthread_mutex_unlock(&tc_mu);
+  return my_tc = tc;
+}
+
+/* After a locked use of p for blocks of `block` bytes: the cache the
+** thread should attach to p, once it has used p TC_HOT times in a row;
+** it comes detached. NULL otherwise. */
+static tcache *tc_want(sl_pool *p, uint32_t block) {
+  if (block == 0 || block > TC_BLOCK_MAX || tc_gone) return NULL;
+  if (p != tc_last) {
+    tc_last = p;
+    tc_streak = 0;
+  }
+  if (++tc_streak < TC_HOT) return NULL;
+  tc_streak = 0;
+  tcache *tc = tc_get();
+  if (tc == NULL) return NULL;
+  if (tc->pool == p && tc->block == block &&
+      !atomic_load_explicit(&tc->take, memory_order_relaxed))
+    return NULL;                        /* attached already */
+  tc_detach(tc);
+  return tc;
+}
+
+/* A frame from the owner's cache, attached to p; NULL if it has none. */
+static sl_frame *tc_pop(tcache *tc, sl_pool *p, uint32_t alloc, uint32_t size) {
+  if (tc->meta_left == 0 || !tc_enter(tc)) return NULL;
+  if (tc->n == 0) {
+    tc_exit(tc);
+    return NULL;
+  }
+  sl_frame *f = tc->slot[tc->n - 1];
+  tc_set_n(tc, tc->n - 1);
+  tc_add(&tc->dcount, 1);
+  tc_add(&tc->dbytes, alloc);
+  tc_exit(tc);
+  tc_mark_used(tc);
+  sl_buffer *b = f->bufs[0];
+  buffer_reset(b, p, alloc, size);
+  b->meta = tc->meta;
+  tc->meta = (tc->meta + 1) & 0xffffffu;
+  tc->meta_left--;
+  frame_reset(f);
+  return f;
+}
+
+/* Fills the owner's cache from the pool's kept frames (and sequence
+** numbers), then takes a frame from it. */
+static sl_frame *tc_refill(tcache *tc, sl_pool *p, uint32_t alloc, uint32_t size) {
+  sl_frame *fs[TC_MOVE];
+  uint32_t k = 0, room = TC_FRAMES - atomic_load_explicit(&tc->held, memory_order_relaxed);
+  if (room > TC_MOVE) room = TC_MOVE;
+  pthread_mutex_lock(&p->mutex);
+  p->used = 1;
+  if (tc->meta_left == 0) tc_take_meta_nolock_(p, tc);
+  ring *r = ring_with(p, tc->block);
+  while (r != NULL && r->n > 0 && k < room) fs[k++] = ring_pop_nolock_(p, r);
+  pthread_mutex_unlock(&p->mutex);
+  if (k > 0) {
+    if (tc_enter(tc)) {
+      memcpy(tc->slot + tc->n, fs, k * sizeof fs[0]);
+      tc_set_n(tc, tc->n + k);
+      tc_exit(tc);
+    } else {                            /* revoked meanwhile: back they go */
+      int first = 0;
+      uint32_t left = 0;
+      pthread_mutex_lock(&p->mutex);
+      for (uint32_t i = 0; i < k; i++)
+        if (!put_nolock_(p, fs[i], &first)) fs[left++] = fs[i];
+      pthread_mutex_unlock(&p->mutex);
+      if (first) kept_first();
+      for (uint32_t i = 0; i < left; i++) destroy_cached(fs[i]);
+      return NULL;
+    }
+  }
+  return tc_pop(tc, p, alloc, size);
+}
+
+/* Releases dead frame f of pool p into the owner's cache; 0 if it cannot
+** go there. When full, the oldest TC_MOVE go to the pool. */
+static int tc_push(tcache *tc, sl_pool *p, sl_frame *f) {
+  uint32_t alloc = f->bufs[0]->alloc_size;
+  if (!keepable(alloc) || block_bytes(alloc) != tc->block ||
+      (tc->fixed > 0 && alloc != tc->fixed) || !tc_enter(tc))
+    return 0;
+  tc_add(&tc->dcount, (uint32_t)-1);
+  tc_add(&tc->dbytes, (uint32_t)0 - alloc);
+  if (tc->n < TC_FRAMES) {
+    tc->slot[tc->n] = f;
+    tc_set_n(tc, tc->n + 1);
+    tc_exit(tc);
+    tc_mark_used(tc);
+    return 1;
+  }
+  sl_frame *fs[TC_MOVE];
+  memcpy(fs, tc->slot, sizeof fs);
+  memmove(tc->slot, tc->slot + TC_MOVE, (TC_FRAMES - TC_MOVE) * sizeof fs[0]);
+  tc->slot[TC_FRAMES - TC_MOVE] = f;
+  tc_set_n(tc, TC_FRAMES - TC_MOVE + 1);
+  tc_exit(tc);
+  tc_mark_used(tc);
+  int first = 0;
+  uint32_t left = 0;
+  pthread_mutex_lock(&p->mutex);       /* alive: the cache is on its list */
+  p->used = 1;
+  for (uint32_t i = 0; i < TC_MOVE; i++)
+    if (!put_nolock_(p, fs[i], &first)) fs[left++] = fs[i];
+  pthread_mutex_unlock(&p->mutex);
+  if (first) kept_first();
+  /* What the pool had no room for fills the cache again. */
+  uint32_t back = 0;
+  if (left > 0 && tc_enter(tc)) {
+    back = TC_FRAMES - tc->n < left ? TC_FRAMES - tc->n : left;
+    memcpy(tc->slot + tc->n, fs + left - back, back * sizeof fs[0]);
+    tc_set_n(tc, tc->n + back);
+    tc_exit(tc);
+  }
+  for (uint32_t i = 0; i < left - back; i++) destroy_cached(fs[i]);
+  return 1;
 }
 
 void sl_pool_clear_frame_(sl_frame *f) {
@@ -502,14 +899,20 @@ static void discard(sl_frame *f) {
   frame_free(f);
 }
 
+/* The pool is alive while f's buffer is counted live; a cache to attach
+** is attached under the same lock as the frame is kept. */
 void sl_pool_release_frame_(sl_frame *f) {
   sl_pool *p = single_pool(f);
   if (p != NULL) {
+    tcache *tc = my_tc;
+    if (tc != NULL && tc->pool == p && tc_push(tc, p, f)) return;
+    tc = tc_want(p, block_bytes(f->bufs[0]->alloc_size));
     int first = 0;
     pthread_mutex_lock(&p->mutex);
     int kept = keep_nolock_(p, f, &first);
+    int attached = tc != NULL && tc_attach_nolock_(tc, p, block_bytes(f->bufs[0]->alloc_size));
     pthread_mutex_unlock(&p->mutex);
-    if (first) kept_first();
+    if (first || attached) kept_first();
     if (kept) return;
   }
   discard(f);
@@ -547,7 +950,33 @@ void sl_pool_release_frames_(sl_frame **fs, size_t n) {
 ** a fixed-mode pool would otherwise build a frame of one block per
 ** fixed_size bytes, however many that is.
 */
+static sl_frame *req_locked(sl_pool *p, uint32_t size);
+
 sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size) {
+  tcache *tc = my_tc;
+  if (tc != NULL && tc->pool == p && size > 0 && size <= tc->lim &&
+      (tc->fixed == 0 || size <= tc->fixed)) {
+    uint32_t alloc = tc->fixed > 0 ? tc->fixed : size;
+    if (tc->fixed > 0 || block_bytes(alloc) == tc->block) {
+      sl_frame *f = tc_pop(tc, p, alloc, size);
+      if (f == NULL) f = tc_refill(tc, p, alloc, size);
+      if (f != NULL) return f;
+    }
+  }
+  sl_frame *f = req_locked(p, size);
+  if (f != NULL && f->nbuf == 1) {      /* the caller's reference keeps p */
+    tc = tc_want(p, block_bytes(f->bufs[0]->alloc_size));
+    if (tc != NULL) {
+      pthread_mutex_lock(&p->mutex);
+      int attached = tc_attach_nolock_(tc, p, block_bytes(f->bufs[0]->alloc_size));
+      pthread_mutex_unlock(&p->mutex);
+      if (attached) kept_first();
+    }
+  }
+  return f;
+}
+
+static sl_frame *req_locked(sl_pool *p, uint32_t size) {
   uint64_t lim;
   sl_frame *f = pop_frame(p, size, &lim);
   if (f != NULL) return f;
@@ -620,7 +1049,7 @@ void sl_pool_ret_buffer(sl_buffer *b) {
   } else {
     to_free = b;
   }
-  int last = p->unreferenced && p->alloc_count == 0;
+  int last = last_nolock_(p);
   pthread_mutex_unlock(&p->mutex);
   if (first) kept_first();
   if (to_free != NULL) {
@@ -636,6 +1065,7 @@ void sl_pool_set_fixed_size(sl_pool *p, uint32_t size) {
   pthread_mutex_lock(&p->mutex);
   if (size != p->fixed_size) {
     take_all_nolock_(p, &t);
+    tc_revoke_all_nolock_(p);
     drop = 1;
   }
   p->fixed_size = size;
@@ -647,6 +1077,7 @@ void sl_pool_set_fixed_size(sl_pool *p, uint32_t size) {
 static void set_bound(sl_pool *p, uint32_t *field, uint32_t value) {
   pthread_mutex_lock(&p->mutex);
   *field = value;
+  tc_revoke_all_nolock_(p);
   uint32_t most = p->pool_size > 0 ? p->pool_size : SL_POOL_CACHE_COUNT_DEFAULT;
   trim_nolock_(p, most, p->cache_bytes);
   pthread_mutex_unlock(&p->mutex);
@@ -663,12 +1094,14 @@ void sl_pool_set_cache_bytes(sl_pool *p, uint32_t bytes) {
 void sl_pool_set_max_frame_size(sl_pool *p, uint32_t bytes) {
   pthread_mutex_lock(&p->mutex);
   p->max_frame = bytes;
+  tc_revoke_all_nolock_(p);             /* they keep the old limit */
   pthread_mutex_unlock(&p->mutex);
 }
 
 void sl_pool_set_max_buffers(sl_pool *p, uint32_t count) {
   pthread_mutex_lock(&p->mutex);
   p->max_buffers = count;
+  tc_revoke_all_nolock_(p);             /* they keep the old limit */
   pthread_mutex_unlock(&p->mutex);
 }
 
@@ -685,12 +1118,26 @@ uint32_t sl_pool_get_pool_size(sl_pool *p) { return read_field(p, &p->pool_size)
 uint32_t sl_pool_get_cache_bytes(sl_pool *p) { return read_field(p, &p->cache_bytes); }
 uint32_t sl_pool_get_max_frame_size(sl_pool *p) { return read_field(p, &p->max_frame); }
 uint32_t sl_pool_get_max_buffers(sl_pool *p) { return read_field(p, &p->max_buffers); }
-uint32_t sl_pool_get_alloc_count(sl_pool *p) { return read_field(p, &p->alloc_count); }
-uint32_t sl_pool_get_alloc_bytes(sl_pool *p) { return read_field(p, &p->alloc_bytes); }
+/* The counters add what the thread caches hold and changed. */
+uint32_t sl_pool_get_alloc_count(sl_pool *p) {
+  pthread_mutex_lock(&p->mutex);
+  uint32_t n = live_count_nolock_(p);
+  pthread_mutex_unlock(&p->mutex);
+  return n;
+}
+
+uint32_t sl_pool_get_alloc_bytes(sl_pool *p) {
+  pthread_mutex_lock(&p->mutex);
+  uint32_t n = live_bytes_nolock_(p);
+  pthread_mutex_unlock(&p->mutex);
+  return n;
+}
 
 uint32_t sl_pool_get_cached_count(sl_pool *p) {
   pthread_mutex_lock(&p->mutex);
   uint32_t n = p->cached + p->cached_frames;
+  for (const tcache *tc = p->tcs; tc != NULL; tc = tc->next)
+    n += atomic_load_explicit(&tc->held, memory_order_relaxed);
   pthread_mutex_unlock(&p->mutex);
   return n;
 }
@@ -698,6 +1145,8 @@ uint32_t sl_pool_get_cached_count(sl_pool *p) {
 uint64_t sl_pool_get_cached_bytes(sl_pool *p) {
   pthread_mutex_lock(&p->mutex);
   uint64_t n = p->kept_bytes;
+  for (const tcache *tc = p->tcs; tc != NULL; tc = tc->next)
+    n += (uint64_t)atomic_load_explicit(&tc->held, memory_order_relaxed) * tc->block;
   pthread_mutex_unlock(&p->mutex);
   return n;
 }
