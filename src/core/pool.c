@@ -816,6 +816,7 @@ static sl_frame *tc_pop(tcache *tc, sl_pool *p, uint32_t alloc, uint32_t size) {
 /* Fills the owner's cache from the pool's kept frames (and sequence
 ** numbers), then takes a frame from it. */
 static sl_frame *tc_refill(tcache *tc, sl_pool *p, uint32_t alloc, uint32_t size) {
+  if (atomic_load_explicit(&tc->take, memory_order_relaxed)) return NULL;   /* revoked */
   sl_frame *fs[TC_MOVE];
   uint32_t k = 0, room = TC_FRAMES - atomic_load_explicit(&tc->held, memory_order_relaxed);
   if (room > TC_MOVE) room = TC_MOVE;
