@@ -3,7 +3,8 @@
 ** set once and wakes the thread once; waits on the worker's thread give
 ** up once it is stopping; join waits for the end and joins once; a thread
 ** cannot join itself; a withdrawn stop lets it go on; a detached worker
-** frees itself.
+** frees itself; stack size 0 takes the default stack; hundreds run at
+** once.
 */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -177,7 +178,75 @@ static void test_detached_frees_itself(void) {
   CHECK_EQ(atomic_load(&freed), 1);
 }
 
+/* A worker started with stack_size 0: its stack is the default one, not
+** the process's (glibc's 8 MiB), and all of it can be used. */
+typedef struct stacker {
+  sl_worker w;
+  size_t size;                 /* the thread's stack, as it sees it */
+  atomic_int used;             /* bytes it touched before returning */
+} stacker;
+
+/* Uses about `left` bytes of stack, a page at a time. */
+static int deep(size_t left) {
+  volatile char page[4096];
+  memset((char *)page, (int)(left & 0x7f), sizeof page);
+  if (left <= sizeof page) return page[0];
+  return deep(left - sizeof page) + page[sizeof page - 1];
+}
+
+static int stacker_main(void *arg) {
+  stacker *k = arg;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstacksize(&attr, &k->size);
+    pthread_attr_destroy(&attr);
+  }
+  size_t use = SL_WORKER_STACK_DEFAULT / 4 * 3;
+  if (deep(use) >= 0) atomic_store(&k->used, (int)use);
+  return 0;
+}
+
+static void test_default_stack(void) {
+  stacker k;
+  memset(&k, 0, sizeof k);
+  CHECK_EQ(sl_worker_start(&k.w, NULL, 0, stacker_main, NULL, &k), 0);
+  CHECK_EQ(sl_worker_join(&k.w), SL_OK);
+  CHECK(k.size >= SL_WORKER_STACK_DEFAULT);
+  CHECK(k.size < 2 * SL_WORKER_STACK_DEFAULT);
+  CHECK_EQ((size_t)atomic_load(&k.used), SL_WORKER_STACK_DEFAULT / 4 * 3);
+  /* too small a stack is refused, not replaced by another */
+  CHECK(sl_worker_start(&k.w, NULL, 1, stacker_main, NULL, &k) != 0);
+  CHECK_EQ(sl_worker_join(&k.w), SL_OK);       /* not started: nothing */
+}
+
+/* Hundreds of workers with the default stack alive at once (as hundreds
+** of Fifos are): with 8 MiB each they would not fit a 32-bit process.
+** Each sleeps on its own condition until its stop. */
+#define MANY 384
+
+static void test_many_workers(void) {
+  sleeper *s = calloc(MANY, sizeof *s);
+  int started = 0, ended = 0;
+  for (int i = 0; i < MANY; i++) {
+    pthread_mutex_init(&s[i].mu, NULL);
+    pthread_cond_init(&s[i].cv, NULL);
+    if (sl_worker_start(&s[i].w, NULL, 0, sleeper_main, sleeper_wake, &s[i]) == 0) started++;
+  }
+  CHECK_EQ(started, MANY);
+  for (int i = 0; i < MANY; i++) sl_wait_until(is_running, &s[i]);   /* all at once */
+  for (int i = 0; i < MANY; i++) {
+    sl_worker_stop(&s[i].w);
+    ended += atomic_load(&s[i].ended);
+    pthread_cond_destroy(&s[i].cv);
+    pthread_mutex_destroy(&s[i].mu);
+  }
+  CHECK_EQ(ended, MANY);
+  free(s);
+}
+
 static const struct tt_case cases[] = {
+  {"stack size 0 takes the default stack, all of it usable", test_default_stack},
+  {"hundreds of workers with the default stack at once", test_many_workers},
   {"start, stop once, wake once, join", test_start_stop_join},
   {"a stop ends the thread's waits", test_stop_ends_waits},
   {"a withdrawn stop lets the thread go on", test_cancel_stop},

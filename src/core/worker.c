@@ -30,15 +30,17 @@ int sl_worker_start(sl_worker *w, const char *name, size_t stack_size,
   }
   atomic_store(&w->stop, 0);
   atomic_store(&w->exited, 0);
-  pthread_attr_t attr, *ap = NULL;
-  if (stack_size > 0) {
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, stack_size);
-    ap = &attr;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  int rc = pthread_attr_setstacksize(
+      &attr, stack_size > 0 ? stack_size : SL_WORKER_STACK_DEFAULT);
+  if (rc != 0) {   /* below PTHREAD_STACK_MIN */
+    pthread_attr_destroy(&attr);
+    return rc;
   }
   atomic_store(&w->joinable, 1);
-  int rc = sl_thread_start(&w->thread, ap, worker_main, w);
-  if (ap != NULL) pthread_attr_destroy(ap);
+  rc = sl_thread_start(&w->thread, &attr, worker_main, w);
+  pthread_attr_destroy(&attr);
   if (rc != 0) atomic_store(&w->joinable, 0);
   /* named by both: fn sees its name, and the owner when this returns */
   else if (w->name[0] != '\0') pthread_setname_np(w->thread, w->name);

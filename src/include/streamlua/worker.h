@@ -46,9 +46,29 @@ typedef struct sl_worker {
   char name[16];
 } sl_worker;
 
+/* The stack a worker started with stack_size 0 gets. What runs on a
+** worker is C only (a module's loop and the slaves downstream of it, no
+** Lua, no deep recursion): 512 KiB holds a long chain of stages. Not
+** glibc's default (the stack limit, 8 MiB): hundreds of Fifos would fill a
+** 32-bit address space with stacks they never touch. The sanitizers' builds
+** get 4 MiB: their frames are several times larger, and glibc carves the
+** thread's static TLS, where TSan keeps its per-thread state (about
+** 0.7 MiB), out of the same stack. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SL_WORKER_STACK_DEFAULT (4u * 1024 * 1024)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SL_WORKER_STACK_DEFAULT (4u * 1024 * 1024)
+#endif
+#endif
+#ifndef SL_WORKER_STACK_DEFAULT
+#define SL_WORKER_STACK_DEFAULT (512u * 1024)
+#endif
+
 /* Starts fn(arg) on a new thread (signals blocked, thread.h) named name
-** (may be NULL); stack_size 0 takes the default. The stop flag is cleared
-** first. 0, or pthread_create's error number (not started). */
+** (may be NULL) with a stack of stack_size bytes, SL_WORKER_STACK_DEFAULT
+** if 0. The stop flag is cleared first. 0, or pthread_create's error number
+** (not started; EINVAL for a stack_size below PTHREAD_STACK_MIN). */
 int sl_worker_start(sl_worker *w, const char *name, size_t stack_size,
                     int (*fn)(void *arg), void (*wake)(void *arg), void *arg);
 
