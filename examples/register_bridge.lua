@@ -4,14 +4,17 @@
 -- writes it through a TcpClient.
 --
 --   streamlua examples/register_bridge.lua server [port=0] [seconds]
---   streamlua examples/register_bridge.lua client PORT [count=100]
+--   streamlua examples/register_bridge.lua client PORT [count=100] [timeout=1]
 --
 -- The server prints "listening <port>" (port 0 picks free ports) and
 -- serves until Ctrl-C, SIGTERM or `seconds` (no bound when not given),
 -- then prints how much memory its clients touched. The client waits for
 -- the server, writes `count` registers and reads them back, pipelines as
 -- many reads without waiting, writes and verifies a block, and prints a
--- summary; it exits 1 if anything read back wrong. Under `streamlua -i`
+-- summary; it exits 1 if anything read back wrong. Each transaction gets
+-- `timeout` seconds (Rogue's default, 1 s, is for a board on a quiet
+-- network: a loaded host or an emulated CPU can take longer for one round
+-- trip through the two processes' threads). Under `streamlua -i`
 -- both keep their objects at the prompt.
 local sl = require "streamlua"
 
@@ -36,6 +39,7 @@ elseif role == "client" and tonumber(arg[2]) then
   local count = tonumber(arg[3]) or 100
   local m, cli = sl.memory.Master(), sl.memory.TcpClient("127.0.0.1", tonumber(arg[2]))
   m.name, cli.name = "cpu", "TcpClient"
+  if tonumber(arg[4]) then m:setTimeout(tonumber(arg[4]) * 1e6) end   -- microseconds
   _ = m >> cli
   assert(cli:waitReady(10), "the server did not answer within 10 s")
   local wrong = 0
@@ -67,6 +71,6 @@ elseif role == "client" and tonumber(arg[2]) then
     if wrong > 0 or answered < count then os.exit(1) end
   end
 else
-  io.stderr:write("usage: register_bridge.lua server [port] [seconds] | client PORT [count]\n")
+  io.stderr:write("usage: register_bridge.lua server [port] [seconds] | client PORT [count] [timeout]\n")
   os.exit(2)
 end
