@@ -371,6 +371,7 @@ static void test_counters(void) {
     CHECK(gate_await(g, 3, 0, 3));
     double end = now_s() + 20;
     while (ts_counter(q, "txFrames") != 3 && now_s() < end) sleep_ms(1);
+    counter_is(q, "txBytes", no_copy ? 60 : 10 + 15 + 15);   /* added after txFrames */
     sl_counter c[SL_COUNTERS_MAX];
     size_t n = sl_object_counters(q, c, SL_COUNTERS_MAX);
     CHECK_EQ(n, 9);
@@ -736,6 +737,7 @@ static void producers_case(uint32_t depth, int no_copy) {
   while (ts_counter(q, "txFrames") + ts_counter(q, "drops") != total && now_s() < end)
     sleep_ms(1);
   uint64_t tx = ts_counter(q, "txFrames"), drops = ts_counter(q, "drops");
+  counter_is(q, "txBytes", tx * 8);   /* added after txFrames */
   CHECK_EQ(ts_counter(q, "rxFrames"), total);
   CHECK_EQ(tx + drops, total);
   CHECK_EQ(ts_counter(q, "rxBytes"), total * 8);

@@ -2,6 +2,7 @@
 #include "streamlua/worker.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "streamlua/status.h"
 #include "streamlua/thread.h"
@@ -30,11 +31,14 @@ int sl_worker_start(sl_worker *w, const char *name, size_t stack_size,
   }
   atomic_store(&w->stop, 0);
   atomic_store(&w->exited, 0);
+  /* at least the platform's minimum (16 KiB on x86-64, 128 KiB on arm64) */
+  size_t size = stack_size > 0 ? stack_size : SL_WORKER_STACK_DEFAULT;
+  long min = sysconf(_SC_THREAD_STACK_MIN);
+  if (min > 0 && size < (size_t)min) size = (size_t)min;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  int rc = pthread_attr_setstacksize(
-      &attr, stack_size > 0 ? stack_size : SL_WORKER_STACK_DEFAULT);
-  if (rc != 0) {   /* below PTHREAD_STACK_MIN */
+  int rc = pthread_attr_setstacksize(&attr, size);
+  if (rc != 0) {
     pthread_attr_destroy(&attr);
     return rc;
   }

@@ -67,8 +67,9 @@ typedef struct sl_worker {
 
 /* Starts fn(arg) on a new thread (signals blocked, thread.h) named name
 ** (may be NULL) with a stack of stack_size bytes, SL_WORKER_STACK_DEFAULT
-** if 0. The stop flag is cleared first. 0, or pthread_create's error number
-** (not started; EINVAL for a stack_size below PTHREAD_STACK_MIN). */
+** if 0, raised to the platform's minimum (PTHREAD_STACK_MIN) if below it.
+** The stop flag is cleared first. 0, or pthread_create's error number (not
+** started). */
 int sl_worker_start(sl_worker *w, const char *name, size_t stack_size,
                     int (*fn)(void *arg), void (*wake)(void *arg), void *arg);
 
