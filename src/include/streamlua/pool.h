@@ -16,6 +16,13 @@
 ** Kept blocks are not in the alloc counters: the cached counters tell
 ** them. A pool not used for an idle period gives its cache back.
 **
+** A thread that uses one pool many times in a row keeps up to 16 of its
+** frames (one class, blocks of at most 2 KiB) and takes and gives them
+** without the pool's lock; they are part of the pool's cache (reserved
+** within its bounds, counted in the cached counters) and are taken back
+** when the pool is idle, its bounds or fixed size change, its last
+** reference goes, or the thread ends.
+**
 ** The pool lives until its last reference is gone and its last buffer is
 ** back, so frames may outlive the slave that made them.
 */
