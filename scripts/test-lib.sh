@@ -46,11 +46,12 @@ run_ctest() {   # run_ctest <dir>: counts the cases each C test reports
   note_failures "ctest $dir" "$(echo "$out" | grep -E '^[0-9]+: FAIL |\((Failed|SEGFAULT|Timeout|Subprocess aborted|Child aborted|Exception)\)' | head -20)"
 }
 
-run_busted() {   # run_busted <label> <lua interpreter...>
+run_busted() {   # run_busted <label> <lua interpreter...>; BUSTED_FILES: these specs only
   local label=$1; shift
   echo "== busted $label"
   local out rc
-  out=$("$@" /usr/bin/busted -o plainTerminal 2>&1); rc=$?
+  # shellcheck disable=SC2086
+  out=$("$@" /usr/bin/busted -o plainTerminal ${BUSTED_FILES:-} 2>&1); rc=$?
   echo "$out" | tail -40
   # a run that died shows why: sanitizer reports and signals, wherever
   # they were in the output

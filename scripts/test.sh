@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Every test, in three builds: plain (ctest, then busted under lua5.4 with the
-# module), AddressSanitizer+UndefinedBehaviorSanitizer and ThreadSanitizer
-# (ctest, then busted under the sanitized streamlua binary). Ends with one
-# tally line, "N passed, N failed", and a non-zero exit if anything failed.
+# Every test, in three x86-64 builds: plain (ctest, then busted under lua5.4
+# with the module), AddressSanitizer+UndefinedBehaviorSanitizer and
+# ThreadSanitizer (ctest, then busted under the sanitized streamlua binary);
+# then the ARM pass (scripts/test-arm.sh: arm64 and armhf cross builds, their
+# ctest and the untimed specs under qemu-user). Ends with one tally line, "N passed, N
+# failed", and a non-zero exit if anything failed.
 set -u
 cd "$(dirname "$0")/.."
 . scripts/test-lib.sh
@@ -28,5 +30,10 @@ if build build-tsan -DSL_SANITIZE=thread -DSL_BUILD_BENCH=OFF; then
     run_busted tsan build-tsan/streamlua
   unset TSAN_OPTIONS
 fi
+
+# arm64 and armhf under qemu-user (scripts/test-arm.sh): every C test, and
+# the specs that need no timing (ARM_SPECS=all runs every spec)
+. scripts/test-arm.sh
+ARM_SPECS=${ARM_SPECS:-untimed} arm_pass
 
 finish
