@@ -258,6 +258,7 @@ static void *fast_side(void *arg) {
       sl_barrier_fast();
     } else {
       atomic_store(&x, i);
+      sl_barrier_full();
     }
     atomic_store_explicit(&seen_fast, atomic_load_explicit(&y, memory_order_relaxed) == i,
                           memory_order_relaxed);

@@ -5,14 +5,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define SL_BARRIER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SL_BARRIER_TSAN 1
-#endif
-#endif
-
 int sl_barrier_asym;
 
 static long membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
@@ -24,8 +16,11 @@ __attribute__((constructor)) static void barrier_setup(void) {
 }
 
 void sl_barrier_slow(void) {
-  if (!sl_barrier_asym || membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+  if (!sl_barrier_asym) {
+    sl_barrier_full();
     return;
+  }
+  if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return;
   /* Refused (no registration in this process): register and try again,
   ** and failing that use the global command. */
   if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&

@@ -87,6 +87,7 @@ void sl_grace_enter(void) {
     sl_barrier_fast();
   } else {
     atomic_exchange(&r->depth, d + 1);
+    sl_barrier_full();
   }
 }
 

@@ -587,6 +587,7 @@ static int tc_enter(tcache *tc) {
     sl_barrier_fast();
   } else {
     atomic_exchange(&tc->busy, 1);
+    sl_barrier_full();
   }
   if (!atomic_load(&tc->take)) return 1;
   atomic_store_explicit(&tc->busy, 0, memory_order_release);
