@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <linux/tcp.h>   /* struct tcp_info with tcpi_segs_in */
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,18 @@ static void test_acks_after_answers(void) {
   CHECK(write_one(&a, 0x100, 1));
   int ctx = socket_of(0, port), stx = socket_of(port + 1, 0);
   CHECK(ctx >= 0 && stx >= 0);
+  struct tcp_info probe;
+  socklen_t plen = sizeof probe;
+  memset(&probe, 0, sizeof probe);
+  if (getsockopt(ctx, IPPROTO_TCP, TCP_INFO, &probe, &plen) != 0 ||
+      plen < offsetof(struct tcp_info, tcpi_segs_in) + sizeof probe.tcpi_segs_in ||
+      probe.tcpi_segs_in == 0) {
+    /* qemu-user passes no whole TCP_INFO: the ACKs cannot be counted there */
+    printf("  TCP_INFO without segment counts (%u bytes): ACKs not counted\n", (unsigned)plen);
+    cli_close(&a);
+    done(srv, emu);
+    return;
+  }
   CHECK(ts_wait_until(all_acked, &ctx, 20));
   CHECK(ts_wait_until(all_acked, &stx, 20));
   uint32_t c0 = tcp_info_of(ctx, 1), s0 = tcp_info_of(stx, 1);
