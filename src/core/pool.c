@@ -495,6 +495,15 @@ static int put_nolock_(sl_pool *p, sl_frame *f, int *first) {
   return 1;
 }
 
+/* Puts dead frames fs[0..k), not counted live, in the cache (lock held);
+** those that do not fit move to the front, and their count is returned. */
+static uint32_t put_all_nolock_(sl_pool *p, sl_frame **fs, uint32_t k, int *first) {
+  uint32_t left = 0;
+  for (uint32_t i = 0; i < k; i++)
+    if (!put_nolock_(p, fs[i], first)) fs[left++] = fs[i];
+  return left;
+}
+
 /* Keeps dead frame f, still counted live (lock held), if it fits. */
 static int keep_nolock_(sl_pool *p, sl_frame *f, int *first) {
   p->used = 1;
@@ -508,6 +517,17 @@ static int keep_nolock_(sl_pool *p, sl_frame *f, int *first) {
 ** when idle. */
 static void kept_first(void) {
   if (!atomic_load_explicit(&sweeper_on, memory_order_seq_cst)) sweeper_ensure();
+}
+
+/* put_all_nolock_ under p's lock, p marked used. */
+static uint32_t put_back(sl_pool *p, sl_frame **fs, uint32_t k) {
+  int first = 0;
+  pthread_mutex_lock(&p->mutex);
+  p->used = 1;
+  uint32_t left = put_all_nolock_(p, fs, k, &first);
+  pthread_mutex_unlock(&p->mutex);
+  if (first) kept_first();
+  return left;
 }
 
 /* ------------------------------------------------------- thread caches */
@@ -723,7 +743,6 @@ static void tc_detach(tcache *tc) {
     tc_exit(tc);
   }
   int first = 0;
-  uint32_t left = 0;
   pthread_mutex_lock(&p->mutex);
   tc_fold_nolock_(p, tc);
   if (tc->reserved) tc_unreserve_nolock_(p, tc);   /* not revoked */
@@ -732,8 +751,7 @@ static void tc_detach(tcache *tc) {
   if (tc->next != NULL) tc->next->prev = tc->prev;
   tc->pool = NULL;
   atomic_store_explicit(&tc->take, 0, memory_order_relaxed);
-  for (uint32_t i = 0; i < k; i++)
-    if (!put_nolock_(p, fs[i], &first)) fs[left++] = fs[i];
+  uint32_t left = put_all_nolock_(p, fs, k, &first);
   int last = last_nolock_(p);
   pthread_mutex_unlock(&p->mutex);
   if (first) kept_first();
@@ -833,13 +851,7 @@ static sl_frame *tc_refill(tcache *tc, sl_pool *p, uint32_t alloc, uint32_t size
       tc_set_n(tc, tc->n + k);
       tc_exit(tc);
     } else {                            /* revoked meanwhile: back they go */
-      int first = 0;
-      uint32_t left = 0;
-      pthread_mutex_lock(&p->mutex);
-      for (uint32_t i = 0; i < k; i++)
-        if (!put_nolock_(p, fs[i], &first)) fs[left++] = fs[i];
-      pthread_mutex_unlock(&p->mutex);
-      if (first) kept_first();
+      uint32_t left = put_back(p, fs, k);
       for (uint32_t i = 0; i < left; i++) destroy_cached(fs[i]);
       return NULL;
     }
@@ -870,14 +882,7 @@ static int tc_push(tcache *tc, sl_pool *p, sl_frame *f) {
   tc_set_n(tc, TC_FRAMES - TC_MOVE + 1);
   tc_exit(tc);
   tc_mark_used(tc);
-  int first = 0;
-  uint32_t left = 0;
-  pthread_mutex_lock(&p->mutex);       /* alive: the cache is on its list */
-  p->used = 1;
-  for (uint32_t i = 0; i < TC_MOVE; i++)
-    if (!put_nolock_(p, fs[i], &first)) fs[left++] = fs[i];
-  pthread_mutex_unlock(&p->mutex);
-  if (first) kept_first();
+  uint32_t left = put_back(p, fs, TC_MOVE);   /* alive: the cache is on its list */
   /* What the pool had no room for fills the cache again. */
   uint32_t back = 0;
   if (left > 0 && tc_enter(tc)) {
