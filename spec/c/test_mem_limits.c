@@ -181,23 +181,44 @@ static void cli_close(cli *c) {
   sl_object_unref(sl_mem_bridge_object(c->node));
 }
 
-static int roundtrip(cli *c, uint64_t addr, uint32_t value) {
-  sl_transaction *t = sl_mem_master_request(&c->mm, addr, 4, &value, SL_MEM_WRITE, NULL, NULL);
-  int ok = t != NULL && sl_mem_master_wait(t) == SL_OK;
-  sl_transaction_unref(t);
-  t = sl_mem_master_request(&c->mm, addr, 4, NULL, SL_MEM_READ, NULL, NULL);
-  uint32_t back = 0;
-  if (t != NULL && sl_mem_master_wait(t) == SL_OK) memcpy(&back, sl_transaction_data(t), 4);
-  sl_transaction_unref(t);
-  return ok && back == value;
-}
-
 /* One write, waited for. */
 static int write_one(cli *c, uint64_t addr, uint32_t value) {
   sl_transaction *t = sl_mem_master_request(&c->mm, addr, 4, &value, SL_MEM_WRITE, NULL, NULL);
   int ok = t != NULL && sl_mem_master_wait(t) == SL_OK;
   sl_transaction_unref(t);
   return ok;
+}
+
+/* A write, then a read of it back. */
+static int roundtrip(cli *c, uint64_t addr, uint32_t value) {
+  int ok = write_one(c, addr, value);
+  sl_transaction *t = sl_mem_master_request(&c->mm, addr, 4, NULL, SL_MEM_READ, NULL, NULL);
+  uint32_t back = 0;
+  if (t != NULL && sl_mem_master_wait(t) == SL_OK) memcpy(&back, sl_transaction_data(t), 4);
+  sl_transaction_unref(t);
+  return ok && back == value;
+}
+
+/* A server on an emulated memory and one client of it, both connections
+** up (one write done). */
+typedef struct served {
+  sl_object *emu;
+  sl_mem_bridge *srv;
+  uint32_t port;
+  cli a;
+} served;
+
+static void served_open(served *s) {
+  s->emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
+  s->srv = server(s->emu);
+  s->port = sl_mem_bridge_port(s->srv);
+  cli_open(&s->a, s->port);
+  CHECK(write_one(&s->a, 0x100, 1));
+}
+
+static void served_close(served *s) {
+  cli_close(&s->a);
+  done(s->srv, s->emu);
 }
 
 /* A connected TCP socket of this process with local port `local` (0: any)
@@ -232,13 +253,9 @@ static int acks_at_once(int fd) {
 ** per look: after its first read a socket owes no ACK, so no timer can
 ** end the mode before we look. */
 static void test_late_acks(void) {
-  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
-  sl_mem_bridge *srv = server(emu);
-  uint32_t port = sl_mem_bridge_port(srv);
-  cli a;
-  cli_open(&a, port);
-  CHECK(write_one(&a, 0x100, 1));
-  int srx = socket_of(port, 0), crx = socket_of(0, port + 1);
+  served s;
+  served_open(&s);
+  int srx = socket_of(s.port, 0), crx = socket_of(0, s.port + 1);
   CHECK(srx >= 0 && crx >= 0);
   int late = 0;
   for (uint32_t i = 0; i < 10 && !late; i++) {
@@ -248,12 +265,11 @@ static void test_late_acks(void) {
     CHECK_EQ(acks_at_once(srx), 1);
     CHECK_EQ(acks_at_once(crx), 1);
     sleep_ms(20);                     /* past the readers' interval between asks */
-    CHECK(write_one(&a, 0x100, i));
+    CHECK(write_one(&s.a, 0x100, i));
     late = acks_at_once(srx) == 0 && acks_at_once(crx) == 0;
   }
   CHECK(late);
-  cli_close(&a);
-  done(srv, emu);
+  served_close(&s);
 }
 
 static uint32_t tcp_info_of(int fd, int segs_in) {
@@ -272,13 +288,9 @@ static int all_acked(void *arg) { return tcp_info_of(*(int *)arg, 0) == 0; }
 ** Linux sends one per two, from the read of the second). Counted on the
 ** sending sockets of both sides (their segments in are those ACKs). */
 static void test_acks_after_answers(void) {
-  sl_object *emu = sl_emulate_object(sl_emulate_new(4, 0, NULL));
-  sl_mem_bridge *srv = server(emu);
-  uint32_t port = sl_mem_bridge_port(srv);
-  cli a;
-  cli_open(&a, port);
-  CHECK(write_one(&a, 0x100, 1));
-  int ctx = socket_of(0, port), stx = socket_of(port + 1, 0);
+  served s;
+  served_open(&s);
+  int ctx = socket_of(0, s.port), stx = socket_of(s.port + 1, 0);
   CHECK(ctx >= 0 && stx >= 0);
   struct tcp_info probe;
   socklen_t plen = sizeof probe;
@@ -288,15 +300,14 @@ static void test_acks_after_answers(void) {
       probe.tcpi_segs_in == 0) {
     /* qemu-user passes no whole TCP_INFO: the ACKs cannot be counted there */
     printf("  TCP_INFO without segment counts (%u bytes): ACKs not counted\n", (unsigned)plen);
-    cli_close(&a);
-    done(srv, emu);
+    served_close(&s);
     return;
   }
   CHECK(ts_wait_until(all_acked, &ctx, 20));
   CHECK(ts_wait_until(all_acked, &stx, 20));
   uint32_t c0 = tcp_info_of(ctx, 1), s0 = tcp_info_of(stx, 1);
   enum { N = 64 };
-  for (uint32_t i = 0; i < N; i++) CHECK(write_one(&a, 0x100, i));
+  for (uint32_t i = 0; i < N; i++) CHECK(write_one(&s.a, 0x100, i));
   CHECK(ts_wait_until(all_acked, &ctx, 20));
   CHECK(ts_wait_until(all_acked, &stx, 20));
   uint32_t creq = tcp_info_of(ctx, 1) - c0, sresp = tcp_info_of(stx, 1) - s0;
@@ -304,8 +315,7 @@ static void test_acks_after_answers(void) {
          (unsigned)sresp);
   CHECK(creq >= N * 3 / 4);           /* one each, less a few a loaded machine delays */
   CHECK(sresp >= N * 3 / 4);
-  cli_close(&a);
-  done(srv, emu);
+  served_close(&s);
 }
 #endif
 
