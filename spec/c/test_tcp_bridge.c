@@ -330,6 +330,14 @@ static int await_ready(sl_object *srv) {
   return sl_tcp_bridge_ready(sl_tcp_bridge_from_object(srv));
 }
 
+/* A crafted puller on fx's server, once the server is ready to send. */
+static int ready_puller(fixture *fx) {
+  int fd = dial_puller(fx->port);
+  CHECK(fd >= 0);
+  CHECK(await_ready(fx->srv));
+  return fd;
+}
+
 /* Large frames go out whole and in order, whether the sender writes them
 ** itself or, past its timeout on a slow reader, the I/O thread finishes. */
 static void test_big_frames_in_order(void) {
@@ -342,9 +350,7 @@ static void test_big_frames_in_order(void) {
       ** hands its message over and is not held for room */
       sl_tcp_bridge_set_max_queue_bytes(sl_tcp_bridge_from_object(fx.srv), 64u << 20);
     }
-    int fd = dial_puller(fx.port);
-    CHECK(fd >= 0);
-    CHECK(await_ready(fx.srv));
+    int fd = ready_puller(&fx);
     big_sender bs = {sl_master_new(NULL), 16, 11, 0};   /* more than fits in
                                                        the socket buffers */
     sl_master_add_slave(bs.m->master, fx.srv->slave);
@@ -369,9 +375,7 @@ static void test_big_frames_in_order(void) {
 static void test_reader_gone_mid_write(void) {
   fixture fx;
   setup(&fx);
-  int fd = dial_puller(fx.port);
-  CHECK(fd >= 0);
-  CHECK(await_ready(fx.srv));
+  int fd = ready_puller(&fx);
   big_sender bs = {sl_master_new(NULL), 1, 5, 0};
   sl_master_add_slave(bs.m->master, fx.srv->slave);
   pthread_t t;
@@ -387,9 +391,7 @@ static void test_reader_gone_mid_write(void) {
        i++)
     sleep_ms(10);
   CHECK_EQ(ts_counter(fx.srv, "txFrames") + ts_counter(fx.srv, "drops"), 1);
-  fd = dial_puller(fx.port);
-  CHECK(fd >= 0);
-  CHECK(await_ready(fx.srv));
+  fd = ready_puller(&fx);
   bs.seed = 9;
   pthread_create(&t, NULL, send_bigs, &bs);
   CHECK(read_big(fd, 0, BIG, 9));
@@ -404,9 +406,7 @@ static void test_reader_gone_mid_write(void) {
 static void test_stop_during_write(void) {
   fixture fx;
   setup(&fx);
-  int fd = dial_puller(fx.port);
-  CHECK(fd >= 0);
-  CHECK(await_ready(fx.srv));
+  int fd = ready_puller(&fx);
   big_sender bs = {sl_master_new(NULL), 32, 1, 0};   /* far more than the
                                                   socket buffers hold */
   sl_master_add_slave(bs.m->master, fx.srv->slave);
@@ -589,9 +589,7 @@ static void test_tx_byte_limit(void) {
   uint64_t limit = 3u << 20;
   sl_tcp_bridge_set_max_queue_bytes(bridge_of(&fx), limit);
   sl_tcp_bridge_set_timeout(bridge_of(&fx), 50000);
-  int fd = dial_puller(fx.port);
-  CHECK(fd >= 0);
-  CHECK(await_ready(fx.srv));
+  int fd = ready_puller(&fx);
   big_sender bs = {sl_master_new(NULL), 24, 3, 0};   /* more than the socket
                                                  buffers and the queue hold */
   sl_master_add_slave(bs.m->master, fx.srv->slave);
@@ -644,6 +642,32 @@ static void *send_smalls(void *arg) {
   return NULL;
 }
 
+/* A server with a puller that does not read yet, and a sender of SMALL_TX
+** small frames on its own thread, held once the send queue has filled. */
+typedef struct small_run {
+  fixture fx;
+  int fd;
+  small_sender ss;
+  pthread_t t;
+} small_run;
+
+static void small_start(small_run *s) {
+  setup(&s->fx);
+  s->fd = ready_puller(&s->fx);
+  s->ss.m = sl_master_new(NULL);
+  s->ss.frames = SMALL_TX;
+  atomic_init(&s->ss.sent, 0);
+  sl_master_add_slave(s->ss.m->master, s->fx.srv->slave);
+  pthread_create(&s->t, NULL, send_smalls, &s->ss);
+  CHECK(ts_counter_reaches(s->fx.srv, "txQueueBytes", 100000, 30));
+}
+
+static void small_end(small_run *s) {
+  close(s->fd);
+  sl_object_unref(s->ss.m);
+  teardown(&s->fx);
+}
+
 /* Reads the kth small message (short or long size form) and checks it
 ** byte for byte. */
 static int read_small(int fd, int k) {
@@ -672,57 +696,38 @@ static int read_small(int fd, int k) {
 ** where the last stopped. Every message arrives whole, in order, with its
 ** metadata; each is counted as sent. */
 static void test_small_frames_coalesced(void) {
-  fixture fx;
-  setup(&fx);
-  int fd = dial_puller(fx.port);
-  CHECK(fd >= 0);
-  CHECK(await_ready(fx.srv));
-  small_sender ss = {sl_master_new(NULL), SMALL_TX, 0};
-  sl_master_add_slave(ss.m->master, fx.srv->slave);
-  pthread_t t;
-  pthread_create(&t, NULL, send_smalls, &ss);
-  /* the sender waits for room until the reads below */
-  CHECK(ts_counter_reaches(fx.srv, "txQueueBytes", 100000, 30));
+  small_run s;
+  small_start(&s);                       /* the sender waits for room until the reads below */
+  sl_object *srv = s.fx.srv;
   int bad = 0;
-  for (int k = 0; k < SMALL_TX && !bad; k++) bad = !read_small(fd, k);
+  for (int k = 0; k < SMALL_TX && !bad; k++) bad = !read_small(s.fd, k);
   CHECK_EQ(bad, 0);
-  if (bad) sl_object_stop(fx.srv);       /* the sender's waits end */
-  pthread_join(t, NULL);
-  CHECK(ts_counter_reaches(fx.srv, "txFrames", SMALL_TX, 30));
+  if (bad) sl_object_stop(srv);          /* the sender's waits end */
+  pthread_join(s.t, NULL);
+  CHECK(ts_counter_reaches(srv, "txFrames", SMALL_TX, 30));
   uint64_t bytes = 0;
   for (int k = 0; k < SMALL_TX; k++) bytes += small_size(k);
-  CHECK_EQ(ts_counter(fx.srv, "txBytes"), bytes);
-  CHECK_EQ(ts_counter(fx.srv, "drops"), 0);
-  CHECK_EQ(ts_counter(fx.srv, "txQueueBytes"), 0);
-  close(fd);
-  sl_object_unref(ss.m);
-  teardown(&fx);
+  CHECK_EQ(ts_counter(srv, "txBytes"), bytes);
+  CHECK_EQ(ts_counter(srv, "drops"), 0);
+  CHECK_EQ(ts_counter(srv, "txQueueBytes"), 0);
+  small_end(&s);
 }
 
 /* stop() with small frames queued behind a write the reader never takes:
 ** it returns, the sender returns, and every frame is sent or a counted
 ** drop. */
 static void test_stop_with_small_frames_queued(void) {
-  fixture fx;
-  setup(&fx);
-  int fd = dial_puller(fx.port);
-  CHECK(fd >= 0);
-  CHECK(await_ready(fx.srv));
-  small_sender ss = {sl_master_new(NULL), SMALL_TX, 0};
-  sl_master_add_slave(ss.m->master, fx.srv->slave);
-  pthread_t t;
-  pthread_create(&t, NULL, send_smalls, &ss);
-  CHECK(ts_counter_reaches(fx.srv, "txQueueBytes", 100000, 30));
-  sl_object_stop(fx.srv);
-  for (int i = 0; i < 3000 && atomic_load(&ss.sent) < SMALL_TX; i++) sleep_ms(10);
-  if (!CHECK_EQ(atomic_load(&ss.sent), SMALL_TX)) return;   /* the sender is stuck */
-  pthread_join(t, NULL);
-  CHECK(ts_counter(fx.srv, "drops") > 0);
-  CHECK_EQ(ts_counter(fx.srv, "txFrames") + ts_counter(fx.srv, "drops"), SMALL_TX);
-  CHECK_EQ(ts_counter(fx.srv, "txQueueBytes"), 0);
-  close(fd);
-  sl_object_unref(ss.m);
-  teardown(&fx);
+  small_run s;
+  small_start(&s);
+  sl_object *srv = s.fx.srv;
+  sl_object_stop(srv);
+  for (int i = 0; i < 3000 && atomic_load(&s.ss.sent) < SMALL_TX; i++) sleep_ms(10);
+  if (!CHECK_EQ(atomic_load(&s.ss.sent), SMALL_TX)) return;   /* the sender is stuck */
+  pthread_join(s.t, NULL);
+  CHECK(ts_counter(srv, "drops") > 0);
+  CHECK_EQ(ts_counter(srv, "txFrames") + ts_counter(srv, "drops"), SMALL_TX);
+  CHECK_EQ(ts_counter(srv, "txQueueBytes"), 0);
+  small_end(&s);
 }
 
 /* Small messages arriving far faster than they are delivered: one read
