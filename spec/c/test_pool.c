@@ -802,6 +802,49 @@ static void test_tcache_idle(void) {
   sl_pool_unref(p);
 }
 
+/* A thread using two pools in turn (a copying Fifo's producer) keeps
+** frames of both; a third pool in the rotation takes one's place. Counters
+** and bounds hold in each, a lowered bound takes back one pool's and not
+** the other's, and the thread's end gives every pool its frames (ASan). */
+static void turns(sl_pool **ps, int n, int rounds) {
+  for (int i = 0; i < rounds; i++)
+    for (int k = 0; k < n; k++) sl_frame_unref(sl_pool_req_frame(ps[k], 64));
+}
+
+static void *turns_thread(void *arg) {
+  sl_pool **ps = arg;
+  turns(ps, 3, HOT_ROUNDS);
+  return NULL;
+}
+
+static void test_tcache_two_pools(void) {
+  sl_pool *ps[3] = {sl_pool_new(), sl_pool_new(), sl_pool_new()};
+  turns(ps, 2, HOT_ROUNDS);
+  sl_frame *fs[40];
+  for (int k = 0; k < 2; k++) {
+    for (int i = 0; i < 40; i++) fs[i] = sl_pool_req_frame(ps[k], 64);
+    CHECK_COUNTERS(ps[k], 40, 40 * 64);
+    for (int i = 0; i < 40; i++) sl_frame_unref(fs[i]);
+    CHECK_COUNTERS(ps[k], 0, 0);
+    CHECK(sl_pool_get_cached_count(ps[k]) >= 40);
+  }
+  sl_pool_set_cache_bytes(ps[0], 0);
+  CHECK_EQ(sl_pool_get_cached_count(ps[0]), 0);
+  CHECK(sl_pool_get_cached_count(ps[1]) >= 40);
+  turns(ps, 2, HOT_ROUNDS);
+  CHECK_EQ(sl_pool_get_cached_count(ps[0]), 0);
+  turns(ps, 3, HOT_ROUNDS);
+  for (int k = 0; k < 3; k++) CHECK_COUNTERS(ps[k], 0, 0);
+  pthread_t t;
+  pthread_create(&t, NULL, turns_thread, ps);
+  pthread_join(t, NULL);
+  for (int k = 0; k < 3; k++) {
+    CHECK_COUNTERS(ps[k], 0, 0);
+    CHECK(sl_pool_get_cached_bytes(ps[k]) == 64u * sl_pool_get_cached_count(ps[k]));
+    sl_pool_unref(ps[k]);
+  }
+}
+
 /* The cases read cached counts with no idle release (a loaded machine may
 ** pause a thread for longer than a period); the ones about it set their
 ** own period. */
@@ -837,6 +880,7 @@ static const struct tt_case cases[] = {
   {"thread cache: the pool's last reference goes first", test_tcache_pool_gone},
   {"thread cache: bounds changed while in use", test_tcache_revoke_race},
   {"thread cache: taken back from an idle pool", test_tcache_idle},
+  {"thread cache: two pools used in turn, and a third", test_tcache_two_pools},
   {NULL, NULL}
 };
 

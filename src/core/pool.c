@@ -537,7 +537,9 @@ static uint32_t put_back(sl_pool *p, sl_frame **fs, uint32_t k) {
 ** row keeps a few of them itself: at most TC_FRAMES of one size class, of
 ** at most TC_BLOCK_MAX bytes each, taken and given back with no lock and
 ** no locked instruction (the common request and release write only lines
-** of the thread's own). Frames move between such a cache and its pool
+** of the thread's own). It has TC_SLOTS such caches, one per pool, so a
+** thread that uses two pools in turn (a copying Fifo's producer: the
+** frame it writes from one, the copy from the next one's) keeps both. Frames move between such a cache and its pool
 ** TC_MOVE at a time under the pool's lock, so frames released on another
 ** thread reach the requesting one in batches.
 **
@@ -563,6 +565,7 @@ static uint32_t put_back(sl_pool *p, sl_frame **fs, uint32_t k) {
 #define TC_BLOCK_MAX 2048u
 #define TC_HOT 64             /* locked uses of one pool in a row to attach */
 #define TC_META 256           /* sequence numbers taken at once */
+#define TC_SLOTS 2            /* caches of a thread, for as many pools */
 
 typedef struct tcache {
   /* The owner's alone (pool and block written under the pool's lock). */
@@ -582,13 +585,15 @@ typedef struct tcache {
   atomic_uint dcount, dbytes; /* the owner's change to the live counters */
   atomic_int used;            /* used since the sweeper's last look */
   struct tcache *next, *prev;           /* the pool's list (its lock) */
-  struct tcache *all_next, *all_prev;   /* every cache (tc_mu) */
+  struct tcache *all_next, *all_prev;   /* every thread's first (tc_mu) */
 } tcache;
 
-static _Thread_local tcache *my_tc;
+static _Thread_local tcache *my_tc;       /* the thread's TC_SLOTS caches */
 static _Thread_local int tc_gone;          /* the thread is ending */
-static _Thread_local sl_pool *tc_last;     /* pool of the last locked use */
-static _Thread_local uint32_t tc_streak;   /* such uses in a row */
+/* The pools of the last locked uses, the latest first, and such uses of
+** each since another pool took its place. */
+static _Thread_local sl_pool *tc_last[TC_SLOTS];
+static _Thread_local uint32_t tc_streak[TC_SLOTS];
 static pthread_mutex_t tc_mu = PTHREAD_MUTEX_INITIALIZER;
 static tcache *tc_all;        /* reachable from here until its thread ends */
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
@@ -762,7 +767,7 @@ static void tc_detach(tcache *tc) {
 static void tc_thread_end(void *arg) {
   tcache *tc = arg;
   tc_gone = 1;
-  tc_detach(tc);
+  for (int i = 0; i < TC_SLOTS; i++) tc_detach(&tc[i]);
   my_tc = NULL;
   pthread_mutex_lock(&tc_mu);
   if (tc->all_prev != NULL) tc->all_prev->all_next = tc->all_next;
@@ -776,7 +781,7 @@ static tcache *tc_get(void) {
   if (my_tc != NULL) return my_tc;
   pthread_once(&tc_once, tc_init);
   if (!tc_key_ok) return NULL;        /* it could not be given back at exit */
-  tcache *tc = calloc(1, sizeof *tc);
+  tcache *tc = calloc(TC_SLOTS, sizeof *tc);
   if (tc == NULL) return NULL;
   if (pthread_setspecific(tc_key, tc) != 0) {
     free(tc);
@@ -790,22 +795,47 @@ static tcache *tc_get(void) {
   return my_tc = tc;
 }
 
+/* The thread's cache attached to p, or NULL. */
+static inline tcache *tc_of(const sl_pool *p) {
+  tcache *tc = my_tc;
+  if (tc == NULL) return NULL;
+  for (int i = 0; i < TC_SLOTS; i++)
+    if (tc[i].pool == p) return &tc[i];
+  return NULL;
+}
+
 /* After a locked use of p for blocks of `block` bytes: the cache the
-** thread should attach to p, once it has used p TC_HOT times in a row;
-** it comes detached. NULL otherwise. */
+** thread should attach to p, once it has used p TC_HOT times with at most
+** TC_SLOTS - 1 other pools between; it comes detached. NULL otherwise.
+** The cache taken is one attached to p, else a free one, else one whose
+** pool the thread has not used lately. */
 static tcache *tc_want(sl_pool *p, uint32_t block) {
   if (block == 0 || block > TC_BLOCK_MAX || tc_gone) return NULL;
-  if (p != tc_last) {
-    tc_last = p;
-    tc_streak = 0;
+  int k = 0;
+  while (k < TC_SLOTS - 1 && tc_last[k] != p) k++;
+  uint32_t streak = tc_last[k] == p ? tc_streak[k] : 0;
+  for (; k > 0; k--) {                  /* p moves to the front */
+    tc_last[k] = tc_last[k - 1];
+    tc_streak[k] = tc_streak[k - 1];
   }
-  if (++tc_streak < TC_HOT) return NULL;
-  tc_streak = 0;
-  tcache *tc = tc_get();
-  if (tc == NULL) return NULL;
-  if (tc->pool == p && tc->block == block &&
+  tc_last[0] = p;
+  tc_streak[0] = streak + 1;
+  if (tc_streak[0] < TC_HOT) return NULL;
+  tc_streak[0] = 0;
+  tcache *all = tc_get();
+  if (all == NULL) return NULL;
+  tcache *tc = tc_of(p);
+  if (tc != NULL && tc->block == block &&
       !atomic_load_explicit(&tc->take, memory_order_relaxed))
     return NULL;                        /* attached already */
+  for (int i = 0; tc == NULL && i < TC_SLOTS; i++)
+    if (all[i].pool == NULL) tc = &all[i];
+  for (int i = 0; tc == NULL && i < TC_SLOTS; i++) {
+    int recent = 0;
+    for (int j = 0; j < TC_SLOTS; j++) recent |= all[i].pool == tc_last[j];
+    if (!recent) tc = &all[i];
+  }
+  if (tc == NULL) tc = &all[TC_SLOTS - 1];
   tc_detach(tc);
   return tc;
 }
@@ -911,8 +941,8 @@ static void discard(sl_frame *f) {
 void sl_pool_release_frame_(sl_frame *f) {
   sl_pool *p = single_pool(f);
   if (p != NULL) {
-    tcache *tc = my_tc;
-    if (tc != NULL && tc->pool == p && tc_push(tc, p, f)) return;
+    tcache *tc = tc_of(p);
+    if (tc != NULL && tc_push(tc, p, f)) return;
     tc = tc_want(p, block_bytes(f->bufs[0]->alloc_size));
     int first = 0;
     pthread_mutex_lock(&p->mutex);
@@ -960,8 +990,8 @@ void sl_pool_release_frames_(sl_frame **fs, size_t n) {
 static sl_frame *req_locked(sl_pool *p, uint32_t size);
 
 sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size) {
-  tcache *tc = my_tc;
-  if (tc != NULL && tc->pool == p && size > 0 && size <= tc->lim &&
+  tcache *tc = tc_of(p);
+  if (tc != NULL && size > 0 && size <= tc->lim &&
       (tc->fixed == 0 || size <= tc->fixed)) {
     uint32_t alloc = tc->fixed > 0 ? tc->fixed : size;
     if (tc->fixed > 0 || block_bytes(alloc) == tc->block) {
