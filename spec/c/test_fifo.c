@@ -1071,6 +1071,26 @@ static void test_lone_frames_wake_output(void) {
   alarm(0);
 }
 
+/* The same waits with every thread on one CPU: a side that waits does not
+** poll while the other last ran there (it could not move), it sleeps at
+** once. Frames arrive in order, none dropped, the byte limit holds, a
+** stop lets a waiting producer go, lone frames wake the output thread. */
+static void test_waits_on_one_cpu(void) {
+  cpu_set_t was, one;
+  CHECK_EQ(sched_getaffinity(0, sizeof was, &was), 0);
+  int cpu = sched_getcpu();
+  CHECK(cpu >= 0);
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);   /* threads inherit it */
+  test_wait_when_full();
+  test_wait_at_byte_limit();
+  test_stop_frees_waiting_producer();
+  test_wait_many_producers();
+  test_lone_frames_wake_output();
+  CHECK_EQ(sched_setaffinity(0, sizeof was, &was), 0);
+}
+
 /* A noCopy Fifo's own pool keeps what its queue may hold: its byte limit
 ** and the pool's default beside it, following setMaxQueueBytes; a cache
 ** size set on the pool by hand stays, and a copying Fifo's pool keeps
@@ -1158,6 +1178,7 @@ static const struct tt_case cases[] = {
   {"wait when full: several producers waiting at once", test_wait_many_producers},
   {"a lone frame wakes a sleeping output thread", test_lone_frames_wake_output},
   {"a noCopy Fifo's pool keeps what its queue may hold", test_pool_cache_fits_limit},
+  {"waits with every thread on one CPU", test_waits_on_one_cpu},
   {NULL, NULL}
 };
 

@@ -81,6 +81,7 @@ struct sl_fifo {
   atomic_uint_least64_t out_seen;  /* a recent `out_bytes` (written under
                                   ** the lock, read without it) */
   atomic_uint_least64_t drops, rx_frames, rx_bytes;
+  atomic_int in_cpu;           /* the CPU the last producer queued on */
   /* Frames ever queued, shifted left by one; the low bit is the
   ** producers' lock. The output thread's one look at the producers. */
   _Alignas(64) atomic_uint_least64_t pushed;
@@ -94,6 +95,7 @@ struct sl_fifo {
   ** Frames being delivered still count toward the byte limit. */
   atomic_uint_least64_t out_bytes;
   atomic_uint_least64_t tx_frames, tx_bytes;
+  atomic_int out_cpu;          /* the CPU the output thread last looked on */
   /* The output thread's futex word: 1 while it sleeps (or is about to). */
   _Alignas(64) atomic_int sleeping;
   /* Producers waiting for room (wait_full): 1 while one sleeps or is
@@ -111,6 +113,27 @@ static inline void cpu_relax(void) {
 #elif defined(__aarch64__)
   __asm__ __volatile__("yield");
 #endif
+}
+
+/*
+** A side that waits polls only while the other side may be running on
+** another CPU: one that last ran on this CPU cannot move while we poll,
+** so we sleep at once and give it the CPU. Each side notes its CPU on its
+** own line (a store only when it changed).
+*/
+static int note_cpu(atomic_int *word) {
+  int cpu = sched_getcpu();
+  if (atomic_load_explicit(word, memory_order_relaxed) != cpu)
+    atomic_store_explicit(word, cpu, memory_order_relaxed);
+  return cpu;
+}
+
+/* Polls worth making before sleeping, the other side last seen on `peer`. */
+static int polls(sl_fifo *q, atomic_int *self, atomic_int *peer) {
+  int cpu = note_cpu(self);
+  return cpu >= 0 && cpu == atomic_load_explicit(peer, memory_order_relaxed)
+             ? 0
+             : q->spin_polls;
 }
 
 static segment *segment_get(sl_fifo *q) {
@@ -266,7 +289,8 @@ static int waits_for_room(sl_fifo *q) {
 ** give up. */
 static int await_room(sl_fifo *q, uint32_t size) {
   room_wait w = {q, size};
-  for (int i = 0; i < q->spin_polls; i++) {
+  int n = polls(q, &q->in_cpu, &q->out_cpu);
+  for (int i = 0; i < n; i++) {
     if (room_or_stop(q, size)) goto out;
     for (int j = 0; j < POLL_PAUSES; j++) cpu_relax();
   }
@@ -338,6 +362,7 @@ static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
     }
   }
   count_rx_nolock_(q, bytes);
+  note_cpu(&q->in_cpu);
   if (q->tail_used == SEG_SLOTS) {
     segment *s = segment_get(q);
     why = "out of memory";
@@ -502,7 +527,8 @@ static int frames_or_closing(void *arg) {
 ** cleared. The stop is looked at sequentially consistent, after the
 ** store of 1, as wake_output reads it before it looks at the word. */
 static void await_frames(sl_fifo *q) {
-  for (int i = 0; i < q->spin_polls; i++) {
+  int n = polls(q, &q->out_cpu, &q->in_cpu);
+  for (int i = 0; i < n; i++) {
     if (frames_or_closing(q)) return;
     for (int j = 0; j < POLL_PAUSES; j++) cpu_relax();
   }
@@ -665,6 +691,8 @@ sl_fifo *sl_fifo_new(uint32_t max_depth, uint32_t trim_size, int no_copy,
   sl_object_init(&q->obj, &fifo_class);
   q->max_depth = max_depth;
   atomic_init(&q->max_bytes, FIFO_BYTES);
+  atomic_init(&q->in_cpu, -1);
+  atomic_init(&q->out_cpu, -1);
   q->trim_size = trim_size;
   q->no_copy = no_copy != 0;
   q->log = sl_log_get("stream.Fifo");
