@@ -377,8 +377,9 @@ static void wait_teardown(wait_ctx *c) {
 ** The baseline: a ring of pointers between two threads, nothing else. The
 ** producer waits while WAIT_DEPTH are queued; the consumer takes all that
 ** is queued at once. Each side polls briefly (as long as the Fifo's
-** sides), then sleeps on a futex word, and is woken only when asleep: the
-** Fifo's way of waiting.
+** sides, and not at all when the other side last ran on its CPU), then
+** sleeps on a futex word, and is woken only when asleep: the Fifo's way
+** of waiting.
 */
 
 #define RING_POLLS 256
@@ -387,6 +388,7 @@ static void wait_teardown(wait_ctx *c) {
 typedef struct ring_side {
   _Alignas(64) atomic_uint_least64_t count;   /* pushed, or popped */
   atomic_int sleeping;                        /* its futex word */
+  atomic_int cpu;                             /* where it last ran */
 } ring_side;
 
 typedef struct ring_ctx {
@@ -405,9 +407,22 @@ static inline void ring_relax(void) {
 #endif
 }
 
-/* Waits until ready(c) holds, sleeping on `self` after a short poll. */
-static void ring_await(ring_ctx *c, ring_side *self, int (*ready)(ring_ctx *c)) {
-  for (int i = 0; i < RING_POLLS; i++) {
+static int ring_note_cpu(ring_side *self) {
+  int cpu = sched_getcpu();
+  if (atomic_load_explicit(&self->cpu, memory_order_relaxed) != cpu)
+    atomic_store_explicit(&self->cpu, cpu, memory_order_relaxed);
+  return cpu;
+}
+
+/* Waits until ready(c) holds, sleeping on `self` after a short poll (none
+** when `other` last ran on this CPU). */
+static void ring_await(ring_ctx *c, ring_side *self, ring_side *other,
+                       int (*ready)(ring_ctx *c)) {
+  int cpu = ring_note_cpu(self);
+  int n = cpu >= 0 && cpu == atomic_load_explicit(&other->cpu, memory_order_relaxed)
+              ? 0
+              : RING_POLLS;
+  for (int i = 0; i < n; i++) {
     if (ready(c)) return;
     for (int j = 0; j < RING_PAUSES; j++) ring_relax();
   }
@@ -436,7 +451,8 @@ static void *ring_producer(void *arg) {
   ring_ctx *c = arg;
   uint64_t n = atomic_load_explicit(&c->in.count, memory_order_relaxed);
   for (uint64_t i = 0; i < c->iters; i++) {
-    if (!ring_has_room(c)) ring_await(c, &c->in, ring_has_room);
+    if (!ring_has_room(c)) ring_await(c, &c->in, &c->out, ring_has_room);
+    ring_note_cpu(&c->in);
     c->slot[n % WAIT_DEPTH] = c->items[i % WAIT_DEPTH];
     atomic_store(&c->in.count, ++n);
     ring_wake(&c->out);
@@ -450,7 +466,7 @@ static void *ring_consumer(void *arg) {
   uint64_t got = 0;
   uintptr_t sink = 0;
   while (got < c->iters) {
-    ring_await(c, &c->out, ring_has_items);
+    ring_await(c, &c->out, &c->in, ring_has_items);
     uint64_t end = atomic_load_explicit(&c->in.count, memory_order_acquire);
     for (; n != end; n++, got++) sink += (uintptr_t)c->slot[n % WAIT_DEPTH];
     atomic_store(&c->out.count, n);
@@ -482,6 +498,8 @@ static ring_ctx *ring_new(void) {
   if (c == NULL) return NULL;
   memset(c, 0, sizeof *c);
   for (int i = 0; i < WAIT_DEPTH; i++) c->items[i] = &c->items[i];
+  atomic_init(&c->in.cpu, -1);
+  atomic_init(&c->out.cpu, -1);
   return c;
 }
 
