@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../core/futex.h"
+#include "streamlua/buffer.h"
 #include "streamlua/frame.h"
 #include "streamlua/log.h"
 #include "streamlua/master.h"
@@ -389,9 +390,10 @@ out_drop_counted:
   dropped(q, why);
 }
 
-/* A copy of the first n bytes of f with its metadata, from downstream. */
-static sl_frame *copy_frame(sl_fifo *q, sl_frame *f) {
-  uint32_t n = sl_frame_get_payload(f);
+/* A copy of the first bytes of f (`payload` long) with its metadata,
+** from downstream: trimSize of them at most. */
+static sl_frame *copy_frame(sl_fifo *q, sl_frame *f, uint32_t payload) {
+  uint32_t n = payload;
   if (q->trim_size != 0 && q->trim_size < n) n = q->trim_size;
   sl_frame *nf = sl_master_req_frame(&q->master, n, 1);
   if (nf == NULL) return NULL;
@@ -399,10 +401,17 @@ static sl_frame *copy_frame(sl_fifo *q, sl_frame *f) {
     sl_frame_unref(nf);
     return NULL;
   }
-  sl_frame_iter src, dst;
-  sl_frame_iter_read(&src, f, 0);
-  sl_frame_iter_write(&dst, nf, 0);
-  sl_frame_iter_copy(&src, n, &dst);
+  if (sl_frame_buffer_count(f) == 1) {   /* the common case: one block */
+    if (sl_frame_write(nf, sl_buffer_begin(sl_frame_buffer(f, 0)), 0, n) != SL_OK) {
+      sl_frame_unref(nf);
+      return NULL;
+    }
+  } else {
+    sl_frame_iter src, dst;
+    sl_frame_iter_read(&src, f, 0);
+    sl_frame_iter_write(&dst, nf, 0);
+    sl_frame_iter_copy(&src, n, &dst);
+  }
   sl_frame_set_error(nf, sl_frame_get_error(f));
   sl_frame_set_channel(nf, sl_frame_get_channel(f));
   sl_frame_set_flags(nf, sl_frame_get_flags(f));
@@ -440,7 +449,7 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
   }
   sl_frame_lock(f);
   uint32_t bytes = sl_frame_get_payload(f);
-  sl_frame *nf = copy_frame(q, f);
+  sl_frame *nf = copy_frame(q, f, bytes);
   sl_frame_unlock(f);
   if (nf == NULL) {
     count_rx_dropped(q, bytes, "no frame for its copy");
