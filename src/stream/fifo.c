@@ -82,7 +82,6 @@ struct sl_fifo {
   atomic_uint_least64_t out_seen;  /* a recent `out_bytes` (written under
                                   ** the lock, read without it) */
   atomic_uint_least64_t drops, rx_frames, rx_bytes;
-  atomic_int in_cpu;           /* the CPU the last producer queued on */
   /* Frames ever queued, shifted left by one; the low bit is the
   ** producers' lock. The output thread's one look at the producers. */
   _Alignas(64) atomic_uint_least64_t pushed;
@@ -96,7 +95,6 @@ struct sl_fifo {
   ** Frames being delivered still count toward the byte limit. */
   atomic_uint_least64_t out_bytes;
   atomic_uint_least64_t tx_frames, tx_bytes;
-  atomic_int out_cpu;          /* the CPU the output thread last looked on */
   /* The output thread's futex word: 1 while it sleeps (or is about to). */
   _Alignas(64) atomic_int sleeping;
   /* Producers waiting for room (wait_full): 1 while one sleeps or is
@@ -104,6 +102,11 @@ struct sl_fifo {
   ** which each wake changes. */
   _Alignas(64) atomic_int room_wanted;
   atomic_int room_seq;
+  /* Where each side last ran: written when that changes, read by the
+  ** other side when it waits (a line of their own, so those reads take no
+  ** line either side writes per frame). */
+  _Alignas(64) atomic_int in_cpu;    /* the CPU the last producer queued on */
+  atomic_int out_cpu;                /* the CPU the output thread looked on */
 };
 
 static sl_fifo *as_fifo(sl_object *obj) { return (sl_fifo *)obj; }
