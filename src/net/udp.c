@@ -64,6 +64,7 @@ struct sl_udp {
   ** recvmmsg vector describing them (kept: a slot is described again
   ** only when its frame is replaced). */
   sl_frame *spare[RX_BATCH];
+  uint32_t rx_full;                  /* bit i: spare[i] holds a frame */
   struct mmsghdr rx_msg[RX_BATCH];
   struct iovec rx_iov[RX_BATCH][MAX_IOV];
   struct sockaddr_in rx_from[RX_BATCH];
@@ -299,14 +300,19 @@ static void describe_slot(udp *u, int i, sl_frame *f) {
   h->msg_namelen = sizeof u->rx_from[i];
 }
 
-/* Fills the empty receive slots (pool frames of max_payload bytes). */
+_Static_assert(RX_BATCH <= 32, "one bit of rx_full per receive slot");
+#define RX_ALL_FULL ((uint32_t)((1ull << RX_BATCH) - 1))
+
+/* Fills the empty receive slots (pool frames of max_payload bytes): only
+** those, found from rx_full, not by looking at every slot on every wake. */
 static int refill(udp *u) {
-  for (int i = 0; i < RX_BATCH; i++)
-    if (u->spare[i] == NULL) {
-      u->spare[i] = sl_slave_req_local_frame(&u->slave, u->max_payload);
-      if (u->spare[i] == NULL) return -1;
-      describe_slot(u, i, u->spare[i]);
-    }
+  for (uint32_t empty = ~u->rx_full & RX_ALL_FULL; empty != 0; empty &= empty - 1) {
+    int i = __builtin_ctz(empty);
+    u->spare[i] = sl_slave_req_local_frame(&u->slave, u->max_payload);
+    if (u->spare[i] == NULL) return -1;
+    describe_slot(u, i, u->spare[i]);
+    u->rx_full |= 1u << i;
+  }
   return 0;
 }
 
@@ -413,6 +419,7 @@ static int receive(udp *u, sl_frame **got, int *slot) {
     slot[ng] = i;
     got[ng++] = u->spare[i];
     u->spare[i] = NULL;
+    u->rx_full &= ~(1u << i);
     bytes += len;
   }
   if (ng > 0) {
@@ -447,6 +454,7 @@ static void reuse_or_release(udp *u, sl_frame **got, const int *slot, int n) {
     sl_frame_set_error(f, 0);
     sl_frame_set_channel(f, 0);
     u->spare[slot[i]] = f;
+    u->rx_full |= 1u << slot[i];
   }
   sl_frame_unref_many(drop, nd);
 }
@@ -467,6 +475,7 @@ static int receive_main(void *arg) {
   }
   sl_frame_unref_many(u->spare, RX_BATCH);
   memset(u->spare, 0, sizeof u->spare);
+  u->rx_full = 0;
   return 0;
 }
 
