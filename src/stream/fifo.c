@@ -348,11 +348,11 @@ static void room_made(sl_fifo *q) {
     wake_room(q);
 }
 
-/* Counts f as received (`bytes` long) and queues it (transfer full);
-** drops and counts it when stopped, or full (in frames or bytes) and the
+/* Counts a frame received (`bytes` long) and queues f, its payload `size`
+** bytes (transfer full): the frame itself, or its copy; drops and counts
+** it when stopped, or full (in frames or bytes) and the
 ** producer does not wait or its wait gave up. */
-static void push(sl_fifo *q, sl_frame *f, uint32_t bytes) {
-  uint32_t size = sl_frame_get_payload(f);
+static void push(sl_fifo *q, sl_frame *f, uint32_t bytes, uint32_t size) {
   uint64_t v = push_lock(q);
   const char *why;
   while ((why = no_room_nolock_(q, v, size)) != NULL) {
@@ -440,7 +440,8 @@ static const char *busy(sl_fifo *q, uint32_t size) {
 static void fifo_accept(sl_slave *s, sl_frame *f) {
   sl_fifo *q = as_fifo(s->owner);
   if (q->no_copy) {
-    push(q, sl_frame_ref(f), sl_frame_get_payload(f));
+    uint32_t bytes = sl_frame_get_payload(f);
+    push(q, sl_frame_ref(f), bytes, bytes);
     return;
   }
   uint32_t size = sl_frame_get_payload(f);
@@ -458,7 +459,7 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
     count_rx_dropped(q, bytes, "no frame for its copy");
     return;
   }
-  push(q, nf, bytes);
+  push(q, nf, bytes, q->trim_size != 0 && q->trim_size < bytes ? q->trim_size : bytes);
 }
 
 /* Takes up to max published frames off the head, with the sizes they
