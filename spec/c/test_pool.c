@@ -853,6 +853,55 @@ static void test_idle_default(void) {
   sl_pool_set_idle_ms(0);
 }
 
+/* A batch request: kept frames several under one lock, each as a single
+** request would make it; with fewer kept, what there is; with none, one
+** new frame; limits refused as a single request refuses them. */
+static void test_req_frames(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 256);
+  sl_pool_set_pool_size(p, 8);
+  sl_frame *fs[12];
+  CHECK_EQ(sl_pool_req_frames(p, 100, fs, 0), 0);
+  CHECK_EQ(sl_pool_req_frames(p, 100, fs, 4), 1);     /* nothing kept: one new */
+  CHECK_COUNTERS(p, 1, 256);
+  for (int i = 1; i < 6; i++) fs[i] = sl_pool_req_frame(p, 100);
+  sl_frame_unref_many(fs, 6);                          /* six kept */
+  CHECK_EQ(sl_pool_get_cached_count(p), 6);
+  CHECK_COUNTERS(p, 0, 0);
+  CHECK_EQ(sl_pool_req_frames(p, 100, fs, 4), 4);      /* four of the six */
+  CHECK_EQ(sl_pool_get_cached_count(p), 2);
+  CHECK_COUNTERS(p, 4, 4 * 256);
+  CHECK_EQ(sl_pool_req_frames(p, 40, fs + 4, 8), 2);   /* the two left */
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  CHECK_EQ(sl_pool_req_frames(p, 40, fs + 6, 8), 1);   /* none left: one new */
+  CHECK_COUNTERS(p, 7, 7 * 256);
+  for (int i = 0; i < 7; i++) {                        /* each as asked */
+    uint32_t want = i < 4 ? 100 : 40;
+    CHECK_EQ(sl_frame_buffer_count(fs[i]), 1);
+    CHECK_EQ(sl_frame_get_size(fs[i]), want);
+    CHECK_EQ(sl_frame_get_payload(fs[i]), 0);
+    CHECK_EQ(sl_frame_get_flags(fs[i]), 0);
+    for (int j = 0; j < i; j++) CHECK(fs[i] != fs[j]);
+  }
+  sl_frame_set_flags(fs[0], 7);
+  sl_frame_unref_many(fs, 7);
+  CHECK_EQ(sl_pool_req_frames(p, 100, fs, 1), 1);      /* reset when handed out */
+  CHECK_EQ(sl_frame_get_flags(fs[0]), 0);
+  sl_frame_unref(fs[0]);
+  CHECK_EQ(sl_pool_req_frames(p, 257, fs, 3), 1);      /* two blocks: made new */
+  CHECK_EQ(sl_frame_buffer_count(fs[0]), 2);
+  sl_frame_unref(fs[0]);
+  sl_pool_set_max_frame_size(p, 64);
+  fs[0] = (sl_frame *)p;
+  CHECK_EQ(sl_pool_req_frames(p, 100, fs, 3), 0);      /* over the limit */
+  CHECK(fs[0] == NULL);
+  uint64_t lim = 0;
+  CHECK_EQ(sl_pool_req_status(&lim), SL_EINVAL);
+  CHECK_EQ(lim, 64);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
 static const struct tt_case cases[] = {
   {"idle release: 1 s by default (off for these cases)", test_idle_default},
   {"variable mode: one buffer of exactly the size", test_variable_mode},
@@ -881,6 +930,7 @@ static const struct tt_case cases[] = {
   {"thread cache: bounds changed while in use", test_tcache_revoke_race},
   {"thread cache: taken back from an idle pool", test_tcache_idle},
   {"thread cache: two pools used in turn, and a third", test_tcache_two_pools},
+  {"batch request: kept frames under one lock, else one", test_req_frames},
   {NULL, NULL}
 };
 

@@ -422,10 +422,12 @@ static void prefetch_next(const ring *r) {
   }
 }
 
-/* A kept whole frame for a request that fits one block; *lim gets the
-** pool's limit, read under the same lock. */
-static sl_frame *pop_frame(sl_pool *p, uint32_t size, uint64_t *lim) {
-  sl_frame *f = NULL;
+/* Up to n kept whole frames for a request that fits one block, taken
+** under one lock; *lim gets the pool's limit, read under the same lock.
+** Returns how many. */
+static uint32_t pop_frames(sl_pool *p, uint32_t size, sl_frame **out, uint32_t n,
+                           uint64_t *lim) {
+  uint32_t k = 0;
   pthread_mutex_lock(&p->mutex);
   p->used = 1;
   *lim = limit_nolock_(p);
@@ -434,17 +436,23 @@ static sl_frame *pop_frame(sl_pool *p, uint32_t size, uint64_t *lim) {
       (fixed == 0 || size <= fixed)) {
     uint32_t alloc = fixed > 0 ? fixed : size;
     ring *r = ring_with(p, block_bytes(alloc));
-    if (r != NULL) {
-      f = ring_pop_nolock_(p, r);
+    while (r != NULL && r->n > 0 && k < n) {
+      sl_frame *f = ring_pop_nolock_(p, r);
       prefetch_next(r);
       sl_buffer *b = f->bufs[0];
       buffer_reset(b, p, alloc, size);
       count_nolock_(p, b);
+      out[k++] = f;
     }
   }
   pthread_mutex_unlock(&p->mutex);
-  if (f != NULL) frame_reset(f);
-  return f;
+  for (uint32_t i = 0; i < k; i++) frame_reset(out[i]);
+  return k;
+}
+
+static sl_frame *pop_frame(sl_pool *p, uint32_t size, uint64_t *lim) {
+  sl_frame *f = NULL;
+  return pop_frames(p, size, &f, 1, lim) == 1 ? f : NULL;
 }
 
 /* Room for one more kept block of `block` bytes (lock held). */
@@ -1011,6 +1019,18 @@ sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size) {
     }
   }
   return f;
+}
+
+uint32_t sl_pool_req_frames(sl_pool *p, uint32_t size, sl_frame **out, uint32_t n) {
+  if (n == 0) return 0;
+  tcache *tc = my_tc;
+  if (n > 1 && (tc == NULL || tc->pool != p)) {   /* a thread cache needs no lock */
+    uint64_t lim;
+    uint32_t k = pop_frames(p, size, out, n, &lim);
+    if (k > 0) return k;
+  }
+  out[0] = sl_pool_req_frame(p, size);
+  return out[0] != NULL;
 }
 
 static sl_frame *req_locked(sl_pool *p, uint32_t size) {

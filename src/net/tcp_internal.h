@@ -47,11 +47,21 @@
 #define DIRECT_IOV 64
 
 /* Frames decoded from one read, queued for the delivery thread together:
-** one lock per read, not one per message (the connection's I/O thread). */
+** one lock per read, not one per message (the connection's I/O thread).
+** Frames for small messages come from the pool several at a time: a
+** read's first message asks for one, each later request twice as many as
+** the one before, up to RX_SPARE; what a read leaves over goes back to the
+** pool at its end (one lock), so nothing is held between reads. */
+#define RX_SPARE 32
 typedef struct rx_batch {
   sl_frame *f[RX_BATCH];
   uint32_t n;
   uint64_t bytes;
+  sl_frame *spare[RX_SPARE];   /* requested, not yet filled */
+  uint32_t spare_at, spare_n;  /* the next one to fill; how many there are */
+  uint32_t ask;                /* the next request's count (0: 1) */
+  int single;                  /* the pool gives no one-block frames: the
+                                  rest of this read asks one by one */
 } rx_batch;
 
 typedef struct conn {
@@ -125,6 +135,9 @@ int tcp_rx_room_nolock(const bridge *b);
 /* Doubles the delivery ring (lock held); 0, or -1 if out of memory. */
 int tcp_rx_grow_nolock(bridge *b);
 block_cache *tcp_cache_new(void);
+/* Gives the frames requested and not filled back to the pool (I/O thread:
+** the end of a read, a closed connection). */
+void tcp_rx_spare_release(rx_batch *rb);
 void tcp_cache_unref(block_cache *bc);
 
 #endif

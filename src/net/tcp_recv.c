@@ -146,6 +146,41 @@ static sl_frame *adopt_message(bridge *b, conn *c, const sl_zmtp_event *ev) {
   return f;
 }
 
+void tcp_rx_spare_release(rx_batch *rb) {
+  if (rb->spare_at < rb->spare_n)
+    sl_frame_unref_many(rb->spare + rb->spare_at, rb->spare_n - rb->spare_at);
+  rb->spare_at = rb->spare_n = 0;
+  rb->ask = 0;
+  rb->single = 0;
+}
+
+/*
+** A frame for a small message of n bytes: the next of those requested
+** together (rx_batch), its one block of ADOPT_MIN bytes cut to n by its
+** tail room, so its size is n as a request of n would make it. A pool set
+** to other blocks (setFixedSize) gives frames one by one, as asked.
+*/
+static sl_frame *small_frame(bridge *b, rx_batch *rb, uint32_t n) {
+  if (rb->single) return sl_slave_req_local_frame(&b->slave, n);
+  if (rb->spare_at == rb->spare_n) {
+    uint32_t ask = rb->ask > 0 ? rb->ask : 1;
+    rb->spare_at = 0;
+    rb->spare_n = sl_pool_req_frames(b->slave.pool, ADOPT_MIN, rb->spare, ask);
+    rb->ask = ask * 2 < RX_SPARE ? ask * 2 : RX_SPARE;
+    if (rb->spare_n == 0) return NULL;
+  }
+  sl_frame *f = rb->spare[rb->spare_at];
+  sl_buffer *bf = sl_frame_buffer_count(f) == 1 ? sl_frame_buffer(f, 0) : NULL;
+  if (bf == NULL || sl_buffer_get_size(bf) != ADOPT_MIN) {
+    tcp_rx_spare_release(rb);
+    rb->single = 1;
+    return sl_slave_req_local_frame(&b->slave, n);
+  }
+  rb->spare_at++;
+  sl_buffer_adjust_tail(bf, ADOPT_MIN - n);
+  return f;
+}
+
 /* Queues the batch (I/O thread). 0 if out of memory: the frames are
 ** dropped and the caller closes the connection. */
 static int rx_flush(bridge *b, rx_batch *rb) {
@@ -202,8 +237,7 @@ int tcp_conn_message(sl_zconn *zc, const sl_zmtp_event *ev) {
   }
   const sl_zmtp_part *p = ev->parts;
   sl_frame *f = p[3].size >= ADOPT_MIN ? adopt_message(b, c, ev)
-                                       : sl_slave_req_local_frame(&b->slave,
-                                                                  (uint32_t)p[3].size);
+                                       : small_frame(b, rb, (uint32_t)p[3].size);
   if (f == NULL) {
     sl_zconn_close(zc, SL_ZCLOSE_PROTOCOL, "out of memory for a frame");
     return 0;
@@ -228,9 +262,12 @@ int tcp_conn_message(sl_zconn *zc, const sl_zmtp_event *ev) {
   return 1;
 }
 
-/* The end of a read: its frames go to the delivery pool together. */
+/* The end of a read: its frames go to the delivery pool together, the
+** frames it requested and did not fill back to the pool. */
 int tcp_conn_read_done(sl_zconn *zc) {
-  if (rx_flush(tcp_bridge_of(zc), &((conn *)zc)->rb)) return 1;
+  rx_batch *rb = &((conn *)zc)->rb;
+  tcp_rx_spare_release(rb);
+  if (rx_flush(tcp_bridge_of(zc), rb)) return 1;
   sl_zconn_close(zc, SL_ZCLOSE_PROTOCOL, "out of memory for the delivery queue");
   return 0;
 }

@@ -252,6 +252,7 @@ out:
 void tcp_conn_closed(sl_zconn *zc) {
   conn *c = (conn *)zc;
   bridge *b = tcp_bridge_of(zc);
+  tcp_rx_spare_release(&c->rb);     /* none outside a read: for certain */
   uint32_t lost = c->ocount;
   while (c->ocount > 0) {
     out_done d;

@@ -47,6 +47,12 @@ void sl_pool_unref(sl_pool *p);
 ** memory runs out; sl_pool_req_status then says which. */
 sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size);
 
+/* Frames as n calls of sl_pool_req_frame(p, size) would give, into
+** out[0..n): the kept ones taken under one lock. Returns how many: up to
+** n while the pool keeps frames of that size, else 1 (a caller wanting
+** more asks again); 0 as sl_pool_req_frame's NULL. */
+uint32_t sl_pool_req_frames(sl_pool *p, uint32_t size, sl_frame **out, uint32_t n);
+
 /*
 ** Limits on one request, so that a size from a user or a peer cannot make
 ** the pool allocate without bound. The largest frame served is
