@@ -902,6 +902,43 @@ static void test_req_frames(void) {
   sl_pool_unref(p);
 }
 
+/* A batch release keeps what a release one at a time would keep: the
+** ring grows in the middle of the batch, the pool size and the cache
+** bytes run out in the middle, sizes of two classes alternate. */
+static void test_release_batch(void) {
+  sl_pool *p = sl_pool_new();
+  sl_pool_set_fixed_size(p, 64);
+  sl_pool_set_pool_size(p, 20);
+  sl_frame *fs[40];
+  for (int i = 0; i < 30; i++) fs[i] = sl_pool_req_frame(p, 64);
+  CHECK_COUNTERS(p, 30, 30 * 64);
+  sl_frame_unref_many(fs, 30);                  /* rings start at 8 slots */
+  CHECK_EQ(sl_pool_get_cached_count(p), 20);    /* the pool size, no more */
+  CHECK_COUNTERS(p, 0, 0);
+  CHECK_EQ(sl_pool_req_frames(p, 64, fs, 40), 20);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  sl_pool_set_cache_bytes(p, 5 * 64);
+  sl_frame_unref_many(fs, 20);
+  CHECK_EQ(sl_pool_get_cached_count(p), 5);     /* the byte bound */
+  CHECK_EQ(sl_pool_get_cached_bytes(p), 5 * 64);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+
+  p = sl_pool_new();                            /* variable mode, two classes */
+  sl_pool_set_pool_size(p, 12);
+  for (int i = 0; i < 16; i++) fs[i] = sl_pool_req_frame(p, i % 4 < 2 ? 100 : 1000);
+  sl_frame_unref_many(fs, 16);
+  CHECK_EQ(sl_pool_get_cached_count(p), 12);
+  CHECK_COUNTERS(p, 0, 0);
+  CHECK_EQ(sl_pool_req_frames(p, 1000, fs, 16), 6);   /* the 1000s kept */
+  CHECK_EQ(sl_pool_req_frames(p, 100, fs + 6, 16), 6);
+  for (int i = 0; i < 12; i++) CHECK_EQ(sl_frame_get_size(fs[i]), i < 6 ? 1000 : 100);
+  CHECK_EQ(sl_pool_get_cached_count(p), 0);
+  sl_frame_unref_many(fs, 12);
+  CHECK_COUNTERS(p, 0, 0);
+  sl_pool_unref(p);
+}
+
 static const struct tt_case cases[] = {
   {"idle release: 1 s by default (off for these cases)", test_idle_default},
   {"variable mode: one buffer of exactly the size", test_variable_mode},
@@ -931,6 +968,7 @@ static const struct tt_case cases[] = {
   {"thread cache: taken back from an idle pool", test_tcache_idle},
   {"thread cache: two pools used in turn, and a third", test_tcache_two_pools},
   {"batch request: kept frames under one lock, else one", test_req_frames},
+  {"batch release: growth and bounds reached mid-batch", test_release_batch},
   {NULL, NULL}
 };
 

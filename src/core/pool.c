@@ -963,13 +963,37 @@ void sl_pool_release_frame_(sl_frame *f) {
   discard(f);
 }
 
-/* Frames fs[0..n) of pool p: kept under one lock; the rest discarded. */
+/* Frames fs[0..n) of pool p: kept under one lock; the rest discarded.
+** A frame of the same block size as the one kept before it goes to the
+** same ring while that has a free slot and the pool room (what
+** keep_nolock_ would find, without looking again). */
 static void release_run(sl_pool *p, sl_frame **fs, size_t n) {
   size_t left = 0;
   int first = 0;
+  ring *r = NULL;               /* where the frame before went */
+  uint32_t alloc = 0, block = 0;
   pthread_mutex_lock(&p->mutex);
-  for (size_t i = 0; i < n; i++)
-    if (!keep_nolock_(p, fs[i], &first)) fs[left++] = fs[i];
+  for (size_t i = 0; i < n; i++) {
+    sl_frame *f = fs[i];
+    uint32_t a = f->bufs[0]->alloc_size;
+    if (r != NULL && a == alloc && r->n < r->cap && room_nolock_(p, block)) {
+      r->slot[(r->head + r->n) % r->cap] = f;
+      r->n++;
+      p->cached_frames++;
+      p->kept_bytes += block;
+      p->alloc_bytes -= a;
+      p->alloc_count -= 1;
+      continue;
+    }
+    r = NULL;
+    if (!keep_nolock_(p, f, &first)) {
+      fs[left++] = f;
+      continue;
+    }
+    alloc = a;
+    block = block_bytes(a);
+    r = ring_with(p, block);
+  }
   pthread_mutex_unlock(&p->mutex);
   if (first) kept_first();
   for (size_t i = 0; i < left; i++) discard(fs[i]);

@@ -74,8 +74,8 @@ static int delivery_run(sl_deliver_task *t) {
   }
   uint32_t n = b->rx_count < DELIVER_MAX ? b->rx_count : DELIVER_MAX;
   for (uint32_t i = 0; i < n; i++) {
-    batch[i] = b->rx[b->rx_head];
-    bytes += sl_frame_get_payload(batch[i]);
+    batch[i] = b->rx[b->rx_head].f;
+    bytes += b->rx[b->rx_head].pay;
     b->rx_head = (b->rx_head + 1) % b->rx_cap;
   }
   b->rx_count -= n;
@@ -132,7 +132,7 @@ static void bridge_stop(sl_object *obj) {
   sl_deliver_detach(&b->delivery);
   pthread_mutex_lock(&b->zb.mutex);
   uint32_t n = b->rx_count;
-  for (uint32_t i = 0; i < n; i++) sl_frame_unref(b->rx[(b->rx_head + i) % b->rx_cap]);
+  for (uint32_t i = 0; i < n; i++) sl_frame_unref(b->rx[(b->rx_head + i) % b->rx_cap].f);
   b->rx_count = 0;
   b->rx_busy = 0;
   b->rx_qbytes = 0;

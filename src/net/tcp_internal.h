@@ -53,8 +53,14 @@
 ** the one before, up to RX_SPARE; what a read leaves over goes back to the
 ** pool at its end (one lock), so nothing is held between reads. */
 #define RX_SPARE 32
+/* A received frame and its payload bytes, taken once as it is made. */
+typedef struct rx_slot {
+  sl_frame *f;
+  uint32_t pay;
+} rx_slot;
+
 typedef struct rx_batch {
-  sl_frame *f[RX_BATCH];
+  rx_slot f[RX_BATCH];
   uint32_t n;
   uint64_t bytes;
   sl_frame *spare[RX_SPARE];   /* requested, not yet filled */
@@ -91,7 +97,7 @@ struct sl_tcp_bridge {
   uint32_t rr;                 /* round-robin cursor over push peers */
   /* Received frames for the delivery pool: a ring that may grow past
   ** RX_FRAMES by one batch, since reading pauses at RX_FRAMES. */
-  sl_frame **rx;
+  rx_slot *rx;
   uint32_t rx_cap, rx_head, rx_count;
   uint32_t rx_busy;            /* frames taken by the delivering thread, not
                                   yet delivered (they count as queued) */

@@ -46,7 +46,7 @@ int tcp_rx_room_nolock(const bridge *b) {
 
 int tcp_rx_grow_nolock(bridge *b) {
   uint32_t cap = b->rx_cap ? b->rx_cap * 2 : RX_FRAMES * 2;
-  sl_frame **r = malloc(cap * sizeof *r);
+  rx_slot *r = malloc(cap * sizeof *r);
   if (r == NULL) return -1;
   for (uint32_t i = 0; i < b->rx_count; i++)
     r[i] = b->rx[(b->rx_head + i) % b->rx_cap];
@@ -196,7 +196,7 @@ static int rx_flush(bridge *b, rx_batch *rb) {
     b->rx_count++;
   }
   if (put == rb->n) b->rx_qbytes += rb->bytes;
-  else for (uint32_t i = 0; i < put; i++) b->rx_qbytes += sl_frame_get_payload(rb->f[i]);
+  else for (uint32_t i = 0; i < put; i++) b->rx_qbytes += rb->f[i].pay;
   int wake = was_empty && put > 0;
   /* Back-pressure reaches the sender over TCP: reading pauses at either
   ** limit, past it by at most one batch, so a frame larger than the byte
@@ -208,7 +208,7 @@ static int rx_flush(bridge *b, rx_batch *rb) {
   if (wake) sl_deliver_notify(&b->delivery);
   uint32_t left = rb->n - put;
   if (left > 0) {
-    sl_frame_unref_many(rb->f + put, left);
+    for (uint32_t i = put; i < rb->n; i++) sl_frame_unref(rb->f[i].f);
     uint64_t all = atomic_fetch_add(&b->drops, left) + left;
     sl_log_write(b->zb.log, SL_LOG_ERROR, "%u received frame(s) dropped: out of memory "
                  "for the queue (%llu dropped in all)", (unsigned)left,
@@ -253,7 +253,7 @@ int tcp_conn_message(sl_zconn *zc, const sl_zmtp_event *ev) {
   sl_frame_set_flags(f, sl_load_le16(p[0].data));
   sl_frame_set_channel(f, p[1].data[0]);
   sl_frame_set_error(f, p[2].data[0]);
-  rb->f[rb->n++] = f;
+  rb->f[rb->n++] = (rx_slot){f, (uint32_t)p[3].size};
   rb->bytes += p[3].size;
   if (rb->n == RX_BATCH && !rx_flush(b, rb)) {
     sl_zconn_close(zc, SL_ZCLOSE_PROTOCOL, "out of memory for the delivery queue");

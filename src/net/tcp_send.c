@@ -282,24 +282,25 @@ static int room_nolock_(const bridge *b, const conn *c, uint64_t need) {
          (c->obytes + need <= b->max_queue_bytes || c->ocount == 0);
 }
 
-/* A ready push connection with room, round robin (lock held). */
+/* A ready push connection with room, round robin (lock held): the first
+** with room from the list place after the last pick on, else from the
+** list's start; one pass (a client's list holds its pull connection too). */
 static conn *pick_nolock_(bridge *b, uint64_t need) {
-  sl_zconn *one = b->zb.conns;
-  if (one != NULL && one->next == NULL)          /* one peer: no turns */
-    return room_nolock_(b, (conn *)one, need) ? (conn *)one : NULL;
-  uint32_t n = 0;
-  for (sl_zconn *c = b->zb.conns; c != NULL; c = c->next) n++;
-  for (uint32_t i = 0; i < n; i++) {
-    uint32_t want = (b->rr + i) % n, j = 0;
-    sl_zconn *zc = b->zb.conns;
-    while (j++ < want) zc = zc->next;
-    conn *c = (conn *)zc;
-    if (room_nolock_(b, c, need)) {
-      b->rr = want + 1;
-      return c;
+  conn *wrap = NULL;
+  uint32_t i = 0, wrap_i = 0;
+  for (sl_zconn *zc = b->zb.conns; zc != NULL; zc = zc->next, i++) {
+    if (!room_nolock_(b, (conn *)zc, need)) continue;
+    if (i >= b->rr) {
+      b->rr = i + 1;
+      return (conn *)zc;
+    }
+    if (wrap == NULL) {
+      wrap = (conn *)zc;
+      wrap_i = i;
     }
   }
-  return NULL;
+  if (wrap != NULL) b->rr = wrap_i + 1;
+  return wrap;
 }
 
 /*
