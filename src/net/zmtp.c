@@ -524,12 +524,16 @@ static size_t frame_step(sl_zmtp *z, const uint8_t *p, size_t n) {
 ** kind.
 */
 static size_t whole_frames(sl_zmtp *z, const uint8_t *p, size_t n) {
+  /* Read once: nothing below changes them (a message already copied
+  ** stays copied; the first part borrowed makes the message borrowed). */
+  const size_t bmax = z->borrow_max;
+  const uint32_t max_parts = z->max_parts;
+  const uint64_t max_msg = z->max_msg;
+  if (bmax == 0 || (z->nparts > 0 && !z->borrowed)) return 0;
   size_t at = 0;
   while (n - at >= 2) {
     uint8_t fl = p[at];
-    if ((fl & SL_ZMTP_FLAG_COMMAND) || z->borrow_max == 0 ||
-        (z->nparts > 0 && !z->borrowed))
-      break;
+    if (fl & SL_ZMTP_FLAG_COMMAND) break;
     size_t hl = 2;
     uint64_t size = p[at + 1];
     if (fl & SL_ZMTP_FLAG_LONG) {
@@ -537,13 +541,19 @@ static size_t whole_frames(sl_zmtp *z, const uint8_t *p, size_t n) {
       hl = 9;
       size = sl_load_be64(p + at + 1);
     }
-    if (size > z->borrow_max || size > n - at - hl || z->nparts >= z->max_parts ||
-        size > z->max_msg - z->msg_len)
+    uint32_t np = z->nparts;
+    if (size > bmax || size > n - at - hl || np >= max_parts || size > max_msg - z->msg_len)
       break;
     z->flags = fl & (SL_ZMTP_FLAG_MORE | SL_ZMTP_FLAG_LONG);
     z->body_size = z->body_got = size;
-    if (!add_part(z)) break;
-    if (size > 0) z->parts[z->nparts - 1].data = p + at + hl;
+    if (np == z->parts_cap) {               /* rare: add_part grows the list */
+      if (!add_part(z)) break;
+    } else {
+      if (np == 0) z->borrowed = 1;
+      z->parts[np].size = (size_t)size;
+      z->nparts = np + 1;
+    }
+    z->parts[np].data = size > 0 ? p + at + hl : empty_part;
     z->msg_len += (size_t)size;
     at += hl + (size_t)size;
     if ((fl & SL_ZMTP_FLAG_MORE) == 0) {
