@@ -155,13 +155,16 @@ void tcp_rx_spare_release(rx_batch *rb) {
 }
 
 /*
-** A frame for a small message of n bytes: the next of those requested
-** together (rx_batch), its one block of ADOPT_MIN bytes cut to n by its
-** tail room, so its size is n as a request of n would make it. A pool set
-** to other blocks (setFixedSize) gives frames one by one, as asked.
+** A frame holding a small message's n payload bytes: the next of those
+** requested together (rx_batch), its one block of ADOPT_MIN bytes cut to n
+** by its tail room, so its size is n as a request of n would make it. A
+** pool set to other blocks (setFixedSize) gives frames one by one, as
+** asked. NULL if out of memory.
 */
-static sl_frame *small_frame(bridge *b, rx_batch *rb, uint32_t n) {
-  if (rb->single) return sl_slave_req_local_frame(&b->slave, n);
+static sl_frame *small_frame(bridge *b, rx_batch *rb, const uint8_t *data, uint32_t n) {
+  sl_frame *f;
+  sl_buffer *bf;
+  if (rb->single) goto single;
   if (rb->spare_at == rb->spare_n) {
     uint32_t ask = rb->ask > 0 ? rb->ask : 1;
     rb->spare_at = 0;
@@ -169,15 +172,26 @@ static sl_frame *small_frame(bridge *b, rx_batch *rb, uint32_t n) {
     rb->ask = ask * 2 < RX_SPARE ? ask * 2 : RX_SPARE;
     if (rb->spare_n == 0) return NULL;
   }
-  sl_frame *f = rb->spare[rb->spare_at];
-  sl_buffer *bf = sl_frame_buffer_count(f) == 1 ? sl_frame_buffer(f, 0) : NULL;
+  f = rb->spare[rb->spare_at];
+  bf = sl_frame_buffer_count(f) == 1 ? sl_frame_buffer(f, 0) : NULL;
   if (bf == NULL || sl_buffer_get_size(bf) != ADOPT_MIN) {
     tcp_rx_spare_release(rb);
     rb->single = 1;
-    return sl_slave_req_local_frame(&b->slave, n);
+    goto single;
   }
   rb->spare_at++;
   sl_buffer_adjust_tail(bf, ADOPT_MIN - n);
+  sl_buffer_set_payload(bf, n);
+  memcpy(sl_buffer_begin(bf), data, n);
+  return f;
+single:
+  f = sl_slave_req_local_frame(&b->slave, n);
+  if (f == NULL) return NULL;
+  bf = sl_frame_buffer_count(f) == 1 ? sl_frame_buffer(f, 0) : NULL;
+  if (bf != NULL && sl_buffer_set_payload(bf, n) == SL_OK)
+    memcpy(sl_buffer_begin(bf), data, n);
+  else
+    sl_frame_write(f, data, 0, n);
   return f;
 }
 
@@ -236,19 +250,12 @@ int tcp_conn_message(sl_zconn *zc, const sl_zmtp_event *ev) {
     return 0;
   }
   const sl_zmtp_part *p = ev->parts;
-  sl_frame *f = p[3].size >= ADOPT_MIN ? adopt_message(b, c, ev)
-                                       : small_frame(b, rb, (uint32_t)p[3].size);
+  sl_frame *f = p[3].size >= ADOPT_MIN
+                   ? adopt_message(b, c, ev)
+                   : small_frame(b, rb, p[3].data, (uint32_t)p[3].size);
   if (f == NULL) {
     sl_zconn_close(zc, SL_ZCLOSE_PROTOCOL, "out of memory for a frame");
     return 0;
-  }
-  if (p[3].size < ADOPT_MIN) {     /* one kept block: filled in place */
-    uint32_t n = (uint32_t)p[3].size;
-    sl_buffer *bf = sl_frame_buffer_count(f) == 1 ? sl_frame_buffer(f, 0) : NULL;
-    if (bf != NULL && sl_buffer_set_payload(bf, n) == SL_OK)
-      memcpy(sl_buffer_begin(bf), p[3].data, n);
-    else
-      sl_frame_write(f, p[3].data, 0, n);
   }
   sl_frame_set_flags(f, sl_load_le16(p[0].data));
   sl_frame_set_channel(f, p[1].data[0]);
