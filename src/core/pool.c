@@ -1047,8 +1047,7 @@ sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size) {
 
 uint32_t sl_pool_req_frames(sl_pool *p, uint32_t size, sl_frame **out, uint32_t n) {
   if (n == 0) return 0;
-  tcache *tc = my_tc;
-  if (n > 1 && (tc == NULL || tc->pool != p)) {   /* a thread cache needs no lock */
+  if (n > 1 && tc_of(p) == NULL) {     /* a thread cache needs no lock */
     uint64_t lim;
     uint32_t k = pop_frames(p, size, out, n, &lim);
     if (k > 0) return k;
