@@ -51,6 +51,7 @@ static pend *take_pending_nolock_(mb *b, uint32_t id) {
 }
 
 void mb_pend_free(pend *p) {
+  sl_transaction_hold(p->t, 0);
   sl_transaction_unref(p->t);
   free(p->msg);
   free(p);
@@ -183,6 +184,10 @@ void mb_client_do(sl_mem_slave *s, sl_transaction *t) {
     return;
   }
   p->t = sl_transaction_ref(t);
+  /* held while pending: the sweep fails it at its deadline with the cause;
+  ** the waiter's own deadline would say only Rogue's text, and on a loaded
+  ** machine it could look first (mb_pend_free releases the hold) */
+  sl_transaction_hold(t, 1);
   p->id = id;
   uint64_t to = sl_transaction_timeout(t), margin = to / 10;
   if (margin > 50000) margin = 50000;
