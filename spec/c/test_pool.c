@@ -389,7 +389,10 @@ static void test_concurrent_alloc_free(void) {
   pthread_join(b, NULL);
   CHECK_COUNTERS(p, 0, 0);
   CHECK(sl_pool_get_cached_count(p) >= 1);  /* 1..13 bytes: one class */
-  CHECK(sl_pool_get_cached_count(p) <= 2);
+  /* A block is made only when the requester's cache and the pool are
+  ** empty; a thread's cache takes up to 8 from the pool at once, so the
+  ** other may hold up to its 16 then, and one frame in use: 2 + 16. */
+  CHECK(sl_pool_get_cached_count(p) <= 2 + 16);
   sl_pool_unref(p);
 
   p = sl_pool_new();                        /* variable mode, no cache */
