@@ -879,6 +879,100 @@ static void test_stop_mid_batch(void) {
   teardown(&fx);
 }
 
+/*
+** The delivery is woken at a read's end, or earlier once a delivery batch
+** (512 frames) or a quarter of the byte limit waits, and not again while
+** it runs. Rounds of small messages, each written at once and waited for
+** before the next: counts on both sides of the queued batch (64), the
+** early wake and the frame limit (1,024). A read whose frames were left
+** without a wake would hold them until the next message: none comes.
+*/
+static const int WAKE_ROUNDS[] = {1, 2, 63, 64, 65, 127, 128, 511, 512, 513,
+                                  575, 576, 577, 1023, 1024, 1025, 3000};
+#define WAKE_TOTAL 9786   /* the rounds' sum */
+
+static void test_delivery_wakes_at_batch_bounds(void) {
+  fixture fx;
+  setup_keep(&fx, WAKE_TOTAL);
+  int fd = ts_dial(fx.port);
+  CHECK(fd >= 0);
+  uint8_t *b = malloc(128 + (size_t)3000 * 40);
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PUSH);
+  CHECK(ts_send_all(fd, b, n));
+  long k = 0;
+  for (size_t r = 0; r < sizeof WAKE_ROUNDS / sizeof WAKE_ROUNDS[0]; r++) {
+    n = 0;
+    for (int i = 0; i < WAKE_ROUNDS[r]; i++, k++)
+      n += rogue_msg(b + n, (uint16_t)k, (uint8_t)r, 0, "twenty-one bytes long");
+    CHECK(ts_send_all(fd, b, n));
+    CHECK(ts_rec_wait(fx.r, k, 30));
+    CHECK_EQ(ts_rec_count(fx.r), k);
+  }
+  CHECK_EQ(k, WAKE_TOTAL);
+  int bad = 0;
+  for (long i = 0; i < k; i++) {
+    ts_got g;
+    if (!ts_rec_frame(fx.r, i, &g) || g.flags != (uint16_t)i || g.size != 21) bad++;
+  }
+  CHECK_EQ(bad, 0);
+  CHECK(queue_empties(&fx));
+  CHECK_EQ(ts_counter(fx.srv, "drops"), 0);
+  free(b);
+  close(fd);
+  teardown(&fx);
+}
+
+/* Two peers at once, many reads each: a read's end wakes the delivery for
+** the other's frames too, and a delivery that runs on finds what either
+** queued meanwhile. Each peer's frames arrive whole and in its order. */
+typedef struct wake_peer {
+  int fd;
+  uint8_t ch;
+  pthread_t t;
+} wake_peer;
+
+#define WAKE_PEER_N 20000
+
+static void *wake_peer_main(void *arg) {
+  wake_peer *p = arg;
+  uint8_t hello[128], m[64];
+  size_t n = ts_zmtp_hello(hello, SL_ZMTP_PUSH);
+  if (!ts_send_all(p->fd, hello, n)) return NULL;
+  for (int k = 0; k < WAKE_PEER_N; k++) {     /* one message per write */
+    n = rogue_msg(m, (uint16_t)k, p->ch, 0, "x");
+    if (!ts_send_all(p->fd, m, n)) break;
+  }
+  return NULL;
+}
+
+static void test_delivery_wakes_two_peers(void) {
+  fixture fx;
+  setup_keep(&fx, 2 * WAKE_PEER_N);
+  wake_peer p[2];
+  for (int i = 0; i < 2; i++) {
+    p[i].fd = ts_dial(fx.port);
+    p[i].ch = (uint8_t)(i + 1);
+    CHECK(p[i].fd >= 0);
+  }
+  for (int i = 0; i < 2; i++) pthread_create(&p[i].t, NULL, wake_peer_main, &p[i]);
+  CHECK(ts_rec_wait(fx.r, 2 * WAKE_PEER_N, 60));
+  for (int i = 0; i < 2; i++) pthread_join(p[i].t, NULL);
+  long next[3] = {0, 0, 0};
+  int bad = 0;
+  for (long i = 0; i < 2 * WAKE_PEER_N; i++) {
+    ts_got g;
+    if (!ts_rec_frame(fx.r, i, &g) || g.channel < 1 || g.channel > 2 || g.size != 1 ||
+        g.flags != (uint16_t)next[g.channel]++)
+      bad++;
+  }
+  CHECK_EQ(bad, 0);
+  CHECK_EQ(next[1], WAKE_PEER_N);
+  CHECK_EQ(next[2], WAKE_PEER_N);
+  CHECK_EQ(ts_counter(fx.srv, "drops"), 0);
+  for (int i = 0; i < 2; i++) close(p[i].fd);
+  teardown(&fx);
+}
+
 static const struct tt_case cases[] = {
     {"garbage is closed and logged", test_garbage},
     {"a bad greeting signature", test_bad_signature},
@@ -910,6 +1004,10 @@ static const struct tt_case cases[] = {
      test_small_frames_batched},
     {"small frames from a pool set to other blocks", test_small_frames_other_pool},
     {"stop() while a read's small frames are being made", test_stop_mid_batch},
+    {"the delivery is woken for every read, across the batch bounds",
+     test_delivery_wakes_at_batch_bounds},
+    {"two peers: the delivery finds both peers' frames, each in order",
+     test_delivery_wakes_two_peers},
     {NULL, NULL}};
 
 int main(void) { return tt_main(cases); }

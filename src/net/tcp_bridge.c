@@ -69,6 +69,7 @@ static int delivery_run(sl_deliver_task *t) {
   uint64_t bytes = 0;
   pthread_mutex_lock(&b->zb.mutex);
   if (b->zb.stopping || b->rx_count == 0) {
+    b->rx_woken = 0;
     pthread_mutex_unlock(&b->zb.mutex);
     return 0;
   }
@@ -91,6 +92,7 @@ static int delivery_run(sl_deliver_task *t) {
   if (b->rx_paused && !b->zb.stopping && tcp_rx_room_nolock(b))
     event_active(b->resume_ev, EV_READ, 0);   /* under the lock: see stop */
   int more = b->rx_count > 0 && !b->zb.stopping;
+  if (!more) b->rx_woken = 0;   /* the next frames queued wake it again */
   pthread_mutex_unlock(&b->zb.mutex);
   return more;
 }

@@ -37,6 +37,8 @@
 #define QUEUE_BYTES (4u << 20)        /* default byte limit of each queue */
 #define RX_BATCH 64                   /* frames queued per lock (I/O thread) */
 #define DELIVER_MAX (RX_FRAMES / 2)   /* frames delivered per run (one lock) */
+#define RX_WAKE DELIVER_MAX           /* queued frames that wake the delivery
+                                         before the read's end */
 #define WRITE_MSGS 1024               /* messages per writev */
 #define WRITE_IOV 256                 /* iovecs per writev */
 #define STAGE_BYTES (64u * 1024)      /* small messages copied to one span
@@ -68,6 +70,8 @@ typedef struct rx_batch {
   uint32_t ask;                /* the next request's count (0: 1) */
   int single;                  /* the pool gives no one-block frames: the
                                   rest of this read asks one by one */
+  int held;                    /* this read queued frames the delivery was
+                                  not woken for: its end wakes it */
 } rx_batch;
 
 typedef struct conn {
@@ -101,6 +105,8 @@ struct sl_tcp_bridge {
   uint32_t rx_cap, rx_head, rx_count;
   uint32_t rx_busy;            /* frames taken by the delivering thread, not
                                   yet delivered (they count as queued) */
+  int rx_woken;                /* the delivery was woken and has not yet
+                                  found the queue empty: no wake needed */
   uint64_t rx_qbytes;          /* payload bytes queued or being delivered */
   uint64_t max_queue_bytes;    /* byte limit of the delivery queue and of
                                   each connection's send queue */

@@ -195,15 +195,22 @@ single:
   return f;
 }
 
-/* Queues the batch (I/O thread). 0 if out of memory: the frames are
-** dropped and the caller closes the connection. */
-static int rx_flush(bridge *b, rx_batch *rb) {
-  if (rb->n == 0) return 1;
+/*
+** Queues the batch (I/O thread); `end`: the read's end. 0 if out of
+** memory: the frames are dropped and the caller closes the connection.
+** The delivery is woken once per spell of work, not per batch: when a
+** read ends with frames queued, or once a delivery batch (RX_WAKE) or a
+** quarter of the byte limit waits; while it runs (rx_woken) it finds what
+** comes next itself. A woken thread often takes the waker's CPU (the
+** other one busy with the sender), so a wake per 64 frames cost a pair
+** of context switches per 64 frames.
+*/
+static int rx_flush(bridge *b, rx_batch *rb, int end) {
+  if (rb->n == 0 && !(end && rb->held)) return 1;
   atomic_fetch_add(&b->rx_frames, rb->n);
   atomic_fetch_add(&b->rx_bytes, rb->bytes);
   uint32_t put = 0;
   pthread_mutex_lock(&b->zb.mutex);
-  int was_empty = b->rx_count == 0;
   while (put < rb->n) {
     if (b->rx_count == b->rx_cap && tcp_rx_grow_nolock(b) != 0) break;
     b->rx[(b->rx_head + b->rx_count) % b->rx_cap] = rb->f[put++];
@@ -211,7 +218,10 @@ static int rx_flush(bridge *b, rx_batch *rb) {
   }
   if (put == rb->n) b->rx_qbytes += rb->bytes;
   else for (uint32_t i = 0; i < put; i++) b->rx_qbytes += rb->f[i].pay;
-  int wake = was_empty && put > 0;
+  int wake = !b->rx_woken && b->rx_count > 0 &&
+             (end || b->rx_count >= RX_WAKE || b->rx_qbytes >= b->max_queue_bytes / 4);
+  if (wake) b->rx_woken = 1;
+  rb->held = !end && !b->rx_woken && b->rx_count > 0;
   /* Back-pressure reaches the sender over TCP: reading pauses at either
   ** limit, past it by at most one batch, so a frame larger than the byte
   ** limit still passes alone. */
@@ -262,7 +272,7 @@ int tcp_conn_message(sl_zconn *zc, const sl_zmtp_event *ev) {
   sl_frame_set_error(f, p[2].data[0]);
   rb->f[rb->n++] = (rx_slot){f, (uint32_t)p[3].size};
   rb->bytes += p[3].size;
-  if (rb->n == RX_BATCH && !rx_flush(b, rb)) {
+  if (rb->n == RX_BATCH && !rx_flush(b, rb, 0)) {
     sl_zconn_close(zc, SL_ZCLOSE_PROTOCOL, "out of memory for the delivery queue");
     return 0;
   }
@@ -274,7 +284,7 @@ int tcp_conn_message(sl_zconn *zc, const sl_zmtp_event *ev) {
 int tcp_conn_read_done(sl_zconn *zc) {
   rx_batch *rb = &((conn *)zc)->rb;
   tcp_rx_spare_release(rb);
-  if (rx_flush(tcp_bridge_of(zc), rb)) return 1;
+  if (rx_flush(tcp_bridge_of(zc), rb, 1)) return 1;
   sl_zconn_close(zc, SL_ZCLOSE_PROTOCOL, "out of memory for the delivery queue");
   return 0;
 }
