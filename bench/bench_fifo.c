@@ -47,6 +47,7 @@
 #include "streamlua/fifo.h"
 #include "streamlua/streamlua.h"
 #include "bench.h"
+#include "../src/core/cpu.h"
 #include "../src/core/futex.h"
 
 #define REPEATS 3
@@ -384,6 +385,9 @@ static void wait_teardown(wait_ctx *c) {
 
 #define RING_POLLS 256
 #define RING_PAUSES 8
+#define RING_GATHER 32
+#define RING_GATHER_PAUSES 256
+#define RING_GATHER_LOOKS 8
 
 typedef struct ring_side {
   _Alignas(64) atomic_uint_least64_t count;   /* pushed, or popped */
@@ -399,32 +403,27 @@ typedef struct ring_ctx {
   uint64_t got;
 } ring_ctx;
 
-static inline void ring_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
 static int ring_note_cpu(ring_side *self) {
-  int cpu = sched_getcpu();
+  int cpu = sl_cpu_now();
   if (atomic_load_explicit(&self->cpu, memory_order_relaxed) != cpu)
     atomic_store_explicit(&self->cpu, cpu, memory_order_relaxed);
   return cpu;
+}
+
+/* Whether `other` may be running on another CPU (then polling can help). */
+static int ring_other_elsewhere(ring_side *self, ring_side *other) {
+  int cpu = ring_note_cpu(self);
+  return cpu < 0 || cpu != atomic_load_explicit(&other->cpu, memory_order_relaxed);
 }
 
 /* Waits until ready(c) holds, sleeping on `self` after a short poll (none
 ** when `other` last ran on this CPU). */
 static void ring_await(ring_ctx *c, ring_side *self, ring_side *other,
                        int (*ready)(ring_ctx *c)) {
-  int cpu = ring_note_cpu(self);
-  int n = cpu >= 0 && cpu == atomic_load_explicit(&other->cpu, memory_order_relaxed)
-              ? 0
-              : RING_POLLS;
+  int n = ring_other_elsewhere(self, other) ? RING_POLLS : 0;
   for (int i = 0; i < n; i++) {
     if (ready(c)) return;
-    for (int j = 0; j < RING_PAUSES; j++) ring_relax();
+    for (int j = 0; j < RING_PAUSES; j++) sl_cpu_relax();
   }
   for (;;) {
     atomic_store(&self->sleeping, 1);
@@ -460,6 +459,20 @@ static void *ring_producer(void *arg) {
   return NULL;
 }
 
+/* The Fifo's gathering: while the producer queues on another CPU, look
+** again every RING_GATHER_PAUSES pauses while the count grows, until
+** RING_GATHER items are queued or RING_GATHER_LOOKS looks. */
+static void ring_gather(ring_ctx *c, uint64_t popped) {
+  uint64_t d = atomic_load_explicit(&c->in.count, memory_order_acquire) - popped;
+  if (d >= RING_GATHER || !ring_other_elsewhere(&c->out, &c->in)) return;
+  for (int i = 0; i < RING_GATHER_LOOKS; i++) {
+    for (int j = 0; j < RING_GATHER_PAUSES; j++) sl_cpu_relax();
+    uint64_t now = atomic_load_explicit(&c->in.count, memory_order_acquire) - popped;
+    if (now == d || now >= RING_GATHER) return;
+    d = now;
+  }
+}
+
 static void *ring_consumer(void *arg) {
   ring_ctx *c = arg;
   uint64_t n = atomic_load_explicit(&c->out.count, memory_order_relaxed);
@@ -467,6 +480,7 @@ static void *ring_consumer(void *arg) {
   uintptr_t sink = 0;
   while (got < c->iters) {
     ring_await(c, &c->out, &c->in, ring_has_items);
+    ring_gather(c, n);
     uint64_t end = atomic_load_explicit(&c->in.count, memory_order_acquire);
     for (; n != end; n++, got++) sink += (uintptr_t)c->slot[n % WAIT_DEPTH];
     atomic_store(&c->out.count, n);

@@ -570,6 +570,7 @@ static uint32_t put_back(sl_pool *p, sl_frame **fs, uint32_t k) {
 
 #define TC_FRAMES 16
 #define TC_MOVE 8             /* frames moved to or from the pool at once */
+#define TC_LOW 2              /* a fill comes ahead at this many left */
 #define TC_BLOCK_MAX 2048u
 #define TC_HOT 64             /* locked uses of one pool in a row to attach */
 #define TC_META 256           /* sequence numbers taken at once */
@@ -583,6 +584,7 @@ typedef struct tcache {
   uint64_t lim;               /* the pool's request limit when attached */
   uint32_t meta, meta_left;   /* sequence numbers taken from the pool */
   int reserved;               /* holds a reservation (the pool's lock) */
+  int ahead;                  /* the last fill moved TC_MOVE: fill ahead */
   /* The owner's while busy; a revoker's once the owner is not. */
   uint32_t n;
   sl_frame *slot[TC_FRAMES];
@@ -870,10 +872,15 @@ static sl_frame *tc_pop(tcache *tc, sl_pool *p, uint32_t alloc, uint32_t size) {
   return f;
 }
 
-/* Fills the owner's cache from the pool's kept frames (and sequence
-** numbers), then takes a frame from it. */
-static sl_frame *tc_refill(tcache *tc, sl_pool *p, uint32_t alloc, uint32_t size) {
-  if (atomic_load_explicit(&tc->take, memory_order_relaxed)) return NULL;   /* revoked */
+/* Moves up to TC_MOVE of the pool's kept frames (and sequence numbers)
+** into the owner's cache, below the frames it holds: those are handed out
+** first while these, released on another core as like as not, are
+** fetched (prefetched here: frame, buffer header, first data line). Notes
+** whether the pool had a whole move to give, so that the next fill may
+** come ahead of need. */
+static void tc_fill(tcache *tc, sl_pool *p) {
+  tc->ahead = 0;
+  if (atomic_load_explicit(&tc->take, memory_order_relaxed)) return;   /* revoked */
   sl_frame *fs[TC_MOVE];
   uint32_t k = 0, room = TC_FRAMES - atomic_load_explicit(&tc->held, memory_order_relaxed);
   if (room > TC_MOVE) room = TC_MOVE;
@@ -883,18 +890,23 @@ static sl_frame *tc_refill(tcache *tc, sl_pool *p, uint32_t alloc, uint32_t size
   ring *r = ring_with(p, tc->block);
   while (r != NULL && r->n > 0 && k < room) fs[k++] = ring_pop_nolock_(p, r);
   pthread_mutex_unlock(&p->mutex);
-  if (k > 0) {
-    if (tc_enter(tc)) {
-      memcpy(tc->slot + tc->n, fs, k * sizeof fs[0]);
-      tc_set_n(tc, tc->n + k);
-      tc_exit(tc);
-    } else {                            /* revoked meanwhile: back they go */
-      uint32_t left = put_back(p, fs, k);
-      for (uint32_t i = 0; i < left; i++) destroy_cached(fs[i]);
-      return NULL;
-    }
+  if (k == 0) return;
+  for (uint32_t i = 0; i < k; i++) sl_prefetch_write(fs[i]);
+  for (uint32_t i = 0; i < k; i++) {
+    sl_buffer *b = fs[i]->bufs[0];
+    sl_prefetch_write(b);
+    sl_prefetch_write((uint8_t *)b + HEADER_SIZE);
   }
-  return tc_pop(tc, p, alloc, size);
+  if (tc_enter(tc)) {
+    memmove(tc->slot + k, tc->slot, tc->n * sizeof fs[0]);
+    memcpy(tc->slot, fs, k * sizeof fs[0]);
+    tc_set_n(tc, tc->n + k);
+    tc_exit(tc);
+    tc->ahead = k == TC_MOVE;
+  } else {                              /* revoked meanwhile: back they go */
+    uint32_t left = put_back(p, fs, k);
+    for (uint32_t i = 0; i < left; i++) destroy_cached(fs[i]);
+  }
 }
 
 /* Releases dead frame f of pool p into the owner's cache; 0 if it cannot
@@ -1028,7 +1040,13 @@ sl_frame *sl_pool_req_frame(sl_pool *p, uint32_t size) {
     uint32_t alloc = tc->fixed > 0 ? tc->fixed : size;
     if (tc->fixed > 0 || block_bytes(alloc) == tc->block) {
       sl_frame *f = tc_pop(tc, p, alloc, size);
-      if (f == NULL) f = tc_refill(tc, p, alloc, size);
+      if (f == NULL) {
+        tc_fill(tc, p);
+        f = tc_pop(tc, p, alloc, size);
+      } else if (tc->ahead &&
+                 atomic_load_explicit(&tc->held, memory_order_relaxed) <= TC_LOW) {
+        tc_fill(tc, p);                 /* while the frames left are used */
+      }
       if (f != NULL) return f;
     }
   }

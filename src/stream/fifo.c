@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/cpu.h"
 #include "../core/futex.h"
 #include "streamlua/buffer.h"
 #include "streamlua/frame.h"
@@ -48,6 +49,10 @@
                            ** 40 us: what waking a sleeping thread takes
                            ** on a 2-vCPU VM), */
 #define POLL_PAUSES 8      /* each this many pauses apart */
+#define GATHER 32          /* frames the output thread lets gather, */
+#define GATHER_BYTES (256u << 10)  /* or bytes (a quarter of the limit if less), */
+#define GATHER_PAUSES 256  /* looking again this many pauses apart, */
+#define GATHER_LOOKS 8     /* at most this many times, while more come */
 #define ROOM_SLICE_US 20000  /* a producer asleep for room looks whether
                              ** its waits give up this often */
 
@@ -111,14 +116,6 @@ struct sl_fifo {
 
 static sl_fifo *as_fifo(sl_object *obj) { return (sl_fifo *)obj; }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
 /*
 ** A side that waits polls only while the other side may be running on
 ** another CPU: one that last ran on this CPU cannot move while we poll,
@@ -126,7 +123,7 @@ static inline void cpu_relax(void) {
 ** own line (a store only when it changed).
 */
 static int note_cpu(atomic_int *word) {
-  int cpu = sched_getcpu();
+  int cpu = sl_cpu_now();
   if (atomic_load_explicit(word, memory_order_relaxed) != cpu)
     atomic_store_explicit(word, cpu, memory_order_relaxed);
   return cpu;
@@ -164,7 +161,7 @@ static uint64_t push_lock(sl_fifo *q) {
                                               memory_order_relaxed))
       return v;
     if (spins < 64) {
-      cpu_relax();
+      sl_cpu_relax();
     } else {
       sched_yield();
     }
@@ -296,7 +293,7 @@ static int await_room(sl_fifo *q, uint32_t size) {
   int n = polls(q, &q->in_cpu, &q->out_cpu);
   for (int i = 0; i < n; i++) {
     if (room_or_stop(q, size)) goto out;
-    for (int j = 0; j < POLL_PAUSES; j++) cpu_relax();
+    for (int j = 0; j < POLL_PAUSES; j++) sl_cpu_relax();
   }
   if (sl_wait_has_hook()) {
     if (sl_wait_for(room_cond, &w) != SL_OK) return SL_ECANCELED;
@@ -543,7 +540,7 @@ static void await_frames(sl_fifo *q) {
   int n = polls(q, &q->out_cpu, &q->in_cpu);
   for (int i = 0; i < n; i++) {
     if (frames_or_closing(q)) return;
-    for (int j = 0; j < POLL_PAUSES; j++) cpu_relax();
+    for (int j = 0; j < POLL_PAUSES; j++) sl_cpu_relax();
   }
   for (;;) {
     atomic_store(&q->sleeping, 1);      /* sequentially consistent, then */
@@ -554,12 +551,45 @@ static void await_frames(sl_fifo *q) {
   atomic_store_explicit(&q->sleeping, 0, memory_order_relaxed);
 }
 
+/*
+** Before it takes, the output thread lets a batch gather while a producer
+** on another CPU is still queueing: each look at the published count takes
+** that line from the producing core, and each frame taken alone is a
+** round of lines between the cores (frame, buffer, slot), where a batch
+** moves together, prefetched. It looks again every GATHER_PAUSES pauses
+** while the count grows, until GATHER frames or GATHER_BYTES are queued,
+** a producer waits for room, or GATHER_LOOKS looks (about 40 us here).
+** A producer that last ran on this CPU is not waited for.
+*/
+static void gather(sl_fifo *q) {
+  uint64_t want = GATHER;
+  if (q->max_depth > 0 && q->max_depth / 2 < want) want = q->max_depth / 2;
+  uint64_t bytes = GATHER_BYTES;
+  uint64_t max = atomic_load_explicit(&q->max_bytes, memory_order_relaxed);
+  if (max > 0 && max / 4 < bytes) bytes = max / 4;
+  uint64_t d = depth(q);
+  if (d >= want || polls(q, &q->out_cpu, &q->in_cpu) == 0) return;
+  for (int i = 0; i < GATHER_LOOKS; i++) {
+    if (atomic_load_explicit(&q->in_bytes, memory_order_relaxed) -
+                atomic_load_explicit(&q->out_bytes, memory_order_relaxed) >=
+            bytes ||
+        atomic_load_explicit(&q->room_wanted, memory_order_relaxed) != 0 ||
+        is_closing(q))
+      return;
+    for (int j = 0; j < GATHER_PAUSES; j++) sl_cpu_relax();
+    uint64_t now = depth(q);
+    if (now == d || now >= want) return;
+    d = now;
+  }
+}
+
 static int fifo_main(void *arg) {
   sl_fifo *q = arg;
   sl_frame *batch[FIFO_BATCH];
   uint32_t size[FIFO_BATCH];
   for (;;) {
     await_frames(q);
+    gather(q);
     if (is_closing(q)) break;
     uint32_t n = take(q, batch, size, FIFO_BATCH);
     /* Sent in slices, so a stop is noticed within a few frames; frames
