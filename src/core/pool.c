@@ -294,7 +294,17 @@ static sl_pool *single_pool(const sl_frame *f) {
 sl_pool *sl_pool_new(void) {
   sl_pool *p = calloc(1, sizeof *p);
   if (p == NULL) return NULL;
-  pthread_mutex_init(&p->mutex, NULL);
+  /* Held for a few pointers at a time, by a thread filling its cache and
+  ** one giving frames back: a thread that finds it taken spins briefly
+  ** before it sleeps (glibc's adaptive mutex), rather than paying a futex
+  ** sleep and wake for a hold shorter than either. */
+  pthread_mutexattr_t ma;
+  pthread_mutexattr_init(&ma);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+  pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+  pthread_mutex_init(&p->mutex, &ma);
+  pthread_mutexattr_destroy(&ma);
   atomic_init(&p->refs, 1);
   p->max_frame = SL_POOL_MAX_FRAME_DEFAULT;
   p->max_buffers = SL_POOL_MAX_BUFFERS_DEFAULT;
@@ -858,6 +868,11 @@ static sl_frame *tc_pop(tcache *tc, sl_pool *p, uint32_t alloc, uint32_t size) {
     return NULL;
   }
   sl_frame *f = tc->slot[tc->n - 1];
+  if (tc->n > 1) {                      /* the next one's buffer, on its way */
+    sl_buffer *nb = tc->slot[tc->n - 2]->bufs[0];
+    sl_prefetch_write(nb);
+    sl_prefetch_write((uint8_t *)nb + HEADER_SIZE);
+  }
   tc_set_n(tc, tc->n - 1);
   tc_add(&tc->dcount, 1);
   tc_add(&tc->dbytes, alloc);
@@ -892,11 +907,6 @@ static void tc_fill(tcache *tc, sl_pool *p) {
   pthread_mutex_unlock(&p->mutex);
   if (k == 0) return;
   for (uint32_t i = 0; i < k; i++) sl_prefetch_write(fs[i]);
-  for (uint32_t i = 0; i < k; i++) {
-    sl_buffer *b = fs[i]->bufs[0];
-    sl_prefetch_write(b);
-    sl_prefetch_write((uint8_t *)b + HEADER_SIZE);
-  }
   if (tc_enter(tc)) {
     memmove(tc->slot + k, tc->slot, tc->n * sizeof fs[0]);
     memcpy(tc->slot, fs, k * sizeof fs[0]);
