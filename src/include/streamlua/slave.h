@@ -38,6 +38,11 @@ struct sl_slave {
   const sl_slave_ops *ops;
   sl_object *owner;
   sl_pool *pool;
+  /* The counts below are written by the thread that delivers, at each
+  ** frame; the fields above are read at each request for a frame, often
+  ** on another thread. A line between them keeps them apart whatever the
+  ** struct's alignment (malloc's, not a line's). */
+  char line_gap_[64];
   atomic_uint_least64_t frame_count;
   atomic_uint_least64_t byte_count;
   atomic_uint debug_bytes;
