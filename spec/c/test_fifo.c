@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../src/core/cpu.h"
 #include "streamlua/fifo.h"
 #include "streamlua/frame.h"
 #include "streamlua/master.h"
@@ -1083,6 +1084,7 @@ static void test_waits_on_one_cpu(void) {
   CPU_ZERO(&one);
   CPU_SET(cpu, &one);
   CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);   /* threads inherit it */
+  CHECK_EQ(sl_cpu_now(), cpu);       /* the CPU the waits compare, as the kernel says */
   test_wait_when_full();
   test_wait_at_byte_limit();
   test_stop_frees_waiting_producer();
