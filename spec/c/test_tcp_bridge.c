@@ -973,6 +973,31 @@ static void test_delivery_wakes_two_peers(void) {
   teardown(&fx);
 }
 
+/* stop() while reading is paused with a read's rest kept (the I/O
+** thread's read buffer, handed to the connection): stop returns, the
+** kept bytes go with the connection (the sanitizer builds' leak checks),
+** and no more frames arrive than were read. */
+static void test_stop_paused_with_rest_kept(void) {
+  fixture fx;
+  setup(&fx);
+  fx.r->hook = hold_until_cancelled;      /* the first delivery holds */
+  int fd = ts_dial(fx.port);
+  CHECK(fd >= 0);
+  size_t cap = 128 + (size_t)SMALL_N * 40;
+  uint8_t *b = malloc(cap);
+  size_t n = ts_zmtp_hello(b, SL_ZMTP_PUSH);
+  for (int k = 0; k < SMALL_N; k++) n += rogue_msg(b + n, 0, 0, 0, "twenty-one bytes long");
+  CHECK(ts_send_all(fd, b, n));
+  CHECK(ts_counter_reaches(fx.srv, "rxFrames", 1024, 30));   /* paused */
+  CHECK(ts_rec_await(fx.r, 1, 0, 0, 30));
+  sl_object_stop(fx.srv);
+  CHECK(ts_counter(fx.srv, "rxFrames") < SMALL_N);
+  CHECK(ts_counter(fx.srv, "drops") >= 1);
+  free(b);
+  close(fd);
+  teardown(&fx);
+}
+
 static const struct tt_case cases[] = {
     {"garbage is closed and logged", test_garbage},
     {"a bad greeting signature", test_bad_signature},
@@ -1008,6 +1033,8 @@ static const struct tt_case cases[] = {
      test_delivery_wakes_at_batch_bounds},
     {"two peers: the delivery finds both peers' frames, each in order",
      test_delivery_wakes_two_peers},
+    {"stop() while reading is paused with a read's rest kept",
+     test_stop_paused_with_rest_kept},
     {NULL, NULL}};
 
 int main(void) { return tt_main(cases); }

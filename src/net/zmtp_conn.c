@@ -114,9 +114,13 @@ void sl_zconn_resume_nolock(sl_zconn *c) {
   if (c->stash_len > 0) event_active(c->rev, EV_READ, 0);   /* what waited */
 }
 
+static uint8_t *scratch_give(const uint8_t *p);
+
 /* Keeps bytes not fed yet while reading is paused; 0 if out of memory.
 ** Bytes fed from the stash itself stay where they are (a read of small
-** messages may pause many times: its rest is not copied each time). */
+** messages may pause many times: its rest is not copied each time), and
+** so do bytes in the I/O thread's read buffer: that buffer becomes the
+** stash and the thread takes a new one (no copy of up to 256 KiB). */
 static int stash(sl_zconn *c, const uint8_t *p, size_t n) {
   if (c->stash != NULL && p >= c->stash && p < c->stash + c->stash_cap) {
     c->stash_off = (size_t)(p - c->stash);
@@ -124,6 +128,15 @@ static int stash(sl_zconn *c, const uint8_t *p, size_t n) {
     return 1;
   }
   free(c->stash);
+  c->stash = NULL;
+  uint8_t *whole = scratch_give(p);
+  if (whole != NULL) {
+    c->stash = whole;
+    c->stash_cap = SL_ZCONN_READ_CHUNK;
+    c->stash_off = (size_t)(p - whole);
+    c->stash_len = n;
+    return 1;
+  }
   c->stash = malloc(n);
   if (c->stash == NULL) return 0;
   memcpy(c->stash, p, n);
@@ -203,6 +216,21 @@ uint8_t *sl_zconn_scratch(void) {
     if (p != NULL) pthread_setspecific(rbuf_key, p);
   }
   return p;
+}
+
+/* If p lies in the calling thread's read buffer, the buffer is handed
+** over (returned) and the thread gets a new one; NULL if p lies elsewhere
+** or no new buffer can be had (the caller copies). */
+static uint8_t *scratch_give(const uint8_t *p) {
+  pthread_once(&rbuf_once, rbuf_key_make);
+  uint8_t *s = pthread_getspecific(rbuf_key);
+  if (s == NULL || p < s || p >= s + SL_ZCONN_READ_CHUNK) return NULL;
+  uint8_t *fresh = malloc(SL_ZCONN_READ_CHUNK);
+  if (fresh == NULL || pthread_setspecific(rbuf_key, fresh) != 0) {
+    free(fresh);
+    return NULL;
+  }
+  return s;
 }
 
 /*
