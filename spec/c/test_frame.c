@@ -5,6 +5,7 @@
 */
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -592,6 +593,38 @@ static void test_locked_by_me(void) {
   sl_frame_unref(f);
 }
 
+/* The caller alone holds f: not locked; a second reference: locked, by
+** the caller, and excluding another thread's sl_frame_lock. */
+static atomic_int unless_sole_in;
+static void *unless_sole_worker(void *arg) {
+  sl_frame_lock(arg);
+  atomic_store(&unless_sole_in, 1);
+  sl_frame_unlock(arg);
+  return NULL;
+}
+
+static void test_lock_unless_sole(void) {
+  sl_frame *f = sl_frame_new();
+  CHECK_EQ(sl_frame_lock_unless_sole(f), 0);
+  CHECK(!sl_frame_locked_by_me(f));
+  sl_frame_lock(f);                     /* the lock is free */
+  sl_frame_unlock(f);
+  sl_frame_ref(f);
+  CHECK_EQ(sl_frame_lock_unless_sole(f), 1);
+  CHECK(sl_frame_locked_by_me(f));
+  atomic_store(&unless_sole_in, 0);
+  pthread_t t;
+  pthread_create(&t, NULL, unless_sole_worker, f);
+  for (int i = 0; i < 1000; i++) sched_yield();
+  CHECK_EQ(atomic_load(&unless_sole_in), 0);   /* held off by our lock */
+  sl_frame_unlock(f);
+  pthread_join(t, NULL);
+  CHECK_EQ(atomic_load(&unless_sole_in), 1);
+  sl_frame_unref(f);
+  CHECK_EQ(sl_frame_lock_unless_sole(f), 0);   /* sole again */
+  sl_frame_unref(f);
+}
+
 #define LOCK_ROUNDS 100000
 static long shared_counter;
 
@@ -659,6 +692,7 @@ static const struct tt_case cases[] = {
   {"clear returns buffers", test_clear},
   {"refcount across threads", test_refcount_threads},
   {"locked_by_me", test_locked_by_me},
+  {"lock_unless_sole", test_lock_unless_sole},
   {"lock excludes", test_lock_excludes},
   {"nothing leaked", test_nothing_leaked},
   {NULL, NULL}

@@ -253,6 +253,12 @@ void sl_frame_unlock(sl_frame *f) {
   }
 }
 
+int sl_frame_lock_unless_sole(sl_frame *f) {
+  if (sl_frame_is_sole(f)) return 0;
+  sl_frame_lock(f);
+  return 1;
+}
+
 int sl_frame_locked_by_me(const sl_frame *f) {
   return atomic_load_explicit(&f->owner, memory_order_relaxed) ==
          (uintptr_t)&thread_token;

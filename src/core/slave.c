@@ -68,14 +68,14 @@ static void debug_dump(sl_log *log, uint32_t max, const sl_frame *f) {
 }
 
 void sl_slave_accept_base(sl_slave *s, sl_frame *f) {
-  sl_frame_lock(f);
+  int locked = sl_frame_lock_unless_sole(f);
   sl_slave_count_nolock_(s, f);
   uint32_t dbg = atomic_load_explicit(&s->debug_bytes, memory_order_relaxed);
   if (dbg > 0) {
     sl_log *log = atomic_load_explicit(&s->debug_log, memory_order_acquire);
     if (log != NULL) debug_dump(log, dbg, f);
   }
-  sl_frame_unlock(f);
+  if (locked) sl_frame_unlock(f);
 }
 
 sl_frame *sl_slave_req_frame(sl_slave *s, uint32_t size, int zero_copy) {

@@ -448,10 +448,10 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
     count_rx_dropped(q, sl_frame_get_payload(f), why);
     return;
   }
-  sl_frame_lock(f);
+  int locked = sl_frame_lock_unless_sole(f);
   uint32_t bytes = sl_frame_get_payload(f);
   sl_frame *nf = copy_frame(q, f, bytes);
-  sl_frame_unlock(f);
+  if (locked) sl_frame_unlock(f);
   if (nf == NULL) {
     count_rx_dropped(q, bytes, "no frame for its copy");
     return;

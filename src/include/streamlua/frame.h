@@ -85,6 +85,12 @@ void sl_frame_lock(sl_frame *f);
 void sl_frame_unlock(sl_frame *f);
 /* 1 if the calling thread holds the lock. */
 int sl_frame_locked_by_me(const sl_frame *f);
+/* Locks f unless the caller's reference is its only one (then no other
+** thread can reach f, and what its earlier holders did is visible, as
+** after sl_frame_is_sole); returns 1 if it locked, for the caller to
+** sl_frame_unlock. A reader of a frame it was handed, without the two
+** locked instructions of the lock when it alone holds the frame. */
+int sl_frame_lock_unless_sole(sl_frame *f);
 
 /*
 ** Iterators walk the payload (read) or the capacity (write) across buffer
