@@ -11,32 +11,16 @@
 #define DELTA_OUT_OF_RANGE(d) \
   ((d) < -(int64_t)UINT32_MAX || (d) > (int64_t)UINT32_MAX)
 
-uint32_t sl_buffer_get_size(const sl_buffer *b) {
-  return b->raw_size - (b->head_room + b->tail_room);
-}
-
-uint32_t sl_buffer_get_payload(const sl_buffer *b) {
-  return b->payload - b->head_room;
-}
+/* The external definitions of the header's inline accessors. */
+extern inline uint32_t sl_buffer_get_size(const sl_buffer *b);
+extern inline uint32_t sl_buffer_get_payload(const sl_buffer *b);
+extern inline uint8_t *sl_buffer_begin(const sl_buffer *b);
+extern inline int sl_buffer_set_payload(sl_buffer *b, uint32_t n);
+extern inline int sl_buffer_min_payload(sl_buffer *b, uint32_t n);
 
 uint32_t sl_buffer_get_available(const sl_buffer *b) {
   int64_t a = (int64_t)b->raw_size - b->payload - b->tail_room;
   return a < 0 ? 0 : (uint32_t)a;
-}
-
-uint8_t *sl_buffer_begin(const sl_buffer *b) {
-  return b->data + b->head_room;
-}
-
-int sl_buffer_set_payload(sl_buffer *b, uint32_t n) {
-  if (n > sl_buffer_get_size(b)) return SL_ERANGE;
-  b->payload = n + b->head_room;
-  return SL_OK;
-}
-
-int sl_buffer_min_payload(sl_buffer *b, uint32_t n) {
-  if (n <= sl_buffer_get_payload(b)) return SL_OK;
-  return sl_buffer_set_payload(b, n);
 }
 
 int sl_buffer_adjust_payload(sl_buffer *b, int64_t delta) {

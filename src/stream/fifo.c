@@ -401,11 +401,11 @@ static sl_frame *copy_frame(sl_fifo *q, sl_frame *f, uint32_t payload) {
     sl_frame_unref(nf);
     return NULL;
   }
-  if (sl_frame_buffer_count(f) == 1) {   /* the common case: one block */
-    if (sl_frame_write(nf, sl_buffer_begin(sl_frame_buffer(f, 0)), 0, n) != SL_OK) {
-      sl_frame_unref(nf);
-      return NULL;
-    }
+  if (sl_frame_buffer_count(f) == 1 && sl_frame_buffer_count(nf) == 1) {
+    /* the common case: one block each, the copy's payload set above */
+    if (n > 0)
+      memcpy(sl_buffer_begin(sl_frame_buffer(nf, 0)),
+             sl_buffer_begin(sl_frame_buffer(f, 0)), n);
   } else {
     sl_frame_iter src, dst;
     sl_frame_iter_read(&src, f, 0);
@@ -441,15 +441,17 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
     push(q, sl_frame_ref(f), bytes, bytes);
     return;
   }
-  uint32_t size = sl_frame_get_payload(f);
+  uint32_t payload = sl_frame_get_payload(f);
+  uint32_t size = payload;
   if (q->trim_size != 0 && q->trim_size < size) size = q->trim_size;
   const char *why = busy(q, size);
   if (why != NULL) {
-    count_rx_dropped(q, sl_frame_get_payload(f), why);
+    count_rx_dropped(q, payload, why);
     return;
   }
   int locked = sl_frame_lock_unless_sole(f);
-  uint32_t bytes = sl_frame_get_payload(f);
+  /* a frame only the caller holds has not changed since it was measured */
+  uint32_t bytes = locked ? sl_frame_get_payload(f) : payload;
   sl_frame *nf = copy_frame(q, f, bytes);
   if (locked) sl_frame_unlock(f);
   if (nf == NULL) {

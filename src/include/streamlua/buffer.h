@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "streamlua/status.h"
+
 #pragma GCC visibility push(default)   /* the public API; the rest is hidden */
 
 struct sl_pool;
@@ -34,18 +36,34 @@ typedef struct sl_buffer {
   uint32_t payload;          /* absolute end of valid data */
 } sl_buffer;
 
+/* The accessors of every frame operation are inline (C99 inline: the
+** library also exports each, defined in buffer.c). */
+
 /* Capacity: raw_size - head_room - tail_room. */
-uint32_t sl_buffer_get_size(const sl_buffer *b);
+inline uint32_t sl_buffer_get_size(const sl_buffer *b) {
+  return b->raw_size - (b->head_room + b->tail_room);
+}
 /* Valid bytes after the head room. */
-uint32_t sl_buffer_get_payload(const sl_buffer *b);
+inline uint32_t sl_buffer_get_payload(const sl_buffer *b) {
+  return b->payload - b->head_room;
+}
 /* raw_size - payload - tail_room, never below 0. */
 uint32_t sl_buffer_get_available(const sl_buffer *b);
 /* First payload byte. */
-uint8_t *sl_buffer_begin(const sl_buffer *b);
+inline uint8_t *sl_buffer_begin(const sl_buffer *b) {
+  return b->data + b->head_room;
+}
 
 /* Each returns SL_ERANGE and changes nothing when out of range. */
-int sl_buffer_set_payload(sl_buffer *b, uint32_t n);
-int sl_buffer_min_payload(sl_buffer *b, uint32_t n);
+inline int sl_buffer_set_payload(sl_buffer *b, uint32_t n) {
+  if (n > sl_buffer_get_size(b)) return SL_ERANGE;
+  b->payload = n + b->head_room;
+  return SL_OK;
+}
+inline int sl_buffer_min_payload(sl_buffer *b, uint32_t n) {
+  if (n <= sl_buffer_get_payload(b)) return SL_OK;
+  return sl_buffer_set_payload(b, n);
+}
 int sl_buffer_adjust_payload(sl_buffer *b, int64_t delta);
 void sl_buffer_set_payload_full(sl_buffer *b);
 void sl_buffer_set_payload_empty(sl_buffer *b);
