@@ -868,10 +868,15 @@ static sl_frame *tc_pop(tcache *tc, sl_pool *p, uint32_t alloc, uint32_t size) {
     return NULL;
   }
   sl_frame *f = tc->slot[tc->n - 1];
-  if (tc->n > 1) {                      /* the next one's buffer, on its way */
-    sl_buffer *nb = tc->slot[tc->n - 2]->bufs[0];
+  /* The buffer two places down, header and the bytes asked for now (at
+  ** most TC_BLOCK_MAX), on their way: the next request's copy is written
+  ** into lines the other side last held or the cache let go, and one
+  ** frame's time ahead was not enough to have them here. */
+  if (tc->n > 2) {
+    sl_buffer *nb = tc->slot[tc->n - 3]->bufs[0];
     sl_prefetch_write(nb);
-    sl_prefetch_write((uint8_t *)nb + HEADER_SIZE);
+    uint8_t *d = (uint8_t *)nb + HEADER_SIZE;
+    for (uint32_t off = 0; off < size; off += 64) sl_prefetch_write(d + off);
   }
   tc_set_n(tc, tc->n - 1);
   tc_add(&tc->dcount, 1);
