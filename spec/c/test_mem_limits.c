@@ -89,12 +89,15 @@ static void raw_close(raw_cli *c) {
   close(c->rsp);
 }
 
-/* Waits until `name` is `want` (bounded). */
+/* Waits until `name` is `want` (bounded); true if it was seen so. The
+** value seen is the answer, not a second reading: a server that served
+** what it took may take the next request a moment later. */
 static int counter_is(sl_mem_bridge *n, const char *name, uint64_t want) {
   sl_object *o = sl_mem_bridge_object(n);
   double end = now_s() + 20;
-  while (ts_counter(o, name) != want && now_s() < end) sleep_ms(5);
-  return ts_counter(o, name) == want;
+  uint64_t v;
+  while ((v = ts_counter(o, name)) != want && now_s() < end) sleep_ms(5);
+  return v == want;
 }
 
 #define NREAD 40
