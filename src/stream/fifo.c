@@ -449,9 +449,9 @@ static void fifo_accept(sl_slave *s, sl_frame *f) {
     count_rx_dropped(q, payload, why);
     return;
   }
+  /* measured again: another holder may have changed f before letting go */
   int locked = sl_frame_lock_unless_sole(f);
-  /* a frame only the caller holds has not changed since it was measured */
-  uint32_t bytes = locked ? sl_frame_get_payload(f) : payload;
+  uint32_t bytes = sl_frame_get_payload(f);
   sl_frame *nf = copy_frame(q, f, bytes);
   if (locked) sl_frame_unlock(f);
   if (nf == NULL) {
