@@ -11,16 +11,30 @@ local bin = STREAMLUA_BIN
 -- `keys` may be a list: strings are typed, {touch = f} makes file f,
 -- {file = f} waits (60 s at most) until file f exists, {shown = text,
 -- times = n} until the terminal has shown text n times.
+-- A string is typed only while the terminal is out of canonical mode (the
+-- line editor waits at a prompt, or sl.top runs): keys that came while a
+-- line ran, the terminal cooked, would be echoed by the terminal itself,
+-- wherever the output was then. Lines typed in one write all reach the
+-- terminal in the mode of that moment, so several lines go as one string,
+-- os.exit(0) with the last one; a string typed after another line's
+-- string waits for something that line shows first.
 local function pty(dir, init, keys)
-  local ready, log = dir .. "/ready", dir .. "/typescript"
+  local ready, log, tty = dir .. "/ready", dir .. "/typescript", dir .. "/tty"
   os.remove(ready)
   os.remove(log)
+  os.remove(tty)
   local path = dir .. "/init.lua"
-  spit(path, init .. ("\nsl.after(0, function() io.open(%q, 'w'):close() end)\n"):format(ready))
+  spit(path, init .. ("\nos.execute(%q)\nsl.after(0, function() io.open(%q, 'w'):close() end)\n"):format(
+    "tty > " .. shell_quote(tty), ready))
+  local raw = ('stty -F "$(cat %s)" -a 2>/dev/null | grep -q -F -e -icanon'):format(shell_quote(tty))
   if type(keys) == "string" then keys = {keys} end
   local steps = {{file = ready}}
   for _, k in ipairs(keys) do steps[#steps + 1] = k end
-  steps[#steps + 1] = "os.exit(0)\n"
+  if type(steps[#steps]) == "string" then   -- in the same write: see above
+    steps[#steps] = steps[#steps] .. "os.exit(0)\n"
+  else
+    steps[#steps + 1] = "os.exit(0)\n"
+  end
   local feed = {}
   for _, k in ipairs(steps) do
     local cond = type(k) == "table" and not k.touch and (k.file and ("[ -e %s ]"):format(shell_quote(k.file)) or
@@ -28,7 +42,8 @@ local function pty(dir, init, keys)
         shell_quote(k.shown), shell_quote(log), k.times or 1))
     feed[#feed + 1] = cond and ("i=0; until %s || [ $i -ge 1200 ]; do sleep 0.05; i=$((i+1)); done"):format(cond)
                       or type(k) == "table" and ("touch %s"):format(shell_quote(k.touch))
-                      or ("printf %s"):format(shell_quote(k))
+                      or ("i=0; until %s || [ $i -ge 1200 ]; do sleep 0.05; i=$((i+1)); done; printf %s"):format(
+                           raw, shell_quote(k))
   end
   local out, err, rc = run("env STREAMLUA_HISTORY= script -qfec " ..
     shell_quote(shell_quote(bin) .. " -i " .. shell_quote(path)) .. " " .. shell_quote(log),
