@@ -14,8 +14,6 @@
 #include "streamlua/status.h"
 #include "streamlua/wait.h"
 
-#include "ring.h"
-
 typedef struct slot {
   void *item;
   uint64_t size;             /* what ops->size said as it was queued */
@@ -56,7 +54,7 @@ static int full_nolock_(const sl_mailbox *mb, uint64_t size) {
 /* Queues item at the tail; lock held, room checked. */
 static void push_nolock_(sl_mailbox *mb, void *item, uint64_t size) {
   if (mb->ops->hold != NULL) mb->ops->hold(item);
-  mb->ring[sl_ring_index(mb->head, mb->count, mb->cap)] = (slot){item, size};
+  mb->ring[(mb->head + mb->count) % mb->cap] = (slot){item, size};
   mb->count++;
   mb->bytes += size;
 }
@@ -78,7 +76,7 @@ sl_mailbox *sl_mailbox_new(uint32_t capacity, const sl_mailbox_ops *ops,
 void sl_mailbox_free(sl_mailbox *mb) {
   if (mb == NULL) return;
   for (uint32_t i = 0; i < mb->count && mb->ops->release != NULL; i++)
-    mb->ops->release(mb->ring[sl_ring_index(mb->head, i, mb->cap)].item);
+    mb->ops->release(mb->ring[(mb->head + i) % mb->cap].item);
   pthread_cond_destroy(&mb->not_full);
   pthread_mutex_destroy(&mb->mutex);
   free(mb);
@@ -168,7 +166,7 @@ uint32_t sl_mailbox_take(sl_mailbox *mb, void **out, uint32_t max) {
   for (uint32_t i = 0; i < n; i++) {
     out[i] = mb->ring[mb->head].item;
     mb->bytes -= mb->ring[mb->head].size;
-    mb->head = sl_ring_index(mb->head, 1, mb->cap);
+    mb->head = (mb->head + 1) % mb->cap;
   }
   mb->count -= n;
   if (mb->count == 0) mb->notified = 0;

@@ -30,7 +30,6 @@
 
 #include "barrier.h"
 #include "recycle.h"
-#include "ring.h"
 #include "streamlua/prefetch.h"
 #include "streamlua/status.h"
 #include "streamlua/wait.h"
@@ -150,7 +149,7 @@ static void free_taken(taken *t) {
   for (int i = 0; i < RINGS; i++) {
     ring *r = &t->rings[i];
     for (uint32_t k = 0; k < r->n; k++)
-      destroy_cached(r->slot[sl_ring_index(r->head, k, r->cap)]);
+      destroy_cached(r->slot[(r->head + k) % r->cap]);
     free(r->slot);
   }
   while (t->free_list != NULL) {
@@ -172,7 +171,7 @@ static int last_nolock_(const sl_pool *p);
 /* The oldest frame of ring r, out of the cache. */
 static sl_frame *ring_pop_nolock_(sl_pool *p, ring *r) {
   sl_frame *f = r->slot[r->head];
-  r->head = sl_ring_index(r->head, 1, r->cap);
+  r->head = (r->head + 1) % r->cap;
   r->n--;
   p->cached_frames--;
   p->kept_bytes -= r->block;
@@ -426,8 +425,8 @@ static ring *ring_with(sl_pool *p, uint32_t block) {
 ** four ahead, buffer header two ahead) before they are asked for. */
 static void prefetch_next(const ring *r) {
   if (r->n > 3) {
-    sl_frame *n1 = r->slot[sl_ring_index(r->head, 1, r->cap)];
-    sl_frame *n2 = r->slot[sl_ring_index(r->head, 3, r->cap)];
+    sl_frame *n1 = r->slot[(r->head + 1) % r->cap];
+    sl_frame *n2 = r->slot[(r->head + 3) % r->cap];
     sl_prefetch_write(n2);
     sl_prefetch_write(n1->bufs[0]);
   }
@@ -486,7 +485,7 @@ static ring *ring_for(sl_pool *p, uint32_t block) {
     uint32_t cap = r->cap > 0 ? 2 * r->cap : 8;
     sl_frame **s = malloc(cap * sizeof *s);
     if (s == NULL) return NULL;
-    for (uint32_t i = 0; i < r->n; i++) s[i] = r->slot[sl_ring_index(r->head, i, r->cap)];
+    for (uint32_t i = 0; i < r->n; i++) s[i] = r->slot[(r->head + i) % r->cap];
     free(r->slot);
     r->slot = s;
     r->cap = cap;
@@ -507,7 +506,7 @@ static int put_nolock_(sl_pool *p, sl_frame *f, int *first) {
   ring *r = ring_for(p, block);
   if (r == NULL) return 0;
   if (!has_kept_nolock_(p)) *first = 1;
-  r->slot[sl_ring_index(r->head, r->n, r->cap)] = f;
+  r->slot[(r->head + r->n) % r->cap] = f;
   r->n++;
   p->cached_frames++;
   p->kept_bytes += block;
@@ -1005,7 +1004,7 @@ static void release_run(sl_pool *p, sl_frame **fs, size_t n) {
     sl_frame *f = fs[i];
     uint32_t a = f->bufs[0]->alloc_size;
     if (r != NULL && a == alloc && r->n < r->cap && room_nolock_(p, block)) {
-      r->slot[sl_ring_index(r->head, r->n, r->cap)] = f;
+      r->slot[(r->head + r->n) % r->cap] = f;
       r->n++;
       p->cached_frames++;
       p->kept_bytes += block;

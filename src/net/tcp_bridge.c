@@ -18,8 +18,6 @@
 #include "streamlua/wait.h"
 #include "tcp_internal.h"
 
-#include "../core/ring.h"
-
 /* ---- the connection hooks (zmtp_conn.h) ---- */
 
 static int conn_open_nolock(sl_zconn *c) {
@@ -79,7 +77,7 @@ static int delivery_run(sl_deliver_task *t) {
   for (uint32_t i = 0; i < n; i++) {
     batch[i] = b->rx[b->rx_head].f;
     bytes += b->rx[b->rx_head].pay;
-    b->rx_head = sl_ring_index(b->rx_head, 1, b->rx_cap);
+    b->rx_head = (b->rx_head + 1) % b->rx_cap;
   }
   b->rx_count -= n;
   b->rx_busy += n;
@@ -136,7 +134,7 @@ static void bridge_stop(sl_object *obj) {
   sl_deliver_detach(&b->delivery);
   pthread_mutex_lock(&b->zb.mutex);
   uint32_t n = b->rx_count;
-  for (uint32_t i = 0; i < n; i++) sl_frame_unref(b->rx[sl_ring_index(b->rx_head, i, b->rx_cap)].f);
+  for (uint32_t i = 0; i < n; i++) sl_frame_unref(b->rx[(b->rx_head + i) % b->rx_cap].f);
   b->rx_count = 0;
   b->rx_busy = 0;
   b->rx_qbytes = 0;

@@ -15,7 +15,6 @@
 #include "tcp_internal.h"
 
 #include "../core/bytes.h"
-#include "../core/ring.h"
 
 /* Receiving connections all live on loop 0, as the resume event does: a
 ** pause stops the read being pumped after the message at hand (what is
@@ -50,7 +49,7 @@ int tcp_rx_grow_nolock(bridge *b) {
   rx_slot *r = malloc(cap * sizeof *r);
   if (r == NULL) return -1;
   for (uint32_t i = 0; i < b->rx_count; i++)
-    r[i] = b->rx[sl_ring_index(b->rx_head, i, b->rx_cap)];
+    r[i] = b->rx[(b->rx_head + i) % b->rx_cap];
   free(b->rx);
   b->rx = r;
   b->rx_cap = cap;
@@ -214,7 +213,7 @@ static int rx_flush(bridge *b, rx_batch *rb, int end) {
   pthread_mutex_lock(&b->zb.mutex);
   while (put < rb->n) {
     if (b->rx_count == b->rx_cap && tcp_rx_grow_nolock(b) != 0) break;
-    b->rx[sl_ring_index(b->rx_head, b->rx_count, b->rx_cap)] = rb->f[put++];
+    b->rx[(b->rx_head + b->rx_count) % b->rx_cap] = rb->f[put++];
     b->rx_count++;
   }
   if (put == rb->n) b->rx_qbytes += rb->bytes;

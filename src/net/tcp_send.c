@@ -17,7 +17,6 @@
 #include "tcp_internal.h"
 
 #include "../core/bytes.h"
-#include "../core/ring.h"
 
 #define DIRECT_POLL_MS 20   /* a blocked direct writer looks at its deadline */
 
@@ -260,7 +259,7 @@ void tcp_conn_closed(sl_zconn *zc) {
     d.n = 0;
     while (c->ocount > 0 && d.n < WRITE_MSGS) {
       d.f[d.n++] = c->out[c->ohead];
-      c->ohead = sl_ring_index(c->ohead, 1, OUT_FRAMES);
+      c->ohead = (c->ohead + 1) % OUT_FRAMES;
       c->ocount--;
     }
     out_release(b, d.f, d.n, 0, 0);
@@ -360,29 +359,24 @@ void tcp_bridge_accept(sl_slave *s, sl_frame *f) {
   uint32_t pay = sl_frame_get_payload(f);
   uint64_t need = msg_size(pay);
   struct timespec dl;
-  int dl_set = 0;   /* the clock is read only by a sender that waits */
   pthread_mutex_lock(&b->zb.mutex);
   int64_t timeout = b->timeout_us;
+  if (timeout >= 0) sl_deadline_after(&dl, timeout);
   conn *c;
   int rc = SL_OK;
   while ((c = pick_nolock_(b, need)) == NULL && !b->zb.stopping && rc == SL_OK) {
-    if (timeout >= 0 && !dl_set) {
-      sl_deadline_after(&dl, timeout);
-      dl_set = 1;
-    }
     b->send_waiters++;
     rc = sl_wait_cond(&b->send_cv, &b->zb.mutex, timeout >= 0 ? &dl : NULL);
     b->send_waiters--;
   }
   if (c == NULL) goto out_drop;
-  uint32_t slot = sl_ring_index(c->ohead, c->ocount, OUT_FRAMES);
+  uint32_t slot = (c->ohead + c->ocount) % OUT_FRAMES;
   c->out[slot] = sl_frame_ref(f);
   c->opay[slot] = pay;
   c->ocount++;
   c->obytes += need;
   if (c->ocount == 1 && need >= DIRECT_SEND_MIN && writer_take_nolock(c, WRITER_SENDER)) {
     pthread_mutex_unlock(&b->zb.mutex);
-    if (timeout >= 0 && !dl_set) sl_deadline_after(&dl, timeout);
     send_direct(c, f, pay, need, timeout >= 0 ? &dl : NULL);
     return;
   }

@@ -525,23 +525,12 @@ static size_t frame_step(sl_zmtp *z, const uint8_t *p, size_t n) {
 */
 static size_t whole_frames(sl_zmtp *z, const uint8_t *p, size_t n) {
   /* Read once: nothing below changes them (a message already copied
-  ** stays copied; the first part borrowed makes the message borrowed).
-  ** The message's state lives in locals and is stored once at the end:
-  ** stores into the part list could otherwise alias the fields, which
-  ** would be loaded again for every part. */
+  ** stays copied; the first part borrowed makes the message borrowed). */
   const size_t bmax = z->borrow_max;
-  if (bmax == 0 || (z->nparts > 0 && !z->borrowed)) return 0;
-  const uint32_t max_parts = z->max_parts < z->parts_cap ? z->max_parts : z->parts_cap;
+  const uint32_t max_parts = z->max_parts;
   const uint64_t max_msg = z->max_msg;
-  sl_zmtp_part *parts = z->parts;
-  uint32_t np = z->nparts;
-  size_t msg_len = z->msg_len;
-  uint8_t last_fl = 0;          /* the last part taken */
-  uint64_t last_size = 0;
+  if (bmax == 0 || (z->nparts > 0 && !z->borrowed)) return 0;
   size_t at = 0;
-  int end = 0;
-  /* A full part list (max_parts is the smaller of the two) is left to the
-  ** state machine: it grows the list, or dies at the limit. */
   while (n - at >= 2) {
     uint8_t fl = p[at];
     if (fl & SL_ZMTP_FLAG_COMMAND) break;
@@ -552,27 +541,26 @@ static size_t whole_frames(sl_zmtp *z, const uint8_t *p, size_t n) {
       hl = 9;
       size = sl_load_be64(p + at + 1);
     }
-    if (size > bmax || size > n - at - hl || np >= max_parts || size > max_msg - msg_len)
+    uint32_t np = z->nparts;
+    if (size > bmax || size > n - at - hl || np >= max_parts || size > max_msg - z->msg_len)
       break;
-    parts[np].data = size > 0 ? p + at + hl : empty_part;
-    parts[np].size = (size_t)size;
-    np++;
-    msg_len += (size_t)size;
+    z->flags = fl & (SL_ZMTP_FLAG_MORE | SL_ZMTP_FLAG_LONG);
+    z->body_size = z->body_got = size;
+    if (np == z->parts_cap) {               /* rare: add_part grows the list */
+      if (!add_part(z)) break;
+    } else {
+      if (np == 0) z->borrowed = 1;
+      z->parts[np].size = (size_t)size;
+      z->nparts = np + 1;
+    }
+    z->parts[np].data = size > 0 ? p + at + hl : empty_part;
+    z->msg_len += (size_t)size;
     at += hl + (size_t)size;
-    last_fl = fl;
-    last_size = size;
     if ((fl & SL_ZMTP_FLAG_MORE) == 0) {
-      end = 1;
+      deliver_message(z);
       break;
     }
   }
-  if (at == 0) return 0;
-  if (z->nparts == 0) z->borrowed = 1;
-  z->nparts = np;
-  z->msg_len = msg_len;
-  z->flags = last_fl & (SL_ZMTP_FLAG_MORE | SL_ZMTP_FLAG_LONG);
-  z->body_size = z->body_got = last_size;
-  if (end) deliver_message(z);
   return at;
 }
 
