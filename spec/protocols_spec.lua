@@ -143,10 +143,12 @@ describe("sl.protocols.UdpRssiPack", function()
   it("stop is prompt in every state and leaves getOpen() false", function()
     local srv = server()
     local cli = UdpRssiPack{port = srv:getPort(), timeout = 30}
+    -- a stop that waited for anything would wait out the 30 s timeout:
+    -- the bound is a third of it, far from a loaded machine's slowness
     local t0 = sl.now()
     cli:stop()
     srv:stop()
-    assert.is_true(sl.now() - t0 < 1.0)
+    assert.is_true(sl.now() - t0 < 10)
     assert.is_false(cli:getOpen())
     assert.is_false(srv:getOpen())
     -- a client that never found its server
@@ -154,7 +156,7 @@ describe("sl.protocols.UdpRssiPack", function()
     assert.is_false(lone:getOpen())
     t0 = sl.now()
     lone:stop()
-    assert.is_true(sl.now() - t0 < 1.0)
+    assert.is_true(sl.now() - t0 < 10)
     assert.is_false(lone:getOpen())
   end)
 
