@@ -48,6 +48,24 @@ describe("sl.stream.TcpServer / TcpClient", function()
     cli:stop(); srv:close()
   end)
 
+  it("give a frame asked of them as Rogue's pool does: one block of its size", function()
+    local srv, cli = pair()
+    local m = sl.stream.Master()
+    _ = m >> cli
+    assert.are.equal(0, cli:getFixedSize())            -- variable mode
+    local f = m:reqFrame(100, true)
+    assert.are.equal(100, f:getSize())
+    assert.are.equal(1, cli:getAllocCount())
+    assert.are.equal(100, cli:getAllocBytes())
+    local big = m:reqFrame(100000, true)
+    assert.are.equal(100000, big:getSize())
+    assert.are.equal(100100, cli:getAllocBytes())
+    f, big = nil, nil
+    collectgarbage(); collectgarbage()
+    assert.are.equal(0, cli:getAllocCount())
+    cli:stop(); srv:close()
+  end)
+
   it("carries a PRBS stream end to end", function()
     local srv, cli = pair()
     local gen, chk = sl.utilities.Prbs(), sl.utilities.Prbs()

@@ -221,8 +221,10 @@ sl_tcp_bridge *sl_tcp_bridge_new(const char *addr, uint32_t port, int server,
     goto out_free;
   if (sl_master_init(&b->master, &b->obj) != SL_OK) goto out_slave;
   /* Received frames come from the bridge's own pool: small ones in kept
-  ** fixed-size blocks (large ones keep the memory they arrived in). */
-  sl_pool_set_fixed_size(b->slave.pool, ADOPT_MIN);
+  ** blocks of ADOPT_MIN bytes (large ones keep the memory they arrived
+  ** in). The pool stays in variable mode, as Rogue's: a frame asked of
+  ** the bridge from upstream is one block of its size, and a small one
+  ** comes from the asking thread's cache. */
   sl_pool_set_pool_size(b->slave.pool, 1024);
   sl_pool_set_cache_bytes(b->slave.pool, 1024 * ADOPT_MIN);   /* given back idle */
   if (sl_zbridge_open(&b->zb, port, server, why, sizeof why) != 0) goto out_master;
