@@ -2,10 +2,12 @@
 ** The Fifo. Producers append to a chain of fixed-size segments and
 ** publish a count; the output thread reads that count, takes everything
 ** published in one go and delivers it. The two sides share no lock: the
-** producers' lock (the low bit of the published count, so that queueing
-** a frame is two locked instructions: take it, publish and release)
-** orders producers among themselves only, and the output thread owns the
-** head of the chain. An idle output thread polls briefly before
+** producers' lock, on a line the output thread never reads, orders
+** producers among themselves only, and the output thread owns the head of
+** the chain. Queueing a frame is one locked instruction, on that line:
+** the count is published by a plain store, and the look at whether the
+** output thread sleeps needs no barrier of its own where the process has
+** membarrier (barrier.h): the thread going to sleep pays for both. An idle output thread polls briefly before
 ** it sleeps, since waking a sleeping thread costs far more here than a
 ** short poll; a producer wakes only a thread that has gone to sleep.
 **
@@ -27,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/barrier.h"
 #include "../core/cpu.h"
 #include "../core/futex.h"
 #include "streamlua/buffer.h"
@@ -77,8 +80,9 @@ struct sl_fifo {
   sl_worker out;               /* the output thread; its stop flag is the
                                ** Fifo's closing: nothing more is queued */
   _Atomic(segment *) spare;    /* one emptied segment kept for reuse */
-  /* Producer side, under the lock bit of `pushed`. */
-  _Alignas(64) segment *tail;
+  /* Producer side, under push_mu. */
+  _Alignas(64) atomic_int push_mu;   /* the producers' lock: 1 while held */
+  segment *tail;
   uint32_t tail_used;          /* slots filled in tail */
   uint64_t popped_seen;        /* a recent `popped`, for bounded Fifos */
   /* Payload bytes ever queued (one writer: the lock holder; read without
@@ -87,8 +91,8 @@ struct sl_fifo {
   atomic_uint_least64_t out_seen;  /* a recent `out_bytes` (written under
                                   ** the lock, read without it) */
   atomic_uint_least64_t drops, rx_frames, rx_bytes;
-  /* Frames ever queued, shifted left by one; the low bit is the
-  ** producers' lock. The output thread's one look at the producers. */
+  /* Frames ever queued (written under push_mu): the output thread's one
+  ** look at the producers. */
   _Alignas(64) atomic_uint_least64_t pushed;
   /* Output-thread side; head_mutex lets stop() empty the queue while the
   ** thread is held downstream. */
@@ -148,18 +152,13 @@ static void segment_put(sl_fifo *q, segment *s) {
   free(atomic_exchange_explicit(&q->spare, s, memory_order_acq_rel));
 }
 
-#define PUSH_LOCK 1u
-
-/* Takes the producers' lock; returns `pushed` as it was (lock bit clear).
-** A queueing producer holds it for a few stores: spin, then yield. */
+/* Takes the producers' lock; returns the count of frames queued. A
+** queueing producer holds it for a few stores: spin, then yield. */
 static uint64_t push_lock(sl_fifo *q) {
   for (unsigned spins = 0;; spins++) {
-    uint64_t v = atomic_load_explicit(&q->pushed, memory_order_relaxed);
-    if (!(v & PUSH_LOCK) &&
-        atomic_compare_exchange_weak_explicit(&q->pushed, &v, v | PUSH_LOCK,
-                                              memory_order_acquire,
-                                              memory_order_relaxed))
-      return v;
+    if (!atomic_load_explicit(&q->push_mu, memory_order_relaxed) &&
+        !atomic_exchange_explicit(&q->push_mu, 1, memory_order_acquire))
+      return atomic_load_explicit(&q->pushed, memory_order_relaxed);
     if (spins < 64) {
       sl_cpu_relax();
     } else {
@@ -168,13 +167,12 @@ static uint64_t push_lock(sl_fifo *q) {
   }
 }
 
-/* Releases the lock taken as `v`, queueing nothing. */
-static void push_unlock(sl_fifo *q, uint64_t v) {
-  atomic_store_explicit(&q->pushed, v, memory_order_release);
+static void push_unlock(sl_fifo *q) {
+  atomic_store_explicit(&q->push_mu, 0, memory_order_release);
 }
 
 static uint64_t published(sl_fifo *q) {
-  return atomic_load_explicit(&q->pushed, memory_order_acquire) >> 1;
+  return atomic_load_explicit(&q->pushed, memory_order_acquire);
 }
 
 static uint64_t depth(sl_fifo *q) {
@@ -210,9 +208,9 @@ static void dropped(sl_fifo *q, const char *why) {
 
 /* Counts a frame received and dropped before it was queued. */
 static void count_rx_dropped(sl_fifo *q, uint32_t bytes, const char *why) {
-  uint64_t v = push_lock(q);
+  push_lock(q);
   count_rx_nolock_(q, bytes);
-  push_unlock(q, v);
+  push_unlock(q);
   dropped(q, why);
 }
 
@@ -235,9 +233,8 @@ static const char full_bytes[] = "the queue is at its byte limit";
 static const char stopped[] = "the Fifo is stopped";
 
 /* Why a frame of `size` bytes cannot be queued now, or NULL (producers'
-** lock held, taken as `v`). */
-static const char *no_room_nolock_(sl_fifo *q, uint64_t v, uint32_t size) {
-  uint64_t n = v >> 1;
+** lock held, taken with `n` frames queued). */
+static const char *no_room_nolock_(sl_fifo *q, uint64_t n, uint32_t size) {
   if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) return stopped;
   if (q->max_depth > 0 && n - q->popped_seen >= q->max_depth) {
     q->popped_seen = atomic_load_explicit(&q->popped, memory_order_acquire);
@@ -354,7 +351,7 @@ static void push(sl_fifo *q, sl_frame *f, uint32_t bytes, uint32_t size) {
   const char *why;
   while ((why = no_room_nolock_(q, v, size)) != NULL) {
     if (why == stopped || !waits_for_room(q)) goto out_drop;
-    push_unlock(q, v);
+    push_unlock(q);
     int rc = await_room(q, size);
     v = push_lock(q);
     if (rc != SL_OK) {
@@ -377,15 +374,23 @@ static void push(sl_fifo *q, sl_frame *f, uint32_t bytes, uint32_t size) {
   atomic_store_explicit(&q->in_bytes,
                         atomic_load_explicit(&q->in_bytes, memory_order_relaxed) + size,
                         memory_order_relaxed);
-  /* Publishes the frame and unlocks; sequentially consistent, so ordered
-  ** before the look at `sleeping`. */
-  atomic_store(&q->pushed, v + 2);
+  /* Publishes the frame and unlocks; then the look at `sleeping`, with a
+  ** full barrier between (await_frames pays for it where it can). */
+  if (sl_barrier_asym) {
+    atomic_store_explicit(&q->pushed, v + 1, memory_order_release);
+    push_unlock(q);
+    sl_barrier_fast();
+  } else {
+    atomic_store(&q->pushed, v + 1);
+    push_unlock(q);
+    sl_barrier_full();
+  }
   if (atomic_load(&q->sleeping) == 1) wake_thread(q);
   return;
 out_drop:
   count_rx_nolock_(q, bytes);
 out_drop_counted:
-  push_unlock(q, v);
+  push_unlock(q);
   sl_frame_unref(f);
   dropped(q, why);
 }
@@ -523,7 +528,7 @@ static int is_closing(sl_fifo *q) {
 }
 
 static int queue_empty(sl_fifo *q) {
-  return atomic_load(&q->pushed) >> 1 ==
+  return atomic_load(&q->pushed) ==
          atomic_load_explicit(&q->popped, memory_order_relaxed);
 }
 
@@ -545,7 +550,8 @@ static void await_frames(sl_fifo *q) {
     for (int j = 0; j < POLL_PAUSES; j++) sl_cpu_relax();
   }
   for (;;) {
-    atomic_store(&q->sleeping, 1);      /* sequentially consistent, then */
+    atomic_store(&q->sleeping, 1);      /* sequentially consistent, */
+    sl_barrier_slow();                  /* the producers' half too, then */
     if (!queue_empty(q) || atomic_load(&q->out.stop))  /* the looks */
       break;
     sl_futex_wait(&q->sleeping, 1, -1);
@@ -648,9 +654,9 @@ static void wake_output(void *arg) {
 /* Phase one of a stop (and the Fifo's cancel hook): queues nothing more
 ** and frees the output thread from any wait downstream. */
 static void close_queue(sl_fifo *q) {
-  uint64_t v = push_lock(q);            /* no push completes after this */
+  push_lock(q);                         /* no push completes after this */
   sl_worker_request_stop(&q->out);
-  push_unlock(q, v);
+  push_unlock(q);
   stop_seen(q);                         /* nor does a producer wait on */
   atomic_store(&q->room_wanted, 0);
   wake_room(q);
@@ -802,9 +808,9 @@ int sl_fifo_wait_when_full(sl_fifo *q) {
 }
 
 uint64_t sl_fifo_queue_bytes(sl_fifo *q) {
-  uint64_t v = push_lock(q);
+  push_lock(q);
   uint64_t held = atomic_load_explicit(&q->in_bytes, memory_order_relaxed) -
                   atomic_load_explicit(&q->out_bytes, memory_order_acquire);
-  push_unlock(q, v);
+  push_unlock(q);
   return held;
 }
