@@ -719,7 +719,9 @@ static void *produce(void *arg) {
   return NULL;
 }
 
-static void producers_case(uint32_t depth, int no_copy) {
+/* `stagger`: the first producer queues alone (and takes the lock's bias)
+** until `stagger` frames arrived, then the others join it mid-stream. */
+static void producers_case_staggered(uint32_t depth, int no_copy, uint64_t stagger) {
   ts_rec *g = gate_new(0);
   order_of(g)->allow_gaps = depth > 0;
   sl_object *q = fifo_to(g, depth, 0, no_copy);
@@ -731,6 +733,8 @@ static void producers_case(uint32_t depth, int no_copy) {
     pr[i].fifo = q;
     pr[i].id = i;
     pthread_create(&t[i], NULL, produce, &pr[i]);
+    double until = now_s() + 30;
+    while (i == 0 && ts_counter(q, "rxFrames") < stagger && now_s() < until) sched_yield();
   }
   for (int i = 0; i < PRODUCERS; i++) pthread_join(t[i], NULL);
   const uint64_t total = (uint64_t)PRODUCERS * PER_PRODUCER;
@@ -758,12 +762,73 @@ static void producers_case(uint32_t depth, int no_copy) {
   sl_object_unref(&g->obj);
 }
 
+static void producers_case(uint32_t depth, int no_copy) {
+  producers_case_staggered(depth, no_copy, 0);
+}
+
 static void test_many_producers(void) {
   watchdog(120);
   producers_case(0, 1);
   producers_case(0, 0);
   producers_case(16, 1);
   producers_case(16, 0);
+  alarm(0);
+}
+
+/* A producer queueing in a tight loop while another thread queues once:
+** the second turns the bias off while the first may be inside its few
+** stores; each of many Fifos must deliver exactly what both queued. */
+typedef struct hot {
+  sl_object *fifo;
+  sl_pool *pool;
+  atomic_int started;
+} hot;
+
+#define HOT_FRAMES 300
+
+static void *hot_producer(void *arg) {
+  hot *h = arg;
+  for (uint64_t i = 0; i < HOT_FRAMES; i++) {
+    push_seq(h->fifo, h->pool, 0, i);
+    if (i == 20) atomic_store(&h->started, 1);
+  }
+  return NULL;
+}
+
+static void test_bias_off_while_queueing(void) {
+  watchdog(120);
+  sl_pool *p = sl_pool_new();
+  for (int k = 0; k < 1000; k++) {
+    ts_rec *g = gate_new(0);
+    sl_object *q = fifo_to(g, 0, 0, 1);
+    hot h = {q, sl_pool_new(), 0};
+    pthread_t t;
+    pthread_create(&t, NULL, hot_producer, &h);
+    double until = now_s() + 20;
+    while (!atomic_load(&h.started) && now_s() < until) sl_cpu_relax();
+    for (uint64_t i = 0; i < 4; i++) push_seq(q, p, 1, i);
+    pthread_join(t, NULL);
+    CHECK(gate_await(g, HOT_FRAMES + 4, 0, HOT_FRAMES + 4));
+    CHECK_EQ(ts_counter(q, "rxFrames"), HOT_FRAMES + 4);
+    CHECK_EQ(gate_get(g, &order_of(g)->out_of_order), 0);
+    CHECK_EQ(order_of(g)->next_seq[0], HOT_FRAMES);
+    CHECK_EQ(order_of(g)->next_seq[1], 4);
+    sl_object_unref(q);
+    sl_pool_unref(h.pool);
+    sl_object_unref(&g->obj);
+  }
+  sl_pool_unref(p);
+  alarm(0);
+}
+
+/* Producers that join one already queueing: the lock's bias is turned off
+** while its holder queues at full speed; nothing is lost or reordered. */
+static void test_producers_join_mid_stream(void) {
+  watchdog(120);
+  for (int i = 0; i < 8; i++) {
+    producers_case_staggered(0, i & 1, 1000 + 1000 * (uint64_t)i);
+    producers_case_staggered(16, i & 1, 500);
+  }
   alarm(0);
 }
 
@@ -1167,6 +1232,8 @@ static const struct tt_case cases[] = {
   {"last reference dropped inside its own delivery", test_last_ref_in_own_delivery},
   {"1000 Fifos leave no thread", test_no_thread_left},
   {"several producers at once", test_many_producers},
+  {"producers joining one already queueing", test_producers_join_mid_stream},
+  {"the lock's bias turned off while its holder queues", test_bias_off_while_queueing},
   {"stop runs the wait hook while it waits", test_stop_runs_wait_hook},
   {"stop frees the thread from a library wait downstream", test_stop_frees_thread_from_waits},
   {"the byte limit: large frames fill it and no further", test_byte_limit},

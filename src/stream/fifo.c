@@ -80,8 +80,12 @@ struct sl_fifo {
   sl_worker out;               /* the output thread; its stop flag is the
                                ** Fifo's closing: nothing more is queued */
   _Atomic(segment *) spare;    /* one emptied segment kept for reuse */
-  /* Producer side, under push_mu. */
-  _Alignas(64) atomic_int push_mu;   /* the producers' lock: 1 while held */
+  /* Producer side, under the producers' lock: push_mu, or the bias. */
+  _Alignas(64) atomic_int push_mu;   /* 1 while held */
+  atomic_uintptr_t bias;       /* the producer that queues without push_mu
+                               ** (its token), 0 before the first push,
+                               ** BIAS_OFF once another thread took push_mu */
+  atomic_int bias_busy;        /* 1 while that producer holds the lock */
   segment *tail;
   uint32_t tail_used;          /* slots filled in tail */
   uint64_t popped_seen;        /* a recent `popped`, for bounded Fifos */
@@ -152,23 +156,69 @@ static void segment_put(sl_fifo *q, segment *s) {
   free(atomic_exchange_explicit(&q->spare, s, memory_order_acq_rel));
 }
 
-/* Takes the producers' lock; returns the count of frames queued. A
-** queueing producer holds it for a few stores: spin, then yield. */
-static uint64_t push_lock(sl_fifo *q) {
+/*
+** The producers' lock, biased: the first thread to queue (where the
+** process has membarrier) takes it afterwards by a plain store and a look,
+** no locked instruction; any other thread takes push_mu, turns the bias
+** off for good and waits for the biased producer to be out. The store of
+** bias_busy and the look at `bias`, and the store of BIAS_OFF and the look
+** at bias_busy, are paired by barrier.h's asymmetric barriers: one of the
+** two sides sees the other. A thread's token is the address of a
+** thread-local; a thread that reuses a token of one that ended is the
+** same single producer.
+*/
+#define BIAS_OFF ((uintptr_t)1)
+static _Thread_local char bias_token;
+
+static uintptr_t my_token(void) { return (uintptr_t)&bias_token; }
+
+/* Takes the producers' lock; returns the count of frames queued and sets
+** *biased to how it was taken. A queueing producer holds it for a few
+** stores: spin, then yield. */
+static uint64_t push_lock(sl_fifo *q, int *biased) {
+  if (atomic_load_explicit(&q->bias, memory_order_relaxed) == my_token()) {
+    atomic_store_explicit(&q->bias_busy, 1, memory_order_relaxed);
+    sl_barrier_fast();
+    if (atomic_load_explicit(&q->bias, memory_order_relaxed) == my_token()) {
+      *biased = 1;
+      return atomic_load_explicit(&q->pushed, memory_order_relaxed);
+    }
+    atomic_store_explicit(&q->bias_busy, 0, memory_order_release);
+  }
+  *biased = 0;
   for (unsigned spins = 0;; spins++) {
     if (!atomic_load_explicit(&q->push_mu, memory_order_relaxed) &&
         !atomic_exchange_explicit(&q->push_mu, 1, memory_order_acquire))
-      return atomic_load_explicit(&q->pushed, memory_order_relaxed);
+      break;
     if (spins < 64) {
       sl_cpu_relax();
     } else {
       sched_yield();
     }
   }
+  uintptr_t b = atomic_load_explicit(&q->bias, memory_order_relaxed);
+  if (b != 0 && b != BIAS_OFF) {
+    atomic_store(&q->bias, BIAS_OFF);
+    sl_barrier_slow();
+    for (unsigned spins = 0;
+         atomic_load_explicit(&q->bias_busy, memory_order_acquire); spins++) {
+      if (spins < 64) sl_cpu_relax();
+      else sched_yield();
+    }
+  }
+  return atomic_load_explicit(&q->pushed, memory_order_relaxed);
 }
 
-static void push_unlock(sl_fifo *q) {
-  atomic_store_explicit(&q->push_mu, 0, memory_order_release);
+static void push_unlock(sl_fifo *q, int biased) {
+  atomic_store_explicit(biased ? &q->bias_busy : &q->push_mu, 0,
+                        memory_order_release);
+}
+
+/* The lock holder, having queued through push_mu, takes the bias if no
+** thread ever had it. */
+static void bias_to_me(sl_fifo *q) {
+  if (sl_barrier_asym && atomic_load_explicit(&q->bias, memory_order_relaxed) == 0)
+    atomic_store_explicit(&q->bias, my_token(), memory_order_relaxed);
 }
 
 static uint64_t published(sl_fifo *q) {
@@ -208,9 +258,10 @@ static void dropped(sl_fifo *q, const char *why) {
 
 /* Counts a frame received and dropped before it was queued. */
 static void count_rx_dropped(sl_fifo *q, uint32_t bytes, const char *why) {
-  push_lock(q);
+  int biased;
+  push_lock(q, &biased);
   count_rx_nolock_(q, bytes);
-  push_unlock(q);
+  push_unlock(q, biased);
   dropped(q, why);
 }
 
@@ -347,13 +398,14 @@ static void room_made(sl_fifo *q) {
 ** it when stopped, or full (in frames or bytes) and the
 ** producer does not wait or its wait gave up. */
 static void push(sl_fifo *q, sl_frame *f, uint32_t bytes, uint32_t size) {
-  uint64_t v = push_lock(q);
+  int biased;
+  uint64_t v = push_lock(q, &biased);
   const char *why;
   while ((why = no_room_nolock_(q, v, size)) != NULL) {
     if (why == stopped || !waits_for_room(q)) goto out_drop;
-    push_unlock(q);
+    push_unlock(q, biased);
     int rc = await_room(q, size);
-    v = push_lock(q);
+    v = push_lock(q, &biased);
     if (rc != SL_OK) {
       if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) why = stopped;
       goto out_drop;
@@ -374,15 +426,16 @@ static void push(sl_fifo *q, sl_frame *f, uint32_t bytes, uint32_t size) {
   atomic_store_explicit(&q->in_bytes,
                         atomic_load_explicit(&q->in_bytes, memory_order_relaxed) + size,
                         memory_order_relaxed);
+  if (!biased) bias_to_me(q);
   /* Publishes the frame and unlocks; then the look at `sleeping`, with a
   ** full barrier between (await_frames pays for it where it can). */
   if (sl_barrier_asym) {
     atomic_store_explicit(&q->pushed, v + 1, memory_order_release);
-    push_unlock(q);
+    push_unlock(q, biased);
     sl_barrier_fast();
   } else {
     atomic_store(&q->pushed, v + 1);
-    push_unlock(q);
+    push_unlock(q, biased);
     sl_barrier_full();
   }
   if (atomic_load(&q->sleeping) == 1) wake_thread(q);
@@ -390,7 +443,7 @@ static void push(sl_fifo *q, sl_frame *f, uint32_t bytes, uint32_t size) {
 out_drop:
   count_rx_nolock_(q, bytes);
 out_drop_counted:
-  push_unlock(q);
+  push_unlock(q, biased);
   sl_frame_unref(f);
   dropped(q, why);
 }
@@ -654,9 +707,10 @@ static void wake_output(void *arg) {
 /* Phase one of a stop (and the Fifo's cancel hook): queues nothing more
 ** and frees the output thread from any wait downstream. */
 static void close_queue(sl_fifo *q) {
-  push_lock(q);                         /* no push completes after this */
+  int biased;
+  push_lock(q, &biased);                /* no push completes after this */
   sl_worker_request_stop(&q->out);
-  push_unlock(q);
+  push_unlock(q, biased);
   stop_seen(q);                         /* nor does a producer wait on */
   atomic_store(&q->room_wanted, 0);
   wake_room(q);
@@ -808,9 +862,9 @@ int sl_fifo_wait_when_full(sl_fifo *q) {
 }
 
 uint64_t sl_fifo_queue_bytes(sl_fifo *q) {
-  push_lock(q);
-  uint64_t held = atomic_load_explicit(&q->in_bytes, memory_order_relaxed) -
-                  atomic_load_explicit(&q->out_bytes, memory_order_acquire);
-  push_unlock(q);
-  return held;
+  /* Without the producers' lock (taken from another thread, it would
+  ** turn the bias off): `out` first, then `in`, which counts at least
+  ** the frames `out` does. */
+  uint64_t out = atomic_load_explicit(&q->out_bytes, memory_order_acquire);
+  return atomic_load_explicit(&q->in_bytes, memory_order_relaxed) - out;
 }
