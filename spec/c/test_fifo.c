@@ -719,8 +719,8 @@ static void *produce(void *arg) {
   return NULL;
 }
 
-/* `stagger`: the first producer queues alone (and takes the lock's bias)
-** until `stagger` frames arrived, then the others join it mid-stream. */
+/* `stagger`: the first producer queues alone until `stagger` frames
+** arrived, then the others join it mid-stream. */
 static void producers_case_staggered(uint32_t depth, int no_copy, uint64_t stagger) {
   ts_rec *g = gate_new(0);
   order_of(g)->allow_gaps = depth > 0;
@@ -775,9 +775,9 @@ static void test_many_producers(void) {
   alarm(0);
 }
 
-/* A producer queueing in a tight loop while another thread queues once:
-** the second turns the bias off while the first may be inside its few
-** stores; each of many Fifos must deliver exactly what both queued. */
+/* A producer queueing in a tight loop while another thread queues a few:
+** the second takes the producers' lock while the first may hold it; each
+** of many Fifos must deliver exactly what both queued, in order. */
 typedef struct hot {
   sl_object *fifo;
   sl_pool *pool;
@@ -795,7 +795,7 @@ static void *hot_producer(void *arg) {
   return NULL;
 }
 
-static void test_bias_off_while_queueing(void) {
+static void test_producer_joins_hot_one(void) {
   watchdog(120);
   sl_pool *p = sl_pool_new();
   for (int k = 0; k < 1000; k++) {
@@ -821,8 +821,8 @@ static void test_bias_off_while_queueing(void) {
   alarm(0);
 }
 
-/* Producers that join one already queueing: the lock's bias is turned off
-** while its holder queues at full speed; nothing is lost or reordered. */
+/* Producers that join one already queueing at full speed: nothing is lost
+** or reordered. */
 static void test_producers_join_mid_stream(void) {
   watchdog(120);
   for (int i = 0; i < 8; i++) {
@@ -1233,7 +1233,7 @@ static const struct tt_case cases[] = {
   {"1000 Fifos leave no thread", test_no_thread_left},
   {"several producers at once", test_many_producers},
   {"producers joining one already queueing", test_producers_join_mid_stream},
-  {"the lock's bias turned off while its holder queues", test_bias_off_while_queueing},
+  {"a producer joining one queueing in a tight loop", test_producer_joins_hot_one},
   {"stop runs the wait hook while it waits", test_stop_runs_wait_hook},
   {"stop frees the thread from a library wait downstream", test_stop_frees_thread_from_waits},
   {"the byte limit: large frames fill it and no further", test_byte_limit},

@@ -2,12 +2,10 @@
 ** The Fifo. Producers append to a chain of fixed-size segments and
 ** publish a count; the output thread reads that count, takes everything
 ** published in one go and delivers it. The two sides share no lock: the
-** producers' lock, on a line the output thread never reads, orders
-** producers among themselves only, and the output thread owns the head of
-** the chain. Queueing a frame is one locked instruction, on that line:
-** the count is published by a plain store, and the look at whether the
-** output thread sleeps needs no barrier of its own where the process has
-** membarrier (barrier.h): the thread going to sleep pays for both. An idle output thread polls briefly before
+** producers' lock (the low bit of the published count, so that queueing
+** a frame is two locked instructions: take it, publish and release)
+** orders producers among themselves only, and the output thread owns the
+** head of the chain. An idle output thread polls briefly before
 ** it sleeps, since waking a sleeping thread costs far more here than a
 ** short poll; a producer wakes only a thread that has gone to sleep.
 **
@@ -29,7 +27,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/barrier.h"
 #include "../core/cpu.h"
 #include "../core/futex.h"
 #include "streamlua/buffer.h"
@@ -80,13 +77,8 @@ struct sl_fifo {
   sl_worker out;               /* the output thread; its stop flag is the
                                ** Fifo's closing: nothing more is queued */
   _Atomic(segment *) spare;    /* one emptied segment kept for reuse */
-  /* Producer side, under the producers' lock: push_mu, or the bias. */
-  _Alignas(64) atomic_int push_mu;   /* 1 while held */
-  atomic_uintptr_t bias;       /* the producer that queues without push_mu
-                               ** (its token), 0 before the first push,
-                               ** BIAS_OFF once another thread took push_mu */
-  atomic_int bias_busy;        /* 1 while that producer holds the lock */
-  segment *tail;
+  /* Producer side, under the lock bit of `pushed`. */
+  _Alignas(64) segment *tail;
   uint32_t tail_used;          /* slots filled in tail */
   uint64_t popped_seen;        /* a recent `popped`, for bounded Fifos */
   /* Payload bytes ever queued (one writer: the lock holder; read without
@@ -95,8 +87,8 @@ struct sl_fifo {
   atomic_uint_least64_t out_seen;  /* a recent `out_bytes` (written under
                                   ** the lock, read without it) */
   atomic_uint_least64_t drops, rx_frames, rx_bytes;
-  /* Frames ever queued (written under push_mu): the output thread's one
-  ** look at the producers. */
+  /* Frames ever queued, shifted left by one; the low bit is the
+  ** producers' lock. The output thread's one look at the producers. */
   _Alignas(64) atomic_uint_least64_t pushed;
   /* Output-thread side; head_mutex lets stop() empty the queue while the
   ** thread is held downstream. */
@@ -156,73 +148,33 @@ static void segment_put(sl_fifo *q, segment *s) {
   free(atomic_exchange_explicit(&q->spare, s, memory_order_acq_rel));
 }
 
-/*
-** The producers' lock, biased: the first thread to queue (where the
-** process has membarrier) takes it afterwards by a plain store and a look,
-** no locked instruction; any other thread takes push_mu, turns the bias
-** off for good and waits for the biased producer to be out. The store of
-** bias_busy and the look at `bias`, and the store of BIAS_OFF and the look
-** at bias_busy, are paired by barrier.h's asymmetric barriers: one of the
-** two sides sees the other. A thread's token is the address of a
-** thread-local; a thread that reuses a token of one that ended is the
-** same single producer.
-*/
-#define BIAS_OFF ((uintptr_t)1)
-static _Thread_local char bias_token;
+#define PUSH_LOCK 1u
 
-static uintptr_t my_token(void) { return (uintptr_t)&bias_token; }
-
-/* Takes the producers' lock; returns the count of frames queued and sets
-** *biased to how it was taken. A queueing producer holds it for a few
-** stores: spin, then yield. */
-static uint64_t push_lock(sl_fifo *q, int *biased) {
-  if (atomic_load_explicit(&q->bias, memory_order_relaxed) == my_token()) {
-    atomic_store_explicit(&q->bias_busy, 1, memory_order_relaxed);
-    sl_barrier_fast();
-    if (atomic_load_explicit(&q->bias, memory_order_relaxed) == my_token()) {
-      *biased = 1;
-      return atomic_load_explicit(&q->pushed, memory_order_relaxed);
-    }
-    atomic_store_explicit(&q->bias_busy, 0, memory_order_release);
-  }
-  *biased = 0;
+/* Takes the producers' lock; returns `pushed` as it was (lock bit clear).
+** A queueing producer holds it for a few stores: spin, then yield. */
+static uint64_t push_lock(sl_fifo *q) {
   for (unsigned spins = 0;; spins++) {
-    if (!atomic_load_explicit(&q->push_mu, memory_order_relaxed) &&
-        !atomic_exchange_explicit(&q->push_mu, 1, memory_order_acquire))
-      break;
+    uint64_t v = atomic_load_explicit(&q->pushed, memory_order_relaxed);
+    if (!(v & PUSH_LOCK) &&
+        atomic_compare_exchange_weak_explicit(&q->pushed, &v, v | PUSH_LOCK,
+                                              memory_order_acquire,
+                                              memory_order_relaxed))
+      return v;
     if (spins < 64) {
       sl_cpu_relax();
     } else {
       sched_yield();
     }
   }
-  uintptr_t b = atomic_load_explicit(&q->bias, memory_order_relaxed);
-  if (b != 0 && b != BIAS_OFF) {
-    atomic_store(&q->bias, BIAS_OFF);
-    sl_barrier_slow();
-    for (unsigned spins = 0;
-         atomic_load_explicit(&q->bias_busy, memory_order_acquire); spins++) {
-      if (spins < 64) sl_cpu_relax();
-      else sched_yield();
-    }
-  }
-  return atomic_load_explicit(&q->pushed, memory_order_relaxed);
 }
 
-static void push_unlock(sl_fifo *q, int biased) {
-  atomic_store_explicit(biased ? &q->bias_busy : &q->push_mu, 0,
-                        memory_order_release);
-}
-
-/* The lock holder, having queued through push_mu, takes the bias if no
-** thread ever had it. */
-static void bias_to_me(sl_fifo *q) {
-  if (sl_barrier_asym && atomic_load_explicit(&q->bias, memory_order_relaxed) == 0)
-    atomic_store_explicit(&q->bias, my_token(), memory_order_relaxed);
+/* Releases the lock taken as `v`, queueing nothing. */
+static void push_unlock(sl_fifo *q, uint64_t v) {
+  atomic_store_explicit(&q->pushed, v, memory_order_release);
 }
 
 static uint64_t published(sl_fifo *q) {
-  return atomic_load_explicit(&q->pushed, memory_order_acquire);
+  return atomic_load_explicit(&q->pushed, memory_order_acquire) >> 1;
 }
 
 static uint64_t depth(sl_fifo *q) {
@@ -258,10 +210,9 @@ static void dropped(sl_fifo *q, const char *why) {
 
 /* Counts a frame received and dropped before it was queued. */
 static void count_rx_dropped(sl_fifo *q, uint32_t bytes, const char *why) {
-  int biased;
-  push_lock(q, &biased);
+  uint64_t v = push_lock(q);
   count_rx_nolock_(q, bytes);
-  push_unlock(q, biased);
+  push_unlock(q, v);
   dropped(q, why);
 }
 
@@ -284,8 +235,9 @@ static const char full_bytes[] = "the queue is at its byte limit";
 static const char stopped[] = "the Fifo is stopped";
 
 /* Why a frame of `size` bytes cannot be queued now, or NULL (producers'
-** lock held, taken with `n` frames queued). */
-static const char *no_room_nolock_(sl_fifo *q, uint64_t n, uint32_t size) {
+** lock held, taken as `v`). */
+static const char *no_room_nolock_(sl_fifo *q, uint64_t v, uint32_t size) {
+  uint64_t n = v >> 1;
   if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) return stopped;
   if (q->max_depth > 0 && n - q->popped_seen >= q->max_depth) {
     q->popped_seen = atomic_load_explicit(&q->popped, memory_order_acquire);
@@ -398,14 +350,13 @@ static void room_made(sl_fifo *q) {
 ** it when stopped, or full (in frames or bytes) and the
 ** producer does not wait or its wait gave up. */
 static void push(sl_fifo *q, sl_frame *f, uint32_t bytes, uint32_t size) {
-  int biased;
-  uint64_t v = push_lock(q, &biased);
+  uint64_t v = push_lock(q);
   const char *why;
   while ((why = no_room_nolock_(q, v, size)) != NULL) {
     if (why == stopped || !waits_for_room(q)) goto out_drop;
-    push_unlock(q, biased);
+    push_unlock(q, v);
     int rc = await_room(q, size);
-    v = push_lock(q, &biased);
+    v = push_lock(q);
     if (rc != SL_OK) {
       if (atomic_load_explicit(&q->out.stop, memory_order_relaxed)) why = stopped;
       goto out_drop;
@@ -426,24 +377,15 @@ static void push(sl_fifo *q, sl_frame *f, uint32_t bytes, uint32_t size) {
   atomic_store_explicit(&q->in_bytes,
                         atomic_load_explicit(&q->in_bytes, memory_order_relaxed) + size,
                         memory_order_relaxed);
-  if (!biased) bias_to_me(q);
-  /* Publishes the frame and unlocks; then the look at `sleeping`, with a
-  ** full barrier between (await_frames pays for it where it can). */
-  if (sl_barrier_asym) {
-    atomic_store_explicit(&q->pushed, v + 1, memory_order_release);
-    push_unlock(q, biased);
-    sl_barrier_fast();
-  } else {
-    atomic_store(&q->pushed, v + 1);
-    push_unlock(q, biased);
-    sl_barrier_full();
-  }
+  /* Publishes the frame and unlocks; sequentially consistent, so ordered
+  ** before the look at `sleeping`. */
+  atomic_store(&q->pushed, v + 2);
   if (atomic_load(&q->sleeping) == 1) wake_thread(q);
   return;
 out_drop:
   count_rx_nolock_(q, bytes);
 out_drop_counted:
-  push_unlock(q, biased);
+  push_unlock(q, v);
   sl_frame_unref(f);
   dropped(q, why);
 }
@@ -581,7 +523,7 @@ static int is_closing(sl_fifo *q) {
 }
 
 static int queue_empty(sl_fifo *q) {
-  return atomic_load(&q->pushed) ==
+  return atomic_load(&q->pushed) >> 1 ==
          atomic_load_explicit(&q->popped, memory_order_relaxed);
 }
 
@@ -603,8 +545,7 @@ static void await_frames(sl_fifo *q) {
     for (int j = 0; j < POLL_PAUSES; j++) sl_cpu_relax();
   }
   for (;;) {
-    atomic_store(&q->sleeping, 1);      /* sequentially consistent, */
-    sl_barrier_slow();                  /* the producers' half too, then */
+    atomic_store(&q->sleeping, 1);      /* sequentially consistent, then */
     if (!queue_empty(q) || atomic_load(&q->out.stop))  /* the looks */
       break;
     sl_futex_wait(&q->sleeping, 1, -1);
@@ -707,10 +648,9 @@ static void wake_output(void *arg) {
 /* Phase one of a stop (and the Fifo's cancel hook): queues nothing more
 ** and frees the output thread from any wait downstream. */
 static void close_queue(sl_fifo *q) {
-  int biased;
-  push_lock(q, &biased);                /* no push completes after this */
+  uint64_t v = push_lock(q);            /* no push completes after this */
   sl_worker_request_stop(&q->out);
-  push_unlock(q, biased);
+  push_unlock(q, v);
   stop_seen(q);                         /* nor does a producer wait on */
   atomic_store(&q->room_wanted, 0);
   wake_room(q);
@@ -862,9 +802,9 @@ int sl_fifo_wait_when_full(sl_fifo *q) {
 }
 
 uint64_t sl_fifo_queue_bytes(sl_fifo *q) {
-  /* Without the producers' lock (taken from another thread, it would
-  ** turn the bias off): `out` first, then `in`, which counts at least
-  ** the frames `out` does. */
-  uint64_t out = atomic_load_explicit(&q->out_bytes, memory_order_acquire);
-  return atomic_load_explicit(&q->in_bytes, memory_order_relaxed) - out;
+  uint64_t v = push_lock(q);
+  uint64_t held = atomic_load_explicit(&q->in_bytes, memory_order_relaxed) -
+                  atomic_load_explicit(&q->out_bytes, memory_order_acquire);
+  push_unlock(q, v);
+  return held;
 }
