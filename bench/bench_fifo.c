@@ -1,9 +1,10 @@
 /*
 ** bench_fifo: frames per second across a thread boundary.
 **
-**   bench_fifo [seconds-per-measurement [wait [size]]]   (default 0.5)
+**   bench_fifo [seconds-per-measurement [wait [size] | paced]]   (default 0.5)
 **
-** (`wait`: the rows of 4. only, or the one row of `size` bytes.)
+** (`wait`: the rows of 4. only, or the one row of `size` bytes; `paced`:
+** the rows of 5. only.)
 ** Measures, in one run:
 **   1. Fifo hop: a producer thread (reqFrame, write, sendFrame, unref into a
 **      C master whose primary slave is a Fifo(0, 0, noCopy)) -> the Fifo's
@@ -23,7 +24,12 @@
 **      the same way (no frames, no malloc, no copy); beside each rate the
 **      best run's CPU time per frame (the whole process) and the CPUs it
 **      kept busy: about 1 when the two threads took turns on one CPU,
-**      about 2 when each had its own.
+**      about 2 when each had its own;
+**   5. a stream of one 64 B frame every 20, 100 and
+**      1000 us (a sleep between sends), so that the output thread sleeps
+**      between frames: the CPU a frame costs the process, through a Fifo
+**      at its defaults and through a textbook queue (mutex, condition
+**      variable, malloc'd copy) paced the same way.
 **
 ** Each measurement is calibrated to last about the requested time, run 3
 ** times (Fifo and queue alternating), and the best run is reported. Every
@@ -702,6 +708,142 @@ typedef struct result {
   uint64_t drops;        /* in the best run (Fifo cases) */
 } result;
 
+/* ------------------------------------------------------ a paced stream */
+
+/* One 64 B frame every gap_us (a sleep between sends), so the output thread
+** sleeps between frames: what each frame costs the process in CPU, through
+** a Fifo at its defaults (Fifo(0, 0, false): a copy per frame) and through a
+** textbook queue paced the same way (mutex, one condition variable, a
+** malloc'd copy freed by the consumer). */
+
+typedef struct paced_q {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  void *item[QUEUE_CAP];
+  uint32_t head, n;
+  int done;
+  uint64_t got;
+} paced_q;
+
+static void *paced_consumer(void *arg) {
+  paced_q *q = arg;
+  pthread_mutex_lock(&q->mu);
+  for (;;) {
+    while (q->n == 0 && !q->done) pthread_cond_wait(&q->cv, &q->mu);
+    if (q->n == 0) break;
+    void *it = q->item[q->head];
+    q->head = (q->head + 1) % QUEUE_CAP;
+    q->n--;
+    q->got++;
+    pthread_mutex_unlock(&q->mu);
+    free(it);
+    pthread_mutex_lock(&q->mu);
+  }
+  pthread_mutex_unlock(&q->mu);
+  return NULL;
+}
+
+/* CPU seconds a frame through the queue; 0 when a check failed. */
+static double paced_queue(const uint8_t *src, long gap_us, uint64_t n) {
+  paced_q *q = calloc(1, sizeof *q);
+  if (q == NULL) return 0;
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_cond_init(&q->cv, NULL);
+  pthread_t t;
+  if (pthread_create(&t, NULL, paced_consumer, q) != 0) return 0;
+  double c0 = cpu_now();
+  uint64_t dropped = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    void *it = malloc(64);
+    if (it == NULL) abort();
+    memcpy(it, src, 64);
+    pthread_mutex_lock(&q->mu);
+    if (q->n < QUEUE_CAP) {
+      q->item[(q->head + q->n) % QUEUE_CAP] = it;
+      q->n++;
+      it = NULL;
+    }
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    if (it != NULL) {
+      free(it);
+      dropped++;
+    }
+    bench_sleep_us(gap_us);
+  }
+  pthread_mutex_lock(&q->mu);
+  q->done = 1;
+  pthread_cond_signal(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+  pthread_join(t, NULL);
+  double cpu = cpu_now() - c0;
+  if (q->got + dropped != n || dropped > 0) bench_fail("paced queue: items", q->got, n);
+  pthread_mutex_destroy(&q->mu);
+  pthread_cond_destroy(&q->cv);
+  free(q);
+  return cpu / (double)n;
+}
+
+/* CPU seconds a frame through a Fifo at its defaults. */
+static double paced_fifo(const uint8_t *src, long gap_us, uint64_t n) {
+  sl_object *mobj = sl_master_new(NULL);
+  sl_object *fifo = sl_fifo_object(sl_fifo_new(0, 0, 0, NULL));
+  sl_object *sobj = sl_slave_new(NULL);
+  if (mobj == NULL || fifo == NULL || sobj == NULL ||
+      sl_master_add_slave(mobj->master, fifo->slave) != SL_OK ||
+      sl_master_add_slave(fifo->master, sobj->slave) != SL_OK)
+    return 0;
+  int err = 0;
+  double c0 = cpu_now();
+  for (uint64_t i = 0; i < n; i++) {
+    sl_frame *f = sl_master_req_frame(mobj->master, 64, 1);
+    err |= sl_frame_write(f, src, 0, 64);
+    sl_master_send_frame(mobj->master, f);
+    sl_frame_unref(f);
+    bench_sleep_us(gap_us);
+  }
+  await_count(sobj->slave, n);
+  double cpu = cpu_now() - c0;
+  if (err != 0) bench_fail("paced fifo: write", (unsigned long long)err, 0);
+  if (sl_slave_get_frame_count(sobj->slave) != n)
+    bench_fail("paced fifo: frames", sl_slave_get_frame_count(sobj->slave), n);
+  sl_object_stop(fifo);
+  sl_object_unref(mobj);
+  sl_object_unref(fifo);
+  sl_object_unref(sobj);
+  return cpu / (double)n;
+}
+
+static void paced_rows(const uint8_t *src) {
+  static const long gaps[] = {20, 100, 1000};
+  printf("one 64 B frame every GAP (a sleep between sends): CPU a frame, the whole process,\n"
+         "producer -> Fifo(0, 0, false) at its defaults -> output thread -> counting slave,\n"
+         "vs a textbook queue paced the same way (mutex + condvar + ring, malloc/memcpy/free)\n");
+  printf("%-8s | %10s | %14s %10s | %14s %10s | %10s\n", "GAP", "frames", "fifo frame/s",
+         "CPU us", "queue item/s", "CPU us", "fifo/queue");
+  printf("---------+------------+---------------------------+---------------------------+-----------\n");
+  for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+    uint64_t n = (uint64_t)(seconds_per_run / ((double)gaps[g] * 1e-6 + 60e-6));
+    if (n < 200) n = 200;
+    double best_f = 1e30, best_q = 1e30, wall_f = 0, wall_q = 0;
+    for (int k = 0; k < REPEATS; k++) {
+      double t0 = bench_now();
+      double f = paced_fifo(src, gaps[g], n);
+      double t1 = bench_now();
+      double qc = paced_queue(src, gaps[g], n);
+      double t2 = bench_now();
+      if (f > 0 && f < best_f) best_f = f, wall_f = t1 - t0;
+      if (qc > 0 && qc < best_q) best_q = qc, wall_q = t2 - t1;
+    }
+    char label[16];
+    snprintf(label, sizeof label, "%ld us", gaps[g]);
+    printf("%-8s | %10llu | %14.0f %10.2f | %14.0f %10.2f | %9.2fx\n", label,
+           (unsigned long long)n, (double)n / wall_f, best_f * 1e6, (double)n / wall_q,
+           best_q * 1e6, best_f / best_q);
+  }
+  printf("\n");
+}
+
 static double rate(const result *r) { return (double)r->iters / r->best_s; }
 
 static void fmt_size(char *buf, size_t n, uint32_t size) {
@@ -715,13 +857,14 @@ int main(int argc, char **argv) {
     char *end;
     double s = strtod(argv[1], &end);
     if (*end != '\0' || !(s > 0.0) || s > 60.0) {
-      fprintf(stderr, "usage: %s [seconds-per-measurement [wait [size]]]  (0 < s <= 60)\n",
+      fprintf(stderr, "usage: %s [seconds-per-measurement [wait [size] | paced]]  (0 < s <= 60)\n",
               argv[0]);
       return 2;
     }
     seconds_per_run = s;
   }
   int only_wait = argc > 2 && strcmp(argv[2], "wait") == 0;
+  int only_paced = argc > 2 && strcmp(argv[2], "paced") == 0;
   if (only_wait && argc > 3) only_size = (uint32_t)strtoul(argv[3], NULL, 0);
   static const uint32_t sizes[] = {64, 1024, 64 * 1024};
   enum { NSIZES = sizeof sizes / sizeof sizes[0] };
@@ -733,6 +876,11 @@ int main(int argc, char **argv) {
   printf("streamlua %s: frames across a thread boundary\n", SL_VERSION);
   printf("each figure: best of %d runs of ~%.2f s (CLOCK_MONOTONIC)\n\n", REPEATS,
          seconds_per_run);
+  if (only_paced) {
+    paced_rows(src);
+    free(src);
+    return bench_failures == 0 ? 0 : 1;
+  }
   if (only_wait) {
     wait_rows(src, 0);
     wait_rows(src, 1);
@@ -826,7 +974,9 @@ int main(int argc, char **argv) {
   printf("(producer paused %llu times at a Fifo depth over %d)\n",
          (unsigned long long)pauses, LUA_HIGH);
 
-  printf("\nchecks: every frame sent arrived (or was counted as a drop), no "
+  printf("\n");
+  paced_rows(src);
+  printf("checks: every frame sent arrived (or was counted as a drop), no "
          "live buffer left, Lua n = %lld in total: %s\n",
          (long long)total, bench_failures == 0 ? "ok" : "FAILED");
   free(src);
