@@ -54,7 +54,8 @@ void sl_frame_unref(sl_frame *f) {
 
 /* Batches, as a queue's consumer lets go of frames another thread made,
 ** keep the locked decrement: with the look first, a Fifo hop at 64 B ran
-** about 10 % slower (bench/README.md, "One locked instruction a frame"). */
+** about 10 % slower (bench/README.md, "A sole holder lets go without a
+** locked instruction"). */
 void sl_frame_unref_many(sl_frame **fs, size_t n) {
   sl_frame *dead[UNREF_RUN];
   size_t k = 0;
