@@ -205,6 +205,7 @@ typedef struct queue_ctx {
   const uint8_t *src;
   uint32_t size;
   uint64_t iters;
+  long pace_us;                  /* a sleep after each item (paced rows) */
   uint64_t frames, bytes;        /* consumer side */
   unsigned sink;
   int oom;
@@ -225,6 +226,7 @@ static void *queue_producer(void *arg) {
     q->count++;
     pthread_cond_signal(&q->not_empty);
     pthread_mutex_unlock(&q->mu);
+    if (q->pace_us > 0) bench_sleep_us(q->pace_us);
   }
   return NULL;
 }
@@ -250,6 +252,24 @@ static void *queue_consumer(void *arg) {
   q->bytes += bytes;
   q->sink += sink;
   return NULL;
+}
+
+static queue_ctx *queue_new(const uint8_t *src, uint32_t size) {
+  queue_ctx *q = calloc(1, sizeof *q);
+  if (q == NULL) return NULL;
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_cond_init(&q->not_empty, NULL);
+  pthread_cond_init(&q->not_full, NULL);
+  q->src = src;
+  q->size = size;
+  return q;
+}
+
+static void queue_free(queue_ctx *q) {
+  pthread_cond_destroy(&q->not_full);
+  pthread_cond_destroy(&q->not_empty);
+  pthread_mutex_destroy(&q->mu);
+  free(q);
 }
 
 static double queue_run(void *arg, uint64_t iters) {
@@ -716,71 +736,15 @@ typedef struct result {
 ** textbook queue paced the same way (mutex, one condition variable, a
 ** malloc'd copy freed by the consumer). */
 
-typedef struct paced_q {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  void *item[QUEUE_CAP];
-  uint32_t head, n;
-  int done;
-  uint64_t got;
-} paced_q;
-
-static void *paced_consumer(void *arg) {
-  paced_q *q = arg;
-  pthread_mutex_lock(&q->mu);
-  for (;;) {
-    while (q->n == 0 && !q->done) pthread_cond_wait(&q->cv, &q->mu);
-    if (q->n == 0) break;
-    void *it = q->item[q->head];
-    q->head = (q->head + 1) % QUEUE_CAP;
-    q->n--;
-    q->got++;
-    pthread_mutex_unlock(&q->mu);
-    free(it);
-    pthread_mutex_lock(&q->mu);
-  }
-  pthread_mutex_unlock(&q->mu);
-  return NULL;
-}
-
-/* CPU seconds a frame through the queue; 0 when a check failed. */
+/* CPU seconds an item through the textbook queue, paced. */
 static double paced_queue(const uint8_t *src, long gap_us, uint64_t n) {
-  paced_q *q = calloc(1, sizeof *q);
+  queue_ctx *q = queue_new(src, 64);
   if (q == NULL) return 0;
-  pthread_mutex_init(&q->mu, NULL);
-  pthread_cond_init(&q->cv, NULL);
-  pthread_t t;
-  if (pthread_create(&t, NULL, paced_consumer, q) != 0) return 0;
+  q->pace_us = gap_us;
   double c0 = cpu_now();
-  uint64_t dropped = 0;
-  for (uint64_t i = 0; i < n; i++) {
-    void *it = malloc(64);
-    if (it == NULL) abort();
-    memcpy(it, src, 64);
-    pthread_mutex_lock(&q->mu);
-    if (q->n < QUEUE_CAP) {
-      q->item[(q->head + q->n) % QUEUE_CAP] = it;
-      q->n++;
-      it = NULL;
-    }
-    pthread_cond_signal(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-    if (it != NULL) {
-      free(it);
-      dropped++;
-    }
-    bench_sleep_us(gap_us);
-  }
-  pthread_mutex_lock(&q->mu);
-  q->done = 1;
-  pthread_cond_signal(&q->cv);
-  pthread_mutex_unlock(&q->mu);
-  pthread_join(t, NULL);
+  queue_run(q, n);
   double cpu = cpu_now() - c0;
-  if (q->got + dropped != n || dropped > 0) bench_fail("paced queue: items", q->got, n);
-  pthread_mutex_destroy(&q->mu);
-  pthread_cond_destroy(&q->cv);
-  free(q);
+  queue_free(q);
   return cpu / (double)n;
 }
 
@@ -905,13 +869,8 @@ int main(int argc, char **argv) {
       return 1;
     }
     int with_queue = rows[r].depth == 0;
-    queue_ctx *qc = calloc(1, sizeof *qc);
+    queue_ctx *qc = queue_new(src, rows[r].size);
     if (qc == NULL) return 1;
-    pthread_mutex_init(&qc->mu, NULL);
-    pthread_cond_init(&qc->not_empty, NULL);
-    pthread_cond_init(&qc->not_full, NULL);
-    qc->src = src;
-    qc->size = rows[r].size;
 
     result rf = {1e30, bench_calibrate(fifo_run, &fc, seconds_per_run, 1024, 10.0), 0};
     result rq = {1e30, with_queue ? bench_calibrate(queue_run, qc, seconds_per_run, 1024, 10.0) : 0, 0};
@@ -941,10 +900,7 @@ int main(int argc, char **argv) {
              1e9 / fr, (unsigned long long)rf.drops, "-", "-", "-");
     }
     fflush(stdout);
-    pthread_cond_destroy(&qc->not_full);
-    pthread_cond_destroy(&qc->not_empty);
-    pthread_mutex_destroy(&qc->mu);
-    free(qc);
+    queue_free(qc);
   }
   printf("(depth %u: the producer sends until the slave has N frames; frame/s "
          "counts delivered frames, drops are those of the best run)\n",
