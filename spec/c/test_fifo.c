@@ -380,7 +380,7 @@ static void test_counters(void) {
                                   "depth", "maxDepth", "maxQueueBytes", "queueBytes"};
     for (size_t i = 0; i < 9 && i < n; i++) CHECK_STR(c[i].name, names[i]);
     CHECK_EQ(ts_counter(q, "maxDepth"), 0);
-    CHECK_EQ(ts_counter(q, "maxQueueBytes"), 4u << 20);   /* the default */
+    CHECK_EQ(ts_counter(q, "maxQueueBytes"), 8u << 20);   /* the default */
     CHECK_EQ(ts_counter(q, "queueBytes"), 0);
     CHECK_EQ(ts_counter(q, "rxFrames"), 3);
     CHECK_EQ(ts_counter(q, "rxBytes"), 60);

@@ -22,7 +22,7 @@
 ** give up (wait.h). The output thread's own sends into its Fifo never
 ** wait. max_depth 0 is unbounded in frames. The bytes
 ** queued (payloads as queued, frames being delivered included) are bounded
-** too: 4 MiB by default; a frame that finds the queue empty passes however
+** too: 8 MiB by default; a frame that finds the queue empty passes however
 ** large it is. Stopping (or dropping the
 ** last reference) ends the thread and frees the frames still queued,
 ** counting them as drops; the thread finishes the slice (at most 16
@@ -52,7 +52,7 @@ uint32_t sl_fifo_size(sl_fifo *q);
 uint64_t sl_fifo_drop_count(sl_fifo *q);
 void sl_fifo_clear_count(sl_fifo *q);
 uint32_t sl_fifo_max_depth(sl_fifo *q);
-/* The byte limit (0: none; default 4 MiB), and the payload bytes queued
+/* The byte limit (0: none; default 8 MiB), and the payload bytes queued
 ** or being delivered now (counters "maxQueueBytes" and "queueBytes"). */
 void sl_fifo_set_max_queue_bytes(sl_fifo *q, uint64_t bytes);
 uint64_t sl_fifo_max_queue_bytes(sl_fifo *q);
