@@ -762,6 +762,11 @@ static double paced_fifo(const uint8_t *src, long gap_us, uint64_t n) {
   double c0 = cpu_now();
   for (uint64_t i = 0; i < n; i++) {
     sl_frame *f = sl_master_req_frame(mobj->master, 64, 1);
+    if (f == NULL) {
+      bench_fail("paced fifo: no frame", i, n);
+      n = i;                            /* wait for those sent */
+      break;
+    }
     err |= sl_frame_write(f, src, 0, 64);
     sl_master_send_frame(mobj->master, f);
     sl_frame_unref(f);

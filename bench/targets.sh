@@ -4,8 +4,9 @@
 # between two processes and the memory bridge once, one after the other,
 # so every raw loop is measured in the same round as the path it is
 # compared with; then UDP, whose program alternates with its raw receiver
-# itself (one pair per round) and gives its own medians. A host whose speed drifts from minute to minute shows it
-# as a spread here, not as one lucky or unlucky figure.
+# itself (one pair per round) and gives its own medians. A host whose
+# speed drifts from minute to minute shows it as a spread here, not as one
+# lucky or unlucky figure.
 #
 #   bench/targets.sh [rounds] [seconds-per-measurement]   (default 5, 0.3)
 #
